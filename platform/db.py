@@ -1,0 +1,125 @@
+"""Database engine, declarative base and the unit of work.
+
+A :class:`UnitOfWork` is one transaction. It rolls back unless :meth:`UnitOfWork.commit` is called,
+and every transaction it begins first runs ``set_config('app.tenant_id', …, true)`` (the
+``SET LOCAL`` form), so PostgreSQL row-level security scopes every statement to the tenant. With no
+tenant the setting is empty and tenant-scoped tables show no rows at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from lianka.platform.log import bind_context
+from lianka.platform.settings import Settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def make_engine(url: str, settings: Settings | None = None, **kw: Any) -> AsyncEngine:
+    pool = {}
+    if settings is not None:
+        pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    return create_async_engine(url, pool_pre_ping=True, **pool, **kw)
+
+
+class Database:
+    """The application's engine (connected as the RLS-bound app role) and its session factory."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(make_engine(settings.resolved_app_database_url(), settings))
+
+    def uow(self, tenant_id: uuid.UUID | None = None, *, system: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker, tenant_id, system=system)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class UnitOfWork:
+    """One database transaction scoped to one tenant (or to none).
+
+    ``system=True`` marks platform-level work that crosses tenants (the outbox relay); only tables
+    whose policy explicitly admits ``app.scope = 'system'`` honour it — tenant data never does.
+    """
+
+    session: AsyncSession
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID | None,
+                 *, system: bool = False) -> None:
+        self._factory = factory
+        self.tenant_id = tenant_id
+        self.system = system
+        self._committed = False
+
+    async def __aenter__(self) -> Self:
+        self.session = self._factory()
+        def _scope_tx(_session: Any, _tx: Any, connection: Any) -> None:
+            connection.execute(
+                text("SELECT set_config('app.tenant_id', :t, true), set_config('app.scope', :s, true)"),
+                {"t": str(self.tenant_id) if self.tenant_id else "", "s": "system" if self.system else ""},
+            )
+
+        event.listen(self.session.sync_session, "after_begin", _scope_tx)
+        if self.tenant_id:
+            bind_context(tenant_id=tenant)
+        return self
+
+    async def set_tenant(self, tenant_id: uuid.UUID) -> None:
+        """Switch this transaction to ``tenant_id`` (and out of system scope) from here on.
+
+        For the few writes that create a tenant and its first rows atomically (sign-up, demo).
+        """
+        self.tenant_id, self.system = tenant_id, False
+        await self.session.execute(
+            text("SELECT set_config('app.tenant_id', :t, true), set_config('app.scope', '', true)"),
+            {"t": str(tenant_id)},
+        )
+        bind_context(tenant_id=str(tenant_id))
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        # close() rolls back whatever was not committed (an exception, a forgotten commit, writes
+        # after the last commit) and, unlike rollback(), leaves loaded objects readable.
+        await self.session.close()
+
+
+@asynccontextmanager
+async def owner_connection(url: str) -> AsyncIterator[Any]:
+    """A short-lived connection as the owner role (migrations, test set-up, demo checks)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        await engine.dispose()

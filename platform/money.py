@@ -1,0 +1,113 @@
+"""Money and points value types.
+
+Money is an integer number of minor units (fen for CNY) with its ISO 4217 currency; points are plain
+integers. ``Decimal`` appears only for prices and rates, and every conversion from a rate to an
+amount goes through :func:`round_minor` with a *named* rounding mode, exactly once per posting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Self
+
+#: amounts are stored in BIGINT columns; keep a wide margin below 2**63.
+MAX_MINOR = 10**15
+
+_MINOR_DIGITS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "JPY": 0, "KRW": 0, "TWD": 2, "SGD": 2, "GBP": 2}
+
+
+class RoundingMode(StrEnum):
+    HALF_EVEN = "half_even"  # banker's rounding: the default for postings
+    HALF_UP = "half_up"
+    DOWN = "down"  # towards minus infinity (e.g. points earned: never give a fraction away)
+
+    @property
+    def decimal_mode(self) -> str:
+        return {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP, "down": ROUND_FLOOR}[self.value]
+
+
+def minor_digits(currency: str) -> int:
+    try:
+        return _MINOR_DIGITS[currency]
+    except KeyError:
+        raise ValueError(f"unsupported currency: {currency!r}") from None
+
+
+def round_minor(value: Decimal, mode: RoundingMode = RoundingMode.HALF_EVEN) -> int:
+    """The one rounding function: a Decimal quantity of minor units (or points) to an integer."""
+    if not isinstance(value, Decimal):
+        raise TypeError("round_minor takes a Decimal; floats are never used for money")
+    return int(value.quantize(Decimal(1), rounding=mode.decimal_mode))
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    minor: int
+    currency: str = "CNY"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.minor, bool) or not isinstance(self.minor, int):
+            raise TypeError("Money.minor must be an int of minor units")
+        if abs(self.minor) > MAX_MINOR:
+            raise ValueError("amount out of range")
+        minor_digits(self.currency)
+
+    @classmethod
+    def of(cls, amount: str | Decimal | int, currency: str = "CNY") -> Self:
+        """Parse a major-unit amount such as ``"12.34"`` exactly (no rounding allowed)."""
+        d = Decimal(amount) * (Decimal(10) ** minor_digits(currency))
+        if d != d.to_integral_value():
+            raise ValueError(f"{amount} has more decimals than {currency} allows")
+        return cls(int(d), currency)
+
+    def _same(self, other: Money) -> None:
+        if self.currency != other.currency:
+            raise ValueError(f"currency mismatch: {self.currency} vs {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor + other.minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor - other.minor, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.minor, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.minor < other.minor
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.minor <= other.minor
+
+    def times(self, rate: Decimal, mode: RoundingMode = RoundingMode.HALF_EVEN) -> Money:
+        return Money(round_minor(Decimal(self.minor) * rate, mode), self.currency)
+
+    @property
+    def major(self) -> Decimal:
+        return Decimal(self.minor).scaleb(-minor_digits(self.currency))
+
+    def format(self) -> str:
+        """``¥12.34`` for CNY; ``-¥5.00`` for negatives."""
+        symbol = {"CNY": "¥", "USD": "$", "EUR": "€", "JPY": "¥", "HKD": "HK$", "GBP": "£"}.get(
+            self.currency, self.currency + " "
+        )
+        digits = minor_digits(self.currency)
+        sign = "-" if self.minor < 0 else ""
+        q = f"{abs(self.major):,.{digits}f}"
+        return f"{sign}{symbol}{q}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def points_value(points: int, price_per_point: Decimal, currency: str = "CNY",
+                 mode: RoundingMode = RoundingMode.HALF_EVEN) -> Money:
+    """The money value of ``points`` at a major-unit price per point (e.g. ¥0.010), rounded once."""
+    scale = Decimal(10) ** minor_digits(currency)
+    return Money(round_minor(Decimal(points) * price_per_point * scale, mode), currency)

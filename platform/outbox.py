@@ -1,0 +1,99 @@
+"""The transactional outbox: write a message in the business transaction, send it after commit.
+
+``enqueue`` inserts a row in the caller's unit of work, so a rolled-back transaction sends nothing.
+The relay (``lianka relay``) moves committed rows to dramatiq and marks them sent in one transaction
+per batch. If it dies after handing a message to Redis but before its commit, the message is sent
+again on restart with the *same* message id (derived from the outbox id), and consumers built with
+:func:`lianka.platform.jobs.consumer` apply each message id once. So: nothing is sent for a rolled
+back transaction, nothing is lost on a crash, and nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import dramatiq
+from sqlalchemy import text
+
+from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.faults import fault_point
+from lianka.platform.log import get_logger
+from lianka.platform.models import OutboxMessage
+
+log = get_logger(__name__)
+_NS = uuid.UUID("6f1c3b1e-3d1a-4f62-9a55-1c6a7e0b2d10")
+
+
+def message_id_for(outbox_id: int) -> str:
+    return str(uuid.uuid5(_NS, f"outbox:{outbox_id}"))
+
+
+async def enqueue(uow: UnitOfWork, actor: str, *, queue: str = "default", **payload: Any) -> None:
+    """Queue ``actor(**payload)`` to run after ``uow`` commits (in the uow's tenant)."""
+    uow.session.add(OutboxMessage(tenant_id=uow.tenant_id, queue=queue, actor=actor, payload=payload))
+    await uow.session.execute(text("NOTIFY lianka_outbox"))
+
+
+async def relay_once(db: Database, broker: dramatiq.Broker, batch_size: int = 100) -> int:
+    """Send one batch of committed, unsent messages; return how many were sent."""
+    async with db.uow(system=True) as uow:
+        rows = (
+            await uow.session.execute(
+                text(
+                    "SELECT id, tenant_id, queue, actor, payload FROM outbox WHERE sent_at IS NULL "
+                    "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
+                ),
+                {"n": batch_size},
+            )
+        ).all()
+        if not rows:
+            return 0
+        for row in rows:
+            options = {"tenant_id": str(row.tenant_id) if row.tenant_id else None, "outbox_id": row.id}
+            broker.enqueue(
+                dramatiq.Message(
+                    queue_name=row.queue, actor_name=row.actor, args=(), kwargs=row.payload,
+                    options=options, message_id=message_id_for(row.id),
+                )
+            )
+            fault_point("relay.after_enqueue")
+        await uow.session.execute(
+            text("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY(:ids)"),
+            {"ids": [r.id for r in rows]},
+        )
+        await uow.commit()
+        return len(rows)
+
+
+async def relay_forever(db: Database, broker: dramatiq.Broker, *, batch_size: int, poll_seconds: float,
+                        listen_url: str | None = None, stop: asyncio.Event | None = None) -> None:
+    """Drain the outbox, then wait for a NOTIFY (or the poll interval) and drain again."""
+    import asyncpg
+
+    stop = stop or asyncio.Event()
+    wake = asyncio.Event()
+    conn = None
+    if listen_url:
+        conn = await asyncpg.connect(listen_url.replace("postgresql+asyncpg://", "postgresql://"))
+        await conn.add_listener("lianka_outbox", lambda *_: wake.set())
+    try:
+        while not stop.is_set():
+            try:
+                sent = await relay_once(db, broker, batch_size)
+            except Exception:
+                log.exception("outbox relay batch failed; retrying")
+                sent = 0
+                await asyncio.sleep(poll_seconds)
+            if sent:
+                log.debug("outbox relayed", count=sent)
+                continue
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass
+    finally:
+        if conn is not None:
+            await conn.close()

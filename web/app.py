@@ -1,0 +1,64 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from redis.asyncio import Redis
+
+from lianka.platform.db import Database
+from lianka.platform.log import configure_logging
+from lianka.platform.settings import Settings, get_settings
+from lianka.web.health import HealthController
+from lianka.web.middleware import request_id_middleware
+from lianka.web.problems import EXCEPTION_HANDLERS
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def api_routes() -> list[object]:
+    """Every ``/api/v1`` controller; each business area adds its own here."""
+    return []
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own_db = db is None
+        app.state.db = db or Database.from_settings(settings)
+        app.state.redis = Redis.from_url(settings.redis_url)
+        app.state.settings = settings
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            if own_db:
+                await app.state.db.dispose()
+
+    prometheus = PrometheusConfig(app_name="lianka", prefix="lianka", group_path=True,
+                                  exclude=["/metrics", "/healthz", "/readyz"])
+    return Litestar(
+        route_handlers=[HealthController, MetricsController, Router("/api/v1", route_handlers=api_routes())],
+        lifespan=[lifespan],
+        middleware=[request_id_middleware, prometheus.middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        openapi_config=OpenAPIConfig(
+            title="Lianka API", version="1", path="/schema",
+            description="Membership marketing for merchants, chains and alliances. Errors are RFC 9457 problems.",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )

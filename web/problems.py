@@ -1,0 +1,71 @@
+"""One mapping from errors to RFC 9457 ``application/problem+json`` responses.
+
+Domain errors keep their type, title, status and extra fields; Litestar's own HTTP errors
+(unknown route, wrong method, failed validation) become problems too; anything else is a 500 that
+says nothing about the internals (the log has the traceback, keyed by request id).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from lianka.platform.errors import PROBLEM_BASE, DomainError
+from lianka.platform.log import get_logger
+
+PROBLEM_JSON = "application/problem+json"
+log = get_logger(__name__)
+
+_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+          405: "method-not-allowed", 409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",
+          422: "rule-violation", 429: "rate-limited", 503: "unavailable"}
+
+
+def problem(request: Request[Any, Any, Any], status: int, type_uri: str, title: str, detail: str,
+            **extra: Any) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": type_uri, "title": title, "status": status, "detail": detail,
+                            "instance": request.url.path}
+    rid = request.scope.get("state", {}).get("request_id")
+    if rid:
+        body["request_id"] = rid
+    body.update(extra)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    return problem(request, exc.status, exc.type_uri, exc.title, exc.detail, **exc.extra)
+
+
+def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    return problem(request, 400, PROBLEM_BASE + "validation-failed", "The request body or parameters are invalid",
+                   str(exc.detail), errors=errors)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if status >= 500:
+        return internal_error_handler(request, exc)
+    slug = _SLUGS.get(status, "http-error")
+    return problem(request, status, PROBLEM_BASE + slug, exc.detail or slug, exc.detail or slug)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("unhandled error", exc_info=exc, path=request.url.path)
+    return problem(request, 500, PROBLEM_BASE + "internal-error", "Internal server error",
+                   "Something went wrong on our side. Quote the request id when you report it.")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "problem"]
