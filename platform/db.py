@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -85,7 +85,7 @@ class UnitOfWork:
 
         event.listen(self.session.sync_session, "after_begin", _scope_tx)
         if self.tenant_id:
-            bind_context(tenant_id=tenant)
+            bind_context(tenant_id=str(self.tenant_id))
         return self
 
     async def set_tenant(self, tenant_id: uuid.UUID) -> None:
@@ -112,6 +112,16 @@ class UnitOfWork:
         # close() rolls back whatever was not committed (an exception, a forgotten commit, writes
         # after the last commit) and, unlike rollback(), leaves loaded objects readable.
         await self.session.close()
+
+
+def asyncpg_params(url: str) -> dict[str, Any]:
+    """Keyword arguments for ``asyncpg.connect`` from a SQLAlchemy URL (unix-socket hosts included)."""
+    u = make_url(url)
+    host = u.query.get("host")
+    return {
+        "user": u.username, "password": u.password, "database": u.database,
+        "host": host if isinstance(host, str) else u.host, "port": u.port,
+    }
 
 
 @asynccontextmanager

@@ -10,8 +10,10 @@ transaction as the handler's writes; a redelivered message finds the row and doe
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,7 +28,7 @@ from lianka.platform.settings import get_settings
 
 log = get_logger(__name__)
 _broker: dramatiq.Broker | None = None
-_database: Database | None = None
+_databases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Database] = weakref.WeakKeyDictionary()
 
 
 def get_broker() -> dramatiq.Broker:
@@ -35,7 +37,7 @@ def get_broker() -> dramatiq.Broker:
         settings = get_settings()
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (run through `lianka`, which starts embedded Redis)")
-        broker = RedisBroker(url=settings.redis_url, namespace="lianka")
+        broker = RedisBroker(url=settings.redis_url, namespace="lianka")  # type: ignore[no-untyped-call]
         broker.add_middleware(AsyncIO())
         broker.add_middleware(CurrentMessage())
         dramatiq.set_broker(broker)
@@ -44,11 +46,13 @@ def get_broker() -> dramatiq.Broker:
 
 
 def get_database() -> Database:
-    """The worker process's database handle (created on first use, in the worker's event loop)."""
-    global _database
-    if _database is None:
-        _database = Database.from_settings(get_settings())
-    return _database
+    """The database handle of the running event loop (asyncpg connections belong to one loop; a
+    worker has one loop for its life, tests start several)."""
+    loop = asyncio.get_running_loop()
+    db = _databases.get(loop)
+    if db is None:
+        db = _databases[loop] = Database.from_settings(get_settings())
+    return db
 
 
 Handler = Callable[..., Awaitable[None]]
@@ -82,8 +86,9 @@ def consumer(*, queue: str = "default", max_retries: int = 10, **actor_options: 
             finally:
                 clear_context()
 
-        return dramatiq.actor(run, actor_name=name, queue_name=queue, max_retries=max_retries,
-                              broker=get_broker(), **actor_options)
+        declare: Any = dramatiq.actor(actor_name=name, queue_name=queue, max_retries=max_retries,
+                                      broker=get_broker(), **actor_options)
+        return declare(run)
 
     return decorate
 

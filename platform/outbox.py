@@ -11,13 +11,14 @@ back transaction, nothing is lost on a crash, and nothing is applied twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
 import dramatiq
 from sqlalchemy import text
 
-from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.db import Database, UnitOfWork, asyncpg_params
 from lianka.platform.faults import fault_point
 from lianka.platform.log import get_logger
 from lianka.platform.models import OutboxMessage
@@ -70,13 +71,13 @@ async def relay_once(db: Database, broker: dramatiq.Broker, batch_size: int = 10
 async def relay_forever(db: Database, broker: dramatiq.Broker, *, batch_size: int, poll_seconds: float,
                         listen_url: str | None = None, stop: asyncio.Event | None = None) -> None:
     """Drain the outbox, then wait for a NOTIFY (or the poll interval) and drain again."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     stop = stop or asyncio.Event()
     wake = asyncio.Event()
     conn = None
     if listen_url:
-        conn = await asyncpg.connect(listen_url.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await asyncpg.connect(**asyncpg_params(listen_url))
         await conn.add_listener("lianka_outbox", lambda *_: wake.set())
     try:
         while not stop.is_set():
@@ -90,10 +91,8 @@ async def relay_forever(db: Database, broker: dramatiq.Broker, *, batch_size: in
                 log.debug("outbox relayed", count=sent)
                 continue
             wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
-            except TimeoutError:
-                pass
     finally:
         if conn is not None:
             await conn.close()

@@ -10,6 +10,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 
 from lianka.platform.db import Database
@@ -18,6 +19,7 @@ from lianka.platform.settings import Settings, get_settings
 from lianka.web.health import HealthController
 from lianka.web.middleware import request_id_middleware
 from lianka.web.problems import EXCEPTION_HANDLERS
+from lianka.web.strict import strict_body
 
 
 class MetricsController(PrometheusController):
@@ -25,7 +27,7 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
-def api_routes() -> list[object]:
+def api_routes() -> list[ControllerRouterHandler]:
     """Every ``/api/v1`` controller; each business area adds its own here."""
     return []
 
@@ -54,10 +56,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=[lifespan],
         middleware=[request_id_middleware, prometheus.middleware],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_body,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(
             title="Lianka API", version="1", path="/schema",
-            description="Membership marketing for merchants, chains and alliances. Errors are RFC 9457 problems.",
+            description=("Membership marketing for merchants, chains and alliances. "
+                         "Errors are RFC 9457 problem details."),
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,

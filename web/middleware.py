@@ -6,6 +6,7 @@ import re
 import uuid
 
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from lianka.platform.log import bind_context, clear_context
@@ -15,12 +16,12 @@ _SAFE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _SAFE.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid  # type: ignore[typeddict-item]
+        scope.setdefault("state", {})["request_id"] = rid
         clear_context()
         bind_context(request_id=rid, path=scope["path"])
 

@@ -43,8 +43,8 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
 
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors = exc.extra if isinstance(exc.extra, list) else []
-    return problem(request, 400, PROBLEM_BASE + "validation-failed", "The request body or parameters are invalid",
-                   str(exc.detail), errors=errors)
+    title = "The request body or parameters are invalid"
+    return problem(request, 400, PROBLEM_BASE + "validation-failed", title, str(exc.detail), errors=errors)
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

@@ -1,0 +1,134 @@
+"""Test session set-up: real PostgreSQL and real Redis, a fresh migrated test database.
+
+When ``DATABASE_URL`` / ``REDIS_URL`` are unset the embedded services are started (or reused, if
+``make run`` already holds them). The suite runs against its own database, ``<name>_test``, dropped
+and rebuilt with ``alembic upgrade head`` at the start of every session, so the migrations are
+tested too; Redis uses its own logical database (15), flushed at the start. Tests isolate
+themselves by creating their own tenants (see ``tenant_factory``) rather than sharing rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from lianka.platform import devservices
+from lianka.platform.settings import Settings, get_settings
+
+_lease: devservices.Lease | None = None
+TEST_REDIS_DB = 15
+
+
+def _test_urls(database_url: str, redis_url: str) -> tuple[str, str, str]:
+    url = make_url(database_url)
+    admin = url.set(database="postgres").render_as_string(hide_password=False)
+    test = url.set(database=f"{url.database}_test").render_as_string(hide_password=False)
+    if "db=" in redis_url:
+        base, _, _ = redis_url.partition("db=")
+        test_redis = f"{base}db={TEST_REDIS_DB}"
+    else:
+        sep = "&" if "?" in redis_url else "?"
+        test_redis = redis_url.rstrip("/") + (f"/{TEST_REDIS_DB}" if redis_url.startswith("redis") else
+                                             f"{sep}db={TEST_REDIS_DB}")
+    return admin, test, test_redis
+
+
+async def _recreate_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    from lianka.platform.db import asyncpg_params
+
+    conn = await asyncpg.connect(**asyncpg_params(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _lease
+    if hasattr(config, "workerinput"):
+        return
+    base = Settings.from_env()
+    _lease = devservices.acquire(base.data_dir, base.database_url or None, base.redis_url or None)
+    admin, test_db, test_redis = _test_urls(_lease.database_url, _lease.redis_url)
+    asyncio.run(_recreate_database(admin, make_url(test_db).database or "lianka_test"))
+    os.environ["DATABASE_URL"] = test_db
+    os.environ["REDIS_URL"] = test_redis
+    os.environ.pop("APP_DATABASE_URL", None)
+    os.environ.setdefault("LIANKA_LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+
+    from redis import Redis
+
+    from lianka.platform.migrate import upgrade
+
+    upgrade(test_db)
+    Redis.from_url(test_redis).flushdb()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _lease is not None:
+        devservices.release(_lease)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[object]:
+    """The application's Database: connected as the RLS-bound ``lianka_app`` role."""
+    from lianka.platform.db import Database
+
+    database = Database.from_settings(settings)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def owner_engine(settings: Settings) -> AsyncIterator[object]:
+    """The migration owner (a superuser with the embedded server, so RLS does not apply to it): for
+    checks that must see every tenant's rows, never for the code under test."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+TenantFactory = Callable[..., Awaitable[uuid.UUID]]
+
+
+@pytest.fixture
+def tenant_factory(db: object) -> TenantFactory:
+    """Create a merchant (a tenant) with a unique slug; returns its id."""
+    from lianka.tenants.models import Merchant
+
+    async def make(name: str = "Test merchant", **fields: object) -> uuid.UUID:
+        slug = f"t-{uuid.uuid4().hex[:12]}"
+        async with db.uow(system=True) as uow:  # type: ignore[attr-defined]
+            m = Merchant(slug=slug, name=name, **fields)
+            uow.session.add(m)
+            await uow.commit()
+            return m.id
+
+    return make
+
+
+@pytest.fixture
+async def two_tenants(tenant_factory: TenantFactory) -> tuple[uuid.UUID, uuid.UUID]:
+    return await tenant_factory("Merchant A"), await tenant_factory("Merchant B")

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lianka.platform.settings import Settings, SettingsError
+
+
+def test_defaults_need_no_environment(tmp_path: Path) -> None:
+    s = Settings.from_env({"LIANKA_DATA_DIR": str(tmp_path)})
+    assert s.env == "development" and s.port == 8000
+    assert len(s.secret_key) > 40
+    assert Settings.from_env({"LIANKA_DATA_DIR": str(tmp_path)}).secret_key == s.secret_key
+
+
+def test_production_requires_a_secret(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env({"LIANKA_ENV": "production", "LIANKA_DATA_DIR": str(tmp_path)})
+
+
+def test_app_url_is_derived_from_the_owner_url(tmp_path: Path) -> None:
+    s = Settings.from_env({"DATABASE_URL": "postgresql+asyncpg://owner:pw@db.example:5432/lianka",
+                           "LIANKA_APP_DB_PASSWORD": "s3cret", "LIANKA_DATA_DIR": str(tmp_path)})
+    assert s.resolved_app_database_url() == "postgresql+asyncpg://lianka_app:s3cret@db.example:5432/lianka"
+
+
+def test_bad_boolean(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env({"LIANKA_LOG_JSON": "maybe", "LIANKA_DATA_DIR": str(tmp_path)})
