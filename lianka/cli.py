@@ -102,14 +102,20 @@ def serve(host: Annotated[str, typer.Option()] = "", port: Annotated[int, typer.
         _serve(s, host or s.host, port or s.port)
 
 
+#: queues the worker consumes; an area that declares a new queue adds it here.
+WORKER_QUEUES = ["default", "maintenance", "messages"]
+
+
 @app.command()
 def worker(processes: int = 1, threads: int = 4) -> None:
     """Run dramatiq workers for every actor."""
     with bootstrap():
-        code = subprocess.call([sys.executable, "-m", "dramatiq", "lianka.actors",
-                                "--processes", str(processes), "--threads", str(threads),
-                                "--queues", "default", "maintenance", "messages"])
-        raise typer.Exit(code)
+        child = subprocess.Popen([sys.executable, "-m", "dramatiq", "lianka.actors",
+                                  "--processes", str(processes), "--threads", str(threads),
+                                  "--queues", *WORKER_QUEUES])
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
+        raise typer.Exit(child.wait())
 
 
 @app.command()

@@ -117,10 +117,22 @@ class EmbeddedPostgres:
         cmd = _as_server_user([str(pg_bin_dir() / exe), *args])
         return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
 
+    def postmaster_pid(self) -> int | None:
+        """The PID in ``postmaster.pid`` if it is a live postgres serving *this* data directory.
+
+        ``pg_ctl status`` only checks that the PID is alive, which a recycled PID defeats.
+        """
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+            proc = psutil.Process(pid)
+            if proc.name() == "postgres" and str(self.pgdata) in " ".join(proc.cmdline()):
+                return pid
+        except (OSError, ValueError, IndexError, psutil.Error):
+            pass
+        return None
+
     def is_running(self) -> bool:
-        if not (self.pgdata / "PG_VERSION").exists():
-            return False
-        return self._pg("pg_ctl", "-D", str(self.pgdata), "status", check=False).returncode == 0
+        return self.postmaster_pid() is not None
 
     def _init(self) -> None:
         if (self.pgdata / "PG_VERSION").exists():
@@ -137,17 +149,9 @@ class EmbeddedPostgres:
         tmp.rename(self.pgdata)
 
     def _clear_stale_lock(self) -> None:
-        pidfile = self.pgdata / "postmaster.pid"
-        if not pidfile.exists():
-            return
-        try:
-            pid = int(pidfile.read_text().splitlines()[0])
-            proc = psutil.Process(pid)
-            alive = proc.name() == "postgres" and str(self.pgdata) in " ".join(proc.cmdline())
-        except (ValueError, IndexError, psutil.Error):
-            alive = False
-        if not alive:
-            pidfile.unlink(missing_ok=True)
+        """Remove a ``postmaster.pid`` (and socket locks) left by a server that is gone."""
+        if self.postmaster_pid() is None:
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
             for lock in self.socket_dir.glob(".s.PGSQL.*"):
                 lock.unlink(missing_ok=True)
 

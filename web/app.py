@@ -64,5 +64,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                          "Errors are RFC 9457 problem details."),
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
+        logging_config=None,  # structlog, configured above
         debug=False,
     )
