@@ -1,0 +1,257 @@
+"""Pricing a sale: discounts, coupons, points as cash, stored value, and the points it earns.
+
+Pure: takes the programme, the member's state and the cashier's intent, returns a :class:`Quote`.
+The POS ``quote`` endpoint returns it as is; ``sale`` books exactly the same numbers, so what the
+cashier was shown is what happens.
+
+Order of application (documented to merchants):
+1. the tier's member discount on the gross amount;
+2. coupons, in the order given, each on what is left (percent coupons are capped; a non-stackable
+   coupon must be the only one; minimum spend is checked against the amount after step 1);
+3. points as cash, at most ``cash_max_share_percent`` of what is left;
+4. stored value (split into principal and bonus per the programme's consumption order);
+5. the rest is due in cash/card.
+
+Qualifying spend for points = amount after discounts and coupons − points-as-cash − the bonus part
+of the stored-value payment (unless the programme counts bonus as spend). Points earned =
+qualifying spend (major units) × earn rate × tier multiplier × promotions × birthday multiplier,
+rounded **once** with the programme's rounding mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from lianka.platform.errors import RuleViolation, ValidationFailed
+from lianka.platform.money import RoundingMode, round_minor
+from lianka.tenants.domain.programme import Consumption, EarningRule, Programme, RuleKind
+
+
+class CouponKind(StrEnum):
+    FIXED = "fixed"  # amount off
+    PERCENT = "percent"  # percent off, capped
+    GIFT = "gift"  # one unit of a gift item free
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    qty: int
+    unit_price: int
+    category: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.qty * self.unit_price
+
+
+@dataclass(frozen=True)
+class CouponTerms:
+    code: str
+    kind: CouponKind
+    amount_off: int = 0
+    percent_off: int = 0
+    cap: int | None = None
+    min_spend: int = 0
+    gift_sku: str = ""
+    stackable: bool = True
+
+
+@dataclass(frozen=True)
+class MemberState:
+    tier: str | None
+    points_available: int
+    sv_principal: int
+    sv_bonus: int
+    birthday_today: bool = False
+
+
+@dataclass(frozen=True)
+class Intent:
+    points: int = 0
+    stored_value: int = 0
+    coupons: tuple[CouponTerms, ...] = ()
+
+
+@dataclass(frozen=True)
+class SaleContext:
+    business_date: date
+    branch_code: str
+
+
+@dataclass(frozen=True)
+class StoredValueSplit:
+    principal: int
+    bonus: int
+
+    @property
+    def total(self) -> int:
+        return self.principal + self.bonus
+
+
+@dataclass(frozen=True)
+class Quote:
+    gross: int
+    member_discount: int
+    coupon_discounts: tuple[tuple[str, int], ...]
+    points_redeemed: int
+    points_cash: int
+    max_points_usable: int
+    stored_value: StoredValueSplit
+    due: int
+    qualifying_spend: int
+    base_points: int
+    multiplier: Decimal
+    points_earned: int
+    promotions: tuple[str, ...] = field(default=())
+
+    @property
+    def coupons_total(self) -> int:
+        return sum(a for _, a in self.coupon_discounts)
+
+    @property
+    def net(self) -> int:
+        """What the member pays, by any means (gross minus discounts and coupons)."""
+        return self.gross - self.member_discount - self.coupons_total
+
+
+class CouponNotApplicable(RuleViolation):
+    type_slug = "coupon-not-applicable"
+    title = "The coupon cannot be used for this sale"
+
+
+class InsufficientPoints(RuleViolation):
+    type_slug = "insufficient-points"
+    title = "Not enough points"
+
+
+class InsufficientStoredValue(RuleViolation):
+    type_slug = "insufficient-stored-value"
+    title = "Not enough stored value"
+
+
+class PaymentExceedsBill(RuleViolation):
+    type_slug = "payment-exceeds-bill"
+    title = "The payment is more than the bill"
+
+
+def split_stored_value(amount: int, principal: int, bonus: int, order: Consumption) -> StoredValueSplit:
+    """Which part of a stored-value payment comes from principal and which from bonus.
+
+    Proportional: principal share = amount × principal / (principal + bonus), rounded half-even,
+    the bonus takes the remainder — so the parts always add up exactly.
+    """
+    if amount < 0:
+        raise ValidationFailed("stored-value amount must not be negative")
+    if amount > principal + bonus:
+        raise InsufficientStoredValue(available=principal + bonus, requested=amount)
+    if amount == 0:
+        return StoredValueSplit(0, 0)
+    if order == Consumption.PRINCIPAL_FIRST:
+        p = min(amount, principal)
+        return StoredValueSplit(p, amount - p)
+    p = round_minor(Decimal(amount) * Decimal(principal) / Decimal(principal + bonus))
+    p = min(p, principal)
+    b = amount - p
+    if b > bonus:  # rounding can only move a single fen; keep both parts within balance
+        p, b = p + (b - bonus), bonus
+    return StoredValueSplit(p, b)
+
+
+def _rule_applies(rule: EarningRule, ctx: SaleContext, tier: str | None) -> bool:
+    if not rule.active:
+        return False
+    if rule.weekdays and ctx.business_date.weekday() not in rule.weekdays:
+        return False
+    if rule.branches and ctx.branch_code not in rule.branches:
+        return False
+    if rule.tiers and tier not in rule.tiers:
+        return False
+    if rule.starts and ctx.business_date < rule.starts:
+        return False
+    return not (rule.ends and ctx.business_date > rule.ends)
+
+
+def _coupon_discount(c: CouponTerms, remaining: int, after_member: int, lines: tuple[Line, ...]) -> int:
+    if after_member < c.min_spend:
+        raise CouponNotApplicable(f"coupon {c.code} needs a minimum spend of {c.min_spend}", coupon=c.code)
+    if c.kind == CouponKind.FIXED:
+        return min(c.amount_off, remaining)
+    if c.kind == CouponKind.PERCENT:
+        off = round_minor(Decimal(remaining) * Decimal(c.percent_off) / 100, RoundingMode.DOWN)
+        return min(off, c.cap) if c.cap is not None else off
+    gift = next((ln for ln in lines if ln.sku == c.gift_sku), None)
+    return min(gift.unit_price, remaining) if gift else 0
+
+
+def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], member: MemberState,
+          intent: Intent, ctx: SaleContext) -> Quote:
+    if basket_amount <= 0:
+        raise ValidationFailed("the basket amount must be positive")
+    if lines and sum(ln.total for ln in lines) != basket_amount:
+        raise ValidationFailed("the lines do not add up to the basket amount")
+    if intent.points < 0 or intent.stored_value < 0:
+        raise ValidationFailed("payments must not be negative")
+
+    tier = programme.tier(member.tier)
+    member_discount = round_minor(Decimal(basket_amount) * Decimal(tier.discount_percent if tier else 0) / 100,
+                                  RoundingMode.DOWN)
+    after_member = basket_amount - member_discount
+
+    codes = [c.code for c in intent.coupons]
+    if len(set(codes)) != len(codes):
+        raise CouponNotApplicable("the same coupon twice")
+    if len(intent.coupons) > 1 and any(not c.stackable for c in intent.coupons):
+        raise CouponNotApplicable("a non-stackable coupon cannot be combined with others")
+    remaining = after_member
+    coupon_discounts = []
+    for c in intent.coupons:
+        off = _coupon_discount(c, remaining, after_member, lines)
+        coupon_discounts.append((c.code, off))
+        remaining -= off
+
+    pc = programme.points
+    per_point_minor = pc.cash_value_per_point * 100
+    max_cash = round_minor(Decimal(remaining) * Decimal(pc.cash_max_share_percent) / 100, RoundingMode.DOWN)
+    max_points_usable = min(member.points_available,
+                            round_minor(Decimal(max_cash) / per_point_minor, RoundingMode.DOWN))
+    if intent.points:
+        if intent.points > member.points_available:
+            raise InsufficientPoints(available=member.points_available, requested=intent.points)
+        if intent.points < pc.cash_min_points:
+            raise RuleViolation(f"at least {pc.cash_min_points} points per redemption")
+        if intent.points > max_points_usable:
+            raise RuleViolation(f"at most {max_points_usable} points can pay for this bill",
+                                max_points_usable=max_points_usable)
+    points_cash = round_minor(Decimal(intent.points) * per_point_minor, RoundingMode.DOWN)
+    remaining -= points_cash
+
+    if intent.stored_value > remaining:
+        raise PaymentExceedsBill(f"stored value {intent.stored_value} exceeds the {remaining} left to pay")
+    sv = split_stored_value(intent.stored_value, member.sv_principal, member.sv_bonus,
+                            programme.stored_value.consumption)
+    due = remaining - sv.total
+
+    qualifying = basket_amount - member_discount - sum(a for _, a in coupon_discounts) - points_cash
+    if not programme.stored_value.bonus_counts_as_spend:
+        qualifying -= sv.bonus
+    multiplier = tier.points_multiplier if tier else Decimal(1)
+    promotions = []
+    for rule in programme.rules:
+        if rule.kind == RuleKind.PROMOTION and _rule_applies(rule, ctx, member.tier):
+            multiplier *= rule.multiplier
+            promotions.append(rule.code)
+    if member.birthday_today and tier:
+        multiplier *= tier.birthday_multiplier
+    base_exact = Decimal(qualifying) / 100 * pc.earn_per_major
+    base_points = round_minor(base_exact, pc.rounding)
+    earned = round_minor(base_exact * multiplier, pc.rounding)
+    return Quote(
+        gross=basket_amount, member_discount=member_discount, coupon_discounts=tuple(coupon_discounts),
+        points_redeemed=intent.points, points_cash=points_cash, max_points_usable=max_points_usable,
+        stored_value=sv, due=due, qualifying_spend=qualifying, base_points=base_points,
+        multiplier=multiplier, points_earned=max(earned, 0), promotions=tuple(promotions),
+    )

@@ -1,0 +1,225 @@
+"""A merchant's programme configuration: one versioned document.
+
+The whole configuration — points, tiers, earning rules, join rules, stored-value plans — is one
+immutable document; every change writes a new version with an effective time, so history is kept
+and a sale is always priced with the version in force at its business time. Things with their own
+state (reward stock, coupon templates' stock, issued coupons) are tables of their own and reference
+the programme by id.
+
+All amounts are integer minor units of the merchant's currency; rates are ``Decimal`` strings.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+from lianka.platform.money import RoundingMode
+
+Minor = Annotated[int, msgspec.Meta(ge=0, le=10**13)]
+Points = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
+Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class ExpiryKind(StrEnum):
+    ROLLING_MONTHS = "rolling_months"  # N months after the earn
+    END_OF_YEAR = "end_of_year"  # 31 Dec of the earn year (+ N years)
+    NEVER = "never"
+
+
+class ExpiryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    kind: ExpiryKind = ExpiryKind.ROLLING_MONTHS
+    months: Annotated[int, msgspec.Meta(ge=1, le=120)] = 12
+    #: END_OF_YEAR: how many extra years (0 = this year's 31 Dec)
+    extra_years: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
+    remind_days_before: Annotated[int, msgspec.Meta(ge=0, le=365)] = 30
+
+
+class PointsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Name = "积分"
+    #: points per one major unit (¥1) of qualifying spend, e.g. "1" or "0.5"
+    earn_per_major: Decimal = Decimal("1")
+    rounding: RoundingMode = RoundingMode.DOWN
+    expiry: ExpiryPolicy = ExpiryPolicy()
+    #: points stay pending (not spendable) this many days after the sale: the return window
+    pending_days: Annotated[int, msgspec.Meta(ge=0, le=90)] = 0
+    #: points-as-cash: the money value of one point in major units (e.g. "0.01" = 100 points per ¥1)
+    cash_value_per_point: Decimal = Decimal("0.01")
+    #: at most this share of a bill may be paid with points
+    cash_max_share_percent: Percent = 50
+    #: minimum points in one redemption
+    cash_min_points: Points = 0
+
+
+class TierQualification(StrEnum):
+    SPEND = "spend"  # cumulative qualifying spend within the window
+    POINTS = "points"  # points earned within the window
+    PURCHASE = "purchase"  # bought (paid membership)
+    INVITATION = "invitation"  # granted by staff
+
+
+class RetentionAction(StrEnum):
+    DOWNGRADE_ONE = "downgrade_one"
+    REEVALUATE = "reevaluate"
+
+
+class Tier(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")]
+    name: Name
+    rank: Annotated[int, msgspec.Meta(ge=0, le=100)]
+    qualification: TierQualification = TierQualification.SPEND
+    #: threshold in minor units (spend) or points, reached within ``window_months``
+    threshold: Annotated[int, msgspec.Meta(ge=0, le=10**13)] = 0
+    points_multiplier: Decimal = Decimal("1")
+    discount_percent: Percent = 0
+    birthday_multiplier: Decimal = Decimal("1")
+    perks: list[str] = []
+
+
+class TierPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    window_months: Annotated[int, msgspec.Meta(ge=1, le=60)] = 12
+    review_every_months: Annotated[int, msgspec.Meta(ge=1, le=60)] = 12
+    retention: RetentionAction = RetentionAction.DOWNGRADE_ONE
+
+
+class RuleKind(StrEnum):
+    SIGNUP = "signup"
+    CHECKIN = "checkin"
+    REVIEW = "review"
+    REFERRAL = "referral"  # the referrer, on the referee's first qualifying purchase
+    BIRTHDAY = "birthday"
+    CUSTOM = "custom"  # an event the merchant posts through the API
+    PROMOTION = "promotion"  # multiplies the points a sale earns (e.g. double on Tuesdays)
+
+
+class EarningRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}$")]
+    kind: RuleKind
+    points: Points = 0
+    #: PROMOTION: the multiplier applied to a sale's base points
+    multiplier: Decimal = Decimal("1")
+    #: CHECKIN: extra points on the N-th consecutive day, e.g. {"7": 20}
+    streak_bonus: dict[str, Points] = {}
+    #: CUSTOM: the event name posted by the merchant
+    event: str = ""
+    weekdays: list[Annotated[int, msgspec.Meta(ge=0, le=6)]] = []  # Monday = 0; empty = every day
+    branches: list[str] = []  # branch codes; empty = all
+    tiers: list[str] = []  # tier codes; empty = all
+    starts: date | None = None
+    ends: date | None = None
+    cap_per_day: Points | None = None
+    cap_per_member: Points | None = None
+    cap_total: Points | None = None
+    #: REFERRAL: the referee's first purchase must be at least this much
+    min_spend: Minor = 0
+    active: bool = True
+
+
+class JoinPolicy(StrEnum):
+    FREE = "free"
+    QUALIFYING_PURCHASE = "qualifying_purchase"
+
+
+class JoinRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    policy: JoinPolicy = JoinPolicy.FREE
+    single_purchase_min: Minor = 0  # e.g. 10000 = ¥100
+    cumulative_min: Minor = 0  # e.g. 30000 = ¥300
+    min_age: Annotated[int, msgspec.Meta(ge=0, le=120)] = 0
+
+
+class Consumption(StrEnum):
+    PROPORTIONAL = "proportional"
+    PRINCIPAL_FIRST = "principal_first"
+
+
+class BonusFunder(StrEnum):
+    HQ = "hq"
+    ISSUING_BRANCH = "issuing_branch"
+    REDEEMING_BRANCH = "redeeming_branch"
+
+
+class StoredValuePlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}$")]
+    name: Name
+    pay: Annotated[int, msgspec.Meta(gt=0, le=10**11)]  # principal, minor units
+    get: Annotated[int, msgspec.Meta(gt=0, le=10**11)]  # principal + bonus
+    active: bool = True
+
+    @property
+    def bonus(self) -> int:
+        return self.get - self.pay
+
+
+class StoredValueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    consumption: Consumption = Consumption.PROPORTIONAL
+    bonus_funder: BonusFunder = BonusFunder.HQ
+    plans: list[StoredValuePlan] = []
+    #: what counts as spend for points excludes the bonus part of a stored-value payment
+    bonus_counts_as_spend: bool = False
+
+
+class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    points: PointsConfig = PointsConfig()
+    tiers: list[Tier] = []
+    tier_policy: TierPolicy = TierPolicy()
+    rules: list[EarningRule] = []
+    join: JoinRules = JoinRules()
+    stored_value: StoredValueConfig = StoredValueConfig()
+
+    def tier(self, code: str | None) -> Tier | None:
+        return next((t for t in self.tiers if t.code == code), None)
+
+    def tiers_by_rank(self) -> list[Tier]:
+        return sorted(self.tiers, key=lambda t: t.rank)
+
+
+class ProgrammeError(ValueError):
+    """The configuration is inconsistent (the message says where)."""
+
+
+def validate(p: Programme) -> Programme:
+    """Cross-field rules msgspec cannot express; raise ProgrammeError, return ``p`` when sound."""
+    codes = [t.code for t in p.tiers]
+    if len(set(codes)) != len(codes):
+        raise ProgrammeError("tier codes must be unique")
+    ranks = [t.rank for t in p.tiers]
+    if len(set(ranks)) != len(ranks):
+        raise ProgrammeError("tier ranks must be unique")
+    ordered = p.tiers_by_rank()
+    for lower, higher in itertools.pairwise(ordered):
+        if lower.qualification == higher.qualification and higher.threshold < lower.threshold:
+            raise ProgrammeError(f"tier {higher.code} has a lower threshold than {lower.code}")
+    for t in p.tiers:
+        if not Decimal(0) < t.points_multiplier <= Decimal(20) or not Decimal(0) < t.birthday_multiplier <= 20:
+            raise ProgrammeError(f"tier {t.code}: multipliers must be in (0, 20]")
+    rule_codes = [r.code for r in p.rules]
+    if len(set(rule_codes)) != len(rule_codes):
+        raise ProgrammeError("rule codes must be unique")
+    for r in p.rules:
+        if r.kind == RuleKind.PROMOTION and not Decimal(0) < r.multiplier <= Decimal(20):
+            raise ProgrammeError(f"rule {r.code}: multiplier must be in (0, 20]")
+        if r.kind == RuleKind.CUSTOM and not r.event:
+            raise ProgrammeError(f"rule {r.code}: a custom rule needs an event name")
+        if r.starts and r.ends and r.ends < r.starts:
+            raise ProgrammeError(f"rule {r.code}: ends before it starts")
+        unknown = set(r.tiers) - set(codes)
+        if unknown:
+            raise ProgrammeError(f"rule {r.code}: unknown tiers {sorted(unknown)}")
+    plan_codes = [pl.code for pl in p.stored_value.plans]
+    if len(set(plan_codes)) != len(plan_codes):
+        raise ProgrammeError("stored-value plan codes must be unique")
+    for pl in p.stored_value.plans:
+        if pl.get < pl.pay:
+            raise ProgrammeError(f"plan {pl.code}: 'get' must be at least 'pay'")
+    pc = p.points
+    if not Decimal(0) <= pc.earn_per_major <= Decimal(1000):
+        raise ProgrammeError("points.earn_per_major must be in [0, 1000]")
+    if not Decimal(0) < pc.cash_value_per_point <= Decimal(100):
+        raise ProgrammeError("points.cash_value_per_point must be in (0, 100]")
+    return p
