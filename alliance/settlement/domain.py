@@ -1,0 +1,153 @@
+"""Clearing rules and month-end netting (pure).
+
+Every movement of value across entities produces *obligations* at posting time; month end only sums
+them. Settlement is hub-and-spoke: a chain's HQ for its branches, an alliance's operator for its
+partners. An obligation between two spokes (an issuing branch funding a bonus consumed at another
+branch) is booked as two legs through the hub, so every spoke settles with the hub only — one
+transfer each — and the hub's own line is minus the sum of the spokes' nets.
+
+Sign convention for a spoke's net: positive = the hub pays the spoke; negative = the spoke pays the
+hub. Amounts are integer minor units; points are converted to money here, rounded once per event
+(half-even, to the fen), so statements are sums of integers and always add up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from lianka.platform.money import RoundingMode, round_minor
+from lianka.tenants.domain.programme import BonusFunder
+
+HUB = "__hub__"
+
+
+class LineKind(StrEnum):
+    SV_COLLECTED = "stored_value_collected"  # principal taken in cash at a top-up
+    SV_CONSUMED = "stored_value_consumed_principal"
+    SV_BONUS_FUNDED = "stored_value_bonus_funded"  # bonus consumed, paid to the redeeming spoke
+    SV_BONUS_CHARGED = "stored_value_bonus_charged"  # bonus charged to the spoke that funds it
+    SV_REFUNDED = "stored_value_refunded"  # unused principal paid back to the member at a spoke
+    POINTS_ISSUED = "points_issued"
+    POINTS_REDEEMED = "points_redeemed"
+    POINTS_EXPIRED = "points_expired"  # breakage returned to issuers (policy)
+    FEE = "fee"
+    ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """``amount`` owed by the hub to ``entity`` (negative: owed by the entity to the hub)."""
+
+    entity: str
+    kind: LineKind
+    amount: int
+    quantity: int = 0  # points, where the line is about points
+    late: bool = False
+
+
+# --- chain stored value -------------------------------------------------------------------------
+
+def sv_top_up(branch: str, principal: int) -> list[Obligation]:
+    """The branch took the member's cash: it owes the hub the principal."""
+    return [Obligation(branch, LineKind.SV_COLLECTED, -principal)]
+
+
+def sv_consumed(redeeming: str, principal: int, bonus_by_issuer: dict[str, int],
+                funder: BonusFunder) -> list[Obligation]:
+    """Goods delivered at ``redeeming`` against the hub's float.
+
+    The hub owes the redeeming spoke the principal consumed. The bonus consumed is paid to the
+    redeeming spoke by whoever funds bonuses: the hub (its expense), the issuing spoke (charged via
+    the hub), or nobody (the redeeming spoke bears it). ``bonus_by_issuer`` says which spoke issued
+    the bonus consumed (stored-value bonus is tracked in lots by issuing spoke).
+    """
+    out = [Obligation(redeeming, LineKind.SV_CONSUMED, principal)] if principal else []
+    if funder == BonusFunder.REDEEMING_BRANCH:
+        return out
+    for issuer, bonus in sorted(bonus_by_issuer.items()):
+        if not bonus:
+            continue
+        out.append(Obligation(redeeming, LineKind.SV_BONUS_FUNDED, bonus))
+        if funder == BonusFunder.ISSUING_BRANCH:
+            out.append(Obligation(issuer, LineKind.SV_BONUS_CHARGED, -bonus))
+    return out
+
+
+def sv_refund(branch: str, principal: int) -> list[Obligation]:
+    """Unused principal handed back at ``branch``: the hub reimburses it."""
+    return [Obligation(branch, LineKind.SV_REFUNDED, principal)]
+
+
+# --- alliance points ----------------------------------------------------------------------------
+
+def money(points: int, price: Decimal) -> int:
+    """Points × a major-unit price per point, in minor units, rounded once half-even."""
+    return round_minor(Decimal(points) * price * 100, RoundingMode.HALF_EVEN)
+
+
+def points_issued(partner: str, points: int, issue_price: Decimal) -> list[Obligation]:
+    return [Obligation(partner, LineKind.POINTS_ISSUED, -money(points, issue_price), points)]
+
+
+def points_redeemed(partner: str, points: int, reimbursement_price: Decimal) -> list[Obligation]:
+    return [Obligation(partner, LineKind.POINTS_REDEEMED, money(points, reimbursement_price), points)]
+
+
+def points_expired_to_issuers(expired_by_issuer: dict[str, int], issue_price: Decimal) -> list[Obligation]:
+    """Breakage policy "back to issuers": each issuer is refunded the issue price of its expired points."""
+    return [Obligation(p, LineKind.POINTS_EXPIRED, money(n, issue_price), n)
+            for p, n in sorted(expired_by_issuer.items()) if n]
+
+
+def fee(partner: str, amount: int) -> list[Obligation]:
+    return [Obligation(partner, LineKind.FEE, -amount)]
+
+
+# --- netting ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Statement:
+    entity: str
+    lines: dict[LineKind, int]
+    quantities: dict[LineKind, int]
+    late: int
+    net: int
+
+    @property
+    def direction(self) -> str:
+        return "hub pays" if self.net > 0 else "pays hub" if self.net < 0 else "settled"
+
+
+def net(obligations: Iterable[Obligation], entities: Iterable[str] = ()) -> tuple[dict[str, Statement], int]:
+    """Statements per spoke and the hub's own line; ``sum(nets) + hub == 0`` by construction."""
+    lines: dict[str, dict[LineKind, int]] = defaultdict(lambda: defaultdict(int))
+    qty: dict[str, dict[LineKind, int]] = defaultdict(lambda: defaultdict(int))
+    late: dict[str, int] = defaultdict(int)
+    for e in entities:
+        lines[e]
+    for o in obligations:
+        lines[o.entity][o.kind] += o.amount
+        qty[o.entity][o.kind] += o.quantity
+        if o.late:
+            late[o.entity] += o.amount
+    statements = {
+        e: Statement(e, dict(ls), dict(qty[e]), late[e], sum(ls.values())) for e, ls in sorted(lines.items())
+    }
+    hub = -sum(s.net for s in statements.values())
+    return statements, hub
+
+
+def split_by_branch(parent_net: int, branch_obligations: Iterable[Obligation]) -> dict[str, int]:
+    """Two levels: a chain partner's one alliance net, split across its branches by their own lines.
+
+    The branches' obligations are the same events tagged with the branch instead of the partner, so
+    their nets sum to the partner's net exactly (checked: a mismatch is a bug, not rounding).
+    """
+    statements, hub = net(branch_obligations)
+    if -hub != parent_net:
+        raise ValueError(f"branch lines sum to {-hub}, the partner's net is {parent_net}")
+    return {e: s.net for e, s in statements.items()}
