@@ -1,0 +1,76 @@
+"""Idempotent writes: the ``Idempotency-Key`` contract for POS and API writes.
+
+``claim`` runs first in the business transaction. It inserts the key; the unique index makes a
+concurrent twin wait until the first transaction ends. Then:
+
+* the key is new → the caller does the work and calls ``store`` with its response, in the same
+  transaction, so the response exists exactly when the effects do;
+* the key exists with the same request fingerprint → the stored response is returned, nothing runs;
+* the key exists with a different fingerprint → 409 ``IdempotencyConflict``.
+
+A request that fails with an error rolls back its key too: errors are not replayed, a retry after
+the member topped up may succeed. Keys are scoped per tenant and per operation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+
+from lianka.platform.db import UnitOfWork
+from lianka.platform.errors import BadRequest, IdempotencyConflict
+
+MAX_KEY = 200
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: Any
+
+
+def fingerprint(*parts: object) -> str:
+    """A stable hash of the request: canonical JSON of its parts (msgspec sorts nothing, so we do)."""
+    return hashlib.sha256(msgspec.json.encode(parts, order="sorted")).hexdigest()
+
+
+def check_key(key: str | None) -> str:
+    if not key:
+        raise BadRequest("this write needs an Idempotency-Key header")
+    if len(key) > MAX_KEY or not key.isprintable():
+        raise BadRequest(f"Idempotency-Key must be printable and at most {MAX_KEY} characters")
+    return key
+
+
+async def claim(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> StoredResponse | None:
+    """None when this request owns the key; the stored response when it is a replay."""
+    check_key(key)
+    owned = await uow.session.execute(
+        text(
+            "INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) "
+            "VALUES (:t, :s, :k, :h) ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING key"
+        ),
+        {"t": uow.tenant_id, "s": scope, "k": key, "h": request_hash},
+    )
+    if owned.first() is not None:
+        return None
+    row = (await uow.session.execute(
+        text("SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = :t AND scope = :s "
+             "AND key = :k"),
+        {"t": uow.tenant_id, "s": scope, "k": key},
+    )).one()
+    if row.request_hash != request_hash:
+        raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different {scope} request")
+    return StoredResponse(row.status, row.body)
+
+
+async def store(uow: UnitOfWork, scope: str, key: str, status: int, body: Any) -> None:
+    await uow.session.execute(
+        text("UPDATE idempotency_keys SET status = :st, body = CAST(:b AS jsonb) "
+             "WHERE tenant_id = :t AND scope = :s AND key = :k"),
+        {"st": status, "b": msgspec.json.encode(body).decode(), "t": uow.tenant_id, "s": scope, "k": key},
+    )
