@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import MetaData, event, make_url, text
+from sqlalchemy import ForeignKey, MetaData, event, make_url, text
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lianka.platform.log import bind_context
 from lianka.platform.settings import Settings
@@ -32,6 +33,15 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def tenant_id_pk() -> Mapped[uuid.UUID]:
+    """``tenant_id`` as the first primary-key column (Citus distribution key), referencing the tenant."""
+    return mapped_column(UUID(as_uuid=True), ForeignKey("merchants.id"), primary_key=True)
+
+
+def uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
 
 
 def make_engine(url: str, settings: Settings | None = None, **kw: Any) -> AsyncEngine:

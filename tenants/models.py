@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, func, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lianka.platform.db import Base
+from lianka.platform.db import Base, tenant_id_pk, uuid_pk
 
 
 class Merchant(Base):
@@ -32,10 +32,8 @@ class Merchant(Base):
 class Branch(Base):
     __tablename__ = "branches"
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("merchants.id"),
-                                                 primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True,
-                                          server_default=text("gen_random_uuid()"))
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(400), default="")
@@ -48,7 +46,7 @@ class ProgrammeVersion(Base):
 
     __tablename__ = "programme_versions"
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("merchants.id"), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
     version: Mapped[int] = mapped_column(primary_key=True)
     effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     document: Mapped[dict[str, object]] = mapped_column(JSONB)
@@ -60,8 +58,8 @@ class ProgrammeVersion(Base):
 class CouponTemplate(Base):
     __tablename__ = "coupon_templates"
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("merchants.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(16))
@@ -85,8 +83,8 @@ class CouponTemplate(Base):
 class Coupon(Base):
     __tablename__ = "coupons"
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("merchants.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     template_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     membership_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     code: Mapped[str] = mapped_column(String(32))

@@ -15,6 +15,7 @@ from lianka.tenants.domain.pricing import CouponKind, CouponNotApplicable, Coupo
 from lianka.tenants.models import Coupon, CouponTemplate
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+_LOOKALIKES = str.maketrans("ILO", "110")  # what people type for 1, 1, 0
 
 
 def new_code() -> str:
@@ -25,7 +26,7 @@ def new_code() -> str:
 
 def normalise_code(code: str) -> str:
     c = code.strip().upper().replace("-", "").replace(" ", "")
-    c = c.translate(str.maketrans({"I": "1", "L": "1", "O": "0"}))
+    c = c.translate(_LOOKALIKES)
     return f"{c[:4]}-{c[4:8]}-{c[8:]}" if len(c) == 12 else c
 
 
