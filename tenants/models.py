@@ -86,7 +86,7 @@ class Coupon(Base):
     tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
     id: Mapped[uuid.UUID] = uuid_pk()
     template_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    membership_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     code: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="issued")
     source: Mapped[str] = mapped_column(String(32), default="api")

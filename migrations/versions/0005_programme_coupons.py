@@ -71,7 +71,7 @@ def upgrade() -> None:
         sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), nullable=False),
         sa.Column("id", UUID(as_uuid=True), nullable=False, server_default=sa.text("gen_random_uuid()")),
         sa.Column("template_id", UUID(as_uuid=True), nullable=False),
-        sa.Column("membership_id", UUID(as_uuid=True), nullable=False),
+        sa.Column("member_id", UUID(as_uuid=True), nullable=False),
         sa.Column("code", sa.String(32), nullable=False),
         sa.Column("status", sa.String(16), nullable=False, server_default="issued"),
         sa.Column("source", sa.String(32), nullable=False, server_default="api"),
@@ -86,7 +86,7 @@ def upgrade() -> None:
                                 name="fk_coupons_template"),
         sa.CheckConstraint("status IN ('issued', 'redeemed', 'void', 'expired')", name="ck_coupons_status"),
     )
-    op.create_index("ix_coupons_member", "coupons", ["tenant_id", "membership_id", "status"])
+    op.create_index("ix_coupons_member", "coupons", ["tenant_id", "member_id", "status"])
     op.create_index("ix_coupons_sale", "coupons", ["tenant_id", "redeemed_sale_id"],
                     postgresql_where=sa.text("redeemed_sale_id IS NOT NULL"))
     for table in ("programme_versions", "coupon_templates", "coupons"):

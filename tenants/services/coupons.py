@@ -99,7 +99,7 @@ async def get_template(uow: UnitOfWork, template_id: uuid.UUID) -> CouponTemplat
     return t
 
 
-async def issue(uow: UnitOfWork, template_id: uuid.UUID, membership_id: uuid.UUID, *, source: str = "api",
+async def issue(uow: UnitOfWork, template_id: uuid.UUID, member_id: uuid.UUID, *, source: str = "api",
                 now: datetime | None = None) -> Coupon:
     """Issue one coupon: takes one from stock atomically and honours the per-member limit."""
     now = now or datetime.now(UTC)
@@ -110,7 +110,7 @@ async def issue(uow: UnitOfWork, template_id: uuid.UUID, membership_id: uuid.UUI
         raise RuleViolation("this coupon template has expired")
     if t.per_member_limit is not None:
         held = await uow.session.scalar(select(func.count()).select_from(Coupon).where(
-            Coupon.template_id == t.id, Coupon.membership_id == membership_id))
+            Coupon.template_id == t.id, Coupon.member_id == member_id))
         if int(held or 0) >= t.per_member_limit:
             raise CouponLimitReached(limit=t.per_member_limit)
     taken = await uow.session.execute(
@@ -127,14 +127,14 @@ async def issue(uow: UnitOfWork, template_id: uuid.UUID, membership_id: uuid.UUI
     if t.valid_days is not None:
         by_days = start + timedelta(days=t.valid_days)
         until = min(until, by_days) if until else by_days
-    c = Coupon(tenant_id=uow.tenant_id, template_id=t.id, membership_id=membership_id, code=new_code(),
+    c = Coupon(tenant_id=uow.tenant_id, template_id=t.id, member_id=member_id, code=new_code(),
                status="issued", source=source, valid_from=start, valid_until=until)
     uow.session.add(c)
     await uow.session.flush()
     return c
 
 
-async def terms_for_sale(uow: UnitOfWork, codes: list[str], membership_id: uuid.UUID, branch_code: str,
+async def terms_for_sale(uow: UnitOfWork, codes: list[str], member_id: uuid.UUID, branch_code: str,
                          at: datetime, *, lock: bool) -> list[tuple[Coupon, CouponTerms]]:
     """The coupons a sale wants to use, checked: the member's own, unused, valid now, at this branch."""
     out = []
@@ -146,7 +146,7 @@ async def terms_for_sale(uow: UnitOfWork, codes: list[str], membership_id: uuid.
         if lock:
             q = q.with_for_update(of=Coupon)
         row = (await uow.session.execute(q)).first()
-        if row is None or row.Coupon.membership_id != membership_id:
+        if row is None or row.Coupon.member_id != member_id:
             raise CouponNotApplicable(f"coupon {raw} is not this member's", coupon=raw)
         c, t = row.Coupon, row.CouponTemplate
         if c.status != "issued":
