@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Integer, String, func, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, DateTime, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -95,3 +95,63 @@ class Coupon(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     redeemed_sale_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class MemberProfile(Base):
+    """What a merchant knows about one of its members (CRM), beside identity's membership row."""
+
+    __tablename__ = "member_profiles"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    gender: Mapped[str] = mapped_column(String(8), default="unknown")
+    birthday: Mapped[date | None] = mapped_column(Date)
+    email: Mapped[str] = mapped_column(String(320), default="")
+    address: Mapped[str] = mapped_column(String(400), default="")
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
+    preferences: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
+    referrer_member_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    join_branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    source: Mapped[str] = mapped_column(String(16), default="till")
+    consent: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
+    tier_code: Mapped[str | None] = mapped_column(String(32))
+    tier_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    tier_floor: Mapped[str | None] = mapped_column(String(32))
+    tier_floor_until: Mapped[date | None] = mapped_column(Date)
+    tier_reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cumulative_spend: Mapped[int] = mapped_column(BigInteger, default=0)
+    purchase_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_purchase_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_purchase_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checkin_streak: Mapped[int] = mapped_column(Integer, default=0)
+    last_checkin: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TierChangeRecord(Base):
+    __tablename__ = "tier_changes"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    old_tier: Mapped[str | None] = mapped_column(String(32))
+    new_tier: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ExportLog(Base):
+    """Every export of member data: who, what, how many rows, when (privacy first)."""
+
+    __tablename__ = "export_log"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    filters: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
+    row_count: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
