@@ -1,6 +1,7 @@
-"""Every dramatiq actor module, imported by the worker (``lianka worker``).
+"""Every dramatiq actor module, imported by the worker (``lianka worker``) and the scheduler.
 
-Each business area registers its actors and periodic jobs when its ``jobs`` module is imported.
+Each business area registers its actors and periodic jobs when its ``jobs`` module is imported;
+add a new area's module to the list below.
 """
 
 from __future__ import annotations
@@ -9,5 +10,7 @@ from lianka.platform.jobs import get_broker
 
 broker = get_broker()
 
-# Business areas append their job modules here, e.g. ``import lianka.alliance.ledger.jobs``.
-import lianka.platform.builtin_jobs  # noqa: E402,F401
+import lianka.alliance.ledger.jobs  # noqa: E402
+import lianka.platform.builtin_jobs  # noqa: E402
+
+__all__ = ["broker", "lianka"]

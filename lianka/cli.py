@@ -19,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from lianka.alliance.ledger import cli as ledger_cli
 from lianka.platform import devservices
 from lianka.platform.settings import Settings, get_settings
 
@@ -30,6 +31,7 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(services_app, name="services")
 app.add_typer(demo_app, name="demo")
+app.add_typer(ledger_cli.app, name="ledger")
 
 
 @contextmanager

@@ -1,0 +1,50 @@
+"""Scheduled ledger jobs: daily points expiry (set-based, batched, resumable, idempotent)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+from sqlalchemy import text
+
+from lianka.alliance.ledger.services import expire_due
+from lianka.platform.db import Database
+from lianka.platform.jobs import get_broker, get_database
+from lianka.platform.log import get_logger
+from lianka.platform.scheduler import periodic
+
+log = get_logger(__name__)
+
+
+async def expire_all(db: Database, now: datetime, batch_size: int = 500) -> dict[uuid.UUID, int]:
+    """Expire every book's due lots, one committed batch at a time. A crash loses at most the batch
+    in flight (rolled back); running again continues where it stopped."""
+    async with db.uow(system=True) as uow:
+        books = list((await uow.session.execute(
+            text("SELECT ledger_books_with_due_lots(:now)"), {"now": now})).scalars())
+    done: dict[uuid.UUID, int] = {}
+    for book in books:
+        async with db.uow(system=True) as uow:
+            tz = await uow.session.scalar(text("SELECT timezone FROM merchants WHERE id = :m"), {"m": book})
+        total = 0
+        while True:
+            async with db.uow(book) as uow:
+                n = await expire_due(uow, now, batch_size=batch_size, timezone=tz or "Asia/Shanghai")
+                await uow.commit()
+            total += n
+            if n < batch_size:
+                break
+        done[book] = total
+        log.info("points expired", book=str(book), lots=total)
+    return done
+
+
+@dramatiq.actor(actor_name="expire_points", queue_name="maintenance", max_retries=5, broker=get_broker())
+async def expire_points(fire_time: str = "", **_: Any) -> None:
+    now = datetime.fromisoformat(fire_time) if fire_time else datetime.now(UTC)
+    await expire_all(get_database(), now)
+
+
+periodic("expire-points", "expire_points", "5 0 * * *", queue="maintenance")

@@ -1,0 +1,547 @@
+"""Ledger service functions. They run inside the caller's unit of work and never commit: the
+business transaction that books a sale commits its ledger entries together with everything else.
+
+Design (docs/decisions/0007-ledger.md):
+- member (and other *tracked*) accounts keep a balance row, changed by one conditional ``UPDATE``
+  that also enforces the floor — concurrent debits serialise on that row and none can overdraw;
+- hot entity accounts (liabilities, pools, float, clearing) are *untracked*: no balance row, so no
+  transaction ever waits on them; their balance is the sum of postings (from the last snapshot);
+- accounts with lots (member points) keep one lot per credit; debits take lots first-expiring first
+  and record each take as a lot move, so a reversal restores exactly what it took.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from lianka.alliance.ledger import domain
+from lianka.alliance.ledger.errors import (
+    AlreadyReversed,
+    InsufficientFunds,
+    PeriodClosed,
+    UnknownAccount,
+    UnknownEntry,
+)
+from lianka.platform.db import UnitOfWork
+from lianka.platform.errors import IdempotencyConflict, ValidationFailed
+from lianka.platform.idempotency import check_key, fingerprint
+
+
+@dataclass(frozen=True)
+class Account:
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    owner_kind: str
+    owner_id: uuid.UUID | None
+    kind: str
+    unit: str
+    allow_negative: bool
+    tracked: bool
+    lots: bool
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of an entry. For a credit to a lots account, the lot's terms."""
+
+    account: Account
+    amount: int
+    expires_at: datetime | None = None
+    available_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: uuid.UUID
+    kind: str
+    business_time: datetime
+    posted_at: datetime
+    period: str
+    late: bool
+    reverses_id: uuid.UUID | None
+    postings: tuple[domain.Posting, ...]
+    replayed: bool = False
+    refs: dict[str, Any] = field(default_factory=dict)
+
+    def amount_for(self, account: Account) -> int:
+        return sum(p.amount for p in self.postings if p.account_id == account.id)
+
+
+_accounts: dict[tuple[uuid.UUID, uuid.UUID], Account] = {}
+_ACCOUNT_COLUMNS = "tenant_id, id, owner_kind, owner_id, kind, unit, allow_negative, tracked, lots"
+
+
+def _account(row: Any) -> Account:
+    a = Account(row.tenant_id, row.id, row.owner_kind, row.owner_id, row.kind, row.unit, row.allow_negative,
+                row.tracked, row.lots)
+    _accounts[(a.tenant_id, a.id)] = a
+    return a
+
+
+def _tenant(uow: UnitOfWork) -> uuid.UUID:
+    if uow.tenant_id is None:
+        raise ValidationFailed("ledger operations need a tenant (ledger book)")
+    return uow.tenant_id
+
+
+async def open_account(uow: UnitOfWork, *, owner_kind: str, owner_id: uuid.UUID | None, kind: str, unit: str,
+                       allow_negative: bool = False, tracked: bool | None = None,
+                       lots: bool | None = None) -> Account:
+    """Get or create the account (idempotent). Member accounts are tracked by default; tracked
+    points accounts keep lots by default."""
+    tenant = _tenant(uow)
+    domain.check_unit(unit)
+    tracked = owner_kind == "member" if tracked is None else tracked
+    lots = (tracked and domain.is_points(unit)) if lots is None else lots
+    params = {"t": tenant, "ok": owner_kind, "oid": owner_id, "k": kind, "u": unit, "neg": allow_negative,
+              "tr": tracked, "lots": lots}
+    row = (await uow.session.execute(text(
+        f"INSERT INTO ledger_accounts ({_ACCOUNT_COLUMNS}) VALUES (:t, gen_random_uuid(), :ok, :oid, :k, :u, :neg, "
+        ":tr, :lots) ON CONFLICT (tenant_id, owner_kind, owner_id, kind, unit) DO NOTHING "
+        f"RETURNING {_ACCOUNT_COLUMNS}"), params)).first()
+    if row is None:
+        row = (await uow.session.execute(text(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = :t AND owner_kind = :ok "
+            "AND owner_id IS NOT DISTINCT FROM :oid AND kind = :k AND unit = :u"), params)).one()
+    account = _account(row)
+    if account.tracked:
+        await uow.session.execute(text(
+            "INSERT INTO ledger_balances (tenant_id, account_id, balance, floor) VALUES (:t, :a, 0, :f) "
+            "ON CONFLICT DO NOTHING"), {"t": tenant, "a": account.id, "f": None if allow_negative else 0})
+    return account
+
+
+async def get_account(uow: UnitOfWork, account_id: uuid.UUID) -> Account:
+    tenant = _tenant(uow)
+    cached = _accounts.get((tenant, account_id))
+    if cached is not None:
+        return cached
+    row = (await uow.session.execute(text(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = :t AND id = :a"),
+        {"t": tenant, "a": account_id})).first()
+    if row is None:
+        raise UnknownAccount(f"no ledger account {account_id}")
+    return _account(row)
+
+
+# --- posting ---------------------------------------------------------------------------------------
+
+async def _landing_period(uow: UnitOfWork, business_time: datetime, tz: str, explicit: str | None) -> tuple[str, bool]:
+    tenant = _tenant(uow)
+    if explicit is not None:
+        status = await uow.session.scalar(text(
+            "SELECT status FROM ledger_periods WHERE tenant_id = :t AND period = :p"), {"t": tenant, "p": explicit})
+        if status in ("closing", "closed"):
+            raise PeriodClosed(f"period {explicit} is {status}", period=explicit)
+        return explicit, False
+    own = domain.period_of(business_time, tz)
+    closed = set((await uow.session.execute(text(
+        "SELECT period FROM ledger_periods WHERE tenant_id = :t AND period >= :p AND status <> 'open'"),
+        {"t": tenant, "p": own})).scalars())
+    return domain.landing_period(own, closed)
+
+
+def _leg_fingerprint(legs: Sequence[Leg]) -> list[object]:
+    return [[str(leg.account.id), leg.amount, leg.expires_at.isoformat() if leg.expires_at else None,
+             leg.available_at.isoformat() if leg.available_at else None] for leg in legs]
+
+
+async def _existing(uow: UnitOfWork, scope: str, key: str) -> tuple[Entry, str] | None:
+    row = (await uow.session.execute(text(
+        "SELECT id, request_hash FROM ledger_entries WHERE tenant_id = :t AND idempotency_scope = :s "
+        "AND idempotency_key = :k"), {"t": uow.tenant_id, "s": scope, "k": key})).first()
+    if row is None:
+        return None
+    return await get_entry(uow, row.id, replayed=True), row.request_hash
+
+
+async def get_entry(uow: UnitOfWork, entry_id: uuid.UUID, *, replayed: bool = False) -> Entry:
+    tenant = _tenant(uow)
+    e = (await uow.session.execute(text(
+        "SELECT id, kind, business_time, posted_at, period, late, reverses_id, refs FROM ledger_entries "
+        "WHERE tenant_id = :t AND id = :e"), {"t": tenant, "e": entry_id})).first()
+    if e is None:
+        raise UnknownEntry(f"no ledger entry {entry_id}")
+    postings = (await uow.session.execute(text(
+        "SELECT account_id, unit, amount FROM ledger_postings WHERE tenant_id = :t AND entry_id = :e ORDER BY seq"),
+        {"t": tenant, "e": entry_id})).all()
+    return Entry(e.id, e.kind, e.business_time, e.posted_at, e.period, e.late, e.reverses_id,
+                 tuple(domain.Posting(p.account_id, p.unit, p.amount) for p in postings), replayed, e.refs)
+
+
+async def post(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time: datetime, key: str,
+               scope: str = "ledger", timezone: str = "Asia/Shanghai", memo: str = "",
+               refs: dict[str, Any] | None = None, period: str | None = None,
+               overdraw: frozenset[uuid.UUID] = frozenset(),
+               lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Entry:
+    """Book one balanced entry (idempotent on ``(scope, key)``).
+
+    ``lot_moves`` (internal: expiry) replaces the automatic lot handling with exactly these moves.
+
+    ``overdraw`` names accounts that may pass their floor in this entry (a clawback the caller's
+    refund policy allows); their debt is paid first by later credits.
+    """
+    tenant = _tenant(uow)
+    check_key(key)
+    refs = refs or {}
+    for leg in legs:
+        if leg.account.tenant_id != tenant:
+            raise UnknownAccount(f"no ledger account {leg.account.id}")
+    postings = [domain.Posting(leg.account.id, leg.account.unit, leg.amount) for leg in legs]
+    domain.check_balanced(postings)
+    if business_time.tzinfo is None:
+        raise ValidationFailed("business time needs a time zone")
+    request_hash = fingerprint(kind, _leg_fingerprint(legs), business_time.isoformat(), memo, refs, period,
+                               sorted(map(str, overdraw)))
+    return await _book(uow, kind=kind, legs=legs, postings=postings, business_time=business_time, key=key,
+                       scope=scope, tz=timezone, memo=memo, refs=refs, period=period, overdraw=overdraw,
+                       request_hash=request_hash, reverses=None, lot_moves=lot_moves)
+
+
+@dataclass
+class _Reversal:
+    original: Entry
+    restore: dict[uuid.UUID, list[tuple[uuid.UUID, int]]]  # account -> [(lot, +amount)] (undo takes)
+    retract: dict[uuid.UUID, list[uuid.UUID]]  # account -> lots the original created (taken first)
+
+
+async def _book(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], postings: list[domain.Posting],
+                business_time: datetime, key: str, scope: str, tz: str, memo: str, refs: dict[str, Any],
+                period: str | None, overdraw: frozenset[uuid.UUID], request_hash: str,
+                reverses: _Reversal | None, lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Entry:
+    tenant = _tenant(uow)
+    landing, late = await _landing_period(uow, business_time, tz, period)
+    row = (await uow.session.execute(text(
+        "INSERT INTO ledger_entries (tenant_id, idempotency_scope, idempotency_key, request_hash, kind, memo, "
+        "business_time, period, late, reverses_id, refs) VALUES (:t, :s, :k, :h, :kind, :memo, :bt, :p, :late, "
+        ":rev, CAST(:refs AS jsonb)) ON CONFLICT (tenant_id, idempotency_scope, idempotency_key) DO NOTHING "
+        "RETURNING id, posted_at"),
+        {"t": tenant, "s": scope, "k": key, "h": request_hash, "kind": kind, "memo": memo[:500],
+         "bt": business_time, "p": landing, "late": late, "rev": reverses.original.id if reverses else None,
+         "refs": _json(refs)})).first()
+    if row is None:
+        found = await _existing(uow, scope, key)
+        if found is None:  # the twin rolled back between our insert and our read: retryable
+            raise IdempotencyConflict("a concurrent request with this key did not complete; retry")
+        entry, stored_hash = found
+        if stored_hash != request_hash:
+            raise IdempotencyConflict(f"idempotency key {key!r} was used for a different ledger entry")
+        return entry
+    entry_id, posted_at = row.id, row.posted_at
+    await uow.session.execute(text(
+        "INSERT INTO ledger_postings (tenant_id, entry_id, seq, account_id, unit, amount, posted_at) "
+        "SELECT :t, :e, s.seq, s.account_id, s.unit, s.amount, :pa FROM unnest("
+        "CAST(:seqs AS smallint[]), CAST(:accts AS uuid[]), CAST(:units AS text[]), CAST(:amts AS bigint[])) "
+        "AS s(seq, account_id, unit, amount)"),
+        {"t": tenant, "e": entry_id, "pa": posted_at, "seqs": list(range(len(postings))),
+         "accts": [p.account_id for p in postings], "units": [p.unit for p in postings],
+         "amts": [p.amount for p in postings]})
+    before = await _apply_balances(uow, legs, overdraw)
+    if lot_moves is None:
+        await _apply_lots(uow, entry_id, legs, business_time, before, overdraw, reverses)
+    else:
+        await _write_moves(uow, entry_id, dict(lot_moves), set())
+    return Entry(entry_id, kind, business_time, posted_at, landing, late,
+                 reverses.original.id if reverses else None, tuple(postings), False, refs)
+
+
+def _json(value: object) -> str:
+    import msgspec
+
+    return msgspec.json.encode(value).decode()
+
+
+async def _apply_balances(uow: UnitOfWork, legs: Sequence[Leg], overdraw: frozenset[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Update tracked balances with their floors; return each account's balance *before* the entry."""
+    deltas: dict[uuid.UUID, int] = defaultdict(int)
+    for leg in legs:
+        if leg.account.tracked:
+            deltas[leg.account.id] += leg.amount
+    if not deltas:
+        return {}
+    ids = sorted(deltas)  # one lock order everywhere: no deadlocks between multi-account entries
+    rows = (await uow.session.execute(text(
+        "UPDATE ledger_balances b SET balance = b.balance + v.delta, updated_at = now() "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS bigint[]), CAST(:over AS boolean[])) AS v(id, delta, over) "
+        "WHERE b.tenant_id = :t AND b.account_id = v.id "
+        "AND (b.floor IS NULL OR v.delta >= 0 OR v.over OR b.balance + v.delta >= b.floor) "
+        "RETURNING b.account_id, b.balance - v.delta AS before, b.balance AS after"),
+        {"t": uow.tenant_id, "ids": ids, "deltas": [deltas[i] for i in ids],
+         "over": [i in overdraw for i in ids]})).all()
+    if len(rows) != len(ids):
+        short = sorted(set(ids) - {r.account_id for r in rows})
+        balance = await uow.session.scalar(text(
+            "SELECT balance FROM ledger_balances WHERE tenant_id = :t AND account_id = :a"),
+            {"t": uow.tenant_id, "a": short[0]})
+        raise InsufficientFunds(f"account {short[0]} has {balance}, needs {-deltas[short[0]]}",
+                                account=str(short[0]), balance=balance, required=-deltas[short[0]])
+    return {r.account_id: r.before for r in rows}
+
+
+@dataclass
+class _Lot:
+    id: uuid.UUID
+    remaining: int
+    expires_at: datetime | None
+    available_at: datetime
+    earned_at: datetime
+
+
+async def _open_lots(uow: UnitOfWork, account_id: uuid.UUID) -> list[_Lot]:
+    rows = await uow.session.execute(text(
+        "SELECT id, remaining, expires_at, available_at, earned_at FROM ledger_lots "
+        "WHERE tenant_id = :t AND account_id = :a AND remaining > 0 ORDER BY expires_at NULLS LAST, earned_at, id "
+        "FOR UPDATE"), {"t": uow.tenant_id, "a": account_id})
+    return [_Lot(r.id, r.remaining, r.expires_at, r.available_at, r.earned_at) for r in rows]
+
+
+def _take(lots: list[_Lot], amount: int, at: datetime, prefer: list[uuid.UUID], *, allow_short: bool,
+          strict_availability: bool) -> list[tuple[uuid.UUID, int]]:
+    """Moves taking ``amount``: preferred lots first (a retracted credit's own lot), then FIFO by
+    expiry among lots usable at ``at``; with ``allow_short`` the rest becomes debt."""
+    moves: list[tuple[uuid.UUID, int]] = []
+    left = amount
+    by_id = {lot.id: lot for lot in lots}
+    for lot_id in prefer:
+        lot = by_id.get(lot_id)
+        if lot and left and lot.remaining:
+            take = min(lot.remaining, left)
+            moves.append((lot.id, take))
+            lot.remaining -= take
+            left -= take
+    if left:
+        states = [domain.LotState(x.id, x.remaining, x.expires_at, x.available_at, x.earned_at) for x in lots]
+        if not strict_availability:  # clawback/expiry reversal: any remaining points count
+            states = [domain.LotState(s.id, s.remaining, None, at, s.earned_at) for s in states]
+        usable = domain.available(states, at)
+        try:
+            taken = domain.consume(states, min(left, usable), at) if min(left, usable) > 0 else []
+        except ValueError:
+            taken = []
+        for lot_id, take in taken:
+            moves.append((lot_id, take))
+            by_id[lot_id].remaining -= take
+        left -= sum(t for _, t in taken)
+    if left and not allow_short:
+        raise InsufficientFunds(f"{left} of the points are not available yet", required=amount, short=left)
+    return moves
+
+
+async def _apply_lots(uow: UnitOfWork, entry_id: uuid.UUID, legs: Sequence[Leg], business_time: datetime,
+                      before: dict[uuid.UUID, int], overdraw: frozenset[uuid.UUID],
+                      reverses: _Reversal | None) -> None:
+    moves: list[tuple[uuid.UUID, int]] = []  # (lot, signed amount)
+    new_lots: list[tuple[uuid.UUID, uuid.UUID, int, int, datetime, datetime, datetime | None]] = []
+    for leg in legs:
+        account = leg.account
+        if not account.lots:
+            continue
+        if reverses is not None and leg.amount > 0 and account.id in reverses.restore:
+            # give back exactly the lots the original took — but a debt (negative balance) is paid
+            # first, like with any credit; the part of the original that overdrew has no lot
+            debt = max(0, -before.get(account.id, 0))
+            for lot_id, amount in reverses.restore.pop(account.id):
+                paid = min(debt, amount)
+                debt -= paid
+                if amount - paid:
+                    moves.append((lot_id, amount - paid))
+            continue
+        if leg.amount > 0:
+            debt = max(0, -before.get(account.id, 0))
+            paid = min(debt, leg.amount)
+            lot_id = uuid.uuid4()
+            new_lots.append((lot_id, account.id, leg.amount, leg.amount - paid, business_time,
+                             leg.available_at or business_time, leg.expires_at))
+            if paid:
+                moves.append((lot_id, -paid))
+            continue
+        lots = await _open_lots(uow, account.id)
+        prefer = reverses.retract.get(account.id, []) if reverses else []
+        allow_short = account.id in overdraw or account.allow_negative
+        taken = _take(lots, -leg.amount, business_time, prefer, allow_short=allow_short,
+                      strict_availability=reverses is None)
+        moves.extend((lot_id, -amount) for lot_id, amount in taken)
+    if new_lots:
+        cols = list(zip(*new_lots, strict=True))
+        await uow.session.execute(text(
+            "INSERT INTO ledger_lots (tenant_id, id, account_id, entry_id, amount, remaining, earned_at, available_at, "
+            "expires_at) SELECT :t, l.id, l.account_id, :e, l.amount, l.remaining, l.earned, l.avail, l.exp "
+            "FROM unnest("
+            "CAST(:ids AS uuid[]), CAST(:accts AS uuid[]), CAST(:amounts AS bigint[]), CAST(:rem AS bigint[]), "
+            "CAST(:earned AS timestamptz[]), CAST(:avail AS timestamptz[]), CAST(:exp AS timestamptz[])) "
+            "AS l(id, account_id, amount, remaining, earned, avail, exp)"),
+            {"t": uow.tenant_id, "e": entry_id, "ids": list(cols[0]), "accts": list(cols[1]),
+             "amounts": list(cols[2]), "rem": list(cols[3]), "earned": list(cols[4]), "avail": list(cols[5]),
+             "exp": list(cols[6])})
+    if moves:
+        merged: dict[uuid.UUID, int] = defaultdict(int)
+        for lot_id, amount in moves:
+            merged[lot_id] += amount
+        await _write_moves(uow, entry_id, merged, {n[0] for n in new_lots})
+
+
+async def _write_moves(uow: UnitOfWork, entry_id: uuid.UUID, moves: dict[uuid.UUID, int],
+                       created: set[uuid.UUID]) -> None:
+    """Record lot moves of an entry and apply them to the lots (except lots it just created,
+    which were inserted with their remaining already net of the move)."""
+    moves = {k: v for k, v in moves.items() if v}
+    if not moves:
+        return
+    existing = {k: v for k, v in moves.items() if k not in created}
+    if existing:
+        await uow.session.execute(text(
+            "UPDATE ledger_lots l SET remaining = l.remaining + m.amount FROM unnest(CAST(:ids AS uuid[]), "
+            "CAST(:amts AS bigint[])) AS m(id, amount) WHERE l.tenant_id = :t AND l.id = m.id"),
+            {"t": uow.tenant_id, "ids": list(existing), "amts": list(existing.values())})
+    await uow.session.execute(text(
+        "INSERT INTO ledger_lot_moves (tenant_id, entry_id, lot_id, amount) SELECT :t, :e, m.id, m.amount "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:amts AS bigint[])) AS m(id, amount)"),
+        {"t": uow.tenant_id, "e": entry_id, "ids": list(moves), "amts": list(moves.values())})
+
+
+async def reverse(uow: UnitOfWork, entry_id: uuid.UUID, *, key: str, business_time: datetime | None = None,
+                  clawback: bool = False, timezone: str = "Asia/Shanghai", memo: str = "",
+                  scope: str = "ledger") -> Entry:
+    """Book the exact opposite of an entry. Debits it made to lots are restored to the same lots;
+    credits it made are taken back from their own lots first. When those points are already spent,
+    ``clawback=True`` lets the account go negative (a debt later credits pay first); without it the
+    reversal fails with InsufficientFunds."""
+    check_key(key)
+    tenant = _tenant(uow)
+    original = await get_entry(uow, entry_id)
+    business_time = business_time or datetime.now(UTC)
+    request_hash = fingerprint("reversal", str(entry_id), business_time.isoformat(), clawback, memo)
+    replay = await _existing(uow, scope, key)
+    if replay is not None:
+        if replay[1] != request_hash:
+            raise IdempotencyConflict(f"idempotency key {key!r} was used for a different ledger entry")
+        return replay[0]
+    if original.reverses_id is not None:
+        raise AlreadyReversed("a reversal cannot itself be reversed; post a new entry")
+    done = await uow.session.scalar(text(
+        "SELECT id FROM ledger_entries WHERE tenant_id = :t AND reverses_id = :e"), {"t": tenant, "e": entry_id})
+    if done is not None:
+        raise AlreadyReversed(f"entry {entry_id} was already reversed by {done}", reversal=str(done))
+    accounts = {p.account_id: await get_account(uow, p.account_id) for p in original.postings}
+    moves = (await uow.session.execute(text(
+        "SELECT m.lot_id, m.amount, l.account_id, l.entry_id = m.entry_id AS own FROM ledger_lot_moves m "
+        "JOIN ledger_lots l ON l.tenant_id = m.tenant_id AND l.id = m.lot_id "
+        "WHERE m.tenant_id = :t AND m.entry_id = :e"), {"t": tenant, "e": entry_id})).all()
+    created = (await uow.session.execute(text(
+        "SELECT id, account_id FROM ledger_lots WHERE tenant_id = :t AND entry_id = :e"),
+        {"t": tenant, "e": entry_id})).all()
+    restore: dict[uuid.UUID, list[tuple[uuid.UUID, int]]] = defaultdict(list)
+    for m in moves:
+        if m.amount < 0 and not m.own:
+            restore[m.account_id].append((m.lot_id, -m.amount))
+    retract: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for lot in created:
+        retract[lot.account_id].append(lot.id)
+    legs = [Leg(accounts[p.account_id], -p.amount) for p in original.postings]
+    overdraw = frozenset(a for a, acc in accounts.items() if clawback and acc.tracked)
+    return await _book(uow, kind=f"reversal:{original.kind}"[:60], legs=legs,
+                       postings=[domain.Posting(p.account_id, p.unit, -p.amount) for p in original.postings],
+                       business_time=business_time, key=key, scope=scope, tz=timezone, memo=memo,
+                       refs={"reverses": str(entry_id)}, period=None, overdraw=overdraw,
+                       request_hash=request_hash, reverses=_Reversal(original, dict(restore), dict(retract)))
+
+
+# --- balances ---------------------------------------------------------------------------------------
+
+async def balance(uow: UnitOfWork, account: Account, as_of: datetime | None = None) -> int:
+    """Current balance (the row, for tracked accounts), or as of any past posting time: the latest
+    snapshot at or before ``as_of`` plus the postings after it."""
+    tenant = _tenant(uow)
+    if as_of is None and account.tracked:
+        return int(await uow.session.scalar(text(
+            "SELECT balance FROM ledger_balances WHERE tenant_id = :t AND account_id = :a"),
+            {"t": tenant, "a": account.id}) or 0)
+    as_of = as_of or datetime.now(UTC)
+    snap = (await uow.session.execute(text(
+        "SELECT as_of, balance FROM ledger_snapshots WHERE tenant_id = :t AND account_id = :a AND as_of <= :at "
+        "ORDER BY as_of DESC LIMIT 1"), {"t": tenant, "a": account.id, "at": as_of})).first()
+    since, base = (snap.as_of, snap.balance) if snap else (None, 0)
+    total = await uow.session.scalar(text(
+        "SELECT coalesce(sum(amount), 0) FROM ledger_postings WHERE tenant_id = :t AND account_id = :a "
+        "AND posted_at <= :at AND (CAST(:since AS timestamptz) IS NULL OR posted_at > :since)"),
+        {"t": tenant, "a": account.id, "at": as_of, "since": since})
+    return int(base) + int(total or 0)
+
+
+async def snapshot(uow: UnitOfWork, account: Account, as_of: datetime) -> int:
+    """Record the balance of an (untracked) account as of a moment, to keep later sums short."""
+    value = await balance(uow, account, as_of)
+    await uow.session.execute(text(
+        "INSERT INTO ledger_snapshots (tenant_id, account_id, as_of, balance) VALUES (:t, :a, :at, :b) "
+        "ON CONFLICT DO NOTHING"), {"t": uow.tenant_id, "a": account.id, "at": as_of, "b": value})
+    return value
+
+
+@dataclass(frozen=True)
+class LotView:
+    id: uuid.UUID
+    amount: int
+    remaining: int
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime | None
+
+
+async def lots(uow: UnitOfWork, account: Account, *, open_only: bool = True) -> list[LotView]:
+    rows = await uow.session.execute(text(
+        "SELECT id, amount, remaining, earned_at, available_at, expires_at FROM ledger_lots "
+        "WHERE tenant_id = :t AND account_id = :a AND (NOT :open OR remaining > 0) "
+        "ORDER BY expires_at NULLS LAST, earned_at"), {"t": uow.tenant_id, "a": account.id, "open": open_only})
+    return [LotView(r.id, r.amount, r.remaining, r.earned_at, r.available_at, r.expires_at) for r in rows]
+
+
+async def available_points(uow: UnitOfWork, account: Account, at: datetime | None = None) -> int:
+    at = at or datetime.now(UTC)
+    return domain.available(
+        [domain.LotState(x.id, x.remaining, x.expires_at, x.available_at, x.earned_at)
+         for x in await lots(uow, account)], at)
+
+
+# --- periods ----------------------------------------------------------------------------------------
+
+async def set_period_status(uow: UnitOfWork, period: str, status: str) -> None:
+    if status not in ("open", "closing", "closed"):
+        raise ValidationFailed(f"unknown period status {status!r}")
+    await uow.session.execute(text(
+        "INSERT INTO ledger_periods (tenant_id, period, status) VALUES (:t, :p, :s) ON CONFLICT (tenant_id, period) "
+        "DO UPDATE SET status = EXCLUDED.status, changed_at = now()"), {"t": _tenant(uow), "p": period, "s": status})
+
+
+# --- expiry -----------------------------------------------------------------------------------------
+
+async def expire_due(uow: UnitOfWork, now: datetime, *, batch_size: int = 500, timezone: str = "Asia/Shanghai",
+                     breakage_kind: str = "points_breakage") -> int:
+    """Expire what is left of lots due by ``now`` (one batch, one entry per account); return the number
+    of lots expired. Call until it returns 0; each call is its own transaction when the caller commits."""
+    tenant = _tenant(uow)
+    due = (await uow.session.execute(text(
+        "SELECT l.id, l.account_id, l.remaining, l.expires_at FROM ledger_lots l WHERE l.tenant_id = :t "
+        "AND l.remaining > 0 AND l.expires_at <= :now ORDER BY l.account_id, l.expires_at, l.id LIMIT :n "
+        "FOR UPDATE SKIP LOCKED"), {"t": tenant, "now": now, "n": batch_size})).all()
+    by_account: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for lot in due:
+        by_account[lot.account_id].append(lot)
+    for account_id, account_lots in by_account.items():
+        member = await get_account(uow, account_id)
+        breakage = await open_account(uow, owner_kind="merchant", owner_id=tenant, kind=breakage_kind,
+                                      unit=member.unit)
+        total = sum(x.remaining for x in account_lots)
+        first = min(x.id for x in account_lots)
+        await post(uow, kind="expiry", legs=[Leg(member, -total), Leg(breakage, total)],
+                   business_time=max(x.expires_at for x in account_lots), timezone=timezone,
+                   key=f"expiry:{account_id}:{first}:{total}", scope="ledger.expiry",
+                   refs={"lots": [str(x.id) for x in account_lots]},
+                   lot_moves=[(x.id, -x.remaining) for x in account_lots])
+    return len(due)
