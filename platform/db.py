@@ -17,7 +17,7 @@ from typing import Any, Self
 from sqlalchemy import ForeignKey, MetaData, event, make_url, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from lianka.platform.log import bind_context
 from lianka.platform.settings import Settings
@@ -48,7 +48,7 @@ def make_engine(url: str, settings: Settings | None = None, **kw: Any) -> AsyncE
     pool = {}
     if settings is not None:
         pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
-    return create_async_engine(url, pool_pre_ping=True, **pool, **kw)
+    return create_async_engine(url, pool_pre_ping=False, **pool, **kw)
 
 
 class Database:
@@ -56,7 +56,8 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
+                                               sync_session_class=ScopedSession)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -67,6 +68,22 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class ScopedSession(Session):
+    """A session whose every transaction starts by setting the tenant and scope (``SET LOCAL``).
+
+    The scope lives in ``session.info`` and the hook is registered once on the class: per-session
+    event registration is costly and this runs on every POS request.
+    """
+
+
+@event.listens_for(ScopedSession, "after_begin")
+def _scope_transaction(session: Session, _tx: Any, connection: Any) -> None:
+    connection.exec_driver_sql(
+        "SELECT set_config('app.tenant_id', $1, true), set_config('app.scope', $2, true)",
+        (session.info.get("tenant", ""), session.info.get("scope", "")),
+    )
 
 
 class UnitOfWork:
@@ -87,13 +104,7 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.session = self._factory()
-        def _scope_tx(_session: Any, _tx: Any, connection: Any) -> None:
-            connection.execute(
-                text("SELECT set_config('app.tenant_id', :t, true), set_config('app.scope', :s, true)"),
-                {"t": str(self.tenant_id) if self.tenant_id else "", "s": "system" if self.system else ""},
-            )
-
-        event.listen(self.session.sync_session, "after_begin", _scope_tx)
+        self._set_scope()
         if self.tenant_id:
             bind_context(tenant_id=str(self.tenant_id))
         return self
@@ -104,11 +115,16 @@ class UnitOfWork:
         For the few writes that create a tenant and its first rows atomically (sign-up, demo).
         """
         self.tenant_id, self.system = tenant_id, False
+        self._set_scope()
         await self.session.execute(
             text("SELECT set_config('app.tenant_id', :t, true), set_config('app.scope', '', true)"),
             {"t": str(tenant_id)},
         )
         bind_context(tenant_id=str(tenant_id))
+
+    def _set_scope(self) -> None:
+        self.session.info["tenant"] = str(self.tenant_id) if self.tenant_id else ""
+        self.session.info["scope"] = "system" if self.system else ""
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import msgspec
 from sqlalchemy import text
 
 from lianka.alliance.ledger import domain
@@ -133,21 +135,6 @@ async def get_account(uow: UnitOfWork, account_id: uuid.UUID) -> Account:
 
 # --- posting ---------------------------------------------------------------------------------------
 
-async def _landing_period(uow: UnitOfWork, business_time: datetime, tz: str, explicit: str | None) -> tuple[str, bool]:
-    tenant = _tenant(uow)
-    if explicit is not None:
-        status = await uow.session.scalar(text(
-            "SELECT status FROM ledger_periods WHERE tenant_id = :t AND period = :p"), {"t": tenant, "p": explicit})
-        if status in ("closing", "closed"):
-            raise PeriodClosed(f"period {explicit} is {status}", period=explicit)
-        return explicit, False
-    own = domain.period_of(business_time, tz)
-    closed = set((await uow.session.execute(text(
-        "SELECT period FROM ledger_periods WHERE tenant_id = :t AND period >= :p AND status <> 'open'"),
-        {"t": tenant, "p": own})).scalars())
-    return domain.landing_period(own, closed)
-
-
 def _leg_fingerprint(legs: Sequence[Leg]) -> list[object]:
     return [[str(leg.account.id), leg.amount, leg.expires_at.isoformat() if leg.expires_at else None,
              leg.available_at.isoformat() if leg.available_at else None] for leg in legs]
@@ -212,198 +199,68 @@ class _Reversal:
     retract: dict[uuid.UUID, list[uuid.UUID]]  # account -> lots the original created (taken first)
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _leg_json(leg: Leg, overdraw: frozenset[uuid.UUID], reverses: _Reversal | None) -> dict[str, Any]:
+    a = leg.account
+    out: dict[str, Any] = {"account": str(a.id), "unit": a.unit, "amount": leg.amount, "tracked": a.tracked,
+                           "lots": a.lots, "overdraw": a.id in overdraw}
+    if leg.expires_at:
+        out["expires_at"] = _iso(leg.expires_at)
+    if leg.available_at:
+        out["available_at"] = _iso(leg.available_at)
+    if reverses is not None and a.lots:
+        if leg.amount > 0 and a.id in reverses.restore:
+            out["restore"] = [[str(lot), n] for lot, n in reverses.restore[a.id]]
+        elif leg.amount < 0:
+            out["prefer"] = [str(lot) for lot in reverses.retract.get(a.id, [])]
+            out["lenient"] = True
+    return out
+
+
 async def _book(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], postings: list[domain.Posting],
                 business_time: datetime, key: str, scope: str, tz: str, memo: str, refs: dict[str, Any],
                 period: str | None, overdraw: frozenset[uuid.UUID], request_hash: str,
                 reverses: _Reversal | None, lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Entry:
-    tenant = _tenant(uow)
-    landing, late = await _landing_period(uow, business_time, tz, period)
-    row = (await uow.session.execute(text(
-        "INSERT INTO ledger_entries (tenant_id, idempotency_scope, idempotency_key, request_hash, kind, memo, "
-        "business_time, period, late, reverses_id, refs) VALUES (:t, :s, :k, :h, :kind, :memo, :bt, :p, :late, "
-        ":rev, CAST(:refs AS jsonb)) ON CONFLICT (tenant_id, idempotency_scope, idempotency_key) DO NOTHING "
-        "RETURNING id, posted_at"),
-        {"t": tenant, "s": scope, "k": key, "h": request_hash, "kind": kind, "memo": memo[:500],
-         "bt": business_time, "p": landing, "late": late, "rev": reverses.original.id if reverses else None,
-         "refs": _json(refs)})).first()
-    if row is None:
-        found = await _existing(uow, scope, key)
-        if found is None:  # the twin rolled back between our insert and our read: retryable
-            raise IdempotencyConflict("a concurrent request with this key did not complete; retry")
-        entry, stored_hash = found
-        if stored_hash != request_hash:
-            raise IdempotencyConflict(f"idempotency key {key!r} was used for a different ledger entry")
-        return entry
-    entry_id, posted_at = row.id, row.posted_at
-    await uow.session.execute(text(
-        "INSERT INTO ledger_postings (tenant_id, entry_id, seq, account_id, unit, amount, posted_at) "
-        "SELECT :t, :e, s.seq, s.account_id, s.unit, s.amount, :pa FROM unnest("
-        "CAST(:seqs AS smallint[]), CAST(:accts AS uuid[]), CAST(:units AS text[]), CAST(:amts AS bigint[])) "
-        "AS s(seq, account_id, unit, amount)"),
-        {"t": tenant, "e": entry_id, "pa": posted_at, "seqs": list(range(len(postings))),
-         "accts": [p.account_id for p in postings], "units": [p.unit for p in postings],
-         "amts": [p.amount for p in postings]})
-    before = await _apply_balances(uow, legs, overdraw)
-    if lot_moves is None:
-        await _apply_lots(uow, entry_id, legs, business_time, before, overdraw, reverses)
-    else:
-        await _write_moves(uow, entry_id, dict(lot_moves), set())
-    return Entry(entry_id, kind, business_time, posted_at, landing, late,
-                 reverses.original.id if reverses else None, tuple(postings), False, refs)
+    """Hand the entry to ``ledger_post`` (migrations/versions/0003_ledger.py): one round trip."""
+    payload: dict[str, Any] = {
+        "scope": scope, "key": key, "hash": request_hash, "kind": kind, "memo": memo[:500],
+        "business_time": business_time.isoformat(), "tz": tz, "period": period, "refs": refs,
+        "reverses": str(reverses.original.id) if reverses else None,
+        "legs": [_leg_json(leg, overdraw, reverses) for leg in legs],
+    }
+    if lot_moves is not None:
+        payload["moves"] = [[str(lot), n] for lot, n in lot_moves]
+    # The hot path of every POS write: straight to the driver, one round trip (the unit of work has
+    # already begun the transaction and set the tenant). An error aborts the caller's transaction:
+    # a business write is all or nothing.
+    connection = await uow.session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    try:
+        raw = await driver.fetchval("SELECT ledger_post($1::jsonb)", _json(payload))
+    except asyncpg.PostgresError as exc:
+        code, detail = exc.sqlstate, getattr(exc, "detail", None) or ""
+        message = str(exc).split("\n")[0]
+        extra = msgspec.json.decode(detail) if detail.startswith("{") else {}
+        if code == "LK001":
+            raise InsufficientFunds(message.split(": ", 1)[-1], **extra) from None
+        if code == "LK002":
+            raise IdempotencyConflict(f"idempotency key {key!r} was used for a different ledger entry") from None
+        if code == "LK003":
+            raise PeriodClosed(message.split(": ", 1)[-1], period=period) from None
+        raise
+    result = msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
+    if result["replayed"]:
+        return await get_entry(uow, uuid.UUID(result["id"]), replayed=True)
+    return Entry(uuid.UUID(result["id"]), kind, business_time, datetime.fromisoformat(result["posted_at"]),
+                 result["period"], result["late"], reverses.original.id if reverses else None, tuple(postings),
+                 False, refs)
 
 
 def _json(value: object) -> str:
-    import msgspec
-
     return msgspec.json.encode(value).decode()
-
-
-async def _apply_balances(uow: UnitOfWork, legs: Sequence[Leg], overdraw: frozenset[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """Update tracked balances with their floors; return each account's balance *before* the entry."""
-    deltas: dict[uuid.UUID, int] = defaultdict(int)
-    for leg in legs:
-        if leg.account.tracked:
-            deltas[leg.account.id] += leg.amount
-    if not deltas:
-        return {}
-    ids = sorted(deltas)  # one lock order everywhere: no deadlocks between multi-account entries
-    rows = (await uow.session.execute(text(
-        "UPDATE ledger_balances b SET balance = b.balance + v.delta, updated_at = now() "
-        "FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS bigint[]), CAST(:over AS boolean[])) AS v(id, delta, over) "
-        "WHERE b.tenant_id = :t AND b.account_id = v.id "
-        "AND (b.floor IS NULL OR v.delta >= 0 OR v.over OR b.balance + v.delta >= b.floor) "
-        "RETURNING b.account_id, b.balance - v.delta AS before, b.balance AS after"),
-        {"t": uow.tenant_id, "ids": ids, "deltas": [deltas[i] for i in ids],
-         "over": [i in overdraw for i in ids]})).all()
-    if len(rows) != len(ids):
-        short = sorted(set(ids) - {r.account_id for r in rows})
-        balance = await uow.session.scalar(text(
-            "SELECT balance FROM ledger_balances WHERE tenant_id = :t AND account_id = :a"),
-            {"t": uow.tenant_id, "a": short[0]})
-        raise InsufficientFunds(f"account {short[0]} has {balance}, needs {-deltas[short[0]]}",
-                                account=str(short[0]), balance=balance, required=-deltas[short[0]])
-    return {r.account_id: r.before for r in rows}
-
-
-@dataclass
-class _Lot:
-    id: uuid.UUID
-    remaining: int
-    expires_at: datetime | None
-    available_at: datetime
-    earned_at: datetime
-
-
-async def _open_lots(uow: UnitOfWork, account_id: uuid.UUID) -> list[_Lot]:
-    rows = await uow.session.execute(text(
-        "SELECT id, remaining, expires_at, available_at, earned_at FROM ledger_lots "
-        "WHERE tenant_id = :t AND account_id = :a AND remaining > 0 ORDER BY expires_at NULLS LAST, earned_at, id "
-        "FOR UPDATE"), {"t": uow.tenant_id, "a": account_id})
-    return [_Lot(r.id, r.remaining, r.expires_at, r.available_at, r.earned_at) for r in rows]
-
-
-def _take(lots: list[_Lot], amount: int, at: datetime, prefer: list[uuid.UUID], *, allow_short: bool,
-          strict_availability: bool) -> list[tuple[uuid.UUID, int]]:
-    """Moves taking ``amount``: preferred lots first (a retracted credit's own lot), then FIFO by
-    expiry among lots usable at ``at``; with ``allow_short`` the rest becomes debt."""
-    moves: list[tuple[uuid.UUID, int]] = []
-    left = amount
-    by_id = {lot.id: lot for lot in lots}
-    for lot_id in prefer:
-        lot = by_id.get(lot_id)
-        if lot and left and lot.remaining:
-            take = min(lot.remaining, left)
-            moves.append((lot.id, take))
-            lot.remaining -= take
-            left -= take
-    if left:
-        states = [domain.LotState(x.id, x.remaining, x.expires_at, x.available_at, x.earned_at) for x in lots]
-        if not strict_availability:  # clawback/expiry reversal: any remaining points count
-            states = [domain.LotState(s.id, s.remaining, None, at, s.earned_at) for s in states]
-        usable = domain.available(states, at)
-        try:
-            taken = domain.consume(states, min(left, usable), at) if min(left, usable) > 0 else []
-        except ValueError:
-            taken = []
-        for lot_id, take in taken:
-            moves.append((lot_id, take))
-            by_id[lot_id].remaining -= take
-        left -= sum(t for _, t in taken)
-    if left and not allow_short:
-        raise InsufficientFunds(f"{left} of the points are not available yet", required=amount, short=left)
-    return moves
-
-
-async def _apply_lots(uow: UnitOfWork, entry_id: uuid.UUID, legs: Sequence[Leg], business_time: datetime,
-                      before: dict[uuid.UUID, int], overdraw: frozenset[uuid.UUID],
-                      reverses: _Reversal | None) -> None:
-    moves: list[tuple[uuid.UUID, int]] = []  # (lot, signed amount)
-    new_lots: list[tuple[uuid.UUID, uuid.UUID, int, int, datetime, datetime, datetime | None]] = []
-    for leg in legs:
-        account = leg.account
-        if not account.lots:
-            continue
-        if reverses is not None and leg.amount > 0 and account.id in reverses.restore:
-            # give back exactly the lots the original took — but a debt (negative balance) is paid
-            # first, like with any credit; the part of the original that overdrew has no lot
-            debt = max(0, -before.get(account.id, 0))
-            for lot_id, amount in reverses.restore.pop(account.id):
-                paid = min(debt, amount)
-                debt -= paid
-                if amount - paid:
-                    moves.append((lot_id, amount - paid))
-            continue
-        if leg.amount > 0:
-            debt = max(0, -before.get(account.id, 0))
-            paid = min(debt, leg.amount)
-            lot_id = uuid.uuid4()
-            new_lots.append((lot_id, account.id, leg.amount, leg.amount - paid, business_time,
-                             leg.available_at or business_time, leg.expires_at))
-            if paid:
-                moves.append((lot_id, -paid))
-            continue
-        lots = await _open_lots(uow, account.id)
-        prefer = reverses.retract.get(account.id, []) if reverses else []
-        allow_short = account.id in overdraw or account.allow_negative
-        taken = _take(lots, -leg.amount, business_time, prefer, allow_short=allow_short,
-                      strict_availability=reverses is None)
-        moves.extend((lot_id, -amount) for lot_id, amount in taken)
-    if new_lots:
-        cols = list(zip(*new_lots, strict=True))
-        await uow.session.execute(text(
-            "INSERT INTO ledger_lots (tenant_id, id, account_id, entry_id, amount, remaining, earned_at, available_at, "
-            "expires_at) SELECT :t, l.id, l.account_id, :e, l.amount, l.remaining, l.earned, l.avail, l.exp "
-            "FROM unnest("
-            "CAST(:ids AS uuid[]), CAST(:accts AS uuid[]), CAST(:amounts AS bigint[]), CAST(:rem AS bigint[]), "
-            "CAST(:earned AS timestamptz[]), CAST(:avail AS timestamptz[]), CAST(:exp AS timestamptz[])) "
-            "AS l(id, account_id, amount, remaining, earned, avail, exp)"),
-            {"t": uow.tenant_id, "e": entry_id, "ids": list(cols[0]), "accts": list(cols[1]),
-             "amounts": list(cols[2]), "rem": list(cols[3]), "earned": list(cols[4]), "avail": list(cols[5]),
-             "exp": list(cols[6])})
-    if moves:
-        merged: dict[uuid.UUID, int] = defaultdict(int)
-        for lot_id, amount in moves:
-            merged[lot_id] += amount
-        await _write_moves(uow, entry_id, merged, {n[0] for n in new_lots})
-
-
-async def _write_moves(uow: UnitOfWork, entry_id: uuid.UUID, moves: dict[uuid.UUID, int],
-                       created: set[uuid.UUID]) -> None:
-    """Record lot moves of an entry and apply them to the lots (except lots it just created,
-    which were inserted with their remaining already net of the move)."""
-    moves = {k: v for k, v in moves.items() if v}
-    if not moves:
-        return
-    existing = {k: v for k, v in moves.items() if k not in created}
-    if existing:
-        await uow.session.execute(text(
-            "UPDATE ledger_lots l SET remaining = l.remaining + m.amount FROM unnest(CAST(:ids AS uuid[]), "
-            "CAST(:amts AS bigint[])) AS m(id, amount) WHERE l.tenant_id = :t AND l.id = m.id"),
-            {"t": uow.tenant_id, "ids": list(existing), "amts": list(existing.values())})
-    await uow.session.execute(text(
-        "INSERT INTO ledger_lot_moves (tenant_id, entry_id, lot_id, amount) SELECT :t, :e, m.id, m.amount "
-        "FROM unnest(CAST(:ids AS uuid[]), CAST(:amts AS bigint[])) AS m(id, amount)"),
-        {"t": uow.tenant_id, "e": entry_id, "ids": list(moves), "amts": list(moves.values())})
 
 
 async def reverse(uow: UnitOfWork, entry_id: uuid.UUID, *, key: str, business_time: datetime | None = None,

@@ -1,0 +1,127 @@
+"""Shared benchmark plumbing: services, a fresh migrated database, timing and a results table."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from lianka.platform.settings import Settings, get_settings
+
+console = Console()
+
+
+@contextmanager
+def bench_database(name: str = "lianka_bench") -> Iterator[Settings]:
+    """Services (embedded unless configured) and a fresh database ``name``, migrated to head."""
+    from lianka.cli import bootstrap
+    from lianka.platform.migrate import upgrade
+
+    with bootstrap() as s:
+        url = make_url(s.database_url)
+        bench_url = url.set(database=name).render_as_string(hide_password=False)
+        asyncio.run(_recreate(url.set(database="postgres").render_as_string(hide_password=False), name))
+        upgrade(bench_url)
+        os.environ["DATABASE_URL"] = bench_url
+        get_settings.cache_clear()
+        try:
+            yield get_settings()
+        finally:
+            os.environ["DATABASE_URL"] = s.database_url
+            get_settings.cache_clear()
+
+
+async def _recreate(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    from lianka.platform.db import asyncpg_params
+
+    conn = await asyncpg.connect(**asyncpg_params(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Run:
+    name: str
+    ops: int
+    seconds: float
+    latencies: list[float]
+    per_op: int = 1  # e.g. postings per earn
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds
+
+    @property
+    def unit_rate(self) -> float:
+        return self.rate * self.per_op
+
+    def pct(self, q: float) -> float:
+        s = sorted(self.latencies)
+        return s[min(len(s) - 1, int(q * len(s)))] * 1000 if s else 0.0
+
+
+async def drive(name: str, workers: int, seconds: float, op: Callable[[int, int], Awaitable[None]],
+                per_op: int = 1, warmup: float = 1.0) -> Run:
+    """Run ``op(worker, i)`` in ``workers`` concurrent loops for ``seconds`` (after a warm-up)."""
+    latencies: list[float] = []
+    count = 0
+    measuring = False
+    stop_at = time.perf_counter() + warmup + seconds
+
+    async def loop(w: int) -> None:
+        nonlocal count
+        i = 0
+        while time.perf_counter() < stop_at:
+            t = time.perf_counter()
+            await op(w, i)
+            i += 1
+            if measuring:
+                latencies.append(time.perf_counter() - t)
+                count += 1
+
+    async def timer() -> float:
+        nonlocal measuring
+        await asyncio.sleep(warmup)
+        measuring = True
+        start = time.perf_counter()
+        await asyncio.sleep(seconds)
+        measuring = False
+        return time.perf_counter() - start
+
+    results = await asyncio.gather(timer(), *[loop(w) for w in range(workers)])
+    return Run(name, count, float(results[0]), latencies, per_op)
+
+
+def merge(name: str, runs: list[Run]) -> Run:
+    return Run(name, sum(r.ops for r in runs), sum(r.seconds for r in runs),
+               [x for r in runs for x in r.latencies], runs[0].per_op)
+
+
+def table(title: str, baseline: Run, runs: list[Run], unit: str, notes: list[str]) -> None:
+    t = Table(title=title)
+    for col in ("benchmark", "ops/s", f"{unit}/s", "ratio to R", "p50 ms", "p99 ms"):
+        t.add_column(col, justify="right" if col != "benchmark" else "left")
+    for r in [baseline, *runs]:
+        ratio = r.unit_rate / baseline.rate
+        p50, p99 = (f"{r.pct(0.5):.2f}", f"{r.pct(0.99):.2f}") if r.latencies else ("—", "—")
+        t.add_row(r.name, f"{r.rate:,.0f}", f"{r.unit_rate:,.0f}", f"{ratio:.2f}", p50, p99)
+    console.print(t)
+    for n in notes:
+        console.print(f"  {n}")
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else 0.0
