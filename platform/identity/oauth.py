@@ -89,11 +89,27 @@ class FormPayload(OAuth2Payload):  # type: ignore[misc]
         return self._datalist
 
 
+class Headers(dict[str, str]):
+    """Case-insensitive header look-up (authlib asks for ``Authorization``)."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__({k.lower(): v for k, v in headers.items()})
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
 class FormRequest(OAuth2Request):  # type: ignore[misc]
     """An authlib request built from what the Litestar handler has already read."""
 
     def __init__(self, method: str, uri: str, headers: Mapping[str, str], form: Mapping[str, list[str]]) -> None:
-        super().__init__(method, uri, headers=headers)
+        super().__init__(method, uri, headers=Headers(headers))
         self.payload = FormPayload(form)
 
     @property
@@ -141,6 +157,9 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         self.issued.append(token)
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request  # already built from the Litestar request (see FormRequest)
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         return None
@@ -201,6 +220,7 @@ async def token_endpoint(ident: Identity, headers: Mapping[str, str], form: Mapp
     """``POST /oauth/token``: the client-credentials grant."""
     if (dup := _duplicates(form)) is not None:
         return dup
+    headers = Headers(headers)
     client = await load_client(ident, requested_client_id(headers, form))
     key = await ident.keyring.signing_key()
     server = _Server(client, ident.keyring, key, ident.cfg.client_token_ttl)
@@ -220,6 +240,7 @@ async def revocation_endpoint(ident: Identity, headers: Mapping[str, str],
     expired or foreign token is answered 200 too, as the RFC asks (nothing is learnt)."""
     if (dup := _duplicates(form)) is not None:
         return dup
+    headers = Headers(headers)
     client = await load_client(ident, requested_client_id(headers, form))
     server = _Server(client, ident.keyring, await ident.keyring.signing_key(), 0)
     request = FormRequest("POST", ident.cfg.public_url + "/oauth/revoke", headers, form)

@@ -25,9 +25,9 @@ class Limiter:
         """Count one event; returns the count in the current window."""
         key = _key(kind, subject)
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=window, nx=True)  # opens the window (EXPIRE NX needs Redis 7)
             pipe.incr(key)
-            pipe.expire(key, window, nx=True)
-            count, _ = await pipe.execute()
+            _, count = await pipe.execute()
         return int(count)
 
     async def count(self, kind: str, subject: str) -> int:
