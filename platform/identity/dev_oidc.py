@@ -149,7 +149,7 @@ class DevOidcProvider:
         claims = {"iss": self.issuer, "sub": user.sub, "aud": self.client_id, "iat": now, "exp": now + 300,
                   "nonce": grant["nonce"], "email": user.email, "email_verified": user.email_verified,
                   "name": user.name, "at_hash": _b64(hashlib.sha256(access_token.encode()).digest()[:16])}
-        claims.update({k: v for k, v in self.tamper.items() if k in {"iss", "aud", "nonce", "exp", "sub"}})
+        claims.update({k: v for k, v in self.tamper.items() if k in {"iss", "aud", "azp", "nonce", "exp", "sub"}})
         key = self.key
         if self.tamper.get("sign_with_other_key"):
             key = RSAKey.generate_key(2048, parameters={"kid": "dev-oidc-1"}, private=True)

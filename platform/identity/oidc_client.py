@@ -115,7 +115,10 @@ class OidcClient:
                                                       code_verifier=data["code_verifier"])
             if "id_token" not in token:
                 raise OidcFailed("The provider returned no id_token")
-            claims = await self.app.parse_id_token(token, nonce=data["nonce"], leeway=60)
+            # iss and aud explicitly: authlib's default checks iss, and aud only through azp
+            options = {"iss": {"essential": True, "values": [self.cfg.oidc_issuer]},
+                       "aud": {"essential": True, "values": [self.cfg.oidc_client_id]}}
+            claims = await self.app.parse_id_token(token, nonce=data["nonce"], claims_options=options, leeway=60)
         except OidcFailed:
             raise
         except (OAuthError, JoseError, ValueError, KeyError) as exc:
