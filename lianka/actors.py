@@ -11,3 +11,4 @@ broker = get_broker()
 
 # Business areas append their job modules here, e.g. ``import lianka.alliance.ledger.jobs``.
 import lianka.platform.builtin_jobs  # noqa: E402,F401
+from lianka.platform.identity import jobs as _identity_jobs  # noqa: E402,F401

@@ -108,7 +108,8 @@ async def test_revoked_client_and_revoked_token_are_401(client, auth_kit, tenant
     assert (await client.get(f"/api/v1/members/{uuid.uuid4()}", headers=pos.headers)).status_code == 404
 
     # RFC 7009: the client revokes its own token; another client's attempt is a silent no-op
-    r = await client.post("/oauth/revoke", data={"token": other_pos.token}, headers=basic(pos.client_id, pos.client_secret))
+    r = await client.post("/oauth/revoke", data={"token": other_pos.token},
+                          headers=basic(pos.client_id, pos.client_secret))
     assert r.status_code == 200
     assert (await client.get(f"/api/v1/members/{uuid.uuid4()}", headers=other_pos.headers)).status_code == 404
     r = await client.post("/oauth/revoke", data={"token": pos.token}, headers=basic(pos.client_id, pos.client_secret))

@@ -15,8 +15,8 @@ PASSWORD = "correct horse battery"
 
 def signup_body(**over: object) -> dict[str, object]:
     tag = uuid.uuid4().hex[:8]
-    body: dict[str, object] = {"merchant_name": f"茶铺 {tag}", "slug": f"tea-{tag}", "email": f"Owner-{tag}@Example.com",
-                               "password": PASSWORD}
+    body: dict[str, object] = {"merchant_name": f"茶铺 {tag}", "slug": f"tea-{tag}",
+                               "email": f"Owner-{tag}@Example.com", "password": PASSWORD}
     body.update(over)
     return body
 
@@ -133,7 +133,8 @@ async def test_bearer_token_and_revocation(client) -> None:
 async def test_wrong_password_unknown_email_and_lockout(client, settings) -> None:
     body, _ = await signup(client)
     wrong = await client.post("/api/v1/auth/session", json={"email": body["email"], "password": "wrong password!"})
-    unknown = await client.post("/api/v1/auth/session", json={"email": "nobody@example.com", "password": "whatever1234"})
+    unknown = await client.post("/api/v1/auth/session",
+                                json={"email": "nobody@example.com", "password": "whatever1234"})
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["type"] == unknown.json()["type"]
     assert wrong.json()["detail"] == unknown.json()["detail"]
