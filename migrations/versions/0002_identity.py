@@ -157,7 +157,8 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("tenant_id", "jti", name="pk_revoked_tokens"),
     )
-    _exec(rls.tenant_table("revoked_tokens"))
+    # tenant-scoped; system scope only so the nightly prune can drop expired rows in one statement
+    _exec(rls.tenant_or_system_table("revoked_tokens", privileges="SELECT, INSERT, DELETE"))
 
     op.create_table(
         "members",

@@ -42,6 +42,15 @@ class AccountLocked(RateLimited):
     title = "Too many failed sign-in attempts; try again later"
 
 
+class JsonRequired(BadRequest):
+    """Cookie-issuing sign-ins take JSON only: a cross-site HTML form cannot send it without a CORS
+    pre-flight, so no other site can sign a browser into an account of its choosing (login CSRF)."""
+
+    type_slug = "json-required"
+    title = "Send this request as application/json"
+    status = 415
+
+
 class MerchantRequired(BadRequest):
     type_slug = "merchant-required"
     title = "Choose the merchant to act for (X-Merchant header)"

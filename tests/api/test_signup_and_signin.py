@@ -187,3 +187,37 @@ async def test_staff_of_two_merchants_choose_with_x_merchant(client, auth_kit, t
     assert r.status_code == 404
     r = await client.get("/api/v1/auth/me", headers={**h, "X-Merchant": str(uuid.uuid4())})
     assert r.status_code == 404
+
+
+async def test_cookie_sign_in_takes_json_only(client) -> None:
+    """Login CSRF: a cross-site form (text/plain or urlencoded) cannot sign the browser in."""
+    body, _ = await signup(client)
+    payload = f'{{"email": "{body["email"]}", "password": "{PASSWORD}"}}'
+    r = await client.post("/api/v1/auth/session", content=payload, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    assert sessions.STAFF_COOKIE not in r.cookies
+
+
+async def test_cookie_form_posts_need_the_csrf_field(app, client, auth_kit, tenant_factory) -> None:
+    """A server-rendered form authenticated by the session cookie carries ``_csrf``."""
+    from litestar import post
+
+    from lianka.platform.identity.guards import requires
+    from lianka.platform.identity.permissions import Permission
+
+    @post("/api/v1/_test/form", guards=[requires(Permission.MERCHANT_READ)], status_code=200)
+    async def form_handler() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.register(form_handler)
+    creds = await auth_kit.staff_session(await tenant_factory())
+    cookie = {"Cookie": creds.headers["Cookie"]}
+    r = await client.post("/api/v1/_test/form", data={"x": "1"}, headers=cookie)
+    assert r.status_code == 403 and r.json()["type"].endswith("/csrf-failed")
+    r = await client.post("/api/v1/_test/form", data={"x": "1", "_csrf": "wrong"}, headers=cookie)
+    assert r.status_code == 403
+    r = await client.post("/api/v1/_test/form", data={"x": "1", "_csrf": creds.headers["X-CSRF-Token"]},
+                          headers=cookie)
+    assert r.status_code == 200, r.text
+    r = await client.post("/api/v1/_test/form", json={}, headers=creds.headers)  # header variant
+    assert r.status_code == 200, r.text

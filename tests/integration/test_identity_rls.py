@@ -117,3 +117,32 @@ async def test_card_numbers_are_unique_platform_wide(ident: Identity, tenant_fac
         invalid = (await conn.execute(text("SELECT card_number FROM members"))).scalars().all()
     assert dupes == 0
     assert all(members.is_valid_card_number(c) for c in invalid)
+
+
+async def test_prune_job_drops_old_sessions_and_expired_revocations(db: Database, two_tenants) -> None:
+    import inspect
+
+    from lianka.platform.identity import jobs
+
+    a, _ = two_tenants
+    async with db.uow(system=True) as uow:
+        old = await uow.session.scalar(text(
+            "INSERT INTO auth_sessions (kind, subject_id, method, expires_at) VALUES ('staff', gen_random_uuid(), "
+            "'password', now() - interval '40 days') RETURNING id"))
+        live = await uow.session.scalar(text(
+            "INSERT INTO auth_sessions (kind, subject_id, method, expires_at) VALUES ('staff', gen_random_uuid(), "
+            "'password', now() + interval '1 hour') RETURNING id"))
+        await uow.set_tenant(a)
+        await uow.session.execute(text(
+            "INSERT INTO revoked_tokens (tenant_id, jti, expires_at) VALUES (:a, 'old', now() - interval '1 minute'),"
+            " (:a, 'live', now() + interval '1 hour')"), {"a": a})
+        await uow.commit()
+    async with db.uow(system=True) as uow:
+        await inspect.unwrap(jobs.prune_identity.fn)(uow)
+        await uow.commit()
+    async with db.uow(system=True) as uow:
+        ids = set((await uow.session.execute(text("SELECT id FROM auth_sessions WHERE id IN (:o, :l)"),
+                                             {"o": old, "l": live})).scalars())
+        jtis = set((await uow.session.execute(text("SELECT jti FROM revoked_tokens WHERE tenant_id = :a"),
+                                              {"a": a})).scalars())
+    assert ids == {live} and jtis == {"live"}

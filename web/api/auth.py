@@ -22,7 +22,7 @@ from lianka.platform.identity.services import (
     staff_merchants,
     start_staff_session,
 )
-from lianka.web.api.cookies import clear_cookies, client_ip, session_cookies, user_agent
+from lianka.web.api.cookies import clear_cookies, client_ip, require_json, session_cookies, user_agent
 
 
 class Credentials(msgspec.Struct, forbid_unknown_fields=True):
@@ -93,6 +93,7 @@ class AuthController(Controller):
     @post("/session", status_code=200, guards=[public], summary="Sign in to the console (session cookie)")
     async def sign_in(self, request: Request[Any, Any, Any], data: JSONBody[Credentials],
                       ident: IdentityService) -> Response[SessionOut]:
+        require_json(request)
         user = await authenticate_password(ident, data.email, data.password, client_ip(request))
         sess = await start_staff_session(ident, user.id, "password", user_agent=user_agent(request),
                                          ip=client_ip(request))

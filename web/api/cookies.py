@@ -8,11 +8,17 @@ from litestar import Request, Response
 from litestar.datastructures import Cookie
 
 from lianka.platform.identity import sessions
+from lianka.platform.identity.errors import JsonRequired
 from lianka.platform.identity.runtime import Identity
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def require_json(request: Request[Any, Any, Any]) -> None:
+    if (request.headers.get("content-type") or "").split(";")[0].strip().lower() != "application/json":
+        raise JsonRequired()
 
 
 def user_agent(request: Request[Any, Any, Any]) -> str:

@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 from lianka.platform.identity import members, sessions
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires_member
 from lianka.platform.identity.members import PortalView
-from lianka.web.api.cookies import clear_cookies, client_ip, session_cookies, user_agent
+from lianka.web.api.cookies import clear_cookies, client_ip, require_json, session_cookies, user_agent
 
 
 class OtpRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,6 +46,7 @@ class PortalController(Controller):
     @post("/session", status_code=200, guards=[public], summary="Sign in with the code")
     async def sign_in(self, request: Request[Any, Any, Any], data: JSONBody[OtpSignIn],
                       ident: IdentityService) -> Response[PortalSessionOut]:
+        require_json(request)
         member_id = await members.verify_otp(ident, data.phone, data.code)
         sess = await sessions.create_session(ident.db, kind="member", subject_id=member_id, method="otp",
                                              ttl=ident.cfg.member_session_ttl, cookie=True,
