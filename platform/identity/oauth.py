@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload
@@ -61,8 +63,6 @@ class OAuthClient(ClientMixin):  # type: ignore[misc]
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        import hmac
-
         return hmac.compare_digest(secrets_box.token_hash(client_secret), self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
@@ -133,7 +133,7 @@ class ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
 
 
 class _Server(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, client: OAuthClient | None, keyring: KeyRing, key: RSAKey, ttl: int) -> None:
+    def __init__(self, client: OAuthClient | None, keyring: KeyRing, key: RSAKey | None, ttl: int) -> None:
         super().__init__(scopes_supported=None)
         self._client = client
         self.issued: list[dict[str, Any]] = []
@@ -141,6 +141,7 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
 
         def generate(grant_type: str, client: OAuthClient, user: object = None, scope: str | None = None, *,
                      expires_in: int | None = None, include_refresh_token: bool = False) -> dict[str, Any]:
+            assert key is not None, "this server was built without a signing key"
             granted = client.get_allowed_scope(scope)
             now = int(time.time())
             claims = {"sub": client.client_id, "client_id": client.client_id, "kind": "client",
@@ -175,8 +176,6 @@ def requested_client_id(headers: Mapping[str, str], form: Mapping[str, list[str]
             raw = base64.b64decode(auth[6:].strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             return None
-        from urllib.parse import unquote
-
         return unquote(raw.partition(":")[0]) or None
     values = form.get("client_id") or []
     return values[0] if values else None
@@ -241,8 +240,8 @@ async def revocation_endpoint(ident: Identity, headers: Mapping[str, str],
     if (dup := _duplicates(form)) is not None:
         return dup
     headers = Headers(headers)
-    client = await load_client(ident, requested_client_id(headers, form))
-    server = _Server(client, ident.keyring, await ident.keyring.signing_key(), 0)
+    client = await load_client(ident, requested_client_id(Headers(headers), form))
+    server = _Server(client, ident.keyring, None, 0)  # signs nothing: only authenticates the client
     request = FormRequest("POST", ident.cfg.public_url + "/oauth/revoke", headers, form)
     try:
         authed: OAuthClient = server.authenticate_client(request, AUTH_METHODS, endpoint="revoke")

@@ -31,7 +31,7 @@ from lianka.platform.identity.errors import (
 from lianka.platform.identity.models import OidcIdentity, StaffMembership, StaffUser
 from lianka.platform.identity.permissions import Role
 from lianka.platform.identity.runtime import Identity
-from lianka.platform.identity.sessions import NewSession, create_session
+from lianka.platform.identity.sessions import NewSession, create_session, revoke_all_sessions
 from lianka.platform.outbox import enqueue
 from lianka.tenants.models import Merchant
 
@@ -176,8 +176,6 @@ async def set_password(ident: Identity, token: str, password: str) -> uuid.UUID:
         user.password_changed_at = datetime.now(UTC)
         user.email_verified_at = user.email_verified_at or datetime.now(UTC)  # the link reached the inbox
         await uow.commit()
-    from lianka.platform.identity.sessions import revoke_all_sessions
-
     await revoke_all_sessions(ident.db, "staff", uid)
     return uid
 

@@ -8,6 +8,7 @@ response) while the session cookie itself stays ``HttpOnly``.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,8 +55,6 @@ async def create_session(db: Database, *, kind: str, subject_id: uuid.UUID, meth
 
 
 def _ip(ip: str | None) -> str | None:
-    import ipaddress
-
     try:
         return str(ipaddress.ip_address(ip)) if ip else None
     except ValueError:

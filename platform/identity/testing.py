@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import text
 
 from lianka.platform.db import Database
-from lianka.platform.identity import clients, members, oauth, secrets_box, sessions
+from lianka.platform.identity import clients, members, oauth, sessions
 from lianka.platform.identity.permissions import ROLE_PERMISSIONS, Role
 from lianka.platform.identity.principal import Kind, Principal
 from lianka.platform.identity.runtime import Identity
@@ -150,9 +150,6 @@ class AuthKit:
         token = self.ident.keyring.sign_with(await self.ident.keyring.signing_key(), claims)
         return Creds(creds.kind, {"Authorization": f"Bearer {token}"}, creds.tenant_id, creds.subject_id, token,
                      creds.role, creds.scopes, creds.branch_ids)
-
-    async def hash_secret(self, secret: str) -> bytes:
-        return secrets_box.token_hash(secret)
 
 
 Snapshot = Callable[[], Awaitable[Any]]
