@@ -12,5 +12,6 @@ broker = get_broker()
 
 import lianka.alliance.ledger.jobs  # noqa: E402
 import lianka.platform.builtin_jobs  # noqa: E402
+import lianka.platform.identity.jobs  # noqa: E402
 
 __all__ = ["broker", "lianka"]

@@ -82,6 +82,27 @@ def db_upgrade(revision: str = "head") -> None:
         typer.echo(f"database at {revision}")
 
 
+keys_app = typer.Typer(help="JWT signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Retire the current signing key (it keeps verifying for its grace period) and start a new one."""
+    from lianka.platform.db import Database
+    from lianka.platform.identity.tokens import rotate_signing_key
+
+    with bootstrap() as s:
+        async def main() -> str:
+            db = Database.from_settings(s)
+            try:
+                return await rotate_signing_key(db, s.secret_key, s.identity)
+            finally:
+                await db.dispose()
+
+        typer.echo(f"new signing key: {asyncio.run(main())}")
+
+
 @demo_app.command("seed")
 def demo_seed() -> None:
     """Create the demo merchants, branches and members when the database has none."""
@@ -185,9 +206,9 @@ def run(seed: bool = True) -> None:
             "relay": subprocess.Popen([*exe, "relay"]),
             "scheduler": subprocess.Popen([*exe, "scheduler"]),
         }
-        from lianka.demo import DEMO_BANNER
+        from lianka.demo import banner
 
-        typer.echo(DEMO_BANNER.format(url=f"http://{s.host}:{s.port}"))
+        typer.echo(banner(s, f"http://{s.host}:{s.port}"))
         stopping = False
 
         def _stop(*_: object) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import os
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from lianka.platform.identity.config import IdentitySettings
 
 APP_ROLE = "lianka_app"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +55,8 @@ class Settings:
     default_currency: str = "CNY"
     relay_batch_size: int = 100
     relay_poll_seconds: float = 0.5
+    #: sign-in, tokens, OIDC, mail and SMS (``LIANKA_PUBLIC_URL``, ``LIANKA_OIDC_*``, ``LIANKA_SMTP_*`` …)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
 
     @property
     def is_production(self) -> bool:
@@ -77,6 +81,8 @@ class Settings:
             db_max_overflow=int(env.get("LIANKA_DB_MAX_OVERFLOW", str(cls.db_max_overflow))),
             relay_batch_size=int(env.get("LIANKA_RELAY_BATCH_SIZE", str(cls.relay_batch_size))),
         )
+        s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host,
+                                                         port=s.port))
         if s.is_production and not s.secret_key:
             raise SettingsError("LIANKA_SECRET_KEY must be set in production")
         if not s.secret_key:

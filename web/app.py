@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -14,10 +16,19 @@ from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 
 from lianka.platform.db import Database
+from lianka.platform.identity.guards import check_csrf_form, provide_identity, provide_principal
+from lianka.platform.identity.runtime import Identity
 from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
+from lianka.web.api.auth import AuthController
+from lianka.web.api.clients import ClientsController
+from lianka.web.api.members import MembersController
+from lianka.web.api.members_auth import PortalController
+from lianka.web.api.signup import SignupController
+from lianka.web.api.staff import StaffController
 from lianka.web.health import HealthController
 from lianka.web.middleware import request_id_middleware
+from lianka.web.oauth import OAuthController
 from lianka.web.problems import EXCEPTION_HANDLERS
 from lianka.web.strict import strict_body
 
@@ -28,8 +39,16 @@ class MetricsController(PrometheusController):
 
 
 def api_routes() -> list[ControllerRouterHandler]:
-    """Every ``/api/v1`` controller; each business area adds its own here."""
-    return []
+    """Every ``/api/v1`` controller; each business area adds its own here. Every route declares its
+    access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
+    return [SignupController, AuthController, StaffController, ClientsController, MembersController,
+            PortalController]
+
+
+async def before_request(request: Request[Any, Any, Any]) -> None:
+    """Runs after the guards: strict JSON bodies, then the CSRF field of cookie-authenticated forms."""
+    await strict_body(request)
+    await check_csrf_form(request)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
@@ -42,6 +61,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.db = db or Database.from_settings(settings)
         app.state.redis = Redis.from_url(settings.redis_url)
         app.state.settings = settings
+        app.state.identity = Identity.create(app.state.db, settings, app.state.redis)
         try:
             yield
         finally:
@@ -52,11 +72,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     prometheus = PrometheusConfig(app_name="lianka", prefix="lianka", group_path=True,
                                   exclude=["/metrics", "/healthz", "/readyz"])
     return Litestar(
-        route_handlers=[HealthController, MetricsController, Router("/api/v1", route_handlers=api_routes())],
+        route_handlers=[HealthController, MetricsController, OAuthController,
+                        Router("/api/v1", route_handlers=api_routes())],
+        dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity)},
         lifespan=[lifespan],
         middleware=[request_id_middleware, prometheus.middleware],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=strict_body,
+        before_request=before_request,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(
             title="Lianka API", version="1", path="/schema",

@@ -338,6 +338,6 @@ def downgrade() -> None:
     for table in ("ledger_snapshots", "ledger_lot_moves", "ledger_lots", "ledger_balances", "ledger_postings",
                   "ledger_entries", "ledger_periods", "ledger_accounts"):
         op.execute(f"DROP TABLE {table} CASCADE")
-    op.execute("DROP FUNCTION ledger_post(jsonb)")
-    op.execute("DROP FUNCTION ledger_check_balanced(); DROP FUNCTION ledger_forbid_change(); "
-               "DROP FUNCTION ledger_books_with_due_lots(timestamptz);")
+    for fn in ("ledger_post(jsonb)", "ledger_check_balanced()", "ledger_forbid_change()",
+               "ledger_books_with_due_lots(timestamptz)"):
+        op.execute(f"DROP FUNCTION {fn}")

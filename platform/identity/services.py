@@ -1,0 +1,304 @@
+"""Use cases: merchant sign-up, e-mail verification, password and OIDC sign-in, staff tokens.
+
+Staff users are global, so finding one by e-mail runs in system scope; everything about a merchant
+runs in that merchant's scope (sign-up switches the same transaction over with ``set_tenant``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+import zoneinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.errors import RateLimited, ValidationFailed
+from lianka.platform.identity import passwords, secrets_box
+from lianka.platform.identity.errors import (
+    AccountLocked,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    MerchantNotFound,
+    OidcFailed,
+    SlugTaken,
+)
+from lianka.platform.identity.models import OidcIdentity, StaffMembership, StaffUser
+from lianka.platform.identity.permissions import Role
+from lianka.platform.identity.runtime import Identity
+from lianka.platform.identity.sessions import NewSession, create_session, revoke_all_sessions
+from lianka.platform.outbox import enqueue
+from lianka.tenants.models import Merchant
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+VERIFY_TTL = 3 * 24 * 3600
+SET_PASSWORD_TTL = 3 * 24 * 3600
+
+
+def normalise_email(email: str) -> str:
+    e = email.strip().lower()
+    if len(e) > 320 or not EMAIL.match(e):
+        raise ValidationFailed("Not a valid e-mail address", field="email")
+    return e
+
+
+# --- action links (e-mail verification, set password) -------------------------------------------
+
+def action_token(secret: str, purpose: str, user_id: uuid.UUID, bound_to: str, ttl: int) -> str:
+    """``user.expiry.mac`` — the MAC covers ``bound_to`` (the e-mail, or the current password hash),
+    so a set-password link dies once used and a verify link dies if the e-mail changes."""
+    exp = int(time.time()) + ttl
+    return f"{user_id.hex}.{exp}.{secrets_box.mac(secret, purpose, f'{user_id.hex}.{exp}.{bound_to}')}"
+
+
+def _parse_action(token: str) -> tuple[uuid.UUID, int, str]:
+    try:
+        uid, exp, sig = token.split(".")
+        return uuid.UUID(hex=uid), int(exp), sig
+    except ValueError:
+        raise InvalidToken("The link is not valid") from None
+
+
+def _check_action(secret: str, purpose: str, token: str, user: StaffUser | None, bound_to: str) -> None:
+    uid, exp, sig = _parse_action(token)
+    if user is None or exp < time.time():
+        raise InvalidToken("The link is not valid or has expired")
+    expected = secrets_box.mac(secret, purpose, f"{uid.hex}.{exp}.{bound_to}")
+    if not secrets_box.same(expected, sig):
+        raise InvalidToken("The link is not valid or has expired")
+
+
+async def queue_verification_mail(uow: UnitOfWork, ident: Identity, user_id: uuid.UUID, email: str) -> None:
+    token = action_token(ident.secret, "lianka:verify-email", user_id, email, VERIFY_TTL)
+    link = f"{ident.cfg.public_url}/verify-email?token={token}"
+    await enqueue(uow, "send_email", queue="messages", to=email, subject="Confirm your e-mail for Lianka",
+                  body=f"Welcome to Lianka.\n\nConfirm your e-mail address:\n{link}\n\nThe link works for 3 days.\n"
+                       f"Token: {token}\n")
+
+
+async def queue_set_password_mail(uow: UnitOfWork, ident: Identity, user: StaffUser, merchant_name: str) -> None:
+    token = action_token(ident.secret, "lianka:set-password", user.id, user.password_hash or "", SET_PASSWORD_TTL)
+    link = f"{ident.cfg.public_url}/set-password?token={token}"
+    await enqueue(uow, "send_email", queue="messages", to=user.email,
+                  subject=f"You have been added to {merchant_name} on Lianka",
+                  body=f"Set your password to sign in:\n{link}\n\nThe link works for 3 days.\nToken: {token}\n")
+
+
+# --- sign-up ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignUp:
+    merchant_name: str
+    slug: str
+    email: str
+    password: str
+    trade: str = "retail"
+    currency: str = "CNY"
+    timezone: str = "Asia/Shanghai"
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class SignedUp:
+    merchant_id: uuid.UUID
+    user_id: uuid.UUID
+    slug: str
+    email: str
+
+
+def _validate_signup(data: SignUp) -> None:
+    if not SLUG.match(data.slug):
+        raise ValidationFailed("A slug is 2-63 lower-case letters, digits and hyphens", field="slug")
+    if not CURRENCY.match(data.currency):
+        raise ValidationFailed("A currency is an ISO 4217 code such as CNY", field="currency")
+    try:
+        zoneinfo.ZoneInfo(data.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationFailed("Unknown time zone", field="timezone") from None
+    if not data.merchant_name.strip() or len(data.merchant_name) > 200:
+        raise ValidationFailed("A merchant name has 1 to 200 characters", field="merchant_name")
+
+
+async def sign_up(ident: Identity, data: SignUp) -> SignedUp:
+    """Create a merchant and its owner in one transaction; queue the verification e-mail."""
+    email = normalise_email(data.email)
+    _validate_signup(data)
+    pw_hash = await passwords.hash_password(data.password)
+    async with ident.db.uow(system=True) as uow:
+        s = uow.session
+        if await s.scalar(select(Merchant.id).where(Merchant.slug == data.slug)):
+            raise SlugTaken(field="slug")
+        if await s.scalar(select(StaffUser.id).where(StaffUser.email == email)):
+            raise EmailTaken(field="email")
+        merchant = Merchant(slug=data.slug, name=data.merchant_name.strip(), trade=data.trade or "retail",
+                            currency=data.currency, timezone=data.timezone)
+        user = StaffUser(email=email, display_name=data.display_name.strip(), password_hash=pw_hash,
+                         password_changed_at=datetime.now(UTC))
+        s.add_all([merchant, user])
+        try:
+            await s.flush()
+        except IntegrityError as exc:  # a concurrent sign-up took the slug or e-mail
+            raise (SlugTaken(field="slug") if "slug" in str(exc.orig) else EmailTaken(field="email")) from None
+        await uow.set_tenant(merchant.id)
+        s.add(StaffMembership(tenant_id=merchant.id, user_id=user.id, role=Role.OWNER.value, branch_ids=[]))
+        await queue_verification_mail(uow, ident, user.id, email)
+        await uow.commit()
+        return SignedUp(merchant.id, user.id, merchant.slug, email)
+
+
+async def verify_email(ident: Identity, token: str) -> None:
+    uid, _, _ = _parse_action(token)
+    async with ident.db.uow(system=True) as uow:
+        user = await uow.session.get(StaffUser, uid)
+        _check_action(ident.secret, "lianka:verify-email", token, user, user.email if user else "")
+        assert user is not None
+        if user.email_verified_at is None:
+            user.email_verified_at = datetime.now(UTC)
+        await uow.commit()
+
+
+async def set_password(ident: Identity, token: str, password: str) -> uuid.UUID:
+    """Set a password from an invitation link (single use: the link is bound to the old hash)."""
+    uid, _, _ = _parse_action(token)
+    new_hash = await passwords.hash_password(password)
+    async with ident.db.uow(system=True) as uow:
+        user = await uow.session.get(StaffUser, uid, with_for_update=True)
+        _check_action(ident.secret, "lianka:set-password", token, user, (user.password_hash or "") if user else "")
+        assert user is not None
+        user.password_hash = new_hash
+        user.password_changed_at = datetime.now(UTC)
+        user.email_verified_at = user.email_verified_at or datetime.now(UTC)  # the link reached the inbox
+        await uow.commit()
+    await revoke_all_sessions(ident.db, "staff", uid)
+    return uid
+
+
+# --- password sign-in ---------------------------------------------------------------------------
+
+async def authenticate_password(ident: Identity, email: str, password: str, ip: str) -> StaffUser:
+    """The user for ``email`` + ``password``, or :class:`InvalidCredentials` — one answer for an
+    unknown e-mail, a wrong password and a disabled account, in the same time (a dummy hash is
+    verified when there is no real one). ``max_failed_logins`` failures lock the e-mail for
+    ``lockout_seconds``; too many failures from one IP are refused too."""
+    cfg = ident.cfg
+    try:
+        email = normalise_email(email)
+    except ValidationFailed:
+        email = email.strip().lower()[:320]
+    if await ident.limiter.count("login-ip", ip) >= cfg.max_logins_per_ip:
+        raise RateLimited("Too many failed sign-ins from this address",
+                          retry_after=await ident.limiter.retry_after("login-ip", ip))
+    if await ident.limiter.count("login-fail", email) >= cfg.max_failed_logins:
+        raise AccountLocked(retry_after=await ident.limiter.retry_after("login-fail", email))
+    async with ident.db.uow(system=True) as uow:
+        user = await uow.session.scalar(select(StaffUser).where(StaffUser.email == email))
+    usable = user is not None and user.disabled_at is None
+    ok = await passwords.verify_password(user.password_hash if usable and user else None, password)
+    if not ok or user is None:
+        await ident.limiter.hit("login-fail", email, cfg.lockout_seconds)
+        await ident.limiter.hit("login-ip", ip, cfg.lockout_seconds)
+        raise InvalidCredentials()
+    await ident.limiter.reset("login-fail", email)
+    if user.password_hash and passwords.needs_rehash(user.password_hash):
+        new_hash = await passwords.hash_password(password)
+        async with ident.db.uow(system=True) as uow:
+            await uow.session.execute(text("UPDATE staff_users SET password_hash = :h WHERE id = :i"),
+                                      {"h": new_hash, "i": user.id})
+            await uow.commit()
+    return user
+
+
+@dataclass(frozen=True)
+class MerchantChoice:
+    id: uuid.UUID
+    slug: str
+    name: str
+    role: str
+    branch_ids: list[uuid.UUID]
+
+
+async def staff_merchants(db: Database, user_id: uuid.UUID) -> list[MerchantChoice]:
+    """Every merchant ``user_id`` works for, with the role (system scope: before a tenant is chosen)."""
+    async with db.uow(system=True) as uow:
+        rows = (await uow.session.execute(
+            text("SELECT m.id, m.slug, m.name, s.role, s.branch_ids FROM staff_memberships s "
+                 "JOIN merchants m ON m.id = s.tenant_id WHERE s.user_id = :u ORDER BY m.name"),
+            {"u": user_id})).all()
+    return [MerchantChoice(r.id, r.slug, r.name, r.role, list(r.branch_ids)) for r in rows]
+
+
+async def resolve_merchant_ref(db: Database, ref: str) -> uuid.UUID:
+    """A merchant id from an id or a slug (``X-Merchant``); whether the caller may act for it is
+    checked against their membership afterwards."""
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        pass
+    if not SLUG.match(ref):
+        raise MerchantNotFound()
+    async with db.uow(system=True) as uow:
+        mid = await uow.session.scalar(select(Merchant.id).where(Merchant.slug == ref))
+    if mid is None:
+        raise MerchantNotFound()
+    return mid
+
+
+async def issue_staff_token(ident: Identity, user_id: uuid.UUID, merchant: uuid.UUID | None, *,
+                            ttl: int | None = None, user_agent: str = "", ip: str | None = None,
+                            method: str = "password") -> tuple[str, int, uuid.UUID | None]:
+    """A short-lived staff bearer token, anchored to a new session row (revocable). With exactly
+    one employer, or ``merchant`` named, the token is bound to that merchant (``tid``)."""
+    choices = await staff_merchants(ident.db, user_id)
+    if merchant is not None:
+        if merchant not in {c.id for c in choices}:
+            raise MerchantNotFound()
+        bound: uuid.UUID | None = merchant
+    else:
+        bound = choices[0].id if len(choices) == 1 else None
+    ttl = ident.cfg.staff_token_ttl if ttl is None else ttl
+    sess = await create_session(ident.db, kind="staff", subject_id=user_id, method=method,
+                                ttl=max(ttl, 1), cookie=False, user_agent=user_agent, ip=ip)
+    claims: dict[str, object] = {"sub": str(user_id), "kind": "staff", "sid": str(sess.id)}
+    if bound:
+        claims["tid"] = str(bound)
+    token = await ident.keyring.sign(claims, ttl)
+    return token, ttl, bound
+
+
+async def start_staff_session(ident: Identity, user_id: uuid.UUID, method: str, *, user_agent: str = "",
+                              ip: str | None = None) -> NewSession:
+    return await create_session(ident.db, kind="staff", subject_id=user_id, method=method,
+                                ttl=ident.cfg.staff_session_ttl, cookie=True, user_agent=user_agent, ip=ip)
+
+
+# --- OpenID Connect linking ---------------------------------------------------------------------
+
+async def link_oidc_identity(ident: Identity, issuer: str, subject: str, email: str | None,
+                             email_verified: bool) -> uuid.UUID:
+    """The staff user for an external identity: an existing link, else the staff account whose
+    e-mail the provider has *verified* (then linked). Nobody is created here: staff accounts come
+    from sign-up and invitations."""
+    async with ident.db.uow(system=True) as uow:
+        s = uow.session
+        link = await s.get(OidcIdentity, (issuer, subject))
+        if link is not None:
+            user = await s.get(StaffUser, link.user_id)
+            if user is None or user.disabled_at is not None:
+                raise OidcFailed("This account is disabled")
+            return user.id
+        if not email or not email_verified:
+            raise OidcFailed("The provider did not confirm a verified e-mail address")
+        user = await s.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+        if user is None or user.disabled_at is not None:
+            raise OidcFailed("No staff account uses this e-mail address")
+        s.add(OidcIdentity(issuer=issuer, subject=subject, user_id=user.id, email=user.email))
+        user.email_verified_at = user.email_verified_at or datetime.now(UTC)
+        await uow.commit()
+        return user.id

@@ -1,0 +1,68 @@
+"""OAuth2 endpoints outside ``/api/v1``: token (client credentials), revocation, JWKS, metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+
+from lianka.platform.errors import PROBLEM_BASE
+from lianka.platform.identity import oauth
+from lianka.platform.identity.guards import IdentityService, public
+from lianka.platform.identity.permissions import SCOPES
+from lianka.web.problems import PROBLEM_JSON
+
+_TITLES = {"invalid_client": "Client authentication failed", "invalid_scope": "The requested scope is not allowed",
+           "unsupported_grant_type": "Only the client_credentials grant is supported",
+           "invalid_request": "The token request is malformed", "unauthorized_client": "Grant type not allowed"}
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
+    if not (request.headers.get("content-type") or "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    form = await request.form()
+    return {k: [str(v) for v in form.getall(k)] for k in form}
+
+
+def _answer(request: Request[Any, Any, Any], result: oauth.OAuthResult) -> Response[Any]:
+    """Success as RFC 6749 JSON; errors as RFC 9457 problems that keep RFC 6749's ``error`` and
+    ``error_description`` members, so OAuth libraries and problem-aware clients both understand."""
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if result.status < 400:
+        return Response(result.body, status_code=result.status, headers=headers)
+    code = str(result.body.get("error", "invalid_request"))
+    status = 401 if code == "invalid_client" else result.status
+    body = {"type": PROBLEM_BASE + "oauth-" + code.replace("_", "-"), "title": _TITLES.get(code, "OAuth2 error"),
+            "status": status, "detail": result.body.get("error_description") or code, "instance": request.url.path,
+            "error": code, "error_description": result.body.get("error_description", "")}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="lianka"'
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class OAuthController(Controller):
+    tags = ("oauth2",)
+    guards = (public,)
+
+    @post("/oauth/token", status_code=200, summary="Client-credentials grant (RFC 6749 §4.4)")
+    async def token(self, request: Request[Any, Any, Any], ident: IdentityService) -> Response[Any]:
+        """Form-encoded ``grant_type=client_credentials`` (+ optional ``scope``), client authenticated
+        with HTTP Basic or ``client_id``/``client_secret`` fields. Answers a signed JWT access token
+        carrying the merchant (``tid``), branch (``bid``) and ``scope``."""
+        return _answer(request, await oauth.token_endpoint(ident, request.headers, await _form(request)))
+
+    @post("/oauth/revoke", status_code=200, summary="Token revocation (RFC 7009)")
+    async def revoke(self, request: Request[Any, Any, Any], ident: IdentityService) -> Response[Any]:
+        return _answer(request, await oauth.revocation_endpoint(ident, request.headers, await _form(request)))
+
+    @get(["/oauth/jwks", "/.well-known/jwks.json"], summary="Public signing keys (JWKS)")
+    async def jwks(self, ident: IdentityService) -> Response[dict[str, Any]]:
+        return Response(await ident.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    @get("/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)")
+    async def metadata(self, ident: IdentityService) -> dict[str, Any]:
+        base = ident.cfg.public_url
+        return {"issuer": base, "token_endpoint": base + "/oauth/token", "revocation_endpoint": base + "/oauth/revoke",
+                "jwks_uri": base + "/oauth/jwks", "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": oauth.AUTH_METHODS,
+                "scopes_supported": sorted(SCOPES)}
