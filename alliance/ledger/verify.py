@@ -45,9 +45,10 @@ CHECKS: dict[str, str] = {
         LEFT JOIN (SELECT tenant_id, account_id, sum(remaining) AS open FROM ledger_lots
                    GROUP BY tenant_id, account_id) l ON l.tenant_id = b.tenant_id AND l.account_id = b.account_id
         WHERE coalesce(l.open, 0) <> greatest(b.balance, 0)""",
-    "a posting's unit is its account's unit": """
+    "a posting's account exists with the posting's unit": """
         SELECT p.tenant_id, p.entry_id, p.seq FROM ledger_postings p
-        JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id WHERE a.unit <> p.unit""",
+        LEFT JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
+        WHERE a.id IS NULL OR a.unit <> p.unit""",
 }
 
 

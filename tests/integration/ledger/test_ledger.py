@@ -235,3 +235,18 @@ async def test_verify_passes_and_catches_corruption(db: Database, book: Book, ow
         assert "balance rows equal the fold of their postings" in report.failures
         assert "open lots = positive balance (debt leaves no lots)" in report.failures
         await conn.rollback()  # leave the books as they were
+
+
+async def test_posting_to_a_missing_account_or_wrong_unit_fails_at_commit(db: Database, book: Book) -> None:
+    for account, unit in ((uuid.uuid4(), book.unit), (book.issued.id, "CNY")):
+        async with db.uow(book.tenant) as uow:
+            entry_id = await uow.session.scalar(text(
+                "INSERT INTO ledger_entries (tenant_id, idempotency_scope, idempotency_key, request_hash, kind, "
+                "business_time, period) VALUES (:t, 'raw', :k, 'x', 'raw', now(), '2026-11') RETURNING id"),
+                {"t": book.tenant, "k": k()})
+            await uow.session.execute(text(
+                "INSERT INTO ledger_postings (tenant_id, entry_id, seq, account_id, unit, amount) "
+                "VALUES (:t, :e, 0, :a, :u, 5), (:t, :e, 1, :a, :u, -5)"),
+                {"t": book.tenant, "e": entry_id, "a": account, "u": unit})
+            with pytest.raises(DBAPIError, match="no such account"):
+                await uow.commit()
