@@ -132,3 +132,29 @@ def tenant_factory(db: object) -> TenantFactory:
 @pytest.fixture
 async def two_tenants(tenant_factory: TenantFactory) -> tuple[uuid.UUID, uuid.UUID]:
     return await tenant_factory("Merchant A"), await tenant_factory("Merchant B")
+
+
+MemberFactory = Callable[..., Awaitable[uuid.UUID]]
+
+
+@pytest.fixture
+def member_factory(db: object) -> MemberFactory:
+    """Enrol a person (a fresh phone number unless given) at a merchant; returns the member id."""
+    import random
+
+    from sqlalchemy import text
+
+    from lianka.platform.identity.members import _find_or_create_person
+
+    async def make(tenant: uuid.UUID, phone: str | None = None) -> uuid.UUID:
+        phone = phone or f"+86139{random.randrange(10**8):08d}"
+        async with db.uow(system=True) as uow:  # type: ignore[attr-defined]
+            member_id = await _find_or_create_person(uow, phone)
+            await uow.set_tenant(tenant)
+            await uow.session.execute(text(
+                "INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m) ON CONFLICT DO NOTHING"),
+                {"t": tenant, "m": member_id})
+            await uow.commit()
+        return member_id
+
+    return make

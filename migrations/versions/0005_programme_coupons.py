@@ -84,6 +84,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "code", name="uq_coupons_tenant_id_code"),
         sa.ForeignKeyConstraint(["tenant_id", "template_id"], ["coupon_templates.tenant_id", "coupon_templates.id"],
                                 name="fk_coupons_template"),
+        sa.ForeignKeyConstraint(["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"],
+                                name="fk_coupons_membership"),
         sa.CheckConstraint("status IN ('issued', 'redeemed', 'void', 'expired')", name="ck_coupons_status"),
     )
     op.create_index("ix_coupons_member", "coupons", ["tenant_id", "member_id", "status"])

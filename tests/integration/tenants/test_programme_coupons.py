@@ -50,32 +50,33 @@ def test_bad_documents_are_validation_errors() -> None:
         programme_svc.decode({"unknown_section": 1})
 
 
-async def test_coupon_stock_is_never_oversold(db: Database, tenant_factory) -> None:
+async def test_coupon_stock_is_never_oversold(db: Database, tenant_factory, member_factory) -> None:
     t = await tenant_factory()
+    members = [await member_factory(t) for _ in range(20)]
     async with db.uow(t) as uow:
         tpl = await coupon_svc.create_template(uow, coupon_svc.TemplateSpec(
             code="c10", name="¥10 off", kind=CouponKind.FIXED, amount_off=1_000, valid_days=30, stock_total=5))
         await uow.commit()
 
-    async def one() -> bool:
+    async def one(member: uuid.UUID) -> bool:
         async with db.uow(t) as uow:
             try:
-                await coupon_svc.issue(uow, tpl.id, uuid.uuid4())
+                await coupon_svc.issue(uow, tpl.id, member)
             except coupon_svc.CouponSoldOut:
                 return False
             await uow.commit()
             return True
 
-    results = await asyncio.gather(*[one() for _ in range(20)])
+    results = await asyncio.gather(*[one(m) for m in members])
     assert sum(results) == 5
     async with db.uow(t) as uow:
         assert await uow.session.scalar(text("SELECT count(*) FROM coupons")) == 5
         assert (await coupon_svc.get_template(uow, tpl.id)).issued_count == 5
 
 
-async def test_coupon_rules_at_the_till(db: Database, two_tenants) -> None:
+async def test_coupon_rules_at_the_till(db: Database, two_tenants, member_factory) -> None:
     a, b = two_tenants
-    member, stranger = uuid.uuid4(), uuid.uuid4()
+    member, stranger = await member_factory(a), await member_factory(a)
     async with db.uow(a) as uow:
         tpl = await coupon_svc.create_template(uow, coupon_svc.TemplateSpec(
             code="p20", name="20% off", kind=CouponKind.PERCENT, percent_off=20, cap=2_000, valid_days=7,
