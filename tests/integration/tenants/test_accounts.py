@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from zoneinfo import ZoneInfo
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
