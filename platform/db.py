@@ -122,6 +122,13 @@ class UnitOfWork:
         )
         bind_context(tenant_id=str(tenant_id))
 
+    async def set_system(self) -> None:
+        """Enter system scope inside this transaction (a sale that enrols a new person at the till
+        writes the global person row, then returns to its tenant with :meth:`set_tenant`)."""
+        self.system = True
+        self._set_scope()
+        await self.session.execute(text("SELECT set_config('app.scope', 'system', true)"))
+
     def _set_scope(self) -> None:
         self.session.info["tenant"] = str(self.tenant_id) if self.tenant_id else ""
         self.session.info["scope"] = "system" if self.system else ""

@@ -164,6 +164,13 @@ class StoredValueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     bonus_counts_as_spend: bool = False
 
 
+class RefundPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: a refund takes back the points the sale earned even when they are spent (negative balance)
+    clawback: bool = True
+    #: a full refund gives the sale's coupons back (otherwise they are void)
+    reissue_coupons: bool = True
+
+
 class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     points: PointsConfig = PointsConfig()
     tiers: list[Tier] = []
@@ -171,6 +178,7 @@ class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rules: list[EarningRule] = []
     join: JoinRules = JoinRules()
     stored_value: StoredValueConfig = StoredValueConfig()
+    refunds: RefundPolicy = RefundPolicy()
 
     def tier(self, code: str | None) -> Tier | None:
         return next((t for t in self.tiers if t.code == code), None)

@@ -10,6 +10,7 @@ Clearing between branches and HQ, and alliances, are issue 6 (alliance/settlemen
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -89,7 +90,7 @@ def lot_terms(programme: Programme, earned: datetime, tz: str) -> tuple[datetime
 
 async def award_points(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, programme: Programme,
                        reason: str, key: str, business_time: datetime, pending: bool = False,
-                       refs: dict[str, object] | None = None) -> ledger.Entry:
+                       refs: Mapping[str, object] | None = None) -> ledger.Entry:
     """Credit ``points`` to the member as one lot (expiry from the programme; pending for the return
     window when ``pending``), against the merchant's issued-points account."""
     if points <= 0:
@@ -99,7 +100,7 @@ async def award_points(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, pr
     merchant = await merchant_accounts(uow, currency)
     expires, available = lot_terms(programme, business_time, tz)
     return await ledger.post(
-        uow, kind=reason, business_time=business_time, key=key, timezone=tz, refs=refs or {},
+        uow, kind=reason, business_time=business_time, key=key, timezone=tz, refs=dict(refs or {}),
         legs=[ledger.Leg(mine.points, points, expires_at=expires,
                          available_at=available if pending else business_time),
               ledger.Leg(merchant.points_issued, -points)],
@@ -107,14 +108,15 @@ async def award_points(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, pr
 
 
 async def spend_points(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, reason: str, key: str,
-                       business_time: datetime, refs: dict[str, object] | None = None) -> ledger.Entry:
+                       business_time: datetime, refs: Mapping[str, object] | None = None) -> ledger.Entry:
     """Debit ``points`` (first-expiring lots first); InsufficientFunds when the member lacks them."""
     if points <= 0:
         raise ValidationFailed("points to spend must be positive")
     currency, tz = await merchant_info(uow)
     mine = await member_accounts(uow, member_id, currency)
     merchant = await merchant_accounts(uow, currency)
-    return await ledger.post(uow, kind=reason, business_time=business_time, key=key, timezone=tz, refs=refs or {},
+    return await ledger.post(uow, kind=reason, business_time=business_time, key=key, timezone=tz,
+                             refs=dict(refs or {}),
                              legs=[ledger.Leg(mine.points, -points), ledger.Leg(merchant.points_redeemed, points)])
 
 

@@ -1,0 +1,505 @@
+"""POS use cases: quote, sale, top-up, refund, offline batch.
+
+Each write is one unit of work (one transaction) and exactly-once under its Idempotency-Key: the
+key is claimed first, the sale row, its lines, the ledger entries (points redeemed, stored value
+paid, points earned), the coupons, the member's spend and tier all change together, and the
+response is stored with the key — a retried call returns it, a different body with the same key is a
+409. The numbers booked are the ones :func:`lianka.tenants.domain.pricing.quote` computed, so a
+quote shown to the cashier is what the sale books.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from sqlalchemy import func, select, text
+
+from lianka.alliance.ledger import services as ledger
+from lianka.platform import idempotency
+from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.errors import DomainError, NotFound, RuleViolation, ValidationFailed
+from lianka.platform.identity.members import is_valid_card_number, new_card_number, normalise_phone
+from lianka.platform.money import RoundingMode, round_minor
+from lianka.tenants.domain import pricing, tiers
+from lianka.tenants.domain.lifecycle import join_eligibility
+from lianka.tenants.domain.programme import Programme, RuleKind
+from lianka.tenants.models import MemberProfile, TierChangeRecord
+from lianka.tenants.pos import schemas
+from lianka.tenants.pos.models import Refund, Sale, SaleLine, TopUp
+from lianka.tenants.services import accounts
+from lianka.tenants.services import coupons as coupon_svc
+from lianka.tenants.services.programme import programme_at
+
+
+class NotAMember(RuleViolation):
+    type_slug = "not-eligible-to-join"
+    title = "The customer cannot join (yet)"
+
+
+class RefundTooLarge(RuleViolation):
+    type_slug = "refund-exceeds-sale"
+    title = "The refund is more than what is left of the sale"
+
+
+@dataclass
+class _Context:
+    programme_version: int
+    programme: Programme
+    currency: str
+    tz: str
+    branch_id: uuid.UUID
+    branch_code: str
+    business_time: datetime
+    member_id: uuid.UUID | None
+    joins: bool
+    profile: MemberProfile | None
+
+
+def _now(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    if value.tzinfo is None:
+        raise ValidationFailed("business_time needs a time zone")
+    return value
+
+
+async def _branch(uow: UnitOfWork, branch_id: uuid.UUID | None) -> tuple[uuid.UUID, str]:
+    if branch_id is None:
+        raise ValidationFailed("which branch? give branch_id (or use a branch-bound terminal)")
+    code = await uow.session.scalar(text("SELECT code FROM branches WHERE id = :b"), {"b": branch_id})
+    if code is None:
+        raise NotFound("branch not found", field="branch_id")
+    return branch_id, str(code)
+
+
+async def _member(uow: UnitOfWork, basket: schemas.Basket) -> uuid.UUID | None:
+    if basket.member_id is not None:
+        found = await uow.session.scalar(text("SELECT member_id FROM memberships WHERE member_id = :m"),
+                                         {"m": basket.member_id})
+        if found is None:
+            raise NotFound("member not found", field="member_id")
+        return basket.member_id
+    if basket.card is not None:
+        card = basket.card.strip()
+        found = await uow.session.scalar(text(
+            "SELECT ms.member_id FROM memberships ms JOIN members m ON m.id = ms.member_id WHERE m.card_number = :c"),
+            {"c": card}) if is_valid_card_number(card) else None
+        if found is None:
+            raise NotFound("member not found", field="card")
+        return uuid.UUID(str(found))
+    return None
+
+
+async def _profile(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UUID, *, lock: bool) -> MemberProfile:
+    await uow.session.execute(text(
+        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) VALUES (:t, :m, :b) "
+        "ON CONFLICT DO NOTHING"), {"t": uow.tenant_id, "m": member_id, "b": branch_id})
+    q = select(MemberProfile).where(MemberProfile.member_id == member_id)
+    if lock:
+        q = q.with_for_update()
+    return (await uow.session.scalars(q.execution_options(populate_existing=True))).one()
+
+
+async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | None, *,
+                   lock: bool) -> _Context:
+    bt = _now(basket.business_time)
+    branch, code = await _branch(uow, basket.branch_id or branch_id)
+    currency, tz = await accounts.merchant_info(uow)
+    version, programme = await programme_at(uow, bt)
+    member = await _member(uow, basket)
+    joins = False
+    if member is None and basket.join_phone:
+        eligibility = join_eligibility(programme.join, purchase=basket.amount, cumulative=basket.amount,
+                                       today=bt.astimezone(ZoneInfo(tz)).date())
+        if not eligibility.eligible:
+            raise NotAMember(eligibility.reason, reason=eligibility.reason)
+        joins = True
+    profile = await _profile(uow, member, branch, lock=lock) if member else None
+    return _Context(version, programme, currency, tz, branch, code, bt, member, joins, profile)
+
+
+async def _member_state(uow: UnitOfWork, ctx: _Context) -> pricing.MemberState:
+    if ctx.member_id is None or ctx.profile is None:
+        return pricing.MemberState(tier=None, points_available=0, sv_principal=0, sv_bonus=0)
+    b = await accounts.balances(uow, ctx.member_id, ctx.business_time)
+    today = ctx.business_time.astimezone(ZoneInfo(ctx.tz)).date()
+    bday = ctx.profile.birthday
+    tier = ctx.profile.tier_code or _base_tier(ctx.programme)
+    return pricing.MemberState(tier=tier, points_available=max(b.points_available, 0), sv_principal=b.sv_principal,
+                               sv_bonus=b.sv_bonus,
+                               birthday_today=bool(bday and (bday.month, bday.day) == (today.month, today.day)))
+
+
+def _base_tier(p: Programme) -> str | None:
+    ordered = p.tiers_by_rank()
+    return ordered[0].code if ordered and ordered[0].threshold == 0 else None
+
+
+def _lines(basket: schemas.Basket) -> tuple[pricing.Line, ...]:
+    return tuple(pricing.Line(x.sku, x.qty, x.unit_price, x.category) for x in basket.lines)
+
+
+def _quote_out(q: pricing.Quote, ctx: _Context, state: pricing.MemberState) -> schemas.QuoteOut:
+    return schemas.QuoteOut(
+        gross=q.gross, member_discount=q.member_discount, coupons=list(q.coupon_discounts),
+        points_redeemed=q.points_redeemed, points_cash=q.points_cash, max_points_usable=q.max_points_usable,
+        sv_principal=q.stored_value.principal, sv_bonus=q.stored_value.bonus, due=q.due,
+        qualifying_spend=q.qualifying_spend, base_points=q.base_points, multiplier=str(q.multiplier),
+        points_earned=q.points_earned if (ctx.member_id or ctx.joins) else 0,
+        points_pending=ctx.programme.points.pending_days > 0, promotions=list(q.promotions), tier=state.tier,
+        member_id=ctx.member_id, joins=ctx.joins,
+    )
+
+
+async def _price(uow: UnitOfWork, basket: schemas.Basket, ctx: _Context, *, lock: bool
+                 ) -> tuple[pricing.Quote, pricing.MemberState, list[tuple[Any, pricing.CouponTerms]]]:
+    if (basket.points or basket.stored_value or basket.coupons) and ctx.member_id is None:
+        raise ValidationFailed("points, stored value and coupons need a member")
+    state = await _member_state(uow, ctx)
+    coupons = await coupon_svc.terms_for_sale(uow, basket.coupons, ctx.member_id, ctx.branch_code,
+                                              ctx.business_time, lock=lock) if basket.coupons and ctx.member_id \
+        else []
+    q = pricing.quote(ctx.programme, basket.amount, _lines(basket), state,
+                      pricing.Intent(points=basket.points, stored_value=basket.stored_value,
+                                     coupons=tuple(t for _, t in coupons)),
+                      pricing.SaleContext(ctx.business_time.astimezone(ZoneInfo(ctx.tz)).date(), ctx.branch_code))
+    return q, state, coupons
+
+
+async def quote(db: Database, tenant: uuid.UUID, basket: schemas.Basket, branch_id: uuid.UUID | None
+                ) -> schemas.QuoteOut:
+    """What a sale would do, without writing anything."""
+    async with db.uow(tenant) as uow:
+        ctx = await _context(uow, basket, branch_id, lock=False)
+        q, state, _ = await _price(uow, basket, ctx, lock=False)
+        return _quote_out(q, ctx, state)
+
+
+async def _enrol_at_till(uow: UnitOfWork, phone_raw: str, branch_id: uuid.UUID) -> uuid.UUID:
+    """Enrol inside the sale's own transaction (the global person row needs system scope)."""
+    phone = normalise_phone(phone_raw)
+    tenant = uow.tenant_id
+    assert tenant is not None
+    await uow.set_system()
+    member_id = await uow.session.scalar(text("SELECT id FROM members WHERE phone = :p"), {"p": phone})
+    while member_id is None:
+        member_id = await uow.session.scalar(text(
+            "INSERT INTO members (phone, card_number, qr_secret) VALUES (:p, :c, :q) ON CONFLICT DO NOTHING "
+            "RETURNING id"), {"p": phone, "c": new_card_number(), "q": secrets.token_bytes(32)})
+        if member_id is None:  # phone raced in, or the card number was taken: look again
+            member_id = await uow.session.scalar(text("SELECT id FROM members WHERE phone = :p"), {"p": phone})
+    await uow.set_tenant(tenant)
+    await uow.session.execute(text(
+        "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) ON CONFLICT DO NOTHING"),
+        {"t": tenant, "m": member_id, "b": branch_id})
+    await uow.session.execute(text(
+        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) VALUES (:t, :m, :b, 'till') "
+        "ON CONFLICT DO NOTHING"), {"t": tenant, "m": member_id, "b": branch_id})
+    return uuid.UUID(str(member_id))
+
+
+async def _balances_out(uow: UnitOfWork, member_id: uuid.UUID, at: datetime) -> schemas.Balances:
+    b = await accounts.balances(uow, member_id, at)
+    return schemas.Balances(b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus)
+
+
+async def _window_standing(uow: UnitOfWork, member_id: uuid.UUID, p: Programme, at: datetime) -> tiers.Standing:
+    since = at - timedelta(days=31 * p.tier_policy.window_months)
+    row = (await uow.session.execute(text(
+        "SELECT coalesce(sum(qualifying_spend * (gross - member_discount - coupon_total - refunded) "
+        "/ nullif(gross - member_discount - coupon_total, 0)), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
+        "FROM sales WHERE member_id = :m AND business_time > :since"), {"m": member_id, "since": since})).one()
+    return tiers.Standing(spend=int(row.spend), points_earned=int(row.pts))
+
+
+async def _after_purchase(uow: UnitOfWork, ctx: _Context, q: pricing.Quote, key: str) -> tuple[str | None, bool]:
+    """Spend, counts, tier upgrade, referral reward. Returns (tier, changed)."""
+    assert ctx.member_id is not None and ctx.profile is not None
+    prof = ctx.profile
+    first = prof.purchase_count == 0
+    prof.cumulative_spend += q.qualifying_spend
+    prof.purchase_count += 1
+    prof.first_purchase_at = prof.first_purchase_at or ctx.business_time
+    prof.last_purchase_at = max(prof.last_purchase_at or ctx.business_time, ctx.business_time)
+    standing = await _window_standing(uow, ctx.member_id, ctx.programme, ctx.business_time)
+    current = prof.tier_code or _base_tier(ctx.programme)
+    change = tiers.on_activity(ctx.programme, current, standing, floor=prof.tier_floor,
+                               floor_until=prof.tier_floor_until,
+                               today=ctx.business_time.astimezone(ZoneInfo(ctx.tz)).date())
+    changed = change.new != prof.tier_code
+    if changed:
+        if change.changed:
+            uow.session.add(TierChangeRecord(tenant_id=uow.tenant_id, member_id=ctx.member_id, old_tier=change.old,
+                                             new_tier=change.new, reason=change.reason, actor="pos"))
+        prof.tier_code, prof.tier_since = change.new, ctx.business_time
+    if first and prof.referrer_member_id:
+        for rule in ctx.programme.rules:
+            if rule.kind == RuleKind.REFERRAL and rule.active and rule.points and q.qualifying_spend >= rule.min_spend:
+                await accounts.award_points(uow, prof.referrer_member_id, rule.points, programme=ctx.programme,
+                                            reason="referral", key=f"{key}:referral:{rule.code}",
+                                            business_time=ctx.business_time,
+                                            refs={"referee": str(ctx.member_id), "rule": rule.code})
+    await uow.session.flush()
+    return prof.tier_code, change.changed
+
+
+async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str, branch_id: uuid.UUID | None,
+               *, offline: bool = False) -> tuple[schemas.SaleOut, bool]:
+    """Record a sale exactly once. Returns (response, replayed)."""
+    idempotency.check_key(key)
+    fp = idempotency.fingerprint("pos.sale", msgspec.to_builtins(basket), str(branch_id))
+    async with db.uow(tenant) as uow:
+        replay = await idempotency.claim(uow, "pos.sale", key, fp)
+        if replay is not None:
+            return msgspec.convert(replay.body, schemas.SaleOut), True
+        ctx = await _context(uow, basket, branch_id, lock=True)
+        if ctx.joins:
+            assert basket.join_phone is not None
+            ctx.member_id = await _enrol_at_till(uow, basket.join_phone, ctx.branch_id)
+            ctx.profile = await _profile(uow, ctx.member_id, ctx.branch_id, lock=True)
+        q, state, coupons = await _price(uow, basket, ctx, lock=True)
+        sale_id = uuid.uuid4()
+        entries: dict[str, str] = {}
+        period, late = domain_period(ctx), False
+        member = ctx.member_id
+        if member is not None:
+            mine = await accounts.member_accounts(uow, member, ctx.currency)
+            merchant = await accounts.merchant_accounts(uow, ctx.currency)
+            refs = {"sale": str(sale_id)}
+            if q.points_redeemed:
+                e = await ledger.post(uow, kind="points_redeemed", business_time=ctx.business_time,
+                                      key=f"{key}:redeem", scope="pos", timezone=ctx.tz, refs=refs,
+                                      legs=[ledger.Leg(mine.points, -q.points_redeemed),
+                                            ledger.Leg(merchant.points_redeemed, q.points_redeemed)])
+                entries["redeem"], period, late = str(e.id), e.period, e.late
+            if q.stored_value.total:
+                legs = [ledger.Leg(merchant.sales, q.stored_value.total)]
+                if q.stored_value.principal:
+                    legs.append(ledger.Leg(mine.sv_principal, -q.stored_value.principal))
+                if q.stored_value.bonus:
+                    legs.append(ledger.Leg(mine.sv_bonus, -q.stored_value.bonus))
+                e = await ledger.post(uow, kind="stored_value_spent", business_time=ctx.business_time,
+                                      key=f"{key}:sv", scope="pos", timezone=ctx.tz, refs=refs, legs=legs)
+                entries["stored_value"], period, late = str(e.id), e.period, e.late
+            if q.points_earned:
+                e = await accounts.award_points(uow, member, q.points_earned, programme=ctx.programme,
+                                                reason="points_earned", key=f"{key}:earn",
+                                                business_time=ctx.business_time,
+                                                pending=ctx.programme.points.pending_days > 0, refs=refs)
+                entries["earn"], period, late = str(e.id), e.period, e.late
+        uow.session.add(Sale(
+            tenant_id=tenant, id=sale_id, member_id=member, branch_id=ctx.branch_id, business_time=ctx.business_time,
+            currency=ctx.currency, gross=q.gross, member_discount=q.member_discount, coupon_total=q.coupons_total,
+            points_redeemed=q.points_redeemed, points_cash=q.points_cash, sv_principal=q.stored_value.principal,
+            sv_bonus=q.stored_value.bonus, due=q.due, qualifying_spend=q.qualifying_spend,
+            points_earned=q.points_earned if member else 0, refunded=0, payment_method=basket.payment_method,
+            programme_version=ctx.programme_version, status="completed", offline=offline, entries=entries,
+            coupons=[c.code for c, _ in coupons], promotions=list(q.promotions)))
+        await uow.session.flush()
+        uow.session.add_all(SaleLine(tenant_id=tenant, sale_id=sale_id, line_no=i, sku=x.sku, category=x.category,
+                                     qty=x.qty, unit_price=x.unit_price) for i, x in enumerate(basket.lines))
+        for c, _ in coupons:
+            await coupon_svc.mark_redeemed(uow, c, sale_id, ctx.business_time)
+        tier, changed = (await _after_purchase(uow, ctx, q, key)) if member else (None, False)
+        balances = await _balances_out(uow, member, ctx.business_time) if member else None
+        out = schemas.SaleOut(sale_id=sale_id, member_id=member, branch_id=ctx.branch_id,
+                              business_time=ctx.business_time, quote=_quote_out(q, ctx, state), tier=tier,
+                              tier_changed=changed, balances=balances, period=period, late=late)
+        await idempotency.store(uow, "pos.sale", key, 201, msgspec.to_builtins(out))
+        await uow.commit()
+        return out, False
+
+
+def domain_period(ctx: _Context) -> str:
+    local = ctx.business_time.astimezone(ZoneInfo(ctx.tz))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+async def top_up(db: Database, tenant: uuid.UUID, body: schemas.TopUpIn, key: str, branch_id: uuid.UUID | None
+                 ) -> tuple[schemas.TopUpOut, bool]:
+    """A stored-value plan bought at the till: principal and bonus tracked apart."""
+    idempotency.check_key(key)
+    fp = idempotency.fingerprint("pos.top_up", msgspec.to_builtins(body), str(branch_id))
+    async with db.uow(tenant) as uow:
+        replay = await idempotency.claim(uow, "pos.top_up", key, fp)
+        if replay is not None:
+            return msgspec.convert(replay.body, schemas.TopUpOut), True
+        bt = _now(body.business_time)
+        branch, _ = await _branch(uow, body.branch_id or branch_id)
+        currency, tz = await accounts.merchant_info(uow)
+        _, programme = await programme_at(uow, bt)
+        plan = next((p for p in programme.stored_value.plans if p.code == body.plan and p.active), None)
+        if plan is None:
+            raise NotFound(f"no active stored-value plan {body.plan!r}", field="plan")
+        if await uow.session.scalar(text("SELECT 1 FROM memberships WHERE member_id = :m"),
+                                    {"m": body.member_id}) is None:
+            raise NotFound("member not found", field="member_id")
+        mine = await accounts.member_accounts(uow, body.member_id, currency)
+        merchant = await accounts.merchant_accounts(uow, currency)
+        legs = [ledger.Leg(mine.sv_principal, plan.pay), ledger.Leg(merchant.cash, -plan.pay)]
+        if plan.bonus:
+            legs += [ledger.Leg(mine.sv_bonus, plan.bonus), ledger.Leg(merchant.bonus_expense, -plan.bonus)]
+        top_up_id = uuid.uuid4()
+        e = await ledger.post(uow, kind="stored_value_top_up", business_time=bt, key=f"{key}:top_up", scope="pos",
+                              timezone=tz, refs={"top_up": str(top_up_id), "branch": str(branch)}, legs=legs)
+        uow.session.add(TopUp(tenant_id=tenant, id=top_up_id, member_id=body.member_id, branch_id=branch,
+                              plan_code=plan.code, currency=currency, principal=plan.pay, bonus=plan.bonus,
+                              payment_method=body.payment_method, business_time=bt, entry_id=e.id))
+        await uow.session.flush()
+        out = schemas.TopUpOut(top_up_id=top_up_id, member_id=body.member_id, principal=plan.pay, bonus=plan.bonus,
+                               balances=await _balances_out(uow, body.member_id, bt))
+        await idempotency.store(uow, "pos.top_up", key, 201, msgspec.to_builtins(out))
+        await uow.commit()
+        return out, False
+
+
+def _part(total: int, before: int, after: int, net: int) -> int:
+    """This refund's part of ``total`` when the refunded amount goes from ``before`` to ``after`` of
+    ``net``: the cumulative pro-rata target minus what earlier refunds took, so partial refunds add up
+    to exactly ``total`` once the sale is fully refunded."""
+    def target(refunded: int) -> int:
+        return round_minor(Decimal(total) * Decimal(refunded) / Decimal(net), RoundingMode.HALF_EVEN) if net else 0
+    return target(after) - target(before)
+
+
+async def refund(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, body: schemas.RefundIn, key: str,
+                 branch_id: uuid.UUID | None) -> tuple[schemas.RefundOut, bool]:
+    """Refund all or part of a sale: the points it earned come back (pro rata; a clawback debt when
+    already spent and the programme allows it), redeemed points and stored value go back to the member
+    (to principal and bonus as consumed), coupons are given back on a full refund (per policy)."""
+    idempotency.check_key(key)
+    fp = idempotency.fingerprint("pos.refund", str(sale_id), msgspec.to_builtins(body))
+    async with db.uow(tenant) as uow:
+        replay = await idempotency.claim(uow, "pos.refund", key, fp)
+        if replay is not None:
+            return msgspec.convert(replay.body, schemas.RefundOut), True
+        s = (await uow.session.scalars(select(Sale).where(Sale.id == sale_id).with_for_update())).first()
+        if s is None:
+            raise NotFound("sale not found")
+        bt = _now(body.business_time)
+        currency, tz = await accounts.merchant_info(uow)
+        _, programme = await programme_at(uow, bt)
+        remaining = s.net - s.refunded
+        lines_out: list[dict[str, int]] = []
+        if body.lines:
+            if body.amount is not None:
+                raise ValidationFailed("give amount or lines, not both")
+            sale_lines = {x.line_no: x for x in await uow.session.scalars(
+                select(SaleLine).where(SaleLine.sale_id == sale_id).with_for_update())}
+            gross_lines = 0
+            for rl in body.lines:
+                line = sale_lines.get(rl.line_no)
+                if line is None:
+                    raise NotFound(f"sale has no line {rl.line_no}", field="lines")
+                if rl.qty > line.qty - line.refunded_qty:
+                    raise RefundTooLarge(f"line {rl.line_no} has {line.qty - line.refunded_qty} left to refund")
+                line.refunded_qty += rl.qty
+                gross_lines += rl.qty * line.unit_price
+                lines_out.append({"line_no": rl.line_no, "qty": rl.qty})
+            # what the member paid for those lines: their share of the net (discounts spread pro rata)
+            amount = round_minor(Decimal(gross_lines) * Decimal(s.net) / Decimal(s.gross), RoundingMode.HALF_EVEN)
+            amount = min(amount, remaining)
+        else:
+            amount = body.amount if body.amount is not None else remaining
+        if amount <= 0 or amount > remaining:
+            raise RefundTooLarge(f"{remaining} is left to refund on this sale", remaining=remaining)
+        before, after = s.refunded, s.refunded + amount
+        claw = _part(s.points_earned, before, after, s.net)
+        restore_pts = _part(s.points_redeemed, before, after, s.net)
+        restore_p = _part(s.sv_principal, before, after, s.net)
+        restore_b = _part(s.sv_bonus, before, after, s.net)
+        entries: dict[str, str] = {}
+        debt = 0
+        refund_id = uuid.uuid4()
+        refs = {"sale": str(sale_id), "refund": str(refund_id)}
+        if s.member_id is not None:
+            mine = await accounts.member_accounts(uow, s.member_id, currency)
+            merchant = await accounts.merchant_accounts(uow, currency)
+            if claw:
+                over = frozenset({mine.points.id}) if programme.refunds.clawback else frozenset()
+                e = await ledger.post(uow, kind="points_clawed_back", business_time=bt, key=f"{key}:claw", scope="pos",
+                                      timezone=tz, refs=refs, overdraw=over,
+                                      legs=[ledger.Leg(mine.points, -claw), ledger.Leg(merchant.points_issued, claw)])
+                entries["clawback"] = str(e.id)
+                debt = max(0, -await ledger.balance(uow, mine.points))
+            if restore_pts:
+                e = await accounts.award_points(uow, s.member_id, restore_pts, programme=programme,
+                                                reason="points_restored", key=f"{key}:restore", business_time=bt,
+                                                refs=refs)
+                entries["points_restored"] = str(e.id)
+            if restore_p or restore_b:
+                legs = [ledger.Leg(merchant.sales, -(restore_p + restore_b))]
+                if restore_p:
+                    legs.append(ledger.Leg(mine.sv_principal, restore_p))
+                if restore_b:
+                    legs.append(ledger.Leg(mine.sv_bonus, restore_b))
+                e = await ledger.post(uow, kind="stored_value_restored", business_time=bt, key=f"{key}:sv",
+                                      scope="pos", timezone=tz, refs=refs, legs=legs)
+                entries["stored_value_restored"] = str(e.id)
+        s.refunded = after
+        s.status = "refunded" if after == s.net else "partially_refunded"
+        if s.status == "refunded":
+            await coupon_svc.restore(uow, sale_id, reissue=programme.refunds.reissue_coupons)
+        if s.member_id is not None:
+            await uow.session.execute(text(
+                "UPDATE member_profiles SET cumulative_spend = greatest(cumulative_spend - :q, 0), updated_at = now() "
+                "WHERE member_id = :m"),
+                {"q": _part(s.qualifying_spend, before, after, s.net),
+                 "m": s.member_id})
+        uow.session.add(Refund(tenant_id=tenant, id=refund_id, sale_id=sale_id, branch_id=branch_id or s.branch_id,
+                               amount=amount, lines=lines_out, points_clawed_back=claw, points_restored=restore_pts,
+                               sv_principal_restored=restore_p, sv_bonus_restored=restore_b, points_debt=debt,
+                               business_time=bt, entries=entries))
+        await uow.session.flush()
+        out = schemas.RefundOut(refund_id=refund_id, sale_id=sale_id, amount=amount, points_clawed_back=claw,
+                                points_restored=restore_pts, sv_principal_restored=restore_p,
+                                sv_bonus_restored=restore_b, points_debt=debt, sale_status=s.status,
+                                balances=await _balances_out(uow, s.member_id, bt) if s.member_id else None)
+        await idempotency.store(uow, "pos.refund", key, 201, msgspec.to_builtins(out))
+        await uow.commit()
+        return out, False
+
+
+async def get_sale(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID) -> dict[str, Any]:
+    async with db.uow(tenant) as uow:
+        s = await uow.session.get(Sale, (tenant, sale_id))
+        if s is None:
+            raise NotFound("sale not found")
+        lines = (await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == sale_id)
+                                           .order_by(SaleLine.line_no))).all()
+        refunds = await uow.session.scalar(select(func.count()).select_from(Refund).where(Refund.sale_id == sale_id))
+        return {
+            "id": s.id, "member_id": s.member_id, "branch_id": s.branch_id, "business_time": s.business_time,
+            "currency": s.currency, "gross": s.gross, "member_discount": s.member_discount,
+            "coupon_total": s.coupon_total, "points_redeemed": s.points_redeemed, "points_cash": s.points_cash,
+            "sv_principal": s.sv_principal, "sv_bonus": s.sv_bonus, "due": s.due, "points_earned": s.points_earned,
+            "refunded": s.refunded, "status": s.status, "offline": s.offline, "coupons": s.coupons,
+            "lines": [{"line_no": x.line_no, "sku": x.sku, "qty": x.qty, "unit_price": x.unit_price,
+                       "refunded_qty": x.refunded_qty} for x in lines],
+            "refunds": int(refunds or 0),
+        }
+
+
+async def offline_batch(db: Database, tenant: uuid.UUID, batch: schemas.OfflineBatchIn,
+                        branch_id: uuid.UUID | None) -> schemas.OfflineBatchOut:
+    """Sales a terminal recorded offline: each in its own transaction under its own key, keeping its
+    business time (late items land in the next open period). Seen keys are duplicates; failures are
+    reported per item and do not stop the batch."""
+    results: list[schemas.OfflineResult] = []
+    for item in batch.items:
+        try:
+            out, replayed = await sale(db, tenant, item.sale, item.key, branch_id, offline=True)
+            results.append(schemas.OfflineResult(item.key, "duplicate" if replayed else "created", out))
+        except DomainError as exc:
+            results.append(schemas.OfflineResult(item.key, "error", problem={
+                "type": exc.type_uri, "title": exc.title, "status": exc.status, "detail": exc.detail, **exc.extra}))
+    return schemas.OfflineBatchOut(
+        created=sum(r.status == "created" for r in results), duplicates=sum(r.status == "duplicate" for r in results),
+        errors=sum(r.status == "error" for r in results), results=results)

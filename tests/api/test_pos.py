@@ -1,0 +1,232 @@
+"""The till, as the seed documents tell it: join after a qualifying purchase, gold earns double,
+"pay ¥1000 get ¥1100", a refund after the points were spent leaves a visible debt — through the API,
+on real PostgreSQL, with two merchants."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+from lianka.platform.db import Database
+from lianka.tenants.domain.programme import (
+    JoinPolicy,
+    JoinRules,
+    PointsConfig,
+    Programme,
+    StoredValueConfig,
+    StoredValuePlan,
+    Tier,
+)
+from lianka.tenants.services.programme import set_programme
+
+pytestmark = pytest.mark.integration
+PROBLEM = "application/problem+json"
+
+PROGRAMME = Programme(
+    points=PointsConfig(),  # 1 point per ¥1, 1 point = ¥0.01 as cash, at most 50% of a bill
+    tiers=[Tier(code="regular", name="普通", rank=0), Tier(code="silver", name="银卡", rank=1, threshold=50_000),
+           Tier(code="gold", name="金卡", rank=2, threshold=200_000, points_multiplier=2)],  # type: ignore[arg-type]
+    join=JoinRules(policy=JoinPolicy.QUALIFYING_PURCHASE, single_purchase_min=10_000, cumulative_min=30_000),
+    stored_value=StoredValueConfig(plans=[StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000,
+                                                          get=110_000)]),
+)
+
+
+class Till:
+    def __init__(self, client: AsyncTestClient[Litestar], headers: dict[str, str], tenant: uuid.UUID) -> None:
+        self.client, self.headers, self.tenant = client, headers, tenant
+
+    async def post(self, url: str, body: dict[str, Any], key: str | None = None) -> Any:
+        headers = {**self.headers, "Idempotency-Key": key or uuid.uuid4().hex}
+        return await self.client.post(f"/api/v1/pos{url}", json=body, headers=headers)
+
+    async def sale(self, body: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+        r = await self.post("/sales", body, key)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+
+@pytest.fixture
+async def till(client: AsyncTestClient[Litestar], db: Database, tenant_factory, auth_kit) -> Till:
+    tenant = await tenant_factory("一点茶")
+    branch = await auth_kit.branch(tenant, "SH01")
+    async with db.uow(tenant) as uow:
+        await set_programme(uow, PROGRAMME)
+        await uow.commit()
+    pos = await auth_kit.pos(tenant, ["pos"], branch=branch)
+    return Till(client, pos.headers, tenant)
+
+
+async def test_a_100_yuan_purchase_makes_a_customer_eligible_to_join(till: Till) -> None:
+    r = await till.post("/sales", {"amount": 9_999, "join_phone": "13800138001"})
+    assert r.status_code == 422
+    assert r.json()["type"].endswith("/not-eligible-to-join")
+    quote = await till.client.post("/api/v1/pos/quote", json={"amount": 10_000, "join_phone": "13800138001"},
+                                   headers=till.headers)
+    assert quote.json()["joins"] is True
+    assert quote.json()["points_earned"] == 100
+    s = await till.sale({"amount": 10_000, "join_phone": "13800138001"})
+    assert s["member_id"] is not None
+    assert s["balances"]["points"] == 100
+    assert s["quote"]["points_earned"] == 100
+
+
+async def test_gold_earns_double_after_qualifying(till: Till, member_factory) -> None:
+    m = str(await member_factory(till.tenant))
+    first = await till.sale({"amount": 200_000, "member_id": m})
+    assert first["quote"]["points_earned"] == 2_000  # still regular when the sale was priced
+    assert first["tier"] == "gold"
+    assert first["tier_changed"] is True
+    second = await till.sale({"amount": 10_000, "member_id": m})
+    assert second["quote"]["multiplier"] == "2"
+    assert second["quote"]["points_earned"] == 200  # gold earns double
+    assert second["balances"]["points"] == 2_200
+
+
+async def test_stored_value_pay_1000_get_1100_and_spend_550(till: Till, member_factory) -> None:
+    m = str(await member_factory(till.tenant))
+    r = await till.post("/top-ups", {"member_id": m, "plan": "1000-1100"})
+    assert r.status_code == 201, r.text
+    assert r.json()["balances"]["sv_principal"] == 100_000
+    assert r.json()["balances"]["sv_bonus"] == 10_000
+    s = await till.sale({"amount": 55_000, "member_id": m, "stored_value": 55_000})
+    q = s["quote"]
+    assert (q["sv_principal"], q["sv_bonus"], q["due"]) == (50_000, 5_000, 0)
+    assert q["points_earned"] == 500  # the bonus part is not spend
+    assert (s["balances"]["sv_principal"], s["balances"]["sv_bonus"]) == (50_000, 5_000)
+    r = await till.post("/sales", {"amount": 60_000, "member_id": m, "stored_value": 60_000})
+    assert r.status_code == 422
+    assert r.json()["type"].endswith("/insufficient-stored-value")
+
+
+async def test_refund_after_spending_the_points_leaves_a_visible_debt(till: Till, member_factory) -> None:
+    m = str(await member_factory(till.tenant))
+    earned = await till.sale({"amount": 20_000, "member_id": m})  # ¥200 → 200 points
+    spent = await till.sale({"amount": 400, "member_id": m, "points": 200})  # 200 points pay ¥2 of ¥4
+    assert spent["quote"]["points_cash"] == 200
+    assert spent["balances"]["points"] == 2  # the ¥2 paid in cash earned 2 points
+    r = await till.post(f"/sales/{earned['sale_id']}/refunds", {})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["points_clawed_back"] == 200
+    assert body["sale_status"] == "refunded"
+    assert body["points_debt"] == 198  # shown to staff, never hidden
+    assert body["balances"]["points"] == -198
+    r = await till.post("/sales", {"amount": 1_000, "member_id": m, "points": 1})
+    assert r.status_code == 422  # nothing to spend while in debt
+    later = await till.sale({"amount": 30_000, "member_id": m})  # 300 points: the debt is paid first
+    assert later["balances"]["points"] == 102
+    assert later["balances"]["points_available"] == 102
+
+
+async def test_refund_gives_back_redeemed_points_and_stored_value(till: Till, member_factory) -> None:
+    m = str(await member_factory(till.tenant))
+    await till.post("/top-ups", {"member_id": m, "plan": "1000-1100"})
+    await till.sale({"amount": 10_000, "member_id": m})  # 100 points
+    s = await till.sale({"amount": 22_000, "member_id": m, "points": 100, "stored_value": 21_900})
+    assert (s["quote"]["sv_principal"], s["quote"]["sv_bonus"]) == (19_909, 1_991)
+    r = await till.post(f"/sales/{s['sale_id']}/refunds", {})
+    body = r.json()
+    assert (body["points_restored"], body["sv_principal_restored"], body["sv_bonus_restored"]) == (100, 19_909, 1_991)
+    assert (body["balances"]["sv_principal"], body["balances"]["sv_bonus"]) == (100_000, 10_000)
+
+
+async def test_partial_refunds_add_up_to_the_whole(till: Till, member_factory) -> None:
+    m = str(await member_factory(till.tenant))
+    s = await till.sale({"amount": 33_333, "member_id": m,
+                         "lines": [{"sku": "tea", "qty": 3, "unit_price": 11_111}]})
+    earned = s["quote"]["points_earned"]
+    parts = []
+    for key, body in (("r1", {"amount": 10_000}), ("r2", {"lines": [{"line_no": 0, "qty": 1}]}), ("r3", {})):
+        r = await till.post(f"/sales/{s['sale_id']}/refunds", body, key=f"{s['sale_id']}-{key}")
+        assert r.status_code == 201, r.text
+        parts.append(r.json())
+    assert sum(p["amount"] for p in parts) == 33_333
+    assert sum(p["points_clawed_back"] for p in parts) == earned
+    assert parts[-1]["sale_status"] == "refunded"
+    again = await till.post(f"/sales/{s['sale_id']}/refunds", {"amount": 1})
+    assert again.status_code == 422
+    assert again.json()["type"].endswith("/refund-exceeds-sale")
+
+
+async def test_every_write_is_exactly_once(till: Till, member_factory, db: Database) -> None:
+    m = str(await member_factory(till.tenant))
+    body = {"amount": 10_000, "member_id": m}
+    first = await till.post("/sales", body, key="till-1-0001")
+    retry = await till.post("/sales", body, key="till-1-0001")
+    assert first.status_code == 201
+    assert retry.status_code == 200
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
+    changed = await till.post("/sales", {**body, "amount": 10_001}, key="till-1-0001")
+    assert changed.status_code == 409
+    assert changed.headers["content-type"].startswith(PROBLEM)
+    missing = await till.client.post("/api/v1/pos/sales", json=body, headers=till.headers)
+    assert missing.status_code == 400
+    async with db.uow(till.tenant) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM sales")) == 1
+
+
+@pytest.mark.parametrize("body", [
+    {"amount": -5}, {"amount": "100"}, {"amount": 10**13}, {"amount": 1.5}, {"amount": 100, "points": -1},
+    {"amount": 100, "member_id": "not-a-uuid"}, {"amount": 100, "surprise": 1},
+])
+async def test_bad_input_is_a_problem_and_changes_nothing(till: Till, body: dict[str, Any], db: Database) -> None:
+    r = await till.post("/sales", body)
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith(PROBLEM)
+    async with db.uow(till.tenant) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM sales")) == 0
+
+
+async def test_unknown_and_foreign_members_coupons_and_sales(till: Till, member_factory, tenant_factory) -> None:
+    other = await tenant_factory()
+    stranger = str(await member_factory(other))
+    for body in ({"amount": 100, "member_id": stranger}, {"amount": 100, "member_id": str(uuid.uuid4())}):
+        r = await till.post("/sales", body)
+        assert r.status_code == 404
+        assert r.json()["type"].endswith("/not-found")
+    m = str(await member_factory(till.tenant))
+    r = await till.post("/sales", {"amount": 1_000, "member_id": m, "coupons": ["AAAA-BBBB-CCCC"]})
+    assert r.status_code == 422
+    assert r.json()["type"].endswith("/coupon-not-applicable")
+    r = await till.post("/sales", {"amount": 1_000, "member_id": m, "points": 10})
+    assert r.status_code == 422
+    r = await till.post(f"/sales/{uuid.uuid4()}/refunds", {})
+    assert r.status_code == 404
+
+
+async def test_offline_batch_skips_seen_keys_and_reports_errors(till: Till, member_factory) -> None:
+    m = str(await member_factory(till.tenant))
+    items = [
+        {"key": "off-1", "sale": {"amount": 1_000, "member_id": m, "business_time": "2026-11-20T10:00:00+08:00"}},
+        {"key": "off-2", "sale": {"amount": 2_000, "member_id": m, "business_time": "2026-11-20T11:00:00+08:00"}},
+        {"key": "off-3", "sale": {"amount": 3_000, "member_id": m, "points": 99_999}},
+    ]
+    r = await till.client.post("/api/v1/pos/offline-batch", json={"items": items}, headers=till.headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["created"], r.json()["duplicates"], r.json()["errors"]) == (2, 0, 1)
+    assert r.json()["results"][2]["problem"]["status"] == 422
+    r = await till.client.post("/api/v1/pos/offline-batch", json={"items": items[:2]}, headers=till.headers)
+    assert (r.json()["created"], r.json()["duplicates"]) == (0, 2)
+
+
+async def test_pos_routes_are_guarded(security_matrix, two_tenants, auth_kit, db: Database) -> None:
+    a, b = two_tenants
+    await auth_kit.branch(a)
+
+    async def snapshot() -> int:
+        async with db.uow(a) as uow:
+            return int(await uow.session.scalar(text("SELECT count(*) FROM sales")) or 0)
+
+    for url in ("/api/v1/pos/sales", "/api/v1/pos/top-ups", "/api/v1/pos/offline-batch"):
+        await security_matrix.check("POST", url, tenant=a, other=b, json={"amount": 100},
+                                    denied_roles=["analyst"], denied_scopes=[["reports:read"], ["members:read"]],
+                                    allowed_scopes=["pos"], other_tenant_status=None, snapshot=snapshot)
+    await security_matrix.check("GET", f"/api/v1/pos/sales/{uuid.uuid4()}", tenant=a, other=b,
+                                denied_scopes=[["members:read"]], allowed_scopes=["pos"], other_tenant_status=None)
