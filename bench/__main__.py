@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["ledger"]
+BENCHES = ["ledger", "pos"]
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import msgspec
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from lianka.alliance.ledger import domain
 from lianka.alliance.ledger.errors import (
@@ -77,6 +77,7 @@ class Entry:
 
 
 _accounts: dict[tuple[uuid.UUID, uuid.UUID], Account] = {}
+_by_owner: dict[tuple[uuid.UUID, str, uuid.UUID | None, str, str], Account] = {}
 _ACCOUNT_COLUMNS = "tenant_id, id, owner_kind, owner_id, kind, unit, allow_negative, tracked, lots"
 
 
@@ -102,21 +103,33 @@ async def open_account(uow: UnitOfWork, *, owner_kind: str, owner_id: uuid.UUID 
     domain.check_unit(unit)
     tracked = owner_kind == "member" if tracked is None else tracked
     lots = (tracked and domain.is_points(unit)) if lots is None else lots
+    cache_key = (tenant, owner_kind, owner_id, kind, unit)
+    pending: dict[Any, Account] = uow.session.info.setdefault("ledger_new_accounts", {})
+    known = _by_owner.get(cache_key) or pending.get(cache_key)
+    if known is not None:  # accounts never change once created: skip the round trips
+        return known
     params = {"t": tenant, "ok": owner_kind, "oid": owner_id, "k": kind, "u": unit, "neg": allow_negative,
               "tr": tracked, "lots": lots}
     row = (await uow.session.execute(text(
         f"INSERT INTO ledger_accounts ({_ACCOUNT_COLUMNS}) VALUES (:t, gen_random_uuid(), :ok, :oid, :k, :u, :neg, "
         ":tr, :lots) ON CONFLICT (tenant_id, owner_kind, owner_id, kind, unit) DO NOTHING "
         f"RETURNING {_ACCOUNT_COLUMNS}"), params)).first()
-    if row is None:
+    if row is None:  # it exists and is committed: safe to remember for good
         row = (await uow.session.execute(text(
             f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = :t AND owner_kind = :ok "
             "AND owner_id IS NOT DISTINCT FROM :oid AND kind = :k AND unit = :u"), params)).one()
+        account = _by_owner[cache_key] = _account(row)
+        return account
     account = _account(row)
     if account.tracked:
         await uow.session.execute(text(
             "INSERT INTO ledger_balances (tenant_id, account_id, balance, floor) VALUES (:t, :a, 0, :f) "
             "ON CONFLICT DO NOTHING"), {"t": tenant, "a": account.id, "f": None if allow_negative else 0})
+    # new in this transaction: remembered here, and for good only once committed
+    if not pending:
+        event.listen(uow.session.sync_session, "after_commit",
+                     lambda session: _by_owner.update(session.info.pop("ledger_new_accounts", {})), once=True)
+    pending[cache_key] = account
     return account
 
 

@@ -45,10 +45,13 @@ class MerchantAccounts:
 
 
 async def merchant_info(uow: UnitOfWork) -> tuple[str, str]:
-    """(currency, time zone) of the unit of work's merchant."""
-    row = (await uow.session.execute(text("SELECT currency, timezone FROM merchants WHERE id = :m"),
-                                     {"m": uow.tenant_id})).one()
-    return row.currency, row.timezone
+    """(currency, time zone) of the unit of work's merchant (read once per transaction)."""
+    cached = uow.session.info.get("merchant_info")
+    if cached is None or cached[0] != uow.tenant_id:
+        row = (await uow.session.execute(text("SELECT currency, timezone FROM merchants WHERE id = :m"),
+                                         {"m": uow.tenant_id})).one()
+        cached = uow.session.info["merchant_info"] = (uow.tenant_id, row.currency, row.timezone)
+    return cached[1], cached[2]
 
 
 async def member_accounts(uow: UnitOfWork, member_id: uuid.UUID, currency: str) -> MemberAccounts:
@@ -134,11 +137,16 @@ class Balances:
 
 
 async def balances(uow: UnitOfWork, member_id: uuid.UUID, at: datetime) -> Balances:
+    """The member's balances in one round trip (balance rows and the points lots' availability)."""
     currency, _ = await merchant_info(uow)
     mine = await member_accounts(uow, member_id, currency)
-    points = await ledger.balance(uow, mine.points)
-    lots = await ledger.lots(uow, mine.points)
-    available = sum(x.remaining for x in lots if x.available_at <= at and (x.expires_at is None or x.expires_at > at))
-    pending = sum(x.remaining for x in lots if x.available_at > at)
-    return Balances(points, available, pending, await ledger.balance(uow, mine.sv_principal),
-                    await ledger.balance(uow, mine.sv_bonus))
+    row = (await uow.session.execute(text(
+        "SELECT (SELECT balance FROM ledger_balances WHERE account_id = :p) AS points, "
+        "(SELECT balance FROM ledger_balances WHERE account_id = :sp) AS principal, "
+        "(SELECT balance FROM ledger_balances WHERE account_id = :sb) AS bonus, "
+        "coalesce(sum(remaining) FILTER (WHERE available_at <= :at AND (expires_at IS NULL OR expires_at > :at)), 0) "
+        "AS available, coalesce(sum(remaining) FILTER (WHERE available_at > :at), 0) AS pending "
+        "FROM ledger_lots WHERE account_id = :p AND remaining > 0"),
+        {"p": mine.points.id, "sp": mine.sv_principal.id, "sb": mine.sv_bonus.id, "at": at})).one()
+    return Balances(int(row.points or 0), int(row.available), int(row.pending), int(row.principal or 0),
+                    int(row.bonus or 0))
