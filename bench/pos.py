@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import bench_database, console, drive, table
 from bench.ledger import SECONDS, WORKERS, pgbench
@@ -64,8 +65,10 @@ async def setup(settings: Settings) -> tuple[dict[str, str], list[str], uuid.UUI
                                             reason="opening", key=f"open-{i}", business_time=_now())
             await uow.commit()
         pos = await kit.pos(m.id, ["pos"], branch=branch)
-        async with db.engine.connect() as conn:  # statistics, as a live database has them
+        owner = create_async_engine(settings.database_url)  # statistics, as a live database has them
+        async with owner.connect() as conn:
             await conn.exec_driver_sql("ANALYZE")
+        await owner.dispose()
         return pos.headers, members, m.id
     finally:
         await redis.aclose()
