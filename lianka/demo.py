@@ -3,6 +3,9 @@
 Two merchants — a three-branch tea chain and a single-shop bakery — so the console shows a chain
 and a stand-alone merchant side by side. Each business area adds its part of the demo here.
 
+Programme and members: demo-tea has tiers (gold earns double), double points on Tuesdays, a
+"pay ¥1000 get ¥1100" plan, a ¥100 joining threshold, and five members who joined at the till.
+
 Identity: an owner per merchant (password :data:`DEMO_PASSWORD`) and a POS client for demo-tea's
 first branch. The POS secret is derived from this checkout's ``LIANKA_SECRET_KEY``, so the banner
 can print it on every ``make run`` while the database keeps only its hash.
@@ -10,15 +13,28 @@ can print it on every ``make run`` while the database keeps only its hash.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from lianka.platform.db import Database
 from lianka.platform.identity import passwords, secrets_box
 from lianka.platform.identity.models import ApiClient, StaffMembership, StaffUser
 from lianka.platform.settings import Settings
+from lianka.tenants.domain.programme import (
+    EarningRule,
+    JoinPolicy,
+    JoinRules,
+    Programme,
+    RuleKind,
+    StoredValueConfig,
+    StoredValuePlan,
+    Tier,
+)
 from lianka.tenants.models import Branch, Merchant
+from lianka.tenants.services.programme import set_programme
 
 DEMO_MERCHANTS = [
     {"slug": "demo-tea", "name": "一点茶 Yidian Tea", "trade": "tea & drinks",
@@ -42,7 +58,7 @@ DEMO_BANNER = """
   Lianka is running at {url}
     API docs      {url}/schema
     health        {url}/readyz    metrics {url}/metrics
-  Demo merchants: demo-tea (3 branches), demo-bakery (1 branch)
+  Demo merchants: demo-tea (3 branches, a programme, 5 members), demo-bakery (1 branch)
     staff sign-in   owner@demo-tea.example / owner@demo-bakery.example, password {password}
                     curl -s {url}/api/v1/auth/token -H 'content-type: application/json' \\
                       -d '{{"email":"owner@demo-tea.example","password":"{password}"}}'
@@ -50,6 +66,48 @@ DEMO_BANNER = """
                     curl -s -u {client_id}:{client_secret} -d grant_type=client_credentials {url}/oauth/token
   Press Ctrl-C to stop everything.
 """
+
+
+DEMO_PROGRAMME = Programme(
+    tiers=[Tier(code="regular", name="普通会员", rank=0),
+           Tier(code="silver", name="银卡", rank=1, threshold=100_000, discount_percent=5),
+           Tier(code="gold", name="金卡", rank=2, threshold=300_000, discount_percent=10,
+                points_multiplier=Decimal(2), birthday_multiplier=Decimal(2), perks=["生日双倍积分"])],
+    rules=[EarningRule(code="tuesday-double", kind=RuleKind.PROMOTION, multiplier=Decimal(2), weekdays=[1])],
+    join=JoinRules(policy=JoinPolicy.QUALIFYING_PURCHASE, single_purchase_min=10_000, cumulative_min=30_000),
+    stored_value=StoredValueConfig(plans=[
+        StoredValuePlan(code="500", name="储值500", pay=50_000, get=50_000),
+        StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000, get=110_000)]),
+)
+DEMO_MEMBERS = [("+8613800000001", "张伟"), ("+8613800000002", "王芳"), ("+8613800000003", "李娜"),
+                ("+8613800000004", "刘洋"), ("+8613800000005", "陈静")]
+
+
+async def _seed_programme_and_members(db: Database, tenant: uuid.UUID) -> int:
+    """demo-tea's programme, five members joining at the till after a qualifying purchase, a top-up
+    and some spending — through the same services the POS API uses."""
+    from lianka.tenants.pos import schemas, services
+
+    async with db.uow(tenant) as uow:
+        await set_programme(uow, DEMO_PROGRAMME, note="demo programme")
+        branch = await uow.session.scalar(select(Branch.id).where(Branch.code == "SH01"))
+        await uow.commit()
+    for i, (phone, _name) in enumerate(DEMO_MEMBERS):
+        joined, _ = await services.sale(db, tenant, schemas.Basket(amount=10_000 + 5_000 * i, join_phone=phone),
+                                        f"demo-join-{i}", branch)
+        assert joined.member_id is not None
+        if i == 0:
+            await services.top_up(db, tenant, schemas.TopUpIn(member_id=joined.member_id, plan="1000-1100"),
+                                  "demo-top-up-0", branch)
+            await services.sale(db, tenant, schemas.Basket(amount=8_800, member_id=joined.member_id,
+                                                           stored_value=8_800), "demo-sv-0", branch)
+    async with db.uow(tenant) as uow:
+        for phone, name in DEMO_MEMBERS:
+            await uow.session.execute(text(
+                "UPDATE member_profiles p SET name = :n FROM members m WHERE m.id = p.member_id AND m.phone = :p"),
+                {"n": name, "p": phone})
+        await uow.commit()
+    return len(DEMO_MEMBERS)
 
 
 def banner(settings: Settings, url: str) -> str:
@@ -81,6 +139,9 @@ async def seed_if_empty(settings: Settings) -> str:
                         scopes=["pos"], secret_hash=secrets_box.token_hash(demo_pos_secret(settings))))
                     await uow.session.flush()
             await uow.commit()
-        return f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners and a POS client"
+        tea = merchants[0]
+        members = await _seed_programme_and_members(db, tea.id)
+        return (f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
+                f"and {members} members with some purchases")
     finally:
         await db.dispose()
