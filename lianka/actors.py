@@ -13,5 +13,6 @@ broker = get_broker()
 import lianka.alliance.ledger.jobs  # noqa: E402
 import lianka.platform.builtin_jobs  # noqa: E402
 import lianka.platform.identity.jobs  # noqa: E402
+import lianka.tenants.jobs  # noqa: E402
 
 __all__ = ["broker", "lianka"]

@@ -1,0 +1,129 @@
+"""Daily programme maintenance, per merchant: tier retention review, birthday rewards, points-expiry
+reminders, coupon expiry. Each function is idempotent (safe to run twice, or after a crash half-way)
+and works in batches, one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, text
+
+from lianka.platform import idempotency, outbox
+from lianka.platform.db import Database
+from lianka.tenants.domain import tiers
+from lianka.tenants.domain.programme import RuleKind
+from lianka.tenants.models import MemberProfile, TierChangeRecord
+from lianka.tenants.services import accounts
+from lianka.tenants.services.programme import programme_at
+
+BATCH = 200
+
+
+async def merchants(db: Database) -> AsyncIterator[tuple[uuid.UUID, str]]:
+    """Every merchant (id, time zone): platform-level listing in system scope."""
+    async with db.uow(system=True) as uow:
+        rows = (await uow.session.execute(text("SELECT id, timezone FROM merchants ORDER BY id"))).all()
+    for row in rows:
+        yield row.id, row.timezone
+
+
+async def review_tiers(db: Database, tenant: uuid.UUID, now: datetime) -> int:
+    """保级: members due for review (never reviewed, or last reviewed a review interval ago) keep, lose
+    one step or are re-evaluated, never below a manual floor; every change is recorded with its reason."""
+    changed = 0
+    while True:
+        async with db.uow(tenant) as uow:
+            _, programme = await programme_at(uow, now)
+            if not programme.tiers:
+                return changed
+            _, tz = await accounts.merchant_info(uow)
+            due_before = now - timedelta(days=31 * programme.tier_policy.review_every_months)
+            batch = list(await uow.session.scalars(
+                select(MemberProfile).where(
+                    MemberProfile.tier_code.is_not(None),
+                    (MemberProfile.tier_reviewed_at.is_(None) & (MemberProfile.tier_since <= due_before))
+                    | (MemberProfile.tier_reviewed_at <= due_before))
+                .order_by(MemberProfile.member_id).limit(BATCH).with_for_update(skip_locked=True)))
+            if not batch:
+                return changed
+            since = now - timedelta(days=31 * programme.tier_policy.window_months)
+            today = now.astimezone(ZoneInfo(tz)).date()
+            for prof in batch:
+                row = (await uow.session.execute(text(
+                    "SELECT coalesce(sum(qualifying_spend), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
+                    "FROM sales WHERE member_id = :m AND business_time > :since AND status <> 'refunded'"),
+                    {"m": prof.member_id, "since": since})).one()
+                decision = tiers.review(programme, prof.tier_code, tiers.Standing(int(row.spend), int(row.pts)),
+                                        floor=prof.tier_floor, floor_until=prof.tier_floor_until, today=today)
+                if decision.changed:
+                    uow.session.add(TierChangeRecord(tenant_id=tenant, member_id=prof.member_id,
+                                                     old_tier=decision.old, new_tier=decision.new,
+                                                     reason=decision.reason, actor="review"))
+                    prof.tier_code, prof.tier_since = decision.new, now
+                    changed += 1
+                prof.tier_reviewed_at = now
+            await uow.commit()
+
+
+async def birthday_rewards(db: Database, tenant: uuid.UUID, now: datetime) -> int:
+    """Members whose birthday is today (merchant's time zone) get the BIRTHDAY rule's points, once a year."""
+    awarded = 0
+    async with db.uow(tenant) as uow:
+        _, programme = await programme_at(uow, now)
+        _, tz = await accounts.merchant_info(uow)
+        rules = [r for r in programme.rules if r.kind == RuleKind.BIRTHDAY and r.active and r.points]
+        if not rules:
+            return 0
+        today = now.astimezone(ZoneInfo(tz)).date()
+        members = list((await uow.session.execute(text(
+            "SELECT member_id FROM member_profiles WHERE extract(month from birthday) = :m "
+            "AND extract(day from birthday) = :d"), {"m": today.month, "d": today.day})).scalars())
+    for member in members:
+        async with db.uow(tenant) as uow:
+            for rule in rules:
+                # the business time is the birthday itself, so a re-run the same day is the same request
+                entry = await accounts.award_points(uow, member, rule.points, programme=programme, reason="birthday",
+                                                    key=f"birthday:{rule.code}:{member}:{today.year}",
+                                                    business_time=datetime.combine(today, time(0), ZoneInfo(tz)),
+                                                    refs={"rule": rule.code})
+                awarded += 0 if entry.replayed else 1
+            await uow.commit()
+    return awarded
+
+
+async def expiry_reminders(db: Database, tenant: uuid.UUID, now: datetime) -> int:
+    """Queue one reminder per member and expiry day for points expiring within the programme's notice
+    period (an outbox event the messaging consumers deliver; never twice for the same day)."""
+    sent = 0
+    async with db.uow(tenant) as uow:
+        _, programme = await programme_at(uow, now)
+        days = programme.points.expiry.remind_days_before
+        if not days:
+            return 0
+        rows = (await uow.session.execute(text(
+            "SELECT a.owner_id AS member_id, date_trunc('day', l.expires_at) AS day, sum(l.remaining) AS points "
+            "FROM ledger_lots l JOIN ledger_accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id "
+            "WHERE l.remaining > 0 AND l.expires_at > :now AND l.expires_at <= :until AND a.kind = 'points' "
+            "GROUP BY 1, 2"), {"now": now, "until": now + timedelta(days=days)})).all()
+        for r in rows:
+            key = f"{r.member_id}:{r.day.date().isoformat()}"
+            if await idempotency.claim(uow, "reminder.points_expiry", key, key) is not None:
+                continue
+            await outbox.enqueue(uow, "points_expiry_reminder", queue="messages", member_id=str(r.member_id),
+                                 points=int(r.points), expires_on=r.day.date().isoformat())
+            await idempotency.store(uow, "reminder.points_expiry", key, 202, {"points": int(r.points)})
+            sent += 1
+        await uow.commit()
+    return sent
+
+
+async def expire_coupons(db: Database, tenant: uuid.UUID, now: datetime) -> int:
+    async with db.uow(tenant) as uow:
+        result = await uow.session.execute(text(
+            "UPDATE coupons SET status = 'expired' WHERE status = 'issued' AND valid_until <= :now"), {"now": now})
+        await uow.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
