@@ -1,11 +1,11 @@
-"""Tenant tables: merchants (the tenant registry) and their branches."""
+"""Tenant tables: merchants (the tenant registry), branches, the programme and its catalogue, CRM."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, DateTime, Integer, String, func, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, DateTime, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -155,3 +155,77 @@ class ExportLog(Base):
     filters: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
     row_count: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Reward(Base):
+    """A catalogue item members buy with points (积分兑换): a gift to pick up, a coupon, or stored value."""
+
+    __tablename__ = "rewards"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    points_cost: Mapped[int] = mapped_column(BigInteger)
+    stock_total: Mapped[int | None] = mapped_column(Integer)
+    redeemed_count: Mapped[int] = mapped_column(Integer, default=0)
+    pickup_branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    coupon_template_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    sv_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    tier_codes: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    per_member_limit: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RewardRedemption(Base):
+    __tablename__ = "reward_redemptions"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    reward_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    points: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    sv_entry_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    pickup_branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    picked_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MemberCheckin(Base):
+    """One check-in (签到) per member per local day; the primary key makes a retry a no-op."""
+
+    __tablename__ = "member_checkins"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    streak: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MemberImport(Base):
+    """A CSV import job: the file, its validation errors and a ``processed`` pointer (resumable)."""
+
+    __tablename__ = "member_imports"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(Integer)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    created_members: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[dict[str, object]]] = mapped_column(JSONB, default=list)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

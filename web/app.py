@@ -21,10 +21,12 @@ from lianka.platform.identity.runtime import Identity
 from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
 from lianka.web.api.auth import AuthController
+from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.pos import PosController
+from lianka.web.api.programme import ProgrammeController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
 from lianka.web.health import HealthController
@@ -43,7 +45,7 @@ def api_routes() -> list[ControllerRouterHandler]:
     """Every ``/api/v1`` controller; each business area adds its own here. Every route declares its
     access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
     return [SignupController, AuthController, StaffController, ClientsController, MembersController,
-            PortalController, PosController]
+            PortalController, PosController, BranchesController, ProgrammeController]
 
 
 async def before_request(request: Request[Any, Any, Any]) -> None:

@@ -26,6 +26,12 @@ class Permission(StrEnum):
     PROGRAMME_WRITE = "programme:write"
     MEMBERS_READ = "members:read"
     MEMBERS_WRITE = "members:write"
+    #: full phone numbers leave the system: owners and admins only, every use logged
+    MEMBERS_EXPORT = "members:export"
+    #: bulk enrolment from a file (with opening points)
+    MEMBERS_IMPORT = "members:import"
+    #: give a member a coupon outside a sale or a rule (a gift of value)
+    COUPONS_ISSUE = "coupons:issue"
     SALES_READ = "sales:read"
     SALES_WRITE = "sales:write"
     CAMPAIGNS_READ = "campaigns:read"
@@ -52,7 +58,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: ALL - {P.BILLING_MANAGE},
     Role.MANAGER: frozenset({
         P.MERCHANT_READ, P.BRANCHES_READ, P.STAFF_READ, P.PROGRAMME_READ, P.MEMBERS_READ, P.MEMBERS_WRITE,
-        P.SALES_READ, P.SALES_WRITE, P.CAMPAIGNS_READ, P.REPORTS_READ,
+        P.COUPONS_ISSUE, P.SALES_READ, P.SALES_WRITE, P.CAMPAIGNS_READ, P.REPORTS_READ,
     }),
     Role.CASHIER: frozenset({
         P.MERCHANT_READ, P.BRANCHES_READ, P.PROGRAMME_READ, P.MEMBERS_READ, P.MEMBERS_WRITE,
@@ -66,7 +72,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 ALL_BRANCH_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ANALYST})
 
 #: OAuth2 scopes an API client may hold. ``admin`` is for back-office integrations; it cannot
-#: create staff or API clients (a credential must not mint credentials).
+#: create staff or API clients (a credential must not mint credentials), nor export members' full phone
+#: numbers (an export is a person's decision, logged with their name).
 SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "pos": frozenset({
         P.MERCHANT_READ, P.BRANCHES_READ, P.PROGRAMME_READ, P.MEMBERS_READ, P.MEMBERS_WRITE,
@@ -74,7 +81,7 @@ SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     }),
     "members:read": frozenset({P.MEMBERS_READ}),
     "reports:read": frozenset({P.MERCHANT_READ, P.REPORTS_READ}),
-    "admin": ROLE_PERMISSIONS[Role.ADMIN] - {P.STAFF_WRITE, P.CLIENTS_WRITE, P.CLIENTS_READ},
+    "admin": ROLE_PERMISSIONS[Role.ADMIN] - {P.STAFF_WRITE, P.CLIENTS_WRITE, P.CLIENTS_READ, P.MEMBERS_EXPORT},
 }
 SCOPES = frozenset(SCOPE_PERMISSIONS)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from lianka.platform.db import UnitOfWork
@@ -35,7 +36,7 @@ async def programme_at(uow: UnitOfWork, at: datetime | None = None) -> tuple[int
 
 
 async def set_programme(uow: UnitOfWork, programme: Programme, *, effective_from: datetime | None = None,
-                        note: str = "", actor: object | None = None) -> int:
+                        note: str = "", actor: object | None = None, created_by: uuid.UUID | None = None) -> int:
     """Write ``programme`` as a new version effective from ``effective_from`` (now); return its number.
 
     History is never edited; a future-dated version waits until its time.
@@ -50,7 +51,7 @@ async def set_programme(uow: UnitOfWork, programme: Programme, *, effective_from
     uow.session.add(ProgrammeVersion(
         tenant_id=uow.tenant_id, version=version, effective_from=effective_from,
         document=msgspec.to_builtins(programme), note=note[:400],
-        created_by=getattr(actor, "user_id", None),
+        created_by=created_by or getattr(actor, "user_id", None),
     ))
     try:
         await uow.session.flush()
@@ -62,3 +63,67 @@ async def set_programme(uow: UnitOfWork, programme: Programme, *, effective_from
 async def history(uow: UnitOfWork) -> list[ProgrammeVersion]:
     rows = await uow.session.scalars(select(ProgrammeVersion).order_by(ProgrammeVersion.version.desc()))
     return list(rows)
+
+
+#: API section name -> the document's top-level keys it replaces
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "points": ("points",),
+    "tiers": ("tiers", "tier_policy"),
+    "rules": ("rules",),
+    "join": ("join",),
+    "stored-value": ("stored_value",),
+}
+#: how far in the past a new version may start (clock skew between console and server); older
+#: back-dating would re-price sales already made under the version then in force
+BACKDATE_TOLERANCE = timedelta(minutes=5)
+
+
+async def lock(uow: UnitOfWork) -> None:
+    """Serialise programme writers of this merchant until the transaction ends, so a section change
+    never builds on a version another writer is replacing (a lost update)."""
+    await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                              {"k": f"programme:{uow.tenant_id}"})
+
+
+async def latest(uow: UnitOfWork) -> tuple[int, Programme]:
+    """The newest version written (possibly future-dated): what a section change builds on."""
+    row = (await uow.session.execute(
+        select(ProgrammeVersion.version, ProgrammeVersion.document)
+        .order_by(ProgrammeVersion.version.desc()).limit(1))).first()
+    if row is None:
+        return 0, Programme()
+    return row.version, msgspec.convert(row.document, Programme, strict=False)
+
+
+def with_section(base: Programme, section: str, value: object) -> Programme:
+    """``base`` with one section replaced by ``value`` (validated as a whole document).
+
+    ``tiers`` takes ``{"tiers": [...], "tier_policy": {...}}`` (policy optional) or a bare list.
+    """
+    keys = SECTIONS.get(section)
+    if keys is None:
+        raise ValidationFailed(f"unknown programme section {section!r}")
+    doc = msgspec.to_builtins(base)
+    if section == "tiers":
+        if isinstance(value, list):
+            value = {"tiers": value}
+        if not isinstance(value, dict) or not set(value) <= set(keys) or "tiers" not in value:
+            raise ValidationFailed("the tiers section is {\"tiers\": [...], \"tier_policy\": {...}}")
+        doc.update(value)
+    else:
+        doc[keys[0]] = value
+    return decode(doc)
+
+
+async def publish(uow: UnitOfWork, programme: Programme, *, effective_from: datetime | None, note: str,
+                  created_by: uuid.UUID | None) -> int:
+    """A new version from the console or API: now, or from a future time; never back-dated."""
+    await lock(uow)
+    now = datetime.now(UTC)
+    if effective_from is not None:
+        if effective_from.tzinfo is None:
+            raise ValidationFailed("effective_from needs a time zone", field="effective_from")
+        if effective_from < now - BACKDATE_TOLERANCE:
+            raise ValidationFailed("effective_from may not be in the past", field="effective_from")
+    return await set_programme(uow, programme, effective_from=effective_from or now, note=note,
+                               created_by=created_by)
