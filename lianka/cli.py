@@ -126,7 +126,7 @@ def serve(host: Annotated[str, typer.Option()] = "", port: Annotated[int, typer.
 
 
 #: queues the worker consumes; an area that declares a new queue adds it here.
-WORKER_QUEUES = ["default", "maintenance", "messages"]
+WORKER_QUEUES = ["default", "maintenance", "messages", "settlement"]
 
 
 @app.command()

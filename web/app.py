@@ -27,6 +27,7 @@ from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.pos import PosController
 from lianka.web.api.programme import ProgrammeController
+from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
 from lianka.web.health import HealthController
@@ -45,7 +46,7 @@ def api_routes() -> list[ControllerRouterHandler]:
     """Every ``/api/v1`` controller; each business area adds its own here. Every route declares its
     access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
     return [SignupController, AuthController, StaffController, ClientsController, MembersController,
-            PortalController, PosController, BranchesController, ProgrammeController]
+            PortalController, PosController, BranchesController, ProgrammeController, SettlementController]
 
 
 async def before_request(request: Request[Any, Any, Any]) -> None:
