@@ -152,7 +152,8 @@ async def test_downloads(make_chain, member_factory) -> None:
     r = await chain.client.get(f"{base}/xlsx", headers=chain.owner)
     wb = load_workbook(io.BytesIO(r.content))
     assert wb["Summary"]["D1"].value == got["checksum"]
-    assert any(row[3] == -80_000 or str(row[3]) == "-800" for row in wb["Summary"].iter_rows(min_row=4, values_only=True))
+    nets_xlsx = {row[0].split()[0]: row[3] for row in wb["Summary"].iter_rows(min_row=4, values_only=True)}
+    assert nets_xlsx["A"] == -800 and nets_xlsx["B"] == 50 and nets_xlsx["C"] == 110
     r = await chain.client.get(f"{base}/pdf", headers=chain.owner)
     assert r.content.startswith(b"%PDF") and len(r.content) > 1000
     r = await chain.client.get(f"{base}/instructions", headers=chain.owner)
