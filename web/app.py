@@ -20,6 +20,7 @@ from lianka.platform.identity.guards import check_csrf_form, provide_identity, p
 from lianka.platform.identity.runtime import Identity
 from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
+from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
 from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
@@ -46,7 +47,8 @@ def api_routes() -> list[ControllerRouterHandler]:
     """Every ``/api/v1`` controller; each business area adds its own here. Every route declares its
     access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
     return [SignupController, AuthController, StaffController, ClientsController, MembersController,
-            PortalController, PosController, BranchesController, ProgrammeController, SettlementController]
+            PortalController, PosController, BranchesController, ProgrammeController, SettlementController,
+            AlliancesController, AllianceTillController]
 
 
 async def before_request(request: Request[Any, Any, Any]) -> None:

@@ -75,19 +75,12 @@ async def legs(uow: UnitOfWork, hub: Hub, obligations: Iterable[Obligation]) -> 
     return out
 
 
-async def quantity_legs(uow: UnitOfWork, unit: str, moves: Sequence[tuple[uuid.UUID, LineKind, int]],
-                        counter: ledger.Account) -> list[ledger.Leg]:
-    """Point-unit legs recording which spoke issued or accepted how many points (``counter`` takes
-    the other side, e.g. the member's alliance points account)."""
-    out: list[ledger.Leg] = []
-    total = 0
-    for spoke, line, points in moves:
-        if points:
-            out.append(ledger.Leg(await _spoke_account(uow, spoke, line, unit, prefix=QTY_PREFIX), points))
-            total += points
-    if total:
-        out.append(ledger.Leg(counter, -total))
-    return out
+async def quantity_legs(uow: UnitOfWork, unit: str, moves: Sequence[tuple[uuid.UUID, LineKind, int]]
+                        ) -> list[ledger.Leg]:
+    """Point-unit legs recording which spoke issued (negative) or accepted (positive) how many points;
+    the caller adds the other side (the member's alliance points account)."""
+    return [ledger.Leg(await _spoke_account(uow, spoke, line, unit, prefix=QTY_PREFIX), points)
+            for spoke, line, points in moves if points]
 
 
 # --- chain stored value -------------------------------------------------------------------------

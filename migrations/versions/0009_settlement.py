@@ -178,6 +178,18 @@ $$
 """
 
 
+#: whether a person holds the alliance's card: a member of any of its partners (past partners too:
+#: their members' alliance balances stay valid at the others). Memberships are tenant rows, so the
+#: accepting partner asks through this door and learns nothing else.
+IS_CARDHOLDER = """
+CREATE FUNCTION lianka_is_cardholder(alliance uuid, member uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT EXISTS (SELECT 1 FROM memberships m JOIN alliance_partners p ON p.merchant_id = m.tenant_id
+                    WHERE p.alliance_id = $1 AND m.member_id = $2)
+$$
+"""
+
+
 def _book() -> sa.Column[object]:
     return sa.Column("tenant_id", UUID(as_uuid=True), nullable=False)
 
@@ -188,6 +200,11 @@ def _now(name: str) -> sa.Column[object]:
 
 def upgrade() -> None:
     op.execute(LEDGER_POST)
+    # The commit-time check of an entry reads its book's accounts by the entry's own tenant_id. A
+    # partner's transaction posts into an alliance's book and then returns to its own (to store its
+    # idempotency record), so at commit RLS would hide the alliance's accounts: the check runs as the
+    # owner, and it only ever looks at the rows of the entry being checked.
+    op.execute("ALTER FUNCTION ledger_check_balanced() SECURITY DEFINER SET search_path = public")
     op.create_table(
         "alliances",
         sa.Column("id", UUID(as_uuid=True), nullable=False, server_default=sa.text("gen_random_uuid()")),
@@ -310,6 +327,9 @@ def upgrade() -> None:
     op.execute("REVOKE DELETE ON settlement_runs FROM lianka_app")
     op.execute(MY_ALLIANCES)
     op.execute(FIND_INVITE)
+    op.execute(IS_CARDHOLDER)
+    op.execute("REVOKE ALL ON FUNCTION lianka_is_cardholder(uuid, uuid) FROM PUBLIC")
+    op.execute("GRANT EXECUTE ON FUNCTION lianka_is_cardholder(uuid, uuid) TO lianka_app")
     op.execute("REVOKE ALL ON FUNCTION lianka_my_alliances() FROM PUBLIC")
     op.execute("REVOKE ALL ON FUNCTION lianka_find_invite(text) FROM PUBLIC")
     op.execute("GRANT EXECUTE ON FUNCTION lianka_my_alliances() TO lianka_app")
@@ -317,9 +337,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION lianka_is_cardholder(uuid, uuid)")
     op.execute("DROP FUNCTION lianka_find_invite(text)")
     op.execute("DROP FUNCTION lianka_my_alliances()")
     for table in ("settlement_statements", "settlement_runs", "alliance_spokes", "alliance_terms",
                   "alliance_invites", "alliance_partners", "alliances"):
         op.drop_table(table)
+    op.execute("ALTER FUNCTION ledger_check_balanced() SECURITY INVOKER RESET search_path")
     # ledger_post keeps its period lock: it is compatible with every earlier schema
