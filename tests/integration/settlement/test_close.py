@@ -49,8 +49,9 @@ async def _month(db: Database, tenant_factory, member_factory, funder: BonusFund
             branches.append(await uow.session.scalar(text(
                 "INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, :c) RETURNING id"),
                 {"t": tenant, "c": code}))
-        await set_programme(uow, Programme(stored_value=StoredValueConfig(
-            plans=PLANS, bonus_funder=funder, consumption=consumption)), effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+        programme = Programme(stored_value=StoredValueConfig(plans=PLANS, bonus_funder=funder,
+                                                             consumption=consumption))
+        await set_programme(uow, programme, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
         await uow.commit()
     members = [await member_factory(tenant) for _ in range(3)]
     expect: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # branch code -> line -> amount
@@ -76,7 +77,9 @@ async def _month(db: Database, tenant_factory, member_factory, funder: BonusFund
         elif sales:
             sale_id, at_code, amount = sales[a % len(sales)]
             async with db.uow(tenant) as uow:
-                left = await uow.session.scalar(text("SELECT gross - member_discount - coupon_total - refunded FROM sales WHERE id = :s"), {"s": sale_id})
+                left = await uow.session.scalar(text(
+                    "SELECT gross - member_discount - coupon_total - refunded FROM sales WHERE id = :s"),
+                    {"s": sale_id})
             part = max(1, left * b // 100) if left else 0
             if part <= 0:
                 continue
