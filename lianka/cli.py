@@ -23,6 +23,7 @@ from lianka.alliance.ledger import cli as ledger_cli
 from lianka.alliance.settlement import cli as settlement_cli
 from lianka.platform import devservices
 from lianka.platform.settings import Settings, get_settings
+from lianka.tenants import cli as members_cli
 
 app = typer.Typer(help="Lianka (联卡) — membership marketing for merchants, chains and alliances.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -34,6 +35,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(demo_app, name="demo")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(settlement_cli.app, name="settlement")
+app.add_typer(members_cli.app, name="members")
 
 
 @contextmanager

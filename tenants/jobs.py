@@ -48,3 +48,17 @@ _daily("expire_coupons", maintenance.expire_coupons, "10 0 * * *")
 async def points_expiry_reminder(uow: UnitOfWork, member_id: str, points: int, expires_on: str, **_: Any) -> None:
     """Until the messaging channels land (campaigns issue), the reminder is recorded in the log."""
     log.info("points expiry reminder", member_id=member_id, points=points, expires_on=expires_on)
+
+
+async def _run_member_import(tenant: str, import_id: str, **_: Any) -> None:
+    """A CSV import (queued through the outbox by the API): resumable, so redelivery is harmless."""
+    import uuid
+
+    from lianka.tenants.services import member_imports
+
+    done = await member_imports.run(get_database(), uuid.UUID(tenant), uuid.UUID(import_id))
+    log.info("member import finished", import_id=import_id, created=done["created_members"], total=done["total"])
+
+
+run_member_import: Any = dramatiq.actor(actor_name="run_member_import", queue_name="default", max_retries=10,
+                                        broker=get_broker())(_run_member_import)

@@ -24,6 +24,7 @@ from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
 from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
+from lianka.web.api.crm import CrmController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.pos import PosController
@@ -48,7 +49,7 @@ def api_routes() -> list[ControllerRouterHandler]:
     access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
     return [SignupController, AuthController, StaffController, ClientsController, MembersController,
             PortalController, PosController, BranchesController, ProgrammeController, SettlementController,
-            AlliancesController, AllianceTillController]
+            AlliancesController, AllianceTillController, CrmController]
 
 
 async def before_request(request: Request[Any, Any, Any]) -> None:

@@ -1,0 +1,266 @@
+"""Members as a merchant sees them (CRM): the list (phones masked), a member's profile and marketing
+consent, the member detail (balances, tier progress, coupons, purchases, points history, lifecycle)
+and the logged full export.
+
+A member's card works at every branch, so staff of any branch see the merchant's member list; what
+is limited by branch is what they may *do* (sell, refund) — see decision 0010.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+
+from lianka.alliance.ledger import services as ledger
+from lianka.platform.db import UnitOfWork
+from lianka.platform.errors import NotFound, ValidationFailed
+from lianka.tenants.domain import lifecycle, tiers
+from lianka.tenants.domain.imports import mask_phone
+from lianka.tenants.models import ExportLog, MemberProfile
+from lianka.tenants.services import accounts
+from lianka.tenants.services.programme import programme_at
+
+CHANNELS = frozenset({"sms", "email", "wechat", "push", "phone"})
+GENDERS = frozenset({"male", "female", "other", "unknown"})
+MAX_PAGE = 200
+_RECENCY = lifecycle.Recency()
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    q: str = ""  # name, card number, or the last digits of the phone
+    tier: str | None = None
+    tag: str | None = None
+    stage: str | None = None
+    branch_id: uuid.UUID | None = None
+
+
+def _stage_sql(stage: str | None, today: date) -> tuple[str, dict[str, Any]]:
+    """The lifecycle stage as SQL over joined_at / last_purchase_at (same rule as ``lifecycle.stage``)."""
+    if stage is None:
+        return "", {}
+    if stage not in {s.value for s in lifecycle.Stage}:
+        raise ValidationFailed(f"stage is one of {', '.join(s.value for s in lifecycle.Stage)}", field="stage")
+    new_since = today - timedelta(days=_RECENCY.new_days)
+    active = today - timedelta(days=_RECENCY.active_days)
+    risk = today - timedelta(days=_RECENCY.at_risk_days)
+    joined = "ms.joined_at::date"
+    last = "p.last_purchase_at::date"
+    clause = {
+        "new": f"{joined} >= :new_since",
+        "active": f"{joined} < :new_since AND {last} >= :active",
+        "at_risk": f"{joined} < :new_since AND {last} < :active AND {last} >= :risk",
+        "dormant": f"{joined} < :new_since AND ({last} IS NULL OR {last} < :risk)",
+    }[stage]
+    return f" AND {clause}", {"new_since": new_since, "active": active, "risk": risk}
+
+
+def _stage_of(joined: datetime, last: datetime | None, today: date) -> str:
+    return lifecycle.stage(joined.date(), last.date() if last else None, today).value
+
+
+async def list_members(uow: UnitOfWork, f: ListFilter, *, limit: int = 50, offset: int = 0,
+                       full_phone: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """One page of members (newest first) and the total matching; phones masked unless exporting."""
+    if not 1 <= limit <= (10**6 if full_phone else MAX_PAGE) or offset < 0:
+        raise ValidationFailed(f"limit is 1 to {MAX_PAGE}, offset 0 or more", field="limit")
+    _, tz = await accounts.merchant_info(uow)
+    today = datetime.now(UTC).astimezone(ZoneInfo(tz)).date()
+    where = ""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if f.q:
+        q = f.q.strip()
+        tail = " OR m.phone LIKE :q_tail" if q.isdigit() and len(q) >= 4 else ""
+        where += f" AND (p.name ILIKE :q_like OR m.card_number = :q{tail})"
+        params.update(q=q, q_like=f"%{q}%", q_tail=f"%{q}")
+    if f.tier:
+        where += " AND p.tier_code = :tier"
+        params["tier"] = f.tier
+    if f.tag:
+        where += " AND :tag = ANY(p.tags)"
+        params["tag"] = f.tag
+    if f.branch_id:
+        where += " AND coalesce(p.join_branch_id, ms.branch_id) = :branch"
+        params["branch"] = f.branch_id
+    stage_where, stage_params = _stage_sql(f.stage, today)
+    where += stage_where
+    params.update(stage_params)
+    base = ("FROM memberships ms JOIN members m ON m.id = ms.member_id "
+            "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE true" + where)
+    total = int(await uow.session.scalar(text(f"SELECT count(*) {base}"), params) or 0)
+    rows = await uow.session.execute(text(
+        "SELECT ms.member_id, m.card_number, m.phone, ms.joined_at, coalesce(p.name, '') AS name, "
+        "p.tier_code, coalesce(p.tags, '{}') AS tags, p.last_purchase_at, coalesce(p.cumulative_spend, 0) AS spend, "
+        "coalesce(p.purchase_count, 0) AS purchases, coalesce(p.source, 'till') AS source, p.gender, p.birthday, "
+        f"p.email {base} ORDER BY ms.joined_at DESC, ms.member_id LIMIT :limit OFFSET :offset"), params)
+    out = []
+    for r in rows:
+        out.append({
+            "member_id": r.member_id, "card_number": r.card_number,
+            "phone": r.phone if full_phone else mask_phone(r.phone), "name": r.name, "tier": r.tier_code,
+            "tags": list(r.tags), "joined_at": r.joined_at, "last_purchase_at": r.last_purchase_at,
+            "cumulative_spend": int(r.spend), "purchase_count": int(r.purchases), "source": r.source,
+            "stage": _stage_of(r.joined_at, r.last_purchase_at, today),
+            **({"gender": r.gender or "unknown", "birthday": r.birthday, "email": r.email or ""} if full_phone
+               else {}),
+        })
+    return out, total
+
+
+async def _profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool = False) -> MemberProfile:
+    """The member's profile (created on first use); NotFound for anyone not a member here."""
+    joined = (await uow.session.execute(text("SELECT branch_id FROM memberships WHERE member_id = :m"),
+                                        {"m": member_id})).first()
+    if joined is None:
+        raise NotFound("member not found")
+    await uow.session.execute(text(
+        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) VALUES (:t, :m, :b, 'api') "
+        "ON CONFLICT DO NOTHING"), {"t": uow.tenant_id, "m": member_id, "b": joined.branch_id})
+    profile = await uow.session.get(MemberProfile, (uow.tenant_id, member_id), with_for_update=lock,
+                                    populate_existing=True)
+    assert profile is not None
+    return profile
+
+
+def profile_view(p: MemberProfile) -> dict[str, Any]:
+    return {"member_id": p.member_id, "name": p.name, "gender": p.gender, "birthday": p.birthday, "email": p.email,
+            "address": p.address, "tags": list(p.tags), "preferences": dict(p.preferences),
+            "referrer_member_id": p.referrer_member_id, "join_branch_id": p.join_branch_id, "source": p.source,
+            "consent": dict(p.consent), "updated_at": p.updated_at}
+
+
+async def get_profile(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
+    return profile_view(await _profile(uow, member_id))
+
+
+PROFILE_FIELDS = ("name", "gender", "birthday", "email", "address", "tags", "preferences", "referrer_member_id",
+                  "join_branch_id", "source")
+
+
+async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    p = await _profile(uow, member_id, lock=True)
+    if "gender" in changes and changes["gender"] not in GENDERS:
+        raise ValidationFailed(f"gender is one of {', '.join(sorted(GENDERS))}", field="gender")
+    if changes.get("birthday") and changes["birthday"] > datetime.now(UTC).date():
+        raise ValidationFailed("birthday is in the future", field="birthday")
+    if changes.get("referrer_member_id") is not None:
+        ref = changes["referrer_member_id"]
+        if ref == member_id:
+            raise ValidationFailed("a member cannot refer themselves", field="referrer_member_id")
+        if not await uow.session.scalar(text("SELECT 1 FROM memberships WHERE member_id = :m"), {"m": ref}):
+            raise NotFound("referrer not found", field="referrer_member_id")
+    if changes.get("join_branch_id") is not None and not await uow.session.scalar(
+            text("SELECT 1 FROM branches WHERE id = :b"), {"b": changes["join_branch_id"]}):
+        raise NotFound("branch not found", field="join_branch_id")
+    for name in PROFILE_FIELDS:
+        if name in changes:
+            setattr(p, name, changes[name])
+    p.updated_at = datetime.now(UTC)
+    await uow.session.flush()
+    return profile_view(p)
+
+
+async def set_consent(uow: UnitOfWork, member_id: uuid.UUID, channel: str, granted: bool, *,
+                      source: str, actor: str) -> dict[str, Any]:
+    """Marketing consent per channel: the current state and its full history, each change timestamped."""
+    if channel not in CHANNELS:
+        raise ValidationFailed(f"channel is one of {', '.join(sorted(CHANNELS))}", field="channel")
+    p = await _profile(uow, member_id, lock=True)
+    now = datetime.now(UTC).isoformat()
+    consent = {k: dict(v) for k, v in (p.consent or {}).items()}  # type: ignore[call-overload]
+    entry = consent.get(channel, {"history": []})
+    history = list(entry.get("history", []))
+    history.append({"granted": granted, "at": now, "source": source[:40], "actor": actor[:100]})
+    consent[channel] = {"granted": granted, "at": now, "history": history}
+    p.consent = consent
+    p.updated_at = datetime.now(UTC)
+    await uow.session.flush()
+    return consent
+
+
+async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
+    """Everything staff need at one glance."""
+    now = datetime.now(UTC)
+    p = await _profile(uow, member_id)
+    ident = (await uow.session.execute(text(
+        "SELECT m.card_number, m.phone, ms.joined_at, ms.branch_id FROM memberships ms "
+        "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"), {"m": member_id})).one()
+    currency, tz = await accounts.merchant_info(uow)
+    today = now.astimezone(ZoneInfo(tz)).date()
+    bal = await accounts.balances(uow, member_id, now)
+    _, programme = await programme_at(uow, now)
+    window = now - timedelta(days=30 * programme.tier_policy.window_months)
+    earned = int(await uow.session.scalar(text(
+        "SELECT coalesce(sum(points_earned), 0) FROM sales WHERE member_id = :m AND business_time >= :w"),
+        {"m": member_id, "w": window}) or 0)
+    spend = int(await uow.session.scalar(text(
+        "SELECT coalesce(sum(qualifying_spend), 0) FROM sales WHERE member_id = :m AND business_time >= :w"),
+        {"m": member_id, "w": window}) or 0)
+    coupons = [dict(r._mapping) for r in await uow.session.execute(text(
+        "SELECT c.code, c.status, c.valid_until, t.name, t.kind FROM coupons c JOIN coupon_templates t "
+        "ON t.tenant_id = c.tenant_id AND t.id = c.template_id WHERE c.member_id = :m ORDER BY c.issued_at DESC "
+        "LIMIT 100"), {"m": member_id})]
+    purchases = []
+    for r in await uow.session.execute(text(
+            "SELECT s.id, s.business_time, b.code AS branch, s.gross, s.member_discount + s.coupon_total AS discounts, "
+            "s.points_redeemed, s.sv_principal + s.sv_bonus AS stored_value, s.due, s.points_earned, s.refunded, "
+            "s.status, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, "
+            "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id), '[]') AS lines "
+            "FROM sales s JOIN branches b ON b.id = s.branch_id WHERE s.member_id = :m "
+            "ORDER BY s.business_time DESC LIMIT 50"), {"m": member_id}):
+        purchases.append(dict(r._mapping))
+    mine = await accounts.member_accounts(uow, member_id, currency)
+    history = [dict(r._mapping) for r in await uow.session.execute(text(
+        "SELECT e.kind, e.business_time, p.amount AS points, e.reverses_id IS NOT NULL AS reversal, "
+        "(SELECT min(l.expires_at) FROM ledger_lots l WHERE l.entry_id = e.id AND l.account_id = p.account_id) "
+        "AS expires_at, (SELECT min(l.available_at) FROM ledger_lots l WHERE l.entry_id = e.id "
+        "AND l.account_id = p.account_id) AS available_at "
+        "FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id "
+        "WHERE p.account_id = :a ORDER BY e.business_time DESC, e.posted_at DESC LIMIT 100"),
+        {"a": mine.points.id})]
+    lots = await ledger.lots(uow, mine.points)
+    expiring = sorted((lot for lot in lots if lot.expires_at), key=lambda lot: lot.expires_at or now)
+    return {
+        "member_id": member_id, "card_number": ident.card_number, "phone": mask_phone(ident.phone),
+        "joined_at": ident.joined_at, "profile": profile_view(p),
+        "balances": {"points": bal.points, "points_available": bal.points_available,
+                     "points_pending": bal.points_pending, "points_debt": max(0, -bal.points),
+                     "sv_principal": bal.sv_principal, "sv_bonus": bal.sv_bonus, "currency": currency},
+        "tier": {"code": p.tier_code, "since": p.tier_since, "floor": p.tier_floor,
+                 "floor_until": p.tier_floor_until,
+                 "progress": tiers.progress(programme, p.tier_code, tiers.Standing(spend, earned))},
+        "next_expiry": {"points": expiring[0].remaining, "at": expiring[0].expires_at} if expiring else None,
+        "coupons": coupons, "purchases": purchases, "points_history": history,
+        "stage": _stage_of(ident.joined_at, p.last_purchase_at, today),
+        "cumulative_spend": p.cumulative_spend, "purchase_count": p.purchase_count,
+    }
+
+
+EXPORT_COLUMNS = ["card_number", "phone", "name", "gender", "birthday", "email", "tier", "tags", "joined_at",
+                  "last_purchase_at", "cumulative_spend", "purchase_count", "stage", "source"]
+
+
+async def export_csv(uow: UnitOfWork, f: ListFilter, *, actor: str) -> tuple[bytes, int]:
+    """Every matching member with the full phone number; written to the export log in the same
+    transaction (no log, no file)."""
+    rows, total = await list_members(uow, f, limit=max(1, 10**6), full_phone=True)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(EXPORT_COLUMNS)
+    for r in rows:
+        w.writerow([r["card_number"], r["phone"], r["name"], r["gender"], r["birthday"] or "", r["email"],
+                    r["tier"] or "", ";".join(r["tags"]), r["joined_at"].isoformat(),
+                    r["last_purchase_at"].isoformat() if r["last_purchase_at"] else "", r["cumulative_spend"],
+                    r["purchase_count"], r["stage"], r["source"]])
+    filters = {k: str(v) for k, v in f.__dict__.items() if v not in (None, "")}
+    uow.session.add(ExportLog(tenant_id=uow.tenant_id, actor=actor[:200], kind="members_full", filters=filters,
+                              row_count=len(rows)))
+    await uow.session.flush()
+    return ("\ufeff" + buf.getvalue()).encode(), total

@@ -1,0 +1,156 @@
+"""CSV member import: validate everything first, then enrol in committed batches.
+
+* ``all_or_nothing``: any invalid row → the import fails with its report and nothing is written.
+* ``skip_invalid``: the valid rows are imported; the report lists the others.
+
+The job keeps a ``processed`` pointer and commits it with each batch, so a crashed import resumes
+where it stopped, and the UI / CLI can show progress. Re-running the same file is harmless: a
+person who is already a member is not enrolled twice (their empty profile fields are filled), and
+opening points are posted under a key made of the phone and the amount, so they are never credited
+twice. Imported members get no sign-up bonus: they are not new to the merchant.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from lianka.platform import outbox
+from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.errors import NotFound, ValidationFailed
+from lianka.platform.identity.members import _find_or_create_person
+from lianka.tenants.domain.imports import MemberRow, parse_members_csv
+from lianka.tenants.models import MemberImport
+from lianka.tenants.services import accounts
+from lianka.tenants.services.programme import programme_at
+
+BATCH = 200
+MODES = ("all_or_nothing", "skip_invalid")
+MAX_BYTES = 20 * 2**20
+
+
+def view(job: MemberImport) -> dict[str, Any]:
+    return {"id": job.id, "mode": job.mode, "status": job.status, "total": job.total, "processed": job.processed,
+            "created_members": job.created_members, "errors": job.errors, "created_at": job.created_at,
+            "finished_at": job.finished_at,
+            "percent": 100 if job.total == 0 else job.processed * 100 // job.total}
+
+
+async def create(uow: UnitOfWork, content: bytes, *, mode: str, actor: str) -> MemberImport:
+    """Validate the file and queue the import (through the outbox: queued only if this commits)."""
+    if mode not in MODES:
+        raise ValidationFailed(f"mode is one of {', '.join(MODES)}", field="mode")
+    if len(content) > MAX_BYTES:
+        raise ValidationFailed("the file is larger than 20 MB", field="file")
+    try:
+        decoded = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed("the file is not UTF-8 text", field="file") from None
+    parsed = parse_members_csv(decoded)
+    if parsed.fatal:
+        raise ValidationFailed(parsed.fatal, field="file")
+    errors = [{"line": e.line, "errors": list(e.errors)} for e in parsed.errors]
+    rejected = bool(errors) and mode == "all_or_nothing"
+    job = MemberImport(tenant_id=uow.tenant_id, mode=mode, status="failed" if rejected else "queued",
+                       content=decoded, total=0 if rejected else len(parsed.rows), processed=0, created_members=0,
+                       errors=errors, actor=actor[:200],
+                       finished_at=datetime.now(UTC) if rejected else None)
+    uow.session.add(job)
+    await uow.session.flush()
+    if not rejected:
+        await outbox.enqueue(uow, "run_member_import", queue="default", tenant=str(uow.tenant_id),
+                             import_id=str(job.id))
+    return job
+
+
+async def get(uow: UnitOfWork, import_id: uuid.UUID) -> MemberImport:
+    job = await uow.session.get(MemberImport, (uow.tenant_id, import_id), populate_existing=True)
+    if job is None:
+        raise NotFound("import not found")
+    return job
+
+
+async def _import_row(uow: UnitOfWork, tenant: uuid.UUID, row: MemberRow, branches: dict[str, uuid.UUID],
+                      programme: Any, now: datetime) -> bool:
+    await uow.set_system()
+    member_id = await _find_or_create_person(uow, row.phone)
+    await uow.set_tenant(tenant)
+    branch = branches.get(row.branch) if row.branch else None
+    created = bool(await uow.session.scalar(text(
+        "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) "
+        "ON CONFLICT (tenant_id, member_id) DO NOTHING RETURNING true"), {"t": tenant, "m": member_id, "b": branch}))
+    consent: dict[str, Any] = {}
+    for channel, granted in (("sms", row.sms_consent), ("email", row.email_consent)):
+        if granted:
+            consent[channel] = {"granted": True, "at": now.isoformat(),
+                                "history": [{"granted": True, "at": now.isoformat(), "source": "import"}]}
+    await uow.session.execute(text(
+        "INSERT INTO member_profiles (tenant_id, member_id, name, gender, birthday, email, tags, join_branch_id, "
+        "source, consent) VALUES (:t, :m, :n, :g, :bd, :e, :tags, :b, 'import', CAST(:c AS jsonb)) "
+        "ON CONFLICT (tenant_id, member_id) DO UPDATE SET "
+        "name = CASE WHEN member_profiles.name = '' THEN EXCLUDED.name ELSE member_profiles.name END, "
+        "gender = CASE WHEN member_profiles.gender = 'unknown' THEN EXCLUDED.gender ELSE member_profiles.gender END, "
+        "birthday = coalesce(member_profiles.birthday, EXCLUDED.birthday), "
+        "email = CASE WHEN member_profiles.email = '' THEN EXCLUDED.email ELSE member_profiles.email END, "
+        "tags = coalesce((SELECT array_agg(DISTINCT t ORDER BY t) FROM unnest(member_profiles.tags || EXCLUDED.tags) t), '{}'), "
+        "consent = EXCLUDED.consent || member_profiles.consent, updated_at = now()"),
+        {"t": tenant, "m": member_id, "n": row.name, "g": row.gender, "bd": row.birthday, "e": row.email,
+         "tags": list(row.tags), "b": branch, "c": json.dumps(consent)})
+    key = f"import-opening:{row.phone}:{row.opening_points}"
+    if row.opening_points and not await uow.session.scalar(text(
+            "SELECT 1 FROM ledger_entries WHERE idempotency_scope = 'ledger' AND idempotency_key = :k"), {"k": key}):
+        await accounts.award_points(uow, member_id, row.opening_points, programme=programme,
+                                    reason="opening_balance", key=key,
+                                    business_time=now, refs={"import": "csv"})
+    return created
+
+
+async def run(db: Database, tenant: uuid.UUID, import_id: uuid.UUID,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) an import, one committed batch at a time."""
+    async with db.uow(tenant) as uow:
+        job = await get(uow, import_id)
+        if job.status in ("done", "failed"):
+            return view(job)
+        parsed = parse_members_csv(job.content)
+        job.status = "running"
+        await uow.commit()
+    rows = parsed.rows
+    done = job.processed
+    while done < len(rows):
+        async with db.uow(tenant) as uow:
+            job = await get(uow, import_id)
+            done = job.processed  # another worker may have moved on: trust the committed pointer
+            if done >= len(rows):
+                break
+            now = datetime.now(UTC)
+            _, programme = await programme_at(uow, now)
+            branches = {r.code: r.id for r in await uow.session.execute(text("SELECT code, id FROM branches"))}
+            batch = rows[done:done + BATCH]
+            created = 0
+            errors = list(job.errors)
+            for row in batch:
+                if row.branch and row.branch not in branches:
+                    errors.append({"line": row.line, "errors": [f"branch: no branch {row.branch!r}"]})
+                    continue
+                created += await _import_row(uow, tenant, row, branches, programme, now)
+            await uow.session.execute(text(
+                "UPDATE member_imports SET processed = :p, created_members = created_members + :c, errors = "
+                "CAST(:e AS jsonb) WHERE id = :i AND processed = :before"),
+                {"p": done + len(batch), "c": created, "e": json.dumps(errors), "i": import_id,
+                 "before": done})
+            await uow.commit()
+            done += len(batch)
+        if progress:
+            progress(done, len(rows))
+    async with db.uow(tenant) as uow:
+        await uow.session.execute(text(
+            "UPDATE member_imports SET status = 'done', finished_at = coalesce(finished_at, now()) WHERE id = :i"),
+            {"i": import_id})
+        await uow.commit()
+        return view(await get(uow, import_id))

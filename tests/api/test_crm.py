@@ -1,0 +1,201 @@
+"""Members (CRM) through the API, two merchants: masked lists and filters, profile and consent history,
+member detail after real sales, the logged full export and who may run it, and CSV imports
+(all-or-nothing, row-level report, progress, idempotent re-run)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from lianka.platform.db import Database
+from lianka.tenants.domain.programme import PointsConfig, Programme, StoredValueConfig, StoredValuePlan, Tier
+from lianka.tenants.services import member_imports
+from lianka.tenants.services.programme import set_programme
+
+pytestmark = pytest.mark.integration
+PROGRAMME = Programme(points=PointsConfig(),
+                      tiers=[Tier(code="regular", name="普通", rank=0),
+                             Tier(code="silver", name="银卡", rank=1, threshold=50_000)],  # type: ignore[arg-type]
+                      stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000,
+                                                                            get=55_000)]))
+
+
+@pytest.fixture
+async def shop(db: Database, tenant_factory, auth_kit, staff_token):
+    tenant = await tenant_factory("会员店")
+    branch = await auth_kit.branch(tenant, "SH01")
+    async with db.uow(tenant) as uow:
+        await set_programme(uow, PROGRAMME, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+        await uow.commit()
+    pos = await auth_kit.pos(tenant, ["pos"], branch=branch)
+    owner = await staff_token(tenant, "owner")
+    return tenant, branch, pos.headers, owner.headers
+
+
+async def _sale(client, pos, body):
+    r = await client.post("/api/v1/pos/sales", json=body, headers={**pos, "Idempotency-Key": uuid.uuid4().hex})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_list_masks_phones_and_filters(client, shop, member_factory, tenant_factory) -> None:
+    tenant, _, pos, owner = shop
+    a = await member_factory(tenant, "+8613911112222")
+    b = await member_factory(tenant, "+8613933334444")
+    await member_factory(await tenant_factory("别家"), "+8613955556666")  # another merchant's member
+    await client.patch(f"/api/v1/members/{a}/profile", json={"name": "张伟", "tags": ["vip"]}, headers=owner)
+    r = await client.get("/api/v1/members", headers=owner)
+    assert r.status_code == 200
+    page = r.json()
+    assert page["total"] == 2
+    phones = {i["phone"] for i in page["items"]}
+    assert phones == {"+86 139****2222", "+86 139****4444"}
+    assert all(i["stage"] == "new" for i in page["items"])
+    assert (await client.get("/api/v1/members?tag=vip", headers=owner)).json()["total"] == 1
+    assert (await client.get("/api/v1/members?q=张", headers=owner)).json()["items"][0]["member_id"] == str(a)
+    assert (await client.get("/api/v1/members?q=4444", headers=owner)).json()["items"][0]["member_id"] == str(b)
+    assert (await client.get("/api/v1/members?stage=dormant", headers=owner)).json()["total"] == 0
+    r = await client.get("/api/v1/members?stage=sleepy", headers=owner)
+    assert r.status_code == 400
+    r = await client.get("/api/v1/members?limit=100000", headers=owner)
+    assert r.status_code == 400
+
+
+async def test_profile_and_consent_history(client, shop, member_factory, tenant_factory, staff_token) -> None:
+    tenant, branch, _, owner = shop
+    m = await member_factory(tenant)
+    r = await client.patch(f"/api/v1/members/{m}/profile", headers=owner,
+                           json={"name": "王芳", "gender": "female", "birthday": "1990-05-01", "email": "w@example.com",
+                                 "join_branch_id": str(branch), "preferences": {"milk": "oat"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["birthday"] == "1990-05-01" and r.json()["preferences"] == {"milk": "oat"}
+    assert (await client.patch(f"/api/v1/members/{m}/profile", json={"gender": "robot"}, headers=owner)).status_code == 400
+    assert (await client.patch(f"/api/v1/members/{m}/profile", json={"birthday": "2999-01-01"},
+                               headers=owner)).status_code == 400
+    for granted in (True, False):
+        r = await client.put(f"/api/v1/members/{m}/consent/sms", json={"granted": granted}, headers=owner)
+        assert r.status_code == 200
+    sms = r.json()["sms"]
+    assert sms["granted"] is False and [h["granted"] for h in sms["history"]] == [True, False]
+    assert all(h["at"] for h in sms["history"])
+    assert (await client.put(f"/api/v1/members/{m}/consent/fax", json={"granted": True},
+                             headers=owner)).status_code == 400
+    other = await staff_token(await tenant_factory("别家"), "owner")
+    r = await client.patch(f"/api/v1/members/{m}/profile", json={"name": "x"}, headers=other.headers)
+    assert r.status_code == 404
+    analyst = await staff_token(tenant, "analyst")
+    r = await client.patch(f"/api/v1/members/{m}/profile", json={"name": "x"}, headers=analyst.headers)
+    assert r.status_code == 403
+    assert (await client.get(f"/api/v1/members/{m}/profile", headers=owner)).json()["name"] == "王芳"
+
+
+async def test_detail_after_sales_shows_balances_history_and_debt(client, shop, member_factory) -> None:
+    tenant, _, pos, owner = shop
+    m = str(await member_factory(tenant))
+    r = await client.post("/api/v1/pos/top-ups", json={"member_id": m, "plan": "500"},
+                          headers={**pos, "Idempotency-Key": uuid.uuid4().hex})
+    assert r.status_code == 201
+    earn = await _sale(client, pos, {"amount": 60_000, "member_id": m,
+                                     "lines": [{"sku": "tea", "qty": 2, "unit_price": 30_000}]})
+    await _sale(client, pos, {"amount": 1_200, "member_id": m, "points": 600})  # spend the points
+    r = await client.post(f"/api/v1/pos/sales/{earn['sale_id']}/refunds", json={},
+                          headers={**pos, "Idempotency-Key": uuid.uuid4().hex})
+    assert r.status_code == 201
+    d = (await client.get(f"/api/v1/members/{m}/detail", headers=owner)).json()
+    assert d["balances"]["sv_principal"] == 50_000 and d["balances"]["sv_bonus"] == 5_000
+    assert d["balances"]["points"] < 0 and d["balances"]["points_debt"] == -d["balances"]["points"]
+    assert d["tier"]["code"] in ("regular", "silver")
+    assert [p["lines"] for p in d["purchases"] if p["id"] == earn["sale_id"]] == [
+        [{"sku": "tea", "qty": 2, "unit_price": 30_000}]]
+    assert {p["branch"] for p in d["purchases"]} == {"SH01"}
+    kinds = [h["kind"] for h in d["points_history"]]
+    assert "points_earned" in kinds and "points_redeemed" in kinds and "points_clawed_back" in kinds
+    earned = [h for h in d["points_history"] if h["kind"] == "points_earned"]
+    assert sorted(h["points"] for h in earned) == [6, 600]  # the second sale earned on its ¥6 paid in cash
+    assert all(h["expires_at"] is not None for h in earned)
+    assert d["stage"] == "new" and d["phone"].count("*") == 4
+
+
+async def test_full_export_is_permissioned_and_logged(client, shop, member_factory, staff_token, auth_kit,
+                                                      db) -> None:
+    tenant, branch, pos, owner = shop
+    await member_factory(tenant, "+8613977778888")
+    for role in ("cashier", "manager", "analyst"):
+        creds = await staff_token(tenant, role, branches=[branch] if role == "manager" else ())
+        assert (await client.get("/api/v1/members/export.csv", headers=creds.headers)).status_code == 403
+    admin_client = await auth_kit.pos(tenant, ["admin"])
+    assert (await client.get("/api/v1/members/export.csv", headers=admin_client.headers)).status_code == 403
+    async with db.uow(tenant) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM export_log")) == 0
+    r = await client.get("/api/v1/members/export.csv", headers=owner)
+    assert r.status_code == 200
+    body = r.content.decode("utf-8-sig")
+    assert "+8613977778888" in body and body.splitlines()[0].startswith("card_number,phone")
+    async with db.uow(tenant) as uow:
+        log = (await uow.session.execute(text("SELECT actor, kind, row_count FROM export_log"))).one()
+    assert log.kind == "members_full" and log.row_count == 1 and log.actor.startswith("staff:")
+
+
+CSV = """phone,name,gender,birthday,email,tags,branch,sms_consent,opening_points
+13800001111,李娜,女,1988-02-03,li@example.com,vip;tea,SH01,是,300
+13800002222,刘洋,male,,,,,no,0
+not-a-phone,坏行,,,,,,,
+13800003333,陈静,female,1995-13-01,,,,,
+"""
+
+
+async def test_import_all_or_nothing_and_skip_invalid(client, shop, db: Database) -> None:
+    tenant, _, _, owner = shop
+    r = await client.post("/api/v1/members/imports", json={"csv": CSV, "mode": "all_or_nothing"}, headers=owner)
+    assert r.status_code == 202
+    rejected = r.json()
+    assert rejected["status"] == "failed" and {e["line"] for e in rejected["errors"]} == {4, 5}
+    async with db.uow(tenant) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM memberships")) == 0
+    r = await client.post("/api/v1/members/imports", json={"csv": CSV, "mode": "skip_invalid"}, headers=owner)
+    job = r.json()
+    assert job["status"] == "queued" and job["total"] == 2
+    done = await member_imports.run(db, tenant, uuid.UUID(job["id"]))  # what the worker does
+    assert (done["status"], done["processed"], done["created_members"], done["percent"]) == ("done", 2, 2, 100)
+    status = (await client.get(f"/api/v1/members/imports/{job['id']}", headers=owner)).json()
+    assert status["status"] == "done" and len(status["errors"]) == 2
+    # the same file again: nobody twice, no points twice
+    again = (await client.post("/api/v1/members/imports", json={"csv": CSV, "mode": "skip_invalid"},
+                               headers=owner)).json()
+    second = await member_imports.run(db, tenant, uuid.UUID(again["id"]))
+    assert second["created_members"] == 0
+    page = (await client.get("/api/v1/members?q=李娜", headers=owner)).json()
+    assert page["total"] == 1
+    li = page["items"][0]
+    assert li["tags"] == ["tea", "vip"] or sorted(li["tags"]) == ["tea", "vip"]
+    d = (await client.get(f"/api/v1/members/{li['member_id']}/detail", headers=owner)).json()
+    assert d["balances"]["points"] == 300
+    assert d["profile"]["consent"]["sms"]["granted"] is True
+    bad = await client.post("/api/v1/members/imports", json={"csv": "name\nx\n"}, headers=owner)
+    assert bad.status_code == 400
+    cashier_like = await client.post("/api/v1/members/imports", json={"csv": CSV}, headers={})
+    assert cashier_like.status_code == 401
+
+
+async def test_import_resumes_after_a_crash(shop, db: Database) -> None:
+    tenant, _, _, _ = shop
+    rows = "\n".join(f"1370000{i:04d},会员{i}" for i in range(450))
+    async with db.uow(tenant) as uow:
+        job = await member_imports.create(uow, f"phone,name\n{rows}\n".encode(), mode="skip_invalid", actor="test")
+        await uow.commit()
+    seen: list[int] = []
+
+    def crash_after_first_batch(done: int, total: int) -> None:
+        seen.append(done)
+        raise SystemExit("worker killed")
+
+    with pytest.raises(SystemExit):
+        await member_imports.run(db, tenant, job.id, progress=crash_after_first_batch)
+    async with db.uow(tenant) as uow:
+        half = await member_imports.get(uow, job.id)
+        assert (half.status, half.processed) == ("running", member_imports.BATCH)
+    done = await member_imports.run(db, tenant, job.id, progress=lambda d, t: seen.append(d))
+    assert done["created_members"] == 450 and seen == [200, 400, 450]

@@ -1,0 +1,147 @@
+"""Members (CRM): the list (phones masked), profile and consent, member detail, the logged full export,
+and CSV imports with progress. Enrolment and look-up at the till are in ``members.py``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post, put
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from lianka.platform.db import Database
+from lianka.platform.errors import ValidationFailed
+from lianka.platform.identity.guards import CurrentPrincipal, requires
+from lianka.platform.identity.permissions import Permission
+from lianka.tenants.services import crm, member_imports
+
+
+def _db(request: Request[Any, Any, Any]) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _actor(principal: CurrentPrincipal) -> str:
+    return f"{principal.kind}:{principal.subject_id}"
+
+
+class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = msgspec.field(default=None)
+    gender: str | None = None
+    birthday: date | None = None
+    email: str | None = None
+    address: str | None = None
+    tags: list[str] | None = None
+    preferences: dict[str, Any] | None = None
+    referrer_member_id: uuid.UUID | None = None
+    join_branch_id: uuid.UUID | None = None
+
+
+class ConsentIn(msgspec.Struct, forbid_unknown_fields=True):
+    granted: bool
+    source: str = "staff"
+
+
+class ImportIn(msgspec.Struct, forbid_unknown_fields=True):
+    csv: str
+    mode: str = "skip_invalid"
+
+
+class MemberPage(msgspec.Struct):
+    total: int
+    limit: int
+    offset: int
+    items: list[dict[str, Any]]
+
+
+def _filter(q: str, tier: str | None, tag: str | None, stage: str | None, branch_id: uuid.UUID | None
+            ) -> crm.ListFilter:
+    return crm.ListFilter(q=q[:64], tier=tier, tag=tag, stage=stage, branch_id=branch_id)
+
+
+class CrmController(Controller):
+    path = "/members"
+    tags = ("members",)
+
+    @get("/", guards=[requires(Permission.MEMBERS_READ)],
+         summary="Members, newest first; phones masked. Filters: q (name, card, last 4+ phone digits), tier, tag, "
+                 "stage (new/active/at_risk/dormant), branch_id")
+    async def list_members(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, q: FromQuery[str] = "",
+                           tier: FromQuery[str | None] = None, tag: FromQuery[str | None] = None,
+                           stage: FromQuery[str | None] = None, branch_id: FromQuery[uuid.UUID | None] = None,
+                           limit: FromQuery[int] = 50, offset: FromQuery[int] = 0) -> MemberPage:
+        async with _db(request).uow(principal.tenant) as uow:
+            items, total = await crm.list_members(uow, _filter(q, tier, tag, stage, branch_id), limit=limit,
+                                                  offset=offset)
+        return MemberPage(total, limit, offset, items)
+
+    @get("/export.csv", guards=[requires(Permission.MEMBERS_EXPORT)],
+         summary="Full export with phone numbers (owners and admins; every export is logged)")
+    async def export(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, q: FromQuery[str] = "",
+                     tier: FromQuery[str | None] = None, tag: FromQuery[str | None] = None,
+                     stage: FromQuery[str | None] = None,
+                     branch_id: FromQuery[uuid.UUID | None] = None) -> Response[bytes]:
+        async with _db(request).uow(principal.tenant) as uow:
+            body, _ = await crm.export_csv(uow, _filter(q, tier, tag, stage, branch_id), actor=_actor(principal))
+            await uow.commit()
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%MZ")
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="members-{stamp}.csv"'})
+
+    @get("/{member_id:uuid}/detail", guards=[requires(Permission.MEMBERS_READ)],
+         summary="Balances, tier and progress, coupons, purchases, points history with expiry, lifecycle stage")
+    async def detail(self, request: Request[Any, Any, Any], member_id: FromPath[uuid.UUID],
+                     principal: CurrentPrincipal) -> dict[str, Any]:
+        async with _db(request).uow(principal.tenant) as uow:
+            out = await crm.detail(uow, member_id)
+            await uow.commit()  # a profile row created on first look
+        return out
+
+    @get("/{member_id:uuid}/profile", guards=[requires(Permission.MEMBERS_READ)])
+    async def get_profile(self, request: Request[Any, Any, Any], member_id: FromPath[uuid.UUID],
+                          principal: CurrentPrincipal) -> dict[str, Any]:
+        async with _db(request).uow(principal.tenant) as uow:
+            out = await crm.get_profile(uow, member_id)
+            await uow.commit()
+        return out
+
+    @patch("/{member_id:uuid}/profile", guards=[requires(Permission.MEMBERS_WRITE)],
+           summary="Change profile fields (only those sent)")
+    async def patch_profile(self, request: Request[Any, Any, Any], member_id: FromPath[uuid.UUID],
+                            data: JSONBody[ProfilePatch], principal: CurrentPrincipal) -> dict[str, Any]:
+        raw = msgspec.json.decode(await request.body())
+        changes = {k: getattr(data, k) for k in raw if k in crm.PROFILE_FIELDS}
+        if "name" in changes and len(changes["name"] or "") > 100:
+            raise ValidationFailed("name: at most 100 characters", field="name")
+        async with _db(request).uow(principal.tenant) as uow:
+            out = await crm.update_profile(uow, member_id, changes)
+            await uow.commit()
+        return out
+
+    @put("/{member_id:uuid}/consent/{channel:str}", guards=[requires(Permission.MEMBERS_WRITE)],
+         summary="Grant or withdraw marketing consent on a channel (history kept)")
+    async def consent(self, request: Request[Any, Any, Any], member_id: FromPath[uuid.UUID], channel: FromPath[str],
+                      data: JSONBody[ConsentIn], principal: CurrentPrincipal) -> dict[str, Any]:
+        async with _db(request).uow(principal.tenant) as uow:
+            out = await crm.set_consent(uow, member_id, channel, data.granted, source=data.source,
+                                        actor=_actor(principal))
+            await uow.commit()
+        return out
+
+    @post("/imports", guards=[requires(Permission.MEMBERS_IMPORT)], status_code=202,
+          summary="Import members from CSV (validated first; all_or_nothing or skip_invalid); runs as a job")
+    async def start_import(self, request: Request[Any, Any, Any], data: JSONBody[ImportIn],
+                           principal: CurrentPrincipal) -> dict[str, Any]:
+        async with _db(request).uow(principal.tenant) as uow:
+            job = await member_imports.create(uow, data.csv.encode(), mode=data.mode, actor=_actor(principal))
+            await uow.commit()
+            return member_imports.view(job)
+
+    @get("/imports/{import_id:uuid}", guards=[requires(Permission.MEMBERS_READ)],
+         summary="An import's status, progress and row report")
+    async def get_import(self, request: Request[Any, Any, Any], import_id: FromPath[uuid.UUID],
+                         principal: CurrentPrincipal) -> dict[str, Any]:
+        async with _db(request).uow(principal.tenant) as uow:
+            return member_imports.view(await member_imports.get(uow, import_id))
