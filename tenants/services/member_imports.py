@@ -97,7 +97,8 @@ async def _import_row(uow: UnitOfWork, tenant: uuid.UUID, row: MemberRow, branch
         "gender = CASE WHEN member_profiles.gender = 'unknown' THEN EXCLUDED.gender ELSE member_profiles.gender END, "
         "birthday = coalesce(member_profiles.birthday, EXCLUDED.birthday), "
         "email = CASE WHEN member_profiles.email = '' THEN EXCLUDED.email ELSE member_profiles.email END, "
-        "tags = coalesce((SELECT array_agg(DISTINCT t ORDER BY t) FROM unnest(member_profiles.tags || EXCLUDED.tags) t), '{}'), "
+        "tags = coalesce((SELECT array_agg(DISTINCT t ORDER BY t) "
+        "FROM unnest(member_profiles.tags || EXCLUDED.tags) t), '{}'), "
         "consent = EXCLUDED.consent || member_profiles.consent, updated_at = now()"),
         {"t": tenant, "m": member_id, "n": row.name, "g": row.gender, "bd": row.birthday, "e": row.email,
          "tags": list(row.tags), "b": branch, "c": json.dumps(consent)})
