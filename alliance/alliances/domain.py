@@ -13,7 +13,7 @@ from typing import Annotated
 
 import msgspec
 
-from lianka.tenants.domain.programme import ExpiryPolicy
+from lianka.tenants.domain.programme import ExpiryPolicy, StoredValueConfig
 
 Price = Decimal  # checked in decode(): 0 <= price <= 1000
 Minor = Annotated[int, msgspec.Meta(ge=0, le=10**13)]
@@ -42,6 +42,9 @@ class Terms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     monthly_issuance_cap: Annotated[int, msgspec.Meta(ge=0, le=10**12)] = 0
     #: how much a partner may owe the operator before it must settle to issue again (0 = no limit)
     credit_limit: Minor = 0
+    #: alliance stored value: plans sold at any partner, spent at any other; ``bonus_funder`` "hq" means
+    #: the operator funds bonuses, otherwise the issuing or the redeeming partner's branch
+    stored_value: StoredValueConfig = StoredValueConfig()
 
     def rate_for(self, merchant: str) -> Decimal:
         return self.earn_rates.get(merchant, self.earn_rate)

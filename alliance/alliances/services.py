@@ -25,7 +25,7 @@ from lianka.alliance.alliances.domain import Terms, TermsError, decode
 from lianka.alliance.ledger import domain as ledger_domain
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
-from lianka.alliance.settlement.domain import LineKind, fee, money, points_issued, points_redeemed
+from lianka.alliance.settlement.domain import LineKind, fee, money, points_issued, points_redeemed, sv_top_up
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
@@ -445,3 +445,92 @@ async def card_balance(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID
         out = {"alliance_id": str(alliance_id), "member_id": str(member_id), **await _balance(uow, account, now)}
         await uow.commit()
         return out
+
+
+# --- alliance stored value ----------------------------------------------------------------------
+
+async def _sv_accounts(uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.UUID, currency: str
+                       ) -> tuple[ledger.Account, ledger.Account, ledger.Account, ledger.Account]:
+    principal = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_sv_principal",
+                                          unit=currency)
+    bonus = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_sv_bonus",
+                                      unit=currency, lots=True)
+    float_ = await ledger.open_account(uow, owner_kind="alliance", owner_id=alliance_id, kind="sv_float",
+                                       unit=currency, allow_negative=True, tracked=False)
+    bonus_expense = await ledger.open_account(uow, owner_kind="alliance", owner_id=alliance_id,
+                                              kind="sv_bonus_expense", unit=currency, allow_negative=True,
+                                              tracked=False)
+    return principal, bonus, float_, bonus_expense
+
+
+async def _sv_balances(uow: UnitOfWork, principal: ledger.Account, bonus: ledger.Account) -> dict[str, int]:
+    return {"sv_principal": await ledger.balance(uow, principal), "sv_bonus": await ledger.balance(uow, bonus)}
+
+
+async def sv_top_up(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, member_id: uuid.UUID, plan: str,
+                    branch_id: uuid.UUID | None, key: str, business_time: datetime | None,
+                    payment_method: str = "cash") -> tuple[dict[str, Any], bool]:
+    """An alliance stored-value plan bought at a partner: the partner took the cash and owes the operator
+    the principal; the bonus is the funder's when it is spent."""
+    at = business_time or datetime.now(UTC)
+    request = {"alliance": str(alliance_id), "member": str(member_id), "plan": plan, "branch": str(branch_id),
+               "at": business_time.isoformat() if business_time else None, "pay": payment_method}
+
+    async def body(uow: UnitOfWork) -> dict[str, Any]:
+        till = await _enter(uow, alliance_id, member_id, branch_id, at)
+        chosen = next((p for p in till.terms.stored_value.plans if p.code == plan and p.active), None)
+        if chosen is None:
+            raise NotFound(f"no active alliance stored-value plan {plan!r}", field="plan")
+        principal, bonus, float_, expense = await _sv_accounts(uow, alliance_id, member_id, till.currency)
+        legs = [ledger.Leg(principal, chosen.pay), ledger.Leg(float_, -chosen.pay)]
+        if chosen.bonus:
+            legs += [ledger.Leg(bonus, chosen.bonus), ledger.Leg(expense, -chosen.bonus)]
+        legs += await clearing.legs(uow, clearing.Hub("alliance", alliance_id, till.currency),
+                                    sv_top_up(str(till.branch), chosen.pay))
+        entry = await ledger.post(uow, kind="alliance_sv_top_up", business_time=at, key=f"sv-top-up:{key}",
+                                  scope=f"pos:{merchant}", timezone=till.tz, legs=legs,
+                                  refs={"merchant": str(merchant), "branch": str(till.branch),
+                                        "payment_method": payment_method})
+        return {"alliance_id": str(alliance_id), "member_id": str(member_id), "principal": chosen.pay,
+                "bonus": chosen.bonus, "entry_id": str(entry.id), "period": entry.period,
+                "balance": await _sv_balances(uow, principal, bonus)}
+
+    return await _run(db, merchant, "alliance.sv_top_up", key, request, body)
+
+
+async def sv_spend(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, member_id: uuid.UUID, amount: int,
+                   branch_id: uuid.UUID | None, key: str, business_time: datetime | None
+                   ) -> tuple[dict[str, Any], bool]:
+    """Pay at a partner with alliance stored value (split into principal and bonus by the terms'
+    consumption order): the operator owes the partner the principal, the bonus per the funder."""
+    from lianka.tenants.domain.pricing import split_stored_value
+
+    if not 0 < amount <= 10**11:
+        raise ValidationFailed("amount must be a positive number of fen", field="amount")
+    at = business_time or datetime.now(UTC)
+    request = {"alliance": str(alliance_id), "member": str(member_id), "amount": amount, "branch": str(branch_id),
+               "at": business_time.isoformat() if business_time else None}
+
+    async def body(uow: UnitOfWork) -> dict[str, Any]:
+        till = await _enter(uow, alliance_id, member_id, branch_id, at)
+        sv = till.terms.stored_value
+        principal, bonus, float_, expense = await _sv_accounts(uow, alliance_id, member_id, till.currency)
+        have = await _sv_balances(uow, principal, bonus)
+        split = split_stored_value(amount, have["sv_principal"], have["sv_bonus"], sv.consumption)
+        legs: list[ledger.Leg] = []
+        if split.principal:
+            legs += [ledger.Leg(principal, -split.principal), ledger.Leg(float_, split.principal)]
+        if split.bonus:
+            legs += [ledger.Leg(bonus, -split.bonus), ledger.Leg(expense, split.bonus)]
+        refs = {"merchant": str(merchant), "branch": str(till.branch)}
+        entry = await ledger.post(uow, kind="alliance_sv_spent", business_time=at, key=f"sv-spend:{key}",
+                                  scope=f"pos:{merchant}", timezone=till.tz, legs=legs, refs=refs)
+        await clearing.post_consumed(uow, currency=till.currency, tz=till.tz, branch=till.branch,
+                                     principal=split.principal, sv_entry=entry, funder=sv.bonus_funder,
+                                     key=f"sv-spend:{key}", refs=refs, scope=f"pos:{merchant}",
+                                     hub=clearing.Hub("alliance", alliance_id, till.currency))
+        return {"alliance_id": str(alliance_id), "member_id": str(member_id), "amount": amount,
+                "sv_principal": split.principal, "sv_bonus": split.bonus, "entry_id": str(entry.id),
+                "period": entry.period, "balance": await _sv_balances(uow, principal, bonus)}
+
+    return await _run(db, merchant, "alliance.sv_spend", key, request, body)

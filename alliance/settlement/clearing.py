@@ -105,7 +105,7 @@ async def bonus_issuers(uow: UnitOfWork, entry_id: uuid.UUID) -> dict[str, int]:
         "FROM ledger_lot_moves m JOIN ledger_lots l ON l.tenant_id = m.tenant_id AND l.id = m.lot_id "
         "JOIN ledger_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id "
         "JOIN ledger_accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id "
-        "WHERE m.entry_id = :e AND a.kind = 'sv_bonus' GROUP BY 1"), {"e": entry_id})
+        "WHERE m.entry_id = :e AND a.kind IN ('sv_bonus', 'alliance_sv_bonus') GROUP BY 1"), {"e": entry_id})
     return {r.issuer: int(r.taken) for r in rows if r.taken > 0}
 
 
@@ -121,17 +121,17 @@ def _consumed(branch: uuid.UUID, principal: int, issuers: dict[str, int], funder
 
 
 async def post_consumed(uow: UnitOfWork, *, currency: str, tz: str, branch: uuid.UUID, principal: int,
-                        sv_entry: ledger.Entry, funder: BonusFunder, key: str, refs: dict[str, Any]
-                        ) -> ledger.Entry | None:
-    """Stored value spent at ``branch`` (the entry ``sv_entry``): HQ owes the branch the principal, and
-    the bonus is paid to it by whoever the programme says funds bonuses. Its own entry, same
-    transaction and business time as the spend."""
+                        sv_entry: ledger.Entry, funder: BonusFunder, key: str, refs: dict[str, Any],
+                        hub: Hub | None = None, scope: str = "pos") -> ledger.Entry | None:
+    """Stored value spent at ``branch`` (the entry ``sv_entry``): the hub (HQ, or an alliance's
+    operator) owes the branch the principal, and the bonus is paid to it by whoever funds bonuses.
+    Its own entry, same transaction and business time as the spend."""
     issuers = await bonus_issuers(uow, sv_entry.id)
-    booked = await legs(uow, await chain_hub(uow, currency), _consumed(branch, principal, issuers, funder))
+    booked = await legs(uow, hub or await chain_hub(uow, currency), _consumed(branch, principal, issuers, funder))
     if not booked:
         return None
     return await ledger.post(uow, kind="clearing_sv_consumed", business_time=sv_entry.business_time,
-                             key=f"{key}:clearing", scope="pos", timezone=tz, refs={**refs, "branch": str(branch)},
+                             key=f"{key}:clearing", scope=scope, timezone=tz, refs={**refs, "branch": str(branch)},
                              legs=booked)
 
 

@@ -202,3 +202,49 @@ async def test_fees_per_transaction_and_monthly(world: World, member_factory) ->
     assert out["summary"]["sum_with_hub"] == 0
     again = await world.call("POST", url, o.owner)  # fees are booked once
     assert again["checksum"] == out["checksum"]
+
+
+async def test_alliance_stored_value_nets_like_a_chain(world: World, member_factory) -> None:
+    """The chain example with partners in place of branches: X tops up ¥1000 (+¥100) at P, spends ¥550
+    at Q and ¥110 at R; Y tops up ¥500 at Q and spends ¥200 at P; the operator funds bonuses."""
+    o = world.partners["O"]
+    created = await world.call("POST", "/api/v1/alliances", o.owner, {
+        "code": f"sv-{uuid.uuid4().hex[:8]}", "name": "储值联盟",
+        "terms": {"stored_value": {"plans": [{"code": "1000-1100", "name": "储值1000送100", "pay": 100_000,
+                                              "get": 110_000},
+                                             {"code": "500", "name": "储值500", "pay": 50_000, "get": 50_000}]}}})
+    world.alliance = created["id"]
+    for name in "PQR":
+        invite = await world.call("POST", f"/api/v1/alliances/{world.alliance}/invites", o.owner, {})
+        await world.call("POST", "/api/v1/alliances/join", world.partners[name].owner, {"code": invite["code"]})
+    x = await member_factory(world.partners["P"].tenant)
+    y = await member_factory(world.partners["Q"].tenant)
+
+    async def top_up(who: str, branch: str, member: uuid.UUID, plan: str) -> Any:
+        p = world.partners[who]
+        return await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/stored-value/top-ups", p.pos,
+                                {"member_id": str(member), "plan": plan, "branch_id": str(p.branches[branch]),
+                                 "business_time": OCT})
+
+    async def spend(who: str, branch: str, member: uuid.UUID, amount: int, **kw: Any) -> Any:
+        p = world.partners[who]
+        return await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/stored-value/spend", p.pos,
+                                {"member_id": str(member), "amount": amount, "branch_id": str(p.branches[branch]),
+                                 "business_time": OCT}, **kw)
+
+    t = await top_up("P", "P1", x, "1000-1100")
+    assert t["balance"] == {"sv_principal": 100_000, "sv_bonus": 10_000}
+    s = await spend("Q", "Q1", x, 55_000)
+    assert (s["sv_principal"], s["sv_bonus"]) == (50_000, 5_000)
+    await spend("R", "R1", x, 11_000)
+    await top_up("Q", "Q1", y, "500")
+    await spend("P", "P2", y, 20_000)
+    over = await spend("R", "R1", y, 30_001, expect=422)
+    assert over["type"].endswith("/insufficient-stored-value")
+    out = await world.call("POST", f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10/close", o.owner)
+    nets = {s["name"]: s["net"] for s in out["statements"] if s["entity_kind"] == "partner"}
+    assert nets == {"Partner O": 0, "Partner P": -80_000, "Partner Q": 5_000, "Partner R": 11_000}
+    branches = {s["code"]: s["net"] for s in out["statements"] if s["entity_kind"] == "branch"}
+    assert (branches["P1"], branches["P2"]) == (-100_000, 20_000)
+    assert out["summary"]["float_change"] == 70_000 and out["summary"]["bonus_expense"] == 6_000
+    assert out["summary"]["sum_with_hub"] == 0

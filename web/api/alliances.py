@@ -71,6 +71,21 @@ class EarnIn(msgspec.Struct, forbid_unknown_fields=True):
     business_time: datetime | None = None
 
 
+class SvTopUpIn(msgspec.Struct, forbid_unknown_fields=True):
+    member_id: uuid.UUID
+    plan: str
+    branch_id: uuid.UUID | None = None
+    payment_method: str = "cash"
+    business_time: datetime | None = None
+
+
+class SvSpendIn(msgspec.Struct, forbid_unknown_fields=True):
+    member_id: uuid.UUID
+    amount: int
+    branch_id: uuid.UUID | None = None
+    business_time: datetime | None = None
+
+
 class RedeemIn(msgspec.Struct, forbid_unknown_fields=True):
     member_id: uuid.UUID
     points: int
@@ -218,6 +233,26 @@ class AllianceTillController(Controller):
                                          points=data.points, branch_id=_branch(principal, data.branch_id),
                                          key=check_key(request.headers.get("idempotency-key")),
                                          business_time=data.business_time)
+        return _created(out, replayed)
+
+    @post("/stored-value/top-ups", guards=[requires(Permission.SALES_WRITE)],
+          summary="Buy an alliance stored-value plan at this partner (Idempotency-Key)")
+    async def sv_top_up(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
+                        data: JSONBody[SvTopUpIn], principal: CurrentPrincipal) -> Response[dict[str, Any]]:
+        out, replayed = await svc.sv_top_up(_db(request), principal.tenant, alliance_id, member_id=data.member_id,
+                                            plan=data.plan, branch_id=_branch(principal, data.branch_id),
+                                            key=check_key(request.headers.get("idempotency-key")),
+                                            business_time=data.business_time, payment_method=data.payment_method)
+        return _created(out, replayed)
+
+    @post("/stored-value/spend", guards=[requires(Permission.SALES_WRITE)],
+          summary="Pay with alliance stored value at this partner (Idempotency-Key)")
+    async def sv_spend(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
+                       data: JSONBody[SvSpendIn], principal: CurrentPrincipal) -> Response[dict[str, Any]]:
+        out, replayed = await svc.sv_spend(_db(request), principal.tenant, alliance_id, member_id=data.member_id,
+                                           amount=data.amount, branch_id=_branch(principal, data.branch_id),
+                                           key=check_key(request.headers.get("idempotency-key")),
+                                           business_time=data.business_time)
         return _created(out, replayed)
 
     @get("/cards/{member_id:uuid}", guards=[requires(Permission.MEMBERS_READ)],
