@@ -25,7 +25,8 @@ from lianka.alliance.alliances.domain import Terms, TermsError, decode
 from lianka.alliance.ledger import domain as ledger_domain
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
-from lianka.alliance.settlement.domain import LineKind, fee, money, points_issued, points_redeemed, sv_top_up
+from lianka.alliance.settlement import domain as obligations
+from lianka.alliance.settlement.domain import LineKind, fee, money, points_issued, points_redeemed
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
@@ -486,7 +487,7 @@ async def sv_top_up(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *
         if chosen.bonus:
             legs += [ledger.Leg(bonus, chosen.bonus), ledger.Leg(expense, -chosen.bonus)]
         legs += await clearing.legs(uow, clearing.Hub("alliance", alliance_id, till.currency),
-                                    sv_top_up(str(till.branch), chosen.pay))
+                                    obligations.sv_top_up(str(till.branch), chosen.pay))
         entry = await ledger.post(uow, kind="alliance_sv_top_up", business_time=at, key=f"sv-top-up:{key}",
                                   scope=f"pos:{merchant}", timezone=till.tz, legs=legs,
                                   refs={"merchant": str(merchant), "branch": str(till.branch),
