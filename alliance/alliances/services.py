@@ -535,3 +535,44 @@ async def sv_spend(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *,
                 "period": entry.period, "balance": await _sv_balances(uow, principal, bonus)}
 
     return await _run(db, merchant, "alliance.sv_spend", key, request, body)
+
+
+# --- breakage -------------------------------------------------------------------------------------
+
+async def breakage_hook(uow: UnitOfWork, book: uuid.UUID) -> Any:
+    """For the expiry job: the hook that returns an alliance's breakage to the issuers (None for a
+    merchant's book). ``uow`` is in system scope."""
+    if not await uow.session.scalar(text("SELECT 1 FROM alliances WHERE id = :a"), {"a": book}):
+        return None
+    return lambda u, entry: return_breakage(u, book, entry)
+
+
+async def return_breakage(uow: UnitOfWork, alliance_id: uuid.UUID, expiry: ledger.Entry) -> None:
+    """Breakage policy ``issuers``: each partner branch that issued now-expired points gets their issue
+    price back (the operator keeps nothing of them); policy ``operator``: nothing to do, the liability
+    released by the expiry entry is the operator's."""
+    from lianka.alliance.alliances.domain import BreakagePolicy
+    from lianka.alliance.settlement.domain import points_expired_to_issuers
+
+    _, terms = await terms_at(uow, alliance_id, expiry.business_time)
+    if terms.breakage != BreakagePolicy.ISSUERS:
+        return
+    rows = await uow.session.execute(text(
+        "SELECT coalesce(e.refs->>'branch', '') AS issuer, -sum(m.amount) AS points FROM ledger_lot_moves m "
+        "JOIN ledger_lots l ON l.tenant_id = m.tenant_id AND l.id = m.lot_id "
+        "JOIN ledger_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id "
+        "WHERE m.entry_id = :x GROUP BY 1"), {"x": expiry.id})
+    by_issuer = {r.issuer: int(r.points) for r in rows if r.issuer and r.points > 0}
+    if not by_issuer:
+        return
+    a = (await uow.session.execute(text("SELECT currency, timezone FROM alliances"))).one()
+    unit = points_unit(alliance_id)
+    breakage = await ledger.open_account(uow, owner_kind="merchant", owner_id=alliance_id, kind="points_breakage",
+                                        unit=unit)
+    legs = await clearing.legs(uow, clearing.Hub("alliance", alliance_id, a.currency),
+                               points_expired_to_issuers(by_issuer, terms.issue_price))
+    legs += await clearing.quantity_legs(uow, unit, [(uuid.UUID(i), LineKind.POINTS_EXPIRED, n)
+                                                     for i, n in sorted(by_issuer.items())])
+    legs.append(ledger.Leg(breakage, -sum(by_issuer.values())))
+    await ledger.post(uow, kind="clearing_breakage", business_time=expiry.business_time, key=f"breakage:{expiry.id}",
+                      scope="ledger.expiry", timezone=a.timezone, legs=legs, refs={"expiry": str(expiry.id)})

@@ -18,26 +18,35 @@ from lianka.platform.scheduler import periodic
 log = get_logger(__name__)
 
 
+async def expire_book(db: Database, book: uuid.UUID, now: datetime, batch_size: int = 500) -> int:
+    """Expire one book's due lots, one committed batch at a time. A crash loses at most the batch in
+    flight (rolled back); running again continues where it stopped."""
+    from lianka.alliance.alliances.services import breakage_hook
+
+    async with db.uow(system=True) as uow:
+        tz = await uow.session.scalar(text(
+            "SELECT coalesce((SELECT timezone FROM merchants WHERE id = :b), "
+            "(SELECT timezone FROM alliances WHERE id = :b))"), {"b": book})
+        after = await breakage_hook(uow, book)
+    total = 0
+    while True:
+        async with db.uow(book) as uow:
+            n = await expire_due(uow, now, batch_size=batch_size, timezone=tz or "Asia/Shanghai", after=after)
+            await uow.commit()
+        total += n
+        if n < batch_size:
+            return total
+
+
 async def expire_all(db: Database, now: datetime, batch_size: int = 500) -> dict[uuid.UUID, int]:
-    """Expire every book's due lots, one committed batch at a time. A crash loses at most the batch
-    in flight (rolled back); running again continues where it stopped."""
+    """Expire every book's due lots (merchants' points and alliances' points)."""
     async with db.uow(system=True) as uow:
         books = list((await uow.session.execute(
             text("SELECT ledger_books_with_due_lots(:now)"), {"now": now})).scalars())
     done: dict[uuid.UUID, int] = {}
     for book in books:
-        async with db.uow(system=True) as uow:
-            tz = await uow.session.scalar(text("SELECT timezone FROM merchants WHERE id = :m"), {"m": book})
-        total = 0
-        while True:
-            async with db.uow(book) as uow:
-                n = await expire_due(uow, now, batch_size=batch_size, timezone=tz or "Asia/Shanghai")
-                await uow.commit()
-            total += n
-            if n < batch_size:
-                break
-        done[book] = total
-        log.info("points expired", book=str(book), lots=total)
+        done[book] = await expire_book(db, book, now, batch_size)
+        log.info("points expired", book=str(book), lots=done[book])
     return done
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -392,9 +392,12 @@ async def set_period_status(uow: UnitOfWork, period: str, status: str) -> None:
 # --- expiry -----------------------------------------------------------------------------------------
 
 async def expire_due(uow: UnitOfWork, now: datetime, *, batch_size: int = 500, timezone: str = "Asia/Shanghai",
-                     breakage_kind: str = "points_breakage") -> int:
+                     breakage_kind: str = "points_breakage",
+                     after: Callable[[UnitOfWork, Entry], Awaitable[None]] | None = None) -> int:
     """Expire what is left of lots due by ``now`` (one batch, one entry per account); return the number
-    of lots expired. Call until it returns 0; each call is its own transaction when the caller commits."""
+    of lots expired. Call until it returns 0; each call is its own transaction when the caller commits.
+    ``after`` runs in the same transaction after each expiry entry (an alliance returns breakage to
+    the issuers of the expired points)."""
     tenant = _tenant(uow)
     due = (await uow.session.execute(text(
         "SELECT l.id, l.account_id, l.remaining, l.expires_at FROM ledger_lots l WHERE l.tenant_id = :t "
@@ -409,9 +412,11 @@ async def expire_due(uow: UnitOfWork, now: datetime, *, batch_size: int = 500, t
                                       unit=member.unit)
         total = sum(x.remaining for x in account_lots)
         first = min(x.id for x in account_lots)
-        await post(uow, kind="expiry", legs=[Leg(member, -total), Leg(breakage, total)],
-                   business_time=max(x.expires_at for x in account_lots), timezone=timezone,
-                   key=f"expiry:{account_id}:{first}:{total}", scope="ledger.expiry",
-                   refs={"lots": [str(x.id) for x in account_lots]},
-                   lot_moves=[(x.id, -x.remaining) for x in account_lots])
+        entry = await post(uow, kind="expiry", legs=[Leg(member, -total), Leg(breakage, total)],
+                           business_time=max(x.expires_at for x in account_lots), timezone=timezone,
+                           key=f"expiry:{account_id}:{first}:{total}", scope="ledger.expiry",
+                           refs={"lots": [str(x.id) for x in account_lots]},
+                           lot_moves=[(x.id, -x.remaining) for x in account_lots])
+        if after is not None and not entry.replayed:
+            await after(uow, entry)
     return len(due)

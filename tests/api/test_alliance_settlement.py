@@ -248,3 +248,36 @@ async def test_alliance_stored_value_nets_like_a_chain(world: World, member_fact
     assert (branches["P1"], branches["P2"]) == (-100_000, 20_000)
     assert out["summary"]["float_change"] == 70_000 and out["summary"]["bonus_expense"] == 6_000
     assert out["summary"]["sum_with_hub"] == 0
+
+
+async def test_breakage_returns_to_issuers_pro_rata(world: World, member_factory, db) -> None:
+    from datetime import UTC, datetime
+
+    from lianka.alliance.ledger.jobs import expire_book
+
+    o = world.partners["O"]
+    created = await world.call("POST", "/api/v1/alliances", o.owner, {
+        "code": f"brk-{uuid.uuid4().hex[:8]}", "name": "过期返还联盟",
+        "terms": {"breakage": "issuers", "expiry": {"kind": "rolling_months", "months": 1}}})
+    world.alliance = created["id"]
+    for name in "PQR":
+        invite = await world.call("POST", f"/api/v1/alliances/{world.alliance}/invites", o.owner, {})
+        await world.call("POST", "/api/v1/alliances/join", world.partners[name].owner, {"code": invite["code"]})
+    x = await member_factory(world.partners["P"].tenant)
+    for who, branch, amount, day in (("P", "P1", 100_000, "01"), ("Q", "Q1", 50_000, "02")):
+        p = world.partners[who]
+        await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/earn", p.pos,
+                         {"member_id": str(x), "amount": amount, "branch_id": str(p.branches[branch]),
+                          "business_time": f"2026-08-{day}T10:00:00+08:00"})
+    r = world.partners["R"]
+    await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/redeem", r.pos,
+                     {"member_id": str(x), "points": 300, "branch_id": str(r.branches["R1"]),
+                      "business_time": "2026-08-05T10:00:00+08:00"})  # taken from P's lot, first to expire
+    expired = await expire_book(db, uuid.UUID(world.alliance), datetime(2026, 10, 1, tzinfo=UTC))
+    assert expired == 2
+    assert await expire_book(db, uuid.UUID(world.alliance), datetime(2026, 10, 1, tzinfo=UTC)) == 0
+    out = await world.call("POST", f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-09/close", o.owner)
+    partners = {s["name"]: s for s in out["statements"] if s["entity_kind"] == "partner"}
+    assert partners["Partner P"]["lines"]["points_expired"] == {"amount": 700, "points": 700}
+    assert partners["Partner Q"]["lines"]["points_expired"] == {"amount": 500, "points": 500}
+    assert out["summary"]["sum_with_hub"] == 0
