@@ -33,6 +33,8 @@ from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import set_programme
 
 MEMBERS = 200
+#: web processes serving the benchmark (the machine has 2 cores; the client shares them)
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
 
 
 def _free_port() -> int:
@@ -109,7 +111,7 @@ def run() -> None:
     with bench_database("lianka_bench_pos") as s:
         headers, members, _ = asyncio.run(setup(s))
         env = {**os.environ, "LIANKA_PORT": str(port), "LIANKA_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen([sys.executable, "-m", "lianka.cli", "serve"], env=env,
+        server = subprocess.Popen([sys.executable, "-m", "lianka.cli", "serve", "--workers", str(WEB_WORKERS)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -128,7 +130,8 @@ def run() -> None:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
         r = pgbench(s.database_url)
-        table(f"POS sale through HTTP ({WORKERS} concurrent clients on loopback, one server process, "
+        table(f"POS sale through HTTP ({WORKERS} concurrent clients on loopback, {WEB_WORKERS} server "
+              f"process(es), "
               f"{SECONDS:.0f}s)", r, [sales], "sales",
               [f"sales / R = {sales.rate / r.rate:.2f} (target ≥ 0.5)"])
 

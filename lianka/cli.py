@@ -116,17 +116,18 @@ def demo_seed() -> None:
         typer.echo(asyncio.run(seed_if_empty(s)))
 
 
-def _serve(s: Settings, host: str, port: int) -> None:
+def _serve(s: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    uvicorn.run("lianka.web.asgi:app", host=host, port=port, log_config=None, proxy_headers=True)
+    uvicorn.run("lianka.web.asgi:app", host=host, port=port, log_config=None, proxy_headers=True, workers=workers)
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option()] = "", port: Annotated[int, typer.Option()] = 0) -> None:
+def serve(host: Annotated[str, typer.Option()] = "", port: Annotated[int, typer.Option()] = 0,
+          workers: Annotated[int, typer.Option(help="web processes (one per core is typical)")] = 1) -> None:
     """Serve the web app (API, console, portal)."""
     with bootstrap() as s:
-        _serve(s, host or s.host, port or s.port)
+        _serve(s, host or s.host, port or s.port, max(1, workers))
 
 
 #: queues the worker consumes; an area that declares a new queue adds it here.
