@@ -23,10 +23,14 @@ from lianka.platform.settings import Settings, get_settings
 from lianka.web.api.auth import AuthController
 from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
+from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
+from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
+from lianka.web.api.portal_programme import PortalProgrammeController
 from lianka.web.api.pos import PosController
 from lianka.web.api.programme import ProgrammeController
+from lianka.web.api.rewards import RewardsController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
 from lianka.web.health import HealthController
@@ -45,7 +49,10 @@ def api_routes() -> list[ControllerRouterHandler]:
     """Every ``/api/v1`` controller; each business area adds its own here. Every route declares its
     access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
     return [SignupController, AuthController, StaffController, ClientsController, MembersController,
-            PortalController, PosController, BranchesController, ProgrammeController]
+            PortalController, PosController, BranchesController, ProgrammeController,
+            # catalogue: coupons, earning-rule events, rewards, the member portal's programme pages
+            CouponTemplatesController, MemberCouponsController, EventsController, RewardsController,
+            PortalProgrammeController]
 
 
 async def before_request(request: Request[Any, Any, Any]) -> None:

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 
 from lianka.platform.db import UnitOfWork
-from lianka.platform.errors import Conflict, RuleViolation
+from lianka.platform.errors import Conflict, NotFound, RuleViolation
 from lianka.tenants.domain import rules as domain
 from lianka.tenants.domain.programme import EarningRule, Programme, RuleKind
 from lianka.tenants.models import Coupon, RuleAward
@@ -62,6 +62,13 @@ async def lock(uow: UnitOfWork, name: str) -> None:
     """A transaction-scoped advisory lock on ``name`` within this merchant."""
     await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                               {"k": f"{uow.tenant_id}:{name}"})
+
+
+async def require_member(uow: UnitOfWork, member_id: uuid.UUID) -> None:
+    """NotFound unless ``member_id`` is a member of this merchant (another merchant's member alike)."""
+    found = await uow.session.scalar(text("SELECT 1 FROM memberships WHERE member_id = :m"), {"m": member_id})
+    if found is None:
+        raise NotFound("member not found", field="member_id")
 
 
 async def member_tier(uow: UnitOfWork, programme: Programme, member_id: uuid.UUID) -> str | None:
@@ -105,7 +112,7 @@ async def _coupon(uow: UnitOfWork, rule: EarningRule, member_id: uuid.UUID, at: 
     if template is None:
         return None, f"no coupon template {rule.coupon_template!r}"
     try:  # issue() checks before it writes: a refusal leaves nothing behind
-        return await coupon_svc.issue(uow, template.id, member_id, source=f"rule:{rule.code}", now=at), ""
+        return await coupon_svc.issue(uow, template.id, member_id, source=f"rule:{rule.code}"[:32], now=at), ""
     except RuleViolation as exc:
         return None, exc.detail
 
