@@ -283,7 +283,7 @@ async def deliver(db: Database, tenant: uuid.UUID, redemption_id: uuid.UUID, *, 
         _check_pickup_branch(red, branches)
         reward = await get(uow, red.reward_id)
         if red.status == "cancelled":
-            raise RedemptionClosed("this redemption was cancelled", status=red.status)
+            raise RedemptionClosed("this redemption was cancelled", redemption_status=red.status)
         if red.status == "awaiting_pickup":
             red.status, red.picked_up_at = "delivered", now
             red.actor = actor[:200]
@@ -304,7 +304,7 @@ async def cancel(db: Database, tenant: uuid.UUID, redemption_id: uuid.UUID, *, a
         _check_pickup_branch(red, branches)
         reward = await get(uow, red.reward_id)
         if red.status == "delivered":
-            raise RedemptionClosed("this redemption was delivered", status=red.status)
+            raise RedemptionClosed("this redemption was delivered", redemption_status=red.status)
         if red.status == "awaiting_pickup":
             _, tz = await accounts.merchant_info(uow)
             back = await ledger.reverse(uow, red.entry_id, key=f"reward-cancel:{red.id}", business_time=now,
@@ -344,9 +344,9 @@ async def catalogue(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, re
         _, programme = await programme_at(uow, now)
         tier = await rules.member_tier(uow, programme, member_id)
         available = max((await accounts.balances(uow, member_id, now)).points_available, 0)
-        taken: dict[uuid.UUID, int] = dict((await uow.session.execute(text(
-            "SELECT reward_id, count(*) FROM reward_redemptions WHERE member_id = :m AND status <> 'cancelled' "
-            "GROUP BY reward_id"), {"m": member_id})).tuples().all())
+        taken = {row.reward_id: int(row.n) for row in await uow.session.execute(text(
+            "SELECT reward_id, count(*) AS n FROM reward_redemptions WHERE member_id = :m AND status <> 'cancelled' "
+            "GROUP BY reward_id"), {"m": member_id})}
         items = []
         for r in await list_rewards(uow, active=True):
             left = None if r.per_member_limit is None else max(r.per_member_limit - int(taken.get(r.id, 0)), 0)

@@ -49,9 +49,9 @@ class Shop:
         assert r.status_code == status, r.text
         return r.json()
 
-    async def programme(self, p: Programme) -> None:
+    async def programme(self, p: Programme, since: datetime | None = None) -> None:
         async with self.db.uow(self.tenant) as uow:
-            await set_programme(uow, p, effective_from=datetime.now(UTC) - timedelta(minutes=1))
+            await set_programme(uow, p, effective_from=since or datetime.now(UTC) - timedelta(minutes=1))
             await uow.commit()
 
     async def member(self) -> Creds:
