@@ -64,6 +64,7 @@ async def review_tiers(db: Database, tenant: uuid.UUID, now: datetime) -> int:
                                                      old_tier=decision.old, new_tier=decision.new,
                                                      reason=decision.reason, actor="review"))
                     prof.tier_code, prof.tier_since = decision.new, now
+                    await rules.on_tier_change(uow, programme, prof.member_id, decision.old, decision.new, at=now)
                     changed += 1
                 prof.tier_reviewed_at = now
             await uow.commit()

@@ -162,3 +162,35 @@ async def test_birthday_rules_give_points_and_coupons_once_a_year(db: Database, 
     async with db.uow(t) as uow:
         assert len(await coupon_svc.member_coupons(uow, m)) == 1
     assert await maintenance.birthday_rewards(db, t, NOW + timedelta(days=365)) == 1  # next year again
+
+
+async def test_an_upgrade_at_the_tier_review_issues_the_upgrade_coupon(db: Database, tenant_factory,
+                                                                      member_factory) -> None:
+    from lianka.tenants.domain.programme import TierPolicy
+    from lianka.tenants.pos import schemas as pos_schemas
+    from lianka.tenants.pos import services as pos
+
+    t = await tenant_factory()
+    m = await member_factory(t)
+    async with db.uow(t) as uow:
+        branch = await uow.session.scalar(text(
+            "INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'SH01', 'SH01') RETURNING id"), {"t": t})
+        await uow.commit()
+    await _template(db, t, "gold-tea")
+    upgrade = EarningRule(code="gold", kind=RuleKind.TIER_UPGRADE, points=500, coupon_template="gold-tea")
+    strict = Programme(tiers=[TIERS[0], Tier(code="gold", name="金卡", rank=1, threshold=1_000_000)],
+                       tier_policy=TierPolicy(review_every_months=1), rules=[upgrade])
+    async with db.uow(t) as uow:
+        await set_programme(uow, strict, effective_from=NOW - timedelta(days=30))
+        await set_programme(uow, Programme(tiers=TIERS, tier_policy=TierPolicy(review_every_months=1),
+                                           rules=[upgrade]), effective_from=NOW + timedelta(days=1))
+        await uow.commit()
+    sale, _ = await pos.sale(db, t, pos_schemas.Basket(amount=200_000, member_id=m, business_time=NOW), "s-1",
+                             branch)
+    assert sale.tier == "regular"  # ¥2000 is not gold under the strict version in force then
+    assert await maintenance.review_tiers(db, t, NOW + timedelta(days=40)) == 1  # gold at ¥1000 now
+    assert await _points(db, t, m) == 2_000 + 500
+    async with db.uow(t) as uow:
+        assert [t.code for _, t in await coupon_svc.member_coupons(uow, m)] == ["gold-tea"]
+        assert await uow.session.scalar(text("SELECT tier_code FROM member_profiles WHERE member_id = :m"),
+                                        {"m": m}) == "gold"
