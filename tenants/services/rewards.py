@@ -228,7 +228,7 @@ async def redeem(db: Database, tenant: uuid.UUID, reward_id: uuid.UUID, member_i
                                created_at=now)
         try:
             spent = await accounts.spend_points(uow, member_id, reward.points_cost, reason="reward_redeemed",
-                                                key=f"reward:{key}", business_time=now,
+                                                key=rules.derived_key("reward:", key), business_time=now,
                                                 refs={"reward": reward.code, "redemption": str(red.id)})
         except InsufficientFunds as exc:
             raise InsufficientPoints(f"{reward.code} costs {reward.points_cost} points", needed=reward.points_cost,
@@ -242,8 +242,9 @@ async def redeem(db: Database, tenant: uuid.UUID, reward_id: uuid.UUID, member_i
             currency, tz = await accounts.merchant_info(uow)
             mine = await accounts.member_accounts(uow, member_id, currency)
             merchant = await accounts.merchant_accounts(uow, currency)
-            credit = await ledger.post(uow, kind="reward_stored_value", business_time=now, key=f"reward-sv:{key}",
-                                       scope="rewards", timezone=tz, refs={"redemption": str(red.id)},
+            credit = await ledger.post(uow, kind="reward_stored_value", business_time=now,
+                                       key=rules.derived_key("reward-sv:", key), scope="rewards", timezone=tz,
+                                       refs={"redemption": str(red.id)},
                                        legs=[ledger.Leg(mine.sv_bonus, reward.sv_amount),
                                              ledger.Leg(merchant.bonus_expense, -reward.sv_amount)])
             red.sv_entry_id, red.sv_amount = credit.id, reward.sv_amount

@@ -19,6 +19,7 @@ See docs/decisions/0008-earning-rule-caps.md for why caps are counted this way.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 
+from lianka.platform import idempotency
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import Conflict, NotFound, RuleViolation
 from lianka.tenants.domain import rules as domain
@@ -56,6 +58,13 @@ class Award:
     @property
     def gave_something(self) -> bool:
         return self.status == "awarded" and (self.points > 0 or self.coupon_code is not None)
+
+
+def derived_key(prefix: str, key: str, limit: int = idempotency.MAX_KEY) -> str:
+    """``prefix + key`` for a ledger entry or an award, hashed when it would pass ``limit`` (a caller's
+    Idempotency-Key may itself use the whole limit)."""
+    whole = prefix + key
+    return whole if len(whole) <= limit else prefix + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 async def lock(uow: UnitOfWork, name: str) -> None:
@@ -131,6 +140,7 @@ async def award(uow: UnitOfWork, programme: Programme, rule: EarningRule, member
     if skipped:
         return Award(rule.code, str(rule.kind), member_id, "skipped", reason=skipped)
     await lock(uow, f"rule:{rule.code}:{member_id}")
+    key = derived_key("", key, limit=240)
     replay = await _replay(uow, rule, member_id, key)
     if replay is not None:
         return replay
@@ -141,7 +151,7 @@ async def award(uow: UnitOfWork, programme: Programme, rule: EarningRule, member
     entry = None
     if grant:
         entry = await accounts.award_points(uow, member_id, grant, programme=programme, reason=f"rule_{rule.kind}",
-                                            key=f"rule:{rule.code}:{key}", business_time=at,
+                                            key=derived_key(f"rule:{rule.code}:", key), business_time=at,
                                             refs={"rule": rule.code, **(refs or {})})
     coupon, coupon_note = (await _coupon(uow, rule, member_id, at)) if rule.coupon_template else (None, "")
     if not grant and coupon is None:
