@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["ledger", "pos"]
+BENCHES = ["ledger", "pos", "settlement"]
 
 
 def main() -> None:

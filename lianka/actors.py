@@ -11,6 +11,7 @@ from lianka.platform.jobs import get_broker
 broker = get_broker()
 
 import lianka.alliance.ledger.jobs  # noqa: E402
+import lianka.alliance.settlement.jobs  # noqa: E402
 import lianka.platform.builtin_jobs  # noqa: E402
 import lianka.platform.identity.jobs  # noqa: E402
 import lianka.tenants.jobs  # noqa: E402

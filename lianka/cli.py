@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from lianka.alliance.ledger import cli as ledger_cli
+from lianka.alliance.settlement import cli as settlement_cli
 from lianka.platform import devservices
 from lianka.platform.settings import Settings, get_settings
 
@@ -32,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(services_app, name="services")
 app.add_typer(demo_app, name="demo")
 app.add_typer(ledger_cli.app, name="ledger")
+app.add_typer(settlement_cli.app, name="settlement")
 
 
 @contextmanager
@@ -126,7 +128,7 @@ def serve(host: Annotated[str, typer.Option()] = "", port: Annotated[int, typer.
 
 
 #: queues the worker consumes; an area that declares a new queue adds it here.
-WORKER_QUEUES = ["default", "maintenance", "messages"]
+WORKER_QUEUES = ["default", "maintenance", "messages", "settlement"]
 
 
 @app.command()

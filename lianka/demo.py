@@ -6,6 +6,9 @@ and a stand-alone merchant side by side. Each business area adds its part of the
 Programme and members: demo-tea has tiers (gold earns double), double points on Tuesdays, a
 "pay ¥1000 get ¥1100" plan, a ¥100 joining threshold, and five members who joined at the till.
 
+Alliance: demo-tea operates ``demo-coalition``; demo-bakery joined; one member earned alliance points
+at the tea shop and paid with some at the bakery.
+
 Identity: an owner per merchant (password :data:`DEMO_PASSWORD`) and a POS client for demo-tea's
 first branch. The POS secret is derived from this checkout's ``LIANKA_SECRET_KEY``, so the banner
 can print it on every ``make run`` while the database keeps only its hash.
@@ -59,6 +62,8 @@ DEMO_BANNER = """
     API docs      {url}/schema
     health        {url}/readyz    metrics {url}/metrics
   Demo merchants: demo-tea (3 branches, a programme, 5 members), demo-bakery (1 branch)
+    alliance        demo-coalition (demo-tea operates it, demo-bakery is a partner)
+                    .venv/bin/lianka settlement close --scope alliance:demo-coalition --period YYYY-MM
     staff sign-in   owner@demo-tea.example / owner@demo-bakery.example, password {password}
                     curl -s {url}/api/v1/auth/token -H 'content-type: application/json' \\
                       -d '{{"email":"owner@demo-tea.example","password":"{password}"}}'
@@ -110,6 +115,30 @@ async def _seed_programme_and_members(db: Database, tenant: uuid.UUID) -> int:
     return len(DEMO_MEMBERS)
 
 
+DEMO_ALLIANCE = "demo-coalition"
+
+
+async def _seed_alliance(db: Database, tea: uuid.UUID, bakery: uuid.UUID) -> None:
+    """demo-tea operates an alliance that demo-bakery joined; 张伟 earned alliance points at the tea shop
+    and paid with some of them at the bakery."""
+    from lianka.alliance.alliances import services as alliances
+    from lianka.alliance.alliances.domain import Terms
+
+    a = await alliances.create(db, tea, code=DEMO_ALLIANCE, name="城市生活联盟 City Life Alliance", terms=Terms())
+    code, _ = await alliances.invite(db, tea, a.id, note="demo-bakery")
+    await alliances.accept(db, bakery, code)
+    async with db.uow(system=True) as uow:
+        member = await uow.session.scalar(text("SELECT id FROM members WHERE phone = :p"), {"p": DEMO_MEMBERS[0][0]})
+    branches = {}
+    for tenant, branch_code in ((tea, "SH01"), (bakery, "BJ01")):
+        async with db.uow(tenant) as uow:
+            branches[tenant] = await uow.session.scalar(select(Branch.id).where(Branch.code == branch_code))
+    await alliances.earn(db, tea, a.id, member_id=member, amount=26_800, branch_id=branches[tea],
+                         key="demo-alliance-earn-0", business_time=None)
+    await alliances.redeem(db, bakery, a.id, member_id=member, points=100, branch_id=branches[bakery],
+                           key="demo-alliance-redeem-0", business_time=None)
+
+
 def banner(settings: Settings, url: str) -> str:
     return DEMO_BANNER.format(url=url, password=DEMO_PASSWORD, client_id=DEMO_POS_CLIENT_ID,
                               client_secret=demo_pos_secret(settings))
@@ -141,7 +170,8 @@ async def seed_if_empty(settings: Settings) -> str:
             await uow.commit()
         tea = merchants[0]
         members = await _seed_programme_and_members(db, tea.id)
+        await _seed_alliance(db, tea.id, merchants[1].id)
         return (f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
-                f"and {members} members with some purchases")
+                f"and {members} members with some purchases, alliance {DEMO_ALLIANCE}")
     finally:
         await db.dispose()

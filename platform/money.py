@@ -111,3 +111,22 @@ def points_value(points: int, price_per_point: Decimal, currency: str = "CNY",
     """The money value of ``points`` at a major-unit price per point (e.g. ¥0.010), rounded once."""
     scale = Decimal(10) ** minor_digits(currency)
     return Money(round_minor(Decimal(points) * price_per_point * scale, mode), currency)
+
+
+def largest_remainder(total: int, weights: list[int]) -> list[int]:
+    """Split the integer ``total`` in proportion to non-negative ``weights``: each share is rounded
+    down, and the units left go to the largest remainders (ties to the earlier weight), so the
+    shares always sum to ``total`` exactly."""
+    if total < 0:
+        raise ValueError("total must not be negative")
+    whole = sum(weights)
+    if not weights or whole <= 0:
+        if total:
+            raise ValueError("cannot split a non-zero total over zero weights")
+        return [0] * len(weights)
+    shares = [total * w // whole for w in weights]
+    left = total - sum(shares)
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in order[:left]:
+        shares[i] += 1
+    return shares

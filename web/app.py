@@ -20,6 +20,7 @@ from lianka.platform.identity.guards import check_csrf_form, provide_identity, p
 from lianka.platform.identity.runtime import Identity
 from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
+from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
 from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
@@ -31,6 +32,7 @@ from lianka.web.api.portal_programme import PortalProgrammeController
 from lianka.web.api.pos import PosController
 from lianka.web.api.programme import ProgrammeController
 from lianka.web.api.rewards import RewardsController
+from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
 from lianka.web.health import HealthController
@@ -49,7 +51,8 @@ def api_routes() -> list[ControllerRouterHandler]:
     """Every ``/api/v1`` controller; each business area adds its own here. Every route declares its
     access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
     return [SignupController, AuthController, StaffController, ClientsController, MembersController,
-            PortalController, PosController, BranchesController, ProgrammeController,
+            PortalController, PosController, BranchesController, ProgrammeController, SettlementController,
+            AlliancesController, AllianceTillController,
             # catalogue: coupons, earning-rule events, rewards, the member portal's programme pages
             CouponTemplatesController, MemberCouponsController, EventsController, RewardsController,
             PortalProgrammeController]

@@ -5,7 +5,7 @@ weekdays, and the member's branch and tier pass its filters (an empty filter adm
 Caps are in points: ``cap_per_day`` is per member per local day, ``cap_per_member`` per member over
 the rule's life, ``cap_total`` over all members. An award that would pass a cap is cut to what is
 left; when nothing is left the rule gives nothing (no coupon either) — see
-docs/decisions/0008-earning-rule-caps.md.
+docs/decisions/0009-earning-rule-caps.md.
 """
 
 from __future__ import annotations

@@ -22,11 +22,12 @@ import msgspec
 from sqlalchemy import func, select, text
 
 from lianka.alliance.ledger import services as ledger
+from lianka.alliance.settlement import clearing
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import DomainError, NotFound, RuleViolation, ValidationFailed
 from lianka.platform.identity.members import is_valid_card_number, new_card_number, normalise_phone
-from lianka.platform.money import RoundingMode, round_minor
+from lianka.platform.money import RoundingMode, largest_remainder, round_minor
 from lianka.tenants.domain import pricing, tiers
 from lianka.tenants.domain.lifecycle import join_eligibility
 from lianka.tenants.domain.programme import Programme
@@ -288,6 +289,11 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
                 e = await ledger.post(uow, kind="stored_value_spent", business_time=ctx.business_time,
                                       key=f"{key}:sv", scope="pos", timezone=ctx.tz, refs=refs, legs=legs)
                 entries["stored_value"], period, late = str(e.id), e.period, e.late
+                c = await clearing.post_consumed(uow, currency=ctx.currency, tz=ctx.tz, branch=ctx.branch_id,
+                                                 principal=q.stored_value.principal, sv_entry=e,
+                                                 funder=ctx.programme.stored_value.bonus_funder, key=key, refs=refs)
+                if c is not None:
+                    entries["clearing"] = str(c.id)
             if q.points_earned:
                 e = await accounts.award_points(uow, member, q.points_earned, programme=ctx.programme,
                                                 reason="points_earned", key=f"{key}:earn",
@@ -346,6 +352,7 @@ async def top_up(db: Database, tenant: uuid.UUID, body: schemas.TopUpIn, key: st
         legs = [ledger.Leg(mine.sv_principal, plan.pay), ledger.Leg(merchant.cash, -plan.pay)]
         if plan.bonus:
             legs += [ledger.Leg(mine.sv_bonus, plan.bonus), ledger.Leg(merchant.bonus_expense, -plan.bonus)]
+        legs += await clearing.top_up_legs(uow, currency, branch, plan.pay)
         top_up_id = uuid.uuid4()
         e = await ledger.post(uow, kind="stored_value_top_up", business_time=bt, key=f"{key}:top_up", scope="pos",
                               timezone=tz, refs={"top_up": str(top_up_id), "branch": str(branch)}, legs=legs)
@@ -435,14 +442,30 @@ async def refund(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, body: sche
                                                 refs=refs)
                 entries["points_restored"] = str(e.id)
             if restore_p or restore_b:
-                legs = [ledger.Leg(merchant.sales, -(restore_p + restore_b))]
-                if restore_p:
-                    legs.append(ledger.Leg(mine.sv_principal, restore_p))
-                if restore_b:
-                    legs.append(ledger.Leg(mine.sv_bonus, restore_b))
-                e = await ledger.post(uow, kind="stored_value_restored", business_time=bt, key=f"{key}:sv",
-                                      scope="pos", timezone=tz, refs=refs, legs=legs)
-                entries["stored_value_restored"] = str(e.id)
+                # bonus goes back into lots of the branches that issued it, so a later spend charges them again
+                issuers = await clearing.bonus_issuers(uow, uuid.UUID(s.entries["stored_value"]))
+                names = sorted(issuers) or [""]
+                shares = largest_remainder(restore_b, [issuers.get(n, 1) for n in names])
+                for i, (issuer, share) in enumerate(zip(names, shares, strict=True)):
+                    p_part = restore_p if i == 0 else 0
+                    if not (p_part or share):
+                        continue
+                    legs = [ledger.Leg(merchant.sales, -(p_part + share))]
+                    if p_part:
+                        legs.append(ledger.Leg(mine.sv_principal, p_part))
+                    if share:
+                        legs.append(ledger.Leg(mine.sv_bonus, share))
+                    e = await ledger.post(uow, kind="stored_value_restored", business_time=bt,
+                                          key=f"{key}:sv" if i == 0 else f"{key}:sv:{i}", scope="pos", timezone=tz,
+                                          refs={**refs, "branch": issuer} if issuer else refs, legs=legs)
+                    entries["stored_value_restored" if i == 0 else f"stored_value_restored_{i}"] = str(e.id)
+                if "clearing" in s.entries:
+                    c = await clearing.post_restored(
+                        uow, currency=currency, tz=tz, original=uuid.UUID(s.entries["clearing"]), principal=restore_p,
+                        bonus=restore_b, orig_principal=s.sv_principal, orig_bonus=s.sv_bonus, key=key,
+                        business_time=bt, refs={**refs, "branch": str(branch_id or s.branch_id)})
+                    if c is not None:
+                        entries["clearing"] = str(c.id)
         s.refunded = after
         s.status = "refunded" if after == s.net else "partially_refunded"
         if s.status == "refunded":

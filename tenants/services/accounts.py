@@ -62,7 +62,9 @@ async def member_accounts(uow: UnitOfWork, member_id: uuid.UUID, currency: str) 
                                        unit=points_unit(tenant))
     principal = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="sv_principal",
                                           unit=currency)
-    bonus = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="sv_bonus", unit=currency)
+    # bonus is kept in lots so a spend knows which branch issued the bonus it consumed (clearing)
+    bonus = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="sv_bonus", unit=currency,
+                                      lots=True)
     return MemberAccounts(points, principal, bonus)
 
 

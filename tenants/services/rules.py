@@ -14,7 +14,7 @@ Sign-up, check-in, review, referral, birthday, custom events and tier upgrades a
    from its template (stock and per-member limit honoured; a coupon that cannot be issued is
    reported, the points still count), and the award is recorded.
 
-See docs/decisions/0008-earning-rule-caps.md for why caps are counted this way.
+See docs/decisions/0009-earning-rule-caps.md for why caps are counted this way.
 """
 
 from __future__ import annotations

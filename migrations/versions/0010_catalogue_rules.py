@@ -3,10 +3,10 @@
 ``rule_awards`` is the append-only record of every award an earning rule made (points and/or a
 coupon): its unique ``(rule_code, award_key)`` makes an award exactly-once, and per-member and
 per-day caps are summed from it. ``rule_counters`` holds one row per rule with a total cap, so the
-total is checked and raised under that row's lock (see docs/decisions/0008-earning-rule-caps.md).
+total is checked and raised under that row's lock (see docs/decisions/0009-earning-rule-caps.md).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from lianka.platform import rls
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,447 @@
+"""Alliances: creation, invitations, partners' status, versioned terms, and the till's alliance moves.
+
+An alliance has its own book (its id is the ``tenant_id`` of its ledger rows and of its tables, so
+RLS keeps it apart from every merchant). A partner's request runs in the partner's transaction and
+switches that transaction into the alliance's book only after checking, through a database function
+that answers for the asking merchant alone, that it is an active partner. One transaction, so an
+alliance move and the partner's idempotency record commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from lianka.alliance.alliances.domain import Terms, TermsError, decode
+from lianka.alliance.ledger import domain as ledger_domain
+from lianka.alliance.ledger import services as ledger
+from lianka.alliance.settlement import clearing
+from lianka.alliance.settlement.domain import LineKind, fee, money, points_issued, points_redeemed
+from lianka.platform import idempotency
+from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
+from lianka.tenants.domain.programme import ExpiryKind
+
+SINCE_EVER = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class NotAPartner(NotFound):
+    type_slug = "alliance-not-found"
+    title = "No such alliance among yours"
+
+
+class PartnerInactive(RuleViolation):
+    type_slug = "partner-inactive"
+    title = "This partner is suspended or has left the alliance"
+
+
+class IssuanceCapReached(RuleViolation):
+    type_slug = "issuance-cap-reached"
+    title = "The partner's monthly issuance cap is reached"
+
+
+class CreditLimitExceeded(RuleViolation):
+    type_slug = "credit-limit-exceeded"
+    title = "The partner owes more than its credit limit: settle before issuing points"
+
+
+class NotACardholder(NotFound):
+    type_slug = "not-a-cardholder"
+    title = "This card is not an alliance card"
+
+
+def points_unit(alliance_id: uuid.UUID) -> str:
+    return f"PTS:alliance:{alliance_id.hex}"
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Alliance:
+    id: uuid.UUID
+    code: str
+    name: str
+    currency: str
+    timezone: str
+    role: str
+    status: str
+
+
+async def membership(uow: UnitOfWork, alliance_id: uuid.UUID) -> tuple[str, str]:
+    """(role, status) of the unit of work's merchant in the alliance; NotAPartner when it never joined."""
+    row = (await uow.session.execute(text(
+        "SELECT role, status FROM lianka_my_alliances() WHERE alliance_id = :a"), {"a": alliance_id})).first()
+    if row is None:
+        raise NotAPartner("alliance not found")
+    return row.role, row.status
+
+
+async def my_alliances(db: Database, merchant: uuid.UUID) -> list[Alliance]:
+    async with db.uow(merchant) as uow:
+        mine = list(await uow.session.execute(text("SELECT alliance_id, role, status FROM lianka_my_alliances()")))
+    out = []
+    for r in mine:
+        async with db.uow(r.alliance_id) as uow:
+            a = (await uow.session.execute(text("SELECT code, name, currency, timezone FROM alliances")) ).one()
+        out.append(Alliance(r.alliance_id, a.code, a.name, a.currency, a.timezone, r.role, r.status))
+    return sorted(out, key=lambda a: a.code)
+
+
+async def get(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID) -> Alliance:
+    async with db.uow(merchant) as uow:
+        role, status = await membership(uow, alliance_id)
+        await uow.set_tenant(alliance_id)
+        a = (await uow.session.execute(text("SELECT code, name, currency, timezone FROM alliances"))).one()
+    return Alliance(alliance_id, a.code, a.name, a.currency, a.timezone, role, status)
+
+
+async def require_operator(uow: UnitOfWork, alliance_id: uuid.UUID) -> None:
+    role, _ = await membership(uow, alliance_id)
+    if role != "operator":
+        raise Forbidden("only the alliance's operator may do this")
+
+
+async def create(db: Database, merchant: uuid.UUID, *, code: str, name: str, terms: Terms,
+                 currency: str | None = None, timezone: str | None = None) -> Alliance:
+    """A merchant founds an alliance and operates it; its terms' first version applies from the start."""
+    alliance_id = uuid.uuid4()
+    async with db.uow(merchant) as uow:
+        m = (await uow.session.execute(text("SELECT name, currency, timezone FROM merchants WHERE id = :m"),
+                                       {"m": merchant})).one()
+        await uow.set_tenant(alliance_id)
+        try:
+            async with uow.session.begin_nested():
+                await uow.session.execute(text(
+                    "INSERT INTO alliances (id, code, name, currency, timezone, operator_merchant_id) "
+                    "VALUES (:a, :c, :n, :cur, :tz, :m)"),
+                    {"a": alliance_id, "c": code, "n": name, "cur": currency or m.currency,
+                     "tz": timezone or m.timezone, "m": merchant})
+        except IntegrityError as exc:
+            if "uq_alliances_code" in str(exc.orig):
+                raise Conflict(f"an alliance with code {code!r} exists", field="code") from None
+            raise ValidationFailed("code: 2-40 lowercase letters, digits or '-'", field="code") from None
+        await uow.session.execute(text(
+            "INSERT INTO alliance_partners (alliance_id, merchant_id, name, role, status) "
+            "VALUES (:a, :m, :n, 'operator', 'active')"), {"a": alliance_id, "m": merchant, "n": m.name})
+        await _write_terms(uow, alliance_id, terms, SINCE_EVER, "founding terms")
+        await uow.commit()
+    return Alliance(alliance_id, code, name, currency or m.currency, timezone or m.timezone, "operator", "active")
+
+
+async def _write_terms(uow: UnitOfWork, alliance_id: uuid.UUID, terms: Terms, effective_from: datetime,
+                       note: str) -> int:
+    await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                              {"k": f"alliance-terms:{alliance_id}"})
+    version = int(await uow.session.scalar(text(
+        "SELECT coalesce(max(version), 0) + 1 FROM alliance_terms WHERE alliance_id = :a"), {"a": alliance_id}))
+    await uow.session.execute(text(
+        "INSERT INTO alliance_terms (alliance_id, version, effective_from, document, note) "
+        "VALUES (:a, :v, :e, CAST(:d AS jsonb), :n)"),
+        {"a": alliance_id, "v": version, "e": effective_from,
+         "d": msgspec.json.encode(terms).decode(), "n": note[:400]})
+    return version
+
+
+async def publish_terms(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, document: object, *,
+                        effective_from: datetime | None, note: str = "") -> int:
+    """A new terms version from ``effective_from`` (now; never back-dated: past postings keep theirs)."""
+    try:
+        terms = decode(document)
+    except TermsError as exc:
+        raise ValidationFailed(str(exc)) from None
+    now = datetime.now(UTC)
+    if effective_from is not None and (effective_from.tzinfo is None or effective_from < now - timedelta(minutes=5)):
+        raise ValidationFailed("effective_from needs a time zone and may not be in the past", field="effective_from")
+    async with db.uow(merchant) as uow:
+        await require_operator(uow, alliance_id)
+        await uow.set_tenant(alliance_id)
+        version = await _write_terms(uow, alliance_id, terms, effective_from or now, note)
+        await uow.commit()
+    return version
+
+
+async def terms_at(uow: UnitOfWork, alliance_id: uuid.UUID, at: datetime) -> tuple[int, Terms]:
+    """The terms in force at ``at`` (the unit of work is in the alliance's book)."""
+    row = (await uow.session.execute(text(
+        "SELECT version, document FROM alliance_terms WHERE alliance_id = :a AND effective_from <= :at "
+        "ORDER BY version DESC LIMIT 1"), {"a": alliance_id, "at": at})).first()
+    if row is None:
+        raise NotFound("the alliance has no terms in force at that time")
+    return row.version, decode(row.document)
+
+
+async def terms_history(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with db.uow(merchant) as uow:
+        await membership(uow, alliance_id)
+        await uow.set_tenant(alliance_id)
+        rows = await uow.session.execute(text(
+            "SELECT version, effective_from, document, note FROM alliance_terms WHERE alliance_id = :a "
+            "ORDER BY version DESC"), {"a": alliance_id})
+        return [{"version": r.version, "effective_from": r.effective_from, "document": r.document, "note": r.note}
+                for r in rows]
+
+
+async def invite(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, note: str = "",
+                 days: int = 14) -> tuple[str, datetime]:
+    """An invitation code for one merchant to join (shown once; stored hashed)."""
+    if not 1 <= days <= 90:
+        raise ValidationFailed("an invitation is valid for 1 to 90 days", field="days")
+    code = f"LKA-{secrets.token_urlsafe(18)}"
+    expires = datetime.now(UTC) + timedelta(days=days)
+    async with db.uow(merchant) as uow:
+        await require_operator(uow, alliance_id)
+        await uow.set_tenant(alliance_id)
+        await uow.session.execute(text(
+            "INSERT INTO alliance_invites (alliance_id, code_hash, note, expires_at) VALUES (:a, :h, :n, :e)"),
+            {"a": alliance_id, "h": _hash(code), "n": note[:200], "e": expires})
+        await uow.commit()
+    return code, expires
+
+
+async def accept(db: Database, merchant: uuid.UUID, code: str) -> Alliance:
+    """A merchant admin accepts an invitation: the merchant becomes an active partner."""
+    async with db.uow(merchant) as uow:
+        found = (await uow.session.execute(text("SELECT alliance_id, invite_id FROM lianka_find_invite(:h)"),
+                                           {"h": _hash(code)})).first()
+        if found is None:
+            raise NotFound("invitation not found, used or expired", field="code")
+        name = await uow.session.scalar(text("SELECT name FROM merchants WHERE id = :m"), {"m": merchant})
+        await uow.set_tenant(found.alliance_id)
+        claimed = await uow.session.execute(text(
+            "UPDATE alliance_invites SET accepted_by = :m, accepted_at = now() "
+            "WHERE alliance_id = :a AND id = :i AND accepted_by IS NULL AND expires_at > now()"),
+            {"m": merchant, "a": found.alliance_id, "i": found.invite_id})
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound("invitation not found, used or expired", field="code")
+        joined = await uow.session.execute(text(
+            "INSERT INTO alliance_partners (alliance_id, merchant_id, name, role, status) "
+            "VALUES (:a, :m, :n, 'partner', 'active') "
+            "ON CONFLICT (alliance_id, merchant_id) DO UPDATE SET status = 'active', changed_at = now() "
+            "WHERE alliance_partners.status = 'left'"), {"a": found.alliance_id, "m": merchant, "n": name})
+        if joined.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("this merchant is already in the alliance")
+        await uow.commit()
+    return await get(db, merchant, found.alliance_id)
+
+
+async def set_status(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, partner: uuid.UUID,
+                     status: str) -> None:
+    """The operator suspends or reinstates a partner; a partner leaves (never the operator)."""
+    if status not in ("active", "suspended", "left"):
+        raise ValidationFailed("status is active, suspended or left", field="status")
+    async with db.uow(merchant) as uow:
+        role, _ = await membership(uow, alliance_id)
+        if status == "left" and partner != merchant and role != "operator":
+            raise Forbidden("a partner may only leave itself")
+        if status != "left" and role != "operator":
+            raise Forbidden("only the operator suspends or reinstates partners")
+        await uow.set_tenant(alliance_id)
+        row = (await uow.session.execute(text(
+            "SELECT role FROM alliance_partners WHERE alliance_id = :a AND merchant_id = :m FOR UPDATE"),
+            {"a": alliance_id, "m": partner})).first()
+        if row is None:
+            raise NotFound("partner not found")
+        if row.role == "operator":
+            raise RuleViolation("the operator cannot be suspended or leave its own alliance")
+        await uow.session.execute(text(
+            "UPDATE alliance_partners SET status = :s, changed_at = now() WHERE alliance_id = :a AND merchant_id = :m"),
+            {"s": status, "a": alliance_id, "m": partner})
+        await uow.commit()
+
+
+async def partners(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with db.uow(merchant) as uow:
+        await membership(uow, alliance_id)
+        await uow.set_tenant(alliance_id)
+        rows = await uow.session.execute(text(
+            "SELECT merchant_id, name, role, status, joined_at FROM alliance_partners WHERE alliance_id = :a "
+            "ORDER BY joined_at"), {"a": alliance_id})
+        return [dict(r._mapping) for r in rows]
+
+
+# --- the till -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Till:
+    alliance_id: uuid.UUID
+    currency: str
+    tz: str
+    branch: uuid.UUID
+    terms: Terms
+    member_points: ledger.Account
+
+
+async def _enter(uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.UUID, branch_id: uuid.UUID | None,
+                 at: datetime) -> _Till:
+    """From the partner's transaction into the alliance's book, checking everything on the way."""
+    merchant = uow.tenant_id
+    assert merchant is not None
+    _, status = await membership(uow, alliance_id)
+    if status != "active":
+        raise PartnerInactive(f"this merchant is {status} in the alliance")
+    if branch_id is None:
+        raise ValidationFailed("which branch? give branch_id (or use a branch-bound terminal)", field="branch_id")
+    branch = (await uow.session.execute(text("SELECT code, name FROM branches WHERE id = :b"),
+                                        {"b": branch_id})).first()
+    if branch is None:
+        raise NotFound("branch not found", field="branch_id")
+    if not await uow.session.scalar(text("SELECT lianka_is_cardholder(:a, :m)"), {"a": alliance_id, "m": member_id}):
+        raise NotACardholder("not an alliance card", field="member_id")
+    await uow.set_tenant(alliance_id)
+    a = (await uow.session.execute(text("SELECT currency, timezone FROM alliances"))).one()
+    _, terms = await terms_at(uow, alliance_id, at)
+    await uow.session.execute(text(
+        "INSERT INTO alliance_spokes (alliance_id, branch_id, merchant_id, code, name) VALUES (:a, :b, :m, :c, :n) "
+        "ON CONFLICT (alliance_id, branch_id) DO UPDATE SET code = EXCLUDED.code, name = EXCLUDED.name "
+        "WHERE alliance_spokes.code <> EXCLUDED.code OR alliance_spokes.name <> EXCLUDED.name"),
+        {"a": alliance_id, "b": branch_id, "m": merchant, "c": branch.code, "n": branch.name})
+    account = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_points",
+                                        unit=points_unit(alliance_id))
+    return _Till(alliance_id, a.currency, a.timezone, branch_id, terms, account)
+
+
+async def _position(uow: UnitOfWork, alliance_id: uuid.UUID, merchant: uuid.UUID,
+                    period: str | None) -> tuple[int, int]:
+    """(money position of the partner over all time — negative: it owes —, points it issued in ``period``)."""
+    row = (await uow.session.execute(text(
+        "SELECT coalesce(sum(p.amount) FILTER (WHERE a.kind LIKE 'clr\\_%'), 0) AS position, "
+        "coalesce(-sum(p.amount) FILTER (WHERE a.kind = :q AND e.period = :period), 0) AS issued "
+        "FROM alliance_spokes s JOIN ledger_accounts a ON a.tenant_id = :a AND a.owner_kind = 'branch' "
+        "AND a.owner_id = s.branch_id JOIN ledger_postings p ON p.tenant_id = :a AND p.account_id = a.id "
+        "JOIN ledger_entries e ON e.tenant_id = :a AND e.id = p.entry_id "
+        "WHERE s.alliance_id = :a AND s.merchant_id = :m"),
+        {"a": alliance_id, "m": merchant, "q": f"{clearing.QTY_PREFIX}{LineKind.POINTS_ISSUED.value}",
+         "period": period})).one()
+    return int(row.position), int(row.issued)
+
+
+def _period(at: datetime, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    local = at.astimezone(ZoneInfo(tz))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+async def _balance(uow: UnitOfWork, account: ledger.Account, at: datetime) -> dict[str, int]:
+    return {"points": await ledger.balance(uow, account), "available": await ledger.available_points(uow, account, at)}
+
+
+async def _run(db: Database, merchant: uuid.UUID, action: str, key: str, request: object,
+               body: Any) -> tuple[dict[str, Any], bool]:
+    """Idempotency in the partner's own scope around ``body(uow)``, which ends back in the partner's book."""
+    idempotency.check_key(key)
+    fp = idempotency.fingerprint(action, msgspec.to_builtins(request))
+    async with db.uow(merchant) as uow:
+        replay = await idempotency.claim(uow, action, key, fp)
+        if replay is not None:
+            return dict(replay.body), True
+        out: dict[str, Any] = await body(uow)
+        await uow.set_tenant(merchant)
+        await idempotency.store(uow, action, key, 201, out)
+        await uow.commit()
+        return out, False
+
+
+async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, member_id: uuid.UUID, amount: int,
+               branch_id: uuid.UUID | None, key: str, business_time: datetime | None) -> tuple[dict[str, Any], bool]:
+    """A purchase at a partner earns alliance points at the partner's rate; the partner owes the operator
+    their issue price (and the per-transaction fee) from this moment."""
+    if not 0 < amount <= 10**11:
+        raise ValidationFailed("amount must be a positive number of fen", field="amount")
+    at = business_time or datetime.now(UTC)
+    request = {"alliance": str(alliance_id), "member": str(member_id), "amount": amount, "branch": str(branch_id),
+               "at": business_time.isoformat() if business_time else None}
+
+    async def body(uow: UnitOfWork) -> dict[str, Any]:
+        till = await _enter(uow, alliance_id, member_id, branch_id, at)
+        t = till.terms
+        points = int((Decimal(amount) / 100 * t.rate_for(str(merchant))).to_integral_value(ROUND_DOWN))
+        if points <= 0:
+            raise RuleViolation("this purchase earns no alliance points")
+        await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                                  {"k": f"alliance-issuer:{alliance_id}:{merchant}"})
+        position, issued = await _position(uow, alliance_id, merchant, _period(at, till.tz))
+        if t.monthly_issuance_cap and issued + points > t.monthly_issuance_cap:
+            raise IssuanceCapReached(f"{t.monthly_issuance_cap - issued} points left this month")
+        cost = money(points, t.issue_price)
+        if t.credit_limit and -(position - cost - t.fee_per_transaction) > t.credit_limit:
+            raise CreditLimitExceeded(f"the partner owes {-position} against a limit of {t.credit_limit}")
+        e = t.expiry
+        expires = ledger_domain.expiry_for(at, str(e.kind), months=e.months, extra_years=e.extra_years, tz=till.tz) \
+            if e.kind != ExpiryKind.NEVER else None
+        spoke = str(till.branch)
+        obligations = points_issued(spoke, points, t.issue_price)
+        if t.fee_per_transaction:
+            obligations += fee(spoke, t.fee_per_transaction)
+        legs = [ledger.Leg(till.member_points, points, expires_at=expires, available_at=at)]
+        legs += await clearing.quantity_legs(uow, points_unit(alliance_id),
+                                             [(till.branch, LineKind.POINTS_ISSUED, -points)])
+        legs += await clearing.legs(uow, clearing.Hub("alliance", alliance_id, till.currency), obligations)
+        entry = await ledger.post(uow, kind="alliance_points_issued", business_time=at, key=f"earn:{key}",
+                                  scope=f"pos:{merchant}", timezone=till.tz, legs=legs,
+                                  refs={"merchant": str(merchant), "branch": spoke, "spend": amount})
+        return {"alliance_id": str(alliance_id), "member_id": str(member_id), "points": points,
+                "issue_cost": cost, "fee": t.fee_per_transaction, "entry_id": str(entry.id), "period": entry.period,
+                "late": entry.late, "balance": await _balance(uow, till.member_points, at)}
+
+    return await _run(db, merchant, "alliance.earn", key, request, body)
+
+
+async def redeem(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, member_id: uuid.UUID, points: int,
+                 branch_id: uuid.UUID | None, key: str, business_time: datetime | None) -> tuple[dict[str, Any], bool]:
+    """Alliance points taken as payment at a partner: the member gets ``member_value`` per point off the
+    bill, and the operator owes the partner ``reimbursement_price`` per point."""
+    if not 0 < points <= 10**12:
+        raise ValidationFailed("points must be positive", field="points")
+    at = business_time or datetime.now(UTC)
+    request = {"alliance": str(alliance_id), "member": str(member_id), "points": points, "branch": str(branch_id),
+               "at": business_time.isoformat() if business_time else None}
+
+    async def body(uow: UnitOfWork) -> dict[str, Any]:
+        till = await _enter(uow, alliance_id, member_id, branch_id, at)
+        t = till.terms
+        spoke = str(till.branch)
+        obligations = points_redeemed(spoke, points, t.reimbursement_price)
+        if t.fee_per_transaction:
+            obligations += fee(spoke, t.fee_per_transaction)
+        legs = [ledger.Leg(till.member_points, -points)]
+        legs += await clearing.quantity_legs(uow, points_unit(alliance_id),
+                                             [(till.branch, LineKind.POINTS_REDEEMED, points)])
+        legs += await clearing.legs(uow, clearing.Hub("alliance", alliance_id, till.currency), obligations)
+        entry = await ledger.post(uow, kind="alliance_points_redeemed", business_time=at, key=f"redeem:{key}",
+                                  scope=f"pos:{merchant}", timezone=till.tz, legs=legs,
+                                  refs={"merchant": str(merchant), "branch": spoke})
+        return {"alliance_id": str(alliance_id), "member_id": str(member_id), "points": points,
+                "discount": money(points, t.member_value), "reimbursement": money(points, t.reimbursement_price),
+                "fee": t.fee_per_transaction, "entry_id": str(entry.id), "period": entry.period, "late": entry.late,
+                "balance": await _balance(uow, till.member_points, at)}
+
+    return await _run(db, merchant, "alliance.redeem", key, request, body)
+
+
+async def card_balance(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, member_id: uuid.UUID
+                       ) -> dict[str, Any]:
+    """What a partner's till may see of an alliance card: its alliance balance, nothing else."""
+    async with db.uow(merchant) as uow:
+        await membership(uow, alliance_id)
+        if not await uow.session.scalar(text("SELECT lianka_is_cardholder(:a, :m)"),
+                                        {"a": alliance_id, "m": member_id}):
+            raise NotACardholder("not an alliance card", field="member_id")
+        await uow.set_tenant(alliance_id)
+        account = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_points",
+                                            unit=points_unit(alliance_id))
+        now = datetime.now(UTC)
+        out = {"alliance_id": str(alliance_id), "member_id": str(member_id), **await _balance(uow, account, now)}
+        await uow.commit()
+        return out

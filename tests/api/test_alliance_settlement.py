@@ -1,0 +1,178 @@
+"""An alliance through the API, the design's worked example: issue_price ¥0.010, reimbursement ¥0.008.
+P issues 10,000 points (branch P1 6,000, P2 4,000), Q 5,000, R none; Q accepts 6,000, R 4,000 and
+P1 1,000. Month end: P pays 92.00 (P1 52.00, P2 40.00), Q pays 2.00, R receives 32.00, and the
+operator nets +62.00 = 40.00 float for the 4,000 outstanding points + 22.00 spread."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+pytestmark = pytest.mark.integration
+OCT = "2026-10-20T15:00:00+08:00"
+
+
+@dataclass
+class Partner:
+    tenant: uuid.UUID
+    owner: dict[str, str]
+    pos: dict[str, str]
+    branches: dict[str, uuid.UUID]
+
+
+class World:
+    def __init__(self, client: AsyncTestClient[Litestar]) -> None:
+        self.client = client
+        self.partners: dict[str, Partner] = {}
+        self.alliance = ""
+
+    async def call(self, method: str, url: str, headers: dict[str, str], body: Any = None,
+                   expect: int | tuple[int, ...] = (200, 201)) -> Any:
+        h = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+        r = await self.client.request(method, url, json=body, headers=h)
+        assert r.status_code in ((expect,) if isinstance(expect, int) else expect), r.text
+        return r.json() if r.content and r.headers.get("content-type", "").endswith("json") else r
+
+    async def earn(self, who: str, branch: str, member: uuid.UUID, amount: int, **kw: Any) -> Any:
+        p = self.partners[who]
+        return await self.call("POST", f"/api/v1/pos/alliances/{self.alliance}/earn", p.pos,
+                               {"member_id": str(member), "amount": amount, "branch_id": str(p.branches[branch]),
+                                "business_time": OCT}, **kw)
+
+    async def redeem(self, who: str, branch: str, member: uuid.UUID, points: int, **kw: Any) -> Any:
+        p = self.partners[who]
+        return await self.call("POST", f"/api/v1/pos/alliances/{self.alliance}/redeem", p.pos,
+                               {"member_id": str(member), "points": points, "branch_id": str(p.branches[branch]),
+                                "business_time": OCT}, **kw)
+
+
+@pytest.fixture
+async def world(client, tenant_factory, auth_kit, staff_token) -> World:
+    w = World(client)
+    for name, branches in (("O", ["O1"]), ("P", ["P1", "P2"]), ("Q", ["Q1"]), ("R", ["R1"])):
+        tenant = await tenant_factory(f"Partner {name}")
+        b = {code: await auth_kit.branch(tenant, code) for code in branches}
+        pos = await auth_kit.pos(tenant, ["pos"])
+        w.partners[name] = Partner(tenant, (await staff_token(tenant, "owner")).headers, pos.headers, b)
+    o = w.partners["O"]
+    code = f"coalition-{uuid.uuid4().hex[:8]}"
+    created = await w.call("POST", "/api/v1/alliances", o.owner, {
+        "code": code, "name": "城市联盟", "terms": {"issue_price": "0.010", "reimbursement_price": "0.008",
+                                                "member_value": "0.010", "earn_rate": "1"}})
+    w.alliance = created["id"]
+    for name in "PQR":
+        invite = await w.call("POST", f"/api/v1/alliances/{w.alliance}/invites", o.owner, {"note": name})
+        joined = await w.call("POST", "/api/v1/alliances/join", w.partners[name].owner, {"code": invite["code"]})
+        assert joined["role"] == "partner" and joined["status"] == "active"
+    return w
+
+
+async def test_the_worked_example_nets_exactly(world: World, member_factory) -> None:
+    x = await member_factory(world.partners["P"].tenant)
+    y = await member_factory(world.partners["Q"].tenant)
+    e = await world.earn("P", "P1", x, 600_000)
+    assert e["points"] == 6_000 and e["issue_cost"] == 6_000
+    await world.earn("P", "P2", x, 400_000)
+    await world.earn("Q", "Q1", y, 500_000)
+    r = await world.redeem("Q", "Q1", x, 6_000)
+    assert (r["discount"], r["reimbursement"]) == (6_000, 4_800)
+    await world.redeem("R", "R1", x, 4_000)
+    await world.redeem("P", "P1", y, 1_000)
+    await world.redeem("R", "R1", x, 1, expect=422)  # X has spent everything
+
+    card = await world.call("GET", f"/api/v1/pos/alliances/{world.alliance}/cards/{y}", world.partners["R"].pos)
+    assert card["points"] == 4_000
+
+    o = world.partners["O"]
+    out = await world.call("POST", f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10/close", o.owner)
+    partners = {s["name"]: s["net"] for s in out["statements"] if s["entity_kind"] == "partner"}
+    assert partners == {"Partner O": 0, "Partner P": -9_200, "Partner Q": -200, "Partner R": 3_200}
+    branches = {s["code"]: s["net"] for s in out["statements"] if s["entity_kind"] == "branch"}
+    assert (branches["P1"], branches["P2"]) == (-5_200, -4_000)
+    hub = next(s for s in out["statements"] if s["entity_kind"] == "hub")
+    assert hub["net"] == 6_200
+    assert out["summary"]["sum_with_hub"] == 0
+    p_stmt = next(s for s in out["statements"] if s["name"] == "Partner P")
+    assert p_stmt["lines"]["points_issued"] == {"amount": -10_000, "points": -10_000}
+    assert p_stmt["lines"]["points_redeemed"] == {"amount": 800, "points": 1_000}
+
+    again = await world.call("POST", f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10/close", o.owner)
+    assert again["checksum"] == out["checksum"]
+
+    # Q sees its own statement and nobody else's
+    q = world.partners["Q"]
+    mine = await world.call("GET", f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10", q.owner)
+    assert {s["name"] for s in mine["statements"] if s["entity_kind"] == "partner"} == {"Partner Q"}
+    assert all(s["entity_kind"] != "hub" for s in mine["statements"])
+    assert {s["code"] for s in mine["statements"] if s["entity_kind"] == "branch"} == {"Q1"}
+    pdf = await world.client.get(f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10/download/pdf",
+                                 headers=q.owner)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    r2 = await world.client.get(f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10/download/instructions",
+                                headers=q.owner)
+    assert r2.status_code == 404
+    # ... and none of P's members
+    r3 = await world.client.get(f"/api/v1/members/{x}", headers=q.pos)
+    assert r3.status_code == 404
+    # P's HQ sees the split across its branches
+    p = world.partners["P"]
+    theirs = await world.call("GET", f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10", p.owner)
+    assert {s["code"]: s["net"] for s in theirs["statements"] if s["entity_kind"] == "branch"} == {
+        "P1": -5_200, "P2": -4_000}
+
+
+async def test_partners_only_and_suspension(world: World, member_factory, tenant_factory, staff_token) -> None:
+    x = await member_factory(world.partners["P"].tenant)
+    stranger = await tenant_factory("Outsider")
+    outsider = await staff_token(stranger, "owner")
+    r = await world.client.get(f"/api/v1/alliances/{world.alliance}", headers=outsider.headers)
+    assert r.status_code == 404
+    # a card that belongs to no partner is not an alliance card
+    nobody = await member_factory(stranger)
+    await world.earn("Q", "Q1", nobody, 10_000, expect=404)
+    # the operator suspends Q: Q can neither issue nor accept; X's points stay good at R
+    await world.earn("P", "P1", x, 100_000)
+    q = world.partners["Q"]
+    await world.call("PUT", f"/api/v1/alliances/{world.alliance}/partners/{q.tenant}/status",
+                     world.partners["O"].owner, {"status": "suspended"}, expect=204)
+    await world.redeem("Q", "Q1", x, 100, expect=422)
+    await world.redeem("R", "R1", x, 100)
+    # a partner cannot suspend another; P leaves, and X's balance stays valid at R
+    await world.call("PUT", f"/api/v1/alliances/{world.alliance}/partners/{world.partners['R'].tenant}/status",
+                     world.partners["P"].owner, {"status": "suspended"}, expect=403)
+    await world.call("PUT", f"/api/v1/alliances/{world.alliance}/partners/{world.partners['P'].tenant}/status",
+                     world.partners["P"].owner, {"status": "left"}, expect=204)
+    await world.redeem("R", "R1", x, 100)
+    await world.earn("P", "P1", x, 100_000, expect=422)
+
+
+async def test_till_moves_are_idempotent_and_capped(world: World, member_factory) -> None:
+    x = await member_factory(world.partners["P"].tenant)
+    p = world.partners["P"]
+    body = {"member_id": str(x), "amount": 50_000, "branch_id": str(p.branches["P1"]), "business_time": OCT}
+    headers = {**p.pos, "Idempotency-Key": "till-42"}
+    first = await world.client.post(f"/api/v1/pos/alliances/{world.alliance}/earn", json=body, headers=headers)
+    again = await world.client.post(f"/api/v1/pos/alliances/{world.alliance}/earn", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["entry_id"] == first.json()["entry_id"]
+    clash = await world.client.post(f"/api/v1/pos/alliances/{world.alliance}/earn",
+                                    json={**body, "amount": 60_000}, headers=headers)
+    assert clash.status_code == 409
+    # the operator caps monthly issuance and sets a credit limit
+    await world.call("PUT", f"/api/v1/alliances/{world.alliance}/terms", world.partners["O"].owner,
+                     {"issue_price": "0.010", "reimbursement_price": "0.008", "monthly_issuance_cap": 1_000,
+                      "credit_limit": 100_000})
+    now = {"member_id": str(x), "branch_id": str(p.branches["P1"])}
+    ok = await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/earn", p.pos, {**now, "amount": 90_000})
+    assert ok["points"] == 900
+    capped = await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/earn", p.pos,
+                              {**now, "amount": 20_000}, expect=422)
+    assert capped["type"].endswith("/issuance-cap-reached")
+    bad = await world.call("PUT", f"/api/v1/alliances/{world.alliance}/terms", world.partners["O"].owner,
+                           {"issue_price": "0.008", "reimbursement_price": "0.010"}, expect=400)
+    assert "reimbursement_price" in bad["detail"]

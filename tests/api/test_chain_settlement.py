@@ -1,0 +1,178 @@
+"""Chain settlement through the API, the design's worked example: "pay ¥1000 get ¥1100", proportional
+consumption. X tops up ¥1000 at A, spends ¥550 at B and ¥110 at C; Y tops up ¥500 at B (no bonus)
+and spends ¥200 at A. Month end nets each branch with HQ under each bonus-funding policy."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from openpyxl import load_workbook
+
+from lianka.platform.db import Database
+from lianka.tenants.domain.programme import (
+    BonusFunder,
+    Programme,
+    StoredValueConfig,
+    StoredValuePlan,
+)
+from lianka.tenants.services.programme import set_programme
+
+pytestmark = pytest.mark.integration
+OCT = "2026-10-15T12:00:00+08:00"
+
+
+def programme(funder: BonusFunder) -> Programme:
+    return Programme(stored_value=StoredValueConfig(bonus_funder=funder, plans=[
+        StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000, get=110_000),
+        StoredValuePlan(code="500", name="储值500", pay=50_000, get=50_000)]))
+
+
+class Chain:
+    def __init__(self, client: AsyncTestClient[Litestar], tenant: uuid.UUID, pos: dict[str, str],
+                 owner: dict[str, str], branches: dict[str, uuid.UUID]) -> None:
+        self.client, self.tenant, self.pos, self.owner, self.branches = client, tenant, pos, owner, branches
+
+    async def post(self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        r = await self.client.post(url, json=body, headers={**(headers or self.pos),
+                                                             "Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    async def top_up(self, member: uuid.UUID, plan: str, branch: str, at: str = OCT) -> Any:
+        return await self.post("/api/v1/pos/top-ups", {"member_id": str(member), "plan": plan,
+                                                        "branch_id": str(self.branches[branch]),
+                                                        "business_time": at})
+
+    async def spend(self, member: uuid.UUID, amount: int, branch: str, at: str = OCT) -> Any:
+        return await self.post("/api/v1/pos/sales", {"member_id": str(member), "amount": amount,
+                                                      "stored_value": amount, "branch_id": str(self.branches[branch]),
+                                                      "business_time": at})
+
+    async def close(self, period: str = "2026-10") -> Any:
+        r = await self.client.post(f"/api/v1/settlement/periods/{period}/close?wait=true", headers=self.owner)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture
+def make_chain(client: AsyncTestClient[Litestar], db: Database, tenant_factory, auth_kit, staff_token):
+    async def make(funder: BonusFunder) -> Chain:
+        tenant = await tenant_factory("连锁茶饮")
+        branches = {code: await auth_kit.branch(tenant, code) for code in ("A", "B", "C")}
+        async with db.uow(tenant) as uow:
+            await set_programme(uow, programme(funder), effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+            await uow.commit()
+        pos = await auth_kit.pos(tenant, ["pos"])
+        owner = await staff_token(tenant, "owner")
+        return Chain(client, tenant, pos.headers, owner.headers, branches)
+
+    return make
+
+
+async def worked_example(chain: Chain, member_factory) -> dict[str, Any]:
+    x, y = await member_factory(chain.tenant), await member_factory(chain.tenant)
+    await chain.top_up(x, "1000-1100", "A")
+    s1 = await chain.spend(x, 55_000, "B")
+    assert (s1["quote"]["sv_principal"], s1["quote"]["sv_bonus"]) == (50_000, 5_000)
+    s2 = await chain.spend(x, 11_000, "C")
+    assert (s2["quote"]["sv_principal"], s2["quote"]["sv_bonus"]) == (10_000, 1_000)
+    await chain.top_up(y, "500", "B")
+    await chain.spend(y, 20_000, "A")
+    out = await chain.close()
+    return {s["code"]: s for s in out["statements"]} | {"summary": out["summary"], "checksum": out["checksum"]}
+
+
+@pytest.mark.parametrize(("funder", "nets", "bonus_expense"), [
+    (BonusFunder.HQ, {"A": -80_000, "B": 5_000, "C": 11_000}, 6_000),
+    (BonusFunder.REDEEMING_BRANCH, {"A": -80_000, "B": 0, "C": 10_000}, 0),
+    (BonusFunder.ISSUING_BRANCH, {"A": -86_000, "B": 5_000, "C": 11_000}, 0),
+])
+async def test_month_end_nets_each_branch_with_hq(make_chain, member_factory, funder, nets, bonus_expense) -> None:
+    chain = await make_chain(funder)
+    got = await worked_example(chain, member_factory)
+    assert {code: got[code]["net"] for code in "ABC"} == nets
+    hub = next(v for k, v in got.items() if isinstance(v, dict) and v.get("entity_kind") == "hub")
+    assert hub["net"] == -sum(nets.values())
+    summary = got["summary"]
+    assert summary["sum_with_hub"] == 0
+    assert summary["float_change"] == 70_000  # HQ keeps ¥700 principal outstanding
+    assert summary["bonus_expense"] == bonus_expense
+    assert got["A"]["direction"] == "pays"
+    assert got["A"]["lines"]["stored_value_collected"] == {"amount": -100_000, "points": 0}
+
+
+async def test_close_is_idempotent_and_later_entries_land_in_the_next_period(make_chain, member_factory) -> None:
+    chain = await make_chain(BonusFunder.HQ)
+    first = await worked_example(chain, member_factory)
+    again = await chain.close()
+    assert again["checksum"] == first["checksum"]
+    # a till that was offline sends an October sale after the close: it keeps its business time but
+    # lands in November, as a late item
+    x = await member_factory(chain.tenant)
+    await chain.top_up(x, "500", "C", at="2026-10-31T20:00:00+08:00")
+    nov = await chain.close("2026-11")
+    by_code = {s["code"]: s for s in nov["statements"]}
+    assert by_code["C"]["net"] == -50_000
+    assert by_code["C"]["late"] == -50_000
+    assert by_code["C"]["opening"] == first["C"]["net"]  # October's position carried forward
+    r = await chain.client.get("/api/v1/settlement/periods/2026-10", headers=chain.owner)
+    assert r.json()["checksum"] == first["checksum"]  # October did not move
+
+
+async def test_refund_of_a_stored_value_sale_undoes_its_clearing(make_chain, member_factory) -> None:
+    chain = await make_chain(BonusFunder.ISSUING_BRANCH)
+    x = await member_factory(chain.tenant)
+    await chain.top_up(x, "1000-1100", "A")
+    sale = await chain.spend(x, 55_000, "B")
+    await chain.post(f"/api/v1/pos/sales/{sale['sale_id']}/refunds", {"amount": 22_000, "business_time": OCT})
+    got = {s["code"]: s for s in (await chain.close())["statements"]}
+    # 2/5 of the sale came back: B keeps 3/5 of 500 + 50; A is charged 3/5 of the 50 bonus
+    assert got["B"]["net"] == 30_000 + 3_000
+    assert got["A"]["net"] == -100_000 - 3_000
+    assert sum(s["net"] for s in got.values()) == 0
+
+
+async def test_downloads(make_chain, member_factory) -> None:
+    chain = await make_chain(BonusFunder.HQ)
+    got = await worked_example(chain, member_factory)
+    base = "/api/v1/settlement/periods/2026-10/download"
+    r = await chain.client.get(f"{base}/csv", headers=chain.owner)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    table = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    nets = {row[2]: int(row[7]) for row in table[1:] if len(row) > 7 and row[4] == "net"}
+    assert nets["A"] == -80_000 and nets["B"] == 5_000 and nets["C"] == 11_000
+    assert table[-1] == ["checksum", got["checksum"]]
+    r = await chain.client.get(f"{base}/xlsx", headers=chain.owner)
+    wb = load_workbook(io.BytesIO(r.content))
+    assert wb["Summary"]["D1"].value == got["checksum"]
+    nets_xlsx = {row[0].split()[0]: row[3] for row in wb["Summary"].iter_rows(min_row=4, values_only=True)}
+    assert nets_xlsx["A"] == -800 and nets_xlsx["B"] == 50 and nets_xlsx["C"] == 110
+    r = await chain.client.get(f"{base}/pdf", headers=chain.owner)
+    assert r.content.startswith(b"%PDF") and len(r.content) > 1000
+    r = await chain.client.get(f"{base}/instructions", headers=chain.owner)
+    lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    pays = {(row[1].split()[0], row[2].split()[0]): int(row[3]) for row in lines[1:]}
+    assert pays == {("A", "连锁茶饮"): 80_000, ("连锁茶饮", "B"): 5_000, ("连锁茶饮", "C"): 11_000}
+
+
+async def test_settlement_needs_permission_and_stays_in_its_merchant(make_chain, member_factory, staff_token,
+                                                                     tenant_factory) -> None:
+    chain = await make_chain(BonusFunder.HQ)
+    await worked_example(chain, member_factory)
+    cashier = await staff_token(chain.tenant, "cashier")
+    r = await chain.client.post("/api/v1/settlement/periods/2026-10/close?wait=true", headers=cashier.headers)
+    assert r.status_code == 403
+    r = await chain.client.get("/api/v1/settlement/periods/2026-10", headers=cashier.headers)
+    assert r.status_code == 403
+    other = await staff_token(await tenant_factory("别家"), "owner")
+    r = await chain.client.get("/api/v1/settlement/periods/2026-10", headers=other.headers)
+    assert r.json()["status"] == "open" and r.json()["statements"] == []
+    r = await chain.client.get("/api/v1/settlement/periods/2026-13", headers=chain.owner)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"

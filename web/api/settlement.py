@@ -1,0 +1,149 @@
+"""Chain settlement (HQ and its branches): close a month, read statements, download them.
+
+``POST /settlement/periods/{period}/close`` queues the close (202) — or, with ``?wait=true``, runs it
+in the request and answers with the result. Statements come as JSON, CSV, XLSX and PDF, plus the
+payout/collection instruction file. Alliance settlement lives under ``/alliances/{id}/settlement``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+from sqlalchemy import text
+
+from lianka.alliance.settlement import close, exports, scopes
+from lianka.platform import outbox
+from lianka.platform.db import Database
+from lianka.platform.errors import NotFound, ValidationFailed
+from lianka.platform.identity.guards import CurrentPrincipal, requires
+from lianka.platform.identity.permissions import Permission
+
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+
+class LineOut(msgspec.Struct):
+    amount: int
+    points: int
+
+
+class StatementOut(msgspec.Struct):
+    entity_kind: str
+    entity_id: uuid.UUID
+    code: str
+    name: str
+    currency: str
+    opening: int
+    lines: dict[str, LineOut]
+    late: int
+    net: int
+    direction: str
+    closing: int
+    checksum: str
+    parent_id: uuid.UUID | None = None
+
+
+class PeriodOut(msgspec.Struct):
+    period: str
+    status: str
+    step: str | None
+    checksum: str | None
+    summary: dict[str, Any] | None
+    statements: list[StatementOut]
+
+
+def statement_out(s: close.Statement) -> StatementOut:
+    return StatementOut(s.entity_kind, s.entity_id, s.code, s.name, s.currency, s.opening,
+                        {k: LineOut(v["amount"], v["points"]) for k, v in s.lines.items()}, s.late, s.net,
+                        s.direction, s.closing, s.checksum, s.parent_id)
+
+
+def result_out(r: close.CloseResult, statements: list[close.Statement] | None = None) -> PeriodOut:
+    return PeriodOut(r.period, "closed", "closed", r.checksum, r.summary,
+                     [statement_out(s) for s in (r.statements if statements is None else statements)])
+
+
+def download(r: close.CloseResult, fmt: str, name: str, statements: list[close.Statement] | None = None,
+             hub_name: str = "HQ") -> Response[bytes]:
+    if fmt == "csv":
+        body = exports.to_csv(r, statements)
+    elif fmt == "xlsx":
+        body = exports.to_xlsx(r, statements)
+    elif fmt == "pdf":
+        body = exports.to_pdf(r, statements)
+    elif fmt == "instructions":
+        body, fmt = exports.instructions(r, hub_name), "csv"
+        name = f"{name}-instructions"
+    else:
+        raise ValidationFailed("format is csv, xlsx, pdf or instructions", field="format")
+    return Response(body, media_type=MEDIA[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{name}-{r.period}.{fmt}"'})
+
+
+async def period_status(db: Database, book: uuid.UUID, period: str) -> PeriodOut:
+    close.check_period(period)
+    async with db.uow(book) as uow:
+        run = (await uow.session.execute(text(
+            "SELECT status, step, checksum, summary FROM settlement_runs WHERE tenant_id = :b AND period = :p"),
+            {"b": book, "p": period})).first()
+        statements = await close.load_statements(uow, book, period) if run and run.status == "closed" else []
+    if run is None:
+        return PeriodOut(period, "open", None, None, None, [])
+    return PeriodOut(period, run.status, run.step, run.checksum, run.summary, [statement_out(s) for s in statements])
+
+
+def _db(request: Request[Any, Any, Any]) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+class SettlementController(Controller):
+    path = "/settlement"
+    tags = ("settlement",)
+
+    @post("/periods/{period:str}/close", guards=[requires(Permission.SETTLEMENT_WRITE)], status_code=202,
+          summary="Close a month for HQ and its branches (queued; ?wait=true runs it now). Idempotent.")
+    async def close_period(self, request: Request[Any, Any, Any], period: FromPath[str], principal: CurrentPrincipal,
+                           wait: FromQuery[bool] = False) -> Response[PeriodOut]:
+        close.check_period(period)
+        db = _db(request)
+        if wait:
+            done = await close.close(db, await scopes.chain_scope(db, principal.tenant), period)
+            return Response(result_out(done), status_code=200)
+        async with db.uow(principal.tenant) as uow:  # queued once the request's transaction commits
+            await outbox.enqueue(uow, "close_period", queue="settlement", kind="chain", book=str(principal.tenant),
+                                 period=period)
+            await uow.commit()
+        return Response(await period_status(db, principal.tenant, period), status_code=202)
+
+    @get("/periods/{period:str}", guards=[requires(Permission.SETTLEMENT_READ)],
+         summary="A period's status, its summary and every statement (JSON)")
+    async def get_period(self, request: Request[Any, Any, Any], period: FromPath[str],
+                         principal: CurrentPrincipal) -> PeriodOut:
+        return await period_status(_db(request), principal.tenant, period)
+
+    @get("/periods/{period:str}/statements/{entity_id:uuid}", guards=[requires(Permission.SETTLEMENT_READ)],
+         summary="One branch's (or HQ's) statement")
+    async def get_statement(self, request: Request[Any, Any, Any], period: FromPath[str],
+                            entity_id: FromPath[uuid.UUID], principal: CurrentPrincipal) -> StatementOut:
+        db = _db(request)
+        r = await close.result(db, await scopes.chain_scope(db, principal.tenant), period)
+        found = next((s for s in r.statements if s.entity_id == entity_id), None)
+        if found is None:
+            raise NotFound("no statement for that entity in this period")
+        return statement_out(found)
+
+    @get("/periods/{period:str}/download/{fmt:str}", guards=[requires(Permission.SETTLEMENT_READ)],
+         summary="Statements as csv, xlsx or pdf; or the payout/collection instructions (fmt=instructions)")
+    async def download(self, request: Request[Any, Any, Any], period: FromPath[str], fmt: FromPath[str],
+                       principal: CurrentPrincipal) -> Response[bytes]:
+        db = _db(request)
+        scope = await scopes.chain_scope(db, principal.tenant)
+        return download(await close.result(db, scope, period), fmt, scope.hub_code, hub_name=scope.hub_name)
