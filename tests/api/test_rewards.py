@@ -121,6 +121,10 @@ async def test_a_member_redeems_gift_coupon_and_stored_value_in_the_portal(shop:
         "SELECT sum(p.amount) FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id "
         "AND a.tenant_id = p.tenant_id WHERE a.kind = 'bonus_expense' AND a.owner_kind = 'merchant'")
     assert funded == -500  # the merchant funds it
+    pos = await shop.kit.pos(shop.tenant, ["pos"], branch=shop.sh02)
+    paid = await shop.ok("POST", "/pos/sales", pos, {"amount": 800, "member_id": str(m), "stored_value": 500},
+                         status=201, idempotent=True)
+    assert (paid["quote"]["sv_bonus"], paid["quote"]["due"], paid["balances"]["sv_bonus"]) == (500, 300, 0)
     mine = await shop.ok("GET", f"/portal/merchants/{shop.slug}/redemptions", me)
     assert [r["reward_code"] for r in mine] == ["sv5", "coupon10", "tumbler"]
     assert (await shop.ok("GET", f"/rewards/{made['tumbler']['id']}"))["remaining"] == 1
