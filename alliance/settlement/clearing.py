@@ -49,8 +49,8 @@ def spoke_kind(line: LineKind) -> str:
 
 
 async def _spoke_account(uow: UnitOfWork, spoke: uuid.UUID, line: LineKind, unit: str, *,
-                         prefix: str = SPOKE_PREFIX) -> ledger.Account:
-    return await ledger.open_account(uow, owner_kind="branch", owner_id=spoke, kind=f"{prefix}{line.value}",
+                         prefix: str = SPOKE_PREFIX, owner_kind: str = "branch") -> ledger.Account:
+    return await ledger.open_account(uow, owner_kind=owner_kind, owner_id=spoke, kind=f"{prefix}{line.value}",
                                      unit=unit, allow_negative=True, tracked=False)
 
 
@@ -59,8 +59,10 @@ async def hub_account(uow: UnitOfWork, hub: Hub) -> ledger.Account:
                                      unit=hub.currency, allow_negative=True, tracked=False)
 
 
-async def legs(uow: UnitOfWork, hub: Hub, obligations: Iterable[Obligation]) -> list[ledger.Leg]:
-    """The legs that book ``obligations`` (one per spoke account, netted, plus the hub's opposite)."""
+async def legs(uow: UnitOfWork, hub: Hub, obligations: Iterable[Obligation], *,
+               owner_kind: str = "branch") -> list[ledger.Leg]:
+    """The legs that book ``obligations`` (one per spoke account, netted, plus the hub's opposite).
+    Spokes are branches; an alliance partner's own lines (its monthly fee) have ``owner_kind="partner"``."""
     by_account: dict[tuple[uuid.UUID, LineKind], int] = defaultdict(int)
     for o in obligations:
         by_account[(uuid.UUID(o.entity), o.kind)] += o.amount
@@ -68,7 +70,7 @@ async def legs(uow: UnitOfWork, hub: Hub, obligations: Iterable[Obligation]) -> 
     total = 0
     for (spoke, line), amount in sorted(by_account.items(), key=lambda kv: (str(kv[0][0]), kv[0][1].value)):
         if amount:
-            out.append(ledger.Leg(await _spoke_account(uow, spoke, line, hub.currency), amount))
+            out.append(ledger.Leg(await _spoke_account(uow, spoke, line, hub.currency, owner_kind=owner_kind), amount))
             total += amount
     if total:
         out.append(ledger.Leg(await hub_account(uow, hub), -total))

@@ -20,7 +20,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import text
@@ -159,7 +161,7 @@ def run_checksum(statements: list[Statement]) -> str:
 #: join form it nests loops over the postings, several times slower at volume)
 CLEARING_ACCOUNTS = """
 SELECT id, owner_id, kind FROM ledger_accounts
- WHERE tenant_id = :book AND owner_kind = 'branch' AND (kind LIKE 'clr\\_%' OR kind LIKE 'qty\\_%')
+ WHERE tenant_id = :book AND owner_kind IN ('branch', 'partner') AND (kind LIKE 'clr\\_%' OR kind LIKE 'qty\\_%')
 """
 BY_ACCOUNT = """
 SELECT p.account_id, e.late, sum(p.amount) AS amount
@@ -221,7 +223,7 @@ def _statement(period: str, kind: str, entity: uuid.UUID, merchant: uuid.UUID | 
 async def _compute(uow: UnitOfWork, scope: Scope, period: str) -> list[Statement]:
     moved = await _aggregate(uow, scope.book, period, "=")
     opening = await _openings(uow, scope, period)
-    known = {s.id for s in scope.spokes}
+    known = {s.id for s in scope.spokes} | set(scope.partners)
     unknown = set(moved) - known
     if unknown:  # a clearing account whose owner is not a spoke of this book: refuse rather than drop money
         raise ValidationFailed(f"clearing postings for unknown spokes {sorted(map(str, unknown))}")
@@ -235,6 +237,8 @@ async def _compute(uow: UnitOfWork, scope: Scope, period: str) -> list[Statement
                               else None, s.code, s.name, scope.currency, opening.get(s.id, 0), lines))
     if scope.kind == "alliance":
         for merchant, name in sorted(scope.partners.items(), key=lambda kv: str(kv[0])):
+            if merchant in moved:  # the partner's own lines (its monthly fee), not any branch's
+                by_partner[merchant].add(moved[merchant])
             lines = by_partner.get(merchant, _Lines())
             out.append(_statement(period, "partner", merchant, merchant, None, str(merchant), name, scope.currency,
                                   opening.get(merchant, 0), lines))
@@ -271,6 +275,31 @@ def summary(scope: Scope, statements: list[Statement]) -> dict[str, Any]:
     }
 
 
+async def _monthly_fees(uow: UnitOfWork, scope: Scope, period: str) -> None:
+    """Each active partner's monthly fee (terms in force at the month's end), booked into the month
+    being closed on the partner's own clearing account — once: the key is the month and the partner."""
+    from lianka.alliance.settlement import clearing
+    from lianka.alliance.settlement.domain import fee
+
+    year, month = map(int, period.split("-"))
+    tz = await uow.session.scalar(text("SELECT timezone FROM alliances WHERE id = :a"), {"a": scope.book})
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=ZoneInfo(tz)) - timedelta(microseconds=1)
+    doc = await uow.session.scalar(text(
+        "SELECT document FROM alliance_terms WHERE alliance_id = :a AND effective_from <= :at "
+        "ORDER BY version DESC LIMIT 1"), {"a": scope.book, "at": end})
+    amount = int((doc or {}).get("fee_monthly", 0))
+    if not amount:
+        return
+    payers = await uow.session.execute(text(
+        "SELECT merchant_id FROM alliance_partners WHERE alliance_id = :a AND role = 'partner' "
+        "AND status = 'active' ORDER BY merchant_id"), {"a": scope.book})
+    hub = clearing.Hub("alliance", scope.book, scope.currency)
+    for (merchant,) in payers:
+        legs = await clearing.legs(uow, hub, fee(str(merchant), amount), owner_kind="partner")
+        await ledger.post(uow, kind="alliance_monthly_fee", business_time=end, key=f"monthly-fee:{period}:{merchant}",
+                          scope="settlement", timezone=tz, period=period, legs=legs, refs={"merchant": str(merchant)})
+
+
 async def _run(uow: UnitOfWork, book: uuid.UUID, period: str, *, lock: bool = False) -> Any:
     return (await uow.session.execute(text(
         "SELECT status, step, checksum, summary FROM settlement_runs WHERE tenant_id = :b AND period = :p"
@@ -295,6 +324,8 @@ async def close(db: Database, scope: Scope, period: str, *, progress: Progress |
     async with db.uow(book) as uow:
         run = await _run(uow, book, period, lock=True)
         if run is None:
+            if scope.kind == "alliance":
+                await _monthly_fees(uow, scope, period)
             # wait for entries already heading into the period, then turn new ones away
             await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                                       {"k": f"ledger-period:{book}:{period}"})

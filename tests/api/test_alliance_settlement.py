@@ -176,3 +176,29 @@ async def test_till_moves_are_idempotent_and_capped(world: World, member_factory
     bad = await world.call("PUT", f"/api/v1/alliances/{world.alliance}/terms", world.partners["O"].owner,
                            {"issue_price": "0.008", "reimbursement_price": "0.010"}, expect=400)
     assert "reimbursement_price" in bad["detail"]
+
+
+async def test_fees_per_transaction_and_monthly(world: World, member_factory) -> None:
+    o = world.partners["O"]
+    created = await world.call("POST", "/api/v1/alliances", o.owner, {
+        "code": f"fees-{uuid.uuid4().hex[:8]}", "name": "收费联盟",
+        "terms": {"issue_price": "0.010", "reimbursement_price": "0.008", "fee_per_transaction": 10,
+                  "fee_monthly": 5_000}})
+    world.alliance = created["id"]
+    for name in "PQ":
+        invite = await world.call("POST", f"/api/v1/alliances/{world.alliance}/invites", o.owner, {})
+        await world.call("POST", "/api/v1/alliances/join", world.partners[name].owner, {"code": invite["code"]})
+    x = await member_factory(world.partners["P"].tenant)
+    earned = await world.earn("P", "P1", x, 100_000)  # 1,000 points: ¥10 issue cost + ¥0.10 fee
+    assert (earned["issue_cost"], earned["fee"]) == (1_000, 10)
+    await world.redeem("Q", "Q1", x, 500)  # ¥4 reimbursement − ¥0.10 fee
+    url = f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10/close"
+    out = await world.call("POST", url, o.owner)
+    nets = {s["name"]: s for s in out["statements"] if s["entity_kind"] == "partner"}
+    assert nets["Partner P"]["net"] == -1_000 - 10 - 5_000
+    assert nets["Partner P"]["lines"]["fee"]["amount"] == -5_010
+    assert nets["Partner Q"]["net"] == 400 - 10 - 5_000
+    assert nets["Partner O"]["net"] == 0  # the operator pays no fee to itself
+    assert out["summary"]["sum_with_hub"] == 0
+    again = await world.call("POST", url, o.owner)  # fees are booked once
+    assert again["checksum"] == out["checksum"]
