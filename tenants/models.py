@@ -196,6 +196,11 @@ class RewardRedemption(Base):
     actor: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     picked_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the ledger reversal that gave the points back
+    cancel_entry_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    #: stored value credited (kind stored_value), as it was when redeemed
+    sv_amount: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class MemberCheckin(Base):
@@ -209,6 +214,27 @@ class MemberCheckin(Base):
     streak: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RuleAward(Base):
+    """One award an earning rule made (points and/or a coupon); append-only. ``(rule_code,
+    award_key)`` is unique, so an award is exactly-once; caps per member and per day sum it."""
+
+    __tablename__ = "rule_awards"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    rule_code: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    award_key: Mapped[str] = mapped_column(String(240))
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    #: the merchant's local day of the award's business time
+    day: Mapped[date] = mapped_column(Date)
+    points: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    refs: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

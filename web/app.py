@@ -24,11 +24,15 @@ from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
 from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
+from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
 from lianka.web.api.crm import CrmController
+from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
+from lianka.web.api.portal_programme import PortalProgrammeController
 from lianka.web.api.pos import PosController
 from lianka.web.api.programme import ProgrammeController
+from lianka.web.api.rewards import RewardsController
 from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
@@ -49,7 +53,10 @@ def api_routes() -> list[ControllerRouterHandler]:
     access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
     return [SignupController, AuthController, StaffController, ClientsController, MembersController,
             PortalController, PosController, BranchesController, ProgrammeController, SettlementController,
-            AlliancesController, AllianceTillController, CrmController]
+            AlliancesController, AllianceTillController, CrmController,
+            # catalogue: coupons, earning-rule events, rewards, the member portal's programme pages
+            CouponTemplatesController, MemberCouponsController, EventsController, RewardsController,
+            PortalProgrammeController]
 
 
 async def before_request(request: Request[Any, Any, Any]) -> None:

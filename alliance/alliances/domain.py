@@ -44,7 +44,11 @@ class Terms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     credit_limit: Minor = 0
     #: alliance stored value: plans sold at any partner, spent at any other; ``bonus_funder`` "hq" means
     #: the operator funds bonuses, otherwise the issuing or the redeeming partner's branch
-    stored_value: StoredValueConfig = StoredValueConfig()
+    stored_value: StoredValueConfig | None = None
+
+    @property
+    def sv(self) -> StoredValueConfig:
+        return self.stored_value or StoredValueConfig()
 
     def rate_for(self, merchant: str) -> Decimal:
         return self.earn_rates.get(merchant, self.earn_rate)

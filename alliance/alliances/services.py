@@ -479,7 +479,7 @@ async def sv_top_up(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *
 
     async def body(uow: UnitOfWork) -> dict[str, Any]:
         till = await _enter(uow, alliance_id, member_id, branch_id, at)
-        chosen = next((p for p in till.terms.stored_value.plans if p.code == plan and p.active), None)
+        chosen = next((p for p in till.terms.sv.plans if p.code == plan and p.active), None)
         if chosen is None:
             raise NotFound(f"no active alliance stored-value plan {plan!r}", field="plan")
         principal, bonus, float_, expense = await _sv_accounts(uow, alliance_id, member_id, till.currency)
@@ -514,7 +514,7 @@ async def sv_spend(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *,
 
     async def body(uow: UnitOfWork) -> dict[str, Any]:
         till = await _enter(uow, alliance_id, member_id, branch_id, at)
-        sv = till.terms.stored_value
+        sv = till.terms.sv
         principal, bonus, float_, expense = await _sv_accounts(uow, alliance_id, member_id, till.currency)
         have = await _sv_balances(uow, principal, bonus)
         split = split_stored_value(amount, have["sv_principal"], have["sv_bonus"], sv.consumption)

@@ -14,6 +14,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -138,10 +139,14 @@ async def _find_or_create_person(uow: UnitOfWork, phone: str) -> uuid.UUID:
     raise RuntimeError("could not draw a unique card number")
 
 
+OnJoin = Callable[[UnitOfWork, uuid.UUID], Awaitable[object]]
+
+
 async def enrol_member(ident: Identity, tenant_id: uuid.UUID, phone: str,
-                       branch_id: uuid.UUID | None = None) -> Enrolled:
+                       branch_id: uuid.UUID | None = None, *, on_join: OnJoin | None = None) -> Enrolled:
     """Enrol the person with ``phone`` at merchant ``tenant_id`` (idempotent: enrolling twice
-    returns the existing membership)."""
+    returns the existing membership). ``on_join(uow, member_id)`` runs in the same transaction when
+    the membership is new (the programme's sign-up rules), so a membership never lacks its bonus."""
     phone = normalise_phone(phone)
     async with ident.db.uow(system=True) as uow:
         member_id = await _find_or_create_person(uow, phone)
@@ -153,6 +158,8 @@ async def enrol_member(ident: Identity, tenant_id: uuid.UUID, phone: str,
             "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) "
             "ON CONFLICT (tenant_id, member_id) DO NOTHING RETURNING true"),
             {"t": tenant_id, "m": member_id, "b": branch_id})
+        if created and on_join is not None:
+            await on_join(uow, member_id)
         view = await _membership_view(uow, "m.id = :v", member_id)
         assert view is not None
         await uow.commit()

@@ -96,6 +96,7 @@ class RuleKind(StrEnum):
     BIRTHDAY = "birthday"
     CUSTOM = "custom"  # an event the merchant posts through the API
     PROMOTION = "promotion"  # multiplies the points a sale earns (e.g. double on Tuesdays)
+    TIER_UPGRADE = "tier_upgrade"  # when a member moves up into one of the rule's tiers (any tier if none)
 
 
 class EarningRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -118,6 +119,8 @@ class EarningRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cap_total: Points | None = None
     #: REFERRAL: the referee's first purchase must be at least this much
     min_spend: Minor = 0
+    #: a coupon template (its code) issued with the award, e.g. a birthday or tier-upgrade coupon
+    coupon_template: Annotated[str, msgspec.Meta(max_length=40)] = ""
     active: bool = True
 
 
@@ -214,11 +217,17 @@ def validate(p: Programme) -> Programme:
             raise ProgrammeError(f"rule {r.code}: multiplier must be in (0, 20]")
         if r.kind == RuleKind.CUSTOM and not r.event:
             raise ProgrammeError(f"rule {r.code}: a custom rule needs an event name")
+        if r.coupon_template and r.kind == RuleKind.PROMOTION:
+            raise ProgrammeError(f"rule {r.code}: a promotion multiplies a sale's points and issues no coupon")
+        if any(not (k.isdigit() and 1 <= int(k) <= 366) for k in r.streak_bonus):
+            raise ProgrammeError(f"rule {r.code}: streak_bonus keys are day counts 1..366")
         if r.starts and r.ends and r.ends < r.starts:
             raise ProgrammeError(f"rule {r.code}: ends before it starts")
         unknown = set(r.tiers) - set(codes)
         if unknown:
             raise ProgrammeError(f"rule {r.code}: unknown tiers {sorted(unknown)}")
+    if sum(r.kind == RuleKind.CHECKIN and r.active for r in p.rules) > 1:
+        raise ProgrammeError("at most one active check-in rule")
     plan_codes = [pl.code for pl in p.stored_value.plans]
     if len(set(plan_codes)) != len(plan_codes):
         raise ProgrammeError("stored-value plan codes must be unique")

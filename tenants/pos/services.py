@@ -30,11 +30,11 @@ from lianka.platform.identity.members import is_valid_card_number, new_card_numb
 from lianka.platform.money import RoundingMode, largest_remainder, round_minor
 from lianka.tenants.domain import pricing, tiers
 from lianka.tenants.domain.lifecycle import join_eligibility
-from lianka.tenants.domain.programme import Programme, RuleKind
+from lianka.tenants.domain.programme import Programme
 from lianka.tenants.models import MemberProfile, TierChangeRecord
 from lianka.tenants.pos import schemas
 from lianka.tenants.pos.models import Refund, Sale, SaleLine, TopUp
-from lianka.tenants.services import accounts
+from lianka.tenants.services import accounts, rules
 from lianka.tenants.services import coupons as coupon_svc
 from lianka.tenants.services.programme import programme_at
 
@@ -240,13 +240,11 @@ async def _after_purchase(uow: UnitOfWork, ctx: _Context, q: pricing.Quote, key:
             uow.session.add(TierChangeRecord(tenant_id=uow.tenant_id, member_id=ctx.member_id, old_tier=change.old,
                                              new_tier=change.new, reason=change.reason, actor="pos"))
         prof.tier_code, prof.tier_since = change.new, ctx.business_time
+        await rules.on_tier_change(uow, ctx.programme, ctx.member_id, change.old, change.new, at=ctx.business_time,
+                                   branch_code=ctx.branch_code)
     if first and prof.referrer_member_id:
-        for rule in ctx.programme.rules:
-            if rule.kind == RuleKind.REFERRAL and rule.active and rule.points and q.qualifying_spend >= rule.min_spend:
-                await accounts.award_points(uow, prof.referrer_member_id, rule.points, programme=ctx.programme,
-                                            reason="referral", key=f"{key}:referral:{rule.code}",
-                                            business_time=ctx.business_time,
-                                            refs={"referee": str(ctx.member_id), "rule": rule.code})
+        await rules.on_referral(uow, ctx.programme, prof.referrer_member_id, ctx.member_id,
+                                spend=q.qualifying_spend, key=key, at=ctx.business_time, branch_code=ctx.branch_code)
     await uow.session.flush()
     return prof.tier_code, change.changed
 
@@ -265,6 +263,8 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
             assert basket.join_phone is not None
             ctx.member_id = await _enrol_at_till(uow, basket.join_phone, ctx.branch_id)
             ctx.profile = await _profile(uow, ctx.member_id, ctx.branch_id, lock=True)
+            await rules.on_signup(uow, ctx.member_id, at=ctx.business_time, branch_id=ctx.branch_id,
+                                  programme=ctx.programme)
         q, state, coupons = await _price(uow, basket, ctx, lock=True)
         sale_id = uuid.uuid4()
         entries: dict[str, str] = {}

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import Conflict, NotFound, RuleViolation, ValidationFailed
@@ -38,6 +38,11 @@ class CouponSoldOut(RuleViolation):
 class CouponLimitReached(RuleViolation):
     type_slug = "coupon-limit-reached"
     title = "The member already holds as many of these coupons as allowed"
+
+
+class CouponTemplateInactive(RuleViolation):
+    type_slug = "coupon-template-inactive"
+    title = "This coupon template no longer issues coupons"
 
 
 @dataclass(frozen=True)
@@ -99,16 +104,49 @@ async def get_template(uow: UnitOfWork, template_id: uuid.UUID) -> CouponTemplat
     return t
 
 
+async def get_template_by_code(uow: UnitOfWork, code: str) -> CouponTemplate | None:
+    return (await uow.session.scalars(select(CouponTemplate).where(CouponTemplate.code == code))).first()
+
+
+async def list_templates(uow: UnitOfWork, *, active: bool | None = None) -> list[CouponTemplate]:
+    q = select(CouponTemplate).order_by(CouponTemplate.created_at, CouponTemplate.code)
+    if active is not None:
+        q = q.where(CouponTemplate.active.is_(active))
+    return list(await uow.session.scalars(q))
+
+
+async def deactivate_template(uow: UnitOfWork, template_id: uuid.UUID) -> CouponTemplate:
+    """No more coupons of this kind are issued; coupons already issued stay valid until they expire."""
+    t = await get_template(uow, template_id)
+    t.active = False
+    await uow.session.flush()
+    return t
+
+
+async def member_coupons(uow: UnitOfWork, member_id: uuid.UUID, *, status: str | None = None
+                         ) -> list[tuple[Coupon, CouponTemplate]]:
+    """The member's coupons with their templates, newest first."""
+    q = select(Coupon, CouponTemplate).join(
+        CouponTemplate, (CouponTemplate.tenant_id == Coupon.tenant_id) & (CouponTemplate.id == Coupon.template_id)
+    ).where(Coupon.member_id == member_id).order_by(Coupon.issued_at.desc(), Coupon.code)
+    if status is not None:
+        q = q.where(Coupon.status == status)
+    return [(row.Coupon, row.CouponTemplate) for row in await uow.session.execute(q)]
+
+
 async def issue(uow: UnitOfWork, template_id: uuid.UUID, member_id: uuid.UUID, *, source: str = "api",
                 now: datetime | None = None) -> Coupon:
     """Issue one coupon: takes one from stock atomically and honours the per-member limit."""
     now = now or datetime.now(UTC)
     t = await get_template(uow, template_id)
     if not t.active:
-        raise RuleViolation("this coupon template is not active")
+        raise CouponTemplateInactive("this coupon template is not active", template=t.code)
     if t.valid_until and t.valid_until <= now:
-        raise RuleViolation("this coupon template has expired")
+        raise CouponTemplateInactive("this coupon template has expired", template=t.code)
     if t.per_member_limit is not None:
+        # serialise this member's issues of this template, so concurrent issues cannot pass the limit
+        await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                                  {"k": f"coupon:{uow.tenant_id}:{t.id}:{member_id}"})
         held = await uow.session.scalar(select(func.count()).select_from(Coupon).where(
             Coupon.template_id == t.id, Coupon.member_id == member_id))
         if int(held or 0) >= t.per_member_limit:

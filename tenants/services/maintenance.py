@@ -17,7 +17,7 @@ from lianka.platform.db import Database
 from lianka.tenants.domain import tiers
 from lianka.tenants.domain.programme import RuleKind
 from lianka.tenants.models import MemberProfile, TierChangeRecord
-from lianka.tenants.services import accounts
+from lianka.tenants.services import accounts, rules
 from lianka.tenants.services.programme import programme_at
 
 BATCH = 200
@@ -64,33 +64,35 @@ async def review_tiers(db: Database, tenant: uuid.UUID, now: datetime) -> int:
                                                      old_tier=decision.old, new_tier=decision.new,
                                                      reason=decision.reason, actor="review"))
                     prof.tier_code, prof.tier_since = decision.new, now
+                    await rules.on_tier_change(uow, programme, prof.member_id, decision.old, decision.new, at=now)
                     changed += 1
                 prof.tier_reviewed_at = now
             await uow.commit()
 
 
 async def birthday_rewards(db: Database, tenant: uuid.UUID, now: datetime) -> int:
-    """Members whose birthday is today (merchant's time zone) get the BIRTHDAY rule's points, once a year."""
+    """Members whose birthday is today (merchant's time zone) get the BIRTHDAY rules' points and
+    coupons through the rules engine, once a year (the award key is rule, member and year)."""
     awarded = 0
     async with db.uow(tenant) as uow:
         _, programme = await programme_at(uow, now)
         _, tz = await accounts.merchant_info(uow)
-        rules = [r for r in programme.rules if r.kind == RuleKind.BIRTHDAY and r.active and r.points]
-        if not rules:
+        birthday_rules = rules.rules_of(programme, RuleKind.BIRTHDAY)
+        if not birthday_rules:
             return 0
         today = now.astimezone(ZoneInfo(tz)).date()
         members = list((await uow.session.execute(text(
             "SELECT member_id FROM member_profiles WHERE extract(month from birthday) = :m "
             "AND extract(day from birthday) = :d"), {"m": today.month, "d": today.day})).scalars())
+    # the business time is the birthday itself, so a re-run the same day is the same award
+    at = datetime.combine(today, time(0), ZoneInfo(tz))
     for member in members:
         async with db.uow(tenant) as uow:
-            for rule in rules:
-                # the business time is the birthday itself, so a re-run the same day is the same request
-                entry = await accounts.award_points(uow, member, rule.points, programme=programme, reason="birthday",
-                                                    key=f"birthday:{rule.code}:{member}:{today.year}",
-                                                    business_time=datetime.combine(today, time(0), ZoneInfo(tz)),
-                                                    refs={"rule": rule.code})
-                awarded += 0 if entry.replayed else 1
+            tier = await rules.member_tier(uow, programme, member)
+            for rule in birthday_rules:
+                done = await rules.award(uow, programme, rule, member, key=f"birthday:{member}:{today.year}", at=at,
+                                         tier=tier)
+                awarded += done.gave_something
             await uow.commit()
     return awarded
 

@@ -125,5 +125,18 @@ async def publish(uow: UnitOfWork, programme: Programme, *, effective_from: date
             raise ValidationFailed("effective_from needs a time zone", field="effective_from")
         if effective_from < now - BACKDATE_TOLERANCE:
             raise ValidationFailed("effective_from may not be in the past", field="effective_from")
+    await check_references(uow, programme)
     return await set_programme(uow, programme, effective_from=effective_from or now, note=note,
                                created_by=created_by)
+
+
+async def check_references(uow: UnitOfWork, programme: Programme) -> None:
+    """What the document names outside itself must exist: the coupon templates rules issue."""
+    wanted = sorted({r.coupon_template for r in programme.rules if r.coupon_template})
+    if not wanted:
+        return
+    known = set((await uow.session.execute(text("SELECT code FROM coupon_templates WHERE code = ANY(:c)"),
+                                           {"c": wanted})).scalars())
+    missing = [c for c in wanted if c not in known]
+    if missing:
+        raise ValidationFailed(f"rules name unknown coupon templates {missing}", field="rules")

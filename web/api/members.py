@@ -12,6 +12,7 @@ from lianka.platform.identity import members
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.members import MemberView
 from lianka.platform.identity.permissions import Permission
+from lianka.tenants.services import rules
 
 
 class EnrolBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -31,7 +32,8 @@ class MembersController(Controller):
         branch = data.branch_id or principal.default_branch()
         if principal.branch_ids is not None:  # managers and branch terminals enrol at their branches
             principal.require_branch(branch)
-        done = await members.enrol_member(ident, principal.tenant, data.phone, branch)
+        done = await members.enrol_member(ident, principal.tenant, data.phone, branch,
+                                          on_join=lambda uow, member: rules.on_signup(uow, member, branch_id=branch))
         return Response(done.member, status_code=201 if done.new_membership else 200)
 
     @get("/lookup", guards=[requires(Permission.MEMBERS_READ)], summary="Find a member by card, phone or QR")
