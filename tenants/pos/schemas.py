@@ -96,6 +96,23 @@ class TopUpOut(msgspec.Struct, frozen=True):
     balances: Balances
 
 
+class StoredValueRefundIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Hand unused principal back to the member (all of it when ``amount`` is omitted)."""
+
+    member_id: uuid.UUID
+    amount: PositiveMinor | None = None
+    payment_method: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{2,32}$")] = "cash"
+    branch_id: uuid.UUID | None = None
+    business_time: datetime | None = None
+
+
+class StoredValueRefundOut(msgspec.Struct, frozen=True):
+    member_id: uuid.UUID
+    principal_refunded: int
+    bonus_forfeited: int
+    balances: Balances
+
+
 class RefundLineIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     line_no: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
     qty: Annotated[int, msgspec.Meta(gt=0, le=100_000)]

@@ -367,6 +367,45 @@ async def top_up(db: Database, tenant: uuid.UUID, body: schemas.TopUpIn, key: st
         return out, False
 
 
+async def refund_stored_value(db: Database, tenant: uuid.UUID, body: schemas.StoredValueRefundIn, key: str,
+                              branch_id: uuid.UUID | None) -> tuple[schemas.StoredValueRefundOut, bool]:
+    """Unused principal paid back at the till (never the bonus: the bonus that came with it is forfeited
+    in the same proportion, so a top-up cannot be turned into free money). The branch that pays out is
+    reimbursed by HQ through clearing."""
+    idempotency.check_key(key)
+    fp = idempotency.fingerprint("pos.sv_refund", msgspec.to_builtins(body), str(branch_id))
+    async with db.uow(tenant) as uow:
+        replay = await idempotency.claim(uow, "pos.sv_refund", key, fp)
+        if replay is not None:
+            return msgspec.convert(replay.body, schemas.StoredValueRefundOut), True
+        bt = _now(body.business_time)
+        branch, _ = await _branch(uow, body.branch_id or branch_id)
+        if await uow.session.scalar(text("SELECT 1 FROM memberships WHERE member_id = :m"),
+                                    {"m": body.member_id}) is None:
+            raise NotFound("member not found", field="member_id")
+        currency, tz = await accounts.merchant_info(uow)
+        mine = await accounts.member_accounts(uow, body.member_id, currency)
+        merchant = await accounts.merchant_accounts(uow, currency)
+        have = await accounts.balances(uow, body.member_id, bt)
+        amount = have.sv_principal if body.amount is None else body.amount
+        if amount <= 0 or amount > have.sv_principal:
+            raise pricing.InsufficientStoredValue(available=have.sv_principal, requested=amount)
+        forfeit = amount * have.sv_bonus // have.sv_principal if amount < have.sv_principal else have.sv_bonus
+        legs = [ledger.Leg(mine.sv_principal, -amount), ledger.Leg(merchant.cash, amount)]
+        if forfeit:
+            legs += [ledger.Leg(mine.sv_bonus, -forfeit), ledger.Leg(merchant.bonus_expense, forfeit)]
+        legs += await clearing.sv_refund_legs(uow, currency, branch, amount)
+        await ledger.post(uow, kind="stored_value_refunded", business_time=bt, key=f"{key}:sv_refund", scope="pos",
+                          timezone=tz, refs={"branch": str(branch), "payment_method": body.payment_method},
+                          legs=legs)
+        out = schemas.StoredValueRefundOut(member_id=body.member_id, principal_refunded=amount,
+                                           bonus_forfeited=forfeit,
+                                           balances=await _balances_out(uow, body.member_id, bt))
+        await idempotency.store(uow, "pos.sv_refund", key, 201, msgspec.to_builtins(out))
+        await uow.commit()
+        return out, False
+
+
 def _part(total: int, before: int, after: int, net: int) -> int:
     """This refund's part of ``total`` when the refunded amount goes from ``before`` to ``after`` of
     ``net``: the cumulative pro-rata target minus what earlier refunds took, so partial refunds add up

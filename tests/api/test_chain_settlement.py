@@ -176,3 +176,26 @@ async def test_settlement_needs_permission_and_stays_in_its_merchant(make_chain,
     assert r.json()["status"] == "open" and r.json()["statements"] == []
     r = await chain.client.get("/api/v1/settlement/periods/2026-13", headers=chain.owner)
     assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+
+
+async def test_unused_principal_refund_forfeits_bonus_and_is_reimbursed(make_chain, member_factory) -> None:
+    chain = await make_chain(BonusFunder.HQ)
+    x = await member_factory(chain.tenant)
+    await chain.top_up(x, "1000-1100", "A")
+    await chain.spend(x, 55_000, "B")  # leaves ¥450 principal + ¥45 bonus
+    url = "/api/v1/pos/stored-value/refunds"
+    r = await chain.post(url, {"member_id": str(x), "amount": 20_000, "branch_id": str(chain.branches["C"]),
+                               "business_time": OCT})
+    assert (r["principal_refunded"], r["bonus_forfeited"]) == (20_000, 2_000)
+    assert (r["balances"]["sv_principal"], r["balances"]["sv_bonus"]) == (30_000, 3_000)
+    too_much = await chain.client.post(url, json={"member_id": str(x), "amount": 30_001, "business_time": OCT,
+                                                  "branch_id": str(chain.branches["C"])},
+                                       headers={**chain.pos, "Idempotency-Key": uuid.uuid4().hex})
+    assert too_much.status_code == 422 and too_much.json()["type"].endswith("/insufficient-stored-value")
+    rest = await chain.post(url, {"member_id": str(x), "branch_id": str(chain.branches["C"]), "business_time": OCT})
+    assert (rest["principal_refunded"], rest["bonus_forfeited"]) == (30_000, 3_000)
+    got = {s["code"]: s for s in (await chain.close())["statements"]}
+    assert got["C"]["lines"]["stored_value_refunded"]["amount"] == 50_000  # HQ reimburses the cash paid out
+    assert got["C"]["net"] == 50_000 and got["A"]["net"] == -100_000 and got["B"]["net"] == 55_000
+    summary = (await chain.client.get("/api/v1/settlement/periods/2026-10", headers=chain.owner)).json()["summary"]
+    assert summary["float_change"] == 0  # nothing left on the card

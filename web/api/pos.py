@@ -79,6 +79,14 @@ class PosController(Controller):
                                               _branch(principal, data.branch_id))
         return _created(out, replayed)
 
+    @post("/stored-value/refunds", guards=[requires(Permission.SALES_WRITE)],
+          summary="Pay unused stored-value principal back to the member; the bonus is forfeited pro rata")
+    async def refund_stored_value(self, request: Request[Any, Any, Any], data: JSONBody[schemas.StoredValueRefundIn],
+                                  principal: CurrentPrincipal) -> Response[schemas.StoredValueRefundOut]:
+        out, replayed = await services.refund_stored_value(_db(request), principal.tenant, data, _key(request),
+                                                           _branch(principal, data.branch_id))
+        return _created(out, replayed)
+
     @post("/offline-batch", guards=[requires(Permission.SALES_WRITE)], status_code=200,
           summary="Upload sales recorded offline; each item carries its own key and business time")
     async def offline_batch(self, request: Request[Any, Any, Any], data: JSONBody[schemas.OfflineBatchIn],
