@@ -264,3 +264,41 @@ async def export_csv(uow: UnitOfWork, f: ListFilter, *, actor: str) -> tuple[byt
                               row_count=len(rows)))
     await uow.session.flush()
     return ("\ufeff" + buf.getvalue()).encode(), total
+
+
+async def set_manual_tier(uow: UnitOfWork, member_id: uuid.UUID, tier: str, *, until: date | None, reason: str,
+                          actor: str) -> dict[str, Any]:
+    """Grant a tier by hand (an invitation, a VIP): the member moves up to it now if it is higher, and it
+    acts as a floor — no review takes the member below it — until ``until`` (for good when omitted).
+    Recorded in the tier history with the reason and who did it."""
+    from lianka.tenants.models import TierChangeRecord
+
+    now = datetime.now(UTC)
+    _, programme = await programme_at(uow, now)
+    granted = programme.tier(tier)
+    if granted is None:
+        raise ValidationFailed(f"the programme has no tier {tier!r}", field="tier")
+    _, tz = await accounts.merchant_info(uow)
+    if until is not None and until < now.astimezone(ZoneInfo(tz)).date():
+        raise ValidationFailed("until is in the past", field="until")
+    if not reason.strip():
+        raise ValidationFailed("say why (the reason is kept in the tier history)", field="reason")
+    p = await _profile(uow, member_id, lock=True)
+    current = programme.tier(p.tier_code)
+    old = p.tier_code
+    if current is None or granted.rank >= current.rank:
+        p.tier_code, p.tier_since = granted.code, now
+    p.tier_floor, p.tier_floor_until = granted.code, until
+    p.updated_at = now
+    uow.session.add(TierChangeRecord(tenant_id=uow.tenant_id, member_id=member_id, old_tier=old, new_tier=p.tier_code,
+                                     reason=f"manual: {reason.strip()}"[:200], actor=actor[:100]))
+    await uow.session.flush()
+    return {"tier": p.tier_code, "floor": p.tier_floor, "floor_until": p.tier_floor_until}
+
+
+async def tier_history(uow: UnitOfWork, member_id: uuid.UUID) -> list[dict[str, Any]]:
+    await _profile(uow, member_id)
+    rows = await uow.session.execute(text(
+        "SELECT old_tier, new_tier, reason, actor, at FROM tier_changes WHERE member_id = :m ORDER BY at DESC"),
+        {"m": member_id})
+    return [dict(r._mapping) for r in rows]

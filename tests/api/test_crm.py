@@ -200,3 +200,29 @@ async def test_import_resumes_after_a_crash(shop, db: Database) -> None:
         assert (half.status, half.processed) == ("running", member_imports.BATCH)
     done = await member_imports.run(db, tenant, job.id, progress=lambda d, t: seen.append(d))
     assert done["created_members"] == 450 and seen == [200, 400, 450]
+
+
+async def test_manual_tier_is_a_floor_with_its_reason(client, shop, member_factory, staff_token, db) -> None:
+    tenant, _, _, owner = shop
+    m = await member_factory(tenant)
+    r = await client.put(f"/api/v1/members/{m}/tier", json={"tier": "silver", "reason": "门店邀请",
+                                                            "until": "2099-12-31"}, headers=owner)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"tier": "silver", "floor": "silver", "floor_until": "2099-12-31"}
+    history = (await client.get(f"/api/v1/members/{m}/tier-changes", headers=owner)).json()
+    assert history[0]["new_tier"] == "silver" and history[0]["reason"] == "manual: 门店邀请"
+    assert history[0]["actor"].startswith("staff:")
+    # the retention review cannot take the member below the floor
+    from lianka.tenants.services import maintenance
+
+    await maintenance.review_tiers(db, tenant, datetime(2028, 1, 15, tzinfo=UTC))
+    d = (await client.get(f"/api/v1/members/{m}/detail", headers=owner)).json()
+    assert d["tier"]["code"] == "silver"
+    cashier = await staff_token(tenant, "cashier")
+    r = await client.put(f"/api/v1/members/{m}/tier", json={"tier": "silver", "reason": "x"},
+                         headers=cashier.headers)
+    assert r.status_code == 403
+    for bad in ({"tier": "diamond", "reason": "x"}, {"tier": "silver", "reason": " "},
+                {"tier": "silver", "reason": "x", "until": "2001-01-01"}):
+        r = await client.put(f"/api/v1/members/{m}/tier", json=bad, headers=owner)
+        assert r.status_code == 400, bad

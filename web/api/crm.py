@@ -44,6 +44,12 @@ class ConsentIn(msgspec.Struct, forbid_unknown_fields=True):
     source: str = "staff"
 
 
+class ManualTierIn(msgspec.Struct, forbid_unknown_fields=True):
+    tier: str
+    reason: str
+    until: date | None = None
+
+
 class ImportIn(msgspec.Struct, forbid_unknown_fields=True):
     csv: str
     mode: str = "skip_invalid"
@@ -127,6 +133,25 @@ class CrmController(Controller):
         async with _db(request).uow(principal.tenant) as uow:
             out = await crm.set_consent(uow, member_id, channel, data.granted, source=data.source,
                                         actor=_actor(principal))
+            await uow.commit()
+        return out
+
+    @put("/{member_id:uuid}/tier", guards=[requires(Permission.PROGRAMME_WRITE)],
+         summary="Grant a tier by hand (invitation, VIP): moves up now, and is a floor until `until`")
+    async def manual_tier(self, request: Request[Any, Any, Any], member_id: FromPath[uuid.UUID],
+                          data: JSONBody[ManualTierIn], principal: CurrentPrincipal) -> dict[str, Any]:
+        async with _db(request).uow(principal.tenant) as uow:
+            out = await crm.set_manual_tier(uow, member_id, data.tier, until=data.until, reason=data.reason,
+                                            actor=_actor(principal))
+            await uow.commit()
+        return out
+
+    @get("/{member_id:uuid}/tier-changes", guards=[requires(Permission.MEMBERS_READ)],
+         summary="Every tier change with its reason (qualified, review, manual, …)")
+    async def tier_changes(self, request: Request[Any, Any, Any], member_id: FromPath[uuid.UUID],
+                           principal: CurrentPrincipal) -> list[dict[str, Any]]:
+        async with _db(request).uow(principal.tenant) as uow:
+            out = await crm.tier_history(uow, member_id)
             await uow.commit()
         return out
 
