@@ -38,10 +38,13 @@ class Terms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     breakage: BreakagePolicy = BreakagePolicy.OPERATOR
     fee_per_transaction: Minor = 0
     fee_monthly: Minor = 0
-    #: points a partner may issue per month (0 = no cap), by default and per partner
+    #: points a partner may issue per month (0 = no cap), by default and per partner (merchant id)
     monthly_issuance_cap: Annotated[int, msgspec.Meta(ge=0, le=10**12)] = 0
-    #: how much a partner may owe the operator before it must settle to issue again (0 = no limit)
+    issuance_caps: dict[str, Annotated[int, msgspec.Meta(ge=0, le=10**12)]] = {}
+    #: how much a partner may owe the operator before it must settle to issue again (0 = no limit),
+    #: by default and per partner
     credit_limit: Minor = 0
+    credit_limits: dict[str, Minor] = {}
     #: alliance stored value: plans sold at any partner, spent at any other; ``bonus_funder`` "hq" means
     #: the operator funds bonuses, otherwise the issuing or the redeeming partner's branch
     stored_value: StoredValueConfig | None = None
@@ -52,6 +55,12 @@ class Terms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def rate_for(self, merchant: str) -> Decimal:
         return self.earn_rates.get(merchant, self.earn_rate)
+
+    def cap_for(self, merchant: str) -> int:
+        return self.issuance_caps.get(merchant, self.monthly_issuance_cap)
+
+    def limit_for(self, merchant: str) -> int:
+        return self.credit_limits.get(merchant, self.credit_limit)
 
 
 class TermsError(ValueError):

@@ -373,11 +373,12 @@ async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, mem
         await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                                   {"k": f"alliance-issuer:{alliance_id}:{merchant}"})
         position, issued = await _position(uow, alliance_id, merchant, _period(at, till.tz))
-        if t.monthly_issuance_cap and issued + points > t.monthly_issuance_cap:
-            raise IssuanceCapReached(f"{t.monthly_issuance_cap - issued} points left this month")
+        cap, limit = t.cap_for(str(merchant)), t.limit_for(str(merchant))
+        if cap and issued + points > cap:
+            raise IssuanceCapReached(f"{max(cap - issued, 0)} points left this month")
         cost = money(points, t.issue_price)
-        if t.credit_limit and -(position - cost - t.fee_per_transaction) > t.credit_limit:
-            raise CreditLimitExceeded(f"the partner owes {-position} against a limit of {t.credit_limit}")
+        if limit and -(position - cost - t.fee_per_transaction) > limit:
+            raise CreditLimitExceeded(f"the partner owes {-position} against a limit of {limit}")
         e = t.expiry
         expires = ledger_domain.expiry_for(at, str(e.kind), months=e.months, extra_years=e.extra_years, tz=till.tz) \
             if e.kind != ExpiryKind.NEVER else None

@@ -173,6 +173,17 @@ async def test_till_moves_are_idempotent_and_capped(world: World, member_factory
     capped = await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/earn", p.pos,
                               {**now, "amount": 20_000}, expect=422)
     assert capped["type"].endswith("/issuance-cap-reached")
+    # a per-partner credit limit: P may owe at most ¥5; it already owes ¥14 (500 + 900 points issued)
+    await world.call("PUT", f"/api/v1/alliances/{world.alliance}/terms", world.partners["O"].owner,
+                     {"issue_price": "0.010", "reimbursement_price": "0.008",
+                      "credit_limits": {str(p.tenant): 500}})
+    over = await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/earn", p.pos,
+                            {**now, "amount": 1_000}, expect=422)
+    assert over["type"].endswith("/credit-limit-exceeded")
+    q = world.partners["Q"]
+    y = await member_factory(q.tenant)
+    await world.call("POST", f"/api/v1/pos/alliances/{world.alliance}/earn", q.pos,
+                     {"member_id": str(y), "amount": 1_000, "branch_id": str(q.branches["Q1"])})  # Q has no limit
     bad = await world.call("PUT", f"/api/v1/alliances/{world.alliance}/terms", world.partners["O"].owner,
                            {"issue_price": "0.008", "reimbursement_price": "0.010"}, expect=400)
     assert "reimbursement_price" in bad["detail"]
