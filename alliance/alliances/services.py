@@ -444,7 +444,10 @@ async def card_balance(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID
         account = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_points",
                                             unit=points_unit(alliance_id))
         now = datetime.now(UTC)
-        out = {"alliance_id": str(alliance_id), "member_id": str(member_id), **await _balance(uow, account, now)}
+        currency = (await uow.session.execute(text("SELECT currency FROM alliances"))).scalar_one()
+        principal, bonus, *_ = await _sv_accounts(uow, alliance_id, member_id, currency)
+        out = {"alliance_id": str(alliance_id), "member_id": str(member_id), **await _balance(uow, account, now),
+               **await _sv_balances(uow, principal, bonus)}
         await uow.commit()
         return out
 
@@ -577,3 +580,28 @@ async def return_breakage(uow: UnitOfWork, alliance_id: uuid.UUID, expiry: ledge
     legs.append(ledger.Leg(breakage, -sum(by_issuer.values())))
     await ledger.post(uow, kind="clearing_breakage", business_time=expiry.business_time, key=f"breakage:{expiry.id}",
                       scope="ledger.expiry", timezone=a.timezone, legs=legs, refs={"expiry": str(expiry.id)})
+
+
+async def find_card(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, card: str | None,
+                    qr: str | None) -> dict[str, Any]:
+    """One card everywhere: a partner's till finds an alliance cardholder by card number or a current QR
+    token even when the person is another partner's member — and learns the member id and the alliance
+    balances only (no phone, no profile, no purchases)."""
+    from lianka.platform.identity.members import is_valid_card_number, parse_qr, qr_matches
+
+    async with db.uow(merchant) as uow:
+        await membership(uow, alliance_id)
+    if qr:
+        card_no, step, mac = parse_qr(qr)
+    elif card:
+        card_no, step, mac = card.strip(), 0, ""
+    else:
+        raise ValidationFailed("give card or qr")
+    if not is_valid_card_number(card_no):
+        raise NotACardholder("not an alliance card")
+    async with db.uow(system=True) as uow:
+        row = (await uow.session.execute(text("SELECT id, qr_secret FROM members WHERE card_number = :c"),
+                                         {"c": card_no})).first()
+    if row is None or (qr and not qr_matches(card_no, bytes(row.qr_secret), step, mac)):
+        raise NotACardholder("not an alliance card (or the QR code has expired)")
+    return {**await card_balance(db, merchant, alliance_id, row.id), "card_number": card_no}

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
 pytestmark = pytest.mark.integration
 OCT = "2026-10-20T15:00:00+08:00"
@@ -72,7 +73,7 @@ async def world(client, tenant_factory, auth_kit, staff_token) -> World:
     return w
 
 
-async def test_the_worked_example_nets_exactly(world: World, member_factory) -> None:
+async def test_the_worked_example_nets_exactly(world: World, member_factory, db) -> None:
     x = await member_factory(world.partners["P"].tenant)
     y = await member_factory(world.partners["Q"].tenant)
     e = await world.earn("P", "P1", x, 600_000)
@@ -87,6 +88,15 @@ async def test_the_worked_example_nets_exactly(world: World, member_factory) -> 
 
     card = await world.call("GET", f"/api/v1/pos/alliances/{world.alliance}/cards/{y}", world.partners["R"].pos)
     assert card["points"] == 4_000
+    # R's till scans Y's card (Y is Q's member): the id and alliance balances, nothing about the person
+    async with db.uow(system=True) as uow:
+        card_no = await uow.session.scalar(text("SELECT card_number FROM members WHERE id = :m"), {"m": y})
+    found = await world.call("GET", f"/api/v1/pos/alliances/{world.alliance}/cards?card={card_no}",
+                             world.partners["R"].pos)
+    assert found["member_id"] == str(y) and found["points"] == 4_000 and "phone" not in found
+    bad = await world.call("GET", f"/api/v1/pos/alliances/{world.alliance}/cards?card=4000000000000002",
+                           world.partners["R"].pos, expect=404)
+    assert bad["type"].endswith("/not-a-cardholder")
 
     o = world.partners["O"]
     out = await world.call("POST", f"/api/v1/alliances/{world.alliance}/settlement/periods/2026-10/close", o.owner)

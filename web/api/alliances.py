@@ -255,6 +255,13 @@ class AllianceTillController(Controller):
                                            business_time=data.business_time)
         return _created(out, replayed)
 
+    @get("/cards", guards=[requires(Permission.MEMBERS_READ)],
+         summary="Find an alliance card by card number or QR token (any partner's member): id and balances only")
+    async def find_card(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
+                        principal: CurrentPrincipal, card: FromQuery[str | None] = None,
+                        qr: FromQuery[str | None] = None) -> dict[str, Any]:
+        return await svc.find_card(_db(request), principal.tenant, alliance_id, card=card, qr=qr)
+
     @get("/cards/{member_id:uuid}", guards=[requires(Permission.MEMBERS_READ)],
          summary="An alliance card's balance (nothing else about the member)")
     async def card(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
