@@ -166,3 +166,62 @@ async def test_close_killed_by_sigkill_resumes(db: Database, tenant_factory, mem
     done = await close.result(db, await scopes.chain_scope(db, tenant), PERIOD)
     _check(done, expect, BonusFunder.HQ, await _outstanding(db, tenant, members))
     assert done.checksum in proc.stdout.decode().replace("\n", "")
+
+
+@settings(max_examples=int(os.environ.get("LIANKA_SETTLEMENT_EXAMPLES", "25")) // 2, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(moves=st.lists(st.tuples(st.sampled_from(["earn", "redeem"]), st.integers(0, 2), st.integers(0, 1),
+                                st.integers(100, 90_000)), min_size=1, max_size=12),
+       prices=st.sampled_from([("0.010", "0.008"), ("0.013", "0.0075"), ("0.0101", "0.0099")]),
+       fee=st.sampled_from([0, 7]))
+async def test_random_alliance_months_net_to_zero(db: Database, tenant_factory, member_factory, moves, prices,
+                                                  fee) -> None:
+    """Random earns and redemptions across three partners: each partner's net is exactly what its own
+    events cost or earned (each rounded once, half-even), the operator's line balances them, and a
+    second close changes nothing."""
+    from decimal import Decimal
+
+    from lianka.alliance.alliances import services as alliances
+    from lianka.alliance.alliances.domain import Terms
+    from lianka.alliance.ledger.errors import InsufficientFunds
+    from lianka.alliance.settlement.domain import money
+
+    issue, reimb = Decimal(prices[0]), Decimal(prices[1])
+    operator = await tenant_factory("运营方")
+    partners = [await tenant_factory(f"伙伴{i}") for i in range(3)]
+    branches = []
+    for p in partners:
+        async with db.uow(p) as uow:
+            branches.append(await uow.session.scalar(text(
+                "INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'M1', 'M1') RETURNING id"), {"t": p}))
+            await uow.commit()
+    a = await alliances.create(db, operator, code=f"h-{uuid.uuid4().hex[:10]}", name="随机联盟",
+                               terms=Terms(issue_price=issue, reimbursement_price=reimb, fee_per_transaction=fee))
+    for p in partners:
+        code, _ = await alliances.invite(db, operator, a.id)
+        await alliances.accept(db, p, code)
+    members = [await member_factory(p) for p in partners]
+    expect = [0, 0, 0]
+    for kind, who, whose, n in moves:
+        key = uuid.uuid4().hex
+        if kind == "earn":
+            out, _ = await alliances.earn(db, partners[who], a.id, member_id=members[whose], amount=n,
+                                          branch_id=branches[who], key=key, business_time=AT)
+            expect[who] -= money(out["points"], issue) + fee
+        else:
+            points = n // 100 + 1
+            try:
+                await alliances.redeem(db, partners[who], a.id, member_id=members[whose], points=points,
+                                       branch_id=branches[who], key=key, business_time=AT)
+            except InsufficientFunds:
+                continue
+            expect[who] += money(points, reimb) - fee
+    scope = await scopes.alliance_scope(db, a.id)
+    first = await close.close(db, scope, PERIOD)
+    nets = {s.entity_id: s.net for s in first.statements if s.entity_kind == "partner"}
+    assert [nets[p] for p in partners] == expect
+    assert nets[operator] == 0
+    assert first.summary["sum_with_hub"] == 0
+    hub = next(s for s in first.statements if s.entity_kind == "hub")
+    assert hub.net == -sum(expect)
+    assert (await close.close(db, scope, PERIOD)).checksum == first.checksum
