@@ -133,6 +133,13 @@ class UnitOfWork:
         self.session.info["tenant"] = str(self.tenant_id) if self.tenant_id else ""
         self.session.info["scope"] = "system" if self.system else ""
 
+    async def driver(self) -> Any:
+        """This transaction's asyncpg connection (begun, tenant set), for the hot paths where
+        SQLAlchemy's per-statement cost shows (the POS sale, the ledger). ``$1, $2, …`` parameters;
+        valid until the transaction ends."""
+        connection = await self.session.connection()
+        return (await connection.get_raw_connection()).driver_connection
+
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
 
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import BadRequest, IdempotencyConflict
@@ -49,28 +48,22 @@ def check_key(key: str | None) -> str:
 async def claim(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> StoredResponse | None:
     """None when this request owns the key; the stored response when it is a replay."""
     check_key(key)
-    owned = await uow.session.execute(
-        text(
-            "INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) "
-            "VALUES (:t, :s, :k, :h) ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING key"
-        ),
-        {"t": uow.tenant_id, "s": scope, "k": key, "h": request_hash},
-    )
-    if owned.first() is not None:
+    conn = await uow.driver()  # every POS write starts here: straight to the driver
+    owned = await conn.fetchval(
+        "INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING true", uow.tenant_id, scope, key, request_hash)
+    if owned:
         return None
-    row = (await uow.session.execute(
-        text("SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = :t AND scope = :s "
-             "AND key = :k"),
-        {"t": uow.tenant_id, "s": scope, "k": key},
-    )).one()
-    if row.request_hash != request_hash:
+    row = await conn.fetchrow(
+        "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND scope = $2 AND key = $3",
+        uow.tenant_id, scope, key)
+    if row["request_hash"] != request_hash:
         raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different {scope} request")
-    return StoredResponse(row.status, row.body)
+    body = row["body"]
+    return StoredResponse(row["status"], msgspec.json.decode(body) if isinstance(body, str | bytes) else body)
 
 
 async def store(uow: UnitOfWork, scope: str, key: str, status: int, body: Any) -> None:
-    await uow.session.execute(
-        text("UPDATE idempotency_keys SET status = :st, body = CAST(:b AS jsonb) "
-             "WHERE tenant_id = :t AND scope = :s AND key = :k"),
-        {"st": status, "b": msgspec.json.encode(body).decode(), "t": uow.tenant_id, "s": scope, "k": key},
-    )
+    await (await uow.driver()).execute(
+        "UPDATE idempotency_keys SET status = $1, body = $2::jsonb WHERE tenant_id = $3 AND scope = $4 AND key = $5",
+        status, msgspec.json.encode(body).decode(), uow.tenant_id, scope, key)

@@ -249,8 +249,7 @@ async def _book(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], postings: li
     # The hot path of every POS write: straight to the driver, one round trip (the unit of work has
     # already begun the transaction and set the tenant). An error aborts the caller's transaction:
     # a business write is all or nothing.
-    connection = await uow.session.connection()
-    driver: Any = (await connection.get_raw_connection()).driver_connection
+    driver = await uow.driver()
     try:
         raw = await driver.fetchval("SELECT ledger_post($1::jsonb)", _json(payload))
     except asyncpg.PostgresError as exc:

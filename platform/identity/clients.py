@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, text
 
 from lianka.platform.errors import NotFound, ValidationFailed
-from lianka.platform.identity import secrets_box
+from lianka.platform.identity import principal_cache, secrets_box
 from lianka.platform.identity.models import ApiClient
 from lianka.platform.identity.permissions import SCOPES
 from lianka.platform.identity.principal import Principal
@@ -89,3 +89,4 @@ async def revoke_client(ident: Identity, actor: Principal, client_row_id: uuid.U
         if res.first() is None:
             raise NotFound("API client not found")
         await uow.commit()
+    await principal_cache.revoked(ident.redis)

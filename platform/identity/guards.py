@@ -38,7 +38,7 @@ from litestar.handlers import BaseRouteHandler
 from sqlalchemy import text
 
 from lianka.platform.errors import Forbidden, Unauthorized
-from lianka.platform.identity import sessions
+from lianka.platform.identity import principal_cache, sessions
 from lianka.platform.identity.errors import (
     CsrfFailed,
     InsufficientPermission,
@@ -263,20 +263,30 @@ async def _client_principal(connection: Connection, ident: Identity, claims: dic
     requested = await _requested_merchant(connection, ident)
     if requested is not None and requested != tenant:
         raise MerchantNotFound()
+    client_row = _uuid(claims.get("cid"))
+    jti = str(claims.get("jti"))
+    cache = principal_cache.clients
+    key = (tenant, client_row, jti)
+    cached = await cache.get(ident.redis, key)
+    if cached is not None and cached.client_id == claims.get("client_id"):
+        return cached
+    epoch = cache.epoch
     async with ident.db.uow(tenant) as uow:
         row = (await uow.session.execute(text(
-            "SELECT c.client_id, c.scopes, c.branch_id, "
+            "SELECT c.client_id, c.scopes, c.branch_id, c.expires_at, "
             "c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now()) AS live, "
             "EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = :j) AS token_revoked "
             "FROM api_clients c WHERE c.id = :c"),
-            {"c": _uuid(claims.get("cid")), "j": str(claims.get("jti"))})).first()
+            {"c": client_row, "j": jti})).first()
     if row is None or not row.live or row.token_revoked or row.client_id != claims.get("client_id"):
         raise InvalidToken("The token or its client has been revoked")
     scopes = frozenset(str(claims.get("scope") or "").split()) & frozenset(row.scopes)
-    return Principal(kind=Kind.CLIENT, subject_id=_uuid(claims.get("cid")), tenant_id=tenant,
-                     permissions=permissions_for_scopes(scopes), scopes=scopes,
-                     branch_ids=frozenset({row.branch_id}) if row.branch_id else None,
-                     via="bearer", token_id=str(claims.get("jti")), client_id=row.client_id)
+    principal = Principal(kind=Kind.CLIENT, subject_id=client_row, tenant_id=tenant,
+                          permissions=permissions_for_scopes(scopes), scopes=scopes,
+                          branch_ids=frozenset({row.branch_id}) if row.branch_id else None,
+                          via="bearer", token_id=jti, client_id=row.client_id)
+    cache.put(key, principal, row.expires_at, epoch=epoch)
+    return principal
 
 
 async def authenticate_member(connection: Connection) -> Principal | None:

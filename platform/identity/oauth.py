@@ -29,7 +29,7 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from joserfc.jwk import RSAKey
 from sqlalchemy import text
 
-from lianka.platform.identity import secrets_box
+from lianka.platform.identity import principal_cache, secrets_box
 from lianka.platform.identity.errors import InvalidToken
 from lianka.platform.identity.runtime import Identity
 from lianka.platform.identity.tokens import KeyRing
@@ -265,3 +265,4 @@ async def revoke_token(ident: Identity, tenant_id: uuid.UUID, jti: str, exp: int
             "INSERT INTO revoked_tokens (tenant_id, jti, expires_at) VALUES (:t, :j, to_timestamp(:e)) "
             "ON CONFLICT DO NOTHING"), {"t": tenant_id, "j": jti[:64], "e": exp})
         await uow.commit()
+    await principal_cache.revoked(ident.redis)

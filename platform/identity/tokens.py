@@ -34,6 +34,8 @@ TYP = "at+jwt"
 AUDIENCE = "lianka-api"
 REFRESH_SECONDS = 60
 LEEWAY = 30
+#: how long a verified token's claims are reused (never past its expiry)
+VERIFIED_CACHE_SECONDS = 300
 _LOCK_KEY = 0x4C4B4B59  # advisory lock id for key creation/rotation ("LKKY")
 
 
@@ -87,6 +89,9 @@ class KeyRing:
         self._jwks: dict[str, Any] = {"keys": []}
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
+        #: token -> (claims, valid until): a till presents the same token for an hour; its RSA
+        #: signature is checked once, then its claims are reused until it expires (or the keys change)
+        self._verified: dict[str, tuple[dict[str, Any], float]] = {}
 
     async def refresh(self, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._loaded_at < REFRESH_SECONDS:
@@ -101,7 +106,10 @@ class KeyRing:
             signing = next(r for r in rows if r.retired_at is None)  # newest first
             self._signing = RSAKey.import_key(secrets_box.decrypt(self.secret_key, signing.private_key),
                                               parameters={"kid": signing.kid, "use": "sig", "alg": ALG})
-            self._public = KeySet([RSAKey.import_key(r.public_jwk) for r in rows])
+            public = KeySet([RSAKey.import_key(r.public_jwk) for r in rows])
+            if sorted(k.kid or "" for k in public.keys) != sorted(k.kid or "" for k in self._public.keys):
+                self._verified.clear()  # a key expired or appeared: verify everything afresh
+            self._public = public
             self._jwks = {"keys": [dict(r.public_jwk) for r in rows]}
             self._loaded_at = time.monotonic()
 
@@ -134,6 +142,11 @@ class KeyRing:
     async def verify(self, token: str) -> dict[str, Any]:
         """The verified claims of ``token``; :class:`InvalidToken` / :class:`TokenExpired` otherwise."""
         await self.refresh()
+        hit = self._verified.get(token)
+        if hit is not None:
+            if time.time() < hit[1]:
+                return dict(hit[0])
+            del self._verified[token]
         try:
             header = jws.extract_compact(token.encode("ascii")).protected
         except (JoseError, ValueError, UnicodeError):
@@ -157,7 +170,11 @@ class KeyRing:
             raise TokenExpired() from None
         except (JoseError, ValueError):
             raise InvalidToken("The token's signature or claims are not valid") from None
-        return dict(decoded.claims)
+        claims = dict(decoded.claims)
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[token] = (claims, min(float(claims["exp"]) + LEEWAY, time.time() + VERIFIED_CACHE_SECONDS))
+        return dict(claims)
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,12 +31,11 @@ from lianka.platform.money import RoundingMode, largest_remainder, round_minor
 from lianka.tenants.domain import pricing, tiers
 from lianka.tenants.domain.lifecycle import join_eligibility
 from lianka.tenants.domain.programme import Programme
-from lianka.tenants.models import MemberProfile, TierChangeRecord
 from lianka.tenants.pos import schemas
 from lianka.tenants.pos.models import Refund, Sale, SaleLine, TopUp
 from lianka.tenants.services import accounts, rules
 from lianka.tenants.services import coupons as coupon_svc
-from lianka.tenants.services.programme import programme_at
+from lianka.tenants.services.programme import VERSION_AT_SQL, programme_at, programme_version
 
 
 class NotAMember(RuleViolation):
@@ -60,7 +59,7 @@ class _Context:
     business_time: datetime
     member_id: uuid.UUID | None
     joins: bool
-    profile: MemberProfile | None
+    profile: _Profile | None
 
 
 def _now(value: datetime | None) -> datetime:
@@ -80,41 +79,70 @@ async def _branch(uow: UnitOfWork, branch_id: uuid.UUID | None) -> tuple[uuid.UU
     return branch_id, str(code)
 
 
-async def _member(uow: UnitOfWork, basket: schemas.Basket) -> uuid.UUID | None:
-    if basket.member_id is not None:
-        found = await uow.session.scalar(text("SELECT member_id FROM memberships WHERE member_id = :m"),
-                                         {"m": basket.member_id})
-        if found is None:
-            raise NotFound("member not found", field="member_id")
-        return basket.member_id
-    if basket.card is not None:
-        card = basket.card.strip()
-        found = await uow.session.scalar(text(
-            "SELECT ms.member_id FROM memberships ms JOIN members m ON m.id = ms.member_id WHERE m.card_number = :c"),
-            {"c": card}) if is_valid_card_number(card) else None
-        if found is None:
-            raise NotFound("member not found", field="card")
-        return uuid.UUID(str(found))
-    return None
+async def _member_by_card(uow: UnitOfWork, card: str) -> uuid.UUID:
+    card = card.strip()
+    found = await uow.session.scalar(text(
+        "SELECT ms.member_id FROM memberships ms JOIN members m ON m.id = ms.member_id WHERE m.card_number = :c"),
+        {"c": card}) if is_valid_card_number(card) else None
+    if found is None:
+        raise NotFound("member not found", field="card")
+    return uuid.UUID(str(found))
 
 
-async def _profile(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UUID, *, lock: bool) -> MemberProfile:
-    await uow.session.execute(text(
-        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) VALUES (:t, :m, :b) "
-        "ON CONFLICT DO NOTHING"), {"t": uow.tenant_id, "m": member_id, "b": branch_id})
-    q = select(MemberProfile).where(MemberProfile.member_id == member_id)
-    if lock:
-        q = q.with_for_update()
-    return (await uow.session.scalars(q.execution_options(populate_existing=True))).one()
+@dataclass
+class _Profile:
+    """The member's profile fields a sale reads (the row is locked for a sale)."""
+
+    birthday: date | None
+    tier_code: str | None
+    tier_floor: str | None
+    tier_floor_until: date | None
+    purchase_count: int
+    referrer_member_id: uuid.UUID | None
+
+
+_PROFILE_SQL = ("SELECT birthday, tier_code, tier_floor, tier_floor_until, purchase_count, referrer_member_id "
+                "FROM member_profiles WHERE member_id = $1")
+
+
+async def _profile(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UUID, *, lock: bool) -> _Profile:
+    conn = await uow.driver()
+    sql = _PROFILE_SQL + (" FOR UPDATE" if lock else "")
+    row = await conn.fetchrow(sql, member_id)
+    if row is None:  # a member enrolled elsewhere (portal, import) buys here first
+        await conn.execute("INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) VALUES ($1, $2, $3) "
+                           "ON CONFLICT DO NOTHING", uow.tenant_id, member_id, branch_id)
+        row = await conn.fetchrow(sql, member_id)
+    return _Profile(**dict(row))
+
+
+#: what a sale needs to know before pricing, in one round trip (RLS scopes every subquery)
+_CONTEXT_SQL = (
+    "SELECT m.currency, m.timezone, (SELECT code FROM branches WHERE id = $2) AS branch_code, "
+    f"({VERSION_AT_SQL.removeprefix('SELECT ').replace('$1', '$3')}) AS programme_version, "
+    "(SELECT true FROM memberships WHERE member_id = $4) AS member_known "
+    "FROM merchants m WHERE m.id = $1")
 
 
 async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | None, *,
                    lock: bool) -> _Context:
     bt = _now(basket.business_time)
-    branch, code = await _branch(uow, basket.branch_id or branch_id)
-    currency, tz = await accounts.merchant_info(uow)
-    version, programme = await programme_at(uow, bt)
-    member = await _member(uow, basket)
+    branch = basket.branch_id or branch_id
+    if branch is None:
+        raise ValidationFailed("which branch? give branch_id (or use a branch-bound terminal)")
+    member = basket.member_id if basket.member_id is not None else (
+        await _member_by_card(uow, basket.card) if basket.card is not None else None)
+    row = await (await uow.driver()).fetchrow(_CONTEXT_SQL, uow.tenant_id, branch, bt, member)
+    if row is None:
+        raise NotFound("merchant not found")
+    if row["branch_code"] is None:
+        raise NotFound("branch not found", field="branch_id")
+    if member is not None and not row["member_known"]:
+        raise NotFound("member not found", field="member_id")
+    currency, tz = str(row["currency"]), str(row["timezone"])
+    accounts.remember_merchant_info(uow, currency, tz)
+    version = int(row["programme_version"])
+    programme = await programme_version(uow, version)
     joins = False
     if member is None and basket.join_phone:
         eligibility = join_eligibility(programme.join, purchase=basket.amount, cumulative=basket.amount,
@@ -123,7 +151,7 @@ async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID
             raise NotAMember(eligibility.reason, reason=eligibility.reason)
         joins = True
     profile = await _profile(uow, member, branch, lock=lock) if member else None
-    return _Context(version, programme, currency, tz, branch, code, bt, member, joins, profile)
+    return _Context(version, programme, currency, tz, branch, str(row["branch_code"]), bt, member, joins, profile)
 
 
 async def _member_state(uow: UnitOfWork, ctx: _Context) -> pricing.MemberState:
@@ -211,42 +239,66 @@ async def _balances_out(uow: UnitOfWork, member_id: uuid.UUID, at: datetime) -> 
     return schemas.Balances(b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus)
 
 
+#: the member's spend and points earned in the tier window, counting refunds pro rata
+_STANDING_SQL = (
+    "SELECT coalesce(sum(qualifying_spend * (gross - member_discount - coupon_total - refunded) "
+    "/ nullif(gross - member_discount - coupon_total, 0)), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
+    "FROM sales WHERE member_id = $1 AND business_time > $2")
+
+
 async def _window_standing(uow: UnitOfWork, member_id: uuid.UUID, p: Programme, at: datetime) -> tiers.Standing:
     since = at - timedelta(days=31 * p.tier_policy.window_months)
-    row = (await uow.session.execute(text(
-        "SELECT coalesce(sum(qualifying_spend * (gross - member_discount - coupon_total - refunded) "
-        "/ nullif(gross - member_discount - coupon_total, 0)), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
-        "FROM sales WHERE member_id = :m AND business_time > :since"), {"m": member_id, "since": since})).one()
-    return tiers.Standing(spend=int(row.spend), points_earned=int(row.pts))
+    row = await (await uow.driver()).fetchrow(_STANDING_SQL, member_id, since)
+    return tiers.Standing(spend=int(row["spend"]), points_earned=int(row["pts"]))
 
 
 async def _after_purchase(uow: UnitOfWork, ctx: _Context, q: pricing.Quote, key: str) -> tuple[str | None, bool]:
-    """Spend, counts, tier upgrade, referral reward. Returns (tier, changed)."""
+    """Spend, counts, tier upgrade, referral reward (the sale row is already written). Returns
+    (tier, changed)."""
     assert ctx.member_id is not None and ctx.profile is not None
     prof = ctx.profile
     first = prof.purchase_count == 0
-    prof.cumulative_spend += q.qualifying_spend
-    prof.purchase_count += 1
-    prof.first_purchase_at = prof.first_purchase_at or ctx.business_time
-    prof.last_purchase_at = max(prof.last_purchase_at or ctx.business_time, ctx.business_time)
     standing = await _window_standing(uow, ctx.member_id, ctx.programme, ctx.business_time)
     current = prof.tier_code or _base_tier(ctx.programme)
     change = tiers.on_activity(ctx.programme, current, standing, floor=prof.tier_floor,
                                floor_until=prof.tier_floor_until,
                                today=ctx.business_time.astimezone(ZoneInfo(ctx.tz)).date())
     changed = change.new != prof.tier_code
+    conn = await uow.driver()
+    await conn.execute(
+        "UPDATE member_profiles SET cumulative_spend = cumulative_spend + $2, purchase_count = purchase_count + 1, "
+        "first_purchase_at = coalesce(first_purchase_at, $3), "
+        "last_purchase_at = greatest(coalesce(last_purchase_at, $3), $3), "
+        "tier_code = CASE WHEN $4 THEN $5 ELSE tier_code END, "
+        "tier_since = CASE WHEN $4 THEN $3 ELSE tier_since END, updated_at = now() WHERE member_id = $1",
+        ctx.member_id, q.qualifying_spend, ctx.business_time, changed, change.new)
     if changed:
         if change.changed:
-            uow.session.add(TierChangeRecord(tenant_id=uow.tenant_id, member_id=ctx.member_id, old_tier=change.old,
-                                             new_tier=change.new, reason=change.reason, actor="pos"))
-        prof.tier_code, prof.tier_since = change.new, ctx.business_time
+            await conn.execute(
+                "INSERT INTO tier_changes (tenant_id, member_id, old_tier, new_tier, reason, actor) "
+                "VALUES ($1, $2, $3, $4, $5, 'pos')", uow.tenant_id, ctx.member_id, change.old, change.new,
+                change.reason)
+        prof.tier_code = change.new
         await rules.on_tier_change(uow, ctx.programme, ctx.member_id, change.old, change.new, at=ctx.business_time,
                                    branch_code=ctx.branch_code)
     if first and prof.referrer_member_id:
         await rules.on_referral(uow, ctx.programme, prof.referrer_member_id, ctx.member_id,
                                 spend=q.qualifying_spend, key=key, at=ctx.business_time, branch_code=ctx.branch_code)
-    await uow.session.flush()
+    prof.purchase_count += 1
     return prof.tier_code, change.changed
+
+
+#: the sale row and its lines in one statement
+_INSERT_SALE_SQL = (
+    "WITH s AS (INSERT INTO sales (tenant_id, id, member_id, branch_id, business_time, currency, gross, "
+    "member_discount, coupon_total, points_redeemed, points_cash, sv_principal, sv_bonus, due, qualifying_spend, "
+    "points_earned, refunded, payment_method, programme_version, status, offline, entries, coupons, promotions) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $18, 'completed', $19, "
+    "$20::jsonb, $21::jsonb, $22::jsonb)) "
+    "INSERT INTO sale_lines (tenant_id, sale_id, line_no, sku, category, qty, unit_price, refunded_qty) "
+    "SELECT $1, $2, n - 1, sku, category, qty, price, 0 "
+    "FROM unnest($23::text[], $24::text[], $25::int[], $26::bigint[]) "
+    "WITH ORDINALITY AS l(sku, category, qty, price, n)")
 
 
 async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str, branch_id: uuid.UUID | None,
@@ -300,17 +352,14 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
                                                 business_time=ctx.business_time,
                                                 pending=ctx.programme.points.pending_days > 0, refs=refs)
                 entries["earn"], period, late = str(e.id), e.period, e.late
-        uow.session.add(Sale(
-            tenant_id=tenant, id=sale_id, member_id=member, branch_id=ctx.branch_id, business_time=ctx.business_time,
-            currency=ctx.currency, gross=q.gross, member_discount=q.member_discount, coupon_total=q.coupons_total,
-            points_redeemed=q.points_redeemed, points_cash=q.points_cash, sv_principal=q.stored_value.principal,
-            sv_bonus=q.stored_value.bonus, due=q.due, qualifying_spend=q.qualifying_spend,
-            points_earned=q.points_earned if member else 0, refunded=0, payment_method=basket.payment_method,
-            programme_version=ctx.programme_version, status="completed", offline=offline, entries=entries,
-            coupons=[c.code for c, _ in coupons], promotions=list(q.promotions)))
-        await uow.session.flush()
-        uow.session.add_all(SaleLine(tenant_id=tenant, sale_id=sale_id, line_no=i, sku=x.sku, category=x.category,
-                                     qty=x.qty, unit_price=x.unit_price) for i, x in enumerate(basket.lines))
+        lines = basket.lines
+        await (await uow.driver()).execute(
+            _INSERT_SALE_SQL, tenant, sale_id, member, ctx.branch_id, ctx.business_time, ctx.currency, q.gross,
+            q.member_discount, q.coupons_total, q.points_redeemed, q.points_cash, q.stored_value.principal,
+            q.stored_value.bonus, q.due, q.qualifying_spend, q.points_earned if member else 0, basket.payment_method,
+            ctx.programme_version, offline, _json(entries), _json([c.code for c, _ in coupons]),
+            _json(list(q.promotions)), [x.sku for x in lines], [x.category for x in lines], [x.qty for x in lines],
+            [x.unit_price for x in lines])
         for c, _ in coupons:
             await coupon_svc.mark_redeemed(uow, c, sale_id, ctx.business_time)
         tier, changed = (await _after_purchase(uow, ctx, q, key)) if member else (None, False)
@@ -321,6 +370,10 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
         await idempotency.store(uow, "pos.sale", key, 201, msgspec.to_builtins(out))
         await uow.commit()
         return out, False
+
+
+def _json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 def domain_period(ctx: _Context) -> str:

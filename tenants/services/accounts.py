@@ -54,6 +54,11 @@ async def merchant_info(uow: UnitOfWork) -> tuple[str, str]:
     return cached[1], cached[2]
 
 
+def remember_merchant_info(uow: UnitOfWork, currency: str, tz: str) -> None:
+    """For a caller that read the merchant's currency and time zone in a query of its own."""
+    uow.session.info["merchant_info"] = (uow.tenant_id, currency, tz)
+
+
 async def member_accounts(uow: UnitOfWork, member_id: uuid.UUID, currency: str) -> MemberAccounts:
     tenant = uow.tenant_id
     if tenant is None:
@@ -142,13 +147,16 @@ async def balances(uow: UnitOfWork, member_id: uuid.UUID, at: datetime) -> Balan
     """The member's balances in one round trip (balance rows and the points lots' availability)."""
     currency, _ = await merchant_info(uow)
     mine = await member_accounts(uow, member_id, currency)
-    row = (await uow.session.execute(text(
-        "SELECT (SELECT balance FROM ledger_balances WHERE account_id = :p) AS points, "
-        "(SELECT balance FROM ledger_balances WHERE account_id = :sp) AS principal, "
-        "(SELECT balance FROM ledger_balances WHERE account_id = :sb) AS bonus, "
-        "coalesce(sum(remaining) FILTER (WHERE available_at <= :at AND (expires_at IS NULL OR expires_at > :at)), 0) "
-        "AS available, coalesce(sum(remaining) FILTER (WHERE available_at > :at), 0) AS pending "
-        "FROM ledger_lots WHERE account_id = :p AND remaining > 0"),
-        {"p": mine.points.id, "sp": mine.sv_principal.id, "sb": mine.sv_bonus.id, "at": at})).one()
-    return Balances(int(row.points or 0), int(row.available), int(row.pending), int(row.principal or 0),
-                    int(row.bonus or 0))
+    row = await (await uow.driver()).fetchrow(_BALANCES_SQL, mine.points.id, mine.sv_principal.id,
+                                              mine.sv_bonus.id, at)
+    return Balances(int(row["points"] or 0), int(row["available"]), int(row["pending"]), int(row["principal"] or 0),
+                    int(row["bonus"] or 0))
+
+
+_BALANCES_SQL = (
+    "SELECT (SELECT balance FROM ledger_balances WHERE account_id = $1) AS points, "
+    "(SELECT balance FROM ledger_balances WHERE account_id = $2) AS principal, "
+    "(SELECT balance FROM ledger_balances WHERE account_id = $3) AS bonus, "
+    "coalesce(sum(remaining) FILTER (WHERE available_at <= $4 AND (expires_at IS NULL OR expires_at > $4)), 0) "
+    "AS available, coalesce(sum(remaining) FILTER (WHERE available_at > $4), 0) AS pending "
+    "FROM ledger_lots WHERE account_id = $1 AND remaining > 0")

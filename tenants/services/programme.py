@@ -22,17 +22,36 @@ def decode(document: object) -> Programme:
         raise ValidationFailed(str(exc)) from None
 
 
+#: decoded versions: a version is never edited once written, so it is decoded once per process
+_decoded: dict[tuple[uuid.UUID, int], Programme] = {}
+#: SQL for the number of the version in force at ``$1`` (0 when none: the built-in default)
+VERSION_AT_SQL = ("SELECT coalesce((SELECT version FROM programme_versions WHERE effective_from <= $1 "
+                  "ORDER BY effective_from DESC, version DESC LIMIT 1), 0)")
+
+
+async def programme_version(uow: UnitOfWork, version: int) -> Programme:
+    """Version ``version`` of the unit of work's merchant (0: the built-in default)."""
+    if version == 0 or uow.tenant_id is None:
+        return Programme()
+    key = (uow.tenant_id, version)
+    programme = _decoded.get(key)
+    if programme is None:
+        document = await (await uow.driver()).fetchval(
+            "SELECT document FROM programme_versions WHERE version = $1", version)
+        if document is None:
+            raise ValidationFailed(f"programme version {version} not found")
+        programme = msgspec.convert(msgspec.json.decode(document) if isinstance(document, str | bytes) else document,
+                                    Programme, strict=False)
+        if len(_decoded) > 5_000:
+            _decoded.clear()
+        _decoded[key] = programme
+    return programme
+
+
 async def programme_at(uow: UnitOfWork, at: datetime | None = None) -> tuple[int, Programme]:
     """The version in force at ``at`` (now by default); version 0 is the built-in default."""
-    at = at or datetime.now(UTC)
-    row = (await uow.session.execute(
-        select(ProgrammeVersion.version, ProgrammeVersion.document)
-        .where(ProgrammeVersion.effective_from <= at)
-        .order_by(ProgrammeVersion.effective_from.desc(), ProgrammeVersion.version.desc()).limit(1)
-    )).first()
-    if row is None:
-        return 0, Programme()
-    return row.version, msgspec.convert(row.document, Programme, strict=False)
+    version = int(await (await uow.driver()).fetchval(VERSION_AT_SQL, at or datetime.now(UTC)))
+    return version, await programme_version(uow, version)
 
 
 async def set_programme(uow: UnitOfWork, programme: Programme, *, effective_from: datetime | None = None,

@@ -3,6 +3,7 @@ key rotation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 
@@ -177,3 +178,41 @@ async def test_metadata(client) -> None:
     md = (await client.get("/.well-known/oauth-authorization-server")).json()
     assert md["token_endpoint"].endswith("/oauth/token")
     assert md["grant_types_supported"] == ["client_credentials"]
+
+
+async def test_a_revocation_made_by_another_process_reaches_this_one(client, auth_kit, tenant_factory, owner_engine,
+                                                                      monkeypatch) -> None:
+    """Client principals are cached per process (decision 0011). Another process that revokes bumps
+    the generation in Redis; this process drops its cache at its next check (within ``recheck``)."""
+    from lianka.platform.identity import principal_cache
+
+    monkeypatch.setattr(principal_cache.clients, "recheck", 0.05)
+    tenant = await tenant_factory()
+    pos = await auth_kit.pos(tenant, ["pos"])
+    url = f"/api/v1/members/{uuid.uuid4()}"
+    assert (await client.get(url, headers=pos.headers)).status_code == 404  # authenticated, now cached
+    # the other process: its revocation commits, then it bumps the generation (principal_cache.revoked
+    # without this process's local clear)
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE api_clients SET revoked_at = now() WHERE client_id = :c"),
+                           {"c": pos.client_id})
+    assert (await client.get(url, headers=pos.headers)).status_code == 404  # served from the cache
+    await auth_kit.ident.redis.incr(principal_cache.GENERATION_KEY)
+    await asyncio.sleep(0.1)
+    r = await client.get(url, headers=pos.headers)
+    assert r.status_code == 401 and r.json()["type"].endswith("/invalid-token")
+
+
+async def test_a_lookup_that_raced_a_revocation_is_not_cached() -> None:
+    from lianka.platform.identity import principal_cache
+    from lianka.platform.identity.principal import Kind, Principal
+
+    cache = principal_cache.ClientPrincipalCache(ttl=30)
+    key = (uuid.uuid4(), uuid.uuid4(), "jti")
+    p = Principal(kind=Kind.CLIENT, subject_id=key[1], tenant_id=key[0])
+    epoch = cache.epoch  # the lookup begins …
+    cache.clear()  # … a revocation lands while it reads the database …
+    cache.put(key, p, None, epoch=epoch)  # … and its (stale) answer is not remembered
+    assert key not in cache._entries
+    cache.put(key, p, None, epoch=cache.epoch)
+    assert cache._entries[key].principal == p
