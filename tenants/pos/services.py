@@ -60,6 +60,8 @@ class _Context:
     member_id: uuid.UUID | None
     joins: bool
     profile: _Profile | None
+    #: the member's tier-window standing before this sale (read with the balances, after the lock)
+    standing: tiers.Standing | None = None
 
 
 def _now(value: datetime | None) -> datetime:
@@ -154,10 +156,20 @@ async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID
     return _Context(version, programme, currency, tz, branch, str(row["branch_code"]), bt, member, joins, profile)
 
 
-async def _member_state(uow: UnitOfWork, ctx: _Context) -> pricing.MemberState:
+async def _member_state(uow: UnitOfWork, ctx: _Context, *, standing: bool = False) -> pricing.MemberState:
+    """Balances (and, for a sale, the tier-window standing) in one round trip, after the profile lock."""
     if ctx.member_id is None or ctx.profile is None:
         return pricing.MemberState(tier=None, points_available=0, sv_principal=0, sv_bonus=0)
-    b = await accounts.balances(uow, ctx.member_id, ctx.business_time)
+    mine = await accounts.member_accounts(uow, ctx.member_id, ctx.currency)
+    args: list[Any] = [mine.points.id, mine.sv_principal.id, mine.sv_bonus.id, ctx.business_time]
+    sql = accounts.balances_sql(1)
+    if standing:
+        sql = f"SELECT * FROM ({sql}) b, ({_STANDING_SQL.replace('$1', '$5').replace('$2', '$6')}) st"
+        args += [ctx.member_id, _window_start(ctx.programme, ctx.business_time)]
+    row = await (await uow.driver()).fetchrow(sql, *args)
+    b = accounts.balances_of(row)
+    if standing:
+        ctx.standing = tiers.Standing(spend=int(row["spend"]), points_earned=int(row["pts"]))
     today = ctx.business_time.astimezone(ZoneInfo(ctx.tz)).date()
     bday = ctx.profile.birthday
     tier = ctx.profile.tier_code or _base_tier(ctx.programme)
@@ -191,7 +203,7 @@ async def _price(uow: UnitOfWork, basket: schemas.Basket, ctx: _Context, *, lock
                  ) -> tuple[pricing.Quote, pricing.MemberState, list[tuple[Any, pricing.CouponTerms]]]:
     if (basket.points or basket.stored_value or basket.coupons) and ctx.member_id is None:
         raise ValidationFailed("points, stored value and coupons need a member")
-    state = await _member_state(uow, ctx)
+    state = await _member_state(uow, ctx, standing=lock)  # a sale (the lock) decides the tier too
     coupons = await coupon_svc.terms_for_sale(uow, basket.coupons, ctx.member_id, ctx.branch_code,
                                               ctx.business_time, lock=lock) if basket.coupons and ctx.member_id \
         else []
@@ -246,59 +258,71 @@ _STANDING_SQL = (
     "FROM sales WHERE member_id = $1 AND business_time > $2")
 
 
-async def _window_standing(uow: UnitOfWork, member_id: uuid.UUID, p: Programme, at: datetime) -> tiers.Standing:
-    since = at - timedelta(days=31 * p.tier_policy.window_months)
-    row = await (await uow.driver()).fetchrow(_STANDING_SQL, member_id, since)
-    return tiers.Standing(spend=int(row["spend"]), points_earned=int(row["pts"]))
+def _window_start(p: Programme, at: datetime) -> datetime:
+    return at - timedelta(days=31 * p.tier_policy.window_months)
 
 
-async def _after_purchase(uow: UnitOfWork, ctx: _Context, q: pricing.Quote, key: str) -> tuple[str | None, bool]:
-    """Spend, counts, tier upgrade, referral reward (the sale row is already written). Returns
-    (tier, changed)."""
-    assert ctx.member_id is not None and ctx.profile is not None
+async def _after_purchase(uow: UnitOfWork, ctx: _Context, q: pricing.Quote, key: str
+                          ) -> tuple[str | None, bool, bool]:
+    """Tier upgrade and referral reward for this purchase (the profile's counters and tier are written
+    with the sale row). Returns (tier, whether the profile's tier column changes, whether a tier change
+    was recorded)."""
+    assert ctx.member_id is not None and ctx.profile is not None and ctx.standing is not None
     prof = ctx.profile
-    first = prof.purchase_count == 0
-    standing = await _window_standing(uow, ctx.member_id, ctx.programme, ctx.business_time)
+    net = q.gross - q.member_discount - q.coupons_total
+    # the window as it will be once this sale is in: what the standing query would now return
+    standing = tiers.Standing(spend=ctx.standing.spend + (q.qualifying_spend if net else 0),
+                              points_earned=ctx.standing.points_earned + q.points_earned)
     current = prof.tier_code or _base_tier(ctx.programme)
     change = tiers.on_activity(ctx.programme, current, standing, floor=prof.tier_floor,
                                floor_until=prof.tier_floor_until,
                                today=ctx.business_time.astimezone(ZoneInfo(ctx.tz)).date())
     changed = change.new != prof.tier_code
-    conn = await uow.driver()
-    await conn.execute(
-        "UPDATE member_profiles SET cumulative_spend = cumulative_spend + $2, purchase_count = purchase_count + 1, "
-        "first_purchase_at = coalesce(first_purchase_at, $3), "
-        "last_purchase_at = greatest(coalesce(last_purchase_at, $3), $3), "
-        "tier_code = CASE WHEN $4 THEN $5 ELSE tier_code END, "
-        "tier_since = CASE WHEN $4 THEN $3 ELSE tier_since END, updated_at = now() WHERE member_id = $1",
-        ctx.member_id, q.qualifying_spend, ctx.business_time, changed, change.new)
     if changed:
         if change.changed:
-            await conn.execute(
+            await (await uow.driver()).execute(
                 "INSERT INTO tier_changes (tenant_id, member_id, old_tier, new_tier, reason, actor) "
                 "VALUES ($1, $2, $3, $4, $5, 'pos')", uow.tenant_id, ctx.member_id, change.old, change.new,
                 change.reason)
         prof.tier_code = change.new
         await rules.on_tier_change(uow, ctx.programme, ctx.member_id, change.old, change.new, at=ctx.business_time,
                                    branch_code=ctx.branch_code)
-    if first and prof.referrer_member_id:
+    if prof.purchase_count == 0 and prof.referrer_member_id:
         await rules.on_referral(uow, ctx.programme, prof.referrer_member_id, ctx.member_id,
                                 spend=q.qualifying_spend, key=key, at=ctx.business_time, branch_code=ctx.branch_code)
-    prof.purchase_count += 1
-    return prof.tier_code, change.changed
+    return prof.tier_code, changed, change.changed
 
 
-#: the sale row and its lines in one statement
-_INSERT_SALE_SQL = (
-    "WITH s AS (INSERT INTO sales (tenant_id, id, member_id, branch_id, business_time, currency, gross, "
-    "member_discount, coupon_total, points_redeemed, points_cash, sv_principal, sv_bonus, due, qualifying_spend, "
-    "points_earned, refunded, payment_method, programme_version, status, offline, entries, coupons, promotions) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $18, 'completed', $19, "
-    "$20::jsonb, $21::jsonb, $22::jsonb)) "
-    "INSERT INTO sale_lines (tenant_id, sale_id, line_no, sku, category, qty, unit_price, refunded_qty) "
-    "SELECT $1, $2, n - 1, sku, category, qty, price, 0 "
-    "FROM unnest($23::text[], $24::text[], $25::int[], $26::bigint[]) "
-    "WITH ORDINALITY AS l(sku, category, qty, price, n)")
+def _sale_sql(first: int) -> str:
+    """CTEs ``s`` and ``l``: the sale row and its lines, parameters ``$first`` … ``$first+25``."""
+    n = [f"${first + i}" for i in range(26)]
+    return (
+        "WITH s AS (INSERT INTO sales (tenant_id, id, member_id, branch_id, business_time, currency, gross, "
+        "member_discount, coupon_total, points_redeemed, points_cash, sv_principal, sv_bonus, due, qualifying_spend, "
+        "points_earned, refunded, payment_method, programme_version, status, offline, entries, coupons, promotions) "
+        f"VALUES ({', '.join(n[:16])}, 0, {n[16]}, {n[17]}, 'completed', {n[18]}, {n[19]}::jsonb, {n[20]}::jsonb, "
+        f"{n[21]}::jsonb)), "
+        "l AS (INSERT INTO sale_lines (tenant_id, sale_id, line_no, sku, category, qty, unit_price, refunded_qty) "
+        f"SELECT {n[0]}, {n[1]}, k - 1, sku, category, qty, price, 0 "
+        f"FROM unnest({n[22]}::text[], {n[23]}::text[], {n[24]}::int[], {n[25]}::bigint[]) "
+        "WITH ORDINALITY AS x(sku, category, qty, price, k)) ")
+
+
+#: a member's sale: the sale and lines, the profile's counters and tier, the balances after it (which
+#: earlier statements of the transaction posted) and the stored response — one statement
+_MEMBER_SALE_SQL = (
+    _sale_sql(5)
+    + ", p AS (UPDATE member_profiles SET cumulative_spend = cumulative_spend + $19, "
+    "purchase_count = purchase_count + 1, first_purchase_at = coalesce(first_purchase_at, $9), "
+    "last_purchase_at = greatest(coalesce(last_purchase_at, $9), $9), "
+    "tier_code = CASE WHEN $31 THEN $32 ELSE tier_code END, tier_since = CASE WHEN $31 THEN $9 ELSE tier_since END, "
+    "updated_at = now() WHERE member_id = $7), "
+    f"b AS ({accounts.balances_sql(1)}), "
+    "k AS (UPDATE idempotency_keys SET status = 201, body = $33::jsonb || jsonb_build_object('balances', "
+    "(SELECT jsonb_build_object('points', coalesce(points, 0), 'points_available', available, "
+    "'points_pending', pending, 'sv_principal', coalesce(principal, 0), 'sv_bonus', coalesce(bonus, 0)) FROM b)) "
+    "WHERE tenant_id = $5 AND scope = 'pos.sale' AND key = $34) "
+    "SELECT * FROM b")
 
 
 async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str, branch_id: uuid.UUID | None,
@@ -353,21 +377,32 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
                                                 pending=ctx.programme.points.pending_days > 0, refs=refs)
                 entries["earn"], period, late = str(e.id), e.period, e.late
         lines = basket.lines
-        await (await uow.driver()).execute(
-            _INSERT_SALE_SQL, tenant, sale_id, member, ctx.branch_id, ctx.business_time, ctx.currency, q.gross,
-            q.member_discount, q.coupons_total, q.points_redeemed, q.points_cash, q.stored_value.principal,
-            q.stored_value.bonus, q.due, q.qualifying_spend, q.points_earned if member else 0, basket.payment_method,
-            ctx.programme_version, offline, _json(entries), _json([c.code for c, _ in coupons]),
-            _json(list(q.promotions)), [x.sku for x in lines], [x.category for x in lines], [x.qty for x in lines],
-            [x.unit_price for x in lines])
+        sale_args = [tenant, sale_id, member, ctx.branch_id, ctx.business_time, ctx.currency, q.gross,
+                     q.member_discount, q.coupons_total, q.points_redeemed, q.points_cash, q.stored_value.principal,
+                     q.stored_value.bonus, q.due, q.qualifying_spend, q.points_earned if member else 0,
+                     basket.payment_method, ctx.programme_version, offline, _json(entries),
+                     _json([c.code for c, _ in coupons]), _json(list(q.promotions)), [x.sku for x in lines],
+                     [x.category for x in lines], [x.qty for x in lines], [x.unit_price for x in lines]]
         for c, _ in coupons:
             await coupon_svc.mark_redeemed(uow, c, sale_id, ctx.business_time)
-        tier, changed = (await _after_purchase(uow, ctx, q, key)) if member else (None, False)
-        balances = await _balances_out(uow, member, ctx.business_time) if member else None
         out = schemas.SaleOut(sale_id=sale_id, member_id=member, branch_id=ctx.branch_id,
-                              business_time=ctx.business_time, quote=_quote_out(q, ctx, state), tier=tier,
-                              tier_changed=changed, balances=balances, period=period, late=late)
-        await idempotency.store(uow, "pos.sale", key, 201, msgspec.to_builtins(out))
+                              business_time=ctx.business_time, quote=_quote_out(q, ctx, state), tier=None,
+                              tier_changed=False, balances=None, period=period, late=late)
+        conn = await uow.driver()
+        if member is None:
+            await conn.execute(_sale_sql(1) + "SELECT 1", *sale_args)
+            await idempotency.store(uow, "pos.sale", key, 201, msgspec.to_builtins(out))
+        else:
+            tier, set_tier, changed = await _after_purchase(uow, ctx, q, key)
+            mine = await accounts.member_accounts(uow, member, ctx.currency)
+            out = msgspec.structs.replace(out, tier=tier, tier_changed=changed)
+            body = msgspec.to_builtins(out)
+            row = await conn.fetchrow(
+                _MEMBER_SALE_SQL, mine.points.id, mine.sv_principal.id, mine.sv_bonus.id, ctx.business_time,
+                *sale_args, set_tier, tier, _json(body), key)
+            b = accounts.balances_of(row)
+            out = msgspec.structs.replace(out, balances=schemas.Balances(
+                b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus))
         await uow.commit()
         return out, False
 

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 
@@ -147,16 +148,25 @@ async def balances(uow: UnitOfWork, member_id: uuid.UUID, at: datetime) -> Balan
     """The member's balances in one round trip (balance rows and the points lots' availability)."""
     currency, _ = await merchant_info(uow)
     mine = await member_accounts(uow, member_id, currency)
-    row = await (await uow.driver()).fetchrow(_BALANCES_SQL, mine.points.id, mine.sv_principal.id,
+    row = await (await uow.driver()).fetchrow(balances_sql(1), mine.points.id, mine.sv_principal.id,
                                               mine.sv_bonus.id, at)
+    return balances_of(row)
+
+
+def balances_sql(first: int) -> str:
+    """One row (points, principal, bonus, available, pending) of a member's balances at a time, for the
+    member's points, principal and bonus account ids and the time as parameters ``$first`` … ``$first+3``
+    (so a hot path can make it part of a larger statement)."""
+    p, sp, sb, at = (f"${first + i}" for i in range(4))
+    return (
+        f"SELECT (SELECT balance FROM ledger_balances WHERE account_id = {p}) AS points, "
+        f"(SELECT balance FROM ledger_balances WHERE account_id = {sp}) AS principal, "
+        f"(SELECT balance FROM ledger_balances WHERE account_id = {sb}) AS bonus, "
+        f"coalesce(sum(remaining) FILTER (WHERE available_at <= {at} AND (expires_at IS NULL OR expires_at > {at})), "
+        f"0) AS available, coalesce(sum(remaining) FILTER (WHERE available_at > {at}), 0) AS pending "
+        f"FROM ledger_lots WHERE account_id = {p} AND remaining > 0")
+
+
+def balances_of(row: Any) -> Balances:
     return Balances(int(row["points"] or 0), int(row["available"]), int(row["pending"]), int(row["principal"] or 0),
                     int(row["bonus"] or 0))
-
-
-_BALANCES_SQL = (
-    "SELECT (SELECT balance FROM ledger_balances WHERE account_id = $1) AS points, "
-    "(SELECT balance FROM ledger_balances WHERE account_id = $2) AS principal, "
-    "(SELECT balance FROM ledger_balances WHERE account_id = $3) AS bonus, "
-    "coalesce(sum(remaining) FILTER (WHERE available_at <= $4 AND (expires_at IS NULL OR expires_at > $4)), 0) "
-    "AS available, coalesce(sum(remaining) FILTER (WHERE available_at > $4), 0) AS pending "
-    "FROM ledger_lots WHERE account_id = $1 AND remaining > 0")
