@@ -188,6 +188,29 @@ async def post(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time
     ``overdraw`` names accounts that may pass their floor in this entry (a clawback the caller's
     refund policy allows); their debt is paid first by later credits.
     """
+    entry = prepare(uow, kind=kind, legs=legs, business_time=business_time, key=key, scope=scope,
+                    timezone=timezone, memo=memo, refs=refs, period=period, overdraw=overdraw, lot_moves=lot_moves)
+    return (await post_all(uow, [entry]))[0]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An entry checked and ready for ``ledger_post`` (:func:`prepare`), booked by :func:`post_all`."""
+
+    payload: dict[str, Any]
+    kind: str
+    business_time: datetime
+    postings: tuple[domain.Posting, ...]
+    refs: dict[str, Any]
+    reverses: uuid.UUID | None = None
+
+
+def prepare(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time: datetime, key: str,
+            scope: str = "ledger", timezone: str = "Asia/Shanghai", memo: str = "",
+            refs: dict[str, Any] | None = None, period: str | None = None,
+            overdraw: frozenset[uuid.UUID] = frozenset(),
+            lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Prepared:
+    """Check an entry as :func:`post` would and make it ready to book (no I/O)."""
     tenant = _tenant(uow)
     check_key(key)
     refs = refs or {}
@@ -200,9 +223,9 @@ async def post(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time
         raise ValidationFailed("business time needs a time zone")
     request_hash = fingerprint(kind, _leg_fingerprint(legs), business_time.isoformat(), memo, refs, period,
                                sorted(map(str, overdraw)))
-    return await _book(uow, kind=kind, legs=legs, postings=postings, business_time=business_time, key=key,
-                       scope=scope, tz=timezone, memo=memo, refs=refs, period=period, overdraw=overdraw,
-                       request_hash=request_hash, reverses=None, lot_moves=lot_moves)
+    return _prepared(kind=kind, legs=legs, postings=postings, business_time=business_time, key=key, scope=scope,
+                     tz=timezone, memo=memo, refs=refs, period=period, overdraw=overdraw,
+                     request_hash=request_hash, reverses=None, lot_moves=lot_moves)
 
 
 @dataclass
@@ -233,11 +256,10 @@ def _leg_json(leg: Leg, overdraw: frozenset[uuid.UUID], reverses: _Reversal | No
     return out
 
 
-async def _book(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], postings: list[domain.Posting],
-                business_time: datetime, key: str, scope: str, tz: str, memo: str, refs: dict[str, Any],
-                period: str | None, overdraw: frozenset[uuid.UUID], request_hash: str,
-                reverses: _Reversal | None, lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Entry:
-    """Hand the entry to ``ledger_post`` (migrations/versions/0003_ledger.py): one round trip."""
+def _prepared(*, kind: str, legs: Sequence[Leg], postings: list[domain.Posting], business_time: datetime, key: str,
+              scope: str, tz: str, memo: str, refs: dict[str, Any], period: str | None,
+              overdraw: frozenset[uuid.UUID], request_hash: str, reverses: _Reversal | None,
+              lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Prepared:
     payload: dict[str, Any] = {
         "scope": scope, "key": key, "hash": request_hash, "kind": kind, "memo": memo[:500],
         "business_time": business_time.isoformat(), "tz": tz, "period": period, "refs": refs,
@@ -246,12 +268,27 @@ async def _book(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], postings: li
     }
     if lot_moves is not None:
         payload["moves"] = [[str(lot), n] for lot, n in lot_moves]
-    # The hot path of every POS write: straight to the driver, one round trip (the unit of work has
-    # already begun the transaction and set the tenant). An error aborts the caller's transaction:
-    # a business write is all or nothing.
+    return Prepared(payload, kind, business_time, tuple(postings), refs,
+                    reverses.original.id if reverses else None)
+
+
+async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
+    """Book prepared entries, in order, in one round trip to ``ledger_post``
+    (migrations/versions/0003_ledger.py) — the hot path of every POS write.
+
+    Straight to the driver: the unit of work has already begun the transaction and set the tenant. An
+    error aborts the caller's transaction: a business write is all or nothing.
+    """
+    if not entries:
+        return []
     driver = await uow.driver()
     try:
-        raw = await driver.fetchval("SELECT ledger_post($1::jsonb)", _json(payload))
+        if len(entries) == 1:
+            raws = [await driver.fetchval("SELECT ledger_post($1::jsonb)", _json(entries[0].payload))]
+        else:  # unnest keeps the order, and ledger_post runs once per element in that order
+            raws = [r[0] for r in await driver.fetch(
+                "SELECT ledger_post(e) FROM unnest($1::jsonb[]) WITH ORDINALITY AS x(e, n)",
+                [_json(e.payload) for e in entries])]
     except asyncpg.PostgresError as exc:
         code, detail = exc.sqlstate, getattr(exc, "detail", None) or ""
         message = str(exc).split("\n")[0]
@@ -259,16 +296,21 @@ async def _book(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], postings: li
         if code == "LK001":
             raise InsufficientFunds(message.split(": ", 1)[-1], **extra) from None
         if code == "LK002":
-            raise IdempotencyConflict(f"idempotency key {key!r} was used for a different ledger entry") from None
+            keys = ", ".join(repr(e.payload["key"]) for e in entries)
+            raise IdempotencyConflict(f"idempotency key {keys} was used for a different ledger entry") from None
         if code == "LK003":
-            raise PeriodClosed(message.split(": ", 1)[-1], period=period) from None
+            raise PeriodClosed(message.split(": ", 1)[-1], period=entries[0].payload["period"]) from None
         raise
-    result = msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
-    if result["replayed"]:
-        return await get_entry(uow, uuid.UUID(result["id"]), replayed=True)
-    return Entry(uuid.UUID(result["id"]), kind, business_time, datetime.fromisoformat(result["posted_at"]),
-                 result["period"], result["late"], reverses.original.id if reverses else None, tuple(postings),
-                 False, refs)
+    out = []
+    for entry, raw in zip(entries, raws, strict=True):
+        result = msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
+        if result["replayed"]:
+            out.append(await get_entry(uow, uuid.UUID(result["id"]), replayed=True))
+        else:
+            out.append(Entry(uuid.UUID(result["id"]), entry.kind, entry.business_time,
+                             datetime.fromisoformat(result["posted_at"]), result["period"], result["late"],
+                             entry.reverses, entry.postings, False, entry.refs))
+    return out
 
 
 def _json(value: object) -> str:
@@ -315,11 +357,12 @@ async def reverse(uow: UnitOfWork, entry_id: uuid.UUID, *, key: str, business_ti
         retract[lot.account_id].append(lot.id)
     legs = [Leg(accounts[p.account_id], -p.amount) for p in original.postings]
     overdraw = frozenset(a for a, acc in accounts.items() if clawback and acc.tracked)
-    return await _book(uow, kind=f"reversal:{original.kind}"[:60], legs=legs,
-                       postings=[domain.Posting(p.account_id, p.unit, -p.amount) for p in original.postings],
-                       business_time=business_time, key=key, scope=scope, tz=timezone, memo=memo,
-                       refs={"reverses": str(entry_id)}, period=None, overdraw=overdraw,
-                       request_hash=request_hash, reverses=_Reversal(original, dict(restore), dict(retract)))
+    entry = _prepared(kind=f"reversal:{original.kind}"[:60], legs=legs,
+                      postings=[domain.Posting(p.account_id, p.unit, -p.amount) for p in original.postings],
+                      business_time=business_time, key=key, scope=scope, tz=timezone, memo=memo,
+                      refs={"reverses": str(entry_id)}, period=None, overdraw=overdraw,
+                      request_hash=request_hash, reverses=_Reversal(original, dict(restore), dict(retract)))
+    return (await post_all(uow, [entry]))[0]
 
 
 # --- balances ---------------------------------------------------------------------------------------

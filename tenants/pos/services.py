@@ -103,13 +103,12 @@ class _Profile:
     referrer_member_id: uuid.UUID | None
 
 
-_PROFILE_SQL = ("SELECT birthday, tier_code, tier_floor, tier_floor_until, purchase_count, referrer_member_id "
-                "FROM member_profiles WHERE member_id = $1")
+_PROFILE_COLUMNS = "birthday, tier_code, tier_floor, tier_floor_until, purchase_count, referrer_member_id"
 
 
 async def _profile(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UUID, *, lock: bool) -> _Profile:
     conn = await uow.driver()
-    sql = _PROFILE_SQL + (" FOR UPDATE" if lock else "")
+    sql = f"SELECT {_PROFILE_COLUMNS} FROM member_profiles WHERE member_id = $1" + (" FOR UPDATE" if lock else "")
     row = await conn.fetchrow(sql, member_id)
     if row is None:  # a member enrolled elsewhere (portal, import) buys here first
         await conn.execute("INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) VALUES ($1, $2, $3) "
@@ -118,12 +117,21 @@ async def _profile(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UUID, 
     return _Profile(**dict(row))
 
 
-#: what a sale needs to know before pricing, in one round trip (RLS scopes every subquery)
-_CONTEXT_SQL = (
-    "SELECT m.currency, m.timezone, (SELECT code FROM branches WHERE id = $2) AS branch_code, "
-    f"({VERSION_AT_SQL.removeprefix('SELECT ').replace('$1', '$3')}) AS programme_version, "
-    "(SELECT true FROM memberships WHERE member_id = $4) AS member_known "
-    "FROM merchants m WHERE m.id = $1")
+def _context_sql(lock: bool) -> str:
+    """What a sale needs to know before pricing, and the member's profile (locked for a sale), in one
+    round trip; RLS scopes every part to the merchant. Nothing here changes with a concurrent sale of
+    the same member, so the statement's snapshot, taken before the lock, is good enough for it — the
+    balances are read by the next statement."""
+    return (
+        "SELECT m.currency, m.timezone, (SELECT code FROM branches WHERE id = $2) AS branch_code, "
+        f"({VERSION_AT_SQL.removeprefix('SELECT ').replace('$1', '$3')}) AS programme_version, "
+        "(SELECT true FROM memberships WHERE member_id = $4) AS member_known, "
+        f"p.found AS profile_found, {', '.join('p.' + c for c in _PROFILE_COLUMNS.split(', '))} "
+        f"FROM merchants m LEFT JOIN LATERAL (SELECT true AS found, {_PROFILE_COLUMNS} FROM member_profiles "
+        f"WHERE member_id = $4{' FOR UPDATE' if lock else ''}) p ON true WHERE m.id = $1")
+
+
+_CONTEXT_SQL = {True: _context_sql(True), False: _context_sql(False)}
 
 
 async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | None, *,
@@ -134,7 +142,7 @@ async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID
         raise ValidationFailed("which branch? give branch_id (or use a branch-bound terminal)")
     member = basket.member_id if basket.member_id is not None else (
         await _member_by_card(uow, basket.card) if basket.card is not None else None)
-    row = await (await uow.driver()).fetchrow(_CONTEXT_SQL, uow.tenant_id, branch, bt, member)
+    row = await (await uow.driver()).fetchrow(_CONTEXT_SQL[lock], uow.tenant_id, branch, bt, member)
     if row is None:
         raise NotFound("merchant not found")
     if row["branch_code"] is None:
@@ -152,7 +160,10 @@ async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID
         if not eligibility.eligible:
             raise NotAMember(eligibility.reason, reason=eligibility.reason)
         joins = True
-    profile = await _profile(uow, member, branch, lock=lock) if member else None
+    profile = None
+    if member is not None:
+        profile = _Profile(**{c: row[c] for c in _PROFILE_COLUMNS.split(", ")}) if row["profile_found"] \
+            else await _profile(uow, member, branch, lock=lock)
     return _Context(version, programme, currency, tz, branch, str(row["branch_code"]), bt, member, joins, profile)
 
 
@@ -350,12 +361,6 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
             mine = await accounts.member_accounts(uow, member, ctx.currency)
             merchant = await accounts.merchant_accounts(uow, ctx.currency)
             refs = {"sale": str(sale_id)}
-            if q.points_redeemed:
-                e = await ledger.post(uow, kind="points_redeemed", business_time=ctx.business_time,
-                                      key=f"{key}:redeem", scope="pos", timezone=ctx.tz, refs=refs,
-                                      legs=[ledger.Leg(mine.points, -q.points_redeemed),
-                                            ledger.Leg(merchant.points_redeemed, q.points_redeemed)])
-                entries["redeem"], period, late = str(e.id), e.period, e.late
             if q.stored_value.total:
                 legs = [ledger.Leg(merchant.sales, q.stored_value.total)]
                 if q.stored_value.principal:
@@ -370,12 +375,20 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
                                                  funder=ctx.programme.stored_value.bonus_funder, key=key, refs=refs)
                 if c is not None:
                     entries["clearing"] = str(c.id)
+            # points paid and points earned: two entries, one round trip (redeemed first: the points
+            # earned now are never the ones spent)
+            points: list[tuple[str, ledger.Prepared]] = []
+            if q.points_redeemed:
+                points.append(("redeem", ledger.prepare(
+                    uow, kind="points_redeemed", business_time=ctx.business_time, key=f"{key}:redeem", scope="pos",
+                    timezone=ctx.tz, refs=refs, legs=[ledger.Leg(mine.points, -q.points_redeemed),
+                                                      ledger.Leg(merchant.points_redeemed, q.points_redeemed)])))
             if q.points_earned:
-                e = await accounts.award_points(uow, member, q.points_earned, programme=ctx.programme,
-                                                reason="points_earned", key=f"{key}:earn",
-                                                business_time=ctx.business_time,
-                                                pending=ctx.programme.points.pending_days > 0, refs=refs)
-                entries["earn"], period, late = str(e.id), e.period, e.late
+                points.append(("earn", await accounts.award_entry(
+                    uow, member, q.points_earned, programme=ctx.programme, reason="points_earned", key=f"{key}:earn",
+                    business_time=ctx.business_time, pending=ctx.programme.points.pending_days > 0, refs=refs)))
+            for (name, _), e in zip(points, await ledger.post_all(uow, [p for _, p in points]), strict=True):
+                entries[name], period, late = str(e.id), e.period, e.late
         lines = basket.lines
         sale_args = [tenant, sale_id, member, ctx.branch_id, ctx.business_time, ctx.currency, q.gross,
                      q.member_discount, q.coupons_total, q.points_redeemed, q.points_cash, q.stored_value.principal,

@@ -104,13 +104,22 @@ async def award_points(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, pr
                        refs: Mapping[str, object] | None = None) -> ledger.Entry:
     """Credit ``points`` to the member as one lot (expiry from the programme; pending for the return
     window when ``pending``), against the merchant's issued-points account."""
+    entry = await award_entry(uow, member_id, points, programme=programme, reason=reason, key=key,
+                              business_time=business_time, pending=pending, refs=refs)
+    return (await ledger.post_all(uow, [entry]))[0]
+
+
+async def award_entry(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, programme: Programme,
+                      reason: str, key: str, business_time: datetime, pending: bool = False,
+                      refs: Mapping[str, object] | None = None) -> ledger.Prepared:
+    """:func:`award_points` ready to book with other entries (``ledger.post_all``)."""
     if points <= 0:
         raise ValidationFailed("points to award must be positive")
     currency, tz = await merchant_info(uow)
     mine = await member_accounts(uow, member_id, currency)
     merchant = await merchant_accounts(uow, currency)
     expires, available = lot_terms(programme, business_time, tz)
-    return await ledger.post(
+    return ledger.prepare(
         uow, kind=reason, business_time=business_time, key=key, timezone=tz, refs=dict(refs or {}),
         legs=[ledger.Leg(mine.points, points, expires_at=expires,
                          available_at=available if pending else business_time),
