@@ -101,6 +101,7 @@ class UnitOfWork:
         self.tenant_id = tenant_id
         self.system = system
         self._committed = False
+        self._driver: tuple[Any, Any] | None = None
 
     async def __aenter__(self) -> Self:
         self.session = self._factory()
@@ -137,8 +138,13 @@ class UnitOfWork:
         """This transaction's asyncpg connection (begun, tenant set), for the hot paths where
         SQLAlchemy's per-statement cost shows (the POS sale, the ledger). ``$1, $2, …`` parameters;
         valid until the transaction ends."""
+        transaction = self.session.sync_session.get_transaction()
+        if transaction is not None and self._driver is not None and self._driver[0] is transaction:
+            return self._driver[1]  # the same transaction: the same connection
         connection = await self.session.connection()
-        return (await connection.get_raw_connection()).driver_connection
+        driver = (await connection.get_raw_connection()).driver_connection
+        self._driver = (self.session.sync_session.get_transaction(), driver)
+        return driver
 
     async def commit(self) -> None:
         await self.session.commit()
