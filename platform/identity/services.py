@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from lianka.platform import validate
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import RateLimited, ValidationFailed
 from lianka.platform.identity import passwords, secrets_box
@@ -37,7 +37,6 @@ from lianka.tenants.models import Merchant
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
 VERIFY_TTL = 3 * 24 * 3600
 SET_PASSWORD_TTL = 3 * 24 * 3600
 
@@ -116,12 +115,8 @@ class SignedUp:
 def _validate_signup(data: SignUp) -> None:
     if not SLUG.match(data.slug):
         raise ValidationFailed("A slug is 2-63 lower-case letters, digits and hyphens", field="slug")
-    if not CURRENCY.match(data.currency):
-        raise ValidationFailed("A currency is an ISO 4217 code such as CNY", field="currency")
-    try:
-        zoneinfo.ZoneInfo(data.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed("Unknown time zone", field="timezone") from None
+    validate.currency(data.currency)
+    validate.time_zone(data.timezone)
     if not data.merchant_name.strip() or len(data.merchant_name) > 200:
         raise ValidationFailed("A merchant name has 1 to 200 characters", field="merchant_name")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from lianka.platform import validate
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import Conflict, NotFound, ValidationFailed
 from lianka.tenants.models import Branch
@@ -32,10 +32,7 @@ def _check(c: BranchChanges) -> None:
     if c.address is not None and len(c.address) > 400:
         raise ValidationFailed("address: at most 400 characters", field="address")
     if c.timezone is not None:
-        try:
-            ZoneInfo(c.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationFailed(f"unknown time zone {c.timezone!r}", field="timezone") from None
+        validate.time_zone(c.timezone)
 
 
 async def list_branches(uow: UnitOfWork, only: frozenset[uuid.UUID] | None = None) -> list[Branch]:
