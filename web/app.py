@@ -26,6 +26,7 @@ from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
 from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
 from lianka.web.api.crm import CrmController
+from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     return Litestar(
         route_handlers=[HealthController, MetricsController, OAuthController,
                         Router("/api/v1", route_handlers=api_routes())],
-        dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity)},
+        dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity), **DEPENDENCIES},
         lifespan=[lifespan],
         middleware=[request_id_middleware, prometheus.middleware],
         exception_handlers=EXCEPTION_HANDLERS,

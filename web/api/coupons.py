@@ -4,16 +4,15 @@ coupon to a member (``coupons:issue``, Idempotency-Key) and list a member's coup
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.services import coupon_admin
-from lianka.web.api.idempotent import actor_of, created, key_of
+from lianka.web.api.deps import IdempotencyKey, actor_of, created
 
 
 class CouponTemplatesController(Controller):
@@ -44,11 +43,11 @@ class CouponTemplatesController(Controller):
 
     @post("/{template_id:uuid}/issue", guards=[requires(Permission.COUPONS_ISSUE)],
           summary="Issue one coupon of this template to a member (stock, per-member limit; Idempotency-Key)")
-    async def issue(self, request: Request[Any, Any, Any], template_id: FromPath[uuid.UUID],
+    async def issue(self, idempotency_key: IdempotencyKey, template_id: FromPath[uuid.UUID],
                     data: JSONBody[schemas.IssueIn], principal: CurrentPrincipal,
                     ident: IdentityService) -> Response[schemas.CouponOut]:
         out, replayed = await coupon_admin.issue(ident.db, principal.tenant, template_id, data.member_id,
-                                                 key_of(request), actor=actor_of(principal))
+                                                 idempotency_key, actor=actor_of(principal))
         return created(out, replayed)
 
 

@@ -5,9 +5,8 @@ merchant the member has not joined answers 404 like one that does not exist."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery
 from sqlalchemy import text
 
@@ -17,7 +16,7 @@ from lianka.platform.identity.runtime import Identity
 from lianka.platform.identity.services import resolve_merchant_ref
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.services import checkin, coupon_admin, rewards
-from lianka.web.api.idempotent import actor_of, created, key_of
+from lianka.web.api.deps import IdempotencyKey, actor_of, created
 
 
 async def _merchant(ident: Identity, ref: str, member_id: uuid.UUID) -> uuid.UUID:
@@ -55,10 +54,10 @@ class PortalProgrammeController(Controller):
 
     @post("/rewards/{reward_id:uuid}/redeem", guards=[requires_member()],
           summary="Redeem a reward with my points (Idempotency-Key)")
-    async def redeem(self, request: Request[Any, Any, Any], merchant: FromPath[str], reward_id: FromPath[uuid.UUID],
+    async def redeem(self, idempotency_key: IdempotencyKey, merchant: FromPath[str], reward_id: FromPath[uuid.UUID],
                      principal: CurrentPrincipal, ident: IdentityService) -> Response[schemas.RedemptionOut]:
         tenant = await _merchant(ident, merchant, principal.subject_id)
-        out, replayed = await rewards.redeem(ident.db, tenant, reward_id, principal.subject_id, key_of(request),
+        out, replayed = await rewards.redeem(ident.db, tenant, reward_id, principal.subject_id, idempotency_key,
                                              channel="portal", actor=actor_of(principal))
         return created(out, replayed)
 

@@ -4,9 +4,8 @@ the counter (``sales:write``, Idempotency-Key), handing gifts out and calling th
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from lianka.platform.errors import ValidationFailed
@@ -14,7 +13,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.permissions import Permission
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.services import rewards
-from lianka.web.api.idempotent import actor_of, created, key_of
+from lianka.web.api.deps import IdempotencyKey, actor_of, created
 
 REDEMPTION_STATUSES = ("awaiting_pickup", "delivered", "cancelled")
 
@@ -56,10 +55,10 @@ class RewardsController(Controller):
 
     @post("/{reward_id:uuid}/redemptions", guards=[requires(Permission.SALES_WRITE)],
           summary="Redeem a reward for a member with their points (Idempotency-Key)")
-    async def redeem(self, request: Request[Any, Any, Any], reward_id: FromPath[uuid.UUID],
+    async def redeem(self, idempotency_key: IdempotencyKey, reward_id: FromPath[uuid.UUID],
                      data: JSONBody[schemas.RedeemIn], principal: CurrentPrincipal,
                      ident: IdentityService) -> Response[schemas.RedemptionOut]:
-        out, replayed = await rewards.redeem(ident.db, principal.tenant, reward_id, data.member_id, key_of(request),
+        out, replayed = await rewards.redeem(ident.db, principal.tenant, reward_id, data.member_id, idempotency_key,
                                              channel="staff", actor=actor_of(principal))
         return created(out, replayed)
 
