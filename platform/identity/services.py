@@ -28,7 +28,7 @@ from lianka.platform.identity.errors import (
     OidcFailed,
     SlugTaken,
 )
-from lianka.platform.identity.models import OidcIdentity, StaffMembership, StaffUser
+from lianka.platform.identity.models import Membership, OidcIdentity, StaffMembership, StaffUser
 from lianka.platform.identity.permissions import Role
 from lianka.platform.identity.runtime import Identity
 from lianka.platform.identity.sessions import NewSession, create_session, revoke_all_sessions
@@ -243,6 +243,17 @@ async def resolve_merchant_ref(db: Database, ref: str) -> uuid.UUID:
     if mid is None:
         raise MerchantNotFound()
     return mid
+
+
+async def member_merchant(db: Database, ref: str, member_id: uuid.UUID) -> uuid.UUID:
+    """The merchant ``ref`` (id or slug) when ``member_id`` has joined it; otherwise 404, exactly like
+    a merchant that does not exist (a member learns nothing about merchants they have not joined)."""
+    tenant = await resolve_merchant_ref(db, ref)
+    async with db.uow(tenant) as uow:
+        joined = await uow.session.scalar(select(Membership.member_id).where(Membership.member_id == member_id))
+    if joined is None:
+        raise MerchantNotFound()
+    return tenant
 
 
 async def issue_staff_token(ident: Identity, user_id: uuid.UUID, merchant: uuid.UUID | None, *,

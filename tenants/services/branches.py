@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from lianka.platform import validate
-from lianka.platform.db import UnitOfWork
+from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import Conflict, NotFound, ValidationFailed
 from lianka.tenants.models import Branch
 
@@ -35,7 +35,7 @@ def _check(c: BranchChanges) -> None:
         validate.time_zone(c.timezone)
 
 
-async def list_branches(uow: UnitOfWork, only: frozenset[uuid.UUID] | None = None) -> list[Branch]:
+async def _list(uow: UnitOfWork, only: frozenset[uuid.UUID] | None = None) -> list[Branch]:
     """Every branch, or only ``only`` (a manager's or branch terminal's own)."""
     q = select(Branch).order_by(Branch.code)
     if only is not None:
@@ -58,7 +58,7 @@ async def _flush_unique(uow: UnitOfWork, code: str | None) -> None:
         raise Conflict(f"a branch with code {code!r} exists", field="code") from None
 
 
-async def create_branch(uow: UnitOfWork, c: BranchChanges) -> Branch:
+async def _create(uow: UnitOfWork, c: BranchChanges) -> Branch:
     if c.code is None or c.name is None:
         raise ValidationFailed("code and name are required")
     _check(c)
@@ -69,7 +69,7 @@ async def create_branch(uow: UnitOfWork, c: BranchChanges) -> Branch:
     return b
 
 
-async def update_branch(uow: UnitOfWork, branch_id: uuid.UUID, c: BranchChanges) -> Branch:
+async def _update(uow: UnitOfWork, branch_id: uuid.UUID, c: BranchChanges) -> Branch:
     _check(c)
     b = await get_branch(uow, branch_id)
     for name in ("code", "name", "address", "timezone"):
@@ -78,3 +78,24 @@ async def update_branch(uow: UnitOfWork, branch_id: uuid.UUID, c: BranchChanges)
             setattr(b, name, value.strip() if name == "name" else value)
     await _flush_unique(uow, c.code)
     return b
+
+
+# --- use cases (each owns its transaction) ------------------------------------------------------
+
+async def branches(db: Database, tenant: uuid.UUID, only: frozenset[uuid.UUID] | None = None) -> list[Branch]:
+    async with db.uow(tenant) as uow:
+        return await _list(uow, only)
+
+
+async def open_branch(db: Database, tenant: uuid.UUID, c: BranchChanges) -> Branch:
+    async with db.uow(tenant) as uow:
+        b = await _create(uow, c)
+        await uow.commit()
+        return b
+
+
+async def change_branch(db: Database, tenant: uuid.UUID, branch_id: uuid.UUID, c: BranchChanges) -> Branch:
+    async with db.uow(tenant) as uow:
+        b = await _update(uow, branch_id, c)
+        await uow.commit()
+        return b

@@ -87,7 +87,15 @@ async def _check_tiers(uow: UnitOfWork, tiers: list[str]) -> None:
         raise ValidationFailed(f"unknown tiers {unknown}", field="tiers")
 
 
-async def create(uow: UnitOfWork, data: schemas.RewardIn) -> schemas.RewardOut:
+async def create(db: Database, tenant: uuid.UUID, data: schemas.RewardIn) -> schemas.RewardOut:
+    """Add a reward to the catalogue (code unique per merchant)."""
+    async with db.uow(tenant) as uow:
+        out = await _create(uow, data)
+        await uow.commit()
+        return out
+
+
+async def _create(uow: UnitOfWork, data: schemas.RewardIn) -> schemas.RewardOut:
     template_id = None
     if data.kind == "coupon":
         if not data.coupon_template:
@@ -127,7 +135,18 @@ async def get(uow: UnitOfWork, reward_id: uuid.UUID, *, lock: bool = False) -> R
     return r
 
 
-async def list_rewards(uow: UnitOfWork, *, active: bool | None = None) -> list[schemas.RewardOut]:
+async def list_rewards(db: Database, tenant: uuid.UUID, *, active: bool | None = None) -> list[schemas.RewardOut]:
+    async with db.uow(tenant) as uow:
+        return await _list(uow, active=active)
+
+
+async def reward(db: Database, tenant: uuid.UUID, reward_id: uuid.UUID) -> schemas.RewardOut:
+    async with db.uow(tenant) as uow:
+        r = await get(uow, reward_id)
+        return reward_out(r, await template_code(uow, r.coupon_template_id))
+
+
+async def _list(uow: UnitOfWork, *, active: bool | None = None) -> list[schemas.RewardOut]:
     q = select(Reward, CouponTemplate.code).outerjoin(
         CouponTemplate,
         (CouponTemplate.tenant_id == Reward.tenant_id) & (CouponTemplate.id == Reward.coupon_template_id),
@@ -137,7 +156,15 @@ async def list_rewards(uow: UnitOfWork, *, active: bool | None = None) -> list[s
     return [reward_out(row.Reward, row.code) for row in await uow.session.execute(q)]
 
 
-async def update_reward(uow: UnitOfWork, reward_id: uuid.UUID, patch: schemas.RewardPatch) -> schemas.RewardOut:
+async def update_reward(db: Database, tenant: uuid.UUID, reward_id: uuid.UUID,
+                        patch: schemas.RewardPatch) -> schemas.RewardOut:
+    async with db.uow(tenant) as uow:
+        out = await _update(uow, reward_id, patch)
+        await uow.commit()
+        return out
+
+
+async def _update(uow: UnitOfWork, reward_id: uuid.UUID, patch: schemas.RewardPatch) -> schemas.RewardOut:
     r = await get(uow, reward_id, lock=True)
     changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
     if "stock_total" in changes and changes["stock_total"] is not None and changes["stock_total"] < r.redeemed_count:
@@ -322,8 +349,16 @@ async def cancel(db: Database, tenant: uuid.UUID, redemption_id: uuid.UUID, *, a
         return out
 
 
-async def redemptions(uow: UnitOfWork, *, member_id: uuid.UUID | None = None, status: str | None = None,
-                      branch_ids: frozenset[uuid.UUID] | None = None, limit: int = 100) -> list[schemas.RedemptionOut]:
+async def redemptions(db: Database, tenant: uuid.UUID, *, member_id: uuid.UUID | None = None,
+                      status: str | None = None, branch_ids: frozenset[uuid.UUID] | None = None,
+                      limit: int = 100) -> list[schemas.RedemptionOut]:
+    """Redemptions, newest first; ``branch_ids`` limits them to gifts picked up at those branches."""
+    async with db.uow(tenant) as uow:
+        return await _redemptions(uow, member_id=member_id, status=status, branch_ids=branch_ids, limit=limit)
+
+
+async def _redemptions(uow: UnitOfWork, *, member_id: uuid.UUID | None, status: str | None,
+                       branch_ids: frozenset[uuid.UUID] | None, limit: int) -> list[schemas.RedemptionOut]:
     q = select(RewardRedemption, Reward).join(
         Reward, (Reward.tenant_id == RewardRedemption.tenant_id) & (Reward.id == RewardRedemption.reward_id)
     ).order_by(RewardRedemption.created_at.desc(), RewardRedemption.id).limit(limit)
@@ -349,7 +384,7 @@ async def catalogue(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, re
             "SELECT reward_id, count(*) AS n FROM reward_redemptions WHERE member_id = :m AND status <> 'cancelled' "
             "GROUP BY reward_id"), {"m": member_id})}
         items = []
-        for r in await list_rewards(uow, active=True):
+        for r in await _list(uow, active=True):
             left = None if r.per_member_limit is None else max(r.per_member_limit - int(taken.get(r.id, 0)), 0)
             s = Standing(affordable=available >= r.points_cost, tier_allowed=not r.tiers or tier in r.tiers,
                          in_stock=r.remaining is None or r.remaining > 0, left_for_member=left)

@@ -48,23 +48,19 @@ class BranchesController(Controller):
 
     @get("/", guards=[requires(Permission.BRANCHES_READ)], summary="Branches (a manager sees its own)")
     async def list_branches(self, principal: CurrentPrincipal, ident: IdentityService) -> list[BranchOut]:
-        async with ident.db.uow(principal.tenant) as uow:
-            return [_out(b) for b in await svc.list_branches(uow, principal.branch_ids)]
+        return [_out(b) for b in await svc.branches(ident.db, principal.tenant, principal.branch_ids)]
 
     @post("/", guards=[requires(Permission.BRANCHES_WRITE)], summary="Open a branch (code unique per merchant)")
     async def create(self, data: JSONBody[NewBranch], principal: CurrentPrincipal,
                      ident: IdentityService) -> BranchOut:
-        async with ident.db.uow(principal.tenant) as uow:
-            b = await svc.create_branch(uow, svc.BranchChanges(data.code, data.name, data.address, data.timezone))
-            await uow.commit()
-            return _out(b)
+        b = await svc.open_branch(ident.db, principal.tenant,
+                                  svc.BranchChanges(data.code, data.name, data.address, data.timezone))
+        return _out(b)
 
     @patch("/{branch_id:uuid}", guards=[requires(Permission.BRANCHES_WRITE)], summary="Rename, move, re-code")
     async def update(self, branch_id: FromPath[uuid.UUID], data: JSONBody[BranchPatch], principal: CurrentPrincipal,
                      ident: IdentityService) -> BranchOut:
         principal.require_branch(branch_id)
-        async with ident.db.uow(principal.tenant) as uow:
-            b = await svc.update_branch(uow, branch_id, svc.BranchChanges(data.code, data.name, data.address,
-                                                                            data.timezone))
-            await uow.commit()
-            return _out(b)
+        b = await svc.change_branch(ident.db, principal.tenant, branch_id,
+                                    svc.BranchChanges(data.code, data.name, data.address, data.timezone))
+        return _out(b)

@@ -26,32 +26,23 @@ class RewardsController(Controller):
           summary="Add a reward: a gift (stock, pickup branch), a coupon (template) or stored-value credit")
     async def create(self, data: JSONBody[schemas.RewardIn], principal: CurrentPrincipal,
                      ident: IdentityService) -> schemas.RewardOut:
-        async with ident.db.uow(principal.tenant) as uow:
-            out = await rewards.create(uow, data)
-            await uow.commit()
-            return out
+        return await rewards.create(ident.db, principal.tenant, data)
 
     @get("/", guards=[requires(Permission.PROGRAMME_READ)], summary="The catalogue (active=true|false filters)")
     async def list_rewards(self, principal: CurrentPrincipal, ident: IdentityService,
                            active: FromQuery[bool | None] = None) -> list[schemas.RewardOut]:
-        async with ident.db.uow(principal.tenant) as uow:
-            return await rewards.list_rewards(uow, active=active)
+        return await rewards.list_rewards(ident.db, principal.tenant, active=active)
 
     @get("/{reward_id:uuid}", guards=[requires(Permission.PROGRAMME_READ)], summary="One reward")
     async def get_reward(self, reward_id: FromPath[uuid.UUID], principal: CurrentPrincipal,
                          ident: IdentityService) -> schemas.RewardOut:
-        async with ident.db.uow(principal.tenant) as uow:
-            r = await rewards.get(uow, reward_id)
-            return rewards.reward_out(r, await rewards.template_code(uow, r.coupon_template_id))
+        return await rewards.reward(ident.db, principal.tenant, reward_id)
 
     @patch("/{reward_id:uuid}", guards=[requires(Permission.PROGRAMME_WRITE)],
            summary="Change a reward: name, cost, stock, tiers, limit, pickup branch; active=false withdraws it")
     async def update(self, reward_id: FromPath[uuid.UUID], data: JSONBody[schemas.RewardPatch],
                      principal: CurrentPrincipal, ident: IdentityService) -> schemas.RewardOut:
-        async with ident.db.uow(principal.tenant) as uow:
-            out = await rewards.update_reward(uow, reward_id, data)
-            await uow.commit()
-            return out
+        return await rewards.update_reward(ident.db, principal.tenant, reward_id, data)
 
     @post("/{reward_id:uuid}/redemptions", guards=[requires(Permission.SALES_WRITE)],
           summary="Redeem a reward for a member with their points (Idempotency-Key)")
@@ -69,9 +60,8 @@ class RewardsController(Controller):
                           status: FromQuery[str | None] = None) -> list[schemas.RedemptionOut]:
         if status is not None and status not in REDEMPTION_STATUSES:
             raise ValidationFailed(f"status is one of {', '.join(REDEMPTION_STATUSES)}", field="status")
-        async with ident.db.uow(principal.tenant) as uow:
-            return await rewards.redemptions(uow, member_id=member_id, status=status,
-                                             branch_ids=principal.branch_ids)
+        return await rewards.redemptions(ident.db, principal.tenant, member_id=member_id, status=status,
+                                         branch_ids=principal.branch_ids)
 
     @post("/redemptions/{redemption_id:uuid}/deliver", guards=[requires(Permission.SALES_WRITE)], status_code=200,
           summary="The member picked the gift up")
