@@ -65,11 +65,11 @@ async def test_list_masks_phones_and_filters(client, shop, member_factory, tenan
 
 
 async def test_profile_and_consent_history(client, shop, member_factory, tenant_factory, staff_token) -> None:
-    tenant, branch, _, owner = shop
+    tenant, _, _, owner = shop
     m = await member_factory(tenant)
     r = await client.patch(f"/api/v1/members/{m}/profile", headers=owner,
                            json={"name": "王芳", "gender": "female", "birthday": "1990-05-01", "email": "w@example.com",
-                                 "join_branch_id": str(branch), "preferences": {"milk": "oat"}})
+                                 "preferences": {"milk": "oat"}})
     assert r.status_code == 200, r.text
     assert r.json()["birthday"] == "1990-05-01" and r.json()["preferences"] == {"milk": "oat"}
     r = await client.patch(f"/api/v1/members/{m}/profile", json={"gender": "robot"}, headers=owner)
@@ -91,6 +91,50 @@ async def test_profile_and_consent_history(client, shop, member_factory, tenant_
     r = await client.patch(f"/api/v1/members/{m}/profile", json={"name": "x"}, headers=analyst.headers)
     assert r.status_code == 403
     assert (await client.get(f"/api/v1/members/{m}/profile", headers=owner)).json()["name"] == "王芳"
+
+
+async def test_the_join_branch_is_set_at_enrolment_and_never_moves(client, shop, auth_kit, db: Database) -> None:
+    tenant, sh01, _, owner = shop
+    sh02 = await auth_kit.branch(tenant, "SH02")
+    at_sh02 = (await auth_kit.pos(tenant, ["pos"], branch=sh02)).headers
+    r = await client.post("/api/v1/members", json={"phone": "13912345678", "branch_id": str(sh01)}, headers=owner)
+    assert r.status_code == 201, r.text
+    m = r.json()["member_id"]
+
+    async def joined_at_sh01() -> None:
+        profile = (await client.get(f"/api/v1/members/{m}/profile", headers=owner)).json()
+        assert profile["join_branch_id"] == str(sh01)
+        detail = (await client.get(f"/api/v1/members/{m}/detail", headers=owner)).json()
+        assert detail["profile"]["join_branch_id"] == str(sh01)
+        listed = {b: [i["member_id"] for i in (await client.get(f"/api/v1/members?branch_id={b}",
+                                                                  headers=owner)).json()["items"]]
+                  for b in (sh01, sh02)}
+        assert listed == {sh01: [m], sh02: []}
+
+    await _sale(client, at_sh02, {"amount": 5_000, "member_id": m})  # the first purchase, at another branch
+    await joined_at_sh01()
+    # importing the person again with another branch does not move them either
+    r = await client.post("/api/v1/members/imports", json={"csv": "phone,name,branch\n13912345678,王五,SH02\n"},
+                          headers=owner)
+    assert (await member_imports.run(db, tenant, uuid.UUID(r.json()["id"])))["processed"] == 1
+    await joined_at_sh01()
+    # staff cannot move it by hand; sending the value it has (a profile sent back whole) is harmless
+    r = await client.patch(f"/api/v1/members/{m}/profile", json={"join_branch_id": str(sh02)}, headers=owner)
+    assert (r.status_code, r.json()["field"]) == (400, "join_branch_id")
+    r = await client.patch(f"/api/v1/members/{m}/profile", json={"join_branch_id": str(sh01), "name": "王五"},
+                           headers=owner)
+    assert r.status_code == 200, r.text
+    await joined_at_sh01()
+    async with db.uow(tenant) as uow:  # the profile's own copy agrees
+        assert await uow.session.scalar(text("SELECT join_branch_id FROM member_profiles")) == sh01
+
+
+async def test_a_member_who_joined_online_has_no_join_branch_after_buying(client, shop, member_factory) -> None:
+    tenant, sh01, pos, owner = shop
+    m = str(await member_factory(tenant))  # enrolled with no branch (the portal, an online form)
+    await _sale(client, pos, {"amount": 5_000, "member_id": m})
+    assert (await client.get(f"/api/v1/members/{m}/profile", headers=owner)).json()["join_branch_id"] is None
+    assert (await client.get(f"/api/v1/members?branch_id={sh01}", headers=owner)).json()["total"] == 0
 
 
 async def test_detail_after_sales_shows_balances_history_and_debt(client, shop, member_factory) -> None:
