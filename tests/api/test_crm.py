@@ -4,10 +4,13 @@ member detail after real sales, the logged full export and who may run it, and C
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -244,6 +247,53 @@ async def test_import_all_or_nothing_and_skip_invalid(client, shop, db: Database
     assert bad.status_code == 400
     cashier_like = await client.post("/api/v1/members/imports", json={"csv": CSV}, headers={})
     assert cashier_like.status_code == 401
+
+
+async def test_nul_characters_and_bare_carriage_returns_in_an_import(client, shop, db: Database) -> None:
+    tenant, _, _, owner = shop
+
+    async def imports() -> int:
+        async with db.uow(tenant) as uow:
+            return int(await uow.session.scalar(text("SELECT count(*) FROM member_imports")) or 0)
+
+    for content in ("phone,name\n13800001111,李\x00娜\n", "phone,name\r\n".encode("utf-16-le").decode()):
+        r = await client.post("/api/v1/members/imports", json={"csv": content}, headers=owner)
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert await imports() == 0
+    # a bare CR ends a line (old spreadsheet exports); inside a quoted name it is a row error
+    content = 'phone,name\r13800001111,李娜\r13800002222,"刘\r洋"\r13800003333,陈静\r'
+    r = await client.post("/api/v1/members/imports", json={"csv": content, "mode": "skip_invalid"}, headers=owner)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert (job["total"], [e["line"] for e in job["errors"]]) == (2, [3])
+    assert (await member_imports.run(db, tenant, uuid.UUID(job["id"])))["created_members"] == 2
+    names = {i["name"] for i in (await client.get("/api/v1/members", headers=owner)).json()["items"]}
+    assert names == {"李娜", "陈静"}
+
+
+async def test_the_import_command_reports_a_refused_file_and_writes_nothing(shop, db: Database, tmp_path) -> None:
+    tenant, _, _, _ = shop
+    async with db.uow(system=True) as uow:
+        slug = await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :t"), {"t": tenant})
+    lianka = Path(sys.executable).with_name("lianka")
+    for name, content in (("nul.csv", b"phone,name\n13800001111,a\x00b\n"),
+                          ("cr.csv", "phone,name\r13800001111,王\r13800002222,\"x\ry\"\r[/red],z\r".encode())):
+        (tmp_path / name).write_bytes(content)
+        proc = await asyncio.create_subprocess_exec(
+            str(lianka), "members", "import", str(tmp_path / name), "--merchant", str(slug),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out = (await proc.communicate())[0].decode()
+        assert "Traceback" not in out, out
+        if name == "cr.csv":  # imported, with the second row reported (its text shown as is)
+            assert proc.returncode == 0, out
+            assert "1 new members" in out and "line 3: name: line breaks" in out and "'[/red]'" in out
+        else:
+            assert proc.returncode == 2, out
+            assert "nothing imported" in out
+    async with db.uow(tenant) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM member_imports")) == 1
+        assert await uow.session.scalar(text("SELECT count(*) FROM memberships")) == 1
 
 
 async def test_import_resumes_after_a_crash(shop, db: Database) -> None:
