@@ -69,6 +69,18 @@ async def test_list_masks_phones_and_filters(client, shop, member_factory, tenan
     assert r.status_code == 400
 
 
+@pytest.mark.parametrize(("query", "field"), [
+    ("offset=10000000000000000000", "offset"), ("offset=1000000001", "offset"), ("offset=-1", "offset"),
+    ("limit=0", "limit"), ("limit=201", "limit"), ("limit=99999999999999999999999", "limit"),
+])
+async def test_paging_out_of_range_is_a_400(client, shop, query: str, field: str) -> None:
+    _, _, _, owner = shop
+    r = await client.get(f"/api/v1/members?{query}", headers=owner)
+    assert r.status_code == 400, r.text
+    assert (r.json()["type"].split("/")[-1], r.json()["field"]) == ("validation-failed", field)
+    assert (await client.get("/api/v1/members?offset=1000000000&limit=200", headers=owner)).status_code == 200
+
+
 async def test_profile_and_consent_history(client, shop, member_factory, tenant_factory, staff_token) -> None:
     tenant, _, _, owner = shop
     m = await member_factory(tenant)
