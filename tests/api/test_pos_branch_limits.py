@@ -107,3 +107,24 @@ async def test_refunds_anywhere_lets_any_branch_refund_booked_at_the_selling_bra
             "FROM refunds r JOIN ledger_entries e ON e.id = (r.entries->>'clearing')::uuid")))
     assert len(clearing) == 3
     assert all((c.branch, c.spokes) == (str(shop.sh02), [shop.sh02]) for c in clearing), clearing
+
+
+async def test_an_offline_batch_sells_only_at_the_callers_branches(shop: Shop) -> None:
+    member = str((await shop.kit.member(shop.tenant)).subject_id)
+
+    def batch(*branches: uuid.UUID | None) -> dict[str, Any]:
+        return {"items": [{"key": uuid.uuid4().hex, "sale": {"amount": 100, "member_id": member,
+                                                             **({"branch_id": str(b)} if b else {})}}
+                          for b in branches]}
+
+    bound = await _bound_to_sh01(shop)
+    for name, creds in bound.items():  # one item at another branch refuses the whole batch, as a sale would
+        r = await shop.call("POST", "/pos/offline-batch", creds, batch(shop.sh01, shop.sh02))
+        assert (r.status_code, r.json()["type"].split("/")[-1]) == (403, "forbidden"), (name, r.text)
+    assert await shop.scalar("SELECT count(*) FROM sales") == 0
+    out = await shop.ok("POST", "/pos/offline-batch", bound["till"], batch(None, shop.sh01))
+    assert out["created"] == 2
+    both = await shop.kit.staff(shop.tenant, "manager", branches=[shop.sh01, shop.sh02])
+    out = await shop.ok("POST", "/pos/offline-batch", both, batch(shop.sh01, shop.sh02))
+    assert out["created"] == 2
+    assert await shop.scalar("SELECT count(*) FROM sales WHERE branch_id = :b", b=shop.sh02) == 1

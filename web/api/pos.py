@@ -93,4 +93,6 @@ class PosController(Controller):
           summary="Upload sales recorded offline; each item carries its own key and business time")
     async def offline_batch(self, request: Request[Any, Any, Any], data: JSONBody[schemas.OfflineBatchIn],
                             principal: CurrentPrincipal) -> schemas.OfflineBatchOut:
-        return await services.offline_batch(_db(request), principal.tenant, data, _branch(principal, None))
+        for item in data.items:  # each item may name its branch: all of them must be the caller's
+            _branch(principal, item.sale.branch_id)
+        return await services.offline_batch(_db(request), principal.tenant, data, principal.default_branch())
