@@ -15,7 +15,8 @@ app = typer.Typer(help="Members.", no_args_is_help=True)
 
 @app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="CSV: phone, name, gender, birthday, email, tags, branch, ...")],
+    file: Annotated[Path, typer.Argument(help="CSV: phone, name, gender, birthday, email, tags, branch, ...",
+                                         exists=True, dir_okay=False, readable=True)],
     merchant: Annotated[str, typer.Option(help="the merchant's slug")],
     mode: Annotated[str, typer.Option(help="all_or_nothing or skip_invalid")] = "skip_invalid",
 ) -> None:
@@ -24,6 +25,7 @@ def import_command(
 
     from lianka.cli import bootstrap
     from lianka.platform.db import Database
+    from lianka.platform.errors import DomainError
     from lianka.tenants.services import member_imports
 
     console = Console()
@@ -38,10 +40,15 @@ def import_command(
                 if tenant is None:
                     console.print(f"[red]no merchant {merchant!r}[/red]")
                     return 2
-                async with db.uow(tenant) as uow:
-                    job = await member_imports.create(uow, file.read_bytes(), mode=mode, actor=f"cli:{merchant}")
-                    await uow.commit()
-                    job_id, status, errors = job.id, job.status, list(job.errors)
+                try:
+                    async with db.uow(tenant) as uow:
+                        job = await member_imports.create(uow, file.read_bytes(), mode=mode,
+                                                          actor=f"cli:{merchant}")
+                        await uow.commit()
+                        job_id, status, errors = job.id, job.status, list(job.errors)
+                except DomainError as exc:  # the file or the mode is refused as a whole: nothing written
+                    console.print(f"nothing imported: {exc.detail}", style="red", markup=False)
+                    return 2
                 if status != "failed":
                     with Progress(console=console) as bar:
                         task = bar.add_task("importing", total=None)
@@ -50,7 +57,8 @@ def import_command(
                     errors = list(done["errors"])
                     console.print(f"{done['processed']:,} rows processed, {done['created_members']:,} new members")
                 for e in errors[:50]:
-                    console.print(f"  line {e['line']}: {'; '.join(map(str, e['errors']))}")  # type: ignore[call-overload]
+                    console.print(f"  line {e['line']}: {'; '.join(map(str, e['errors']))}",  # type: ignore[call-overload]
+                                  markup=False)  # the report quotes the file: "[/red]" is text, not markup
                 if status == "failed":
                     console.print("[red]nothing imported[/red] (all_or_nothing and the file has invalid rows)")
                     return 1

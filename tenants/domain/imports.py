@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -103,8 +104,27 @@ def _bool(value: str, col: str, errors: list[str]) -> bool:
 
 
 def parse_members_csv(content: str | bytes, region: str = "CN") -> ParseResult:
+    """Every row parsed and checked; a file that cannot be read at all is ``fatal`` (nothing imported).
+
+    Lines may end in ``\n``, ``\r\n`` or a bare ``\r`` (old spreadsheet exports); a line break
+    inside a quoted cell is a row error, like any other control character. A NUL character means the
+    file is not CSV text (a UTF-16 or binary file saved as .csv) and is fatal: it could not even be
+    stored for the import job."""
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content.lstrip("\ufeff")
-    reader = csv.reader(io.StringIO(text))
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        return ParseResult(fatal=f"line {line}: the file contains NUL characters; save it as CSV (UTF-8) text")
+    try:
+        return _parse(csv.reader(io.StringIO(text, newline="")), region)
+    except csv.Error as exc:  # e.g. a cell over the csv module's field size limit
+        return ParseResult(fatal=f"the file is not readable CSV: {exc}")
+
+
+def _control(value: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+
+
+def _parse(reader: Iterator[list[str]], region: str) -> ParseResult:
     try:
         header = next(reader)
     except StopIteration:
@@ -123,7 +143,11 @@ def parse_members_csv(content: str | bytes, region: str = "CN") -> ParseResult:
         if not any(cell.strip() for cell in raw):
             continue
         values = dict(zip(cols, [c.strip() for c in raw], strict=False))
-        errors: list[str] = []
+        errors = [f"{col}: line breaks and control characters are not allowed"
+                  for col, value in values.items() if col and _control(value)]
+        if errors:
+            result.errors.append(RowError(i, tuple(errors)))
+            continue
         phone = ""
         try:
             phone = normalise_phone(values.get("phone", ""), region)

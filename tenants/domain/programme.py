@@ -172,6 +172,9 @@ class RefundPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     clawback: bool = True
     #: a full refund gives the sale's coupons back (otherwise they are void)
     reissue_coupons: bool = True
+    #: branch-limited staff and tills may refund (and look up) sales of every branch, not only their
+    #: own; the refund is still booked at the selling branch (its row and clearing)
+    anywhere: bool = False
 
 
 class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

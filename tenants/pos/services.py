@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,7 @@ from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import DomainError, NotFound, RuleViolation, ValidationFailed
 from lianka.platform.identity.members import is_valid_card_number, new_card_number, normalise_phone
 from lianka.platform.money import RoundingMode, largest_remainder, round_minor
-from lianka.tenants.domain import pricing, tiers
+from lianka.tenants.domain import pricing, tiers, times
 from lianka.tenants.domain.lifecycle import join_eligibility
 from lianka.tenants.domain.programme import Programme
 from lianka.tenants.pos import schemas
@@ -48,6 +48,14 @@ class RefundTooLarge(RuleViolation):
     title = "The refund is more than what is left of the sale"
 
 
+class NothingToRefund(RuleViolation):
+    """A stored-value refund for a member who holds no principal: nothing can be paid back (the
+    bonus never is), so the cashier is told so rather than shown a refund of 0."""
+
+    type_slug = "nothing-to-refund"
+    title = "The member has no stored-value principal to refund"
+
+
 @dataclass
 class _Context:
     programme_version: int
@@ -62,14 +70,6 @@ class _Context:
     profile: _Profile | None
     #: the member's tier-window standing before this sale (read with the balances, after the lock)
     standing: tiers.Standing | None = None
-
-
-def _now(value: datetime | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    if value.tzinfo is None:
-        raise ValidationFailed("business_time needs a time zone")
-    return value
 
 
 async def _branch(uow: UnitOfWork, branch_id: uuid.UUID | None) -> tuple[uuid.UUID, str]:
@@ -106,13 +106,15 @@ class _Profile:
 _PROFILE_COLUMNS = "birthday, tier_code, tier_floor, tier_floor_until, purchase_count, referrer_member_id"
 
 
-async def _profile(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UUID, *, lock: bool) -> _Profile:
+async def _profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool) -> _Profile:
     conn = await uow.driver()
     sql = f"SELECT {_PROFILE_COLUMNS} FROM member_profiles WHERE member_id = $1" + (" FOR UPDATE" if lock else "")
     row = await conn.fetchrow(sql, member_id)
-    if row is None:  # a member enrolled elsewhere (portal, import) buys here first
-        await conn.execute("INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) VALUES ($1, $2, $3) "
-                           "ON CONFLICT DO NOTHING", uow.tenant_id, member_id, branch_id)
+    if row is None:  # a member with no profile yet (enrolled by the API, the portal) buys for the first time:
+        # the join branch is the enrolment's, never the branch of this first purchase
+        await conn.execute("INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) "
+                           "SELECT $1, $2, branch_id FROM memberships WHERE member_id = $2 ON CONFLICT DO NOTHING",
+                           uow.tenant_id, member_id)
         row = await conn.fetchrow(sql, member_id)
     return _Profile(**dict(row))
 
@@ -136,7 +138,7 @@ _CONTEXT_SQL = {True: _context_sql(True), False: _context_sql(False)}
 
 async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | None, *,
                    lock: bool) -> _Context:
-    bt = _now(basket.business_time)
+    bt = times.business_time(basket.business_time)
     branch = basket.branch_id or branch_id
     if branch is None:
         raise ValidationFailed("which branch? give branch_id (or use a branch-bound terminal)")
@@ -163,7 +165,7 @@ async def _context(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID
     profile = None
     if member is not None:
         profile = _Profile(**{c: row[c] for c in _PROFILE_COLUMNS.split(", ")}) if row["profile_found"] \
-            else await _profile(uow, member, branch, lock=lock)
+            else await _profile(uow, member, lock=lock)
     return _Context(version, programme, currency, tz, branch, str(row["branch_code"]), bt, member, joins, profile)
 
 
@@ -251,9 +253,9 @@ async def _enrol_at_till(uow: UnitOfWork, phone_raw: str, branch_id: uuid.UUID) 
     await uow.session.execute(text(
         "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) ON CONFLICT DO NOTHING"),
         {"t": tenant, "m": member_id, "b": branch_id})
-    await uow.session.execute(text(
-        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) VALUES (:t, :m, :b, 'till') "
-        "ON CONFLICT DO NOTHING"), {"t": tenant, "m": member_id, "b": branch_id})
+    await uow.session.execute(text(  # the membership's branch: this one, unless the person had already joined
+        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) SELECT :t, :m, branch_id, 'till' "
+        "FROM memberships WHERE member_id = :m ON CONFLICT DO NOTHING"), {"t": tenant, "m": member_id})
     return uuid.UUID(str(member_id))
 
 
@@ -349,7 +351,7 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
         if ctx.joins:
             assert basket.join_phone is not None
             ctx.member_id = await _enrol_at_till(uow, basket.join_phone, ctx.branch_id)
-            ctx.profile = await _profile(uow, ctx.member_id, ctx.branch_id, lock=True)
+            ctx.profile = await _profile(uow, ctx.member_id, lock=True)
             await rules.on_signup(uow, ctx.member_id, at=ctx.business_time, branch_id=ctx.branch_id,
                                   programme=ctx.programme)
         q, state, coupons = await _price(uow, basket, ctx, lock=True)
@@ -438,7 +440,7 @@ async def top_up(db: Database, tenant: uuid.UUID, body: schemas.TopUpIn, key: st
         replay = await idempotency.claim(uow, "pos.top_up", key, fp)
         if replay is not None:
             return msgspec.convert(replay.body, schemas.TopUpOut), True
-        bt = _now(body.business_time)
+        bt = times.business_time(body.business_time)
         branch, _ = await _branch(uow, body.branch_id or branch_id)
         currency, tz = await accounts.merchant_info(uow)
         _, programme = await programme_at(uow, bt)
@@ -472,14 +474,15 @@ async def refund_stored_value(db: Database, tenant: uuid.UUID, body: schemas.Sto
                               branch_id: uuid.UUID | None) -> tuple[schemas.StoredValueRefundOut, bool]:
     """Unused principal paid back at the till (never the bonus: the bonus that came with it is forfeited
     in the same proportion, so a top-up cannot be turned into free money). The branch that pays out is
-    reimbursed by HQ through clearing."""
+    reimbursed by HQ through clearing. A member with no principal at all gets ``nothing-to-refund``
+    (422) rather than a refund of 0; asking for more than the principal is ``insufficient-stored-value``."""
     idempotency.check_key(key)
     fp = idempotency.fingerprint("pos.sv_refund", msgspec.to_builtins(body), str(branch_id))
     async with db.uow(tenant) as uow:
         replay = await idempotency.claim(uow, "pos.sv_refund", key, fp)
         if replay is not None:
             return msgspec.convert(replay.body, schemas.StoredValueRefundOut), True
-        bt = _now(body.business_time)
+        bt = times.business_time(body.business_time)
         branch, _ = await _branch(uow, body.branch_id or branch_id)
         if await uow.session.scalar(text("SELECT 1 FROM memberships WHERE member_id = :m"),
                                     {"m": body.member_id}) is None:
@@ -488,8 +491,11 @@ async def refund_stored_value(db: Database, tenant: uuid.UUID, body: schemas.Sto
         mine = await accounts.member_accounts(uow, body.member_id, currency)
         merchant = await accounts.merchant_accounts(uow, currency)
         have = await accounts.balances(uow, body.member_id, bt)
+        if have.sv_principal <= 0:
+            raise NothingToRefund("the member holds no stored-value principal (a bonus is never paid out)",
+                                  available=0)
         amount = have.sv_principal if body.amount is None else body.amount
-        if amount <= 0 or amount > have.sv_principal:
+        if amount > have.sv_principal:
             raise pricing.InsufficientStoredValue(available=have.sv_principal, requested=amount)
         forfeit = amount * have.sv_bonus // have.sv_principal if amount < have.sv_principal else have.sv_bonus
         legs = [ledger.Leg(mine.sv_principal, -amount), ledger.Leg(merchant.cash, amount)]
@@ -516,21 +522,38 @@ def _part(total: int, before: int, after: int, net: int) -> int:
     return target(after) - target(before)
 
 
+async def _sale_branch(uow: UnitOfWork, sale_id: uuid.UUID, branches: frozenset[uuid.UUID] | None) -> uuid.UUID:
+    """The branch of a sale the caller may see and refund, or NotFound exactly as for a stranger's
+    sale. ``branches`` is the caller's branch limit (None: every branch). A branch-limited caller
+    (manager, cashier, branch terminal) reaches only its branches' sales — unless the programme in
+    force now says ``refunds.anywhere`` (the refund is then booked at the selling branch)."""
+    branch = await uow.session.scalar(text("SELECT branch_id FROM sales WHERE id = :s"), {"s": sale_id})
+    if branch is None:
+        raise NotFound("sale not found")
+    if branches is not None and branch not in branches and not (await programme_at(uow))[1].refunds.anywhere:
+        raise NotFound("sale not found")
+    return uuid.UUID(str(branch))
+
+
 async def refund(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, body: schemas.RefundIn, key: str,
-                 branch_id: uuid.UUID | None) -> tuple[schemas.RefundOut, bool]:
+                 branches: frozenset[uuid.UUID] | None) -> tuple[schemas.RefundOut, bool]:
     """Refund all or part of a sale: the points it earned come back (pro rata; a clawback debt when
     already spent and the programme allows it), redeemed points and stored value go back to the member
-    (to principal and bonus as consumed), coupons are given back on a full refund (per policy)."""
+    (to principal and bonus as consumed), coupons are given back on a full refund (per policy).
+
+    Who may refund is :func:`_sale_branch`'s rule; the refund is always booked at the selling branch
+    (its row, and the clearing that undoes the sale's), whoever hands the money back."""
     idempotency.check_key(key)
     fp = idempotency.fingerprint("pos.refund", str(sale_id), msgspec.to_builtins(body))
     async with db.uow(tenant) as uow:
+        await _sale_branch(uow, sale_id, branches)  # before the replay: a replay shows the refund too
         replay = await idempotency.claim(uow, "pos.refund", key, fp)
         if replay is not None:
             return msgspec.convert(replay.body, schemas.RefundOut), True
-        s = (await uow.session.scalars(select(Sale).where(Sale.id == sale_id).with_for_update())).first()
-        if s is None:
-            raise NotFound("sale not found")
-        bt = _now(body.business_time)
+        s = (await uow.session.scalars(select(Sale).where(Sale.id == sale_id).with_for_update())).one()
+        bt = times.business_time(body.business_time)
+        if body.business_time is not None and bt < s.business_time:  # a skewed till's own sale stays refundable
+            raise ValidationFailed("business_time is before the sale", field="business_time")
         currency, tz = await accounts.merchant_info(uow)
         _, programme = await programme_at(uow, bt)
         remaining = s.net - s.refunded
@@ -603,7 +626,7 @@ async def refund(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, body: sche
                     c = await clearing.post_restored(
                         uow, currency=currency, tz=tz, original=uuid.UUID(s.entries["clearing"]), principal=restore_p,
                         bonus=restore_b, orig_principal=s.sv_principal, orig_bonus=s.sv_bonus, key=key,
-                        business_time=bt, refs={**refs, "branch": str(branch_id or s.branch_id)})
+                        business_time=bt, refs={**refs, "branch": str(s.branch_id)})
                     if c is not None:
                         entries["clearing"] = str(c.id)
         s.refunded = after
@@ -616,7 +639,7 @@ async def refund(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, body: sche
                 "WHERE member_id = :m"),
                 {"q": _part(s.qualifying_spend, before, after, s.net),
                  "m": s.member_id})
-        uow.session.add(Refund(tenant_id=tenant, id=refund_id, sale_id=sale_id, branch_id=branch_id or s.branch_id,
+        uow.session.add(Refund(tenant_id=tenant, id=refund_id, sale_id=sale_id, branch_id=s.branch_id,
                                amount=amount, lines=lines_out, points_clawed_back=claw, points_restored=restore_pts,
                                sv_principal_restored=restore_p, sv_bonus_restored=restore_b, points_debt=debt,
                                business_time=bt, entries=entries))
@@ -630,11 +653,13 @@ async def refund(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, body: sche
         return out, False
 
 
-async def get_sale(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID) -> dict[str, Any]:
+async def get_sale(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID,
+                   branches: frozenset[uuid.UUID] | None) -> dict[str, Any]:
+    """A sale with its lines, for a caller who may refund it (the same branch rule as :func:`refund`)."""
     async with db.uow(tenant) as uow:
+        await _sale_branch(uow, sale_id, branches)
         s = await uow.session.get(Sale, (tenant, sale_id))
-        if s is None:
-            raise NotFound("sale not found")
+        assert s is not None
         lines = (await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == sale_id)
                                            .order_by(SaleLine.line_no))).all()
         refunds = await uow.session.scalar(select(func.count()).select_from(Refund).where(Refund.sale_id == sale_id))

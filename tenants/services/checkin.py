@@ -59,8 +59,8 @@ async def check_in(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, now
         _, programme = await programme_at(uow, now)
         today = await _today(uow, now)
         await uow.session.execute(text(
-            "INSERT INTO member_profiles (tenant_id, member_id) VALUES (:t, :m) ON CONFLICT DO NOTHING"),
-            {"t": tenant, "m": member_id})
+            "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) SELECT :t, :m, branch_id "
+            "FROM memberships WHERE member_id = :m ON CONFLICT DO NOTHING"), {"t": tenant, "m": member_id})
         profile = (await uow.session.scalars(select(MemberProfile).where(MemberProfile.member_id == member_id)
                                              .with_for_update())).one()
         rule = _rule(programme)

@@ -13,6 +13,7 @@ from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import ValidationFailed
 from lianka.tenants.catalogue import schemas
+from lianka.tenants.domain import times
 from lianka.tenants.models import Coupon, CouponTemplate
 from lianka.tenants.services import coupons, rules
 
@@ -47,14 +48,9 @@ async def _check_branches(uow: UnitOfWork, codes: list[str]) -> None:
         raise ValidationFailed(f"unknown branch codes {unknown}", field="branches")
 
 
-def _aware(value: datetime | None, field: str) -> None:
-    if value is not None and value.tzinfo is None:
-        raise ValidationFailed(f"{field} needs a time zone", field=field)
-
-
 async def create_template(db: Database, tenant: uuid.UUID, data: schemas.TemplateIn) -> schemas.TemplateOut:
-    _aware(data.valid_from, "valid_from")
-    _aware(data.valid_until, "valid_until")
+    times.setting(data.valid_from, "valid_from")
+    times.setting(data.valid_until, "valid_until")
     async with db.uow(tenant) as uow:
         await _check_branches(uow, data.branches)
         t = await coupons.create_template(uow, coupons.TemplateSpec(

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from lianka.alliance.ledger import services as ledger
+from lianka.platform.cells import safe_row
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.tenants.domain import lifecycle, tiers
@@ -30,6 +31,8 @@ from lianka.tenants.services.programme import programme_at
 CHANNELS = frozenset({"sms", "email", "wechat", "push", "phone"})
 GENDERS = frozenset({"male", "female", "other", "unknown"})
 MAX_PAGE = 200
+#: the deepest page a list may ask for (PostgreSQL's OFFSET is a bigint; nobody pages a billion rows)
+MAX_OFFSET = 10**9
 _RECENCY = lifecycle.Recency()
 
 
@@ -69,8 +72,10 @@ def _stage_of(joined: datetime, last: datetime | None, today: date) -> str:
 async def list_members(uow: UnitOfWork, f: ListFilter, *, limit: int = 50, offset: int = 0,
                        full_phone: bool = False) -> tuple[list[dict[str, Any]], int]:
     """One page of members (newest first) and the total matching; phones masked unless exporting."""
-    if not 1 <= limit <= (10**6 if full_phone else MAX_PAGE) or offset < 0:
-        raise ValidationFailed(f"limit is 1 to {MAX_PAGE}, offset 0 or more", field="limit")
+    if not 1 <= limit <= (10**6 if full_phone else MAX_PAGE):
+        raise ValidationFailed(f"limit is 1 to {MAX_PAGE}", field="limit")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValidationFailed(f"offset is 0 to {MAX_OFFSET}", field="offset")
     _, tz = await accounts.merchant_info(uow)
     today = datetime.now(UTC).astimezone(ZoneInfo(tz)).date()
     where = ""
@@ -87,7 +92,7 @@ async def list_members(uow: UnitOfWork, f: ListFilter, *, limit: int = 50, offse
         where += " AND :tag = ANY(p.tags)"
         params["tag"] = f.tag
     if f.branch_id:
-        where += " AND coalesce(p.join_branch_id, ms.branch_id) = :branch"
+        where += " AND ms.branch_id = :branch"  # the join branch: set at enrolment, never moved
         params["branch"] = f.branch_id
     stage_where, stage_params = _stage_sql(f.stage, today)
     where += stage_where
@@ -114,8 +119,18 @@ async def list_members(uow: UnitOfWork, f: ListFilter, *, limit: int = 50, offse
     return out, total
 
 
-async def _profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool = False) -> MemberProfile:
-    """The member's profile (created on first use); NotFound for anyone not a member here."""
+@dataclass(frozen=True)
+class _Member:
+    profile: MemberProfile
+    #: the branch the member enrolled at (None: online); set once with the membership, never changed
+    join_branch_id: uuid.UUID | None
+
+
+async def _profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool = False) -> _Member:
+    """The member's profile (created on first use) and join branch; NotFound for anyone not a member
+    here. The join branch is read from the membership row, written once at enrolment (API, till,
+    import, portal): a profile created later, e.g. by a first purchase at another branch, cannot
+    move it."""
     joined = (await uow.session.execute(text("SELECT branch_id FROM memberships WHERE member_id = :m"),
                                         {"m": member_id})).first()
     if joined is None:
@@ -126,13 +141,14 @@ async def _profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool = False)
     profile = await uow.session.get(MemberProfile, (uow.tenant_id, member_id), with_for_update=lock,
                                     populate_existing=True)
     assert profile is not None
-    return profile
+    return _Member(profile, joined.branch_id)
 
 
-def profile_view(p: MemberProfile) -> dict[str, Any]:
+def profile_view(member: _Member) -> dict[str, Any]:
+    p = member.profile
     return {"member_id": p.member_id, "name": p.name, "gender": p.gender, "birthday": p.birthday, "email": p.email,
             "address": p.address, "tags": list(p.tags), "preferences": dict(p.preferences),
-            "referrer_member_id": p.referrer_member_id, "join_branch_id": p.join_branch_id, "source": p.source,
+            "referrer_member_id": p.referrer_member_id, "join_branch_id": member.join_branch_id, "source": p.source,
             "consent": dict(p.consent), "updated_at": p.updated_at}
 
 
@@ -140,12 +156,17 @@ async def get_profile(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
     return profile_view(await _profile(uow, member_id))
 
 
+#: what a PATCH may name; ``join_branch_id`` only with the value it has (a client sending the profile back)
 PROFILE_FIELDS = ("name", "gender", "birthday", "email", "address", "tags", "preferences", "referrer_member_id",
-                  "join_branch_id", "source")
+                  "join_branch_id")
+_WRITABLE = tuple(f for f in PROFILE_FIELDS if f != "join_branch_id")
 
 
 async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
-    p = await _profile(uow, member_id, lock=True)
+    member = await _profile(uow, member_id, lock=True)
+    p = member.profile
+    if "join_branch_id" in changes and changes["join_branch_id"] != member.join_branch_id:
+        raise ValidationFailed("join_branch_id is where the member enrolled; it never changes", field="join_branch_id")
     if "gender" in changes and changes["gender"] not in GENDERS:
         raise ValidationFailed(f"gender is one of {', '.join(sorted(GENDERS))}", field="gender")
     if changes.get("birthday") and changes["birthday"] > datetime.now(UTC).date():
@@ -156,15 +177,12 @@ async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[st
             raise ValidationFailed("a member cannot refer themselves", field="referrer_member_id")
         if not await uow.session.scalar(text("SELECT 1 FROM memberships WHERE member_id = :m"), {"m": ref}):
             raise NotFound("referrer not found", field="referrer_member_id")
-    if changes.get("join_branch_id") is not None and not await uow.session.scalar(
-            text("SELECT 1 FROM branches WHERE id = :b"), {"b": changes["join_branch_id"]}):
-        raise NotFound("branch not found", field="join_branch_id")
-    for name in PROFILE_FIELDS:
+    for name in _WRITABLE:
         if name in changes:
             setattr(p, name, changes[name])
     p.updated_at = datetime.now(UTC)
     await uow.session.flush()
-    return profile_view(p)
+    return profile_view(member)
 
 
 async def set_consent(uow: UnitOfWork, member_id: uuid.UUID, channel: str, granted: bool, *,
@@ -172,7 +190,7 @@ async def set_consent(uow: UnitOfWork, member_id: uuid.UUID, channel: str, grant
     """Marketing consent per channel: the current state and its full history, each change timestamped."""
     if channel not in CHANNELS:
         raise ValidationFailed(f"channel is one of {', '.join(sorted(CHANNELS))}", field="channel")
-    p = await _profile(uow, member_id, lock=True)
+    p = (await _profile(uow, member_id, lock=True)).profile
     now = datetime.now(UTC).isoformat()
     consent = {k: dict(v) for k, v in (p.consent or {}).items()}  # type: ignore[call-overload]
     entry = consent.get(channel, {"history": []})
@@ -188,7 +206,8 @@ async def set_consent(uow: UnitOfWork, member_id: uuid.UUID, channel: str, grant
 async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
     """Everything staff need at one glance."""
     now = datetime.now(UTC)
-    p = await _profile(uow, member_id)
+    member = await _profile(uow, member_id)
+    p = member.profile
     ident = (await uow.session.execute(text(
         "SELECT m.card_number, m.phone, ms.joined_at, ms.branch_id FROM memberships ms "
         "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"), {"m": member_id})).one()
@@ -229,7 +248,7 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
     expiring = sorted((lot for lot in lots if lot.expires_at), key=lambda lot: lot.expires_at or now)
     return {
         "member_id": member_id, "card_number": ident.card_number, "phone": mask_phone(ident.phone),
-        "joined_at": ident.joined_at, "profile": profile_view(p),
+        "joined_at": ident.joined_at, "profile": profile_view(member),
         "balances": {"points": bal.points, "points_available": bal.points_available,
                      "points_pending": bal.points_pending, "points_debt": max(0, -bal.points),
                      "sv_principal": bal.sv_principal, "sv_bonus": bal.sv_bonus, "currency": currency},
@@ -254,11 +273,11 @@ async def export_csv(uow: UnitOfWork, f: ListFilter, *, actor: str) -> tuple[byt
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(EXPORT_COLUMNS)
-    for r in rows:
-        w.writerow([r["card_number"], r["phone"], r["name"], r["gender"], r["birthday"] or "", r["email"],
-                    r["tier"] or "", ";".join(r["tags"]), r["joined_at"].isoformat(),
-                    r["last_purchase_at"].isoformat() if r["last_purchase_at"] else "", r["cumulative_spend"],
-                    r["purchase_count"], r["stage"], r["source"]])
+    for r in rows:  # every text cell neutralised: a member named "=HYPERLINK(…)" must not run in Excel
+        w.writerow(safe_row([r["card_number"], r["phone"], r["name"], r["gender"], r["birthday"] or "", r["email"],
+                             r["tier"] or "", ";".join(r["tags"]), r["joined_at"].isoformat(),
+                             r["last_purchase_at"].isoformat() if r["last_purchase_at"] else "",
+                             r["cumulative_spend"], r["purchase_count"], r["stage"], r["source"]]))
     filters = {k: str(v) for k, v in f.__dict__.items() if v not in (None, "")}
     uow.session.add(ExportLog(tenant_id=uow.tenant_id, actor=actor[:200], kind="members_full", filters=filters,
                               row_count=len(rows)))
@@ -283,7 +302,7 @@ async def set_manual_tier(uow: UnitOfWork, member_id: uuid.UUID, tier: str, *, u
         raise ValidationFailed("until is in the past", field="until")
     if not reason.strip():
         raise ValidationFailed("say why (the reason is kept in the tier history)", field="reason")
-    p = await _profile(uow, member_id, lock=True)
+    p = (await _profile(uow, member_id, lock=True)).profile
     current = programme.tier(p.tier_code)
     old = p.tier_code
     if current is None or granted.rank >= current.rank:

@@ -4,15 +4,15 @@ review, or a custom event by name. One unit of work each, exactly-once under the
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import text
 
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
-from lianka.platform.errors import NotFound, RuleViolation, ValidationFailed
+from lianka.platform.errors import NotFound, RuleViolation
 from lianka.tenants.catalogue import schemas
+from lianka.tenants.domain import times
 from lianka.tenants.domain.programme import RuleKind
 from lianka.tenants.services import accounts, rules
 from lianka.tenants.services.programme import programme_at
@@ -32,14 +32,6 @@ async def branch_code(uow: UnitOfWork, branch_id: uuid.UUID | None) -> str | Non
     return str(code)
 
 
-def _at(value: datetime | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    if value.tzinfo is None:
-        raise ValidationFailed("business_time needs a time zone", field="business_time")
-    return value
-
-
 async def record(db: Database, tenant: uuid.UUID, body: schemas.EventIn | schemas.ReviewIn, key: str,
                  branch_id: uuid.UUID | None) -> tuple[schemas.EventOut, bool]:
     """Apply the REVIEW rules (a :class:`ReviewIn`) or the CUSTOM rules listening to ``body.event``.
@@ -50,7 +42,7 @@ async def record(db: Database, tenant: uuid.UUID, body: schemas.EventIn | schema
     scope = "rules.review" if review else "rules.event"
     idempotency.check_key(key)
     fp = idempotency.fingerprint(scope, msgspec.to_builtins(body), str(branch_id))
-    at = _at(body.business_time)
+    at = times.business_time(body.business_time)
     async with db.uow(tenant) as uow:
         replay = await idempotency.claim(uow, scope, key, fp)
         if replay is not None:

@@ -90,8 +90,10 @@ async def _import_row(uow: UnitOfWork, tenant: uuid.UUID, row: MemberRow, branch
             consent[channel] = {"granted": True, "at": now.isoformat(),
                                 "history": [{"granted": True, "at": now.isoformat(), "source": "import"}]}
     await uow.session.execute(text(
+        # the join branch is the membership's: the file's branch only when this import enrolled the person
         "INSERT INTO member_profiles (tenant_id, member_id, name, gender, birthday, email, tags, join_branch_id, "
-        "source, consent) VALUES (:t, :m, :n, :g, :bd, :e, :tags, :b, 'import', CAST(:c AS jsonb)) "
+        "source, consent) SELECT :t, :m, :n, :g, :bd, :e, :tags, ms.branch_id, 'import', CAST(:c AS jsonb) "
+        "FROM memberships ms WHERE ms.member_id = :m "
         "ON CONFLICT (tenant_id, member_id) DO UPDATE SET "
         "name = CASE WHEN member_profiles.name = '' THEN EXCLUDED.name ELSE member_profiles.name END, "
         "gender = CASE WHEN member_profiles.gender = 'unknown' THEN EXCLUDED.gender ELSE member_profiles.gender END, "
@@ -101,7 +103,7 @@ async def _import_row(uow: UnitOfWork, tenant: uuid.UUID, row: MemberRow, branch
         "FROM unnest(member_profiles.tags || EXCLUDED.tags) t), '{}'), "
         "consent = EXCLUDED.consent || member_profiles.consent, updated_at = now()"),
         {"t": tenant, "m": member_id, "n": row.name, "g": row.gender, "bd": row.birthday, "e": row.email,
-         "tags": list(row.tags), "b": branch, "c": json.dumps(consent)})
+         "tags": list(row.tags), "c": json.dumps(consent)})
     key = f"import-opening:{row.phone}:{row.opening_points}"
     if row.opening_points and not await uow.session.scalar(text(
             "SELECT 1 FROM ledger_entries WHERE idempotency_scope = 'ledger' AND idempotency_key = :k"), {"k": key}):

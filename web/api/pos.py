@@ -58,17 +58,19 @@ class PosController(Controller):
                                             _branch(principal, data.branch_id))
         return _created(out, replayed)
 
-    @get("/sales/{sale_id:uuid}", guards=[requires(Permission.SALES_READ)], summary="A sale with its lines")
+    @get("/sales/{sale_id:uuid}", guards=[requires(Permission.SALES_READ)],
+         summary="A sale with its lines (branch-limited callers: their branches' sales, 404 otherwise)")
     async def get_sale(self, request: Request[Any, Any, Any], sale_id: FromPath[uuid.UUID],
                        principal: CurrentPrincipal) -> dict[str, Any]:
-        return await services.get_sale(_db(request), principal.tenant, sale_id)
+        return await services.get_sale(_db(request), principal.tenant, sale_id, principal.branch_ids)
 
     @post("/sales/{sale_id:uuid}/refunds", guards=[requires(Permission.SALES_WRITE)],
-          summary="Refund all or part of a sale, by amount or by lines (Idempotency-Key)")
+          summary="Refund all or part of a sale, by amount or by lines (Idempotency-Key); booked at the selling "
+                  "branch. Branch-limited callers refund their branches' sales only, unless refunds.anywhere")
     async def refund(self, request: Request[Any, Any, Any], sale_id: FromPath[uuid.UUID],
                      data: JSONBody[schemas.RefundIn], principal: CurrentPrincipal) -> Response[schemas.RefundOut]:
         out, replayed = await services.refund(_db(request), principal.tenant, sale_id, data, _key(request),
-                                              _branch(principal, None))
+                                              principal.branch_ids)
         return _created(out, replayed)
 
     @post("/top-ups", guards=[requires(Permission.SALES_WRITE)],
@@ -91,4 +93,6 @@ class PosController(Controller):
           summary="Upload sales recorded offline; each item carries its own key and business time")
     async def offline_batch(self, request: Request[Any, Any, Any], data: JSONBody[schemas.OfflineBatchIn],
                             principal: CurrentPrincipal) -> schemas.OfflineBatchOut:
-        return await services.offline_batch(_db(request), principal.tenant, data, _branch(principal, None))
+        for item in data.items:  # each item may name its branch: all of them must be the caller's
+            _branch(principal, item.sale.branch_id)
+        return await services.offline_batch(_db(request), principal.tenant, data, principal.default_branch())

@@ -75,7 +75,8 @@ class ProgrammeController(Controller):
         return ProgrammeOut(version, effective_from or datetime.now(UTC), msgspec.to_builtins(programme))
 
     @put("/{section:str}", guards=[requires(Permission.PROGRAMME_WRITE)],
-         summary="Publish a new version with one section replaced: points, tiers, rules, join, stored-value")
+         summary="Publish a new version with one section replaced: points, tiers, rules, join, stored-value, "
+                 "refunds")
     async def replace_section(self, section: FromPath[str], request: Request[Any, Any, Any],
                               principal: CurrentPrincipal, ident: IdentityService,
                               effective_from: FromQuery[datetime | None] = None,

@@ -50,3 +50,35 @@ def test_phone_helpers() -> None:
         normalise_phone("hello")
     assert mask_phone("+8613800138000") == "+86 138****8000"
     assert "253" not in mask_phone("+16502530000")[4:]
+
+
+def test_old_mac_line_endings_are_line_endings() -> None:
+    r = parse_members_csv("phone,name\r13800138000,A\r13900139000,B\r")
+    assert r.ok
+    assert [(row.line, row.name) for row in r.rows] == [(2, "A"), (3, "B")]
+
+
+def test_line_breaks_and_control_characters_inside_cells_are_row_errors() -> None:
+    content = ('phone,name,tags\n13800138000,"A\rB",\n13900139000,C,"x\ny"\n'
+               "13700137000,D\x1b[2J,\n13600136000,E,ok\n")
+    r = parse_members_csv(content)
+    assert [row.name for row in r.rows] == ["E"]
+    assert [(e.line, e.errors) for e in r.errors] == [  # rows as a spreadsheet numbers them
+        (2, ("name: line breaks and control characters are not allowed",)),
+        (3, ("tags: line breaks and control characters are not allowed",)),
+        (4, ("name: line breaks and control characters are not allowed",)),
+    ]
+
+
+@pytest.mark.parametrize("content", [
+    "phone,name\n13800138000,A\x00B\n",
+    "phone,name\n".encode("utf-16-le").decode("utf-8"),  # a UTF-16 file read as UTF-8: NULs everywhere
+])
+def test_a_nul_character_makes_the_file_unreadable(content: str) -> None:
+    r = parse_members_csv(content)
+    assert "NUL" in r.fatal and not r.rows
+
+
+def test_a_cell_over_the_csv_field_limit_is_a_fatal_problem() -> None:
+    r = parse_members_csv('phone,name\n13800138000,"' + "x" * 200_000 + '"\n')
+    assert "not readable CSV" in r.fatal
