@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Iterator
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lianka.alliance.ledger import sql
-from lianka.platform.db import owner_connection
+from lianka.platform.db import asyncpg_params, owner_connection
 from lianka.platform.settings import Settings
+from tests.conftest import _recreate_database
 
 pytestmark = pytest.mark.integration
 
@@ -79,26 +81,20 @@ async def test_a_function_that_differs_from_its_file_is_noticed(owner_engine: As
 
 
 @pytest.fixture
-def scratch_url(settings: Settings) -> Any:
-    """An empty database of its own, dropped afterwards."""
-    import asyncpg
-
-    from lianka.platform.db import asyncpg_params
-
+def scratch_url(settings: Settings) -> Iterator[str]:
+    """An empty database of its own (made by the suite's own helper), dropped afterwards."""
     url = make_url(settings.database_url)
     name = f"lianka_sqlfiles_{uuid.uuid4().hex[:8]}"
     admin = url.set(database="postgres").render_as_string(hide_password=False)
-
-    async def run(statement: str) -> None:
-        conn = await asyncpg.connect(**asyncpg_params(admin))
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    asyncio.run(_recreate_database(admin, name))
     yield url.set(database=name).render_as_string(hide_password=False)
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(**asyncpg_params(admin))
+        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await conn.close()
+
+    asyncio.run(drop())
 
 
 def test_old_migrations_keep_loading_the_version_they_introduced(scratch_url: str) -> None:
