@@ -54,11 +54,15 @@ async def _recreate(admin_url: str, name: str) -> None:
 
 @dataclass
 class Run:
+    """``ops`` operations (each one transaction, e.g. one earn) in ``seconds``."""
+
     name: str
     ops: int
     seconds: float
     latencies: list[float]
-    per_op: int = 1  # e.g. postings per earn
+    per_op: int = 1  # e.g. postings per earn: a secondary count, never the ratio to R
+    #: the same operation with nothing but the driver in the way, measured in the same run
+    ceiling: Run | None = None
 
     @property
     def rate(self) -> float:
@@ -107,17 +111,30 @@ async def drive(name: str, workers: int, seconds: float, op: Callable[[int, int]
 
 def merge(name: str, runs: list[Run]) -> Run:
     return Run(name, sum(r.ops for r in runs), sum(r.seconds for r in runs),
-               [x for r in runs for x in r.latencies], runs[0].per_op)
+               [x for r in runs for x in r.latencies], runs[0].per_op, runs[0].ceiling)
 
 
-def table(title: str, baseline: Run, runs: list[Run], unit: str, notes: list[str]) -> None:
+def table(title: str, baseline: Run, runs: list[Run], unit: str, notes: list[str], *,
+          secondary: str | None = None) -> None:
+    """One row per run: ``unit``/s (one ``unit`` is one transaction) and its ratio to the baseline R's
+    transactions/s, then — when a run has one — its ratio to its own ceiling, and the ``secondary``
+    count (``per_op`` per operation, e.g. postings) for runs that have several."""
+    rows = [baseline, *runs]
+    ceilings = any(r.ceiling is not None for r in rows)
+    columns = ["benchmark", f"{unit}/s", "ratio to R"]
+    columns += ["÷ its ceiling"] if ceilings else []
+    columns += [f"{secondary}/s"] if secondary else []
     t = Table(title=title)
-    for col in ("benchmark", "ops/s", f"{unit}/s", "ratio to R", "p50 ms", "p99 ms"):
+    for col in [*columns, "p50 ms", "p99 ms"]:
         t.add_column(col, justify="right" if col != "benchmark" else "left")
-    for r in [baseline, *runs]:
-        ratio = r.unit_rate / baseline.rate
+    for r in rows:
+        cells = [r.name, f"{r.rate:,.0f}", f"{r.rate / baseline.rate:.2f}"]
+        if ceilings:
+            cells.append(f"{r.rate / r.ceiling.rate:.2f}" if r.ceiling is not None else "—")
+        if secondary:
+            cells.append(f"{r.unit_rate:,.0f}" if r.per_op > 1 else "—")
         p50, p99 = (f"{r.pct(0.5):.2f}", f"{r.pct(0.99):.2f}") if r.latencies else ("—", "—")
-        t.add_row(r.name, f"{r.rate:,.0f}", f"{r.unit_rate:,.0f}", f"{ratio:.2f}", p50, p99)
+        t.add_row(*cells, p50, p99)
     console.print(t)
     for n in notes:
         console.print(f"  {n}")

@@ -20,10 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-import msgspec
 from sqlalchemy import event, text
 
-from lianka.alliance.ledger import domain
+from lianka.alliance.ledger import contract, domain
 from lianka.alliance.ledger.errors import (
     AlreadyReversed,
     InsufficientFunds,
@@ -197,7 +196,7 @@ async def post(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time
 class Prepared:
     """An entry checked and ready for ``ledger_post`` (:func:`prepare`), booked by :func:`post_all`."""
 
-    payload: dict[str, Any]
+    payload: contract.PostEntry
     kind: str
     business_time: datetime
     postings: tuple[domain.Posting, ...]
@@ -235,46 +234,36 @@ class _Reversal:
     retract: dict[uuid.UUID, list[uuid.UUID]]  # account -> lots the original created (taken first)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _leg_json(leg: Leg, overdraw: frozenset[uuid.UUID], reverses: _Reversal | None) -> dict[str, Any]:
+def _leg(leg: Leg, overdraw: frozenset[uuid.UUID], reverses: _Reversal | None) -> contract.PostLeg:
     a = leg.account
-    out: dict[str, Any] = {"account": str(a.id), "unit": a.unit, "amount": leg.amount, "tracked": a.tracked,
-                           "lots": a.lots, "overdraw": a.id in overdraw}
-    if leg.expires_at:
-        out["expires_at"] = _iso(leg.expires_at)
-    if leg.available_at:
-        out["available_at"] = _iso(leg.available_at)
+    restore: list[contract.LotMove] | None = None
+    prefer: list[uuid.UUID] = []
+    lenient = False
     if reverses is not None and a.lots:
         if leg.amount > 0 and a.id in reverses.restore:
-            out["restore"] = [[str(lot), n] for lot, n in reverses.restore[a.id]]
+            restore = reverses.restore[a.id]
         elif leg.amount < 0:
-            out["prefer"] = [str(lot) for lot in reverses.retract.get(a.id, [])]
-            out["lenient"] = True
-    return out
+            prefer, lenient = reverses.retract.get(a.id, []), True
+    return contract.PostLeg(a.id, a.unit, leg.amount, a.tracked, a.lots, a.id in overdraw, leg.expires_at,
+                            leg.available_at, restore, prefer, lenient)
 
 
 def _prepared(*, kind: str, legs: Sequence[Leg], postings: list[domain.Posting], business_time: datetime, key: str,
               scope: str, tz: str, memo: str, refs: dict[str, Any], period: str | None,
               overdraw: frozenset[uuid.UUID], request_hash: str, reverses: _Reversal | None,
               lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Prepared:
-    payload: dict[str, Any] = {
-        "scope": scope, "key": key, "hash": request_hash, "kind": kind, "memo": memo[:500],
-        "business_time": business_time.isoformat(), "tz": tz, "period": period, "refs": refs,
-        "reverses": str(reverses.original.id) if reverses else None,
-        "legs": [_leg_json(leg, overdraw, reverses) for leg in legs],
-    }
-    if lot_moves is not None:
-        payload["moves"] = [[str(lot), n] for lot, n in lot_moves]
+    payload = contract.PostEntry(
+        scope=scope, key=key, hash=request_hash, kind=kind, business_time=business_time, tz=tz,
+        legs=[_leg(leg, overdraw, reverses) for leg in legs], memo=memo[:500], period=period, refs=refs,
+        reverses=reverses.original.id if reverses else None,
+        moves=None if lot_moves is None else list(lot_moves))
     return Prepared(payload, kind, business_time, tuple(postings), refs,
                     reverses.original.id if reverses else None)
 
 
 async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
     """Book prepared entries, in order, in one round trip to ``ledger_post``
-    (migrations/versions/0003_ledger.py) — the hot path of every POS write.
+    (alliance/ledger/sql/ledger_post/, its JSON in :mod:`contract`) — the hot path of every POS write.
 
     Straight to the driver: the unit of work has already begun the transaction and set the tenant. An
     error aborts the caller's transaction: a business write is all or nothing.
@@ -284,37 +273,34 @@ async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
     driver = await uow.driver()
     try:
         if len(entries) == 1:
-            raws = [await driver.fetchval("SELECT ledger_post($1::jsonb)", _json(entries[0].payload))]
+            raws = [await driver.fetchval("SELECT ledger_post($1::jsonb)", contract.encode(entries[0].payload))]
         else:  # unnest keeps the order, and ledger_post runs once per element in that order
             raws = [r[0] for r in await driver.fetch(
                 "SELECT ledger_post(e) FROM unnest($1::jsonb[]) WITH ORDINALITY AS x(e, n)",
-                [_json(e.payload) for e in entries])]
+                [contract.encode(e.payload) for e in entries])]
     except asyncpg.PostgresError as exc:
         code, detail = exc.sqlstate, getattr(exc, "detail", None) or ""
         message = str(exc).split("\n")[0]
-        extra = msgspec.json.decode(detail) if detail.startswith("{") else {}
+        extra = contract.shortfall(detail) if detail.startswith("{") else {}
         if code == "LK001":
             raise InsufficientFunds(message.split(": ", 1)[-1], **extra) from None
         if code == "LK002":
-            keys = ", ".join(repr(e.payload["key"]) for e in entries)
+            keys = ", ".join(repr(e.payload.key) for e in entries)
             raise IdempotencyConflict(f"idempotency key {keys} was used for a different ledger entry") from None
         if code == "LK003":
-            raise PeriodClosed(message.split(": ", 1)[-1], period=entries[0].payload["period"]) from None
+            raise PeriodClosed(message.split(": ", 1)[-1], period=entries[0].payload.period) from None
         raise
     out = []
     for entry, raw in zip(entries, raws, strict=True):
-        result = msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
-        if result["replayed"]:
-            out.append(await get_entry(uow, uuid.UUID(result["id"]), replayed=True))
-        else:
-            out.append(Entry(uuid.UUID(result["id"]), entry.kind, entry.business_time,
-                             datetime.fromisoformat(result["posted_at"]), result["period"], result["late"],
-                             entry.reverses, entry.postings, False, entry.refs))
+        result = contract.result(raw)
+        if result.replayed:  # a replay carries only the id: read what was booked then
+            out.append(await get_entry(uow, result.id, replayed=True))
+            continue
+        if result.posted_at is None or result.period is None:
+            raise RuntimeError(f"ledger_post booked {result.id} without a posting time or period")
+        out.append(Entry(result.id, entry.kind, entry.business_time, result.posted_at, result.period,
+                         result.late, entry.reverses, entry.postings, False, entry.refs))
     return out
-
-
-def _json(value: object) -> str:
-    return msgspec.json.encode(value).decode()
 
 
 async def reverse(uow: UnitOfWork, entry_id: uuid.UUID, *, key: str, business_time: datetime | None = None,
