@@ -6,71 +6,20 @@ operator nets +62.00 = 40.00 float for the 4,000 outstanding points + 22.00 spre
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+
+from tests.api.settlement_kit import World, make_world
 
 pytestmark = pytest.mark.integration
 OCT = "2026-10-20T15:00:00+08:00"
 
 
-@dataclass
-class Partner:
-    tenant: uuid.UUID
-    owner: dict[str, str]
-    pos: dict[str, str]
-    branches: dict[str, uuid.UUID]
-
-
-class World:
-    def __init__(self, client: AsyncTestClient[Litestar]) -> None:
-        self.client = client
-        self.partners: dict[str, Partner] = {}
-        self.alliance = ""
-
-    async def call(self, method: str, url: str, headers: dict[str, str], body: Any = None,
-                   expect: int | tuple[int, ...] = (200, 201)) -> Any:
-        h = {**headers, "Idempotency-Key": uuid.uuid4().hex}
-        r = await self.client.request(method, url, json=body, headers=h)
-        assert r.status_code in ((expect,) if isinstance(expect, int) else expect), r.text
-        return r.json() if r.content and r.headers.get("content-type", "").endswith("json") else r
-
-    async def earn(self, who: str, branch: str, member: uuid.UUID, amount: int, **kw: Any) -> Any:
-        p = self.partners[who]
-        return await self.call("POST", f"/api/v1/pos/alliances/{self.alliance}/earn", p.pos,
-                               {"member_id": str(member), "amount": amount, "branch_id": str(p.branches[branch]),
-                                "business_time": OCT}, **kw)
-
-    async def redeem(self, who: str, branch: str, member: uuid.UUID, points: int, **kw: Any) -> Any:
-        p = self.partners[who]
-        return await self.call("POST", f"/api/v1/pos/alliances/{self.alliance}/redeem", p.pos,
-                               {"member_id": str(member), "points": points, "branch_id": str(p.branches[branch]),
-                                "business_time": OCT}, **kw)
-
-
 @pytest.fixture
-async def world(client, tenant_factory, auth_kit, staff_token) -> World:
-    w = World(client)
-    for name, branches in (("O", ["O1"]), ("P", ["P1", "P2"]), ("Q", ["Q1"]), ("R", ["R1"])):
-        tenant = await tenant_factory(f"Partner {name}")
-        b = {code: await auth_kit.branch(tenant, code) for code in branches}
-        pos = await auth_kit.pos(tenant, ["pos"])
-        w.partners[name] = Partner(tenant, (await staff_token(tenant, "owner")).headers, pos.headers, b)
-    o = w.partners["O"]
-    code = f"coalition-{uuid.uuid4().hex[:8]}"
-    created = await w.call("POST", "/api/v1/alliances", o.owner, {
-        "code": code, "name": "城市联盟", "terms": {"issue_price": "0.010", "reimbursement_price": "0.008",
-                                                "member_value": "0.010", "earn_rate": "1"}})
-    w.alliance = created["id"]
-    for name in "PQR":
-        invite = await w.call("POST", f"/api/v1/alliances/{w.alliance}/invites", o.owner, {"note": name})
-        joined = await w.call("POST", "/api/v1/alliances/join", w.partners[name].owner, {"code": invite["code"]})
-        assert joined["role"] == "partner" and joined["status"] == "active"
-    return w
+async def world(client, db, tenant_factory, auth_kit, staff_token) -> World:
+    return await make_world(client, db, tenant_factory, auth_kit, staff_token)
 
 
 async def test_the_worked_example_nets_exactly(world: World, member_factory, db) -> None:
