@@ -112,6 +112,8 @@ async def test_months_close_in_order_and_a_first_close_folds_earlier_ones(chain:
         r = await chain.client.post(f"/api/v1/settlement/periods/{period}/close?wait=true", headers=chain.owner)
         assert_problem(r, "period-out-of-order")
         assert "2026-10 is already closed" in r.json()["detail"]
+        folded = (await chain.client.get(f"/api/v1/settlement/periods/{period}", headers=chain.owner)).json()
+        assert (folded["status"], folded["statements"]) == ("closed", [])  # closed with October, not "open"
     # an offline till sends an August top-up now: it is a late item of November, not lost in August
     await chain.top_up(x, "500", "C", at="2026-08-20T09:30:00+08:00")
     nov = {s["code"]: s for s in (await chain.close("2026-11"))["statements"]}

@@ -121,8 +121,11 @@ async def period_status(db: Database, book: uuid.UUID, period: str) -> PeriodOut
             "SELECT status, step, checksum, summary FROM settlement_runs WHERE tenant_id = :b AND period = :p"),
             {"b": book, "p": period})).first()
         statements = await close.load_statements(uow, book, period) if run and run.status == "closed" else []
+        # a month with no close of its own may still be closed: folded into the book's first close
+        ledger_status = None if run else await uow.session.scalar(text(
+            "SELECT status FROM ledger_periods WHERE tenant_id = :b AND period = :p"), {"b": book, "p": period})
     if run is None:
-        return PeriodOut(period, "open", None, None, None, [])
+        return PeriodOut(period, ledger_status or "open", None, None, None, [])
     return PeriodOut(period, run.status, run.step, run.checksum, run.summary, statements_out(statements))
 
 
