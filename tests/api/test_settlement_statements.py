@@ -192,7 +192,7 @@ async def test_no_spreadsheet_cell_is_a_formula(evil_world: World, member_factor
         assert numbers and all(isinstance(r[c], int | float | Decimal) for r in numbers for c in (2, 3, 5))
         assert all(isinstance(r[7], int) for r in sheets["Lines"][1:] if r[4] == "net")  # amounts in minor units
     p = w.partners["P"]  # a partner's own download: its name, neutralised too
-    table = csv_table(await download(w.client, f"/api/v1/alliances/{w.alliance}/settlement/periods/2026-10/download/csv",
-                                     p.owner))
+    url = f"/api/v1/alliances/{w.alliance}/settlement/periods/2026-10/download/csv"
+    table = csv_table(await download(w.client, url, p.owner))
     assert_no_formula([c for r in table for c in r], "partner csv")
     assert any(c == "'" + EVIL for r in table for c in r)
