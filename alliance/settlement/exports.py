@@ -92,7 +92,7 @@ def rows(result: CloseResult, statements: Iterable[Statement] | None = None) -> 
         out.append([*base, "net", f"Net ({s.direction})", "", s.net, fmt(s.net, s.currency), s.currency, *partner])
         out.append([*base, "closing", "Closing position", "", s.closing, fmt(s.closing, s.currency), s.currency,
                     *partner])
-    return [safe_row(r) for r in out]
+    return [safe_row([*r, *[""] * (len(HEADER) - len(r))]) for r in out]  # every row as wide as the header
 
 
 def to_csv(result: CloseResult, statements: Iterable[Statement] | None = None) -> bytes:
