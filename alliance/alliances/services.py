@@ -125,7 +125,7 @@ async def create(db: Database, merchant: uuid.UUID, *, code: str, name: str, ter
     The currency and time zone default to the merchant's; given ones are checked first (an ISO 4217
     currency the ledger books, an IANA zone every month-end close can load), so nothing is written for
     a bad one."""
-    if not re.match(CODE_PATTERN, code):
+    if not re.fullmatch(CODE_PATTERN.strip("^$"), code):  # fullmatch: "$" alone lets a final newline through
         raise ValidationFailed("code: 2-40 lowercase letters, digits or '-'", field="code")
     if not name.strip() or len(name) > 200:
         raise ValidationFailed("name: 1-200 characters", field="name")

@@ -49,6 +49,7 @@ def assert_400(r: Any, field: str | None = None) -> None:
     ({"name": ""}, "name"),
     ({"code": "UPPER-case"}, "code"),
     ({"code": "c" * 41}, "code"),
+    ({"code": "trailing-newline\n"}, "code"),
     ({"terms": {"earn_rates": {"k" * 65: "1"}}}, "earn_rates"),
 ])
 async def test_founding_an_alliance_checks_every_field_and_writes_nothing(world: World, db: Database,
