@@ -17,6 +17,9 @@ from lianka.tenants.domain.programme import ExpiryPolicy, StoredValueConfig
 
 Price = Decimal  # checked in decode(): 0 <= price <= 1000
 Minor = Annotated[int, msgspec.Meta(ge=0, le=10**13)]
+#: a per-partner setting is keyed by the partner's merchant id (as text); bounded like every string
+PartnerKey = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+MAX_PARTNER_KEYS = 1000
 
 
 class BreakagePolicy(StrEnum):
@@ -33,18 +36,19 @@ class Terms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reimbursement_price: Price = Decimal("0.008")
     #: points per ¥1 of spend, by default and per partner (merchant id as text)
     earn_rate: Price = Decimal("1")
-    earn_rates: dict[str, Price] = {}
+    earn_rates: Annotated[dict[PartnerKey, Price], msgspec.Meta(max_length=MAX_PARTNER_KEYS)] = {}
     expiry: ExpiryPolicy = ExpiryPolicy()
     breakage: BreakagePolicy = BreakagePolicy.OPERATOR
     fee_per_transaction: Minor = 0
     fee_monthly: Minor = 0
     #: points a partner may issue per month (0 = no cap), by default and per partner (merchant id)
     monthly_issuance_cap: Annotated[int, msgspec.Meta(ge=0, le=10**12)] = 0
-    issuance_caps: dict[str, Annotated[int, msgspec.Meta(ge=0, le=10**12)]] = {}
+    issuance_caps: Annotated[dict[PartnerKey, Annotated[int, msgspec.Meta(ge=0, le=10**12)]],
+                             msgspec.Meta(max_length=MAX_PARTNER_KEYS)] = {}
     #: how much a partner may owe the operator before it must settle to issue again (0 = no limit),
     #: by default and per partner
     credit_limit: Minor = 0
-    credit_limits: dict[str, Minor] = {}
+    credit_limits: Annotated[dict[PartnerKey, Minor], msgspec.Meta(max_length=MAX_PARTNER_KEYS)] = {}
     #: alliance stored value: plans sold at any partner, spent at any other; ``bonus_funder`` "hq" means
     #: the operator funds bonuses, otherwise the issuing or the redeeming partner's branch
     stored_value: StoredValueConfig | None = None

@@ -10,6 +10,7 @@ alliance move and the partner's idempotency record commit together or not at all
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -27,12 +28,16 @@ from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
 from lianka.alliance.settlement import domain as obligations
 from lianka.alliance.settlement.domain import LineKind, fee, money, points_issued, points_redeemed
-from lianka.platform import idempotency
+from lianka.platform import idempotency, validate
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
 from lianka.tenants.domain.programme import ExpiryKind
 
 SINCE_EVER = datetime(2000, 1, 1, tzinfo=UTC)
+#: an alliance's code (also the database's check): what ``alliance:<code>`` names on the command line
+CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,39}$"
+#: longest invitation note, terms note, card number or QR token accepted
+NOTE_MAX, TERMS_NOTE_MAX, CARD_MAX = 200, 400, 128
 
 
 class NotAPartner(NotFound):
@@ -115,7 +120,19 @@ async def require_operator(uow: UnitOfWork, alliance_id: uuid.UUID) -> None:
 
 async def create(db: Database, merchant: uuid.UUID, *, code: str, name: str, terms: Terms,
                  currency: str | None = None, timezone: str | None = None) -> Alliance:
-    """A merchant founds an alliance and operates it; its terms' first version applies from the start."""
+    """A merchant founds an alliance and operates it; its terms' first version applies from the start.
+
+    The currency and time zone default to the merchant's; given ones are checked first (an ISO 4217
+    currency the ledger books, an IANA zone every month-end close can load), so nothing is written for
+    a bad one."""
+    if not re.fullmatch(CODE_PATTERN.strip("^$"), code):  # fullmatch: "$" alone lets a final newline through
+        raise ValidationFailed("code: 2-40 lowercase letters, digits or '-'", field="code")
+    if not name.strip() or len(name) > 200:
+        raise ValidationFailed("name: 1-200 characters", field="name")
+    if currency is not None:
+        validate.currency(currency)
+    if timezone is not None:
+        validate.time_zone(timezone)
     alliance_id = uuid.uuid4()
     async with db.uow(merchant) as uow:
         m = (await uow.session.execute(text("SELECT name, currency, timezone FROM merchants WHERE id = :m"),
@@ -131,7 +148,7 @@ async def create(db: Database, merchant: uuid.UUID, *, code: str, name: str, ter
         except IntegrityError as exc:
             if "uq_alliances_code" in str(exc.orig):
                 raise Conflict(f"an alliance with code {code!r} exists", field="code") from None
-            raise ValidationFailed("code: 2-40 lowercase letters, digits or '-'", field="code") from None
+            raise
         await uow.session.execute(text(
             "INSERT INTO alliance_partners (alliance_id, merchant_id, name, role, status) "
             "VALUES (:a, :m, :n, 'operator', 'active')"), {"a": alliance_id, "m": merchant, "n": m.name})
@@ -150,7 +167,7 @@ async def _write_terms(uow: UnitOfWork, alliance_id: uuid.UUID, terms: Terms, ef
         "INSERT INTO alliance_terms (alliance_id, version, effective_from, document, note) "
         "VALUES (:a, :v, :e, CAST(:d AS jsonb), :n)"),
         {"a": alliance_id, "v": version, "e": effective_from,
-         "d": msgspec.json.encode(terms).decode(), "n": note[:400]})
+         "d": msgspec.json.encode(terms).decode(), "n": note})
     return version
 
 
@@ -161,6 +178,8 @@ async def publish_terms(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUI
         terms = decode(document)
     except TermsError as exc:
         raise ValidationFailed(str(exc)) from None
+    if len(note) > TERMS_NOTE_MAX:
+        raise ValidationFailed(f"note: at most {TERMS_NOTE_MAX} characters", field="note")
     now = datetime.now(UTC)
     if effective_from is not None and (effective_from.tzinfo is None or effective_from < now - timedelta(minutes=5)):
         raise ValidationFailed("effective_from needs a time zone and may not be in the past", field="effective_from")
@@ -198,6 +217,8 @@ async def invite(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, n
     """An invitation code for one merchant to join (shown once; stored hashed)."""
     if not 1 <= days <= 90:
         raise ValidationFailed("an invitation is valid for 1 to 90 days", field="days")
+    if len(note) > NOTE_MAX:
+        raise ValidationFailed(f"note: at most {NOTE_MAX} characters", field="note")
     code = f"LKA-{secrets.token_urlsafe(18)}"
     expires = datetime.now(UTC) + timedelta(days=days)
     async with db.uow(merchant) as uow:
@@ -205,7 +226,7 @@ async def invite(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, n
         await uow.set_tenant(alliance_id)
         await uow.session.execute(text(
             "INSERT INTO alliance_invites (alliance_id, code_hash, note, expires_at) VALUES (:a, :h, :n, :e)"),
-            {"a": alliance_id, "h": _hash(code), "n": note[:200], "e": expires})
+            {"a": alliance_id, "h": _hash(code), "n": note, "e": expires})
         await uow.commit()
     return code, expires
 
@@ -589,6 +610,8 @@ async def find_card(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *
     balances only (no phone, no profile, no purchases)."""
     from lianka.platform.identity.members import is_valid_card_number, parse_qr, qr_matches
 
+    if len(card or "") > CARD_MAX or len(qr or "") > CARD_MAX:
+        raise ValidationFailed(f"card and qr: at most {CARD_MAX} characters", field="qr" if qr else "card")
     async with db.uow(merchant) as uow:
         await membership(uow, alliance_id)
     if qr:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -23,10 +24,14 @@ def close_command(
     out: Annotated[Path | None, typer.Option(help="also write statements (csv, xlsx, pdf) and the "
                                                  "instruction file into this directory")] = None,
 ) -> None:
-    """Close a month (idempotent; resumes after a crash) and print every statement's net."""
+    """Close a month (idempotent; resumes after a crash) and print every statement's net.
+
+    A month that may not be closed (not ended yet in the book's time zone, before the book, out of
+    order) or an unknown scope exits with status 1 and the reason."""
     from lianka.alliance.settlement import close, exports, scopes
     from lianka.cli import bootstrap
     from lianka.platform.db import Database
+    from lianka.platform.errors import DomainError
 
     console = Console()
     with bootstrap() as settings:
@@ -59,4 +64,8 @@ def close_command(
                 console.print(f"statements written to {out}")
             return done
 
-        asyncio.run(run())
+        try:
+            asyncio.run(run())
+        except DomainError as exc:
+            Console(stderr=True).print(f"[red]{escape(exc.title)}[/red]: {escape(exc.detail)}", highlight=False)
+            raise typer.Exit(1) from None

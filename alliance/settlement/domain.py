@@ -14,11 +14,14 @@ hub. Amounts are integer minor units; points are converted to money here, rounde
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
+from lianka.alliance.settlement.errors import PeriodBeforeBook, PeriodNotEnded, PeriodOutOfOrder
 from lianka.platform.money import RoundingMode, round_minor
 from lianka.tenants.domain.programme import BonusFunder
 
@@ -151,3 +154,76 @@ def split_by_branch(parent_net: int, branch_obligations: Iterable[Obligation]) -
     if -hub != parent_net:
         raise ValueError(f"branch lines sum to {-hub}, the partner's net is {parent_net}")
     return {e: s.net for e, s in statements.items()}
+
+
+# --- the calendar of a book ---------------------------------------------------------------------
+
+def period_of(at: datetime, tz: str) -> str:
+    """The month ``at`` belongs to in the book's time zone (as the ledger assigns it)."""
+    local = at.astimezone(ZoneInfo(tz))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def next_period(period: str) -> str:
+    year, month = map(int, period.split("-"))
+    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def previous_period(period: str) -> str:
+    year, month = map(int, period.split("-"))
+    return f"{year - (month == 1):04d}-{(month - 2) % 12 + 1:02d}"
+
+
+def period_start(period: str, tz: str) -> datetime:
+    year, month = map(int, period.split("-"))
+    return datetime(year, month, 1, tzinfo=ZoneInfo(tz))
+
+
+def period_end(period: str, tz: str) -> datetime:
+    """The first instant after the month, in the book's time zone: the month has ended from then on."""
+    return period_start(next_period(period), tz)
+
+
+def months(first: str, last: str) -> list[str]:
+    """Every month from ``first`` to ``last``, both included (empty when ``last`` is earlier)."""
+    out: list[str] = []
+    p = first
+    while p <= last:
+        out.append(p)
+        p = next_period(p)
+    return out
+
+
+def closable(period: str, *, tz: str, now: datetime, first: str, runs: Mapping[str, bool]) -> list[str]:
+    """Refuse a close that would misplace money; else the earlier months a first close folds in.
+
+    ``first`` is the book's first month (its creation, or its earliest entry if that is earlier);
+    ``runs`` maps every month the book has a close for (this one excluded) to whether it finished.
+    A month is closable once it has ended in ``tz``, from ``first`` on, and in order: right after the
+    book's latest close, which must have finished. The book's first close may come later than
+    ``first``: the months before it (returned here) are closed with it, their movements folded into
+    its opening position, so an entry dated in them later lands in the next open month as a late
+    item instead of in a month no statement will ever show.
+    """
+    ends = period_end(period, tz)
+    if now < ends:
+        raise PeriodNotEnded(f"{period} ends at {ends.isoformat()} ({tz}); close it once it has ended",
+                             period=period, ends_at=ends.isoformat())
+    if period < first:
+        raise PeriodBeforeBook(f"the book starts in {first}; {period} is before it", period=period,
+                               first_period=first)
+    later = sorted(p for p in runs if p > period)
+    if later:
+        raise PeriodOutOfOrder(f"{later[-1]} is already closed: months are closed in order", period=period,
+                               latest_period=later[-1])
+    if not runs:
+        return months(first, previous_period(period))
+    latest = max(runs)
+    if not runs[latest]:
+        raise PeriodOutOfOrder(f"the close of {latest} has not finished: close {latest} again first",
+                               period=period, next_period=latest)
+    expected = next_period(latest)
+    if period != expected:
+        raise PeriodOutOfOrder(f"close {expected} first: months are closed in order", period=period,
+                               next_period=expected)
+    return []

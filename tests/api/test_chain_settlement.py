@@ -7,71 +7,23 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from openpyxl import load_workbook
 
 from lianka.platform.db import Database
-from lianka.tenants.domain.programme import (
-    BonusFunder,
-    Programme,
-    StoredValueConfig,
-    StoredValuePlan,
-)
-from lianka.tenants.services.programme import set_programme
+from lianka.tenants.domain.programme import BonusFunder
+from tests.api.settlement_kit import OCT, Chain
+from tests.api.settlement_kit import make_chain as build_chain
 
 pytestmark = pytest.mark.integration
-OCT = "2026-10-15T12:00:00+08:00"
-
-
-def programme(funder: BonusFunder) -> Programme:
-    return Programme(stored_value=StoredValueConfig(bonus_funder=funder, plans=[
-        StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000, get=110_000),
-        StoredValuePlan(code="500", name="储值500", pay=50_000, get=50_000)]))
-
-
-class Chain:
-    def __init__(self, client: AsyncTestClient[Litestar], tenant: uuid.UUID, pos: dict[str, str],
-                 owner: dict[str, str], branches: dict[str, uuid.UUID]) -> None:
-        self.client, self.tenant, self.pos, self.owner, self.branches = client, tenant, pos, owner, branches
-
-    async def post(self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
-        r = await self.client.post(url, json=body, headers={**(headers or self.pos),
-                                                             "Idempotency-Key": uuid.uuid4().hex})
-        assert r.status_code in (200, 201), r.text
-        return r.json()
-
-    async def top_up(self, member: uuid.UUID, plan: str, branch: str, at: str = OCT) -> Any:
-        return await self.post("/api/v1/pos/top-ups", {"member_id": str(member), "plan": plan,
-                                                        "branch_id": str(self.branches[branch]),
-                                                        "business_time": at})
-
-    async def spend(self, member: uuid.UUID, amount: int, branch: str, at: str = OCT) -> Any:
-        return await self.post("/api/v1/pos/sales", {"member_id": str(member), "amount": amount,
-                                                      "stored_value": amount, "branch_id": str(self.branches[branch]),
-                                                      "business_time": at})
-
-    async def close(self, period: str = "2026-10") -> Any:
-        r = await self.client.post(f"/api/v1/settlement/periods/{period}/close?wait=true", headers=self.owner)
-        assert r.status_code == 200, r.text
-        return r.json()
 
 
 @pytest.fixture
-def make_chain(client: AsyncTestClient[Litestar], db: Database, tenant_factory, auth_kit, staff_token):
+def make_chain(client, db: Database, tenant_factory, auth_kit, staff_token):
     async def make(funder: BonusFunder) -> Chain:
-        tenant = await tenant_factory("连锁茶饮")
-        branches = {code: await auth_kit.branch(tenant, code) for code in ("A", "B", "C")}
-        async with db.uow(tenant) as uow:
-            await set_programme(uow, programme(funder), effective_from=datetime(2026, 1, 1, tzinfo=UTC))
-            await uow.commit()
-        pos = await auth_kit.pos(tenant, ["pos"])
-        owner = await staff_token(tenant, "owner")
-        return Chain(client, tenant, pos.headers, owner.headers, branches)
+        return await build_chain(client, db, tenant_factory, auth_kit, staff_token, funder)
 
     return make
 

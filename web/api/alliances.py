@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
@@ -20,7 +20,7 @@ from lianka.platform.errors import NotFound
 from lianka.platform.idempotency import check_key
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
-from lianka.web.api.settlement import PeriodOut, download, result_out, statement_out
+from lianka.web.api.settlement import PeriodOut, download, result_out, statements_out
 
 
 def _db(request: Request[Any, Any, Any]) -> Database:
@@ -28,11 +28,17 @@ def _db(request: Request[Any, Any, Any]) -> Database:
     return db
 
 
+#: every string the alliance endpoints accept is bounded here; currencies and time zones are then
+#: checked by ``platform.validate`` in the service (an ISO 4217 code the ledger books, an IANA zone)
+AllianceCode = Annotated[str, msgspec.Meta(pattern=svc.CODE_PATTERN)]
+Text200 = Annotated[str, msgspec.Meta(max_length=200)]
+
+
 class NewAlliance(msgspec.Struct, forbid_unknown_fields=True):
-    code: str
-    name: str
-    currency: str | None = None
-    timezone: str | None = None
+    code: AllianceCode
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    currency: Annotated[str, msgspec.Meta(max_length=8)] | None = None
+    timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     terms: Terms | None = None  # default terms when omitted
 
 
@@ -47,8 +53,8 @@ class AllianceOut(msgspec.Struct):
 
 
 class InviteIn(msgspec.Struct, forbid_unknown_fields=True):
-    note: str = ""
-    days: int = 14
+    note: Text200 = ""
+    days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 14
 
 
 class InviteOut(msgspec.Struct):
@@ -57,11 +63,11 @@ class InviteOut(msgspec.Struct):
 
 
 class JoinIn(msgspec.Struct, forbid_unknown_fields=True):
-    code: str
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
 class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
-    status: str
+    status: Annotated[str, msgspec.Meta(max_length=16)]
 
 
 class EarnIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -73,9 +79,9 @@ class EarnIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class SvTopUpIn(msgspec.Struct, forbid_unknown_fields=True):
     member_id: uuid.UUID
-    plan: str
+    plan: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
     branch_id: uuid.UUID | None = None
-    payment_method: str = "cash"
+    payment_method: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{2,32}$")] = "cash"
     business_time: datetime | None = None
 
 
@@ -189,8 +195,7 @@ class AlliancesController(Controller):
             role, _ = await svc.membership(uow, alliance_id)
             if role != "operator":  # RLS (own_statements) shows a partner only rows of its own merchant
                 mine = await close.load_statements(uow, alliance_id, period)
-                return PeriodOut(period, "closed" if mine else "open", None, None, None,
-                                 [statement_out(s) for s in mine])
+                return PeriodOut(period, "closed" if mine else "open", None, None, None, statements_out(mine))
         return result_out(await close.result(db, await scopes.alliance_scope(db, alliance_id), period))
 
     @get("/{alliance_id:uuid}/settlement/periods/{period:str}/download/{fmt:str}",

@@ -8,6 +8,7 @@ payout/collection instruction file. Alliance settlement lives under ``/alliances
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -34,10 +35,24 @@ class LineOut(msgspec.Struct):
     points: int
 
 
+class LateItemOut(msgspec.Struct):
+    """An entry that arrived after its own month was closed, booked into this one."""
+
+    entry_id: uuid.UUID
+    entry_kind: str
+    business_time: datetime
+    belongs_to: str  # the month it belonged to (YYYY-MM)
+    line: str  # the statement line it affects
+    amount: int
+    points: int
+    branch_id: uuid.UUID
+    branch: str  # the branch's code ('' for a partner's own line)
+
+
 class StatementOut(msgspec.Struct):
     entity_kind: str
     entity_id: uuid.UUID
-    code: str
+    code: str  # branch code; a partner's (and an alliance operator's, the hub's) merchant slug
     name: str
     currency: str
     opening: int
@@ -48,6 +63,10 @@ class StatementOut(msgspec.Struct):
     closing: int
     checksum: str
     parent_id: uuid.UUID | None = None
+    merchant_id: uuid.UUID | None = None
+    #: the slug of the alliance partner a statement is about or belongs to (None in a chain)
+    partner: str | None = None
+    late_items: list[LateItemOut] = []
 
 
 class PeriodOut(msgspec.Struct):
@@ -59,15 +78,23 @@ class PeriodOut(msgspec.Struct):
     statements: list[StatementOut]
 
 
-def statement_out(s: close.Statement) -> StatementOut:
+def statement_out(s: close.Statement, partners: dict[uuid.UUID, str] | None = None) -> StatementOut:
+    """``partners``: merchant id -> slug of the statements shown with it (see ``exports.partner_codes``)."""
     return StatementOut(s.entity_kind, s.entity_id, s.code, s.name, s.currency, s.opening,
                         {k: LineOut(v["amount"], v["points"]) for k, v in s.lines.items()}, s.late, s.net,
-                        s.direction, s.closing, s.checksum, s.parent_id)
+                        s.direction, s.closing, s.checksum, s.parent_id, s.merchant_id,
+                        exports.partner_of(s, partners or {}) or None,
+                        [msgspec.convert(i, LateItemOut, strict=False) for i in s.late_items])
+
+
+def statements_out(statements: list[close.Statement]) -> list[StatementOut]:
+    codes = exports.partner_codes(statements)
+    return [statement_out(s, codes) for s in statements]
 
 
 def result_out(r: close.CloseResult, statements: list[close.Statement] | None = None) -> PeriodOut:
     return PeriodOut(r.period, "closed", "closed", r.checksum, r.summary,
-                     [statement_out(s) for s in (r.statements if statements is None else statements)])
+                     statements_out(r.statements if statements is None else statements))
 
 
 def download(r: close.CloseResult, fmt: str, name: str, statements: list[close.Statement] | None = None,
@@ -94,9 +121,12 @@ async def period_status(db: Database, book: uuid.UUID, period: str) -> PeriodOut
             "SELECT status, step, checksum, summary FROM settlement_runs WHERE tenant_id = :b AND period = :p"),
             {"b": book, "p": period})).first()
         statements = await close.load_statements(uow, book, period) if run and run.status == "closed" else []
+        # a month with no close of its own may still be closed: folded into the book's first close
+        ledger_status = None if run else await uow.session.scalar(text(
+            "SELECT status FROM ledger_periods WHERE tenant_id = :b AND period = :p"), {"b": book, "p": period})
     if run is None:
-        return PeriodOut(period, "open", None, None, None, [])
-    return PeriodOut(period, run.status, run.step, run.checksum, run.summary, [statement_out(s) for s in statements])
+        return PeriodOut(period, ledger_status or "open", None, None, None, [])
+    return PeriodOut(period, run.status, run.step, run.checksum, run.summary, statements_out(statements))
 
 
 def _db(request: Request[Any, Any, Any]) -> Database:
@@ -114,9 +144,10 @@ class SettlementController(Controller):
                            wait: FromQuery[bool] = False) -> Response[PeriodOut]:
         close.check_period(period)
         db = _db(request)
+        scope = await scopes.chain_scope(db, principal.tenant)
         if wait:
-            done = await close.close(db, await scopes.chain_scope(db, principal.tenant), period)
-            return Response(result_out(done), status_code=200)
+            return Response(result_out(await close.close(db, scope, period)), status_code=200)
+        await close.check(db, scope, period)  # a month that may not be closed is refused now, not in the job
         async with db.uow(principal.tenant) as uow:  # queued once the request's transaction commits
             await outbox.enqueue(uow, "close_period", queue="settlement", kind="chain", book=str(principal.tenant),
                                  period=period)
@@ -138,7 +169,7 @@ class SettlementController(Controller):
         found = next((s for s in r.statements if s.entity_id == entity_id), None)
         if found is None:
             raise NotFound("no statement for that entity in this period")
-        return statement_out(found)
+        return statement_out(found, exports.partner_codes(r.statements))
 
     @get("/periods/{period:str}/download/{fmt:str}", guards=[requires(Permission.SETTLEMENT_READ)],
          summary="Statements as csv, xlsx or pdf; or the payout/collection instructions (fmt=instructions)")
