@@ -213,6 +213,27 @@ def _otp_key(phone: str) -> str:
     return "lk:otp:" + hashlib.sha256(phone.encode()).hexdigest()[:32]
 
 
+def _otp_address_field(ip: str) -> str:
+    return "a:" + hashlib.sha256(ip.encode()).hexdigest()[:16]
+
+
+#: Count one guess at the live code *before* it is compared — atomically, so parallel guesses
+#: cannot all read the code before any of them is counted. Per client address first (an address
+#: over its limit is refused without touching the total, so it cannot burn the code for everyone),
+#: then over all addresses (over the total, the code is burnt). Returns {status, mac, total}:
+#: status 0 = no live code, 1 = this address has used its guesses, 2 = compare against mac.
+_OTP_GUESS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, '', 0} end
+if redis.call('HINCRBY', KEYS[1], ARGV[1], 1) > tonumber(ARGV[2]) then return {1, '', 0} end
+local total = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if total > tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  return {0, '', total}
+end
+return {2, redis.call('HGET', KEYS[1], 'mac'), total}
+"""
+
+
 async def request_otp(ident: Identity, phone_raw: str, ip: str) -> None:
     """Send a 6-digit sign-in code to a member's phone. The answer is the same whether or not the
     phone belongs to a member (only members get an SMS)."""
@@ -234,26 +255,30 @@ async def request_otp(ident: Identity, phone_raw: str, ip: str) -> None:
         return
     code = f"{secrets.randbelow(1_000_000):06d}"
     digest = secrets_box.mac(ident.secret, "lianka:otp", f"{phone}.{code}")
-    await ident.redis.hset(_otp_key(phone), mapping={"mac": digest, "attempts": 0})
-    await ident.redis.expire(_otp_key(phone), cfg.otp_ttl)
+    async with ident.redis.pipeline(transaction=True) as pipe:  # a new code starts with fresh counters
+        pipe.delete(_otp_key(phone))
+        pipe.hset(_otp_key(phone), mapping={"mac": digest, "attempts": 0})
+        pipe.expire(_otp_key(phone), cfg.otp_ttl)
+        await pipe.execute()
     await ident.sms.send(phone, f"【联卡 Lianka】您的登录验证码是 {code}，{cfg.otp_ttl // 60} 分钟内有效。"
                                 f" Your sign-in code: {code}")
 
 
-async def verify_otp(ident: Identity, phone_raw: str, code: str) -> uuid.UUID:
-    """The member id when ``code`` is the live code for the phone; each code works once, and
-    ``otp_max_attempts`` wrong guesses burn it."""
+async def verify_otp(ident: Identity, phone_raw: str, code: str, ip: str) -> uuid.UUID:
+    """The member id when ``code`` is the live code for the phone. Each code works once; each client
+    address has ``otp_max_attempts`` guesses at it and all addresses together
+    ``otp_max_attempts_global``, after which the code is burnt. Every refusal is the same 401."""
+    cfg = ident.cfg
     phone = normalise_phone(phone_raw)
     key = _otp_key(phone)
-    stored = await ident.redis.hgetall(key)
-    if not stored:
+    status, raw_mac, total = await ident.redis.eval(
+        _OTP_GUESS, 1, key, _otp_address_field(ip), cfg.otp_max_attempts, cfg.otp_max_attempts_global)
+    if int(status) != 2:
         raise InvalidCredentials("The code is wrong or has expired")
-    raw_mac = stored.get(b"mac", b"")
     expected = raw_mac.decode() if isinstance(raw_mac, bytes) else str(raw_mac)
     given = secrets_box.mac(ident.secret, "lianka:otp", f"{phone}.{code.strip()}")
     if not secrets_box.same(expected, given):
-        attempts = await ident.redis.hincrby(key, "attempts", 1)
-        if attempts >= ident.cfg.otp_max_attempts:
+        if int(total) >= cfg.otp_max_attempts_global:
             await ident.redis.delete(key)
         raise InvalidCredentials("The code is wrong or has expired")
     if not await ident.redis.delete(key):  # a concurrent request used it first
