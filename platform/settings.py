@@ -40,12 +40,18 @@ def _bool(value: str) -> bool:
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _networks(value: str) -> tuple[IpNetwork, ...]:
-    """``LIANKA_TRUSTED_PROXIES``: comma-separated addresses or CIDR blocks."""
+def _networks(value: str) -> tuple[str, ...]:
+    """``LIANKA_TRUSTED_PROXIES``: comma-separated addresses or CIDR blocks, checked and normalised
+    (kept as strings: the settings stay plain data; :func:`ip_networks` parses them once)."""
     try:
-        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+        return tuple(str(ipaddress.ip_network(p.strip(), strict=False)) for p in value.split(",") if p.strip())
     except ValueError as exc:
         raise SettingsError(f"LIANKA_TRUSTED_PROXIES: {exc}") from None
+
+
+@functools.cache
+def ip_networks(cidrs: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class Settings:
     relay_batch_size: int = 100
     relay_poll_seconds: float = 0.5
     #: reverse proxies whose ``X-Forwarded-For`` is believed (empty: nobody's; see ``web/api/cookies.py``)
-    trusted_proxies: tuple[IpNetwork, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     #: bearer token for ``GET /metrics``; required in production, the endpoint is open without one
     metrics_token: str = ""
     #: sign-in, tokens, OIDC, mail and SMS (``LIANKA_PUBLIC_URL``, ``LIANKA_OIDC_*``, ``LIANKA_SMTP_*`` …)
