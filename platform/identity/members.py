@@ -160,16 +160,20 @@ async def enrol_member(ident: Identity, tenant_id: uuid.UUID, phone: str,
             {"t": tenant_id, "m": member_id, "b": branch_id})
         if created and on_join is not None:
             await on_join(uow, member_id)
-        view = await _membership_view(uow, "m.id = :v", member_id)
+        view = await _membership_view(uow, "id", member_id)
         assert view is not None
         await uow.commit()
     return Enrolled(view, bool(created))
 
 
-async def _membership_view(uow: UnitOfWork, where: str, value: object) -> MemberView | None:
+#: how a member is looked up: the SQL fragment is picked from constants, the value is bound
+_MEMBER_BY = {"id": "m.id = :v", "card": "m.card_number = :v", "phone": "m.phone = :v"}
+
+
+async def _membership_view(uow: UnitOfWork, by: str, value: object) -> MemberView | None:
     row = (await uow.session.execute(text(
         "SELECT m.id, m.card_number, m.phone, ms.branch_id, ms.joined_at FROM memberships ms "
-        f"JOIN members m ON m.id = ms.member_id WHERE {where}"), {"v": value})).first()
+        f"JOIN members m ON m.id = ms.member_id WHERE {_MEMBER_BY[by]}"), {"v": value})).first()
     if row is None:
         return None
     return MemberView(row.id, row.card_number, mask_phone(row.phone), row.branch_id, row.joined_at)
@@ -177,7 +181,7 @@ async def _membership_view(uow: UnitOfWork, where: str, value: object) -> Member
 
 async def get_member(ident: Identity, tenant_id: uuid.UUID, member_id: uuid.UUID) -> MemberView:
     async with ident.db.uow(tenant_id) as uow:
-        view = await _membership_view(uow, "m.id = :v", member_id)
+        view = await _membership_view(uow, "id", member_id)
     if view is None:
         raise NotFound("Member not found")
     return view
@@ -194,12 +198,12 @@ async def lookup_member(ident: Identity, tenant_id: uuid.UUID, *, card: str | No
                 "WHERE m.card_number = :c"), {"c": card_no})).first()
             if row is None or not qr_matches(card_no, bytes(row.qr_secret), step, mac):
                 raise NotFound("Member not found (or the QR code has expired)")
-            view = await _membership_view(uow, "m.card_number = :v", card_no)
+            view = await _membership_view(uow, "card", card_no)
         elif card:
-            view = await _membership_view(uow, "m.card_number = :v", card.strip()) \
+            view = await _membership_view(uow, "card", card.strip()) \
                 if is_valid_card_number(card.strip()) else None
         elif phone:
-            view = await _membership_view(uow, "m.phone = :v", normalise_phone(phone))
+            view = await _membership_view(uow, "phone", normalise_phone(phone))
         else:
             raise ValidationFailed("Give card, phone or qr")
     if view is None:
