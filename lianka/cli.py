@@ -119,7 +119,10 @@ def demo_seed() -> None:
 def _serve(s: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    uvicorn.run("lianka.web.asgi:app", host=host, port=port, log_config=None, proxy_headers=True, workers=workers)
+    # proxy_headers=False: uvicorn would otherwise take X-Forwarded-For from any local peer
+    # (FORWARDED_ALLOW_IPS); the app decides whom to believe (LIANKA_TRUSTED_PROXIES, web/api/cookies.py)
+    uvicorn.run("lianka.web.asgi:app", host=host, port=port, log_config=None, proxy_headers=False,
+                server_header=False, workers=workers)
 
 
 @app.command()

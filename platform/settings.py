@@ -2,14 +2,18 @@
 
 Defaults suit development: no variable is needed for ``make run``. In production set at least
 ``LIANKA_ENV=production``, ``DATABASE_URL``, ``APP_DATABASE_URL`` (or ``LIANKA_APP_DB_PASSWORD``),
-``REDIS_URL`` and ``LIANKA_SECRET_KEY``.
+``REDIS_URL``, ``LIANKA_SECRET_KEY`` and ``LIANKA_METRICS_TOKEN``. Production refuses to start with a
+missing, short, low-entropy or placeholder secret (:func:`check_production_secrets`).
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
+import math
 import os
 import secrets
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,6 +35,23 @@ def _bool(value: str) -> bool:
     if value.lower() in {"0", "false", "no", "off", ""}:
         return False
     raise SettingsError(f"not a boolean: {value!r}")
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    """``LIANKA_TRUSTED_PROXIES``: comma-separated addresses or CIDR blocks, checked and normalised
+    (kept as strings: the settings stay plain data; :func:`ip_networks` parses them once)."""
+    try:
+        return tuple(str(ipaddress.ip_network(p.strip(), strict=False)) for p in value.split(",") if p.strip())
+    except ValueError as exc:
+        raise SettingsError(f"LIANKA_TRUSTED_PROXIES: {exc}") from None
+
+
+@functools.cache
+def ip_networks(cidrs: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,10 @@ class Settings:
     default_currency: str = "CNY"
     relay_batch_size: int = 100
     relay_poll_seconds: float = 0.5
+    #: reverse proxies whose ``X-Forwarded-For`` is believed (empty: nobody's; see ``web/api/cookies.py``)
+    trusted_proxies: tuple[str, ...] = ()
+    #: bearer token for ``GET /metrics``; required in production, the endpoint is open without one
+    metrics_token: str = ""
     #: sign-in, tokens, OIDC, mail and SMS (``LIANKA_PUBLIC_URL``, ``LIANKA_OIDC_*``, ``LIANKA_SMTP_*`` …)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
 
@@ -80,11 +105,13 @@ class Settings:
             db_pool_size=int(env.get("LIANKA_DB_POOL_SIZE", str(cls.db_pool_size))),
             db_max_overflow=int(env.get("LIANKA_DB_MAX_OVERFLOW", str(cls.db_max_overflow))),
             relay_batch_size=int(env.get("LIANKA_RELAY_BATCH_SIZE", str(cls.relay_batch_size))),
+            trusted_proxies=_networks(env.get("LIANKA_TRUSTED_PROXIES", "")),
+            metrics_token=env.get("LIANKA_METRICS_TOKEN", ""),
         )
         s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host,
                                                          port=s.port))
-        if s.is_production and not s.secret_key:
-            raise SettingsError("LIANKA_SECRET_KEY must be set in production")
+        if s.is_production:
+            check_production_secrets(s)
         if not s.secret_key:
             s = replace(s, secret_key=_dev_secret(s.data_dir))
         return s
@@ -100,6 +127,76 @@ class Settings:
             raise SettingsError("DATABASE_URL is not set and no embedded PostgreSQL was started")
         url = make_url(self.database_url).set(username=APP_ROLE, password=self.app_db_password or None)
         return url.render_as_string(hide_password=False)
+
+
+# --- secrets in production -----------------------------------------------------------------------
+
+#: words that mark a value copied from an example or left as a placeholder
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "placeholder",
+                       "example", "dummy", "password", "secret", "default", "insecure")
+#: (minimum length, minimum estimated bits): secrets we generate ourselves (``secrets.token_urlsafe``)
+GENERATED = (32, 128)
+#: passwords we choose (the database roles)
+CHOSEN = (16, 64)
+#: secrets someone else issues (SMTP, the OIDC provider): we cannot ask for more than they hand out
+ISSUED = (12, 48)
+
+
+def estimated_bits(value: str) -> float:
+    """A cheap upper bound of a secret's entropy: log2 of its alphabet (the character classes it
+    uses) per character, over the characters ``zlib`` cannot compress away (repetition, patterns).
+    A random token scores about its real entropy; ``aaaa…`` or ``abcdabcd…`` score little. It is
+    not a password-strength meter (keyboard walks pass): it catches placeholders and lazy values."""
+    if not value:
+        return 0.0
+    pool = sum(size for test, size in ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
+               if any(test(c) for c in value))
+    pool += 33 if any(not c.isalnum() for c in value) else 0
+    incompressible = len(zlib.compress(value.encode(), 9)) - len(zlib.compress(b"", 9))
+    return min(len(value), max(0, incompressible)) * math.log2(max(pool, 2))
+
+
+def secret_problem(value: str, rule: tuple[int, int]) -> str | None:
+    """Why ``value`` is not good enough as a production secret under ``rule``, or None. The value
+    itself never appears in the answer (it ends up in logs)."""
+    min_length, min_bits = rule
+    if not value:
+        return "is not set"
+    lowered = value.lower()
+    if any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+        return "looks like a placeholder"
+    if len(value) < min_length:
+        return f"is shorter than {min_length} characters"
+    if estimated_bits(value) < min_bits:
+        return f"is too predictable (less than ~{min_bits} bits of entropy)"
+    return None
+
+
+def check_production_secrets(s: Settings) -> None:
+    """Refuse to run in production with a missing, short, low-entropy or placeholder secret; one
+    error lists every offending variable. Generate values with
+    ``python -c 'import secrets; print(secrets.token_urlsafe(48))'``."""
+    checks: list[tuple[str, str, tuple[int, int]]] = [
+        ("LIANKA_SECRET_KEY", s.secret_key, GENERATED),
+        ("LIANKA_METRICS_TOKEN", s.metrics_token, GENERATED),
+    ]
+    app_url_password = make_url(s.app_database_url).password if s.app_database_url else None
+    if s.app_database_url:
+        if app_url_password is not None:
+            checks.append(("APP_DATABASE_URL (password)", str(app_url_password), CHOSEN))
+    else:
+        checks.append(("LIANKA_APP_DB_PASSWORD", s.app_db_password, CHOSEN))
+    if s.database_url and (owner_password := make_url(s.database_url).password) is not None:
+        checks.append(("DATABASE_URL (password)", str(owner_password), CHOSEN))
+    cfg = s.identity
+    if cfg.smtp_password:
+        checks.append(("LIANKA_SMTP_PASSWORD", cfg.smtp_password, ISSUED))
+    if cfg.oidc_client_secret:
+        checks.append(("LIANKA_OIDC_CLIENT_SECRET", cfg.oidc_client_secret, ISSUED))
+    problems = [f"{name} {why}" for name, value, rule in checks if (why := secret_problem(value, rule))]
+    if problems:
+        raise SettingsError("Refusing to start in production: " + "; ".join(problems)
+                            + ". Generate secrets with: python -c 'import secrets; print(secrets.token_urlsafe(48))'")
 
 
 def _dev_secret(data_dir: Path) -> str:

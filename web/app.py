@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request, Router
 from litestar.config.compression import CompressionConfig
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 
 from lianka.platform.db import Database
+from lianka.platform.errors import Unauthorized
 from lianka.platform.identity.guards import check_csrf_form, provide_identity, provide_principal
 from lianka.platform.identity.runtime import Identity
 from lianka.platform.log import configure_logging
@@ -37,16 +41,32 @@ from lianka.web.api.rewards import RewardsController
 from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
+from lianka.web.docs import assets_router, render_plugins
 from lianka.web.health import HealthController
-from lianka.web.middleware import request_id_middleware
+from lianka.web.middleware import request_id_middleware, security_headers
 from lianka.web.oauth import OAuthController
+from lianka.web.openapi import document_problems
 from lianka.web.problems import EXCEPTION_HANDLERS
 from lianka.web.strict import strict_body
+
+
+async def metrics_token(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """``/metrics`` wants ``Authorization: Bearer $LIANKA_METRICS_TOKEN``. Without a token configured
+    it is open — development only: production refuses to start without one (``Settings``), and this
+    guard refuses everyone if such settings are built by hand anyway."""
+    settings: Settings = connection.app.state.settings
+    if not settings.metrics_token and not settings.is_production:
+        return
+    scheme, _sep, given = (connection.headers.get("authorization") or "").partition(" ")
+    if not settings.metrics_token or scheme.lower() != "bearer" or \
+            not hmac.compare_digest(given.strip().encode(), settings.metrics_token.encode()):
+        raise Unauthorized("Send the metrics token: Authorization: Bearer <LIANKA_METRICS_TOKEN>")
 
 
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+    guards = [metrics_token]  # noqa: RUF012 (Litestar reads a class attribute)
 
 
 def api_routes() -> list[ControllerRouterHandler]:
@@ -86,21 +106,25 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     prometheus = PrometheusConfig(app_name="lianka", prefix="lianka", group_path=True,
                                   exclude=["/metrics", "/healthz", "/readyz"])
-    return Litestar(
-        route_handlers=[HealthController, MetricsController, OAuthController,
+    app = Litestar(
+        route_handlers=[HealthController, MetricsController, OAuthController, assets_router(),
                         Router("/api/v1", route_handlers=api_routes())],
         dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity), **DEPENDENCIES},
         lifespan=[lifespan],
+        state=State({"settings": settings}),
         middleware=[request_id_middleware, prometheus.middleware],
+        before_send=[security_headers(production=settings.is_production)],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=before_request,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(
             title="Lianka API", version="1", path="/schema",
-            description=("Membership marketing for merchants, chains and alliances. "
-                         "Errors are RFC 9457 problem details."),
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            description=("Membership marketing for merchants, chains and alliances. Errors are RFC 9457 "
+                         "problem details (`application/problem+json`, schema `ProblemDetails`)."),
+            render_plugins=render_plugins(),
         ),
         logging_config=None,  # structlog, configured above
         debug=False,
     )
+    document_problems(app)
+    return app

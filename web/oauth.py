@@ -10,6 +10,7 @@ from lianka.platform.errors import PROBLEM_BASE
 from lianka.platform.identity import oauth
 from lianka.platform.identity.guards import IdentityService, public
 from lianka.platform.identity.permissions import SCOPES
+from lianka.web.middleware import request_id_for
 from lianka.web.problems import PROBLEM_JSON
 
 _TITLES = {"invalid_client": "Client authentication failed", "invalid_scope": "The requested scope is not allowed",
@@ -34,7 +35,8 @@ def _answer(request: Request[Any, Any, Any], result: oauth.OAuthResult) -> Respo
     status = 401 if code == "invalid_client" else result.status
     body = {"type": PROBLEM_BASE + "oauth-" + code.replace("_", "-"), "title": _TITLES.get(code, "OAuth2 error"),
             "status": status, "detail": result.body.get("error_description") or code, "instance": request.url.path,
-            "error": code, "error_description": result.body.get("error_description", "")}
+            "error": code, "error_description": result.body.get("error_description", ""),
+            "request_id": request_id_for(request.scope)}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="lianka"'
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -44,14 +46,16 @@ class OAuthController(Controller):
     tags = ("oauth2",)
     guards = (public,)
 
-    @post("/oauth/token", status_code=200, summary="Client-credentials grant (RFC 6749 §4.4)")
+    @post("/oauth/token", status_code=200, summary="Client-credentials grant (RFC 6749 §4.4)",
+          opt={"problems": (400, 401, 500)})
     async def token(self, request: Request[Any, Any, Any], ident: IdentityService) -> Response[Any]:
         """Form-encoded ``grant_type=client_credentials`` (+ optional ``scope``), client authenticated
         with HTTP Basic or ``client_id``/``client_secret`` fields. Answers a signed JWT access token
         carrying the merchant (``tid``), branch (``bid``) and ``scope``."""
         return _answer(request, await oauth.token_endpoint(ident, request.headers, await _form(request)))
 
-    @post("/oauth/revoke", status_code=200, summary="Token revocation (RFC 7009)")
+    @post("/oauth/revoke", status_code=200, summary="Token revocation (RFC 7009)",
+          opt={"problems": (400, 401, 500)})
     async def revoke(self, request: Request[Any, Any, Any], ident: IdentityService) -> Response[Any]:
         return _answer(request, await oauth.revocation_endpoint(ident, request.headers, await _form(request)))
 

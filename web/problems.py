@@ -7,6 +7,7 @@ says nothing about the internals (the log has the traceback, keyed by request id
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -14,6 +15,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from lianka.platform.errors import PROBLEM_BASE, DomainError
 from lianka.platform.log import get_logger
+from lianka.web.middleware import request_id_for
 
 PROBLEM_JSON = "application/problem+json"
 log = get_logger(__name__)
@@ -23,15 +25,12 @@ _SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-f
           422: "rule-violation", 429: "rate-limited", 503: "unavailable"}
 
 
-def problem(request: Request[Any, Any, Any], status: int, type_uri: str, title: str, detail: str,
-            **extra: Any) -> Response[dict[str, Any]]:
+def problem(request: Request[Any, Any, Any], status: int, type_uri: str, title: str, detail: str, *,
+            headers: Mapping[str, str] | None = None, **extra: Any) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {"type": type_uri, "title": title, "status": status, "detail": detail,
-                            "instance": request.url.path}
-    rid = request.scope.get("state", {}).get("request_id")
-    if rid:
-        body["request_id"] = rid
+                            "instance": request.url.path, "request_id": request_id_for(request.scope)}
     body.update(extra)
-    headers = {}
+    headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -52,7 +51,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if status >= 500:
         return internal_error_handler(request, exc)
     slug = _SLUGS.get(status, "http-error")
-    return problem(request, status, PROBLEM_BASE + slug, exc.detail or slug, exc.detail or slug)
+    # a 405 raised by the router carries ``Allow`` (RFC 9110 requires it); keep what the error says
+    return problem(request, status, PROBLEM_BASE + slug, exc.detail or slug, exc.detail or slug,
+                   headers=exc.headers)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -17,14 +17,20 @@ class IdentitySettings:
     member_session_ttl: int = 30 * 24 * 3600
     #: a signing key stops signing at rotation and is still served/accepted for this long after
     key_grace_seconds: int = 2 * 3600
-    #: password sign-in: failures per e-mail before a lockout, and the lockout window
+    #: password sign-in: attempts per (e-mail, client address) before that address is locked out of
+    #: that account, and the lockout window. Counted before the password is verified; a success
+    #: takes its own attempt back.
     max_failed_logins: int = 5
     lockout_seconds: int = 15 * 60
-    #: sign-in attempts per client IP per lockout window (all e-mails together)
+    #: the ceiling per e-mail over all addresses together (higher: one address cannot lock anyone out)
+    max_failed_logins_global: int = 20
+    #: sign-in attempts per client address per lockout window (all e-mails together)
     max_logins_per_ip: int = 50
     #: member one-time codes
     otp_ttl: int = 5 * 60
+    #: guesses at one code per client address, and over all addresses (then the code is burnt)
     otp_max_attempts: int = 5
+    otp_max_attempts_global: int = 10
     otp_resend_seconds: int = 60
     otp_per_hour: int = 5
     #: external OpenID Connect provider for staff sign-in (disabled when the issuer is empty)

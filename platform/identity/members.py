@@ -160,16 +160,20 @@ async def enrol_member(ident: Identity, tenant_id: uuid.UUID, phone: str,
             {"t": tenant_id, "m": member_id, "b": branch_id})
         if created and on_join is not None:
             await on_join(uow, member_id)
-        view = await _membership_view(uow, "m.id = :v", member_id)
+        view = await _membership_view(uow, "id", member_id)
         assert view is not None
         await uow.commit()
     return Enrolled(view, bool(created))
 
 
-async def _membership_view(uow: UnitOfWork, where: str, value: object) -> MemberView | None:
+#: how a member is looked up: the SQL fragment is picked from constants, the value is bound
+_MEMBER_BY = {"id": "m.id = :v", "card": "m.card_number = :v", "phone": "m.phone = :v"}
+
+
+async def _membership_view(uow: UnitOfWork, by: str, value: object) -> MemberView | None:
     row = (await uow.session.execute(text(
         "SELECT m.id, m.card_number, m.phone, ms.branch_id, ms.joined_at FROM memberships ms "
-        f"JOIN members m ON m.id = ms.member_id WHERE {where}"), {"v": value})).first()
+        f"JOIN members m ON m.id = ms.member_id WHERE {_MEMBER_BY[by]}"), {"v": value})).first()
     if row is None:
         return None
     return MemberView(row.id, row.card_number, mask_phone(row.phone), row.branch_id, row.joined_at)
@@ -177,7 +181,7 @@ async def _membership_view(uow: UnitOfWork, where: str, value: object) -> Member
 
 async def get_member(ident: Identity, tenant_id: uuid.UUID, member_id: uuid.UUID) -> MemberView:
     async with ident.db.uow(tenant_id) as uow:
-        view = await _membership_view(uow, "m.id = :v", member_id)
+        view = await _membership_view(uow, "id", member_id)
     if view is None:
         raise NotFound("Member not found")
     return view
@@ -194,12 +198,12 @@ async def lookup_member(ident: Identity, tenant_id: uuid.UUID, *, card: str | No
                 "WHERE m.card_number = :c"), {"c": card_no})).first()
             if row is None or not qr_matches(card_no, bytes(row.qr_secret), step, mac):
                 raise NotFound("Member not found (or the QR code has expired)")
-            view = await _membership_view(uow, "m.card_number = :v", card_no)
+            view = await _membership_view(uow, "card", card_no)
         elif card:
-            view = await _membership_view(uow, "m.card_number = :v", card.strip()) \
+            view = await _membership_view(uow, "card", card.strip()) \
                 if is_valid_card_number(card.strip()) else None
         elif phone:
-            view = await _membership_view(uow, "m.phone = :v", normalise_phone(phone))
+            view = await _membership_view(uow, "phone", normalise_phone(phone))
         else:
             raise ValidationFailed("Give card, phone or qr")
     if view is None:
@@ -211,6 +215,27 @@ async def lookup_member(ident: Identity, tenant_id: uuid.UUID, *, card: str | No
 
 def _otp_key(phone: str) -> str:
     return "lk:otp:" + hashlib.sha256(phone.encode()).hexdigest()[:32]
+
+
+def _otp_address_field(ip: str) -> str:
+    return "a:" + hashlib.sha256(ip.encode()).hexdigest()[:16]
+
+
+#: Count one guess at the live code *before* it is compared — atomically, so parallel guesses
+#: cannot all read the code before any of them is counted. Per client address first (an address
+#: over its limit is refused without touching the total, so it cannot burn the code for everyone),
+#: then over all addresses (over the total, the code is burnt). Returns {status, mac, total}:
+#: status 0 = no live code, 1 = this address has used its guesses, 2 = compare against mac.
+_OTP_GUESS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, '', 0} end
+if redis.call('HINCRBY', KEYS[1], ARGV[1], 1) > tonumber(ARGV[2]) then return {1, '', 0} end
+local total = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if total > tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  return {0, '', total}
+end
+return {2, redis.call('HGET', KEYS[1], 'mac'), total}
+"""
 
 
 async def request_otp(ident: Identity, phone_raw: str, ip: str) -> None:
@@ -234,26 +259,30 @@ async def request_otp(ident: Identity, phone_raw: str, ip: str) -> None:
         return
     code = f"{secrets.randbelow(1_000_000):06d}"
     digest = secrets_box.mac(ident.secret, "lianka:otp", f"{phone}.{code}")
-    await ident.redis.hset(_otp_key(phone), mapping={"mac": digest, "attempts": 0})
-    await ident.redis.expire(_otp_key(phone), cfg.otp_ttl)
+    async with ident.redis.pipeline(transaction=True) as pipe:  # a new code starts with fresh counters
+        pipe.delete(_otp_key(phone))
+        pipe.hset(_otp_key(phone), mapping={"mac": digest, "attempts": 0})
+        pipe.expire(_otp_key(phone), cfg.otp_ttl)
+        await pipe.execute()
     await ident.sms.send(phone, f"【联卡 Lianka】您的登录验证码是 {code}，{cfg.otp_ttl // 60} 分钟内有效。"
                                 f" Your sign-in code: {code}")
 
 
-async def verify_otp(ident: Identity, phone_raw: str, code: str) -> uuid.UUID:
-    """The member id when ``code`` is the live code for the phone; each code works once, and
-    ``otp_max_attempts`` wrong guesses burn it."""
+async def verify_otp(ident: Identity, phone_raw: str, code: str, ip: str) -> uuid.UUID:
+    """The member id when ``code`` is the live code for the phone. Each code works once; each client
+    address has ``otp_max_attempts`` guesses at it and all addresses together
+    ``otp_max_attempts_global``, after which the code is burnt. Every refusal is the same 401."""
+    cfg = ident.cfg
     phone = normalise_phone(phone_raw)
     key = _otp_key(phone)
-    stored = await ident.redis.hgetall(key)
-    if not stored:
+    status, raw_mac, total = await ident.redis.eval(
+        _OTP_GUESS, 1, key, _otp_address_field(ip), cfg.otp_max_attempts, cfg.otp_max_attempts_global)
+    if int(status) != 2:
         raise InvalidCredentials("The code is wrong or has expired")
-    raw_mac = stored.get(b"mac", b"")
     expected = raw_mac.decode() if isinstance(raw_mac, bytes) else str(raw_mac)
     given = secrets_box.mac(ident.secret, "lianka:otp", f"{phone}.{code.strip()}")
     if not secrets_box.same(expected, given):
-        attempts = await ident.redis.hincrby(key, "attempts", 1)
-        if attempts >= ident.cfg.otp_max_attempts:
+        if int(total) >= cfg.otp_max_attempts_global:
             await ident.redis.delete(key)
         raise InvalidCredentials("The code is wrong or has expired")
     if not await ident.redis.delete(key):  # a concurrent request used it first

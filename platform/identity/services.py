@@ -180,27 +180,23 @@ async def set_password(ident: Identity, token: str, password: str) -> uuid.UUID:
 async def authenticate_password(ident: Identity, email: str, password: str, ip: str) -> StaffUser:
     """The user for ``email`` + ``password``, or :class:`InvalidCredentials` — one answer for an
     unknown e-mail, a wrong password and a disabled account, in the same time (a dummy hash is
-    verified when there is no real one). ``max_failed_logins`` failures lock the e-mail for
-    ``lockout_seconds``; too many failures from one IP are refused too."""
-    cfg = ident.cfg
+    verified when there is no real one).
+
+    Every attempt is counted *before* the password is verified (see :func:`_admit_sign_in`), so
+    parallel guesses cannot slip past the limits while the hash runs; a success takes its attempt
+    back and clears its (e-mail, address) counter."""
     try:
         email = normalise_email(email)
     except ValidationFailed:
         email = email.strip().lower()[:320]
-    if await ident.limiter.count("login-ip", ip) >= cfg.max_logins_per_ip:
-        raise RateLimited("Too many failed sign-ins from this address",
-                          retry_after=await ident.limiter.retry_after("login-ip", ip))
-    if await ident.limiter.count("login-fail", email) >= cfg.max_failed_logins:
-        raise AccountLocked(retry_after=await ident.limiter.retry_after("login-fail", email))
+    await _admit_sign_in(ident, email, ip)
     async with ident.db.uow(system=True) as uow:
         user = await uow.session.scalar(select(StaffUser).where(StaffUser.email == email))
     usable = user is not None and user.disabled_at is None
     ok = await passwords.verify_password(user.password_hash if usable and user else None, password)
     if not ok or user is None:
-        await ident.limiter.hit("login-fail", email, cfg.lockout_seconds)
-        await ident.limiter.hit("login-ip", ip, cfg.lockout_seconds)
         raise InvalidCredentials()
-    await ident.limiter.reset("login-fail", email)
+    await _forgive_sign_in(ident, email, ip)
     if user.password_hash and passwords.needs_rehash(user.password_hash):
         new_hash = await passwords.hash_password(password)
         async with ident.db.uow(system=True) as uow:
@@ -208,6 +204,61 @@ async def authenticate_password(ident: Identity, email: str, password: str, ip: 
                                       {"h": new_hash, "i": user.id})
             await uow.commit()
     return user
+
+
+async def _admit_sign_in(ident: Identity, email: str, ip: str) -> None:
+    """Count this attempt, or refuse it. Three counters, each an atomic ``INCR`` then a compare:
+
+    1. per client address over all e-mails (``max_logins_per_ip``): one address spraying accounts;
+    2. per (e-mail, address) (``max_failed_logins``): guessing one account from one address locks
+       only that address out of it — the owner signs in from elsewhere as usual;
+    3. per e-mail over all addresses (``max_failed_logins_global``, higher): a distributed guess.
+
+    A refused attempt stops at the first counter that refuses it, so an address that is already
+    locked out cannot run up the per-e-mail ceiling and lock the owner out everywhere. The first
+    lockout of each kind in a window e-mails the account's owner."""
+    cfg, lim, window = ident.cfg, ident.limiter, ident.cfg.lockout_seconds
+    if await lim.hit("login-ip", ip, window) > cfg.max_logins_per_ip:
+        raise RateLimited("Too many sign-in attempts from this address",
+                          retry_after=await lim.retry_after("login-ip", ip))
+    pair = f"{email}|{ip}"
+    if await lim.hit("login-fail", pair, window) > cfg.max_failed_logins:
+        await _notify_lockout(ident, email, ip, everywhere=False)
+        raise AccountLocked(retry_after=await lim.retry_after("login-fail", pair))
+    if await lim.hit("login-fail-all", email, window) > cfg.max_failed_logins_global:
+        await _notify_lockout(ident, email, ip, everywhere=True)
+        raise AccountLocked(retry_after=await lim.retry_after("login-fail-all", email))
+
+
+async def _forgive_sign_in(ident: Identity, email: str, ip: str) -> None:
+    """A successful sign-in: its own attempt no longer counts, nor do this address's earlier typos."""
+    await ident.limiter.reset("login-fail", f"{email}|{ip}")
+    await ident.limiter.undo("login-fail-all", email)
+    await ident.limiter.undo("login-ip", ip)
+
+
+async def _notify_lockout(ident: Identity, email: str, ip: str, *, everywhere: bool) -> None:
+    """Tell the account's owner, once per lockout window and kind (not once per address: many
+    addresses must not flood the inbox). Unknown or disabled e-mails get nothing."""
+    kind = "login-notice-all" if everywhere else "login-notice"
+    if not await ident.limiter.once(kind, email, ident.cfg.lockout_seconds):
+        return
+    minutes = max(1, ident.cfg.lockout_seconds // 60)
+    async with ident.db.uow(system=True) as uow:
+        user = await uow.session.scalar(select(StaffUser).where(StaffUser.email == email))
+        if user is None or user.disabled_at is not None:
+            return
+        if everywhere:
+            what = ("Sign-in to your Lianka account has been paused for every address after too many failed "
+                    f"attempts from several addresses. Try again in about {minutes} minutes.")
+        else:
+            what = (f"Sign-in to your Lianka account from the address {ip} has been paused for about {minutes} "
+                    "minutes after too many failed attempts. Sign-in from your other addresses still works.")
+        await enqueue(uow, "send_email", queue="messages", to=user.email,
+                      subject="Lianka: failed sign-in attempts on your account",
+                      body=f"{what}\n\nIf this was not you, someone may be guessing your password: nothing has "
+                           "been changed, but choose a long, unique password.\n")
+        await uow.commit()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,10 @@ from lianka.platform.identity.services import (
 )
 from lianka.web.api.cookies import clear_cookies, client_ip, require_json, session_cookies, user_agent
 
+#: the problems sign-in answers (documented by web/openapi.py): wrong credentials 401, JSON only 415,
+#: locked out or rate limited 429
+SIGN_IN_PROBLEMS = (400, 401, 415, 429, 500)
+
 
 class Credentials(msgspec.Struct, forbid_unknown_fields=True):
     email: str
@@ -90,7 +94,8 @@ class AuthController(Controller):
     path = "/auth"
     tags = ("identity",)
 
-    @post("/session", status_code=200, guards=[public], summary="Sign in to the console (session cookie)")
+    @post("/session", status_code=200, guards=[public], summary="Sign in to the console (session cookie)",
+          opt={"problems": SIGN_IN_PROBLEMS})
     async def sign_in(self, request: Request[Any, Any, Any], data: JSONBody[Credentials],
                       ident: IdentityService) -> Response[SessionOut]:
         require_json(request)
@@ -112,7 +117,8 @@ class AuthController(Controller):
         clear_cookies(response, sessions.STAFF_COOKIE)
         return response
 
-    @post("/token", status_code=200, guards=[public], summary="Exchange e-mail + password for a bearer token")
+    @post("/token", status_code=200, guards=[public], summary="Exchange e-mail + password for a bearer token",
+          opt={"problems": SIGN_IN_PROBLEMS})
     async def token(self, request: Request[Any, Any, Any], data: JSONBody[TokenRequest],
                     ident: IdentityService) -> Response[TokenOut]:
         user = await authenticate_password(ident, data.email, data.password, client_ip(request))

@@ -47,7 +47,7 @@ class PortalController(Controller):
     async def sign_in(self, request: Request[Any, Any, Any], data: JSONBody[OtpSignIn],
                       ident: IdentityService) -> Response[PortalSessionOut]:
         require_json(request)
-        member_id = await members.verify_otp(ident, data.phone, data.code)
+        member_id = await members.verify_otp(ident, data.phone, data.code, client_ip(request))
         sess = await sessions.create_session(ident.db, kind="member", subject_id=member_id, method="otp",
                                              ttl=ident.cfg.member_session_ttl, cookie=True,
                                              user_agent=user_agent(request), ip=client_ip(request))
