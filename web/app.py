@@ -37,6 +37,7 @@ from lianka.web.api.rewards import RewardsController
 from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
+from lianka.web.console import console_router, static_files_router, template_config
 from lianka.web.health import HealthController
 from lianka.web.middleware import request_id_middleware
 from lianka.web.oauth import OAuthController
@@ -88,12 +89,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                                   exclude=["/metrics", "/healthz", "/readyz"])
     return Litestar(
         route_handlers=[HealthController, MetricsController, OAuthController,
-                        Router("/api/v1", route_handlers=api_routes())],
+                        Router("/api/v1", route_handlers=api_routes()), console_router(), static_files_router()],
         dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity), **DEPENDENCIES},
         lifespan=[lifespan],
         middleware=[request_id_middleware, prometheus.middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=before_request,
+        template_config=template_config(),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(
             title="Lianka API", version="1", path="/schema",
