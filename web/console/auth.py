@@ -29,6 +29,7 @@ from lianka.web.console.nav import landing
 from lianka.web.console.pages import (
     FormErrors,
     HtmlRequest,
+    check_text,
     form_data,
     form_errors,
     go,
@@ -63,6 +64,7 @@ class AuthPages(Controller):
         check_public_form(request, ident, text(form, "_csrf"))
         values = {name: text(form, name) for name in SIGN_UP_FIELDS if name != "password"}
         try:
+            check_text(values)
             if values["trade"] not in TRADES:
                 raise ValidationFailed("Unknown trade", field="trade")
             done = await sign_up(ident, SignUp(

@@ -26,7 +26,18 @@ from lianka.tenants.models import Branch
 from lianka.tenants.services import branches as svc
 from lianka.web.console import messages
 from lianka.web.console.nav import MENU
-from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, form_errors, go, is_htmx, language, page, text
+from lianka.web.console.pages import (
+    FormErrors,
+    HtmlRequest,
+    check_text,
+    form_data,
+    form_errors,
+    go,
+    is_htmx,
+    language,
+    page,
+    text,
+)
 
 FIELDS = ("code", "name", "address", "timezone")
 READ = requires(*MENU["branches"].permissions)
@@ -88,6 +99,7 @@ class BranchPages(Controller):
         form = await form_data(request)
         values = {name: text(form, name) for name in FIELDS}
         try:
+            check_text(values)
             await svc.open_branch(ident.db, principal.tenant, svc.BranchChanges(**values))
         except DomainError as exc:
             return await self._form(request, principal, ident, branch_id=None, values=values, status=exc.status,
@@ -108,6 +120,7 @@ class BranchPages(Controller):
         values = {name: text(form, name) for name in FIELDS}
         principal.require_branch(branch_id)
         try:
+            check_text(values)
             await svc.change_branch(ident.db, principal.tenant, branch_id, svc.BranchChanges(**values))
         except DomainError as exc:
             if exc.status == 404:

@@ -115,12 +115,18 @@ async def form_data(request: HtmlRequest) -> FormMultiDict:
 
 
 def text(form: FormMultiDict, name: str, *, strip: bool = True) -> str:
-    """A text field ('' when absent). PostgreSQL refuses NUL in text, so it is refused here."""
+    """A text field ('' when absent or not text)."""
     value = form.get(name)
     value = value if isinstance(value, str) else ""
-    if "\x00" in value:
-        raise ValidationFailed("A field contains a NUL character", field=name)
     return value.strip() if strip else value
+
+
+def check_text(values: dict[str, str]) -> None:
+    """PostgreSQL refuses NUL in text: a problem for the field (call it inside the ``try`` that
+    renders the form's errors)."""
+    for name, value in values.items():
+        if "\x00" in value:
+            raise ValidationFailed("A field contains a NUL character", field=name)
 
 
 @dataclass
