@@ -68,6 +68,26 @@ async def branch_codes(db: Any, tenant: uuid.UUID) -> set[str]:
 
 # --- HTML security --------------------------------------------------------------------------------
 
+def test_every_console_route_declares_its_access_and_stays_out_of_the_api_schema(app: Litestar) -> None:
+    from lianka.platform.identity.guards import declared_access
+    from lianka.web.console import console_router
+
+    paths = {route.path for route in console_router().routes}
+    assert {"/", "/sign-in", "/console/branches", "/console/start"} <= paths
+    undeclared, documented = [], []
+    for route in app.routes:
+        if route.path not in paths:
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if handler.http_methods == {"OPTIONS"}:
+                continue
+            if declared_access(handler) is None:
+                undeclared.append(f"{route.path} {sorted(handler.http_methods)}")
+            if handler.resolve_include_in_schema():
+                documented.append(route.path)
+    assert undeclared == [] and documented == []
+
+
 async def test_every_page_carries_the_html_security_headers_and_no_inline_code(client: Client, auth_kit: AuthKit,
                                                                                tenant_factory: Any) -> None:
     pages = [await client.get(u) for u in ("/", "/sign-in", "/sign-up", "/set-password?token=x")]

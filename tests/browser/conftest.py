@@ -115,7 +115,7 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def served() -> AsyncIterator[Served]:
     from tests.conftest import _recreate_database
 
@@ -152,7 +152,7 @@ async def served() -> AsyncIterator[Served]:
         _stop(server.processes)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser_db(served: Served) -> AsyncIterator[Any]:
     """The application's Database on the served database (to arrange data a page then shows)."""
     from lianka.platform.db import Database
@@ -162,7 +162,7 @@ async def browser_db(served: Served) -> AsyncIterator[Any]:
     await database.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser(served: Served) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
