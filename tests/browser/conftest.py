@@ -117,9 +117,8 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 @pytest.fixture(scope="package")
 async def served() -> AsyncIterator[Served]:
-    from tests.conftest import _recreate_database
-
     from lianka.platform.migrate import upgrade
+    from tests.conftest import _recreate_database
 
     admin, database, redis_url = _browser_urls()
     await _recreate_database(admin, make_url(database).database or "lianka_test_browser")
