@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench clean-data clean services-up services-down migrate seed
+.PHONY: help install run test test-fast lint format bench clean-data clean services-up services-down migrate seed i18n
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,7 +22,8 @@ install: $(STAMP) ## create .venv and install everything (done by run/test too)
 run: install ## services + migrations + demo data + web, worker, relay, scheduler (Ctrl-C stops all)
 	$(BIN)/lianka run
 
-test: install lint ## lint, then the whole suite on real PostgreSQL + Redis
+test: install lint ## lint, then the whole suite on real PostgreSQL + Redis (browser tests when chromium is found)
+	@command -v chromium >/dev/null 2>&1 || echo "make test: no 'chromium' on PATH, so the browser tests (tests/browser) are SKIPPED; install Debian's chromium (apt-get install chromium) to run them"
 	$(BIN)/pytest -q
 
 test-fast: install ## the suite without lint
@@ -34,6 +35,17 @@ lint: install ## ruff + mypy (strict on the package)
 
 format: install ## apply ruff's formatting and fixes
 	$(BIN)/ruff check --fix .
+
+i18n: install ## console translations: extract the messages, update the zh_CN and en catalogs, compile them
+	cd web && ../$(BIN)/pybabel extract -F ../babel.cfg --add-location=file --sort-output --no-wrap \
+		--project=Lianka -o i18n/messages.pot .
+	for locale in zh_CN en; do \
+		if [ -f web/i18n/$$locale/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update -i web/i18n/messages.pot -d web/i18n -l $$locale --no-fuzzy-matching --no-wrap --ignore-obsolete; \
+		else $(BIN)/pybabel init -i web/i18n/messages.pot -d web/i18n -l $$locale --no-wrap; fi; \
+	done
+	$(BIN)/python -m lianka.web.console.catalogs fill-en
+	$(BIN)/pybabel compile -d web/i18n --statistics
 
 bench: install ## benchmarks: figures and ratios to the raw database baseline
 	$(BIN)/python -m bench

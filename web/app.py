@@ -41,6 +41,7 @@ from lianka.web.api.rewards import RewardsController
 from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
+from lianka.web.console import console_router, static_files_router, template_config
 from lianka.web.docs import assets_router, render_plugins
 from lianka.web.health import HealthController
 from lianka.web.middleware import request_id_middleware, security_headers
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                                   exclude=["/metrics", "/healthz", "/readyz"])
     app = Litestar(
         route_handlers=[HealthController, MetricsController, OAuthController, assets_router(),
-                        Router("/api/v1", route_handlers=api_routes())],
+                        Router("/api/v1", route_handlers=api_routes()), console_router(), static_files_router()],
         dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity), **DEPENDENCIES},
         lifespan=[lifespan],
         state=State({"settings": settings}),
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         before_send=[security_headers(production=settings.is_production)],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=before_request,
+        template_config=template_config(),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(
             title="Lianka API", version="1", path="/schema",

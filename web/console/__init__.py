@@ -1,0 +1,29 @@
+"""The merchant console: server-rendered pages (Jinja + htmx + a little Alpine), zh-CN and English.
+
+``console_router()`` holds every page (public ones and those behind sign-in) with the console's
+error pages and HTML security headers; ``web.app.create_app`` registers it with
+``template_config()`` and ``static_files_router()``. How to add a page: ``pages.py`` (the pattern),
+``branches.py`` (a complete CRUD page), ``nav.py`` (the menu and its guards), decision 0018.
+"""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from lianka.web.console.auth import AuthPages, MerchantPages
+from lianka.web.console.branches import BranchPages
+from lianka.web.console.errors import EXCEPTION_HANDLERS
+from lianka.web.console.onboarding import OnboardingPages
+from lianka.web.console.public import PublicPages
+from lianka.web.console.security import html_security_middleware
+from lianka.web.console.soon import ComingSoonPages
+from lianka.web.console.templating import static_files_router, template_config
+
+__all__ = ["console_router", "static_files_router", "template_config"]
+
+
+def console_router() -> Router:
+    return Router("/", route_handlers=[PublicPages, AuthPages, MerchantPages, OnboardingPages, BranchPages,
+                                       ComingSoonPages],
+                  exception_handlers=EXCEPTION_HANDLERS, middleware=[html_security_middleware],
+                  include_in_schema=False)

@@ -1,0 +1,169 @@
+"""Sign-up, e-mail verification, sign-in and sign-out, setting a password from a link, and choosing
+the merchant to work for — each calling the identity use cases the API calls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Template
+
+from lianka.platform.errors import DomainError, ValidationFailed
+from lianka.platform.identity import sessions
+from lianka.platform.identity.errors import MerchantNotFound
+from lianka.platform.identity.guards import MERCHANT_COOKIE, CurrentPrincipal, IdentityService, public, requires_staff
+from lianka.platform.identity.services import (
+    SignUp,
+    authenticate_password,
+    set_password,
+    sign_up,
+    staff_merchants,
+    start_staff_session,
+    verify_email,
+)
+from lianka.web.api.cookies import clear_cookies, client_ip, session_cookies, user_agent
+from lianka.web.console.i18n import N_
+from lianka.web.console.nav import landing
+from lianka.web.console.pages import (
+    FormErrors,
+    HtmlRequest,
+    check_text,
+    form_data,
+    form_errors,
+    go,
+    language,
+    local_path,
+    page,
+    text,
+)
+from lianka.web.console.security import check_public_form
+
+SIGN_UP_FIELDS = ("merchant_name", "slug", "trade", "email", "password", "timezone")
+#: trades offered at sign-up (the programme templates follow them); stored as the key
+TRADES = {"tea": N_("Tea and drinks"), "coffee": N_("Coffee"), "bakery": N_("Bakery"),
+          "restaurant": N_("Restaurant"), "retail": N_("Retail"), "beauty": N_("Beauty and wellness"),
+          "fitness": N_("Fitness"), "other": N_("Other")}
+DEFAULT_NEXT = "/console"
+
+
+class AuthPages(Controller):
+    guards = (public,)
+
+    # --- sign-up and e-mail verification ---------------------------------------------------------
+
+    @get("/sign-up")
+    async def sign_up_form(self, request: HtmlRequest) -> Template:
+        values = dict.fromkeys(SIGN_UP_FIELDS, "") | {"timezone": "Asia/Shanghai", "trade": "tea"}
+        return await page(request, "auth/sign_up.html", trades=TRADES, values=values, errors=FormErrors())
+
+    @post("/sign-up")
+    async def sign_up(self, request: HtmlRequest, ident: IdentityService) -> Template:
+        form = await form_data(request)
+        check_public_form(request, ident, text(form, "_csrf"))
+        values = {name: text(form, name) for name in SIGN_UP_FIELDS if name != "password"}
+        try:
+            check_text(values)
+            if values["trade"] not in TRADES:
+                raise ValidationFailed("Unknown trade", field="trade")
+            done = await sign_up(ident, SignUp(
+                merchant_name=values["merchant_name"], slug=values["slug"].lower(), email=values["email"],
+                password=text(form, "password", strip=False), trade=values["trade"],
+                timezone=values["timezone"] or "Asia/Shanghai"))
+        except DomainError as exc:
+            return await page(request, "auth/sign_up.html", status=exc.status, trades=TRADES, values=values,
+                              errors=form_errors(exc, language(request), SIGN_UP_FIELDS))
+        return await page(request, "auth/sign_up_sent.html", email=done.email)
+
+    @get("/verify-email")
+    async def verify(self, request: HtmlRequest, ident: IdentityService, token: FromQuery[str] = "") -> Template:
+        """The link in the verification e-mail (``platform.identity.services.queue_verification_mail``).
+        Verifying is idempotent and only confirms that the mailbox got our message, so a GET does it."""
+        try:
+            await verify_email(ident, token)
+        except DomainError as exc:
+            return await page(request, "auth/verified.html", status=exc.status, ok=False,
+                              errors=form_errors(exc, language(request), ()))
+        return await page(request, "auth/verified.html", ok=True, errors=FormErrors())
+
+    # --- sign-in and sign-out --------------------------------------------------------------------
+
+    @get("/sign-in")
+    async def sign_in_form(self, request: HtmlRequest,
+                           next_page: Annotated[str, QueryParameter(name="next")] = "") -> Template:
+        return await page(request, "auth/sign_in.html", next_page=local_path(next_page, DEFAULT_NEXT), email="",
+                          errors=FormErrors())
+
+    @post("/sign-in")
+    async def sign_in(self, request: HtmlRequest, ident: IdentityService) -> Response[Any]:
+        form = await form_data(request)
+        check_public_form(request, ident, text(form, "_csrf"))
+        email, next_page = text(form, "email"), local_path(text(form, "next"), DEFAULT_NEXT)
+        try:
+            user = await authenticate_password(ident, email, text(form, "password", strip=False), client_ip(request))
+        except DomainError as exc:
+            return await page(request, "auth/sign_in.html", status=exc.status, next_page=next_page, email=email,
+                              errors=form_errors(exc, language(request), ()))
+        sess = await start_staff_session(ident, user.id, "password", user_agent=user_agent(request),
+                                         ip=client_ip(request))
+        assert sess.token is not None
+        # a merchant chosen by whoever used this browser before is not this person's choice
+        return go(request, next_page, delete=(MERCHANT_COOKIE,),
+                  cookies=session_cookies(ident, sessions.STAFF_COOKIE, sess.token, ident.cfg.staff_session_ttl))
+
+    @post("/sign-out", guards=[requires_staff()])
+    async def sign_out(self, request: HtmlRequest, principal: CurrentPrincipal,
+                       ident: IdentityService) -> Response[Any]:
+        if principal.session_id:
+            await sessions.revoke_session(ident.db, principal.session_id)
+        response = go(request, "/sign-in", flash="signed-out", delete=(MERCHANT_COOKIE,))
+        clear_cookies(response, sessions.STAFF_COOKIE)
+        return response
+
+    # --- a password from a link (invitation) -----------------------------------------------------
+
+    @get("/set-password")
+    async def set_password_form(self, request: HtmlRequest, token: FromQuery[str] = "") -> Template:
+        """The link of the invitation e-mail (``queue_set_password_mail``)."""
+        return await page(request, "auth/set_password.html", token=token, errors=FormErrors())
+
+    @post("/set-password")
+    async def set_password(self, request: HtmlRequest, ident: IdentityService) -> Response[Any]:
+        form = await form_data(request)
+        check_public_form(request, ident, text(form, "_csrf"))
+        token, password = text(form, "token"), text(form, "password", strip=False)
+        try:
+            if password != text(form, "password_again", strip=False):
+                raise ValidationFailed("The passwords differ", field="password_again")
+            await set_password(ident, token, password)
+        except DomainError as exc:
+            return await page(request, "auth/set_password.html", status=exc.status, token=token,
+                              errors=form_errors(exc, language(request), ("password", "password_again")))
+        return go(request, "/sign-in", flash="password-set")
+
+
+class MerchantPages(Controller):
+    """``/console`` itself and the merchant switcher (staff of several merchants)."""
+
+    path = "/console"
+
+    @get("/", guards=[requires_staff()])
+    async def landing(self, request: HtmlRequest, principal: CurrentPrincipal) -> Response[Any]:
+        return go(request, landing(principal) if principal.tenant_id else "/console/merchants")
+
+    @get("/merchants", guards=[requires_staff()])
+    async def choose(self, request: HtmlRequest, principal: CurrentPrincipal) -> Template:
+        return await page(request, "auth/merchants.html", principal=principal)
+
+    @post("/merchant", guards=[requires_staff()])
+    async def switch(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
+        """Act for another of one's merchants: the ``lk_merchant`` cookie, which the platform's guards
+        read (and check against the membership) on every request."""
+        form = await form_data(request)
+        slug = text(form, "merchant")
+        if slug not in {m.slug for m in await staff_merchants(ident.db, principal.subject_id)}:
+            raise MerchantNotFound()
+        cookie = Cookie(key=MERCHANT_COOKIE, value=slug, httponly=True, samesite="lax", path="/",
+                        secure=ident.cfg.secure_cookies, max_age=ident.cfg.staff_session_ttl)
+        return go(request, "/console", cookies=[cookie], flash="merchant-switched")

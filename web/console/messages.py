@@ -1,0 +1,71 @@
+"""Texts the console shows for problems and after actions, translatable.
+
+The API's problems carry English ``detail`` texts for developers; a page shows the reader a
+message chosen by the problem's ``type`` (and ``field``), in the reader's language. An unknown
+problem falls back to a message for its HTTP status, so nothing untranslated reaches a page.
+Flash messages travel as a *key* in a short-lived cookie, never as text (nobody can make our page
+say something of their choosing).
+"""
+
+from __future__ import annotations
+
+from lianka.web.console.i18n import N_, Language
+
+#: (problem type slug, field or None) -> message
+PROBLEMS: dict[tuple[str, str | None], str] = {
+    ("validation-failed", "code"): N_("Use 1 to 32 letters, digits, “-” or “_”."),
+    ("validation-failed", "name"): N_("Enter a name of 1 to 200 characters."),
+    ("validation-failed", "address"): N_("An address has at most 400 characters."),
+    ("validation-failed", "timezone"): N_("Enter a time zone such as Asia/Shanghai."),
+    ("validation-failed", "currency"): N_("Choose a currency such as CNY."),
+    ("validation-failed", "slug"): N_("Use 2 to 63 lower-case letters, digits and hyphens."),
+    ("validation-failed", "merchant_name"): N_("Enter your business's name (1 to 200 characters)."),
+    ("validation-failed", "email"): N_("Enter a valid e-mail address."),
+    ("validation-failed", "password"): N_("Use 10 to 256 characters, and not a too simple one."),
+    ("validation-failed", "password_again"): N_("The two passwords differ."),
+    ("validation-failed", None): N_("Fill in the required fields."),
+    ("conflict", "code"): N_("Another branch already uses this code."),
+    ("slug-taken", "slug"): N_("This address is taken; choose another one."),
+    ("email-taken", "email"): N_("An account with this e-mail address exists already: sign in instead."),
+    ("invalid-credentials", None): N_("The e-mail address or the password is not right."),
+    ("account-locked", None): N_("Too many failed attempts: try again in a few minutes."),
+    ("rate-limited", None): N_("Too many attempts: try again in a few minutes."),
+    ("invalid-token", None): N_("This link is not valid any more. Ask for a new one."),
+    ("csrf-failed", None): N_("This page has expired. Reload it and try again."),
+    ("insufficient-permission", None): N_("Your role does not allow this."),
+    ("forbidden", None): N_("Your role does not allow this."),
+    ("not-found", None): N_("There is nothing here, or it is not yours to see."),
+    ("oidc-failed", None): N_("Sign-in with the external provider failed."),
+}
+
+BY_STATUS: dict[int, str] = {
+    400: N_("Check the values you entered."),
+    401: N_("Sign in to continue."),
+    403: N_("Your role does not allow this."),
+    404: N_("There is nothing here, or it is not yours to see."),
+    409: N_("This conflicts with what exists already."),
+    415: N_("Check the values you entered."),
+    422: N_("A rule of your programme does not allow this."),
+    429: N_("Too many attempts: try again in a few minutes."),
+}
+SERVER_ERROR = N_("Something went wrong on our side. Try again in a moment.")
+
+FLASH: dict[str, str] = {
+    "branch-created": N_("Branch added."),
+    "branch-saved": N_("Branch saved."),
+    "signed-out": N_("You have signed out."),
+    "signed-in-elsewhere": N_("Your session has ended. Sign in again."),
+    "merchant-switched": N_("Switched merchant."),
+    "password-set": N_("Your password is set. Sign in with it."),
+    "not-a-merchant": N_("You no longer work for that merchant. Choose another one."),
+}
+
+
+def problem_text(slug: str, field: str | None, status: int, lang: Language) -> str:
+    message = PROBLEMS.get((slug, field)) or PROBLEMS.get((slug, None)) or BY_STATUS.get(status) or SERVER_ERROR
+    return lang.gettext(message)
+
+
+def flash_text(key: str | None, lang: Language) -> str | None:
+    message = FLASH.get(key or "")
+    return lang.gettext(message) if message else None

@@ -1,0 +1,64 @@
+"""The console's menu: one entry per page, with the permissions that page's route requires.
+
+The side menu shows an entry only when the principal holds *all* its permissions, and the page's
+route is guarded by the very same tuple (``requires(*MENU["branches"].permissions)``), so what the
+menu hides the server refuses too. The permissions are those of the API the page calls; back-office
+pages add ``reports:read`` — a cashier's console is the till — (decision 0018).
+
+Pages not built yet point at ``/console/soon/<key>`` (same guard, a "coming soon" page); building
+one means adding its controller and setting ``path``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lianka.platform.identity.permissions import Permission as P
+from lianka.platform.identity.principal import Principal
+from lianka.web.console.i18n import N_
+
+#: what makes a page "back office" rather than the till
+BACK_OFFICE = P.REPORTS_READ
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    key: str
+    label: str
+    permissions: tuple[P, ...]
+    #: the built page, or None: "coming soon"
+    path: str | None = None
+
+    @property
+    def href(self) -> str:
+        return self.path or f"/console/soon/{self.key}"
+
+    def visible_to(self, principal: Principal | None) -> bool:
+        return principal is not None and principal.tenant_id is not None and principal.has(*self.permissions)
+
+
+_ITEMS = (
+    # the checklist reveals whether staff and POS clients exist: for those who may see them
+    MenuItem("start", N_("Getting started"), (P.STAFF_READ, P.CLIENTS_READ), "/console/start"),
+    MenuItem("till", N_("Till"), (P.SALES_WRITE, P.MEMBERS_READ)),
+    MenuItem("members", N_("Members"), (P.MEMBERS_READ, BACK_OFFICE)),
+    MenuItem("programme", N_("Programme"), (P.PROGRAMME_READ, BACK_OFFICE)),
+    MenuItem("coupons", N_("Coupons"), (P.PROGRAMME_READ, BACK_OFFICE)),
+    MenuItem("rewards", N_("Rewards"), (P.PROGRAMME_READ, BACK_OFFICE)),
+    MenuItem("branches", N_("Branches"), (P.BRANCHES_READ, BACK_OFFICE), "/console/branches"),
+    MenuItem("staff", N_("Staff"), (P.STAFF_READ,)),
+    MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,)),
+    MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,)),
+    MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE)),
+)
+MENU: dict[str, MenuItem] = {item.key: item for item in _ITEMS}
+
+
+def menu_for(principal: Principal | None) -> list[MenuItem]:
+    return [item for item in _ITEMS if item.visible_to(principal)]
+
+
+def landing(principal: Principal) -> str:
+    """Where ``/console`` takes this principal: the first page of its menu."""
+    items = menu_for(principal)
+    return items[0].href if items else "/console/merchants"
