@@ -9,7 +9,7 @@ tenant the setting is empty and tenant-scoped tables show no rows at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
@@ -29,6 +29,12 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+#: how to forget each process cache that remembers rows once their transaction committed (the
+#: ledger's accounts). A dry run (``lianka.platform.periodic``) lets units of work "commit" into a
+#: transaction it then rolls back, so it calls these afterwards; a new such cache registers here.
+COMMITTED_ROW_CACHES: list[Callable[[], None]] = []
 
 
 class Base(DeclarativeBase):
