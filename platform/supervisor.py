@@ -83,7 +83,7 @@ class Supervisor:
                 child.crashes = 1 if ran >= self.healthy_after else child.crashes + 1
                 delay = backoff(child.crashes, self.base, self.cap)
                 self.say(f"{child.name} (pid {proc.pid}) {describe_exit(proc.returncode)} after {ran:.0f} s; "
-                         f"restarting in {delay:.0f} s")
+                         f"restarting in {delay:g} s")
                 child.proc, child.restart_at = None, now + delay
             elif proc is None and child.restart_at is not None and now >= child.restart_at:
                 self._spawn(child)
