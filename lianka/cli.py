@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -140,10 +139,12 @@ WORKER_QUEUES = ["default", "maintenance", "messages", "settlement"]
 @app.command()
 def worker(processes: int = 1, threads: int = 4) -> None:
     """Run dramatiq workers for every actor."""
+    from lianka.platform.supervisor import die_with_parent
+
     with bootstrap():
         child = subprocess.Popen([sys.executable, "-m", "dramatiq", "lianka.actors",
                                   "--processes", str(processes), "--threads", str(threads),
-                                  "--queues", *WORKER_QUEUES])
+                                  "--queues", *WORKER_QUEUES], preexec_fn=die_with_parent)  # noqa: PLW1509
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
         raise typer.Exit(child.wait())
@@ -183,12 +184,13 @@ def scheduler() -> None:
 
     from redis import Redis
 
-    import lianka.actors  # noqa: F401 - registers the periodic jobs
-    from lianka.platform.jobs import get_broker
-    from lianka.platform.log import configure_logging
-    from lianka.platform.scheduler import run_scheduler
-
     with bootstrap() as s:
+        # the actors declare themselves on the broker, which needs REDIS_URL: only after bootstrap
+        import lianka.actors  # noqa: F401 - registers the periodic jobs
+        from lianka.platform.jobs import get_broker
+        from lianka.platform.log import configure_logging
+        from lianka.platform.scheduler import run_scheduler
+
         configure_logging(s)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -198,9 +200,12 @@ def scheduler() -> None:
 
 @app.command()
 def run(seed: bool = True) -> None:
-    """Everything for development: services, migrations, demo data, web + worker + relay + scheduler."""
-    from lianka.demo import seed_if_empty
+    """Everything for development: services, migrations, demo data, web + worker + relay + scheduler.
+
+    A process that dies is restarted (with back-off); Ctrl-C stops everything."""
+    from lianka.demo import banner, seed_if_empty
     from lianka.platform.migrate import upgrade
+    from lianka.platform.supervisor import Supervisor
 
     with bootstrap() as s:
         typer.echo("• migrating …")
@@ -208,41 +213,127 @@ def run(seed: bool = True) -> None:
         if seed:
             typer.echo("• " + asyncio.run(seed_if_empty(s)))
         exe = [sys.executable, "-m", "lianka.cli"]
-        procs = {
-            "web": subprocess.Popen([*exe, "serve"]),
-            "worker": subprocess.Popen([*exe, "worker"]),
-            "relay": subprocess.Popen([*exe, "relay"]),
-            "scheduler": subprocess.Popen([*exe, "scheduler"]),
-        }
-        from lianka.demo import banner
-
-        typer.echo(banner(s, f"http://{s.host}:{s.port}"))
+        supervisor = Supervisor({"web": [*exe, "serve"], "worker": [*exe, "worker"], "relay": [*exe, "relay"],
+                                 "scheduler": [*exe, "scheduler"]}, say=lambda line: typer.echo(f"• {line}", err=True))
         stopping = False
 
         def _stop(*_: object) -> None:
             nonlocal stopping
             stopping = True
 
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _stop)
+        supervisor.start()
+        typer.echo(banner(s, f"http://{s.host}:{s.port}"))
         try:
-            while not stopping:
-                dead = [n for n, p in procs.items() if p.poll() is not None]
-                if dead:
-                    typer.echo(f"{', '.join(dead)} exited; stopping everything", err=True)
-                    break
-                time.sleep(0.5)
+            supervisor.run(lambda: stopping)
         finally:
-            for p in procs.values():
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for p in procs.values():
-                try:
-                    p.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            supervisor.stop()
             typer.echo("stopped.")
+
+
+jobs_app = typer.Typer(help="Periodic jobs: what runs when, and running one by hand.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """Every periodic job: its name, schedule, what it does and its last recorded run."""
+    from zoneinfo import ZoneInfo
+
+    from rich.console import Console
+    from rich.table import Table
+
+    with bootstrap() as s:
+        import lianka.actors  # noqa: F401 - registers the periodic jobs
+        from lianka.platform import periodic
+        from lianka.platform.db import Database
+        from lianka.platform.scheduler import REGISTRY
+
+        async def last_runs() -> dict[str, periodic.LastRun]:
+            db = Database.from_settings(s)
+            try:
+                return await periodic.last_runs(db)
+            finally:
+                await db.dispose()
+
+        runs = asyncio.run(last_runs())
+        table = Table(title="periodic jobs")
+        table.add_column("job", no_wrap=True)
+        table.add_column("schedule (cron)", no_wrap=True)
+        table.add_column("what it does")
+        table.add_column("last run")
+        for name in sorted(REGISTRY):
+            job, last = REGISTRY[name], runs.get(name)
+            when = "not recorded"
+            if last is not None:
+                started = last.started_at.astimezone(ZoneInfo(job.timezone))
+                total = "" if last.total is None else f", {last.total:,}"
+                when = f"{started:%Y-%m-%d %H:%M %Z} by {last.trigger}: {last.status}{total}"
+            table.add_row(name, f"{job.cron}  {job.timezone}", periodic.summary_of(job), when)
+        Console().print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="the job, as `lianka jobs list` names it")],
+    as_of: Annotated[str | None, typer.Option(
+        help="work as of this time (ISO 8601 with its offset; default now; no future time in production)")] = None,
+    merchant: Annotated[str | None, typer.Option(help="only this merchant (its slug)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="report what it would do per merchant; write nothing")] = False,
+) -> None:
+    """Run a periodic job now. Idempotent with the scheduled runs: what one did, the other finds done."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from lianka.platform import periodic
+
+    console = Console()
+    try:
+        at = periodic.as_of_for_operator(as_of, production=Settings.from_env().is_production)
+    except periodic.JobRequestError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    with bootstrap() as s:
+        import lianka.actors  # noqa: F401 - registers the periodic jobs
+        from lianka.platform.db import Database
+
+        async def main() -> periodic.Report:
+            db = Database.from_settings(s)
+            try:
+                job = periodic.find(name)
+                limit = await periodic.merchant_id(db, merchant) if merchant else None
+                with Progress(console=console, transient=True) as bar:
+                    task = bar.add_task(name, total=None)
+                    return await periodic.run(job, db, as_of=at, merchant=limit, dry_run=dry_run, progress=(
+                        lambda target, n, total: bar.update(task, completed=n, total=total,
+                                                            description=f"{name}: {target.label}")))
+            finally:
+                await db.dispose()
+
+        try:
+            report = asyncio.run(main())
+        except periodic.JobRequestError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    dry = " — dry run, nothing written" if dry_run else ""
+    console.print(f"{name} as of {at.isoformat(timespec='seconds')}{dry}")
+    table = Table()
+    table.add_column("target", no_wrap=True)
+    table.add_column("would do" if dry_run else "done", justify="right")
+    table.add_column("error")
+    idle = 0
+    for o in report.outcomes:
+        if o.count == 0 and o.error is None:
+            idle += 1
+            continue
+        table.add_row(o.target.label, "—" if o.count is None else f"{o.count:,}", o.error or "")
+    console.print(table)
+    console.print(f"{len(report.outcomes)} target(s): {report.total:,} in all, {idle} with nothing to do, "
+                  f"{len(report.failed)} failed")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

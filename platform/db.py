@@ -8,13 +8,15 @@ tenant the setting is empty and tenant-scoped tables show no rows at all.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import ForeignKey, MetaData, event, make_url, text
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import ForeignKey, MetaData, event, exc, make_url, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -31,6 +33,12 @@ NAMING = {
 }
 
 
+#: how to forget each process cache that remembers rows once their transaction committed (the
+#: ledger's accounts). A dry run (``lianka.platform.periodic``) lets units of work "commit" into a
+#: transaction it then rolls back, so it calls these afterwards; a new such cache registers here.
+COMMITTED_ROW_CACHES: list[Callable[[], None]] = []
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -44,11 +52,61 @@ def uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
 
 
+#: a connection that sat in the pool longer than this is pinged before use (see ``make_engine``)
+IDLE_PING_SECONDS = 0.5
+#: how long to wait for PostgreSQL to accept a new connection (asyncpg waits 60 s by default)
+CONNECT_TIMEOUT_SECONDS = 5.0
+#: asyncpg's errors for a server that is gone, going, starting or full
+SERVER_GONE = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.PostgresConnectionError,
+               asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError,
+               asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.TooManyConnectionsError)
+
+
+class DatabaseUnavailable(ConnectionError):
+    """PostgreSQL did not accept a connection (refused, gone, starting up, shutting down, full, too
+    slow): the request cannot be served now, and may be retried (``web/problems.py`` answers 503)."""
+
+
 def make_engine(url: str, settings: Settings | None = None, **kw: Any) -> AsyncEngine:
+    """The application's engine. Two things make a database restart harmless to requests:
+
+    * at checkout, a pooled connection the server has hung up on (asyncpg saw it close), or one idle
+      for more than ``IDLE_PING_SECONDS`` that fails a ping, is replaced together with every older
+      one. A busy pool (connections reused within milliseconds, the POS hot path) pays nothing; a
+      quiet one pays a round trip it does not notice. ``pool_pre_ping`` would add that round trip to
+      every request.
+    * a new connection that cannot be made fails fast with :class:`DatabaseUnavailable`.
+    """
     pool = {}
     if settings is not None:
         pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
-    return create_async_engine(url, pool_pre_ping=False, **pool, **kw)
+    engine = create_async_engine(url, pool_pre_ping=False, **pool, **kw)
+    sync = engine.sync_engine
+
+    @event.listens_for(sync, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        cparams.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except (OSError, *SERVER_GONE) as error:  # OSError: refused, no socket, timed out
+            raise DatabaseUnavailable(f"PostgreSQL is not reachable ({type(error).__name__})") from error
+
+    @event.listens_for(sync, "checkin")
+    def _idle_from(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(sync, "checkout")
+    def _ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if dbapi.driver_connection.is_closed():  # the server hung up while it sat in the pool
+            raise exc.InvalidatePoolError("pooled connection closed by the server")
+        if since is not None and time.monotonic() - since > IDLE_PING_SECONDS:
+            try:
+                sync.dialect.do_ping(dbapi)
+            except Exception as error:  # the pool reconnects, or raises DatabaseUnavailable
+                raise exc.InvalidatePoolError(f"stale pooled connection: {type(error).__name__}") from error
+
+    return engine
 
 
 class Database:

@@ -6,12 +6,20 @@ the scheduler need it (the web app writes outbox rows and never talks to Redis f
 Delivery is at-least-once, so every actor must be idempotent. :func:`consumer` makes that the
 default for database effects: it records the message id in ``processed_messages`` inside the same
 transaction as the handler's writes; a redelivered message finds the row and does nothing.
+
+A worker that dies (``kill -9``, a lost machine) leaves its fetched messages acknowledged to nobody.
+dramatiq's Redis broker gives them back once the worker's heartbeat is older than
+``heartbeat_timeout`` — but only during "maintenance", which it runs on a random 0.1 % of its Redis
+commands, so a job could sit for many minutes. :class:`Recovery` makes every worker process beat and
+sweep its queues every few seconds, so a dead worker's messages are back within
+``HEARTBEAT_TIMEOUT_MS`` + ``REQUEUE_INTERVAL_S`` (docs/decisions/0014-operations.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
@@ -19,6 +27,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis
 from dramatiq.middleware import AsyncIO, CurrentMessage
 from sqlalchemy import text
 
@@ -30,6 +39,16 @@ log = get_logger(__name__)
 _broker: dramatiq.Broker | None = None
 _databases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Database] = weakref.WeakKeyDictionary()
 
+#: a worker whose last heartbeat is older than this is dead and its unacknowledged messages are
+#: requeued. Live workers beat every ``REQUEUE_INTERVAL_S`` from a thread of their own, so a long job
+#: never looks dead; the margin covers a process stalled for a few seconds (a redelivery to a live
+#: worker would still be harmless: every actor is idempotent).
+HEARTBEAT_TIMEOUT_MS = 20_000
+#: how often each worker process beats and sweeps every queue it consumes for dead workers' messages
+REQUEUE_INTERVAL_S = 5.0
+#: messages whose retries are exhausted stay in the dead-letter queue this long for an operator
+DEAD_MESSAGE_TTL_MS = 7 * 86_400_000
+
 
 def get_broker() -> dramatiq.Broker:
     global _broker
@@ -37,12 +56,59 @@ def get_broker() -> dramatiq.Broker:
         settings = get_settings()
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (run through `lianka`, which starts embedded Redis)")
-        broker = RedisBroker(url=settings.redis_url, namespace="lianka")  # type: ignore[no-untyped-call]
+        broker = RedisBroker(url=settings.redis_url, namespace="lianka",  # type: ignore[no-untyped-call]
+                             heartbeat_timeout=HEARTBEAT_TIMEOUT_MS, dead_message_ttl=DEAD_MESSAGE_TTL_MS)
         broker.add_middleware(AsyncIO())
         broker.add_middleware(CurrentMessage())
+        broker.add_middleware(Recovery(REQUEUE_INTERVAL_S))
         dramatiq.set_broker(broker)
         _broker = broker
     return _broker
+
+
+def sweep(broker: RedisBroker) -> None:
+    """Beat for this process and requeue the unacknowledged messages of dead workers, on every queue
+    this broker declared (and their delay queues, where retries wait).
+
+    This is dramatiq's own maintenance (its ``dispatch`` script with the maintenance flag set and a
+    command that does nothing else), forced instead of left to chance. The argument layout is the
+    script's, dramatiq 2.2 (pinned); ``tests/integration/test_job_recovery.py`` kills a worker for real.
+    """
+    dispatch = broker.scripts["dispatch"]
+    for queue in sorted(broker.get_declared_queues() | broker.get_declared_delay_queues()):
+        dispatch(keys=[broker.namespace], args=[
+            "maintain", current_millis(), queue, broker.broker_id, broker.heartbeat_timeout,
+            broker.dead_message_ttl, 1, broker._max_unpack_size(),  # type: ignore[no-untyped-call]
+        ])
+
+
+class Recovery(dramatiq.Middleware):
+    """In each worker: a thread that runs :func:`sweep` every ``interval`` seconds until shutdown."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._stops: dict[int, threading.Event] = {}
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if not isinstance(broker, RedisBroker):
+            return
+        stop = self._stops[id(worker)] = threading.Event()
+
+        def loop() -> None:
+            while True:
+                try:
+                    sweep(broker)
+                except Exception as exc:  # Redis away for a moment: the next sweep tries again
+                    log.warning("job recovery sweep failed", error=f"{type(exc).__name__}: {exc}")
+                if stop.wait(self.interval):
+                    return
+
+        threading.Thread(target=loop, name="lianka-job-recovery", daemon=True).start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        stop = self._stops.pop(id(worker), None)
+        if stop is not None:
+            stop.set()
 
 
 def get_database() -> Database:
@@ -55,7 +121,9 @@ def get_database() -> Database:
     return db
 
 
-Handler = Callable[..., Awaitable[None]]
+Handler = Callable[..., Awaitable[object]]
+#: every consumer's handler by actor name: ``lianka jobs run`` calls a periodic one directly
+HANDLERS: dict[str, Handler] = {}
 
 
 def consumer(*, queue: str = "default", max_retries: int = 10, **actor_options: Any) -> Callable[[Handler], Any]:
@@ -81,11 +149,16 @@ def consumer(*, queue: str = "default", max_retries: int = 10, **actor_options: 
                     if not await claim(uow, uuid.UUID(message.message_id), name):
                         log.info("duplicate delivery ignored")
                         return
-                    await fn(uow, **payload)
+                    done = await fn(uow, **payload)
+                    if "fire_time" in payload:  # a scheduled tick: its run is recorded with its effects
+                        from lianka.platform.periodic import record_tick
+
+                        await record_tick(uow, name, payload["fire_time"], done)
                     await uow.commit()
             finally:
                 clear_context()
 
+        HANDLERS[name] = fn
         declare: Any = dramatiq.actor(actor_name=name, queue_name=queue, max_retries=max_retries,
                                       broker=get_broker(), **actor_options)
         return declare(run)
@@ -103,3 +176,4 @@ async def claim(uow: UnitOfWork, message_id: uuid.UUID, actor: str) -> bool:
         {"m": message_id, "t": uow.tenant_id, "a": actor},
     )
     return row.first() is not None
+

@@ -12,15 +12,17 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from redis import Redis
 
+from lianka.platform.db import Database
 from lianka.platform.log import get_logger
 
 log = get_logger(__name__)
@@ -29,22 +31,43 @@ LEASE_MS = 15_000
 
 
 @dataclass(frozen=True)
+class Target:
+    """One unit of a periodic job's work: a merchant, a ledger book, or the whole platform (``id`` None)."""
+
+    id: uuid.UUID | None
+    label: str
+
+
+#: the units a job works through as of a time, limited to one merchant when one is given
+Targets: TypeAlias = Callable[[Database, datetime, uuid.UUID | None], Awaitable[list[Target]]]
+#: one unit's work as of a time; how many things it did (None when the job does not count)
+Step: TypeAlias = Callable[[Database, Target, datetime], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
 class Periodic:
+    """A job the scheduler fires on ``cron`` by enqueueing ``actor``. Jobs with ``targets`` and
+    ``step`` also run by hand (``lianka jobs run``, see ``lianka.platform.periodic``)."""
+
     name: str
     actor: str
     cron: str
     queue: str = "default"
     timezone: str = "Asia/Shanghai"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    targets: Targets | None = None
+    step: Step | None = None
 
 
 REGISTRY: dict[str, Periodic] = {}
 
 
 def periodic(name: str, actor: str, cron: str, *, queue: str = "default", timezone: str = "Asia/Shanghai",
+             summary: str = "", targets: Targets | None = None, step: Step | None = None,
              **kwargs: Any) -> Periodic:
     """Register a periodic job (called at import time by each area's ``jobs`` module)."""
-    job = Periodic(name, actor, cron, queue, timezone, kwargs)
+    job = Periodic(name, actor, cron, queue, timezone, kwargs, summary, targets, step)
     REGISTRY[name] = job
     return job
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dramatiq
@@ -11,37 +12,32 @@ import dramatiq
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.jobs import consumer, get_broker, get_database
 from lianka.platform.log import get_logger
-from lianka.platform.scheduler import periodic
+from lianka.platform.periodic import declare
+from lianka.platform.scheduler import Target
 from lianka.tenants.services import maintenance
 
 log = get_logger(__name__)
-Task = Callable[[Database, Any, datetime], Awaitable[int]]
+Task = Callable[[Database, uuid.UUID, datetime], Awaitable[int]]
 
 
-async def for_every_merchant(task: Task, fire_time: str) -> dict[str, int]:
-    now = datetime.fromisoformat(fire_time) if fire_time else datetime.now(UTC)
-    db = get_database()
-    done = {}
-    async for tenant, _tz in maintenance.merchants(db):
-        done[str(tenant)] = await task(db, tenant, now)
-    log.info("daily job done", task=task.__name__, merchants=len(done), total=sum(done.values()))
-    return done
+def _daily(name: str, task: Task, cron: str, summary: str) -> None:
+    """A job that runs ``task`` in every merchant (``lianka.platform.periodic``)."""
+
+    async def step(db: Database, target: Target, as_of: datetime) -> int:
+        assert target.id is not None  # every_merchant's targets are merchants
+        return await task(db, target.id, as_of)
+
+    declare(name, cron, step=step, summary=summary)
 
 
-def _daily(name: str, task: Task, cron: str) -> None:
-    async def run(fire_time: str = "", **_: Any) -> None:
-        await for_every_merchant(task, fire_time)
-
-    run.__name__ = name
-    declare: Any = dramatiq.actor(actor_name=name, queue_name="maintenance", max_retries=5, broker=get_broker())
-    declare(run)
-    periodic(name.replace("_", "-"), name, cron, queue="maintenance")
-
-
-_daily("review_tiers", maintenance.review_tiers, "30 2 * * *")
-_daily("birthday_rewards", maintenance.birthday_rewards, "0 8 * * *")
-_daily("expiry_reminders", maintenance.expiry_reminders, "0 10 * * *")
-_daily("expire_coupons", maintenance.expire_coupons, "10 0 * * *")
+_daily("review-tiers", maintenance.review_tiers, "30 2 * * *",
+       "Tier retention review (保级): members due keep, lose or regain a tier by their spend in the window.")
+_daily("birthday-rewards", maintenance.birthday_rewards, "0 8 * * *",
+       "Birthday rules: points and coupons to members whose birthday is today, once a year.")
+_daily("expiry-reminders", maintenance.expiry_reminders, "0 10 * * *",
+       "Queue one reminder per member and day for points expiring within the programme's notice period.")
+_daily("expire-coupons", maintenance.expire_coupons, "10 0 * * *",
+       "Mark issued coupons past their validity as expired.")
 
 
 @consumer(queue="messages")
@@ -52,8 +48,6 @@ async def points_expiry_reminder(uow: UnitOfWork, member_id: str, points: int, e
 
 async def _run_member_import(tenant: str, import_id: str, **_: Any) -> None:
     """A CSV import (queued through the outbox by the API): resumable, so redelivery is harmless."""
-    import uuid
-
     from lianka.tenants.services import member_imports
 
     done = await member_imports.run(get_database(), uuid.UUID(tenant), uuid.UUID(import_id))

@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own_db = db is None
         app.state.db = db or Database.from_settings(settings)
-        app.state.redis = Redis.from_url(settings.redis_url)
+        # a hung Redis fails the request (503) in seconds instead of holding it forever
+        app.state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         app.state.settings = settings
         app.state.identity = Identity.create(app.state.db, settings, app.state.redis)
         try:

@@ -1,8 +1,10 @@
 """One mapping from errors to RFC 9457 ``application/problem+json`` responses.
 
 Domain errors keep their type, title, status and extra fields; Litestar's own HTTP errors
-(unknown route, wrong method, failed validation) become problems too; anything else is a 500 that
-says nothing about the internals (the log has the traceback, keyed by request id).
+(unknown route, wrong method, failed validation) become problems too; a lost or refused connection
+to PostgreSQL or Redis is a 503 ``service-unavailable`` with ``Retry-After`` (the request may simply
+be sent again); anything else is a 500 that says nothing about the internals (the log has the
+traceback, keyed by request id).
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import redis.exceptions
+import sqlalchemy.exc
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from lianka.platform.db import SERVER_GONE, DatabaseUnavailable
 from lianka.platform.errors import PROBLEM_BASE, DomainError
 from lianka.platform.log import get_logger
 from lianka.web.middleware import request_id_for
@@ -22,7 +28,9 @@ log = get_logger(__name__)
 
 _SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
           405: "method-not-allowed", 409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",
-          422: "rule-violation", 429: "rate-limited", 503: "unavailable"}
+          422: "rule-violation", 429: "rate-limited", 503: "service-unavailable"}
+#: what a client is told to wait before retrying while PostgreSQL or Redis is away
+RETRY_AFTER_SECONDS = 5
 
 
 def problem(request: Request[Any, Any, Any], status: int, type_uri: str, title: str, detail: str, *,
@@ -56,7 +64,40 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
                    headers=exc.headers)
 
 
+def lost_dependency(exc: BaseException) -> str | None:
+    """``"database"`` or ``"redis"`` when ``exc`` (or what caused it) is a lost, refused or timed-out
+    connection to it, else None."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, (DatabaseUnavailable, sqlalchemy.exc.TimeoutError, *SERVER_GONE)):
+            return "database"  # TimeoutError here: no pooled connection came free in time
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return "database"
+        if isinstance(error, asyncpg.exceptions.InterfaceError) and "connection is closed" in str(error):
+            return "database"
+        if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return "redis"
+        pending += [error.__cause__, error.__context__, getattr(error, "orig", None)]
+    return None
+
+
+def unavailable_handler(request: Request[Any, Any, Any], exc: Exception, dependency: str) -> Response[dict[str, Any]]:
+    log.warning("dependency unavailable", dependency=dependency, error=f"{type(exc).__name__}: {exc}",
+                path=request.url.path)
+    return problem(request, 503, PROBLEM_BASE + "service-unavailable", "Service temporarily unavailable",
+                   f"A service this request needs is not answering. Retry in {RETRY_AFTER_SECONDS} seconds.",
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, retry_after=RETRY_AFTER_SECONDS)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    dependency = lost_dependency(exc)
+    if dependency is not None:
+        return unavailable_handler(request, exc, dependency)
     log.error("unhandled error", exc_info=exc, path=request.url.path)
     return problem(request, 500, PROBLEM_BASE + "internal-error", "Internal server error",
                    "Something went wrong on our side. Quote the request id when you report it.")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-import dramatiq
 from sqlalchemy import text
 
 from lianka.alliance.ledger.services import expire_due
 from lianka.platform.db import Database
-from lianka.platform.jobs import get_broker, get_database
 from lianka.platform.log import get_logger
-from lianka.platform.scheduler import periodic
+from lianka.platform.periodic import declare
+from lianka.platform.scheduler import Target
 
 log = get_logger(__name__)
 
@@ -38,22 +36,31 @@ async def expire_book(db: Database, book: uuid.UUID, now: datetime, batch_size: 
             return total
 
 
-async def expire_all(db: Database, now: datetime, batch_size: int = 500) -> dict[uuid.UUID, int]:
-    """Expire every book's due lots (merchants' points and alliances' points)."""
+async def books_with_due_lots(db: Database, as_of: datetime, merchant: uuid.UUID | None) -> list[Target]:
+    """Books (merchants' and alliances') holding lots due by ``as_of``; a merchant's own book only when
+    one merchant is asked for (an alliance's book belongs to all its partners)."""
     async with db.uow(system=True) as uow:
-        books = list((await uow.session.execute(
-            text("SELECT ledger_books_with_due_lots(:now)"), {"now": now})).scalars())
-    done: dict[uuid.UUID, int] = {}
-    for book in books:
-        done[book] = await expire_book(db, book, now, batch_size)
-        log.info("points expired", book=str(book), lots=done[book])
+        rows = (await uow.session.execute(text(
+            "SELECT b.book, coalesce(m.slug, 'alliance:' || a.code, b.book::text) AS label "
+            "FROM ledger_books_with_due_lots(:now) AS b(book) LEFT JOIN merchants m ON m.id = b.book "
+            "LEFT JOIN alliances a ON a.id = b.book WHERE CAST(:m AS uuid) IS NULL OR b.book = :m ORDER BY b.book"),
+            {"now": as_of, "m": merchant})).all()
+    return [Target(row.book, row.label) for row in rows]
+
+
+async def expire_target(db: Database, target: Target, as_of: datetime) -> int:
+    assert target.id is not None  # books_with_due_lots' targets are books
+    done = await expire_book(db, target.id, as_of)
+    log.info("points expired", book=str(target.id), lots=done)
     return done
 
 
-@dramatiq.actor(actor_name="expire_points", queue_name="maintenance", max_retries=5, broker=get_broker())
-async def expire_points(fire_time: str = "", **_: Any) -> None:
-    now = datetime.fromisoformat(fire_time) if fire_time else datetime.now(UTC)
-    await expire_all(get_database(), now)
+async def expire_all(db: Database, now: datetime, batch_size: int = 500) -> dict[uuid.UUID, int]:
+    """Expire every book's due lots (merchants' points and alliances' points)."""
+    return {t.id: await expire_book(db, t.id, now, batch_size)
+            for t in await books_with_due_lots(db, now, None) if t.id is not None}
 
 
-periodic("expire-points", "expire_points", "5 0 * * *", queue="maintenance")
+declare("expire-points", "5 0 * * *", targets=books_with_due_lots, step=expire_target,
+        summary="Expire what is left of points lots due by now into breakage, in every merchant's and alliance's "
+                "book (batched, resumable).")

@@ -30,7 +30,7 @@ from lianka.alliance.ledger.errors import (
     UnknownAccount,
     UnknownEntry,
 )
-from lianka.platform.db import UnitOfWork
+from lianka.platform.db import COMMITTED_ROW_CACHES, UnitOfWork
 from lianka.platform.errors import IdempotencyConflict, ValidationFailed
 from lianka.platform.idempotency import check_key, fingerprint
 
@@ -77,6 +77,7 @@ class Entry:
 
 _accounts: dict[tuple[uuid.UUID, uuid.UUID], Account] = {}
 _by_owner: dict[tuple[uuid.UUID, str, uuid.UUID | None, str, str], Account] = {}
+COMMITTED_ROW_CACHES.extend([_accounts.clear, _by_owner.clear])
 _ACCOUNT_COLUMNS = "tenant_id, id, owner_kind, owner_id, kind, unit, allow_negative, tracked, lots"
 
 

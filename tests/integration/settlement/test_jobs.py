@@ -15,7 +15,7 @@ from sqlalchemy import text
 from lianka.alliance.settlement import jobs
 from lianka.alliance.settlement.domain import period_end, period_of
 from lianka.platform.db import Database
-from lianka.platform.scheduler import REGISTRY
+from lianka.platform.scheduler import REGISTRY, Target
 from lianka.tenants.domain.programme import BonusFunder, Consumption
 from tests.integration.settlement.test_close import _month
 
@@ -41,17 +41,18 @@ def test_the_monthly_tick_comes_once_the_month_is_over_in_every_zone(mid_month: 
         assert jobs.previous_month(fire, tz) == month, tz  # and it is the month the tick closes there
 
 
-async def test_the_tick_sends_each_merchant_the_month_that_has_just_ended(tenant_factory) -> None:
+async def test_the_tick_closes_for_each_merchant_the_month_that_has_just_ended(db: Database,
+                                                                              tenant_factory) -> None:
     mine = {await tenant_factory(f"zone {tz}", timezone=tz): tz for tz in ("America/Los_Angeles", "Asia/Shanghai",
                                                                           "Pacific/Pago_Pago")}
     fire = next_tick(datetime(2026, 11, 15, tzinfo=UTC))
-    with mock.patch.object(jobs.close_period, "send") as send:
-        await jobs._close_chains(fire_time=fire.isoformat())
-    sent = {uuid.UUID(c.args[1]): (c.args[0], c.args[2], c.kwargs) for c in send.call_args_list}
+    with mock.patch.object(jobs, "close_scope", return_value=[]) as close_scope:
+        for tenant in mine:
+            await jobs.close_ended_months(db, Target(tenant, str(tenant)), fire)
+    sent = {uuid.UUID(c.args[1]): (c.args[0], c.args[2], c.kwargs) for c in close_scope.call_args_list}
     for tenant, tz in mine.items():
-        assert sent[tenant] == ("chain", "2026-11", {"catch_up": True}), tz
+        assert sent[tenant] == ("chain", "2026-11", {"catch_up": True, "now": fire}), tz
         assert period_end("2026-11", tz) <= fire
-    assert all(period_end(period, "Etc/GMT+12") <= fire for _, period, _ in sent.values())
 
 
 async def runs(db: Database, tenant: uuid.UUID) -> dict[str, str]:
