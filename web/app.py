@@ -37,7 +37,7 @@ from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
 from lianka.web.health import HealthController
-from lianka.web.middleware import request_id_middleware
+from lianka.web.middleware import edge_guard, request_id_middleware
 from lianka.web.oauth import OAuthController
 from lianka.web.problems import EXCEPTION_HANDLERS
 from lianka.web.strict import strict_body
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity)},
         lifespan=[lifespan],
         middleware=[request_id_middleware, prometheus.middleware],
+        guards=[edge_guard],  # the first guard of every route: headers, path and query string
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=before_request,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
