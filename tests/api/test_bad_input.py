@@ -22,13 +22,14 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from lianka.platform.identity.guards import public
-from lianka.platform.log import configure_logging, flush_logs
+from lianka.platform import log
 from lianka.web.app import create_app
-from lianka.web.strict import INT_LIMIT, MAX_DEPTH
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
 JSON = {"content-type": "application/json"}
+INT_LIMIT = 2**63 - 1  # what a PostgreSQL BIGINT holds
+MAX_DEPTH = 32  # how deep a JSON body may nest
 Snapshot = Callable[[], Awaitable[dict[str, int]]]
 
 
@@ -74,7 +75,8 @@ async def test_invalid_utf8_in_a_json_body_is_a_400(client, rows: Snapshot, url:
     before = await rows()
     for body in (b'{"email": "a\xff@example.com", "password": "x"}',  # a byte no UTF-8 text holds
                  b'{"email": "\xed\xa0\x80@example.com", "password": "x"}',  # an encoded surrogate
-                 b'{"email": "a@example.com", "password": "\xc3\x28"}'):  # a broken 2-byte sequence
+                 b'{"email": "a@example.com", "password": "\xc3\x28"}',  # a broken 2-byte sequence
+                 b'{"phone": "1380013\xff8000"}'):
         refused(await client.post(url, content=body, headers=JSON))
     assert await rows() == before
 
@@ -290,7 +292,7 @@ async def test_a_500_renders_its_traceback_off_the_event_loop(settings) -> None:
     app = create_app(settings)
     app.register(boom)
     out = io.StringIO()
-    sink = configure_logging(settings, stream=out)
+    sink = log.configure_logging(settings, stream=out)
     assert sink.formatter is not None
     held = _HeldFormatter(sink.formatter)
     sink.setFormatter(held)
@@ -305,10 +307,10 @@ async def test_a_500_renders_its_traceback_off_the_event_loop(settings) -> None:
                 assert (await client.get("/healthz")).status_code == 200
             assert not held.release.is_set()
             held.release.set()
-            await asyncio.to_thread(flush_logs)
+            await asyncio.to_thread(log.flush_logs)
     finally:
         held.release.set()
-        configure_logging(settings)
+        log.configure_logging(settings)
     assert loop_thread not in held.threads
     written = out.getvalue()
     assert "RuntimeError" in written and "boom: the details stay in the log" in written
