@@ -17,13 +17,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from litestar import get
+from litestar import Request, get, post
+from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
-from lianka.platform.identity.guards import public
 from lianka.platform import log
+from lianka.platform.identity.guards import public
 from lianka.web.app import create_app
+from tests.api.table_rows import row_counts
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
@@ -36,15 +38,7 @@ Snapshot = Callable[[], Awaitable[dict[str, int]]]
 @pytest.fixture
 def rows(owner_engine) -> Snapshot:
     """Row counts of every table: "nothing written" means this is unchanged."""
-
-    async def snapshot() -> dict[str, int]:
-        async with owner_engine.connect() as conn:
-            tables = (await conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))).scalars().all()
-            sql = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM \"{t}\"" for t in tables)
-            return {name: count for name, count in (await conn.execute(text(sql))).all()}
-
-    return snapshot
+    return lambda: row_counts(owner_engine)
 
 
 @pytest.fixture
@@ -264,6 +258,36 @@ async def test_an_oversized_body_is_a_413(client, shop, rows: Snapshot) -> None:
             "payload-too-large")
     refused(await client.post("/api/v1/signup", content=big, headers=JSON), 413, "payload-too-large")
     assert await rows() == before
+
+
+# --- the database's own refusal, for a field whose check was forgotten ----------------------------
+
+
+async def test_a_value_the_database_cannot_store_is_a_400(settings, shop, db) -> None:
+    """A route that forgot a length check, or text that came from elsewhere than the request (a file,
+    say) with a NUL in it: PostgreSQL refuses to store it, the transaction rolls back, and the caller
+    gets a 400 problem rather than a 500."""
+
+    @post("/_test/rename-branch", guards=[public], status_code=200)
+    async def rename(request: Request[Any, Any, Any], data: JSONBody[dict[str, str]]) -> None:
+        name = data["name"].replace("<NUL>", "\x00")  # as if decoded from somewhere unchecked
+        async with request.app.state.db.uow(uuid.UUID(data["tenant"])) as uow:
+            await uow.session.execute(text("UPDATE branches SET name = :n WHERE id = :b"),
+                                      {"n": name, "b": data["branch"]})
+            await uow.commit()
+
+    app = create_app(settings)  # its own engine, on the client's loop
+    app.register(rename)
+    target = {"tenant": str(shop["tenant"]), "branch": str(shop["branch"])}
+    async with AsyncTestClient(app=app) as client:
+        for name in ("長" * 201, "SH<NUL>01"):  # branches.name is varchar(200)
+            body = refused(await client.post("/_test/rename-branch", json={**target, "name": name}))
+            assert "varchar" not in body["detail"]  # says what, not how it is stored
+        async with db.uow(shop["tenant"]) as uow:
+            assert await uow.session.scalar(text("SELECT name FROM branches WHERE id = :b"),
+                                            {"b": shop["branch"]}) == "SH01"
+        ok = await client.post("/_test/rename-branch", json={**target, "name": "长" * 200})
+        assert ok.status_code == 200, ok.text
 
 
 # --- a 500 does not stall the server -------------------------------------------------------------
