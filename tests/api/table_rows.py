@@ -13,4 +13,4 @@ async def row_counts(owner_engine: Any) -> dict[str, int]:
         tables = (await conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))).scalars().all()
         sql = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM \"{t}\"" for t in tables)
-        return dict((await conn.execute(text(sql))).tuples().all())
+        return {str(table): int(count) for table, count in (await conn.execute(text(sql))).all()}

@@ -339,7 +339,11 @@ async def world(client: AsyncTestClient[Litestar], auth_kit: AuthKit, db, tenant
                                              "pickup_branch_id": str(branch)})
     ids["reward_id"] = reward["id"]
     sale = await call("POST", "/pos/sales", {"amount": 10_000, "member_id": ids["member_id"]}, pos)
-    ids["sale_id"] = sale["id"] if "id" in sale else sale["sale_id"]
+    ids["sale_id"] = sale["sale_id"]
+    imported = await call("POST", "/members/imports", {"csv": "phone,name\n13900001111,王\n", "mode": "skip_invalid"})
+    ids["import_id"] = imported["id"]
+    redemption = await call("POST", f"/rewards/{reward['id']}/redemptions", {"member_id": ids["member_id"]})
+    ids["redemption_id"] = redemption["id"]
     alliance = await call("POST", "/alliances", {
         "code": f"fz-{uuid.uuid4().hex[:8]}", "name": "联盟", "terms": {
             "issue_price": "0.010", "reimbursement_price": "0.008", "member_value": "0.010", "earn_rate": "1"}})
@@ -405,7 +409,7 @@ async def test_no_input_answers_a_server_error(client: AsyncTestClient[Litestar]
     failures += await _walk(client, world, [c for c in walked if c.phase == "bounds"], "bounds")
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:300])
 
-    # the callers were themselves to the end (the walk did not degrade into 401s)
+    # every caller was still signed in at the end: the walk did not degrade into 401s
     ids = world.ids
     for caller, url in (("owner", "/api/v1/auth/me"), ("pos", f"/api/v1/members/{ids['member_id']}"),
                         ("member", "/api/v1/portal/me")):
