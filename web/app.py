@@ -44,7 +44,7 @@ from lianka.web.api.staff import StaffController
 from lianka.web.console import console_router, static_files_router, template_config
 from lianka.web.docs import assets_router, render_plugins
 from lianka.web.health import HealthController
-from lianka.web.middleware import request_id_middleware, security_headers
+from lianka.web.middleware import edge_guard, request_id_middleware, security_headers
 from lianka.web.oauth import OAuthController
 from lianka.web.openapi import document_problems
 from lianka.web.problems import EXCEPTION_HANDLERS
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         state=State({"settings": settings}),
         middleware=[request_id_middleware, prometheus.middleware],
         before_send=[security_headers(production=settings.is_production)],
+        guards=[edge_guard],  # the first guard of every route: headers, path and query string
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=before_request,
         template_config=template_config(),

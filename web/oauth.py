@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 
-from lianka.platform.errors import PROBLEM_BASE
+from lianka.platform.errors import PROBLEM_BASE, ValidationFailed
 from lianka.platform.identity import oauth
 from lianka.platform.identity.guards import IdentityService, public
 from lianka.platform.identity.permissions import SCOPES
 from lianka.web.middleware import request_id_for
 from lianka.web.problems import PROBLEM_JSON
+from lianka.web.strict import check_percent_encoded
 
 _TITLES = {"invalid_client": "Client authentication failed", "invalid_scope": "The requested scope is not allowed",
            "unsupported_grant_type": "Only the client_credentials grant is supported",
@@ -23,6 +26,23 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
         return {}
     form = await request.form()
     return {k: [str(v) for v in form.getall(k)] for k in form}
+
+
+def _malformed_basic(request: Request[Any, Any, Any]) -> oauth.OAuthResult | None:
+    """HTTP Basic client credentials that no client can have: not base64, not UTF-8, or with NUL once
+    percent-decoded (RFC 6749 §2.3.1 form-encodes both parts). The OAuth library and the client lookup
+    would otherwise fail on them with a 500; they are a malformed request (``invalid_request``)."""
+    parts = (request.headers.get("authorization") or "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "basic":  # split as the OAuth library splits it
+        return None
+    try:
+        decoded = base64.b64decode(parts[1]).decode("utf-8")
+        for part in decoded.split(":", 1):
+            check_percent_encoded(part.encode(), "client credentials")
+    except (binascii.Error, ValueError, ValidationFailed):  # UnicodeDecodeError is a ValueError
+        return oauth.OAuthResult(400, {"error": "invalid_request",
+                                       "error_description": "Malformed HTTP Basic client credentials"}, [])
+    return None
 
 
 def _answer(request: Request[Any, Any, Any], result: oauth.OAuthResult) -> Response[Any]:
@@ -52,11 +72,15 @@ class OAuthController(Controller):
         """Form-encoded ``grant_type=client_credentials`` (+ optional ``scope``), client authenticated
         with HTTP Basic or ``client_id``/``client_secret`` fields. Answers a signed JWT access token
         carrying the merchant (``tid``), branch (``bid``) and ``scope``."""
+        if (malformed := _malformed_basic(request)) is not None:
+            return _answer(request, malformed)
         return _answer(request, await oauth.token_endpoint(ident, request.headers, await _form(request)))
 
     @post("/oauth/revoke", status_code=200, summary="Token revocation (RFC 7009)",
           opt={"problems": (400, 401, 500)})
     async def revoke(self, request: Request[Any, Any, Any], ident: IdentityService) -> Response[Any]:
+        if (malformed := _malformed_basic(request)) is not None:
+            return _answer(request, malformed)
         return _answer(request, await oauth.revocation_endpoint(ident, request.headers, await _form(request)))
 
     @get(["/oauth/jwks", "/.well-known/jwks.json"], summary="Public signing keys (JWKS)")
