@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -497,7 +498,9 @@ async def refund_stored_value(db: Database, tenant: uuid.UUID, body: schemas.Sto
         amount = have.sv_principal if body.amount is None else body.amount
         if amount > have.sv_principal:
             raise pricing.InsufficientStoredValue(available=have.sv_principal, requested=amount)
-        forfeit = amount * have.sv_bonus // have.sv_principal if amount < have.sv_principal else have.sv_bonus
+        # the bonus forfeited in proportion, rounded towards −∞ (the member keeps the fraction)
+        forfeit = round_minor(Fraction(amount * have.sv_bonus, have.sv_principal), RoundingMode.FLOOR) \
+            if amount < have.sv_principal else have.sv_bonus
         legs = [ledger.Leg(mine.sv_principal, -amount), ledger.Leg(merchant.cash, amount)]
         if forfeit:
             legs += [ledger.Leg(mine.sv_bonus, -forfeit), ledger.Leg(merchant.bonus_expense, forfeit)]
