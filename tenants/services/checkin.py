@@ -12,10 +12,11 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import RuleViolation
+from lianka.tenants import queries
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.domain import rules as domain
 from lianka.tenants.domain.programme import EarningRule, Programme, RuleKind
@@ -58,9 +59,7 @@ async def check_in(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, now
         await rules.require_member(uow, member_id)
         _, programme = await programme_at(uow, now)
         today = await _today(uow, now)
-        await uow.session.execute(text(
-            "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) SELECT :t, :m, branch_id "
-            "FROM memberships WHERE member_id = :m ON CONFLICT DO NOTHING"), {"t": tenant, "m": member_id})
+        await queries.ensure_profile(uow, member_id)
         profile = (await uow.session.scalars(select(MemberProfile).where(MemberProfile.member_id == member_id)
                                              .with_for_update())).one()
         rule = _rule(programme)

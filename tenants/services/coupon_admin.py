@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime
 
 import msgspec
-from sqlalchemy import text
 
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import ValidationFailed
+from lianka.tenants import queries
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.domain import times
 from lianka.tenants.models import Coupon, CouponTemplate
@@ -41,8 +41,7 @@ def coupon_out(c: Coupon, t: CouponTemplate) -> schemas.CouponOut:
 async def _check_branches(uow: UnitOfWork, codes: list[str]) -> None:
     if not codes:
         return
-    known = set((await uow.session.execute(text("SELECT code FROM branches WHERE code = ANY(:c)"),
-                                           {"c": codes})).scalars())
+    known = await queries.known_branch_codes(uow, codes)
     unknown = sorted(set(codes) - known)
     if unknown:
         raise ValidationFailed(f"unknown branch codes {unknown}", field="branches")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 
 import msgspec
-from sqlalchemy import text
 
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, RuleViolation
+from lianka.tenants import queries
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.domain import times
 from lianka.tenants.domain.programme import RuleKind
@@ -26,10 +26,10 @@ class UnknownEvent(RuleViolation):
 async def branch_code(uow: UnitOfWork, branch_id: uuid.UUID | None) -> str | None:
     if branch_id is None:
         return None
-    code = await uow.session.scalar(text("SELECT code FROM branches WHERE id = :b"), {"b": branch_id})
+    code = await queries.branch_code(uow, branch_id)
     if code is None:
         raise NotFound("branch not found", field="branch_id")
-    return str(code)
+    return code
 
 
 async def record(db: Database, tenant: uuid.UUID, body: schemas.EventIn | schemas.ReviewIn, key: str,
