@@ -15,15 +15,18 @@ the member topped up may succeed. Keys are scoped per tenant and per operation.
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from lianka.platform.db import UnitOfWork
+from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import BadRequest, IdempotencyConflict
 
 MAX_KEY = 200
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,22 @@ async def claim(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Sto
 
 async def store(uow: UnitOfWork, scope: str, key: str, status: int, body: Any) -> None:
     await (await uow.driver()).execute(_STORE, status, msgspec.json.encode(body).decode(), uow.tenant_id, scope, key)
+
+
+async def once(db: Database, tenant: uuid.UUID, scope: str, key: str, request: Sequence[object],
+               response: type[T], work: Callable[[UnitOfWork], Awaitable[T]]) -> tuple[T, bool]:
+    """An idempotent write as one use case, the contract above written once: the key is claimed first
+    in the transaction; a retry gets the stored response (decoded as ``response``) and nothing runs;
+    otherwise ``work`` (a building block: it never commits) makes the response, which is stored with
+    status 201 and committed with everything ``work`` wrote. ``request`` is what the fingerprint
+    covers besides ``scope``. Returns (response, replayed)."""
+    check_key(key)
+    request_hash = fingerprint(scope, *request)
+    async with db.uow(tenant) as uow:
+        stored = await claim(uow, scope, key, request_hash)
+        if stored is not None:
+            return msgspec.convert(stored.body, response), True
+        out = await work(uow)
+        await store(uow, scope, key, 201, msgspec.to_builtins(out))
+        await uow.commit()
+        return out, False

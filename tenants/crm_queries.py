@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from lianka.platform.db import UnitOfWork
 from lianka.tenants.domain import lifecycle
+from lianka.tenants.queries import rows_as
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,13 @@ async def member_list(uow: UnitOfWork, f: ListFilter, today: date, *, limit: int
     base = ("FROM memberships ms JOIN members m ON m.id = ms.member_id "
             "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE true" + where)
     total = int(await uow.session.scalar(text(f"SELECT count(*) {base}"), params) or 0)
-    rows = await uow.session.execute(text(
+    rows = await rows_as(uow, MemberListRow, (
         "SELECT ms.member_id, m.card_number, m.phone, ms.joined_at, coalesce(p.name, '') AS name, "
         "p.tier_code, coalesce(p.tags, '{}') AS tags, p.last_purchase_at, coalesce(p.cumulative_spend, 0) AS spend, "
         "coalesce(p.purchase_count, 0) AS purchases, coalesce(p.source, 'till') AS source, p.gender, p.birthday, "
         f"p.email {base} ORDER BY ms.joined_at DESC, ms.member_id LIMIT :limit OFFSET :offset"),
         {**params, "limit": limit, "offset": offset})
-    return [MemberListRow(**r._mapping) for r in rows], total
+    return rows, total
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,10 @@ class MemberIdentity:
 
 
 async def member_identity(uow: UnitOfWork, member_id: uuid.UUID) -> MemberIdentity:
-    row = (await uow.session.execute(text(
+    found = await rows_as(uow, MemberIdentity, (
         "SELECT m.card_number, m.phone, ms.joined_at, ms.branch_id FROM memberships ms "
-        "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"), {"m": member_id})).one()
-    return MemberIdentity(**row._mapping)
+        "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"), {"m": member_id})
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,10 @@ class MemberCouponRow:
 
 
 async def member_coupon_rows(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 100) -> list[MemberCouponRow]:
-    return [MemberCouponRow(**r._mapping) for r in await uow.session.execute(text(
+    return await rows_as(uow, MemberCouponRow, (
         "SELECT c.code, c.status, c.valid_until, t.name, t.kind FROM coupons c JOIN coupon_templates t "
         "ON t.tenant_id = c.tenant_id AND t.id = c.template_id WHERE c.member_id = :m ORDER BY c.issued_at DESC "
-        "LIMIT :limit"), {"m": member_id, "limit": limit})]
+        "LIMIT :limit"), {"m": member_id, "limit": limit})
 
 
 @dataclass(frozen=True)
@@ -155,13 +156,13 @@ class PurchaseRow:
 
 
 async def purchases(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 50) -> list[PurchaseRow]:
-    return [PurchaseRow(**r._mapping) for r in await uow.session.execute(text(
+    return await rows_as(uow, PurchaseRow, (
         "SELECT s.id, s.business_time, b.code AS branch, s.gross, s.member_discount + s.coupon_total AS discounts, "
         "s.points_redeemed, s.sv_principal + s.sv_bonus AS stored_value, s.due, s.points_earned, s.refunded, "
         "s.status, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, "
         "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id), '[]') AS lines "
         "FROM sales s JOIN branches b ON b.id = s.branch_id WHERE s.member_id = :m "
-        "ORDER BY s.business_time DESC LIMIT :limit"), {"m": member_id, "limit": limit})]
+        "ORDER BY s.business_time DESC LIMIT :limit"), {"m": member_id, "limit": limit})
 
 
 @dataclass(frozen=True)
@@ -177,14 +178,14 @@ class PointsMovement:
 
 
 async def points_history(uow: UnitOfWork, points_account: uuid.UUID, limit: int = 100) -> list[PointsMovement]:
-    return [PointsMovement(**r._mapping) for r in await uow.session.execute(text(
+    return await rows_as(uow, PointsMovement, (
         "SELECT e.kind, e.business_time, p.amount AS points, e.reverses_id IS NOT NULL AS reversal, "
         "(SELECT min(l.expires_at) FROM ledger_lots l WHERE l.entry_id = e.id AND l.account_id = p.account_id) "
         "AS expires_at, (SELECT min(l.available_at) FROM ledger_lots l WHERE l.entry_id = e.id "
         "AND l.account_id = p.account_id) AS available_at "
         "FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id "
         "WHERE p.account_id = :a ORDER BY e.business_time DESC, e.posted_at DESC LIMIT :limit"),
-        {"a": points_account, "limit": limit})]
+        {"a": points_account, "limit": limit})
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,6 @@ class TierChangeRow:
 
 
 async def tier_changes(uow: UnitOfWork, member_id: uuid.UUID) -> list[TierChangeRow]:
-    return [TierChangeRow(**r._mapping) for r in await uow.session.execute(text(
+    return await rows_as(uow, TierChangeRow, (
         "SELECT old_tier, new_tier, reason, actor, at FROM tier_changes WHERE member_id = :m ORDER BY at DESC"),
-        {"m": member_id})]
+        {"m": member_id})

@@ -22,13 +22,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 
 from lianka.platform.db import UnitOfWork
 from lianka.tenants.domain import tiers
 from lianka.tenants.domain.imports import MemberRow
+
+R = TypeVar("R")
+
+
+async def rows_as(uow: UnitOfWork, row_type: type[R], sql: str, params: dict[str, Any]) -> list[R]:
+    """Every row of ``sql`` as a ``row_type`` (a dataclass whose fields are the statement's columns)."""
+    return [row_type(**r._mapping) for r in await uow.session.execute(text(sql), params)]
+
 
 # --- merchants and branches ----------------------------------------------------------------------
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import msgspec
-
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import ValidationFailed
@@ -83,21 +81,16 @@ async def deactivate(db: Database, tenant: uuid.UUID, template_id: uuid.UUID) ->
 async def issue(db: Database, tenant: uuid.UUID, template_id: uuid.UUID, member_id: uuid.UUID, key: str, *,
                 actor: str, now: datetime | None = None) -> tuple[schemas.CouponOut, bool]:
     """One coupon for a member, exactly once under ``key``. Returns (coupon, replayed)."""
-    idempotency.check_key(key)
-    fp = idempotency.fingerprint("coupons.issue", str(template_id), str(member_id))
-    async with db.uow(tenant) as uow:
-        replay = await idempotency.claim(uow, "coupons.issue", key, fp)
-        if replay is not None:
-            return msgspec.convert(replay.body, schemas.CouponOut), True
+
+    async def work(uow: UnitOfWork) -> schemas.CouponOut:
         t = await coupons.get_template(uow, template_id)
         await rules.require_member(uow, member_id)
-        c = await coupons.issue(uow, t.id, member_id, source=actor.partition(":")[0],
-                                now=now or datetime.now(UTC))
+        c = await coupons.issue(uow, t.id, member_id, source=actor.partition(":")[0], now=now or datetime.now(UTC))
         await uow.session.refresh(c)
-        out = coupon_out(c, t)
-        await idempotency.store(uow, "coupons.issue", key, 201, msgspec.to_builtins(out))
-        await uow.commit()
-        return out, False
+        return coupon_out(c, t)
+
+    return await idempotency.once(db, tenant, "coupons.issue", key, (str(template_id), str(member_id)),
+                                  schemas.CouponOut, work)
 
 
 async def member_coupons(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, status: str | None
