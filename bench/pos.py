@@ -142,7 +142,7 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
     from sqlalchemy import text
 
     from lianka.platform.db import asyncpg_params
-    from lianka.tenants.pos import schemas, services
+    from lianka.tenants.pos import sales, schemas
 
     db = Database.from_settings(settings)
     try:
@@ -154,8 +154,8 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
                                   lines=[schemas.LineIn(sku="milk-tea", qty=2, unit_price=4_400)])
 
         async def op(w: int, i: int) -> None:
-            await services.sale(db, tenant, basket(members[(w * 9973 + i) % len(members)]),
-                                f"s-{w}-{i}-{uuid.uuid4().hex}", branch)
+            await sales.sale(db, tenant, basket(members[(w * 9973 + i) % len(members)]),
+                             f"s-{w}-{i}-{uuid.uuid4().hex}", branch)
 
         service = await drive("the sale service in-process (no HTTP)", TILLS, SECONDS / 2, op, warmup=1.0)
 
@@ -175,7 +175,7 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
             for member in members:
                 recorded.clear()
                 key = f"t-{uuid.uuid4().hex}"
-                out, _ = await services.sale(db, tenant, basket(member), key, branch)
+                out, _ = await sales.sale(db, tenant, basket(member), key, branch)
                 templates[member] = (key, out.sale_id, list(recorded))
         finally:
             for name, fn in originals.items():

@@ -91,21 +91,21 @@ DEMO_MEMBERS = [("+8613800000001", "张伟"), ("+8613800000002", "王芳"), ("+8
 async def _seed_programme_and_members(db: Database, tenant: uuid.UUID) -> int:
     """demo-tea's programme, five members joining at the till after a qualifying purchase, a top-up
     and some spending — through the same services the POS API uses."""
-    from lianka.tenants.pos import schemas, services
+    from lianka.tenants.pos import sales, schemas, stored_value
 
     async with db.uow(tenant) as uow:
         await set_programme(uow, DEMO_PROGRAMME, note="demo programme")
         branch = await uow.session.scalar(select(Branch.id).where(Branch.code == "SH01"))
         await uow.commit()
     for i, (phone, _name) in enumerate(DEMO_MEMBERS):
-        joined, _ = await services.sale(db, tenant, schemas.Basket(amount=10_000 + 5_000 * i, join_phone=phone),
-                                        f"demo-join-{i}", branch)
+        joined, _ = await sales.sale(db, tenant, schemas.Basket(amount=10_000 + 5_000 * i, join_phone=phone),
+                                     f"demo-join-{i}", branch)
         assert joined.member_id is not None
         if i == 0:
-            await services.top_up(db, tenant, schemas.TopUpIn(member_id=joined.member_id, plan="1000-1100"),
-                                  "demo-top-up-0", branch)
-            await services.sale(db, tenant, schemas.Basket(amount=8_800, member_id=joined.member_id,
-                                                           stored_value=8_800), "demo-sv-0", branch)
+            await stored_value.top_up(db, tenant, schemas.TopUpIn(member_id=joined.member_id, plan="1000-1100"),
+                                      "demo-top-up-0", branch)
+            await sales.sale(db, tenant, schemas.Basket(amount=8_800, member_id=joined.member_id,
+                                                        stored_value=8_800), "demo-sv-0", branch)
     async with db.uow(tenant) as uow:
         for phone, name in DEMO_MEMBERS:
             await uow.session.execute(text(

@@ -15,21 +15,51 @@ the member topped up may succeed. Keys are scoped per tenant and per operation.
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from lianka.platform.db import UnitOfWork
+from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import BadRequest, IdempotencyConflict
 
 MAX_KEY = 200
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class StoredResponse:
-    status: int
+    #: None only when the key is claimed again inside the claiming transaction, before :func:`store`
+    status: int | None
     body: Any
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """Row type of ``idempotency_keys`` (migration 0004) as a retry reads it. The primary key is
+    (``tenant_id``, ``scope``, ``key``); ``request_hash`` is the first request's :func:`fingerprint`;
+    ``status`` and ``body`` are its response, NULL until :func:`store` runs in the claiming
+    transaction — so a committed row always has them. ``created_at`` is when the key was claimed."""
+
+    request_hash: str
+    status: int | None
+    body: Any
+
+    @classmethod
+    def of(cls, row: Any) -> KeyRecord:
+        body = row["body"]
+        return cls(row["request_hash"], row["status"],
+                   msgspec.json.decode(body) if isinstance(body, str | bytes) else body)
+
+
+# the statements on idempotency_keys (the POS sale also stores its response inside its last statement,
+# tenants/pos/queries.py)
+_CLAIM = ("INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) VALUES ($1, $2, $3, $4) "
+          "ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING true")
+_READ = "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND scope = $2 AND key = $3"
+_STORE = "UPDATE idempotency_keys SET status = $1, body = $2::jsonb WHERE tenant_id = $3 AND scope = $4 AND key = $5"
 
 
 def fingerprint(*parts: object) -> str:
@@ -49,21 +79,32 @@ async def claim(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Sto
     """None when this request owns the key; the stored response when it is a replay."""
     check_key(key)
     conn = await uow.driver()  # every POS write starts here: straight to the driver
-    owned = await conn.fetchval(
-        "INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING true", uow.tenant_id, scope, key, request_hash)
-    if owned:
+    if await conn.fetchval(_CLAIM, uow.tenant_id, scope, key, request_hash):
         return None
-    row = await conn.fetchrow(
-        "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND scope = $2 AND key = $3",
-        uow.tenant_id, scope, key)
-    if row["request_hash"] != request_hash:
+    record = KeyRecord.of(await conn.fetchrow(_READ, uow.tenant_id, scope, key))
+    if record.request_hash != request_hash:
         raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different {scope} request")
-    body = row["body"]
-    return StoredResponse(row["status"], msgspec.json.decode(body) if isinstance(body, str | bytes) else body)
+    return StoredResponse(record.status, record.body)
 
 
 async def store(uow: UnitOfWork, scope: str, key: str, status: int, body: Any) -> None:
-    await (await uow.driver()).execute(
-        "UPDATE idempotency_keys SET status = $1, body = $2::jsonb WHERE tenant_id = $3 AND scope = $4 AND key = $5",
-        status, msgspec.json.encode(body).decode(), uow.tenant_id, scope, key)
+    await (await uow.driver()).execute(_STORE, status, msgspec.json.encode(body).decode(), uow.tenant_id, scope, key)
+
+
+async def once(db: Database, tenant: uuid.UUID, scope: str, key: str, request: Sequence[object],
+               response: type[T], work: Callable[[UnitOfWork], Awaitable[T]]) -> tuple[T, bool]:
+    """An idempotent write as one use case, the contract above written once: the key is claimed first
+    in the transaction; a retry gets the stored response (decoded as ``response``) and nothing runs;
+    otherwise ``work`` (a building block: it never commits) makes the response, which is stored with
+    status 201 and committed with everything ``work`` wrote. ``request`` is what the fingerprint
+    covers besides ``scope``. Returns (response, replayed)."""
+    check_key(key)
+    request_hash = fingerprint(scope, *request)
+    async with db.uow(tenant) as uow:
+        stored = await claim(uow, scope, key, request_hash)
+        if stored is not None:
+            return msgspec.convert(stored.body, response), True
+        out = await work(uow)
+        await store(uow, scope, key, 201, msgspec.to_builtins(out))
+        await uow.commit()
+        return out, False

@@ -21,12 +21,10 @@ def import_command(
     mode: Annotated[str, typer.Option(help="all_or_nothing or skip_invalid")] = "skip_invalid",
 ) -> None:
     """Validate and import a member file with a progress bar (re-running the same file is harmless)."""
-    from sqlalchemy import text
-
     from lianka.cli import bootstrap
     from lianka.platform.db import Database
     from lianka.platform.errors import DomainError
-    from lianka.tenants.services import member_imports
+    from lianka.tenants.services import maintenance, member_imports
 
     console = Console()
     with bootstrap() as settings:
@@ -34,18 +32,13 @@ def import_command(
         async def run() -> int:
             db = Database.from_settings(settings)
             try:
-                async with db.uow(system=True) as uow:
-                    tenant = await uow.session.scalar(text("SELECT id FROM merchants WHERE slug = :s"),
-                                                      {"s": merchant})
+                tenant = await maintenance.merchant_by_slug(db, merchant)
                 if tenant is None:
                     console.print(f"[red]no merchant {merchant!r}[/red]")
                     return 2
                 try:
-                    async with db.uow(tenant) as uow:
-                        job = await member_imports.create(uow, file.read_bytes(), mode=mode,
-                                                          actor=f"cli:{merchant}")
-                        await uow.commit()
-                        job_id, status, errors = job.id, job.status, list(job.errors)
+                    job = await member_imports.start(db, tenant, file.read_bytes(), mode=mode, actor=f"cli:{merchant}")
+                    job_id, status, errors = job["id"], job["status"], list(job["errors"])
                 except DomainError as exc:  # the file or the mode is refused as a whole: nothing written
                     console.print(f"nothing imported: {exc.detail}", style="red", markup=False)
                     return 2
@@ -57,7 +50,7 @@ def import_command(
                     errors = list(done["errors"])
                     console.print(f"{done['processed']:,} rows processed, {done['created_members']:,} new members")
                 for e in errors[:50]:
-                    console.print(f"  line {e['line']}: {'; '.join(map(str, e['errors']))}",  # type: ignore[call-overload]
+                    console.print(f"  line {e['line']}: {'; '.join(map(str, e['errors']))}",
                                   markup=False)  # the report quotes the file: "[/red]" is text, not markup
                 if status == "failed":
                     console.print("[red]nothing imported[/red] (all_or_nothing and the file has invalid rows)")

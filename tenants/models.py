@@ -238,6 +238,23 @@ class RuleAward(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class RuleCounter(Base):
+    """The running total of an earning rule with a total cap (migration 0010): one row per such rule,
+    read ``FOR UPDATE`` before an award so concurrent awards cannot pass the cap; rows are never deleted
+    (decision 0009). Rules without a total cap have no row. Written by ``tenants/queries.py``."""
+
+    __tablename__ = "rule_counters"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    rule_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: points awarded under the rule so far
+    points: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    #: awards made under the rule so far
+    awards: Mapped[int] = mapped_column(Integer, server_default="0")
+
+    __table_args__ = (CheckConstraint("points >= 0 AND awards >= 0", name="values"),)
+
+
 class MemberImport(Base):
     """A CSV import job: the file, its validation errors and a ``processed`` pointer (resumable)."""
 

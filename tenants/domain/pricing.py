@@ -153,7 +153,7 @@ def split_stored_value(amount: int, principal: int, bonus: int, order: Consumpti
     if order == Consumption.PRINCIPAL_FIRST:
         p = min(amount, principal)
         return StoredValueSplit(p, amount - p)
-    p = round_minor(Decimal(amount) * Decimal(principal) / Decimal(principal + bonus))
+    p = round_minor(Decimal(amount) * Decimal(principal) / Decimal(principal + bonus), RoundingMode.HALF_EVEN)
     p = min(p, principal)
     b = amount - p
     if b > bonus:  # rounding can only move a single fen; keep both parts within balance
@@ -181,7 +181,7 @@ def _coupon_discount(c: CouponTerms, remaining: int, after_member: int, lines: t
     if c.kind == CouponKind.FIXED:
         return min(c.amount_off, remaining)
     if c.kind == CouponKind.PERCENT:
-        off = round_minor(Decimal(remaining) * Decimal(c.percent_off) / 100, RoundingMode.DOWN)
+        off = round_minor(Decimal(remaining) * Decimal(c.percent_off) / 100, RoundingMode.FLOOR)
         return min(off, c.cap) if c.cap is not None else off
     gift = next((ln for ln in lines if ln.sku == c.gift_sku), None)
     return min(gift.unit_price, remaining) if gift else 0
@@ -198,7 +198,7 @@ def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], mem
 
     tier = programme.tier(member.tier)
     member_discount = round_minor(Decimal(basket_amount) * Decimal(tier.discount_percent if tier else 0) / 100,
-                                  RoundingMode.DOWN)
+                                  RoundingMode.FLOOR)
     after_member = basket_amount - member_discount
 
     codes = [c.code for c in intent.coupons]
@@ -215,9 +215,9 @@ def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], mem
 
     pc = programme.points
     per_point_minor = pc.cash_value_per_point * 100
-    max_cash = round_minor(Decimal(remaining) * Decimal(pc.cash_max_share_percent) / 100, RoundingMode.DOWN)
+    max_cash = round_minor(Decimal(remaining) * Decimal(pc.cash_max_share_percent) / 100, RoundingMode.FLOOR)
     max_points_usable = min(member.points_available,
-                            round_minor(Decimal(max_cash) / per_point_minor, RoundingMode.DOWN))
+                            round_minor(Decimal(max_cash) / per_point_minor, RoundingMode.FLOOR))
     if intent.points:
         if intent.points > member.points_available:
             raise InsufficientPoints(available=member.points_available, requested=intent.points)
@@ -226,7 +226,7 @@ def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], mem
         if intent.points > max_points_usable:
             raise RuleViolation(f"at most {max_points_usable} points can pay for this bill",
                                 max_points_usable=max_points_usable)
-    points_cash = round_minor(Decimal(intent.points) * per_point_minor, RoundingMode.DOWN)
+    points_cash = round_minor(Decimal(intent.points) * per_point_minor, RoundingMode.FLOOR)
     remaining -= points_cash
 
     if intent.stored_value > remaining:

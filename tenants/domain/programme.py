@@ -45,7 +45,8 @@ class PointsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Name = "积分"
     #: points per one major unit (¥1) of qualifying spend, e.g. "1" or "0.5"
     earn_per_major: Decimal = Decimal("1")
-    rounding: RoundingMode = RoundingMode.DOWN
+    #: how earned points are rounded (default FLOOR: never give a fraction away; "down" is read as FLOOR)
+    rounding: RoundingMode = RoundingMode.FLOOR
     expiry: ExpiryPolicy = ExpiryPolicy()
     #: points stay pending (not spendable) this many days after the sale: the return window
     pending_days: Annotated[int, msgspec.Meta(ge=0, le=90)] = 0

@@ -13,15 +13,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import text
 
 from lianka.alliance.ledger import domain as ledger_domain
 from lianka.alliance.ledger import services as ledger
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import ValidationFailed
+from lianka.tenants import queries
 from lianka.tenants.domain.programme import ExpiryKind, Programme
+from lianka.tenants.queries import Balances  # the row type lives with its query
 
 
 def points_unit(tenant_id: uuid.UUID) -> str:
@@ -33,6 +32,10 @@ class MemberAccounts:
     points: ledger.Account
     sv_principal: ledger.Account
     sv_bonus: ledger.Account
+
+    @property
+    def ids(self) -> queries.MemberAccountIds:
+        return queries.MemberAccountIds(self.points.id, self.sv_principal.id, self.sv_bonus.id)
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,8 @@ async def merchant_info(uow: UnitOfWork) -> tuple[str, str]:
     """(currency, time zone) of the unit of work's merchant (read once per transaction)."""
     cached = uow.session.info.get("merchant_info")
     if cached is None or cached[0] != uow.tenant_id:
-        row = (await uow.session.execute(text("SELECT currency, timezone FROM merchants WHERE id = :m"),
-                                         {"m": uow.tenant_id})).one()
-        cached = uow.session.info["merchant_info"] = (uow.tenant_id, row.currency, row.timezone)
+        currency, tz = await queries.merchant_currency_and_zone(uow)
+        cached = uow.session.info["merchant_info"] = (uow.tenant_id, currency, tz)
     return cached[1], cached[2]
 
 
@@ -140,42 +142,8 @@ async def spend_points(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, re
                              legs=[ledger.Leg(mine.points, -points), ledger.Leg(merchant.points_redeemed, points)])
 
 
-@dataclass(frozen=True)
-class Balances:
-    points: int  # may be negative: a clawback debt, shown to staff
-    points_available: int
-    points_pending: int
-    sv_principal: int
-    sv_bonus: int
-
-    @property
-    def stored_value(self) -> int:
-        return self.sv_principal + self.sv_bonus
-
-
 async def balances(uow: UnitOfWork, member_id: uuid.UUID, at: datetime) -> Balances:
     """The member's balances in one round trip (balance rows and the points lots' availability)."""
     currency, _ = await merchant_info(uow)
     mine = await member_accounts(uow, member_id, currency)
-    row = await (await uow.driver()).fetchrow(balances_sql(1), mine.points.id, mine.sv_principal.id,
-                                              mine.sv_bonus.id, at)
-    return balances_of(row)
-
-
-def balances_sql(first: int) -> str:
-    """One row (points, principal, bonus, available, pending) of a member's balances at a time, for the
-    member's points, principal and bonus account ids and the time as parameters ``$first`` … ``$first+3``
-    (so a hot path can make it part of a larger statement)."""
-    p, sp, sb, at = (f"${first + i}" for i in range(4))
-    return (
-        f"SELECT (SELECT balance FROM ledger_balances WHERE account_id = {p}) AS points, "
-        f"(SELECT balance FROM ledger_balances WHERE account_id = {sp}) AS principal, "
-        f"(SELECT balance FROM ledger_balances WHERE account_id = {sb}) AS bonus, "
-        f"coalesce(sum(remaining) FILTER (WHERE available_at <= {at} AND (expires_at IS NULL OR expires_at > {at})), "
-        f"0) AS available, coalesce(sum(remaining) FILTER (WHERE available_at > {at}), 0) AS pending "
-        f"FROM ledger_lots WHERE account_id = {p} AND remaining > 0")
-
-
-def balances_of(row: Any) -> Balances:
-    return Balances(int(row["points"] or 0), int(row["available"]), int(row["pending"]), int(row["principal"] or 0),
-                    int(row["bonus"] or 0))
+    return await queries.balances(uow, mine.ids, at)

@@ -12,10 +12,11 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import RuleViolation
+from lianka.tenants import queries
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.domain import rules as domain
 from lianka.tenants.domain.programme import EarningRule, Programme, RuleKind
@@ -38,9 +39,12 @@ async def _last(uow: UnitOfWork, member_id: uuid.UUID) -> MemberCheckin | None:
                                       .order_by(MemberCheckin.day.desc()).limit(1))).first()
 
 
-async def _today(uow: UnitOfWork, now: datetime) -> date:
+async def _programme_and_day(uow: UnitOfWork, member_id: uuid.UUID, now: datetime) -> tuple[Programme, date]:
+    """NotFound unless a member here; the programme in force and the merchant's local day at ``now``."""
+    await rules.require_member(uow, member_id)
+    _, programme = await programme_at(uow, now)
     _, tz = await accounts.merchant_info(uow)
-    return now.astimezone(ZoneInfo(tz)).date()
+    return programme, now.astimezone(ZoneInfo(tz)).date()
 
 
 def _out(c: MemberCheckin, rule: EarningRule | None, *, already: bool, balance: int) -> schemas.CheckinOut:
@@ -55,12 +59,8 @@ async def check_in(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, now
     """Today's check-in (made now, or the one already made today)."""
     now = now or datetime.now(UTC)
     async with db.uow(tenant) as uow:
-        await rules.require_member(uow, member_id)
-        _, programme = await programme_at(uow, now)
-        today = await _today(uow, now)
-        await uow.session.execute(text(
-            "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) SELECT :t, :m, branch_id "
-            "FROM memberships WHERE member_id = :m ON CONFLICT DO NOTHING"), {"t": tenant, "m": member_id})
+        programme, today = await _programme_and_day(uow, member_id, now)
+        await queries.ensure_profile(uow, member_id)
         profile = (await uow.session.scalars(select(MemberProfile).where(MemberProfile.member_id == member_id)
                                              .with_for_update())).one()
         rule = _rule(programme)
@@ -92,9 +92,7 @@ async def status(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, now: 
     """Checked in today? The current streak, and what the next check-ins bring."""
     now = now or datetime.now(UTC)
     async with db.uow(tenant) as uow:
-        await rules.require_member(uow, member_id)
-        _, programme = await programme_at(uow, now)
-        today = await _today(uow, now)
+        programme, today = await _programme_and_day(uow, member_id, now)
         last = await _last(uow, member_id)
         tier = await rules.member_tier(uow, programme, member_id)
     done_today = last is not None and last.day == today

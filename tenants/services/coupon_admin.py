@@ -6,12 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import msgspec
-from sqlalchemy import text
-
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import ValidationFailed
+from lianka.tenants import queries
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.domain import times
 from lianka.tenants.models import Coupon, CouponTemplate
@@ -41,8 +39,7 @@ def coupon_out(c: Coupon, t: CouponTemplate) -> schemas.CouponOut:
 async def _check_branches(uow: UnitOfWork, codes: list[str]) -> None:
     if not codes:
         return
-    known = set((await uow.session.execute(text("SELECT code FROM branches WHERE code = ANY(:c)"),
-                                           {"c": codes})).scalars())
+    known = await queries.known_branch_codes(uow, codes)
     unknown = sorted(set(codes) - known)
     if unknown:
         raise ValidationFailed(f"unknown branch codes {unknown}", field="branches")
@@ -84,21 +81,16 @@ async def deactivate(db: Database, tenant: uuid.UUID, template_id: uuid.UUID) ->
 async def issue(db: Database, tenant: uuid.UUID, template_id: uuid.UUID, member_id: uuid.UUID, key: str, *,
                 actor: str, now: datetime | None = None) -> tuple[schemas.CouponOut, bool]:
     """One coupon for a member, exactly once under ``key``. Returns (coupon, replayed)."""
-    idempotency.check_key(key)
-    fp = idempotency.fingerprint("coupons.issue", str(template_id), str(member_id))
-    async with db.uow(tenant) as uow:
-        replay = await idempotency.claim(uow, "coupons.issue", key, fp)
-        if replay is not None:
-            return msgspec.convert(replay.body, schemas.CouponOut), True
+
+    async def work(uow: UnitOfWork) -> schemas.CouponOut:
         t = await coupons.get_template(uow, template_id)
         await rules.require_member(uow, member_id)
-        c = await coupons.issue(uow, t.id, member_id, source=actor.partition(":")[0],
-                                now=now or datetime.now(UTC))
+        c = await coupons.issue(uow, t.id, member_id, source=actor.partition(":")[0], now=now or datetime.now(UTC))
         await uow.session.refresh(c)
-        out = coupon_out(c, t)
-        await idempotency.store(uow, "coupons.issue", key, 201, msgspec.to_builtins(out))
-        await uow.commit()
-        return out, False
+        return coupon_out(c, t)
+
+    return await idempotency.once(db, tenant, "coupons.issue", key, (str(template_id), str(member_id)),
+                                  schemas.CouponOut, work)
 
 
 async def member_coupons(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, status: str | None

@@ -7,10 +7,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import Conflict, NotFound, RuleViolation, ValidationFailed
+from lianka.tenants import queries
 from lianka.tenants.domain.pricing import CouponKind, CouponNotApplicable, CouponTerms
 from lianka.tenants.models import Coupon, CouponTemplate
 
@@ -145,8 +146,7 @@ async def issue(uow: UnitOfWork, template_id: uuid.UUID, member_id: uuid.UUID, *
         raise CouponTemplateInactive("this coupon template has expired", template=t.code)
     if t.per_member_limit is not None:
         # serialise this member's issues of this template, so concurrent issues cannot pass the limit
-        await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                                  {"k": f"coupon:{uow.tenant_id}:{t.id}:{member_id}"})
+        await queries.advisory_lock(uow, f"coupon:{uow.tenant_id}:{t.id}:{member_id}")
         held = await uow.session.scalar(select(func.count()).select_from(Coupon).where(
             Coupon.template_id == t.id, Coupon.member_id == member_id))
         if int(held or 0) >= t.per_member_limit:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-
 from lianka.alliance.ledger import services as ledger
 from lianka.platform.cells import safe_row
-from lianka.platform.db import UnitOfWork
+from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
+from lianka.tenants import crm_queries, queries
+from lianka.tenants.crm_queries import ListFilter
 from lianka.tenants.domain import lifecycle, tiers
 from lianka.tenants.domain.imports import mask_phone
 from lianka.tenants.models import ExportLog, MemberProfile
@@ -33,36 +33,11 @@ GENDERS = frozenset({"male", "female", "other", "unknown"})
 MAX_PAGE = 200
 #: the deepest page a list may ask for (PostgreSQL's OFFSET is a bigint; nobody pages a billion rows)
 MAX_OFFSET = 10**9
-_RECENCY = lifecycle.Recency()
 
 
-@dataclass(frozen=True)
-class ListFilter:
-    q: str = ""  # name, card number, or the last digits of the phone
-    tier: str | None = None
-    tag: str | None = None
-    stage: str | None = None
-    branch_id: uuid.UUID | None = None
-
-
-def _stage_sql(stage: str | None, today: date) -> tuple[str, dict[str, Any]]:
-    """The lifecycle stage as SQL over joined_at / last_purchase_at (same rule as ``lifecycle.stage``)."""
-    if stage is None:
-        return "", {}
-    if stage not in {s.value for s in lifecycle.Stage}:
+def _check_stage(stage: str | None) -> None:
+    if stage is not None and stage not in {s.value for s in lifecycle.Stage}:
         raise ValidationFailed(f"stage is one of {', '.join(s.value for s in lifecycle.Stage)}", field="stage")
-    new_since = today - timedelta(days=_RECENCY.new_days)
-    active = today - timedelta(days=_RECENCY.active_days)
-    risk = today - timedelta(days=_RECENCY.at_risk_days)
-    joined = "ms.joined_at::date"
-    last = "p.last_purchase_at::date"
-    clause = {
-        "new": f"{joined} >= :new_since",
-        "active": f"{joined} < :new_since AND {last} >= :active",
-        "at_risk": f"{joined} < :new_since AND {last} < :active AND {last} >= :risk",
-        "dormant": f"{joined} < :new_since AND ({last} IS NULL OR {last} < :risk)",
-    }[stage]
-    return f" AND {clause}", {"new_since": new_since, "active": active, "risk": risk}
 
 
 def _stage_of(joined: datetime, last: datetime | None, today: date) -> str:
@@ -76,42 +51,17 @@ async def list_members(uow: UnitOfWork, f: ListFilter, *, limit: int = 50, offse
         raise ValidationFailed(f"limit is 1 to {MAX_PAGE}", field="limit")
     if not 0 <= offset <= MAX_OFFSET:
         raise ValidationFailed(f"offset is 0 to {MAX_OFFSET}", field="offset")
+    _check_stage(f.stage)
     _, tz = await accounts.merchant_info(uow)
     today = datetime.now(UTC).astimezone(ZoneInfo(tz)).date()
-    where = ""
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if f.q:
-        q = f.q.strip()
-        tail = " OR m.phone LIKE :q_tail" if q.isdigit() and len(q) >= 4 else ""
-        where += f" AND (p.name ILIKE :q_like OR m.card_number = :q{tail})"
-        params.update(q=q, q_like=f"%{q}%", q_tail=f"%{q}")
-    if f.tier:
-        where += " AND p.tier_code = :tier"
-        params["tier"] = f.tier
-    if f.tag:
-        where += " AND :tag = ANY(p.tags)"
-        params["tag"] = f.tag
-    if f.branch_id:
-        where += " AND ms.branch_id = :branch"  # the join branch: set at enrolment, never moved
-        params["branch"] = f.branch_id
-    stage_where, stage_params = _stage_sql(f.stage, today)
-    where += stage_where
-    params.update(stage_params)
-    base = ("FROM memberships ms JOIN members m ON m.id = ms.member_id "
-            "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE true" + where)
-    total = int(await uow.session.scalar(text(f"SELECT count(*) {base}"), params) or 0)
-    rows = await uow.session.execute(text(
-        "SELECT ms.member_id, m.card_number, m.phone, ms.joined_at, coalesce(p.name, '') AS name, "
-        "p.tier_code, coalesce(p.tags, '{}') AS tags, p.last_purchase_at, coalesce(p.cumulative_spend, 0) AS spend, "
-        "coalesce(p.purchase_count, 0) AS purchases, coalesce(p.source, 'till') AS source, p.gender, p.birthday, "
-        f"p.email {base} ORDER BY ms.joined_at DESC, ms.member_id LIMIT :limit OFFSET :offset"), params)
+    rows, total = await crm_queries.member_list(uow, f, today, limit=limit, offset=offset)
     out = []
     for r in rows:
         out.append({
             "member_id": r.member_id, "card_number": r.card_number,
             "phone": r.phone if full_phone else mask_phone(r.phone), "name": r.name, "tier": r.tier_code,
             "tags": list(r.tags), "joined_at": r.joined_at, "last_purchase_at": r.last_purchase_at,
-            "cumulative_spend": int(r.spend), "purchase_count": int(r.purchases), "source": r.source,
+            "cumulative_spend": r.spend, "purchase_count": r.purchases, "source": r.source,
             "stage": _stage_of(r.joined_at, r.last_purchase_at, today),
             **({"gender": r.gender or "unknown", "birthday": r.birthday, "email": r.email or ""} if full_phone
                else {}),
@@ -131,13 +81,10 @@ async def _profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool = False)
     here. The join branch is read from the membership row, written once at enrolment (API, till,
     import, portal): a profile created later, e.g. by a first purchase at another branch, cannot
     move it."""
-    joined = (await uow.session.execute(text("SELECT branch_id FROM memberships WHERE member_id = :m"),
-                                        {"m": member_id})).first()
+    joined = await queries.membership(uow, member_id)
     if joined is None:
         raise NotFound("member not found")
-    await uow.session.execute(text(
-        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) VALUES (:t, :m, :b, 'api') "
-        "ON CONFLICT DO NOTHING"), {"t": uow.tenant_id, "m": member_id, "b": joined.branch_id})
+    await queries.create_profile(uow, member_id, joined.branch_id, "api")
     profile = await uow.session.get(MemberProfile, (uow.tenant_id, member_id), with_for_update=lock,
                                     populate_existing=True)
     assert profile is not None
@@ -163,6 +110,9 @@ _WRITABLE = tuple(f for f in PROFILE_FIELDS if f != "join_branch_id")
 
 
 async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change the fields in ``changes`` (those a PATCH sent; see :data:`PROFILE_FIELDS`)."""
+    if "name" in changes and len(changes["name"] or "") > 100:
+        raise ValidationFailed("name: at most 100 characters", field="name")
     member = await _profile(uow, member_id, lock=True)
     p = member.profile
     if "join_branch_id" in changes and changes["join_branch_id"] != member.join_branch_id:
@@ -175,7 +125,7 @@ async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[st
         ref = changes["referrer_member_id"]
         if ref == member_id:
             raise ValidationFailed("a member cannot refer themselves", field="referrer_member_id")
-        if not await uow.session.scalar(text("SELECT 1 FROM memberships WHERE member_id = :m"), {"m": ref}):
+        if not await queries.is_member(uow, ref):
             raise NotFound("referrer not found", field="referrer_member_id")
     for name in _WRITABLE:
         if name in changes:
@@ -208,42 +158,17 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
     now = datetime.now(UTC)
     member = await _profile(uow, member_id)
     p = member.profile
-    ident = (await uow.session.execute(text(
-        "SELECT m.card_number, m.phone, ms.joined_at, ms.branch_id FROM memberships ms "
-        "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"), {"m": member_id})).one()
+    ident = await crm_queries.member_identity(uow, member_id)
     currency, tz = await accounts.merchant_info(uow)
     today = now.astimezone(ZoneInfo(tz)).date()
     bal = await accounts.balances(uow, member_id, now)
     _, programme = await programme_at(uow, now)
     window = now - timedelta(days=30 * programme.tier_policy.window_months)
-    earned = int(await uow.session.scalar(text(
-        "SELECT coalesce(sum(points_earned), 0) FROM sales WHERE member_id = :m AND business_time >= :w"),
-        {"m": member_id, "w": window}) or 0)
-    spend = int(await uow.session.scalar(text(
-        "SELECT coalesce(sum(qualifying_spend), 0) FROM sales WHERE member_id = :m AND business_time >= :w"),
-        {"m": member_id, "w": window}) or 0)
-    coupons = [dict(r._mapping) for r in await uow.session.execute(text(
-        "SELECT c.code, c.status, c.valid_until, t.name, t.kind FROM coupons c JOIN coupon_templates t "
-        "ON t.tenant_id = c.tenant_id AND t.id = c.template_id WHERE c.member_id = :m ORDER BY c.issued_at DESC "
-        "LIMIT 100"), {"m": member_id})]
-    purchases = []
-    for r in await uow.session.execute(text(
-            "SELECT s.id, s.business_time, b.code AS branch, s.gross, s.member_discount + s.coupon_total AS discounts, "
-            "s.points_redeemed, s.sv_principal + s.sv_bonus AS stored_value, s.due, s.points_earned, s.refunded, "
-            "s.status, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, "
-            "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id), '[]') AS lines "
-            "FROM sales s JOIN branches b ON b.id = s.branch_id WHERE s.member_id = :m "
-            "ORDER BY s.business_time DESC LIMIT 50"), {"m": member_id}):
-        purchases.append(dict(r._mapping))
+    standing = await queries.standing_in_window(uow, member_id, window)
+    coupons = [asdict(r) for r in await crm_queries.member_coupon_rows(uow, member_id)]
+    purchases = [asdict(r) for r in await crm_queries.purchases(uow, member_id)]
     mine = await accounts.member_accounts(uow, member_id, currency)
-    history = [dict(r._mapping) for r in await uow.session.execute(text(
-        "SELECT e.kind, e.business_time, p.amount AS points, e.reverses_id IS NOT NULL AS reversal, "
-        "(SELECT min(l.expires_at) FROM ledger_lots l WHERE l.entry_id = e.id AND l.account_id = p.account_id) "
-        "AS expires_at, (SELECT min(l.available_at) FROM ledger_lots l WHERE l.entry_id = e.id "
-        "AND l.account_id = p.account_id) AS available_at "
-        "FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id "
-        "WHERE p.account_id = :a ORDER BY e.business_time DESC, e.posted_at DESC LIMIT 100"),
-        {"a": mine.points.id})]
+    history = [asdict(r) for r in await crm_queries.points_history(uow, mine.points.id)]
     lots = await ledger.lots(uow, mine.points)
     expiring = sorted((lot for lot in lots if lot.expires_at), key=lambda lot: lot.expires_at or now)
     return {
@@ -254,7 +179,7 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
                      "sv_principal": bal.sv_principal, "sv_bonus": bal.sv_bonus, "currency": currency},
         "tier": {"code": p.tier_code, "since": p.tier_since, "floor": p.tier_floor,
                  "floor_until": p.tier_floor_until,
-                 "progress": tiers.progress(programme, p.tier_code, tiers.Standing(spend, earned))},
+                 "progress": tiers.progress(programme, p.tier_code, standing)},
         "next_expiry": {"points": expiring[0].remaining, "at": expiring[0].expires_at} if expiring else None,
         "coupons": coupons, "purchases": purchases, "points_history": history,
         "stage": _stage_of(ident.joined_at, p.last_purchase_at, today),
@@ -317,7 +242,66 @@ async def set_manual_tier(uow: UnitOfWork, member_id: uuid.UUID, tier: str, *, u
 
 async def tier_history(uow: UnitOfWork, member_id: uuid.UUID) -> list[dict[str, Any]]:
     await _profile(uow, member_id)
-    rows = await uow.session.execute(text(
-        "SELECT old_tier, new_tier, reason, actor, at FROM tier_changes WHERE member_id = :m ORDER BY at DESC"),
-        {"m": member_id})
-    return [dict(r._mapping) for r in rows]
+    return [asdict(r) for r in await crm_queries.tier_changes(uow, member_id)]
+
+
+# --- use cases (each owns its transaction; reading a profile creates it on first look, so they commit) --
+
+
+async def members_page(db: Database, tenant: uuid.UUID, f: ListFilter, *, limit: int, offset: int
+                       ) -> tuple[list[dict[str, Any]], int]:
+    async with db.uow(tenant) as uow:
+        return await list_members(uow, f, limit=limit, offset=offset)
+
+
+async def export_members(db: Database, tenant: uuid.UUID, f: ListFilter, *, actor: str) -> bytes:
+    """The full export as CSV bytes, logged in the same transaction (:func:`export_csv`)."""
+    async with db.uow(tenant) as uow:
+        body, _ = await export_csv(uow, f, actor=actor)
+        await uow.commit()
+        return body
+
+
+async def member_detail(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) -> dict[str, Any]:
+    async with db.uow(tenant) as uow:
+        out = await detail(uow, member_id)
+        await uow.commit()  # a profile row created on first look
+        return out
+
+
+async def member_profile(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) -> dict[str, Any]:
+    async with db.uow(tenant) as uow:
+        out = await get_profile(uow, member_id)
+        await uow.commit()
+        return out
+
+
+async def change_profile(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, changes: dict[str, Any]
+                         ) -> dict[str, Any]:
+    async with db.uow(tenant) as uow:
+        out = await update_profile(uow, member_id, changes)
+        await uow.commit()
+        return out
+
+
+async def change_consent(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, channel: str, granted: bool, *,
+                         source: str, actor: str) -> dict[str, Any]:
+    async with db.uow(tenant) as uow:
+        out = await set_consent(uow, member_id, channel, granted, source=source, actor=actor)
+        await uow.commit()
+        return out
+
+
+async def grant_tier(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, tier: str, *, until: date | None,
+                     reason: str, actor: str) -> dict[str, Any]:
+    async with db.uow(tenant) as uow:
+        out = await set_manual_tier(uow, member_id, tier, until=until, reason=reason, actor=actor)
+        await uow.commit()
+        return out
+
+
+async def tier_change_history(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with db.uow(tenant) as uow:
+        out = await tier_history(uow, member_id)
+        await uow.commit()
+        return out

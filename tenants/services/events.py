@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 
 import msgspec
-from sqlalchemy import text
 
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, RuleViolation
+from lianka.tenants import queries
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.domain import times
 from lianka.tenants.domain.programme import RuleKind
@@ -26,10 +26,10 @@ class UnknownEvent(RuleViolation):
 async def branch_code(uow: UnitOfWork, branch_id: uuid.UUID | None) -> str | None:
     if branch_id is None:
         return None
-    code = await uow.session.scalar(text("SELECT code FROM branches WHERE id = :b"), {"b": branch_id})
+    code = await queries.branch_code(uow, branch_id)
     if code is None:
         raise NotFound("branch not found", field="branch_id")
-    return str(code)
+    return code
 
 
 async def record(db: Database, tenant: uuid.UUID, body: schemas.EventIn | schemas.ReviewIn, key: str,
@@ -41,12 +41,9 @@ async def record(db: Database, tenant: uuid.UUID, body: schemas.EventIn | schema
     review = isinstance(body, schemas.ReviewIn)
     scope = "rules.review" if review else "rules.event"
     idempotency.check_key(key)
-    fp = idempotency.fingerprint(scope, msgspec.to_builtins(body), str(branch_id))
     at = times.business_time(body.business_time)
-    async with db.uow(tenant) as uow:
-        replay = await idempotency.claim(uow, scope, key, fp)
-        if replay is not None:
-            return msgspec.convert(replay.body, schemas.EventOut), True
+
+    async def work(uow: UnitOfWork) -> schemas.EventOut:
         await rules.require_member(uow, body.member_id)
         code = await branch_code(uow, branch_id)
         _, programme = await programme_at(uow, at)
@@ -61,12 +58,12 @@ async def record(db: Database, tenant: uuid.UUID, body: schemas.EventIn | schema
         awards = await rules.award_all(uow, programme, matching, body.member_id, key=f"{scope}:{key}", at=at,
                                        branch_code=code, refs=refs)
         balance = (await accounts.balances(uow, body.member_id, at)).points
-        out = schemas.EventOut(event=event, member_id=body.member_id,
-                               points_awarded=sum(a.points for a in awards if a.status == "awarded"),
-                               awards=[award_out(a) for a in awards], points_balance=balance)
-        await idempotency.store(uow, scope, key, 201, msgspec.to_builtins(out))
-        await uow.commit()
-        return out, False
+        return schemas.EventOut(event=event, member_id=body.member_id,
+                                points_awarded=sum(a.points for a in awards if a.status == "awarded"),
+                                awards=[award_out(a) for a in awards], points_balance=balance)
+
+    return await idempotency.once(db, tenant, scope, key, (msgspec.to_builtins(body), str(branch_id)),
+                                  schemas.EventOut, work)
 
 
 def award_out(a: rules.Award) -> schemas.AwardOut:

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from lianka.platform import idempotency, outbox
 from lianka.platform.db import Database
+from lianka.tenants import queries
 from lianka.tenants.domain import tiers
 from lianka.tenants.domain.programme import RuleKind
 from lianka.tenants.models import MemberProfile, TierChangeRecord
@@ -26,9 +27,15 @@ BATCH = 200
 async def merchants(db: Database) -> AsyncIterator[tuple[uuid.UUID, str]]:
     """Every merchant (id, time zone): platform-level listing in system scope."""
     async with db.uow(system=True) as uow:
-        rows = (await uow.session.execute(text("SELECT id, timezone FROM merchants ORDER BY id"))).all()
+        rows = await queries.merchants_and_zones(uow)
     for row in rows:
-        yield row.id, row.timezone
+        yield row
+
+
+async def merchant_by_slug(db: Database, slug: str) -> uuid.UUID | None:
+    """The merchant an operator's command names by slug (platform-level look-up in system scope)."""
+    async with db.uow(system=True) as uow:
+        return await queries.merchant_id_by_slug(uow, slug)
 
 
 async def review_tiers(db: Database, tenant: uuid.UUID, now: datetime) -> int:
@@ -53,11 +60,8 @@ async def review_tiers(db: Database, tenant: uuid.UUID, now: datetime) -> int:
             since = now - timedelta(days=31 * programme.tier_policy.window_months)
             today = now.astimezone(ZoneInfo(tz)).date()
             for prof in batch:
-                row = (await uow.session.execute(text(
-                    "SELECT coalesce(sum(qualifying_spend), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
-                    "FROM sales WHERE member_id = :m AND business_time > :since AND status <> 'refunded'"),
-                    {"m": prof.member_id, "since": since})).one()
-                decision = tiers.review(programme, prof.tier_code, tiers.Standing(int(row.spend), int(row.pts)),
+                standing = await queries.standing_for_review(uow, prof.member_id, since)
+                decision = tiers.review(programme, prof.tier_code, standing,
                                         floor=prof.tier_floor, floor_until=prof.tier_floor_until, today=today)
                 if decision.changed:
                     uow.session.add(TierChangeRecord(tenant_id=tenant, member_id=prof.member_id,
@@ -81,9 +85,7 @@ async def birthday_rewards(db: Database, tenant: uuid.UUID, now: datetime) -> in
         if not birthday_rules:
             return 0
         today = now.astimezone(ZoneInfo(tz)).date()
-        members = list((await uow.session.execute(text(
-            "SELECT member_id FROM member_profiles WHERE extract(month from birthday) = :m "
-            "AND extract(day from birthday) = :d"), {"m": today.month, "d": today.day})).scalars())
+        members = await queries.members_born_on(uow, today.month, today.day)
     # the business time is the birthday itself, so a re-run the same day is the same award
     at = datetime.combine(today, time(0), ZoneInfo(tz))
     for member in members:
@@ -106,26 +108,21 @@ async def expiry_reminders(db: Database, tenant: uuid.UUID, now: datetime) -> in
         days = programme.points.expiry.remind_days_before
         if not days:
             return 0
-        rows = (await uow.session.execute(text(
-            "SELECT a.owner_id AS member_id, date_trunc('day', l.expires_at) AS day, sum(l.remaining) AS points "
-            "FROM ledger_lots l JOIN ledger_accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id "
-            "WHERE l.remaining > 0 AND l.expires_at > :now AND l.expires_at <= :until AND a.kind = 'points' "
-            "GROUP BY 1, 2"), {"now": now, "until": now + timedelta(days=days)})).all()
-        for r in rows:
+        for r in await queries.points_expiring(uow, now, now + timedelta(days=days)):
             key = f"{r.member_id}:{r.day.date().isoformat()}"
             if await idempotency.claim(uow, "reminder.points_expiry", key, key) is not None:
                 continue
             await outbox.enqueue(uow, "points_expiry_reminder", queue="messages", member_id=str(r.member_id),
-                                 points=int(r.points), expires_on=r.day.date().isoformat())
-            await idempotency.store(uow, "reminder.points_expiry", key, 202, {"points": int(r.points)})
+                                 points=r.points, expires_on=r.day.date().isoformat())
+            await idempotency.store(uow, "reminder.points_expiry", key, 202, {"points": r.points})
             sent += 1
         await uow.commit()
     return sent
 
 
 async def expire_coupons(db: Database, tenant: uuid.UUID, now: datetime) -> int:
+    """Issued coupons past their validity become ``expired``; how many."""
     async with db.uow(tenant) as uow:
-        result = await uow.session.execute(text(
-            "UPDATE coupons SET status = 'expired' WHERE status = 'issued' AND valid_until <= :now"), {"now": now})
+        expired = await queries.expire_coupons(uow, now)
         await uow.commit()
-        return int(getattr(result, "rowcount", 0) or 0)
+        return expired

@@ -18,12 +18,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
-
 from lianka.platform import outbox
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.identity.members import _find_or_create_person
+from lianka.tenants import queries
 from lianka.tenants.domain.imports import MemberRow, parse_members_csv
 from lianka.tenants.models import MemberImport
 from lianka.tenants.services import accounts
@@ -75,38 +74,38 @@ async def get(uow: UnitOfWork, import_id: uuid.UUID) -> MemberImport:
     return job
 
 
+async def start(db: Database, tenant: uuid.UUID, content: bytes, *, mode: str, actor: str) -> dict[str, Any]:
+    """Use case: validate a file and queue its import (:func:`create`); the job as :func:`view` shows it.
+    A file refused as a whole raises and writes nothing; an ``all_or_nothing`` file with invalid rows
+    is recorded as ``failed`` with its row report."""
+    async with db.uow(tenant) as uow:
+        job = await create(uow, content, mode=mode, actor=actor)
+        await uow.commit()
+        return view(job)
+
+
+async def status(db: Database, tenant: uuid.UUID, import_id: uuid.UUID) -> dict[str, Any]:
+    """Use case: an import's status, progress and row report."""
+    async with db.uow(tenant) as uow:
+        return view(await get(uow, import_id))
+
+
 async def _import_row(uow: UnitOfWork, tenant: uuid.UUID, row: MemberRow, branches: dict[str, uuid.UUID],
                       programme: Any, now: datetime) -> bool:
     await uow.set_system()
     member_id = await _find_or_create_person(uow, row.phone)
     await uow.set_tenant(tenant)
     branch = branches.get(row.branch) if row.branch else None
-    created = bool(await uow.session.scalar(text(
-        "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) "
-        "ON CONFLICT (tenant_id, member_id) DO NOTHING RETURNING true"), {"t": tenant, "m": member_id, "b": branch}))
+    created = await queries.add_membership(uow, member_id, branch)
     consent: dict[str, Any] = {}
     for channel, granted in (("sms", row.sms_consent), ("email", row.email_consent)):
         if granted:
             consent[channel] = {"granted": True, "at": now.isoformat(),
                                 "history": [{"granted": True, "at": now.isoformat(), "source": "import"}]}
-    await uow.session.execute(text(
-        # the join branch is the membership's: the file's branch only when this import enrolled the person
-        "INSERT INTO member_profiles (tenant_id, member_id, name, gender, birthday, email, tags, join_branch_id, "
-        "source, consent) SELECT :t, :m, :n, :g, :bd, :e, :tags, ms.branch_id, 'import', CAST(:c AS jsonb) "
-        "FROM memberships ms WHERE ms.member_id = :m "
-        "ON CONFLICT (tenant_id, member_id) DO UPDATE SET "
-        "name = CASE WHEN member_profiles.name = '' THEN EXCLUDED.name ELSE member_profiles.name END, "
-        "gender = CASE WHEN member_profiles.gender = 'unknown' THEN EXCLUDED.gender ELSE member_profiles.gender END, "
-        "birthday = coalesce(member_profiles.birthday, EXCLUDED.birthday), "
-        "email = CASE WHEN member_profiles.email = '' THEN EXCLUDED.email ELSE member_profiles.email END, "
-        "tags = coalesce((SELECT array_agg(DISTINCT t ORDER BY t) "
-        "FROM unnest(member_profiles.tags || EXCLUDED.tags) t), '{}'), "
-        "consent = EXCLUDED.consent || member_profiles.consent, updated_at = now()"),
-        {"t": tenant, "m": member_id, "n": row.name, "g": row.gender, "bd": row.birthday, "e": row.email,
-         "tags": list(row.tags), "c": json.dumps(consent)})
+    # the join branch is the membership's: the file's branch only when this import enrolled the person
+    await queries.merge_imported_profile(uow, member_id, row, json.dumps(consent))
     key = f"import-opening:{row.phone}:{row.opening_points}"
-    if row.opening_points and not await uow.session.scalar(text(
-            "SELECT 1 FROM ledger_entries WHERE idempotency_scope = 'ledger' AND idempotency_key = :k"), {"k": key}):
+    if row.opening_points and not await queries.ledger_entry_exists(uow, key):
         await accounts.award_points(uow, member_id, row.opening_points, programme=programme,
                                     reason="opening_balance", key=key,
                                     business_time=now, refs={"import": "csv"})
@@ -133,7 +132,7 @@ async def run(db: Database, tenant: uuid.UUID, import_id: uuid.UUID,
                 break
             now = datetime.now(UTC)
             _, programme = await programme_at(uow, now)
-            branches = {r.code: r.id for r in await uow.session.execute(text("SELECT code, id FROM branches"))}
+            branches = await queries.branch_ids_by_code(uow)
             batch = rows[done:done + BATCH]
             created = 0
             errors = list(job.errors)
@@ -142,18 +141,13 @@ async def run(db: Database, tenant: uuid.UUID, import_id: uuid.UUID,
                     errors.append({"line": row.line, "errors": [f"branch: no branch {row.branch!r}"]})
                     continue
                 created += await _import_row(uow, tenant, row, branches, programme, now)
-            await uow.session.execute(text(
-                "UPDATE member_imports SET processed = :p, created_members = created_members + :c, errors = "
-                "CAST(:e AS jsonb) WHERE id = :i AND processed = :before"),
-                {"p": done + len(batch), "c": created, "e": json.dumps(errors), "i": import_id,
-                 "before": done})
+            await queries.record_import_batch(uow, import_id, before=done, processed=done + len(batch),
+                                              created=created, errors_json=json.dumps(errors))
             await uow.commit()
             done += len(batch)
         if progress:
             progress(done, len(rows))
     async with db.uow(tenant) as uow:
-        await uow.session.execute(text(
-            "UPDATE member_imports SET status = 'done', finished_at = coalesce(finished_at, now()) WHERE id = :i"),
-            {"i": import_id})
+        await queries.finish_import(uow, import_id)
         await uow.commit()
         return view(await get(uow, import_id))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import msgspec
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from lianka.platform.db import UnitOfWork
+from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import Conflict, ValidationFailed
+from lianka.tenants import queries
 from lianka.tenants.domain import times
 from lianka.tenants.domain.programme import Programme, ProgrammeError, validate
 from lianka.tenants.models import ProgrammeVersion
@@ -25,9 +27,6 @@ def decode(document: object) -> Programme:
 
 #: decoded versions: a version is never edited once written, so it is decoded once per process
 _decoded: dict[tuple[uuid.UUID, int], Programme] = {}
-#: SQL for the number of the version in force at ``$1`` (0 when none: the built-in default)
-VERSION_AT_SQL = ("SELECT coalesce((SELECT version FROM programme_versions WHERE effective_from <= $1 "
-                  "ORDER BY effective_from DESC, version DESC LIMIT 1), 0)")
 
 
 async def programme_version(uow: UnitOfWork, version: int) -> Programme:
@@ -37,8 +36,7 @@ async def programme_version(uow: UnitOfWork, version: int) -> Programme:
     key = (uow.tenant_id, version)
     programme = _decoded.get(key)
     if programme is None:
-        document = await (await uow.driver()).fetchval(
-            "SELECT document FROM programme_versions WHERE version = $1", version)
+        document = await queries.programme_document(uow, version)
         if document is None:
             raise ValidationFailed(f"programme version {version} not found")
         programme = msgspec.convert(msgspec.json.decode(document) if isinstance(document, str | bytes) else document,
@@ -51,7 +49,7 @@ async def programme_version(uow: UnitOfWork, version: int) -> Programme:
 
 async def programme_at(uow: UnitOfWork, at: datetime | None = None) -> tuple[int, Programme]:
     """The version in force at ``at`` (now by default); version 0 is the built-in default."""
-    version = int(await (await uow.driver()).fetchval(VERSION_AT_SQL, at or datetime.now(UTC)))
+    version = await queries.programme_version_at(uow, at or datetime.now(UTC))
     return version, await programme_version(uow, version)
 
 
@@ -94,6 +92,14 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "stored-value": ("stored_value",),
     "refunds": ("refunds",),
 }
+
+
+def check_section(section: str) -> None:
+    """A 400 for a section name the API does not know."""
+    if section not in SECTIONS:
+        raise ValidationFailed(f"unknown section {section!r}; one of {', '.join(SECTIONS)}")
+
+
 #: how far in the past a new version may start (clock skew between console and server); older
 #: back-dating would re-price sales already made under the version then in force
 BACKDATE_TOLERANCE = timedelta(minutes=5)
@@ -102,8 +108,7 @@ BACKDATE_TOLERANCE = timedelta(minutes=5)
 async def lock(uow: UnitOfWork) -> None:
     """Serialise programme writers of this merchant until the transaction ends, so a section change
     never builds on a version another writer is replacing (a lost update)."""
-    await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                              {"k": f"programme:{uow.tenant_id}"})
+    await queries.advisory_lock(uow, f"programme:{uow.tenant_id}")
 
 
 async def latest(uow: UnitOfWork) -> tuple[int, Programme]:
@@ -155,8 +160,58 @@ async def check_references(uow: UnitOfWork, programme: Programme) -> None:
     wanted = sorted({r.coupon_template for r in programme.rules if r.coupon_template})
     if not wanted:
         return
-    known = set((await uow.session.execute(text("SELECT code FROM coupon_templates WHERE code = ANY(:c)"),
-                                           {"c": wanted})).scalars())
+    known = await queries.known_coupon_template_codes(uow, wanted)
     missing = [c for c in wanted if c not in known]
     if missing:
         raise ValidationFailed(f"rules name unknown coupon templates {missing}", field="rules")
+
+
+# --- use cases (each owns its transaction) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The version in force now: its number (0: the built-in default), start and document."""
+
+    version: int
+    effective_from: datetime | None
+    programme: Programme
+
+
+async def in_force(db: Database, tenant: uuid.UUID) -> InForce:
+    async with db.uow(tenant) as uow:
+        version, programme = await programme_at(uow)
+        row = await uow.session.get(ProgrammeVersion, (tenant, version)) if version else None
+        return InForce(version, row.effective_from if row else None, programme)
+
+
+async def versions(db: Database, tenant: uuid.UUID) -> tuple[int, list[ProgrammeVersion]]:
+    """(the number of the version in force now, every version newest first)."""
+    async with db.uow(tenant) as uow:
+        version, _ = await programme_at(uow)
+        return version, await history(uow)
+
+
+async def publish_document(db: Database, tenant: uuid.UUID, document: object, *, effective_from: datetime | None,
+                           note: str, created_by: uuid.UUID | None) -> InForce:
+    """A whole new version from a client's document (validated first). Returns it as published."""
+    programme = decode(document)
+    async with db.uow(tenant) as uow:
+        version = await publish(uow, programme, effective_from=effective_from, note=note, created_by=created_by)
+        await uow.commit()
+    return InForce(version, effective_from or datetime.now(UTC), programme)
+
+
+async def publish_section(db: Database, tenant: uuid.UUID, section: str, value: object, *,
+                          effective_from: datetime | None, note: str, created_by: uuid.UUID | None) -> InForce:
+    """A new version with one section replaced; the base is the newest version written, read under the
+    writers' lock so no concurrent change is lost."""
+    check_section(section)
+    async with db.uow(tenant) as uow:
+        await lock(uow)  # read the base and write the new version in one serialised step
+        _, base = await latest(uow)
+        programme = with_section(base, section, value)
+        version = await publish(uow, programme, effective_from=effective_from, note=note or f"{section} changed",
+                                created_by=created_by)
+        await uow.commit()
+    return InForce(version, effective_from or datetime.now(UTC), programme)

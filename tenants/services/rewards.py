@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lianka.alliance.ledger import services as ledger
@@ -24,6 +24,7 @@ from lianka.alliance.ledger.errors import InsufficientFunds
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
+from lianka.tenants import queries
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.domain.pricing import InsufficientPoints
 from lianka.tenants.models import Coupon, CouponTemplate, Reward, RewardRedemption
@@ -75,8 +76,7 @@ def reward_out(r: Reward, template_code: str | None) -> schemas.RewardOut:
 
 
 async def _check_branch(uow: UnitOfWork, branch_id: uuid.UUID | None) -> None:
-    if branch_id is not None and await uow.session.scalar(
-            text("SELECT 1 FROM branches WHERE id = :b"), {"b": branch_id}) is None:
+    if branch_id is not None and await queries.branch_code(uow, branch_id) is None:
         raise NotFound("branch not found", field="pickup_branch_id")
 
 
@@ -380,9 +380,7 @@ async def catalogue(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, re
         _, programme = await programme_at(uow, now)
         tier = await rules.member_tier(uow, programme, member_id)
         available = max((await accounts.balances(uow, member_id, now)).points_available, 0)
-        taken = {row.reward_id: int(row.n) for row in await uow.session.execute(text(
-            "SELECT reward_id, count(*) AS n FROM reward_redemptions WHERE member_id = :m AND status <> 'cancelled' "
-            "GROUP BY reward_id"), {"m": member_id})}
+        taken = await queries.redemptions_by_reward(uow, member_id)
         items = []
         for r in await _list(uow, active=True):
             left = None if r.per_member_limit is None else max(r.per_member_limit - int(taken.get(r.id, 0)), 0)

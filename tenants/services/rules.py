@@ -23,14 +23,15 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from lianka.platform import idempotency
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import Conflict, NotFound, RuleViolation
+from lianka.tenants import queries
 from lianka.tenants.domain import rules as domain
 from lianka.tenants.domain.programme import EarningRule, Programme, RuleKind
 from lianka.tenants.models import Coupon, RuleAward
@@ -69,37 +70,25 @@ def derived_key(prefix: str, key: str, limit: int = idempotency.MAX_KEY) -> str:
 
 async def lock(uow: UnitOfWork, name: str) -> None:
     """A transaction-scoped advisory lock on ``name`` within this merchant."""
-    await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                              {"k": f"{uow.tenant_id}:{name}"})
+    await queries.advisory_lock(uow, f"{uow.tenant_id}:{name}")
 
 
 async def require_member(uow: UnitOfWork, member_id: uuid.UUID) -> None:
     """NotFound unless ``member_id`` is a member of this merchant (another merchant's member alike)."""
-    found = await uow.session.scalar(text("SELECT 1 FROM memberships WHERE member_id = :m"), {"m": member_id})
-    if found is None:
+    if not await queries.is_member(uow, member_id):
         raise NotFound("member not found", field="member_id")
 
 
 async def member_tier(uow: UnitOfWork, programme: Programme, member_id: uuid.UUID) -> str | None:
-    tier = await uow.session.scalar(text("SELECT tier_code FROM member_profiles WHERE member_id = :m"),
-                                    {"m": member_id})
-    return str(tier) if tier else domain.base_tier(programme)
+    return await queries.member_tier_code(uow, member_id) or domain.base_tier(programme)
 
 
-async def _so_far(uow: UnitOfWork, rule: EarningRule, member_id: uuid.UUID, day: object) -> domain.Awarded:
+async def _so_far(uow: UnitOfWork, rule: EarningRule, member_id: uuid.UUID, day: date) -> domain.Awarded:
     today = mine = total = 0
     if rule.cap_per_day is not None or rule.cap_per_member is not None:
-        row = (await uow.session.execute(text(
-            "SELECT coalesce(sum(points) FILTER (WHERE day = :d), 0) AS today, coalesce(sum(points), 0) AS mine "
-            "FROM rule_awards WHERE rule_code = :r AND member_id = :m"),
-            {"r": rule.code, "m": member_id, "d": day})).one()
-        today, mine = int(row.today), int(row.mine)
+        today, mine = await queries.rule_award_sums(uow, rule.code, member_id, day)
     if rule.cap_total is not None:
-        await uow.session.execute(text(
-            "INSERT INTO rule_counters (tenant_id, rule_code) VALUES (:t, :r) ON CONFLICT DO NOTHING"),
-            {"t": uow.tenant_id, "r": rule.code})
-        total = int(await uow.session.scalar(text(
-            "SELECT points FROM rule_counters WHERE rule_code = :r FOR UPDATE"), {"r": rule.code}) or 0)
+        total = await queries.lock_rule_counter(uow, rule.code)
     return domain.Awarded(today=today, member=mine, total=total)
 
 
@@ -157,9 +146,7 @@ async def award(uow: UnitOfWork, programme: Programme, rule: EarningRule, member
     if not grant and coupon is None:
         return Award(rule.code, str(rule.kind), member_id, "skipped", reason=coupon_note or "nothing to give")
     if rule.cap_total is not None:
-        await uow.session.execute(text(
-            "UPDATE rule_counters SET points = points + :p, awards = awards + 1 WHERE rule_code = :r"),
-            {"p": grant, "r": rule.code})
+        await queries.count_rule_award(uow, rule.code, grant)
     uow.session.add(RuleAward(tenant_id=uow.tenant_id, rule_code=rule.code, kind=str(rule.kind), award_key=key,
                               member_id=member_id, day=day, points=grant, entry_id=entry.id if entry else None,
                               coupon_id=coupon.id if coupon else None, refs=dict(refs or {}), at=at))
@@ -189,10 +176,9 @@ async def on_signup(uow: UnitOfWork, member_id: uuid.UUID, *, at: datetime | Non
     rules = rules_of(programme, RuleKind.SIGNUP)
     if not rules:
         return []
-    code = await uow.session.scalar(text("SELECT code FROM branches WHERE id = :b"), {"b": branch_id}) \
-        if branch_id else None
+    code = await queries.branch_code(uow, branch_id) if branch_id else None
     return await award_all(uow, programme, rules, member_id, key=f"signup:{member_id}", at=at,
-                           branch_code=str(code) if code else None)
+                           branch_code=code or None)
 
 
 async def on_tier_change(uow: UnitOfWork, programme: Programme, member_id: uuid.UUID, old: str | None,

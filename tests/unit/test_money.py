@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -41,8 +42,8 @@ def test_rounding_modes_are_named() -> None:
     assert round_minor(Decimal("2.5")) == 2  # half even
     assert round_minor(Decimal("3.5")) == 4
     assert round_minor(Decimal("2.5"), RoundingMode.HALF_UP) == 3
-    assert round_minor(Decimal("2.9"), RoundingMode.DOWN) == 2
-    assert round_minor(Decimal("-2.1"), RoundingMode.DOWN) == -3
+    assert round_minor(Decimal("2.9"), RoundingMode.FLOOR) == 2
+    assert round_minor(Decimal("-2.1"), RoundingMode.FLOOR) == -3
     with pytest.raises(TypeError):
         round_minor(2.5)  # type: ignore[arg-type]
 
@@ -59,3 +60,66 @@ def test_points_value_matches_the_alliance_example() -> None:
 def test_addition_is_exact(a: int, b: int) -> None:
     assert (Money(a) + Money(b)).minor == a + b
     assert (Money(a) - Money(b) + Money(b)) == Money(a)
+
+
+#: value → what each mode makes of it; refunds and reversals give negative amounts, so every mode is
+#: pinned on both sides of zero, on ties and off them
+ROUNDED = {
+    "2.5": {"half_even": 2, "half_up": 3, "floor": 2, "ceiling": 3, "toward_zero": 2},
+    "3.5": {"half_even": 4, "half_up": 4, "floor": 3, "ceiling": 4, "toward_zero": 3},
+    "2.1": {"half_even": 2, "half_up": 2, "floor": 2, "ceiling": 3, "toward_zero": 2},
+    "2.9": {"half_even": 3, "half_up": 3, "floor": 2, "ceiling": 3, "toward_zero": 2},
+    "-2.5": {"half_even": -2, "half_up": -3, "floor": -3, "ceiling": -2, "toward_zero": -2},
+    "-3.5": {"half_even": -4, "half_up": -4, "floor": -4, "ceiling": -3, "toward_zero": -3},
+    "-2.1": {"half_even": -2, "half_up": -2, "floor": -3, "ceiling": -2, "toward_zero": -2},
+    "-2.9": {"half_even": -3, "half_up": -3, "floor": -3, "ceiling": -2, "toward_zero": -2},
+    "-0.5": {"half_even": 0, "half_up": -1, "floor": -1, "ceiling": 0, "toward_zero": 0},
+    "-7": {"half_even": -7, "half_up": -7, "floor": -7, "ceiling": -7, "toward_zero": -7},
+}
+
+
+@pytest.mark.parametrize("mode", list(RoundingMode))
+@pytest.mark.parametrize("value", list(ROUNDED))
+def test_every_mode_on_positive_and_negative_amounts(value: str, mode: RoundingMode) -> None:
+    want = ROUNDED[value][mode.value]
+    assert round_minor(Decimal(value), mode) == want
+    assert round_minor(Fraction(value), mode) == want  # the exact-ratio form agrees
+
+
+def test_every_mode_is_pinned() -> None:
+    assert {m.value for m in RoundingMode} == set(ROUNDED["2.5"])
+
+
+def test_down_is_the_legacy_name_of_floor() -> None:
+    """Stored programme versions and API clients say ``"down"``: it reads as FLOOR (towards −∞)."""
+    import msgspec
+
+    from lianka.tenants.domain.programme import PointsConfig
+
+    assert RoundingMode("down") is RoundingMode.FLOOR
+    assert msgspec.convert({"rounding": "down"}, PointsConfig, strict=False).rounding is RoundingMode.FLOOR
+    assert msgspec.json.decode(b'{"rounding": "down"}', type=PointsConfig).rounding is RoundingMode.FLOOR
+    assert PointsConfig().rounding is RoundingMode.FLOOR
+    assert msgspec.to_builtins(PointsConfig())["rounding"] == "floor"
+    with pytest.raises(ValueError, match="not a valid RoundingMode"):
+        RoundingMode("up")
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"rounding": "up"}, PointsConfig, strict=False)
+
+
+def test_fractions_round_exactly_where_a_decimal_division_would_not() -> None:
+    """A 31-digit ratio just below an integer: Decimal's 28-digit division rounds it up to the integer
+    first; the Fraction form floors it as ``//`` does."""
+    n, d = 10**30 - 1, 10**15
+    assert round_minor(Fraction(n, d), RoundingMode.FLOOR) == n // d
+    assert round_minor(Decimal(n) / Decimal(d), RoundingMode.FLOOR) == n // d + 1  # why Fractions exist here
+
+
+@given(st.integers(-(10**24), 10**24), st.integers(1, 10**12), st.sampled_from(list(RoundingMode)))
+def test_fraction_and_decimal_agree_given_enough_precision(n: int, d: int, mode: RoundingMode) -> None:
+    with localcontext() as ctx:
+        ctx.prec = 80  # enough digits for this range: the Decimal quotient is exact or far from a boundary
+        exact = Decimal(n) / Decimal(d)
+        assert round_minor(Fraction(n, d), mode) == round_minor(exact, mode)
+    if mode is RoundingMode.FLOOR:
+        assert round_minor(Fraction(n, d), mode) == n // d

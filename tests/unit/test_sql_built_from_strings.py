@@ -34,15 +34,11 @@ SQL_METHODS = {"execute", "exec_driver_sql", "executemany", "scalar", "scalars",
 
 #: (file, interpolated expression) → why it can only be a constant. Keep entries few and specific.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("tenants/services/crm.py", "stage_where"):
-        "_stage_sql returns one of four constant lifecycle clauses picked from a literal dict by stage "
-        "(an enum-checked filter); the dates it compares with are bound parameters",
+    ("tenants/crm_queries.py", "where"):
+        "_member_filter joins fixed clause strings (the lifecycle clause from a literal dict keyed by an "
+        "enum-checked stage); every value it filters by is a bound parameter",
     ("alliance/settlement/close.py", "op"):
         "_aggregate's callers pass the literal comparison operators '=' or '<' (the period filter)",
-    ("tenants/pos/services.py", "accounts.balances_sql(1)"):
-        "a constant statement; the int only numbers its $n placeholders (the values are bound by asyncpg)",
-    ("tenants/pos/services.py", "_sale_sql(1)"):
-        "a constant statement; the int only numbers its $n placeholders (the values are bound by asyncpg)",
 }
 
 

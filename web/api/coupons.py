@@ -8,11 +8,11 @@ import uuid
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
+from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.services import coupon_admin
-from lianka.web.api.deps import IdempotencyKey, actor_of, created
+from lianka.web.api.deps import Db, IdempotencyKey, actor_of, created
 
 
 class CouponTemplatesController(Controller):
@@ -22,31 +22,31 @@ class CouponTemplatesController(Controller):
     @post("/", guards=[requires(Permission.PROGRAMME_WRITE)],
           summary="Create a coupon template: fixed amount off, percent off with a cap, or a gift item")
     async def create(self, data: JSONBody[schemas.TemplateIn], principal: CurrentPrincipal,
-                     ident: IdentityService) -> schemas.TemplateOut:
-        return await coupon_admin.create_template(ident.db, principal.tenant, data)
+                     db: Db) -> schemas.TemplateOut:
+        return await coupon_admin.create_template(db, principal.tenant, data)
 
     @get("/", guards=[requires(Permission.PROGRAMME_READ)], summary="Coupon templates (active=true|false filters)")
-    async def list_templates(self, principal: CurrentPrincipal, ident: IdentityService,
+    async def list_templates(self, principal: CurrentPrincipal, db: Db,
                              active: FromQuery[bool | None] = None) -> list[schemas.TemplateOut]:
-        return await coupon_admin.list_templates(ident.db, principal.tenant, active=active)
+        return await coupon_admin.list_templates(db, principal.tenant, active=active)
 
     @get("/{template_id:uuid}", guards=[requires(Permission.PROGRAMME_READ)], summary="One coupon template")
     async def get_template(self, template_id: FromPath[uuid.UUID], principal: CurrentPrincipal,
-                           ident: IdentityService) -> schemas.TemplateOut:
-        return await coupon_admin.get_template(ident.db, principal.tenant, template_id)
+                           db: Db) -> schemas.TemplateOut:
+        return await coupon_admin.get_template(db, principal.tenant, template_id)
 
     @post("/{template_id:uuid}/deactivate", guards=[requires(Permission.PROGRAMME_WRITE)], status_code=200,
           summary="Stop issuing coupons of this template (issued coupons stay valid)")
     async def deactivate(self, template_id: FromPath[uuid.UUID], principal: CurrentPrincipal,
-                         ident: IdentityService) -> schemas.TemplateOut:
-        return await coupon_admin.deactivate(ident.db, principal.tenant, template_id)
+                         db: Db) -> schemas.TemplateOut:
+        return await coupon_admin.deactivate(db, principal.tenant, template_id)
 
     @post("/{template_id:uuid}/issue", guards=[requires(Permission.COUPONS_ISSUE)],
           summary="Issue one coupon of this template to a member (stock, per-member limit; Idempotency-Key)")
     async def issue(self, idempotency_key: IdempotencyKey, template_id: FromPath[uuid.UUID],
                     data: JSONBody[schemas.IssueIn], principal: CurrentPrincipal,
-                    ident: IdentityService) -> Response[schemas.CouponOut]:
-        out, replayed = await coupon_admin.issue(ident.db, principal.tenant, template_id, data.member_id,
+                    db: Db) -> Response[schemas.CouponOut]:
+        out, replayed = await coupon_admin.issue(db, principal.tenant, template_id, data.member_id,
                                                  idempotency_key, actor=actor_of(principal))
         return created(out, replayed)
 
@@ -58,5 +58,5 @@ class MemberCouponsController(Controller):
     @get("/", guards=[requires(Permission.MEMBERS_READ)],
          summary="A member's coupons, newest first (status=issued|redeemed|void|expired filters)")
     async def member_coupons(self, member_id: FromPath[uuid.UUID], principal: CurrentPrincipal,
-                             ident: IdentityService, status: FromQuery[str | None] = None) -> list[schemas.CouponOut]:
-        return await coupon_admin.member_coupons(ident.db, principal.tenant, member_id, status=status)
+                             db: Db, status: FromQuery[str | None] = None) -> list[schemas.CouponOut]:
+        return await coupon_admin.member_coupons(db, principal.tenant, member_id, status=status)

@@ -12,7 +12,8 @@ from lianka.platform.identity import members
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.members import MemberView
 from lianka.platform.identity.permissions import Permission
-from lianka.tenants.services import rules
+from lianka.tenants.services import enrolment
+from lianka.web.api.deps import acting_branch
 
 
 class EnrolBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -29,11 +30,8 @@ class MembersController(Controller):
           summary="Enrol a member by phone (201 new membership, 200 already a member)")
     async def enrol(self, data: JSONBody[EnrolBody], principal: CurrentPrincipal,
                     ident: IdentityService) -> Response[MemberView]:
-        branch = data.branch_id or principal.default_branch()
-        if principal.branch_ids is not None:  # managers and branch terminals enrol at their branches
-            principal.require_branch(branch)
-        done = await members.enrol_member(ident, principal.tenant, data.phone, branch,
-                                          on_join=lambda uow, member: rules.on_signup(uow, member, branch_id=branch))
+        # managers and branch terminals enrol at their branches
+        done = await enrolment.enrol(ident, principal.tenant, data.phone, acting_branch(principal, data.branch_id))
         return Response(done.member, status_code=201 if done.new_membership else 200)
 
     @get("/lookup", guards=[requires(Permission.MEMBERS_READ)], summary="Find a member by card, phone or QR")

@@ -23,7 +23,8 @@ from lianka.alliance.settlement import close, scopes
 from lianka.alliance.settlement.errors import PeriodBeforeBook
 from lianka.platform.db import Database
 from lianka.tenants.domain.programme import BonusFunder, Consumption, Programme, StoredValueConfig, StoredValuePlan
-from lianka.tenants.pos import schemas, services
+from lianka.tenants.pos import refunds, schemas, stored_value
+from lianka.tenants.pos import sales as pos_sales
 from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import set_programme
 
@@ -60,8 +61,9 @@ async def _month(db: Database, tenant_factory, member_factory, funder: BonusFund
     for op, a, b, c in plan:
         code, branch = "ABC"[c], branches[c]
         if op == "top_up":
-            out, _ = await services.top_up(db, tenant, schemas.TopUpIn(member_id=members[a], plan=b, business_time=AT),
-                                           uuid.uuid4().hex, branch)
+            out, _ = await stored_value.top_up(db, tenant, schemas.TopUpIn(member_id=members[a], plan=b,
+                                                                           business_time=AT),
+                                               uuid.uuid4().hex, branch)
             expect[code]["collected"] -= out.principal
         elif op == "spend":
             async with db.uow(tenant) as uow:
@@ -69,9 +71,9 @@ async def _month(db: Database, tenant_factory, member_factory, funder: BonusFund
             amount = min(b, bal.stored_value)
             if amount <= 0:
                 continue
-            out, _ = await services.sale(db, tenant, schemas.Basket(amount=amount, member_id=members[a],
-                                                                    stored_value=amount, business_time=AT),
-                                         uuid.uuid4().hex, branch)
+            out, _ = await pos_sales.sale(db, tenant, schemas.Basket(amount=amount, member_id=members[a],
+                                                                     stored_value=amount, business_time=AT),
+                                          uuid.uuid4().hex, branch)
             expect[code]["principal"] += out.quote.sv_principal
             expect[code]["bonus"] += out.quote.sv_bonus
             sales.append((out.sale_id, code, amount))
@@ -84,8 +86,8 @@ async def _month(db: Database, tenant_factory, member_factory, funder: BonusFund
             part = max(1, left * b // 100) if left else 0
             if part <= 0:
                 continue
-            r, _ = await services.refund(db, tenant, sale_id, schemas.RefundIn(amount=part, business_time=AT),
-                                         uuid.uuid4().hex, None)
+            r, _ = await refunds.refund(db, tenant, sale_id, schemas.RefundIn(amount=part, business_time=AT),
+                                        uuid.uuid4().hex, None)
             expect[at_code]["principal"] -= r.sv_principal_restored
             expect[at_code]["bonus"] -= r.sv_bonus_restored
     return tenant, expect, members

@@ -167,8 +167,8 @@ async def test_birthday_rules_give_points_and_coupons_once_a_year(db: Database, 
 async def test_an_upgrade_at_the_tier_review_issues_the_upgrade_coupon(db: Database, tenant_factory,
                                                                       member_factory) -> None:
     from lianka.tenants.domain.programme import TierPolicy
+    from lianka.tenants.pos import sales as pos
     from lianka.tenants.pos import schemas as pos_schemas
-    from lianka.tenants.pos import services as pos
 
     t = await tenant_factory()
     m = await member_factory(t)

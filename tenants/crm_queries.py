@@ -1,0 +1,205 @@
+"""The CRM's SQL: the member list with its filters, and what the member detail and the tier history
+read — each statement behind a typed function returning a documented row type. The rules of
+``tenants/queries.py`` hold here too (bound parameters only, no commit, decision 0019).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from lianka.platform.db import UnitOfWork
+from lianka.tenants.domain import lifecycle
+from lianka.tenants.queries import rows_as
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """The member list's filters (all optional); ``stage`` is one of :class:`lifecycle.Stage`."""
+
+    q: str = ""  # name, card number, or the last digits of the phone
+    tier: str | None = None
+    tag: str | None = None
+    stage: str | None = None
+    branch_id: uuid.UUID | None = None
+
+
+_RECENCY = lifecycle.Recency()
+_JOINED = "ms.joined_at::date"
+_LAST = "p.last_purchase_at::date"
+#: the lifecycle stage as SQL over joined_at / last_purchase_at (the same rule as ``lifecycle.stage``)
+_STAGE_CLAUSES = {
+    lifecycle.Stage.NEW: f"{_JOINED} >= :new_since",
+    lifecycle.Stage.ACTIVE: f"{_JOINED} < :new_since AND {_LAST} >= :active",
+    lifecycle.Stage.AT_RISK: f"{_JOINED} < :new_since AND {_LAST} < :active AND {_LAST} >= :risk",
+    lifecycle.Stage.DORMANT: f"{_JOINED} < :new_since AND ({_LAST} IS NULL OR {_LAST} < :risk)",
+}
+
+
+def _member_filter(f: ListFilter, today: date) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause of the member list, from fixed parts (values are bound parameters)."""
+    where = ""
+    params: dict[str, Any] = {}
+    if f.q:
+        q = f.q.strip()
+        tail = " OR m.phone LIKE :q_tail" if q.isdigit() and len(q) >= 4 else ""
+        where += f" AND (p.name ILIKE :q_like OR m.card_number = :q{tail})"
+        params.update(q=q, q_like=f"%{q}%", q_tail=f"%{q}")
+    if f.tier:
+        where += " AND p.tier_code = :tier"
+        params["tier"] = f.tier
+    if f.tag:
+        where += " AND :tag = ANY(p.tags)"
+        params["tag"] = f.tag
+    if f.branch_id:
+        where += " AND ms.branch_id = :branch"  # the join branch: set at enrolment, never moved
+        params["branch"] = f.branch_id
+    if f.stage is not None:
+        where += f" AND {_STAGE_CLAUSES[lifecycle.Stage(f.stage)]}"
+        params.update(new_since=today - timedelta(days=_RECENCY.new_days),
+                      active=today - timedelta(days=_RECENCY.active_days),
+                      risk=today - timedelta(days=_RECENCY.at_risk_days))
+    return where, params
+
+
+@dataclass(frozen=True)
+class MemberListRow:
+    """Row type of the member list (the full phone: callers mask it unless exporting)."""
+
+    member_id: uuid.UUID
+    card_number: str
+    phone: str
+    joined_at: datetime
+    name: str
+    tier_code: str | None
+    tags: list[str]
+    last_purchase_at: datetime | None
+    spend: int
+    purchases: int
+    source: str
+    gender: str | None
+    birthday: date | None
+    email: str | None
+
+
+async def member_list(uow: UnitOfWork, f: ListFilter, today: date, *, limit: int, offset: int
+                      ) -> tuple[list[MemberListRow], int]:
+    """One page of members (newest first) and the total matching; ``f.stage`` must be a valid stage."""
+    where, params = _member_filter(f, today)
+    base = ("FROM memberships ms JOIN members m ON m.id = ms.member_id "
+            "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE true" + where)
+    total = int(await uow.session.scalar(text(f"SELECT count(*) {base}"), params) or 0)
+    rows = await rows_as(uow, MemberListRow, (
+        "SELECT ms.member_id, m.card_number, m.phone, ms.joined_at, coalesce(p.name, '') AS name, "
+        "p.tier_code, coalesce(p.tags, '{}') AS tags, p.last_purchase_at, coalesce(p.cumulative_spend, 0) AS spend, "
+        "coalesce(p.purchase_count, 0) AS purchases, coalesce(p.source, 'till') AS source, p.gender, p.birthday, "
+        f"p.email {base} ORDER BY ms.joined_at DESC, ms.member_id LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset})
+    return rows, total
+
+
+@dataclass(frozen=True)
+class MemberIdentity:
+    """Row type: a member's card, phone, enrolment time and join branch here."""
+
+    card_number: str
+    phone: str
+    joined_at: datetime
+    branch_id: uuid.UUID | None
+
+
+async def member_identity(uow: UnitOfWork, member_id: uuid.UUID) -> MemberIdentity:
+    found = await rows_as(uow, MemberIdentity, (
+        "SELECT m.card_number, m.phone, ms.joined_at, ms.branch_id FROM memberships ms "
+        "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"), {"m": member_id})
+    return found[0]
+
+
+@dataclass(frozen=True)
+class MemberCouponRow:
+    """Row type: one of a member's coupons with its template's name and kind."""
+
+    code: str
+    status: str
+    valid_until: datetime | None
+    name: str
+    kind: str
+
+
+async def member_coupon_rows(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 100) -> list[MemberCouponRow]:
+    return await rows_as(uow, MemberCouponRow, (
+        "SELECT c.code, c.status, c.valid_until, t.name, t.kind FROM coupons c JOIN coupon_templates t "
+        "ON t.tenant_id = c.tenant_id AND t.id = c.template_id WHERE c.member_id = :m ORDER BY c.issued_at DESC "
+        "LIMIT :limit"), {"m": member_id, "limit": limit})
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    """Row type: one of a member's sales, as the member detail lists it (``lines``: sku, qty, unit_price)."""
+
+    id: uuid.UUID
+    business_time: datetime
+    branch: str
+    gross: int
+    discounts: int
+    points_redeemed: int
+    stored_value: int
+    due: int
+    points_earned: int
+    refunded: int
+    status: str
+    lines: list[dict[str, Any]]
+
+
+async def purchases(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 50) -> list[PurchaseRow]:
+    return await rows_as(uow, PurchaseRow, (
+        "SELECT s.id, s.business_time, b.code AS branch, s.gross, s.member_discount + s.coupon_total AS discounts, "
+        "s.points_redeemed, s.sv_principal + s.sv_bonus AS stored_value, s.due, s.points_earned, s.refunded, "
+        "s.status, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, "
+        "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id), '[]') AS lines "
+        "FROM sales s JOIN branches b ON b.id = s.branch_id WHERE s.member_id = :m "
+        "ORDER BY s.business_time DESC LIMIT :limit"), {"m": member_id, "limit": limit})
+
+
+@dataclass(frozen=True)
+class PointsMovement:
+    """Row type: one posting on a member's points account, with its lot's expiry and availability."""
+
+    kind: str
+    business_time: datetime
+    points: int
+    reversal: bool
+    expires_at: datetime | None
+    available_at: datetime | None
+
+
+async def points_history(uow: UnitOfWork, points_account: uuid.UUID, limit: int = 100) -> list[PointsMovement]:
+    return await rows_as(uow, PointsMovement, (
+        "SELECT e.kind, e.business_time, p.amount AS points, e.reverses_id IS NOT NULL AS reversal, "
+        "(SELECT min(l.expires_at) FROM ledger_lots l WHERE l.entry_id = e.id AND l.account_id = p.account_id) "
+        "AS expires_at, (SELECT min(l.available_at) FROM ledger_lots l WHERE l.entry_id = e.id "
+        "AND l.account_id = p.account_id) AS available_at "
+        "FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id "
+        "WHERE p.account_id = :a ORDER BY e.business_time DESC, e.posted_at DESC LIMIT :limit"),
+        {"a": points_account, "limit": limit})
+
+
+@dataclass(frozen=True)
+class TierChangeRow:
+    """Row type of ``tier_changes`` as the history shows it."""
+
+    old_tier: str | None
+    new_tier: str | None
+    reason: str
+    actor: str
+    at: datetime
+
+
+async def tier_changes(uow: UnitOfWork, member_id: uuid.UUID) -> list[TierChangeRow]:
+    return await rows_as(uow, TierChangeRow, (
+        "SELECT old_tier, new_tier, reason, actor, at FROM tier_changes WHERE member_id = :m ORDER BY at DESC"),
+        {"m": member_id})
