@@ -29,9 +29,10 @@ test: install lint ## lint, then the whole suite on real PostgreSQL + Redis (bro
 test-fast: install ## the suite without lint
 	$(BIN)/pytest -q -x
 
-lint: install ## ruff + mypy (strict on the package)
+lint: install ## ruff + mypy (strict on the package; tests and benchmarks too)
 	$(BIN)/ruff check .
 	$(BIN)/mypy -p lianka
+	$(BIN)/mypy tests bench
 
 format: install ## apply ruff's formatting and fixes
 	$(BIN)/ruff check --fix .

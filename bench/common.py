@@ -105,8 +105,8 @@ async def drive(name: str, workers: int, seconds: float, op: Callable[[int, int]
         measuring = False
         return time.perf_counter() - start
 
-    results = await asyncio.gather(timer(), *[loop(w) for w in range(workers)])
-    return Run(name, count, float(results[0]), latencies, per_op)
+    elapsed, _ = await asyncio.gather(timer(), asyncio.gather(*[loop(w) for w in range(workers)]))
+    return Run(name, count, elapsed, latencies, per_op)
 
 
 def merge(name: str, runs: list[Run]) -> Run:

@@ -138,7 +138,7 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
     through bare asyncpg connections — BEGIN, the tenant setting, those statements with a fresh
     idempotency key and sale id, COMMIT — by as many tills. No Python of ours runs in it.
     """
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
     from sqlalchemy import text
 
     from lianka.platform.db import asyncpg_params

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from sqlalchemy import ForeignKey, MetaData, event, exc, make_url, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine

@@ -71,7 +71,7 @@ async def relay_once(db: Database, broker: dramatiq.Broker, batch_size: int = 10
 async def relay_forever(db: Database, broker: dramatiq.Broker, *, batch_size: int, poll_seconds: float,
                         listen_url: str | None = None, stop: asyncio.Event | None = None) -> None:
     """Drain the outbox, then wait for a NOTIFY (or the poll interval) and drain again."""
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     stop = stop or asyncio.Event()
     wake = asyncio.Event()

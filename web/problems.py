@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import MediaType, Request, Response

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from lianka.platform.db import Database
 from lianka.platform.identity.testing import AuthKit, Creds
 from lianka.tenants.domain.programme import Programme
+from lianka.tenants.queries import Balances
 from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import set_programme
 
@@ -62,7 +63,7 @@ class Shop:
         async with self.db.uow(self.tenant) as uow:
             return (await accounts.balances(uow, member, datetime.now(UTC))).points
 
-    async def balances(self, member: uuid.UUID) -> accounts.Balances:
+    async def balances(self, member: uuid.UUID) -> Balances:
         async with self.db.uow(self.tenant) as uow:
             return await accounts.balances(uow, member, datetime.now(UTC))
 

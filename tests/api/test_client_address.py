@@ -49,7 +49,8 @@ async def _recorded_ip(app: Litestar, owner_engine: Any, peer: str, forwarded: s
     """Sign up and sign in from ``peer`` with ``X-Forwarded-For: forwarded``; the address the
     session was recorded with."""
     async with app.lifespan():
-        transport = httpx.ASGITransport(app=app, client=(peer, 50000))
+        # httpx types an ASGI app's scope as a plain dict, Litestar as TypedDicts: the same protocol
+        transport = httpx.ASGITransport(app=app, client=(peer, 50000))  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://lianka.test") as c:
             email = f"ip-{uuid.uuid4().hex[:10]}@example.com"
             r = await c.post("/api/v1/signup", json={"merchant_name": "IP", "slug": f"ip-{uuid.uuid4().hex[:10]}",

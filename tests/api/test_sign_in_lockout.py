@@ -33,8 +33,9 @@ async def running(app: Litestar) -> AsyncIterator[Callable[[str], httpx.AsyncCli
     opened: list[httpx.AsyncClient] = []
 
     def from_address(ip: str) -> httpx.AsyncClient:
-        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 40000)),
-                              base_url="http://lianka.test")
+        # httpx types an ASGI app's scope as a plain dict, Litestar as TypedDicts: the same protocol
+        transport = httpx.ASGITransport(app=app, client=(ip, 40000))  # type: ignore[arg-type]
+        c = httpx.AsyncClient(transport=transport, base_url="http://lianka.test")
         opened.append(c)
         return c
 

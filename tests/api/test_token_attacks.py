@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 from joserfc import jwt
@@ -17,11 +18,11 @@ from joserfc.jwk import RSAKey
 PROBLEM = "application/problem+json"
 
 
-def b64(obj: dict) -> str:
+def b64(obj: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
 
-def split(token: str) -> tuple[dict, dict, str]:
+def split(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     h, p, s = token.split(".")
     pad = lambda x: x + "=" * (-len(x) % 4)  # noqa: E731
     return json.loads(base64.urlsafe_b64decode(pad(h))), json.loads(base64.urlsafe_b64decode(pad(p))), s

@@ -20,7 +20,7 @@ async def recovery_test_job(uow: UnitOfWork, code: str, marker: str, **_: Any) -
     await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, 'recovery')"),
                               {"t": uow.tenant_id, "c": code})
     _note_pid(marker)
-    for _ in range(6000):
+    for _attempt in range(6000):
         if _released(marker):
             return
         await asyncio.sleep(0.1)

@@ -4,9 +4,10 @@ read-only, by the tenant that employs/enrols the person, or by the member themse
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.exc import DBAPIError
 
 from lianka.platform.db import Database
@@ -43,7 +44,8 @@ async def test_a_tenant_reads_only_its_own_staff_and_writes_none(db: Database, t
     async with db.uow(a) as uow:
         ids = set((await uow.session.execute(text("SELECT id FROM staff_users"))).scalars())
         assert ua in ids and ub not in ids
-        res = await uow.session.execute(text("UPDATE staff_users SET display_name = 'x' WHERE id = :u"), {"u": ua})
+        res = cast("CursorResult[Any]", await uow.session.execute(
+            text("UPDATE staff_users SET display_name = 'x' WHERE id = :u"), {"u": ua}))
         assert res.rowcount == 0  # reads yes, writes only in system scope
     async with db.uow() as uow:
         assert await uow.session.scalar(text("SELECT count(*) FROM staff_users")) == 0
@@ -80,8 +82,8 @@ async def test_members_are_seen_through_memberships_only(ident: Identity, two_te
         seen = set((await uow.session.execute(text("SELECT id FROM members"))).scalars())
         assert both.member.member_id in seen and only_a.member.member_id not in seen
         assert await uow.session.scalar(text("SELECT count(*) FROM memberships WHERE tenant_id = :a"), {"a": a}) == 0
-        res = await uow.session.execute(text("UPDATE members SET phone = '+8613000000000' WHERE id = :m"),
-                                        {"m": both.member.member_id})
+        res = cast("CursorResult[Any]", await uow.session.execute(
+            text("UPDATE members SET phone = '+8613000000000' WHERE id = :m"), {"m": both.member.member_id}))
         assert res.rowcount == 0
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from lianka.platform.db import Database
@@ -65,7 +66,7 @@ async def test_cannot_write_rows_for_another_tenant(db: Database, two_tenants) -
         with pytest.raises(DBAPIError, match="row-level security"):
             await uow.session.execute(text("UPDATE branches SET tenant_id = :b WHERE code = 'M1'"), {"b": b})
     async with db.uow(b) as uow:  # b cannot touch a's rows: they are invisible, so nothing changes
-        res = await uow.session.execute(text("DELETE FROM branches WHERE code = 'M1'"))
+        res = cast("CursorResult[Any]", await uow.session.execute(text("DELETE FROM branches WHERE code = 'M1'")))
         assert res.rowcount == 0
         await uow.commit()
     async with db.uow(a) as uow:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
+from dramatiq.brokers.redis import RedisBroker
 from redis import Redis
 
 from lianka.platform.jobs import get_broker
@@ -44,7 +46,7 @@ def test_expired_leader_is_replaced(redis: Redis) -> None:
 
 
 def test_a_tick_is_enqueued_once(redis: Redis) -> None:
-    broker = get_broker()
+    broker = cast(RedisBroker, get_broker())  # the app's broker is always Redis's
     queue = f"sched_test_{uuid.uuid4().hex[:8]}"
     broker.declare_queue(queue)
     job = Periodic(name=f"job-{uuid.uuid4().hex[:8]}", actor="prune_outbox", cron="* * * * *", queue=queue)

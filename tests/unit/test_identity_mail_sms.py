@@ -73,7 +73,8 @@ async def test_console_backends_keep_what_they_sent() -> None:
     assert mailer.sent[-1].to == "a@example.com"
     sms = ConsoleSms()
     await sms.send("+8613800138000", "code 123456")
-    assert sms.last_to("+8613800138000").text == "code 123456"
+    last = sms.last_to("+8613800138000")
+    assert last is not None and last.text == "code 123456"
     assert sms.last_to("+8613800138001") is None
 
 

@@ -34,7 +34,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.entries: list[tuple[uuid.UUID, int]] = []  # (entry id, member delta)
         self.reversed: set[uuid.UUID] = set()
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro):
         return self.runner.run(coro)
 
     @initialize()
@@ -138,7 +138,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     assert bad == [], (name, bad)
         self.run(go())
 
-    async def _breakage(self, uow) -> int:  # type: ignore[no-untyped-def]
+    async def _breakage(self, uow) -> int:
         acc = await ledger.open_account(uow, owner_kind="merchant", owner_id=self.tenant, kind="points_breakage",
                                         unit=self.member.unit)
         return await ledger.balance(uow, acc)

@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -43,7 +44,7 @@ ops = st.lists(st.one_of(
 
 
 async def _month(db: Database, tenant_factory, member_factory, funder: BonusFunder, consumption: Consumption,
-                 plan: list[tuple]) -> tuple[uuid.UUID, dict[str, dict[str, int]], list[uuid.UUID]]:
+                 plan: list[tuple[Any, ...]]) -> tuple[uuid.UUID, dict[str, dict[str, int]], list[uuid.UUID]]:
     tenant = await tenant_factory("随机连锁")
     branches = []
     async with db.uow(tenant) as uow:
@@ -61,22 +62,22 @@ async def _month(db: Database, tenant_factory, member_factory, funder: BonusFund
     for op, a, b, c in plan:
         code, branch = "ABC"[c], branches[c]
         if op == "top_up":
-            out, _ = await stored_value.top_up(db, tenant, schemas.TopUpIn(member_id=members[a], plan=b,
-                                                                           business_time=AT),
-                                               uuid.uuid4().hex, branch)
-            expect[code]["collected"] -= out.principal
+            topped, _ = await stored_value.top_up(db, tenant, schemas.TopUpIn(member_id=members[a], plan=b,
+                                                                              business_time=AT),
+                                                  uuid.uuid4().hex, branch)
+            expect[code]["collected"] -= topped.principal
         elif op == "spend":
             async with db.uow(tenant) as uow:
                 bal = await accounts.balances(uow, members[a], AT)
             amount = min(b, bal.stored_value)
             if amount <= 0:
                 continue
-            out, _ = await pos_sales.sale(db, tenant, schemas.Basket(amount=amount, member_id=members[a],
-                                                                     stored_value=amount, business_time=AT),
-                                          uuid.uuid4().hex, branch)
-            expect[code]["principal"] += out.quote.sv_principal
-            expect[code]["bonus"] += out.quote.sv_bonus
-            sales.append((out.sale_id, code, amount))
+            sold, _ = await pos_sales.sale(db, tenant, schemas.Basket(amount=amount, member_id=members[a],
+                                                                      stored_value=amount, business_time=AT),
+                                           uuid.uuid4().hex, branch)
+            expect[code]["principal"] += sold.quote.sv_principal
+            expect[code]["bonus"] += sold.quote.sv_bonus
+            sales.append((sold.sale_id, code, amount))
         elif sales:
             sale_id, at_code, amount = sales[a % len(sales)]
             async with db.uow(tenant) as uow:

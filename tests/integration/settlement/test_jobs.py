@@ -26,7 +26,7 @@ ZONES = ["Pacific/Kiritimati", "Asia/Shanghai", "Asia/Kathmandu", "Europe/London
 
 def next_tick(after: datetime) -> datetime:
     job = REGISTRY["close-chains-monthly"]
-    fire = CronTrigger.from_crontab(job.cron, timezone=job.timezone).get_next_fire_time(None, after)
+    fire: datetime | None = CronTrigger.from_crontab(job.cron, timezone=job.timezone).get_next_fire_time(None, after)
     assert fire is not None
     return fire
 

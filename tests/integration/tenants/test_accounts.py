@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lianka.alliance.ledger import services as ledger
 from lianka.alliance.ledger.errors import InsufficientFunds
 from lianka.platform.db import Database
+from lianka.platform.errors import ValidationFailed
 from lianka.tenants.domain.programme import ExpiryKind, ExpiryPolicy, PointsConfig, Programme
 from lianka.tenants.services import accounts
 
@@ -30,7 +32,7 @@ async def test_award_spend_and_balances(db: Database, tenant_factory, member_fac
     async with db.uow(t) as uow:
         b = await accounts.balances(uow, m, NOW + timedelta(days=1))
         assert (b.points, b.points_available, b.points_pending) == (150, 100, 50)
-        lots = await accounts.ledger.lots(uow, (await accounts.member_accounts(uow, m, "CNY")).points)
+        lots = await ledger.lots(uow, (await accounts.member_accounts(uow, m, "CNY")).points)
         # valid through 23 Nov 2027, i.e. until midnight starting 24 Nov in the merchant's time zone
         assert {lot.expires_at for lot in lots} == {datetime(2027, 11, 24, tzinfo=ZoneInfo("Asia/Shanghai"))}
         with pytest.raises(InsufficientFunds):
@@ -46,6 +48,6 @@ async def test_award_spend_and_balances(db: Database, tenant_factory, member_fac
 async def test_bad_amounts(db: Database, tenant_factory) -> None:
     t = await tenant_factory()
     async with db.uow(t) as uow:
-        with pytest.raises(accounts.ValidationFailed):
+        with pytest.raises(ValidationFailed):
             await accounts.award_points(uow, uuid.uuid4(), 0, programme=PROGRAMME, reason="x", key="k",
                                         business_time=NOW)

@@ -52,7 +52,8 @@ async def test_tier_review_downgrades_one_step_once_per_interval(db: Database, t
     assert await maintenance.review_tiers(db, t, NOW) == 1
     assert await maintenance.review_tiers(db, t, NOW) == 0  # reviewed: not again until the next interval
     async with db.uow(t) as uow:
-        tiers_now = dict((await uow.session.execute(text("SELECT member_id, tier_code FROM member_profiles"))).all())
+        rows = (await uow.session.execute(text("SELECT member_id, tier_code FROM member_profiles"))).all()
+        tiers_now: dict[uuid.UUID, str] = dict(rows)
         reasons = (await uow.session.execute(text("SELECT reason FROM tier_changes"))).scalars().all()
     assert tiers_now == {lapsed: "silver", floored: "gold"}
     assert reasons == ["downgraded one step at review"]
