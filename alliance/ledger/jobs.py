@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
-from sqlalchemy import text
 
+from lianka.alliance.ledger import queries
 from lianka.alliance.ledger.services import expire_due
 from lianka.platform.db import Database
 from lianka.platform.jobs import get_broker, get_database
@@ -21,12 +21,10 @@ log = get_logger(__name__)
 async def expire_book(db: Database, book: uuid.UUID, now: datetime, batch_size: int = 500) -> int:
     """Expire one book's due lots, one committed batch at a time. A crash loses at most the batch in
     flight (rolled back); running again continues where it stopped."""
-    from lianka.alliance.alliances.services import breakage_hook
+    from lianka.alliance.alliances.breakage import breakage_hook
 
     async with db.uow(system=True) as uow:
-        tz = await uow.session.scalar(text(
-            "SELECT coalesce((SELECT timezone FROM merchants WHERE id = :b), "
-            "(SELECT timezone FROM alliances WHERE id = :b))"), {"b": book})
+        tz = await queries.book_timezone(uow, book)
         after = await breakage_hook(uow, book)
     total = 0
     while True:
@@ -41,8 +39,7 @@ async def expire_book(db: Database, book: uuid.UUID, now: datetime, batch_size: 
 async def expire_all(db: Database, now: datetime, batch_size: int = 500) -> dict[uuid.UUID, int]:
     """Expire every book's due lots (merchants' points and alliances' points)."""
     async with db.uow(system=True) as uow:
-        books = list((await uow.session.execute(
-            text("SELECT ledger_books_with_due_lots(:now)"), {"now": now})).scalars())
+        books = await queries.books_with_due_lots(uow, now)
     done: dict[uuid.UUID, int] = {}
     for book in books:
         done[book] = await expire_book(db, book, now, batch_size)

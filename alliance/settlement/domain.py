@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -83,6 +83,20 @@ def sv_consumed(redeeming: str, principal: int, bonus_by_issuer: dict[str, int],
 def sv_refund(branch: str, principal: int) -> list[Obligation]:
     """Unused principal handed back at ``branch``: the hub reimburses it."""
     return [Obligation(branch, LineKind.SV_REFUNDED, principal)]
+
+
+def pro_rata(amount: int, part: int, whole: int) -> int:
+    """``amount × part / whole`` rounded down to a whole minor unit (``amount`` and ``part`` not
+    negative, ``whole`` positive): a refund's share of what a sale's clearing booked.
+
+    Exact at any size: the quotient is computed with two digits more than ``amount × part`` has, so
+    its rounding error stays below ``1 / whole`` — the least distance from a quotient that is not a
+    whole number to the nearest whole one — and rounding it down lands where exact division would.
+    Non-negative, so ``RoundingMode.DOWN`` (towards minus infinity) is also towards zero."""
+    product = amount * part
+    with localcontext() as ctx:
+        ctx.prec = len(str(product)) + 2
+        return round_minor(Decimal(product) / whole, RoundingMode.DOWN)
 
 
 # --- alliance points ----------------------------------------------------------------------------

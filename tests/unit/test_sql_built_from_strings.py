@@ -37,8 +37,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("tenants/services/crm.py", "stage_where"):
         "_stage_sql returns one of four constant lifecycle clauses picked from a literal dict by stage "
         "(an enum-checked filter); the dates it compares with are bound parameters",
-    ("alliance/settlement/close.py", "op"):
-        "_aggregate's callers pass the literal comparison operators '=' or '<' (the period filter)",
     ("tenants/pos/services.py", "accounts.balances_sql(1)"):
         "a constant statement; the int only numbers its $n placeholders (the values are bound by asyncpg)",
     ("tenants/pos/services.py", "_sale_sql(1)"):

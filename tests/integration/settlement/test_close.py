@@ -188,7 +188,8 @@ async def test_random_alliance_months_net_to_zero(db: Database, tenant_factory, 
     second close changes nothing."""
     from decimal import Decimal
 
-    from lianka.alliance.alliances import services as alliances
+    from lianka.alliance.alliances import membership as alliances
+    from lianka.alliance.alliances import till
     from lianka.alliance.alliances.domain import Terms
     from lianka.alliance.ledger.errors import InsufficientFunds
     from lianka.alliance.settlement.domain import money
@@ -212,14 +213,14 @@ async def test_random_alliance_months_net_to_zero(db: Database, tenant_factory, 
     for kind, who, whose, n in moves:
         key = uuid.uuid4().hex
         if kind == "earn":
-            out, _ = await alliances.earn(db, partners[who], a.id, member_id=members[whose], amount=n,
-                                          branch_id=branches[who], key=key, business_time=AT)
+            out, _ = await till.earn(db, partners[who], a.id, member_id=members[whose], amount=n,
+                                     branch_id=branches[who], key=key, business_time=AT)
             expect[who] -= money(out["points"], issue) + fee
         else:
             points = n // 100 + 1
             try:
-                await alliances.redeem(db, partners[who], a.id, member_id=members[whose], points=points,
-                                       branch_id=branches[who], key=key, business_time=AT)
+                await till.redeem(db, partners[who], a.id, member_id=members[whose], points=points,
+                                  branch_id=branches[who], key=key, business_time=AT)
             except InsufficientFunds:
                 continue
             expect[who] += money(points, reimb) - fee
