@@ -39,18 +39,18 @@ CARD_MAX = 128
 
 @dataclass(frozen=True)
 class _Till:
-    """Where a move happens: the alliance's book facts, the partner's branch, the terms in force."""
+    """Where a move happens: the alliance (its book), the partner's branch, the terms in force, and
+    the member's alliance points account."""
 
     alliance_id: uuid.UUID
-    currency: str
-    tz: str
+    book: queries.AllianceRow
     branch: uuid.UUID
     terms: Terms
     member_points: ledger.Account
 
     @property
     def hub(self) -> clearing.Hub:
-        return clearing.Hub("alliance", self.alliance_id, self.currency)
+        return clearing.Hub("alliance", self.alliance_id, self.book.currency)
 
 
 # --- building blocks (take the caller's unit of work, never commit) --------------------------------
@@ -71,12 +71,12 @@ async def _enter(uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.UUID, 
     if not await queries.is_cardholder(uow, alliance_id, member_id):
         raise NotACardholder("not an alliance card", field="member_id")
     await uow.set_tenant(alliance_id)
-    a = await queries.alliance(uow)
+    book = await queries.alliance(uow)
     _, terms = await terms_at(uow, alliance_id, at)
     await queries.record_spoke(uow, queries.SpokeRow(alliance_id, branch_id, merchant, branch.code, branch.name))
     account = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_points",
                                         unit=points_unit(alliance_id))
-    return _Till(alliance_id, a.currency, a.timezone, branch_id, terms, account)
+    return _Till(alliance_id, book, branch_id, terms, account)
 
 
 async def _balance(uow: UnitOfWork, account: ledger.Account, at: datetime) -> dict[str, int]:
@@ -100,6 +100,11 @@ async def _sv_accounts(uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.
 
 async def _sv_balances(uow: UnitOfWork, principal: ledger.Account, bonus: ledger.Account) -> dict[str, int]:
     return {"sv_principal": await ledger.balance(uow, principal), "sv_bonus": await ledger.balance(uow, bonus)}
+
+
+def _check_amount(amount: int) -> None:
+    if not 0 < amount <= 10**11:
+        raise ValidationFailed("amount must be a positive number of fen", field="amount")
 
 
 def _request(alliance_id: uuid.UUID, member_id: uuid.UUID, branch_id: uuid.UUID | None,
@@ -132,8 +137,7 @@ async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, mem
                branch_id: uuid.UUID | None, key: str, business_time: datetime | None) -> tuple[dict[str, Any], bool]:
     """A purchase at a partner earns alliance points at the partner's rate; the partner owes the operator
     their issue price (and the per-transaction fee) from this moment."""
-    if not 0 < amount <= 10**11:
-        raise ValidationFailed("amount must be a positive number of fen", field="amount")
+    _check_amount(amount)
     at = business_time or datetime.now(UTC)
 
     async def body(uow: UnitOfWork) -> dict[str, Any]:
@@ -143,7 +147,7 @@ async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, mem
         if points <= 0:
             raise RuleViolation("this purchase earns no alliance points")
         await queries.lock_issuer(uow, alliance_id, merchant)
-        position, issued = await queries.position(uow, alliance_id, merchant, period=period_of(at, till.tz),
+        position, issued = await queries.position(uow, alliance_id, merchant, period=period_of(at, till.book.timezone),
                                                   issued_kind=clearing.quantity_kind(LineKind.POINTS_ISSUED))
         cap, limit = t.cap_for(str(merchant)), t.limit_for(str(merchant))
         if cap and issued + points > cap:
@@ -152,8 +156,8 @@ async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, mem
         if limit and -(position - cost - t.fee_per_transaction) > limit:
             raise CreditLimitExceeded(f"the partner owes {-position} against a limit of {limit}")
         e = t.expiry
-        expires = ledger_domain.expiry_for(at, str(e.kind), months=e.months, extra_years=e.extra_years, tz=till.tz) \
-            if e.kind != ExpiryKind.NEVER else None
+        expires = None if e.kind == ExpiryKind.NEVER else ledger_domain.expiry_for(
+            at, str(e.kind), months=e.months, extra_years=e.extra_years, tz=till.book.timezone)
         spoke = str(till.branch)
         owed = points_issued(spoke, points, t.issue_price)
         if t.fee_per_transaction:
@@ -163,7 +167,7 @@ async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, mem
                                              [(till.branch, LineKind.POINTS_ISSUED, -points)])
         legs += await clearing.legs(uow, till.hub, owed)
         entry = await ledger.post(uow, kind="alliance_points_issued", business_time=at, key=f"earn:{key}",
-                                  scope=f"pos:{merchant}", timezone=till.tz, legs=legs,
+                                  scope=f"pos:{merchant}", timezone=till.book.timezone, legs=legs,
                                   refs={"merchant": str(merchant), "branch": spoke, "spend": amount})
         return {"alliance_id": str(alliance_id), "member_id": str(member_id), "points": points,
                 "issue_cost": cost, "fee": t.fee_per_transaction, "entry_id": str(entry.id), "period": entry.period,
@@ -193,7 +197,7 @@ async def redeem(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, m
                                              [(till.branch, LineKind.POINTS_REDEEMED, points)])
         legs += await clearing.legs(uow, till.hub, owed)
         entry = await ledger.post(uow, kind="alliance_points_redeemed", business_time=at, key=f"redeem:{key}",
-                                  scope=f"pos:{merchant}", timezone=till.tz, legs=legs,
+                                  scope=f"pos:{merchant}", timezone=till.book.timezone, legs=legs,
                                   refs={"merchant": str(merchant), "branch": spoke})
         return {"alliance_id": str(alliance_id), "member_id": str(member_id), "points": points,
                 "discount": money(points, t.member_value), "reimbursement": money(points, t.reimbursement_price),
@@ -216,13 +220,13 @@ async def sv_top_up(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *
         chosen = next((p for p in till.terms.sv.plans if p.code == plan and p.active), None)
         if chosen is None:
             raise NotFound(f"no active alliance stored-value plan {plan!r}", field="plan")
-        principal, bonus, float_, expense = await _sv_accounts(uow, alliance_id, member_id, till.currency)
+        principal, bonus, float_, expense = await _sv_accounts(uow, alliance_id, member_id, till.book.currency)
         legs = [ledger.Leg(principal, chosen.pay), ledger.Leg(float_, -chosen.pay)]
         if chosen.bonus:
             legs += [ledger.Leg(bonus, chosen.bonus), ledger.Leg(expense, -chosen.bonus)]
         legs += await clearing.legs(uow, till.hub, obligations.sv_top_up(str(till.branch), chosen.pay))
         entry = await ledger.post(uow, kind="alliance_sv_top_up", business_time=at, key=f"sv-top-up:{key}",
-                                  scope=f"pos:{merchant}", timezone=till.tz, legs=legs,
+                                  scope=f"pos:{merchant}", timezone=till.book.timezone, legs=legs,
                                   refs={"merchant": str(merchant), "branch": str(till.branch),
                                         "payment_method": payment_method})
         return {"alliance_id": str(alliance_id), "member_id": str(member_id), "principal": chosen.pay,
@@ -241,14 +245,13 @@ async def sv_spend(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *,
     consumption order): the operator owes the partner the principal, the bonus per the funder."""
     from lianka.tenants.domain.pricing import split_stored_value
 
-    if not 0 < amount <= 10**11:
-        raise ValidationFailed("amount must be a positive number of fen", field="amount")
+    _check_amount(amount)
     at = business_time or datetime.now(UTC)
 
     async def body(uow: UnitOfWork) -> dict[str, Any]:
         till = await _enter(uow, alliance_id, member_id, branch_id, at)
         sv = till.terms.sv
-        principal, bonus, float_, expense = await _sv_accounts(uow, alliance_id, member_id, till.currency)
+        principal, bonus, float_, expense = await _sv_accounts(uow, alliance_id, member_id, till.book.currency)
         have = await _sv_balances(uow, principal, bonus)
         split = split_stored_value(amount, have["sv_principal"], have["sv_bonus"], sv.consumption)
         legs: list[ledger.Leg] = []
@@ -258,8 +261,8 @@ async def sv_spend(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *,
             legs += [ledger.Leg(bonus, -split.bonus), ledger.Leg(expense, split.bonus)]
         refs = {"merchant": str(merchant), "branch": str(till.branch)}
         entry = await ledger.post(uow, kind="alliance_sv_spent", business_time=at, key=f"sv-spend:{key}",
-                                  scope=f"pos:{merchant}", timezone=till.tz, legs=legs, refs=refs)
-        await clearing.post_consumed(uow, currency=till.currency, tz=till.tz, branch=till.branch,
+                                  scope=f"pos:{merchant}", timezone=till.book.timezone, legs=legs, refs=refs)
+        await clearing.post_consumed(uow, currency=till.book.currency, tz=till.book.timezone, branch=till.branch,
                                      principal=split.principal, sv_entry=entry, funder=sv.bonus_funder,
                                      key=f"sv-spend:{key}", refs=refs, scope=f"pos:{merchant}", hub=till.hub)
         return {"alliance_id": str(alliance_id), "member_id": str(member_id), "amount": amount,

@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 
-from lianka.alliance.ledger import contract, domain, queries
+from lianka.alliance.ledger import contract, domain, queries, rows
 from lianka.alliance.ledger.errors import (
     AlreadyReversed,
     InsufficientFunds,
@@ -34,10 +34,10 @@ from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import IdempotencyConflict, ValidationFailed
 from lianka.platform.idempotency import check_key, fingerprint
 
-#: the row types callers use as ``ledger.Account`` and so on (defined with the queries that read them)
-Account = queries.Account
-Entry = queries.Entry
-LotView = queries.LotView
+#: the row types callers use as ``ledger.Account`` and so on (``rows.py``)
+Account = rows.Account
+Entry = rows.Entry
+LotView = rows.LotView
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Leg:
 
 
 _accounts: dict[tuple[uuid.UUID, uuid.UUID], Account] = {}
-_by_owner: dict[queries.AccountKey, Account] = {}
+_by_owner: dict[rows.AccountKey, Account] = {}
 
 
 def _account(a: Account) -> Account:
@@ -74,8 +74,8 @@ async def open_account(uow: UnitOfWork, *, owner_kind: str, owner_id: uuid.UUID 
     domain.check_unit(unit)
     tracked = owner_kind == "member" if tracked is None else tracked
     lots = (tracked and domain.is_points(unit)) if lots is None else lots
-    cache_key = queries.AccountKey(tenant, owner_kind, owner_id, kind, unit)
-    pending: dict[queries.AccountKey, Account] = uow.session.info.setdefault("ledger_new_accounts", {})
+    cache_key = rows.AccountKey(tenant, owner_kind, owner_id, kind, unit)
+    pending: dict[rows.AccountKey, Account] = uow.session.info.setdefault("ledger_new_accounts", {})
     known = _by_owner.get(cache_key) or pending.get(cache_key)
     if known is not None:  # accounts never change once created: skip the round trips
         return known
@@ -308,7 +308,7 @@ async def balance(uow: UnitOfWork, account: Account, as_of: datetime | None = No
 async def snapshot(uow: UnitOfWork, account: Account, as_of: datetime) -> int:
     """Record the balance of an (untracked) account as of a moment, to keep later sums short."""
     value = await balance(uow, account, as_of)
-    await queries.insert_snapshot(uow, uow.tenant_id, account.id, queries.Snapshot(as_of, value))
+    await queries.insert_snapshot(uow, uow.tenant_id, account.id, rows.Snapshot(as_of, value))
     return value
 
 
@@ -342,7 +342,7 @@ async def expire_due(uow: UnitOfWork, now: datetime, *, batch_size: int = 500, t
     the issuers of the expired points)."""
     tenant = _tenant(uow)
     due = await queries.due_lots(uow, tenant, now, batch_size)
-    by_account: dict[uuid.UUID, list[queries.DueLot]] = defaultdict(list)
+    by_account: dict[uuid.UUID, list[rows.DueLot]] = defaultdict(list)
     for lot in due:
         by_account[lot.account_id].append(lot)
     for account_id, account_lots in by_account.items():

@@ -34,16 +34,6 @@ class NewAlliance(msgspec.Struct, forbid_unknown_fields=True):
     terms: Terms | None = None  # default terms when omitted
 
 
-class AllianceOut(msgspec.Struct):
-    id: uuid.UUID
-    code: str
-    name: str
-    currency: str
-    timezone: str
-    role: str
-    status: str
-
-
 class InviteIn(msgspec.Struct, forbid_unknown_fields=True):
     note: Text200 = ""
     days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 14
@@ -91,27 +81,23 @@ class RedeemIn(msgspec.Struct, forbid_unknown_fields=True):
     business_time: datetime | None = None
 
 
-def _out(a: membership.Alliance) -> AllianceOut:
-    return AllianceOut(a.id, a.code, a.name, a.currency, a.timezone, a.role, a.status)
-
-
 class AlliancesController(Controller):
     path = "/alliances"
     tags = ("alliances",)
 
     @post("/", guards=[requires(Permission.MERCHANT_WRITE)], summary="Found an alliance (you operate it)")
-    async def create(self, db: Db, data: JSONBody[NewAlliance], principal: CurrentPrincipal) -> AllianceOut:
-        return _out(await membership.create(db, principal.tenant, code=data.code, name=data.name,
-                                            terms=data.terms or Terms(), currency=data.currency,
-                                            timezone=data.timezone))
+    async def create(self, db: Db, data: JSONBody[NewAlliance], principal: CurrentPrincipal) -> membership.Alliance:
+        return await membership.create(db, principal.tenant, code=data.code, name=data.name,
+                                       terms=data.terms or Terms(), currency=data.currency, timezone=data.timezone)
 
     @get("/", guards=[requires(Permission.MERCHANT_READ)], summary="The alliances this merchant belongs to")
-    async def mine(self, db: Db, principal: CurrentPrincipal) -> list[AllianceOut]:
-        return [_out(a) for a in await membership.my_alliances(db, principal.tenant)]
+    async def mine(self, db: Db, principal: CurrentPrincipal) -> list[membership.Alliance]:
+        return await membership.my_alliances(db, principal.tenant)
 
     @get("/{alliance_id:uuid}", guards=[requires(Permission.MERCHANT_READ)])
-    async def get_alliance(self, db: Db, alliance_id: FromPath[uuid.UUID], principal: CurrentPrincipal) -> AllianceOut:
-        return _out(await membership.get(db, principal.tenant, alliance_id))
+    async def get_alliance(self, db: Db, alliance_id: FromPath[uuid.UUID],
+                           principal: CurrentPrincipal) -> membership.Alliance:
+        return await membership.get(db, principal.tenant, alliance_id)
 
     @post("/{alliance_id:uuid}/invites", guards=[requires(Permission.MERCHANT_WRITE)],
           summary="Invite a merchant (operator): the code is shown once")
@@ -121,8 +107,8 @@ class AlliancesController(Controller):
         return InviteOut(code, expires)
 
     @post("/join", guards=[requires(Permission.MERCHANT_WRITE)], summary="Accept an invitation")
-    async def join(self, db: Db, data: JSONBody[JoinIn], principal: CurrentPrincipal) -> AllianceOut:
-        return _out(await membership.accept(db, principal.tenant, data.code))
+    async def join(self, db: Db, data: JSONBody[JoinIn], principal: CurrentPrincipal) -> membership.Alliance:
+        return await membership.accept(db, principal.tenant, data.code)
 
     @get("/{alliance_id:uuid}/partners", guards=[requires(Permission.MERCHANT_READ)])
     async def partners(self, db: Db, alliance_id: FromPath[uuid.UUID],
