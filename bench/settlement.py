@@ -27,7 +27,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.common import bench_database, console
-from lianka.alliance.settlement import close, scopes
+from lianka.alliance.settlement import close, queries, scopes
 from lianka.alliance.settlement.domain import LineKind
 from lianka.platform.db import Database, asyncpg_params
 
@@ -89,9 +89,8 @@ async def generate(conn: asyncpg.Connection, tenant: uuid.UUID, accounts: list[u
 
 
 async def raw_aggregate(conn: asyncpg.Connection, tenant: uuid.UUID, period: str) -> tuple[float, int]:
-    sql = close.AGGREGATE.format(op="=").replace(":book", "$1").replace(":period", "$2")
     t = time.perf_counter()
-    rows = await conn.fetch(sql, tenant, period)
+    rows = await queries.period_aggregate(conn, tenant, period)
     return time.perf_counter() - t, len(rows)
 
 

@@ -121,7 +121,8 @@ DEMO_ALLIANCE = "demo-coalition"
 async def _seed_alliance(db: Database, tea: uuid.UUID, bakery: uuid.UUID) -> None:
     """demo-tea operates an alliance that demo-bakery joined; 张伟 earned alliance points at the tea shop
     and paid with some of them at the bakery."""
-    from lianka.alliance.alliances import services as alliances
+    from lianka.alliance.alliances import membership as alliances
+    from lianka.alliance.alliances import till
     from lianka.alliance.alliances.domain import Terms
 
     a = await alliances.create(db, tea, code=DEMO_ALLIANCE, name="城市生活联盟 City Life Alliance", terms=Terms())
@@ -133,10 +134,10 @@ async def _seed_alliance(db: Database, tea: uuid.UUID, bakery: uuid.UUID) -> Non
     for tenant, branch_code in ((tea, "SH01"), (bakery, "BJ01")):
         async with db.uow(tenant) as uow:
             branches[tenant] = await uow.session.scalar(select(Branch.id).where(Branch.code == branch_code))
-    await alliances.earn(db, tea, a.id, member_id=member, amount=26_800, branch_id=branches[tea],
-                         key="demo-alliance-earn-0", business_time=None)
-    await alliances.redeem(db, bakery, a.id, member_id=member, points=100, branch_id=branches[bakery],
-                           key="demo-alliance-redeem-0", business_time=None)
+    await till.earn(db, tea, a.id, member_id=member, amount=26_800, branch_id=branches[tea],
+                    key="demo-alliance-earn-0", business_time=None)
+    await till.redeem(db, bakery, a.id, member_id=member, points=100, branch_id=branches[bakery],
+                      key="demo-alliance-redeem-0", business_time=None)
 
 
 def banner(settings: Settings, url: str) -> str:

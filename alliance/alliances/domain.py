@@ -7,12 +7,14 @@ minor units of the alliance's currency.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 
+from lianka.platform.money import RoundingMode, round_minor
 from lianka.tenants.domain.programme import ExpiryPolicy, StoredValueConfig
 
 Price = Decimal  # checked in decode(): 0 <= price <= 1000
@@ -84,3 +86,14 @@ def decode(document: object) -> Terms:
         # the operator would pay out more than it takes in on every point: a loss by construction
         raise TermsError("reimbursement_price may not exceed issue_price")
     return terms
+
+
+def points_unit(alliance_id: uuid.UUID) -> str:
+    """The ledger unit of an alliance's points (its own scheme, apart from every merchant's)."""
+    return f"PTS:alliance:{alliance_id.hex}"
+
+
+def points_earned(amount: int, rate: Decimal) -> int:
+    """Points a purchase of ``amount`` minor units earns at ``rate`` points per major unit: whole
+    points only, the fraction never given away (``TOWARD_ZERO``, as the ``ROUND_DOWN`` it replaces)."""
+    return round_minor(Decimal(amount) / 100 * rate, RoundingMode.TOWARD_ZERO)

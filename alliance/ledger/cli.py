@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lianka.alliance.ledger.verify import CHECKS, verify
+from lianka.alliance.ledger.queries import CHECKS
+from lianka.alliance.ledger.verify import verify
 
 app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import text
-
+from lianka.alliance.ledger import queries
 from lianka.alliance.ledger.services import expire_due
 from lianka.platform.db import Database
 from lianka.platform.log import get_logger
@@ -19,12 +18,10 @@ log = get_logger(__name__)
 async def expire_book(db: Database, book: uuid.UUID, now: datetime, batch_size: int = 500) -> int:
     """Expire one book's due lots, one committed batch at a time. A crash loses at most the batch in
     flight (rolled back); running again continues where it stopped."""
-    from lianka.alliance.alliances.services import breakage_hook
+    from lianka.alliance.alliances.breakage import breakage_hook
 
     async with db.uow(system=True) as uow:
-        tz = await uow.session.scalar(text(
-            "SELECT coalesce((SELECT timezone FROM merchants WHERE id = :b), "
-            "(SELECT timezone FROM alliances WHERE id = :b))"), {"b": book})
+        tz = await queries.book_timezone(uow, book)
         after = await breakage_hook(uow, book)
     total = 0
     while True:
@@ -40,12 +37,8 @@ async def books_with_due_lots(db: Database, as_of: datetime, merchant: uuid.UUID
     """Books (merchants' and alliances') holding lots due by ``as_of``; a merchant's own book only when
     one merchant is asked for (an alliance's book belongs to all its partners)."""
     async with db.uow(system=True) as uow:
-        rows = (await uow.session.execute(text(
-            "SELECT b.book, coalesce(m.slug, 'alliance:' || a.code, b.book::text) AS label "
-            "FROM ledger_books_with_due_lots(:now) AS b(book) LEFT JOIN merchants m ON m.id = b.book "
-            "LEFT JOIN alliances a ON a.id = b.book WHERE CAST(:m AS uuid) IS NULL OR b.book = :m ORDER BY b.book"),
-            {"now": as_of, "m": merchant})).all()
-    return [Target(row.book, row.label) for row in rows]
+        due = await queries.books_with_due_lots(uow, as_of, merchant)
+    return [Target(d.book, d.label) for d in due]
 
 
 async def expire_target(db: Database, target: Target, as_of: datetime) -> int:

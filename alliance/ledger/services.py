@@ -15,14 +15,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, text
+from sqlalchemy import event
 
-from lianka.alliance.ledger import contract, domain
+from lianka.alliance.ledger import contract, domain, queries, rows
 from lianka.alliance.ledger.errors import (
     AlreadyReversed,
     InsufficientFunds,
@@ -34,18 +34,10 @@ from lianka.platform.db import COMMITTED_ROW_CACHES, UnitOfWork
 from lianka.platform.errors import IdempotencyConflict, ValidationFailed
 from lianka.platform.idempotency import check_key, fingerprint
 
-
-@dataclass(frozen=True)
-class Account:
-    tenant_id: uuid.UUID
-    id: uuid.UUID
-    owner_kind: str
-    owner_id: uuid.UUID | None
-    kind: str
-    unit: str
-    allow_negative: bool
-    tracked: bool
-    lots: bool
+#: the row types callers use as ``ledger.Account`` and so on (``rows.py``)
+Account = rows.Account
+Entry = rows.Entry
+LotView = rows.LotView
 
 
 @dataclass(frozen=True)
@@ -58,32 +50,12 @@ class Leg:
     available_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Entry:
-    id: uuid.UUID
-    kind: str
-    business_time: datetime
-    posted_at: datetime
-    period: str
-    late: bool
-    reverses_id: uuid.UUID | None
-    postings: tuple[domain.Posting, ...]
-    replayed: bool = False
-    refs: dict[str, Any] = field(default_factory=dict)
-
-    def amount_for(self, account: Account) -> int:
-        return sum(p.amount for p in self.postings if p.account_id == account.id)
-
-
 _accounts: dict[tuple[uuid.UUID, uuid.UUID], Account] = {}
-_by_owner: dict[tuple[uuid.UUID, str, uuid.UUID | None, str, str], Account] = {}
+_by_owner: dict[rows.AccountKey, Account] = {}
 COMMITTED_ROW_CACHES.extend([_accounts.clear, _by_owner.clear])
-_ACCOUNT_COLUMNS = "tenant_id, id, owner_kind, owner_id, kind, unit, allow_negative, tracked, lots"
 
 
-def _account(row: Any) -> Account:
-    a = Account(row.tenant_id, row.id, row.owner_kind, row.owner_id, row.kind, row.unit, row.allow_negative,
-                row.tracked, row.lots)
+def _account(a: Account) -> Account:
     _accounts[(a.tenant_id, a.id)] = a
     return a
 
@@ -103,28 +75,18 @@ async def open_account(uow: UnitOfWork, *, owner_kind: str, owner_id: uuid.UUID 
     domain.check_unit(unit)
     tracked = owner_kind == "member" if tracked is None else tracked
     lots = (tracked and domain.is_points(unit)) if lots is None else lots
-    cache_key = (tenant, owner_kind, owner_id, kind, unit)
-    pending: dict[Any, Account] = uow.session.info.setdefault("ledger_new_accounts", {})
+    cache_key = rows.AccountKey(tenant, owner_kind, owner_id, kind, unit)
+    pending: dict[rows.AccountKey, Account] = uow.session.info.setdefault("ledger_new_accounts", {})
     known = _by_owner.get(cache_key) or pending.get(cache_key)
     if known is not None:  # accounts never change once created: skip the round trips
         return known
-    params = {"t": tenant, "ok": owner_kind, "oid": owner_id, "k": kind, "u": unit, "neg": allow_negative,
-              "tr": tracked, "lots": lots}
-    row = (await uow.session.execute(text(
-        f"INSERT INTO ledger_accounts ({_ACCOUNT_COLUMNS}) VALUES (:t, gen_random_uuid(), :ok, :oid, :k, :u, :neg, "
-        ":tr, :lots) ON CONFLICT (tenant_id, owner_kind, owner_id, kind, unit) DO NOTHING "
-        f"RETURNING {_ACCOUNT_COLUMNS}"), params)).first()
-    if row is None:  # it exists and is committed: safe to remember for good
-        row = (await uow.session.execute(text(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = :t AND owner_kind = :ok "
-            "AND owner_id IS NOT DISTINCT FROM :oid AND kind = :k AND unit = :u"), params)).one()
-        account = _by_owner[cache_key] = _account(row)
+    created = await queries.insert_account(uow, cache_key, allow_negative=allow_negative, tracked=tracked, lots=lots)
+    if created is None:  # it exists and is committed: safe to remember for good
+        account = _by_owner[cache_key] = _account(await queries.find_account(uow, cache_key))
         return account
-    account = _account(row)
+    account = _account(created)
     if account.tracked:
-        await uow.session.execute(text(
-            "INSERT INTO ledger_balances (tenant_id, account_id, balance, floor) VALUES (:t, :a, 0, :f) "
-            "ON CONFLICT DO NOTHING"), {"t": tenant, "a": account.id, "f": None if allow_negative else 0})
+        await queries.open_balance(uow, account, None if allow_negative else 0)
     # new in this transaction: remembered here, and for good only once committed
     if not pending:
         event.listen(uow.session.sync_session, "after_commit",
@@ -138,12 +100,10 @@ async def get_account(uow: UnitOfWork, account_id: uuid.UUID) -> Account:
     cached = _accounts.get((tenant, account_id))
     if cached is not None:
         return cached
-    row = (await uow.session.execute(text(
-        f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = :t AND id = :a"),
-        {"t": tenant, "a": account_id})).first()
-    if row is None:
+    found = await queries.account_by_id(uow, tenant, account_id)
+    if found is None:
         raise UnknownAccount(f"no ledger account {account_id}")
-    return _account(row)
+    return _account(found)
 
 
 # --- posting ---------------------------------------------------------------------------------------
@@ -153,27 +113,18 @@ def _leg_fingerprint(legs: Sequence[Leg]) -> list[object]:
              leg.available_at.isoformat() if leg.available_at else None] for leg in legs]
 
 
-async def _existing(uow: UnitOfWork, scope: str, key: str) -> tuple[Entry, str] | None:
-    row = (await uow.session.execute(text(
-        "SELECT id, request_hash FROM ledger_entries WHERE tenant_id = :t AND idempotency_scope = :s "
-        "AND idempotency_key = :k"), {"t": uow.tenant_id, "s": scope, "k": key})).first()
+async def _existing(uow: UnitOfWork, tenant: uuid.UUID, scope: str, key: str) -> tuple[Entry, str] | None:
+    row = await queries.entry_by_key(uow, tenant, scope, key)
     if row is None:
         return None
     return await get_entry(uow, row.id, replayed=True), row.request_hash
 
 
 async def get_entry(uow: UnitOfWork, entry_id: uuid.UUID, *, replayed: bool = False) -> Entry:
-    tenant = _tenant(uow)
-    e = (await uow.session.execute(text(
-        "SELECT id, kind, business_time, posted_at, period, late, reverses_id, refs FROM ledger_entries "
-        "WHERE tenant_id = :t AND id = :e"), {"t": tenant, "e": entry_id})).first()
-    if e is None:
+    found = await queries.entry(uow, _tenant(uow), entry_id, replayed=replayed)
+    if found is None:
         raise UnknownEntry(f"no ledger entry {entry_id}")
-    postings = (await uow.session.execute(text(
-        "SELECT account_id, unit, amount FROM ledger_postings WHERE tenant_id = :t AND entry_id = :e ORDER BY seq"),
-        {"t": tenant, "e": entry_id})).all()
-    return Entry(e.id, e.kind, e.business_time, e.posted_at, e.period, e.late, e.reverses_id,
-                 tuple(domain.Posting(p.account_id, p.unit, p.amount) for p in postings), replayed, e.refs)
+    return found
 
 
 async def post(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time: datetime, key: str,
@@ -273,12 +224,7 @@ async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
         return []
     driver = await uow.driver()
     try:
-        if len(entries) == 1:
-            raws = [await driver.fetchval("SELECT ledger_post($1::jsonb)", contract.encode(entries[0].payload))]
-        else:  # unnest keeps the order, and ledger_post runs once per element in that order
-            raws = [r[0] for r in await driver.fetch(
-                "SELECT ledger_post(e) FROM unnest($1::jsonb[]) WITH ORDINALITY AS x(e, n)",
-                [contract.encode(e.payload) for e in entries])]
+        raws = await queries.ledger_post(driver, [contract.encode(e.payload) for e in entries])
     except asyncpg.PostgresError as exc:
         code, detail = exc.sqlstate, getattr(exc, "detail", None) or ""
         message = str(exc).split("\n")[0]
@@ -316,25 +262,19 @@ async def reverse(uow: UnitOfWork, entry_id: uuid.UUID, *, key: str, business_ti
     original = await get_entry(uow, entry_id)
     business_time = business_time or datetime.now(UTC)
     request_hash = fingerprint("reversal", str(entry_id), business_time.isoformat(), clawback, memo)
-    replay = await _existing(uow, scope, key)
+    replay = await _existing(uow, tenant, scope, key)
     if replay is not None:
         if replay[1] != request_hash:
             raise IdempotencyConflict(f"idempotency key {key!r} was used for a different ledger entry")
         return replay[0]
     if original.reverses_id is not None:
         raise AlreadyReversed("a reversal cannot itself be reversed; post a new entry")
-    done = await uow.session.scalar(text(
-        "SELECT id FROM ledger_entries WHERE tenant_id = :t AND reverses_id = :e"), {"t": tenant, "e": entry_id})
+    done = await queries.reversal_of(uow, tenant, entry_id)
     if done is not None:
         raise AlreadyReversed(f"entry {entry_id} was already reversed by {done}", reversal=str(done))
     accounts = {p.account_id: await get_account(uow, p.account_id) for p in original.postings}
-    moves = (await uow.session.execute(text(
-        "SELECT m.lot_id, m.amount, l.account_id, l.entry_id = m.entry_id AS own FROM ledger_lot_moves m "
-        "JOIN ledger_lots l ON l.tenant_id = m.tenant_id AND l.id = m.lot_id "
-        "WHERE m.tenant_id = :t AND m.entry_id = :e"), {"t": tenant, "e": entry_id})).all()
-    created = (await uow.session.execute(text(
-        "SELECT id, account_id FROM ledger_lots WHERE tenant_id = :t AND entry_id = :e"),
-        {"t": tenant, "e": entry_id})).all()
+    moves = await queries.lot_takes(uow, tenant, entry_id)
+    created = await queries.lots_created(uow, tenant, entry_id)
     restore: dict[uuid.UUID, list[tuple[uuid.UUID, int]]] = defaultdict(list)
     for m in moves:
         if m.amount < 0 and not m.own:
@@ -359,46 +299,22 @@ async def balance(uow: UnitOfWork, account: Account, as_of: datetime | None = No
     snapshot at or before ``as_of`` plus the postings after it."""
     tenant = _tenant(uow)
     if as_of is None and account.tracked:
-        return int(await uow.session.scalar(text(
-            "SELECT balance FROM ledger_balances WHERE tenant_id = :t AND account_id = :a"),
-            {"t": tenant, "a": account.id}) or 0)
+        return await queries.tracked_balance(uow, tenant, account.id)
     as_of = as_of or datetime.now(UTC)
-    snap = (await uow.session.execute(text(
-        "SELECT as_of, balance FROM ledger_snapshots WHERE tenant_id = :t AND account_id = :a AND as_of <= :at "
-        "ORDER BY as_of DESC LIMIT 1"), {"t": tenant, "a": account.id, "at": as_of})).first()
+    snap = await queries.latest_snapshot(uow, tenant, account.id, as_of)
     since, base = (snap.as_of, snap.balance) if snap else (None, 0)
-    total = await uow.session.scalar(text(
-        "SELECT coalesce(sum(amount), 0) FROM ledger_postings WHERE tenant_id = :t AND account_id = :a "
-        "AND posted_at <= :at AND (CAST(:since AS timestamptz) IS NULL OR posted_at > :since)"),
-        {"t": tenant, "a": account.id, "at": as_of, "since": since})
-    return int(base) + int(total or 0)
+    return int(base) + await queries.posted_sum(uow, tenant, account.id, as_of, since)
 
 
 async def snapshot(uow: UnitOfWork, account: Account, as_of: datetime) -> int:
     """Record the balance of an (untracked) account as of a moment, to keep later sums short."""
     value = await balance(uow, account, as_of)
-    await uow.session.execute(text(
-        "INSERT INTO ledger_snapshots (tenant_id, account_id, as_of, balance) VALUES (:t, :a, :at, :b) "
-        "ON CONFLICT DO NOTHING"), {"t": uow.tenant_id, "a": account.id, "at": as_of, "b": value})
+    await queries.insert_snapshot(uow, uow.tenant_id, account.id, rows.Snapshot(as_of, value))
     return value
 
 
-@dataclass(frozen=True)
-class LotView:
-    id: uuid.UUID
-    amount: int
-    remaining: int
-    earned_at: datetime
-    available_at: datetime
-    expires_at: datetime | None
-
-
 async def lots(uow: UnitOfWork, account: Account, *, open_only: bool = True) -> list[LotView]:
-    rows = await uow.session.execute(text(
-        "SELECT id, amount, remaining, earned_at, available_at, expires_at FROM ledger_lots "
-        "WHERE tenant_id = :t AND account_id = :a AND (NOT :open OR remaining > 0) "
-        "ORDER BY expires_at NULLS LAST, earned_at"), {"t": uow.tenant_id, "a": account.id, "open": open_only})
-    return [LotView(r.id, r.amount, r.remaining, r.earned_at, r.available_at, r.expires_at) for r in rows]
+    return await queries.lots(uow, uow.tenant_id, account.id, open_only=open_only)
 
 
 async def available_points(uow: UnitOfWork, account: Account, at: datetime | None = None) -> int:
@@ -413,9 +329,7 @@ async def available_points(uow: UnitOfWork, account: Account, at: datetime | Non
 async def set_period_status(uow: UnitOfWork, period: str, status: str) -> None:
     if status not in ("open", "closing", "closed"):
         raise ValidationFailed(f"unknown period status {status!r}")
-    await uow.session.execute(text(
-        "INSERT INTO ledger_periods (tenant_id, period, status) VALUES (:t, :p, :s) ON CONFLICT (tenant_id, period) "
-        "DO UPDATE SET status = EXCLUDED.status, changed_at = now()"), {"t": _tenant(uow), "p": period, "s": status})
+    await queries.set_period_status(uow, _tenant(uow), period, status)
 
 
 # --- expiry -----------------------------------------------------------------------------------------
@@ -428,11 +342,8 @@ async def expire_due(uow: UnitOfWork, now: datetime, *, batch_size: int = 500, t
     ``after`` runs in the same transaction after each expiry entry (an alliance returns breakage to
     the issuers of the expired points)."""
     tenant = _tenant(uow)
-    due = (await uow.session.execute(text(
-        "SELECT l.id, l.account_id, l.remaining, l.expires_at FROM ledger_lots l WHERE l.tenant_id = :t "
-        "AND l.remaining > 0 AND l.expires_at <= :now ORDER BY l.account_id, l.expires_at, l.id LIMIT :n "
-        "FOR UPDATE SKIP LOCKED"), {"t": tenant, "now": now, "n": batch_size})).all()
-    by_account: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    due = await queries.due_lots(uow, tenant, now, batch_size)
+    by_account: dict[uuid.UUID, list[rows.DueLot]] = defaultdict(list)
     for lot in due:
         by_account[lot.account_id].append(lot)
     for account_id, account_lots in by_account.items():

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-
+from lianka.alliance.ledger import queries as ledger_queries
 from lianka.alliance.ledger import services as ledger
-from lianka.alliance.settlement.domain import LineKind, Obligation, sv_consumed, sv_refund, sv_top_up
+from lianka.alliance.settlement import queries
+from lianka.alliance.settlement.domain import LineKind, Obligation, pro_rata, sv_consumed, sv_refund, sv_top_up
 from lianka.platform.db import UnitOfWork
 from lianka.platform.money import largest_remainder
 from lianka.tenants.domain.programme import BonusFunder
@@ -33,6 +33,8 @@ from lianka.tenants.domain.programme import BonusFunder
 HUB_KIND = "clr_hub"
 SPOKE_PREFIX = "clr_"
 QTY_PREFIX = "qty_"
+#: stored-value bonus is kept in lots on these accounts (a chain's, an alliance's)
+BONUS_KINDS = ("sv_bonus", "alliance_sv_bonus")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,17 @@ class Hub:
 
 def spoke_kind(line: LineKind) -> str:
     return f"{SPOKE_PREFIX}{line.value}"
+
+
+def quantity_kind(line: LineKind) -> str:
+    return f"{QTY_PREFIX}{line.value}"
+
+
+def line_of(kind: str) -> tuple[str, bool]:
+    """(line, is money) of a clearing account kind: ``clr_<line>`` money, ``qty_<line>`` points."""
+    if kind.startswith(SPOKE_PREFIX):
+        return LineKind(kind.removeprefix(SPOKE_PREFIX)).value, True
+    return LineKind(kind.removeprefix(QTY_PREFIX)).value, False
 
 
 async def _spoke_account(uow: UnitOfWork, spoke: uuid.UUID, line: LineKind, unit: str, *,
@@ -100,13 +113,8 @@ async def top_up_legs(uow: UnitOfWork, currency: str, branch: uuid.UUID, princip
 async def bonus_issuers(uow: UnitOfWork, entry_id: uuid.UUID) -> dict[str, int]:
     """Which branch issued the stored-value bonus an entry consumed (bonus is kept in lots; a lot's
     issuer is the ``branch`` of the entry that created it; '' when it has none, e.g. a reward)."""
-    rows = await uow.session.execute(text(
-        "SELECT coalesce(e.refs->>'branch', '') AS issuer, -sum(m.amount) AS taken "
-        "FROM ledger_lot_moves m JOIN ledger_lots l ON l.tenant_id = m.tenant_id AND l.id = m.lot_id "
-        "JOIN ledger_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id "
-        "JOIN ledger_accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id "
-        "WHERE m.entry_id = :e AND a.kind IN ('sv_bonus', 'alliance_sv_bonus') GROUP BY 1"), {"e": entry_id})
-    return {r.issuer: int(r.taken) for r in rows if r.taken > 0}
+    taken = await ledger_queries.taken_by_issuer(uow, entry_id, BONUS_KINDS)
+    return {issuer: n for issuer, n in taken.items() if n > 0}
 
 
 def _consumed(branch: uuid.UUID, principal: int, issuers: dict[str, int], funder: BonusFunder) -> list[Obligation]:
@@ -143,14 +151,10 @@ async def post_restored(uow: UnitOfWork, *, currency: str, tz: str, original: uu
     Principal lines scale by ``principal / orig_principal``, bonus lines by ``bonus / orig_bonus``;
     each line's total is exact and split over its spokes by largest remainder, so a full refund is
     the exact negation and a partial one never leaves a fen unaccounted."""
-    rows = list(await uow.session.execute(text(
-        "SELECT p.account_id, a.owner_id, a.kind, p.amount FROM ledger_postings p "
-        "JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id "
-        "WHERE p.entry_id = :e AND a.kind LIKE 'clr\\_%' AND a.kind <> :hub ORDER BY p.seq"),
-        {"e": original, "hub": HUB_KIND}))
+    rows = await queries.spoke_postings(uow, original, HUB_KIND)
     if not rows:
         return None
-    by_line: dict[str, list[Any]] = defaultdict(list)
+    by_line: dict[str, list[queries.SpokePosting]] = defaultdict(list)
     for r in rows:
         by_line[r.kind].append(r)
     obligations: list[Obligation] = []
@@ -159,9 +163,8 @@ async def post_restored(uow: UnitOfWork, *, currency: str, tz: str, original: uu
         num, den = (principal, orig_principal) if line == LineKind.SV_CONSUMED else (bonus, orig_bonus)
         if not num or not den:
             continue
-        line_total = sum(int(r.amount) for r in group)  # one sign per line: paid to, or charged to spokes
-        magnitude = abs(line_total) * num // den
-        shares = largest_remainder(magnitude, [abs(int(r.amount)) for r in group])
+        line_total = sum(r.amount for r in group)  # one sign per line: paid to, or charged to spokes
+        shares = largest_remainder(pro_rata(abs(line_total), num, den), [abs(r.amount) for r in group])
         sign = -1 if line_total > 0 else 1  # undo
         obligations += [Obligation(str(r.owner_id), line, sign * s) for r, s in zip(group, shares, strict=True)]
     booked = await legs(uow, await chain_hub(uow, currency), obligations)

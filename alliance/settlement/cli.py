@@ -29,6 +29,7 @@ def close_command(
     A month that may not be closed (not ended yet in the book's time zone, before the book, out of
     order) or an unknown scope exits with status 1 and the reason."""
     from lianka.alliance.settlement import close, exports, scopes
+    from lianka.alliance.settlement.statements import CloseResult
     from lianka.cli import bootstrap
     from lianka.platform.db import Database
     from lianka.platform.errors import DomainError
@@ -36,7 +37,7 @@ def close_command(
     console = Console()
     with bootstrap() as settings:
 
-        async def run() -> close.CloseResult:
+        async def run() -> CloseResult:
             db = Database.from_settings(settings)
             try:
                 target = await scopes.resolve(db, scope)

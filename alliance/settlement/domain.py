@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from lianka.alliance.settlement.errors import PeriodBeforeBook, PeriodNotEnded, PeriodOutOfOrder
@@ -83,6 +84,14 @@ def sv_consumed(redeeming: str, principal: int, bonus_by_issuer: dict[str, int],
 def sv_refund(branch: str, principal: int) -> list[Obligation]:
     """Unused principal handed back at ``branch``: the hub reimburses it."""
     return [Obligation(branch, LineKind.SV_REFUNDED, principal)]
+
+
+def pro_rata(amount: int, part: int, whole: int) -> int:
+    """``amount × part / whole`` rounded down to a whole minor unit (``amount`` and ``part`` not
+    negative, ``whole`` positive): a refund's share of what a sale's clearing booked. Exact at any
+    size (a ``Fraction``, not a 28-digit ``Decimal``); ``FLOOR``, which for these non-negative
+    shares is also towards zero."""
+    return round_minor(Fraction(amount * part, whole), RoundingMode.FLOOR)
 
 
 # --- alliance points ----------------------------------------------------------------------------

@@ -13,11 +13,13 @@ import csv
 import io
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from lianka.alliance.settlement.close import CloseResult, Statement
+from lianka.alliance.settlement.statements import CloseResult, Statement
 from lianka.platform.cells import safe_row
+from lianka.platform.errors import ValidationFailed
 from lianka.platform.money import Money, minor_digits
 
 LINE_LABELS: dict[str, tuple[str, str]] = {
@@ -225,3 +227,37 @@ def instructions(result: CloseResult, hub_name: str) -> bytes:
         w.writerow(safe_row([result.period, payer, payee, abs(s.closing), fmt(abs(s.closing), s.currency),
                              s.currency, f"LK-{result.period}-{s.checksum[:12]}"]))
     return ("\ufeff" + buf.getvalue()).encode()
+
+
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+
+@dataclass(frozen=True)
+class StatementFile:
+    """A file to download: its name, media type and bytes."""
+
+    filename: str
+    media_type: str
+    body: bytes
+
+
+def render(result: CloseResult, fmt: str, name: str, statements: list[Statement] | None = None,
+           hub_name: str = "HQ") -> StatementFile:
+    """The period's statements (or only ``statements``) as ``csv``, ``xlsx`` or ``pdf``, or the
+    instruction file (``instructions``, a CSV named ``<name>-instructions-<period>.csv``)."""
+    if fmt == "csv":
+        body = to_csv(result, statements)
+    elif fmt == "xlsx":
+        body = to_xlsx(result, statements)
+    elif fmt == "pdf":
+        body = to_pdf(result, statements)
+    elif fmt == "instructions":
+        body, fmt = instructions(result, hub_name), "csv"
+        name = f"{name}-instructions"
+    else:
+        raise ValidationFailed("format is csv, xlsx, pdf or instructions", field="format")
+    return StatementFile(f"{name}-{result.period}.{fmt}", MEDIA[fmt], body)

@@ -37,8 +37,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("tenants/crm_queries.py", "where"):
         "_member_filter joins fixed clause strings (the lifecycle clause from a literal dict keyed by an "
         "enum-checked stage); every value it filters by is a bound parameter",
-    ("alliance/settlement/close.py", "op"):
-        "_aggregate's callers pass the literal comparison operators '=' or '<' (the period filter)",
 }
 
 

@@ -9,28 +9,20 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from lianka.alliance.alliances import services as svc
+from lianka.alliance.alliances import membership, month_end, till
+from lianka.alliance.alliances import terms as versioned_terms
 from lianka.alliance.alliances.domain import Terms
-from lianka.alliance.settlement import close, scopes
-from lianka.platform.db import Database
-from lianka.platform.errors import NotFound
-from lianka.platform.idempotency import check_key
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
-from lianka.web.api.settlement import PeriodOut, download, result_out, statements_out
-
-
-def _db(request: Request[Any, Any, Any]) -> Database:
-    db: Database = request.app.state.db
-    return db
-
+from lianka.web.api.deps import Db, IdempotencyKey, acting_branch, created
+from lianka.web.api.settlement import PeriodOut, file_response, period_out, result_out
 
 #: every string the alliance endpoints accept is bounded here; currencies and time zones are then
 #: checked by ``platform.validate`` in the service (an ISO 4217 code the ledger books, an IANA zone)
-AllianceCode = Annotated[str, msgspec.Meta(pattern=svc.CODE_PATTERN)]
+AllianceCode = Annotated[str, msgspec.Meta(pattern=membership.CODE_PATTERN)]
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 
 
@@ -40,16 +32,6 @@ class NewAlliance(msgspec.Struct, forbid_unknown_fields=True):
     currency: Annotated[str, msgspec.Meta(max_length=8)] | None = None
     timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     terms: Terms | None = None  # default terms when omitted
-
-
-class AllianceOut(msgspec.Struct):
-    id: uuid.UUID
-    code: str
-    name: str
-    currency: str
-    timezone: str
-    role: str
-    status: str
 
 
 class InviteIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -99,121 +81,80 @@ class RedeemIn(msgspec.Struct, forbid_unknown_fields=True):
     business_time: datetime | None = None
 
 
-def _out(a: svc.Alliance) -> AllianceOut:
-    return AllianceOut(a.id, a.code, a.name, a.currency, a.timezone, a.role, a.status)
-
-
-def _branch(principal: CurrentPrincipal, requested: uuid.UUID | None) -> uuid.UUID | None:
-    branch = requested or principal.default_branch()
-    if principal.branch_ids is not None:
-        principal.require_branch(branch)
-    return branch
-
-
-def _created(body: Any, replayed: bool) -> Response[Any]:
-    return Response(body, status_code=200 if replayed else 201,
-                    headers={"Idempotent-Replayed": "true"} if replayed else {})
-
-
 class AlliancesController(Controller):
     path = "/alliances"
     tags = ("alliances",)
 
     @post("/", guards=[requires(Permission.MERCHANT_WRITE)], summary="Found an alliance (you operate it)")
-    async def create(self, request: Request[Any, Any, Any], data: JSONBody[NewAlliance],
-                     principal: CurrentPrincipal) -> AllianceOut:
-        return _out(await svc.create(_db(request), principal.tenant, code=data.code, name=data.name,
-                                     terms=data.terms or Terms(), currency=data.currency, timezone=data.timezone))
+    async def create(self, db: Db, data: JSONBody[NewAlliance], principal: CurrentPrincipal) -> membership.Alliance:
+        return await membership.create(db, principal.tenant, code=data.code, name=data.name,
+                                       terms=data.terms or Terms(), currency=data.currency, timezone=data.timezone)
 
     @get("/", guards=[requires(Permission.MERCHANT_READ)], summary="The alliances this merchant belongs to")
-    async def mine(self, request: Request[Any, Any, Any], principal: CurrentPrincipal) -> list[AllianceOut]:
-        return [_out(a) for a in await svc.my_alliances(_db(request), principal.tenant)]
+    async def mine(self, db: Db, principal: CurrentPrincipal) -> list[membership.Alliance]:
+        return await membership.my_alliances(db, principal.tenant)
 
     @get("/{alliance_id:uuid}", guards=[requires(Permission.MERCHANT_READ)])
-    async def get_alliance(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                           principal: CurrentPrincipal) -> AllianceOut:
-        return _out(await svc.get(_db(request), principal.tenant, alliance_id))
+    async def get_alliance(self, db: Db, alliance_id: FromPath[uuid.UUID],
+                           principal: CurrentPrincipal) -> membership.Alliance:
+        return await membership.get(db, principal.tenant, alliance_id)
 
     @post("/{alliance_id:uuid}/invites", guards=[requires(Permission.MERCHANT_WRITE)],
           summary="Invite a merchant (operator): the code is shown once")
-    async def invite(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                     data: JSONBody[InviteIn], principal: CurrentPrincipal) -> InviteOut:
-        code, expires = await svc.invite(_db(request), principal.tenant, alliance_id, note=data.note, days=data.days)
+    async def invite(self, db: Db, alliance_id: FromPath[uuid.UUID], data: JSONBody[InviteIn],
+                     principal: CurrentPrincipal) -> InviteOut:
+        code, expires = await membership.invite(db, principal.tenant, alliance_id, note=data.note, days=data.days)
         return InviteOut(code, expires)
 
     @post("/join", guards=[requires(Permission.MERCHANT_WRITE)], summary="Accept an invitation")
-    async def join(self, request: Request[Any, Any, Any], data: JSONBody[JoinIn],
-                   principal: CurrentPrincipal) -> AllianceOut:
-        return _out(await svc.accept(_db(request), principal.tenant, data.code))
+    async def join(self, db: Db, data: JSONBody[JoinIn], principal: CurrentPrincipal) -> membership.Alliance:
+        return await membership.accept(db, principal.tenant, data.code)
 
     @get("/{alliance_id:uuid}/partners", guards=[requires(Permission.MERCHANT_READ)])
-    async def partners(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
+    async def partners(self, db: Db, alliance_id: FromPath[uuid.UUID],
                        principal: CurrentPrincipal) -> list[dict[str, Any]]:
-        return await svc.partners(_db(request), principal.tenant, alliance_id)
+        return await membership.partners(db, principal.tenant, alliance_id)
 
     @put("/{alliance_id:uuid}/partners/{merchant_id:uuid}/status", guards=[requires(Permission.MERCHANT_WRITE)],
          summary="Suspend or reinstate a partner (operator), or leave (the partner itself)")
-    async def set_status(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                         merchant_id: FromPath[uuid.UUID], data: JSONBody[StatusIn],
-                         principal: CurrentPrincipal) -> Response[None]:
-        await svc.set_status(_db(request), principal.tenant, alliance_id, merchant_id, data.status)
+    async def set_status(self, db: Db, alliance_id: FromPath[uuid.UUID], merchant_id: FromPath[uuid.UUID],
+                         data: JSONBody[StatusIn], principal: CurrentPrincipal) -> Response[None]:
+        await membership.set_status(db, principal.tenant, alliance_id, merchant_id, data.status)
         return Response(None, status_code=204)
 
     @get("/{alliance_id:uuid}/terms", guards=[requires(Permission.MERCHANT_READ)], summary="Terms, newest first")
-    async def terms(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
+    async def terms(self, db: Db, alliance_id: FromPath[uuid.UUID],
                     principal: CurrentPrincipal) -> list[dict[str, Any]]:
-        return await svc.terms_history(_db(request), principal.tenant, alliance_id)
+        return await versioned_terms.terms_history(db, principal.tenant, alliance_id)
 
     @put("/{alliance_id:uuid}/terms", guards=[requires(Permission.MERCHANT_WRITE)],
          summary="Publish new terms (operator) from effective_from (default now; never back-dated)")
-    async def publish_terms(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                            data: JSONBody[dict[str, Any]], principal: CurrentPrincipal,
-                            effective_from: FromQuery[datetime | None] = None,
+    async def publish_terms(self, db: Db, alliance_id: FromPath[uuid.UUID], data: JSONBody[dict[str, Any]],
+                            principal: CurrentPrincipal, effective_from: FromQuery[datetime | None] = None,
                             note: FromQuery[str] = "") -> dict[str, int]:
-        version = await svc.publish_terms(_db(request), principal.tenant, alliance_id, data,
-                                          effective_from=effective_from, note=note)
+        version = await versioned_terms.publish_terms(db, principal.tenant, alliance_id, data,
+                                                      effective_from=effective_from, note=note)
         return {"version": version}
 
     # --- settlement ---------------------------------------------------------------------------
 
     @post("/{alliance_id:uuid}/settlement/periods/{period:str}/close", guards=[requires(Permission.SETTLEMENT_WRITE)],
           status_code=200, summary="Close the alliance's month (operator); idempotent")
-    async def close_period(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                           period: FromPath[str], principal: CurrentPrincipal) -> PeriodOut:
-        db = _db(request)
-        async with db.uow(principal.tenant) as uow:
-            await svc.require_operator(uow, alliance_id)
-        return result_out(await close.close(db, await scopes.alliance_scope(db, alliance_id), period))
+    async def close_period(self, db: Db, alliance_id: FromPath[uuid.UUID], period: FromPath[str],
+                           principal: CurrentPrincipal) -> PeriodOut:
+        return result_out(await month_end.close_period(db, principal.tenant, alliance_id, period))
 
     @get("/{alliance_id:uuid}/settlement/periods/{period:str}", guards=[requires(Permission.SETTLEMENT_READ)],
          summary="Statements: all for the operator; a partner's own (and its branches') for a partner")
-    async def get_period(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                         period: FromPath[str], principal: CurrentPrincipal) -> PeriodOut:
-        db = _db(request)
-        close.check_period(period)
-        async with db.uow(principal.tenant) as uow:
-            role, _ = await svc.membership(uow, alliance_id)
-            if role != "operator":  # RLS (own_statements) shows a partner only rows of its own merchant
-                mine = await close.load_statements(uow, alliance_id, period)
-                return PeriodOut(period, "closed" if mine else "open", None, None, None, statements_out(mine))
-        return result_out(await close.result(db, await scopes.alliance_scope(db, alliance_id), period))
+    async def get_period(self, db: Db, alliance_id: FromPath[uuid.UUID], period: FromPath[str],
+                         principal: CurrentPrincipal) -> PeriodOut:
+        return period_out(await month_end.period_status(db, principal.tenant, alliance_id, period))
 
     @get("/{alliance_id:uuid}/settlement/periods/{period:str}/download/{fmt:str}",
          guards=[requires(Permission.SETTLEMENT_READ)], summary="csv, xlsx, pdf, or instructions (operator)")
-    async def download(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                       period: FromPath[str], fmt: FromPath[str], principal: CurrentPrincipal) -> Response[bytes]:
-        db = _db(request)
-        close.check_period(period)
-        async with db.uow(principal.tenant) as uow:
-            role, _ = await svc.membership(uow, alliance_id)
-            mine = await close.load_statements(uow, alliance_id, period) if role != "operator" else None
-        scope = await scopes.alliance_scope(db, alliance_id)
-        if mine is not None:
-            if not mine or fmt == "instructions":
-                raise NotFound("no statement of yours for that period")
-            r = close.CloseResult("alliance", alliance_id, period, "", mine, {})
-            return download(r, fmt, scope.hub_code, mine)
-        return download(await close.result(db, scope, period), fmt, scope.hub_code, hub_name=scope.hub_name)
+    async def download(self, db: Db, alliance_id: FromPath[uuid.UUID], period: FromPath[str], fmt: FromPath[str],
+                       principal: CurrentPrincipal) -> Response[bytes]:
+        return file_response(await month_end.statement_file(db, principal.tenant, alliance_id, period, fmt))
 
 
 class AllianceTillController(Controller):
@@ -222,53 +163,45 @@ class AllianceTillController(Controller):
 
     @post("/earn", guards=[requires(Permission.SALES_WRITE)],
           summary="A purchase earns alliance points at this partner's rate (Idempotency-Key)")
-    async def earn(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID], data: JSONBody[EarnIn],
-                   principal: CurrentPrincipal) -> Response[dict[str, Any]]:
-        out, replayed = await svc.earn(_db(request), principal.tenant, alliance_id, member_id=data.member_id,
-                                       amount=data.amount, branch_id=_branch(principal, data.branch_id),
-                                       key=check_key(request.headers.get("idempotency-key")),
-                                       business_time=data.business_time)
-        return _created(out, replayed)
+    async def earn(self, db: Db, idempotency_key: IdempotencyKey, alliance_id: FromPath[uuid.UUID],
+                   data: JSONBody[EarnIn], principal: CurrentPrincipal) -> Response[dict[str, Any]]:
+        return created(*await till.earn(db, principal.tenant, alliance_id, member_id=data.member_id,
+                                        amount=data.amount, branch_id=acting_branch(principal, data.branch_id),
+                                        key=idempotency_key, business_time=data.business_time))
 
     @post("/redeem", guards=[requires(Permission.SALES_WRITE)],
           summary="Pay with alliance points: the discount to apply and the partner's reimbursement")
-    async def redeem(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
+    async def redeem(self, db: Db, idempotency_key: IdempotencyKey, alliance_id: FromPath[uuid.UUID],
                      data: JSONBody[RedeemIn], principal: CurrentPrincipal) -> Response[dict[str, Any]]:
-        out, replayed = await svc.redeem(_db(request), principal.tenant, alliance_id, member_id=data.member_id,
-                                         points=data.points, branch_id=_branch(principal, data.branch_id),
-                                         key=check_key(request.headers.get("idempotency-key")),
-                                         business_time=data.business_time)
-        return _created(out, replayed)
+        return created(*await till.redeem(db, principal.tenant, alliance_id, member_id=data.member_id,
+                                          points=data.points, branch_id=acting_branch(principal, data.branch_id),
+                                          key=idempotency_key, business_time=data.business_time))
 
     @post("/stored-value/top-ups", guards=[requires(Permission.SALES_WRITE)],
           summary="Buy an alliance stored-value plan at this partner (Idempotency-Key)")
-    async def sv_top_up(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
+    async def sv_top_up(self, db: Db, idempotency_key: IdempotencyKey, alliance_id: FromPath[uuid.UUID],
                         data: JSONBody[SvTopUpIn], principal: CurrentPrincipal) -> Response[dict[str, Any]]:
-        out, replayed = await svc.sv_top_up(_db(request), principal.tenant, alliance_id, member_id=data.member_id,
-                                            plan=data.plan, branch_id=_branch(principal, data.branch_id),
-                                            key=check_key(request.headers.get("idempotency-key")),
-                                            business_time=data.business_time, payment_method=data.payment_method)
-        return _created(out, replayed)
+        return created(*await till.sv_top_up(db, principal.tenant, alliance_id, member_id=data.member_id,
+                                             plan=data.plan, branch_id=acting_branch(principal, data.branch_id),
+                                             key=idempotency_key, business_time=data.business_time,
+                                             payment_method=data.payment_method))
 
     @post("/stored-value/spend", guards=[requires(Permission.SALES_WRITE)],
           summary="Pay with alliance stored value at this partner (Idempotency-Key)")
-    async def sv_spend(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
+    async def sv_spend(self, db: Db, idempotency_key: IdempotencyKey, alliance_id: FromPath[uuid.UUID],
                        data: JSONBody[SvSpendIn], principal: CurrentPrincipal) -> Response[dict[str, Any]]:
-        out, replayed = await svc.sv_spend(_db(request), principal.tenant, alliance_id, member_id=data.member_id,
-                                           amount=data.amount, branch_id=_branch(principal, data.branch_id),
-                                           key=check_key(request.headers.get("idempotency-key")),
-                                           business_time=data.business_time)
-        return _created(out, replayed)
+        return created(*await till.sv_spend(db, principal.tenant, alliance_id, member_id=data.member_id,
+                                            amount=data.amount, branch_id=acting_branch(principal, data.branch_id),
+                                            key=idempotency_key, business_time=data.business_time))
 
     @get("/cards", guards=[requires(Permission.MEMBERS_READ)],
          summary="Find an alliance card by card number or QR token (any partner's member): id and balances only")
-    async def find_card(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                        principal: CurrentPrincipal, card: FromQuery[str | None] = None,
-                        qr: FromQuery[str | None] = None) -> dict[str, Any]:
-        return await svc.find_card(_db(request), principal.tenant, alliance_id, card=card, qr=qr)
+    async def find_card(self, db: Db, alliance_id: FromPath[uuid.UUID], principal: CurrentPrincipal,
+                        card: FromQuery[str | None] = None, qr: FromQuery[str | None] = None) -> dict[str, Any]:
+        return await till.find_card(db, principal.tenant, alliance_id, card=card, qr=qr)
 
     @get("/cards/{member_id:uuid}", guards=[requires(Permission.MEMBERS_READ)],
          summary="An alliance card's balance (nothing else about the member)")
-    async def card(self, request: Request[Any, Any, Any], alliance_id: FromPath[uuid.UUID],
-                   member_id: FromPath[uuid.UUID], principal: CurrentPrincipal) -> dict[str, Any]:
-        return await svc.card_balance(_db(request), principal.tenant, alliance_id, member_id)
+    async def card(self, db: Db, alliance_id: FromPath[uuid.UUID], member_id: FromPath[uuid.UUID],
+                   principal: CurrentPrincipal) -> dict[str, Any]:
+        return await till.card_balance(db, principal.tenant, alliance_id, member_id)

@@ -12,22 +12,14 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery
-from sqlalchemy import text
 
-from lianka.alliance.settlement import close, exports, scopes
-from lianka.platform import outbox
-from lianka.platform.db import Database
-from lianka.platform.errors import NotFound, ValidationFailed
+from lianka.alliance.settlement import exports, services
+from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
-
-MEDIA = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-}
+from lianka.web.api.deps import Db
 
 
 class LineOut(msgspec.Struct):
@@ -78,7 +70,7 @@ class PeriodOut(msgspec.Struct):
     statements: list[StatementOut]
 
 
-def statement_out(s: close.Statement, partners: dict[uuid.UUID, str] | None = None) -> StatementOut:
+def statement_out(s: Statement, partners: dict[uuid.UUID, str] | None = None) -> StatementOut:
     """``partners``: merchant id -> slug of the statements shown with it (see ``exports.partner_codes``)."""
     return StatementOut(s.entity_kind, s.entity_id, s.code, s.name, s.currency, s.opening,
                         {k: LineOut(v["amount"], v["points"]) for k, v in s.lines.items()}, s.late, s.net,
@@ -87,51 +79,18 @@ def statement_out(s: close.Statement, partners: dict[uuid.UUID, str] | None = No
                         [msgspec.convert(i, LateItemOut, strict=False) for i in s.late_items])
 
 
-def statements_out(statements: list[close.Statement]) -> list[StatementOut]:
-    codes = exports.partner_codes(statements)
-    return [statement_out(s, codes) for s in statements]
+def period_out(p: PeriodStatus) -> PeriodOut:
+    codes = exports.partner_codes(p.statements)
+    return PeriodOut(p.period, p.status, p.step, p.checksum, p.summary, [statement_out(s, codes) for s in p.statements])
 
 
-def result_out(r: close.CloseResult, statements: list[close.Statement] | None = None) -> PeriodOut:
-    return PeriodOut(r.period, "closed", "closed", r.checksum, r.summary,
-                     statements_out(r.statements if statements is None else statements))
+def result_out(r: CloseResult) -> PeriodOut:
+    return period_out(PeriodStatus.closed(r))
 
 
-def download(r: close.CloseResult, fmt: str, name: str, statements: list[close.Statement] | None = None,
-             hub_name: str = "HQ") -> Response[bytes]:
-    if fmt == "csv":
-        body = exports.to_csv(r, statements)
-    elif fmt == "xlsx":
-        body = exports.to_xlsx(r, statements)
-    elif fmt == "pdf":
-        body = exports.to_pdf(r, statements)
-    elif fmt == "instructions":
-        body, fmt = exports.instructions(r, hub_name), "csv"
-        name = f"{name}-instructions"
-    else:
-        raise ValidationFailed("format is csv, xlsx, pdf or instructions", field="format")
-    return Response(body, media_type=MEDIA[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="{name}-{r.period}.{fmt}"'})
-
-
-async def period_status(db: Database, book: uuid.UUID, period: str) -> PeriodOut:
-    close.check_period(period)
-    async with db.uow(book) as uow:
-        run = (await uow.session.execute(text(
-            "SELECT status, step, checksum, summary FROM settlement_runs WHERE tenant_id = :b AND period = :p"),
-            {"b": book, "p": period})).first()
-        statements = await close.load_statements(uow, book, period) if run and run.status == "closed" else []
-        # a month with no close of its own may still be closed: folded into the book's first close
-        ledger_status = None if run else await uow.session.scalar(text(
-            "SELECT status FROM ledger_periods WHERE tenant_id = :b AND period = :p"), {"b": book, "p": period})
-    if run is None:
-        return PeriodOut(period, ledger_status or "open", None, None, None, [])
-    return PeriodOut(period, run.status, run.step, run.checksum, run.summary, statements_out(statements))
-
-
-def _db(request: Request[Any, Any, Any]) -> Database:
-    db: Database = request.app.state.db
-    return db
+def file_response(f: exports.StatementFile) -> Response[bytes]:
+    return Response(f.body, media_type=f.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})
 
 
 class SettlementController(Controller):
@@ -140,41 +99,25 @@ class SettlementController(Controller):
 
     @post("/periods/{period:str}/close", guards=[requires(Permission.SETTLEMENT_WRITE)], status_code=202,
           summary="Close a month for HQ and its branches (queued; ?wait=true runs it now). Idempotent.")
-    async def close_period(self, request: Request[Any, Any, Any], period: FromPath[str], principal: CurrentPrincipal,
+    async def close_period(self, db: Db, period: FromPath[str], principal: CurrentPrincipal,
                            wait: FromQuery[bool] = False) -> Response[PeriodOut]:
-        close.check_period(period)
-        db = _db(request)
-        scope = await scopes.chain_scope(db, principal.tenant)
         if wait:
-            return Response(result_out(await close.close(db, scope, period)), status_code=200)
-        await close.check(db, scope, period)  # a month that may not be closed is refused now, not in the job
-        async with db.uow(principal.tenant) as uow:  # queued once the request's transaction commits
-            await outbox.enqueue(uow, "close_period", queue="settlement", kind="chain", book=str(principal.tenant),
-                                 period=period)
-            await uow.commit()
-        return Response(await period_status(db, principal.tenant, period), status_code=202)
+            return Response(result_out(await services.close_now(db, principal.tenant, period)), status_code=200)
+        return Response(period_out(await services.queue_close(db, principal.tenant, period)), status_code=202)
 
     @get("/periods/{period:str}", guards=[requires(Permission.SETTLEMENT_READ)],
          summary="A period's status, its summary and every statement (JSON)")
-    async def get_period(self, request: Request[Any, Any, Any], period: FromPath[str],
-                         principal: CurrentPrincipal) -> PeriodOut:
-        return await period_status(_db(request), principal.tenant, period)
+    async def get_period(self, db: Db, period: FromPath[str], principal: CurrentPrincipal) -> PeriodOut:
+        return period_out(await services.period_status(db, principal.tenant, period))
 
     @get("/periods/{period:str}/statements/{entity_id:uuid}", guards=[requires(Permission.SETTLEMENT_READ)],
          summary="One branch's (or HQ's) statement")
-    async def get_statement(self, request: Request[Any, Any, Any], period: FromPath[str],
-                            entity_id: FromPath[uuid.UUID], principal: CurrentPrincipal) -> StatementOut:
-        db = _db(request)
-        r = await close.result(db, await scopes.chain_scope(db, principal.tenant), period)
-        found = next((s for s in r.statements if s.entity_id == entity_id), None)
-        if found is None:
-            raise NotFound("no statement for that entity in this period")
-        return statement_out(found, exports.partner_codes(r.statements))
+    async def get_statement(self, db: Db, period: FromPath[str], entity_id: FromPath[uuid.UUID],
+                            principal: CurrentPrincipal) -> StatementOut:
+        return statement_out(await services.statement(db, principal.tenant, period, entity_id))
 
     @get("/periods/{period:str}/download/{fmt:str}", guards=[requires(Permission.SETTLEMENT_READ)],
          summary="Statements as csv, xlsx or pdf; or the payout/collection instructions (fmt=instructions)")
-    async def download(self, request: Request[Any, Any, Any], period: FromPath[str], fmt: FromPath[str],
+    async def download(self, db: Db, period: FromPath[str], fmt: FromPath[str],
                        principal: CurrentPrincipal) -> Response[bytes]:
-        db = _db(request)
-        scope = await scopes.chain_scope(db, principal.tenant)
-        return download(await close.result(db, scope, period), fmt, scope.hub_code, hub_name=scope.hub_name)
+        return file_response(await services.statement_file(db, principal.tenant, period, fmt))

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.ledger.errors import AlreadyReversed, InsufficientFunds
-from lianka.alliance.ledger.verify import CHECKS
+from lianka.alliance.ledger.queries import CHECKS
 from lianka.platform.db import Database
 from lianka.platform.settings import get_settings
 from lianka.tenants.models import Merchant

@@ -22,6 +22,7 @@ from sqlalchemy import text
 
 from lianka.alliance.settlement import close, scopes
 from lianka.alliance.settlement.errors import PeriodBeforeBook
+from lianka.alliance.settlement.statements import CloseResult
 from lianka.platform.db import Database
 from lianka.tenants.domain.programme import BonusFunder, Consumption, Programme, StoredValueConfig, StoredValuePlan
 from lianka.tenants.pos import refunds, schemas, stored_value
@@ -94,7 +95,7 @@ async def _month(db: Database, tenant_factory, member_factory, funder: BonusFund
     return tenant, expect, members
 
 
-def _check(result: close.CloseResult, expect: dict[str, dict[str, int]], funder: BonusFunder,
+def _check(result: CloseResult, expect: dict[str, dict[str, int]], funder: BonusFunder,
            outstanding: int) -> None:
     by_code = {s.code: s for s in result.statements if s.entity_kind == "branch"}
     hub = next(s for s in result.statements if s.entity_kind == "hub")
@@ -191,7 +192,8 @@ async def test_random_alliance_months_net_to_zero(db: Database, tenant_factory, 
     second close changes nothing."""
     from decimal import Decimal
 
-    from lianka.alliance.alliances import services as alliances
+    from lianka.alliance.alliances import membership as alliances
+    from lianka.alliance.alliances import till
     from lianka.alliance.alliances.domain import Terms
     from lianka.alliance.ledger.errors import InsufficientFunds
     from lianka.alliance.settlement.domain import money
@@ -215,14 +217,14 @@ async def test_random_alliance_months_net_to_zero(db: Database, tenant_factory, 
     for kind, who, whose, n in moves:
         key = uuid.uuid4().hex
         if kind == "earn":
-            out, _ = await alliances.earn(db, partners[who], a.id, member_id=members[whose], amount=n,
-                                          branch_id=branches[who], key=key, business_time=AT)
+            out, _ = await till.earn(db, partners[who], a.id, member_id=members[whose], amount=n,
+                                     branch_id=branches[who], key=key, business_time=AT)
             expect[who] -= money(out["points"], issue) + fee
         else:
             points = n // 100 + 1
             try:
-                await alliances.redeem(db, partners[who], a.id, member_id=members[whose], points=points,
-                                       branch_id=branches[who], key=key, business_time=AT)
+                await till.redeem(db, partners[who], a.id, member_id=members[whose], points=points,
+                                  branch_id=branches[who], key=key, business_time=AT)
             except InsufficientFunds:
                 continue
             expect[who] += money(points, reimb) - fee
