@@ -14,6 +14,7 @@ from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.branches import BranchPages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
 from lianka.web.console.onboarding import OnboardingPages
+from lianka.web.console.programme import ProgrammePages
 from lianka.web.console.public import PublicPages
 from lianka.web.console.security import html_security_middleware
 from lianka.web.console.soon import ComingSoonPages
@@ -24,6 +25,6 @@ __all__ = ["console_router", "static_files_router", "template_config"]
 
 def console_router() -> Router:
     return Router("/", route_handlers=[PublicPages, AuthPages, MerchantPages, OnboardingPages, BranchPages,
-                                       ComingSoonPages],
+                                       ProgrammePages, ComingSoonPages],
                   exception_handlers=EXCEPTION_HANDLERS, middleware=[html_security_middleware],
                   include_in_schema=False)

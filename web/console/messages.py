@@ -53,6 +53,8 @@ SERVER_ERROR = N_("Something went wrong on our side. Try again in a moment.")
 FLASH: dict[str, str] = {
     "branch-created": N_("Branch added."),
     "branch-saved": N_("Branch saved."),
+    "programme-published": N_("A new version of the programme is in force."),
+    "programme-scheduled": N_("A new version of the programme is scheduled."),
     "signed-out": N_("You have signed out."),
     "signed-in-elsewhere": N_("Your session has ended. Sign in again."),
     "merchant-switched": N_("Switched merchant."),

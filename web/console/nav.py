@@ -42,7 +42,7 @@ _ITEMS = (
     MenuItem("start", N_("Getting started"), (P.STAFF_READ, P.CLIENTS_READ), "/console/start"),
     MenuItem("till", N_("Till"), (P.SALES_WRITE, P.MEMBERS_READ)),
     MenuItem("members", N_("Members"), (P.MEMBERS_READ, BACK_OFFICE)),
-    MenuItem("programme", N_("Programme"), (P.PROGRAMME_READ, BACK_OFFICE)),
+    MenuItem("programme", N_("Programme"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/programme"),
     MenuItem("coupons", N_("Coupons"), (P.PROGRAMME_READ, BACK_OFFICE)),
     MenuItem("rewards", N_("Rewards"), (P.PROGRAMME_READ, BACK_OFFICE)),
     MenuItem("branches", N_("Branches"), (P.BRANCHES_READ, BACK_OFFICE), "/console/branches"),
