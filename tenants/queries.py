@@ -387,3 +387,20 @@ async def coupons_redeemed_by_template(uow: UnitOfWork) -> dict[uuid.UUID, int]:
     """How many coupons of each template were used in a sale (and not given back by a refund)."""
     return {row.template_id: int(row.n) for row in await uow.session.execute(text(
         "SELECT template_id, count(*) AS n FROM coupons WHERE status = 'redeemed' GROUP BY template_id"))}
+
+
+@dataclass(frozen=True)
+class MemberLabel:
+    """Row type: how staff recognise a member at the counter (card number and name)."""
+
+    member_id: uuid.UUID
+    card_number: str
+    name: str
+
+
+async def member_labels(uow: UnitOfWork, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, MemberLabel]:
+    rows = await rows_as(uow, MemberLabel, (
+        "SELECT ms.member_id, m.card_number, coalesce(p.name, '') AS name FROM memberships ms "
+        "JOIN members m ON m.id = ms.member_id LEFT JOIN member_profiles p ON p.member_id = ms.member_id "
+        "WHERE ms.member_id = ANY(:ids)"), {"ids": member_ids})
+    return {r.member_id: r for r in rows}

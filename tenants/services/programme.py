@@ -3,7 +3,6 @@ what it edits, a preview that prices a sample sale with an unsaved edit, and two
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -15,12 +14,11 @@ from sqlalchemy.exc import IntegrityError
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import Conflict, DomainError, NotFound, ValidationFailed
+from lianka.platform.validate import from_msgspec
 from lianka.tenants import queries
 from lianka.tenants.domain import pricing, programme_diff, times
 from lianka.tenants.domain.programme import Programme, ProgrammeError, validate
 from lianka.tenants.models import ProgrammeVersion
-
-_MSGSPEC_PATH = re.compile(r"- at `\$\.?(?P<path>[^`]*)`$")
 
 
 def decode(document: object) -> Programme:
@@ -32,9 +30,7 @@ def decode(document: object) -> Programme:
     except ProgrammeError as exc:
         raise ValidationFailed(str(exc), field=exc.field, reason=exc.reason) from None
     except msgspec.ValidationError as exc:
-        found = _MSGSPEC_PATH.search(str(exc))
-        where = {"field": found.group("path")} if found and found.group("path") else {}
-        raise ValidationFailed(str(exc), reason="invalid", **where) from None
+        raise from_msgspec(exc) from None
 
 
 #: decoded versions: a version is never edited once written, so it is decoded once per process

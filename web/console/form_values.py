@@ -15,16 +15,20 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import msgspec
 from litestar.datastructures import FormMultiDict
 
 from lianka.platform.errors import DomainError, ValidationFailed
 from lianka.platform.money import Money, minor_digits
+from lianka.platform.validate import from_msgspec
 from lianka.web.console import messages
 from lianka.web.console.i18n import N_, Language
 from lianka.web.console.pages import FormErrors
 
+T = TypeVar("T")
 _AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,20})?$")
 _WHOLE = re.compile(r"^\d{1,13}$")
 _RATE = re.compile(r"^\d{1,7}(\.\d{1,7})?$")
@@ -135,6 +139,15 @@ def start_of_day(value: date | None, timezone: str) -> datetime | None:
     return None if value is None else datetime(value.year, value.month, value.day, tzinfo=ZoneInfo(timezone))
 
 
+def struct(type_: type[T], data: dict[str, Any]) -> T:
+    """``data`` (read from a form) as the API's request struct, checked by the same constraints; a
+    refusal names the field (the struct's field names are the form's input names)."""
+    try:
+        return msgspec.convert(data, type_)
+    except msgspec.ValidationError as exc:
+        raise from_msgspec(exc) from None
+
+
 # --- errors beside their fields ----------------------------------------------------------------------
 
 def field_errors(exc: DomainError, lang: Language, names: Collection[str], texts: Mapping[str, str], *,
@@ -148,8 +161,8 @@ def field_errors(exc: DomainError, lang: Language, names: Collection[str], texts
     if name is not None and name in names:
         leaf = name.rsplit("-", 1)[-1]
         reason = str(exc.extra.get("reason") or "")
-        message = (texts.get(f"{leaf}:{reason}") or REASON_TEXTS.get(reason) or texts.get(name)
-                   or texts.get(leaf))
+        message = (texts.get(f"{leaf}:{reason}") or texts.get(f"{leaf}:{exc.type_slug}") or REASON_TEXTS.get(reason)
+                   or texts.get(name) or texts.get(leaf))
         errors.fields[name] = lang.gettext(message) if message else messages.problem_text(
             exc.type_slug, None, exc.status, lang)
     else:
