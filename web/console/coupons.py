@@ -167,7 +167,7 @@ class CouponPages(Controller):
     async def _issue(self, request: HtmlRequest, principal: Principal, ident: IdentityService,
                      template: TemplateRef, *, card: str, key: str, errors: FormErrors,
                      coupon: schemas.CouponOut | None = None, status: int = 200) -> Template:
-        issuing = {"template": template, "card": card, "key": key, "errors": errors, "coupon": coupon}
+        issuing = {"issue_for": template, "card": card, "key": key, "errors": errors, "coupon": coupon}
         if is_htmx(request):
             return await page(request, "console/coupons/_issue.html", principal=principal, status=status,
                               one_tick=ONE_TICK, **issuing)
