@@ -167,11 +167,14 @@ class CouponPages(Controller):
     async def _issue(self, request: HtmlRequest, principal: Principal, ident: IdentityService,
                      template: TemplateRef, *, card: str, key: str, errors: FormErrors,
                      coupon: schemas.CouponOut | None = None, status: int = 200) -> Template:
+        """The issue form alone (htmx, while it is filled in), or the panel around it: after a coupon is
+        issued the list's counts change too."""
         issuing = {"issue_for": template, "card": card, "key": key, "errors": errors, "coupon": coupon}
-        if is_htmx(request):
+        if is_htmx(request) and coupon is None:
             return await page(request, "console/coupons/_issue.html", principal=principal, status=status,
                               one_tick=ONE_TICK, **issuing)
-        return await self._panel(request, principal, ident, status=status, issued=issuing)
+        return await self._panel(request, principal, ident, status=status, issued=issuing,
+                                 headers=PANEL if is_htmx(request) else None)
 
     @post("/{template_id:uuid}/issue", guards=[READ, ISSUE])
     async def issue(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
