@@ -139,7 +139,7 @@ class CouponPages(Controller):
     async def create(self, request: HtmlRequest, principal: CurrentPrincipal,
                      ident: IdentityService) -> Response[Any]:
         post_ = await form_data(request)
-        values = {name: post_.get(name) if isinstance(post_.get(name), str) else "" for name in FIELDS}
+        values = {name: value if isinstance(value := post_.get(name), str) else "" for name in FIELDS}
         try:
             merchant = await merchant_profile(ident.db, principal.tenant)
             await svc.create_template(ident.db, principal.tenant,
@@ -169,7 +169,8 @@ class CouponPages(Controller):
                      coupon: schemas.CouponOut | None = None, status: int = 200) -> Template:
         """The issue form alone (htmx, while it is filled in), or the panel around it: after a coupon is
         issued the list's counts change too."""
-        issuing = {"issue_for": template, "card": card, "key": key, "errors": errors, "coupon": coupon}
+        issuing: dict[str, Any] = {"issue_for": template, "card": card, "key": key, "errors": errors,
+                                   "coupon": coupon}
         if is_htmx(request) and coupon is None:
             return await page(request, "console/coupons/_issue.html", principal=principal, status=status,
                               one_tick=ONE_TICK, **issuing)

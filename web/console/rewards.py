@@ -130,7 +130,7 @@ class RewardPages(Controller):
                     reward_id: uuid.UUID | None, values: dict[str, Any], errors: FormErrors, status: int = 200,
                     desk: svc.Desk | None = None) -> Template:
         desk = desk or await self._desk(ident, principal)
-        editor = {"reward_id": reward_id, "values": values, "errors": errors}
+        editor: dict[str, Any] = {"reward_id": reward_id, "values": values, "errors": errors}
         if is_htmx(request):
             return await page(request, "console/rewards/_form.html", principal=principal, status=status,
                               kinds=KINDS, **editor, **_options(desk))
