@@ -50,6 +50,21 @@ async def arrange(db: Any) -> tuple[uuid.UUID, str, str]:
     return tenant, await make_staff(db, tenant, "owner"), card
 
 
+async def from_menu(visit: Visit, label: str, path: str) -> None:
+    await visit.page.locator("#side-menu").get_by_role("link", name=Language(visit.lang).gettext(label),
+                                                       exact=True).click()
+    await visit.page.wait_for_url(f"**{path}")
+
+
+async def fill_in(visit: Visit, opener: str, form: str, values: dict[str, str]) -> None:
+    """Open a form with the button ``opener`` (a test id), type ``values`` (input ids) and submit it."""
+    await visit.page.get_by_test_id(opener).click()
+    await visit.page.wait_for_selector(form)
+    for field, value in values.items():
+        await visit.page.fill(field, value)
+    await visit.page.locator(f"{form} button[type=submit]").click()
+
+
 @pytest.mark.parametrize("lang", LANGS)
 async def test_programme_change_next_month_preview_coupon_and_reward(open_page: OpenPage, browser_db: Any,
                                                                      lang: str) -> None:
@@ -59,8 +74,7 @@ async def test_programme_change_next_month_preview_coupon_and_reward(open_page: 
     await sign_in(visit, email)
 
     # the programme: its versions, then the tiers form
-    await page.locator("#side-menu").get_by_role("link", name=t("Programme"), exact=True).click()
-    await page.wait_for_url("**/console/programme")
+    await from_menu(visit, "Programme", "/console/programme")
     await visit.check("programme-versions")
     await page.locator("nav.tabs").get_by_role("link", name=t("Tiers"), exact=True).click()
     await page.wait_for_url("**/console/programme/tiers")
@@ -116,23 +130,17 @@ async def test_programme_change_next_month_preview_coupon_and_reward(open_page: 
     assert len((await programme_svc.versions(browser_db, tenant))[1]) == 2
 
     # coupons: a template, then one coupon to the member's card
-    await page.locator("#side-menu").get_by_role("link", name=t("Coupons"), exact=True).click()
-    await page.wait_for_url("**/console/coupons")
-    await page.get_by_test_id("add-coupon-template").click()
-    await page.wait_for_selector("#coupon-form")
-    await page.fill("#f-code", "NEW10")
-    await page.fill("#f-name", "新客立减" if lang == "zh-CN" else "Welcome ¥10 off")
-    await page.fill("#f-amount_off", "10")
-    await page.fill("#f-min_spend", "50")
-    await page.fill("#f-stock_total", "100")
-    await page.locator("#coupon-form button[type=submit]").click()
+    await from_menu(visit, "Coupons", "/console/coupons")
+    await fill_in(visit, "add-coupon-template", "#coupon-form", {
+        "#f-code": "NEW10", "#f-name": "新客立减" if lang == "zh-CN" else "Welcome ¥10 off", "#f-amount_off": "10",
+        "#f-min_spend": "50", "#f-stock_total": "100"})
     await page.wait_for_selector("tr[data-template=NEW10]")
     assert await page.locator("#coupons-panel .flash").inner_text() == t("Coupon template created.")
     await visit.check("coupons")
     await page.locator("tr[data-template=NEW10]").get_by_test_id("issue").click()
     await page.wait_for_selector("#issue-form")
     await page.fill("#f-card", card)
-    await page.locator("#issue-form button[type=submit]").click()
+    await page.locator("#issue-form button[type=submit]").click()  # the key came with the form
     await page.wait_for_selector("[data-testid=issued-coupon]")
     issued = await page.get_by_test_id("issued-coupon").inner_text()
     code = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", issued)
@@ -142,15 +150,10 @@ async def test_programme_change_next_month_preview_coupon_and_reward(open_page: 
     assert (template.amount_off, template.issued_count) == (1000, 1)
 
     # rewards: add one, see it in the catalogue with its stock
-    await page.locator("#side-menu").get_by_role("link", name=t("Rewards"), exact=True).click()
-    await page.wait_for_url("**/console/rewards")
-    await page.get_by_test_id("add-reward").click()
-    await page.wait_for_selector("#reward-form")
-    await page.fill("#f-code", "MUG")
-    await page.fill("#f-name", "马克杯" if lang == "zh-CN" else "Mug")
-    await page.fill("#f-points_cost", "500")
-    await page.fill("#f-stock_total", "20")
-    await page.locator("#reward-form button[type=submit]").click()
+    await from_menu(visit, "Rewards", "/console/rewards")
+    await fill_in(visit, "add-reward", "#reward-form", {
+        "#f-code": "MUG", "#f-name": "马克杯" if lang == "zh-CN" else "Mug", "#f-points_cost": "500",
+        "#f-stock_total": "20"})
     await page.wait_for_selector("tr[data-reward=MUG]")
     assert await page.locator("tr[data-reward=MUG] [data-testid=stock]").inner_text() == "20 / 20"
     assert await page.locator("#rewards-panel .flash").inner_text() == t("Reward added.")

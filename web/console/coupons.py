@@ -45,9 +45,8 @@ FIELDS = ("code", "name", "kind", "amount_off", "percent_off", "cap", "gift_sku"
           "valid_until", "valid_days", "branches", "stackable", "per_member_limit", "stock_total")
 KINDS = {"fixed": N_("Amount off"), "percent": N_("Percent off"), "gift": N_("Gift item")}
 TEXTS: dict[str, str] = {
-    "code": N_("Use 1 to 40 letters, digits, “-” or “_”."),
+    **fv.CODE_AND_NAME,
     "code:conflict": N_("Another template uses this code."),
-    "name": N_("Enter a name of 1 to 100 characters."),
     "kind": N_("Choose what the coupon gives."),
     "amount_off": N_("An amount-off coupon needs an amount above zero."),
     "percent_off": N_("Enter a percentage from 1 to 100."),

@@ -46,6 +46,12 @@ REASON_TEXTS: dict[str, str] = {
     "positive": N_("Enter an amount above zero."),
 }
 
+#: the code and name of a catalogue item (a coupon template, a reward), as their forms explain them
+CODE_AND_NAME: dict[str, str] = {
+    "code": N_("Use 1 to 40 letters, digits, “-” or “_”."),
+    "name": N_("Enter a name of 1 to 100 characters."),
+}
+
 
 def _refuse(name: str, reason: str) -> ValidationFailed:
     return ValidationFailed(f"{name}: {reason}", field=name, reason=reason)

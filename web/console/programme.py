@@ -159,13 +159,9 @@ class ProgrammePages(Controller):
     @post("/{section:str}", guards=[READ, WRITE])
     async def publish(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
                       section: FromPath[str]) -> Response[Any]:
-        _section(section)
-        post_ = await form_data(request)
-        form = pf.from_post(post_, section)
-        merchant = await _merchant(request, principal)
-        controls = _default_controls(Programme())
+        form, controls, merchant = await self._posted(request, principal, section)
         try:
-            controls.update(_controls(post_))
+            controls.update(_controls(await form_data(request)))
             effective_from = _effective(controls, merchant.timezone)
             await svc.publish_section(ident.db, principal.tenant, section, pf.to_value(form, merchant.currency),
                                       effective_from=effective_from, note=controls["note"],
@@ -179,13 +175,9 @@ class ProgrammePages(Controller):
     async def preview(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
                       section: FromPath[str]) -> Response[Any]:
         """Price the sample with the edit as typed; nothing is written."""
-        _section(section)
-        post_ = await form_data(request)
-        form = pf.from_post(post_, section)
-        merchant = await _merchant(request, principal)
-        controls = _default_controls(Programme())
+        form, controls, merchant = await self._posted(request, principal, section)
         try:
-            controls.update(_controls(post_))
+            controls.update(_controls(await form_data(request)))
             result = await svc.preview(ident.db, principal.tenant, section, pf.to_value(form, merchant.currency),
                                        _sample(controls, merchant.currency))
         except DomainError as exc:
@@ -193,6 +185,14 @@ class ProgrammePages(Controller):
         fragment = "console/programme/_preview.html" if is_htmx(request) else None
         return await self._page(request, principal, result.editor, section, form, controls, FormErrors(),
                                 preview=result, fragment=fragment)
+
+    async def _posted(self, request: HtmlRequest, principal: Principal, section: str
+                      ) -> tuple[pf.SectionForm, dict[str, str], MerchantProfile]:
+        """What a section's form posted (kept to show again), its controls (read in the ``try`` that shows
+        their errors) and the merchant whose currency and time zone read them."""
+        _section(section)
+        form = pf.from_post(await form_data(request), section)
+        return form, _default_controls(Programme()), await _merchant(request, principal)
 
     async def _refused(self, request: HtmlRequest, principal: Principal, ident: IdentityService, section: str,
                        form: pf.SectionForm, controls: dict[str, str], exc: DomainError) -> Template:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from lianka.platform.errors import DomainError
 from lianka.tenants.domain.programme_diff import Change, Unit
 from lianka.web.console import i18n, messages
+from lianka.web.console.form_values import CODE_AND_NAME
 from lianka.web.console.i18n import N_, Language
 
 #: the editor's sections (URL key -> title), in the order of its tabs
@@ -125,10 +126,10 @@ CHOICES: dict[tuple[str, str], dict[str, str]] = {
 
 #: messages beside a refused input: by the input's last part and the problem's reason, or the part alone
 ERROR_TEXTS: dict[str, str] = {
+    "name": CODE_AND_NAME["name"],
     "code": N_("Use lower-case letters, digits, “-” or “_” (at most 32)."),
     "code:duplicate": N_("Another row uses this code."),
     "code:required": N_("Give this row a code, or leave the whole row empty."),
-    "name": N_("Enter a name of 1 to 100 characters."),
     "rank": N_("Enter a rank from 0 to 100."),
     "rank:duplicate": N_("Another tier has this rank."),
     "qualification": N_("Choose how members qualify."),

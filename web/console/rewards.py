@@ -40,9 +40,8 @@ FIELDS = ("code", "name", "kind", "points_cost", "stock_total", "pickup_branch_i
           "per_member_limit", "active")
 KINDS = {"gift": N_("Gift to pick up"), "coupon": N_("Coupon"), "stored_value": N_("Stored value")}
 TEXTS: dict[str, str] = {
-    "code": N_("Use 1 to 40 letters, digits, “-” or “_”."),
+    **fv.CODE_AND_NAME,
     "code:conflict": N_("Another reward uses this code."),
-    "name": N_("Enter a name of 1 to 100 characters."),
     "kind": N_("Choose what the member gets."),
     "points_cost": N_("Enter a whole number of points above zero."),
     "stock_total": N_("Enter a whole number, at least the number already redeemed, or leave it empty."),
