@@ -1,4 +1,5 @@
-"""Checks of the few values every area accepts: a currency, a time zone.
+"""Checks of the few values every area accepts: a currency, a time zone; and msgspec's refusals as
+problems that name the field.
 
 One place, so that an alliance, a merchant and a branch refuse the same bad values with the same
 problem, and so that a value that passes here can never fail later (a time zone that ``ZoneInfo``
@@ -7,7 +8,10 @@ cannot load would otherwise be stored and break every month-end close of its boo
 
 from __future__ import annotations
 
+import re
 import zoneinfo
+
+import msgspec
 
 from lianka.platform.errors import ValidationFailed
 from lianka.platform.money import minor_digits
@@ -33,3 +37,15 @@ def time_zone(name: str, field: str = "timezone") -> str:
         raise ValidationFailed(f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai",
                                field=field) from None
     return name
+
+
+_MSGSPEC_PATH = re.compile(r"- at `\$\.?(?P<path>[^`]*)`$")
+
+
+def from_msgspec(exc: msgspec.ValidationError, **extra: object) -> ValidationFailed:
+    """msgspec's refusal as a 400 whose ``field`` is the path of the value at fault, in msgspec's
+    notation (``tiers[1].threshold``; absent when the whole document is at fault) and ``reason``
+    ``invalid``."""
+    found = _MSGSPEC_PATH.search(str(exc))
+    where = {"field": found.group("path")} if found and found.group("path") else {}
+    return ValidationFailed(str(exc), reason="invalid", **where, **extra)

@@ -350,3 +350,57 @@ async def expire_coupons(uow: UnitOfWork, now: datetime) -> int:
     result = await uow.session.execute(text(
         "UPDATE coupons SET status = 'expired' WHERE status = 'issued' AND valid_until <= :now"), {"now": now})
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- what the console's forms offer to choose from --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BranchChoice:
+    """Row type: a branch as a form lists it."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+
+
+async def branch_choices(uow: UnitOfWork, only: frozenset[uuid.UUID] | None = None) -> list[BranchChoice]:
+    """This merchant's branches by code (``only``: a manager's own)."""
+    rows = await rows_as(uow, BranchChoice, "SELECT id, code, name FROM branches ORDER BY code", {})
+    return [b for b in rows if only is None or b.id in only]
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    """Row type: an active coupon template as a form lists it."""
+
+    code: str
+    name: str
+
+
+async def active_coupon_templates(uow: UnitOfWork) -> list[TemplateChoice]:
+    return await rows_as(uow, TemplateChoice,
+                         "SELECT code, name FROM coupon_templates WHERE active ORDER BY code", {})
+
+
+async def coupons_redeemed_by_template(uow: UnitOfWork) -> dict[uuid.UUID, int]:
+    """How many coupons of each template were used in a sale (and not given back by a refund)."""
+    return {row.template_id: int(row.n) for row in await uow.session.execute(text(
+        "SELECT template_id, count(*) AS n FROM coupons WHERE status = 'redeemed' GROUP BY template_id"))}
+
+
+@dataclass(frozen=True)
+class MemberLabel:
+    """Row type: how staff recognise a member at the counter (card number and name)."""
+
+    member_id: uuid.UUID
+    card_number: str
+    name: str
+
+
+async def member_labels(uow: UnitOfWork, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, MemberLabel]:
+    rows = await rows_as(uow, MemberLabel, (
+        "SELECT ms.member_id, m.card_number, coalesce(p.name, '') AS name FROM memberships ms "
+        "JOIN members m ON m.id = ms.member_id LEFT JOIN member_profiles p ON p.member_id = ms.member_id "
+        "WHERE ms.member_id = ANY(:ids)"), {"ids": member_ids})
+    return {r.member_id: r for r in rows}

@@ -12,6 +12,7 @@ All amounts are integer minor units of the merchant's currency; rates are ``Deci
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable, Sequence
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -195,52 +196,90 @@ class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ProgrammeError(ValueError):
-    """The configuration is inconsistent (the message says where)."""
+    """The configuration is inconsistent: the message says how, ``field`` where (a path into the
+    document in msgspec's notation, ``tiers[1].threshold``) and ``reason`` what kind of mistake it is
+    (``duplicate``, ``order``, ``range``, ``required``, ``conflict``, ``format``, ``dates``,
+    ``unknown``), so an editor can put a translated message beside the field at fault."""
+
+    def __init__(self, message: str, *, field: str, reason: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+def _first_repeat(values: Sequence[Hashable]) -> int | None:
+    """The index of the first value that already occurred earlier in ``values``."""
+    seen: set[Hashable] = set()
+    for i, v in enumerate(values):
+        if v in seen:
+            return i
+        seen.add(v)
+    return None
+
+
+def _check_tiers(p: Programme) -> None:
+    for what, values in (("code", [t.code for t in p.tiers]), ("rank", [t.rank for t in p.tiers])):
+        if (i := _first_repeat(values)) is not None:
+            raise ProgrammeError(f"tier {what}s must be unique", field=f"tiers[{i}].{what}", reason="duplicate")
+    ordered = p.tiers_by_rank()
+    for lower, higher in itertools.pairwise(ordered):
+        if lower.qualification == higher.qualification and higher.threshold < lower.threshold:
+            raise ProgrammeError(f"tier {higher.code} has a lower threshold than {lower.code}",
+                                 field=f"tiers[{p.tiers.index(higher)}].threshold", reason="order")
+    for i, t in enumerate(p.tiers):
+        for name in ("points_multiplier", "birthday_multiplier"):
+            if not Decimal(0) < getattr(t, name) <= Decimal(20):
+                raise ProgrammeError(f"tier {t.code}: multipliers must be in (0, 20]", field=f"tiers[{i}].{name}",
+                                     reason="range")
+
+
+def _check_rules(p: Programme) -> None:
+    codes = {t.code for t in p.tiers}
+    if (i := _first_repeat([r.code for r in p.rules])) is not None:
+        raise ProgrammeError("rule codes must be unique", field=f"rules[{i}].code", reason="duplicate")
+    for i, r in enumerate(p.rules):
+        at = f"rules[{i}]"
+        if r.kind == RuleKind.PROMOTION and not Decimal(0) < r.multiplier <= Decimal(20):
+            raise ProgrammeError(f"rule {r.code}: multiplier must be in (0, 20]", field=f"{at}.multiplier",
+                                 reason="range")
+        if r.kind == RuleKind.CUSTOM and not r.event:
+            raise ProgrammeError(f"rule {r.code}: a custom rule needs an event name", field=f"{at}.event",
+                                 reason="required")
+        if r.coupon_template and r.kind == RuleKind.PROMOTION:
+            raise ProgrammeError(f"rule {r.code}: a promotion multiplies a sale's points and issues no coupon",
+                                 field=f"{at}.coupon_template", reason="conflict")
+        if any(not (k.isdigit() and 1 <= int(k) <= 366) for k in r.streak_bonus):
+            raise ProgrammeError(f"rule {r.code}: streak_bonus keys are day counts 1..366",
+                                 field=f"{at}.streak_bonus", reason="format")
+        if r.starts and r.ends and r.ends < r.starts:
+            raise ProgrammeError(f"rule {r.code}: ends before it starts", field=f"{at}.ends", reason="dates")
+        unknown = set(r.tiers) - codes
+        if unknown:
+            raise ProgrammeError(f"rule {r.code}: unknown tiers {sorted(unknown)}", field=f"{at}.tiers",
+                                 reason="unknown")
+    checkins = [i for i, r in enumerate(p.rules) if r.kind == RuleKind.CHECKIN and r.active]
+    if len(checkins) > 1:
+        raise ProgrammeError("at most one active check-in rule", field=f"rules[{checkins[1]}].kind",
+                             reason="duplicate")
 
 
 def validate(p: Programme) -> Programme:
     """Cross-field rules msgspec cannot express; raise ProgrammeError, return ``p`` when sound."""
-    codes = [t.code for t in p.tiers]
-    if len(set(codes)) != len(codes):
-        raise ProgrammeError("tier codes must be unique")
-    ranks = [t.rank for t in p.tiers]
-    if len(set(ranks)) != len(ranks):
-        raise ProgrammeError("tier ranks must be unique")
-    ordered = p.tiers_by_rank()
-    for lower, higher in itertools.pairwise(ordered):
-        if lower.qualification == higher.qualification and higher.threshold < lower.threshold:
-            raise ProgrammeError(f"tier {higher.code} has a lower threshold than {lower.code}")
-    for t in p.tiers:
-        if not Decimal(0) < t.points_multiplier <= Decimal(20) or not Decimal(0) < t.birthday_multiplier <= 20:
-            raise ProgrammeError(f"tier {t.code}: multipliers must be in (0, 20]")
-    rule_codes = [r.code for r in p.rules]
-    if len(set(rule_codes)) != len(rule_codes):
-        raise ProgrammeError("rule codes must be unique")
-    for r in p.rules:
-        if r.kind == RuleKind.PROMOTION and not Decimal(0) < r.multiplier <= Decimal(20):
-            raise ProgrammeError(f"rule {r.code}: multiplier must be in (0, 20]")
-        if r.kind == RuleKind.CUSTOM and not r.event:
-            raise ProgrammeError(f"rule {r.code}: a custom rule needs an event name")
-        if r.coupon_template and r.kind == RuleKind.PROMOTION:
-            raise ProgrammeError(f"rule {r.code}: a promotion multiplies a sale's points and issues no coupon")
-        if any(not (k.isdigit() and 1 <= int(k) <= 366) for k in r.streak_bonus):
-            raise ProgrammeError(f"rule {r.code}: streak_bonus keys are day counts 1..366")
-        if r.starts and r.ends and r.ends < r.starts:
-            raise ProgrammeError(f"rule {r.code}: ends before it starts")
-        unknown = set(r.tiers) - set(codes)
-        if unknown:
-            raise ProgrammeError(f"rule {r.code}: unknown tiers {sorted(unknown)}")
-    if sum(r.kind == RuleKind.CHECKIN and r.active for r in p.rules) > 1:
-        raise ProgrammeError("at most one active check-in rule")
-    plan_codes = [pl.code for pl in p.stored_value.plans]
-    if len(set(plan_codes)) != len(plan_codes):
-        raise ProgrammeError("stored-value plan codes must be unique")
-    for pl in p.stored_value.plans:
+    _check_tiers(p)
+    _check_rules(p)
+    plans = p.stored_value.plans
+    if (i := _first_repeat([pl.code for pl in plans])) is not None:
+        raise ProgrammeError("stored-value plan codes must be unique", field=f"stored_value.plans[{i}].code",
+                             reason="duplicate")
+    for i, pl in enumerate(plans):
         if pl.get < pl.pay:
-            raise ProgrammeError(f"plan {pl.code}: 'get' must be at least 'pay'")
+            raise ProgrammeError(f"plan {pl.code}: 'get' must be at least 'pay'",
+                                 field=f"stored_value.plans[{i}].get", reason="order")
     pc = p.points
     if not Decimal(0) <= pc.earn_per_major <= Decimal(1000):
-        raise ProgrammeError("points.earn_per_major must be in [0, 1000]")
+        raise ProgrammeError("points.earn_per_major must be in [0, 1000]", field="points.earn_per_major",
+                             reason="range")
     if not Decimal(0) < pc.cash_value_per_point <= Decimal(100):
-        raise ProgrammeError("points.cash_value_per_point must be in (0, 100]")
+        raise ProgrammeError("points.cash_value_per_point must be in (0, 100]", field="points.cash_value_per_point",
+                             reason="range")
     return p

@@ -4,6 +4,7 @@ The rules themselves — stock, limits, validity, codes — are in :mod:`lianka.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lianka.platform import idempotency
@@ -13,6 +14,7 @@ from lianka.tenants import queries
 from lianka.tenants.catalogue import schemas
 from lianka.tenants.domain import times
 from lianka.tenants.models import Coupon, CouponTemplate
+from lianka.tenants.pos.context import member_by_card
 from lianka.tenants.services import coupons, rules
 
 STATUSES = ("issued", "redeemed", "void", "expired")
@@ -78,19 +80,52 @@ async def deactivate(db: Database, tenant: uuid.UUID, template_id: uuid.UUID) ->
         return out
 
 
+async def _issue(uow: UnitOfWork, template_id: uuid.UUID, member_id: uuid.UUID, *, actor: str,
+                 now: datetime | None) -> schemas.CouponOut:
+    t = await coupons.get_template(uow, template_id)
+    await rules.require_member(uow, member_id)
+    c = await coupons.issue(uow, t.id, member_id, source=actor.partition(":")[0], now=now or datetime.now(UTC))
+    await uow.session.refresh(c)
+    return coupon_out(c, t)
+
+
 async def issue(db: Database, tenant: uuid.UUID, template_id: uuid.UUID, member_id: uuid.UUID, key: str, *,
                 actor: str, now: datetime | None = None) -> tuple[schemas.CouponOut, bool]:
     """One coupon for a member, exactly once under ``key``. Returns (coupon, replayed)."""
 
     async def work(uow: UnitOfWork) -> schemas.CouponOut:
-        t = await coupons.get_template(uow, template_id)
-        await rules.require_member(uow, member_id)
-        c = await coupons.issue(uow, t.id, member_id, source=actor.partition(":")[0], now=now or datetime.now(UTC))
-        await uow.session.refresh(c)
-        return coupon_out(c, t)
+        return await _issue(uow, template_id, member_id, actor=actor, now=now)
 
     return await idempotency.once(db, tenant, "coupons.issue", key, (str(template_id), str(member_id)),
                                   schemas.CouponOut, work)
+
+
+async def issue_to_card(db: Database, tenant: uuid.UUID, template_id: uuid.UUID, card: str, key: str, *,
+                        actor: str, now: datetime | None = None) -> tuple[schemas.CouponOut, bool]:
+    """:func:`issue` to the member holding card number ``card`` (what staff read off a card or the
+    member's app), exactly once under ``key``; an unknown card — or another merchant's member — is a
+    404 naming the field ``card``."""
+
+    async def work(uow: UnitOfWork) -> schemas.CouponOut:
+        return await _issue(uow, template_id, await member_by_card(uow, card), actor=actor, now=now)
+
+    return await idempotency.once(db, tenant, "coupons.issue", key, (str(template_id), "card", card.strip()),
+                                  schemas.CouponOut, work)
+
+
+@dataclass(frozen=True)
+class TemplateUsage:
+    """A template with how many of its coupons were used in a sale."""
+
+    template: schemas.TemplateOut
+    redeemed: int
+
+
+async def templates_with_usage(db: Database, tenant: uuid.UUID) -> list[TemplateUsage]:
+    """Every template, oldest first, with its stock (issued, remaining) and its coupons redeemed."""
+    async with db.uow(tenant) as uow:
+        used = await queries.coupons_redeemed_by_template(uow)
+        return [TemplateUsage(template_out(t), used.get(t.id, 0)) for t in await coupons.list_templates(uow)]
 
 
 async def member_coupons(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, status: str | None

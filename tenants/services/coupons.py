@@ -66,19 +66,21 @@ class TemplateSpec:
 
 
 def _check(spec: TemplateSpec) -> None:
+    """The template's own rules; each refusal names the field at fault."""
     if spec.kind == CouponKind.FIXED and spec.amount_off <= 0:
-        raise ValidationFailed("a fixed coupon needs a positive amount_off")
+        raise ValidationFailed("a fixed coupon needs a positive amount_off", field="amount_off")
     if spec.kind == CouponKind.PERCENT and not 0 < spec.percent_off <= 100:
-        raise ValidationFailed("percent_off must be 1..100")
+        raise ValidationFailed("percent_off must be 1..100", field="percent_off")
     if spec.kind == CouponKind.GIFT and not spec.gift_sku:
-        raise ValidationFailed("a gift coupon needs a gift_sku")
+        raise ValidationFailed("a gift coupon needs a gift_sku", field="gift_sku")
     if spec.valid_days is None and spec.valid_until is None:
-        raise ValidationFailed("give either valid_until or valid_days")
+        raise ValidationFailed("give either valid_until or valid_days", field="valid_days")
     if spec.valid_from and spec.valid_until and spec.valid_until <= spec.valid_from:
-        raise ValidationFailed("valid_until must be after valid_from")
-    for n in (spec.amount_off, spec.min_spend, spec.cap or 0, spec.stock_total or 0, spec.valid_days or 0):
+        raise ValidationFailed("valid_until must be after valid_from", field="valid_until")
+    for name in ("amount_off", "min_spend", "cap", "stock_total", "valid_days"):
+        n = getattr(spec, name) or 0
         if n < 0 or n > 10**12:
-            raise ValidationFailed("amounts and counts must be between 0 and 10^12")
+            raise ValidationFailed("amounts and counts must be between 0 and 10^12", field=name)
 
 
 async def create_template(uow: UnitOfWork, spec: TemplateSpec) -> CouponTemplate:
@@ -86,7 +88,7 @@ async def create_template(uow: UnitOfWork, spec: TemplateSpec) -> CouponTemplate
     exists = await uow.session.scalar(select(func.count()).select_from(CouponTemplate)
                                       .where(CouponTemplate.code == spec.code))
     if exists:
-        raise Conflict(f"a coupon template with code {spec.code!r} exists")
+        raise Conflict(f"a coupon template with code {spec.code!r} exists", field="code")
     t = CouponTemplate(tenant_id=uow.tenant_id, code=spec.code, name=spec.name, kind=str(spec.kind),
                        amount_off=spec.amount_off, percent_off=spec.percent_off, cap=spec.cap,
                        gift_sku=spec.gift_sku, min_spend=spec.min_spend, valid_from=spec.valid_from,

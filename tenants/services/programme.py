@@ -1,28 +1,36 @@
-"""The programme document: read the version in force, write a new version."""
+"""The programme document: read the version in force, write a new version; for the console's editor,
+what it edits, a preview that prices a sample sale with an unsaved edit, and two versions compared."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from lianka.platform.db import Database, UnitOfWork
-from lianka.platform.errors import Conflict, ValidationFailed
+from lianka.platform.errors import Conflict, DomainError, NotFound, ValidationFailed
+from lianka.platform.validate import from_msgspec
 from lianka.tenants import queries
-from lianka.tenants.domain import times
+from lianka.tenants.domain import pricing, programme_diff, times
 from lianka.tenants.domain.programme import Programme, ProgrammeError, validate
 from lianka.tenants.models import ProgrammeVersion
 
 
 def decode(document: object) -> Programme:
+    """The document as a sound :class:`Programme`, or a 400 whose ``field`` is the path of the value
+    at fault (``tiers[1].threshold``) and ``reason`` the kind of mistake (``invalid`` for a value of
+    the wrong type or out of its range)."""
     try:
         return validate(msgspec.convert(document, Programme, strict=False))
-    except (msgspec.ValidationError, ProgrammeError) as exc:
-        raise ValidationFailed(str(exc)) from None
+    except ProgrammeError as exc:
+        raise ValidationFailed(str(exc), field=exc.field, reason=exc.reason) from None
+    except msgspec.ValidationError as exc:
+        raise from_msgspec(exc) from None
 
 
 #: decoded versions: a version is never edited once written, so it is decoded once per process
@@ -163,7 +171,9 @@ async def check_references(uow: UnitOfWork, programme: Programme) -> None:
     known = await queries.known_coupon_template_codes(uow, wanted)
     missing = [c for c in wanted if c not in known]
     if missing:
-        raise ValidationFailed(f"rules name unknown coupon templates {missing}", field="rules")
+        first = next(i for i, r in enumerate(programme.rules) if r.coupon_template in missing)
+        raise ValidationFailed(f"rules name unknown coupon templates {missing}",
+                               field=f"rules[{first}].coupon_template", reason="unknown")
 
 
 # --- use cases (each owns its transaction) ------------------------------------------------------
@@ -215,3 +225,136 @@ async def publish_section(db: Database, tenant: uuid.UUID, section: str, value: 
                                 created_by=created_by)
         await uow.commit()
     return InForce(version, effective_from or datetime.now(UTC), programme)
+
+
+# --- the console's editor: what it edits, a preview of an edit, two versions compared ---------------
+
+
+@dataclass(frozen=True)
+class Editor:
+    """What a section editor starts from: the newest version written (``base``: what a section change
+    builds on, possibly future-dated), the one in force now, and what the forms offer to choose."""
+
+    base_version: int
+    base_effective_from: datetime | None
+    base: Programme
+    in_force_version: int
+    branches: list[queries.BranchChoice]
+    coupon_templates: list[queries.TemplateChoice]
+
+
+async def _editor(uow: UnitOfWork) -> Editor:
+    version, base = await latest(uow)
+    row = await uow.session.get(ProgrammeVersion, (uow.tenant_id, version)) if version else None
+    in_force_version, _ = await programme_at(uow)
+    return Editor(version, row.effective_from if row else None, base, in_force_version,
+                  await queries.branch_choices(uow), await queries.active_coupon_templates(uow))
+
+
+async def editor(db: Database, tenant: uuid.UUID) -> Editor:
+    async with db.uow(tenant) as uow:
+        return await _editor(uow)
+
+
+@dataclass(frozen=True)
+class SampleSale:
+    """A basket to price for a member who does not exist: ``amount`` in minor units, the member's
+    ``tier`` (a code), whether it is their birthday, how many ``points`` they pay with (and hold),
+    the business ``day`` (None: today in the merchant's zone) and the ``branch_code`` (promotions
+    limited to branches)."""
+
+    amount: int
+    tier: str | None = None
+    birthday: bool = False
+    points: int = 0
+    day: date | None = None
+    branch_code: str = ""
+
+
+@dataclass(frozen=True)
+class Priced:
+    """The quote of a sample under one programme, or the problem that refuses it (e.g. more points
+    than this programme lets pay for the bill)."""
+
+    quote: pricing.Quote | None
+    problem: DomainError | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A sample priced by the version in force and by the edit, what the edit changes, and the
+    editor it was made in."""
+
+    editor: Editor
+    day: date
+    in_force: Priced
+    edited: Priced
+    changes: list[programme_diff.Change]
+    programme: Programme
+
+
+def price_sample(programme: Programme, sample: SampleSale, day: date) -> Priced:
+    """The POS's pricing (:func:`pricing.quote`, the very function a sale books) of ``sample``."""
+    member = pricing.MemberState(tier=sample.tier, points_available=sample.points, sv_principal=0, sv_bonus=0,
+                                 birthday_today=sample.birthday)
+    try:
+        return Priced(pricing.quote(programme, sample.amount, (), member, pricing.Intent(points=sample.points),
+                                    pricing.SaleContext(day, sample.branch_code)))
+    except DomainError as exc:
+        return Priced(None, exc)
+
+
+async def preview(db: Database, tenant: uuid.UUID, section: str, value: object, sample: SampleSale) -> Preview:
+    """Price ``sample`` as the version in force does and as it would with ``section`` replaced by
+    ``value`` on the newest version (exactly what :func:`publish_section` would write). Writes nothing;
+    an invalid edit is the same 400 publishing it would be."""
+    check_section(section)
+    async with db.uow(tenant) as uow:
+        edits = await _editor(uow)
+        edited = with_section(edits.base, section, value)
+        _, current = await programme_at(uow)
+        _, tz = await queries.merchant_currency_and_zone(uow)
+    day = sample.day or datetime.now(ZoneInfo(tz)).date()
+    return Preview(edits, day, price_sample(current, sample, day), price_sample(edited, sample, day),
+                   programme_diff.diff(edits.base, edited), edited)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A version's number, start and note (version 0, the built-in default, has neither)."""
+
+    version: int
+    effective_from: datetime | None
+    note: str
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two versions and what changed from ``old`` to ``new``; ``versions``: every number there is."""
+
+    old: VersionInfo
+    new: VersionInfo
+    changes: list[programme_diff.Change]
+    new_programme: Programme
+    old_programme: Programme
+    versions: list[int]
+
+
+async def _version_info(uow: UnitOfWork, version: int, field: str) -> tuple[VersionInfo, Programme]:
+    if version == 0:
+        return VersionInfo(0, None, "", None), Programme()
+    row = await uow.session.get(ProgrammeVersion, (uow.tenant_id, version)) if 0 < version < 2**31 else None
+    if row is None:
+        raise NotFound("programme version not found", field=field)
+    return (VersionInfo(row.version, row.effective_from, row.note, row.created_at),
+            await programme_version(uow, row.version))
+
+
+async def compare_versions(db: Database, tenant: uuid.UUID, old: int, new: int) -> Comparison:
+    """Versions ``old`` and ``new`` (0: the built-in default) side by side, field by field."""
+    async with db.uow(tenant) as uow:
+        a, pa = await _version_info(uow, old, "old")
+        b, pb = await _version_info(uow, new, "new")
+        numbers = [r.version for r in await history(uow)]
+    return Comparison(a, b, programme_diff.diff(pa, pb), pb, pa, [*numbers, 0])

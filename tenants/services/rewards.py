@@ -185,6 +185,42 @@ async def _update(uow: UnitOfWork, reward_id: uuid.UUID, patch: schemas.RewardPa
     return reward_out(r, await template_code(uow, r.coupon_template_id))
 
 
+@dataclass(frozen=True)
+class Desk:
+    """The console's rewards page: the catalogue (withdrawn items too), the gifts awaiting pickup (None
+    when the reader may not see redemptions) and what the forms offer: branches, active coupon
+    templates, and the tiers of the newest programme version."""
+
+    rewards: list[schemas.RewardOut]
+    awaiting_pickup: list[Pickup] | None
+    branches: list[queries.BranchChoice]
+    coupon_templates: list[queries.TemplateChoice]
+    tiers: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Pickup:
+    """A gift awaiting pickup, with the member as staff recognise them."""
+
+    redemption: schemas.RedemptionOut
+    member: queries.MemberLabel | None
+
+
+async def desk(db: Database, tenant: uuid.UUID, *, pickups: bool, branch_ids: frozenset[uuid.UUID] | None
+               ) -> Desk:
+    """``pickups``: include the gifts awaiting pickup (at ``branch_ids`` only, for branch-limited staff)."""
+    async with db.uow(tenant) as uow:
+        waiting = None
+        if pickups:
+            found = await _redemptions(uow, member_id=None, status="awaiting_pickup", branch_ids=branch_ids,
+                                       limit=200)
+            labels = await queries.member_labels(uow, sorted({r.member_id for r in found}))
+            waiting = [Pickup(r, labels.get(r.member_id)) for r in found]
+        _, programme = await latest(uow)
+        return Desk(await _list(uow), waiting, await queries.branch_choices(uow),
+                    await queries.active_coupon_templates(uow), [(t.code, t.name) for t in programme.tiers_by_rank()])
+
+
 # --- redemption ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
