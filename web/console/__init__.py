@@ -13,6 +13,8 @@ from litestar import Router
 from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.branches import BranchPages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
+from lianka.web.console.member_imports import MemberImportPages
+from lianka.web.console.members import MemberPages
 from lianka.web.console.onboarding import OnboardingPages
 from lianka.web.console.public import PublicPages
 from lianka.web.console.security import html_security_middleware
@@ -24,6 +26,6 @@ __all__ = ["console_router", "static_files_router", "template_config"]
 
 def console_router() -> Router:
     return Router("/", route_handlers=[PublicPages, AuthPages, MerchantPages, OnboardingPages, BranchPages,
-                                       ComingSoonPages],
+                                       MemberPages, MemberImportPages, ComingSoonPages],
                   exception_handlers=EXCEPTION_HANDLERS, middleware=[html_security_middleware],
                   include_in_schema=False)
