@@ -30,8 +30,8 @@ from tests.api.test_console import Client, Console, sign_in_console
 pytestmark = pytest.mark.integration
 PROGRAMME = Programme(
     points=PointsConfig(pending_days=7),
-    tiers=[Tier(code="regular", name="普通会员", rank=0),  # type: ignore[arg-type]
-           Tier(code="gold", name="金卡会员", rank=1, threshold=100_000)],  # type: ignore[arg-type]
+    tiers=[Tier(code="regular", name="普通会员", rank=0),
+           Tier(code="gold", name="金卡会员", rank=1, threshold=100_000)],
     stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000, get=55_000)]))
 
 
@@ -89,7 +89,7 @@ def key_of(html: str, form_id: str | None = None) -> str:
 
 async def named_member(shop: Shop, member_factory: Any, phone: str, name: str, tags: list[str] | None = None,
                        **profile: Any) -> uuid.UUID:
-    m = await member_factory(shop.tenant, phone)
+    m: uuid.UUID = await member_factory(shop.tenant, phone)
     await crm.change_profile(shop.db, shop.tenant, m, {"name": name, "tags": tags or [], **profile})
     return m
 
@@ -211,7 +211,8 @@ async def test_profile_and_tags_are_edited_with_errors_beside_the_fields(shop: S
     good = {"name": "陈静", "gender": "female", "birthday": "1995-03-01", "email": "chen@example.com",
             "address": "淮海中路 1 号", "tags": "vip"}
     tomorrow = (date.today() + timedelta(days=2)).isoformat()
-    for field, value in [("email", "not an address"), ("tags", "x" * 41), ("tags", ", ".join(f"t{i}" for i in range(51))),
+    many_tags = ", ".join(f"t{i}" for i in range(51))
+    for field, value in [("email", "not an address"), ("tags", "x" * 41), ("tags", many_tags),
                          ("birthday", tomorrow), ("birthday", "1995-02-30"), ("name", "名" * 101),
                          ("address", "路" * 401), ("gender", "robot")]:
         r = await console.post(url, {**good, field: value}, htmx=True)
@@ -378,7 +379,8 @@ async def test_another_merchants_member_is_not_found(shop: Shop, member_factory:
     foreign = await member_factory(theirs)
     await crm.change_profile(shop.db, theirs, foreign, {"name": "别家会员"})
     console = await shop.console()
-    for url in (f"/console/members/{foreign}", f"/console/members/{foreign}/profile", f"/console/members/{uuid.uuid4()}"):
+    for url in (f"/console/members/{foreign}", f"/console/members/{foreign}/profile",
+                f"/console/members/{uuid.uuid4()}"):
         r = await console.get(url)
         assert r.status_code == 404 and "别家会员" not in r.text, url
     for url, data in [(f"/console/members/{foreign}/profile", {"name": "HACK"}),
@@ -464,10 +466,11 @@ async def test_all_or_nothing_refuses_a_file_with_bad_rows_and_bad_files_are_ref
     page = (await console.get(r.headers["location"])).text
     assert 'data-status="failed"' in page and "hx-trigger" not in page and "什么也没有导入" in page
 
-    for content, mode, message in [(b"name\nx\n", "skip_invalid", "文件需要手机（手机）列"),
+    not_utf8 = "不是 UTF-8 编码的 CSV 文本"
+    for content, mode, message in [(b"name\nx\n", "skip_invalid", "文件需要“手机”（或 phone）列"),
                                    (b"", "skip_invalid", "请选择要导入的文件"),
-                                   ("phone\n1380\x00\n".encode(), "skip_invalid", "不是 UTF-8 编码的 CSV 文本"),
-                                   ("phone\n13800001111\n".encode("utf-16"), "skip_invalid", "不是 UTF-8 编码的 CSV 文本"),
+                                   (b"phone\n1380\x00\n", "skip_invalid", not_utf8),
+                                   ("phone\n13800001111\n".encode("utf-16"), "skip_invalid", not_utf8),
                                    (b"phone\n13800001111\n", "everything", "请选择导入方式")]:
         r = await upload(console, content, mode, f"k-{uuid.uuid4().hex}", name="m.csv" if content else "")
         assert r.status_code == 400, (content, r.text)

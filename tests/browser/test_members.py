@@ -21,8 +21,8 @@ from lianka.web.console.i18n import Language
 from tests.browser.conftest import Served, make_merchant, make_staff
 from tests.browser.test_console_journeys import LANGS, OpenPage, sign_in
 
-PROGRAMME = Programme(tiers=[Tier(code="regular", name="普通会员", rank=0),  # type: ignore[arg-type]
-                             Tier(code="gold", name="金卡会员", rank=1, threshold=100_000)])  # type: ignore[arg-type]
+PROGRAMME = Programme(tiers=[Tier(code="regular", name="普通会员", rank=0),
+                             Tier(code="gold", name="金卡会员", rank=1, threshold=100_000)])
 
 
 async def arrange(db: Any, lang: str) -> tuple[uuid.UUID, str]:
@@ -126,7 +126,8 @@ async def test_list_filter_detail_edit_a_tag_import_and_see_the_new_members(
     await page.get_by_test_id("see-members").click()
     await page.wait_for_url("**/console/members")
     assert await rows(page).count() == 7
-    assert {"陈静", "赵敏", "周杰"} <= set(await page.locator("#member-results tbody tr td:first-child a").all_inner_texts())
+    names = await page.locator("#member-results tbody tr td:first-child a").all_inner_texts()
+    assert {"陈静", "赵敏", "周杰"} <= set(names)
     await visit.check("members-after-import")
 
     listed, total = await crm.members_page(browser_db, tenant, ListFilter(tag="生日月"), limit=10, offset=0)
