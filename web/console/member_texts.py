@@ -134,11 +134,18 @@ def _problem_text(exc: DomainError, field: str, lang: Language) -> str | None:
     return lang.gettext(message) if message else None
 
 
+def _recognised(table: tuple[tuple[re.Pattern[str], str], ...], sentence: str, lang: Language) -> str | None:
+    """The message of the first pattern ``sentence`` matches, in ``lang``, with the pattern's named
+    groups filled in (``%(line)s``); None for a sentence none of them knows."""
+    for pattern, message in table:
+        found = pattern.search(sentence)
+        if found:
+            return lang.gettext(message) % found.groupdict()
+    return None
+
+
 def file_problem(detail: str, lang: Language) -> str:
-    for pattern, message in FILE_PROBLEMS:
-        if pattern.search(detail):
-            return lang.gettext(message)
-    return lang.gettext(PROBLEMS[("validation-failed", "file")])
+    return _recognised(FILE_PROBLEMS, detail, lang) or lang.gettext(PROBLEMS[("validation-failed", "file")])
 
 
 #: one message of an import row (``tenants.domain.imports._parse``, ``member_imports.run``), by its wording
@@ -158,8 +165,4 @@ ROW_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def row_error(message: str, lang: Language) -> str:
-    for pattern, text in ROW_PROBLEMS:
-        found = pattern.search(message)
-        if found:
-            return lang.gettext(text) % found.groupdict() if found.groupdict() else lang.gettext(text)
-    return message
+    return _recognised(ROW_PROBLEMS, message, lang) or message
