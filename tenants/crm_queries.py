@@ -40,6 +40,13 @@ _STAGE_CLAUSES = {
 }
 
 
+def _stage_bounds(today: date) -> dict[str, date]:
+    """The dates the stage clauses compare with (``:new_since``, ``:active``, ``:risk``)."""
+    return {"new_since": today - timedelta(days=_RECENCY.new_days),
+            "active": today - timedelta(days=_RECENCY.active_days),
+            "risk": today - timedelta(days=_RECENCY.at_risk_days)}
+
+
 def _member_filter(f: ListFilter, today: date) -> tuple[str, dict[str, Any]]:
     """The WHERE clause of the member list, from fixed parts (values are bound parameters)."""
     where = ""
@@ -60,9 +67,7 @@ def _member_filter(f: ListFilter, today: date) -> tuple[str, dict[str, Any]]:
         params["branch"] = f.branch_id
     if f.stage is not None:
         where += f" AND {_STAGE_CLAUSES[lifecycle.Stage(f.stage)]}"
-        params.update(new_since=today - timedelta(days=_RECENCY.new_days),
-                      active=today - timedelta(days=_RECENCY.active_days),
-                      risk=today - timedelta(days=_RECENCY.at_risk_days))
+        params.update(_stage_bounds(today))
     return where, params
 
 
@@ -203,3 +208,52 @@ async def tier_changes(uow: UnitOfWork, member_id: uuid.UUID) -> list[TierChange
     return await rows_as(uow, TierChangeRow, (
         "SELECT old_tier, new_tier, reason, actor, at FROM tier_changes WHERE member_id = :m ORDER BY at DESC"),
         {"m": member_id})
+
+
+# --- what the console's member list shows beside the list (filter choices, charts) ---------------
+
+#: members per lifecycle stage in one pass, from the very clauses the list filters with; composed once,
+#: at import, of constant parts only (the dates are bound parameters)
+_STAGE_COUNTS = ("SELECT " + ", ".join(f"count(*) FILTER (WHERE {clause}) AS {stage.value}"
+                                       for stage, clause in _STAGE_CLAUSES.items())
+                 + " FROM memberships ms LEFT JOIN member_profiles p ON p.member_id = ms.member_id")
+
+
+async def stage_counts(uow: UnitOfWork, today: date) -> dict[str, int]:
+    """How many members are in each lifecycle stage today (every stage present, 0 included)."""
+    row = (await uow.session.execute(text(_STAGE_COUNTS), _stage_bounds(today))).one()
+    return {stage.value: int(row._mapping[stage.value]) for stage in lifecycle.Stage}
+
+
+@dataclass(frozen=True)
+class TierCount:
+    """Row type: members holding a tier (``tier_code`` None: no tier yet)."""
+
+    tier_code: str | None
+    members: int
+
+
+async def tier_counts(uow: UnitOfWork) -> list[TierCount]:
+    return await rows_as(uow, TierCount, (
+        "SELECT p.tier_code, count(*) AS members FROM memberships ms "
+        "LEFT JOIN member_profiles p ON p.member_id = ms.member_id GROUP BY p.tier_code ORDER BY members DESC"), {})
+
+
+async def tags_in_use(uow: UnitOfWork, limit: int = 200) -> list[str]:
+    """The tags the merchant's members carry, alphabetically (the tag filter's choices)."""
+    found = await uow.session.scalars(text(
+        "SELECT DISTINCT unnest(tags) AS tag FROM member_profiles ORDER BY tag LIMIT :limit"), {"limit": limit})
+    return [str(tag) for tag in found]
+
+
+@dataclass(frozen=True)
+class BranchChoice:
+    """Row type: a branch as a filter or a member's join branch shows it."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+
+
+async def branch_choices(uow: UnitOfWork) -> list[BranchChoice]:
+    return await rows_as(uow, BranchChoice, "SELECT id, code, name FROM branches ORDER BY code", {})

@@ -11,19 +11,21 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from lianka.alliance.ledger import services as ledger
+from lianka.platform import idempotency
 from lianka.platform.cells import safe_row
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.tenants import crm_queries, queries
 from lianka.tenants.crm_queries import ListFilter
 from lianka.tenants.domain import lifecycle, tiers
-from lianka.tenants.domain.imports import mask_phone
+from lianka.tenants.domain.imports import mask_phone, valid_email
 from lianka.tenants.models import ExportLog, MemberProfile
 from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import programme_at
@@ -109,10 +111,35 @@ PROFILE_FIELDS = ("name", "gender", "birthday", "email", "address", "tags", "pre
 _WRITABLE = tuple(f for f in PROFILE_FIELDS if f != "join_branch_id")
 
 
-async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
-    """Change the fields in ``changes`` (those a PATCH sent; see :data:`PROFILE_FIELDS`)."""
+#: a tag is a short label (the column is ``varchar(40)[]``: PostgreSQL would cut a longer one silently)
+MAX_TAG = 40
+MAX_TAGS = 50
+
+
+def _check_texts(changes: dict[str, Any]) -> None:
+    """The text fields' rules, each refused with its field before anything is read or written (a value
+    the column cannot hold would otherwise be cut, or refused by the database without a field)."""
     if "name" in changes and len(changes["name"] or "") > 100:
         raise ValidationFailed("name: at most 100 characters", field="name")
+    email = changes.get("email") or ""
+    if email and (len(email) > 320 or not valid_email(email)):
+        raise ValidationFailed("email: not an e-mail address", field="email")
+    if len(changes.get("address") or "") > 400:
+        raise ValidationFailed("address: at most 400 characters", field="address")
+    tags = changes.get("tags") or []
+    if len(tags) > MAX_TAGS:
+        raise ValidationFailed(f"tags: at most {MAX_TAGS}", field="tags")
+    for tag in tags:
+        if not 1 <= len(tag.strip()) <= MAX_TAG or tag != tag.strip() or any(ord(c) < 32 for c in tag):
+            raise ValidationFailed(f"tags: each 1 to {MAX_TAG} characters, no surrounding spaces or control "
+                                   "characters", field="tags")
+
+
+async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change the fields in ``changes`` (those a PATCH sent; see :data:`PROFILE_FIELDS`)."""
+    _check_texts(changes)
+    if "tags" in changes and changes["tags"] is not None:
+        changes = {**changes, "tags": list(dict.fromkeys(changes["tags"]))}  # a tag once, first place kept
     member = await _profile(uow, member_id, lock=True)
     p = member.profile
     if "join_branch_id" in changes and changes["join_branch_id"] != member.join_branch_id:
@@ -171,6 +198,8 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
     history = [asdict(r) for r in await crm_queries.points_history(uow, mine.points.id)]
     lots = await ledger.lots(uow, mine.points)
     expiring = sorted((lot for lot in lots if lot.expires_at), key=lambda lot: lot.expires_at or now)
+    # points still in their return window, each lot with the time it becomes spendable
+    pending = sorted((lot for lot in lots if lot.available_at > now), key=lambda lot: lot.available_at)
     return {
         "member_id": member_id, "card_number": ident.card_number, "phone": mask_phone(ident.phone),
         "joined_at": ident.joined_at, "profile": profile_view(member),
@@ -181,6 +210,7 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
                  "floor_until": p.tier_floor_until,
                  "progress": tiers.progress(programme, p.tier_code, standing)},
         "next_expiry": {"points": expiring[0].remaining, "at": expiring[0].expires_at} if expiring else None,
+        "pending_points": [{"points": lot.remaining, "available_at": lot.available_at} for lot in pending],
         "coupons": coupons, "purchases": purchases, "points_history": history,
         "stage": _stage_of(ident.joined_at, p.last_purchase_at, today),
         "cumulative_spend": p.cumulative_spend, "purchase_count": p.purchase_count,
@@ -284,20 +314,37 @@ async def change_profile(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, 
         return out
 
 
-async def change_consent(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, channel: str, granted: bool, *,
-                         source: str, actor: str) -> dict[str, Any]:
+async def write_once(db: Database, tenant: uuid.UUID, work: Callable[[UnitOfWork], Awaitable[dict[str, Any]]], *,
+                     key: str | None, scope: str, request: Sequence[object]) -> dict[str, Any]:
+    """One write in one transaction. With an Idempotency-Key (a console form carries one, made when
+    it was rendered) a second request with that key — a double click, a retry after a lost answer —
+    gets the first answer and writes nothing (``platform.idempotency.once``): no second history
+    entry, no second import job. Without one (the API) every call writes."""
+    if key is not None:
+        out, _ = await idempotency.once(db, tenant, scope, key, request, dict[str, Any], work)
+        return out
     async with db.uow(tenant) as uow:
-        out = await set_consent(uow, member_id, channel, granted, source=source, actor=actor)
+        out = await work(uow)
         await uow.commit()
         return out
+
+
+async def change_consent(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, channel: str, granted: bool, *,
+                         source: str, actor: str, key: str | None = None) -> dict[str, Any]:
+    async def work(uow: UnitOfWork) -> dict[str, Any]:
+        return await set_consent(uow, member_id, channel, granted, source=source, actor=actor)
+
+    return await write_once(db, tenant, work, key=key, scope="members.consent",
+                            request=(str(member_id), channel, granted))
 
 
 async def grant_tier(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, tier: str, *, until: date | None,
-                     reason: str, actor: str) -> dict[str, Any]:
-    async with db.uow(tenant) as uow:
-        out = await set_manual_tier(uow, member_id, tier, until=until, reason=reason, actor=actor)
-        await uow.commit()
-        return out
+                     reason: str, actor: str, key: str | None = None) -> dict[str, Any]:
+    async def work(uow: UnitOfWork) -> dict[str, Any]:
+        return await set_manual_tier(uow, member_id, tier, until=until, reason=reason, actor=actor)
+
+    return await write_once(db, tenant, work, key=key, scope="members.tier",
+                            request=(str(member_id), tier, str(until), reason))
 
 
 async def tier_change_history(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) -> list[dict[str, Any]]:

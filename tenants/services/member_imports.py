@@ -12,6 +12,7 @@ twice. Imported members get no sign-up bonus: they are not new to the merchant.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from lianka.platform.identity.members import _find_or_create_person
 from lianka.tenants import queries
 from lianka.tenants.domain.imports import MemberRow, parse_members_csv
 from lianka.tenants.models import MemberImport
-from lianka.tenants.services import accounts
+from lianka.tenants.services import accounts, crm
 from lianka.tenants.services.programme import programme_at
 
 BATCH = 200
@@ -74,14 +75,17 @@ async def get(uow: UnitOfWork, import_id: uuid.UUID) -> MemberImport:
     return job
 
 
-async def start(db: Database, tenant: uuid.UUID, content: bytes, *, mode: str, actor: str) -> dict[str, Any]:
+async def start(db: Database, tenant: uuid.UUID, content: bytes, *, mode: str, actor: str,
+                key: str | None = None) -> dict[str, Any]:
     """Use case: validate a file and queue its import (:func:`create`); the job as :func:`view` shows it.
     A file refused as a whole raises and writes nothing; an ``all_or_nothing`` file with invalid rows
-    is recorded as ``failed`` with its row report."""
-    async with db.uow(tenant) as uow:
-        job = await create(uow, content, mode=mode, actor=actor)
-        await uow.commit()
-        return view(job)
+    is recorded as ``failed`` with its row report. With ``key`` (the console's upload form) the same
+    upload sent twice queues one job and answers the first one (``crm.write_once``)."""
+    async def work(uow: UnitOfWork) -> dict[str, Any]:
+        return view(await create(uow, content, mode=mode, actor=actor))
+
+    return await crm.write_once(db, tenant, work, key=key, scope="members.import",
+                                request=(mode, hashlib.sha256(content).hexdigest()))
 
 
 async def status(db: Database, tenant: uuid.UUID, import_id: uuid.UUID) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from lianka.platform.identity.principal import Kind, Principal
 from lianka.platform.identity.staff import add_staff
 from lianka.platform.identity.testing import AuthKit
 from lianka.tenants.services import branches as branch_svc
+from lianka.web.console.nav import MENU
 from lianka.web.console.security import CONTENT_SECURITY_POLICY
 
 Client = AsyncTestClient[Litestar]
@@ -92,7 +93,7 @@ async def test_every_page_carries_the_html_security_headers_and_no_inline_code(c
                                                                                tenant_factory: Any) -> None:
     pages = [await client.get(u) for u in ("/", "/sign-in", "/sign-up", "/set-password?token=x")]
     console = await sign_in_console(client, auth_kit, await tenant_factory())
-    pages += [await console.get(u) for u in ("/console/start", "/console/branches", "/console/soon/members",
+    pages += [await console.get(u) for u in ("/console/start", "/console/branches", "/console/members",
                                              "/console/soon/nope", "/console/branches/new")]
     statuses = [p.status_code for p in pages]
     assert statuses == [200, 200, 200, 200, 200, 200, 200, 404, 200], statuses

@@ -14,6 +14,8 @@ from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.branches import BranchPages
 from lianka.web.console.coupons import CouponPages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
+from lianka.web.console.member_imports import MemberImportPages
+from lianka.web.console.members import MemberPages
 from lianka.web.console.onboarding import OnboardingPages
 from lianka.web.console.programme import ProgrammePages
 from lianka.web.console.public import PublicPages
@@ -27,6 +29,7 @@ __all__ = ["console_router", "static_files_router", "template_config"]
 
 def console_router() -> Router:
     return Router("/", route_handlers=[PublicPages, AuthPages, MerchantPages, OnboardingPages, BranchPages,
-                                       ProgrammePages, CouponPages, RewardPages, ComingSoonPages],
+                                       MemberPages, MemberImportPages, ProgrammePages, CouponPages, RewardPages,
+                                       ComingSoonPages],
                   exception_handlers=EXCEPTION_HANDLERS, middleware=[html_security_middleware],
                   include_in_schema=False)

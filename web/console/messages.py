@@ -67,6 +67,9 @@ FLASH: dict[str, str] = {
     "merchant-switched": N_("Switched merchant."),
     "password-set": N_("Your password is set. Sign in with it."),
     "not-a-merchant": N_("You no longer work for that merchant. Choose another one."),
+    "member-saved": N_("Profile saved."),
+    "consent-saved": N_("Consent recorded."),
+    "tier-granted": N_("Tier granted."),
 }
 
 

@@ -41,7 +41,7 @@ _ITEMS = (
     # the checklist reveals whether staff and POS clients exist: for those who may see them
     MenuItem("start", N_("Getting started"), (P.STAFF_READ, P.CLIENTS_READ), "/console/start"),
     MenuItem("till", N_("Till"), (P.SALES_WRITE, P.MEMBERS_READ)),
-    MenuItem("members", N_("Members"), (P.MEMBERS_READ, BACK_OFFICE)),
+    MenuItem("members", N_("Members"), (P.MEMBERS_READ, BACK_OFFICE), "/console/members"),
     MenuItem("programme", N_("Programme"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/programme"),
     MenuItem("coupons", N_("Coupons"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/coupons"),
     MenuItem("rewards", N_("Rewards"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/rewards"),
