@@ -273,7 +273,7 @@ async def test_branches_add_and_edit_with_inline_errors(client: Client, auth_kit
     r = await console.post("/console/branches", {"code": "bad code!", "name": "", "timezone": "UTC"})
     assert r.status_code == 400 and "<html" in r.text and 'id="f-code-error"' in r.text  # no JavaScript: whole page
     r = await console.post("/console/branches", {"code": "SH\x002", "name": "x", "timezone": "UTC"}, htmx=True)
-    assert r.status_code == 400 and 'id="f-code-error"' in r.text
+    assert r.status_code == 400 and 'role="alert"' in r.text  # refused at the edge (NUL), nothing written
     assert await branch_codes(db, tenant) == {"SH01"}
 
     # htmx success: the panel replaces itself (table + flash)
