@@ -12,18 +12,22 @@ from litestar import Router
 
 from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.branches import BranchPages
+from lianka.web.console.clients import ClientPages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
 from lianka.web.console.onboarding import OnboardingPages
+from lianka.web.console.programme_start import ProgrammeStartPages
 from lianka.web.console.public import PublicPages
 from lianka.web.console.security import html_security_middleware
 from lianka.web.console.soon import ComingSoonPages
+from lianka.web.console.staff import StaffPages
 from lianka.web.console.templating import static_files_router, template_config
+from lianka.web.console.till import TillPages
 
 __all__ = ["console_router", "static_files_router", "template_config"]
 
 
 def console_router() -> Router:
     return Router("/", route_handlers=[PublicPages, AuthPages, MerchantPages, OnboardingPages, BranchPages,
-                                       ComingSoonPages],
+                                       ProgrammeStartPages, TillPages, ClientPages, StaffPages, ComingSoonPages],
                   exception_handlers=EXCEPTION_HANDLERS, middleware=[html_security_middleware],
                   include_in_schema=False)
