@@ -392,3 +392,14 @@ async def test_the_till_speaks_both_languages(client: Any, auth_kit: Any, tenant
     client.cookies.set("lk_lang", lang)
     page = (await cashier.get("/console/till")).text
     assert ("收款" if lang == "zh-CN" else "Take payment") in page
+
+
+async def test_the_apis_basket_problems_name_their_field(client: Any, pos_token: Any, auth_kit: Any,
+                                                         tenant_factory: Any) -> None:
+    """The till shows these beside the amount and the items; API clients get the same ``field``."""
+    tenant = await tenant_factory()
+    pos = await pos_token(tenant, branch=await auth_kit.branch(tenant))
+    client.cookies.clear()
+    r = await client.post("/api/v1/pos/quote", headers=pos.headers,
+                          json={"amount": 1000, "lines": [{"sku": "TEA", "qty": 1, "unit_price": 900}]})
+    assert r.status_code == 400 and r.json()["field"] == "lines"

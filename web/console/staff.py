@@ -19,7 +19,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath
 from litestar.response import Template
 
-from lianka.platform.errors import DomainError, ValidationFailed
+from lianka.platform.errors import DomainError, NotFound, ValidationFailed
 from lianka.platform.identity import staff
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission, Role
@@ -88,6 +88,8 @@ class StaffPages(Controller):
                      editing: dict[str, Any] | None = None, flash: str | None = None) -> Template:
         """The whole page, or for htmx the panel: the list (one row may be in edit), the invite form."""
         people = await staff.list_staff(ident, principal)
+        if editing is not None and not any(p.user_id == editing["user_id"] for p in people):
+            raise NotFound("Staff member not found")  # unknown, or another merchant's: alike
         branches = await branch_svc.branches(ident.db, principal.tenant, principal.branch_ids)
         template = "console/staff/_panel.html" if is_htmx(request) else "console/staff/index.html"
         return await page(request, template, principal=principal, active="staff", status=status, people=people,
