@@ -52,6 +52,9 @@ ROLE_LABELS = {
     Role.ANALYST.value: N_("Analyst (read-only)"),
 }
 assert set(ROLE_LABELS) == {r.value for r in Role}
+#: the roles' short names, for the list
+ROLE_NAMES = {Role.OWNER.value: N_("Owner"), Role.ADMIN.value: N_("Administrator"), Role.MANAGER.value: N_("Manager"),
+              Role.CASHIER.value: N_("Cashier"), Role.ANALYST.value: N_("Analyst")}
 #: the one rule violation the staff use cases raise ("a merchant keeps at least one owner") is about the role
 WHERE = {"rule-violation": "role"}
 
@@ -94,7 +97,7 @@ class StaffPages(Controller):
         template = "console/staff/_panel.html" if is_htmx(request) else "console/staff/index.html"
         return await page(request, template, principal=principal, active="staff", status=status, people=people,
                           branches={b.id: b for b in branches}, roles=self._roles(principal),
-                          role_labels=ROLE_LABELS, values=values or _values(), errors=errors or FormErrors(),
+                          role_labels=ROLE_LABELS, role_names=ROLE_NAMES, values=values or _values(), errors=errors or FormErrors(),
                           editing=editing, panel_flash=messages.flash_text(flash, language(request)))
 
     @staticmethod
