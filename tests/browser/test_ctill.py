@@ -77,7 +77,8 @@ async def test_sign_up_to_the_first_sale_at_the_web_till(open_page: OpenPage, se
     await visit.check("programme-templates")
     await page.get_by_test_id("choose-tea").click()
     await page.wait_for_url("**/console/start")
-    assert await page.locator("#flash").inner_text() == t("Your programme is published: members earn from the next sale.")
+    published = t("Your programme is published: members earn from the next sale.")
+    assert await page.locator("#flash").inner_text() == published
     assert await done(page, "programme") and not await done(page, "live")
     await visit.check("checklist-programme")
 

@@ -97,8 +97,9 @@ class StaffPages(Controller):
         template = "console/staff/_panel.html" if is_htmx(request) else "console/staff/index.html"
         return await page(request, template, principal=principal, active="staff", status=status, people=people,
                           branches={b.id: b for b in branches}, roles=self._roles(principal),
-                          role_labels=ROLE_LABELS, role_names=ROLE_NAMES, values=values or _values(), errors=errors or FormErrors(),
-                          editing=editing, panel_flash=messages.flash_text(flash, language(request)))
+                          role_labels=ROLE_LABELS, role_names=ROLE_NAMES, values=values or _values(),
+                          errors=errors or FormErrors(), editing=editing,
+                          panel_flash=messages.flash_text(flash, language(request)))
 
     @staticmethod
     def _roles(principal: Principal) -> dict[str, str]:

@@ -17,7 +17,7 @@ def test_every_template_is_a_valid_programme(tpl: templates.ProgrammeTemplate, l
     p = validate(tpl.programme(language, "CNY"))
     ranks = [t.threshold for t in p.tiers_by_rank()]
     assert ranks == sorted(ranks) and ranks[0] == 0 and len(set(ranks)) == len(ranks)
-    assert [t.code for t in p.tiers][0] == "regular"
+    assert p.tiers[0].code == "regular"
     assert p.stored_value.plans and all(plan.get > plan.pay for plan in p.stored_value.plans)
     signup = [r for r in p.rules if r.kind == RuleKind.SIGNUP]
     assert len(signup) == 1 and signup[0].coupon_template == tpl.welcome_code
@@ -34,7 +34,8 @@ def test_amounts_are_exact_minor_units_of_the_merchants_currency() -> None:
     cny, jpy = tea.programme("zh-CN", "CNY"), tea.programme("zh-CN", "JPY")
     assert [t.threshold for t in cny.tiers] == [0, 50_000, 150_000]  # ¥500 and ¥1500 in fen
     assert [t.threshold for t in jpy.tiers] == [0, 500, 1500]  # yen have no minor unit
-    assert [(p.code, p.pay, p.get) for p in cny.stored_value.plans][0] == ("100-110", 10_000, 11_000)
+    first = cny.stored_value.plans[0]
+    assert (first.code, first.pay, first.get) == ("100-110", 10_000, 11_000)
     assert tea.welcome_terms("en", "CNY").amount_off == 500 and tea.welcome_terms("en", "CNY").min_spend == 2000
     assert tea.programme("en", "CNY").stored_value.plans[0].name == "Pay ¥100, get ¥110"
     assert tea.programme("zh-CN", "CNY").stored_value.plans[0].name == "充100送10"
