@@ -69,6 +69,15 @@ async def top_up(db: Any, tenant: uuid.UUID, member: uuid.UUID, branch: uuid.UUI
     await stored_value.top_up(db, tenant, schemas.TopUpIn(member_id=member, plan="100-110"), uuid.uuid4().hex, branch)
 
 
+async def member_at_the_till(client: Any, db: Any, auth_kit: Any, tenant_factory: Any, member_factory: Any
+                             ) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, Console]:
+    """(merchant, branch, a member holding ¥110 of stored value, a cashier of that branch signed in)."""
+    tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
+    member = await member_factory(tenant)
+    await top_up(db, tenant, member, branch)
+    return tenant, branch, member, await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
+
+
 # --- the page and the menu --------------------------------------------------------------------------
 
 async def test_a_cashier_has_the_till_only_and_an_analyst_no_till(client: Any, auth_kit: Any, tenant_factory: Any,
@@ -206,10 +215,7 @@ async def test_enrol_now_without_a_sale(client: Any, auth_kit: Any, tenant_facto
 
 async def test_the_live_quote_shows_what_the_sale_would_do_and_writes_nothing(
         client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any) -> None:
-    tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
-    member = await member_factory(tenant)
-    await top_up(db, tenant, member, branch)
-    cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
+    tenant, branch, member, cashier = await member_at_the_till(client, db, auth_kit, tenant_factory, member_factory)
     base = {"member_id": str(member), "branch_id": str(branch)}
     r = await cashier.post("/console/till/quote", {**base, "amount": ""}, htmx=True)
     assert r.status_code == 200 and "输入金额" in r.text
@@ -232,10 +238,7 @@ async def test_the_live_quote_shows_what_the_sale_would_do_and_writes_nothing(
 
 async def test_a_sale_to_a_member_shows_the_receipt_and_a_double_click_books_once(
         client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any) -> None:
-    tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
-    member = await member_factory(tenant)
-    await top_up(db, tenant, member, branch)
-    cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
+    tenant, _, member, cashier = await member_at_the_till(client, db, auth_kit, tenant_factory, member_factory)
     page = (await cashier.get("/console/till")).text
     form = {"key": key_of(page), "member_id": str(member), "amount": "88", "stored_value": "10",
             "payment_method": "wechat_pay"}

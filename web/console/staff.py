@@ -137,11 +137,7 @@ class StaffPages(Controller):
         try:
             await staff.update_staff(ident, principal, user_id, values["role"], _branch_ids(values))
         except DomainError as exc:
-            if exc.status in (403, 404):
-                raise
-            editing = {"user_id": user_id, "values": values,
-                       "errors": form_errors(_placed(exc), language(request), FIELDS)}
-            return await self._panel(request, principal, ident, status=exc.status, editing=editing)
+            return await self._refused(request, principal, ident, exc, user_id, values)
         return await self._done(request, principal, ident, "staff-saved")
 
     @post("/{user_id:uuid}/remove", guards=[READ, WRITE])
@@ -151,12 +147,17 @@ class StaffPages(Controller):
         try:
             await staff.remove_staff(ident, principal, user_id)
         except DomainError as exc:
-            if exc.status in (403, 404):
-                raise
-            editing = {"user_id": user_id, "values": None,
-                       "errors": form_errors(_placed(exc), language(request), FIELDS)}
-            return await self._panel(request, principal, ident, status=exc.status, editing=editing)
+            return await self._refused(request, principal, ident, exc, user_id, None)
         return await self._done(request, principal, ident, "staff-removed")
+
+    async def _refused(self, request: HtmlRequest, principal: Principal, ident: IdentityService, exc: DomainError,
+                       user_id: uuid.UUID, values: dict[str, Any] | None) -> Template:
+        """The person's row in edit, with the problem beside its field (403 and 404 are error pages)."""
+        if exc.status in (403, 404):
+            raise exc
+        editing = {"user_id": user_id, "values": values,
+                   "errors": form_errors(_placed(exc), language(request), FIELDS)}
+        return await self._panel(request, principal, ident, status=exc.status, editing=editing)
 
     async def _done(self, request: HtmlRequest, principal: Principal, ident: IdentityService,
                     flash: str) -> Response[Any]:
