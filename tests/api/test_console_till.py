@@ -410,3 +410,21 @@ async def test_the_apis_basket_problems_name_their_field(client: Any, pos_token:
     r = await client.post("/api/v1/pos/quote", headers=pos.headers,
                           json={"amount": 1000, "lines": [{"sku": "TEA", "qty": 1, "unit_price": 900}]})
     assert r.status_code == 400 and r.json()["field"] == "lines"
+
+
+async def test_this_slices_pages_carry_the_csp_and_no_inline_code(client: Any, auth_kit: Any, tenant_factory: Any,
+                                                                  db: Any, member_factory: Any) -> None:
+    """The Content-Security-Policy forbids inline scripts, styles and handlers: none on these pages."""
+    from lianka.web.console.security import CONTENT_SECURITY_POLICY
+
+    tenant, _, member, _ = await member_at_the_till(client, db, auth_kit, tenant_factory, member_factory)
+    owner = await sign_in_console(client, auth_kit, tenant, "owner")
+    pages = [await owner.get(url) for url in ("/console/till", "/console/staff", "/console/clients",
+                                              "/console/start/programme")]
+    pages.append(await owner.post("/console/till/find", {"q": await card_of(db, member)}))
+    pages.append(await owner.post("/console/clients", {"name": "Till 9", "scopes": "pos"}))
+    for r in pages:
+        assert r.status_code == 200, r.url
+        assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert not re.search(r"<script(?![^>]*\bsrc=)", r.text), r.url
+        assert not re.search(r"\sstyle=|\son[a-z]+=", r.text), r.url
