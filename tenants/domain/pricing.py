@@ -190,9 +190,9 @@ def _coupon_discount(c: CouponTerms, remaining: int, after_member: int, lines: t
 def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], member: MemberState,
           intent: Intent, ctx: SaleContext) -> Quote:
     if basket_amount <= 0:
-        raise ValidationFailed("the basket amount must be positive")
+        raise ValidationFailed("the basket amount must be positive", field="amount")
     if lines and sum(ln.total for ln in lines) != basket_amount:
-        raise ValidationFailed("the lines do not add up to the basket amount")
+        raise ValidationFailed("the lines do not add up to the basket amount", field="lines")
     if intent.points < 0 or intent.stored_value < 0:
         raise ValidationFailed("payments must not be negative")
 

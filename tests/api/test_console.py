@@ -202,7 +202,6 @@ async def test_the_menu_follows_the_role_and_hidden_pages_are_refused(client: Cl
                                                                       tenant_factory: Any, role: str,
                                                                       expected: list[str]) -> None:
     """``expected``: the menu's keys; each links to its page, or to "coming soon" until it is built."""
-    from lianka.web.console.nav import MENU
 
     tenant = await tenant_factory()
     branch = await auth_kit.branch(tenant)

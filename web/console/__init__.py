@@ -12,17 +12,21 @@ from litestar import Router
 
 from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.branches import BranchPages
+from lianka.web.console.clients import ClientPages
 from lianka.web.console.coupons import CouponPages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
 from lianka.web.console.member_imports import MemberImportPages
 from lianka.web.console.members import MemberPages
 from lianka.web.console.onboarding import OnboardingPages
 from lianka.web.console.programme import ProgrammePages
+from lianka.web.console.programme_start import ProgrammeStartPages
 from lianka.web.console.public import PublicPages
 from lianka.web.console.rewards import RewardPages
 from lianka.web.console.security import html_security_middleware
 from lianka.web.console.soon import ComingSoonPages
+from lianka.web.console.staff import StaffPages
 from lianka.web.console.templating import static_files_router, template_config
+from lianka.web.console.till import TillPages
 
 __all__ = ["console_router", "static_files_router", "template_config"]
 
@@ -30,6 +34,6 @@ __all__ = ["console_router", "static_files_router", "template_config"]
 def console_router() -> Router:
     return Router("/", route_handlers=[PublicPages, AuthPages, MerchantPages, OnboardingPages, BranchPages,
                                        MemberPages, MemberImportPages, ProgrammePages, CouponPages, RewardPages,
-                                       ComingSoonPages],
+                                       ProgrammeStartPages, TillPages, ClientPages, StaffPages, ComingSoonPages],
                   exception_handlers=EXCEPTION_HANDLERS, middleware=[html_security_middleware],
                   include_in_schema=False)

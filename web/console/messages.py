@@ -36,6 +36,40 @@ PROBLEMS: dict[tuple[str, str | None], str] = {
     ("forbidden", None): N_("Your role does not allow this."),
     ("not-found", None): N_("There is nothing here, or it is not yours to see."),
     ("oidc-failed", None): N_("Sign-in with the external provider failed."),
+    # the till, POS clients, staff, programme templates (web/console/till.py, clients.py, staff.py, programme_start.py)
+    ("validation-failed", "amount"): N_("Enter an amount such as 12.50."),
+    ("validation-failed", "stored_value"): N_("Enter an amount such as 12.50."),
+    ("validation-failed", "refund_amount"): N_("Enter an amount such as 12.50."),
+    ("validation-failed", "points"): N_("Enter a whole number of points."),
+    ("validation-failed", "lines"): N_("Each item needs a code, a quantity and a unit price, and together they make "
+                                       "the amount."),
+    ("validation-failed", "refund_lines"): N_("Enter how many of each item to refund."),
+    ("validation-failed", "mode"): N_("Choose what to refund."),
+    ("validation-failed", "payment_method"): N_("Choose how the customer pays."),
+    ("validation-failed", "phone"): N_("Type a mobile number or a card number, or scan the member's code."),
+    ("validation-failed", "qr"): N_("This is not a Lianka member code."),
+    ("validation-failed", "branch_id"): N_("Choose a branch."),
+    ("validation-failed", "member_id"): N_("Find the member again."),
+    ("validation-failed", "scopes"): N_("Choose at least one thing the client may do."),
+    ("validation-failed", "expires_in_days"): N_("Enter a number of days from 1 to 3650, or leave it empty."),
+    ("validation-failed", "role"): N_("Choose a role."),
+    ("validation-failed", "branch_ids"): N_("A manager needs at least one branch."),
+    ("validation-failed", "display_name"): N_("A name has at most 200 characters."),
+    ("validation-failed", "template"): N_("Choose one of the templates."),
+    ("insufficient-points", "points"): N_("The member does not have that many points."),
+    ("rule-violation", "points"): N_("That many points cannot pay for this bill: see how many can."),
+    ("insufficient-stored-value", "stored_value"): N_("The member's stored value is not enough."),
+    ("payment-exceeds-bill", "stored_value"): N_("Stored value cannot pay more than what is left of the bill."),
+    ("coupon-not-applicable", "coupons"): N_("A chosen coupon cannot be used for this sale (minimum spend, branch or "
+                                             "combination)."),
+    ("not-eligible-to-join", "join_phone"): N_("This purchase is too small to join: your programme's join rule asks "
+                                               "for more."),
+    ("refund-exceeds-sale", "refund_amount"): N_("That is more than what is left to refund."),
+    ("refund-exceeds-sale", "refund_lines"): N_("That is more than what is left of these items."),
+    ("not-found", "plan"): N_("This plan is not on sale any more."),
+    ("idempotency-key-reused", None): N_("This form was already used for something else. Reload the page."),
+    ("conflict", "email"): N_("This person is already on your staff."),
+    ("rule-violation", "role"): N_("A merchant keeps at least one owner."),
 }
 
 BY_STATUS: dict[int, str] = {
@@ -70,6 +104,12 @@ FLASH: dict[str, str] = {
     "member-saved": N_("Profile saved."),
     "consent-saved": N_("Consent recorded."),
     "tier-granted": N_("Tier granted."),
+    "client-created": N_("Client created."),
+    "client-revoked": N_("Client revoked: its tills stop working now."),
+    "staff-invited": N_("Invitation sent."),
+    "staff-saved": N_("Saved."),
+    "staff-removed": N_("Removed from your staff."),
+    "programme-published": N_("Your programme is published: members earn from the next sale."),
 }
 
 

@@ -40,14 +40,14 @@ class MenuItem:
 _ITEMS = (
     # the checklist reveals whether staff and POS clients exist: for those who may see them
     MenuItem("start", N_("Getting started"), (P.STAFF_READ, P.CLIENTS_READ), "/console/start"),
-    MenuItem("till", N_("Till"), (P.SALES_WRITE, P.MEMBERS_READ)),
+    MenuItem("till", N_("Till"), (P.SALES_WRITE, P.MEMBERS_READ), "/console/till"),
     MenuItem("members", N_("Members"), (P.MEMBERS_READ, BACK_OFFICE), "/console/members"),
     MenuItem("programme", N_("Programme"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/programme"),
     MenuItem("coupons", N_("Coupons"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/coupons"),
     MenuItem("rewards", N_("Rewards"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/rewards"),
     MenuItem("branches", N_("Branches"), (P.BRANCHES_READ, BACK_OFFICE), "/console/branches"),
-    MenuItem("staff", N_("Staff"), (P.STAFF_READ,)),
-    MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,)),
+    MenuItem("staff", N_("Staff"), (P.STAFF_READ,), "/console/staff"),
+    MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,)),
     MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE)),
 )

@@ -30,7 +30,7 @@ def steps(progress: SetupProgress) -> list[Step]:
              progress.branches > 0, MENU["branches"].href),
         Step("programme", N_("Set up your programme"),
              N_("Start from the template for your trade: tiers, points, stored value."),
-             progress.programme_configured, MENU["programme"].href),
+             progress.programme_configured, "/console/start/programme"),
         Step("pos", N_("Connect a till"), N_("Create a POS client for each till, or use the web till."),
              progress.pos_client, MENU["clients"].href),
         Step("staff", N_("Invite your staff"), N_("Managers, cashiers and analysts, each with their role."),
