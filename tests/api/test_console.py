@@ -48,7 +48,7 @@ class Console:
     async def get(self, url: str, **kw: Any) -> Any:
         return await self.client.get(url, follow_redirects=False, **kw)
 
-    async def post(self, url: str, data: dict[str, str], *, token: bool = True, htmx: bool = False) -> Any:
+    async def post(self, url: str, data: dict[str, Any], *, token: bool = True, htmx: bool = False) -> Any:
         form = {**data, "_csrf": self.csrf} if token else data
         headers = {"HX-Request": "true"} if htmx else {}
         return await self.client.post(url, data=form, headers=headers, follow_redirects=False)

@@ -31,7 +31,8 @@ class FormReader(HTMLParser):
 
     def __init__(self, form_id: str) -> None:
         super().__init__()
-        self.form_id, self.inside, self.select = form_id, False, None
+        self.form_id, self.inside = form_id, False
+        self.select: str | None = None
         self.items: list[tuple[str, str]] = []
         self.disabled_depth = 0
         self.action = ""

@@ -20,13 +20,13 @@ KEY = re.compile(r'name="key" value="([^"]+)"')
 
 async def versions(db: Any, tenant: uuid.UUID) -> list[tuple[int, str]]:
     async with db.uow(tenant) as uow:
-        return [tuple(r) for r in (await uow.session.execute(text(  # type: ignore[misc]
+        return [tuple(r) for r in (await uow.session.execute(text(
             "SELECT version, note FROM programme_versions ORDER BY version"))).all()]
 
 
 async def coupon_templates(db: Any, tenant: uuid.UUID) -> list[tuple[str, str, int, int]]:
     async with db.uow(tenant) as uow:
-        return [tuple(r) for r in (await uow.session.execute(text(  # type: ignore[misc]
+        return [tuple(r) for r in (await uow.session.execute(text(
             "SELECT code, name, amount_off, min_spend FROM coupon_templates ORDER BY code"))).all()]
 
 

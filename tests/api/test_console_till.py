@@ -58,7 +58,7 @@ async def shop(db: Any, auth_kit: Any, tenant_factory: Any, *, codes: tuple[str,
     return tenant, branches
 
 
-async def sell(console: Console, data: dict[str, str], *, htmx: bool = True) -> Any:
+async def sell(console: Console, data: dict[str, Any], *, htmx: bool = True) -> Any:
     page = (await console.get("/console/till")).text
     return await console.post("/console/till/sale", {"key": key_of(page), **data}, htmx=htmx)
 

@@ -34,7 +34,7 @@ def a_phone() -> str:
 
 
 async def done(page: Any, step: str) -> bool:
-    return await page.locator(f"[data-step={step}]").get_attribute("data-done") == "true"
+    return bool(await page.locator(f"[data-step={step}]").get_attribute("data-done") == "true")
 
 
 @pytest.mark.parametrize("lang", LANGS)

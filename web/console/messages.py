@@ -109,7 +109,7 @@ FLASH: dict[str, str] = {
     "staff-invited": N_("Invitation sent."),
     "staff-saved": N_("Saved."),
     "staff-removed": N_("Removed from your staff."),
-    "programme-published": N_("Your programme is published: members earn from the next sale."),
+    "template-published": N_("Your programme is published: members earn from the next sale."),
 }
 
 

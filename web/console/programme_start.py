@@ -91,4 +91,4 @@ class ProgrammeStartPages(Controller):
         except DomainError as exc:
             return await self._page(request, principal, ident, status=exc.status,
                                     errors=form_errors(exc, language(request), ("template",)))
-        return go(request, "/console/start", flash="programme-published")
+        return go(request, "/console/start", flash="template-published")
