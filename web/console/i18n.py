@@ -61,6 +61,11 @@ class Language:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return translations(self.locale).ngettext(singular, plural, n)
 
+    def pgettext(self, context: str, message: str) -> str:
+        """``message`` in ``context``: one English word, several Chinese ones ("Active" is 活跃 for a
+        member's lifecycle stage, 启用 for a staff account, 有效 for a POS client)."""
+        return translations(self.locale).pgettext(context, message)
+
 
 def _accept_language(header: str) -> list[str]:
     """The header's language tags, best first (``q=0`` excluded; ties keep the header's order)."""

@@ -56,6 +56,11 @@ def _gettext(ctx: Context, message: str) -> str:
 
 
 @pass_context
+def _pgettext(ctx: Context, context: str, message: str) -> str:
+    return _language(ctx).pgettext(context, message)
+
+
+@pass_context
 def _ngettext(ctx: Context, singular: str, plural: str, n: int) -> str:
     return _language(ctx).ngettext(singular, plural, n)
 
@@ -82,7 +87,7 @@ def environment() -> Environment:
     environment serves every language at once."""
     env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined,
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
-    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True, pgettext=_pgettext)  # type: ignore[attr-defined]
     env.filters.update(money=_money, localtime=_localtime, localdate=_localdate)
     env.globals["static"] = static_url
     return env
