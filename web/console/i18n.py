@@ -64,7 +64,7 @@ class Language:
     def pgettext(self, context: str, message: str) -> str:
         """``message`` in ``context``: one English word, several Chinese ones ("Active" is 活跃 for a
         member's lifecycle stage, 启用 for a staff account, 有效 for a POS client)."""
-        return translations(self.locale).pgettext(context, message)
+        return str(translations(self.locale).pgettext(context, message))
 
 
 def _accept_language(header: str) -> list[str]:

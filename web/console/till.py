@@ -116,9 +116,9 @@ class TillPages(Controller):
     path = "/console/till"
 
     async def _show(self, request: HtmlRequest, principal: Principal, ident: IdentityService, view: TillView,
-                    fragment: str, *, status: int = 200, headers: dict[str, str] | None = None) -> Template:
-        """htmx: only ``fragment``; otherwise the whole till with ``view`` in it."""
-        if is_htmx(request):
+                    fragment: str | None, *, status: int = 200, headers: dict[str, str] | None = None) -> Template:
+        """htmx: only ``fragment``; otherwise (or with no fragment) the whole till with ``view`` in it."""
+        if fragment is not None and is_htmx(request):
             return await page(request, fragment, principal=principal, status=status, headers=headers, till=view)
         view.branches = await branch_svc.branches(ident.db, principal.tenant, principal.branch_ids)
         chosen = uuid.UUID(view.basket.branch_id) if _is_id(view.basket.branch_id) else None
@@ -132,7 +132,7 @@ class TillPages(Controller):
 
     @get("/", guards=[TILL])
     async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
-        return await self._show(request, principal, ident, TillView(), "console/till/index.html")
+        return await self._show(request, principal, ident, TillView(), None)
 
     @get("/work", guards=[TILL])
     async def work(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
@@ -250,7 +250,7 @@ class TillPages(Controller):
                               headers={"HX-Retarget": "#receipt", "HX-Reswap": "innerHTML",
                                        **_events("till-sold")})
         view.basket = forms.BasketValues(branch_id=values.branch_id, key=new_key("sale"))  # the next customer's
-        return await self._show(request, principal, ident, view, "console/till/index.html")
+        return await self._show(request, principal, ident, view, None)
 
     # --- stored value ------------------------------------------------------------------------------
 
@@ -284,7 +284,7 @@ class TillPages(Controller):
         view.member = await members.get_member(ident, principal.tenant, member_id)
         view.wallet = await till_svc.member_wallet(ident.db, principal.tenant, member_id)
         view.top_up_key = new_key("top-up")
-        return await self._show(request, principal, ident, view, "console/till/index.html")
+        return await self._show(request, principal, ident, view, None)
 
     # --- sales and refunds -------------------------------------------------------------------------
 
