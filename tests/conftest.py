@@ -158,3 +158,20 @@ def member_factory(db: object) -> MemberFactory:
         return member_id
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Every test starts with no lockout or rate-limit counters: they are per client address, and
+    every test client has the same one, so failures of earlier tests would otherwise add up."""
+    from redis import Redis
+
+    from lianka.platform.identity.ratelimit import PREFIX
+
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        keys = list(redis.scan_iter(match=PREFIX + "*", count=1000))
+        if keys:
+            redis.delete(*keys)
+    finally:
+        redis.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -201,7 +202,9 @@ async def test_future_as_of_is_refused_in_production(db: Database, owner_engine:
     t = await tenant_factory()
     await due_work(db, t, member_factory)
     slug = await slug_of(db, t)
-    production = {"LIANKA_ENV": "production", "LIANKA_SECRET_KEY": "s" * 48}
+    production = {"LIANKA_ENV": "production", "LIANKA_SECRET_KEY": secrets.token_urlsafe(48),
+                  "LIANKA_METRICS_TOKEN": secrets.token_urlsafe(48),
+                  "LIANKA_APP_DB_PASSWORD": secrets.token_urlsafe(24)}  # production refuses weak secrets
     future = (datetime.now(UTC) + timedelta(days=400)).isoformat()
     before = await snapshot(owner_engine)
     try:
