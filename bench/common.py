@@ -77,8 +77,14 @@ class Run:
         return s[min(len(s) - 1, int(q * len(s)))] * 1000 if s else 0.0
 
 
-async def drive(name: str, workers: int, seconds: float, op: Callable[[int, int], Awaitable[None]],
-                per_op: int = 1, warmup: float = 1.0) -> Run:
+async def drive(
+    name: str,
+    workers: int,
+    seconds: float,
+    op: Callable[[int, int], Awaitable[None]],
+    per_op: int = 1,
+    warmup: float = 1.0,
+) -> Run:
     """Run ``op(worker, i)`` in ``workers`` concurrent loops for ``seconds`` (after a warm-up)."""
     latencies: list[float] = []
     count = 0
@@ -110,12 +116,19 @@ async def drive(name: str, workers: int, seconds: float, op: Callable[[int, int]
 
 
 def merge(name: str, runs: list[Run]) -> Run:
-    return Run(name, sum(r.ops for r in runs), sum(r.seconds for r in runs),
-               [x for r in runs for x in r.latencies], runs[0].per_op, runs[0].ceiling)
+    return Run(
+        name,
+        sum(r.ops for r in runs),
+        sum(r.seconds for r in runs),
+        [x for r in runs for x in r.latencies],
+        runs[0].per_op,
+        runs[0].ceiling,
+    )
 
 
-def table(title: str, baseline: Run, runs: list[Run], unit: str, notes: list[str], *,
-          secondary: str | None = None) -> None:
+def table(
+    title: str, baseline: Run, runs: list[Run], unit: str, notes: list[str], *, secondary: str | None = None
+) -> None:
     """One row per run: ``unit``/s (one ``unit`` is one transaction) and its ratio to the baseline R's
     transactions/s, then — when a run has one — its ratio to its own ceiling, and the ``secondary``
     count (``per_op`` per operation, e.g. postings) for runs that have several."""

@@ -46,8 +46,10 @@ Op = Callable[[int, int], Awaitable[None]]
 async def baseline(owner_url: str) -> Run:
     params = asyncpg_params(owner_url)
     conns = [await asyncpg.connect(**params) for _ in range(WORKERS)]
-    await conns[0].execute("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, tenant_id uuid, "
-                           "v bigint, at timestamptz DEFAULT now())")
+    await conns[0].execute(
+        "CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, tenant_id uuid, "
+        "v bigint, at timestamptz DEFAULT now())"
+    )
     tenant = uuid.uuid4()
 
     async def op(w: int, i: int) -> None:
@@ -77,8 +79,13 @@ def pgbench(owner_url: str, seconds: float = SECONDS, *, init: bool = True) -> R
     if init:
         subprocess.run([exe, *conn, "-i", "-q", "-s", "1", db], check=True, capture_output=True, env=env)
     whole = max(1, round(seconds))
-    out = subprocess.run([exe, *conn, "-n", "-c", str(WORKERS), "-j", "2", "-T", str(whole), "-r", db],
-                         check=True, capture_output=True, text=True, env=env).stdout
+    out = subprocess.run(
+        [exe, *conn, "-n", "-c", str(WORKERS), "-j", "2", "-T", str(whole), "-r", db],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
     # leave nothing for autovacuum to do while the next runs are measured (two shared cores)
     psql = str(pg_bin_dir() / "psql")
     subprocess.run([psql, *conn, "-d", db, "-qc", "VACUUM ANALYZE"], check=True, capture_output=True, env=env)
@@ -90,8 +97,9 @@ def pgbench(owner_url: str, seconds: float = SECONDS, *, init: bool = True) -> R
 
 
 @asynccontextmanager
-async def bare_ledger_post(owner_url: str, tenant: uuid.UUID, members: list[ledger.Account],
-                           liabilities: list[ledger.Account]) -> AsyncIterator[Callable[[str], Op]]:
+async def bare_ledger_post(
+    owner_url: str, tenant: uuid.UUID, members: list[ledger.Account], liabilities: list[ledger.Account]
+) -> AsyncIterator[Callable[[str], Op]]:
     """The ceiling: ``ledger_post`` through bare asyncpg connections (app role), one autocommit
     statement each — the same earn as the service path, built with the same contract
     (alliance/ledger/contract.py). Yields a factory of ``drive`` operations (keys tagged apart)."""
@@ -103,11 +111,23 @@ async def bare_ledger_post(owner_url: str, tenant: uuid.UUID, members: list[ledg
         async def op(w: int, i: int) -> None:
             m, li = members[w], liabilities[w]
             entry = contract.PostEntry(
-                scope="raw", key=f"{tag}-{w}-{i}", hash="h", kind="earn", business_time=now, tz="Asia/Shanghai",
-                legs=[contract.PostLeg(m.id, m.unit, 10, tracked=m.tracked, lots=m.lots),
-                      contract.PostLeg(li.id, li.unit, -10, tracked=li.tracked, lots=li.lots)])
-            await conns[w].fetchval("SELECT set_config('app.tenant_id', $1, true), ledger_post($2::jsonb)",
-                                    str(tenant), contract.encode(entry))
+                scope="raw",
+                key=f"{tag}-{w}-{i}",
+                hash="h",
+                kind="earn",
+                business_time=now,
+                tz="Asia/Shanghai",
+                legs=[
+                    contract.PostLeg(m.id, m.unit, 10, tracked=m.tracked, lots=m.lots),
+                    contract.PostLeg(li.id, li.unit, -10, tracked=li.tracked, lots=li.lots),
+                ],
+            )
+            await conns[w].fetchval(
+                "SELECT set_config('app.tenant_id', $1, true), ledger_post($2::jsonb)",
+                str(tenant),
+                contract.encode(entry),
+            )
+
         return op
 
     try:
@@ -117,15 +137,21 @@ async def bare_ledger_post(owner_url: str, tenant: uuid.UUID, members: list[ledg
             await c.close()
 
 
-async def warm_up(db: Database, tenant: uuid.UUID, members: list[ledger.Account],
-                  liabilities: list[ledger.Account]) -> None:
+async def warm_up(
+    db: Database, tenant: uuid.UUID, members: list[ledger.Account], liabilities: list[ledger.Account]
+) -> None:
     """Give the fresh tables some rows and statistics first, as a live database has (plans that
     PL/pgSQL caches per connection are chosen from them)."""
     now = datetime.now(UTC)
     for i in range(200):
         async with db.uow(tenant) as uow:
-            await ledger.post(uow, kind="earn", business_time=now, key=f"warm-{i}",
-                              legs=[ledger.Leg(members[i % WORKERS], 1), ledger.Leg(liabilities[i % WORKERS], -1)])
+            await ledger.post(
+                uow,
+                kind="earn",
+                business_time=now,
+                key=f"warm-{i}",
+                legs=[ledger.Leg(members[i % WORKERS], 1), ledger.Leg(liabilities[i % WORKERS], -1)],
+            )
             await uow.commit()
     c = await asyncpg.connect(**asyncpg_params(os.environ["DATABASE_URL"]))
     try:
@@ -143,12 +169,19 @@ async def earn_runs(db: Database, owner_url: str) -> list[Run]:
     tenant = m.id
     unit = f"PTS:{tenant.hex[:8]}"
     async with db.uow(tenant) as uow:
-        members = [await ledger.open_account(uow, owner_kind="member", owner_id=uuid.uuid4(), kind="points",
-                                             unit=unit) for _ in range(WORKERS)]
-        own = [await ledger.open_account(uow, owner_kind="branch", owner_id=uuid.uuid4(), kind="points_issued",
-                                         unit=unit, allow_negative=True) for _ in range(WORKERS)]
-        pool = await ledger.open_account(uow, owner_kind="alliance", owner_id=tenant, kind="points_pool",
-                                         unit=unit, allow_negative=True)
+        members = [
+            await ledger.open_account(uow, owner_kind="member", owner_id=uuid.uuid4(), kind="points", unit=unit)
+            for _ in range(WORKERS)
+        ]
+        own = [
+            await ledger.open_account(
+                uow, owner_kind="branch", owner_id=uuid.uuid4(), kind="points_issued", unit=unit, allow_negative=True
+            )
+            for _ in range(WORKERS)
+        ]
+        pool = await ledger.open_account(
+            uow, owner_kind="alliance", owner_id=tenant, kind="points_pool", unit=unit, allow_negative=True
+        )
         await uow.commit()
     now = datetime.now(UTC)
     await warm_up(db, tenant, members, own)
@@ -156,9 +189,15 @@ async def earn_runs(db: Database, owner_url: str) -> list[Run]:
     def make(liability: list[ledger.Account], tag: str) -> Op:
         async def op(w: int, i: int) -> None:
             async with db.uow(tenant) as uow:
-                await ledger.post(uow, kind="earn", business_time=now, key=f"{tag}-{w}-{i}",
-                                  legs=[ledger.Leg(members[w], 10), ledger.Leg(liability[w], -10)])
+                await ledger.post(
+                    uow,
+                    kind="earn",
+                    business_time=now,
+                    key=f"{tag}-{w}-{i}",
+                    legs=[ledger.Leg(members[w], 10), ledger.Leg(liability[w], -10)],
+                )
                 await uow.commit()
+
         return op
 
     # interleaved (u, c, k, u, c, k) and merged, so drift on a shared machine favours none of them
@@ -195,8 +234,14 @@ async def main_async(settings_url: str, app_db: Database) -> None:
     after = await asyncio.to_thread(pgbench, settings_url, SECONDS / 2, init=False)
     r = merge("R: pgbench TPC-B-like tx", [before, after])
     runs = [unc, con, ceiling, await baseline(settings_url)]
-    table(f"Ledger throughput ({WORKERS} concurrent clients, {SECONDS:.0f}s each)", r, runs, "tx",
-          headline(r, unc, con, ceiling), secondary="postings")
+    table(
+        f"Ledger throughput ({WORKERS} concurrent clients, {SECONDS:.0f}s each)",
+        r,
+        runs,
+        "tx",
+        headline(r, unc, con, ceiling),
+        secondary="postings",
+    )
     await app_db.dispose()
 
 

@@ -66,8 +66,15 @@ async def setup(settings: Settings) -> tuple[dict[str, str], list[str], uuid.UUI
             members.append(str(creds.subject_id))
         async with db.uow(m.id) as uow:  # everyone starts with points to pay with
             for i, member in enumerate(members):
-                await accounts.award_points(uow, uuid.UUID(member), 1_000_000, programme=programme,
-                                            reason="opening", key=f"open-{i}", business_time=_now())
+                await accounts.award_points(
+                    uow,
+                    uuid.UUID(member),
+                    1_000_000,
+                    programme=programme,
+                    reason="opening",
+                    key=f"open-{i}",
+                    business_time=_now(),
+                )
             await uow.commit()
         pos = await kit.pos(m.id, ["pos"], branch=branch)
         # statistics and a visibility map, as a live database has them (and autovacuum, woken by the
@@ -94,8 +101,12 @@ async def run_sales(bases: list[str], headers: dict[str, str], members: list[str
     # for a handful of keep-alive connections: the first to wake accepts them all, and identical runs
     # measured one core or two — 200 to 320 sales/s.) aiohttp rather than httpx: the client shares
     # the two cores, and httpx alone tops out near 900 requests/s here (aiohttp ~4,200 on /healthz).
-    sessions = [aiohttp.ClientSession(base, headers=headers, timeout=aiohttp.ClientTimeout(total=30),
-                                      connector=aiohttp.TCPConnector(limit=TILLS)) for base in bases]
+    sessions = [
+        aiohttp.ClientSession(
+            base, headers=headers, timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=TILLS)
+        )
+        for base in bases
+    ]
     try:
         failures = 0
 
@@ -103,9 +114,15 @@ async def run_sales(bases: list[str], headers: dict[str, str], members: list[str
             nonlocal failures
             member = members[(w * 9973 + i) % len(members)]
             async with sessions[w % len(sessions)].post(
-                    "/api/v1/pos/sales", headers={"Idempotency-Key": f"b-{w}-{i}-{uuid.uuid4().hex}"},
-                    json={"amount": 8_800, "member_id": member, "points": 100,
-                          "lines": [{"sku": "milk-tea", "qty": 2, "unit_price": 4_400}]}) as r:
+                "/api/v1/pos/sales",
+                headers={"Idempotency-Key": f"b-{w}-{i}-{uuid.uuid4().hex}"},
+                json={
+                    "amount": 8_800,
+                    "member_id": member,
+                    "points": 100,
+                    "lines": [{"sku": "milk-tea", "qty": 2, "unit_price": 4_400}],
+                },
+            ) as r:
                 body = await r.read()
                 if r.status != 201:
                     failures += 1
@@ -150,12 +167,17 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
             branch = await uow.session.scalar(text("SELECT id FROM branches"))
 
         def basket(member: str) -> schemas.Basket:
-            return schemas.Basket(amount=8_800, member_id=uuid.UUID(member), points=100,
-                                  lines=[schemas.LineIn(sku="milk-tea", qty=2, unit_price=4_400)])
+            return schemas.Basket(
+                amount=8_800,
+                member_id=uuid.UUID(member),
+                points=100,
+                lines=[schemas.LineIn(sku="milk-tea", qty=2, unit_price=4_400)],
+            )
 
         async def op(w: int, i: int) -> None:
-            await sales.sale(db, tenant, basket(members[(w * 9973 + i) % len(members)]),
-                             f"s-{w}-{i}-{uuid.uuid4().hex}", branch)
+            await sales.sale(
+                db, tenant, basket(members[(w * 9973 + i) % len(members)]), f"s-{w}-{i}-{uuid.uuid4().hex}", branch
+            )
 
         service = await drive("the sale service in-process (no HTTP)", TILLS, SECONDS / 2, op, warmup=1.0)
 
@@ -167,6 +189,7 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
             async def call(self: Any, query: str, *args: Any, **kw: Any) -> Any:
                 recorded.append((name, query, args))
                 return await originals[name](self, query, *args, **kw)
+
             return call
 
         for name in originals:
@@ -188,9 +211,11 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
             return value.replace(old[0], new[0]).replace(str(old[1]), str(new[1]))
         return new[1] if value == old[1] else value
 
-    pool = await asyncpg.create_pool(**asyncpg_params(settings.resolved_app_database_url()), min_size=TILLS,
-                                     max_size=TILLS)
+    pool = await asyncpg.create_pool(
+        **asyncpg_params(settings.resolved_app_database_url()), min_size=TILLS, max_size=TILLS
+    )
     try:
+
         async def replay(w: int, i: int) -> None:
             key, sale_id, statements = templates[members[(w * 9973 + i) % len(members)]]
             new = (f"r-{w}-{i}-{uuid.uuid4().hex}", uuid.uuid4())
@@ -223,9 +248,15 @@ def run() -> None:
     os.environ["LIANKA_PUBLIC_URL"] = f"http://127.0.0.1:{ports[0]}"  # the tokens' issuer (same for all)
     with bench_database("lianka_bench_pos") as s:
         headers, members, tenant = asyncio.run(setup(s))
-        servers = [subprocess.Popen([sys.executable, "-m", "lianka.cli", "serve", "--workers", "1"],
-                                    env={**os.environ, "LIANKA_PORT": str(port), "LIANKA_LOG_LEVEL": "WARNING"},
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for port in ports]
+        servers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "lianka.cli", "serve", "--workers", "1"],
+                env={**os.environ, "LIANKA_PORT": str(port), "LIANKA_LOG_LEVEL": "WARNING"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for port in ports
+        ]
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         try:
             for base, server in zip(bases, servers, strict=True):
@@ -238,13 +269,20 @@ def run() -> None:
                 server.wait(30)
         service, raw = asyncio.run(run_in_process(s, tenant, members))
         r = pgbench(s.database_url)
-        table(f"POS sale through HTTP ({TILLS} tills on loopback, {WEB_WORKERS} server process(es), "
-              f"{SECONDS:.0f}s)", r, [sales, ceiling, service, raw], "sales",
-              [f"sales / R = {sales.rate / r.rate:.2f} (target ≥ 0.5); the lightest authenticated read on the same "
-               f"servers reaches {ceiling.rate / r.rate:.2f} R, the sale without HTTP {service.rate / r.rate:.2f} R",
-               f"the sale's own SQL, replayed raw, reaches {raw.rate / r.rate:.2f} R: one sale costs the database "
-               f"{r.rate / raw.rate:.1f} TPC-B transactions; through HTTP the sale runs at "
-               f"{sales.rate / raw.rate:.2f} of R_sale"])
+        table(
+            f"POS sale through HTTP ({TILLS} tills on loopback, {WEB_WORKERS} server process(es), {SECONDS:.0f}s)",
+            r,
+            [sales, ceiling, service, raw],
+            "sales",
+            [
+                f"sales / R = {sales.rate / r.rate:.2f} (target ≥ 0.5); the lightest authenticated read on the same "
+                f"servers reaches {ceiling.rate / r.rate:.2f} R, the sale without HTTP {service.rate / r.rate:.2f} R",
+                f"the sale's own SQL, replayed raw, reaches {raw.rate / r.rate:.2f} R: one sale costs the database "
+                f"{r.rate / raw.rate:.1f} TPC-B transactions; through HTTP the sale runs at "
+                f"{sales.rate / raw.rate:.2f} of R_sale",
+            ],
+        )
+
 
 if __name__ == "__main__":
     run()

@@ -41,25 +41,44 @@ LINES = (LineKind.SV_COLLECTED, LineKind.SV_CONSUMED, LineKind.SV_BONUS_FUNDED)
 async def setup(conn: asyncpg.Connection) -> tuple[uuid.UUID, list[uuid.UUID], uuid.UUID]:
     """A chain merchant, its branches, their clearing accounts and HQ's (as the owner)."""
     tenant = uuid.uuid4()
-    await conn.execute("INSERT INTO merchants (id, slug, name) VALUES ($1, $2, 'Bench chain 基准连锁')",
-                       tenant, f"bench-{tenant.hex[:8]}")
+    await conn.execute(
+        "INSERT INTO merchants (id, slug, name) VALUES ($1, $2, 'Bench chain 基准连锁')",
+        tenant,
+        f"bench-{tenant.hex[:8]}",
+    )
     accounts: list[uuid.UUID] = []
     for i in range(BRANCHES):
         branch = uuid.uuid4()
-        await conn.execute("INSERT INTO branches (tenant_id, id, code, name) VALUES ($1, $2, $3, $3)",
-                           tenant, branch, f"B{i:03d}")
+        await conn.execute(
+            "INSERT INTO branches (tenant_id, id, code, name) VALUES ($1, $2, $3, $3)", tenant, branch, f"B{i:03d}"
+        )
         for line in LINES:
-            accounts.append(await conn.fetchval(
-                "INSERT INTO ledger_accounts (tenant_id, owner_kind, owner_id, kind, unit, allow_negative) "
-                "VALUES ($1, 'branch', $2, $3, 'CNY', true) RETURNING id", tenant, branch, f"clr_{line.value}"))
+            accounts.append(
+                await conn.fetchval(
+                    "INSERT INTO ledger_accounts (tenant_id, owner_kind, owner_id, kind, unit, allow_negative) "
+                    "VALUES ($1, 'branch', $2, $3, 'CNY', true) RETURNING id",
+                    tenant,
+                    branch,
+                    f"clr_{line.value}",
+                )
+            )
     hub = await conn.fetchval(
         "INSERT INTO ledger_accounts (tenant_id, owner_kind, owner_id, kind, unit, allow_negative) "
-        "VALUES ($1, 'merchant', $1, 'clr_hub', 'CNY', true) RETURNING id", tenant)
+        "VALUES ($1, 'merchant', $1, 'clr_hub', 'CNY', true) RETURNING id",
+        tenant,
+    )
     return tenant, accounts, hub
 
 
-async def generate(conn: asyncpg.Connection, tenant: uuid.UUID, accounts: list[uuid.UUID], hub: uuid.UUID,
-                   period: str, n: int, first: int) -> float:
+async def generate(
+    conn: asyncpg.Connection,
+    tenant: uuid.UUID,
+    accounts: list[uuid.UUID],
+    hub: uuid.UUID,
+    period: str,
+    n: int,
+    first: int,
+) -> float:
     """``n`` balanced two-posting entries in ``period``, in chunks, triggers off for the bulk load."""
     start = time.perf_counter()
     year, month = map(int, period.split("-"))
@@ -75,14 +94,28 @@ async def generate(conn: asyncpg.Connection, tenant: uuid.UUID, accounts: list[u
                     "kind, business_time, posted_at, period, refs) "
                     "SELECT $1, md5($2 || g)::uuid, 'bench', 'e' || g, '', 'clearing_sv', $3::timestamptz, "
                     "$3::timestamptz, $4, '{}' FROM generate_series($5::bigint, $6::bigint) g",
-                    tenant, str(tenant), day, period, lo, hi)
+                    tenant,
+                    str(tenant),
+                    day,
+                    period,
+                    lo,
+                    hi,
+                )
                 await conn.execute(
                     "INSERT INTO ledger_postings (tenant_id, entry_id, seq, account_id, unit, amount, posted_at) "
                     "SELECT $1, md5($2 || g)::uuid, s.seq, CASE s.seq WHEN 0 THEN ($3::uuid[])[1 + g % $4] "
                     "ELSE $5::uuid END, 'CNY', (CASE s.seq WHEN 0 THEN 1 ELSE -1 END) * (1 + g % 99991), "
                     "$6::timestamptz FROM generate_series($7::bigint, $8::bigint) g "
                     "CROSS JOIN (VALUES (0), (1)) s(seq)",
-                    tenant, str(tenant), accounts, len(accounts), hub, day, lo, hi)
+                    tenant,
+                    str(tenant),
+                    accounts,
+                    len(accounts),
+                    hub,
+                    day,
+                    lo,
+                    hi,
+                )
             bar.update(task, advance=hi - lo + 1)
     await conn.execute("SET session_replication_role = DEFAULT")
     return time.perf_counter() - start
@@ -126,16 +159,36 @@ async def main_async(owner_url: str, db: Database) -> None:
             assert again[3] == checksum, "a second close gave a different checksum"
             results.append((period, n, gen, statistics.median(raws), secs, peak, rss, again[0]))
         t = Table(title=f"Month-end close ({BRANCHES} branches, 2 postings per entry)")
-        for col in ("period", "entries", "generated s", "raw aggregate s", "close s", "close / raw",
-                    "close peak MiB (Python)", "RSS MiB", "second close s"):
+        for col in (
+            "period",
+            "entries",
+            "generated s",
+            "raw aggregate s",
+            "close s",
+            "close / raw",
+            "close peak MiB (Python)",
+            "RSS MiB",
+            "second close s",
+        ):
             t.add_column(col, justify="right")
         for period, n, gen, raw, secs, peak, rss, second in results:
-            t.add_row(period, f"{n:,}", f"{gen:.1f}", f"{raw:.2f}", f"{secs:.2f}", f"{secs / raw:.2f}",
-                      f"{peak:.2f}", f"{rss:.0f}", f"{second:.3f}")
+            t.add_row(
+                period,
+                f"{n:,}",
+                f"{gen:.1f}",
+                f"{raw:.2f}",
+                f"{secs:.2f}",
+                f"{secs / raw:.2f}",
+                f"{peak:.2f}",
+                f"{rss:.0f}",
+                f"{second:.3f}",
+            )
         console.print(t)
-        console.print("  target: close ≤ 2× the raw aggregate; peak memory flat as volume grows "
-                      f"({results[0][5]:.2f} MiB at {results[0][1]:,} vs {results[-1][5]:.2f} MiB at "
-                      f"{results[-1][1]:,} entries)")
+        console.print(
+            "  target: close ≤ 2× the raw aggregate; peak memory flat as volume grows "
+            f"({results[0][5]:.2f} MiB at {results[0][1]:,} vs {results[-1][5]:.2f} MiB at "
+            f"{results[-1][1]:,} entries)"
+        )
     finally:
         await conn.close()
         await db.dispose()

@@ -24,8 +24,11 @@ from lianka.platform import devservices
 from lianka.platform.settings import Settings, get_settings
 from lianka.tenants import cli as members_cli
 
-app = typer.Typer(help="Lianka (联卡) — membership marketing for merchants, chains and alliances.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Lianka (联卡) — membership marketing for merchants, chains and alliances.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 services_app = typer.Typer(help="Embedded development services (PostgreSQL, Redis).", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
@@ -96,6 +99,7 @@ def keys_rotate() -> None:
     from lianka.platform.identity.tokens import rotate_signing_key
 
     with bootstrap() as s:
+
         async def main() -> str:
             db = Database.from_settings(s)
             try:
@@ -120,13 +124,23 @@ def _serve(s: Settings, host: str, port: int, workers: int = 1) -> None:
 
     # proxy_headers=False: uvicorn would otherwise take X-Forwarded-For from any local peer
     # (FORWARDED_ALLOW_IPS); the app decides whom to believe (LIANKA_TRUSTED_PROXIES, web/api/cookies.py)
-    uvicorn.run("lianka.web.asgi:app", host=host, port=port, log_config=None, proxy_headers=False,
-                server_header=False, workers=workers)
+    uvicorn.run(
+        "lianka.web.asgi:app",
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+        workers=workers,
+    )
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option()] = "", port: Annotated[int, typer.Option()] = 0,
-          workers: Annotated[int, typer.Option(help="web processes (one per core is typical)")] = 1) -> None:
+def serve(
+    host: Annotated[str, typer.Option()] = "",
+    port: Annotated[int, typer.Option()] = 0,
+    workers: Annotated[int, typer.Option(help="web processes (one per core is typical)")] = 1,
+) -> None:
     """Serve the web app (API, console, portal)."""
     with bootstrap() as s:
         _serve(s, host or s.host, port or s.port, max(1, workers))
@@ -142,9 +156,21 @@ def worker(processes: int = 1, threads: int = 4) -> None:
     from lianka.platform.supervisor import die_with_parent
 
     with bootstrap():
-        child = subprocess.Popen([sys.executable, "-m", "dramatiq", "lianka.actors",
-                                  "--processes", str(processes), "--threads", str(threads),
-                                  "--queues", *WORKER_QUEUES], preexec_fn=die_with_parent)  # noqa: PLW1509
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "lianka.actors",
+                "--processes",
+                str(processes),
+                "--threads",
+                str(threads),
+                "--queues",
+                *WORKER_QUEUES,
+            ],
+            preexec_fn=die_with_parent,  # noqa: PLW1509
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
         raise typer.Exit(child.wait())
@@ -168,9 +194,14 @@ def relay() -> None:
                 loop.add_signal_handler(sig, stop.set)
             db = Database.from_settings(s)
             try:
-                await relay_forever(db, get_broker(), batch_size=s.relay_batch_size,
-                                    poll_seconds=s.relay_poll_seconds,
-                                    listen_url=s.resolved_app_database_url(), stop=stop)
+                await relay_forever(
+                    db,
+                    get_broker(),
+                    batch_size=s.relay_batch_size,
+                    poll_seconds=s.relay_poll_seconds,
+                    listen_url=s.resolved_app_database_url(),
+                    stop=stop,
+                )
             finally:
                 await db.dispose()
 
@@ -213,8 +244,15 @@ def run(seed: bool = True) -> None:
         if seed:
             typer.echo("• " + asyncio.run(seed_if_empty(s)))
         exe = [sys.executable, "-m", "lianka.cli"]
-        supervisor = Supervisor({"web": [*exe, "serve"], "worker": [*exe, "worker"], "relay": [*exe, "relay"],
-                                 "scheduler": [*exe, "scheduler"]}, say=lambda line: typer.echo(f"• {line}", err=True))
+        supervisor = Supervisor(
+            {
+                "web": [*exe, "serve"],
+                "worker": [*exe, "worker"],
+                "relay": [*exe, "relay"],
+                "scheduler": [*exe, "scheduler"],
+            },
+            say=lambda line: typer.echo(f"• {line}", err=True),
+        )
         stopping = False
 
         def _stop(*_: object) -> None:
@@ -277,8 +315,10 @@ def jobs_list() -> None:
 @jobs_app.command("run")
 def jobs_run(
     name: Annotated[str, typer.Argument(help="the job, as `lianka jobs list` names it")],
-    as_of: Annotated[str | None, typer.Option(
-        help="work as of this time (ISO 8601 with its offset; default now; no future time in production)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="work as of this time (ISO 8601 with its offset; default now; no future time in production)"),
+    ] = None,
     merchant: Annotated[str | None, typer.Option(help="only this merchant (its slug)")] = None,
     dry_run: Annotated[bool, typer.Option(help="report what it would do per merchant; write nothing")] = False,
 ) -> None:
@@ -306,9 +346,18 @@ def jobs_run(
                 limit = await periodic.merchant_id(db, merchant) if merchant else None
                 with Progress(console=console, transient=True) as bar:
                     task = bar.add_task(name, total=None)
-                    return await periodic.run(job, db, as_of=at, merchant=limit, dry_run=dry_run, progress=(
-                        lambda target, n, total: bar.update(task, completed=n, total=total,
-                                                            description=f"{name}: {target.label}")))
+                    return await periodic.run(
+                        job,
+                        db,
+                        as_of=at,
+                        merchant=limit,
+                        dry_run=dry_run,
+                        progress=(
+                            lambda target, n, total: bar.update(
+                                task, completed=n, total=total, description=f"{name}: {target.label}"
+                            )
+                        ),
+                    )
             finally:
                 await db.dispose()
 
@@ -330,8 +379,10 @@ def jobs_run(
             continue
         table.add_row(o.target.label, "—" if o.count is None else f"{o.count:,}", o.error or "")
     console.print(table)
-    console.print(f"{len(report.outcomes)} target(s): {report.total:,} in all, {idle} with nothing to do, "
-                  f"{len(report.failed)} failed")
+    console.print(
+        f"{len(report.outcomes)} target(s): {report.total:,} in all, {idle} with nothing to do, "
+        f"{len(report.failed)} failed"
+    )
     if report.failed:
         raise typer.Exit(1)
 

@@ -40,10 +40,18 @@ from lianka.tenants.models import Branch, Merchant
 from lianka.tenants.services.programme import set_programme
 
 DEMO_MERCHANTS = [
-    {"slug": "demo-tea", "name": "一点茶 Yidian Tea", "trade": "tea & drinks",
-     "branches": [("SH01", "上海人民广场店"), ("SH02", "上海徐家汇店"), ("HZ01", "杭州西湖店")]},
-    {"slug": "demo-bakery", "name": "麦香烘焙 Maixiang Bakery", "trade": "bakery",
-     "branches": [("BJ01", "北京三里屯店")]},
+    {
+        "slug": "demo-tea",
+        "name": "一点茶 Yidian Tea",
+        "trade": "tea & drinks",
+        "branches": [("SH01", "上海人民广场店"), ("SH02", "上海徐家汇店"), ("HZ01", "杭州西湖店")],
+    },
+    {
+        "slug": "demo-bakery",
+        "name": "麦香烘焙 Maixiang Bakery",
+        "trade": "bakery",
+        "branches": [("BJ01", "北京三里屯店")],
+    },
 ]
 DEMO_PASSWORD = "lianka-demo-password"  # noqa: S105 - development only: the demo is never seeded in production
 DEMO_POS_CLIENT_ID = "lkc_demo_tea_sh01"
@@ -74,18 +82,36 @@ DEMO_BANNER = """
 
 
 DEMO_PROGRAMME = Programme(
-    tiers=[Tier(code="regular", name="普通会员", rank=0),
-           Tier(code="silver", name="银卡", rank=1, threshold=100_000, discount_percent=5),
-           Tier(code="gold", name="金卡", rank=2, threshold=300_000, discount_percent=10,
-                points_multiplier=Decimal(2), birthday_multiplier=Decimal(2), perks=["生日双倍积分"])],
+    tiers=[
+        Tier(code="regular", name="普通会员", rank=0),
+        Tier(code="silver", name="银卡", rank=1, threshold=100_000, discount_percent=5),
+        Tier(
+            code="gold",
+            name="金卡",
+            rank=2,
+            threshold=300_000,
+            discount_percent=10,
+            points_multiplier=Decimal(2),
+            birthday_multiplier=Decimal(2),
+            perks=["生日双倍积分"],
+        ),
+    ],
     rules=[EarningRule(code="tuesday-double", kind=RuleKind.PROMOTION, multiplier=Decimal(2), weekdays=[1])],
     join=JoinRules(policy=JoinPolicy.QUALIFYING_PURCHASE, single_purchase_min=10_000, cumulative_min=30_000),
-    stored_value=StoredValueConfig(plans=[
-        StoredValuePlan(code="500", name="储值500", pay=50_000, get=50_000),
-        StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000, get=110_000)]),
+    stored_value=StoredValueConfig(
+        plans=[
+            StoredValuePlan(code="500", name="储值500", pay=50_000, get=50_000),
+            StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000, get=110_000),
+        ]
+    ),
 )
-DEMO_MEMBERS = [("+8613800000001", "张伟"), ("+8613800000002", "王芳"), ("+8613800000003", "李娜"),
-                ("+8613800000004", "刘洋"), ("+8613800000005", "陈静")]
+DEMO_MEMBERS = [
+    ("+8613800000001", "张伟"),
+    ("+8613800000002", "王芳"),
+    ("+8613800000003", "李娜"),
+    ("+8613800000004", "刘洋"),
+    ("+8613800000005", "陈静"),
+]
 
 
 async def _seed_programme_and_members(db: Database, tenant: uuid.UUID) -> int:
@@ -98,19 +124,27 @@ async def _seed_programme_and_members(db: Database, tenant: uuid.UUID) -> int:
         branch = await uow.session.scalar(select(Branch.id).where(Branch.code == "SH01"))
         await uow.commit()
     for i, (phone, _name) in enumerate(DEMO_MEMBERS):
-        joined, _ = await sales.sale(db, tenant, schemas.Basket(amount=10_000 + 5_000 * i, join_phone=phone),
-                                     f"demo-join-{i}", branch)
+        joined, _ = await sales.sale(
+            db, tenant, schemas.Basket(amount=10_000 + 5_000 * i, join_phone=phone), f"demo-join-{i}", branch
+        )
         assert joined.member_id is not None
         if i == 0:
-            await stored_value.top_up(db, tenant, schemas.TopUpIn(member_id=joined.member_id, plan="1000-1100"),
-                                      "demo-top-up-0", branch)
-            await sales.sale(db, tenant, schemas.Basket(amount=8_800, member_id=joined.member_id,
-                                                        stored_value=8_800), "demo-sv-0", branch)
+            await stored_value.top_up(
+                db, tenant, schemas.TopUpIn(member_id=joined.member_id, plan="1000-1100"), "demo-top-up-0", branch
+            )
+            await sales.sale(
+                db,
+                tenant,
+                schemas.Basket(amount=8_800, member_id=joined.member_id, stored_value=8_800),
+                "demo-sv-0",
+                branch,
+            )
     async with db.uow(tenant) as uow:
         for phone, name in DEMO_MEMBERS:
-            await uow.session.execute(text(
-                "UPDATE member_profiles p SET name = :n FROM members m WHERE m.id = p.member_id AND m.phone = :p"),
-                {"n": name, "p": phone})
+            await uow.session.execute(
+                text("UPDATE member_profiles p SET name = :n FROM members m WHERE m.id = p.member_id AND m.phone = :p"),
+                {"n": name, "p": phone},
+            )
         await uow.commit()
     return len(DEMO_MEMBERS)
 
@@ -134,15 +168,32 @@ async def _seed_alliance(db: Database, tea: uuid.UUID, bakery: uuid.UUID) -> Non
     for tenant, branch_code in ((tea, "SH01"), (bakery, "BJ01")):
         async with db.uow(tenant) as uow:
             branches[tenant] = await uow.session.scalar(select(Branch.id).where(Branch.code == branch_code))
-    await till.earn(db, tea, a.id, member_id=member, amount=26_800, branch_id=branches[tea],
-                    key="demo-alliance-earn-0", business_time=None)
-    await till.redeem(db, bakery, a.id, member_id=member, points=100, branch_id=branches[bakery],
-                      key="demo-alliance-redeem-0", business_time=None)
+    await till.earn(
+        db,
+        tea,
+        a.id,
+        member_id=member,
+        amount=26_800,
+        branch_id=branches[tea],
+        key="demo-alliance-earn-0",
+        business_time=None,
+    )
+    await till.redeem(
+        db,
+        bakery,
+        a.id,
+        member_id=member,
+        points=100,
+        branch_id=branches[bakery],
+        key="demo-alliance-redeem-0",
+        business_time=None,
+    )
 
 
 def banner(settings: Settings, url: str) -> str:
-    return DEMO_BANNER.format(url=url, password=DEMO_PASSWORD, client_id=DEMO_POS_CLIENT_ID,
-                              client_secret=demo_pos_secret(settings))
+    return DEMO_BANNER.format(
+        url=url, password=DEMO_PASSWORD, client_id=DEMO_POS_CLIENT_ID, client_secret=demo_pos_secret(settings)
+    )
 
 
 async def seed_if_empty(settings: Settings) -> str:
@@ -153,8 +204,15 @@ async def seed_if_empty(settings: Settings) -> str:
             if await uow.session.scalar(select(func.count()).select_from(Merchant)):
                 return "database already has data; demo not seeded"
             merchants = [Merchant(slug=s["slug"], name=s["name"], trade=s["trade"]) for s in DEMO_MERCHANTS]
-            owners = [StaffUser(email=demo_owner_email(str(s["slug"])), display_name=f"Owner of {s['slug']}",
-                                password_hash=pw_hash, email_verified_at=datetime.now(UTC)) for s in DEMO_MERCHANTS]
+            owners = [
+                StaffUser(
+                    email=demo_owner_email(str(s["slug"])),
+                    display_name=f"Owner of {s['slug']}",
+                    password_hash=pw_hash,
+                    email_verified_at=datetime.now(UTC),
+                )
+                for s in DEMO_MERCHANTS
+            ]
             uow.session.add_all([*merchants, *owners])
             await uow.session.flush()
             for m, owner, spec in zip(merchants, owners, DEMO_MERCHANTS, strict=True):
@@ -164,15 +222,24 @@ async def seed_if_empty(settings: Settings) -> str:
                 uow.session.add(StaffMembership(tenant_id=m.id, user_id=owner.id, role="owner", branch_ids=[]))
                 await uow.session.flush()
                 if spec["slug"] == "demo-tea":
-                    uow.session.add(ApiClient(
-                        tenant_id=m.id, client_id=DEMO_POS_CLIENT_ID, name="SH01 till 1", branch_id=branches[0].id,
-                        scopes=["pos"], secret_hash=secrets_box.token_hash(demo_pos_secret(settings))))
+                    uow.session.add(
+                        ApiClient(
+                            tenant_id=m.id,
+                            client_id=DEMO_POS_CLIENT_ID,
+                            name="SH01 till 1",
+                            branch_id=branches[0].id,
+                            scopes=["pos"],
+                            secret_hash=secrets_box.token_hash(demo_pos_secret(settings)),
+                        )
+                    )
                     await uow.session.flush()
             await uow.commit()
         tea = merchants[0]
         members = await _seed_programme_and_members(db, tea.id)
         await _seed_alliance(db, tea.id, merchants[1].id)
-        return (f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
-                f"and {members} members with some purchases, alliance {DEMO_ALLIANCE}")
+        return (
+            f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
+            f"and {members} members with some purchases, alliance {DEMO_ALLIANCE}"
+        )
     finally:
         await db.dispose()

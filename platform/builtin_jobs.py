@@ -19,13 +19,19 @@ async def prune_outbox(db: Database, target: Target, as_of: datetime) -> int:
     async with db.uow(system=True) as uow:
         deleted = 0
         for table, column in (("outbox", "sent_at"), ("processed_messages", "processed_at")):
-            result = await uow.session.execute(text(
-                f"DELETE FROM {table} WHERE {column} < CAST(:at AS timestamptz) - make_interval(days => :d)"),
-                {"at": as_of, "d": KEEP_DAYS})
+            result = await uow.session.execute(
+                text(f"DELETE FROM {table} WHERE {column} < CAST(:at AS timestamptz) - make_interval(days => :d)"),
+                {"at": as_of, "d": KEEP_DAYS},
+            )
             deleted += int(getattr(result, "rowcount", 0) or 0)
         await uow.commit()
     return deleted
 
 
-declare("prune-outbox", "17 4 * * *", targets=whole_platform, step=prune_outbox,
-        summary=f"Delete relayed outbox rows and processed-message records older than {KEEP_DAYS} days.")
+declare(
+    "prune-outbox",
+    "17 4 * * *",
+    targets=whole_platform,
+    step=prune_outbox,
+    summary=f"Delete relayed outbox rows and processed-message records older than {KEEP_DAYS} days.",
+)

@@ -57,9 +57,14 @@ IDLE_PING_SECONDS = 0.5
 #: how long to wait for PostgreSQL to accept a new connection (asyncpg waits 60 s by default)
 CONNECT_TIMEOUT_SECONDS = 5.0
 #: asyncpg's errors for a server that is gone, going, starting or full
-SERVER_GONE = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.PostgresConnectionError,
-               asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError,
-               asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.TooManyConnectionsError)
+SERVER_GONE = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 
 
 class DatabaseUnavailable(ConnectionError):
@@ -114,8 +119,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
-                                               sync_session_class=ScopedSession)
+        self.sessionmaker = async_sessionmaker(
+            engine, expire_on_commit=False, autoflush=False, sync_session_class=ScopedSession
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -153,8 +159,9 @@ class UnitOfWork:
 
     session: AsyncSession
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID | None,
-                 *, system: bool = False) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID | None, *, system: bool = False
+    ) -> None:
         self._factory = factory
         self.tenant_id = tenant_id
         self.system = system
@@ -211,8 +218,9 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         # close() rolls back whatever was not committed (an exception, a forgotten commit, writes
         # after the last commit) and, unlike rollback(), leaves loaded objects readable.
         await self.session.close()
@@ -223,8 +231,11 @@ def asyncpg_params(url: str) -> dict[str, Any]:
     u = make_url(url)
     host = u.query.get("host")
     return {
-        "user": u.username, "password": u.password, "database": u.database,
-        "host": host if isinstance(host, str) else u.host, "port": u.port,
+        "user": u.username,
+        "password": u.password,
+        "database": u.database,
+        "host": host if isinstance(host, str) else u.host,
+        "port": u.port,
     }
 
 

@@ -141,8 +141,16 @@ class EmbeddedPostgres:
         shutil.rmtree(tmp, ignore_errors=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         proc = self._pg(
-            "initdb", "-D", str(tmp), "-U", PG_SUPERUSER, "--auth=trust", "--encoding=UTF8",
-            "--locale=C.UTF-8", "--no-instructions", check=False,
+            "initdb",
+            "-D",
+            str(tmp),
+            "-U",
+            PG_SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-instructions",
+            check=False,
         )
         if proc.returncode != 0:
             raise DevServiceError(f"initdb failed:\n{proc.stdout}\n{proc.stderr}")
@@ -167,8 +175,18 @@ class EmbeddedPostgres:
                 "-c max_locks_per_transaction=256 -c log_min_messages=warning"
             )
             proc = self._pg(
-                "pg_ctl", "-D", str(self.pgdata), "-o", options, "-l", str(self.log_file),
-                "-w", "-t", "60", "start", check=False,
+                "pg_ctl",
+                "-D",
+                str(self.pgdata),
+                "-o",
+                options,
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                "60",
+                "start",
+                check=False,
             )
             if proc.returncode != 0:
                 tail = self.log_file.read_text()[-2000:] if self.log_file.exists() else ""
@@ -177,10 +195,13 @@ class EmbeddedPostgres:
             return True
 
     def _ensure_database(self) -> None:
-        psql = [str(pg_bin_dir() / "psql"), "-h", str(self.socket_dir), "-U", PG_SUPERUSER, "-d", "postgres",
-                "-tAc"]
-        exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname='{PG_DATABASE}'"],
-                                capture_output=True, text=True, check=True).stdout.strip()
+        psql = [str(pg_bin_dir() / "psql"), "-h", str(self.socket_dir), "-U", PG_SUPERUSER, "-d", "postgres", "-tAc"]
+        exists = subprocess.run(
+            [*psql, f"SELECT 1 FROM pg_database WHERE datname='{PG_DATABASE}'"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         if exists != "1":
             subprocess.run([*psql, f'CREATE DATABASE "{PG_DATABASE}"'], capture_output=True, check=True)
 
@@ -225,18 +246,20 @@ class EmbeddedRedis:
             self.socket.unlink(missing_ok=True)
             conf = self.dir / "redis.conf"
             conf.write_text(
-                "\n".join([
-                    "port 0",
-                    f"unixsocket {self.socket}",
-                    "unixsocketperm 700",
-                    "daemonize yes",
-                    f"pidfile {self.dir / 'redis.pid'}",
-                    f"dir {self.dir}",
-                    f"logfile {self.dir / 'redis.log'}",
-                    "save 60 1000",
-                    "appendonly no",
-                    "",
-                ])
+                "\n".join(
+                    [
+                        "port 0",
+                        f"unixsocket {self.socket}",
+                        "unixsocketperm 700",
+                        "daemonize yes",
+                        f"pidfile {self.dir / 'redis.pid'}",
+                        f"dir {self.dir}",
+                        f"logfile {self.dir / 'redis.log'}",
+                        "save 60 1000",
+                        "appendonly no",
+                        "",
+                    ]
+                )
             )
             subprocess.run([str(redis_server_binary()), str(conf)], check=True, capture_output=True)
             deadline = time.monotonic() + 10

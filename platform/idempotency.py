@@ -50,14 +50,17 @@ class KeyRecord:
     @classmethod
     def of(cls, row: Any) -> KeyRecord:
         body = row["body"]
-        return cls(row["request_hash"], row["status"],
-                   msgspec.json.decode(body) if isinstance(body, str | bytes) else body)
+        return cls(
+            row["request_hash"], row["status"], msgspec.json.decode(body) if isinstance(body, str | bytes) else body
+        )
 
 
 # the statements on idempotency_keys (the POS sale also stores its response inside its last statement,
 # tenants/pos/queries.py)
-_CLAIM = ("INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) VALUES ($1, $2, $3, $4) "
-          "ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING true")
+_CLAIM = (
+    "INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING true"
+)
 _READ = "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND scope = $2 AND key = $3"
 _STORE = "UPDATE idempotency_keys SET status = $1, body = $2::jsonb WHERE tenant_id = $3 AND scope = $4 AND key = $5"
 
@@ -91,8 +94,15 @@ async def store(uow: UnitOfWork, scope: str, key: str, status: int, body: Any) -
     await (await uow.driver()).execute(_STORE, status, msgspec.json.encode(body).decode(), uow.tenant_id, scope, key)
 
 
-async def once(db: Database, tenant: uuid.UUID, scope: str, key: str, request: Sequence[object],
-               response: type[T], work: Callable[[UnitOfWork], Awaitable[T]]) -> tuple[T, bool]:
+async def once(
+    db: Database,
+    tenant: uuid.UUID,
+    scope: str,
+    key: str,
+    request: Sequence[object],
+    response: type[T],
+    work: Callable[[UnitOfWork], Awaitable[T]],
+) -> tuple[T, bool]:
     """An idempotent write as one use case, the contract above written once: the key is claimed first
     in the transaction; a retry gets the stored response (decoded as ``response``) and nothing runs;
     otherwise ``work`` (a building block: it never commits) makes the response, which is stored with

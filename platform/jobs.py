@@ -56,8 +56,12 @@ def get_broker() -> dramatiq.Broker:
         settings = get_settings()
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (run through `lianka`, which starts embedded Redis)")
-        broker = RedisBroker(url=settings.redis_url, namespace="lianka",  # type: ignore[no-untyped-call]
-                             heartbeat_timeout=HEARTBEAT_TIMEOUT_MS, dead_message_ttl=DEAD_MESSAGE_TTL_MS)
+        broker = RedisBroker(
+            url=settings.redis_url,
+            namespace="lianka",  # type: ignore[no-untyped-call]
+            heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+            dead_message_ttl=DEAD_MESSAGE_TTL_MS,
+        )
         broker.add_middleware(AsyncIO())
         broker.add_middleware(CurrentMessage())
         broker.add_middleware(Recovery(REQUEUE_INTERVAL_S))
@@ -76,10 +80,19 @@ def sweep(broker: RedisBroker) -> None:
     """
     dispatch = broker.scripts["dispatch"]
     for queue in sorted(broker.get_declared_queues() | broker.get_declared_delay_queues()):
-        dispatch(keys=[broker.namespace], args=[
-            "maintain", current_millis(), queue, broker.broker_id, broker.heartbeat_timeout,
-            broker.dead_message_ttl, 1, broker._max_unpack_size(),  # type: ignore[no-untyped-call]
-        ])
+        dispatch(
+            keys=[broker.namespace],
+            args=[
+                "maintain",
+                current_millis(),
+                queue,
+                broker.broker_id,
+                broker.heartbeat_timeout,
+                broker.dead_message_ttl,
+                1,
+                broker._max_unpack_size(),  # type: ignore[no-untyped-call]
+            ],
+        )
 
 
 class Recovery(dramatiq.Middleware):
@@ -159,8 +172,9 @@ def consumer(*, queue: str = "default", max_retries: int = 10, **actor_options: 
                 clear_context()
 
         HANDLERS[name] = fn
-        declare: Any = dramatiq.actor(actor_name=name, queue_name=queue, max_retries=max_retries,
-                                      broker=get_broker(), **actor_options)
+        declare: Any = dramatiq.actor(
+            actor_name=name, queue_name=queue, max_retries=max_retries, broker=get_broker(), **actor_options
+        )
         return declare(run)
 
     return decorate
@@ -176,4 +190,3 @@ async def claim(uow: UnitOfWork, message_id: uuid.UUID, actor: str) -> bool:
         {"m": message_id, "t": uow.tenant_id, "a": actor},
     )
     return row.first() is not None
-

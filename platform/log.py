@@ -107,8 +107,7 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
     else:
         # no locals in tracebacks (here nor above): a failed sign-in's locals hold the password
         console = structlog.dev.RichTracebackFormatter(show_locals=False)
-        renderer = [structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty(),
-                                                  exception_formatter=console)]
+        renderer = [structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty(), exception_formatter=console)]
     structlog.configure(
         processors=[*shared, _resolve_exc_info, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -167,8 +167,9 @@ class Money:
         return self.format()
 
 
-def points_value(points: int, price_per_point: Decimal, currency: str = "CNY",
-                 mode: RoundingMode = RoundingMode.HALF_EVEN) -> Money:
+def points_value(
+    points: int, price_per_point: Decimal, currency: str = "CNY", mode: RoundingMode = RoundingMode.HALF_EVEN
+) -> Money:
     """The money value of ``points`` at a major-unit price per point (e.g. ¥0.010), rounded once."""
     scale = Decimal(10) ** minor_digits(currency)
     return Money(round_minor(Decimal(points) * price_per_point * scale, mode), currency)

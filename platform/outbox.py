@@ -55,8 +55,12 @@ async def relay_once(db: Database, broker: dramatiq.Broker, batch_size: int = 10
             options = {"tenant_id": str(row.tenant_id) if row.tenant_id else None, "outbox_id": row.id}
             broker.enqueue(
                 dramatiq.Message(
-                    queue_name=row.queue, actor_name=row.actor, args=(), kwargs=row.payload,
-                    options=options, message_id=message_id_for(row.id),
+                    queue_name=row.queue,
+                    actor_name=row.actor,
+                    args=(),
+                    kwargs=row.payload,
+                    options=options,
+                    message_id=message_id_for(row.id),
                 )
             )
             fault_point("relay.after_enqueue")
@@ -68,8 +72,15 @@ async def relay_once(db: Database, broker: dramatiq.Broker, batch_size: int = 10
         return len(rows)
 
 
-async def relay_forever(db: Database, broker: dramatiq.Broker, *, batch_size: int, poll_seconds: float,
-                        listen_url: str | None = None, stop: asyncio.Event | None = None) -> None:
+async def relay_forever(
+    db: Database,
+    broker: dramatiq.Broker,
+    *,
+    batch_size: int,
+    poll_seconds: float,
+    listen_url: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Drain the outbox, then wait for a NOTIFY (or the poll interval) and drain again."""
     import asyncpg
 

@@ -52,12 +52,16 @@ class JobRequestError(ValueError):
 
 # --- targets -----------------------------------------------------------------------------------------
 
+
 async def every_merchant(db: Database, as_of: datetime, merchant: uuid.UUID | None) -> list[Target]:
     """Every merchant (or the one asked for), in a stable order."""
     async with db.uow(system=True) as uow:
-        rows = (await uow.session.execute(text(
-            "SELECT id, slug FROM merchants WHERE CAST(:m AS uuid) IS NULL OR id = :m ORDER BY id"),
-            {"m": merchant})).all()
+        rows = (
+            await uow.session.execute(
+                text("SELECT id, slug FROM merchants WHERE CAST(:m AS uuid) IS NULL OR id = :m ORDER BY id"),
+                {"m": merchant},
+            )
+        ).all()
     return [Target(row.id, row.slug) for row in rows]
 
 
@@ -77,6 +81,7 @@ async def merchant_id(db: Database, slug: str) -> uuid.UUID:
 
 
 # --- the registry, as operators see it ---------------------------------------------------------------
+
 
 def find(name: str) -> Periodic:
     job = REGISTRY.get(name)
@@ -130,6 +135,7 @@ def as_of_for_operator(value: str | None, *, production: bool, now: datetime | N
 
 # --- running -----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Outcome:
     target: Target
@@ -157,8 +163,16 @@ class Report:
 Progress = Callable[[Target, int, int], None]
 
 
-async def run(job: Periodic, db: Database, *, as_of: datetime, merchant: uuid.UUID | None = None,
-              dry_run: bool = False, trigger: str = "cli", progress: Progress | None = None) -> Report:
+async def run(
+    job: Periodic,
+    db: Database,
+    *,
+    as_of: datetime,
+    merchant: uuid.UUID | None = None,
+    dry_run: bool = False,
+    trigger: str = "cli",
+    progress: Progress | None = None,
+) -> Report:
     """Run ``job`` as of ``as_of`` over its targets (one merchant's when ``merchant`` is given)."""
     targets_of, step = work_of(job)
     targets = await targets_of(db, as_of, merchant)
@@ -175,8 +189,15 @@ async def run(job: Periodic, db: Database, *, as_of: datetime, merchant: uuid.UU
             progress(target, n, len(targets))
     if run_id is not None:
         await _finish(db, run_id, report)
-    log.info("periodic job done", job=job.name, trigger=trigger, dry_run=dry_run, targets=len(targets),
-             total=report.total, failed=len(report.failed))
+    log.info(
+        "periodic job done",
+        job=job.name,
+        trigger=trigger,
+        dry_run=dry_run,
+        targets=len(targets),
+        total=report.total,
+        failed=len(report.failed),
+    )
     return report
 
 
@@ -195,8 +216,13 @@ async def _rehearse(db: Database, step: Step, target: Target, as_of: datetime) -
 def _within(db: Database, conn: AsyncConnection) -> Database:
     """``db`` whose units of work are savepoints of ``conn``'s open transaction."""
     bound = Database(db.engine)
-    bound.sessionmaker = async_sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
-                                            expire_on_commit=False, autoflush=False, sync_session_class=ScopedSession)
+    bound.sessionmaker = async_sessionmaker(
+        bind=conn,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        autoflush=False,
+        sync_session_class=ScopedSession,
+    )
     return bound
 
 
@@ -204,8 +230,17 @@ class JobFailed(RuntimeError):
     """Some targets of a scheduled run failed: dramatiq retries the tick (the others find nothing left)."""
 
 
-def declare(name: str, cron: str, *, step: Step, summary: str, targets: Targets = every_merchant,
-            queue: str = "maintenance", timezone: str = "Asia/Shanghai", max_retries: int = 5) -> Periodic:
+def declare(
+    name: str,
+    cron: str,
+    *,
+    step: Step,
+    summary: str,
+    targets: Targets = every_merchant,
+    queue: str = "maintenance",
+    timezone: str = "Asia/Shanghai",
+    max_retries: int = 5,
+) -> Periodic:
     """Register a periodic job and the actor the scheduler fires (``name`` with underscores)."""
     actor = name.replace("-", "_")
     job = periodic(name, actor, cron, queue=queue, timezone=timezone, summary=summary, targets=targets, step=step)
@@ -216,8 +251,9 @@ def declare(name: str, cron: str, *, step: Step, summary: str, targets: Targets 
             raise JobFailed(f"{name}: {len(report.failed)} target(s) failed, first: {report.failed[0].error}")
 
     scheduled.__name__ = actor
-    dramatiq.actor(actor_name=actor, queue_name=queue, max_retries=max_retries, time_limit=TIME_LIMIT_MS,
-                   broker=get_broker())(scheduled)
+    dramatiq.actor(
+        actor_name=actor, queue_name=queue, max_retries=max_retries, time_limit=TIME_LIMIT_MS, broker=get_broker()
+    )(scheduled)
     return job
 
 
@@ -227,8 +263,10 @@ def _tick(fire_time: object) -> datetime:
 
 # --- the record of runs ------------------------------------------------------------------------------
 
-async def _start(db: Database, job: str, trigger: str, as_of: datetime, merchant: uuid.UUID | None,
-                 targets: int) -> int:
+
+async def _start(
+    db: Database, job: str, trigger: str, as_of: datetime, merchant: uuid.UUID | None, targets: int
+) -> int:
     async with db.uow(system=True) as uow:
         run_id = await _insert(uow, job, trigger, as_of, merchant, targets=targets)
         await uow.commit()
@@ -238,29 +276,68 @@ async def _start(db: Database, job: str, trigger: str, as_of: datetime, merchant
 async def _finish(db: Database, run_id: int, report: Report) -> None:
     errors = "; ".join(f"{o.target.label}: {o.error}" for o in report.failed[:20])
     async with db.uow(system=True) as uow:
-        await uow.session.execute(text(
-            "UPDATE job_runs SET finished_at = now(), status = :s, total = :t, counts = CAST(:c AS jsonb), "
-            "error = :e WHERE id = :id"),
-            {"s": "failed" if report.failed else "done", "t": report.total, "e": errors or None, "id": run_id,
-             "c": json.dumps({o.target.label: o.count for o in report.outcomes if o.count})})
+        await uow.session.execute(
+            text(
+                "UPDATE job_runs SET finished_at = now(), status = :s, total = :t, counts = CAST(:c AS jsonb), "
+                "error = :e WHERE id = :id"
+            ),
+            {
+                "s": "failed" if report.failed else "done",
+                "t": report.total,
+                "e": errors or None,
+                "id": run_id,
+                "c": json.dumps({o.target.label: o.count for o in report.outcomes if o.count}),
+            },
+        )
         await uow.commit()
 
 
-async def _insert(uow: UnitOfWork, job: str, trigger: str, as_of: datetime, merchant: uuid.UUID | None, *,
-                  targets: int, done: bool = False, total: int | None = None) -> int:
-    return int(await uow.session.scalar(text(
-        "INSERT INTO job_runs (job, trigger, as_of, merchant_id, targets, status, total, finished_at) "
-        "VALUES (:j, :tr, :a, :m, :n, :s, :total, CASE WHEN :done THEN now() END) RETURNING id"),
-        {"j": job, "tr": trigger, "a": as_of, "m": merchant, "n": targets, "s": "done" if done else "running",
-         "total": total, "done": done}) or 0)
+async def _insert(
+    uow: UnitOfWork,
+    job: str,
+    trigger: str,
+    as_of: datetime,
+    merchant: uuid.UUID | None,
+    *,
+    targets: int,
+    done: bool = False,
+    total: int | None = None,
+) -> int:
+    return int(
+        await uow.session.scalar(
+            text(
+                "INSERT INTO job_runs (job, trigger, as_of, merchant_id, targets, status, total, finished_at) "
+                "VALUES (:j, :tr, :a, :m, :n, :s, :total, CASE WHEN :done THEN now() END) RETURNING id"
+            ),
+            {
+                "j": job,
+                "tr": trigger,
+                "a": as_of,
+                "m": merchant,
+                "n": targets,
+                "s": "done" if done else "running",
+                "total": total,
+                "done": done,
+            },
+        )
+        or 0
+    )
 
 
 async def record_tick(uow: UnitOfWork, actor: str, fire_time: object, done: object) -> None:
     """A ``consumer`` job's scheduled tick, recorded in the transaction of its effects."""
     job = next((j.name for j in REGISTRY.values() if j.actor == actor), None)
     if job is not None:
-        await _insert(uow, job, "scheduler", _tick(fire_time), None, targets=1, done=True,
-                      total=done if isinstance(done, int) else None)
+        await _insert(
+            uow,
+            job,
+            "scheduler",
+            _tick(fire_time),
+            None,
+            targets=1,
+            done=True,
+            total=done if isinstance(done, int) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -276,7 +353,12 @@ class LastRun:
 async def last_runs(db: Database) -> dict[str, LastRun]:
     """The latest recorded run of every job that has one."""
     async with db.uow(system=True) as uow:
-        rows = (await uow.session.execute(text(
-            "SELECT DISTINCT ON (job) job, trigger, as_of, started_at, finished_at, status, total FROM job_runs "
-            "ORDER BY job, started_at DESC, id DESC"))).all()
+        rows = (
+            await uow.session.execute(
+                text(
+                    "SELECT DISTINCT ON (job) job, trigger, as_of, started_at, finished_at, status, total FROM job_runs "
+                    "ORDER BY job, started_at DESC, id DESC"
+                )
+            )
+        ).all()
     return {r.job: LastRun(r.trigger, r.as_of, r.started_at, r.finished_at, r.status, r.total) for r in rows}

@@ -30,8 +30,9 @@ def tenant_table(table: str, *, append_only: bool = False, column: str = "tenant
     ]
 
 
-def tenant_or_system_table(table: str, *, column: str = "tenant_id",
-                           privileges: str = "SELECT, INSERT, UPDATE, DELETE") -> list[str]:
+def tenant_or_system_table(
+    table: str, *, column: str = "tenant_id", privileges: str = "SELECT, INSERT, UPDATE, DELETE"
+) -> list[str]:
     """Tenant rows for tenants; every row for platform-level system work (e.g. the outbox relay)."""
     predicate = f"({TENANT_PREDICATE.replace('tenant_id', column, 1)}) OR {SYSTEM_PREDICATE}"
     return [

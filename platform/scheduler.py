@@ -63,9 +63,18 @@ class Periodic:
 REGISTRY: dict[str, Periodic] = {}
 
 
-def periodic(name: str, actor: str, cron: str, *, queue: str = "default", timezone: str = "Asia/Shanghai",
-             summary: str = "", targets: Targets | None = None, step: Step | None = None,
-             **kwargs: Any) -> Periodic:
+def periodic(
+    name: str,
+    actor: str,
+    cron: str,
+    *,
+    queue: str = "default",
+    timezone: str = "Asia/Shanghai",
+    summary: str = "",
+    targets: Targets | None = None,
+    step: Step | None = None,
+    **kwargs: Any,
+) -> Periodic:
     """Register a periodic job (called at import time by each area's ``jobs`` module)."""
     job = Periodic(name, actor, cron, queue, timezone, kwargs, summary, targets, step)
     REGISTRY[name] = job
@@ -100,9 +109,16 @@ def fire(redis: Redis, broker: dramatiq.Broker, job: Periodic, fire_time: dateti
     if not redis.set(f"lianka:scheduler:tick:{job.name}:{tick}", "1", nx=True, ex=7 * 86400):
         return False
     message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"lianka:periodic:{job.name}:{tick}"))
-    broker.enqueue(dramatiq.Message(queue_name=job.queue, actor_name=job.actor, args=(),
-                                    kwargs={**job.kwargs, "fire_time": tick}, options={},
-                                    message_id=message_id))
+    broker.enqueue(
+        dramatiq.Message(
+            queue_name=job.queue,
+            actor_name=job.actor,
+            args=(),
+            kwargs={**job.kwargs, "fire_time": tick},
+            options={},
+            message_id=message_id,
+        )
+    )
     log.info("periodic job enqueued", job=job.name, fire_time=tick)
     return True
 

@@ -108,8 +108,7 @@ class Settings:
             trusted_proxies=_networks(env.get("LIANKA_TRUSTED_PROXIES", "")),
             metrics_token=env.get("LIANKA_METRICS_TOKEN", ""),
         )
-        s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host,
-                                                         port=s.port))
+        s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host, port=s.port))
         if s.is_production:
             check_production_secrets(s)
         if not s.secret_key:
@@ -132,8 +131,20 @@ class Settings:
 # --- secrets in production -----------------------------------------------------------------------
 
 #: words that mark a value copied from an example or left as a placeholder
-PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "placeholder",
-                       "example", "dummy", "password", "secret", "default", "insecure")
+PLACEHOLDER_MARKERS = (
+    "change-me",
+    "changeme",
+    "change_me",
+    "replace-me",
+    "replaceme",
+    "placeholder",
+    "example",
+    "dummy",
+    "password",
+    "secret",
+    "default",
+    "insecure",
+)
 #: (minimum length, minimum estimated bits): secrets we generate ourselves (``secrets.token_urlsafe``)
 GENERATED = (32, 128)
 #: passwords we choose (the database roles)
@@ -149,8 +160,9 @@ def estimated_bits(value: str) -> float:
     not a password-strength meter (keyboard walks pass): it catches placeholders and lazy values."""
     if not value:
         return 0.0
-    pool = sum(size for test, size in ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
-               if any(test(c) for c in value))
+    pool = sum(
+        size for test, size in ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10)) if any(test(c) for c in value)
+    )
     pool += 33 if any(not c.isalnum() for c in value) else 0
     incompressible = len(zlib.compress(value.encode(), 9)) - len(zlib.compress(b"", 9))
     return min(len(value), max(0, incompressible)) * math.log2(max(pool, 2))
@@ -195,8 +207,11 @@ def check_production_secrets(s: Settings) -> None:
         checks.append(("LIANKA_OIDC_CLIENT_SECRET", cfg.oidc_client_secret, ISSUED))
     problems = [f"{name} {why}" for name, value, rule in checks if (why := secret_problem(value, rule))]
     if problems:
-        raise SettingsError("Refusing to start in production: " + "; ".join(problems)
-                            + ". Generate secrets with: python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+        raise SettingsError(
+            "Refusing to start in production: "
+            + "; ".join(problems)
+            + ". Generate secrets with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
 
 
 def _dev_secret(data_dir: Path) -> str:

@@ -59,8 +59,15 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, commands: dict[str, list[str]], *, say: Callable[[str], None], base: float = 1.0,
-                 cap: float = 30.0, healthy_after: float = 30.0) -> None:
+    def __init__(
+        self,
+        commands: dict[str, list[str]],
+        *,
+        say: Callable[[str], None],
+        base: float = 1.0,
+        cap: float = 30.0,
+        healthy_after: float = 30.0,
+    ) -> None:
         self.children = {name: Child(name, argv) for name, argv in commands.items()}
         self.say, self.base, self.cap, self.healthy_after = say, base, cap, healthy_after
 
@@ -82,8 +89,10 @@ class Supervisor:
                 ran = now - child.started
                 child.crashes = 1 if ran >= self.healthy_after else child.crashes + 1
                 delay = backoff(child.crashes, self.base, self.cap)
-                self.say(f"{child.name} (pid {proc.pid}) {describe_exit(proc.returncode)} after {ran:.0f} s; "
-                         f"restarting in {delay:g} s")
+                self.say(
+                    f"{child.name} (pid {proc.pid}) {describe_exit(proc.returncode)} after {ran:.0f} s; "
+                    f"restarting in {delay:g} s"
+                )
                 child.proc, child.restart_at = None, now + delay
             elif proc is None and child.restart_at is not None and now >= child.restart_at:
                 self._spawn(child)

@@ -22,8 +22,9 @@ def currency(code: str, field: str = "currency") -> str:
     try:
         minor_digits(code)
     except ValueError:
-        raise ValidationFailed(f"unsupported currency {code!r}: use an ISO 4217 code such as CNY",
-                               field=field) from None
+        raise ValidationFailed(
+            f"unsupported currency {code!r}: use an ISO 4217 code such as CNY", field=field
+        ) from None
     return code
 
 
@@ -34,8 +35,9 @@ def time_zone(name: str, field: str = "timezone") -> str:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValidationFailed(f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai",
-                               field=field) from None
+        raise ValidationFailed(
+            f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai", field=field
+        ) from None
     return name
 
 

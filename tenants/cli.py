@@ -15,8 +15,15 @@ app = typer.Typer(help="Members.", no_args_is_help=True)
 
 @app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="CSV: phone, name, gender, birthday, email, tags, branch, ...",
-                                         exists=True, dir_okay=False, readable=True)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: phone, name, gender, birthday, email, tags, branch, ...",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
     merchant: Annotated[str, typer.Option(help="the merchant's slug")],
     mode: Annotated[str, typer.Option(help="all_or_nothing or skip_invalid")] = "skip_invalid",
 ) -> None:
@@ -45,13 +52,15 @@ def import_command(
                 if status != "failed":
                     with Progress(console=console) as bar:
                         task = bar.add_task("importing", total=None)
-                        done = await member_imports.run(db, tenant, job_id, progress=lambda n, total: bar.update(
-                            task, completed=n, total=total))
+                        done = await member_imports.run(
+                            db, tenant, job_id, progress=lambda n, total: bar.update(task, completed=n, total=total)
+                        )
                     errors = list(done["errors"])
                     console.print(f"{done['processed']:,} rows processed, {done['created_members']:,} new members")
                 for e in errors[:50]:
-                    console.print(f"  line {e['line']}: {'; '.join(map(str, e['errors']))}",
-                                  markup=False)  # the report quotes the file: "[/red]" is text, not markup
+                    console.print(
+                        f"  line {e['line']}: {'; '.join(map(str, e['errors']))}", markup=False
+                    )  # the report quotes the file: "[/red]" is text, not markup
                 if status == "failed":
                     console.print("[red]nothing imported[/red] (all_or_nothing and the file has invalid rows)")
                     return 1

@@ -42,9 +42,11 @@ _STAGE_CLAUSES = {
 
 def _stage_bounds(today: date) -> dict[str, date]:
     """The dates the stage clauses compare with (``:new_since``, ``:active``, ``:risk``)."""
-    return {"new_since": today - timedelta(days=_RECENCY.new_days),
-            "active": today - timedelta(days=_RECENCY.active_days),
-            "risk": today - timedelta(days=_RECENCY.at_risk_days)}
+    return {
+        "new_since": today - timedelta(days=_RECENCY.new_days),
+        "active": today - timedelta(days=_RECENCY.active_days),
+        "risk": today - timedelta(days=_RECENCY.at_risk_days),
+    }
 
 
 def _member_filter(f: ListFilter, today: date) -> tuple[str, dict[str, Any]]:
@@ -91,19 +93,27 @@ class MemberListRow:
     email: str | None
 
 
-async def member_list(uow: UnitOfWork, f: ListFilter, today: date, *, limit: int, offset: int
-                      ) -> tuple[list[MemberListRow], int]:
+async def member_list(
+    uow: UnitOfWork, f: ListFilter, today: date, *, limit: int, offset: int
+) -> tuple[list[MemberListRow], int]:
     """One page of members (newest first) and the total matching; ``f.stage`` must be a valid stage."""
     where, params = _member_filter(f, today)
-    base = ("FROM memberships ms JOIN members m ON m.id = ms.member_id "
-            "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE true" + where)
+    base = (
+        "FROM memberships ms JOIN members m ON m.id = ms.member_id "
+        "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE true" + where
+    )
     total = int(await uow.session.scalar(text(f"SELECT count(*) {base}"), params) or 0)
-    rows = await rows_as(uow, MemberListRow, (
-        "SELECT ms.member_id, m.card_number, m.phone, ms.joined_at, coalesce(p.name, '') AS name, "
-        "p.tier_code, coalesce(p.tags, '{}') AS tags, p.last_purchase_at, coalesce(p.cumulative_spend, 0) AS spend, "
-        "coalesce(p.purchase_count, 0) AS purchases, coalesce(p.source, 'till') AS source, p.gender, p.birthday, "
-        f"p.email {base} ORDER BY ms.joined_at DESC, ms.member_id LIMIT :limit OFFSET :offset"),
-        {**params, "limit": limit, "offset": offset})
+    rows = await rows_as(
+        uow,
+        MemberListRow,
+        (
+            "SELECT ms.member_id, m.card_number, m.phone, ms.joined_at, coalesce(p.name, '') AS name, "
+            "p.tier_code, coalesce(p.tags, '{}') AS tags, p.last_purchase_at, coalesce(p.cumulative_spend, 0) AS spend, "
+            "coalesce(p.purchase_count, 0) AS purchases, coalesce(p.source, 'till') AS source, p.gender, p.birthday, "
+            f"p.email {base} ORDER BY ms.joined_at DESC, ms.member_id LIMIT :limit OFFSET :offset"
+        ),
+        {**params, "limit": limit, "offset": offset},
+    )
     return rows, total
 
 
@@ -118,9 +128,15 @@ class MemberIdentity:
 
 
 async def member_identity(uow: UnitOfWork, member_id: uuid.UUID) -> MemberIdentity:
-    found = await rows_as(uow, MemberIdentity, (
-        "SELECT m.card_number, m.phone, ms.joined_at, ms.branch_id FROM memberships ms "
-        "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"), {"m": member_id})
+    found = await rows_as(
+        uow,
+        MemberIdentity,
+        (
+            "SELECT m.card_number, m.phone, ms.joined_at, ms.branch_id FROM memberships ms "
+            "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"
+        ),
+        {"m": member_id},
+    )
     return found[0]
 
 
@@ -136,10 +152,16 @@ class MemberCouponRow:
 
 
 async def member_coupon_rows(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 100) -> list[MemberCouponRow]:
-    return await rows_as(uow, MemberCouponRow, (
-        "SELECT c.code, c.status, c.valid_until, t.name, t.kind FROM coupons c JOIN coupon_templates t "
-        "ON t.tenant_id = c.tenant_id AND t.id = c.template_id WHERE c.member_id = :m ORDER BY c.issued_at DESC "
-        "LIMIT :limit"), {"m": member_id, "limit": limit})
+    return await rows_as(
+        uow,
+        MemberCouponRow,
+        (
+            "SELECT c.code, c.status, c.valid_until, t.name, t.kind FROM coupons c JOIN coupon_templates t "
+            "ON t.tenant_id = c.tenant_id AND t.id = c.template_id WHERE c.member_id = :m ORDER BY c.issued_at DESC "
+            "LIMIT :limit"
+        ),
+        {"m": member_id, "limit": limit},
+    )
 
 
 @dataclass(frozen=True)
@@ -161,13 +183,19 @@ class PurchaseRow:
 
 
 async def purchases(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 50) -> list[PurchaseRow]:
-    return await rows_as(uow, PurchaseRow, (
-        "SELECT s.id, s.business_time, b.code AS branch, s.gross, s.member_discount + s.coupon_total AS discounts, "
-        "s.points_redeemed, s.sv_principal + s.sv_bonus AS stored_value, s.due, s.points_earned, s.refunded, "
-        "s.status, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, "
-        "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id), '[]') AS lines "
-        "FROM sales s JOIN branches b ON b.id = s.branch_id WHERE s.member_id = :m "
-        "ORDER BY s.business_time DESC LIMIT :limit"), {"m": member_id, "limit": limit})
+    return await rows_as(
+        uow,
+        PurchaseRow,
+        (
+            "SELECT s.id, s.business_time, b.code AS branch, s.gross, s.member_discount + s.coupon_total AS discounts, "
+            "s.points_redeemed, s.sv_principal + s.sv_bonus AS stored_value, s.due, s.points_earned, s.refunded, "
+            "s.status, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, "
+            "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id), '[]') AS lines "
+            "FROM sales s JOIN branches b ON b.id = s.branch_id WHERE s.member_id = :m "
+            "ORDER BY s.business_time DESC LIMIT :limit"
+        ),
+        {"m": member_id, "limit": limit},
+    )
 
 
 @dataclass(frozen=True)
@@ -183,14 +211,19 @@ class PointsMovement:
 
 
 async def points_history(uow: UnitOfWork, points_account: uuid.UUID, limit: int = 100) -> list[PointsMovement]:
-    return await rows_as(uow, PointsMovement, (
-        "SELECT e.kind, e.business_time, p.amount AS points, e.reverses_id IS NOT NULL AS reversal, "
-        "(SELECT min(l.expires_at) FROM ledger_lots l WHERE l.entry_id = e.id AND l.account_id = p.account_id) "
-        "AS expires_at, (SELECT min(l.available_at) FROM ledger_lots l WHERE l.entry_id = e.id "
-        "AND l.account_id = p.account_id) AS available_at "
-        "FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id "
-        "WHERE p.account_id = :a ORDER BY e.business_time DESC, e.posted_at DESC LIMIT :limit"),
-        {"a": points_account, "limit": limit})
+    return await rows_as(
+        uow,
+        PointsMovement,
+        (
+            "SELECT e.kind, e.business_time, p.amount AS points, e.reverses_id IS NOT NULL AS reversal, "
+            "(SELECT min(l.expires_at) FROM ledger_lots l WHERE l.entry_id = e.id AND l.account_id = p.account_id) "
+            "AS expires_at, (SELECT min(l.available_at) FROM ledger_lots l WHERE l.entry_id = e.id "
+            "AND l.account_id = p.account_id) AS available_at "
+            "FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id "
+            "WHERE p.account_id = :a ORDER BY e.business_time DESC, e.posted_at DESC LIMIT :limit"
+        ),
+        {"a": points_account, "limit": limit},
+    )
 
 
 @dataclass(frozen=True)
@@ -205,18 +238,23 @@ class TierChangeRow:
 
 
 async def tier_changes(uow: UnitOfWork, member_id: uuid.UUID) -> list[TierChangeRow]:
-    return await rows_as(uow, TierChangeRow, (
-        "SELECT old_tier, new_tier, reason, actor, at FROM tier_changes WHERE member_id = :m ORDER BY at DESC"),
-        {"m": member_id})
+    return await rows_as(
+        uow,
+        TierChangeRow,
+        ("SELECT old_tier, new_tier, reason, actor, at FROM tier_changes WHERE member_id = :m ORDER BY at DESC"),
+        {"m": member_id},
+    )
 
 
 # --- what the console's member list shows beside the list (filter choices, charts) ---------------
 
 #: members per lifecycle stage in one pass, from the very clauses the list filters with; composed once,
 #: at import, of constant parts only (the dates are bound parameters)
-_STAGE_COUNTS = ("SELECT " + ", ".join(f"count(*) FILTER (WHERE {clause}) AS {stage.value}"
-                                       for stage, clause in _STAGE_CLAUSES.items())
-                 + " FROM memberships ms LEFT JOIN member_profiles p ON p.member_id = ms.member_id")
+_STAGE_COUNTS = (
+    "SELECT "
+    + ", ".join(f"count(*) FILTER (WHERE {clause}) AS {stage.value}" for stage, clause in _STAGE_CLAUSES.items())
+    + " FROM memberships ms LEFT JOIN member_profiles p ON p.member_id = ms.member_id"
+)
 
 
 async def stage_counts(uow: UnitOfWork, today: date) -> dict[str, int]:
@@ -234,15 +272,22 @@ class TierCount:
 
 
 async def tier_counts(uow: UnitOfWork) -> list[TierCount]:
-    return await rows_as(uow, TierCount, (
-        "SELECT p.tier_code, count(*) AS members FROM memberships ms "
-        "LEFT JOIN member_profiles p ON p.member_id = ms.member_id GROUP BY p.tier_code ORDER BY members DESC"), {})
+    return await rows_as(
+        uow,
+        TierCount,
+        (
+            "SELECT p.tier_code, count(*) AS members FROM memberships ms "
+            "LEFT JOIN member_profiles p ON p.member_id = ms.member_id GROUP BY p.tier_code ORDER BY members DESC"
+        ),
+        {},
+    )
 
 
 async def tags_in_use(uow: UnitOfWork, limit: int = 200) -> list[str]:
     """The tags the merchant's members carry, alphabetically (the tag filter's choices)."""
-    found = await uow.session.scalars(text(
-        "SELECT DISTINCT unnest(tags) AS tag FROM member_profiles ORDER BY tag LIMIT :limit"), {"limit": limit})
+    found = await uow.session.scalars(
+        text("SELECT DISTINCT unnest(tags) AS tag FROM member_profiles ORDER BY tag LIMIT :limit"), {"limit": limit}
+    )
     return [str(tag) for tag in found]
 
 

@@ -30,14 +30,27 @@ def _daily(name: str, task: Task, cron: str, summary: str) -> None:
     declare(name, cron, step=step, summary=summary)
 
 
-_daily("review-tiers", maintenance.review_tiers, "30 2 * * *",
-       "Tier retention review (保级): members due keep, lose or regain a tier by their spend in the window.")
-_daily("birthday-rewards", maintenance.birthday_rewards, "0 8 * * *",
-       "Birthday rules: points and coupons to members whose birthday is today, once a year.")
-_daily("expiry-reminders", maintenance.expiry_reminders, "0 10 * * *",
-       "Queue one reminder per member and day for points expiring within the programme's notice period.")
-_daily("expire-coupons", maintenance.expire_coupons, "10 0 * * *",
-       "Mark issued coupons past their validity as expired.")
+_daily(
+    "review-tiers",
+    maintenance.review_tiers,
+    "30 2 * * *",
+    "Tier retention review (保级): members due keep, lose or regain a tier by their spend in the window.",
+)
+_daily(
+    "birthday-rewards",
+    maintenance.birthday_rewards,
+    "0 8 * * *",
+    "Birthday rules: points and coupons to members whose birthday is today, once a year.",
+)
+_daily(
+    "expiry-reminders",
+    maintenance.expiry_reminders,
+    "0 10 * * *",
+    "Queue one reminder per member and day for points expiring within the programme's notice period.",
+)
+_daily(
+    "expire-coupons", maintenance.expire_coupons, "10 0 * * *", "Mark issued coupons past their validity as expired."
+)
 
 
 @consumer(queue="messages")
@@ -54,5 +67,6 @@ async def _run_member_import(tenant: str, import_id: str, **_: Any) -> None:
     log.info("member import finished", import_id=import_id, created=done["created_members"], total=done["total"])
 
 
-run_member_import: Any = dramatiq.actor(actor_name="run_member_import", queue_name="default", max_retries=10,
-                                        broker=get_broker())(_run_member_import)
+run_member_import: Any = dramatiq.actor(
+    actor_name="run_member_import", queue_name="default", max_retries=10, broker=get_broker()
+)(_run_member_import)

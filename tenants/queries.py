@@ -43,8 +43,9 @@ async def rows_as(uow: UnitOfWork, row_type: type[R], sql: str, params: dict[str
 
 async def merchant_currency_and_zone(uow: UnitOfWork) -> tuple[str, str]:
     """(currency, time zone) of the unit of work's merchant."""
-    row = (await uow.session.execute(text("SELECT currency, timezone FROM merchants WHERE id = :m"),
-                                     {"m": uow.tenant_id})).one()
+    row = (
+        await uow.session.execute(text("SELECT currency, timezone FROM merchants WHERE id = :m"), {"m": uow.tenant_id})
+    ).one()
     return str(row.currency), str(row.timezone)
 
 
@@ -68,8 +69,12 @@ async def branch_code(uow: UnitOfWork, branch_id: uuid.UUID) -> str | None:
 
 async def known_branch_codes(uow: UnitOfWork, codes: list[str]) -> set[str]:
     """Which of ``codes`` are this merchant's branch codes."""
-    return {str(c) for c in (await uow.session.execute(text("SELECT code FROM branches WHERE code = ANY(:c)"),
-                                                       {"c": codes})).scalars()}
+    return {
+        str(c)
+        for c in (
+            await uow.session.execute(text("SELECT code FROM branches WHERE code = ANY(:c)"), {"c": codes})
+        ).scalars()
+    }
 
 
 async def branch_ids_by_code(uow: UnitOfWork) -> dict[str, uuid.UUID]:
@@ -98,23 +103,31 @@ class MembershipRow:
 
 
 async def membership(uow: UnitOfWork, member_id: uuid.UUID) -> MembershipRow | None:
-    row = (await uow.session.execute(text("SELECT branch_id FROM memberships WHERE member_id = :m"),
-                                     {"m": member_id})).first()
+    row = (
+        await uow.session.execute(text("SELECT branch_id FROM memberships WHERE member_id = :m"), {"m": member_id})
+    ).first()
     return None if row is None else MembershipRow(row.branch_id)
 
 
 async def add_membership(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UUID | None) -> bool:
     """Enrol ``member_id`` here at ``branch_id`` unless already a member; True when this enrolled them."""
-    return bool(await uow.session.scalar(text(
-        "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) "
-        "ON CONFLICT (tenant_id, member_id) DO NOTHING RETURNING true"),
-        {"t": uow.tenant_id, "m": member_id, "b": branch_id}))
+    return bool(
+        await uow.session.scalar(
+            text(
+                "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) "
+                "ON CONFLICT (tenant_id, member_id) DO NOTHING RETURNING true"
+            ),
+            {"t": uow.tenant_id, "m": member_id, "b": branch_id},
+        )
+    )
 
 
 #: a member's profile row when it is missing, with the membership's branch as the join branch (never the
 #: branch of whatever created the profile later)
-_ENSURE_PROFILE_SQL = ("INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) "
-                      "SELECT $1, $2, branch_id FROM memberships WHERE member_id = $2 ON CONFLICT DO NOTHING")
+_ENSURE_PROFILE_SQL = (
+    "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) "
+    "SELECT $1, $2, branch_id FROM memberships WHERE member_id = $2 ON CONFLICT DO NOTHING"
+)
 
 
 async def ensure_profile(uow: UnitOfWork, member_id: uuid.UUID) -> None:
@@ -123,68 +136,100 @@ async def ensure_profile(uow: UnitOfWork, member_id: uuid.UUID) -> None:
     await (await uow.driver()).execute(_ENSURE_PROFILE_SQL, uow.tenant_id, member_id)
 
 
-async def create_profile(uow: UnitOfWork, member_id: uuid.UUID, join_branch_id: uuid.UUID | None,
-                         source: str) -> None:
+async def create_profile(uow: UnitOfWork, member_id: uuid.UUID, join_branch_id: uuid.UUID | None, source: str) -> None:
     """The profile row if missing, with the join branch the caller read from the membership."""
-    await uow.session.execute(text(
-        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) VALUES (:t, :m, :b, :s) "
-        "ON CONFLICT DO NOTHING"), {"t": uow.tenant_id, "m": member_id, "b": join_branch_id, "s": source})
+    await uow.session.execute(
+        text(
+            "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) VALUES (:t, :m, :b, :s) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"t": uow.tenant_id, "m": member_id, "b": join_branch_id, "s": source},
+    )
 
 
 async def member_tier_code(uow: UnitOfWork, member_id: uuid.UUID) -> str | None:
-    tier = await uow.session.scalar(text("SELECT tier_code FROM member_profiles WHERE member_id = :m"),
-                                    {"m": member_id})
+    tier = await uow.session.scalar(
+        text("SELECT tier_code FROM member_profiles WHERE member_id = :m"), {"m": member_id}
+    )
     return str(tier) if tier else None
 
 
 async def members_born_on(uow: UnitOfWork, month: int, day: int) -> list[uuid.UUID]:
-    return list((await uow.session.execute(text(
-        "SELECT member_id FROM member_profiles WHERE extract(month from birthday) = :m "
-        "AND extract(day from birthday) = :d"), {"m": month, "d": day})).scalars())
+    return list(
+        (
+            await uow.session.execute(
+                text(
+                    "SELECT member_id FROM member_profiles WHERE extract(month from birthday) = :m "
+                    "AND extract(day from birthday) = :d"
+                ),
+                {"m": month, "d": day},
+            )
+        ).scalars()
+    )
 
 
 async def merge_imported_profile(uow: UnitOfWork, member_id: uuid.UUID, row: MemberRow, consent_json: str) -> None:
     """Write an imported row into the member's profile: a new profile takes the file's fields (its join
     branch is the membership's); an existing one keeps what it has and only fills empty fields, adds the
     tags and the consent it lacks."""
-    await uow.session.execute(text(
-        "INSERT INTO member_profiles (tenant_id, member_id, name, gender, birthday, email, tags, join_branch_id, "
-        "source, consent) SELECT :t, :m, :n, :g, :bd, :e, :tags, ms.branch_id, 'import', CAST(:c AS jsonb) "
-        "FROM memberships ms WHERE ms.member_id = :m "
-        "ON CONFLICT (tenant_id, member_id) DO UPDATE SET "
-        "name = CASE WHEN member_profiles.name = '' THEN EXCLUDED.name ELSE member_profiles.name END, "
-        "gender = CASE WHEN member_profiles.gender = 'unknown' THEN EXCLUDED.gender ELSE member_profiles.gender END, "
-        "birthday = coalesce(member_profiles.birthday, EXCLUDED.birthday), "
-        "email = CASE WHEN member_profiles.email = '' THEN EXCLUDED.email ELSE member_profiles.email END, "
-        "tags = coalesce((SELECT array_agg(DISTINCT t ORDER BY t) "
-        "FROM unnest(member_profiles.tags || EXCLUDED.tags) t), '{}'), "
-        "consent = EXCLUDED.consent || member_profiles.consent, updated_at = now()"),
-        {"t": uow.tenant_id, "m": member_id, "n": row.name, "g": row.gender, "bd": row.birthday, "e": row.email,
-         "tags": list(row.tags), "c": consent_json})
+    await uow.session.execute(
+        text(
+            "INSERT INTO member_profiles (tenant_id, member_id, name, gender, birthday, email, tags, join_branch_id, "
+            "source, consent) SELECT :t, :m, :n, :g, :bd, :e, :tags, ms.branch_id, 'import', CAST(:c AS jsonb) "
+            "FROM memberships ms WHERE ms.member_id = :m "
+            "ON CONFLICT (tenant_id, member_id) DO UPDATE SET "
+            "name = CASE WHEN member_profiles.name = '' THEN EXCLUDED.name ELSE member_profiles.name END, "
+            "gender = CASE WHEN member_profiles.gender = 'unknown' THEN EXCLUDED.gender ELSE member_profiles.gender END, "
+            "birthday = coalesce(member_profiles.birthday, EXCLUDED.birthday), "
+            "email = CASE WHEN member_profiles.email = '' THEN EXCLUDED.email ELSE member_profiles.email END, "
+            "tags = coalesce((SELECT array_agg(DISTINCT t ORDER BY t) "
+            "FROM unnest(member_profiles.tags || EXCLUDED.tags) t), '{}'), "
+            "consent = EXCLUDED.consent || member_profiles.consent, updated_at = now()"
+        ),
+        {
+            "t": uow.tenant_id,
+            "m": member_id,
+            "n": row.name,
+            "g": row.gender,
+            "bd": row.birthday,
+            "e": row.email,
+            "tags": list(row.tags),
+            "c": consent_json,
+        },
+    )
 
 
 # --- member imports -------------------------------------------------------------------------------
 
 
-async def record_import_batch(uow: UnitOfWork, import_id: uuid.UUID, *, before: int, processed: int, created: int,
-                              errors_json: str) -> None:
+async def record_import_batch(
+    uow: UnitOfWork, import_id: uuid.UUID, *, before: int, processed: int, created: int, errors_json: str
+) -> None:
     """Move the import's committed pointer from ``before`` to ``processed`` (no-op if another worker
     moved it), counting the members this batch created and the row report so far."""
-    await uow.session.execute(text(
-        "UPDATE member_imports SET processed = :p, created_members = created_members + :c, errors = "
-        "CAST(:e AS jsonb) WHERE id = :i AND processed = :before"),
-        {"p": processed, "c": created, "e": errors_json, "i": import_id, "before": before})
+    await uow.session.execute(
+        text(
+            "UPDATE member_imports SET processed = :p, created_members = created_members + :c, errors = "
+            "CAST(:e AS jsonb) WHERE id = :i AND processed = :before"
+        ),
+        {"p": processed, "c": created, "e": errors_json, "i": import_id, "before": before},
+    )
 
 
 async def finish_import(uow: UnitOfWork, import_id: uuid.UUID) -> None:
-    await uow.session.execute(text(
-        "UPDATE member_imports SET status = 'done', finished_at = coalesce(finished_at, now()) WHERE id = :i"),
-        {"i": import_id})
+    await uow.session.execute(
+        text("UPDATE member_imports SET status = 'done', finished_at = coalesce(finished_at, now()) WHERE id = :i"),
+        {"i": import_id},
+    )
 
 
 async def ledger_entry_exists(uow: UnitOfWork, key: str, scope: str = "ledger") -> bool:
-    return bool(await uow.session.scalar(text(
-        "SELECT 1 FROM ledger_entries WHERE idempotency_scope = :s AND idempotency_key = :k"), {"s": scope, "k": key}))
+    return bool(
+        await uow.session.scalar(
+            text("SELECT 1 FROM ledger_entries WHERE idempotency_scope = :s AND idempotency_key = :k"),
+            {"s": scope, "k": key},
+        )
+    )
 
 
 # --- balances and standing (shared with the POS hot path) ------------------------------------------
@@ -207,8 +252,13 @@ class Balances:
     @classmethod
     def of(cls, row: Any) -> Balances:
         """From a row with :func:`balances_sql`'s columns (points, principal, bonus, available, pending)."""
-        return cls(int(row["points"] or 0), int(row["available"]), int(row["pending"]), int(row["principal"] or 0),
-                   int(row["bonus"] or 0))
+        return cls(
+            int(row["points"] or 0),
+            int(row["available"]),
+            int(row["pending"]),
+            int(row["principal"] or 0),
+            int(row["bonus"] or 0),
+        )
 
 
 def balances_sql(first: int) -> str:
@@ -222,7 +272,8 @@ def balances_sql(first: int) -> str:
         f"(SELECT balance FROM ledger_balances WHERE account_id = {sb}) AS bonus, "
         f"coalesce(sum(remaining) FILTER (WHERE available_at <= {at} AND (expires_at IS NULL OR expires_at > {at})), "
         f"0) AS available, coalesce(sum(remaining) FILTER (WHERE available_at > {at}), 0) AS pending "
-        f"FROM ledger_lots WHERE account_id = {p} AND remaining > 0")
+        f"FROM ledger_lots WHERE account_id = {p} AND remaining > 0"
+    )
 
 
 _BALANCES_SQL = balances_sql(1)
@@ -238,25 +289,37 @@ class MemberAccountIds:
 
 
 async def balances(uow: UnitOfWork, accounts: MemberAccountIds, at: datetime) -> Balances:
-    row = await (await uow.driver()).fetchrow(_BALANCES_SQL, accounts.points, accounts.sv_principal,
-                                              accounts.sv_bonus, at)
+    row = await (await uow.driver()).fetchrow(
+        _BALANCES_SQL, accounts.points, accounts.sv_principal, accounts.sv_bonus, at
+    )
     return Balances.of(row)
 
 
 async def standing_in_window(uow: UnitOfWork, member_id: uuid.UUID, since: datetime) -> tiers.Standing:
     """Spend and points earned since ``since`` (inclusive) over every sale, for the member detail."""
-    row = (await uow.session.execute(text(
-        "SELECT coalesce(sum(qualifying_spend), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
-        "FROM sales WHERE member_id = :m AND business_time >= :w"), {"m": member_id, "w": since})).one()
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT coalesce(sum(qualifying_spend), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
+                "FROM sales WHERE member_id = :m AND business_time >= :w"
+            ),
+            {"m": member_id, "w": since},
+        )
+    ).one()
     return tiers.Standing(int(row.spend), int(row.pts))
 
 
 async def standing_for_review(uow: UnitOfWork, member_id: uuid.UUID, since: datetime) -> tiers.Standing:
     """Spend and points earned after ``since`` over the sales not wholly refunded, for the tier review."""
-    row = (await uow.session.execute(text(
-        "SELECT coalesce(sum(qualifying_spend), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
-        "FROM sales WHERE member_id = :m AND business_time > :since AND status <> 'refunded'"),
-        {"m": member_id, "since": since})).one()
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT coalesce(sum(qualifying_spend), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
+                "FROM sales WHERE member_id = :m AND business_time > :since AND status <> 'refunded'"
+            ),
+            {"m": member_id, "since": since},
+        )
+    ).one()
     return tiers.Standing(int(row.spend), int(row.pts))
 
 
@@ -266,8 +329,10 @@ async def standing_for_review(uow: UnitOfWork, member_id: uuid.UUID, since: date
 def version_at_sql(at: int) -> str:
     """The number of the programme version in force at parameter ``$at`` (0 when none: the built-in
     default), as an expression a larger statement can embed."""
-    return (f"coalesce((SELECT version FROM programme_versions WHERE effective_from <= ${at} "
-            "ORDER BY effective_from DESC, version DESC LIMIT 1), 0)")
+    return (
+        f"coalesce((SELECT version FROM programme_versions WHERE effective_from <= ${at} "
+        "ORDER BY effective_from DESC, version DESC LIMIT 1), 0)"
+    )
 
 
 _VERSION_AT_SQL = f"SELECT {version_at_sql(1)}"
@@ -283,8 +348,12 @@ async def programme_document(uow: UnitOfWork, version: int) -> Any:
 
 
 async def known_coupon_template_codes(uow: UnitOfWork, codes: list[str]) -> set[str]:
-    return {str(c) for c in (await uow.session.execute(
-        text("SELECT code FROM coupon_templates WHERE code = ANY(:c)"), {"c": codes})).scalars()}
+    return {
+        str(c)
+        for c in (
+            await uow.session.execute(text("SELECT code FROM coupon_templates WHERE code = ANY(:c)"), {"c": codes})
+        ).scalars()
+    }
 
 
 # --- earning rules ---------------------------------------------------------------------------------
@@ -292,35 +361,53 @@ async def known_coupon_template_codes(uow: UnitOfWork, codes: list[str]) -> set[
 
 async def rule_award_sums(uow: UnitOfWork, rule_code: str, member_id: uuid.UUID, day: date) -> tuple[int, int]:
     """(points on ``day``, points ever) the rule has awarded the member."""
-    row = (await uow.session.execute(text(
-        "SELECT coalesce(sum(points) FILTER (WHERE day = :d), 0) AS today, coalesce(sum(points), 0) AS mine "
-        "FROM rule_awards WHERE rule_code = :r AND member_id = :m"),
-        {"r": rule_code, "m": member_id, "d": day})).one()
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT coalesce(sum(points) FILTER (WHERE day = :d), 0) AS today, coalesce(sum(points), 0) AS mine "
+                "FROM rule_awards WHERE rule_code = :r AND member_id = :m"
+            ),
+            {"r": rule_code, "m": member_id, "d": day},
+        )
+    ).one()
     return int(row.today), int(row.mine)
 
 
 async def lock_rule_counter(uow: UnitOfWork, rule_code: str) -> int:
     """Lock the rule's ``rule_counters`` row (created at 0 if missing) until the transaction ends and
     return the points awarded so far: concurrent capped awards of one rule queue here."""
-    await uow.session.execute(text(
-        "INSERT INTO rule_counters (tenant_id, rule_code) VALUES (:t, :r) ON CONFLICT DO NOTHING"),
-        {"t": uow.tenant_id, "r": rule_code})
-    return int(await uow.session.scalar(text(
-        "SELECT points FROM rule_counters WHERE rule_code = :r FOR UPDATE"), {"r": rule_code}) or 0)
+    await uow.session.execute(
+        text("INSERT INTO rule_counters (tenant_id, rule_code) VALUES (:t, :r) ON CONFLICT DO NOTHING"),
+        {"t": uow.tenant_id, "r": rule_code},
+    )
+    return int(
+        await uow.session.scalar(
+            text("SELECT points FROM rule_counters WHERE rule_code = :r FOR UPDATE"), {"r": rule_code}
+        )
+        or 0
+    )
 
 
 async def count_rule_award(uow: UnitOfWork, rule_code: str, points: int) -> None:
     """One more award of ``points`` on the rule's counter (locked by :func:`lock_rule_counter`)."""
-    await uow.session.execute(text(
-        "UPDATE rule_counters SET points = points + :p, awards = awards + 1 WHERE rule_code = :r"),
-        {"p": points, "r": rule_code})
+    await uow.session.execute(
+        text("UPDATE rule_counters SET points = points + :p, awards = awards + 1 WHERE rule_code = :r"),
+        {"p": points, "r": rule_code},
+    )
 
 
 async def redemptions_by_reward(uow: UnitOfWork, member_id: uuid.UUID) -> dict[uuid.UUID, int]:
     """How many of each reward the member holds (cancelled redemptions not counted)."""
-    return {row.reward_id: int(row.n) for row in await uow.session.execute(text(
-        "SELECT reward_id, count(*) AS n FROM reward_redemptions WHERE member_id = :m AND status <> 'cancelled' "
-        "GROUP BY reward_id"), {"m": member_id})}
+    return {
+        row.reward_id: int(row.n)
+        for row in await uow.session.execute(
+            text(
+                "SELECT reward_id, count(*) AS n FROM reward_redemptions WHERE member_id = :m AND status <> 'cancelled' "
+                "GROUP BY reward_id"
+            ),
+            {"m": member_id},
+        )
+    }
 
 
 # --- daily maintenance -----------------------------------------------------------------------------
@@ -337,18 +424,25 @@ class ExpiringPoints:
 
 async def points_expiring(uow: UnitOfWork, now: datetime, until: datetime) -> list[ExpiringPoints]:
     """Unspent points whose lots expire after ``now`` and by ``until``, per member and day."""
-    rows = (await uow.session.execute(text(
-        "SELECT a.owner_id AS member_id, date_trunc('day', l.expires_at) AS day, sum(l.remaining) AS points "
-        "FROM ledger_lots l JOIN ledger_accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id "
-        "WHERE l.remaining > 0 AND l.expires_at > :now AND l.expires_at <= :until AND a.kind = 'points' "
-        "GROUP BY 1, 2"), {"now": now, "until": until})).all()
+    rows = (
+        await uow.session.execute(
+            text(
+                "SELECT a.owner_id AS member_id, date_trunc('day', l.expires_at) AS day, sum(l.remaining) AS points "
+                "FROM ledger_lots l JOIN ledger_accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id "
+                "WHERE l.remaining > 0 AND l.expires_at > :now AND l.expires_at <= :until AND a.kind = 'points' "
+                "GROUP BY 1, 2"
+            ),
+            {"now": now, "until": until},
+        )
+    ).all()
     return [ExpiringPoints(r.member_id, r.day, int(r.points)) for r in rows]
 
 
 async def expire_coupons(uow: UnitOfWork, now: datetime) -> int:
     """Issued coupons past their validity become ``expired``; how many."""
-    result = await uow.session.execute(text(
-        "UPDATE coupons SET status = 'expired' WHERE status = 'issued' AND valid_until <= :now"), {"now": now})
+    result = await uow.session.execute(
+        text("UPDATE coupons SET status = 'expired' WHERE status = 'issued' AND valid_until <= :now"), {"now": now}
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -379,14 +473,17 @@ class TemplateChoice:
 
 
 async def active_coupon_templates(uow: UnitOfWork) -> list[TemplateChoice]:
-    return await rows_as(uow, TemplateChoice,
-                         "SELECT code, name FROM coupon_templates WHERE active ORDER BY code", {})
+    return await rows_as(uow, TemplateChoice, "SELECT code, name FROM coupon_templates WHERE active ORDER BY code", {})
 
 
 async def coupons_redeemed_by_template(uow: UnitOfWork) -> dict[uuid.UUID, int]:
     """How many coupons of each template were used in a sale (and not given back by a refund)."""
-    return {row.template_id: int(row.n) for row in await uow.session.execute(text(
-        "SELECT template_id, count(*) AS n FROM coupons WHERE status = 'redeemed' GROUP BY template_id"))}
+    return {
+        row.template_id: int(row.n)
+        for row in await uow.session.execute(
+            text("SELECT template_id, count(*) AS n FROM coupons WHERE status = 'redeemed' GROUP BY template_id")
+        )
+    }
 
 
 @dataclass(frozen=True)
@@ -399,8 +496,14 @@ class MemberLabel:
 
 
 async def member_labels(uow: UnitOfWork, member_ids: list[uuid.UUID]) -> dict[uuid.UUID, MemberLabel]:
-    rows = await rows_as(uow, MemberLabel, (
-        "SELECT ms.member_id, m.card_number, coalesce(p.name, '') AS name FROM memberships ms "
-        "JOIN members m ON m.id = ms.member_id LEFT JOIN member_profiles p ON p.member_id = ms.member_id "
-        "WHERE ms.member_id = ANY(:ids)"), {"ids": member_ids})
+    rows = await rows_as(
+        uow,
+        MemberLabel,
+        (
+            "SELECT ms.member_id, m.card_number, coalesce(p.name, '') AS name FROM memberships ms "
+            "JOIN members m ON m.id = ms.member_id LEFT JOIN member_profiles p ON p.member_id = ms.member_id "
+            "WHERE ms.member_id = ANY(:ids)"
+        ),
+        {"ids": member_ids},
+    )
     return {r.member_id: r for r in rows}

@@ -34,8 +34,9 @@ def _test_urls(database_url: str, redis_url: str) -> tuple[str, str, str]:
         test_redis = f"{base}db={TEST_REDIS_DB}"
     else:
         sep = "&" if "?" in redis_url else "?"
-        test_redis = redis_url.rstrip("/") + (f"/{TEST_REDIS_DB}" if redis_url.startswith("redis") else
-                                             f"{sep}db={TEST_REDIS_DB}")
+        test_redis = redis_url.rstrip("/") + (
+            f"/{TEST_REDIS_DB}" if redis_url.startswith("redis") else f"{sep}db={TEST_REDIS_DB}"
+        )
     return admin, test, test_redis
 
 
@@ -151,9 +152,10 @@ def member_factory(db: object) -> MemberFactory:
         async with db.uow(system=True) as uow:  # type: ignore[attr-defined]
             member_id = await _find_or_create_person(uow, phone)
             await uow.set_tenant(tenant)
-            await uow.session.execute(text(
-                "INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m) ON CONFLICT DO NOTHING"),
-                {"t": tenant, "m": member_id})
+            await uow.session.execute(
+                text("INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m) ON CONFLICT DO NOTHING"),
+                {"t": tenant, "m": member_id},
+            )
             await uow.commit()
         return member_id
 

@@ -59,8 +59,11 @@ async def metrics_token(connection: ASGIConnection[Any, Any, Any, Any], handler:
     if not settings.metrics_token and not settings.is_production:
         return
     scheme, _sep, given = (connection.headers.get("authorization") or "").partition(" ")
-    if not settings.metrics_token or scheme.lower() != "bearer" or \
-            not hmac.compare_digest(given.strip().encode(), settings.metrics_token.encode()):
+    if (
+        not settings.metrics_token
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(given.strip().encode(), settings.metrics_token.encode())
+    ):
         raise Unauthorized("Send the metrics token: Authorization: Bearer <LIANKA_METRICS_TOKEN>")
 
 
@@ -73,12 +76,27 @@ class MetricsController(PrometheusController):
 def api_routes() -> list[ControllerRouterHandler]:
     """Every ``/api/v1`` controller; each business area adds its own here. Every route declares its
     access with a guard from ``lianka.platform.identity.guards`` (a test checks)."""
-    return [SignupController, AuthController, StaffController, ClientsController, MembersController,
-            PortalController, PosController, BranchesController, ProgrammeController, SettlementController,
-            AlliancesController, AllianceTillController, CrmController,
-            # catalogue: coupons, earning-rule events, rewards, the member portal's programme pages
-            CouponTemplatesController, MemberCouponsController, EventsController, RewardsController,
-            PortalProgrammeController]
+    return [
+        SignupController,
+        AuthController,
+        StaffController,
+        ClientsController,
+        MembersController,
+        PortalController,
+        PosController,
+        BranchesController,
+        ProgrammeController,
+        SettlementController,
+        AlliancesController,
+        AllianceTillController,
+        CrmController,
+        # catalogue: coupons, earning-rule events, rewards, the member portal's programme pages
+        CouponTemplatesController,
+        MemberCouponsController,
+        EventsController,
+        RewardsController,
+        PortalProgrammeController,
+    ]
 
 
 async def before_request(request: Request[Any, Any, Any]) -> None:
@@ -106,11 +124,19 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             if own_db:
                 await app.state.db.dispose()
 
-    prometheus = PrometheusConfig(app_name="lianka", prefix="lianka", group_path=True,
-                                  exclude=["/metrics", "/healthz", "/readyz"])
+    prometheus = PrometheusConfig(
+        app_name="lianka", prefix="lianka", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
+    )
     app = Litestar(
-        route_handlers=[HealthController, MetricsController, OAuthController, assets_router(),
-                        Router("/api/v1", route_handlers=api_routes()), console_router(), static_files_router()],
+        route_handlers=[
+            HealthController,
+            MetricsController,
+            OAuthController,
+            assets_router(),
+            Router("/api/v1", route_handlers=api_routes()),
+            console_router(),
+            static_files_router(),
+        ],
         dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity), **DEPENDENCIES},
         lifespan=[lifespan],
         state=State({"settings": settings}),
@@ -122,9 +148,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         template_config=template_config(),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(
-            title="Lianka API", version="1", path="/schema",
-            description=("Membership marketing for merchants, chains and alliances. Errors are RFC 9457 "
-                         "problem details (`application/problem+json`, schema `ProblemDetails`)."),
+            title="Lianka API",
+            version="1",
+            path="/schema",
+            description=(
+                "Membership marketing for merchants, chains and alliances. Errors are RFC 9457 "
+                "problem details (`application/problem+json`, schema `ProblemDetails`)."
+            ),
             render_plugins=render_plugins(),
         ),
         logging_config=None,  # structlog, configured above

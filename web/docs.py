@@ -28,8 +28,10 @@ _SCALAR_OPTIONS = {"withDefaultFonts": False, "telemetry": False}
 
 
 def _head(title: str, extra: str = "") -> str:
-    return (f'<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title>{_FAVICON}{extra}</head>")
+    return (
+        f'<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>{_FAVICON}{extra}</head>"
+    )
 
 
 class LocalScalar(ScalarRenderPlugin):
@@ -40,26 +42,35 @@ class LocalScalar(ScalarRenderPlugin):
         """The configuration travels in a ``data-configuration`` attribute, not an inline script."""
         url = html.escape(self.get_openapi_json_route(request), quote=True)
         config = html.escape(msgspec.json.encode(self.options).decode(), quote=True)
-        return ("<!DOCTYPE html><html>" + _head(openapi_schema["info"]["title"]) +
-                "<body><noscript>The API reference needs JavaScript; the schema itself is at "
-                f'<a href="{url}">{url}</a>.</noscript>'
-                f'<script id="api-reference" data-url="{url}" data-configuration="{config}"></script>'
-                f'<script src="{html.escape(self.js_url, quote=True)}"></script></body></html>').encode()
+        return (
+            "<!DOCTYPE html><html>"
+            + _head(openapi_schema["info"]["title"])
+            + "<body><noscript>The API reference needs JavaScript; the schema itself is at "
+            f'<a href="{url}">{url}</a>.</noscript>'
+            f'<script id="api-reference" data-url="{url}" data-configuration="{config}"></script>'
+            f'<script src="{html.escape(self.js_url, quote=True)}"></script></body></html>'
+        ).encode()
 
 
 class LocalSwagger(SwaggerRenderPlugin):
     def __init__(self, path: str = "/swagger") -> None:
-        super().__init__(js_url=f"{ASSETS_PATH}/swagger-ui/swagger-ui-bundle.js",
-                         css_url=f"{ASSETS_PATH}/swagger-ui/swagger-ui.css", path=path)
+        super().__init__(
+            js_url=f"{ASSETS_PATH}/swagger-ui/swagger-ui-bundle.js",
+            css_url=f"{ASSETS_PATH}/swagger-ui/swagger-ui.css",
+            path=path,
+        )
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         """Swagger UI fetches the schema itself (``data-url``), started by ``swagger-init.js``."""
         url = html.escape(self.get_openapi_json_route(request), quote=True)
         css = f'<link rel="stylesheet" href="{html.escape(self.css_url, quote=True)}">'
-        return ("<!DOCTYPE html><html>" + _head(openapi_schema["info"]["title"], css) +
-                f'<body><div id="swagger-ui" data-url="{url}"></div>'
-                f'<script src="{html.escape(self.js_url, quote=True)}"></script>'
-                f'<script src="{ASSETS_PATH}/swagger-init.js"></script></body></html>').encode()
+        return (
+            "<!DOCTYPE html><html>"
+            + _head(openapi_schema["info"]["title"], css)
+            + f'<body><div id="swagger-ui" data-url="{url}"></div>'
+            f'<script src="{html.escape(self.js_url, quote=True)}"></script>'
+            f'<script src="{ASSETS_PATH}/swagger-init.js"></script></body></html>'
+        ).encode()
 
     def receive_router(self, router: Router) -> None:
         """No ``oauth2-redirect.html``: it is an inline script, and no browser OAuth2 flow here needs it
@@ -72,5 +83,6 @@ def render_plugins() -> list[LocalScalar | LocalSwagger]:
 
 
 def assets_router() -> Router:
-    return create_static_files_router(path=ASSETS_PATH, directories=[ASSETS_DIR], include_in_schema=False,
-                                      name="apidocs-assets")
+    return create_static_files_router(
+        path=ASSETS_PATH, directories=[ASSETS_DIR], include_in_schema=False, name="apidocs-assets"
+    )

@@ -27,7 +27,7 @@ def _forget(probe: asyncio.Future[object]) -> None:
 
 
 async def _check(probe: Awaitable[object]) -> str:
-    """"ok", or why not, within ``CHECK_TIMEOUT_SECONDS`` — not waiting for a hung probe to unwind
+    """ "ok", or why not, within ``CHECK_TIMEOUT_SECONDS`` — not waiting for a hung probe to unwind
     (``asyncio.wait_for`` would: a cancelled database checkout spends seconds closing its connection)."""
     task = asyncio.ensure_future(probe)
     done, _ = await asyncio.wait({task}, timeout=CHECK_TIMEOUT_SECONDS)
@@ -62,5 +62,8 @@ class HealthController(Controller):
         database, cache = await asyncio.gather(_check(_database(db)), _check(redis.ping()))
         checks = {"database": database, "redis": cache}
         ok = all(v == "ok" for v in checks.values())
-        return Response({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503, headers={} if ok else {"Retry-After": "5"})
+        return Response(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+            headers={} if ok else {"Retry-After": "5"},
+        )

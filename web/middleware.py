@@ -65,9 +65,11 @@ def request_id_for(scope: Scope | dict[str, Any]) -> str:
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 #: the API documentation pages (``web/docs.py``): their viewer scripts and styles from this server
 #: only; styles also inline (both viewers set style attributes); the schema fetched from here
-DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-            "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-            "form-action 'none'")
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
 HSTS = "max-age=63072000; includeSubDomains"
 
 BeforeSend = Callable[[Message, Scope], Awaitable[None]]
@@ -85,8 +87,9 @@ def security_headers(*, production: bool, docs_path: str = "/schema") -> BeforeS
             return
         headers = MutableScopeHeaders.from_message(message)
         path = scope["path"]
-        is_docs = (path == docs_path or path.startswith(docs_path + "/")) and \
-            (headers.get("content-type") or "").startswith("text/html")
+        is_docs = (path == docs_path or path.startswith(docs_path + "/")) and (
+            headers.get("content-type") or ""
+        ).startswith("text/html")
         wanted = {
             "Content-Security-Policy": DOCS_CSP if is_docs else API_CSP,
             "X-Content-Type-Options": "nosniff",
@@ -101,6 +104,8 @@ def security_headers(*, production: bool, docs_path: str = "/schema") -> BeforeS
                 headers[name] = value
 
     return hook
+
+
 async def edge_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """The first guard of every route: headers, path and query string by :mod:`lianka.web.strict`'s rules.
 

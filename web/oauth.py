@@ -16,9 +16,13 @@ from lianka.web.middleware import request_id_for
 from lianka.web.problems import PROBLEM_JSON
 from lianka.web.strict import check_percent_encoded
 
-_TITLES = {"invalid_client": "Client authentication failed", "invalid_scope": "The requested scope is not allowed",
-           "unsupported_grant_type": "Only the client_credentials grant is supported",
-           "invalid_request": "The token request is malformed", "unauthorized_client": "Grant type not allowed"}
+_TITLES = {
+    "invalid_client": "Client authentication failed",
+    "invalid_scope": "The requested scope is not allowed",
+    "unsupported_grant_type": "Only the client_credentials grant is supported",
+    "invalid_request": "The token request is malformed",
+    "unauthorized_client": "Grant type not allowed",
+}
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
@@ -40,8 +44,9 @@ def _malformed_basic(request: Request[Any, Any, Any]) -> oauth.OAuthResult | Non
         for part in decoded.split(":", 1):
             check_percent_encoded(part.encode(), "client credentials")
     except (binascii.Error, ValueError, ValidationFailed):  # UnicodeDecodeError is a ValueError
-        return oauth.OAuthResult(400, {"error": "invalid_request",
-                                       "error_description": "Malformed HTTP Basic client credentials"}, [])
+        return oauth.OAuthResult(
+            400, {"error": "invalid_request", "error_description": "Malformed HTTP Basic client credentials"}, []
+        )
     return None
 
 
@@ -53,10 +58,16 @@ def _answer(request: Request[Any, Any, Any], result: oauth.OAuthResult) -> Respo
         return Response(result.body, status_code=result.status, headers=headers)
     code = str(result.body.get("error", "invalid_request"))
     status = 401 if code == "invalid_client" else result.status
-    body = {"type": PROBLEM_BASE + "oauth-" + code.replace("_", "-"), "title": _TITLES.get(code, "OAuth2 error"),
-            "status": status, "detail": result.body.get("error_description") or code, "instance": request.url.path,
-            "error": code, "error_description": result.body.get("error_description", ""),
-            "request_id": request_id_for(request.scope)}
+    body = {
+        "type": PROBLEM_BASE + "oauth-" + code.replace("_", "-"),
+        "title": _TITLES.get(code, "OAuth2 error"),
+        "status": status,
+        "detail": result.body.get("error_description") or code,
+        "instance": request.url.path,
+        "error": code,
+        "error_description": result.body.get("error_description", ""),
+        "request_id": request_id_for(request.scope),
+    }
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="lianka"'
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -66,8 +77,12 @@ class OAuthController(Controller):
     tags = ("oauth2",)
     guards = (public,)
 
-    @post("/oauth/token", status_code=200, summary="Client-credentials grant (RFC 6749 §4.4)",
-          opt={"problems": (400, 401, 500)})
+    @post(
+        "/oauth/token",
+        status_code=200,
+        summary="Client-credentials grant (RFC 6749 §4.4)",
+        opt={"problems": (400, 401, 500)},
+    )
     async def token(self, request: Request[Any, Any, Any], ident: IdentityService) -> Response[Any]:
         """Form-encoded ``grant_type=client_credentials`` (+ optional ``scope``), client authenticated
         with HTTP Basic or ``client_id``/``client_secret`` fields. Answers a signed JWT access token
@@ -76,8 +91,7 @@ class OAuthController(Controller):
             return _answer(request, malformed)
         return _answer(request, await oauth.token_endpoint(ident, request.headers, await _form(request)))
 
-    @post("/oauth/revoke", status_code=200, summary="Token revocation (RFC 7009)",
-          opt={"problems": (400, 401, 500)})
+    @post("/oauth/revoke", status_code=200, summary="Token revocation (RFC 7009)", opt={"problems": (400, 401, 500)})
     async def revoke(self, request: Request[Any, Any, Any], ident: IdentityService) -> Response[Any]:
         if (malformed := _malformed_basic(request)) is not None:
             return _answer(request, malformed)
@@ -90,7 +104,12 @@ class OAuthController(Controller):
     @get("/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)")
     async def metadata(self, ident: IdentityService) -> dict[str, Any]:
         base = ident.cfg.public_url
-        return {"issuer": base, "token_endpoint": base + "/oauth/token", "revocation_endpoint": base + "/oauth/revoke",
-                "jwks_uri": base + "/oauth/jwks", "grant_types_supported": ["client_credentials"],
-                "token_endpoint_auth_methods_supported": oauth.AUTH_METHODS,
-                "scopes_supported": sorted(SCOPES)}
+        return {
+            "issuer": base,
+            "token_endpoint": base + "/oauth/token",
+            "revocation_endpoint": base + "/oauth/revoke",
+            "jwks_uri": base + "/oauth/jwks",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": oauth.AUTH_METHODS,
+            "scopes_supported": sorted(SCOPES),
+        }

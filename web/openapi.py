@@ -48,14 +48,27 @@ class ProblemDetails(msgspec.Struct, kw_only=True):
     retry_after: int | None = None
 
 
-_EXAMPLE_TYPES = {400: "validation-failed", 401: "unauthorized", 403: "insufficient-permission",
-                  404: "not-found", 409: "conflict", 415: "json-required", 422: "rule-violation",
-                  429: "rate-limited", 500: "internal-error", 503: "unavailable"}
+_EXAMPLE_TYPES = {
+    400: "validation-failed",
+    401: "unauthorized",
+    403: "insufficient-permission",
+    404: "not-found",
+    409: "conflict",
+    415: "json-required",
+    422: "rule-violation",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "unavailable",
+}
 
 
 def _spec(status: int) -> ResponseSpec:
-    return ResponseSpec(data_container=ProblemDetails, media_type=PROBLEM_JSON, generate_examples=False,
-                        description=f"{HTTPStatus(status).phrase} (for example {PROBLEM_BASE}{_EXAMPLE_TYPES[status]})")
+    return ResponseSpec(
+        data_container=ProblemDetails,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+        description=f"{HTTPStatus(status).phrase} (for example {PROBLEM_BASE}{_EXAMPLE_TYPES[status]})",
+    )
 
 
 def problem_statuses(handler: HTTPRouteHandler, route: HTTPRoute) -> set[int]:

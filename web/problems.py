@@ -27,17 +27,41 @@ from lianka.web.middleware import request_id_for
 PROBLEM_JSON = "application/problem+json"
 log = get_logger(__name__)
 
-_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-          405: "method-not-allowed", 409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",
-          422: "rule-violation", 429: "rate-limited", 503: "service-unavailable"}
+_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "rule-violation",
+    429: "rate-limited",
+    503: "service-unavailable",
+}
 #: what a client is told to wait before retrying while PostgreSQL or Redis is away
 RETRY_AFTER_SECONDS = 5
 
 
-def problem(request: Request[Any, Any, Any], status: int, type_uri: str, title: str, detail: str, *,
-            headers: Mapping[str, str] | None = None, **extra: Any) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"type": type_uri, "title": title, "status": status, "detail": detail,
-                            "instance": request.url.path, "request_id": request_id_for(request.scope)}
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    type_uri: str,
+    title: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": type_uri,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id_for(request.scope),
+    }
     body.update(extra)
     headers = dict(headers or {})
     if status == 401:
@@ -61,8 +85,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         return internal_error_handler(request, exc)
     slug = _SLUGS.get(status, "http-error")
     # a 405 raised by the router carries ``Allow`` (RFC 9110 requires it); keep what the error says
-    return problem(request, status, PROBLEM_BASE + slug, exc.detail or slug, exc.detail or slug,
-                   headers=exc.headers)
+    return problem(request, status, PROBLEM_BASE + slug, exc.detail or slug, exc.detail or slug, headers=exc.headers)
 
 
 def lost_dependency(exc: BaseException) -> str | None:
@@ -88,11 +111,18 @@ def lost_dependency(exc: BaseException) -> str | None:
 
 
 def unavailable_handler(request: Request[Any, Any, Any], exc: Exception, dependency: str) -> Response[dict[str, Any]]:
-    log.warning("dependency unavailable", dependency=dependency, error=f"{type(exc).__name__}: {exc}",
-                path=request.url.path)
-    return problem(request, 503, PROBLEM_BASE + "service-unavailable", "Service temporarily unavailable",
-                   f"A service this request needs is not answering. Retry in {RETRY_AFTER_SECONDS} seconds.",
-                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, retry_after=RETRY_AFTER_SECONDS)
+    log.warning(
+        "dependency unavailable", dependency=dependency, error=f"{type(exc).__name__}: {exc}", path=request.url.path
+    )
+    return problem(
+        request,
+        503,
+        PROBLEM_BASE + "service-unavailable",
+        "Service temporarily unavailable",
+        f"A service this request needs is not answering. Retry in {RETRY_AFTER_SECONDS} seconds.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        retry_after=RETRY_AFTER_SECONDS,
+    )
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -100,8 +130,13 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     if dependency is not None:
         return unavailable_handler(request, exc, dependency)
     log.error("unhandled error", exc_info=exc, path=request.url.path)
-    return problem(request, 500, PROBLEM_BASE + "internal-error", "Internal server error",
-                   "Something went wrong on our side. Quote the request id when you report it.")
+    return problem(
+        request,
+        500,
+        PROBLEM_BASE + "internal-error",
+        "Internal server error",
+        "Something went wrong on our side. Quote the request id when you report it.",
+    )
 
 
 #: what PostgreSQL says when a value cannot be stored — SQLSTATE 22001: longer than its column;
@@ -109,8 +144,10 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 #: length a route forgot to check, text that did not pass :mod:`lianka.web.strict` (decoded from
 #: a file, say). The statement failed, so its transaction rolls back and nothing of it is written:
 #: a 400, not a 500. Logged as a warning so the missing check gets added where the field is accepted.
-_UNSTORABLE = {"22001": "A value is longer than its field allows",
-               "22021": "A text value holds a character that cannot be stored"}
+_UNSTORABLE = {
+    "22001": "A value is longer than its field allows",
+    "22021": "A text value holds a character that cannot be stored",
+}
 
 
 def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[dict[str, Any]]:
@@ -119,8 +156,13 @@ def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> 
     if sqlstate not in _UNSTORABLE:
         return internal_error_handler(request, exc)
     log.warning("value refused by the database", sqlstate=sqlstate, path=request.url.path)
-    return problem(request, 400, PROBLEM_BASE + "validation-failed", "The request body or parameters are invalid",
-                   _UNSTORABLE[sqlstate])
+    return problem(
+        request,
+        400,
+        PROBLEM_BASE + "validation-failed",
+        "The request body or parameters are invalid",
+        _UNSTORABLE[sqlstate],
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

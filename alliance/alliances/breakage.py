@@ -49,12 +49,23 @@ async def return_breakage(uow: UnitOfWork, alliance_id: uuid.UUID, expiry: ledge
         return
     a = await queries.alliance(uow)
     unit = points_unit(alliance_id)
-    breakage = await ledger.open_account(uow, owner_kind="merchant", owner_id=alliance_id, kind="points_breakage",
-                                        unit=unit)
-    legs = await clearing.legs(uow, clearing.Hub("alliance", alliance_id, a.currency),
-                               points_expired_to_issuers(by_issuer, terms.issue_price))
-    legs += await clearing.quantity_legs(uow, unit, [(uuid.UUID(i), LineKind.POINTS_EXPIRED, n)
-                                                     for i, n in sorted(by_issuer.items())])
+    breakage = await ledger.open_account(
+        uow, owner_kind="merchant", owner_id=alliance_id, kind="points_breakage", unit=unit
+    )
+    legs = await clearing.legs(
+        uow, clearing.Hub("alliance", alliance_id, a.currency), points_expired_to_issuers(by_issuer, terms.issue_price)
+    )
+    legs += await clearing.quantity_legs(
+        uow, unit, [(uuid.UUID(i), LineKind.POINTS_EXPIRED, n) for i, n in sorted(by_issuer.items())]
+    )
     legs.append(ledger.Leg(breakage, -sum(by_issuer.values())))
-    await ledger.post(uow, kind="clearing_breakage", business_time=expiry.business_time, key=f"breakage:{expiry.id}",
-                      scope="ledger.expiry", timezone=a.timezone, legs=legs, refs={"expiry": str(expiry.id)})
+    await ledger.post(
+        uow,
+        kind="clearing_breakage",
+        business_time=expiry.business_time,
+        key=f"breakage:{expiry.id}",
+        scope="ledger.expiry",
+        timezone=a.timezone,
+        legs=legs,
+        refs={"expiry": str(expiry.id)},
+    )

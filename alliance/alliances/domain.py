@@ -45,8 +45,9 @@ class Terms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fee_monthly: Minor = 0
     #: points a partner may issue per month (0 = no cap), by default and per partner (merchant id)
     monthly_issuance_cap: Annotated[int, msgspec.Meta(ge=0, le=10**12)] = 0
-    issuance_caps: Annotated[dict[PartnerKey, Annotated[int, msgspec.Meta(ge=0, le=10**12)]],
-                             msgspec.Meta(max_length=MAX_PARTNER_KEYS)] = {}
+    issuance_caps: Annotated[
+        dict[PartnerKey, Annotated[int, msgspec.Meta(ge=0, le=10**12)]], msgspec.Meta(max_length=MAX_PARTNER_KEYS)
+    ] = {}
     #: how much a partner may owe the operator before it must settle to issue again (0 = no limit),
     #: by default and per partner
     credit_limit: Minor = 0
@@ -78,8 +79,13 @@ def decode(document: object) -> Terms:
         terms = msgspec.convert(document, Terms, strict=False)
     except msgspec.ValidationError as exc:
         raise TermsError(str(exc)) from None
-    prices = [terms.issue_price, terms.member_value, terms.reimbursement_price, terms.earn_rate,
-              *terms.earn_rates.values()]
+    prices = [
+        terms.issue_price,
+        terms.member_value,
+        terms.reimbursement_price,
+        terms.earn_rate,
+        *terms.earn_rates.values(),
+    ]
     if any(not (p.is_finite() and 0 <= p <= 1000) for p in prices):
         raise TermsError("prices and earn rates are between 0 and 1000")
     if terms.reimbursement_price > terms.issue_price:

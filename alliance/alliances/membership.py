@@ -71,8 +71,16 @@ async def get(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID) -> Alli
     return Alliance(alliance_id, a.code, a.name, a.currency, a.timezone, role, status)
 
 
-async def create(db: Database, merchant: uuid.UUID, *, code: str, name: str, terms: Terms,
-                 currency: str | None = None, timezone: str | None = None) -> Alliance:
+async def create(
+    db: Database,
+    merchant: uuid.UUID,
+    *,
+    code: str,
+    name: str,
+    terms: Terms,
+    currency: str | None = None,
+    timezone: str | None = None,
+) -> Alliance:
     """A merchant founds an alliance and operates it; its terms' first version applies from the start.
 
     The currency and time zone default to the merchant's; given ones are checked first (an ISO 4217
@@ -99,8 +107,9 @@ async def create(db: Database, merchant: uuid.UUID, *, code: str, name: str, ter
     return Alliance(alliance_id, code, name, new.currency, new.timezone, "operator", "active")
 
 
-async def invite(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, note: str = "",
-                 days: int = 14) -> tuple[str, datetime]:
+async def invite(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, note: str = "", days: int = 14
+) -> tuple[str, datetime]:
     """An invitation code for one merchant to join (shown once; stored hashed)."""
     if not 1 <= days <= 90:
         raise ValidationFailed("an invitation is valid for 1 to 90 days", field="days")
@@ -132,8 +141,9 @@ async def accept(db: Database, merchant: uuid.UUID, code: str) -> Alliance:
     return await get(db, merchant, found.alliance_id)
 
 
-async def set_status(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, partner: uuid.UUID,
-                     status: str) -> None:
+async def set_status(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, partner: uuid.UUID, status: str
+) -> None:
     """The operator suspends or reinstates a partner; a partner leaves (never the operator)."""
     if status not in ("active", "suspended", "left"):
         raise ValidationFailed("status is active, suspended or left", field="status")

@@ -22,8 +22,9 @@ async def close_period(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID
     return await close.close(db, await scopes.alliance_scope(db, alliance_id), period)
 
 
-async def _partner_view(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID,
-                        period: str) -> list[Statement] | None:
+async def _partner_view(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str
+) -> list[Statement] | None:
     """A partner's own statements of the month (its and its branches'); None for the operator, who sees all."""
     async with db.uow(merchant) as uow:
         role, _ = await membership(uow, alliance_id)
@@ -41,8 +42,9 @@ async def period_status(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUI
     return PeriodStatus.closed(await close.result(db, await scopes.alliance_scope(db, alliance_id), period))
 
 
-async def statement_file(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str,
-                         fmt: str) -> exports.StatementFile:
+async def statement_file(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str, fmt: str
+) -> exports.StatementFile:
     """The month's statements as a file: all of them (and the instructions) for the operator, a
     partner's own statements for a partner."""
     check_period(period)

@@ -242,9 +242,17 @@ async def insert_alliance(uow: UnitOfWork, new: NewAlliance) -> bool:
     """Insert the alliance; False (and nothing written) when its code is taken."""
     try:
         async with uow.session.begin_nested():
-            await uow.session.execute(_INSERT_ALLIANCE, {
-                "id": new.id, "code": new.code, "name": new.name, "currency": new.currency,
-                "timezone": new.timezone, "operator_merchant_id": new.operator_merchant_id})
+            await uow.session.execute(
+                _INSERT_ALLIANCE,
+                {
+                    "id": new.id,
+                    "code": new.code,
+                    "name": new.name,
+                    "currency": new.currency,
+                    "timezone": new.timezone,
+                    "operator_merchant_id": new.operator_merchant_id,
+                },
+            )
     except IntegrityError as exc:
         if "uq_alliances_code" in str(exc.orig):
             return False
@@ -277,15 +285,15 @@ async def set_partner_status(uow: UnitOfWork, alliance_id: uuid.UUID, merchant_i
     await uow.session.execute(_SET_PARTNER_STATUS, {"s": status, "a": alliance_id, "m": merchant_id})
 
 
-async def insert_invite(uow: UnitOfWork, alliance_id: uuid.UUID, code_hash: str, note: str,
-                        expires_at: datetime) -> None:
+async def insert_invite(
+    uow: UnitOfWork, alliance_id: uuid.UUID, code_hash: str, note: str, expires_at: datetime
+) -> None:
     await uow.session.execute(_INSERT_INVITE, {"a": alliance_id, "h": code_hash, "n": note, "e": expires_at})
 
 
 async def claim_invite(uow: UnitOfWork, invite: InviteRef, merchant_id: uuid.UUID) -> bool:
     """Mark the invitation used by the merchant; False when it was used or expired meanwhile."""
-    done = await uow.session.execute(_CLAIM_INVITE, {"m": merchant_id, "a": invite.alliance_id,
-                                                     "i": invite.invite_id})
+    done = await uow.session.execute(_CLAIM_INVITE, {"m": merchant_id, "a": invite.alliance_id, "i": invite.invite_id})
     return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -309,8 +317,10 @@ async def next_terms_version(uow: UnitOfWork, alliance_id: uuid.UUID) -> int:
 
 
 async def insert_terms(uow: UnitOfWork, terms: NewTerms) -> None:
-    await uow.session.execute(_INSERT_TERMS, {"a": terms.alliance_id, "v": terms.version, "e": terms.effective_from,
-                                              "d": terms.document, "n": terms.note})
+    await uow.session.execute(
+        _INSERT_TERMS,
+        {"a": terms.alliance_id, "v": terms.version, "e": terms.effective_from, "d": terms.document, "n": terms.note},
+    )
 
 
 async def terms_in_force(uow: UnitOfWork, alliance_id: uuid.UUID, at: datetime) -> TermsVersion | None:
@@ -326,17 +336,28 @@ async def terms_versions(uow: UnitOfWork, alliance_id: uuid.UUID) -> list[TermsV
 
 async def record_spoke(uow: UnitOfWork, spoke: SpokeRow) -> None:
     """The branch is (still) a spoke of the alliance under its current code and name."""
-    await uow.session.execute(_RECORD_SPOKE, {"alliance_id": spoke.alliance_id, "branch_id": spoke.branch_id,
-                                              "merchant_id": spoke.merchant_id, "code": spoke.code,
-                                              "name": spoke.name})
+    await uow.session.execute(
+        _RECORD_SPOKE,
+        {
+            "alliance_id": spoke.alliance_id,
+            "branch_id": spoke.branch_id,
+            "merchant_id": spoke.merchant_id,
+            "code": spoke.code,
+            "name": spoke.name,
+        },
+    )
 
 
-async def position(uow: UnitOfWork, alliance_id: uuid.UUID, merchant_id: uuid.UUID, *, issued_kind: str,
-                   period: str) -> Position:
+async def position(
+    uow: UnitOfWork, alliance_id: uuid.UUID, merchant_id: uuid.UUID, *, issued_kind: str, period: str
+) -> Position:
     """The partner's position over its branches' clearing accounts, and the points booked in
     ``period`` on their ``issued_kind`` accounts (the quantity of points issued)."""
-    row = (await uow.session.execute(_POSITION, {"a": alliance_id, "m": merchant_id, "issued_kind": issued_kind,
-                                                 "period": period})).one()
+    row = (
+        await uow.session.execute(
+            _POSITION, {"a": alliance_id, "m": merchant_id, "issued_kind": issued_kind, "period": period}
+        )
+    ).one()
     return Position(int(row.position), int(row.issued))
 
 

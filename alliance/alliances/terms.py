@@ -24,13 +24,16 @@ TERMS_NOTE_MAX = 400
 
 # --- building blocks (take the caller's unit of work, in the alliance's book; never commit) --------
 
-async def write_terms(uow: UnitOfWork, alliance_id: uuid.UUID, terms: Terms, effective_from: datetime,
-                      note: str) -> int:
+
+async def write_terms(
+    uow: UnitOfWork, alliance_id: uuid.UUID, terms: Terms, effective_from: datetime, note: str
+) -> int:
     """The next version of the terms (writers take turns: each reads the latest version number)."""
     await queries.lock_terms(uow, alliance_id)
     version = await queries.next_terms_version(uow, alliance_id)
-    await queries.insert_terms(uow, queries.NewTerms(alliance_id, version, effective_from,
-                                                     msgspec.json.encode(terms).decode(), note))
+    await queries.insert_terms(
+        uow, queries.NewTerms(alliance_id, version, effective_from, msgspec.json.encode(terms).decode(), note)
+    )
     return version
 
 
@@ -44,8 +47,16 @@ async def terms_at(uow: UnitOfWork, alliance_id: uuid.UUID, at: datetime) -> tup
 
 # --- use cases (each owns its transaction) -----------------------------------------------------------
 
-async def publish_terms(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, document: object, *,
-                        effective_from: datetime | None, note: str = "") -> int:
+
+async def publish_terms(
+    db: Database,
+    merchant: uuid.UUID,
+    alliance_id: uuid.UUID,
+    document: object,
+    *,
+    effective_from: datetime | None,
+    note: str = "",
+) -> int:
     """A new terms version from ``effective_from`` (now; never back-dated: past postings keep theirs)."""
     try:
         terms = decode(document)

@@ -55,8 +55,10 @@ class _Till:
 
 # --- building blocks (take the caller's unit of work, never commit) --------------------------------
 
-async def _enter(uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.UUID, branch_id: uuid.UUID | None,
-                 at: datetime) -> _Till:
+
+async def _enter(
+    uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.UUID, branch_id: uuid.UUID | None, at: datetime
+) -> _Till:
     """From the partner's transaction into the alliance's book, checking everything on the way."""
     merchant = uow.tenant_id
     assert merchant is not None
@@ -74,8 +76,9 @@ async def _enter(uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.UUID, 
     book = await queries.alliance(uow)
     _, terms = await terms_at(uow, alliance_id, at)
     await queries.record_spoke(uow, queries.SpokeRow(alliance_id, branch_id, merchant, branch.code, branch.name))
-    account = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_points",
-                                        unit=points_unit(alliance_id))
+    account = await ledger.open_account(
+        uow, owner_kind="member", owner_id=member_id, kind="alliance_points", unit=points_unit(alliance_id)
+    )
     return _Till(alliance_id, book, branch_id, terms, account)
 
 
@@ -83,18 +86,34 @@ async def _balance(uow: UnitOfWork, account: ledger.Account, at: datetime) -> di
     return {"points": await ledger.balance(uow, account), "available": await ledger.available_points(uow, account, at)}
 
 
-async def _sv_accounts(uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.UUID, currency: str
-                       ) -> tuple[ledger.Account, ledger.Account, ledger.Account, ledger.Account]:
+async def _sv_accounts(
+    uow: UnitOfWork, alliance_id: uuid.UUID, member_id: uuid.UUID, currency: str
+) -> tuple[ledger.Account, ledger.Account, ledger.Account, ledger.Account]:
     """The member's alliance stored value (principal, bonus in lots), the alliance's float and bonus expense."""
-    principal = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_sv_principal",
-                                          unit=currency)
-    bonus = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_sv_bonus",
-                                      unit=currency, lots=True)
-    float_ = await ledger.open_account(uow, owner_kind="alliance", owner_id=alliance_id, kind="sv_float",
-                                       unit=currency, allow_negative=True, tracked=False)
-    bonus_expense = await ledger.open_account(uow, owner_kind="alliance", owner_id=alliance_id,
-                                              kind="sv_bonus_expense", unit=currency, allow_negative=True,
-                                              tracked=False)
+    principal = await ledger.open_account(
+        uow, owner_kind="member", owner_id=member_id, kind="alliance_sv_principal", unit=currency
+    )
+    bonus = await ledger.open_account(
+        uow, owner_kind="member", owner_id=member_id, kind="alliance_sv_bonus", unit=currency, lots=True
+    )
+    float_ = await ledger.open_account(
+        uow,
+        owner_kind="alliance",
+        owner_id=alliance_id,
+        kind="sv_float",
+        unit=currency,
+        allow_negative=True,
+        tracked=False,
+    )
+    bonus_expense = await ledger.open_account(
+        uow,
+        owner_kind="alliance",
+        owner_id=alliance_id,
+        kind="sv_bonus_expense",
+        unit=currency,
+        allow_negative=True,
+        tracked=False,
+    )
     return principal, bonus, float_, bonus_expense
 
 
@@ -107,17 +126,34 @@ def _check_amount(amount: int) -> None:
         raise ValidationFailed("amount must be a positive number of fen", field="amount")
 
 
-def _request(alliance_id: uuid.UUID, member_id: uuid.UUID, branch_id: uuid.UUID | None,
-             business_time: datetime | None, **move: object) -> dict[str, object]:
+def _request(
+    alliance_id: uuid.UUID,
+    member_id: uuid.UUID,
+    branch_id: uuid.UUID | None,
+    business_time: datetime | None,
+    **move: object,
+) -> dict[str, object]:
     """What the idempotency fingerprint of a move covers."""
-    return {"alliance": str(alliance_id), "member": str(member_id), **move, "branch": str(branch_id),
-            "at": business_time.isoformat() if business_time else None}
+    return {
+        "alliance": str(alliance_id),
+        "member": str(member_id),
+        **move,
+        "branch": str(branch_id),
+        "at": business_time.isoformat() if business_time else None,
+    }
 
 
 # --- use cases (each owns its transaction) -----------------------------------------------------------
 
-async def _idempotent(db: Database, merchant: uuid.UUID, action: str, key: str, request: object,
-                      body: Callable[[UnitOfWork], Awaitable[dict[str, Any]]]) -> tuple[dict[str, Any], bool]:
+
+async def _idempotent(
+    db: Database,
+    merchant: uuid.UUID,
+    action: str,
+    key: str,
+    request: object,
+    body: Callable[[UnitOfWork], Awaitable[dict[str, Any]]],
+) -> tuple[dict[str, Any], bool]:
     """The transaction of every move: idempotency in the partner's own scope around ``body(uow)``,
     which ends in the alliance's book; the answer is stored back in the partner's."""
     idempotency.check_key(key)
@@ -133,8 +169,17 @@ async def _idempotent(db: Database, merchant: uuid.UUID, action: str, key: str, 
         return out, False
 
 
-async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, member_id: uuid.UUID, amount: int,
-               branch_id: uuid.UUID | None, key: str, business_time: datetime | None) -> tuple[dict[str, Any], bool]:
+async def earn(
+    db: Database,
+    merchant: uuid.UUID,
+    alliance_id: uuid.UUID,
+    *,
+    member_id: uuid.UUID,
+    amount: int,
+    branch_id: uuid.UUID | None,
+    key: str,
+    business_time: datetime | None,
+) -> tuple[dict[str, Any], bool]:
     """A purchase at a partner earns alliance points at the partner's rate; the partner owes the operator
     their issue price (and the per-transaction fee) from this moment."""
     _check_amount(amount)
@@ -147,8 +192,13 @@ async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, mem
         if points <= 0:
             raise RuleViolation("this purchase earns no alliance points")
         await queries.lock_issuer(uow, alliance_id, merchant)
-        position, issued = await queries.position(uow, alliance_id, merchant, period=period_of(at, till.book.timezone),
-                                                  issued_kind=clearing.quantity_kind(LineKind.POINTS_ISSUED))
+        position, issued = await queries.position(
+            uow,
+            alliance_id,
+            merchant,
+            period=period_of(at, till.book.timezone),
+            issued_kind=clearing.quantity_kind(LineKind.POINTS_ISSUED),
+        )
         cap, limit = t.cap_for(str(merchant)), t.limit_for(str(merchant))
         if cap and issued + points > cap:
             raise IssuanceCapReached(f"{max(cap - issued, 0)} points left this month")
@@ -156,29 +206,65 @@ async def earn(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, mem
         if limit and -(position - cost - t.fee_per_transaction) > limit:
             raise CreditLimitExceeded(f"the partner owes {-position} against a limit of {limit}")
         e = t.expiry
-        expires = None if e.kind == ExpiryKind.NEVER else ledger_domain.expiry_for(
-            at, str(e.kind), months=e.months, extra_years=e.extra_years, tz=till.book.timezone)
+        expires = (
+            None
+            if e.kind == ExpiryKind.NEVER
+            else ledger_domain.expiry_for(
+                at, str(e.kind), months=e.months, extra_years=e.extra_years, tz=till.book.timezone
+            )
+        )
         spoke = str(till.branch)
         owed = points_issued(spoke, points, t.issue_price)
         if t.fee_per_transaction:
             owed += fee(spoke, t.fee_per_transaction)
         legs = [ledger.Leg(till.member_points, points, expires_at=expires, available_at=at)]
-        legs += await clearing.quantity_legs(uow, points_unit(alliance_id),
-                                             [(till.branch, LineKind.POINTS_ISSUED, -points)])
+        legs += await clearing.quantity_legs(
+            uow, points_unit(alliance_id), [(till.branch, LineKind.POINTS_ISSUED, -points)]
+        )
         legs += await clearing.legs(uow, till.hub, owed)
-        entry = await ledger.post(uow, kind="alliance_points_issued", business_time=at, key=f"earn:{key}",
-                                  scope=f"pos:{merchant}", timezone=till.book.timezone, legs=legs,
-                                  refs={"merchant": str(merchant), "branch": spoke, "spend": amount})
-        return {"alliance_id": str(alliance_id), "member_id": str(member_id), "points": points,
-                "issue_cost": cost, "fee": t.fee_per_transaction, "entry_id": str(entry.id), "period": entry.period,
-                "late": entry.late, "balance": await _balance(uow, till.member_points, at)}
+        entry = await ledger.post(
+            uow,
+            kind="alliance_points_issued",
+            business_time=at,
+            key=f"earn:{key}",
+            scope=f"pos:{merchant}",
+            timezone=till.book.timezone,
+            legs=legs,
+            refs={"merchant": str(merchant), "branch": spoke, "spend": amount},
+        )
+        return {
+            "alliance_id": str(alliance_id),
+            "member_id": str(member_id),
+            "points": points,
+            "issue_cost": cost,
+            "fee": t.fee_per_transaction,
+            "entry_id": str(entry.id),
+            "period": entry.period,
+            "late": entry.late,
+            "balance": await _balance(uow, till.member_points, at),
+        }
 
-    return await _idempotent(db, merchant, "alliance.earn", key,
-                             _request(alliance_id, member_id, branch_id, business_time, amount=amount), body)
+    return await _idempotent(
+        db,
+        merchant,
+        "alliance.earn",
+        key,
+        _request(alliance_id, member_id, branch_id, business_time, amount=amount),
+        body,
+    )
 
 
-async def redeem(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, member_id: uuid.UUID, points: int,
-                 branch_id: uuid.UUID | None, key: str, business_time: datetime | None) -> tuple[dict[str, Any], bool]:
+async def redeem(
+    db: Database,
+    merchant: uuid.UUID,
+    alliance_id: uuid.UUID,
+    *,
+    member_id: uuid.UUID,
+    points: int,
+    branch_id: uuid.UUID | None,
+    key: str,
+    business_time: datetime | None,
+) -> tuple[dict[str, Any], bool]:
     """Alliance points taken as payment at a partner: the member gets ``member_value`` per point off the
     bill, and the operator owes the partner ``reimbursement_price`` per point."""
     if not 0 < points <= 10**12:
@@ -193,24 +279,55 @@ async def redeem(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, m
         if t.fee_per_transaction:
             owed += fee(spoke, t.fee_per_transaction)
         legs = [ledger.Leg(till.member_points, -points)]
-        legs += await clearing.quantity_legs(uow, points_unit(alliance_id),
-                                             [(till.branch, LineKind.POINTS_REDEEMED, points)])
+        legs += await clearing.quantity_legs(
+            uow, points_unit(alliance_id), [(till.branch, LineKind.POINTS_REDEEMED, points)]
+        )
         legs += await clearing.legs(uow, till.hub, owed)
-        entry = await ledger.post(uow, kind="alliance_points_redeemed", business_time=at, key=f"redeem:{key}",
-                                  scope=f"pos:{merchant}", timezone=till.book.timezone, legs=legs,
-                                  refs={"merchant": str(merchant), "branch": spoke})
-        return {"alliance_id": str(alliance_id), "member_id": str(member_id), "points": points,
-                "discount": money(points, t.member_value), "reimbursement": money(points, t.reimbursement_price),
-                "fee": t.fee_per_transaction, "entry_id": str(entry.id), "period": entry.period, "late": entry.late,
-                "balance": await _balance(uow, till.member_points, at)}
+        entry = await ledger.post(
+            uow,
+            kind="alliance_points_redeemed",
+            business_time=at,
+            key=f"redeem:{key}",
+            scope=f"pos:{merchant}",
+            timezone=till.book.timezone,
+            legs=legs,
+            refs={"merchant": str(merchant), "branch": spoke},
+        )
+        return {
+            "alliance_id": str(alliance_id),
+            "member_id": str(member_id),
+            "points": points,
+            "discount": money(points, t.member_value),
+            "reimbursement": money(points, t.reimbursement_price),
+            "fee": t.fee_per_transaction,
+            "entry_id": str(entry.id),
+            "period": entry.period,
+            "late": entry.late,
+            "balance": await _balance(uow, till.member_points, at),
+        }
 
-    return await _idempotent(db, merchant, "alliance.redeem", key,
-                             _request(alliance_id, member_id, branch_id, business_time, points=points), body)
+    return await _idempotent(
+        db,
+        merchant,
+        "alliance.redeem",
+        key,
+        _request(alliance_id, member_id, branch_id, business_time, points=points),
+        body,
+    )
 
 
-async def sv_top_up(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, member_id: uuid.UUID, plan: str,
-                    branch_id: uuid.UUID | None, key: str, business_time: datetime | None,
-                    payment_method: str = "cash") -> tuple[dict[str, Any], bool]:
+async def sv_top_up(
+    db: Database,
+    merchant: uuid.UUID,
+    alliance_id: uuid.UUID,
+    *,
+    member_id: uuid.UUID,
+    plan: str,
+    branch_id: uuid.UUID | None,
+    key: str,
+    business_time: datetime | None,
+    payment_method: str = "cash",
+) -> tuple[dict[str, Any], bool]:
     """An alliance stored-value plan bought at a partner: the partner took the cash and owes the operator
     the principal; the bonus is the funder's when it is spent."""
     at = business_time or datetime.now(UTC)
@@ -225,22 +342,47 @@ async def sv_top_up(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *
         if chosen.bonus:
             legs += [ledger.Leg(bonus, chosen.bonus), ledger.Leg(expense, -chosen.bonus)]
         legs += await clearing.legs(uow, till.hub, obligations.sv_top_up(str(till.branch), chosen.pay))
-        entry = await ledger.post(uow, kind="alliance_sv_top_up", business_time=at, key=f"sv-top-up:{key}",
-                                  scope=f"pos:{merchant}", timezone=till.book.timezone, legs=legs,
-                                  refs={"merchant": str(merchant), "branch": str(till.branch),
-                                        "payment_method": payment_method})
-        return {"alliance_id": str(alliance_id), "member_id": str(member_id), "principal": chosen.pay,
-                "bonus": chosen.bonus, "entry_id": str(entry.id), "period": entry.period,
-                "balance": await _sv_balances(uow, principal, bonus)}
+        entry = await ledger.post(
+            uow,
+            kind="alliance_sv_top_up",
+            business_time=at,
+            key=f"sv-top-up:{key}",
+            scope=f"pos:{merchant}",
+            timezone=till.book.timezone,
+            legs=legs,
+            refs={"merchant": str(merchant), "branch": str(till.branch), "payment_method": payment_method},
+        )
+        return {
+            "alliance_id": str(alliance_id),
+            "member_id": str(member_id),
+            "principal": chosen.pay,
+            "bonus": chosen.bonus,
+            "entry_id": str(entry.id),
+            "period": entry.period,
+            "balance": await _sv_balances(uow, principal, bonus),
+        }
 
-    return await _idempotent(db, merchant, "alliance.sv_top_up", key,
-                             _request(alliance_id, member_id, branch_id, business_time, plan=plan,
-                                      pay=payment_method), body)
+    return await _idempotent(
+        db,
+        merchant,
+        "alliance.sv_top_up",
+        key,
+        _request(alliance_id, member_id, branch_id, business_time, plan=plan, pay=payment_method),
+        body,
+    )
 
 
-async def sv_spend(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, member_id: uuid.UUID, amount: int,
-                   branch_id: uuid.UUID | None, key: str, business_time: datetime | None
-                   ) -> tuple[dict[str, Any], bool]:
+async def sv_spend(
+    db: Database,
+    merchant: uuid.UUID,
+    alliance_id: uuid.UUID,
+    *,
+    member_id: uuid.UUID,
+    amount: int,
+    branch_id: uuid.UUID | None,
+    key: str,
+    business_time: datetime | None,
+) -> tuple[dict[str, Any], bool]:
     """Pay at a partner with alliance stored value (split into principal and bonus by the terms'
     consumption order): the operator owes the partner the principal, the bonus per the funder."""
     from lianka.tenants.domain.pricing import split_stored_value
@@ -260,40 +402,78 @@ async def sv_spend(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *,
         if split.bonus:
             legs += [ledger.Leg(bonus, -split.bonus), ledger.Leg(expense, split.bonus)]
         refs = {"merchant": str(merchant), "branch": str(till.branch)}
-        entry = await ledger.post(uow, kind="alliance_sv_spent", business_time=at, key=f"sv-spend:{key}",
-                                  scope=f"pos:{merchant}", timezone=till.book.timezone, legs=legs, refs=refs)
-        await clearing.post_consumed(uow, currency=till.book.currency, tz=till.book.timezone, branch=till.branch,
-                                     principal=split.principal, sv_entry=entry, funder=sv.bonus_funder,
-                                     key=f"sv-spend:{key}", refs=refs, scope=f"pos:{merchant}", hub=till.hub)
-        return {"alliance_id": str(alliance_id), "member_id": str(member_id), "amount": amount,
-                "sv_principal": split.principal, "sv_bonus": split.bonus, "entry_id": str(entry.id),
-                "period": entry.period, "balance": await _sv_balances(uow, principal, bonus)}
+        entry = await ledger.post(
+            uow,
+            kind="alliance_sv_spent",
+            business_time=at,
+            key=f"sv-spend:{key}",
+            scope=f"pos:{merchant}",
+            timezone=till.book.timezone,
+            legs=legs,
+            refs=refs,
+        )
+        await clearing.post_consumed(
+            uow,
+            currency=till.book.currency,
+            tz=till.book.timezone,
+            branch=till.branch,
+            principal=split.principal,
+            sv_entry=entry,
+            funder=sv.bonus_funder,
+            key=f"sv-spend:{key}",
+            refs=refs,
+            scope=f"pos:{merchant}",
+            hub=till.hub,
+        )
+        return {
+            "alliance_id": str(alliance_id),
+            "member_id": str(member_id),
+            "amount": amount,
+            "sv_principal": split.principal,
+            "sv_bonus": split.bonus,
+            "entry_id": str(entry.id),
+            "period": entry.period,
+            "balance": await _sv_balances(uow, principal, bonus),
+        }
 
-    return await _idempotent(db, merchant, "alliance.sv_spend", key,
-                             _request(alliance_id, member_id, branch_id, business_time, amount=amount), body)
+    return await _idempotent(
+        db,
+        merchant,
+        "alliance.sv_spend",
+        key,
+        _request(alliance_id, member_id, branch_id, business_time, amount=amount),
+        body,
+    )
 
 
-async def card_balance(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, member_id: uuid.UUID
-                       ) -> dict[str, Any]:
+async def card_balance(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, member_id: uuid.UUID
+) -> dict[str, Any]:
     """What a partner's till may see of an alliance card: its alliance balances, nothing else."""
     async with db.uow(merchant) as uow:
         await membership(uow, alliance_id)
         if not await queries.is_cardholder(uow, alliance_id, member_id):
             raise NotACardholder("not an alliance card", field="member_id")
         await uow.set_tenant(alliance_id)
-        account = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="alliance_points",
-                                            unit=points_unit(alliance_id))
+        account = await ledger.open_account(
+            uow, owner_kind="member", owner_id=member_id, kind="alliance_points", unit=points_unit(alliance_id)
+        )
         now = datetime.now(UTC)
         currency = (await queries.alliance(uow)).currency
         principal, bonus, *_ = await _sv_accounts(uow, alliance_id, member_id, currency)
-        out = {"alliance_id": str(alliance_id), "member_id": str(member_id), **await _balance(uow, account, now),
-               **await _sv_balances(uow, principal, bonus)}
+        out = {
+            "alliance_id": str(alliance_id),
+            "member_id": str(member_id),
+            **await _balance(uow, account, now),
+            **await _sv_balances(uow, principal, bonus),
+        }
         await uow.commit()  # the accounts it opened
         return out
 
 
-async def find_card(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, card: str | None,
-                    qr: str | None) -> dict[str, Any]:
+async def find_card(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, card: str | None, qr: str | None
+) -> dict[str, Any]:
     """One card everywhere: a partner's till finds an alliance cardholder by card number or a current QR
     token even when the person is another partner's member — and learns the member id and the alliance
     balances only (no phone, no profile, no purchases)."""

@@ -29,8 +29,9 @@ def verify_command(limit: int = 20) -> None:
                 with Progress(console=console, transient=True) as bar:
                     task = bar.add_task("verifying", total=len(CHECKS))
                     async with engine.connect() as conn:
-                        report = await verify(conn, limit=limit,
-                                              progress=lambda name: bar.update(task, advance=1, description=name))
+                        report = await verify(
+                            conn, limit=limit, progress=lambda name: bar.update(task, advance=1, description=name)
+                        )
             finally:
                 await engine.dispose()
             console.print(", ".join(f"{k.removeprefix('ledger_')}: {v:,}" for k, v in report.counts.items()))

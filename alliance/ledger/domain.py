@@ -60,6 +60,7 @@ def check_balanced(postings: Sequence[Posting]) -> None:
 
 # --- lots ----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LotState:
     id: uuid.UUID
@@ -75,8 +76,11 @@ def consume(lots: Iterable[LotState], amount: int, at: datetime) -> list[tuple[u
     if amount <= 0:
         raise ValueError("consume a positive amount")
     usable = sorted(
-        (lot for lot in lots if lot.remaining > 0 and lot.available_at <= at
-         and (lot.expires_at is None or lot.expires_at > at)),
+        (
+            lot
+            for lot in lots
+            if lot.remaining > 0 and lot.available_at <= at and (lot.expires_at is None or lot.expires_at > at)
+        ),
         key=lambda lot: (lot.expires_at is None, lot.expires_at or at, lot.earned_at, str(lot.id)),
     )
     taken: list[tuple[uuid.UUID, int]] = []
@@ -93,11 +97,15 @@ def consume(lots: Iterable[LotState], amount: int, at: datetime) -> list[tuple[u
 
 
 def available(lots: Iterable[LotState], at: datetime) -> int:
-    return sum(lot.remaining for lot in lots if lot.remaining > 0 and lot.available_at <= at
-               and (lot.expires_at is None or lot.expires_at > at))
+    return sum(
+        lot.remaining
+        for lot in lots
+        if lot.remaining > 0 and lot.available_at <= at and (lot.expires_at is None or lot.expires_at > at)
+    )
 
 
 # --- expiry rules --------------------------------------------------------------------------------
+
 
 def add_months(d: date, months: int) -> date:
     y, m = divmod(d.month - 1 + months, 12)
@@ -105,8 +113,9 @@ def add_months(d: date, months: int) -> date:
     return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
-def expiry_for(earned: datetime, kind: str, *, months: int = 12, extra_years: int = 0,
-               tz: str = "Asia/Shanghai") -> datetime | None:
+def expiry_for(
+    earned: datetime, kind: str, *, months: int = 12, extra_years: int = 0, tz: str = "Asia/Shanghai"
+) -> datetime | None:
     """When points earned at ``earned`` expire, at local midnight at the end of the last valid day.
 
     ``rolling_months``: N months after the earn day. ``end_of_year``: the end of 31 Dec of the earn
@@ -126,6 +135,7 @@ def expiry_for(earned: datetime, kind: str, *, months: int = 12, extra_years: in
 
 
 # --- periods -------------------------------------------------------------------------------------
+
 
 def period_of(business_time: datetime, tz: str) -> str:
     """The accounting period (``YYYY-MM``) of a business time in the owner's time zone."""

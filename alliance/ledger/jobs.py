@@ -50,10 +50,18 @@ async def expire_target(db: Database, target: Target, as_of: datetime) -> int:
 
 async def expire_all(db: Database, now: datetime, batch_size: int = 500) -> dict[uuid.UUID, int]:
     """Expire every book's due lots (merchants' points and alliances' points)."""
-    return {t.id: await expire_book(db, t.id, now, batch_size)
-            for t in await books_with_due_lots(db, now, None) if t.id is not None}
+    return {
+        t.id: await expire_book(db, t.id, now, batch_size)
+        for t in await books_with_due_lots(db, now, None)
+        if t.id is not None
+    }
 
 
-declare("expire-points", "5 0 * * *", targets=books_with_due_lots, step=expire_target,
-        summary="Expire what is left of points lots due by now into breakage, in every merchant's and alliance's "
-                "book (batched, resumable).")
+declare(
+    "expire-points",
+    "5 0 * * *",
+    targets=books_with_due_lots,
+    step=expire_target,
+    summary="Expire what is left of points lots due by now into breakage, in every merchant's and alliance's "
+    "book (batched, resumable).",
+)

@@ -58,15 +58,24 @@ ON CONFLICT DO NOTHING
 
 
 def _key_params(key: AccountKey) -> dict[str, Any]:
-    return {"tenant_id": key.tenant_id, "owner_kind": key.owner_kind, "owner_id": key.owner_id, "kind": key.kind,
-            "unit": key.unit}
+    return {
+        "tenant_id": key.tenant_id,
+        "owner_kind": key.owner_kind,
+        "owner_id": key.owner_id,
+        "kind": key.kind,
+        "unit": key.unit,
+    }
 
 
-async def insert_account(uow: UnitOfWork, key: AccountKey, *, allow_negative: bool, tracked: bool,
-                         lots: bool) -> Account | None:
+async def insert_account(
+    uow: UnitOfWork, key: AccountKey, *, allow_negative: bool, tracked: bool, lots: bool
+) -> Account | None:
     """The account created now, or None when it already exists (another transaction's, committed)."""
-    row = (await uow.session.execute(_INSERT_ACCOUNT, {**_key_params(key), "allow_negative": allow_negative,
-                                                       "tracked": tracked, "lots": lots})).first()
+    row = (
+        await uow.session.execute(
+            _INSERT_ACCOUNT, {**_key_params(key), "allow_negative": allow_negative, "tracked": tracked, "lots": lots}
+        )
+    ).first()
     return None if row is None else Account(*row)
 
 
@@ -126,8 +135,18 @@ async def entry(uow: UnitOfWork, tenant: uuid.UUID, entry_id: uuid.UUID, *, repl
     if e is None:
         return None
     postings = (await uow.session.execute(_POSTINGS, {"t": tenant, "e": entry_id})).all()
-    return Entry(e.id, e.kind, e.business_time, e.posted_at, e.period, e.late, e.reverses_id,
-                 tuple(domain.Posting(p.account_id, p.unit, p.amount) for p in postings), replayed, e.refs)
+    return Entry(
+        e.id,
+        e.kind,
+        e.business_time,
+        e.posted_at,
+        e.period,
+        e.late,
+        e.reverses_id,
+        tuple(domain.Posting(p.account_id, p.unit, p.amount) for p in postings),
+        replayed,
+        e.refs,
+    )
 
 
 async def reversal_of(uow: UnitOfWork, tenant: uuid.UUID, entry_id: uuid.UUID) -> uuid.UUID | None:
@@ -145,12 +164,14 @@ async def lots_created(uow: UnitOfWork, tenant: uuid.UUID, entry_id: uuid.UUID) 
     return [CreatedLot(*r) for r in await uow.session.execute(_LOTS_CREATED, {"t": tenant, "e": entry_id})]
 
 
-async def taken_by_issuer(uow: UnitOfWork, entry_id: uuid.UUID,
-                          account_kinds: Sequence[str] | None = None) -> dict[str, int]:
+async def taken_by_issuer(
+    uow: UnitOfWork, entry_id: uuid.UUID, account_kinds: Sequence[str] | None = None
+) -> dict[str, int]:
     """How much an entry took from lots, per issuer of those lots (the ``branch`` of the entry that
     made each lot; '' when it had none), from accounts of ``account_kinds`` (every account: None)."""
-    rows = await uow.session.execute(_TAKEN_BY_ISSUER, {
-        "e": entry_id, "kinds": None if account_kinds is None else list(account_kinds)})
+    rows = await uow.session.execute(
+        _TAKEN_BY_ISSUER, {"e": entry_id, "kinds": None if account_kinds is None else list(account_kinds)}
+    )
     return {r.issuer: int(r.taken) for r in rows}
 
 
@@ -187,14 +208,14 @@ async def tracked_balance(uow: UnitOfWork, tenant: uuid.UUID, account_id: uuid.U
     return int(await uow.session.scalar(_TRACKED_BALANCE, {"t": tenant, "a": account_id}) or 0)
 
 
-async def latest_snapshot(uow: UnitOfWork, tenant: uuid.UUID, account_id: uuid.UUID,
-                          at: datetime) -> Snapshot | None:
+async def latest_snapshot(uow: UnitOfWork, tenant: uuid.UUID, account_id: uuid.UUID, at: datetime) -> Snapshot | None:
     row = (await uow.session.execute(_LATEST_SNAPSHOT, {"t": tenant, "a": account_id, "at": at})).first()
     return None if row is None else Snapshot(*row)
 
 
-async def posted_sum(uow: UnitOfWork, tenant: uuid.UUID, account_id: uuid.UUID, at: datetime,
-                     since: datetime | None) -> int:
+async def posted_sum(
+    uow: UnitOfWork, tenant: uuid.UUID, account_id: uuid.UUID, at: datetime, since: datetime | None
+) -> int:
     """The sum of an account's postings posted at or before ``at`` (and after ``since``, when given)."""
     total = await uow.session.scalar(_POSTED_SUM, {"t": tenant, "a": account_id, "at": at, "since": since})
     return int(total or 0)
@@ -204,8 +225,7 @@ async def insert_snapshot(uow: UnitOfWork, tenant: uuid.UUID | None, account_id:
     await uow.session.execute(_INSERT_SNAPSHOT, {"t": tenant, "a": account_id, "at": snap.as_of, "b": snap.balance})
 
 
-async def lots(uow: UnitOfWork, tenant: uuid.UUID | None, account_id: uuid.UUID, *,
-               open_only: bool) -> list[LotView]:
+async def lots(uow: UnitOfWork, tenant: uuid.UUID | None, account_id: uuid.UUID, *, open_only: bool) -> list[LotView]:
     """An account's lots, first-expiring first (only those with points left: ``open_only``)."""
     rows = await uow.session.execute(_LOTS, {"t": tenant, "a": account_id, "open": open_only})
     return [LotView(*r) for r in rows]
@@ -230,7 +250,8 @@ SELECT coalesce((SELECT timezone FROM merchants WHERE id = :b), (SELECT timezone
 _BOOKS_WITH_DUE_LOTS = text(
     "SELECT b.book, coalesce(m.slug, 'alliance:' || a.code, b.book::text) AS label "
     "FROM ledger_books_with_due_lots(:now) AS b(book) LEFT JOIN merchants m ON m.id = b.book "
-    "LEFT JOIN alliances a ON a.id = b.book WHERE CAST(:m AS uuid) IS NULL OR b.book = :m ORDER BY b.book")
+    "LEFT JOIN alliances a ON a.id = b.book WHERE CAST(:m AS uuid) IS NULL OR b.book = :m ORDER BY b.book"
+)
 
 
 async def set_period_status(uow: UnitOfWork, tenant: uuid.UUID, period: str, status: str) -> None:
@@ -338,4 +359,3 @@ async def offending_rows(conn: AsyncConnection, check: str, limit: int) -> list[
         return [dict(r) for r in await result.mappings().fetchmany(limit)]
     finally:
         await result.close()
-

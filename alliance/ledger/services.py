@@ -66,9 +66,17 @@ def _tenant(uow: UnitOfWork) -> uuid.UUID:
     return uow.tenant_id
 
 
-async def open_account(uow: UnitOfWork, *, owner_kind: str, owner_id: uuid.UUID | None, kind: str, unit: str,
-                       allow_negative: bool = False, tracked: bool | None = None,
-                       lots: bool | None = None) -> Account:
+async def open_account(
+    uow: UnitOfWork,
+    *,
+    owner_kind: str,
+    owner_id: uuid.UUID | None,
+    kind: str,
+    unit: str,
+    allow_negative: bool = False,
+    tracked: bool | None = None,
+    lots: bool | None = None,
+) -> Account:
     """Get or create the account (idempotent). Member accounts are tracked by default; tracked
     points accounts keep lots by default."""
     tenant = _tenant(uow)
@@ -89,8 +97,12 @@ async def open_account(uow: UnitOfWork, *, owner_kind: str, owner_id: uuid.UUID 
         await queries.open_balance(uow, account, None if allow_negative else 0)
     # new in this transaction: remembered here, and for good only once committed
     if not pending:
-        event.listen(uow.session.sync_session, "after_commit",
-                     lambda session: _by_owner.update(session.info.pop("ledger_new_accounts", {})), once=True)
+        event.listen(
+            uow.session.sync_session,
+            "after_commit",
+            lambda session: _by_owner.update(session.info.pop("ledger_new_accounts", {})),
+            once=True,
+        )
     pending[cache_key] = account
     return account
 
@@ -108,9 +120,17 @@ async def get_account(uow: UnitOfWork, account_id: uuid.UUID) -> Account:
 
 # --- posting ---------------------------------------------------------------------------------------
 
+
 def _leg_fingerprint(legs: Sequence[Leg]) -> list[object]:
-    return [[str(leg.account.id), leg.amount, leg.expires_at.isoformat() if leg.expires_at else None,
-             leg.available_at.isoformat() if leg.available_at else None] for leg in legs]
+    return [
+        [
+            str(leg.account.id),
+            leg.amount,
+            leg.expires_at.isoformat() if leg.expires_at else None,
+            leg.available_at.isoformat() if leg.available_at else None,
+        ]
+        for leg in legs
+    ]
 
 
 async def _existing(uow: UnitOfWork, tenant: uuid.UUID, scope: str, key: str) -> tuple[Entry, str] | None:
@@ -127,11 +147,21 @@ async def get_entry(uow: UnitOfWork, entry_id: uuid.UUID, *, replayed: bool = Fa
     return found
 
 
-async def post(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time: datetime, key: str,
-               scope: str = "ledger", timezone: str = "Asia/Shanghai", memo: str = "",
-               refs: dict[str, Any] | None = None, period: str | None = None,
-               overdraw: frozenset[uuid.UUID] = frozenset(),
-               lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Entry:
+async def post(
+    uow: UnitOfWork,
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    business_time: datetime,
+    key: str,
+    scope: str = "ledger",
+    timezone: str = "Asia/Shanghai",
+    memo: str = "",
+    refs: dict[str, Any] | None = None,
+    period: str | None = None,
+    overdraw: frozenset[uuid.UUID] = frozenset(),
+    lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None,
+) -> Entry:
     """Book one balanced entry (idempotent on ``(scope, key)``).
 
     ``lot_moves`` (internal: expiry) replaces the automatic lot handling with exactly these moves.
@@ -139,8 +169,20 @@ async def post(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time
     ``overdraw`` names accounts that may pass their floor in this entry (a clawback the caller's
     refund policy allows); their debt is paid first by later credits.
     """
-    entry = prepare(uow, kind=kind, legs=legs, business_time=business_time, key=key, scope=scope,
-                    timezone=timezone, memo=memo, refs=refs, period=period, overdraw=overdraw, lot_moves=lot_moves)
+    entry = prepare(
+        uow,
+        kind=kind,
+        legs=legs,
+        business_time=business_time,
+        key=key,
+        scope=scope,
+        timezone=timezone,
+        memo=memo,
+        refs=refs,
+        period=period,
+        overdraw=overdraw,
+        lot_moves=lot_moves,
+    )
     return (await post_all(uow, [entry]))[0]
 
 
@@ -156,11 +198,21 @@ class Prepared:
     reverses: uuid.UUID | None = None
 
 
-def prepare(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time: datetime, key: str,
-            scope: str = "ledger", timezone: str = "Asia/Shanghai", memo: str = "",
-            refs: dict[str, Any] | None = None, period: str | None = None,
-            overdraw: frozenset[uuid.UUID] = frozenset(),
-            lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Prepared:
+def prepare(
+    uow: UnitOfWork,
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    business_time: datetime,
+    key: str,
+    scope: str = "ledger",
+    timezone: str = "Asia/Shanghai",
+    memo: str = "",
+    refs: dict[str, Any] | None = None,
+    period: str | None = None,
+    overdraw: frozenset[uuid.UUID] = frozenset(),
+    lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None,
+) -> Prepared:
     """Check an entry as :func:`post` would and make it ready to book (no I/O)."""
     tenant = _tenant(uow)
     check_key(key)
@@ -172,11 +224,25 @@ def prepare(uow: UnitOfWork, *, kind: str, legs: Sequence[Leg], business_time: d
     domain.check_balanced(postings)
     if business_time.tzinfo is None:
         raise ValidationFailed("business time needs a time zone")
-    request_hash = fingerprint(kind, _leg_fingerprint(legs), business_time.isoformat(), memo, refs, period,
-                               sorted(map(str, overdraw)))
-    return _prepared(kind=kind, legs=legs, postings=postings, business_time=business_time, key=key, scope=scope,
-                     tz=timezone, memo=memo, refs=refs, period=period, overdraw=overdraw,
-                     request_hash=request_hash, reverses=None, lot_moves=lot_moves)
+    request_hash = fingerprint(
+        kind, _leg_fingerprint(legs), business_time.isoformat(), memo, refs, period, sorted(map(str, overdraw))
+    )
+    return _prepared(
+        kind=kind,
+        legs=legs,
+        postings=postings,
+        business_time=business_time,
+        key=key,
+        scope=scope,
+        tz=timezone,
+        memo=memo,
+        refs=refs,
+        period=period,
+        overdraw=overdraw,
+        request_hash=request_hash,
+        reverses=None,
+        lot_moves=lot_moves,
+    )
 
 
 @dataclass
@@ -196,21 +262,53 @@ def _leg(leg: Leg, overdraw: frozenset[uuid.UUID], reverses: _Reversal | None) -
             restore = reverses.restore[a.id]
         elif leg.amount < 0:
             prefer, lenient = reverses.retract.get(a.id, []), True
-    return contract.PostLeg(a.id, a.unit, leg.amount, a.tracked, a.lots, a.id in overdraw, leg.expires_at,
-                            leg.available_at, restore, prefer, lenient)
+    return contract.PostLeg(
+        a.id,
+        a.unit,
+        leg.amount,
+        a.tracked,
+        a.lots,
+        a.id in overdraw,
+        leg.expires_at,
+        leg.available_at,
+        restore,
+        prefer,
+        lenient,
+    )
 
 
-def _prepared(*, kind: str, legs: Sequence[Leg], postings: list[domain.Posting], business_time: datetime, key: str,
-              scope: str, tz: str, memo: str, refs: dict[str, Any], period: str | None,
-              overdraw: frozenset[uuid.UUID], request_hash: str, reverses: _Reversal | None,
-              lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None) -> Prepared:
+def _prepared(
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    postings: list[domain.Posting],
+    business_time: datetime,
+    key: str,
+    scope: str,
+    tz: str,
+    memo: str,
+    refs: dict[str, Any],
+    period: str | None,
+    overdraw: frozenset[uuid.UUID],
+    request_hash: str,
+    reverses: _Reversal | None,
+    lot_moves: Sequence[tuple[uuid.UUID, int]] | None = None,
+) -> Prepared:
     payload = contract.PostEntry(
-        scope=scope, key=key, hash=request_hash, kind=kind, business_time=business_time, tz=tz,
-        legs=[_leg(leg, overdraw, reverses) for leg in legs], memo=memo[:500], period=period, refs=refs,
+        scope=scope,
+        key=key,
+        hash=request_hash,
+        kind=kind,
+        business_time=business_time,
+        tz=tz,
+        legs=[_leg(leg, overdraw, reverses) for leg in legs],
+        memo=memo[:500],
+        period=period,
+        refs=refs,
         reverses=reverses.original.id if reverses else None,
-        moves=None if lot_moves is None else list(lot_moves))
-    return Prepared(payload, kind, business_time, tuple(postings), refs,
-                    reverses.original.id if reverses else None)
+        moves=None if lot_moves is None else list(lot_moves),
+    )
+    return Prepared(payload, kind, business_time, tuple(postings), refs, reverses.original.id if reverses else None)
 
 
 async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
@@ -245,14 +343,34 @@ async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
             continue
         if result.posted_at is None or result.period is None:
             raise RuntimeError(f"ledger_post booked {result.id} without a posting time or period")
-        out.append(Entry(result.id, entry.kind, entry.business_time, result.posted_at, result.period,
-                         result.late, entry.reverses, entry.postings, False, entry.refs))
+        out.append(
+            Entry(
+                result.id,
+                entry.kind,
+                entry.business_time,
+                result.posted_at,
+                result.period,
+                result.late,
+                entry.reverses,
+                entry.postings,
+                False,
+                entry.refs,
+            )
+        )
     return out
 
 
-async def reverse(uow: UnitOfWork, entry_id: uuid.UUID, *, key: str, business_time: datetime | None = None,
-                  clawback: bool = False, timezone: str = "Asia/Shanghai", memo: str = "",
-                  scope: str = "ledger") -> Entry:
+async def reverse(
+    uow: UnitOfWork,
+    entry_id: uuid.UUID,
+    *,
+    key: str,
+    business_time: datetime | None = None,
+    clawback: bool = False,
+    timezone: str = "Asia/Shanghai",
+    memo: str = "",
+    scope: str = "ledger",
+) -> Entry:
     """Book the exact opposite of an entry. Debits it made to lots are restored to the same lots;
     credits it made are taken back from their own lots first. When those points are already spent,
     ``clawback=True`` lets the account go negative (a debt later credits pay first); without it the
@@ -284,15 +402,26 @@ async def reverse(uow: UnitOfWork, entry_id: uuid.UUID, *, key: str, business_ti
         retract[lot.account_id].append(lot.id)
     legs = [Leg(accounts[p.account_id], -p.amount) for p in original.postings]
     overdraw = frozenset(a for a, acc in accounts.items() if clawback and acc.tracked)
-    entry = _prepared(kind=f"reversal:{original.kind}"[:60], legs=legs,
-                      postings=[domain.Posting(p.account_id, p.unit, -p.amount) for p in original.postings],
-                      business_time=business_time, key=key, scope=scope, tz=timezone, memo=memo,
-                      refs={"reverses": str(entry_id)}, period=None, overdraw=overdraw,
-                      request_hash=request_hash, reverses=_Reversal(original, dict(restore), dict(retract)))
+    entry = _prepared(
+        kind=f"reversal:{original.kind}"[:60],
+        legs=legs,
+        postings=[domain.Posting(p.account_id, p.unit, -p.amount) for p in original.postings],
+        business_time=business_time,
+        key=key,
+        scope=scope,
+        tz=timezone,
+        memo=memo,
+        refs={"reverses": str(entry_id)},
+        period=None,
+        overdraw=overdraw,
+        request_hash=request_hash,
+        reverses=_Reversal(original, dict(restore), dict(retract)),
+    )
     return (await post_all(uow, [entry]))[0]
 
 
 # --- balances ---------------------------------------------------------------------------------------
+
 
 async def balance(uow: UnitOfWork, account: Account, as_of: datetime | None = None) -> int:
     """Current balance (the row, for tracked accounts), or as of any past posting time: the latest
@@ -320,11 +449,16 @@ async def lots(uow: UnitOfWork, account: Account, *, open_only: bool = True) -> 
 async def available_points(uow: UnitOfWork, account: Account, at: datetime | None = None) -> int:
     at = at or datetime.now(UTC)
     return domain.available(
-        [domain.LotState(x.id, x.remaining, x.expires_at, x.available_at, x.earned_at)
-         for x in await lots(uow, account)], at)
+        [
+            domain.LotState(x.id, x.remaining, x.expires_at, x.available_at, x.earned_at)
+            for x in await lots(uow, account)
+        ],
+        at,
+    )
 
 
 # --- periods ----------------------------------------------------------------------------------------
+
 
 async def set_period_status(uow: UnitOfWork, period: str, status: str) -> None:
     if status not in ("open", "closing", "closed"):
@@ -334,9 +468,16 @@ async def set_period_status(uow: UnitOfWork, period: str, status: str) -> None:
 
 # --- expiry -----------------------------------------------------------------------------------------
 
-async def expire_due(uow: UnitOfWork, now: datetime, *, batch_size: int = 500, timezone: str = "Asia/Shanghai",
-                     breakage_kind: str = "points_breakage",
-                     after: Callable[[UnitOfWork, Entry], Awaitable[None]] | None = None) -> int:
+
+async def expire_due(
+    uow: UnitOfWork,
+    now: datetime,
+    *,
+    batch_size: int = 500,
+    timezone: str = "Asia/Shanghai",
+    breakage_kind: str = "points_breakage",
+    after: Callable[[UnitOfWork, Entry], Awaitable[None]] | None = None,
+) -> int:
     """Expire what is left of lots due by ``now`` (one batch, one entry per account); return the number
     of lots expired. Call until it returns 0; each call is its own transaction when the caller commits.
     ``after`` runs in the same transaction after each expiry entry (an alliance returns breakage to
@@ -348,15 +489,20 @@ async def expire_due(uow: UnitOfWork, now: datetime, *, batch_size: int = 500, t
         by_account[lot.account_id].append(lot)
     for account_id, account_lots in by_account.items():
         member = await get_account(uow, account_id)
-        breakage = await open_account(uow, owner_kind="merchant", owner_id=tenant, kind=breakage_kind,
-                                      unit=member.unit)
+        breakage = await open_account(uow, owner_kind="merchant", owner_id=tenant, kind=breakage_kind, unit=member.unit)
         total = sum(x.remaining for x in account_lots)
         first = min(x.id for x in account_lots)
-        entry = await post(uow, kind="expiry", legs=[Leg(member, -total), Leg(breakage, total)],
-                           business_time=max(x.expires_at for x in account_lots), timezone=timezone,
-                           key=f"expiry:{account_id}:{first}:{total}", scope="ledger.expiry",
-                           refs={"lots": [str(x.id) for x in account_lots]},
-                           lot_moves=[(x.id, -x.remaining) for x in account_lots])
+        entry = await post(
+            uow,
+            kind="expiry",
+            legs=[Leg(member, -total), Leg(breakage, total)],
+            business_time=max(x.expires_at for x in account_lots),
+            timezone=timezone,
+            key=f"expiry:{account_id}:{first}:{total}",
+            scope="ledger.expiry",
+            refs={"lots": [str(x.id) for x in account_lots]},
+            lot_moves=[(x.id, -x.remaining) for x in account_lots],
+        )
         if after is not None and not entry.replayed:
             await after(uow, entry)
     return len(due)

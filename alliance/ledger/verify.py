@@ -27,8 +27,7 @@ class Report:
         return not self.failures
 
 
-async def verify(conn: AsyncConnection, *, limit: int = 20,
-                 progress: Callable[[str], None] | None = None) -> Report:
+async def verify(conn: AsyncConnection, *, limit: int = 20, progress: Callable[[str], None] | None = None) -> Report:
     report = Report(counts=await queries.row_counts(conn))
     for name in CHECKS:
         rows = await queries.offending_rows(conn, name, limit)

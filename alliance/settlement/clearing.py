@@ -61,19 +61,41 @@ def line_of(kind: str) -> tuple[str, bool]:
     return LineKind(kind.removeprefix(QTY_PREFIX)).value, False
 
 
-async def _spoke_account(uow: UnitOfWork, spoke: uuid.UUID, line: LineKind, unit: str, *,
-                         prefix: str = SPOKE_PREFIX, owner_kind: str = "branch") -> ledger.Account:
-    return await ledger.open_account(uow, owner_kind=owner_kind, owner_id=spoke, kind=f"{prefix}{line.value}",
-                                     unit=unit, allow_negative=True, tracked=False)
+async def _spoke_account(
+    uow: UnitOfWork,
+    spoke: uuid.UUID,
+    line: LineKind,
+    unit: str,
+    *,
+    prefix: str = SPOKE_PREFIX,
+    owner_kind: str = "branch",
+) -> ledger.Account:
+    return await ledger.open_account(
+        uow,
+        owner_kind=owner_kind,
+        owner_id=spoke,
+        kind=f"{prefix}{line.value}",
+        unit=unit,
+        allow_negative=True,
+        tracked=False,
+    )
 
 
 async def hub_account(uow: UnitOfWork, hub: Hub) -> ledger.Account:
-    return await ledger.open_account(uow, owner_kind=hub.owner_kind, owner_id=hub.owner_id, kind=HUB_KIND,
-                                     unit=hub.currency, allow_negative=True, tracked=False)
+    return await ledger.open_account(
+        uow,
+        owner_kind=hub.owner_kind,
+        owner_id=hub.owner_id,
+        kind=HUB_KIND,
+        unit=hub.currency,
+        allow_negative=True,
+        tracked=False,
+    )
 
 
-async def legs(uow: UnitOfWork, hub: Hub, obligations: Iterable[Obligation], *,
-               owner_kind: str = "branch") -> list[ledger.Leg]:
+async def legs(
+    uow: UnitOfWork, hub: Hub, obligations: Iterable[Obligation], *, owner_kind: str = "branch"
+) -> list[ledger.Leg]:
     """The legs that book ``obligations`` (one per spoke account, netted, plus the hub's opposite).
     Spokes are branches; an alliance partner's own lines (its monthly fee) have ``owner_kind="partner"``."""
     by_account: dict[tuple[uuid.UUID, LineKind], int] = defaultdict(int)
@@ -90,15 +112,20 @@ async def legs(uow: UnitOfWork, hub: Hub, obligations: Iterable[Obligation], *,
     return out
 
 
-async def quantity_legs(uow: UnitOfWork, unit: str, moves: Sequence[tuple[uuid.UUID, LineKind, int]]
-                        ) -> list[ledger.Leg]:
+async def quantity_legs(
+    uow: UnitOfWork, unit: str, moves: Sequence[tuple[uuid.UUID, LineKind, int]]
+) -> list[ledger.Leg]:
     """Point-unit legs recording which spoke issued (negative) or accepted (positive) how many points;
     the caller adds the other side (the member's alliance points account)."""
-    return [ledger.Leg(await _spoke_account(uow, spoke, line, unit, prefix=QTY_PREFIX), points)
-            for spoke, line, points in moves if points]
+    return [
+        ledger.Leg(await _spoke_account(uow, spoke, line, unit, prefix=QTY_PREFIX), points)
+        for spoke, line, points in moves
+        if points
+    ]
 
 
 # --- chain stored value -------------------------------------------------------------------------
+
 
 async def chain_hub(uow: UnitOfWork, currency: str) -> Hub:
     assert uow.tenant_id is not None
@@ -128,9 +155,20 @@ def _consumed(branch: uuid.UUID, principal: int, issuers: dict[str, int], funder
     return out
 
 
-async def post_consumed(uow: UnitOfWork, *, currency: str, tz: str, branch: uuid.UUID, principal: int,
-                        sv_entry: ledger.Entry, funder: BonusFunder, key: str, refs: dict[str, Any],
-                        hub: Hub | None = None, scope: str = "pos") -> ledger.Entry | None:
+async def post_consumed(
+    uow: UnitOfWork,
+    *,
+    currency: str,
+    tz: str,
+    branch: uuid.UUID,
+    principal: int,
+    sv_entry: ledger.Entry,
+    funder: BonusFunder,
+    key: str,
+    refs: dict[str, Any],
+    hub: Hub | None = None,
+    scope: str = "pos",
+) -> ledger.Entry | None:
     """Stored value spent at ``branch`` (the entry ``sv_entry``): the hub (HQ, or an alliance's
     operator) owes the branch the principal, and the bonus is paid to it by whoever funds bonuses.
     Its own entry, same transaction and business time as the spend."""
@@ -138,14 +176,32 @@ async def post_consumed(uow: UnitOfWork, *, currency: str, tz: str, branch: uuid
     booked = await legs(uow, hub or await chain_hub(uow, currency), _consumed(branch, principal, issuers, funder))
     if not booked:
         return None
-    return await ledger.post(uow, kind="clearing_sv_consumed", business_time=sv_entry.business_time,
-                             key=f"{key}:clearing", scope=scope, timezone=tz, refs={**refs, "branch": str(branch)},
-                             legs=booked)
+    return await ledger.post(
+        uow,
+        kind="clearing_sv_consumed",
+        business_time=sv_entry.business_time,
+        key=f"{key}:clearing",
+        scope=scope,
+        timezone=tz,
+        refs={**refs, "branch": str(branch)},
+        legs=booked,
+    )
 
 
-async def post_restored(uow: UnitOfWork, *, currency: str, tz: str, original: uuid.UUID, principal: int,
-                        bonus: int, orig_principal: int, orig_bonus: int, key: str, business_time: datetime,
-                        refs: dict[str, Any]) -> ledger.Entry | None:
+async def post_restored(
+    uow: UnitOfWork,
+    *,
+    currency: str,
+    tz: str,
+    original: uuid.UUID,
+    principal: int,
+    bonus: int,
+    orig_principal: int,
+    orig_bonus: int,
+    key: str,
+    business_time: datetime,
+    refs: dict[str, Any],
+) -> ledger.Entry | None:
     """A refund gave back stored value a sale consumed: undo that share of the sale's clearing.
 
     Principal lines scale by ``principal / orig_principal``, bonus lines by ``bonus / orig_bonus``;
@@ -170,8 +226,16 @@ async def post_restored(uow: UnitOfWork, *, currency: str, tz: str, original: uu
     booked = await legs(uow, await chain_hub(uow, currency), obligations)
     if not booked:
         return None
-    return await ledger.post(uow, kind="clearing_sv_restored", business_time=business_time, key=f"{key}:clearing",
-                             scope="pos", timezone=tz, refs=refs, legs=booked)
+    return await ledger.post(
+        uow,
+        kind="clearing_sv_restored",
+        business_time=business_time,
+        key=f"{key}:clearing",
+        scope="pos",
+        timezone=tz,
+        refs=refs,
+        legs=booked,
+    )
 
 
 async def sv_refund_legs(uow: UnitOfWork, currency: str, branch: uuid.UUID, principal: int) -> list[ledger.Leg]:

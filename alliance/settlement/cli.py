@@ -21,8 +21,10 @@ app = typer.Typer(help="Clearing and month-end settlement.", no_args_is_help=Tru
 def close_command(
     scope: Annotated[str, typer.Option(help="chain:<merchant slug> or alliance:<alliance code>")],
     period: Annotated[str, typer.Option(help="the month, YYYY-MM")],
-    out: Annotated[Path | None, typer.Option(help="also write statements (csv, xlsx, pdf) and the "
-                                                 "instruction file into this directory")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="also write statements (csv, xlsx, pdf) and the instruction file into this directory"),
+    ] = None,
 ) -> None:
     """Close a month (idempotent; resumes after a crash) and print every statement's net.
 
@@ -43,16 +45,26 @@ def close_command(
                 target = await scopes.resolve(db, scope)
                 with Progress(console=console, transient=True) as bar:
                     task = bar.add_task("closing", total=len(close.STEPS))
-                    done = await close.close(db, target, period, progress=lambda step, n, total: bar.update(
-                        task, completed=n, description=step))
+                    done = await close.close(
+                        db,
+                        target,
+                        period,
+                        progress=lambda step, n, total: bar.update(task, completed=n, description=step),
+                    )
             finally:
                 await db.dispose()
             table = Table(title=f"{target.hub_name} — {period}")
             for col in ("entity", "kind", "opening", "net", "direction", "closing"):
                 table.add_column(col, justify="right" if col in ("opening", "net", "closing") else "left")
             for s in done.statements:
-                table.add_row(f"{s.code} {s.name}", s.entity_kind, Money(s.opening, s.currency).format(),
-                              Money(s.net, s.currency).format(), s.direction, Money(s.closing, s.currency).format())
+                table.add_row(
+                    f"{s.code} {s.name}",
+                    s.entity_kind,
+                    Money(s.opening, s.currency).format(),
+                    Money(s.net, s.currency).format(),
+                    s.direction,
+                    Money(s.closing, s.currency).format(),
+                )
             console.print(table)
             console.print(f"sum of nets + hub = {done.summary['sum_with_hub']}   checksum {done.checksum}")
             if out is not None:

@@ -45,6 +45,7 @@ Progress = Callable[[str, int, int], None]
 
 # --- building blocks (take the close's unit of work, in the book; never commit) ---------------------
 
+
 async def _calendar(uow: UnitOfWork, scope: Scope) -> tuple[str, dict[str, bool]]:
     """(the book's first month, every close it has: month -> finished). The first month is the one
     the book was created in, or its earliest entry's when that is earlier (an import, an offline till)."""
@@ -65,12 +66,21 @@ async def _monthly_fees(uow: UnitOfWork, scope: Scope, period: str) -> None:
     hub = clearing.Hub("alliance", scope.book, scope.currency)
     for merchant in await queries.fee_payers(uow, scope.book):
         legs = await clearing.legs(uow, hub, domain.fee(str(merchant), amount), owner_kind="partner")
-        await ledger.post(uow, kind="alliance_monthly_fee", business_time=end, key=f"monthly-fee:{period}:{merchant}",
-                          scope="settlement", timezone=scope.timezone, period=period, legs=legs,
-                          refs={"merchant": str(merchant)})
+        await ledger.post(
+            uow,
+            kind="alliance_monthly_fee",
+            business_time=end,
+            key=f"monthly-fee:{period}:{merchant}",
+            scope="settlement",
+            timezone=scope.timezone,
+            period=period,
+            legs=legs,
+            refs={"merchant": str(merchant)},
+        )
 
 
 # --- the three steps (each its own transaction) -------------------------------------------------------
+
 
 async def _step_closing(db: Database, scope: Scope, period: str, now: datetime | None) -> str:
     """Step 1, or where an earlier run of this close stopped: the step to go on from."""
@@ -107,8 +117,9 @@ async def _step_statements(db: Database, scope: Scope, period: str) -> None:
         await uow.commit()
 
 
-async def _step_closed(db: Database, scope: Scope, period: str, step: str
-                       ) -> tuple[list[Statement], str, dict[str, Any]]:
+async def _step_closed(
+    db: Database, scope: Scope, period: str, step: str
+) -> tuple[list[Statement], str, dict[str, Any]]:
     """Step 3 (or, for a close already finished, what it recorded): statements, checksum, summary."""
     async with db.uow(scope.book) as uow:
         statements = await queries.statements(uow, scope.book, period)
@@ -126,8 +137,10 @@ async def _step_closed(db: Database, scope: Scope, period: str, step: str
 
 # --- use cases ----------------------------------------------------------------------------------------
 
-async def close(db: Database, scope: Scope, period: str, *, progress: Progress | None = None,
-                now: datetime | None = None) -> CloseResult:
+
+async def close(
+    db: Database, scope: Scope, period: str, *, progress: Progress | None = None, now: datetime | None = None
+) -> CloseResult:
     """Close ``period`` of ``scope``'s book (idempotent, resumable); return its statements.
 
     A new close is refused (422) for a month that has not ended in the book's time zone, one before

@@ -55,13 +55,15 @@ class Obligation:
 
 # --- chain stored value -------------------------------------------------------------------------
 
+
 def sv_top_up(branch: str, principal: int) -> list[Obligation]:
     """The branch took the member's cash: it owes the hub the principal."""
     return [Obligation(branch, LineKind.SV_COLLECTED, -principal)]
 
 
-def sv_consumed(redeeming: str, principal: int, bonus_by_issuer: dict[str, int],
-                funder: BonusFunder) -> list[Obligation]:
+def sv_consumed(
+    redeeming: str, principal: int, bonus_by_issuer: dict[str, int], funder: BonusFunder
+) -> list[Obligation]:
     """Goods delivered at ``redeeming`` against the hub's float.
 
     The hub owes the redeeming spoke the principal consumed. The bonus consumed is paid to the
@@ -96,6 +98,7 @@ def pro_rata(amount: int, part: int, whole: int) -> int:
 
 # --- alliance points ----------------------------------------------------------------------------
 
+
 def money(points: int, price: Decimal) -> int:
     """Points × a major-unit price per point, in minor units, rounded once half-even."""
     return round_minor(Decimal(points) * price * 100, RoundingMode.HALF_EVEN)
@@ -111,8 +114,11 @@ def points_redeemed(partner: str, points: int, reimbursement_price: Decimal) -> 
 
 def points_expired_to_issuers(expired_by_issuer: dict[str, int], issue_price: Decimal) -> list[Obligation]:
     """Breakage policy "back to issuers": each issuer is refunded the issue price of its expired points."""
-    return [Obligation(p, LineKind.POINTS_EXPIRED, money(n, issue_price), n)
-            for p, n in sorted(expired_by_issuer.items()) if n]
+    return [
+        Obligation(p, LineKind.POINTS_EXPIRED, money(n, issue_price), n)
+        for p, n in sorted(expired_by_issuer.items())
+        if n
+    ]
 
 
 def fee(partner: str, amount: int) -> list[Obligation]:
@@ -120,6 +126,7 @@ def fee(partner: str, amount: int) -> list[Obligation]:
 
 
 # --- netting ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -146,9 +153,7 @@ def net(obligations: Iterable[Obligation], entities: Iterable[str] = ()) -> tupl
         qty[o.entity][o.kind] += o.quantity
         if o.late:
             late[o.entity] += o.amount
-    statements = {
-        e: Statement(e, dict(ls), dict(qty[e]), late[e], sum(ls.values())) for e, ls in sorted(lines.items())
-    }
+    statements = {e: Statement(e, dict(ls), dict(qty[e]), late[e], sum(ls.values())) for e, ls in sorted(lines.items())}
     hub = -sum(s.net for s in statements.values())
     return statements, hub
 
@@ -166,6 +171,7 @@ def split_by_branch(parent_net: int, branch_obligations: Iterable[Obligation]) -
 
 
 # --- the calendar of a book ---------------------------------------------------------------------
+
 
 def period_of(at: datetime, tz: str) -> str:
     """The month ``at`` belongs to in the book's time zone (as the ledger assigns it)."""
@@ -216,23 +222,28 @@ def closable(period: str, *, tz: str, now: datetime, first: str, runs: Mapping[s
     """
     ends = period_end(period, tz)
     if now < ends:
-        raise PeriodNotEnded(f"{period} ends at {ends.isoformat()} ({tz}); close it once it has ended",
-                             period=period, ends_at=ends.isoformat())
+        raise PeriodNotEnded(
+            f"{period} ends at {ends.isoformat()} ({tz}); close it once it has ended",
+            period=period,
+            ends_at=ends.isoformat(),
+        )
     if period < first:
-        raise PeriodBeforeBook(f"the book starts in {first}; {period} is before it", period=period,
-                               first_period=first)
+        raise PeriodBeforeBook(f"the book starts in {first}; {period} is before it", period=period, first_period=first)
     later = sorted(p for p in runs if p > period)
     if later:
-        raise PeriodOutOfOrder(f"{later[-1]} is already closed: months are closed in order", period=period,
-                               latest_period=later[-1])
+        raise PeriodOutOfOrder(
+            f"{later[-1]} is already closed: months are closed in order", period=period, latest_period=later[-1]
+        )
     if not runs:
         return months(first, previous_period(period))
     latest = max(runs)
     if not runs[latest]:
-        raise PeriodOutOfOrder(f"the close of {latest} has not finished: close {latest} again first",
-                               period=period, next_period=latest)
+        raise PeriodOutOfOrder(
+            f"the close of {latest} has not finished: close {latest} again first", period=period, next_period=latest
+        )
     expected = next_period(latest)
     if period != expected:
-        raise PeriodOutOfOrder(f"close {expected} first: months are closed in order", period=period,
-                               next_period=expected)
+        raise PeriodOutOfOrder(
+            f"close {expected} first: months are closed in order", period=period, next_period=expected
+        )
     return []

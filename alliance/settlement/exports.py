@@ -34,9 +34,24 @@ LINE_LABELS: dict[str, tuple[str, str]] = {
     "fee": ("服务费", "Fees"),
     "adjustment": ("调整", "Adjustments"),
 }
-HEADER = ["period", "entity_kind", "entity_code", "entity_name", "line", "label", "points", "amount_minor",
-          "amount", "currency", "partner", "late_entry_id", "late_business_time", "late_belongs_to", "late_line",
-          "late_branch"]
+HEADER = [
+    "period",
+    "entity_kind",
+    "entity_code",
+    "entity_name",
+    "line",
+    "label",
+    "points",
+    "amount_minor",
+    "amount",
+    "currency",
+    "partner",
+    "late_entry_id",
+    "late_business_time",
+    "late_belongs_to",
+    "late_line",
+    "late_branch",
+]
 
 
 def label(line: str, lang: str = "en") -> str:
@@ -79,21 +94,48 @@ def rows(result: CloseResult, statements: Iterable[Statement] | None = None) -> 
     for s in chosen:
         base = [result.period, s.entity_kind, s.code, s.name]
         partner = [partner_of(s, codes)]
-        out.append([*base, "opening", "Opening position", "", s.opening, fmt(s.opening, s.currency), s.currency,
-                    *partner])
+        out.append(
+            [*base, "opening", "Opening position", "", s.opening, fmt(s.opening, s.currency), s.currency, *partner]
+        )
         for line, v in s.lines.items():
-            out.append([*base, line, label(line), v["points"] or "", v["amount"], fmt(v["amount"], s.currency),
-                        s.currency, *partner])
+            out.append(
+                [
+                    *base,
+                    line,
+                    label(line),
+                    v["points"] or "",
+                    v["amount"],
+                    fmt(v["amount"], s.currency),
+                    s.currency,
+                    *partner,
+                ]
+            )
         if s.late or s.late_items:
-            out.append([*base, "late_items", "of which late items", "", s.late, fmt(s.late, s.currency), s.currency,
-                        *partner])
+            out.append(
+                [*base, "late_items", "of which late items", "", s.late, fmt(s.late, s.currency), s.currency, *partner]
+            )
         for item in s.late_items:
-            out.append([*base, "late_item", late_label(item), item["points"] or "", item["amount"],
-                        fmt(item["amount"], s.currency), s.currency, *partner, item["entry_id"],
-                        item["business_time"], item["belongs_to"], item["line"], item["branch"]])
+            out.append(
+                [
+                    *base,
+                    "late_item",
+                    late_label(item),
+                    item["points"] or "",
+                    item["amount"],
+                    fmt(item["amount"], s.currency),
+                    s.currency,
+                    *partner,
+                    item["entry_id"],
+                    item["business_time"],
+                    item["belongs_to"],
+                    item["line"],
+                    item["branch"],
+                ]
+            )
         out.append([*base, "net", f"Net ({s.direction})", "", s.net, fmt(s.net, s.currency), s.currency, *partner])
-        out.append([*base, "closing", "Closing position", "", s.closing, fmt(s.closing, s.currency), s.currency,
-                    *partner])
+        out.append(
+            [*base, "closing", "Closing position", "", s.closing, fmt(s.closing, s.currency), s.currency, *partner]
+        )
     return [safe_row([*r, *[""] * (len(HEADER) - len(r))]) for r in out]  # every row as wide as the header
 
 
@@ -123,9 +165,21 @@ def to_xlsx(result: CloseResult, statements: Iterable[Statement] | None = None) 
         cell.font = Font(bold=True)
     codes = partner_codes(chosen)
     for s in chosen:
-        ws.append(safe_row([f"{s.code} {s.name}", s.entity_kind, _major(s.opening, s.currency),
-                            _major(s.net, s.currency), s.direction, _major(s.closing, s.currency), s.currency,
-                            _major(s.late, s.currency), partner_of(s, codes)]))
+        ws.append(
+            safe_row(
+                [
+                    f"{s.code} {s.name}",
+                    s.entity_kind,
+                    _major(s.opening, s.currency),
+                    _major(s.net, s.currency),
+                    s.direction,
+                    _major(s.closing, s.currency),
+                    s.currency,
+                    _major(s.late, s.currency),
+                    partner_of(s, codes),
+                ]
+            )
+        )
         for col in (3, 4, 6, 8):
             ws.cell(row=ws.max_row, column=col).number_format = "#,##0.00"
     lines = wb.create_sheet("Lines")
@@ -165,20 +219,33 @@ def to_pdf(result: CloseResult, statements: Iterable[Statement] | None = None, *
         story.append(Paragraph(escape(f"{s.name} ({s.code}) · {s.entity_kind}"), styles["Heading2"]))
         if partner_of(s, codes) and s.entity_kind == "branch":
             story.append(Paragraph(escape(f"合作商户 Partner: {partner_of(s, codes)}"), styles["Normal"]))
-        data: list[list[str]] = [["项目 Line", "积分 Points", "金额 Amount"],
-                                 ["期初 Opening position", "", fmt(s.opening, s.currency)]]
+        data: list[list[str]] = [
+            ["项目 Line", "积分 Points", "金额 Amount"],
+            ["期初 Opening position", "", fmt(s.opening, s.currency)],
+        ]
         for line, v in s.lines.items():
-            data.append([f"{label(line, 'zh')} {label(line)}", f"{v['points']:,}" if v["points"] else "",
-                         fmt(v["amount"], s.currency)])
+            data.append(
+                [
+                    f"{label(line, 'zh')} {label(line)}",
+                    f"{v['points']:,}" if v["points"] else "",
+                    fmt(v["amount"], s.currency),
+                ]
+            )
         if s.late:
             data.append(["其中迟到项目 of which late items", "", fmt(s.late, s.currency)])
         data.append([f"净额 Net ({s.direction})", "", fmt(s.net, s.currency)])
         data.append(["期末 Closing position", "", fmt(s.closing, s.currency)])
         table = Table(data, colWidths=[260, 90, 110])
-        table.setStyle(TableStyle([
-            ("FONTNAME", (0, 0), (-1, -1), font), ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")), ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-        ]))
+        table.setStyle(
+            TableStyle(
+                [
+                    ("FONTNAME", (0, 0), (-1, -1), font),
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                    ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                ]
+            )
+        )
         story += [Spacer(1, 12), table, Spacer(1, 12)]
         if s.late_items:
             story += [Paragraph("迟到项目 Late items", styles["Heading3"]), _late_table(s, font), Spacer(1, 12)]
@@ -192,17 +259,32 @@ def _late_table(s: Statement, font: str) -> Any:
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
 
-    data: list[list[str]] = [["分录 Entry", "业务时间 Business time", "所属月份 Month", "项目 Line", "门店 Branch",
-                              "金额 Amount"]]
+    data: list[list[str]] = [
+        ["分录 Entry", "业务时间 Business time", "所属月份 Month", "项目 Line", "门店 Branch", "金额 Amount"]
+    ]
     for item in s.late_items:
-        data.append([item["entry_id"], item["business_time"], item["belongs_to"], label(item["line"]),
-                     item["branch"], fmt(item["amount"], s.currency)])
+        data.append(
+            [
+                item["entry_id"],
+                item["business_time"],
+                item["belongs_to"],
+                label(item["line"]),
+                item["branch"],
+                fmt(item["amount"], s.currency),
+            ]
+        )
     table = Table(data, colWidths=[128, 100, 45, 110, 50, 62], repeatRows=1)
-    table.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 6),
-        ("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
-        ("ALIGN", (-1, 0), (-1, -1), "RIGHT"),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), font),
+                ("FONTSIZE", (0, 0), (-1, -1), 6),
+                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                ("ALIGN", (-1, 0), (-1, -1), "RIGHT"),
+            ]
+        )
+    )
     return table
 
 
@@ -224,8 +306,19 @@ def instructions(result: CloseResult, hub_name: str) -> bytes:
         if s.entity_kind != top or s.closing == 0:
             continue
         payer, payee = (hub_name, f"{s.code} {s.name}") if s.closing > 0 else (f"{s.code} {s.name}", hub_name)
-        w.writerow(safe_row([result.period, payer, payee, abs(s.closing), fmt(abs(s.closing), s.currency),
-                             s.currency, f"LK-{result.period}-{s.checksum[:12]}"]))
+        w.writerow(
+            safe_row(
+                [
+                    result.period,
+                    payer,
+                    payee,
+                    abs(s.closing),
+                    fmt(abs(s.closing), s.currency),
+                    s.currency,
+                    f"LK-{result.period}-{s.checksum[:12]}",
+                ]
+            )
+        )
     return ("\ufeff" + buf.getvalue()).encode()
 
 
@@ -245,8 +338,9 @@ class StatementFile:
     body: bytes
 
 
-def render(result: CloseResult, fmt: str, name: str, statements: list[Statement] | None = None,
-           hub_name: str = "HQ") -> StatementFile:
+def render(
+    result: CloseResult, fmt: str, name: str, statements: list[Statement] | None = None, hub_name: str = "HQ"
+) -> StatementFile:
     """The period's statements (or only ``statements``) as ``csv``, ``xlsx`` or ``pdf``, or the
     instruction file (``instructions``, a CSV named ``<name>-instructions-<period>.csv``)."""
     if fmt == "csv":

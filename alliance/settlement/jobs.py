@@ -31,8 +31,15 @@ log = get_logger(__name__)
 LAST_ZONE = "Etc/GMT+12"
 
 
-async def close_scope(kind: str, book: str, period: str, db: Database | None = None, *, catch_up: bool = False,
-                      now: datetime | None = None) -> list[str]:
+async def close_scope(
+    kind: str,
+    book: str,
+    period: str,
+    db: Database | None = None,
+    *,
+    catch_up: bool = False,
+    now: datetime | None = None,
+) -> list[str]:
     """Close ``period`` (with ``catch_up``, first every earlier month still to close, as seen at
     ``now``); the checksums of the months this closed or re-read."""
     db = db or get_database()
@@ -54,8 +61,9 @@ async def _close_period(kind: str, book: str, period: str, catch_up: bool = Fals
     await close_scope(kind, book, period, catch_up=catch_up)
 
 
-close_period: Any = dramatiq.actor(actor_name="close_period", queue_name="settlement", max_retries=10,
-                                   broker=get_broker())(_close_period)
+close_period: Any = dramatiq.actor(
+    actor_name="close_period", queue_name="settlement", max_retries=10, broker=get_broker()
+)(_close_period)
 
 
 def previous_month(now: datetime, tz: str) -> str:
@@ -72,6 +80,12 @@ async def close_ended_months(db: Database, target: Target, as_of: datetime) -> i
     return len(await close_scope("chain", str(target.id), period, db, catch_up=True, now=as_of))
 
 
-declare("close-chains-monthly", "30 0 1 * *", step=close_ended_months, queue="settlement", timezone=LAST_ZONE,
-        summary="Close every chain's ended months (its time zone), catching up missed ones in order: "
-                "statements per branch, one net each (idempotent, resumes after a crash).")
+declare(
+    "close-chains-monthly",
+    "30 0 1 * *",
+    step=close_ended_months,
+    queue="settlement",
+    timezone=LAST_ZONE,
+    summary="Close every chain's ended months (its time zone), catching up missed ones in order: "
+    "statements per branch, one net each (idempotent, resumes after a crash).",
+)

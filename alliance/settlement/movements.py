@@ -19,8 +19,9 @@ from lianka.platform.db import UnitOfWork
 Accounts = dict[uuid.UUID, tuple[uuid.UUID, str]]
 
 
-async def _lines(uow: UnitOfWork, book: uuid.UUID, period: str, *, before: bool
-                 ) -> tuple[Accounts, dict[uuid.UUID, Lines], bool]:
+async def _lines(
+    uow: UnitOfWork, book: uuid.UUID, period: str, *, before: bool
+) -> tuple[Accounts, dict[uuid.UUID, Lines], bool]:
     """(the book's clearing accounts, each owner's lines over the period — or every earlier one,
     ``before`` —, whether any posting came late)."""
     out: dict[uuid.UUID, Lines] = defaultdict(Lines)
@@ -51,21 +52,32 @@ async def movements(uow: UnitOfWork, book: uuid.UUID, period: str, tz: str) -> d
     return out
 
 
-async def _late_items(uow: UnitOfWork, book: uuid.UUID, period: str, accounts: Accounts, tz: str,
-                      out: dict[uuid.UUID, Lines]) -> None:
+async def _late_items(
+    uow: UnitOfWork, book: uuid.UUID, period: str, accounts: Accounts, tz: str, out: dict[uuid.UUID, Lines]
+) -> None:
     """One item per (late entry, owner, line), in business-time order, amounts and points together."""
     items: dict[tuple[uuid.UUID, uuid.UUID, str], dict[str, Any]] = {}
     for r in await queries.late_postings(uow, book, period, list(accounts)):
         owner, kind = accounts[r.account_id]
         line, is_money = line_of(kind)
-        item = items.setdefault((r.entry_id, owner, line), {
-            "entry_id": str(r.entry_id), "entry_kind": r.kind,
-            "business_time": r.business_time.astimezone(ZoneInfo(tz)).isoformat(),
-            "belongs_to": domain.period_of(r.business_time, tz), "line": line, "amount": 0, "points": 0,
-            "branch_id": str(owner), "branch": ""})
+        item = items.setdefault(
+            (r.entry_id, owner, line),
+            {
+                "entry_id": str(r.entry_id),
+                "entry_kind": r.kind,
+                "business_time": r.business_time.astimezone(ZoneInfo(tz)).isoformat(),
+                "belongs_to": domain.period_of(r.business_time, tz),
+                "line": line,
+                "amount": 0,
+                "points": 0,
+                "branch_id": str(owner),
+                "branch": "",
+            },
+        )
         item["amount" if is_money else "points"] += r.amount
-    for (_, owner, _), item in sorted(items.items(), key=lambda kv: (kv[1]["business_time"], kv[1]["entry_id"],
-                                                                     kv[1]["line"])):
+    for (_, owner, _), item in sorted(
+        items.items(), key=lambda kv: (kv[1]["business_time"], kv[1]["entry_id"], kv[1]["line"])
+    ):
         if item["amount"] or item["points"]:
             out[owner].late_items.append(item)
 

@@ -131,22 +131,21 @@ async def clearing_accounts(uow: UnitOfWork, book: uuid.UUID) -> list[ClearingAc
     return [ClearingAccount(*r) for r in await uow.session.execute(_CLEARING_ACCOUNTS, {"book": book})]
 
 
-async def totals_in_period(uow: UnitOfWork, book: uuid.UUID, period: str,
-                           accounts: list[uuid.UUID]) -> list[AccountTotal]:
+async def totals_in_period(
+    uow: UnitOfWork, book: uuid.UUID, period: str, accounts: list[uuid.UUID]
+) -> list[AccountTotal]:
     """Each of ``accounts``' postings in ``period`` summed, on-time and late apart."""
     rows = await uow.session.execute(_TOTALS_IN_PERIOD, {"book": book, "period": period, "accounts": accounts})
     return [AccountTotal(r.account_id, bool(r.late), int(r.amount)) for r in rows]
 
 
-async def totals_before(uow: UnitOfWork, book: uuid.UUID, period: str,
-                        accounts: list[uuid.UUID]) -> list[AccountTotal]:
+async def totals_before(uow: UnitOfWork, book: uuid.UUID, period: str, accounts: list[uuid.UUID]) -> list[AccountTotal]:
     """Each of ``accounts``' postings in every period before ``period`` summed, on-time and late apart."""
     rows = await uow.session.execute(_TOTALS_BEFORE, {"book": book, "period": period, "accounts": accounts})
     return [AccountTotal(r.account_id, bool(r.late), int(r.amount)) for r in rows]
 
 
-async def late_postings(uow: UnitOfWork, book: uuid.UUID, period: str,
-                        accounts: list[uuid.UUID]) -> list[LatePosting]:
+async def late_postings(uow: UnitOfWork, book: uuid.UUID, period: str, accounts: list[uuid.UUID]) -> list[LatePosting]:
     rows = await uow.session.execute(_LATE_POSTINGS, {"book": book, "period": period, "accounts": accounts})
     return [LatePosting(r.entry_id, r.kind, r.business_time, r.account_id, int(r.amount)) for r in rows]
 
@@ -182,9 +181,24 @@ async def run(uow: UnitOfWork, book: uuid.UUID, period: str, *, lock: bool = Fal
 async def statements(uow: UnitOfWork, book: uuid.UUID, period: str) -> list[Statement]:
     """The period's statements: partners, then branches, then the hub; by code within each."""
     rows = await uow.session.execute(_STATEMENTS, {"b": book, "p": period})
-    return [Statement(r.entity_kind, r.entity_id, r.merchant_id, r.parent_id, r.code, r.name, r.currency,
-                      int(r.opening), dict(r.lines), int(r.late), int(r.net), r.checksum,
-                      tuple(dict(i) for i in r.late_items)) for r in rows]
+    return [
+        Statement(
+            r.entity_kind,
+            r.entity_id,
+            r.merchant_id,
+            r.parent_id,
+            r.code,
+            r.name,
+            r.currency,
+            int(r.opening),
+            dict(r.lines),
+            int(r.late),
+            int(r.net),
+            r.checksum,
+            tuple(dict(i) for i in r.late_items),
+        )
+        for r in rows
+    ]
 
 
 async def fee_payers(uow: UnitOfWork, alliance_id: uuid.UUID) -> list[uuid.UUID]:
@@ -230,19 +244,36 @@ async def insert_run(uow: UnitOfWork, book: uuid.UUID, period: str, scope_kind: 
 
 
 async def insert_statements(uow: UnitOfWork, book: uuid.UUID, period: str, written: list[Statement]) -> None:
-    await uow.session.execute(_INSERT_STATEMENT, [
-        {"b": book, "p": period, "k": s.entity_kind, "e": s.entity_id, "m": s.merchant_id, "parent": s.parent_id,
-         "c": s.code, "n": s.name, "cur": s.currency, "o": s.opening, "l": canonical(s.lines).decode(),
-         "late": s.late, "net": s.net, "sum": s.checksum, "items": canonical(list(s.late_items)).decode()}
-        for s in written])
+    await uow.session.execute(
+        _INSERT_STATEMENT,
+        [
+            {
+                "b": book,
+                "p": period,
+                "k": s.entity_kind,
+                "e": s.entity_id,
+                "m": s.merchant_id,
+                "parent": s.parent_id,
+                "c": s.code,
+                "n": s.name,
+                "cur": s.currency,
+                "o": s.opening,
+                "l": canonical(s.lines).decode(),
+                "late": s.late,
+                "net": s.net,
+                "sum": s.checksum,
+                "items": canonical(list(s.late_items)).decode(),
+            }
+            for s in written
+        ],
+    )
 
 
 async def mark_statements_written(uow: UnitOfWork, book: uuid.UUID, period: str, entities: int) -> None:
     await uow.session.execute(_STATEMENTS_WRITTEN, {"n": entities, "b": book, "p": period})
 
 
-async def mark_closed(uow: UnitOfWork, book: uuid.UUID, period: str, checksum: str,
-                      facts: dict[str, Any]) -> None:
+async def mark_closed(uow: UnitOfWork, book: uuid.UUID, period: str, checksum: str, facts: dict[str, Any]) -> None:
     await uow.session.execute(_RUN_CLOSED, {"c": checksum, "s": canonical(facts).decode(), "b": book, "p": period})
 
 

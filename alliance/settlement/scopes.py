@@ -33,8 +33,18 @@ async def alliance_scope(db: Database, alliance_id: uuid.UUID) -> Scope:
     async with db.uow(system=True) as uow:
         partners = await queries.parties(uow, list(joined))  # every partner is a merchant (foreign key)
     operator = next((partners[m] for m, role in joined.items() if role == "operator"), None)
-    return Scope("alliance", alliance_id, a.code, a.name, a.currency, a.timezone, a.created_at, spokes,
-                 {m: partners[m] for m in joined}, operator)
+    return Scope(
+        "alliance",
+        alliance_id,
+        a.code,
+        a.name,
+        a.currency,
+        a.timezone,
+        a.created_at,
+        spokes,
+        {m: partners[m] for m in joined},
+        operator,
+    )
 
 
 async def resolve(db: Database, name: str) -> Scope:

@@ -26,8 +26,7 @@ async def queue_close(db: Database, merchant: uuid.UUID, period: str) -> PeriodS
     check_period(period)
     await close.check(db, await scopes.chain_scope(db, merchant), period)
     async with db.uow(merchant) as uow:
-        await outbox.enqueue(uow, "close_period", queue="settlement", kind="chain", book=str(merchant),
-                             period=period)
+        await outbox.enqueue(uow, "close_period", queue="settlement", kind="chain", book=str(merchant), period=period)
         await uow.commit()
     return await period_status(db, merchant, period)
 

@@ -32,6 +32,7 @@ def check_period(period: str) -> str:
 
 # --- what a book settles ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Spoke:
     """A branch that settles with the hub (a chain's branch, or a partner's branch in an alliance)."""
@@ -79,6 +80,7 @@ class Scope:
 
 # --- lines and statements ---------------------------------------------------------------------------
 
+
 @dataclass
 class Lines:
     """One entity's movements over a period: money and points per line, and what of it came late."""
@@ -95,8 +97,7 @@ class Lines:
         for k, v in other.points.items():
             self.points[k] += sign * v
         self.late += sign * other.late
-        self.late_items += [{**i, "amount": sign * i["amount"], "points": sign * i["points"]}
-                            for i in other.late_items]
+        self.late_items += [{**i, "amount": sign * i["amount"], "points": sign * i["points"]} for i in other.late_items]
 
     @property
     def net(self) -> int:
@@ -169,10 +170,23 @@ def canonical(value: object) -> bytes:
     return msgspec.json.encode(value, order="sorted")
 
 
-def statement_checksum(period: str, entity_id: uuid.UUID, opening: int, lines: dict[str, Any], late: int,
-                       net: int, late_items: tuple[dict[str, Any], ...] = ()) -> str:
-    payload: dict[str, Any] = {"period": period, "entity": str(entity_id), "opening": opening, "lines": lines,
-                               "late": late, "net": net}
+def statement_checksum(
+    period: str,
+    entity_id: uuid.UUID,
+    opening: int,
+    lines: dict[str, Any],
+    late: int,
+    net: int,
+    late_items: tuple[dict[str, Any], ...] = (),
+) -> str:
+    payload: dict[str, Any] = {
+        "period": period,
+        "entity": str(entity_id),
+        "opening": opening,
+        "lines": lines,
+        "late": late,
+        "net": net,
+    }
     if late_items:  # a statement without late items keeps the checksum it always had
         payload["late_items"] = list(late_items)
     return hashlib.sha256(canonical(payload)).hexdigest()
@@ -185,12 +199,35 @@ def run_checksum(statements: list[Statement]) -> str:
     return h.hexdigest()
 
 
-def _statement(period: str, kind: str, entity: uuid.UUID, merchant: uuid.UUID | None, parent: uuid.UUID | None,
-               code: str, name: str, currency: str, opening: int, lines: Lines) -> Statement:
+def _statement(
+    period: str,
+    kind: str,
+    entity: uuid.UUID,
+    merchant: uuid.UUID | None,
+    parent: uuid.UUID | None,
+    code: str,
+    name: str,
+    currency: str,
+    opening: int,
+    lines: Lines,
+) -> Statement:
     body = lines.as_json()
     items = tuple(lines.late_items)
-    return Statement(kind, entity, merchant, parent, code, name, currency, opening, body, lines.late, lines.net,
-                     statement_checksum(period, entity, opening, body, lines.late, lines.net, items), items)
+    return Statement(
+        kind,
+        entity,
+        merchant,
+        parent,
+        code,
+        name,
+        currency,
+        opening,
+        body,
+        lines.late,
+        lines.net,
+        statement_checksum(period, entity, opening, body, lines.late, lines.net, items),
+        items,
+    )
 
 
 def build(scope: Scope, period: str, moved: dict[uuid.UUID, Lines], opening: dict[uuid.UUID, int]) -> list[Statement]:
@@ -207,8 +244,20 @@ def build(scope: Scope, period: str, moved: dict[uuid.UUID, Lines], opening: dic
         for item in lines.late_items:
             item["branch"] = s.code
         by_partner[s.merchant_id].add(lines)
-        out.append(_statement(period, "branch", s.id, s.merchant_id, s.merchant_id if scope.kind == "alliance"
-                              else None, s.code, s.name, scope.currency, opening.get(s.id, 0), lines))
+        out.append(
+            _statement(
+                period,
+                "branch",
+                s.id,
+                s.merchant_id,
+                s.merchant_id if scope.kind == "alliance" else None,
+                s.code,
+                s.name,
+                scope.currency,
+                opening.get(s.id, 0),
+                lines,
+            )
+        )
     hub_lines = Lines()
     if scope.kind == "alliance":
         for merchant, party in sorted(scope.partners.items(), key=lambda kv: (kv[1].slug, str(kv[0]))):
@@ -218,16 +267,52 @@ def build(scope: Scope, period: str, moved: dict[uuid.UUID, Lines], opening: dic
                 continue  # the operator is the hub: its own branches settle with itself
             lines = by_partner.get(merchant, Lines())
             hub_lines.add(lines, -1)
-            out.append(_statement(period, "partner", merchant, merchant, None, party.slug, party.name, scope.currency,
-                                  opening.get(merchant, 0), lines))
+            out.append(
+                _statement(
+                    period,
+                    "partner",
+                    merchant,
+                    merchant,
+                    None,
+                    party.slug,
+                    party.name,
+                    scope.currency,
+                    opening.get(merchant, 0),
+                    lines,
+                )
+            )
         hub = scope.operator or Party(scope.book, scope.hub_code, scope.hub_name)
-        out.append(_statement(period, "hub", scope.book, hub.id if scope.operator else None, None, hub.slug,
-                              hub.name, scope.currency, opening.get(scope.book, 0), hub_lines))
+        out.append(
+            _statement(
+                period,
+                "hub",
+                scope.book,
+                hub.id if scope.operator else None,
+                None,
+                hub.slug,
+                hub.name,
+                scope.currency,
+                opening.get(scope.book, 0),
+                hub_lines,
+            )
+        )
     else:
         for lines in by_partner.values():
             hub_lines.add(lines, -1)
-        out.append(_statement(period, "hub", scope.book, scope.book, None, scope.hub_code, scope.hub_name,
-                              scope.currency, opening.get(scope.book, 0), hub_lines))
+        out.append(
+            _statement(
+                period,
+                "hub",
+                scope.book,
+                scope.book,
+                None,
+                scope.hub_code,
+                scope.hub_name,
+                scope.currency,
+                opening.get(scope.book, 0),
+                hub_lines,
+            )
+        )
     return out
 
 
@@ -238,8 +323,14 @@ def summary(scope: Scope, statements: list[Statement]) -> dict[str, Any]:
     hub and, in an alliance, the operator's own branches (which settle with the operator itself)."""
     top = [s for s in statements if s.entity_kind == ("partner" if scope.kind == "alliance" else "branch")]
     hub = next(s for s in statements if s.entity_kind == "hub")
-    own = [s for s in statements if scope.kind == "alliance" and s.entity_kind == "branch"
-           and hub.merchant_id is not None and s.parent_id == hub.merchant_id]
+    own = [
+        s
+        for s in statements
+        if scope.kind == "alliance"
+        and s.entity_kind == "branch"
+        and hub.merchant_id is not None
+        and s.parent_id == hub.merchant_id
+    ]
     totals: dict[str, int] = defaultdict(int)
     for s in top + own:
         for k, v in s.lines.items():
@@ -248,12 +339,15 @@ def summary(scope: Scope, statements: list[Statement]) -> dict[str, Any]:
     consumed = totals.get(LineKind.SV_CONSUMED.value, 0)
     refunded = totals.get(LineKind.SV_REFUNDED.value, 0)
     return {
-        "spokes": len(top), "spokes_net": sum(s.net for s in top), "hub_net": hub.net,
+        "spokes": len(top),
+        "spokes_net": sum(s.net for s in top),
+        "hub_net": hub.net,
         "sum_with_hub": sum(s.net for s in top) + hub.net,
-        "receive": sum(s.net for s in top if s.net > 0), "pay": -sum(s.net for s in top if s.net < 0),
+        "receive": sum(s.net for s in top if s.net > 0),
+        "pay": -sum(s.net for s in top if s.net < 0),
         "float_change": collected - consumed - refunded,
-        "bonus_expense": totals.get(LineKind.SV_BONUS_FUNDED.value, 0)
-        + totals.get(LineKind.SV_BONUS_CHARGED.value, 0),
-        "late": sum(s.late for s in top + own), "late_items": sum(len(s.late_items) for s in top + own),
+        "bonus_expense": totals.get(LineKind.SV_BONUS_FUNDED.value, 0) + totals.get(LineKind.SV_BONUS_CHARGED.value, 0),
+        "late": sum(s.late for s in top + own),
+        "late_items": sum(len(s.late_items) for s in top + own),
         "lines": dict(sorted(totals.items())),
     }

@@ -70,22 +70,25 @@ def upgrade() -> None:
         sa.Column("branch_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
         _created(),
         sa.PrimaryKeyConstraint("tenant_id", "user_id", name="pk_staff_memberships"),
-        sa.CheckConstraint("role IN ('owner', 'admin', 'manager', 'cashier', 'analyst')",
-                           name="ck_staff_memberships_role"),
+        sa.CheckConstraint(
+            "role IN ('owner', 'admin', 'manager', 'cashier', 'analyst')", name="ck_staff_memberships_role"
+        ),
     )
     op.create_index("ix_staff_memberships_user_id", "staff_memberships", ["user_id"])
     # Sign-in lists a user's merchants before any tenant is chosen: system scope.
     _exec(rls.tenant_or_system_table("staff_memberships"))
 
     # A tenant reads its own staff's user rows (names, e-mails); every write is system-scope work.
-    _exec([
-        "ALTER TABLE staff_users ENABLE ROW LEVEL SECURITY",
-        "ALTER TABLE staff_users FORCE ROW LEVEL SECURITY",
-        f"CREATE POLICY system_all ON staff_users USING ({SYSTEM}) WITH CHECK ({SYSTEM})",
-        "CREATE POLICY employer_read ON staff_users FOR SELECT USING (EXISTS (SELECT 1 FROM staff_memberships m "
-        f"WHERE m.user_id = staff_users.id AND m.{TENANT}))",
-        *rls.grant("staff_users"),
-    ])
+    _exec(
+        [
+            "ALTER TABLE staff_users ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE staff_users FORCE ROW LEVEL SECURITY",
+            f"CREATE POLICY system_all ON staff_users USING ({SYSTEM}) WITH CHECK ({SYSTEM})",
+            "CREATE POLICY employer_read ON staff_users FOR SELECT USING (EXISTS (SELECT 1 FROM staff_memberships m "
+            f"WHERE m.user_id = staff_users.id AND m.{TENANT}))",
+            *rls.grant("staff_users"),
+        ]
+    )
 
     op.create_table(
         "oidc_identities",
@@ -142,8 +145,9 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_api_clients"),
-        sa.ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"],
-                                name="fk_api_clients_branch"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], name="fk_api_clients_branch"
+        ),
         sa.CheckConstraint("cardinality(scopes) > 0", name="ck_api_clients_scopes"),
     )
     # The token endpoint finds a client by its client_id before it knows the tenant: system scope.
@@ -178,31 +182,45 @@ def upgrade() -> None:
         sa.Column("branch_id", UUID(as_uuid=True), nullable=True),
         sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("tenant_id", "member_id", name="pk_memberships"),
-        sa.ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"],
-                                name="fk_memberships_branch"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], name="fk_memberships_branch"
+        ),
     )
     op.create_index("ix_memberships_member_id", "memberships", ["member_id"])
-    _exec([
-        *rls.tenant_table("memberships"),
-        # the member's own portal scope reads (only) their enrolments, across merchants
-        f"CREATE POLICY member_self ON memberships FOR SELECT USING ({MEMBER})",
-    ])
-    _exec([
-        "ALTER TABLE members ENABLE ROW LEVEL SECURITY",
-        "ALTER TABLE members FORCE ROW LEVEL SECURITY",
-        f"CREATE POLICY system_all ON members USING ({SYSTEM}) WITH CHECK ({SYSTEM})",
-        "CREATE POLICY merchant_read ON members FOR SELECT USING (EXISTS (SELECT 1 FROM memberships m "
-        f"WHERE m.member_id = members.id AND m.{TENANT}))",
-        f"CREATE POLICY member_self ON members FOR SELECT USING ({MEMBER.replace('member_id', 'id', 1)})",
-        *rls.grant("members", "SELECT, INSERT, UPDATE"),
-        # a member sees the registry rows (name, slug) of the merchants they belong to
-        "CREATE POLICY member_merchants ON merchants FOR SELECT USING (EXISTS (SELECT 1 FROM memberships m "
-        f"WHERE m.tenant_id = merchants.id AND m.{MEMBER}))",
-    ])
+    _exec(
+        [
+            *rls.tenant_table("memberships"),
+            # the member's own portal scope reads (only) their enrolments, across merchants
+            f"CREATE POLICY member_self ON memberships FOR SELECT USING ({MEMBER})",
+        ]
+    )
+    _exec(
+        [
+            "ALTER TABLE members ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE members FORCE ROW LEVEL SECURITY",
+            f"CREATE POLICY system_all ON members USING ({SYSTEM}) WITH CHECK ({SYSTEM})",
+            "CREATE POLICY merchant_read ON members FOR SELECT USING (EXISTS (SELECT 1 FROM memberships m "
+            f"WHERE m.member_id = members.id AND m.{TENANT}))",
+            f"CREATE POLICY member_self ON members FOR SELECT USING ({MEMBER.replace('member_id', 'id', 1)})",
+            *rls.grant("members", "SELECT, INSERT, UPDATE"),
+            # a member sees the registry rows (name, slug) of the merchants they belong to
+            "CREATE POLICY member_merchants ON merchants FOR SELECT USING (EXISTS (SELECT 1 FROM memberships m "
+            f"WHERE m.tenant_id = merchants.id AND m.{MEMBER}))",
+        ]
+    )
 
 
 def downgrade() -> None:
     op.execute("DROP POLICY IF EXISTS member_merchants ON merchants")
-    for table in ("memberships", "members", "revoked_tokens", "api_clients", "signing_keys", "auth_sessions",
-                  "oidc_identities", "staff_users", "staff_memberships"):
+    for table in (
+        "memberships",
+        "members",
+        "revoked_tokens",
+        "api_clients",
+        "signing_keys",
+        "auth_sessions",
+        "oidc_identities",
+        "staff_users",
+        "staff_memberships",
+    ):
         op.execute(f"DROP TABLE IF EXISTS {table} CASCADE")

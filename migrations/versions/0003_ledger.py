@@ -139,8 +139,12 @@ CREATE TABLE ledger_snapshots (
 """
 
 #: the ledger's functions at the versions this migration introduced: alliance/ledger/sql/<name>/v<N>.sql
-FUNCTIONS = (("ledger_forbid_change", 1), ("ledger_check_balanced", 1), ("ledger_post", 1),
-             ("ledger_books_with_due_lots", 1))
+FUNCTIONS = (
+    ("ledger_forbid_change", 1),
+    ("ledger_check_balanced", 1),
+    ("ledger_post", 1),
+    ("ledger_books_with_due_lots", 1),
+)
 
 AFTER_FUNCTIONS = r"""
 REVOKE ALL ON FUNCTION ledger_books_with_due_lots(timestamptz) FROM PUBLIC;
@@ -173,10 +177,14 @@ def upgrade() -> None:
     for statement in statements(AFTER_FUNCTIONS):
         op.execute(statement)
     for table in APPEND_ONLY:
-        op.execute(f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
-                   "FOR EACH ROW EXECUTE FUNCTION ledger_forbid_change()")
-        op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION ledger_forbid_change()")
+        op.execute(
+            f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION ledger_forbid_change()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION ledger_forbid_change()"
+        )
         for s in rls.tenant_table(table, append_only=True):
             op.execute(s)
     for table in ("ledger_accounts", "ledger_snapshots"):
@@ -192,9 +200,21 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("ledger_snapshots", "ledger_lot_moves", "ledger_lots", "ledger_balances", "ledger_postings",
-                  "ledger_entries", "ledger_periods", "ledger_accounts"):
+    for table in (
+        "ledger_snapshots",
+        "ledger_lot_moves",
+        "ledger_lots",
+        "ledger_balances",
+        "ledger_postings",
+        "ledger_entries",
+        "ledger_periods",
+        "ledger_accounts",
+    ):
         op.execute(f"DROP TABLE {table} CASCADE")
-    for fn in ("ledger_post(jsonb)", "ledger_check_balanced()", "ledger_forbid_change()",
-               "ledger_books_with_due_lots(timestamptz)"):
+    for fn in (
+        "ledger_post(jsonb)",
+        "ledger_check_balanced()",
+        "ledger_forbid_change()",
+        "ledger_books_with_due_lots(timestamptz)",
+    ):
         op.execute(f"DROP FUNCTION {fn}")

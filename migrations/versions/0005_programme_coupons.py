@@ -62,7 +62,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_coupon_templates"),
         sa.UniqueConstraint("tenant_id", "code", name="uq_coupon_templates_tenant_id_code"),
         sa.CheckConstraint("kind IN ('fixed', 'percent', 'gift')", name="ck_coupon_templates_kind"),
-        sa.CheckConstraint("amount_off >= 0 AND min_spend >= 0 AND coalesce(cap, 0) >= 0", name="ck_coupon_templates_amounts"),
+        sa.CheckConstraint(
+            "amount_off >= 0 AND min_spend >= 0 AND coalesce(cap, 0) >= 0", name="ck_coupon_templates_amounts"
+        ),
         sa.CheckConstraint("percent_off BETWEEN 0 AND 100", name="ck_coupon_templates_percent"),
         sa.CheckConstraint("stock_total IS NULL OR issued_count <= stock_total", name="ck_coupon_templates_stock"),
     )
@@ -82,15 +84,23 @@ def upgrade() -> None:
         sa.Column("redeemed_sale_id", UUID(as_uuid=True), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_coupons"),
         sa.UniqueConstraint("tenant_id", "code", name="uq_coupons_tenant_id_code"),
-        sa.ForeignKeyConstraint(["tenant_id", "template_id"], ["coupon_templates.tenant_id", "coupon_templates.id"],
-                                name="fk_coupons_template"),
-        sa.ForeignKeyConstraint(["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"],
-                                name="fk_coupons_membership"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "template_id"],
+            ["coupon_templates.tenant_id", "coupon_templates.id"],
+            name="fk_coupons_template",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"], name="fk_coupons_membership"
+        ),
         sa.CheckConstraint("status IN ('issued', 'redeemed', 'void', 'expired')", name="ck_coupons_status"),
     )
     op.create_index("ix_coupons_member", "coupons", ["tenant_id", "member_id", "status"])
-    op.create_index("ix_coupons_sale", "coupons", ["tenant_id", "redeemed_sale_id"],
-                    postgresql_where=sa.text("redeemed_sale_id IS NOT NULL"))
+    op.create_index(
+        "ix_coupons_sale",
+        "coupons",
+        ["tenant_id", "redeemed_sale_id"],
+        postgresql_where=sa.text("redeemed_sale_id IS NOT NULL"),
+    )
     for table in ("programme_versions", "coupon_templates", "coupons"):
         for statement in rls.tenant_table(table):
             op.execute(statement)

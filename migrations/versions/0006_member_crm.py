@@ -56,13 +56,17 @@ def upgrade() -> None:
         _now("created_at"),
         _now("updated_at"),
         sa.PrimaryKeyConstraint("tenant_id", "member_id", name="pk_member_profiles"),
-        sa.ForeignKeyConstraint(["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"],
-                                name="fk_member_profiles_membership"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "member_id"],
+            ["memberships.tenant_id", "memberships.member_id"],
+            name="fk_member_profiles_membership",
+        ),
         sa.CheckConstraint("gender IN ('male', 'female', 'other', 'unknown')", name="ck_member_profiles_gender"),
         sa.CheckConstraint("cumulative_spend >= 0 AND purchase_count >= 0", name="ck_member_profiles_counters"),
     )
-    op.create_index("ix_member_profiles_birthday", "member_profiles",
-                    ["tenant_id", sa.text("extract(month from birthday)")])
+    op.create_index(
+        "ix_member_profiles_birthday", "member_profiles", ["tenant_id", sa.text("extract(month from birthday)")]
+    )
     op.create_index("ix_member_profiles_last_purchase", "member_profiles", ["tenant_id", "last_purchase_at"])
     op.create_table(
         "tier_changes",

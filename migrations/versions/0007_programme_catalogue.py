@@ -31,8 +31,9 @@ def _now(name: str) -> sa.Column[object]:
 
 
 def _membership_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"],
-                                   name=f"fk_{table}_membership")
+    return sa.ForeignKeyConstraint(
+        ["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"], name=f"fk_{table}_membership"
+    )
 
 
 def upgrade() -> None:
@@ -55,10 +56,14 @@ def upgrade() -> None:
         _now("created_at"),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_rewards"),
         sa.UniqueConstraint("tenant_id", "code", name="uq_rewards_tenant_id_code"),
-        sa.ForeignKeyConstraint(["tenant_id", "pickup_branch_id"], ["branches.tenant_id", "branches.id"],
-                                name="fk_rewards_pickup_branch"),
-        sa.ForeignKeyConstraint(["tenant_id", "coupon_template_id"],
-                                ["coupon_templates.tenant_id", "coupon_templates.id"], name="fk_rewards_template"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "pickup_branch_id"], ["branches.tenant_id", "branches.id"], name="fk_rewards_pickup_branch"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "coupon_template_id"],
+            ["coupon_templates.tenant_id", "coupon_templates.id"],
+            name="fk_rewards_template",
+        ),
         sa.CheckConstraint("kind IN ('gift', 'coupon', 'stored_value')", name="ck_rewards_kind"),
         sa.CheckConstraint("points_cost > 0 AND sv_amount >= 0", name="ck_rewards_amounts"),
         sa.CheckConstraint("stock_total IS NULL OR redeemed_count <= stock_total", name="ck_rewards_stock"),
@@ -83,11 +88,13 @@ def upgrade() -> None:
         _now("created_at"),
         sa.Column("picked_up_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_reward_redemptions"),
-        sa.ForeignKeyConstraint(["tenant_id", "reward_id"], ["rewards.tenant_id", "rewards.id"],
-                                name="fk_reward_redemptions_reward"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "reward_id"], ["rewards.tenant_id", "rewards.id"], name="fk_reward_redemptions_reward"
+        ),
         _membership_fk("reward_redemptions"),
-        sa.CheckConstraint("status IN ('awaiting_pickup', 'delivered', 'cancelled')",
-                           name="ck_reward_redemptions_status"),
+        sa.CheckConstraint(
+            "status IN ('awaiting_pickup', 'delivered', 'cancelled')", name="ck_reward_redemptions_status"
+        ),
         sa.CheckConstraint("points > 0", name="ck_reward_redemptions_points"),
     )
     op.create_index("ix_reward_redemptions_member", "reward_redemptions", ["tenant_id", "member_id", "reward_id"])

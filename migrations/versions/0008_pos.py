@@ -37,14 +37,23 @@ def _now(name: str) -> sa.Column[object]:
 def upgrade() -> None:
     op.create_table(
         "sales",
-        _tenant(), _id(),
+        _tenant(),
+        _id(),
         sa.Column("member_id", UUID(as_uuid=True), nullable=True),
         sa.Column("branch_id", UUID(as_uuid=True), nullable=False),
         sa.Column("business_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        _money("gross"), _money("member_discount"), _money("coupon_total"), _money("points_redeemed"),
-        _money("points_cash"), _money("sv_principal"), _money("sv_bonus"), _money("due"),
-        _money("qualifying_spend"), _money("points_earned"), _money("refunded"),
+        _money("gross"),
+        _money("member_discount"),
+        _money("coupon_total"),
+        _money("points_redeemed"),
+        _money("points_cash"),
+        _money("sv_principal"),
+        _money("sv_bonus"),
+        _money("due"),
+        _money("qualifying_spend"),
+        _money("points_earned"),
+        _money("refunded"),
         sa.Column("payment_method", sa.String(32), nullable=False, server_default="cash"),
         sa.Column("programme_version", sa.Integer, nullable=False),
         sa.Column("status", sa.String(24), nullable=False, server_default="completed"),
@@ -54,16 +63,22 @@ def upgrade() -> None:
         sa.Column("promotions", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
         _now("created_at"),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_sales"),
-        sa.ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"],
-                                name="fk_sales_branch"),
-        sa.ForeignKeyConstraint(["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"],
-                                name="fk_sales_membership"),
-        sa.CheckConstraint("gross > 0 AND member_discount >= 0 AND coupon_total >= 0 AND points_redeemed >= 0 "
-                           "AND points_cash >= 0 AND sv_principal >= 0 AND sv_bonus >= 0 AND due >= 0 "
-                           "AND qualifying_spend >= 0 AND points_earned >= 0 AND refunded >= 0",
-                           name="ck_sales_amounts"),
-        sa.CheckConstraint("gross = member_discount + coupon_total + points_cash + sv_principal + sv_bonus + due",
-                           name="ck_sales_conserved"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], name="fk_sales_branch"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"], name="fk_sales_membership"
+        ),
+        sa.CheckConstraint(
+            "gross > 0 AND member_discount >= 0 AND coupon_total >= 0 AND points_redeemed >= 0 "
+            "AND points_cash >= 0 AND sv_principal >= 0 AND sv_bonus >= 0 AND due >= 0 "
+            "AND qualifying_spend >= 0 AND points_earned >= 0 AND refunded >= 0",
+            name="ck_sales_amounts",
+        ),
+        sa.CheckConstraint(
+            "gross = member_discount + coupon_total + points_cash + sv_principal + sv_bonus + due",
+            name="ck_sales_conserved",
+        ),
         sa.CheckConstraint("refunded <= gross - member_discount - coupon_total", name="ck_sales_refund_cap"),
         sa.CheckConstraint("status IN ('completed', 'partially_refunded', 'refunded')", name="ck_sales_status"),
     )
@@ -85,31 +100,38 @@ def upgrade() -> None:
     )
     op.create_table(
         "top_ups",
-        _tenant(), _id(),
+        _tenant(),
+        _id(),
         sa.Column("member_id", UUID(as_uuid=True), nullable=False),
         sa.Column("branch_id", UUID(as_uuid=True), nullable=False),
         sa.Column("plan_code", sa.String(40), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        _money("principal"), _money("bonus"),
+        _money("principal"),
+        _money("bonus"),
         sa.Column("payment_method", sa.String(32), nullable=False),
         sa.Column("business_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("entry_id", UUID(as_uuid=True), nullable=False),
         _now("created_at"),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_top_ups"),
-        sa.ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"],
-                                name="fk_top_ups_branch"),
-        sa.ForeignKeyConstraint(["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"],
-                                name="fk_top_ups_membership"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], name="fk_top_ups_branch"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"], name="fk_top_ups_membership"
+        ),
         sa.CheckConstraint("principal > 0 AND bonus >= 0", name="ck_top_ups_amounts"),
     )
     op.create_table(
         "refunds",
-        _tenant(), _id(),
+        _tenant(),
+        _id(),
         sa.Column("sale_id", UUID(as_uuid=True), nullable=False),
         sa.Column("branch_id", UUID(as_uuid=True), nullable=False),
         _money("amount"),
         sa.Column("lines", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
-        _money("points_clawed_back"), _money("points_restored"), _money("sv_principal_restored"),
+        _money("points_clawed_back"),
+        _money("points_restored"),
+        _money("sv_principal_restored"),
         _money("sv_bonus_restored"),
         sa.Column("points_debt", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("business_time", sa.DateTime(timezone=True), nullable=False),

@@ -160,8 +160,11 @@ def upgrade() -> None:
         sa.Column("checksum", sa.String(64), nullable=False),
         _now("created_at"),
         sa.PrimaryKeyConstraint("tenant_id", "period", "entity_id", name="pk_settlement_statements"),
-        sa.ForeignKeyConstraint(["tenant_id", "period"], ["settlement_runs.tenant_id", "settlement_runs.period"],
-                                name="fk_settlement_statements_run"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "period"],
+            ["settlement_runs.tenant_id", "settlement_runs.period"],
+            name="fk_settlement_statements_run",
+        ),
         sa.CheckConstraint("entity_kind IN ('hub', 'branch', 'partner')", name="ck_settlement_statements_kind"),
     )
     op.create_index("ix_settlement_statements_merchant", "settlement_statements", ["merchant_id", "period"])
@@ -175,16 +178,20 @@ def upgrade() -> None:
     ):
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(f"CREATE POLICY alliance_book ON {table} USING (({predicate}) OR {rls.SYSTEM_PREDICATE}) "
-                   f"WITH CHECK (({predicate}) OR {rls.SYSTEM_PREDICATE})")
+        op.execute(
+            f"CREATE POLICY alliance_book ON {table} USING (({predicate}) OR {rls.SYSTEM_PREDICATE}) "
+            f"WITH CHECK (({predicate}) OR {rls.SYSTEM_PREDICATE})"
+        )
         for s in rls.grant(table, "SELECT, INSERT, UPDATE"):
             op.execute(s)
     for s in rls.tenant_table("settlement_runs"):
         op.execute(s)
     for s in rls.tenant_table("settlement_statements", append_only=True):
         op.execute(s)
-    op.execute("CREATE POLICY own_statements ON settlement_statements FOR SELECT "
-               "USING (merchant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)")
+    op.execute(
+        "CREATE POLICY own_statements ON settlement_statements FOR SELECT "
+        "USING (merchant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+    )
     op.execute("REVOKE DELETE ON settlement_runs FROM lianka_app")
     op.execute(MY_ALLIANCES)
     op.execute(FIND_INVITE)
@@ -201,8 +208,15 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION lianka_is_cardholder(uuid, uuid)")
     op.execute("DROP FUNCTION lianka_find_invite(text)")
     op.execute("DROP FUNCTION lianka_my_alliances()")
-    for table in ("settlement_statements", "settlement_runs", "alliance_spokes", "alliance_terms",
-                  "alliance_invites", "alliance_partners", "alliances"):
+    for table in (
+        "settlement_statements",
+        "settlement_runs",
+        "alliance_spokes",
+        "alliance_terms",
+        "alliance_invites",
+        "alliance_partners",
+        "alliances",
+    ):
         op.drop_table(table)
     op.execute(sql.load("ledger_check_balanced", 1))
     # ledger_post keeps its period lock: it is compatible with every earlier schema

@@ -44,10 +44,14 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_rule_awards"),
         sa.UniqueConstraint("tenant_id", "rule_code", "award_key", name="uq_rule_awards_key"),
-        sa.ForeignKeyConstraint(["tenant_id", "member_id"], ["memberships.tenant_id", "memberships.member_id"],
-                                name="fk_rule_awards_membership"),
-        sa.ForeignKeyConstraint(["tenant_id", "coupon_id"], ["coupons.tenant_id", "coupons.id"],
-                                name="fk_rule_awards_coupon"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "member_id"],
+            ["memberships.tenant_id", "memberships.member_id"],
+            name="fk_rule_awards_membership",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "coupon_id"], ["coupons.tenant_id", "coupons.id"], name="fk_rule_awards_coupon"
+        ),
         sa.CheckConstraint("points >= 0", name="ck_rule_awards_points"),
     )
     op.create_index("ix_rule_awards_member", "rule_awards", ["tenant_id", "rule_code", "member_id", "day"])

@@ -22,8 +22,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("settlement_statements",
-                  sa.Column("late_items", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")))
+    op.add_column(
+        "settlement_statements", sa.Column("late_items", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb"))
+    )
 
 
 def downgrade() -> None:

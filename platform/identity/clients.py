@@ -42,12 +42,20 @@ class NewClient:
 
 
 def _view(c: ApiClient) -> ClientView:
-    return ClientView(c.id, c.client_id, c.name, c.branch_id, list(c.scopes), c.created_at, c.expires_at,
-                      c.revoked_at, c.last_used_at)
+    return ClientView(
+        c.id, c.client_id, c.name, c.branch_id, list(c.scopes), c.created_at, c.expires_at, c.revoked_at, c.last_used_at
+    )
 
 
-async def create_client(ident: Identity, actor: Principal, name: str, scopes: list[str], *,
-                        branch_id: uuid.UUID | None = None, expires_in_days: int | None = None) -> NewClient:
+async def create_client(
+    ident: Identity,
+    actor: Principal,
+    name: str,
+    scopes: list[str],
+    *,
+    branch_id: uuid.UUID | None = None,
+    expires_in_days: int | None = None,
+) -> NewClient:
     unknown = set(scopes) - SCOPES
     if not scopes or unknown:
         raise ValidationFailed("Unknown or missing scopes", field="scopes", allowed=sorted(SCOPES))
@@ -63,10 +71,16 @@ async def create_client(ident: Identity, actor: Principal, name: str, scopes: li
         s = uow.session
         if branch_id is not None and not await s.scalar(text("SELECT 1 FROM branches WHERE id = :b"), {"b": branch_id}):
             raise NotFound("Branch not found", field="branch_id")
-        row = ApiClient(tenant_id=actor.tenant, client_id=client_id, secret_hash=secrets_box.token_hash(secret),
-                        name=name.strip(), branch_id=branch_id, scopes=sorted(set(scopes)),
-                        created_by=actor.subject_id if actor.is_staff else None,
-                        expires_at=(datetime.now(UTC) + timedelta(days=expires_in_days)) if expires_in_days else None)
+        row = ApiClient(
+            tenant_id=actor.tenant,
+            client_id=client_id,
+            secret_hash=secrets_box.token_hash(secret),
+            name=name.strip(),
+            branch_id=branch_id,
+            scopes=sorted(set(scopes)),
+            created_by=actor.subject_id if actor.is_staff else None,
+            expires_at=(datetime.now(UTC) + timedelta(days=expires_in_days)) if expires_in_days else None,
+        )
         s.add(row)
         await s.flush()
         await s.refresh(row)
@@ -85,7 +99,8 @@ async def revoke_client(ident: Identity, actor: Principal, client_row_id: uuid.U
     async with ident.db.uow(actor.tenant) as uow:
         res = await uow.session.execute(
             text("UPDATE api_clients SET revoked_at = coalesce(revoked_at, now()) WHERE id = :i RETURNING id"),
-            {"i": client_row_id})
+            {"i": client_row_id},
+        )
         if res.first() is None:
             raise NotFound("API client not found")
         await uow.commit()

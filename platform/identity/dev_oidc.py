@@ -45,8 +45,9 @@ class DevOidcProvider:
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "dev-oidc-1", "use": "sig", "alg": "RS256"},
-                                       private=True)
+        self.key = RSAKey.generate_key(
+            2048, parameters={"kid": "dev-oidc-1", "use": "sig", "alg": "RS256"}, private=True
+        )
         self._codes: dict[str, dict[str, Any]] = {}
         self._server: ThreadingHTTPServer | None = None
         self.issuer = ""
@@ -91,29 +92,45 @@ class DevOidcProvider:
     def _get(self, h: BaseHTTPRequestHandler) -> None:
         url = urlsplit(h.path)
         if url.path == "/.well-known/openid-configuration":
-            self._json(h, 200, {
-                "issuer": self.tamper.get("discovery_issuer", self.issuer),
-                "authorization_endpoint": self.issuer + "/authorize", "token_endpoint": self.issuer + "/token",
-                "jwks_uri": self.issuer + "/jwks", "response_types_supported": ["code"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": self.tamper.get("algs", ["RS256"]),
-                "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-                "scopes_supported": ["openid", "email", "profile"],
-            })
+            self._json(
+                h,
+                200,
+                {
+                    "issuer": self.tamper.get("discovery_issuer", self.issuer),
+                    "authorization_endpoint": self.issuer + "/authorize",
+                    "token_endpoint": self.issuer + "/token",
+                    "jwks_uri": self.issuer + "/jwks",
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": self.tamper.get("algs", ["RS256"]),
+                    "code_challenge_methods_supported": ["S256"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                    "scopes_supported": ["openid", "email", "profile"],
+                },
+            )
         elif url.path == "/jwks":
             self._json(h, 200, dict(KeySet([self.key]).as_dict(private=False)))
         elif url.path == "/authorize":
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
-            ok = (q.get("client_id") == self.client_id and q.get("response_type") == "code"
-                  and "openid" in q.get("scope", "").split() and q.get("code_challenge_method") == "S256"
-                  and q.get("code_challenge") and q.get("redirect_uri"))
+            ok = (
+                q.get("client_id") == self.client_id
+                and q.get("response_type") == "code"
+                and "openid" in q.get("scope", "").split()
+                and q.get("code_challenge_method") == "S256"
+                and q.get("code_challenge")
+                and q.get("redirect_uri")
+            )
             if not ok:
                 self._json(h, 400, {"error": "invalid_request"})
                 return
             code = secrets.token_urlsafe(16)
-            self._codes[code] = {"redirect_uri": q["redirect_uri"], "challenge": q["code_challenge"],
-                                 "nonce": q.get("nonce"), "user": self.next_user, "exp": time.time() + 60}
+            self._codes[code] = {
+                "redirect_uri": q["redirect_uri"],
+                "challenge": q["code_challenge"],
+                "nonce": q.get("nonce"),
+                "user": self.next_user,
+                "exp": time.time() + 60,
+            }
             h.send_response(302)
             h.send_header("Location", q["redirect_uri"] + "?" + urlencode({"code": code, "state": q.get("state", "")}))
             h.end_headers()
@@ -135,8 +152,12 @@ class DevOidcProvider:
             self._json(h, 401, {"error": "invalid_client"})
             return
         grant = self._codes.pop(form.get("code", ""), None)  # single use
-        if (form.get("grant_type") != "authorization_code" or grant is None or grant["exp"] < time.time()
-                or form.get("redirect_uri") != grant["redirect_uri"]):
+        if (
+            form.get("grant_type") != "authorization_code"
+            or grant is None
+            or grant["exp"] < time.time()
+            or form.get("redirect_uri") != grant["redirect_uri"]
+        ):
             self._json(h, 400, {"error": "invalid_grant"})
             return
         verifier = form.get("code_verifier", "")
@@ -146,13 +167,31 @@ class DevOidcProvider:
         access_token = secrets.token_urlsafe(24)
         user: DevUser = grant["user"]
         now = int(time.time())
-        claims = {"iss": self.issuer, "sub": user.sub, "aud": self.client_id, "iat": now, "exp": now + 300,
-                  "nonce": grant["nonce"], "email": user.email, "email_verified": user.email_verified,
-                  "name": user.name, "at_hash": _b64(hashlib.sha256(access_token.encode()).digest()[:16])}
+        claims = {
+            "iss": self.issuer,
+            "sub": user.sub,
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": grant["nonce"],
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "name": user.name,
+            "at_hash": _b64(hashlib.sha256(access_token.encode()).digest()[:16]),
+        }
         claims.update({k: v for k, v in self.tamper.items() if k in {"iss", "aud", "azp", "nonce", "exp", "sub"}})
         key = self.key
         if self.tamper.get("sign_with_other_key"):
             key = RSAKey.generate_key(2048, parameters={"kid": "dev-oidc-1"}, private=True)
         id_token = jwt.encode({"alg": "RS256", "kid": "dev-oidc-1"}, claims, key)
-        self._json(h, 200, {"access_token": access_token, "token_type": "Bearer", "expires_in": 3600,
-                            "id_token": id_token, "scope": "openid email profile"})
+        self._json(
+            h,
+            200,
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "id_token": id_token,
+                "scope": "openid email profile",
+            },
+        )

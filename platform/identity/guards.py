@@ -77,6 +77,7 @@ def identity_of(connection: Connection) -> Identity:
 
 # --- guards -------------------------------------------------------------------------------------
 
+
 def requires(*permissions: Permission) -> Guard:
     """Staff or API client acting for a merchant, holding every one of ``permissions``."""
 
@@ -135,6 +136,7 @@ def declared_access(handler: BaseRouteHandler) -> tuple[str, ...] | None:
 
 # --- dependency providers -----------------------------------------------------------------------
 
+
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     """``principal: Principal`` in a handler: whoever the guard admitted."""
     principal = request.state.get(_STATE_KEY) or request.state.get(_MEMBER_KEY)
@@ -149,6 +151,7 @@ async def provide_identity(request: Request[Any, Any, Any]) -> Identity:
 
 
 # --- resolution ---------------------------------------------------------------------------------
+
 
 async def authenticate(connection: Connection) -> Principal | None:
     """The staff or client principal of this request (cached), or None without credentials."""
@@ -168,9 +171,14 @@ async def authenticate(connection: Connection) -> Principal | None:
             principal = await _client_principal(connection, ident, claims)
         elif kind == Kind.STAFF:
             principal = await _staff_principal(
-                connection, ident, _uuid(claims.get("sub")), session_id=_uuid(claims.get("sid")),
-                bound=_uuid(claims["tid"]) if claims.get("tid") else None, via="bearer",
-                token_id=str(claims.get("jti")))
+                connection,
+                ident,
+                _uuid(claims.get("sub")),
+                session_id=_uuid(claims.get("sid")),
+                bound=_uuid(claims["tid"]) if claims.get("tid") else None,
+                via="bearer",
+                token_id=str(claims.get("jti")),
+            )
         else:
             raise InvalidToken("Unknown token kind")
     elif cookie := connection.cookies.get(sessions.STAFF_COOKIE):
@@ -178,8 +186,9 @@ async def authenticate(connection: Connection) -> Principal | None:
         if live is None:
             raise SessionExpired()
         _check_csrf_header(connection, ident, cookie)
-        principal = await _staff_principal(connection, ident, live.subject_id, session_id=live.id, bound=None,
-                                           via="session", token_id=None)
+        principal = await _staff_principal(
+            connection, ident, live.subject_id, session_id=live.id, bound=None, via="session", token_id=None
+        )
     else:
         return None
     connection.state[_STATE_KEY] = principal
@@ -222,9 +231,16 @@ async def _requested_merchant(connection: Connection, ident: Identity) -> uuid.U
     return await resolve_merchant_ref(ident.db, ref.strip()) if ref else None
 
 
-async def _staff_principal(connection: Connection, ident: Identity, user_id: uuid.UUID, *,
-                           session_id: uuid.UUID, bound: uuid.UUID | None, via: str,
-                           token_id: str | None) -> Principal:
+async def _staff_principal(
+    connection: Connection,
+    ident: Identity,
+    user_id: uuid.UUID,
+    *,
+    session_id: uuid.UUID,
+    bound: uuid.UUID | None,
+    via: str,
+    token_id: str | None,
+) -> Principal:
     requested = await _requested_merchant(connection, ident)
     if bound is not None and requested is not None and requested != bound:
         raise MerchantNotFound()
@@ -235,27 +251,51 @@ async def _staff_principal(connection: Connection, ident: Identity, user_id: uui
         if len(choices) == 1:  # one employer: nothing to choose
             tenant = choices[0].id
     async with ident.db.uow(system=True) as uow:
-        row = (await uow.session.execute(text(
-            "SELECT s.revoked_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL AS live "
-            "FROM auth_sessions s JOIN staff_users u ON u.id = s.subject_id "
-            "WHERE s.id = :s AND s.kind = 'staff' AND s.subject_id = :u"), {"s": session_id, "u": user_id})).first()
+        row = (
+            await uow.session.execute(
+                text(
+                    "SELECT s.revoked_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL AS live "
+                    "FROM auth_sessions s JOIN staff_users u ON u.id = s.subject_id "
+                    "WHERE s.id = :s AND s.kind = 'staff' AND s.subject_id = :u"
+                ),
+                {"s": session_id, "u": user_id},
+            )
+        ).first()
         if row is None or not row.live:
             raise SessionExpired() if via == "session" else InvalidToken("The token has been revoked")
         membership = None
         if tenant is not None:
             await uow.set_tenant(tenant)
-            membership = (await uow.session.execute(text(
-                "SELECT role, branch_ids FROM staff_memberships WHERE user_id = :u"), {"u": user_id})).first()
+            membership = (
+                await uow.session.execute(
+                    text("SELECT role, branch_ids FROM staff_memberships WHERE user_id = :u"), {"u": user_id}
+                )
+            ).first()
             if membership is None:
                 raise MerchantNotFound()
     if membership is None:
-        return Principal(kind=Kind.STAFF, subject_id=user_id, via=via, session_id=session_id, token_id=token_id,
-                         extra={"merchants": ",".join(c.slug for c in choices)})
+        return Principal(
+            kind=Kind.STAFF,
+            subject_id=user_id,
+            via=via,
+            session_id=session_id,
+            token_id=token_id,
+            extra={"merchants": ",".join(c.slug for c in choices)},
+        )
     role = Role(membership.role)
     branches = frozenset(membership.branch_ids)
     limited = None if role in ALL_BRANCH_ROLES or (role is Role.CASHIER and not branches) else branches
-    return Principal(kind=Kind.STAFF, subject_id=user_id, via=via, session_id=session_id, token_id=token_id,
-                     tenant_id=tenant, role=role, permissions=ROLE_PERMISSIONS[role], branch_ids=limited)
+    return Principal(
+        kind=Kind.STAFF,
+        subject_id=user_id,
+        via=via,
+        session_id=session_id,
+        token_id=token_id,
+        tenant_id=tenant,
+        role=role,
+        permissions=ROLE_PERMISSIONS[role],
+        branch_ids=limited,
+    )
 
 
 async def _client_principal(connection: Connection, ident: Identity, claims: dict[str, Any]) -> Principal:
@@ -272,19 +312,31 @@ async def _client_principal(connection: Connection, ident: Identity, claims: dic
         return cached
     epoch = cache.epoch
     async with ident.db.uow(tenant) as uow:
-        row = (await uow.session.execute(text(
-            "SELECT c.client_id, c.scopes, c.branch_id, c.expires_at, "
-            "c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now()) AS live, "
-            "EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = :j) AS token_revoked "
-            "FROM api_clients c WHERE c.id = :c"),
-            {"c": client_row, "j": jti})).first()
+        row = (
+            await uow.session.execute(
+                text(
+                    "SELECT c.client_id, c.scopes, c.branch_id, c.expires_at, "
+                    "c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now()) AS live, "
+                    "EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = :j) AS token_revoked "
+                    "FROM api_clients c WHERE c.id = :c"
+                ),
+                {"c": client_row, "j": jti},
+            )
+        ).first()
     if row is None or not row.live or row.token_revoked or row.client_id != claims.get("client_id"):
         raise InvalidToken("The token or its client has been revoked")
     scopes = frozenset(str(claims.get("scope") or "").split()) & frozenset(row.scopes)
-    principal = Principal(kind=Kind.CLIENT, subject_id=client_row, tenant_id=tenant,
-                          permissions=permissions_for_scopes(scopes), scopes=scopes,
-                          branch_ids=frozenset({row.branch_id}) if row.branch_id else None,
-                          via="bearer", token_id=jti, client_id=row.client_id)
+    principal = Principal(
+        kind=Kind.CLIENT,
+        subject_id=client_row,
+        tenant_id=tenant,
+        permissions=permissions_for_scopes(scopes),
+        scopes=scopes,
+        branch_ids=frozenset({row.branch_id}) if row.branch_id else None,
+        via="bearer",
+        token_id=jti,
+        client_id=row.client_id,
+    )
     cache.put(key, principal, row.expires_at, epoch=epoch)
     return principal
 

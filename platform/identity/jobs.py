@@ -23,9 +23,10 @@ async def send_email(uow: UnitOfWork, to: str = "", subject: str = "", body: str
 async def prune_identity(uow: UnitOfWork, fire_time: str = "", keep_days: int = 30, **_: Any) -> None:
     """Drop sessions that ended more than ``keep_days`` ago (every staff bearer token has one) and
     revocation entries whose tokens have expired anyway. Runs in system scope."""
-    await uow.session.execute(text(
-        "DELETE FROM auth_sessions WHERE coalesce(revoked_at, expires_at) < now() - make_interval(days => :d)"),
-        {"d": keep_days})
+    await uow.session.execute(
+        text("DELETE FROM auth_sessions WHERE coalesce(revoked_at, expires_at) < now() - make_interval(days => :d)"),
+        {"d": keep_days},
+    )
     await uow.session.execute(text("DELETE FROM revoked_tokens WHERE expires_at < now()"))
 
 

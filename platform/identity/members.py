@@ -37,6 +37,7 @@ QR_WINDOW = 3  # the current step and the two before it: a QR shown on a phone w
 
 # --- phone --------------------------------------------------------------------------------------
 
+
 def normalise_phone(raw: str, region: str = "CN") -> str:
     """E.164 (``+8613812345678``) of a valid number; national numbers are read in ``region``."""
     try:
@@ -54,6 +55,7 @@ def mask_phone(e164: str) -> str:
 
 # --- card number --------------------------------------------------------------------------------
 
+
 def luhn_check_digit(payload: str) -> str:
     total = 0
     for i, ch in enumerate(reversed(payload)):
@@ -67,8 +69,7 @@ def luhn_check_digit(payload: str) -> str:
 
 
 def is_valid_card_number(card: str) -> bool:
-    return card.isdigit() and len(card) == CARD_LENGTH and card[0] != "0" and \
-        luhn_check_digit(card[:-1]) == card[-1]
+    return card.isdigit() and len(card) == CARD_LENGTH and card[0] != "0" and luhn_check_digit(card[:-1]) == card[-1]
 
 
 def new_card_number() -> str:
@@ -77,6 +78,7 @@ def new_card_number() -> str:
 
 
 # --- QR token -----------------------------------------------------------------------------------
+
 
 def qr_token(card: str, qr_secret: bytes, now: float | None = None) -> str:
     """``LK1.<card>.<step>.<mac>``: changes every :data:`QR_STEP` seconds; a screenshot goes stale."""
@@ -104,6 +106,7 @@ def qr_matches(card: str, qr_secret: bytes, step: int, mac: str, now: float | No
 
 # --- enrolment and look-up ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MemberView:
     member_id: uuid.UUID
@@ -126,10 +129,13 @@ async def _find_or_create_person(uow: UnitOfWork, phone: str) -> uuid.UUID:
     for _ in range(8):
         try:
             async with s.begin_nested():
-                mid = await s.scalar(text(
-                    "INSERT INTO members (phone, card_number, qr_secret) VALUES (:p, :c, :q) "
-                    "ON CONFLICT (phone) DO NOTHING RETURNING id"),
-                    {"p": phone, "c": new_card_number(), "q": secrets.token_bytes(32)})
+                mid = await s.scalar(
+                    text(
+                        "INSERT INTO members (phone, card_number, qr_secret) VALUES (:p, :c, :q) "
+                        "ON CONFLICT (phone) DO NOTHING RETURNING id"
+                    ),
+                    {"p": phone, "c": new_card_number(), "q": secrets.token_bytes(32)},
+                )
         except IntegrityError:  # the random card number is taken: draw again
             continue
         if mid is None:
@@ -142,8 +148,14 @@ async def _find_or_create_person(uow: UnitOfWork, phone: str) -> uuid.UUID:
 OnJoin = Callable[[UnitOfWork, uuid.UUID], Awaitable[object]]
 
 
-async def enrol_member(ident: Identity, tenant_id: uuid.UUID, phone: str,
-                       branch_id: uuid.UUID | None = None, *, on_join: OnJoin | None = None) -> Enrolled:
+async def enrol_member(
+    ident: Identity,
+    tenant_id: uuid.UUID,
+    phone: str,
+    branch_id: uuid.UUID | None = None,
+    *,
+    on_join: OnJoin | None = None,
+) -> Enrolled:
     """Enrol the person with ``phone`` at merchant ``tenant_id`` (idempotent: enrolling twice
     returns the existing membership). ``on_join(uow, member_id)`` runs in the same transaction when
     the membership is new (the programme's sign-up rules), so a membership never lacks its bonus."""
@@ -152,12 +164,16 @@ async def enrol_member(ident: Identity, tenant_id: uuid.UUID, phone: str,
         member_id = await _find_or_create_person(uow, phone)
         await uow.set_tenant(tenant_id)
         if branch_id is not None and not await uow.session.scalar(
-                text("SELECT 1 FROM branches WHERE id = :b"), {"b": branch_id}):
+            text("SELECT 1 FROM branches WHERE id = :b"), {"b": branch_id}
+        ):
             raise NotFound("Branch not found", field="branch_id")
-        created = await uow.session.scalar(text(
-            "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) "
-            "ON CONFLICT (tenant_id, member_id) DO NOTHING RETURNING true"),
-            {"t": tenant_id, "m": member_id, "b": branch_id})
+        created = await uow.session.scalar(
+            text(
+                "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) "
+                "ON CONFLICT (tenant_id, member_id) DO NOTHING RETURNING true"
+            ),
+            {"t": tenant_id, "m": member_id, "b": branch_id},
+        )
         if created and on_join is not None:
             await on_join(uow, member_id)
         view = await _membership_view(uow, "id", member_id)
@@ -171,9 +187,15 @@ _MEMBER_BY = {"id": "m.id = :v", "card": "m.card_number = :v", "phone": "m.phone
 
 
 async def _membership_view(uow: UnitOfWork, by: str, value: object) -> MemberView | None:
-    row = (await uow.session.execute(text(
-        "SELECT m.id, m.card_number, m.phone, ms.branch_id, ms.joined_at FROM memberships ms "
-        f"JOIN members m ON m.id = ms.member_id WHERE {_MEMBER_BY[by]}"), {"v": value})).first()
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT m.id, m.card_number, m.phone, ms.branch_id, ms.joined_at FROM memberships ms "
+                f"JOIN members m ON m.id = ms.member_id WHERE {_MEMBER_BY[by]}"
+            ),
+            {"v": value},
+        )
+    ).first()
     if row is None:
         return None
     return MemberView(row.id, row.card_number, mask_phone(row.phone), row.branch_id, row.joined_at)
@@ -187,21 +209,27 @@ async def get_member(ident: Identity, tenant_id: uuid.UUID, member_id: uuid.UUID
     return view
 
 
-async def lookup_member(ident: Identity, tenant_id: uuid.UUID, *, card: str | None = None,
-                        phone: str | None = None, qr: str | None = None) -> MemberView:
+async def lookup_member(
+    ident: Identity, tenant_id: uuid.UUID, *, card: str | None = None, phone: str | None = None, qr: str | None = None
+) -> MemberView:
     """Find this merchant's member by card number, phone or a current QR token (the till)."""
     async with ident.db.uow(tenant_id) as uow:
         if qr:
             card_no, step, mac = parse_qr(qr)
-            row = (await uow.session.execute(text(
-                "SELECT m.qr_secret FROM memberships ms JOIN members m ON m.id = ms.member_id "
-                "WHERE m.card_number = :c"), {"c": card_no})).first()
+            row = (
+                await uow.session.execute(
+                    text(
+                        "SELECT m.qr_secret FROM memberships ms JOIN members m ON m.id = ms.member_id "
+                        "WHERE m.card_number = :c"
+                    ),
+                    {"c": card_no},
+                )
+            ).first()
             if row is None or not qr_matches(card_no, bytes(row.qr_secret), step, mac):
                 raise NotFound("Member not found (or the QR code has expired)")
             view = await _membership_view(uow, "card", card_no)
         elif card:
-            view = await _membership_view(uow, "card", card.strip()) \
-                if is_valid_card_number(card.strip()) else None
+            view = await _membership_view(uow, "card", card.strip()) if is_valid_card_number(card.strip()) else None
         elif phone:
             view = await _membership_view(uow, "phone", normalise_phone(phone))
         else:
@@ -212,6 +240,7 @@ async def lookup_member(ident: Identity, tenant_id: uuid.UUID, *, card: str | No
 
 
 # --- portal: one-time codes ---------------------------------------------------------------------
+
 
 def _otp_key(phone: str) -> str:
     return "lk:otp:" + hashlib.sha256(phone.encode()).hexdigest()[:32]
@@ -244,14 +273,18 @@ async def request_otp(ident: Identity, phone_raw: str, ip: str) -> None:
     cfg = ident.cfg
     phone = normalise_phone(phone_raw)
     if await ident.limiter.hit("otp-ip", ip, 3600) > 20:
-        raise RateLimited("Too many codes requested from this address",
-                          retry_after=await ident.limiter.retry_after("otp-ip", ip))
+        raise RateLimited(
+            "Too many codes requested from this address", retry_after=await ident.limiter.retry_after("otp-ip", ip)
+        )
     if await ident.limiter.count("otp-resend", phone) > 0:
-        raise RateLimited("Wait before asking for another code",
-                          retry_after=await ident.limiter.retry_after("otp-resend", phone))
+        raise RateLimited(
+            "Wait before asking for another code", retry_after=await ident.limiter.retry_after("otp-resend", phone)
+        )
     if await ident.limiter.hit("otp-hour", phone, 3600) > cfg.otp_per_hour:
-        raise RateLimited("Too many codes for this phone; try again later",
-                          retry_after=await ident.limiter.retry_after("otp-hour", phone))
+        raise RateLimited(
+            "Too many codes for this phone; try again later",
+            retry_after=await ident.limiter.retry_after("otp-hour", phone),
+        )
     await ident.limiter.hit("otp-resend", phone, cfg.otp_resend_seconds)
     async with ident.db.uow(system=True) as uow:
         known = await uow.session.scalar(text("SELECT 1 FROM members WHERE phone = :p"), {"p": phone})
@@ -264,8 +297,9 @@ async def request_otp(ident: Identity, phone_raw: str, ip: str) -> None:
         pipe.hset(_otp_key(phone), mapping={"mac": digest, "attempts": 0})
         pipe.expire(_otp_key(phone), cfg.otp_ttl)
         await pipe.execute()
-    await ident.sms.send(phone, f"【联卡 Lianka】您的登录验证码是 {code}，{cfg.otp_ttl // 60} 分钟内有效。"
-                                f" Your sign-in code: {code}")
+    await ident.sms.send(
+        phone, f"【联卡 Lianka】您的登录验证码是 {code}，{cfg.otp_ttl // 60} 分钟内有效。 Your sign-in code: {code}"
+    )
 
 
 async def verify_otp(ident: Identity, phone_raw: str, code: str, ip: str) -> uuid.UUID:
@@ -276,7 +310,8 @@ async def verify_otp(ident: Identity, phone_raw: str, code: str, ip: str) -> uui
     phone = normalise_phone(phone_raw)
     key = _otp_key(phone)
     status, raw_mac, total = await ident.redis.eval(
-        _OTP_GUESS, 1, key, _otp_address_field(ip), cfg.otp_max_attempts, cfg.otp_max_attempts_global)
+        _OTP_GUESS, 1, key, _otp_address_field(ip), cfg.otp_max_attempts, cfg.otp_max_attempts_global
+    )
     if int(status) != 2:
         raise InvalidCredentials("The code is wrong or has expired")
     expected = raw_mac.decode() if isinstance(raw_mac, bytes) else str(raw_mac)
@@ -296,6 +331,7 @@ async def verify_otp(ident: Identity, phone_raw: str, code: str, ip: str) -> uui
 
 
 # --- portal: the member's own view --------------------------------------------------------------
+
 
 async def enter_member_scope(uow: UnitOfWork, member_id: uuid.UUID) -> None:
     """Let this transaction read the member's own rows across merchants (and nothing else)."""
@@ -322,11 +358,17 @@ async def portal_view(ident: Identity, member_id: uuid.UUID) -> PortalView:
     async with ident.db.uow() as uow:
         await enter_member_scope(uow, member_id)
         m = (await uow.session.execute(text("SELECT id, card_number, phone FROM members"))).one()
-        rows = (await uow.session.execute(text(
-            "SELECT mc.id, mc.slug, mc.name, ms.joined_at FROM memberships ms "
-            "JOIN merchants mc ON mc.id = ms.tenant_id ORDER BY ms.joined_at"))).all()
-    return PortalView(m.id, m.card_number, mask_phone(m.phone),
-                      [PortalMembership(r.id, r.slug, r.name, r.joined_at) for r in rows])
+        rows = (
+            await uow.session.execute(
+                text(
+                    "SELECT mc.id, mc.slug, mc.name, ms.joined_at FROM memberships ms "
+                    "JOIN merchants mc ON mc.id = ms.tenant_id ORDER BY ms.joined_at"
+                )
+            )
+        ).all()
+    return PortalView(
+        m.id, m.card_number, mask_phone(m.phone), [PortalMembership(r.id, r.slug, r.name, r.joined_at) for r in rows]
+    )
 
 
 async def current_qr(ident: Identity, member_id: uuid.UUID) -> tuple[str, int]:
@@ -340,6 +382,7 @@ async def current_qr(ident: Identity, member_id: uuid.UUID) -> tuple[str, int]:
 async def rotate_qr_secret(ident: Identity, member_id: uuid.UUID) -> None:
     """A new QR secret (e.g. after a lost phone): every QR code shown so far stops working."""
     async with ident.db.uow(system=True) as uow:
-        await uow.session.execute(text("UPDATE members SET qr_secret = :q WHERE id = :m"),
-                                  {"q": secrets.token_bytes(32), "m": member_id})
+        await uow.session.execute(
+            text("UPDATE members SET qr_secret = :q WHERE id = :m"), {"q": secrets.token_bytes(32), "m": member_id}
+        )
         await uow.commit()

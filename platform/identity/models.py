@@ -106,8 +106,9 @@ class ApiClient(Base):
     __tablename__ = "api_clients"
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("merchants.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True,
-                                          server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
     name: Mapped[str] = mapped_column(String(200))

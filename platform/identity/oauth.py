@@ -139,17 +139,36 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
         self.issued: list[dict[str, Any]] = []
         self.register_grant(ClientCredentials)
 
-        def generate(grant_type: str, client: OAuthClient, user: object = None, scope: str | None = None, *,
-                     expires_in: int | None = None, include_refresh_token: bool = False) -> dict[str, Any]:
+        def generate(
+            grant_type: str,
+            client: OAuthClient,
+            user: object = None,
+            scope: str | None = None,
+            *,
+            expires_in: int | None = None,
+            include_refresh_token: bool = False,
+        ) -> dict[str, Any]:
             assert key is not None, "this server was built without a signing key"
             granted = client.get_allowed_scope(scope)
             now = int(time.time())
-            claims = {"sub": client.client_id, "client_id": client.client_id, "kind": "client",
-                      "cid": str(client.row_id), "tid": str(client.tenant_id),
-                      "bid": str(client.branch_id) if client.branch_id else None, "scope": granted,
-                      "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
-            return {"token_type": "Bearer", "access_token": keyring.sign_with(key, claims),
-                    "expires_in": ttl, "scope": granted}
+            claims = {
+                "sub": client.client_id,
+                "client_id": client.client_id,
+                "kind": "client",
+                "cid": str(client.row_id),
+                "tid": str(client.tenant_id),
+                "bid": str(client.branch_id) if client.branch_id else None,
+                "scope": granted,
+                "iat": now,
+                "exp": now + ttl,
+                "jti": uuid.uuid4().hex,
+            }
+            return {
+                "token_type": "Bearer",
+                "access_token": keyring.sign_with(key, claims),
+                "expires_in": ttl,
+                "scope": granted,
+            }
 
         self.register_token_generator("default", generate)
 
@@ -186,14 +205,20 @@ async def load_client(ident: Identity, client_id: str | None) -> OAuthClient | N
     if not client_id or len(client_id) > 64:
         return None
     async with ident.db.uow(system=True) as uow:
-        row = (await uow.session.execute(text(
-            "SELECT id, tenant_id, client_id, secret_hash, branch_id, scopes FROM api_clients "
-            "WHERE client_id = :c AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"),
-            {"c": client_id})).first()
+        row = (
+            await uow.session.execute(
+                text(
+                    "SELECT id, tenant_id, client_id, secret_hash, branch_id, scopes FROM api_clients "
+                    "WHERE client_id = :c AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+                ),
+                {"c": client_id},
+            )
+        ).first()
     if row is None:
         return None
-    return OAuthClient(row.id, row.tenant_id, row.client_id, bytes(row.secret_hash), row.branch_id,
-                       frozenset(row.scopes))
+    return OAuthClient(
+        row.id, row.tenant_id, row.client_id, bytes(row.secret_hash), row.branch_id, frozenset(row.scopes)
+    )
 
 
 @dataclass(frozen=True)
@@ -227,14 +252,16 @@ async def token_endpoint(ident: Identity, headers: Mapping[str, str], form: Mapp
     status, body, out_headers = server.create_token_response(request)
     if status == 200 and client is not None:
         async with ident.db.uow(client.tenant_id) as uow:
-            await uow.session.execute(text("UPDATE api_clients SET last_used_at = now() WHERE id = :i"),
-                                      {"i": client.row_id})
+            await uow.session.execute(
+                text("UPDATE api_clients SET last_used_at = now() WHERE id = :i"), {"i": client.row_id}
+            )
             await uow.commit()
     return OAuthResult(status, dict(body), out_headers)
 
 
-async def revocation_endpoint(ident: Identity, headers: Mapping[str, str],
-                              form: Mapping[str, list[str]]) -> OAuthResult:
+async def revocation_endpoint(
+    ident: Identity, headers: Mapping[str, str], form: Mapping[str, list[str]]
+) -> OAuthResult:
     """``POST /oauth/revoke`` (RFC 7009): a client revokes one of its own access tokens. An unknown,
     expired or foreign token is answered 200 too, as the RFC asks (nothing is learnt)."""
     if (dup := _duplicates(form)) is not None:
@@ -261,8 +288,12 @@ async def revocation_endpoint(ident: Identity, headers: Mapping[str, str],
 
 async def revoke_token(ident: Identity, tenant_id: uuid.UUID, jti: str, exp: int) -> None:
     async with ident.db.uow(tenant_id) as uow:
-        await uow.session.execute(text(
-            "INSERT INTO revoked_tokens (tenant_id, jti, expires_at) VALUES (:t, :j, to_timestamp(:e)) "
-            "ON CONFLICT DO NOTHING"), {"t": tenant_id, "j": jti[:64], "e": exp})
+        await uow.session.execute(
+            text(
+                "INSERT INTO revoked_tokens (tenant_id, jti, expires_at) VALUES (:t, :j, to_timestamp(:e)) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"t": tenant_id, "j": jti[:64], "e": exp},
+        )
         await uow.commit()
     await principal_cache.revoked(ident.redis)

@@ -58,11 +58,17 @@ class OidcClient:
         self.cfg = cfg
         self.redis = redis
         self.app = _OidcApp(
-            FrameworkIntegration("oidc"), name="oidc",
-            client_id=cfg.oidc_client_id, client_secret=cfg.oidc_client_secret,
+            FrameworkIntegration("oidc"),
+            name="oidc",
+            client_id=cfg.oidc_client_id,
+            client_secret=cfg.oidc_client_secret,
             server_metadata_url=cfg.oidc_issuer + "/.well-known/openid-configuration",
-            client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256",
-                           "token_endpoint_auth_method": "client_secret_basic", "timeout": 10},
+            client_kwargs={
+                "scope": "openid email profile",
+                "code_challenge_method": "S256",
+                "token_endpoint_auth_method": "client_secret_basic",
+                "timeout": 10,
+            },
         )
 
     @property
@@ -87,8 +93,12 @@ class OidcClient:
         await self._metadata()
         rv = await self.app.create_authorization_url(self.redirect_uri)
         binding = secrets_box.new_token(24)
-        data = {"code_verifier": rv["code_verifier"], "nonce": rv["nonce"], "next": next_path,
-                "binding": secrets_box.token_hash(binding).hex()}
+        data = {
+            "code_verifier": rv["code_verifier"],
+            "nonce": rv["nonce"],
+            "next": next_path,
+            "binding": secrets_box.token_hash(binding).hex(),
+        }
         await self.redis.set(self._key(rv["state"]), json.dumps(data), ex=STATE_TTL)
         return Started(rv["url"], binding)
 
@@ -96,8 +106,9 @@ class OidcClient:
     def _key(state: str) -> str:
         return "lk:oidc:" + secrets_box.token_hash(state).hex()[:40]
 
-    async def finish(self, *, state: str | None, code: str | None, error: str | None,
-                     binding: str | None) -> tuple[ExternalUser, str]:
+    async def finish(
+        self, *, state: str | None, code: str | None, error: str | None, binding: str | None
+    ) -> tuple[ExternalUser, str]:
         """The verified external user and the path to continue to."""
         if error:
             raise OidcFailed(f"The provider answered: {error[:100]}")
@@ -111,13 +122,16 @@ class OidcClient:
             raise OidcFailed("This sign-in was started in another browser")
         await self._metadata()
         try:
-            token = await self.app.fetch_access_token(redirect_uri=self.redirect_uri, code=code,
-                                                      code_verifier=data["code_verifier"])
+            token = await self.app.fetch_access_token(
+                redirect_uri=self.redirect_uri, code=code, code_verifier=data["code_verifier"]
+            )
             if "id_token" not in token:
                 raise OidcFailed("The provider returned no id_token")
             # iss and aud explicitly: authlib's default checks iss, and aud only through azp
-            options = {"iss": {"essential": True, "values": [self.cfg.oidc_issuer]},
-                       "aud": {"essential": True, "values": [self.cfg.oidc_client_id]}}
+            options = {
+                "iss": {"essential": True, "values": [self.cfg.oidc_issuer]},
+                "aud": {"essential": True, "values": [self.cfg.oidc_client_id]},
+            }
             claims = await self.app.parse_id_token(token, nonce=data["nonce"], claims_options=options, leeway=60)
         except OidcFailed:
             raise
@@ -128,7 +142,10 @@ class OidcClient:
             log.warning("OIDC token request failed", error=repr(exc))
             raise OidcFailed("The sign-in provider cannot be reached") from None
         user = ExternalUser(
-            issuer=str(claims["iss"]), subject=str(claims["sub"]),
-            email=claims.get("email"), email_verified=claims.get("email_verified") is True,
-            name=str(claims.get("name") or ""))
+            issuer=str(claims["iss"]),
+            subject=str(claims["sub"]),
+            email=claims.get("email"),
+            email_verified=claims.get("email_verified") is True,
+            name=str(claims.get("name") or ""),
+        )
         return user, data["next"]

@@ -56,14 +56,32 @@ READ_ONLY = frozenset(p for p in Permission if p.value.endswith(":read"))
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: ALL,
     Role.ADMIN: ALL - {P.BILLING_MANAGE},
-    Role.MANAGER: frozenset({
-        P.MERCHANT_READ, P.BRANCHES_READ, P.STAFF_READ, P.PROGRAMME_READ, P.MEMBERS_READ, P.MEMBERS_WRITE,
-        P.COUPONS_ISSUE, P.SALES_READ, P.SALES_WRITE, P.CAMPAIGNS_READ, P.REPORTS_READ,
-    }),
-    Role.CASHIER: frozenset({
-        P.MERCHANT_READ, P.BRANCHES_READ, P.PROGRAMME_READ, P.MEMBERS_READ, P.MEMBERS_WRITE,
-        P.SALES_READ, P.SALES_WRITE,
-    }),
+    Role.MANAGER: frozenset(
+        {
+            P.MERCHANT_READ,
+            P.BRANCHES_READ,
+            P.STAFF_READ,
+            P.PROGRAMME_READ,
+            P.MEMBERS_READ,
+            P.MEMBERS_WRITE,
+            P.COUPONS_ISSUE,
+            P.SALES_READ,
+            P.SALES_WRITE,
+            P.CAMPAIGNS_READ,
+            P.REPORTS_READ,
+        }
+    ),
+    Role.CASHIER: frozenset(
+        {
+            P.MERCHANT_READ,
+            P.BRANCHES_READ,
+            P.PROGRAMME_READ,
+            P.MEMBERS_READ,
+            P.MEMBERS_WRITE,
+            P.SALES_READ,
+            P.SALES_WRITE,
+        }
+    ),
     Role.ANALYST: READ_ONLY,
 }
 
@@ -75,10 +93,17 @@ ALL_BRANCH_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ANALYST})
 #: create staff or API clients (a credential must not mint credentials), nor export members' full phone
 #: numbers (an export is a person's decision, logged with their name).
 SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "pos": frozenset({
-        P.MERCHANT_READ, P.BRANCHES_READ, P.PROGRAMME_READ, P.MEMBERS_READ, P.MEMBERS_WRITE,
-        P.SALES_READ, P.SALES_WRITE,
-    }),
+    "pos": frozenset(
+        {
+            P.MERCHANT_READ,
+            P.BRANCHES_READ,
+            P.PROGRAMME_READ,
+            P.MEMBERS_READ,
+            P.MEMBERS_WRITE,
+            P.SALES_READ,
+            P.SALES_WRITE,
+        }
+    ),
     "members:read": frozenset({P.MEMBERS_READ}),
     "reports:read": frozenset({P.MERCHANT_READ, P.REPORTS_READ}),
     "admin": ROLE_PERMISSIONS[Role.ADMIN] - {P.STAFF_WRITE, P.CLIENTS_WRITE, P.CLIENTS_READ, P.MEMBERS_EXPORT},

@@ -79,7 +79,8 @@ class ClientPrincipalCache:
         if entry is None:
             return None
         if entry.until < time.monotonic() or (
-                entry.client_expires_at is not None and entry.client_expires_at <= datetime.now(UTC)):
+            entry.client_expires_at is not None and entry.client_expires_at <= datetime.now(UTC)
+        ):
             del self._entries[key]
             return None
         return entry.principal

@@ -36,6 +36,10 @@ class Identity:
 
     @classmethod
     def create(cls, db: Database, settings: Settings, redis: Redis, sms: SmsChannel | None = None) -> Identity:
-        return cls(db=db, settings=settings, redis=redis,
-                   keyring=KeyRing(db, settings.secret_key, settings.identity),
-                   sms=sms or sms_channel_for(settings.identity))
+        return cls(
+            db=db,
+            settings=settings,
+            redis=redis,
+            keyring=KeyRing(db, settings.secret_key, settings.identity),
+            sms=sms or sms_channel_for(settings.identity),
+        )

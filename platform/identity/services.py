@@ -50,6 +50,7 @@ def normalise_email(email: str) -> str:
 
 # --- action links (e-mail verification, set password) -------------------------------------------
 
+
 def action_token(secret: str, purpose: str, user_id: uuid.UUID, bound_to: str, ttl: int) -> str:
     """``user.expiry.mac`` — the MAC covers ``bound_to`` (the e-mail, or the current password hash),
     so a set-password link dies once used and a verify link dies if the e-mail changes."""
@@ -77,20 +78,32 @@ def _check_action(secret: str, purpose: str, token: str, user: StaffUser | None,
 async def queue_verification_mail(uow: UnitOfWork, ident: Identity, user_id: uuid.UUID, email: str) -> None:
     token = action_token(ident.secret, "lianka:verify-email", user_id, email, VERIFY_TTL)
     link = f"{ident.cfg.public_url}/verify-email?token={token}"
-    await enqueue(uow, "send_email", queue="messages", to=email, subject="Confirm your e-mail for Lianka",
-                  body=f"Welcome to Lianka.\n\nConfirm your e-mail address:\n{link}\n\nThe link works for 3 days.\n"
-                       f"Token: {token}\n")
+    await enqueue(
+        uow,
+        "send_email",
+        queue="messages",
+        to=email,
+        subject="Confirm your e-mail for Lianka",
+        body=f"Welcome to Lianka.\n\nConfirm your e-mail address:\n{link}\n\nThe link works for 3 days.\n"
+        f"Token: {token}\n",
+    )
 
 
 async def queue_set_password_mail(uow: UnitOfWork, ident: Identity, user: StaffUser, merchant_name: str) -> None:
     token = action_token(ident.secret, "lianka:set-password", user.id, user.password_hash or "", SET_PASSWORD_TTL)
     link = f"{ident.cfg.public_url}/set-password?token={token}"
-    await enqueue(uow, "send_email", queue="messages", to=user.email,
-                  subject=f"You have been added to {merchant_name} on Lianka",
-                  body=f"Set your password to sign in:\n{link}\n\nThe link works for 3 days.\nToken: {token}\n")
+    await enqueue(
+        uow,
+        "send_email",
+        queue="messages",
+        to=user.email,
+        subject=f"You have been added to {merchant_name} on Lianka",
+        body=f"Set your password to sign in:\n{link}\n\nThe link works for 3 days.\nToken: {token}\n",
+    )
 
 
 # --- sign-up ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SignUp:
@@ -132,10 +145,19 @@ async def sign_up(ident: Identity, data: SignUp) -> SignedUp:
             raise SlugTaken(field="slug")
         if await s.scalar(select(StaffUser.id).where(StaffUser.email == email)):
             raise EmailTaken(field="email")
-        merchant = Merchant(slug=data.slug, name=data.merchant_name.strip(), trade=data.trade or "retail",
-                            currency=data.currency, timezone=data.timezone)
-        user = StaffUser(email=email, display_name=data.display_name.strip(), password_hash=pw_hash,
-                         password_changed_at=datetime.now(UTC))
+        merchant = Merchant(
+            slug=data.slug,
+            name=data.merchant_name.strip(),
+            trade=data.trade or "retail",
+            currency=data.currency,
+            timezone=data.timezone,
+        )
+        user = StaffUser(
+            email=email,
+            display_name=data.display_name.strip(),
+            password_hash=pw_hash,
+            password_changed_at=datetime.now(UTC),
+        )
         s.add_all([merchant, user])
         try:
             await s.flush()
@@ -177,6 +199,7 @@ async def set_password(ident: Identity, token: str, password: str) -> uuid.UUID:
 
 # --- password sign-in ---------------------------------------------------------------------------
 
+
 async def authenticate_password(ident: Identity, email: str, password: str, ip: str) -> StaffUser:
     """The user for ``email`` + ``password``, or :class:`InvalidCredentials` — one answer for an
     unknown e-mail, a wrong password and a disabled account, in the same time (a dummy hash is
@@ -200,8 +223,9 @@ async def authenticate_password(ident: Identity, email: str, password: str, ip: 
     if user.password_hash and passwords.needs_rehash(user.password_hash):
         new_hash = await passwords.hash_password(password)
         async with ident.db.uow(system=True) as uow:
-            await uow.session.execute(text("UPDATE staff_users SET password_hash = :h WHERE id = :i"),
-                                      {"h": new_hash, "i": user.id})
+            await uow.session.execute(
+                text("UPDATE staff_users SET password_hash = :h WHERE id = :i"), {"h": new_hash, "i": user.id}
+            )
             await uow.commit()
     return user
 
@@ -219,8 +243,9 @@ async def _admit_sign_in(ident: Identity, email: str, ip: str) -> None:
     lockout of each kind in a window e-mails the account's owner."""
     cfg, lim, window = ident.cfg, ident.limiter, ident.cfg.lockout_seconds
     if await lim.hit("login-ip", ip, window) > cfg.max_logins_per_ip:
-        raise RateLimited("Too many sign-in attempts from this address",
-                          retry_after=await lim.retry_after("login-ip", ip))
+        raise RateLimited(
+            "Too many sign-in attempts from this address", retry_after=await lim.retry_after("login-ip", ip)
+        )
     pair = f"{email}|{ip}"
     if await lim.hit("login-fail", pair, window) > cfg.max_failed_logins:
         await _notify_lockout(ident, email, ip, everywhere=False)
@@ -249,15 +274,24 @@ async def _notify_lockout(ident: Identity, email: str, ip: str, *, everywhere: b
         if user is None or user.disabled_at is not None:
             return
         if everywhere:
-            what = ("Sign-in to your Lianka account has been paused for every address after too many failed "
-                    f"attempts from several addresses. Try again in about {minutes} minutes.")
+            what = (
+                "Sign-in to your Lianka account has been paused for every address after too many failed "
+                f"attempts from several addresses. Try again in about {minutes} minutes."
+            )
         else:
-            what = (f"Sign-in to your Lianka account from the address {ip} has been paused for about {minutes} "
-                    "minutes after too many failed attempts. Sign-in from your other addresses still works.")
-        await enqueue(uow, "send_email", queue="messages", to=user.email,
-                      subject="Lianka: failed sign-in attempts on your account",
-                      body=f"{what}\n\nIf this was not you, someone may be guessing your password: nothing has "
-                           "been changed, but choose a long, unique password.\n")
+            what = (
+                f"Sign-in to your Lianka account from the address {ip} has been paused for about {minutes} "
+                "minutes after too many failed attempts. Sign-in from your other addresses still works."
+            )
+        await enqueue(
+            uow,
+            "send_email",
+            queue="messages",
+            to=user.email,
+            subject="Lianka: failed sign-in attempts on your account",
+            body=f"{what}\n\nIf this was not you, someone may be guessing your password: nothing has "
+            "been changed, but choose a long, unique password.\n",
+        )
         await uow.commit()
 
 
@@ -273,10 +307,15 @@ class MerchantChoice:
 async def staff_merchants(db: Database, user_id: uuid.UUID) -> list[MerchantChoice]:
     """Every merchant ``user_id`` works for, with the role (system scope: before a tenant is chosen)."""
     async with db.uow(system=True) as uow:
-        rows = (await uow.session.execute(
-            text("SELECT m.id, m.slug, m.name, s.role, s.branch_ids FROM staff_memberships s "
-                 "JOIN merchants m ON m.id = s.tenant_id WHERE s.user_id = :u ORDER BY m.name"),
-            {"u": user_id})).all()
+        rows = (
+            await uow.session.execute(
+                text(
+                    "SELECT m.id, m.slug, m.name, s.role, s.branch_ids FROM staff_memberships s "
+                    "JOIN merchants m ON m.id = s.tenant_id WHERE s.user_id = :u ORDER BY m.name"
+                ),
+                {"u": user_id},
+            )
+        ).all()
     return [MerchantChoice(r.id, r.slug, r.name, r.role, list(r.branch_ids)) for r in rows]
 
 
@@ -307,9 +346,16 @@ async def member_merchant(db: Database, ref: str, member_id: uuid.UUID) -> uuid.
     return tenant
 
 
-async def issue_staff_token(ident: Identity, user_id: uuid.UUID, merchant: uuid.UUID | None, *,
-                            ttl: int | None = None, user_agent: str = "", ip: str | None = None,
-                            method: str = "password") -> tuple[str, int, uuid.UUID | None]:
+async def issue_staff_token(
+    ident: Identity,
+    user_id: uuid.UUID,
+    merchant: uuid.UUID | None,
+    *,
+    ttl: int | None = None,
+    user_agent: str = "",
+    ip: str | None = None,
+    method: str = "password",
+) -> tuple[str, int, uuid.UUID | None]:
     """A short-lived staff bearer token, anchored to a new session row (revocable). With exactly
     one employer, or ``merchant`` named, the token is bound to that merchant (``tid``)."""
     choices = await staff_merchants(ident.db, user_id)
@@ -320,8 +366,16 @@ async def issue_staff_token(ident: Identity, user_id: uuid.UUID, merchant: uuid.
     else:
         bound = choices[0].id if len(choices) == 1 else None
     ttl = ident.cfg.staff_token_ttl if ttl is None else ttl
-    sess = await create_session(ident.db, kind="staff", subject_id=user_id, method=method,
-                                ttl=max(ttl, 1), cookie=False, user_agent=user_agent, ip=ip)
+    sess = await create_session(
+        ident.db,
+        kind="staff",
+        subject_id=user_id,
+        method=method,
+        ttl=max(ttl, 1),
+        cookie=False,
+        user_agent=user_agent,
+        ip=ip,
+    )
     claims: dict[str, object] = {"sub": str(user_id), "kind": "staff", "sid": str(sess.id)}
     if bound:
         claims["tid"] = str(bound)
@@ -329,16 +383,27 @@ async def issue_staff_token(ident: Identity, user_id: uuid.UUID, merchant: uuid.
     return token, ttl, bound
 
 
-async def start_staff_session(ident: Identity, user_id: uuid.UUID, method: str, *, user_agent: str = "",
-                              ip: str | None = None) -> NewSession:
-    return await create_session(ident.db, kind="staff", subject_id=user_id, method=method,
-                                ttl=ident.cfg.staff_session_ttl, cookie=True, user_agent=user_agent, ip=ip)
+async def start_staff_session(
+    ident: Identity, user_id: uuid.UUID, method: str, *, user_agent: str = "", ip: str | None = None
+) -> NewSession:
+    return await create_session(
+        ident.db,
+        kind="staff",
+        subject_id=user_id,
+        method=method,
+        ttl=ident.cfg.staff_session_ttl,
+        cookie=True,
+        user_agent=user_agent,
+        ip=ip,
+    )
 
 
 # --- OpenID Connect linking ---------------------------------------------------------------------
 
-async def link_oidc_identity(ident: Identity, issuer: str, subject: str, email: str | None,
-                             email_verified: bool) -> uuid.UUID:
+
+async def link_oidc_identity(
+    ident: Identity, issuer: str, subject: str, email: str | None, email_verified: bool
+) -> uuid.UUID:
     """The staff user for an external identity: an existing link, else the staff account whose
     e-mail the provider has *verified* (then linked). Nobody is created here: staff accounts come
     from sign-up and invitations."""

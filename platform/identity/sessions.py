@@ -39,16 +39,35 @@ class LiveSession:
     subject_id: uuid.UUID
 
 
-async def create_session(db: Database, *, kind: str, subject_id: uuid.UUID, method: str, ttl: int,
-                         cookie: bool, user_agent: str = "", ip: str | None = None) -> NewSession:
+async def create_session(
+    db: Database,
+    *,
+    kind: str,
+    subject_id: uuid.UUID,
+    method: str,
+    ttl: int,
+    cookie: bool,
+    user_agent: str = "",
+    ip: str | None = None,
+) -> NewSession:
     token = secrets_box.new_token() if cookie else None
     expires = datetime.now(UTC) + timedelta(seconds=ttl)
     async with db.uow(system=True) as uow:
         sid = await uow.session.scalar(
-            text("INSERT INTO auth_sessions (kind, subject_id, token_hash, method, expires_at, user_agent, ip) "
-                 "VALUES (:k, :s, :h, :m, :e, :ua, CAST(:ip AS inet)) RETURNING id"),
-            {"k": kind, "s": subject_id, "h": secrets_box.token_hash(token) if token else None, "m": method,
-             "e": expires, "ua": user_agent[:400], "ip": _ip(ip)})
+            text(
+                "INSERT INTO auth_sessions (kind, subject_id, token_hash, method, expires_at, user_agent, ip) "
+                "VALUES (:k, :s, :h, :m, :e, :ua, CAST(:ip AS inet)) RETURNING id"
+            ),
+            {
+                "k": kind,
+                "s": subject_id,
+                "h": secrets_box.token_hash(token) if token else None,
+                "m": method,
+                "e": expires,
+                "ua": user_agent[:400],
+                "ip": _ip(ip),
+            },
+        )
         await uow.commit()
     assert isinstance(sid, uuid.UUID)
     return NewSession(sid, token, expires)
@@ -63,18 +82,23 @@ def _ip(ip: str | None) -> str | None:
 
 async def session_by_token(db: Database, kind: str, token: str) -> LiveSession | None:
     async with db.uow(system=True) as uow:
-        row = (await uow.session.execute(
-            text("SELECT id, kind, subject_id FROM auth_sessions WHERE token_hash = :h AND kind = :k "
-                 "AND revoked_at IS NULL AND expires_at > now()"),
-            {"h": secrets_box.token_hash(token), "k": kind})).first()
+        row = (
+            await uow.session.execute(
+                text(
+                    "SELECT id, kind, subject_id FROM auth_sessions WHERE token_hash = :h AND kind = :k "
+                    "AND revoked_at IS NULL AND expires_at > now()"
+                ),
+                {"h": secrets_box.token_hash(token), "k": kind},
+            )
+        ).first()
     return LiveSession(row.id, row.kind, row.subject_id) if row else None
 
 
 async def revoke_session(db: Database, session_id: uuid.UUID) -> None:
     async with db.uow(system=True) as uow:
         await uow.session.execute(
-            text("UPDATE auth_sessions SET revoked_at = now() WHERE id = :i AND revoked_at IS NULL"),
-            {"i": session_id})
+            text("UPDATE auth_sessions SET revoked_at = now() WHERE id = :i AND revoked_at IS NULL"), {"i": session_id}
+        )
         await uow.commit()
 
 
@@ -82,8 +106,11 @@ async def revoke_all_sessions(db: Database, kind: str, subject_id: uuid.UUID) ->
     """Sign a person out everywhere (e.g. after a password change)."""
     async with db.uow(system=True) as uow:
         await uow.session.execute(
-            text("UPDATE auth_sessions SET revoked_at = now() WHERE kind = :k AND subject_id = :s "
-                 "AND revoked_at IS NULL"), {"k": kind, "s": subject_id})
+            text(
+                "UPDATE auth_sessions SET revoked_at = now() WHERE kind = :k AND subject_id = :s AND revoked_at IS NULL"
+            ),
+            {"k": kind, "s": subject_id},
+        )
         await uow.commit()
 
 

@@ -50,8 +50,11 @@ async def _check_branches(uow: UnitOfWork, role: Role, branch_ids: list[uuid.UUI
         raise ValidationFailed("A manager needs at least one branch", field="branch_ids")
     unique = sorted(set(branch_ids))
     if unique:
-        found = (await uow.session.execute(text("SELECT id FROM branches WHERE id = ANY(:ids)"),
-                                           {"ids": unique})).scalars().all()
+        found = (
+            (await uow.session.execute(text("SELECT id FROM branches WHERE id = ANY(:ids)"), {"ids": unique}))
+            .scalars()
+            .all()
+        )
         if len(found) != len(unique):
             raise NotFound("Branch not found", field="branch_ids")
     return unique
@@ -64,19 +67,31 @@ def _guard_owner_change(actor: Principal, *roles: Role | None) -> None:
 
 async def list_staff(ident: Identity, actor: Principal) -> list[StaffView]:
     async with ident.db.uow(actor.tenant) as uow:
-        rows = (await uow.session.execute(
-            select(StaffMembership, StaffUser).join(StaffUser, StaffUser.id == StaffMembership.user_id)
-            .order_by(StaffUser.email))).all()
+        rows = (
+            await uow.session.execute(
+                select(StaffMembership, StaffUser)
+                .join(StaffUser, StaffUser.id == StaffMembership.user_id)
+                .order_by(StaffUser.email)
+            )
+        ).all()
     return [_view(m, u) for m, u in rows]
 
 
 def _view(m: StaffMembership, u: StaffUser) -> StaffView:
-    return StaffView(u.id, u.email, u.display_name, m.role, list(m.branch_ids), u.email_verified_at is not None,
-                     m.created_at)
+    return StaffView(
+        u.id, u.email, u.display_name, m.role, list(m.branch_ids), u.email_verified_at is not None, m.created_at
+    )
 
 
-async def add_staff(ident: Identity, actor: Principal, email: str, role_name: str, *,
-                    branch_ids: list[uuid.UUID], display_name: str = "") -> StaffView:
+async def add_staff(
+    ident: Identity,
+    actor: Principal,
+    email: str,
+    role_name: str,
+    *,
+    branch_ids: list[uuid.UUID],
+    display_name: str = "",
+) -> StaffView:
     """Add a person by e-mail. An unknown e-mail gets a new account and an invitation to set a
     password; a known one (staff elsewhere) is linked — the answer is the same either way."""
     email = normalise_email(email)
@@ -109,8 +124,9 @@ async def _owners(uow: UnitOfWork) -> int:
     return int(await uow.session.scalar(text("SELECT count(*) FROM staff_memberships WHERE role = 'owner'")) or 0)
 
 
-async def update_staff(ident: Identity, actor: Principal, user_id: uuid.UUID, role_name: str | None,
-                       branch_ids: list[uuid.UUID] | None) -> StaffView:
+async def update_staff(
+    ident: Identity, actor: Principal, user_id: uuid.UUID, role_name: str | None, branch_ids: list[uuid.UUID] | None
+) -> StaffView:
     async with ident.db.uow(actor.tenant) as uow:
         s = uow.session
         m = await s.get(StaffMembership, (actor.tenant, user_id), with_for_update=True)

@@ -58,9 +58,10 @@ class AuthKit:
     async def branch(self, tenant: uuid.UUID, code: str | None = None) -> uuid.UUID:
         code = code or "B" + uuid.uuid4().hex[:6]
         async with self.db.uow(tenant) as uow:
-            bid = await uow.session.scalar(text(
-                "INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, :c) RETURNING id"),
-                {"t": tenant, "c": code})
+            bid = await uow.session.scalar(
+                text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, :c) RETURNING id"),
+                {"t": tenant, "c": code},
+            )
             await uow.commit()
         assert isinstance(bid, uuid.UUID)
         return bid
@@ -68,48 +69,82 @@ class AuthKit:
     async def user(self, email: str | None = None, password_hash: str | None = None) -> uuid.UUID:
         email = email or f"staff-{uuid.uuid4().hex[:10]}@example.com"
         async with self.db.uow(system=True) as uow:
-            uid = await uow.session.scalar(text(
-                "INSERT INTO staff_users (email, password_hash, email_verified_at) VALUES (:e, :h, now()) "
-                "RETURNING id"), {"e": email, "h": password_hash})
+            uid = await uow.session.scalar(
+                text(
+                    "INSERT INTO staff_users (email, password_hash, email_verified_at) VALUES (:e, :h, now()) "
+                    "RETURNING id"
+                ),
+                {"e": email, "h": password_hash},
+            )
             await uow.commit()
         assert isinstance(uid, uuid.UUID)
         return uid
 
-    async def add_membership(self, tenant: uuid.UUID, user_id: uuid.UUID, role: str,
-                             branches: Iterable[uuid.UUID] = ()) -> None:
+    async def add_membership(
+        self, tenant: uuid.UUID, user_id: uuid.UUID, role: str, branches: Iterable[uuid.UUID] = ()
+    ) -> None:
         async with self.db.uow(tenant) as uow:
-            await uow.session.execute(text(
-                "INSERT INTO staff_memberships (tenant_id, user_id, role, branch_ids) VALUES (:t, :u, :r, :b)"),
-                {"t": tenant, "u": user_id, "r": role, "b": list(branches)})
+            await uow.session.execute(
+                text("INSERT INTO staff_memberships (tenant_id, user_id, role, branch_ids) VALUES (:t, :u, :r, :b)"),
+                {"t": tenant, "u": user_id, "r": role, "b": list(branches)},
+            )
             await uow.commit()
 
-    async def staff(self, tenant: uuid.UUID, role: str = "owner", *, branches: Sequence[uuid.UUID] = (),
-                    ttl: int | None = None, user_id: uuid.UUID | None = None) -> Creds:
+    async def staff(
+        self,
+        tenant: uuid.UUID,
+        role: str = "owner",
+        *,
+        branches: Sequence[uuid.UUID] = (),
+        ttl: int | None = None,
+        user_id: uuid.UUID | None = None,
+    ) -> Creds:
         """A staff user with ``role`` at ``tenant`` and a bearer token bound to it."""
         if user_id is None:
             user_id = await self.user()
             await self.add_membership(tenant, user_id, role, branches)
         token, _, _ = await issue_staff_token(self.ident, user_id, tenant, ttl=ttl)
-        return Creds("staff", {"Authorization": f"Bearer {token}"}, tenant, user_id, token, role,
-                     branch_ids=tuple(branches))
+        return Creds(
+            "staff", {"Authorization": f"Bearer {token}"}, tenant, user_id, token, role, branch_ids=tuple(branches)
+        )
 
-    async def staff_session(self, tenant: uuid.UUID, role: str = "owner", *,
-                            branches: Sequence[uuid.UUID] = ()) -> Creds:
+    async def staff_session(
+        self, tenant: uuid.UUID, role: str = "owner", *, branches: Sequence[uuid.UUID] = ()
+    ) -> Creds:
         """A console session (cookie + CSRF header) for a new staff user."""
         user_id = await self.user()
         await self.add_membership(tenant, user_id, role, branches)
-        sess = await sessions.create_session(self.db, kind="staff", subject_id=user_id, method="password",
-                                             ttl=3600, cookie=True)
+        sess = await sessions.create_session(
+            self.db, kind="staff", subject_id=user_id, method="password", ttl=3600, cookie=True
+        )
         assert sess.token
         csrf = sessions.csrf_token(self.ident.secret, sess.token)
-        return Creds("staff-session", {"Cookie": f"{sessions.STAFF_COOKIE}={sess.token}", "X-CSRF-Token": csrf},
-                     tenant, user_id, sess.token, role, branch_ids=tuple(branches))
+        return Creds(
+            "staff-session",
+            {"Cookie": f"{sessions.STAFF_COOKIE}={sess.token}", "X-CSRF-Token": csrf},
+            tenant,
+            user_id,
+            sess.token,
+            role,
+            branch_ids=tuple(branches),
+        )
 
-    async def pos(self, tenant: uuid.UUID, scopes: Sequence[str] = ("pos",), *, branch: uuid.UUID | None = None,
-                  request_scopes: Sequence[str] | None = None) -> Creds:
+    async def pos(
+        self,
+        tenant: uuid.UUID,
+        scopes: Sequence[str] = ("pos",),
+        *,
+        branch: uuid.UUID | None = None,
+        request_scopes: Sequence[str] | None = None,
+    ) -> Creds:
         """A new API client and a token from the real ``/oauth/token`` code path."""
-        admin = Principal(kind=Kind.STAFF, subject_id=uuid.uuid4(), tenant_id=tenant, role=Role.OWNER,
-                          permissions=ROLE_PERMISSIONS[Role.OWNER])
+        admin = Principal(
+            kind=Kind.STAFF,
+            subject_id=uuid.uuid4(),
+            tenant_id=tenant,
+            role=Role.OWNER,
+            permissions=ROLE_PERMISSIONS[Role.OWNER],
+        )
         made = await clients.create_client(self.ident, admin, "test terminal", list(scopes), branch_id=branch)
         basic = base64.b64encode(f"{made.client.client_id}:{made.client_secret}".encode()).decode()
         form = {"grant_type": ["client_credentials"]}
@@ -118,9 +153,17 @@ class AuthKit:
         result = await oauth.token_endpoint(self.ident, {"authorization": f"Basic {basic}"}, form)
         assert result.status == 200, result.body
         token = str(result.body["access_token"])
-        return Creds("client", {"Authorization": f"Bearer {token}"}, tenant, made.client.id, token,
-                     scopes=tuple(scopes), branch_ids=(branch,) if branch else (),
-                     client_id=made.client.client_id, client_secret=made.client_secret)
+        return Creds(
+            "client",
+            {"Authorization": f"Bearer {token}"},
+            tenant,
+            made.client.id,
+            token,
+            scopes=tuple(scopes),
+            branch_ids=(branch,) if branch else (),
+            client_id=made.client.client_id,
+            client_secret=made.client_secret,
+        )
 
     async def member(self, tenant: uuid.UUID | None = None, phone: str | None = None) -> Creds:
         """A member (enrolled at ``tenant`` if given) signed in to the portal."""
@@ -132,12 +175,19 @@ class AuthKit:
             async with self.db.uow(system=True) as uow:
                 member_id = await members._find_or_create_person(uow, members.normalise_phone(phone))
                 await uow.commit()
-        sess = await sessions.create_session(self.db, kind="member", subject_id=member_id, method="otp",
-                                             ttl=3600, cookie=True)
+        sess = await sessions.create_session(
+            self.db, kind="member", subject_id=member_id, method="otp", ttl=3600, cookie=True
+        )
         assert sess.token
         csrf = sessions.csrf_token(self.ident.secret, sess.token)
-        return Creds("member", {"Cookie": f"{sessions.MEMBER_COOKIE}={sess.token}", "X-CSRF-Token": csrf},
-                     tenant, member_id, sess.token, extra={"phone": members.normalise_phone(phone)})
+        return Creds(
+            "member",
+            {"Cookie": f"{sessions.MEMBER_COOKIE}={sess.token}", "X-CSRF-Token": csrf},
+            tenant,
+            member_id,
+            sess.token,
+            extra={"phone": members.normalise_phone(phone)},
+        )
 
     async def expired(self, creds: Creds) -> Creds:
         """The same credential, but as a token that expired a minute ago (correctly signed)."""
@@ -148,8 +198,16 @@ class AuthKit:
         for k in ("iss", "aud"):
             claims.pop(k, None)
         token = self.ident.keyring.sign_with(await self.ident.keyring.signing_key(), claims)
-        return Creds(creds.kind, {"Authorization": f"Bearer {token}"}, creds.tenant_id, creds.subject_id, token,
-                     creds.role, creds.scopes, creds.branch_ids)
+        return Creds(
+            creds.kind,
+            {"Authorization": f"Bearer {token}"},
+            creds.tenant_id,
+            creds.subject_id,
+            token,
+            creds.role,
+            creds.scopes,
+            creds.branch_ids,
+        )
 
 
 Snapshot = Callable[[], Awaitable[Any]]
@@ -173,11 +231,21 @@ class SecurityMatrix:
         return await self.client.request(method, url, **kwargs)
 
     async def check(
-        self, method: str, url: str | Callable[[uuid.UUID], str], *, tenant: uuid.UUID, other: uuid.UUID,
-        json: Any = None, denied_roles: Sequence[str | tuple[str, Sequence[uuid.UUID]]] = (),
-        denied_scopes: Sequence[Sequence[str]] = (), allowed_role: str = "owner",
-        allowed_scopes: Sequence[str] | None = None, other_tenant_status: int | None = 404,
-        missing_url: str | None = None, snapshot: Snapshot | None = None, members_too: bool = True,
+        self,
+        method: str,
+        url: str | Callable[[uuid.UUID], str],
+        *,
+        tenant: uuid.UUID,
+        other: uuid.UUID,
+        json: Any = None,
+        denied_roles: Sequence[str | tuple[str, Sequence[uuid.UUID]]] = (),
+        denied_scopes: Sequence[Sequence[str]] = (),
+        allowed_role: str = "owner",
+        allowed_scopes: Sequence[str] | None = None,
+        other_tenant_status: int | None = 404,
+        missing_url: str | None = None,
+        snapshot: Snapshot | None = None,
+        members_too: bool = True,
     ) -> None:
         """``url`` is for ``tenant``'s data. ``other_tenant_status``: what ``other``'s owner gets for
         it (404 for an id of ``tenant``; None when the route is a collection and the other merchant
@@ -214,8 +282,9 @@ class SecurityMatrix:
             if allowed_scopes is not None:
                 foreign_pos = await self.kit.pos(other, allowed_scopes)
                 cases.append(("another merchant's client", foreign_pos.headers, other_tenant_status, None))
-            cases.append(("X-Merchant of a merchant not mine",
-                          {**foreign.headers, "X-Merchant": str(tenant)}, 404, None))
+            cases.append(
+                ("X-Merchant of a merchant not mine", {**foreign.headers, "X-Merchant": str(tenant)}, 404, None)
+            )
 
         before = await snapshot() if snapshot else None  # taken after the credentials were made
         failures = []
@@ -231,8 +300,10 @@ class SecurityMatrix:
             missing = await self._send(method, missing_url, allowed.headers, json)
             theirs = await self._send(method, target, foreign.headers, json)
             if (missing.status_code, missing.json().get("type")) != (theirs.status_code, theirs.json().get("type")):
-                failures.append(f"another merchant's id answers {theirs.status_code} {theirs.json().get('type')}, "
-                                f"a missing id {missing.status_code} {missing.json().get('type')}")
+                failures.append(
+                    f"another merchant's id answers {theirs.status_code} {theirs.json().get('type')}, "
+                    f"a missing id {missing.status_code} {missing.json().get('type')}"
+                )
         if snapshot is not None and await snapshot() != before:
             failures.append("the data changed after refused requests")
         assert not failures, f"{method} {target}:\n  " + "\n  ".join(failures)

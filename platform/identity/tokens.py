@@ -48,8 +48,11 @@ def _new_key() -> tuple[RSAKey, str]:
 async def _insert_key(session: Any, secret_key: str) -> str:
     key, kid = _new_key()
     pem = key.as_pem(private=True)
-    session.add(SigningKey(kid=kid, alg=ALG, public_jwk=key.as_dict(private=False),
-                           private_key=secrets_box.encrypt(secret_key, pem)))
+    session.add(
+        SigningKey(
+            kid=kid, alg=ALG, public_jwk=key.as_dict(private=False), private_key=secrets_box.encrypt(secret_key, pem)
+        )
+    )
     await session.flush()
     return kid
 
@@ -70,8 +73,12 @@ async def rotate_signing_key(db: Database, secret_key: str, identity: IdentitySe
     async with db.uow(system=True) as uow:
         await uow.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         await uow.session.execute(
-            text("UPDATE signing_keys SET retired_at = now(), expires_at = now() + make_interval(secs => :g) "
-                 "WHERE retired_at IS NULL"), {"g": grace})
+            text(
+                "UPDATE signing_keys SET retired_at = now(), expires_at = now() + make_interval(secs => :g) "
+                "WHERE retired_at IS NULL"
+            ),
+            {"g": grace},
+        )
         kid = await _insert_key(uow.session, secret_key)
         await uow.commit()
         return kid
@@ -104,8 +111,10 @@ class KeyRing:
                 await ensure_signing_key(self.db, self.secret_key)
                 rows = await self._load()
             signing = next(r for r in rows if r.retired_at is None)  # newest first
-            self._signing = RSAKey.import_key(secrets_box.decrypt(self.secret_key, signing.private_key),
-                                              parameters={"kid": signing.kid, "use": "sig", "alg": ALG})
+            self._signing = RSAKey.import_key(
+                secrets_box.decrypt(self.secret_key, signing.private_key),
+                parameters={"kid": signing.kid, "use": "sig", "alg": ALG},
+            )
             public = KeySet([RSAKey.import_key(r.public_jwk) for r in rows])
             if sorted(k.kid or "" for k in public.keys) != sorted(k.kid or "" for k in self._public.keys):
                 self._verified.clear()  # a key expired or appeared: verify everything afresh
@@ -116,8 +125,10 @@ class KeyRing:
     async def _load(self) -> list[SigningKey]:
         async with self.db.uow(system=True) as uow:
             result = await uow.session.scalars(
-                select(SigningKey).where(text("expires_at IS NULL OR expires_at > now()"))
-                .order_by(SigningKey.retired_at.is_not(None), SigningKey.created_at.desc()))
+                select(SigningKey)
+                .where(text("expires_at IS NULL OR expires_at > now()"))
+                .order_by(SigningKey.retired_at.is_not(None), SigningKey.created_at.desc())
+            )
             return list(result)
 
     async def signing_key(self) -> RSAKey:
@@ -164,7 +175,9 @@ class KeyRing:
                 leeway=LEEWAY,
                 iss={"essential": True, "value": self.issuer},
                 aud={"essential": True, "value": AUDIENCE},
-                exp={"essential": True}, iat={"essential": True}, jti={"essential": True},
+                exp={"essential": True},
+                iat={"essential": True},
+                jti={"essential": True},
             ).validate(decoded.claims)
         except ExpiredTokenError:
             raise TokenExpired() from None

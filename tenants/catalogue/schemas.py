@@ -26,6 +26,7 @@ Reference = Annotated[str, msgspec.Meta(max_length=200)]
 
 # --- coupon templates and coupons ----------------------------------------------------------------
 
+
 class TemplateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A coupon template (代金券). ``fixed``: ``amount_off``; ``percent``: ``percent_off`` with an
     optional ``cap``; ``gift``: ``gift_sku``. Validity: ``valid_until`` (fixed dates, with an optional
@@ -102,6 +103,7 @@ class CouponOut(msgspec.Struct):
 
 # --- earning-rule events ---------------------------------------------------------------------------
 
+
 class EventIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A custom event (the CUSTOM rules whose ``event`` is this name award the member)."""
 
@@ -140,6 +142,7 @@ class EventOut(msgspec.Struct):
 
 
 # --- check-in (签到) ---------------------------------------------------------------------------------
+
 
 class CheckinOut(msgspec.Struct):
     day: date

@@ -24,19 +24,40 @@ import phonenumbers
 MAX_ROWS = 100_000
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HEADERS = {
-    "phone": "phone", "手机": "phone", "手机号": "phone", "mobile": "phone",
-    "name": "name", "姓名": "name",
-    "gender": "gender", "性别": "gender",
-    "birthday": "birthday", "生日": "birthday",
-    "email": "email", "邮箱": "email",
-    "tags": "tags", "标签": "tags",
-    "branch": "branch", "门店": "branch",
-    "sms_consent": "sms_consent", "短信": "sms_consent",
-    "email_consent": "email_consent", "邮件": "email_consent",
-    "opening_points": "opening_points", "积分": "opening_points",
+    "phone": "phone",
+    "手机": "phone",
+    "手机号": "phone",
+    "mobile": "phone",
+    "name": "name",
+    "姓名": "name",
+    "gender": "gender",
+    "性别": "gender",
+    "birthday": "birthday",
+    "生日": "birthday",
+    "email": "email",
+    "邮箱": "email",
+    "tags": "tags",
+    "标签": "tags",
+    "branch": "branch",
+    "门店": "branch",
+    "sms_consent": "sms_consent",
+    "短信": "sms_consent",
+    "email_consent": "email_consent",
+    "邮件": "email_consent",
+    "opening_points": "opening_points",
+    "积分": "opening_points",
 }
-_GENDER = {"male": "male", "m": "male", "男": "male", "female": "female", "f": "female", "女": "female",
-           "other": "other", "": "unknown", "unknown": "unknown"}
+_GENDER = {
+    "male": "male",
+    "m": "male",
+    "男": "male",
+    "female": "female",
+    "f": "female",
+    "女": "female",
+    "other": "other",
+    "": "unknown",
+    "unknown": "unknown",
+}
 _YES = {"yes", "y", "true", "1", "是"}
 _NO = {"no", "n", "false", "0", "否", ""}
 
@@ -149,8 +170,11 @@ def _parse(reader: Iterator[list[str]], region: str) -> ParseResult:
         if not any(cell.strip() for cell in raw):
             continue
         values = dict(zip(cols, [c.strip() for c in raw], strict=False))
-        errors = [f"{col}: line breaks and control characters are not allowed"
-                  for col, value in values.items() if col and _control(value)]
+        errors = [
+            f"{col}: line breaks and control characters are not allowed"
+            for col, value in values.items()
+            if col and _control(value)
+        ]
         if errors:
             result.errors.append(RowError(i, tuple(errors)))
             continue
@@ -189,6 +213,9 @@ def _parse(reader: Iterator[list[str]], region: str) -> ParseResult:
             continue
         seen[phone] = i
         tags = tuple(t.strip() for t in re.split(r"[;；]", values.get("tags", "")) if t.strip())
-        result.rows.append(MemberRow(i, phone, name, gender or "unknown", birthday, email, tags,
-                                     values.get("branch", ""), sms, mail, points))
+        result.rows.append(
+            MemberRow(
+                i, phone, name, gender or "unknown", birthday, email, tags, values.get("branch", ""), sms, mail, points
+            )
+        )
     return result

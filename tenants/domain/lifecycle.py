@@ -48,8 +48,9 @@ class Eligibility:
     reason: str
 
 
-def join_eligibility(rules: JoinRules, *, purchase: int = 0, cumulative: int = 0,
-                     birthday: date | None = None, today: date) -> Eligibility:
+def join_eligibility(
+    rules: JoinRules, *, purchase: int = 0, cumulative: int = 0, birthday: date | None = None, today: date
+) -> Eligibility:
     """May this customer join? ``purchase`` is this sale, ``cumulative`` includes it (minor units)."""
     if rules.min_age:
         if birthday is None:

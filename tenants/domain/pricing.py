@@ -187,8 +187,14 @@ def _coupon_discount(c: CouponTerms, remaining: int, after_member: int, lines: t
     return min(gift.unit_price, remaining) if gift else 0
 
 
-def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], member: MemberState,
-          intent: Intent, ctx: SaleContext) -> Quote:
+def quote(
+    programme: Programme,
+    basket_amount: int,
+    lines: tuple[Line, ...],
+    member: MemberState,
+    intent: Intent,
+    ctx: SaleContext,
+) -> Quote:
     if basket_amount <= 0:
         raise ValidationFailed("the basket amount must be positive", field="amount")
     if lines and sum(ln.total for ln in lines) != basket_amount:
@@ -197,8 +203,9 @@ def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], mem
         raise ValidationFailed("payments must not be negative")
 
     tier = programme.tier(member.tier)
-    member_discount = round_minor(Decimal(basket_amount) * Decimal(tier.discount_percent if tier else 0) / 100,
-                                  RoundingMode.FLOOR)
+    member_discount = round_minor(
+        Decimal(basket_amount) * Decimal(tier.discount_percent if tier else 0) / 100, RoundingMode.FLOOR
+    )
     after_member = basket_amount - member_discount
 
     codes = [c.code for c in intent.coupons]
@@ -216,23 +223,26 @@ def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], mem
     pc = programme.points
     per_point_minor = pc.cash_value_per_point * 100
     max_cash = round_minor(Decimal(remaining) * Decimal(pc.cash_max_share_percent) / 100, RoundingMode.FLOOR)
-    max_points_usable = min(member.points_available,
-                            round_minor(Decimal(max_cash) / per_point_minor, RoundingMode.FLOOR))
+    max_points_usable = min(
+        member.points_available, round_minor(Decimal(max_cash) / per_point_minor, RoundingMode.FLOOR)
+    )
     if intent.points:
         if intent.points > member.points_available:
             raise InsufficientPoints(available=member.points_available, requested=intent.points)
         if intent.points < pc.cash_min_points:
             raise RuleViolation(f"at least {pc.cash_min_points} points per redemption")
         if intent.points > max_points_usable:
-            raise RuleViolation(f"at most {max_points_usable} points can pay for this bill",
-                                max_points_usable=max_points_usable)
+            raise RuleViolation(
+                f"at most {max_points_usable} points can pay for this bill", max_points_usable=max_points_usable
+            )
     points_cash = round_minor(Decimal(intent.points) * per_point_minor, RoundingMode.FLOOR)
     remaining -= points_cash
 
     if intent.stored_value > remaining:
         raise PaymentExceedsBill(f"stored value {intent.stored_value} exceeds the {remaining} left to pay")
-    sv = split_stored_value(intent.stored_value, member.sv_principal, member.sv_bonus,
-                            programme.stored_value.consumption)
+    sv = split_stored_value(
+        intent.stored_value, member.sv_principal, member.sv_bonus, programme.stored_value.consumption
+    )
     due = remaining - sv.total
 
     qualifying = basket_amount - member_discount - sum(a for _, a in coupon_discounts) - points_cash
@@ -250,8 +260,17 @@ def quote(programme: Programme, basket_amount: int, lines: tuple[Line, ...], mem
     base_points = round_minor(base_exact, pc.rounding)
     earned = round_minor(base_exact * multiplier, pc.rounding)
     return Quote(
-        gross=basket_amount, member_discount=member_discount, coupon_discounts=tuple(coupon_discounts),
-        points_redeemed=intent.points, points_cash=points_cash, max_points_usable=max_points_usable,
-        stored_value=sv, due=due, qualifying_spend=qualifying, base_points=base_points,
-        multiplier=multiplier, points_earned=max(earned, 0), promotions=tuple(promotions),
+        gross=basket_amount,
+        member_discount=member_discount,
+        coupon_discounts=tuple(coupon_discounts),
+        points_redeemed=intent.points,
+        points_cash=points_cash,
+        max_points_usable=max_points_usable,
+        stored_value=sv,
+        due=due,
+        qualifying_spend=qualifying,
+        base_points=base_points,
+        multiplier=multiplier,
+        points_earned=max(earned, 0),
+        promotions=tuple(promotions),
     )

@@ -224,13 +224,17 @@ def _check_tiers(p: Programme) -> None:
     ordered = p.tiers_by_rank()
     for lower, higher in itertools.pairwise(ordered):
         if lower.qualification == higher.qualification and higher.threshold < lower.threshold:
-            raise ProgrammeError(f"tier {higher.code} has a lower threshold than {lower.code}",
-                                 field=f"tiers[{p.tiers.index(higher)}].threshold", reason="order")
+            raise ProgrammeError(
+                f"tier {higher.code} has a lower threshold than {lower.code}",
+                field=f"tiers[{p.tiers.index(higher)}].threshold",
+                reason="order",
+            )
     for i, t in enumerate(p.tiers):
         for name in ("points_multiplier", "birthday_multiplier"):
             if not Decimal(0) < getattr(t, name) <= Decimal(20):
-                raise ProgrammeError(f"tier {t.code}: multipliers must be in (0, 20]", field=f"tiers[{i}].{name}",
-                                     reason="range")
+                raise ProgrammeError(
+                    f"tier {t.code}: multipliers must be in (0, 20]", field=f"tiers[{i}].{name}", reason="range"
+                )
 
 
 def _check_rules(p: Programme) -> None:
@@ -240,27 +244,33 @@ def _check_rules(p: Programme) -> None:
     for i, r in enumerate(p.rules):
         at = f"rules[{i}]"
         if r.kind == RuleKind.PROMOTION and not Decimal(0) < r.multiplier <= Decimal(20):
-            raise ProgrammeError(f"rule {r.code}: multiplier must be in (0, 20]", field=f"{at}.multiplier",
-                                 reason="range")
+            raise ProgrammeError(
+                f"rule {r.code}: multiplier must be in (0, 20]", field=f"{at}.multiplier", reason="range"
+            )
         if r.kind == RuleKind.CUSTOM and not r.event:
-            raise ProgrammeError(f"rule {r.code}: a custom rule needs an event name", field=f"{at}.event",
-                                 reason="required")
+            raise ProgrammeError(
+                f"rule {r.code}: a custom rule needs an event name", field=f"{at}.event", reason="required"
+            )
         if r.coupon_template and r.kind == RuleKind.PROMOTION:
-            raise ProgrammeError(f"rule {r.code}: a promotion multiplies a sale's points and issues no coupon",
-                                 field=f"{at}.coupon_template", reason="conflict")
+            raise ProgrammeError(
+                f"rule {r.code}: a promotion multiplies a sale's points and issues no coupon",
+                field=f"{at}.coupon_template",
+                reason="conflict",
+            )
         if any(not (k.isdigit() and 1 <= int(k) <= 366) for k in r.streak_bonus):
-            raise ProgrammeError(f"rule {r.code}: streak_bonus keys are day counts 1..366",
-                                 field=f"{at}.streak_bonus", reason="format")
+            raise ProgrammeError(
+                f"rule {r.code}: streak_bonus keys are day counts 1..366", field=f"{at}.streak_bonus", reason="format"
+            )
         if r.starts and r.ends and r.ends < r.starts:
             raise ProgrammeError(f"rule {r.code}: ends before it starts", field=f"{at}.ends", reason="dates")
         unknown = set(r.tiers) - codes
         if unknown:
-            raise ProgrammeError(f"rule {r.code}: unknown tiers {sorted(unknown)}", field=f"{at}.tiers",
-                                 reason="unknown")
+            raise ProgrammeError(
+                f"rule {r.code}: unknown tiers {sorted(unknown)}", field=f"{at}.tiers", reason="unknown"
+            )
     checkins = [i for i, r in enumerate(p.rules) if r.kind == RuleKind.CHECKIN and r.active]
     if len(checkins) > 1:
-        raise ProgrammeError("at most one active check-in rule", field=f"rules[{checkins[1]}].kind",
-                             reason="duplicate")
+        raise ProgrammeError("at most one active check-in rule", field=f"rules[{checkins[1]}].kind", reason="duplicate")
 
 
 def validate(p: Programme) -> Programme:
@@ -269,17 +279,21 @@ def validate(p: Programme) -> Programme:
     _check_rules(p)
     plans = p.stored_value.plans
     if (i := _first_repeat([pl.code for pl in plans])) is not None:
-        raise ProgrammeError("stored-value plan codes must be unique", field=f"stored_value.plans[{i}].code",
-                             reason="duplicate")
+        raise ProgrammeError(
+            "stored-value plan codes must be unique", field=f"stored_value.plans[{i}].code", reason="duplicate"
+        )
     for i, pl in enumerate(plans):
         if pl.get < pl.pay:
-            raise ProgrammeError(f"plan {pl.code}: 'get' must be at least 'pay'",
-                                 field=f"stored_value.plans[{i}].get", reason="order")
+            raise ProgrammeError(
+                f"plan {pl.code}: 'get' must be at least 'pay'", field=f"stored_value.plans[{i}].get", reason="order"
+            )
     pc = p.points
     if not Decimal(0) <= pc.earn_per_major <= Decimal(1000):
-        raise ProgrammeError("points.earn_per_major must be in [0, 1000]", field="points.earn_per_major",
-                             reason="range")
+        raise ProgrammeError(
+            "points.earn_per_major must be in [0, 1000]", field="points.earn_per_major", reason="range"
+        )
     if not Decimal(0) < pc.cash_value_per_point <= Decimal(100):
-        raise ProgrammeError("points.cash_value_per_point must be in (0, 100]", field="points.cash_value_per_point",
-                             reason="range")
+        raise ProgrammeError(
+            "points.cash_value_per_point must be in (0, 100]", field="points.cash_value_per_point", reason="range"
+        )
     return p

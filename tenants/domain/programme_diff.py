@@ -107,8 +107,9 @@ def _threshold_unit(old: msgspec.Struct, new: msgspec.Struct) -> Unit:
     return Unit.NUMBER
 
 
-def _fields(section: str, old: msgspec.Struct, new: msgspec.Struct, prefix: str = ""
-            ) -> Iterator[tuple[str, object, object, Unit]]:
+def _fields(
+    section: str, old: msgspec.Struct, new: msgspec.Struct, prefix: str = ""
+) -> Iterator[tuple[str, object, object, Unit]]:
     """(path, old, new, unit) of each differing field of two structs of one type (nested ones flattened)."""
     for name in new.__struct_fields__:
         a, b = getattr(old, name), getattr(new, name)
@@ -126,14 +127,16 @@ def _section(section: str, old: msgspec.Struct, new: msgspec.Struct) -> list[Cha
     return [Change(section, None, None, path, a, b, unit) for path, a, b, unit in _fields(section, old, new)]
 
 
-def _items(section: str, old: Sequence[msgspec.Struct], new: Sequence[msgspec.Struct], name_of: str
-           ) -> list[Change]:
+def _items(section: str, old: Sequence[msgspec.Struct], new: Sequence[msgspec.Struct], name_of: str) -> list[Change]:
     """Items (tiers, rules, plans: each has a ``code``) matched by code: removed ones first, then added
     and changed ones in the new document's order."""
     before = {_code(x): x for x in old}
     after = {_code(x): x for x in new}
-    out = [Change(section, code, str(getattr(x, name_of)), "", x, None, Unit.ITEM)
-           for code, x in before.items() if code not in after]
+    out = [
+        Change(section, code, str(getattr(x, name_of)), "", x, None, Unit.ITEM)
+        for code, x in before.items()
+        if code not in after
+    ]
     for code, x in after.items():
         label = str(getattr(x, name_of))
         was = before.get(code)

@@ -45,8 +45,11 @@ class Awarded:
 def allowance(rule: EarningRule, points: int, so_far: Awarded) -> int:
     """The points an award of ``points`` may give under the rule's caps (0..points)."""
     left = points
-    for cap, used in ((rule.cap_per_day, so_far.today), (rule.cap_per_member, so_far.member),
-                      (rule.cap_total, so_far.total)):
+    for cap, used in (
+        (rule.cap_per_day, so_far.today),
+        (rule.cap_per_member, so_far.member),
+        (rule.cap_total, so_far.total),
+    ):
         if cap is not None:
             left = min(left, cap - used)
     return max(left, 0)
@@ -72,6 +75,7 @@ def base_tier(p: Programme) -> str | None:
 
 def is_upgrade(p: Programme, old: str | None, new: str | None) -> bool:
     """True when ``new`` ranks above ``old`` (no tier ranks below every tier)."""
+
     def rank(code: str | None) -> int:
         t = p.tier(code)
         return t.rank if t else -1

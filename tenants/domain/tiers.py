@@ -52,16 +52,24 @@ def _rank(p: Programme, code: str | None) -> int:
     return t.rank if t else -1
 
 
-def _floor(p: Programme, result: Tier | None, floor: str | None, floor_until: date | None,
-           today: date) -> tuple[Tier | None, bool]:
+def _floor(
+    p: Programme, result: Tier | None, floor: str | None, floor_until: date | None, today: date
+) -> tuple[Tier | None, bool]:
     f = p.tier(floor)
     if f and floor_until and today <= floor_until and _rank(p, f.code) > _rank(p, result.code if result else None):
         return f, True
     return result, False
 
 
-def on_activity(p: Programme, current: str | None, s: Standing, *, floor: str | None = None,
-                floor_until: date | None = None, today: date) -> TierChange:
+def on_activity(
+    p: Programme,
+    current: str | None,
+    s: Standing,
+    *,
+    floor: str | None = None,
+    floor_until: date | None = None,
+    today: date,
+) -> TierChange:
     """After a purchase/earn: upgrade at once when a higher tier is met; never downgrade here."""
     q = qualified_tier(p, s)
     q, floored = _floor(p, q, floor, floor_until, today)
@@ -70,8 +78,15 @@ def on_activity(p: Programme, current: str | None, s: Standing, *, floor: str | 
     return TierChange(current, current, "unchanged")
 
 
-def review(p: Programme, current: str | None, s: Standing, *, floor: str | None = None,
-           floor_until: date | None = None, today: date) -> TierChange:
+def review(
+    p: Programme,
+    current: str | None,
+    s: Standing,
+    *,
+    floor: str | None = None,
+    floor_until: date | None = None,
+    today: date,
+) -> TierChange:
     """Periodic retention review: keep, or downgrade one step / re-evaluate, never below the floor."""
     q = qualified_tier(p, s)
     if _rank(p, q.code if q else None) >= _rank(p, current):
@@ -92,11 +107,19 @@ def review(p: Programme, current: str | None, s: Standing, *, floor: str | None 
 
 def progress(p: Programme, current: str | None, s: Standing) -> dict[str, object] | None:
     """What the next tier up needs: ``{"tier": code, "needed": n, "measure": "spend"|"points"}``."""
-    higher = [t for t in p.tiers_by_rank() if t.rank > _rank(p, current)
-              and t.qualification in (TierQualification.SPEND, TierQualification.POINTS)]
+    higher = [
+        t
+        for t in p.tiers_by_rank()
+        if t.rank > _rank(p, current) and t.qualification in (TierQualification.SPEND, TierQualification.POINTS)
+    ]
     if not higher:
         return None
     nxt = higher[0]
     have = s.spend if nxt.qualification == TierQualification.SPEND else s.points_earned
-    return {"tier": nxt.code, "measure": str(nxt.qualification), "threshold": nxt.threshold,
-            "have": have, "needed": max(nxt.threshold - have, 0)}
+    return {
+        "tier": nxt.code,
+        "measure": str(nxt.qualification),
+        "threshold": nxt.threshold,
+        "have": have,
+        "needed": max(nxt.threshold - have, 0),
+    }

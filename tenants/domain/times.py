@@ -39,8 +39,12 @@ def aware(value: datetime, field: str) -> datetime:
 def within(value: datetime, field: str, earliest: datetime, latest: datetime) -> datetime:
     """``value`` when ``earliest <= value <= latest`` (compared in UTC), else a 400 naming ``field``."""
     if not earliest <= aware(value, field) <= latest:
-        raise ValidationFailed(f"{field} must be between {earliest.isoformat()} and {latest.isoformat()}",
-                               field=field, earliest=earliest.isoformat(), latest=latest.isoformat())
+        raise ValidationFailed(
+            f"{field} must be between {earliest.isoformat()} and {latest.isoformat()}",
+            field=field,
+            earliest=earliest.isoformat(),
+            latest=latest.isoformat(),
+        )
     return value
 
 

@@ -89,8 +89,11 @@ async def load(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | N
     branch_id = basket.branch_id or branch_id
     if branch_id is None:
         raise ValidationFailed(_WHICH_BRANCH)
-    member = basket.member_id if basket.member_id is not None else (
-        await member_by_card(uow, basket.card) if basket.card is not None else None)
+    member = (
+        basket.member_id
+        if basket.member_id is not None
+        else (await member_by_card(uow, basket.card) if basket.card is not None else None)
+    )
     row = await queries.sale_context(uow, branch_id, bt, member, lock=lock)
     if row is None:
         raise NotFound("merchant not found")
@@ -102,16 +105,30 @@ async def load(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | N
     programme = await programme_version(uow, row.programme_version)
     joins = False
     if member is None and basket.join_phone:
-        eligibility = join_eligibility(programme.join, purchase=basket.amount, cumulative=basket.amount,
-                                       today=bt.astimezone(ZoneInfo(row.timezone)).date())
+        eligibility = join_eligibility(
+            programme.join,
+            purchase=basket.amount,
+            cumulative=basket.amount,
+            today=bt.astimezone(ZoneInfo(row.timezone)).date(),
+        )
         if not eligibility.eligible:
             raise NotAMember(eligibility.reason, reason=eligibility.reason)
         joins = True
     found = None
     if member is not None:
         found = row.profile if row.profile is not None else await profile(uow, member, lock=lock)
-    return SaleContext(row.programme_version, programme, row.currency, row.timezone, branch_id, row.branch_code, bt,
-                       member, joins, found)
+    return SaleContext(
+        row.programme_version,
+        programme,
+        row.currency,
+        row.timezone,
+        branch_id,
+        row.branch_code,
+        bt,
+        member,
+        joins,
+        found,
+    )
 
 
 def window_start(p: Programme, at: datetime) -> datetime:
@@ -125,45 +142,70 @@ async def member_state(uow: UnitOfWork, ctx: SaleContext, *, standing: bool = Fa
         return pricing.MemberState(tier=None, points_available=0, sv_principal=0, sv_bonus=0)
     mine = (await accounts.member_accounts(uow, ctx.member_id, ctx.currency)).ids
     if standing:
-        b, ctx.standing = await queries.balances_and_standing(uow, mine, ctx.business_time, ctx.member_id,
-                                                              window_start(ctx.programme, ctx.business_time))
+        b, ctx.standing = await queries.balances_and_standing(
+            uow, mine, ctx.business_time, ctx.member_id, window_start(ctx.programme, ctx.business_time)
+        )
     else:
         b = await tenant_queries.balances(uow, mine, ctx.business_time)
     today = ctx.business_date
     bday = ctx.profile.birthday
     tier = ctx.profile.tier_code or base_tier(ctx.programme)
-    return pricing.MemberState(tier=tier, points_available=max(b.points_available, 0), sv_principal=b.sv_principal,
-                               sv_bonus=b.sv_bonus,
-                               birthday_today=bool(bday and (bday.month, bday.day) == (today.month, today.day)))
+    return pricing.MemberState(
+        tier=tier,
+        points_available=max(b.points_available, 0),
+        sv_principal=b.sv_principal,
+        sv_bonus=b.sv_bonus,
+        birthday_today=bool(bday and (bday.month, bday.day) == (today.month, today.day)),
+    )
 
 
 def quote_out(q: pricing.Quote, ctx: SaleContext, state: pricing.MemberState) -> schemas.QuoteOut:
     return schemas.QuoteOut(
-        gross=q.gross, member_discount=q.member_discount, coupons=list(q.coupon_discounts),
-        points_redeemed=q.points_redeemed, points_cash=q.points_cash, max_points_usable=q.max_points_usable,
-        sv_principal=q.stored_value.principal, sv_bonus=q.stored_value.bonus, due=q.due,
-        qualifying_spend=q.qualifying_spend, base_points=q.base_points, multiplier=str(q.multiplier),
+        gross=q.gross,
+        member_discount=q.member_discount,
+        coupons=list(q.coupon_discounts),
+        points_redeemed=q.points_redeemed,
+        points_cash=q.points_cash,
+        max_points_usable=q.max_points_usable,
+        sv_principal=q.stored_value.principal,
+        sv_bonus=q.stored_value.bonus,
+        due=q.due,
+        qualifying_spend=q.qualifying_spend,
+        base_points=q.base_points,
+        multiplier=str(q.multiplier),
         points_earned=q.points_earned if (ctx.member_id or ctx.joins) else 0,
-        points_pending=ctx.programme.points.pending_days > 0, promotions=list(q.promotions), tier=state.tier,
-        member_id=ctx.member_id, joins=ctx.joins,
+        points_pending=ctx.programme.points.pending_days > 0,
+        promotions=list(q.promotions),
+        tier=state.tier,
+        member_id=ctx.member_id,
+        joins=ctx.joins,
     )
 
 
-async def price(uow: UnitOfWork, basket: schemas.Basket, ctx: SaleContext, *, lock: bool
-                ) -> tuple[pricing.Quote, pricing.MemberState, list[tuple[Coupon, pricing.CouponTerms]]]:
+async def price(
+    uow: UnitOfWork, basket: schemas.Basket, ctx: SaleContext, *, lock: bool
+) -> tuple[pricing.Quote, pricing.MemberState, list[tuple[Coupon, pricing.CouponTerms]]]:
     """The quote for ``basket`` (a sale, ``lock``, also reads the standing that decides the tier and
     locks the coupons it uses)."""
     if (basket.points or basket.stored_value or basket.coupons) and ctx.member_id is None:
         raise ValidationFailed("points, stored value and coupons need a member")
     state = await member_state(uow, ctx, standing=lock)
-    coupons = await coupon_svc.terms_for_sale(uow, basket.coupons, ctx.member_id, ctx.branch_code,
-                                              ctx.business_time, lock=lock) if basket.coupons and ctx.member_id \
+    coupons = (
+        await coupon_svc.terms_for_sale(
+            uow, basket.coupons, ctx.member_id, ctx.branch_code, ctx.business_time, lock=lock
+        )
+        if basket.coupons and ctx.member_id
         else []
+    )
     lines = tuple(pricing.Line(x.sku, x.qty, x.unit_price, x.category) for x in basket.lines)
-    q = pricing.quote(ctx.programme, basket.amount, lines, state,
-                      pricing.Intent(points=basket.points, stored_value=basket.stored_value,
-                                     coupons=tuple(t for _, t in coupons)),
-                      pricing.SaleContext(ctx.business_date, ctx.branch_code))
+    q = pricing.quote(
+        ctx.programme,
+        basket.amount,
+        lines,
+        state,
+        pricing.Intent(points=basket.points, stored_value=basket.stored_value, coupons=tuple(t for _, t in coupons)),
+        pricing.SaleContext(ctx.business_date, ctx.branch_code),
+    )
     return q, state, coupons
 
 

@@ -41,8 +41,10 @@ class Profile:
 
 _PROFILE_COLUMNS = [f.name for f in fields(Profile)]
 _PROFILE_SELECT = ", ".join(_PROFILE_COLUMNS)
-_PROFILE_SQL = {lock: f"SELECT {_PROFILE_SELECT} FROM member_profiles WHERE member_id = $1"
-                      + (" FOR UPDATE" if lock else "") for lock in (True, False)}
+_PROFILE_SQL = {
+    lock: f"SELECT {_PROFILE_SELECT} FROM member_profiles WHERE member_id = $1" + (" FOR UPDATE" if lock else "")
+    for lock in (True, False)
+}
 
 
 async def profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool) -> Profile | None:
@@ -74,14 +76,16 @@ def _context_sql(lock: bool) -> str:
         "(SELECT true FROM memberships WHERE member_id = $4) AS member_known, "
         f"p.found AS profile_found, {', '.join('p.' + c for c in _PROFILE_COLUMNS)} "
         f"FROM merchants m LEFT JOIN LATERAL (SELECT true AS found, {_PROFILE_SELECT} FROM member_profiles "
-        f"WHERE member_id = $4{' FOR UPDATE' if lock else ''}) p ON true WHERE m.id = $1")
+        f"WHERE member_id = $4{' FOR UPDATE' if lock else ''}) p ON true WHERE m.id = $1"
+    )
 
 
 _CONTEXT_SQL = {True: _context_sql(True), False: _context_sql(False)}
 
 
-async def sale_context(uow: UnitOfWork, branch_id: uuid.UUID, at: datetime, member_id: uuid.UUID | None, *,
-                       lock: bool) -> ContextRow | None:
+async def sale_context(
+    uow: UnitOfWork, branch_id: uuid.UUID, at: datetime, member_id: uuid.UUID | None, *, lock: bool
+) -> ContextRow | None:
     """The merchant's currency and zone, the branch's code, the programme version in force at ``at``,
     whether ``member_id`` is a member here and their profile (locked for a sale), in one round trip;
     None when the merchant is not visible. RLS scopes every part to the merchant. Nothing here changes
@@ -91,43 +95,64 @@ async def sale_context(uow: UnitOfWork, branch_id: uuid.UUID, at: datetime, memb
     if row is None:
         return None
     return ContextRow(
-        currency=str(row["currency"]), timezone=str(row["timezone"]),
+        currency=str(row["currency"]),
+        timezone=str(row["timezone"]),
         branch_code=None if row["branch_code"] is None else str(row["branch_code"]),
-        programme_version=int(row["programme_version"]), member_known=bool(row["member_known"]),
-        profile=Profile(**{c: row[c] for c in _PROFILE_COLUMNS}) if row["profile_found"] else None)
+        programme_version=int(row["programme_version"]),
+        member_known=bool(row["member_known"]),
+        profile=Profile(**{c: row[c] for c in _PROFILE_COLUMNS}) if row["profile_found"] else None,
+    )
 
 
 async def member_by_card(uow: UnitOfWork, card: str) -> uuid.UUID | None:
-    found = await uow.session.scalar(text(
-        "SELECT ms.member_id FROM memberships ms JOIN members m ON m.id = ms.member_id WHERE m.card_number = :c"),
-        {"c": card})
+    found = await uow.session.scalar(
+        text("SELECT ms.member_id FROM memberships ms JOIN members m ON m.id = ms.member_id WHERE m.card_number = :c"),
+        {"c": card},
+    )
     return None if found is None else uuid.UUID(str(found))
 
 
 def _standing_sql(first: int) -> str:
     """The member's spend and points earned in the tier window, counting refunds pro rata; parameters
     ``$first`` the member and ``$first+1`` the window's start."""
-    return ("SELECT coalesce(sum(qualifying_spend * (gross - member_discount - coupon_total - refunded) "
-            "/ nullif(gross - member_discount - coupon_total, 0)), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
-            f"FROM sales WHERE member_id = ${first} AND business_time > ${first + 1}")
+    return (
+        "SELECT coalesce(sum(qualifying_spend * (gross - member_discount - coupon_total - refunded) "
+        "/ nullif(gross - member_discount - coupon_total, 0)), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
+        f"FROM sales WHERE member_id = ${first} AND business_time > ${first + 1}"
+    )
 
 
 _BALANCES_AND_STANDING_SQL = f"SELECT * FROM ({balances_sql(1)}) b, ({_standing_sql(5)}) st"
 
 
-async def balances_and_standing(uow: UnitOfWork, accounts: MemberAccountIds, at: datetime, member_id: uuid.UUID,
-                                window_start: datetime) -> tuple[Balances, tiers.Standing]:
+async def balances_and_standing(
+    uow: UnitOfWork, accounts: MemberAccountIds, at: datetime, member_id: uuid.UUID, window_start: datetime
+) -> tuple[Balances, tiers.Standing]:
     """The member's balances at ``at`` and tier-window standing, in one round trip (after the lock)."""
-    row = await (await uow.driver()).fetchrow(_BALANCES_AND_STANDING_SQL, accounts.points, accounts.sv_principal,
-                                              accounts.sv_bonus, at, member_id, window_start)
+    row = await (await uow.driver()).fetchrow(
+        _BALANCES_AND_STANDING_SQL,
+        accounts.points,
+        accounts.sv_principal,
+        accounts.sv_bonus,
+        at,
+        member_id,
+        window_start,
+    )
     return Balances.of(row), tiers.Standing(spend=int(row["spend"]), points_earned=int(row["pts"]))
 
 
-async def record_tier_change(uow: UnitOfWork, member_id: uuid.UUID, old: str | None, new: str | None,
-                             reason: str) -> None:
+async def record_tier_change(
+    uow: UnitOfWork, member_id: uuid.UUID, old: str | None, new: str | None, reason: str
+) -> None:
     await (await uow.driver()).execute(
         "INSERT INTO tier_changes (tenant_id, member_id, old_tier, new_tier, reason, actor) "
-        "VALUES ($1, $2, $3, $4, $5, 'pos')", uow.tenant_id, member_id, old, new, reason)
+        "VALUES ($1, $2, $3, $4, $5, 'pos')",
+        uow.tenant_id,
+        member_id,
+        old,
+        new,
+        reason,
+    )
 
 
 # --- the sale row ------------------------------------------------------------------------------------
@@ -177,7 +202,7 @@ def _params(row: SaleRow) -> list[Any]:
 def _sale_ctes(first: int) -> str:
     """CTEs ``s`` (the sale) and ``l`` (its lines) of a :class:`SaleRow` bound from ``$first`` on."""
     p = {name: f"${first + i}" for i, name in enumerate(_SALE_FIELDS)}
-    values = ", ".join(p[n] for n in _SALE_FIELDS[:_SALE_FIELDS.index("payment_method")])
+    values = ", ".join(p[n] for n in _SALE_FIELDS[: _SALE_FIELDS.index("payment_method")])
     return (
         "WITH s AS (INSERT INTO sales (tenant_id, id, member_id, branch_id, business_time, currency, gross, "
         "member_discount, coupon_total, points_redeemed, points_cash, sv_principal, sv_bonus, due, qualifying_spend, "
@@ -188,7 +213,8 @@ def _sale_ctes(first: int) -> str:
         f"SELECT {p['tenant_id']}, {p['id']}, k - 1, sku, category, qty, price, 0 "
         f"FROM unnest({p['skus']}::text[], {p['categories']}::text[], {p['qtys']}::int[], "
         f"{p['unit_prices']}::bigint[]) "
-        "WITH ORDINALITY AS x(sku, category, qty, price, k)) ")
+        "WITH ORDINALITY AS x(sku, category, qty, price, k)) "
+    )
 
 
 _GUEST_SALE_SQL = _sale_ctes(1) + "SELECT 1"
@@ -219,21 +245,39 @@ def _member_sale_sql() -> str:
         "(SELECT jsonb_build_object('points', coalesce(points, 0), 'points_available', available, "
         "'points_pending', pending, 'sv_principal', coalesce(principal, 0), 'sv_bonus', coalesce(bonus, 0)) FROM b)) "
         f"WHERE tenant_id = {p['tenant_id']} AND scope = 'pos.sale' AND key = {key}) "
-        "SELECT * FROM b")
+        "SELECT * FROM b"
+    )
 
 
 _MEMBER_SALE_SQL = _member_sale_sql()
 
 
-async def insert_member_sale(uow: UnitOfWork, sale: SaleRow, *, accounts: MemberAccountIds, set_tier: bool,
-                             tier: str | None, body_json: str, key: str) -> Balances:
+async def insert_member_sale(
+    uow: UnitOfWork,
+    sale: SaleRow,
+    *,
+    accounts: MemberAccountIds,
+    set_tier: bool,
+    tier: str | None,
+    body_json: str,
+    key: str,
+) -> Balances:
     """A member's sale in one statement: the row and its lines, the profile's counters and tier (set only
     when ``set_tier``), the balances after it (the ledger entries are already posted) and the stored
     idempotent response — ``body_json`` with those balances added under ``balances``. Returns the
     balances."""
-    row = await (await uow.driver()).fetchrow(_MEMBER_SALE_SQL, accounts.points, accounts.sv_principal,
-                                              accounts.sv_bonus, sale.business_time, *_params(sale), set_tier,
-                                              tier, body_json, key)
+    row = await (await uow.driver()).fetchrow(
+        _MEMBER_SALE_SQL,
+        accounts.points,
+        accounts.sv_principal,
+        accounts.sv_bonus,
+        sale.business_time,
+        *_params(sale),
+        set_tier,
+        tier,
+        body_json,
+        key,
+    )
     return Balances.of(row)
 
 
@@ -248,21 +292,30 @@ async def person_by_phone(uow: UnitOfWork, phone: str) -> uuid.UUID | None:
 
 async def insert_person(uow: UnitOfWork, phone: str, card_number: str, qr_secret: bytes) -> uuid.UUID | None:
     """System scope: a new person row; None when the phone or the card number is taken (look again)."""
-    found = await uow.session.scalar(text(
-        "INSERT INTO members (phone, card_number, qr_secret) VALUES (:p, :c, :q) ON CONFLICT DO NOTHING "
-        "RETURNING id"), {"p": phone, "c": card_number, "q": qr_secret})
+    found = await uow.session.scalar(
+        text(
+            "INSERT INTO members (phone, card_number, qr_secret) VALUES (:p, :c, :q) ON CONFLICT DO NOTHING "
+            "RETURNING id"
+        ),
+        {"p": phone, "c": card_number, "q": qr_secret},
+    )
     return None if found is None else uuid.UUID(str(found))
 
 
 async def join_at_till(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UUID) -> None:
     """The membership at this branch and its profile (source ``till``), unless the person had already
     joined: then both stay as they were (the join branch is the first enrolment's)."""
-    await uow.session.execute(text(
-        "INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) ON CONFLICT DO NOTHING"),
-        {"t": uow.tenant_id, "m": member_id, "b": branch_id})
-    await uow.session.execute(text(
-        "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) SELECT :t, :m, branch_id, 'till' "
-        "FROM memberships WHERE member_id = :m ON CONFLICT DO NOTHING"), {"t": uow.tenant_id, "m": member_id})
+    await uow.session.execute(
+        text("INSERT INTO memberships (tenant_id, member_id, branch_id) VALUES (:t, :m, :b) ON CONFLICT DO NOTHING"),
+        {"t": uow.tenant_id, "m": member_id, "b": branch_id},
+    )
+    await uow.session.execute(
+        text(
+            "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) SELECT :t, :m, branch_id, 'till' "
+            "FROM memberships WHERE member_id = :m ON CONFLICT DO NOTHING"
+        ),
+        {"t": uow.tenant_id, "m": member_id},
+    )
 
 
 # --- refunds ----------------------------------------------------------------------------------------
@@ -276,6 +329,10 @@ async def sale_branch(uow: UnitOfWork, sale_id: uuid.UUID) -> uuid.UUID | None:
 
 async def reduce_spend(uow: UnitOfWork, member_id: uuid.UUID, amount: int) -> None:
     """A refund takes its qualifying spend off the member's cumulative spend (never below 0)."""
-    await uow.session.execute(text(
-        "UPDATE member_profiles SET cumulative_spend = greatest(cumulative_spend - :q, 0), updated_at = now() "
-        "WHERE member_id = :m"), {"q": amount, "m": member_id})
+    await uow.session.execute(
+        text(
+            "UPDATE member_profiles SET cumulative_spend = greatest(cumulative_spend - :q, 0), updated_at = now() "
+            "WHERE member_id = :m"
+        ),
+        {"q": amount, "m": member_id},
+    )

@@ -38,13 +38,14 @@ def _part(total: int, before: int, after: int, net: int) -> int:
     """This refund's part of ``total`` when the refunded amount goes from ``before`` to ``after`` of
     ``net``: the cumulative pro-rata target minus what earlier refunds took, so partial refunds add up
     to exactly ``total`` once the sale is fully refunded."""
+
     def target(refunded: int) -> int:
         return round_minor(Decimal(total) * Decimal(refunded) / Decimal(net), RoundingMode.HALF_EVEN) if net else 0
+
     return target(after) - target(before)
 
 
-async def visible_sale_branch(uow: UnitOfWork, sale_id: uuid.UUID, branches: frozenset[uuid.UUID] | None
-                              ) -> uuid.UUID:
+async def visible_sale_branch(uow: UnitOfWork, sale_id: uuid.UUID, branches: frozenset[uuid.UUID] | None) -> uuid.UUID:
     """The branch of a sale the caller may see and refund, or NotFound exactly as for a stranger's
     sale. ``branches`` is the caller's branch limit (None: every branch). A branch-limited caller
     (manager, cashier, branch terminal) reaches only its branches' sales — unless the programme in
@@ -57,14 +58,17 @@ async def visible_sale_branch(uow: UnitOfWork, sale_id: uuid.UUID, branches: fro
     return branch
 
 
-async def _amount_of_lines(uow: UnitOfWork, s: Sale, body: schemas.RefundIn, remaining: int
-                           ) -> tuple[int, list[dict[str, int]]]:
+async def _amount_of_lines(
+    uow: UnitOfWork, s: Sale, body: schemas.RefundIn, remaining: int
+) -> tuple[int, list[dict[str, int]]]:
     """A refund by lines: the lines' share of what the member paid (discounts spread pro rata), and the
     lines refunded; each line's refunded quantity moves (the rows are locked)."""
     if body.amount is not None:
         raise ValidationFailed("give amount or lines, not both")
-    sale_lines = {x.line_no: x for x in await uow.session.scalars(
-        select(SaleLine).where(SaleLine.sale_id == s.id).with_for_update())}
+    sale_lines = {
+        x.line_no: x
+        for x in await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == s.id).with_for_update())
+    }
     gross_lines = 0
     lines_out: list[dict[str, int]] = []
     for rl in body.lines:
@@ -93,12 +97,26 @@ class _Parts:
 
     @classmethod
     def of(cls, s: Sale, before: int, after: int) -> _Parts:
-        return cls(*(_part(total, before, after, s.net) for total in (
-            s.points_earned, s.points_redeemed, s.sv_principal, s.sv_bonus, s.qualifying_spend)))
+        return cls(
+            *(
+                _part(total, before, after, s.net)
+                for total in (s.points_earned, s.points_redeemed, s.sv_principal, s.sv_bonus, s.qualifying_spend)
+            )
+        )
 
 
-async def _undo_for_member(uow: UnitOfWork, s: Sale, parts: _Parts, *, key: str, bt: datetime, currency: str,
-                           tz: str, programme: Programme, refs: dict[str, str]) -> tuple[dict[str, str], int]:
+async def _undo_for_member(
+    uow: UnitOfWork,
+    s: Sale,
+    parts: _Parts,
+    *,
+    key: str,
+    bt: datetime,
+    currency: str,
+    tz: str,
+    programme: Programme,
+    refs: dict[str, str],
+) -> tuple[dict[str, str], int]:
     """The ledger entries that undo this part of a member's sale. Returns (entries by name, the points
     debt a clawback left)."""
     assert s.member_id is not None
@@ -108,15 +126,30 @@ async def _undo_for_member(uow: UnitOfWork, s: Sale, parts: _Parts, *, key: str,
     merchant = await accounts.merchant_accounts(uow, currency)
     if parts.claw:
         over = frozenset({mine.points.id}) if programme.refunds.clawback else frozenset()
-        e = await ledger.post(uow, kind="points_clawed_back", business_time=bt, key=f"{key}:claw", scope="pos",
-                              timezone=tz, refs=refs, overdraw=over,
-                              legs=[ledger.Leg(mine.points, -parts.claw),
-                                    ledger.Leg(merchant.points_issued, parts.claw)])
+        e = await ledger.post(
+            uow,
+            kind="points_clawed_back",
+            business_time=bt,
+            key=f"{key}:claw",
+            scope="pos",
+            timezone=tz,
+            refs=refs,
+            overdraw=over,
+            legs=[ledger.Leg(mine.points, -parts.claw), ledger.Leg(merchant.points_issued, parts.claw)],
+        )
         entries["clawback"] = str(e.id)
         debt = max(0, -await ledger.balance(uow, mine.points))
     if parts.points:
-        e = await accounts.award_points(uow, s.member_id, parts.points, programme=programme, reason="points_restored",
-                                        key=f"{key}:restore", business_time=bt, refs=refs)
+        e = await accounts.award_points(
+            uow,
+            s.member_id,
+            parts.points,
+            programme=programme,
+            reason="points_restored",
+            key=f"{key}:restore",
+            business_time=bt,
+            refs=refs,
+        )
         entries["points_restored"] = str(e.id)
     if parts.principal or parts.bonus:
         # bonus goes back into lots of the branches that issued it, so a later spend charges them again
@@ -132,22 +165,44 @@ async def _undo_for_member(uow: UnitOfWork, s: Sale, parts: _Parts, *, key: str,
                 legs.append(ledger.Leg(mine.sv_principal, p_part))
             if share:
                 legs.append(ledger.Leg(mine.sv_bonus, share))
-            e = await ledger.post(uow, kind="stored_value_restored", business_time=bt,
-                                  key=f"{key}:sv" if i == 0 else f"{key}:sv:{i}", scope="pos", timezone=tz,
-                                  refs={**refs, "branch": issuer} if issuer else refs, legs=legs)
+            e = await ledger.post(
+                uow,
+                kind="stored_value_restored",
+                business_time=bt,
+                key=f"{key}:sv" if i == 0 else f"{key}:sv:{i}",
+                scope="pos",
+                timezone=tz,
+                refs={**refs, "branch": issuer} if issuer else refs,
+                legs=legs,
+            )
             entries["stored_value_restored" if i == 0 else f"stored_value_restored_{i}"] = str(e.id)
         if "clearing" in s.entries:
             c = await clearing.post_restored(
-                uow, currency=currency, tz=tz, original=uuid.UUID(s.entries["clearing"]), principal=parts.principal,
-                bonus=parts.bonus, orig_principal=s.sv_principal, orig_bonus=s.sv_bonus, key=key,
-                business_time=bt, refs={**refs, "branch": str(s.branch_id)})
+                uow,
+                currency=currency,
+                tz=tz,
+                original=uuid.UUID(s.entries["clearing"]),
+                principal=parts.principal,
+                bonus=parts.bonus,
+                orig_principal=s.sv_principal,
+                orig_bonus=s.sv_bonus,
+                key=key,
+                business_time=bt,
+                refs={**refs, "branch": str(s.branch_id)},
+            )
             if c is not None:
                 entries["clearing"] = str(c.id)
     return entries, debt
 
 
-async def refund(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, body: schemas.RefundIn, key: str,
-                 branches: frozenset[uuid.UUID] | None) -> tuple[schemas.RefundOut, bool]:
+async def refund(
+    db: Database,
+    tenant: uuid.UUID,
+    sale_id: uuid.UUID,
+    body: schemas.RefundIn,
+    key: str,
+    branches: frozenset[uuid.UUID] | None,
+) -> tuple[schemas.RefundOut, bool]:
     """Refund all or part of a sale: the points it earned come back (pro rata; a clawback debt when
     already spent and the programme allows it), redeemed points and stored value go back to the member
     (to principal and bonus as consumed), coupons are given back on a full refund (per policy).
@@ -181,46 +236,98 @@ async def refund(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, body: sche
         debt = 0
         refund_id = uuid.uuid4()
         if s.member_id is not None:
-            entries, debt = await _undo_for_member(uow, s, parts, key=key, bt=bt, currency=currency, tz=tz,
-                                                   programme=programme,
-                                                   refs={"sale": str(sale_id), "refund": str(refund_id)})
+            entries, debt = await _undo_for_member(
+                uow,
+                s,
+                parts,
+                key=key,
+                bt=bt,
+                currency=currency,
+                tz=tz,
+                programme=programme,
+                refs={"sale": str(sale_id), "refund": str(refund_id)},
+            )
         s.refunded = after
         s.status = "refunded" if after == s.net else "partially_refunded"
         if s.status == "refunded":
             await coupon_svc.restore(uow, sale_id, reissue=programme.refunds.reissue_coupons)
         if s.member_id is not None:
             await queries.reduce_spend(uow, s.member_id, parts.spend)
-        uow.session.add(Refund(tenant_id=tenant, id=refund_id, sale_id=sale_id, branch_id=s.branch_id,
-                               amount=amount, lines=lines_out, points_clawed_back=parts.claw,
-                               points_restored=parts.points, sv_principal_restored=parts.principal,
-                               sv_bonus_restored=parts.bonus, points_debt=debt, business_time=bt, entries=entries))
+        uow.session.add(
+            Refund(
+                tenant_id=tenant,
+                id=refund_id,
+                sale_id=sale_id,
+                branch_id=s.branch_id,
+                amount=amount,
+                lines=lines_out,
+                points_clawed_back=parts.claw,
+                points_restored=parts.points,
+                sv_principal_restored=parts.principal,
+                sv_bonus_restored=parts.bonus,
+                points_debt=debt,
+                business_time=bt,
+                entries=entries,
+            )
+        )
         await uow.session.flush()
-        out = schemas.RefundOut(refund_id=refund_id, sale_id=sale_id, amount=amount, points_clawed_back=parts.claw,
-                                points_restored=parts.points, sv_principal_restored=parts.principal,
-                                sv_bonus_restored=parts.bonus, points_debt=debt, sale_status=s.status,
-                                balances=await balances_out(uow, s.member_id, bt) if s.member_id else None)
+        out = schemas.RefundOut(
+            refund_id=refund_id,
+            sale_id=sale_id,
+            amount=amount,
+            points_clawed_back=parts.claw,
+            points_restored=parts.points,
+            sv_principal_restored=parts.principal,
+            sv_bonus_restored=parts.bonus,
+            points_debt=debt,
+            sale_status=s.status,
+            balances=await balances_out(uow, s.member_id, bt) if s.member_id else None,
+        )
         await idempotency.store(uow, "pos.refund", key, 201, msgspec.to_builtins(out))
         await uow.commit()
         return out, False
 
 
-async def get_sale(db: Database, tenant: uuid.UUID, sale_id: uuid.UUID,
-                   branches: frozenset[uuid.UUID] | None) -> dict[str, Any]:
+async def get_sale(
+    db: Database, tenant: uuid.UUID, sale_id: uuid.UUID, branches: frozenset[uuid.UUID] | None
+) -> dict[str, Any]:
     """A sale with its lines, for a caller who may refund it (the same branch rule as :func:`refund`)."""
     async with db.uow(tenant) as uow:
         await visible_sale_branch(uow, sale_id, branches)
         s = await uow.session.get(Sale, (tenant, sale_id))
         assert s is not None
-        lines = (await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == sale_id)
-                                           .order_by(SaleLine.line_no))).all()
+        lines = (
+            await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == sale_id).order_by(SaleLine.line_no))
+        ).all()
         refunds = await uow.session.scalar(select(func.count()).select_from(Refund).where(Refund.sale_id == sale_id))
         return {
-            "id": s.id, "member_id": s.member_id, "branch_id": s.branch_id, "business_time": s.business_time,
-            "currency": s.currency, "gross": s.gross, "member_discount": s.member_discount,
-            "coupon_total": s.coupon_total, "points_redeemed": s.points_redeemed, "points_cash": s.points_cash,
-            "sv_principal": s.sv_principal, "sv_bonus": s.sv_bonus, "due": s.due, "points_earned": s.points_earned,
-            "refunded": s.refunded, "status": s.status, "offline": s.offline, "coupons": s.coupons,
-            "lines": [{"line_no": x.line_no, "sku": x.sku, "qty": x.qty, "unit_price": x.unit_price,
-                       "refunded_qty": x.refunded_qty} for x in lines],
+            "id": s.id,
+            "member_id": s.member_id,
+            "branch_id": s.branch_id,
+            "business_time": s.business_time,
+            "currency": s.currency,
+            "gross": s.gross,
+            "member_discount": s.member_discount,
+            "coupon_total": s.coupon_total,
+            "points_redeemed": s.points_redeemed,
+            "points_cash": s.points_cash,
+            "sv_principal": s.sv_principal,
+            "sv_bonus": s.sv_bonus,
+            "due": s.due,
+            "points_earned": s.points_earned,
+            "refunded": s.refunded,
+            "status": s.status,
+            "offline": s.offline,
+            "coupons": s.coupons,
+            "lines": [
+                {
+                    "line_no": x.line_no,
+                    "sku": x.sku,
+                    "qty": x.qty,
+                    "unit_price": x.unit_price,
+                    "refunded_qty": x.refunded_qty,
+                }
+                for x in lines
+            ],
             "refunds": int(refunds or 0),
         }

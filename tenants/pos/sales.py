@@ -29,8 +29,9 @@ from lianka.tenants.services import accounts, rules
 from lianka.tenants.services import coupons as coupon_svc
 
 
-async def quote(db: Database, tenant: uuid.UUID, basket: schemas.Basket, branch_id: uuid.UUID | None
-                ) -> schemas.QuoteOut:
+async def quote(
+    db: Database, tenant: uuid.UUID, basket: schemas.Basket, branch_id: uuid.UUID | None
+) -> schemas.QuoteOut:
     """What a sale would do, without writing anything."""
     async with db.uow(tenant) as uow:
         ctx = await load(uow, basket, branch_id, lock=False)
@@ -54,8 +55,9 @@ async def _enrol_at_till(uow: UnitOfWork, phone_raw: str, branch_id: uuid.UUID) 
     return member_id
 
 
-async def _after_purchase(uow: UnitOfWork, ctx: SaleContext, q: pricing.Quote, key: str
-                          ) -> tuple[str | None, bool, bool]:
+async def _after_purchase(
+    uow: UnitOfWork, ctx: SaleContext, q: pricing.Quote, key: str
+) -> tuple[str | None, bool, bool]:
     """Tier upgrade and referral reward for this purchase (the profile's counters and tier are written
     with the sale row). Returns (tier, whether the profile's tier column changes, whether a tier change
     was recorded)."""
@@ -63,26 +65,44 @@ async def _after_purchase(uow: UnitOfWork, ctx: SaleContext, q: pricing.Quote, k
     prof = ctx.profile
     net = q.gross - q.member_discount - q.coupons_total
     # the window as it will be once this sale is in: what the standing query would now return
-    standing = tiers.Standing(spend=ctx.standing.spend + (q.qualifying_spend if net else 0),
-                              points_earned=ctx.standing.points_earned + q.points_earned)
+    standing = tiers.Standing(
+        spend=ctx.standing.spend + (q.qualifying_spend if net else 0),
+        points_earned=ctx.standing.points_earned + q.points_earned,
+    )
     current = prof.tier_code or base_tier(ctx.programme)
-    change = tiers.on_activity(ctx.programme, current, standing, floor=prof.tier_floor,
-                               floor_until=prof.tier_floor_until, today=ctx.business_date)
+    change = tiers.on_activity(
+        ctx.programme,
+        current,
+        standing,
+        floor=prof.tier_floor,
+        floor_until=prof.tier_floor_until,
+        today=ctx.business_date,
+    )
     changed = change.new != prof.tier_code
     if changed:
         if change.changed:
             await queries.record_tier_change(uow, ctx.member_id, change.old, change.new, change.reason)
         prof.tier_code = change.new
-        await rules.on_tier_change(uow, ctx.programme, ctx.member_id, change.old, change.new, at=ctx.business_time,
-                                   branch_code=ctx.branch_code)
+        await rules.on_tier_change(
+            uow, ctx.programme, ctx.member_id, change.old, change.new, at=ctx.business_time, branch_code=ctx.branch_code
+        )
     if prof.purchase_count == 0 and prof.referrer_member_id:
-        await rules.on_referral(uow, ctx.programme, prof.referrer_member_id, ctx.member_id,
-                                spend=q.qualifying_spend, key=key, at=ctx.business_time, branch_code=ctx.branch_code)
+        await rules.on_referral(
+            uow,
+            ctx.programme,
+            prof.referrer_member_id,
+            ctx.member_id,
+            spend=q.qualifying_spend,
+            key=key,
+            at=ctx.business_time,
+            branch_code=ctx.branch_code,
+        )
     return prof.tier_code, changed, change.changed
 
 
-async def _book(uow: UnitOfWork, ctx: SaleContext, q: pricing.Quote, key: str, sale_id: uuid.UUID
-                ) -> tuple[dict[str, str], str, bool]:
+async def _book(
+    uow: UnitOfWork, ctx: SaleContext, q: pricing.Quote, key: str, sale_id: uuid.UUID
+) -> tuple[dict[str, str], str, bool]:
     """The member's ledger entries of the sale: stored value paid (and its clearing), points paid and
     points earned. Returns (the entries by name, the period they landed in, late)."""
     assert ctx.member_id is not None
@@ -97,49 +117,125 @@ async def _book(uow: UnitOfWork, ctx: SaleContext, q: pricing.Quote, key: str, s
             legs.append(ledger.Leg(mine.sv_principal, -q.stored_value.principal))
         if q.stored_value.bonus:
             legs.append(ledger.Leg(mine.sv_bonus, -q.stored_value.bonus))
-        e = await ledger.post(uow, kind="stored_value_spent", business_time=ctx.business_time,
-                              key=f"{key}:sv", scope="pos", timezone=ctx.tz, refs=refs, legs=legs)
+        e = await ledger.post(
+            uow,
+            kind="stored_value_spent",
+            business_time=ctx.business_time,
+            key=f"{key}:sv",
+            scope="pos",
+            timezone=ctx.tz,
+            refs=refs,
+            legs=legs,
+        )
         entries["stored_value"], period, late = str(e.id), e.period, e.late
-        c = await clearing.post_consumed(uow, currency=ctx.currency, tz=ctx.tz, branch=ctx.branch_id,
-                                         principal=q.stored_value.principal, sv_entry=e,
-                                         funder=ctx.programme.stored_value.bonus_funder, key=key, refs=refs)
+        c = await clearing.post_consumed(
+            uow,
+            currency=ctx.currency,
+            tz=ctx.tz,
+            branch=ctx.branch_id,
+            principal=q.stored_value.principal,
+            sv_entry=e,
+            funder=ctx.programme.stored_value.bonus_funder,
+            key=key,
+            refs=refs,
+        )
         if c is not None:
             entries["clearing"] = str(c.id)
     # points paid and points earned: two entries, one round trip (redeemed first: the points earned now
     # are never the ones spent)
     points: list[tuple[str, ledger.Prepared]] = []
     if q.points_redeemed:
-        points.append(("redeem", ledger.prepare(
-            uow, kind="points_redeemed", business_time=ctx.business_time, key=f"{key}:redeem", scope="pos",
-            timezone=ctx.tz, refs=refs, legs=[ledger.Leg(mine.points, -q.points_redeemed),
-                                              ledger.Leg(merchant.points_redeemed, q.points_redeemed)])))
+        points.append(
+            (
+                "redeem",
+                ledger.prepare(
+                    uow,
+                    kind="points_redeemed",
+                    business_time=ctx.business_time,
+                    key=f"{key}:redeem",
+                    scope="pos",
+                    timezone=ctx.tz,
+                    refs=refs,
+                    legs=[
+                        ledger.Leg(mine.points, -q.points_redeemed),
+                        ledger.Leg(merchant.points_redeemed, q.points_redeemed),
+                    ],
+                ),
+            )
+        )
     if q.points_earned:
-        points.append(("earn", await accounts.award_entry(
-            uow, ctx.member_id, q.points_earned, programme=ctx.programme, reason="points_earned", key=f"{key}:earn",
-            business_time=ctx.business_time, pending=ctx.programme.points.pending_days > 0, refs=refs)))
+        points.append(
+            (
+                "earn",
+                await accounts.award_entry(
+                    uow,
+                    ctx.member_id,
+                    q.points_earned,
+                    programme=ctx.programme,
+                    reason="points_earned",
+                    key=f"{key}:earn",
+                    business_time=ctx.business_time,
+                    pending=ctx.programme.points.pending_days > 0,
+                    refs=refs,
+                ),
+            )
+        )
     for (name, _), e in zip(points, await ledger.post_all(uow, [p for _, p in points]), strict=True):
         entries[name], period, late = str(e.id), e.period, e.late
     return entries, period, late
 
 
-def _sale_row(tenant: uuid.UUID, ctx: SaleContext, basket: schemas.Basket, q: pricing.Quote, sale_id: uuid.UUID,
-              *, offline: bool, entries: dict[str, str], coupons: list[tuple[Coupon, pricing.CouponTerms]]
-              ) -> queries.SaleRow:
+def _sale_row(
+    tenant: uuid.UUID,
+    ctx: SaleContext,
+    basket: schemas.Basket,
+    q: pricing.Quote,
+    sale_id: uuid.UUID,
+    *,
+    offline: bool,
+    entries: dict[str, str],
+    coupons: list[tuple[Coupon, pricing.CouponTerms]],
+) -> queries.SaleRow:
     lines = basket.lines
     return queries.SaleRow(
-        tenant_id=tenant, id=sale_id, member_id=ctx.member_id, branch_id=ctx.branch_id,
-        business_time=ctx.business_time, currency=ctx.currency, gross=q.gross, member_discount=q.member_discount,
-        coupon_total=q.coupons_total, points_redeemed=q.points_redeemed, points_cash=q.points_cash,
-        sv_principal=q.stored_value.principal, sv_bonus=q.stored_value.bonus, due=q.due,
-        qualifying_spend=q.qualifying_spend, points_earned=q.points_earned if ctx.member_id else 0,
-        payment_method=basket.payment_method, programme_version=ctx.programme_version, offline=offline,
-        entries=_json(entries), coupons=_json([c.code for c, _ in coupons]), promotions=_json(list(q.promotions)),
-        skus=[x.sku for x in lines], categories=[x.category for x in lines], qtys=[x.qty for x in lines],
-        unit_prices=[x.unit_price for x in lines])
+        tenant_id=tenant,
+        id=sale_id,
+        member_id=ctx.member_id,
+        branch_id=ctx.branch_id,
+        business_time=ctx.business_time,
+        currency=ctx.currency,
+        gross=q.gross,
+        member_discount=q.member_discount,
+        coupon_total=q.coupons_total,
+        points_redeemed=q.points_redeemed,
+        points_cash=q.points_cash,
+        sv_principal=q.stored_value.principal,
+        sv_bonus=q.stored_value.bonus,
+        due=q.due,
+        qualifying_spend=q.qualifying_spend,
+        points_earned=q.points_earned if ctx.member_id else 0,
+        payment_method=basket.payment_method,
+        programme_version=ctx.programme_version,
+        offline=offline,
+        entries=_json(entries),
+        coupons=_json([c.code for c, _ in coupons]),
+        promotions=_json(list(q.promotions)),
+        skus=[x.sku for x in lines],
+        categories=[x.category for x in lines],
+        qtys=[x.qty for x in lines],
+        unit_prices=[x.unit_price for x in lines],
+    )
 
 
-async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str, branch_id: uuid.UUID | None,
-               *, offline: bool = False) -> tuple[schemas.SaleOut, bool]:
+async def sale(
+    db: Database,
+    tenant: uuid.UUID,
+    basket: schemas.Basket,
+    key: str,
+    branch_id: uuid.UUID | None,
+    *,
+    offline: bool = False,
+) -> tuple[schemas.SaleOut, bool]:
     """Record a sale exactly once. Returns (response, replayed)."""
     idempotency.check_key(key)
     fp = idempotency.fingerprint("pos.sale", msgspec.to_builtins(basket), str(branch_id))
@@ -152,8 +248,9 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
             assert basket.join_phone is not None
             ctx.member_id = await _enrol_at_till(uow, basket.join_phone, ctx.branch_id)
             ctx.profile = await profile(uow, ctx.member_id, lock=True)
-            await rules.on_signup(uow, ctx.member_id, at=ctx.business_time, branch_id=ctx.branch_id,
-                                  programme=ctx.programme)
+            await rules.on_signup(
+                uow, ctx.member_id, at=ctx.business_time, branch_id=ctx.branch_id, programme=ctx.programme
+            )
         q, state, coupons = await price(uow, basket, ctx, lock=True)
         sale_id = uuid.uuid4()
         entries: dict[str, str] = {}
@@ -164,9 +261,18 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
         row = _sale_row(tenant, ctx, basket, q, sale_id, offline=offline, entries=entries, coupons=coupons)
         for c, _ in coupons:
             await coupon_svc.mark_redeemed(uow, c, sale_id, ctx.business_time)
-        out = schemas.SaleOut(sale_id=sale_id, member_id=member, branch_id=ctx.branch_id,
-                              business_time=ctx.business_time, quote=quote_out(q, ctx, state), tier=None,
-                              tier_changed=False, balances=None, period=period, late=late)
+        out = schemas.SaleOut(
+            sale_id=sale_id,
+            member_id=member,
+            branch_id=ctx.branch_id,
+            business_time=ctx.business_time,
+            quote=quote_out(q, ctx, state),
+            tier=None,
+            tier_changed=False,
+            balances=None,
+            period=period,
+            late=late,
+        )
         if member is None:
             await queries.insert_guest_sale(uow, row)
             await idempotency.store(uow, "pos.sale", key, 201, msgspec.to_builtins(out))
@@ -174,10 +280,19 @@ async def sale(db: Database, tenant: uuid.UUID, basket: schemas.Basket, key: str
             tier, set_tier, changed = await _after_purchase(uow, ctx, q, key)
             mine = await accounts.member_accounts(uow, member, ctx.currency)
             out = msgspec.structs.replace(out, tier=tier, tier_changed=changed)
-            b = await queries.insert_member_sale(uow, row, accounts=mine.ids, set_tier=set_tier, tier=tier,
-                                                 body_json=_json(msgspec.to_builtins(out)), key=key)
-            out = msgspec.structs.replace(out, balances=schemas.Balances(
-                b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus))
+            b = await queries.insert_member_sale(
+                uow,
+                row,
+                accounts=mine.ids,
+                set_tier=set_tier,
+                tier=tier,
+                body_json=_json(msgspec.to_builtins(out)),
+                key=key,
+            )
+            out = msgspec.structs.replace(
+                out,
+                balances=schemas.Balances(b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus),
+            )
         await uow.commit()
         return out, False
 

@@ -27,16 +27,23 @@ from lianka.tenants.services import accounts, rules
 from lianka.tenants.services.programme import programme_at
 
 
-async def top_up(db: Database, tenant: uuid.UUID, body: schemas.TopUpIn, key: str, branch_id: uuid.UUID | None
-                 ) -> tuple[schemas.TopUpOut, bool]:
+async def top_up(
+    db: Database, tenant: uuid.UUID, body: schemas.TopUpIn, key: str, branch_id: uuid.UUID | None
+) -> tuple[schemas.TopUpOut, bool]:
     """A stored-value plan bought at the till: principal and bonus tracked apart. Returns (response,
     replayed)."""
-    return await idempotency.once(db, tenant, "pos.top_up", key, (msgspec.to_builtins(body), str(branch_id)),
-                                  schemas.TopUpOut, lambda uow: _top_up(uow, body, key, branch_id))
+    return await idempotency.once(
+        db,
+        tenant,
+        "pos.top_up",
+        key,
+        (msgspec.to_builtins(body), str(branch_id)),
+        schemas.TopUpOut,
+        lambda uow: _top_up(uow, body, key, branch_id),
+    )
 
 
-async def _top_up(uow: UnitOfWork, body: schemas.TopUpIn, key: str, branch_id: uuid.UUID | None
-                  ) -> schemas.TopUpOut:
+async def _top_up(uow: UnitOfWork, body: schemas.TopUpIn, key: str, branch_id: uuid.UUID | None) -> schemas.TopUpOut:
     bt = times.business_time(body.business_time)
     at_branch, _ = await branch(uow, body.branch_id or branch_id)
     currency, tz = await accounts.merchant_info(uow)
@@ -52,30 +59,63 @@ async def _top_up(uow: UnitOfWork, body: schemas.TopUpIn, key: str, branch_id: u
         legs += [ledger.Leg(mine.sv_bonus, plan.bonus), ledger.Leg(merchant.bonus_expense, -plan.bonus)]
     legs += await clearing.top_up_legs(uow, currency, at_branch, plan.pay)
     top_up_id = uuid.uuid4()
-    e = await ledger.post(uow, kind="stored_value_top_up", business_time=bt, key=f"{key}:top_up", scope="pos",
-                          timezone=tz, refs={"top_up": str(top_up_id), "branch": str(at_branch)}, legs=legs)
-    uow.session.add(TopUp(tenant_id=uow.tenant_id, id=top_up_id, member_id=body.member_id, branch_id=at_branch,
-                          plan_code=plan.code, currency=currency, principal=plan.pay, bonus=plan.bonus,
-                          payment_method=body.payment_method, business_time=bt, entry_id=e.id))
+    e = await ledger.post(
+        uow,
+        kind="stored_value_top_up",
+        business_time=bt,
+        key=f"{key}:top_up",
+        scope="pos",
+        timezone=tz,
+        refs={"top_up": str(top_up_id), "branch": str(at_branch)},
+        legs=legs,
+    )
+    uow.session.add(
+        TopUp(
+            tenant_id=uow.tenant_id,
+            id=top_up_id,
+            member_id=body.member_id,
+            branch_id=at_branch,
+            plan_code=plan.code,
+            currency=currency,
+            principal=plan.pay,
+            bonus=plan.bonus,
+            payment_method=body.payment_method,
+            business_time=bt,
+            entry_id=e.id,
+        )
+    )
     await uow.session.flush()
-    return schemas.TopUpOut(top_up_id=top_up_id, member_id=body.member_id, principal=plan.pay, bonus=plan.bonus,
-                            balances=await balances_out(uow, body.member_id, bt))
+    return schemas.TopUpOut(
+        top_up_id=top_up_id,
+        member_id=body.member_id,
+        principal=plan.pay,
+        bonus=plan.bonus,
+        balances=await balances_out(uow, body.member_id, bt),
+    )
 
 
-async def refund_stored_value(db: Database, tenant: uuid.UUID, body: schemas.StoredValueRefundIn, key: str,
-                              branch_id: uuid.UUID | None) -> tuple[schemas.StoredValueRefundOut, bool]:
+async def refund_stored_value(
+    db: Database, tenant: uuid.UUID, body: schemas.StoredValueRefundIn, key: str, branch_id: uuid.UUID | None
+) -> tuple[schemas.StoredValueRefundOut, bool]:
     """Unused principal paid back at the till (never the bonus: the bonus that came with it is forfeited
     in the same proportion, so a top-up cannot be turned into free money). The branch that pays out is
     reimbursed by HQ through clearing. A member with no principal at all gets ``nothing-to-refund``
     (422) rather than a refund of 0; asking for more than the principal is ``insufficient-stored-value``.
     Returns (response, replayed)."""
-    return await idempotency.once(db, tenant, "pos.sv_refund", key, (msgspec.to_builtins(body), str(branch_id)),
-                                  schemas.StoredValueRefundOut,
-                                  lambda uow: _refund_stored_value(uow, body, key, branch_id))
+    return await idempotency.once(
+        db,
+        tenant,
+        "pos.sv_refund",
+        key,
+        (msgspec.to_builtins(body), str(branch_id)),
+        schemas.StoredValueRefundOut,
+        lambda uow: _refund_stored_value(uow, body, key, branch_id),
+    )
 
 
-async def _refund_stored_value(uow: UnitOfWork, body: schemas.StoredValueRefundIn, key: str,
-                               branch_id: uuid.UUID | None) -> schemas.StoredValueRefundOut:
+async def _refund_stored_value(
+    uow: UnitOfWork, body: schemas.StoredValueRefundIn, key: str, branch_id: uuid.UUID | None
+) -> schemas.StoredValueRefundOut:
     bt = times.business_time(body.business_time)
     at_branch, _ = await branch(uow, body.branch_id or branch_id)
     await rules.require_member(uow, body.member_id)
@@ -89,13 +129,28 @@ async def _refund_stored_value(uow: UnitOfWork, body: schemas.StoredValueRefundI
     if amount > have.sv_principal:
         raise pricing.InsufficientStoredValue(available=have.sv_principal, requested=amount)
     # the bonus forfeited in proportion, rounded towards −∞ (the member keeps the fraction)
-    forfeit = round_minor(Fraction(amount * have.sv_bonus, have.sv_principal), RoundingMode.FLOOR) \
-        if amount < have.sv_principal else have.sv_bonus
+    forfeit = (
+        round_minor(Fraction(amount * have.sv_bonus, have.sv_principal), RoundingMode.FLOOR)
+        if amount < have.sv_principal
+        else have.sv_bonus
+    )
     legs = [ledger.Leg(mine.sv_principal, -amount), ledger.Leg(merchant.cash, amount)]
     if forfeit:
         legs += [ledger.Leg(mine.sv_bonus, -forfeit), ledger.Leg(merchant.bonus_expense, forfeit)]
     legs += await clearing.sv_refund_legs(uow, currency, at_branch, amount)
-    await ledger.post(uow, kind="stored_value_refunded", business_time=bt, key=f"{key}:sv_refund", scope="pos",
-                      timezone=tz, refs={"branch": str(at_branch), "payment_method": body.payment_method}, legs=legs)
-    return schemas.StoredValueRefundOut(member_id=body.member_id, principal_refunded=amount, bonus_forfeited=forfeit,
-                                        balances=await balances_out(uow, body.member_id, bt))
+    await ledger.post(
+        uow,
+        kind="stored_value_refunded",
+        business_time=bt,
+        key=f"{key}:sv_refund",
+        scope="pos",
+        timezone=tz,
+        refs={"branch": str(at_branch), "payment_method": body.payment_method},
+        legs=legs,
+    )
+    return schemas.StoredValueRefundOut(
+        member_id=body.member_id,
+        principal_refunded=amount,
+        bonus_forfeited=forfeit,
+        balances=await balances_out(uow, body.member_id, bt),
+    )

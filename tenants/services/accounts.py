@@ -66,13 +66,16 @@ async def member_accounts(uow: UnitOfWork, member_id: uuid.UUID, currency: str) 
     tenant = uow.tenant_id
     if tenant is None:
         raise ValidationFailed("member accounts need a merchant")
-    points = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="points",
-                                       unit=points_unit(tenant))
-    principal = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="sv_principal",
-                                          unit=currency)
+    points = await ledger.open_account(
+        uow, owner_kind="member", owner_id=member_id, kind="points", unit=points_unit(tenant)
+    )
+    principal = await ledger.open_account(
+        uow, owner_kind="member", owner_id=member_id, kind="sv_principal", unit=currency
+    )
     # bonus is kept in lots so a spend knows which branch issued the bonus it consumed (clearing)
-    bonus = await ledger.open_account(uow, owner_kind="member", owner_id=member_id, kind="sv_bonus", unit=currency,
-                                      lots=True)
+    bonus = await ledger.open_account(
+        uow, owner_kind="member", owner_id=member_id, kind="sv_bonus", unit=currency, lots=True
+    )
     return MemberAccounts(points, principal, bonus)
 
 
@@ -82,38 +85,72 @@ async def merchant_accounts(uow: UnitOfWork, currency: str) -> MerchantAccounts:
         raise ValidationFailed("merchant accounts need a merchant")
 
     async def acc(kind: str, unit: str) -> ledger.Account:
-        return await ledger.open_account(uow, owner_kind="merchant", owner_id=tenant, kind=kind, unit=unit,
-                                         allow_negative=True, tracked=False)
+        return await ledger.open_account(
+            uow, owner_kind="merchant", owner_id=tenant, kind=kind, unit=unit, allow_negative=True, tracked=False
+        )
 
     pts = points_unit(tenant)
     return MerchantAccounts(
-        points_issued=await acc("points_issued", pts), points_redeemed=await acc("points_redeemed", pts),
-        sv_float=await acc("sv_float", currency), cash=await acc("cash", currency),
-        sales=await acc("sales", currency), bonus_expense=await acc("bonus_expense", currency),
+        points_issued=await acc("points_issued", pts),
+        points_redeemed=await acc("points_redeemed", pts),
+        sv_float=await acc("sv_float", currency),
+        cash=await acc("cash", currency),
+        sales=await acc("sales", currency),
+        bonus_expense=await acc("bonus_expense", currency),
     )
 
 
 def lot_terms(programme: Programme, earned: datetime, tz: str) -> tuple[datetime | None, datetime]:
     """(expires_at, available_at) of points earned now under the programme's expiry and pending rules."""
     e = programme.points.expiry
-    expires = ledger_domain.expiry_for(earned, str(e.kind), months=e.months, extra_years=e.extra_years, tz=tz) \
-        if e.kind != ExpiryKind.NEVER else None
+    expires = (
+        ledger_domain.expiry_for(earned, str(e.kind), months=e.months, extra_years=e.extra_years, tz=tz)
+        if e.kind != ExpiryKind.NEVER
+        else None
+    )
     return expires, earned + timedelta(days=programme.points.pending_days)
 
 
-async def award_points(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, programme: Programme,
-                       reason: str, key: str, business_time: datetime, pending: bool = False,
-                       refs: Mapping[str, object] | None = None) -> ledger.Entry:
+async def award_points(
+    uow: UnitOfWork,
+    member_id: uuid.UUID,
+    points: int,
+    *,
+    programme: Programme,
+    reason: str,
+    key: str,
+    business_time: datetime,
+    pending: bool = False,
+    refs: Mapping[str, object] | None = None,
+) -> ledger.Entry:
     """Credit ``points`` to the member as one lot (expiry from the programme; pending for the return
     window when ``pending``), against the merchant's issued-points account."""
-    entry = await award_entry(uow, member_id, points, programme=programme, reason=reason, key=key,
-                              business_time=business_time, pending=pending, refs=refs)
+    entry = await award_entry(
+        uow,
+        member_id,
+        points,
+        programme=programme,
+        reason=reason,
+        key=key,
+        business_time=business_time,
+        pending=pending,
+        refs=refs,
+    )
     return (await ledger.post_all(uow, [entry]))[0]
 
 
-async def award_entry(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, programme: Programme,
-                      reason: str, key: str, business_time: datetime, pending: bool = False,
-                      refs: Mapping[str, object] | None = None) -> ledger.Prepared:
+async def award_entry(
+    uow: UnitOfWork,
+    member_id: uuid.UUID,
+    points: int,
+    *,
+    programme: Programme,
+    reason: str,
+    key: str,
+    business_time: datetime,
+    pending: bool = False,
+    refs: Mapping[str, object] | None = None,
+) -> ledger.Prepared:
     """:func:`award_points` ready to book with other entries (``ledger.post_all``)."""
     if points <= 0:
         raise ValidationFailed("points to award must be positive")
@@ -122,24 +159,44 @@ async def award_entry(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, pro
     merchant = await merchant_accounts(uow, currency)
     expires, available = lot_terms(programme, business_time, tz)
     return ledger.prepare(
-        uow, kind=reason, business_time=business_time, key=key, timezone=tz, refs=dict(refs or {}),
-        legs=[ledger.Leg(mine.points, points, expires_at=expires,
-                         available_at=available if pending else business_time),
-              ledger.Leg(merchant.points_issued, -points)],
+        uow,
+        kind=reason,
+        business_time=business_time,
+        key=key,
+        timezone=tz,
+        refs=dict(refs or {}),
+        legs=[
+            ledger.Leg(mine.points, points, expires_at=expires, available_at=available if pending else business_time),
+            ledger.Leg(merchant.points_issued, -points),
+        ],
     )
 
 
-async def spend_points(uow: UnitOfWork, member_id: uuid.UUID, points: int, *, reason: str, key: str,
-                       business_time: datetime, refs: Mapping[str, object] | None = None) -> ledger.Entry:
+async def spend_points(
+    uow: UnitOfWork,
+    member_id: uuid.UUID,
+    points: int,
+    *,
+    reason: str,
+    key: str,
+    business_time: datetime,
+    refs: Mapping[str, object] | None = None,
+) -> ledger.Entry:
     """Debit ``points`` (first-expiring lots first); InsufficientFunds when the member lacks them."""
     if points <= 0:
         raise ValidationFailed("points to spend must be positive")
     currency, tz = await merchant_info(uow)
     mine = await member_accounts(uow, member_id, currency)
     merchant = await merchant_accounts(uow, currency)
-    return await ledger.post(uow, kind=reason, business_time=business_time, key=key, timezone=tz,
-                             refs=dict(refs or {}),
-                             legs=[ledger.Leg(mine.points, -points), ledger.Leg(merchant.points_redeemed, points)])
+    return await ledger.post(
+        uow,
+        kind=reason,
+        business_time=business_time,
+        key=key,
+        timezone=tz,
+        refs=dict(refs or {}),
+        legs=[ledger.Leg(mine.points, -points), ledger.Leg(merchant.points_redeemed, points)],
+    )
 
 
 async def balances(uow: UnitOfWork, member_id: uuid.UUID, at: datetime) -> Balances:

@@ -62,8 +62,13 @@ async def _create(uow: UnitOfWork, c: BranchChanges) -> Branch:
     if c.code is None or c.name is None:
         raise ValidationFailed("code and name are required")
     _check(c)
-    b = Branch(tenant_id=uow.tenant_id, code=c.code, name=c.name.strip(), address=c.address or "",
-               timezone=c.timezone or "Asia/Shanghai")
+    b = Branch(
+        tenant_id=uow.tenant_id,
+        code=c.code,
+        name=c.name.strip(),
+        address=c.address or "",
+        timezone=c.timezone or "Asia/Shanghai",
+    )
     uow.session.add(b)
     await _flush_unique(uow, c.code)
     return b
@@ -81,6 +86,7 @@ async def _update(uow: UnitOfWork, branch_id: uuid.UUID, c: BranchChanges) -> Br
 
 
 # --- use cases (each owns its transaction) ------------------------------------------------------
+
 
 async def branches(db: Database, tenant: uuid.UUID, only: frozenset[uuid.UUID] | None = None) -> list[Branch]:
     async with db.uow(tenant) as uow:

@@ -85,16 +85,30 @@ def _check(spec: TemplateSpec) -> None:
 
 async def create_template(uow: UnitOfWork, spec: TemplateSpec) -> CouponTemplate:
     _check(spec)
-    exists = await uow.session.scalar(select(func.count()).select_from(CouponTemplate)
-                                      .where(CouponTemplate.code == spec.code))
+    exists = await uow.session.scalar(
+        select(func.count()).select_from(CouponTemplate).where(CouponTemplate.code == spec.code)
+    )
     if exists:
         raise Conflict(f"a coupon template with code {spec.code!r} exists", field="code")
-    t = CouponTemplate(tenant_id=uow.tenant_id, code=spec.code, name=spec.name, kind=str(spec.kind),
-                       amount_off=spec.amount_off, percent_off=spec.percent_off, cap=spec.cap,
-                       gift_sku=spec.gift_sku, min_spend=spec.min_spend, valid_from=spec.valid_from,
-                       valid_until=spec.valid_until, valid_days=spec.valid_days,
-                       branch_codes=list(spec.branch_codes), stackable=spec.stackable,
-                       per_member_limit=spec.per_member_limit, stock_total=spec.stock_total, issued_count=0)
+    t = CouponTemplate(
+        tenant_id=uow.tenant_id,
+        code=spec.code,
+        name=spec.name,
+        kind=str(spec.kind),
+        amount_off=spec.amount_off,
+        percent_off=spec.percent_off,
+        cap=spec.cap,
+        gift_sku=spec.gift_sku,
+        min_spend=spec.min_spend,
+        valid_from=spec.valid_from,
+        valid_until=spec.valid_until,
+        valid_days=spec.valid_days,
+        branch_codes=list(spec.branch_codes),
+        stackable=spec.stackable,
+        per_member_limit=spec.per_member_limit,
+        stock_total=spec.stock_total,
+        issued_count=0,
+    )
     uow.session.add(t)
     await uow.session.flush()
     return t
@@ -126,19 +140,26 @@ async def deactivate_template(uow: UnitOfWork, template_id: uuid.UUID) -> Coupon
     return t
 
 
-async def member_coupons(uow: UnitOfWork, member_id: uuid.UUID, *, status: str | None = None
-                         ) -> list[tuple[Coupon, CouponTemplate]]:
+async def member_coupons(
+    uow: UnitOfWork, member_id: uuid.UUID, *, status: str | None = None
+) -> list[tuple[Coupon, CouponTemplate]]:
     """The member's coupons with their templates, newest first."""
-    q = select(Coupon, CouponTemplate).join(
-        CouponTemplate, (CouponTemplate.tenant_id == Coupon.tenant_id) & (CouponTemplate.id == Coupon.template_id)
-    ).where(Coupon.member_id == member_id).order_by(Coupon.issued_at.desc(), Coupon.code)
+    q = (
+        select(Coupon, CouponTemplate)
+        .join(
+            CouponTemplate, (CouponTemplate.tenant_id == Coupon.tenant_id) & (CouponTemplate.id == Coupon.template_id)
+        )
+        .where(Coupon.member_id == member_id)
+        .order_by(Coupon.issued_at.desc(), Coupon.code)
+    )
     if status is not None:
         q = q.where(Coupon.status == status)
     return [(row.Coupon, row.CouponTemplate) for row in await uow.session.execute(q)]
 
 
-async def issue(uow: UnitOfWork, template_id: uuid.UUID, member_id: uuid.UUID, *, source: str = "api",
-                now: datetime | None = None) -> Coupon:
+async def issue(
+    uow: UnitOfWork, template_id: uuid.UUID, member_id: uuid.UUID, *, source: str = "api", now: datetime | None = None
+) -> Coupon:
     """Issue one coupon: takes one from stock atomically and honours the per-member limit."""
     now = now or datetime.now(UTC)
     t = await get_template(uow, template_id)
@@ -149,14 +170,17 @@ async def issue(uow: UnitOfWork, template_id: uuid.UUID, member_id: uuid.UUID, *
     if t.per_member_limit is not None:
         # serialise this member's issues of this template, so concurrent issues cannot pass the limit
         await queries.advisory_lock(uow, f"coupon:{uow.tenant_id}:{t.id}:{member_id}")
-        held = await uow.session.scalar(select(func.count()).select_from(Coupon).where(
-            Coupon.template_id == t.id, Coupon.member_id == member_id))
+        held = await uow.session.scalar(
+            select(func.count()).select_from(Coupon).where(Coupon.template_id == t.id, Coupon.member_id == member_id)
+        )
         if int(held or 0) >= t.per_member_limit:
             raise CouponLimitReached(limit=t.per_member_limit)
     taken = await uow.session.execute(
         update(CouponTemplate)
-        .where(CouponTemplate.id == t.id,
-               (CouponTemplate.stock_total.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.stock_total))
+        .where(
+            CouponTemplate.id == t.id,
+            (CouponTemplate.stock_total.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.stock_total),
+        )
         .values(issued_count=CouponTemplate.issued_count + 1)
         .returning(CouponTemplate.issued_count)
     )
@@ -167,22 +191,36 @@ async def issue(uow: UnitOfWork, template_id: uuid.UUID, member_id: uuid.UUID, *
     if t.valid_days is not None:
         by_days = start + timedelta(days=t.valid_days)
         until = min(until, by_days) if until else by_days
-    c = Coupon(tenant_id=uow.tenant_id, template_id=t.id, member_id=member_id, code=new_code(),
-               status="issued", source=source, valid_from=start, valid_until=until)
+    c = Coupon(
+        tenant_id=uow.tenant_id,
+        template_id=t.id,
+        member_id=member_id,
+        code=new_code(),
+        status="issued",
+        source=source,
+        valid_from=start,
+        valid_until=until,
+    )
     uow.session.add(c)
     await uow.session.flush()
     return c
 
 
-async def terms_for_sale(uow: UnitOfWork, codes: list[str], member_id: uuid.UUID, branch_code: str,
-                         at: datetime, *, lock: bool) -> list[tuple[Coupon, CouponTerms]]:
+async def terms_for_sale(
+    uow: UnitOfWork, codes: list[str], member_id: uuid.UUID, branch_code: str, at: datetime, *, lock: bool
+) -> list[tuple[Coupon, CouponTerms]]:
     """The coupons a sale wants to use, checked: the member's own, unused, valid now, at this branch."""
     out = []
     for raw in codes:
         code = normalise_code(raw)
-        q = select(Coupon, CouponTemplate).join(
-            CouponTemplate, (CouponTemplate.tenant_id == Coupon.tenant_id) & (CouponTemplate.id == Coupon.template_id)
-        ).where(Coupon.code == code)
+        q = (
+            select(Coupon, CouponTemplate)
+            .join(
+                CouponTemplate,
+                (CouponTemplate.tenant_id == Coupon.tenant_id) & (CouponTemplate.id == Coupon.template_id),
+            )
+            .where(Coupon.code == code)
+        )
         if lock:
             q = q.with_for_update(of=Coupon)
         row = (await uow.session.execute(q)).first()
@@ -195,9 +233,21 @@ async def terms_for_sale(uow: UnitOfWork, codes: list[str], member_id: uuid.UUID
             raise CouponNotApplicable(f"coupon {raw} is not valid now", coupon=raw)
         if t.branch_codes and branch_code not in t.branch_codes:
             raise CouponNotApplicable(f"coupon {raw} is not valid at this branch", coupon=raw)
-        out.append((c, CouponTerms(code=c.code, kind=CouponKind(t.kind), amount_off=t.amount_off,
-                                   percent_off=t.percent_off, cap=t.cap, min_spend=t.min_spend,
-                                   gift_sku=t.gift_sku, stackable=t.stackable)))
+        out.append(
+            (
+                c,
+                CouponTerms(
+                    code=c.code,
+                    kind=CouponKind(t.kind),
+                    amount_off=t.amount_off,
+                    percent_off=t.percent_off,
+                    cap=t.cap,
+                    min_spend=t.min_spend,
+                    gift_sku=t.gift_sku,
+                    stackable=t.stackable,
+                ),
+            )
+        )
     return out
 
 

@@ -46,8 +46,9 @@ def _stage_of(joined: datetime, last: datetime | None, today: date) -> str:
     return lifecycle.stage(joined.date(), last.date() if last else None, today).value
 
 
-async def list_members(uow: UnitOfWork, f: ListFilter, *, limit: int = 50, offset: int = 0,
-                       full_phone: bool = False) -> tuple[list[dict[str, Any]], int]:
+async def list_members(
+    uow: UnitOfWork, f: ListFilter, *, limit: int = 50, offset: int = 0, full_phone: bool = False
+) -> tuple[list[dict[str, Any]], int]:
     """One page of members (newest first) and the total matching; phones masked unless exporting."""
     if not 1 <= limit <= (10**6 if full_phone else MAX_PAGE):
         raise ValidationFailed(f"limit is 1 to {MAX_PAGE}", field="limit")
@@ -59,15 +60,27 @@ async def list_members(uow: UnitOfWork, f: ListFilter, *, limit: int = 50, offse
     rows, total = await crm_queries.member_list(uow, f, today, limit=limit, offset=offset)
     out = []
     for r in rows:
-        out.append({
-            "member_id": r.member_id, "card_number": r.card_number,
-            "phone": r.phone if full_phone else mask_phone(r.phone), "name": r.name, "tier": r.tier_code,
-            "tags": list(r.tags), "joined_at": r.joined_at, "last_purchase_at": r.last_purchase_at,
-            "cumulative_spend": r.spend, "purchase_count": r.purchases, "source": r.source,
-            "stage": _stage_of(r.joined_at, r.last_purchase_at, today),
-            **({"gender": r.gender or "unknown", "birthday": r.birthday, "email": r.email or ""} if full_phone
-               else {}),
-        })
+        out.append(
+            {
+                "member_id": r.member_id,
+                "card_number": r.card_number,
+                "phone": r.phone if full_phone else mask_phone(r.phone),
+                "name": r.name,
+                "tier": r.tier_code,
+                "tags": list(r.tags),
+                "joined_at": r.joined_at,
+                "last_purchase_at": r.last_purchase_at,
+                "cumulative_spend": r.spend,
+                "purchase_count": r.purchases,
+                "source": r.source,
+                "stage": _stage_of(r.joined_at, r.last_purchase_at, today),
+                **(
+                    {"gender": r.gender or "unknown", "birthday": r.birthday, "email": r.email or ""}
+                    if full_phone
+                    else {}
+                ),
+            }
+        )
     return out, total
 
 
@@ -87,18 +100,30 @@ async def _profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool = False)
     if joined is None:
         raise NotFound("member not found")
     await queries.create_profile(uow, member_id, joined.branch_id, "api")
-    profile = await uow.session.get(MemberProfile, (uow.tenant_id, member_id), with_for_update=lock,
-                                    populate_existing=True)
+    profile = await uow.session.get(
+        MemberProfile, (uow.tenant_id, member_id), with_for_update=lock, populate_existing=True
+    )
     assert profile is not None
     return _Member(profile, joined.branch_id)
 
 
 def profile_view(member: _Member) -> dict[str, Any]:
     p = member.profile
-    return {"member_id": p.member_id, "name": p.name, "gender": p.gender, "birthday": p.birthday, "email": p.email,
-            "address": p.address, "tags": list(p.tags), "preferences": dict(p.preferences),
-            "referrer_member_id": p.referrer_member_id, "join_branch_id": member.join_branch_id, "source": p.source,
-            "consent": dict(p.consent), "updated_at": p.updated_at}
+    return {
+        "member_id": p.member_id,
+        "name": p.name,
+        "gender": p.gender,
+        "birthday": p.birthday,
+        "email": p.email,
+        "address": p.address,
+        "tags": list(p.tags),
+        "preferences": dict(p.preferences),
+        "referrer_member_id": p.referrer_member_id,
+        "join_branch_id": member.join_branch_id,
+        "source": p.source,
+        "consent": dict(p.consent),
+        "updated_at": p.updated_at,
+    }
 
 
 async def get_profile(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
@@ -106,8 +131,17 @@ async def get_profile(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
 
 
 #: what a PATCH may name; ``join_branch_id`` only with the value it has (a client sending the profile back)
-PROFILE_FIELDS = ("name", "gender", "birthday", "email", "address", "tags", "preferences", "referrer_member_id",
-                  "join_branch_id")
+PROFILE_FIELDS = (
+    "name",
+    "gender",
+    "birthday",
+    "email",
+    "address",
+    "tags",
+    "preferences",
+    "referrer_member_id",
+    "join_branch_id",
+)
 _WRITABLE = tuple(f for f in PROFILE_FIELDS if f != "join_branch_id")
 
 
@@ -131,8 +165,9 @@ def _check_texts(changes: dict[str, Any]) -> None:
         raise ValidationFailed(f"tags: at most {MAX_TAGS}", field="tags")
     for tag in tags:
         if not 1 <= len(tag.strip()) <= MAX_TAG or tag != tag.strip() or any(ord(c) < 32 for c in tag):
-            raise ValidationFailed(f"tags: each 1 to {MAX_TAG} characters, no surrounding spaces or control "
-                                   "characters", field="tags")
+            raise ValidationFailed(
+                f"tags: each 1 to {MAX_TAG} characters, no surrounding spaces or control characters", field="tags"
+            )
 
 
 async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +197,9 @@ async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[st
     return profile_view(member)
 
 
-async def set_consent(uow: UnitOfWork, member_id: uuid.UUID, channel: str, granted: bool, *,
-                      source: str, actor: str) -> dict[str, Any]:
+async def set_consent(
+    uow: UnitOfWork, member_id: uuid.UUID, channel: str, granted: bool, *, source: str, actor: str
+) -> dict[str, Any]:
     """Marketing consent per channel: the current state and its full history, each change timestamped."""
     if channel not in CHANNELS:
         raise ValidationFailed(f"channel is one of {', '.join(sorted(CHANNELS))}", field="channel")
@@ -201,24 +237,54 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
     # points still in their return window, each lot with the time it becomes spendable
     pending = sorted((lot for lot in lots if lot.available_at > now), key=lambda lot: lot.available_at)
     return {
-        "member_id": member_id, "card_number": ident.card_number, "phone": mask_phone(ident.phone),
-        "joined_at": ident.joined_at, "profile": profile_view(member),
-        "balances": {"points": bal.points, "points_available": bal.points_available,
-                     "points_pending": bal.points_pending, "points_debt": max(0, -bal.points),
-                     "sv_principal": bal.sv_principal, "sv_bonus": bal.sv_bonus, "currency": currency},
-        "tier": {"code": p.tier_code, "since": p.tier_since, "floor": p.tier_floor,
-                 "floor_until": p.tier_floor_until,
-                 "progress": tiers.progress(programme, p.tier_code, standing)},
+        "member_id": member_id,
+        "card_number": ident.card_number,
+        "phone": mask_phone(ident.phone),
+        "joined_at": ident.joined_at,
+        "profile": profile_view(member),
+        "balances": {
+            "points": bal.points,
+            "points_available": bal.points_available,
+            "points_pending": bal.points_pending,
+            "points_debt": max(0, -bal.points),
+            "sv_principal": bal.sv_principal,
+            "sv_bonus": bal.sv_bonus,
+            "currency": currency,
+        },
+        "tier": {
+            "code": p.tier_code,
+            "since": p.tier_since,
+            "floor": p.tier_floor,
+            "floor_until": p.tier_floor_until,
+            "progress": tiers.progress(programme, p.tier_code, standing),
+        },
         "next_expiry": {"points": expiring[0].remaining, "at": expiring[0].expires_at} if expiring else None,
         "pending_points": [{"points": lot.remaining, "available_at": lot.available_at} for lot in pending],
-        "coupons": coupons, "purchases": purchases, "points_history": history,
+        "coupons": coupons,
+        "purchases": purchases,
+        "points_history": history,
         "stage": _stage_of(ident.joined_at, p.last_purchase_at, today),
-        "cumulative_spend": p.cumulative_spend, "purchase_count": p.purchase_count,
+        "cumulative_spend": p.cumulative_spend,
+        "purchase_count": p.purchase_count,
     }
 
 
-EXPORT_COLUMNS = ["card_number", "phone", "name", "gender", "birthday", "email", "tier", "tags", "joined_at",
-                  "last_purchase_at", "cumulative_spend", "purchase_count", "stage", "source"]
+EXPORT_COLUMNS = [
+    "card_number",
+    "phone",
+    "name",
+    "gender",
+    "birthday",
+    "email",
+    "tier",
+    "tags",
+    "joined_at",
+    "last_purchase_at",
+    "cumulative_spend",
+    "purchase_count",
+    "stage",
+    "source",
+]
 
 
 async def export_csv(uow: UnitOfWork, f: ListFilter, *, actor: str) -> tuple[bytes, int]:
@@ -229,19 +295,37 @@ async def export_csv(uow: UnitOfWork, f: ListFilter, *, actor: str) -> tuple[byt
     w = csv.writer(buf)
     w.writerow(EXPORT_COLUMNS)
     for r in rows:  # every text cell neutralised: a member named "=HYPERLINK(…)" must not run in Excel
-        w.writerow(safe_row([r["card_number"], r["phone"], r["name"], r["gender"], r["birthday"] or "", r["email"],
-                             r["tier"] or "", ";".join(r["tags"]), r["joined_at"].isoformat(),
-                             r["last_purchase_at"].isoformat() if r["last_purchase_at"] else "",
-                             r["cumulative_spend"], r["purchase_count"], r["stage"], r["source"]]))
+        w.writerow(
+            safe_row(
+                [
+                    r["card_number"],
+                    r["phone"],
+                    r["name"],
+                    r["gender"],
+                    r["birthday"] or "",
+                    r["email"],
+                    r["tier"] or "",
+                    ";".join(r["tags"]),
+                    r["joined_at"].isoformat(),
+                    r["last_purchase_at"].isoformat() if r["last_purchase_at"] else "",
+                    r["cumulative_spend"],
+                    r["purchase_count"],
+                    r["stage"],
+                    r["source"],
+                ]
+            )
+        )
     filters = {k: str(v) for k, v in f.__dict__.items() if v not in (None, "")}
-    uow.session.add(ExportLog(tenant_id=uow.tenant_id, actor=actor[:200], kind="members_full", filters=filters,
-                              row_count=len(rows)))
+    uow.session.add(
+        ExportLog(tenant_id=uow.tenant_id, actor=actor[:200], kind="members_full", filters=filters, row_count=len(rows))
+    )
     await uow.session.flush()
     return ("\ufeff" + buf.getvalue()).encode(), total
 
 
-async def set_manual_tier(uow: UnitOfWork, member_id: uuid.UUID, tier: str, *, until: date | None, reason: str,
-                          actor: str) -> dict[str, Any]:
+async def set_manual_tier(
+    uow: UnitOfWork, member_id: uuid.UUID, tier: str, *, until: date | None, reason: str, actor: str
+) -> dict[str, Any]:
     """Grant a tier by hand (an invitation, a VIP): the member moves up to it now if it is higher, and it
     acts as a floor — no review takes the member below it — until ``until`` (for good when omitted).
     Recorded in the tier history with the reason and who did it."""
@@ -264,8 +348,16 @@ async def set_manual_tier(uow: UnitOfWork, member_id: uuid.UUID, tier: str, *, u
         p.tier_code, p.tier_since = granted.code, now
     p.tier_floor, p.tier_floor_until = granted.code, until
     p.updated_at = now
-    uow.session.add(TierChangeRecord(tenant_id=uow.tenant_id, member_id=member_id, old_tier=old, new_tier=p.tier_code,
-                                     reason=f"manual: {reason.strip()}"[:200], actor=actor[:100]))
+    uow.session.add(
+        TierChangeRecord(
+            tenant_id=uow.tenant_id,
+            member_id=member_id,
+            old_tier=old,
+            new_tier=p.tier_code,
+            reason=f"manual: {reason.strip()}"[:200],
+            actor=actor[:100],
+        )
+    )
     await uow.session.flush()
     return {"tier": p.tier_code, "floor": p.tier_floor, "floor_until": p.tier_floor_until}
 
@@ -278,8 +370,9 @@ async def tier_history(uow: UnitOfWork, member_id: uuid.UUID) -> list[dict[str, 
 # --- use cases (each owns its transaction; reading a profile creates it on first look, so they commit) --
 
 
-async def members_page(db: Database, tenant: uuid.UUID, f: ListFilter, *, limit: int, offset: int
-                       ) -> tuple[list[dict[str, Any]], int]:
+async def members_page(
+    db: Database, tenant: uuid.UUID, f: ListFilter, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
     async with db.uow(tenant) as uow:
         return await list_members(uow, f, limit=limit, offset=offset)
 
@@ -306,16 +399,24 @@ async def member_profile(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) 
         return out
 
 
-async def change_profile(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, changes: dict[str, Any]
-                         ) -> dict[str, Any]:
+async def change_profile(
+    db: Database, tenant: uuid.UUID, member_id: uuid.UUID, changes: dict[str, Any]
+) -> dict[str, Any]:
     async with db.uow(tenant) as uow:
         out = await update_profile(uow, member_id, changes)
         await uow.commit()
         return out
 
 
-async def write_once(db: Database, tenant: uuid.UUID, work: Callable[[UnitOfWork], Awaitable[dict[str, Any]]], *,
-                     key: str | None, scope: str, request: Sequence[object]) -> dict[str, Any]:
+async def write_once(
+    db: Database,
+    tenant: uuid.UUID,
+    work: Callable[[UnitOfWork], Awaitable[dict[str, Any]]],
+    *,
+    key: str | None,
+    scope: str,
+    request: Sequence[object],
+) -> dict[str, Any]:
     """One write in one transaction. With an Idempotency-Key (a console form carries one, made when
     it was rendered) a second request with that key — a double click, a retry after a lost answer —
     gets the first answer and writes nothing (``platform.idempotency.once``): no second history
@@ -329,22 +430,42 @@ async def write_once(db: Database, tenant: uuid.UUID, work: Callable[[UnitOfWork
         return out
 
 
-async def change_consent(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, channel: str, granted: bool, *,
-                         source: str, actor: str, key: str | None = None) -> dict[str, Any]:
+async def change_consent(
+    db: Database,
+    tenant: uuid.UUID,
+    member_id: uuid.UUID,
+    channel: str,
+    granted: bool,
+    *,
+    source: str,
+    actor: str,
+    key: str | None = None,
+) -> dict[str, Any]:
     async def work(uow: UnitOfWork) -> dict[str, Any]:
         return await set_consent(uow, member_id, channel, granted, source=source, actor=actor)
 
-    return await write_once(db, tenant, work, key=key, scope="members.consent",
-                            request=(str(member_id), channel, granted))
+    return await write_once(
+        db, tenant, work, key=key, scope="members.consent", request=(str(member_id), channel, granted)
+    )
 
 
-async def grant_tier(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, tier: str, *, until: date | None,
-                     reason: str, actor: str, key: str | None = None) -> dict[str, Any]:
+async def grant_tier(
+    db: Database,
+    tenant: uuid.UUID,
+    member_id: uuid.UUID,
+    tier: str,
+    *,
+    until: date | None,
+    reason: str,
+    actor: str,
+    key: str | None = None,
+) -> dict[str, Any]:
     async def work(uow: UnitOfWork) -> dict[str, Any]:
         return await set_manual_tier(uow, member_id, tier, until=until, reason=reason, actor=actor)
 
-    return await write_once(db, tenant, work, key=key, scope="members.tier",
-                            request=(str(member_id), tier, str(until), reason))
+    return await write_once(
+        db, tenant, work, key=key, scope="members.tier", request=(str(member_id), tier, str(until), reason)
+    )
 
 
 async def tier_change_history(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -14,5 +14,6 @@ from lianka.tenants.services import rules
 async def enrol(ident: Identity, tenant: uuid.UUID, phone: str, branch_id: uuid.UUID | None) -> members.Enrolled:
     """Use case: enrol the person with ``phone`` at ``branch_id`` (idempotent: a member already is one,
     ``new_membership`` false, and gets no second sign-up award)."""
-    return await members.enrol_member(ident, tenant, phone, branch_id,
-                                      on_join=lambda uow, member: rules.on_signup(uow, member, branch_id=branch_id))
+    return await members.enrol_member(
+        ident, tenant, phone, branch_id, on_join=lambda uow, member: rules.on_signup(uow, member, branch_id=branch_id)
+    )

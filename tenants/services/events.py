@@ -32,8 +32,9 @@ async def branch_code(uow: UnitOfWork, branch_id: uuid.UUID | None) -> str | Non
     return code
 
 
-async def record(db: Database, tenant: uuid.UUID, body: schemas.EventIn | schemas.ReviewIn, key: str,
-                 branch_id: uuid.UUID | None) -> tuple[schemas.EventOut, bool]:
+async def record(
+    db: Database, tenant: uuid.UUID, body: schemas.EventIn | schemas.ReviewIn, key: str, branch_id: uuid.UUID | None
+) -> tuple[schemas.EventOut, bool]:
     """Apply the REVIEW rules (a :class:`ReviewIn`) or the CUSTOM rules listening to ``body.event``.
     Returns (response, replayed). A custom event no rule of the programme names is a 422 (a typo
     in an integration should not pass silently); rules that exist but do not apply now (window,
@@ -48,24 +49,34 @@ async def record(db: Database, tenant: uuid.UUID, body: schemas.EventIn | schema
         code = await branch_code(uow, branch_id)
         _, programme = await programme_at(uow, at)
         event = body.event if isinstance(body, schemas.EventIn) else "review"
-        matching = rules.rules_of(programme, RuleKind.REVIEW) if review \
+        matching = (
+            rules.rules_of(programme, RuleKind.REVIEW)
+            if review
             else rules.rules_of(programme, RuleKind.CUSTOM, event=event)
+        )
         if not matching and not review:
             raise UnknownEvent(f"no custom rule listens to {event!r}", event=event)
         refs: dict[str, object] = {"event": event}
         if body.reference:
             refs["reference"] = body.reference
-        awards = await rules.award_all(uow, programme, matching, body.member_id, key=f"{scope}:{key}", at=at,
-                                       branch_code=code, refs=refs)
+        awards = await rules.award_all(
+            uow, programme, matching, body.member_id, key=f"{scope}:{key}", at=at, branch_code=code, refs=refs
+        )
         balance = (await accounts.balances(uow, body.member_id, at)).points
-        return schemas.EventOut(event=event, member_id=body.member_id,
-                                points_awarded=sum(a.points for a in awards if a.status == "awarded"),
-                                awards=[award_out(a) for a in awards], points_balance=balance)
+        return schemas.EventOut(
+            event=event,
+            member_id=body.member_id,
+            points_awarded=sum(a.points for a in awards if a.status == "awarded"),
+            awards=[award_out(a) for a in awards],
+            points_balance=balance,
+        )
 
-    return await idempotency.once(db, tenant, scope, key, (msgspec.to_builtins(body), str(branch_id)),
-                                  schemas.EventOut, work)
+    return await idempotency.once(
+        db, tenant, scope, key, (msgspec.to_builtins(body), str(branch_id)), schemas.EventOut, work
+    )
 
 
 def award_out(a: rules.Award) -> schemas.AwardOut:
-    return schemas.AwardOut(rule=a.rule, kind=a.kind, status=a.status, points=a.points, coupon=a.coupon_code,
-                            reason=a.reason)
+    return schemas.AwardOut(
+        rule=a.rule, kind=a.kind, status=a.status, points=a.points, coupon=a.coupon_code, reason=a.reason
+    )

@@ -49,24 +49,44 @@ async def review_tiers(db: Database, tenant: uuid.UUID, now: datetime) -> int:
                 return changed
             _, tz = await accounts.merchant_info(uow)
             due_before = now - timedelta(days=31 * programme.tier_policy.review_every_months)
-            batch = list(await uow.session.scalars(
-                select(MemberProfile).where(
-                    MemberProfile.tier_code.is_not(None),
-                    (MemberProfile.tier_reviewed_at.is_(None) & (MemberProfile.tier_since <= due_before))
-                    | (MemberProfile.tier_reviewed_at <= due_before))
-                .order_by(MemberProfile.member_id).limit(BATCH).with_for_update(skip_locked=True)))
+            batch = list(
+                await uow.session.scalars(
+                    select(MemberProfile)
+                    .where(
+                        MemberProfile.tier_code.is_not(None),
+                        (MemberProfile.tier_reviewed_at.is_(None) & (MemberProfile.tier_since <= due_before))
+                        | (MemberProfile.tier_reviewed_at <= due_before),
+                    )
+                    .order_by(MemberProfile.member_id)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            )
             if not batch:
                 return changed
             since = now - timedelta(days=31 * programme.tier_policy.window_months)
             today = now.astimezone(ZoneInfo(tz)).date()
             for prof in batch:
                 standing = await queries.standing_for_review(uow, prof.member_id, since)
-                decision = tiers.review(programme, prof.tier_code, standing,
-                                        floor=prof.tier_floor, floor_until=prof.tier_floor_until, today=today)
+                decision = tiers.review(
+                    programme,
+                    prof.tier_code,
+                    standing,
+                    floor=prof.tier_floor,
+                    floor_until=prof.tier_floor_until,
+                    today=today,
+                )
                 if decision.changed:
-                    uow.session.add(TierChangeRecord(tenant_id=tenant, member_id=prof.member_id,
-                                                     old_tier=decision.old, new_tier=decision.new,
-                                                     reason=decision.reason, actor="review"))
+                    uow.session.add(
+                        TierChangeRecord(
+                            tenant_id=tenant,
+                            member_id=prof.member_id,
+                            old_tier=decision.old,
+                            new_tier=decision.new,
+                            reason=decision.reason,
+                            actor="review",
+                        )
+                    )
                     prof.tier_code, prof.tier_since = decision.new, now
                     await rules.on_tier_change(uow, programme, prof.member_id, decision.old, decision.new, at=now)
                     changed += 1
@@ -92,8 +112,9 @@ async def birthday_rewards(db: Database, tenant: uuid.UUID, now: datetime) -> in
         async with db.uow(tenant) as uow:
             tier = await rules.member_tier(uow, programme, member)
             for rule in birthday_rules:
-                done = await rules.award(uow, programme, rule, member, key=f"birthday:{member}:{today.year}", at=at,
-                                         tier=tier)
+                done = await rules.award(
+                    uow, programme, rule, member, key=f"birthday:{member}:{today.year}", at=at, tier=tier
+                )
                 awarded += done.gave_something
             await uow.commit()
     return awarded
@@ -112,8 +133,14 @@ async def expiry_reminders(db: Database, tenant: uuid.UUID, now: datetime) -> in
             key = f"{r.member_id}:{r.day.date().isoformat()}"
             if await idempotency.claim(uow, "reminder.points_expiry", key, key) is not None:
                 continue
-            await outbox.enqueue(uow, "points_expiry_reminder", queue="messages", member_id=str(r.member_id),
-                                 points=r.points, expires_on=r.day.date().isoformat())
+            await outbox.enqueue(
+                uow,
+                "points_expiry_reminder",
+                queue="messages",
+                member_id=str(r.member_id),
+                points=r.points,
+                expires_on=r.day.date().isoformat(),
+            )
             await idempotency.store(uow, "reminder.points_expiry", key, 202, {"points": r.points})
             sent += 1
         await uow.commit()

@@ -35,10 +35,18 @@ MAX_BYTES = 20 * 2**20
 
 
 def view(job: MemberImport) -> dict[str, Any]:
-    return {"id": job.id, "mode": job.mode, "status": job.status, "total": job.total, "processed": job.processed,
-            "created_members": job.created_members, "errors": job.errors, "created_at": job.created_at,
-            "finished_at": job.finished_at,
-            "percent": 100 if job.total == 0 else job.processed * 100 // job.total}
+    return {
+        "id": job.id,
+        "mode": job.mode,
+        "status": job.status,
+        "total": job.total,
+        "processed": job.processed,
+        "created_members": job.created_members,
+        "errors": job.errors,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "percent": 100 if job.total == 0 else job.processed * 100 // job.total,
+    }
 
 
 async def create(uow: UnitOfWork, content: bytes, *, mode: str, actor: str) -> MemberImport:
@@ -56,15 +64,24 @@ async def create(uow: UnitOfWork, content: bytes, *, mode: str, actor: str) -> M
         raise ValidationFailed(parsed.fatal, field="file")
     errors = [{"line": e.line, "errors": list(e.errors)} for e in parsed.errors]
     rejected = bool(errors) and mode == "all_or_nothing"
-    job = MemberImport(tenant_id=uow.tenant_id, mode=mode, status="failed" if rejected else "queued",
-                       content=decoded, total=0 if rejected else len(parsed.rows), processed=0, created_members=0,
-                       errors=errors, actor=actor[:200],
-                       finished_at=datetime.now(UTC) if rejected else None)
+    job = MemberImport(
+        tenant_id=uow.tenant_id,
+        mode=mode,
+        status="failed" if rejected else "queued",
+        content=decoded,
+        total=0 if rejected else len(parsed.rows),
+        processed=0,
+        created_members=0,
+        errors=errors,
+        actor=actor[:200],
+        finished_at=datetime.now(UTC) if rejected else None,
+    )
     uow.session.add(job)
     await uow.session.flush()
     if not rejected:
-        await outbox.enqueue(uow, "run_member_import", queue="default", tenant=str(uow.tenant_id),
-                             import_id=str(job.id))
+        await outbox.enqueue(
+            uow, "run_member_import", queue="default", tenant=str(uow.tenant_id), import_id=str(job.id)
+        )
     return job
 
 
@@ -75,17 +92,20 @@ async def get(uow: UnitOfWork, import_id: uuid.UUID) -> MemberImport:
     return job
 
 
-async def start(db: Database, tenant: uuid.UUID, content: bytes, *, mode: str, actor: str,
-                key: str | None = None) -> dict[str, Any]:
+async def start(
+    db: Database, tenant: uuid.UUID, content: bytes, *, mode: str, actor: str, key: str | None = None
+) -> dict[str, Any]:
     """Use case: validate a file and queue its import (:func:`create`); the job as :func:`view` shows it.
     A file refused as a whole raises and writes nothing; an ``all_or_nothing`` file with invalid rows
     is recorded as ``failed`` with its row report. With ``key`` (the console's upload form) the same
     upload sent twice queues one job and answers the first one (``crm.write_once``)."""
+
     async def work(uow: UnitOfWork) -> dict[str, Any]:
         return view(await create(uow, content, mode=mode, actor=actor))
 
-    return await crm.write_once(db, tenant, work, key=key, scope="members.import",
-                                request=(mode, hashlib.sha256(content).hexdigest()))
+    return await crm.write_once(
+        db, tenant, work, key=key, scope="members.import", request=(mode, hashlib.sha256(content).hexdigest())
+    )
 
 
 async def status(db: Database, tenant: uuid.UUID, import_id: uuid.UUID) -> dict[str, Any]:
@@ -94,8 +114,9 @@ async def status(db: Database, tenant: uuid.UUID, import_id: uuid.UUID) -> dict[
         return view(await get(uow, import_id))
 
 
-async def _import_row(uow: UnitOfWork, tenant: uuid.UUID, row: MemberRow, branches: dict[str, uuid.UUID],
-                      programme: Any, now: datetime) -> bool:
+async def _import_row(
+    uow: UnitOfWork, tenant: uuid.UUID, row: MemberRow, branches: dict[str, uuid.UUID], programme: Any, now: datetime
+) -> bool:
     await uow.set_system()
     member_id = await _find_or_create_person(uow, row.phone)
     await uow.set_tenant(tenant)
@@ -104,20 +125,31 @@ async def _import_row(uow: UnitOfWork, tenant: uuid.UUID, row: MemberRow, branch
     consent: dict[str, Any] = {}
     for channel, granted in (("sms", row.sms_consent), ("email", row.email_consent)):
         if granted:
-            consent[channel] = {"granted": True, "at": now.isoformat(),
-                                "history": [{"granted": True, "at": now.isoformat(), "source": "import"}]}
+            consent[channel] = {
+                "granted": True,
+                "at": now.isoformat(),
+                "history": [{"granted": True, "at": now.isoformat(), "source": "import"}],
+            }
     # the join branch is the membership's: the file's branch only when this import enrolled the person
     await queries.merge_imported_profile(uow, member_id, row, json.dumps(consent))
     key = f"import-opening:{row.phone}:{row.opening_points}"
     if row.opening_points and not await queries.ledger_entry_exists(uow, key):
-        await accounts.award_points(uow, member_id, row.opening_points, programme=programme,
-                                    reason="opening_balance", key=key,
-                                    business_time=now, refs={"import": "csv"})
+        await accounts.award_points(
+            uow,
+            member_id,
+            row.opening_points,
+            programme=programme,
+            reason="opening_balance",
+            key=key,
+            business_time=now,
+            refs={"import": "csv"},
+        )
     return created
 
 
-async def run(db: Database, tenant: uuid.UUID, import_id: uuid.UUID,
-              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+async def run(
+    db: Database, tenant: uuid.UUID, import_id: uuid.UUID, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """Run (or resume) an import, one committed batch at a time."""
     async with db.uow(tenant) as uow:
         job = await get(uow, import_id)
@@ -137,7 +169,7 @@ async def run(db: Database, tenant: uuid.UUID, import_id: uuid.UUID,
             now = datetime.now(UTC)
             _, programme = await programme_at(uow, now)
             branches = await queries.branch_ids_by_code(uow)
-            batch = rows[done:done + BATCH]
+            batch = rows[done : done + BATCH]
             created = 0
             errors = list(job.errors)
             for row in batch:
@@ -145,8 +177,14 @@ async def run(db: Database, tenant: uuid.UUID, import_id: uuid.UUID,
                     errors.append({"line": row.line, "errors": [f"branch: no branch {row.branch!r}"]})
                     continue
                 created += await _import_row(uow, tenant, row, branches, programme, now)
-            await queries.record_import_batch(uow, import_id, before=done, processed=done + len(batch),
-                                              created=created, errors_json=json.dumps(errors))
+            await queries.record_import_batch(
+                uow,
+                import_id,
+                before=done,
+                processed=done + len(batch),
+                created=created,
+                errors_json=json.dumps(errors),
+            )
             await uow.commit()
             done += len(batch)
         if progress:

@@ -40,15 +40,23 @@ class MembersOverview:
     tier_counts: list[TierCount] = field(default_factory=list)
 
 
-async def members_overview(db: Database, tenant: uuid.UUID, f: ListFilter, *, limit: int, offset: int,
-                           counts: bool = True) -> MembersOverview:
+async def members_overview(
+    db: Database, tenant: uuid.UUID, f: ListFilter, *, limit: int, offset: int, counts: bool = True
+) -> MembersOverview:
     """Read use case of the member list page; ``counts`` False skips the charts' counts (a page of
     results swapped in as the filters change)."""
     async with db.uow(tenant) as uow:
         items, total = await crm.list_members(uow, f, limit=limit, offset=offset)
         _, programme = await programme_at(uow)
-        out = MembersOverview(items, total, limit, offset, programme.tiers_by_rank(),
-                              await crm_queries.branch_choices(uow), await crm_queries.tags_in_use(uow))
+        out = MembersOverview(
+            items,
+            total,
+            limit,
+            offset,
+            programme.tiers_by_rank(),
+            await crm_queries.branch_choices(uow),
+            await crm_queries.tags_in_use(uow),
+        )
         if counts:
             _, tz = await accounts.merchant_info(uow)
             today = datetime.now(UTC).astimezone(ZoneInfo(tz)).date()

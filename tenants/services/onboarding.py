@@ -65,5 +65,11 @@ async def merchant_profile(db: Database, tenant: uuid.UUID) -> MerchantProfile:
 async def setup_progress(db: Database, tenant: uuid.UUID) -> SetupProgress:
     async with db.uow(tenant) as uow:
         row = (await uow.session.execute(text(_PROGRESS))).one()
-    return SetupProgress(int(row.branches), bool(row.programme_configured), bool(row.pos_client), int(row.staff),
-                         int(row.members), bool(row.first_sale))
+    return SetupProgress(
+        int(row.branches),
+        bool(row.programme_configured),
+        bool(row.pos_client),
+        int(row.staff),
+        int(row.members),
+        bool(row.first_sale),
+    )

@@ -47,8 +47,9 @@ async def programme_version(uow: UnitOfWork, version: int) -> Programme:
         document = await queries.programme_document(uow, version)
         if document is None:
             raise ValidationFailed(f"programme version {version} not found")
-        programme = msgspec.convert(msgspec.json.decode(document) if isinstance(document, str | bytes) else document,
-                                    Programme, strict=False)
+        programme = msgspec.convert(
+            msgspec.json.decode(document) if isinstance(document, str | bytes) else document, Programme, strict=False
+        )
         if len(_decoded) > 5_000:
             _decoded.clear()
         _decoded[key] = programme
@@ -61,8 +62,15 @@ async def programme_at(uow: UnitOfWork, at: datetime | None = None) -> tuple[int
     return version, await programme_version(uow, version)
 
 
-async def set_programme(uow: UnitOfWork, programme: Programme, *, effective_from: datetime | None = None,
-                        note: str = "", actor: object | None = None, created_by: uuid.UUID | None = None) -> int:
+async def set_programme(
+    uow: UnitOfWork,
+    programme: Programme,
+    *,
+    effective_from: datetime | None = None,
+    note: str = "",
+    actor: object | None = None,
+    created_by: uuid.UUID | None = None,
+) -> int:
     """Write ``programme`` as a new version effective from ``effective_from`` (now); return its number.
 
     History is never edited; a future-dated version waits until its time.
@@ -74,11 +82,16 @@ async def set_programme(uow: UnitOfWork, programme: Programme, *, effective_from
         raise ValidationFailed("effective_from needs a time zone")
     current = await uow.session.scalar(select(func.coalesce(func.max(ProgrammeVersion.version), 0)))
     version = int(current or 0) + 1
-    uow.session.add(ProgrammeVersion(
-        tenant_id=uow.tenant_id, version=version, effective_from=effective_from,
-        document=msgspec.to_builtins(programme), note=note[:400],
-        created_by=created_by or getattr(actor, "user_id", None),
-    ))
+    uow.session.add(
+        ProgrammeVersion(
+            tenant_id=uow.tenant_id,
+            version=version,
+            effective_from=effective_from,
+            document=msgspec.to_builtins(programme),
+            note=note[:400],
+            created_by=created_by or getattr(actor, "user_id", None),
+        )
+    )
     try:
         await uow.session.flush()
     except IntegrityError:
@@ -121,9 +134,13 @@ async def lock(uow: UnitOfWork) -> None:
 
 async def latest(uow: UnitOfWork) -> tuple[int, Programme]:
     """The newest version written (possibly future-dated): what a section change builds on."""
-    row = (await uow.session.execute(
-        select(ProgrammeVersion.version, ProgrammeVersion.document)
-        .order_by(ProgrammeVersion.version.desc()).limit(1))).first()
+    row = (
+        await uow.session.execute(
+            select(ProgrammeVersion.version, ProgrammeVersion.document)
+            .order_by(ProgrammeVersion.version.desc())
+            .limit(1)
+        )
+    ).first()
     if row is None:
         return 0, Programme()
     return row.version, msgspec.convert(row.document, Programme, strict=False)
@@ -142,15 +159,16 @@ def with_section(base: Programme, section: str, value: object) -> Programme:
         if isinstance(value, list):
             value = {"tiers": value}
         if not isinstance(value, dict) or not set(value) <= set(keys) or "tiers" not in value:
-            raise ValidationFailed("the tiers section is {\"tiers\": [...], \"tier_policy\": {...}}")
+            raise ValidationFailed('the tiers section is {"tiers": [...], "tier_policy": {...}}')
         doc.update(value)
     else:
         doc[keys[0]] = value
     return decode(doc)
 
 
-async def publish(uow: UnitOfWork, programme: Programme, *, effective_from: datetime | None, note: str,
-                  created_by: uuid.UUID | None) -> int:
+async def publish(
+    uow: UnitOfWork, programme: Programme, *, effective_from: datetime | None, note: str, created_by: uuid.UUID | None
+) -> int:
     """A new version from the console or API: now, or from a future time; never back-dated."""
     await lock(uow)
     now = datetime.now(UTC)
@@ -159,8 +177,7 @@ async def publish(uow: UnitOfWork, programme: Programme, *, effective_from: date
         if effective_from < now - BACKDATE_TOLERANCE:
             raise ValidationFailed("effective_from may not be in the past", field="effective_from")
     await check_references(uow, programme)
-    return await set_programme(uow, programme, effective_from=effective_from or now, note=note,
-                               created_by=created_by)
+    return await set_programme(uow, programme, effective_from=effective_from or now, note=note, created_by=created_by)
 
 
 async def check_references(uow: UnitOfWork, programme: Programme) -> None:
@@ -172,8 +189,9 @@ async def check_references(uow: UnitOfWork, programme: Programme) -> None:
     missing = [c for c in wanted if c not in known]
     if missing:
         first = next(i for i, r in enumerate(programme.rules) if r.coupon_template in missing)
-        raise ValidationFailed(f"rules name unknown coupon templates {missing}",
-                               field=f"rules[{first}].coupon_template", reason="unknown")
+        raise ValidationFailed(
+            f"rules name unknown coupon templates {missing}", field=f"rules[{first}].coupon_template", reason="unknown"
+        )
 
 
 # --- use cases (each owns its transaction) ------------------------------------------------------
@@ -202,8 +220,15 @@ async def versions(db: Database, tenant: uuid.UUID) -> tuple[int, list[Programme
         return version, await history(uow)
 
 
-async def publish_document(db: Database, tenant: uuid.UUID, document: object, *, effective_from: datetime | None,
-                           note: str, created_by: uuid.UUID | None) -> InForce:
+async def publish_document(
+    db: Database,
+    tenant: uuid.UUID,
+    document: object,
+    *,
+    effective_from: datetime | None,
+    note: str,
+    created_by: uuid.UUID | None,
+) -> InForce:
     """A whole new version from a client's document (validated first). Returns it as published."""
     programme = decode(document)
     async with db.uow(tenant) as uow:
@@ -212,8 +237,16 @@ async def publish_document(db: Database, tenant: uuid.UUID, document: object, *,
     return InForce(version, effective_from or datetime.now(UTC), programme)
 
 
-async def publish_section(db: Database, tenant: uuid.UUID, section: str, value: object, *,
-                          effective_from: datetime | None, note: str, created_by: uuid.UUID | None) -> InForce:
+async def publish_section(
+    db: Database,
+    tenant: uuid.UUID,
+    section: str,
+    value: object,
+    *,
+    effective_from: datetime | None,
+    note: str,
+    created_by: uuid.UUID | None,
+) -> InForce:
     """A new version with one section replaced; the base is the newest version written, read under the
     writers' lock so no concurrent change is lost."""
     check_section(section)
@@ -221,8 +254,9 @@ async def publish_section(db: Database, tenant: uuid.UUID, section: str, value: 
         await lock(uow)  # read the base and write the new version in one serialised step
         _, base = await latest(uow)
         programme = with_section(base, section, value)
-        version = await publish(uow, programme, effective_from=effective_from, note=note or f"{section} changed",
-                                created_by=created_by)
+        version = await publish(
+            uow, programme, effective_from=effective_from, note=note or f"{section} changed", created_by=created_by
+        )
         await uow.commit()
     return InForce(version, effective_from or datetime.now(UTC), programme)
 
@@ -247,8 +281,14 @@ async def _editor(uow: UnitOfWork) -> Editor:
     version, base = await latest(uow)
     row = await uow.session.get(ProgrammeVersion, (uow.tenant_id, version)) if version else None
     in_force_version, _ = await programme_at(uow)
-    return Editor(version, row.effective_from if row else None, base, in_force_version,
-                  await queries.branch_choices(uow), await queries.active_coupon_templates(uow))
+    return Editor(
+        version,
+        row.effective_from if row else None,
+        base,
+        in_force_version,
+        await queries.branch_choices(uow),
+        await queries.active_coupon_templates(uow),
+    )
 
 
 async def editor(db: Database, tenant: uuid.UUID) -> Editor:
@@ -295,11 +335,20 @@ class Preview:
 
 def price_sample(programme: Programme, sample: SampleSale, day: date) -> Priced:
     """The POS's pricing (:func:`pricing.quote`, the very function a sale books) of ``sample``."""
-    member = pricing.MemberState(tier=sample.tier, points_available=sample.points, sv_principal=0, sv_bonus=0,
-                                 birthday_today=sample.birthday)
+    member = pricing.MemberState(
+        tier=sample.tier, points_available=sample.points, sv_principal=0, sv_bonus=0, birthday_today=sample.birthday
+    )
     try:
-        return Priced(pricing.quote(programme, sample.amount, (), member, pricing.Intent(points=sample.points),
-                                    pricing.SaleContext(day, sample.branch_code)))
+        return Priced(
+            pricing.quote(
+                programme,
+                sample.amount,
+                (),
+                member,
+                pricing.Intent(points=sample.points),
+                pricing.SaleContext(day, sample.branch_code),
+            )
+        )
     except DomainError as exc:
         return Priced(None, exc)
 
@@ -315,8 +364,14 @@ async def preview(db: Database, tenant: uuid.UUID, section: str, value: object, 
         _, current = await programme_at(uow)
         _, tz = await queries.merchant_currency_and_zone(uow)
     day = sample.day or datetime.now(ZoneInfo(tz)).date()
-    return Preview(edits, day, price_sample(current, sample, day), price_sample(edited, sample, day),
-                   programme_diff.diff(edits.base, edited), edited)
+    return Preview(
+        edits,
+        day,
+        price_sample(current, sample, day),
+        price_sample(edited, sample, day),
+        programme_diff.diff(edits.base, edited),
+        edited,
+    )
 
 
 @dataclass(frozen=True)
@@ -347,8 +402,10 @@ async def _version_info(uow: UnitOfWork, version: int, field: str) -> tuple[Vers
     row = await uow.session.get(ProgrammeVersion, (uow.tenant_id, version)) if 0 < version < 2**31 else None
     if row is None:
         raise NotFound("programme version not found", field=field)
-    return (VersionInfo(row.version, row.effective_from, row.note, row.created_at),
-            await programme_version(uow, row.version))
+    return (
+        VersionInfo(row.version, row.effective_from, row.note, row.created_at),
+        await programme_version(uow, row.version),
+    )
 
 
 async def compare_versions(db: Database, tenant: uuid.UUID, old: int, new: int) -> Comparison:

@@ -64,15 +64,27 @@ async def _welcome_coupon(uow: UnitOfWork, tpl: templates.ProgrammeTemplate, lan
             return code
         if existing is None:
             t = tpl.welcome_terms(language, currency, code)
-            await coupons.create_template(uow, coupons.TemplateSpec(
-                code=t.code, name=t.name, kind=t.kind, amount_off=t.amount_off, percent_off=t.percent_off, cap=t.cap,
-                min_spend=t.min_spend, valid_days=t.valid_days, per_member_limit=t.per_member_limit))
+            await coupons.create_template(
+                uow,
+                coupons.TemplateSpec(
+                    code=t.code,
+                    name=t.name,
+                    kind=t.kind,
+                    amount_off=t.amount_off,
+                    percent_off=t.percent_off,
+                    cap=t.cap,
+                    min_spend=t.min_spend,
+                    valid_days=t.valid_days,
+                    per_member_limit=t.per_member_limit,
+                ),
+            )
             return code
     raise ValidationFailed("too many welcome coupon templates; reactivate one", field="template")
 
 
-async def apply_template(db: Database, tenant: uuid.UUID, key: str, *, language: str, idempotency_key: str,
-                         created_by: uuid.UUID | None) -> tuple[Applied, bool]:
+async def apply_template(
+    db: Database, tenant: uuid.UUID, key: str, *, language: str, idempotency_key: str, created_by: uuid.UUID | None
+) -> tuple[Applied, bool]:
     """Publish template ``key`` as the programme in force from now, with its welcome coupon, in the
     language ``language`` ("zh-CN" or "en"). Returns (what was applied, replayed)."""
     tpl = template(key)
@@ -83,21 +95,31 @@ async def apply_template(db: Database, tenant: uuid.UUID, key: str, *, language:
         await programme.lock(uow)
         currency, _ = await merchant_info(uow)
         code = await _welcome_coupon(uow, tpl, language, currency)
-        version = await programme.publish(uow, tpl.programme(language, currency, code), effective_from=None,
-                                          note=NOTE_PREFIX + tpl.key, created_by=created_by)
+        version = await programme.publish(
+            uow,
+            tpl.programme(language, currency, code),
+            effective_from=None,
+            note=NOTE_PREFIX + tpl.key,
+            created_by=created_by,
+        )
         return Applied(tpl.key, version, code)
 
-    return await idempotency.once(db, tenant, "programme.template", idempotency_key, (tpl.key, language), Applied,
-                                  work)
+    return await idempotency.once(db, tenant, "programme.template", idempotency_key, (tpl.key, language), Applied, work)
 
 
 async def template_status(db: Database, tenant: uuid.UUID) -> TemplateStatus:
     async with db.uow(tenant) as uow:
-        merchant = (await uow.session.execute(select(Merchant.trade, Merchant.currency)
-                                              .where(Merchant.id == tenant))).one()
+        merchant = (
+            await uow.session.execute(select(Merchant.trade, Merchant.currency).where(Merchant.id == tenant))
+        ).one()
         version, _ = await programme.programme_at(uow, datetime.now(UTC))
         row = await uow.session.get(ProgrammeVersion, (tenant, version)) if version else None
     note = row.note if row is not None else ""
     chosen = note.removeprefix(NOTE_PREFIX) if note.startswith(NOTE_PREFIX) else None
-    return TemplateStatus(merchant.trade, merchant.currency, version, row.effective_from if row else None,
-                          chosen if chosen in templates.BY_KEY else None)
+    return TemplateStatus(
+        merchant.trade,
+        merchant.currency,
+        version,
+        row.effective_from if row else None,
+        chosen if chosen in templates.BY_KEY else None,
+    )

@@ -60,6 +60,7 @@ class RedemptionClosed(Conflict):
 
 # --- catalogue (staff) ---------------------------------------------------------------------------
 
+
 async def template_code(uow: UnitOfWork, template_id: uuid.UUID | None) -> str | None:
     if template_id is None:
         return None
@@ -68,11 +69,22 @@ async def template_code(uow: UnitOfWork, template_id: uuid.UUID | None) -> str |
 
 def reward_out(r: Reward, template_code: str | None) -> schemas.RewardOut:
     return schemas.RewardOut(
-        id=r.id, code=r.code, name=r.name, kind=r.kind, points_cost=r.points_cost, stock_total=r.stock_total,
+        id=r.id,
+        code=r.code,
+        name=r.name,
+        kind=r.kind,
+        points_cost=r.points_cost,
+        stock_total=r.stock_total,
         redeemed_count=r.redeemed_count,
         remaining=None if r.stock_total is None else max(r.stock_total - r.redeemed_count, 0),
-        pickup_branch_id=r.pickup_branch_id, coupon_template=template_code, sv_amount=r.sv_amount,
-        tiers=list(r.tier_codes), per_member_limit=r.per_member_limit, active=r.active, created_at=r.created_at)
+        pickup_branch_id=r.pickup_branch_id,
+        coupon_template=template_code,
+        sv_amount=r.sv_amount,
+        tiers=list(r.tier_codes),
+        per_member_limit=r.per_member_limit,
+        active=r.active,
+        created_at=r.created_at,
+    )
 
 
 async def _check_branch(uow: UnitOfWork, branch_id: uuid.UUID | None) -> None:
@@ -112,10 +124,21 @@ async def _create(uow: UnitOfWork, data: schemas.RewardIn) -> schemas.RewardOut:
         raise ValidationFailed("only gifts have a pickup branch", field="pickup_branch_id")
     await _check_branch(uow, data.pickup_branch_id)
     await _check_tiers(uow, data.tiers)
-    r = Reward(tenant_id=uow.tenant_id, code=data.code, name=data.name, kind=data.kind, points_cost=data.points_cost,
-               stock_total=data.stock_total, redeemed_count=0, pickup_branch_id=data.pickup_branch_id,
-               coupon_template_id=template_id, sv_amount=data.sv_amount, tier_codes=list(data.tiers),
-               per_member_limit=data.per_member_limit, active=data.active)
+    r = Reward(
+        tenant_id=uow.tenant_id,
+        code=data.code,
+        name=data.name,
+        kind=data.kind,
+        points_cost=data.points_cost,
+        stock_total=data.stock_total,
+        redeemed_count=0,
+        pickup_branch_id=data.pickup_branch_id,
+        coupon_template_id=template_id,
+        sv_amount=data.sv_amount,
+        tier_codes=list(data.tiers),
+        per_member_limit=data.per_member_limit,
+        active=data.active,
+    )
     uow.session.add(r)
     try:
         async with uow.session.begin_nested():
@@ -147,17 +170,22 @@ async def reward(db: Database, tenant: uuid.UUID, reward_id: uuid.UUID) -> schem
 
 
 async def _list(uow: UnitOfWork, *, active: bool | None = None) -> list[schemas.RewardOut]:
-    q = select(Reward, CouponTemplate.code).outerjoin(
-        CouponTemplate,
-        (CouponTemplate.tenant_id == Reward.tenant_id) & (CouponTemplate.id == Reward.coupon_template_id),
-    ).order_by(Reward.points_cost, Reward.code)
+    q = (
+        select(Reward, CouponTemplate.code)
+        .outerjoin(
+            CouponTemplate,
+            (CouponTemplate.tenant_id == Reward.tenant_id) & (CouponTemplate.id == Reward.coupon_template_id),
+        )
+        .order_by(Reward.points_cost, Reward.code)
+    )
     if active is not None:
         q = q.where(Reward.active.is_(active))
     return [reward_out(row.Reward, row.code) for row in await uow.session.execute(q)]
 
 
-async def update_reward(db: Database, tenant: uuid.UUID, reward_id: uuid.UUID,
-                        patch: schemas.RewardPatch) -> schemas.RewardOut:
+async def update_reward(
+    db: Database, tenant: uuid.UUID, reward_id: uuid.UUID, patch: schemas.RewardPatch
+) -> schemas.RewardOut:
     async with db.uow(tenant) as uow:
         out = await _update(uow, reward_id, patch)
         await uow.commit()
@@ -168,8 +196,9 @@ async def _update(uow: UnitOfWork, reward_id: uuid.UUID, patch: schemas.RewardPa
     r = await get(uow, reward_id, lock=True)
     changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
     if "stock_total" in changes and changes["stock_total"] is not None and changes["stock_total"] < r.redeemed_count:
-        raise ValidationFailed(f"{r.redeemed_count} are already redeemed: stock_total cannot be less",
-                               field="stock_total")
+        raise ValidationFailed(
+            f"{r.redeemed_count} are already redeemed: stock_total cannot be less", field="stock_total"
+        )
     if "sv_amount" in changes and r.kind != "stored_value":
         raise ValidationFailed("sv_amount is for stored-value rewards", field="sv_amount")
     if changes.get("pickup_branch_id") is not None:
@@ -206,22 +235,26 @@ class Pickup:
     member: queries.MemberLabel | None
 
 
-async def desk(db: Database, tenant: uuid.UUID, *, pickups: bool, branch_ids: frozenset[uuid.UUID] | None
-               ) -> Desk:
+async def desk(db: Database, tenant: uuid.UUID, *, pickups: bool, branch_ids: frozenset[uuid.UUID] | None) -> Desk:
     """``pickups``: include the gifts awaiting pickup (at ``branch_ids`` only, for branch-limited staff)."""
     async with db.uow(tenant) as uow:
         waiting = None
         if pickups:
-            found = await _redemptions(uow, member_id=None, status="awaiting_pickup", branch_ids=branch_ids,
-                                       limit=200)
+            found = await _redemptions(uow, member_id=None, status="awaiting_pickup", branch_ids=branch_ids, limit=200)
             labels = await queries.member_labels(uow, sorted({r.member_id for r in found}))
             waiting = [Pickup(r, labels.get(r.member_id)) for r in found]
         _, programme = await latest(uow)
-        return Desk(await _list(uow), waiting, await queries.branch_choices(uow),
-                    await queries.active_coupon_templates(uow), [(t.code, t.name) for t in programme.tiers_by_rank()])
+        return Desk(
+            await _list(uow),
+            waiting,
+            await queries.branch_choices(uow),
+            await queries.active_coupon_templates(uow),
+            [(t.code, t.name) for t in programme.tiers_by_rank()],
+        )
 
 
 # --- redemption ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Standing:
@@ -234,31 +267,66 @@ class Standing:
 
     @property
     def reason(self) -> str:
-        for ok, why in ((self.in_stock, "sold out"), (self.tier_allowed, "not for this tier"),
-                        (self.left_for_member != 0, "limit reached"), (self.affordable, "not enough points")):
+        for ok, why in (
+            (self.in_stock, "sold out"),
+            (self.tier_allowed, "not for this tier"),
+            (self.left_for_member != 0, "limit reached"),
+            (self.affordable, "not enough points"),
+        ):
             if not ok:
                 return why
         return ""
 
 
 async def _redeemed_by(uow: UnitOfWork, reward_id: uuid.UUID, member_id: uuid.UUID) -> int:
-    return int(await uow.session.scalar(select(func.count()).select_from(RewardRedemption).where(
-        RewardRedemption.reward_id == reward_id, RewardRedemption.member_id == member_id,
-        RewardRedemption.status != "cancelled")) or 0)
+    return int(
+        await uow.session.scalar(
+            select(func.count())
+            .select_from(RewardRedemption)
+            .where(
+                RewardRedemption.reward_id == reward_id,
+                RewardRedemption.member_id == member_id,
+                RewardRedemption.status != "cancelled",
+            )
+        )
+        or 0
+    )
 
 
-async def _out(uow: UnitOfWork, red: RewardRedemption, reward: Reward, *, balance: int | None = None
-               ) -> schemas.RedemptionOut:
+async def _out(
+    uow: UnitOfWork, red: RewardRedemption, reward: Reward, *, balance: int | None = None
+) -> schemas.RedemptionOut:
     code = await uow.session.scalar(select(Coupon.code).where(Coupon.id == red.coupon_id)) if red.coupon_id else None
     return schemas.RedemptionOut(
-        id=red.id, reward_id=red.reward_id, reward_code=reward.code, kind=reward.kind, member_id=red.member_id,
-        points=red.points, status=red.status, channel=red.channel, coupon_code=code, sv_amount=red.sv_amount,
-        pickup_branch_id=red.pickup_branch_id, created_at=red.created_at, picked_up_at=red.picked_up_at,
-        cancelled_at=red.cancelled_at, points_balance=balance)
+        id=red.id,
+        reward_id=red.reward_id,
+        reward_code=reward.code,
+        kind=reward.kind,
+        member_id=red.member_id,
+        points=red.points,
+        status=red.status,
+        channel=red.channel,
+        coupon_code=code,
+        sv_amount=red.sv_amount,
+        pickup_branch_id=red.pickup_branch_id,
+        created_at=red.created_at,
+        picked_up_at=red.picked_up_at,
+        cancelled_at=red.cancelled_at,
+        points_balance=balance,
+    )
 
 
-async def redeem(db: Database, tenant: uuid.UUID, reward_id: uuid.UUID, member_id: uuid.UUID, key: str, *,
-                 channel: str, actor: str, now: datetime | None = None) -> tuple[schemas.RedemptionOut, bool]:
+async def redeem(
+    db: Database,
+    tenant: uuid.UUID,
+    reward_id: uuid.UUID,
+    member_id: uuid.UUID,
+    key: str,
+    *,
+    channel: str,
+    actor: str,
+    now: datetime | None = None,
+) -> tuple[schemas.RedemptionOut, bool]:
     """Buy ``reward_id`` for ``member_id`` with points. Returns (redemption, replayed)."""
     idempotency.check_key(key)
     fp = idempotency.fingerprint("rewards.redeem", str(reward_id), str(member_id))
@@ -274,42 +342,75 @@ async def redeem(db: Database, tenant: uuid.UUID, reward_id: uuid.UUID, member_i
         _, programme = await programme_at(uow, now)
         tier = await rules.member_tier(uow, programme, member_id)
         if reward.tier_codes and tier not in reward.tier_codes:
-            raise TierNotAllowed(f"{reward.code} is for {', '.join(reward.tier_codes)}", tier=tier,
-                                 tiers=list(reward.tier_codes))
+            raise TierNotAllowed(
+                f"{reward.code} is for {', '.join(reward.tier_codes)}", tier=tier, tiers=list(reward.tier_codes)
+            )
         if reward.per_member_limit is not None:
             await rules.lock(uow, f"reward:{reward.id}:{member_id}")  # concurrent redemptions of one member queue
             if await _redeemed_by(uow, reward.id, member_id) >= reward.per_member_limit:
                 raise RewardLimitReached(limit=reward.per_member_limit)
         taken = await uow.session.execute(
-            update(Reward).where(Reward.id == reward.id, Reward.active.is_(True),
-                                 Reward.stock_total.is_(None) | (Reward.redeemed_count < Reward.stock_total))
-            .values(redeemed_count=Reward.redeemed_count + 1).returning(Reward.redeemed_count))
+            update(Reward)
+            .where(
+                Reward.id == reward.id,
+                Reward.active.is_(True),
+                Reward.stock_total.is_(None) | (Reward.redeemed_count < Reward.stock_total),
+            )
+            .values(redeemed_count=Reward.redeemed_count + 1)
+            .returning(Reward.redeemed_count)
+        )
         if taken.first() is None:
             raise RewardSoldOut(stock=reward.stock_total)
-        red = RewardRedemption(tenant_id=tenant, id=uuid.uuid4(), reward_id=reward.id, member_id=member_id,
-                               points=reward.points_cost, status="delivered", channel=channel, actor=actor[:200],
-                               created_at=now)
+        red = RewardRedemption(
+            tenant_id=tenant,
+            id=uuid.uuid4(),
+            reward_id=reward.id,
+            member_id=member_id,
+            points=reward.points_cost,
+            status="delivered",
+            channel=channel,
+            actor=actor[:200],
+            created_at=now,
+        )
         try:
-            spent = await accounts.spend_points(uow, member_id, reward.points_cost, reason="reward_redeemed",
-                                                key=rules.derived_key("reward:", key), business_time=now,
-                                                refs={"reward": reward.code, "redemption": str(red.id)})
+            spent = await accounts.spend_points(
+                uow,
+                member_id,
+                reward.points_cost,
+                reason="reward_redeemed",
+                key=rules.derived_key("reward:", key),
+                business_time=now,
+                refs={"reward": reward.code, "redemption": str(red.id)},
+            )
         except InsufficientFunds as exc:
-            raise InsufficientPoints(f"{reward.code} costs {reward.points_cost} points", needed=reward.points_cost,
-                                     **{k: v for k, v in exc.extra.items() if k in ("balance", "short")}) from None
+            raise InsufficientPoints(
+                f"{reward.code} costs {reward.points_cost} points",
+                needed=reward.points_cost,
+                **{k: v for k, v in exc.extra.items() if k in ("balance", "short")},
+            ) from None
         red.entry_id = spent.id
         if reward.kind == "coupon":
             assert reward.coupon_template_id is not None
-            red.coupon_id = (await coupon_svc.issue(uow, reward.coupon_template_id, member_id, source="reward",
-                                                    now=now)).id
+            red.coupon_id = (
+                await coupon_svc.issue(uow, reward.coupon_template_id, member_id, source="reward", now=now)
+            ).id
         elif reward.kind == "stored_value":
             currency, tz = await accounts.merchant_info(uow)
             mine = await accounts.member_accounts(uow, member_id, currency)
             merchant = await accounts.merchant_accounts(uow, currency)
-            credit = await ledger.post(uow, kind="reward_stored_value", business_time=now,
-                                       key=rules.derived_key("reward-sv:", key), scope="rewards", timezone=tz,
-                                       refs={"redemption": str(red.id)},
-                                       legs=[ledger.Leg(mine.sv_bonus, reward.sv_amount),
-                                             ledger.Leg(merchant.bonus_expense, -reward.sv_amount)])
+            credit = await ledger.post(
+                uow,
+                kind="reward_stored_value",
+                business_time=now,
+                key=rules.derived_key("reward-sv:", key),
+                scope="rewards",
+                timezone=tz,
+                refs={"redemption": str(red.id)},
+                legs=[
+                    ledger.Leg(mine.sv_bonus, reward.sv_amount),
+                    ledger.Leg(merchant.bonus_expense, -reward.sv_amount),
+                ],
+            )
             red.sv_entry_id, red.sv_amount = credit.id, reward.sv_amount
         else:
             red.status, red.pickup_branch_id = "awaiting_pickup", reward.pickup_branch_id
@@ -337,9 +438,15 @@ def _check_pickup_branch(red: RewardRedemption, branches: frozenset[uuid.UUID] |
         raise Forbidden("this gift is picked up at another branch")
 
 
-async def deliver(db: Database, tenant: uuid.UUID, redemption_id: uuid.UUID, *, actor: str,
-                 branches: frozenset[uuid.UUID] | None = None, now: datetime | None = None
-                 ) -> schemas.RedemptionOut:
+async def deliver(
+    db: Database,
+    tenant: uuid.UUID,
+    redemption_id: uuid.UUID,
+    *,
+    actor: str,
+    branches: frozenset[uuid.UUID] | None = None,
+    now: datetime | None = None,
+) -> schemas.RedemptionOut:
     """The member picked the gift up. Delivering twice is harmless; a cancelled one cannot be."""
     now = now or datetime.now(UTC)
     async with db.uow(tenant) as uow:
@@ -357,9 +464,15 @@ async def deliver(db: Database, tenant: uuid.UUID, redemption_id: uuid.UUID, *, 
         return out
 
 
-async def cancel(db: Database, tenant: uuid.UUID, redemption_id: uuid.UUID, *, actor: str,
-                 branches: frozenset[uuid.UUID] | None = None, now: datetime | None = None
-                 ) -> schemas.RedemptionOut:
+async def cancel(
+    db: Database,
+    tenant: uuid.UUID,
+    redemption_id: uuid.UUID,
+    *,
+    actor: str,
+    branches: frozenset[uuid.UUID] | None = None,
+    now: datetime | None = None,
+) -> schemas.RedemptionOut:
     """Call off a gift not yet picked up: the points come back (a ledger reversal restoring the same
     lots) and the unit goes back to stock. Cancelling twice is harmless; a delivered one cannot be."""
     now = now or datetime.now(UTC)
@@ -371,10 +484,17 @@ async def cancel(db: Database, tenant: uuid.UUID, redemption_id: uuid.UUID, *, a
             raise RedemptionClosed("this redemption was delivered", redemption_status=red.status)
         if red.status == "awaiting_pickup":
             _, tz = await accounts.merchant_info(uow)
-            back = await ledger.reverse(uow, red.entry_id, key=f"reward-cancel:{red.id}", business_time=now,
-                                        timezone=tz, memo="reward redemption cancelled")
-            await uow.session.execute(update(Reward).where(Reward.id == reward.id)
-                                      .values(redeemed_count=Reward.redeemed_count - 1))
+            back = await ledger.reverse(
+                uow,
+                red.entry_id,
+                key=f"reward-cancel:{red.id}",
+                business_time=now,
+                timezone=tz,
+                memo="reward redemption cancelled",
+            )
+            await uow.session.execute(
+                update(Reward).where(Reward.id == reward.id).values(redeemed_count=Reward.redeemed_count - 1)
+            )
             red.status, red.cancelled_at, red.cancel_entry_id = "cancelled", now, back.id
             red.actor = actor[:200]
             await uow.session.flush()
@@ -385,19 +505,34 @@ async def cancel(db: Database, tenant: uuid.UUID, redemption_id: uuid.UUID, *, a
         return out
 
 
-async def redemptions(db: Database, tenant: uuid.UUID, *, member_id: uuid.UUID | None = None,
-                      status: str | None = None, branch_ids: frozenset[uuid.UUID] | None = None,
-                      limit: int = 100) -> list[schemas.RedemptionOut]:
+async def redemptions(
+    db: Database,
+    tenant: uuid.UUID,
+    *,
+    member_id: uuid.UUID | None = None,
+    status: str | None = None,
+    branch_ids: frozenset[uuid.UUID] | None = None,
+    limit: int = 100,
+) -> list[schemas.RedemptionOut]:
     """Redemptions, newest first; ``branch_ids`` limits them to gifts picked up at those branches."""
     async with db.uow(tenant) as uow:
         return await _redemptions(uow, member_id=member_id, status=status, branch_ids=branch_ids, limit=limit)
 
 
-async def _redemptions(uow: UnitOfWork, *, member_id: uuid.UUID | None, status: str | None,
-                       branch_ids: frozenset[uuid.UUID] | None, limit: int) -> list[schemas.RedemptionOut]:
-    q = select(RewardRedemption, Reward).join(
-        Reward, (Reward.tenant_id == RewardRedemption.tenant_id) & (Reward.id == RewardRedemption.reward_id)
-    ).order_by(RewardRedemption.created_at.desc(), RewardRedemption.id).limit(limit)
+async def _redemptions(
+    uow: UnitOfWork,
+    *,
+    member_id: uuid.UUID | None,
+    status: str | None,
+    branch_ids: frozenset[uuid.UUID] | None,
+    limit: int,
+) -> list[schemas.RedemptionOut]:
+    q = (
+        select(RewardRedemption, Reward)
+        .join(Reward, (Reward.tenant_id == RewardRedemption.tenant_id) & (Reward.id == RewardRedemption.reward_id))
+        .order_by(RewardRedemption.created_at.desc(), RewardRedemption.id)
+        .limit(limit)
+    )
     if member_id is not None:
         q = q.where(RewardRedemption.member_id == member_id)
     if status is not None:
@@ -407,8 +542,9 @@ async def _redemptions(uow: UnitOfWork, *, member_id: uuid.UUID | None, status: 
     return [await _out(uow, row.RewardRedemption, row.Reward) for row in (await uow.session.execute(q)).all()]
 
 
-async def catalogue(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, redeemable_only: bool = False,
-                    now: datetime | None = None) -> schemas.CatalogueOut:
+async def catalogue(
+    db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, redeemable_only: bool = False, now: datetime | None = None
+) -> schemas.CatalogueOut:
     """The active rewards as ``member_id`` sees them: affordable? tier allowed? in stock? limit left?"""
     now = now or datetime.now(UTC)
     async with db.uow(tenant) as uow:
@@ -420,11 +556,23 @@ async def catalogue(db: Database, tenant: uuid.UUID, member_id: uuid.UUID, *, re
         items = []
         for r in await _list(uow, active=True):
             left = None if r.per_member_limit is None else max(r.per_member_limit - int(taken.get(r.id, 0)), 0)
-            s = Standing(affordable=available >= r.points_cost, tier_allowed=not r.tiers or tier in r.tiers,
-                         in_stock=r.remaining is None or r.remaining > 0, left_for_member=left)
+            s = Standing(
+                affordable=available >= r.points_cost,
+                tier_allowed=not r.tiers or tier in r.tiers,
+                in_stock=r.remaining is None or r.remaining > 0,
+                left_for_member=left,
+            )
             if redeemable_only and s.reason:
                 continue
-            items.append(schemas.CatalogueItem(reward=r, affordable=s.affordable, tier_allowed=s.tier_allowed,
-                                               in_stock=s.in_stock, left_for_member=left, can_redeem=not s.reason,
-                                               reason=s.reason))
+            items.append(
+                schemas.CatalogueItem(
+                    reward=r,
+                    affordable=s.affordable,
+                    tier_allowed=s.tier_allowed,
+                    in_stock=s.in_stock,
+                    left_for_member=left,
+                    can_redeem=not s.reason,
+                    reason=s.reason,
+                )
+            )
     return schemas.CatalogueOut(points_available=available, tier=tier, items=items)

@@ -93,19 +93,18 @@ async def _so_far(uow: UnitOfWork, rule: EarningRule, member_id: uuid.UUID, day:
 
 
 async def _replay(uow: UnitOfWork, rule: EarningRule, member_id: uuid.UUID, key: str) -> Award | None:
-    done = (await uow.session.scalars(select(RuleAward).where(RuleAward.rule_code == rule.code,
-                                                               RuleAward.award_key == key))).first()
+    done = (
+        await uow.session.scalars(select(RuleAward).where(RuleAward.rule_code == rule.code, RuleAward.award_key == key))
+    ).first()
     if done is None:
         return None
     if done.member_id != member_id:
         raise Conflict(f"award key {key!r} of rule {rule.code} was used for another member")
-    code = await uow.session.scalar(select(Coupon.code).where(Coupon.id == done.coupon_id)) \
-        if done.coupon_id else None
+    code = await uow.session.scalar(select(Coupon.code).where(Coupon.id == done.coupon_id)) if done.coupon_id else None
     return Award(rule.code, str(rule.kind), member_id, "replayed", done.points, code, done.entry_id)
 
 
-async def _coupon(uow: UnitOfWork, rule: EarningRule, member_id: uuid.UUID, at: datetime
-                  ) -> tuple[Coupon | None, str]:
+async def _coupon(uow: UnitOfWork, rule: EarningRule, member_id: uuid.UUID, at: datetime) -> tuple[Coupon | None, str]:
     template = await coupon_svc.get_template_by_code(uow, rule.coupon_template)
     if template is None:
         return None, f"no coupon template {rule.coupon_template!r}"
@@ -115,9 +114,19 @@ async def _coupon(uow: UnitOfWork, rule: EarningRule, member_id: uuid.UUID, at: 
         return None, exc.detail
 
 
-async def award(uow: UnitOfWork, programme: Programme, rule: EarningRule, member_id: uuid.UUID, *, key: str,
-                at: datetime, branch_code: str | None = None, tier: str | None = _LOOK_UP,
-                points: int | None = None, refs: Mapping[str, object] | None = None) -> Award:
+async def award(
+    uow: UnitOfWork,
+    programme: Programme,
+    rule: EarningRule,
+    member_id: uuid.UUID,
+    *,
+    key: str,
+    at: datetime,
+    branch_code: str | None = None,
+    tier: str | None = _LOOK_UP,
+    points: int | None = None,
+    refs: Mapping[str, object] | None = None,
+) -> Award:
     """Give ``member_id`` what ``rule`` gives (``points`` overrides the rule's points, e.g. a check-in
     with its streak bonus), at most once per ``(rule, key)``. Never raises for a rule that does not
     apply: the outcome says ``skipped`` and why."""
@@ -139,36 +148,79 @@ async def award(uow: UnitOfWork, programme: Programme, rule: EarningRule, member
         return Award(rule.code, str(rule.kind), member_id, "skipped", reason="cap reached")
     entry = None
     if grant:
-        entry = await accounts.award_points(uow, member_id, grant, programme=programme, reason=f"rule_{rule.kind}",
-                                            key=derived_key(f"rule:{rule.code}:", key), business_time=at,
-                                            refs={"rule": rule.code, **(refs or {})})
+        entry = await accounts.award_points(
+            uow,
+            member_id,
+            grant,
+            programme=programme,
+            reason=f"rule_{rule.kind}",
+            key=derived_key(f"rule:{rule.code}:", key),
+            business_time=at,
+            refs={"rule": rule.code, **(refs or {})},
+        )
     coupon, coupon_note = (await _coupon(uow, rule, member_id, at)) if rule.coupon_template else (None, "")
     if not grant and coupon is None:
         return Award(rule.code, str(rule.kind), member_id, "skipped", reason=coupon_note or "nothing to give")
     if rule.cap_total is not None:
         await queries.count_rule_award(uow, rule.code, grant)
-    uow.session.add(RuleAward(tenant_id=uow.tenant_id, rule_code=rule.code, kind=str(rule.kind), award_key=key,
-                              member_id=member_id, day=day, points=grant, entry_id=entry.id if entry else None,
-                              coupon_id=coupon.id if coupon else None, refs=dict(refs or {}), at=at))
+    uow.session.add(
+        RuleAward(
+            tenant_id=uow.tenant_id,
+            rule_code=rule.code,
+            kind=str(rule.kind),
+            award_key=key,
+            member_id=member_id,
+            day=day,
+            points=grant,
+            entry_id=entry.id if entry else None,
+            coupon_id=coupon.id if coupon else None,
+            refs=dict(refs or {}),
+            at=at,
+        )
+    )
     await uow.session.flush()
-    return Award(rule.code, str(rule.kind), member_id, "awarded", grant, coupon.code if coupon else None,
-                 entry.id if entry else None, coupon_note if rule.coupon_template and coupon is None else "")
+    return Award(
+        rule.code,
+        str(rule.kind),
+        member_id,
+        "awarded",
+        grant,
+        coupon.code if coupon else None,
+        entry.id if entry else None,
+        coupon_note if rule.coupon_template and coupon is None else "",
+    )
 
 
 def rules_of(programme: Programme, kind: RuleKind, *, event: str | None = None) -> list[EarningRule]:
     return [r for r in programme.rules if r.kind == kind and (event is None or r.event == event)]
 
 
-async def award_all(uow: UnitOfWork, programme: Programme, rules: Iterable[EarningRule], member_id: uuid.UUID, *,
-                    key: str, at: datetime, branch_code: str | None = None,
-                    refs: Mapping[str, object] | None = None) -> list[Award]:
+async def award_all(
+    uow: UnitOfWork,
+    programme: Programme,
+    rules: Iterable[EarningRule],
+    member_id: uuid.UUID,
+    *,
+    key: str,
+    at: datetime,
+    branch_code: str | None = None,
+    refs: Mapping[str, object] | None = None,
+) -> list[Award]:
     tier = await member_tier(uow, programme, member_id)
-    return [await award(uow, programme, r, member_id, key=key, at=at, branch_code=branch_code, tier=tier, refs=refs)
-            for r in rules]
+    return [
+        await award(uow, programme, r, member_id, key=key, at=at, branch_code=branch_code, tier=tier, refs=refs)
+        for r in rules
+    ]
 
 
-async def on_signup(uow: UnitOfWork, member_id: uuid.UUID, *, at: datetime | None = None,
-                    branch_id: uuid.UUID | None = None, programme: Programme | None = None) -> list[Award]:
+async def on_signup(
+    uow: UnitOfWork,
+    member_id: uuid.UUID,
+    *,
+    at: datetime | None = None,
+    branch_id: uuid.UUID | None = None,
+    programme: Programme | None = None,
+) -> list[Award]:
     """Sign-up rules for a new membership (once per member: the key is the member)."""
     at = at or datetime.now(UTC)
     if programme is None:
@@ -177,25 +229,60 @@ async def on_signup(uow: UnitOfWork, member_id: uuid.UUID, *, at: datetime | Non
     if not rules:
         return []
     code = await queries.branch_code(uow, branch_id) if branch_id else None
-    return await award_all(uow, programme, rules, member_id, key=f"signup:{member_id}", at=at,
-                           branch_code=code or None)
+    return await award_all(uow, programme, rules, member_id, key=f"signup:{member_id}", at=at, branch_code=code or None)
 
 
-async def on_tier_change(uow: UnitOfWork, programme: Programme, member_id: uuid.UUID, old: str | None,
-                         new: str | None, *, at: datetime, branch_code: str | None = None) -> list[Award]:
+async def on_tier_change(
+    uow: UnitOfWork,
+    programme: Programme,
+    member_id: uuid.UUID,
+    old: str | None,
+    new: str | None,
+    *,
+    at: datetime,
+    branch_code: str | None = None,
+) -> list[Award]:
     """Tier-upgrade rules when ``new`` ranks above ``old`` (once per member and tier reached)."""
     if not domain.is_upgrade(programme, old, new):
         return []
-    return [await award(uow, programme, r, member_id, key=f"tier:{member_id}:{new}", at=at, branch_code=branch_code,
-                        tier=new, refs={"from": old, "to": new})
-            for r in rules_of(programme, RuleKind.TIER_UPGRADE)]
+    return [
+        await award(
+            uow,
+            programme,
+            r,
+            member_id,
+            key=f"tier:{member_id}:{new}",
+            at=at,
+            branch_code=branch_code,
+            tier=new,
+            refs={"from": old, "to": new},
+        )
+        for r in rules_of(programme, RuleKind.TIER_UPGRADE)
+    ]
 
 
-async def on_referral(uow: UnitOfWork, programme: Programme, referrer: uuid.UUID, referee: uuid.UUID, *,
-                      spend: int, key: str, at: datetime, branch_code: str | None = None) -> list[Award]:
+async def on_referral(
+    uow: UnitOfWork,
+    programme: Programme,
+    referrer: uuid.UUID,
+    referee: uuid.UUID,
+    *,
+    spend: int,
+    key: str,
+    at: datetime,
+    branch_code: str | None = None,
+) -> list[Award]:
     """The referrer's reward for the referee's first purchase of at least the rule's ``min_spend``."""
     rules = [r for r in rules_of(programme, RuleKind.REFERRAL) if spend >= r.min_spend]
     if not rules:
         return []
-    return await award_all(uow, programme, rules, referrer, key=f"referral:{referee}", at=at, branch_code=branch_code,
-                           refs={"referee": str(referee), "sale_key": key})
+    return await award_all(
+        uow,
+        programme,
+        rules,
+        referrer,
+        key=f"referral:{referee}",
+        at=at,
+        branch_code=branch_code,
+        refs={"referee": str(referee), "sale_key": key},
+    )

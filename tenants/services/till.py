@@ -60,11 +60,21 @@ async def member_wallet(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) -
         _, programme = await programme_at(uow, now)
         tier = await rules.member_tier(uow, programme, member_id)
         held = await coupons.member_coupons(uow, member_id, status="issued")
-    usable = [WalletCoupon(c.code, t.name, t.kind, t.amount_off, t.percent_off, t.cap, t.min_spend, c.valid_until)
-              for c, t in held if c.valid_from <= now and (c.valid_until is None or c.valid_until > now)]
+    usable = [
+        WalletCoupon(c.code, t.name, t.kind, t.amount_off, t.percent_off, t.cap, t.min_spend, c.valid_until)
+        for c, t in held
+        if c.valid_from <= now and (c.valid_until is None or c.valid_until > now)
+    ]
     found = programme.tier(tier)
-    return Wallet(member_id, bal, tier, found.name if found else None, programme.points.name, usable,
-                  [p for p in programme.stored_value.plans if p.active])
+    return Wallet(
+        member_id,
+        bal,
+        tier,
+        found.name if found else None,
+        programme.points.name,
+        usable,
+        [p for p in programme.stored_value.plans if p.active],
+    )
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,14 @@ class SaleSummary:
     status: str
 
 
-async def recent_sales(db: Database, tenant: uuid.UUID, branches: frozenset[uuid.UUID] | None, *,
-                       member_id: uuid.UUID | None = None, limit: int = 10) -> list[SaleSummary]:
+async def recent_sales(
+    db: Database,
+    tenant: uuid.UUID,
+    branches: frozenset[uuid.UUID] | None,
+    *,
+    member_id: uuid.UUID | None = None,
+    limit: int = 10,
+) -> list[SaleSummary]:
     """The newest sales first: at ``branches`` only for a branch-limited cashier (None: every branch),
     and only ``member_id``'s when given."""
     q = select(Sale).order_by(Sale.business_time.desc(), Sale.id).limit(max(1, min(limit, 100)))
@@ -92,5 +108,18 @@ async def recent_sales(db: Database, tenant: uuid.UUID, branches: frozenset[uuid
         q = q.where(Sale.member_id == member_id)
     async with db.uow(tenant) as uow:
         rows = list(await uow.session.scalars(q))
-    return [SaleSummary(s.id, s.branch_id, s.member_id, s.business_time, s.gross, s.due, s.net, s.refunded,
-                        s.points_earned, s.status) for s in rows]
+    return [
+        SaleSummary(
+            s.id,
+            s.branch_id,
+            s.member_id,
+            s.business_time,
+            s.gross,
+            s.due,
+            s.net,
+            s.refunded,
+            s.points_earned,
+            s.status,
+        )
+        for s in rows
+    ]

@@ -33,8 +33,15 @@ class Shop:
     sh02: uuid.UUID
     owner: Creds
 
-    async def call(self, method: str, url: str, creds: Creds | None = None, json: Any = None,
-                   key: str | None = None, idempotent: bool = False) -> Any:
+    async def call(
+        self,
+        method: str,
+        url: str,
+        creds: Creds | None = None,
+        json: Any = None,
+        key: str | None = None,
+        idempotent: bool = False,
+    ) -> Any:
         headers = dict((creds or self.owner).headers)
         if key is not None or idempotent:
             headers["Idempotency-Key"] = key or uuid.uuid4().hex
@@ -44,8 +51,9 @@ class Shop:
             kwargs["json"] = json
         return await self.client.request(method, f"/api/v1{url}", **kwargs)
 
-    async def ok(self, method: str, url: str, creds: Creds | None = None, json: Any = None, status: int = 200,
-                 **kw: Any) -> Any:
+    async def ok(
+        self, method: str, url: str, creds: Creds | None = None, json: Any = None, status: int = 200, **kw: Any
+    ) -> Any:
         r = await self.call(method, url, creds, json, **kw)
         assert r.status_code == status, r.text
         return r.json()
@@ -69,8 +77,15 @@ class Shop:
 
     async def give_points(self, member: uuid.UUID, points: int) -> None:
         async with self.db.uow(self.tenant) as uow:
-            await accounts.award_points(uow, member, points, programme=Programme(), reason="test",
-                                        key=uuid.uuid4().hex, business_time=datetime.now(UTC) - timedelta(seconds=5))
+            await accounts.award_points(
+                uow,
+                member,
+                points,
+                programme=Programme(),
+                reason="test",
+                key=uuid.uuid4().hex,
+                business_time=datetime.now(UTC) - timedelta(seconds=5),
+            )
             await uow.commit()
 
     async def scalar(self, sql: str, **params: Any) -> Any:
@@ -79,15 +94,19 @@ class Shop:
 
     async def set_tier(self, member: uuid.UUID, tier: str) -> None:
         async with self.db.uow(self.tenant) as uow:
-            await uow.session.execute(text(
-                "INSERT INTO member_profiles (tenant_id, member_id, tier_code) VALUES (:t, :m, :c) "
-                "ON CONFLICT (tenant_id, member_id) DO UPDATE SET tier_code = EXCLUDED.tier_code"),
-                {"t": self.tenant, "m": member, "c": tier})
+            await uow.session.execute(
+                text(
+                    "INSERT INTO member_profiles (tenant_id, member_id, tier_code) VALUES (:t, :m, :c) "
+                    "ON CONFLICT (tenant_id, member_id) DO UPDATE SET tier_code = EXCLUDED.tier_code"
+                ),
+                {"t": self.tenant, "m": member, "c": tier},
+            )
             await uow.commit()
 
 
-async def make_shop(client: AsyncTestClient[Litestar], kit: AuthKit, db: Database, tenant_factory: Any,
-                    name: str = "一点茶") -> Shop:
+async def make_shop(
+    client: AsyncTestClient[Litestar], kit: AuthKit, db: Database, tenant_factory: Any, name: str = "一点茶"
+) -> Shop:
     tenant = await tenant_factory(name)
     async with db.uow(system=True) as uow:
         slug = str(await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :t"), {"t": tenant}))

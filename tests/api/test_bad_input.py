@@ -46,9 +46,13 @@ async def shop(tenant_factory, auth_kit, member_factory) -> dict[str, Any]:
     tenant = await tenant_factory("坏输入茶")
     branch = await auth_kit.branch(tenant, "SH01")
     member = await member_factory(tenant)
-    return {"tenant": tenant, "branch": branch, "member": member,
-            "owner": (await auth_kit.staff(tenant, "owner")).headers,
-            "pos": (await auth_kit.pos(tenant, ["pos"], branch=branch)).headers}
+    return {
+        "tenant": tenant,
+        "branch": branch,
+        "member": member,
+        "owner": (await auth_kit.staff(tenant, "owner")).headers,
+        "pos": (await auth_kit.pos(tenant, ["pos"], branch=branch)).headers,
+    }
 
 
 def refused(r: Any, status: int = 400, slug: str = "validation-failed") -> dict[str, Any]:
@@ -63,22 +67,26 @@ def refused(r: Any, status: int = 400, slug: str = "validation-failed") -> dict[
 # --- invalid UTF-8 in JSON bodies --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/api/v1/auth/token", "/api/v1/auth/session", "/api/v1/signup",
-                                 "/api/v1/portal/otp"])
+@pytest.mark.parametrize("url", ["/api/v1/auth/token", "/api/v1/auth/session", "/api/v1/signup", "/api/v1/portal/otp"])
 async def test_invalid_utf8_in_a_json_body_is_a_400(client, rows: Snapshot, url: str) -> None:
     before = await rows()
-    for body in (b'{"email": "a\xff@example.com", "password": "x"}',  # a byte no UTF-8 text holds
-                 b'{"email": "\xed\xa0\x80@example.com", "password": "x"}',  # an encoded surrogate
-                 b'{"email": "a@example.com", "password": "\xc3\x28"}',  # a broken 2-byte sequence
-                 b'{"phone": "1380013\xff8000"}'):
+    for body in (
+        b'{"email": "a\xff@example.com", "password": "x"}',  # a byte no UTF-8 text holds
+        b'{"email": "\xed\xa0\x80@example.com", "password": "x"}',  # an encoded surrogate
+        b'{"email": "a@example.com", "password": "\xc3\x28"}',  # a broken 2-byte sequence
+        b'{"phone": "1380013\xff8000"}',
+    ):
         refused(await client.post(url, content=body, headers=JSON))
     assert await rows() == before
 
 
 async def test_a_body_is_checked_whatever_its_declared_type(client, shop) -> None:
     """The app takes JSON (and forms); a JSON body sent as text/plain meets the same rules."""
-    r = await client.post("/api/v1/pos/quote", content=b'{"amount": 1, "card": "\xff"}',
-                          headers={**shop["pos"], "content-type": "text/plain"})
+    r = await client.post(
+        "/api/v1/pos/quote",
+        content=b'{"amount": 1, "card": "\xff"}',
+        headers={**shop["pos"], "content-type": "text/plain"},
+    )
     refused(r)
 
 
@@ -91,8 +99,14 @@ async def test_nul_and_lone_surrogates_in_json_strings(client, rows: Snapshot, v
     for url in ("/api/v1/auth/token", "/api/v1/auth/session"):
         body = json.dumps({"email": value, "password": "long enough password"}).encode()  # \u0000, \ud800
         refused(await client.post(url, content=body, headers=JSON))
-    signup = json.dumps({"merchant_name": value, "slug": f"s-{uuid.uuid4().hex[:8]}", "email": "ok@example.com",
-                         "password": "long enough password"}).encode()
+    signup = json.dumps(
+        {
+            "merchant_name": value,
+            "slug": f"s-{uuid.uuid4().hex[:8]}",
+            "email": "ok@example.com",
+            "password": "long enough password",
+        }
+    ).encode()
     refused(await client.post("/api/v1/signup", content=signup, headers=JSON))
     assert await rows() == before
 
@@ -102,10 +116,14 @@ async def test_nul_deep_inside_a_body_or_in_a_key(client, shop, rows: Snapshot) 
     ok = await client.patch(url, json={"name": "张伟", "preferences": {"tea": ["oolong"]}}, headers=shop["owner"])
     assert ok.status_code == 200, ok.text
     before = await rows()
-    for bad in ({"preferences": {"tea": [{"note": "x\x00"}]}},  # any depth
-                {"preferences": {"te\x00a": 1}},  # an object key
-                {"tags": ["vip", "\ud83d"]},  # half of an emoji's surrogate pair
-                {"name": "a\x00b"}, {"email": "a\x00@b.c"}, {"address": "\x00"}):
+    for bad in (
+        {"preferences": {"tea": [{"note": "x\x00"}]}},  # any depth
+        {"preferences": {"te\x00a": 1}},  # an object key
+        {"tags": ["vip", "\ud83d"]},  # half of an emoji's surrogate pair
+        {"name": "a\x00b"},
+        {"email": "a\x00@b.c"},
+        {"address": "\x00"},
+    ):
         # json.dumps escapes NUL and surrogates (\u0000, \ud83d), as a JavaScript client's JSON.stringify does
         r = await client.patch(url, content=json.dumps(bad).encode(), headers={**shop["owner"], **JSON})
         refused(r)
@@ -128,10 +146,14 @@ async def test_bad_text_before_authentication(client) -> None:
 
 
 async def test_bad_text_in_a_path_parameter(client, shop) -> None:
-    for path in ("/api/v1/settlement/periods/2026-01%00", "/api/v1/settlement/periods/%C3%28",
-                 f"/api/v1/members/{shop['member']}/consent/sms%00"):
-        r = await client.request("PUT" if "consent" in path else "GET", path, headers=shop["owner"],
-                                 json={"granted": True})
+    for path in (
+        "/api/v1/settlement/periods/2026-01%00",
+        "/api/v1/settlement/periods/%C3%28",
+        f"/api/v1/members/{shop['member']}/consent/sms%00",
+    ):
+        r = await client.request(
+            "PUT" if "consent" in path else "GET", path, headers=shop["owner"], json={"granted": True}
+        )
         assert refused(r)["field"] in ("path", "period", "channel")
 
 
@@ -147,31 +169,43 @@ async def test_nul_in_a_header(client, shop, rows: Snapshot, header: str) -> Non
 # --- the OAuth token endpoint: form fields and HTTP Basic ----------------------------------------
 
 
-@pytest.mark.parametrize("form", ["grant_type=client_credentials&client_id=lkc_%00&client_secret=x",
-                                  "grant_type=client_credentials&client_id=%C3%28&client_secret=x",
-                                  "grant_type=client_credentials&client_id=lkc&client_secret=%00",
-                                  "grant_type=client_credentials&scope=pos%00"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "grant_type=client_credentials&client_id=lkc_%00&client_secret=x",
+        "grant_type=client_credentials&client_id=%C3%28&client_secret=x",
+        "grant_type=client_credentials&client_id=lkc&client_secret=%00",
+        "grant_type=client_credentials&scope=pos%00",
+    ],
+)
 async def test_bad_text_in_the_token_form(client, form: str) -> None:
     for url in ("/oauth/token", "/oauth/revoke"):
-        r = await client.post(url, content=form + "&token=t",
-                              headers={"content-type": "application/x-www-form-urlencoded"})
+        r = await client.post(
+            url, content=form + "&token=t", headers={"content-type": "application/x-www-form-urlencoded"}
+        )
         assert refused(r)["field"] == "form"
 
 
-@pytest.mark.parametrize("credentials", [b"lkc_\x00:secret", b"lkc_%00:secret", b"lkc:sec%00ret", b"lkc_\xc3\x28:s",
-                                         b"lkc_\xed\xa0\x80:s", b"lkc:%FF"])
+@pytest.mark.parametrize(
+    "credentials",
+    [b"lkc_\x00:secret", b"lkc_%00:secret", b"lkc:sec%00ret", b"lkc_\xc3\x28:s", b"lkc_\xed\xa0\x80:s", b"lkc:%FF"],
+)
 async def test_malformed_basic_credentials(client, credentials: bytes) -> None:
     basic = base64.b64encode(credentials).decode()
     for url in ("/oauth/token", "/oauth/revoke"):
-        r = await client.post(url, data={"grant_type": "client_credentials", "token": "t"},
-                              headers={"Authorization": f"Basic {basic}"})
+        r = await client.post(
+            url, data={"grant_type": "client_credentials", "token": "t"}, headers={"Authorization": f"Basic {basic}"}
+        )
         body = refused(r, 400, "oauth-invalid-request")
         assert body["error"] == "invalid_request"  # what OAuth client libraries read
 
 
 async def test_basic_credentials_that_are_not_base64(client) -> None:
-    r = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                          headers={"Authorization": "Basic é".encode("latin-1")})
+    r = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic é".encode("latin-1")},
+    )
     refused(r, 400, "oauth-invalid-request")
 
 
@@ -179,8 +213,9 @@ async def test_a_real_client_still_gets_its_token(client, auth_kit, shop) -> Non
     """The checks refuse what no client can have, not the credentials we issue."""
     creds = await auth_kit.pos(shop["tenant"], ["pos"], branch=shop["branch"])
     basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
-    r = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                          headers={"Authorization": f"Basic {basic}"})
+    r = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["access_token"]
 
@@ -188,8 +223,16 @@ async def test_a_real_client_still_gets_its_token(client, auth_kit, shop) -> Non
 # --- numbers -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query", ["offset=99999999999999999999", "offset=-99999999999999999999",
-                                   f"limit={INT_LIMIT + 1}", "offset=1e20", f"offset={-INT_LIMIT - 1}"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "offset=99999999999999999999",
+        "offset=-99999999999999999999",
+        f"limit={INT_LIMIT + 1}",
+        "offset=1e20",
+        f"offset={-INT_LIMIT - 1}",
+    ],
+)
 async def test_integer_query_parameters_beyond_64_bits(client, shop, query: str) -> None:
     body = refused(await client.get(f"/api/v1/members?{query}", headers=shop["owner"]))
     assert body["field"] in ("offset", "limit")
@@ -210,17 +253,18 @@ async def test_a_digit_string_is_not_an_integer_parameter(client, shop) -> None:
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize("number", [b"9223372036854775808", b"-9223372036854775808", b"99999999999999999999",
-                                    b"1e19", b"-1.5e300"])
+@pytest.mark.parametrize(
+    "number", [b"9223372036854775808", b"-9223372036854775808", b"99999999999999999999", b"1e19", b"-1.5e300"]
+)
 async def test_json_numbers_beyond_64_bits(client, shop, rows: Snapshot, number: bytes) -> None:
     before = await rows()
-    for url, body in (("/api/v1/pos/quote", b'{"amount": %s}'),
-                      ("/api/v1/pos/sales", b'{"amount": 100, "points": %s}'),
-                      (f"/api/v1/members/{shop['member']}/profile", b'{"preferences": {"n": [%s]}}')):
-        headers = {**(shop["owner"] if "profile" in url else shop["pos"]), **JSON,
-                   "Idempotency-Key": uuid.uuid4().hex}
-        r = await client.request("PATCH" if "profile" in url else "POST", url, content=body % number,
-                                 headers=headers)
+    for url, body in (
+        ("/api/v1/pos/quote", b'{"amount": %s}'),
+        ("/api/v1/pos/sales", b'{"amount": 100, "points": %s}'),
+        (f"/api/v1/members/{shop['member']}/profile", b'{"preferences": {"n": [%s]}}'),
+    ):
+        headers = {**(shop["owner"] if "profile" in url else shop["pos"]), **JSON, "Idempotency-Key": uuid.uuid4().hex}
+        r = await client.request("PATCH" if "profile" in url else "POST", url, content=body % number, headers=headers)
         refused(r)
     assert await rows() == before
 
@@ -256,8 +300,9 @@ async def test_the_depth_limit_is_exact(client, shop) -> None:
 async def test_an_oversized_body_is_a_413(client, shop, rows: Snapshot) -> None:
     before = await rows()
     big = b'{"amount": 1, "card": "' + b"9" * 10_000_001 + b'"}'
-    refused(await client.post("/api/v1/pos/quote", content=big, headers={**shop["pos"], **JSON}), 413,
-            "payload-too-large")
+    refused(
+        await client.post("/api/v1/pos/quote", content=big, headers={**shop["pos"], **JSON}), 413, "payload-too-large"
+    )
     refused(await client.post("/api/v1/signup", content=big, headers=JSON), 413, "payload-too-large")
     assert await rows() == before
 
@@ -274,8 +319,9 @@ async def test_a_value_the_database_cannot_store_is_a_400(settings, shop, db) ->
     async def rename(request: Request[Any, Any, Any], data: JSONBody[dict[str, str]]) -> None:
         name = data["name"].replace("<NUL>", "\x00")  # as if decoded from somewhere unchecked
         async with request.app.state.db.uow(uuid.UUID(data["tenant"])) as uow:
-            await uow.session.execute(text("UPDATE branches SET name = :n WHERE id = :b"),
-                                      {"n": name, "b": data["branch"]})
+            await uow.session.execute(
+                text("UPDATE branches SET name = :n WHERE id = :b"), {"n": name, "b": data["branch"]}
+            )
             await uow.commit()
 
     app = create_app(settings)  # its own engine, on the client's loop
@@ -286,8 +332,10 @@ async def test_a_value_the_database_cannot_store_is_a_400(settings, shop, db) ->
             body = refused(await client.post("/_test/rename-branch", json={**target, "name": name}))
             assert "varchar" not in body["detail"]  # says what, not how it is stored
         async with db.uow(shop["tenant"]) as uow:
-            assert await uow.session.scalar(text("SELECT name FROM branches WHERE id = :b"),
-                                            {"b": shop["branch"]}) == "SH01"
+            assert (
+                await uow.session.scalar(text("SELECT name FROM branches WHERE id = :b"), {"b": shop["branch"]})
+                == "SH01"
+            )
         ok = await client.post("/_test/rename-branch", json={**target, "name": "长" * 200})
         assert ok.status_code == 200, ok.text
 

@@ -31,16 +31,26 @@ def iso(when: datetime) -> str:
 
 # --- branches --------------------------------------------------------------------------------------
 
+
 async def test_owners_open_and_change_branches(shop: Shop) -> None:
-    hz = await shop.ok("POST", "/branches", json={"code": "HZ01", "name": " 杭州西湖店 ", "address": "西湖区",
-                                                  "timezone": "Asia/Shanghai"}, status=201)
+    hz = await shop.ok(
+        "POST",
+        "/branches",
+        json={"code": "HZ01", "name": " 杭州西湖店 ", "address": "西湖区", "timezone": "Asia/Shanghai"},
+        status=201,
+    )
     assert (hz["code"], hz["name"], hz["address"]) == ("HZ01", "杭州西湖店", "西湖区")
     moved = await shop.ok("PATCH", f"/branches/{hz['id']}", json={"address": "上城区", "code": "HZ-01"})
     assert (moved["code"], moved["address"], moved["name"]) == ("HZ-01", "上城区", "杭州西湖店")
     assert [b["code"] for b in await shop.ok("GET", "/branches")] == ["HZ-01", "SH01", "SH02"]
-    for body, status in [({"code": "SH01", "name": "again"}, 409), ({"code": "no spaces", "name": "x"}, 400),
-                         ({"code": "X1", "name": ""}, 400), ({"code": "X1", "name": "x", "timezone": "Mars/Base"}, 400),
-                         ({"code": "X1"}, 400), ({"code": "X1", "name": "x", "floor": 3}, 400)]:
+    for body, status in [
+        ({"code": "SH01", "name": "again"}, 409),
+        ({"code": "no spaces", "name": "x"}, 400),
+        ({"code": "X1", "name": ""}, 400),
+        ({"code": "X1", "name": "x", "timezone": "Mars/Base"}, 400),
+        ({"code": "X1"}, 400),
+        ({"code": "X1", "name": "x", "floor": 3}, 400),
+    ]:
         r = await shop.call("POST", "/branches", json=body)
         assert r.status_code == status, (body, r.text)
         assert r.headers["content-type"].startswith(PROBLEM)
@@ -63,8 +73,9 @@ async def test_a_manager_sees_and_changes_only_its_branches(shop: Shop) -> None:
     assert await shop.scalar("SELECT name FROM branches WHERE id = :b", b=shop.sh01) == "SH01"
 
 
-async def test_another_merchants_branch_is_not_found(shop: Shop, client, auth_kit, db: Database,
-                                                     tenant_factory) -> None:
+async def test_another_merchants_branch_is_not_found(
+    shop: Shop, client, auth_kit, db: Database, tenant_factory
+) -> None:
     other = await make_shop(client, auth_kit, db, tenant_factory, "别家")
     for branch in (other.sh01, uuid.uuid4()):
         r = await shop.call("PATCH", f"/branches/{branch}", json={"name": "taken over"})
@@ -75,9 +86,13 @@ async def test_another_merchants_branch_is_not_found(shop: Shop, client, auth_ki
 
 # --- programme -------------------------------------------------------------------------------------
 
-DOC = {"points": {"earn_per_major": "1"},
-       "tiers": [{"code": "regular", "name": "普通", "rank": 0}, {"code": "gold", "name": "金卡", "rank": 1,
-                                                                "threshold": 100_000, "points_multiplier": "2"}]}
+DOC = {
+    "points": {"earn_per_major": "1"},
+    "tiers": [
+        {"code": "regular", "name": "普通", "rank": 0},
+        {"code": "gold", "name": "金卡", "rank": 1, "threshold": 100_000, "points_multiplier": "2"},
+    ],
+}
 
 
 async def test_publishing_keeps_history_and_future_versions_wait(shop: Shop) -> None:
@@ -86,15 +101,18 @@ async def test_publishing_keeps_history_and_future_versions_wait(shop: Shop) -> 
     v1 = await shop.ok("PUT", "/programme?note=opening", json=DOC)
     assert v1["version"] == 1
     soon = datetime.now(UTC) + timedelta(days=7)
-    v2 = await shop.ok("PUT", f"/programme/points?effective_from={iso(soon)}&note=double%20for%20launch",
-                       json={"earn_per_major": "2"})
+    v2 = await shop.ok(
+        "PUT", f"/programme/points?effective_from={iso(soon)}&note=double%20for%20launch", json={"earn_per_major": "2"}
+    )
     assert v2["version"] == 2
     assert v2["document"]["tiers"] == v1["document"]["tiers"]  # only the section changed
     now = await shop.ok("GET", "/programme")
     assert (now["version"], now["document"]["points"]["earn_per_major"]) == (1, "1")  # v2 is not in force yet
     versions = await shop.ok("GET", "/programme/versions")
-    assert [(v["version"], v["in_force"], v["note"]) for v in versions] == \
-        [(2, False, "double for launch"), (1, True, "opening")]
+    assert [(v["version"], v["in_force"], v["note"]) for v in versions] == [
+        (2, False, "double for launch"),
+        (1, True, "opening"),
+    ]
     assert versions[0]["created_by"] == str(shop.owner.subject_id)
     v3 = await shop.ok("PUT", "/programme/rules", json=[{"code": "join", "kind": "signup", "points": 50}])
     assert v3["document"]["points"]["earn_per_major"] == "2"  # builds on the newest version written
@@ -126,8 +144,9 @@ async def test_bad_programmes_change_nothing(shop: Shop) -> None:
     assert len(await shop.ok("GET", "/programme/versions")) == 1
 
 
-async def test_cashiers_and_managers_read_the_programme_but_cannot_change_it(security_matrix, shop: Shop,
-                                                                             tenant_factory) -> None:
+async def test_cashiers_and_managers_read_the_programme_but_cannot_change_it(
+    security_matrix, shop: Shop, tenant_factory
+) -> None:
     other = await tenant_factory()
     await shop.ok("PUT", "/programme", json=DOC)
     cashier = await shop.kit.staff(shop.tenant, "cashier")
@@ -138,44 +157,78 @@ async def test_cashiers_and_managers_read_the_programme_but_cannot_change_it(sec
 
     for url in ("/api/v1/programme", "/api/v1/programme/points"):
         body = DOC if url.endswith("programme") else {"earn_per_major": "3"}
-        await security_matrix.check("PUT", url, tenant=shop.tenant, other=other, json=body,
-                                    denied_roles=["cashier", ("manager", [shop.sh01]), "analyst"],
-                                    denied_scopes=[["pos"], ["reports:read"]], other_tenant_status=None,
-                                    snapshot=versions)
-    await security_matrix.check("GET", "/api/v1/branches", tenant=shop.tenant, other=other,
-                                denied_scopes=[["members:read"]], allowed_scopes=["pos"], other_tenant_status=None)
+        await security_matrix.check(
+            "PUT",
+            url,
+            tenant=shop.tenant,
+            other=other,
+            json=body,
+            denied_roles=["cashier", ("manager", [shop.sh01]), "analyst"],
+            denied_scopes=[["pos"], ["reports:read"]],
+            other_tenant_status=None,
+            snapshot=versions,
+        )
+    await security_matrix.check(
+        "GET",
+        "/api/v1/branches",
+        tenant=shop.tenant,
+        other=other,
+        denied_scopes=[["members:read"]],
+        allowed_scopes=["pos"],
+        other_tenant_status=None,
+    )
 
 
 #: per section: a body that replaces it, what the new document then holds, and bodies that are refused
 SECTION_CASES: dict[str, tuple[Any, dict[str, Any], list[Any]]] = {
-    "points": ({"earn_per_major": "3"}, {"points": {"earn_per_major": "3"}},
-               [{"earn_per_major": "lots"}, {"earn_per_major": "-1"}, {"bonus": 1}, []]),
-    "tiers": ({"tiers": [{"code": "regular", "name": "普通", "rank": 0}], "tier_policy": {"window_months": 6}},
-              {"tiers": [{"code": "regular"}], "tier_policy": {"window_months": 6}},
-              [{"tiers": "gold"}, {"tiers": [{"code": "A!", "name": "x", "rank": 0}]}, {"tier_policy": {}},
-               [{"code": "a", "name": "A", "rank": 0}, {"code": "b", "name": "B", "rank": 0}]]),
-    "rules": ([{"code": "join", "kind": "signup", "points": 50}], {"rules": [{"code": "join", "points": 50}]},
-              [[{"code": "x", "kind": "custom"}], [{"code": "x", "kind": "lottery"}], {"code": "x"}]),
-    "join": ({"policy": "qualifying_purchase", "single_purchase_min": 10_000},
-             {"join": {"policy": "qualifying_purchase", "single_purchase_min": 10_000}},
-             [{"policy": "whenever"}, {"single_purchase_min": -1}, "free"]),
-    "stored-value": ({"plans": [{"code": "p1", "name": "储值100送10", "pay": 10_000, "get": 11_000}]},
-                     {"stored_value": {"plans": [{"code": "p1", "pay": 10_000, "get": 11_000}]}},
-                     [{"plans": [{"code": "p1", "name": "x", "pay": 200, "get": 100}]}, {"consumption": "lifo"}]),
-    "refunds": ({"clawback": False, "reissue_coupons": False, "anywhere": True},
-                {"refunds": {"clawback": False, "reissue_coupons": False, "anywhere": True}},
-                [{"anywhere": "yes"}, {"refund_all": True}, [], None]),
+    "points": (
+        {"earn_per_major": "3"},
+        {"points": {"earn_per_major": "3"}},
+        [{"earn_per_major": "lots"}, {"earn_per_major": "-1"}, {"bonus": 1}, []],
+    ),
+    "tiers": (
+        {"tiers": [{"code": "regular", "name": "普通", "rank": 0}], "tier_policy": {"window_months": 6}},
+        {"tiers": [{"code": "regular"}], "tier_policy": {"window_months": 6}},
+        [
+            {"tiers": "gold"},
+            {"tiers": [{"code": "A!", "name": "x", "rank": 0}]},
+            {"tier_policy": {}},
+            [{"code": "a", "name": "A", "rank": 0}, {"code": "b", "name": "B", "rank": 0}],
+        ],
+    ),
+    "rules": (
+        [{"code": "join", "kind": "signup", "points": 50}],
+        {"rules": [{"code": "join", "points": 50}]},
+        [[{"code": "x", "kind": "custom"}], [{"code": "x", "kind": "lottery"}], {"code": "x"}],
+    ),
+    "join": (
+        {"policy": "qualifying_purchase", "single_purchase_min": 10_000},
+        {"join": {"policy": "qualifying_purchase", "single_purchase_min": 10_000}},
+        [{"policy": "whenever"}, {"single_purchase_min": -1}, "free"],
+    ),
+    "stored-value": (
+        {"plans": [{"code": "p1", "name": "储值100送10", "pay": 10_000, "get": 11_000}]},
+        {"stored_value": {"plans": [{"code": "p1", "pay": 10_000, "get": 11_000}]}},
+        [{"plans": [{"code": "p1", "name": "x", "pay": 200, "get": 100}]}, {"consumption": "lifo"}],
+    ),
+    "refunds": (
+        {"clawback": False, "reissue_coupons": False, "anywhere": True},
+        {"refunds": {"clawback": False, "reissue_coupons": False, "anywhere": True}},
+        [{"anywhere": "yes"}, {"refund_all": True}, [], None],
+    ),
 }
 
 
 def _holds(document: Any, expected: Any) -> bool:
     """``expected`` is a part of ``document``: its keys (recursively) and list items in order."""
     if isinstance(expected, dict):
-        return isinstance(document, dict) and all(k in document and _holds(document[k], v)
-                                                  for k, v in expected.items())
+        return isinstance(document, dict) and all(k in document and _holds(document[k], v) for k, v in expected.items())
     if isinstance(expected, list):
-        return isinstance(document, list) and len(document) == len(expected) and all(
-            _holds(d, e) for d, e in zip(document, expected, strict=True))
+        return (
+            isinstance(document, list)
+            and len(document) == len(expected)
+            and all(_holds(d, e) for d, e in zip(document, expected, strict=True))
+        )
     return bool(document == expected)
 
 

@@ -41,11 +41,14 @@ async def worked_example(chain: Chain, member_factory) -> dict[str, Any]:
     return {s["code"]: s for s in out["statements"]} | {"summary": out["summary"], "checksum": out["checksum"]}
 
 
-@pytest.mark.parametrize(("funder", "nets", "bonus_expense"), [
-    (BonusFunder.HQ, {"A": -80_000, "B": 5_000, "C": 11_000}, 6_000),
-    (BonusFunder.REDEEMING_BRANCH, {"A": -80_000, "B": 0, "C": 10_000}, 0),
-    (BonusFunder.ISSUING_BRANCH, {"A": -86_000, "B": 5_000, "C": 11_000}, 0),
-])
+@pytest.mark.parametrize(
+    ("funder", "nets", "bonus_expense"),
+    [
+        (BonusFunder.HQ, {"A": -80_000, "B": 5_000, "C": 11_000}, 6_000),
+        (BonusFunder.REDEEMING_BRANCH, {"A": -80_000, "B": 0, "C": 10_000}, 0),
+        (BonusFunder.ISSUING_BRANCH, {"A": -86_000, "B": 5_000, "C": 11_000}, 0),
+    ],
+)
 async def test_month_end_nets_each_branch_with_hq(make_chain, member_factory, funder, nets, bonus_expense) -> None:
     chain = await make_chain(funder)
     got = await worked_example(chain, member_factory)
@@ -114,8 +117,9 @@ async def test_downloads(make_chain, member_factory) -> None:
     assert pays == {("A", "连锁茶饮"): 80_000, ("连锁茶饮", "B"): 5_000, ("连锁茶饮", "C"): 11_000}
 
 
-async def test_settlement_needs_permission_and_stays_in_its_merchant(make_chain, member_factory, staff_token,
-                                                                     tenant_factory) -> None:
+async def test_settlement_needs_permission_and_stays_in_its_merchant(
+    make_chain, member_factory, staff_token, tenant_factory
+) -> None:
     chain = await make_chain(BonusFunder.HQ)
     await worked_example(chain, member_factory)
     cashier = await staff_token(chain.tenant, "cashier")
@@ -136,13 +140,16 @@ async def test_unused_principal_refund_forfeits_bonus_and_is_reimbursed(make_cha
     await chain.top_up(x, "1000-1100", "A")
     await chain.spend(x, 55_000, "B")  # leaves ¥450 principal + ¥45 bonus
     url = "/api/v1/pos/stored-value/refunds"
-    r = await chain.post(url, {"member_id": str(x), "amount": 20_000, "branch_id": str(chain.branches["C"]),
-                               "business_time": OCT})
+    r = await chain.post(
+        url, {"member_id": str(x), "amount": 20_000, "branch_id": str(chain.branches["C"]), "business_time": OCT}
+    )
     assert (r["principal_refunded"], r["bonus_forfeited"]) == (20_000, 2_000)
     assert (r["balances"]["sv_principal"], r["balances"]["sv_bonus"]) == (30_000, 3_000)
-    too_much = await chain.client.post(url, json={"member_id": str(x), "amount": 30_001, "business_time": OCT,
-                                                  "branch_id": str(chain.branches["C"])},
-                                       headers={**chain.pos, "Idempotency-Key": uuid.uuid4().hex})
+    too_much = await chain.client.post(
+        url,
+        json={"member_id": str(x), "amount": 30_001, "business_time": OCT, "branch_id": str(chain.branches["C"])},
+        headers={**chain.pos, "Idempotency-Key": uuid.uuid4().hex},
+    )
     assert too_much.status_code == 422 and too_much.json()["type"].endswith("/insufficient-stored-value")
     rest = await chain.post(url, {"member_id": str(x), "branch_id": str(chain.branches["C"]), "business_time": OCT})
     assert (rest["principal_refunded"], rest["bonus_forfeited"]) == (30_000, 3_000)

@@ -31,8 +31,12 @@ async def test_check_in_once_a_day_from_the_portal(shop: Shop) -> None:
     me = await shop.member()
     url = f"/portal/merchants/{shop.slug}/checkin"
     before = await shop.ok("GET", url, me)
-    assert (before["offered"], before["checked_in_today"], before["streak"], before["next_points"]) == \
-        (True, False, 0, 5)
+    assert (before["offered"], before["checked_in_today"], before["streak"], before["next_points"]) == (
+        True,
+        False,
+        0,
+        5,
+    )
     assert before["next_bonus"] == {"streak": 3, "points": 20}
     first = await shop.call("POST", url, me)
     assert first.status_code == 201, first.text
@@ -49,8 +53,7 @@ async def test_check_in_once_a_day_from_the_portal(shop: Shop) -> None:
 
 async def test_concurrent_check_ins_make_one(shop: Shop) -> None:
     me = await shop.member()
-    results = await asyncio.gather(*[shop.call("POST", f"/portal/merchants/{shop.slug}/checkin", me)
-                                     for _ in range(6)])
+    results = await asyncio.gather(*[shop.call("POST", f"/portal/merchants/{shop.slug}/checkin", me) for _ in range(6)])
     assert sorted(r.status_code for r in results) == [200] * 5 + [201]
     assert await shop.scalar("SELECT count(*) FROM member_checkins") == 1
     assert await shop.points(me.subject_id) == 5  # type: ignore[arg-type]
@@ -96,10 +99,20 @@ async def test_portal_pages_need_a_member_session(shop: Shop) -> None:
     pos = await shop.kit.pos(shop.tenant, ["pos"])
     me = await shop.member()
     no_csrf = {"Cookie": me.headers["Cookie"]}
-    for method, path in (("GET", "checkin"), ("POST", "checkin"), ("GET", "rewards"), ("GET", "redemptions"),
-                         ("GET", "coupons"), ("POST", f"rewards/{uuid.uuid4()}/redeem")):
-        for headers, status in (({}, 401), (staff.headers, 401), (pos.headers, 401),
-                                ({"Cookie": "lk_member=forged"}, 401)):
+    for method, path in (
+        ("GET", "checkin"),
+        ("POST", "checkin"),
+        ("GET", "rewards"),
+        ("GET", "redemptions"),
+        ("GET", "coupons"),
+        ("POST", f"rewards/{uuid.uuid4()}/redeem"),
+    ):
+        for headers, status in (
+            ({}, 401),
+            (staff.headers, 401),
+            (pos.headers, 401),
+            ({"Cookie": "lk_member=forged"}, 401),
+        ):
             shop.client.cookies.clear()
             r = await shop.client.request(method, f"/api/v1/portal/merchants/{shop.slug}/{path}", headers=headers)
             assert r.status_code == status, (method, path, headers, r.text)

@@ -25,18 +25,21 @@ TRUSTED = ("192.0.2.0/28", "2001:db8::/32")
 PASSWORD = "a long passphrase 42"
 
 
-@pytest.mark.parametrize(("peer", "header", "expected"), [
-    ("203.0.113.5", ["198.51.100.66"], "203.0.113.5"),                   # untrusted peer: header ignored
-    (PROXY, ["203.0.113.5"], "203.0.113.5"),                             # one trusted proxy
-    (PROXY, ["198.51.100.66, 203.0.113.5"], "203.0.113.5"),              # the client's own claim is left of it
-    (PROXY, ["198.51.100.66, 203.0.113.5, 192.0.2.3"], "203.0.113.5"),   # two proxies in a row
-    (PROXY, ["198.51.100.66", "203.0.113.5"], "203.0.113.5"),            # split over two header lines
-    (PROXY, ["192.0.2.3, 192.0.2.4"], "192.0.2.3"),                      # all trusted: the left-most
-    (PROXY, [], PROXY),                                                  # no header: the proxy itself
-    (PROXY, ["not-an-ip, 192.0.2.4"], "192.0.2.4"),                      # garbage ends the walk
-    ("2001:db8::1", ["2001:0db8:0:0:0:0:0:2, 2606:4700::1111"], "2606:4700::1111"),
-    ("testclient", ["203.0.113.5"], "testclient"),                       # a peer that is no address
-])
+@pytest.mark.parametrize(
+    ("peer", "header", "expected"),
+    [
+        ("203.0.113.5", ["198.51.100.66"], "203.0.113.5"),  # untrusted peer: header ignored
+        (PROXY, ["203.0.113.5"], "203.0.113.5"),  # one trusted proxy
+        (PROXY, ["198.51.100.66, 203.0.113.5"], "203.0.113.5"),  # the client's own claim is left of it
+        (PROXY, ["198.51.100.66, 203.0.113.5, 192.0.2.3"], "203.0.113.5"),  # two proxies in a row
+        (PROXY, ["198.51.100.66", "203.0.113.5"], "203.0.113.5"),  # split over two header lines
+        (PROXY, ["192.0.2.3, 192.0.2.4"], "192.0.2.3"),  # all trusted: the left-most
+        (PROXY, [], PROXY),  # no header: the proxy itself
+        (PROXY, ["not-an-ip, 192.0.2.4"], "192.0.2.4"),  # garbage ends the walk
+        ("2001:db8::1", ["2001:0db8:0:0:0:0:0:2, 2606:4700::1111"], "2606:4700::1111"),
+        ("testclient", ["203.0.113.5"], "testclient"),  # a peer that is no address
+    ],
+)
 def test_right_most_untrusted_address(peer: str, header: list[str], expected: str) -> None:
     assert forwarded_client(peer, header, ip_networks(TRUSTED)) == expected
 
@@ -53,11 +56,21 @@ async def _recorded_ip(app: Litestar, owner_engine: Any, peer: str, forwarded: s
         transport = httpx.ASGITransport(app=app, client=(peer, 50000))  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://lianka.test") as c:
             email = f"ip-{uuid.uuid4().hex[:10]}@example.com"
-            r = await c.post("/api/v1/signup", json={"merchant_name": "IP", "slug": f"ip-{uuid.uuid4().hex[:10]}",
-                                                     "email": email, "password": PASSWORD})
+            r = await c.post(
+                "/api/v1/signup",
+                json={
+                    "merchant_name": "IP",
+                    "slug": f"ip-{uuid.uuid4().hex[:10]}",
+                    "email": email,
+                    "password": PASSWORD,
+                },
+            )
             assert r.status_code == 201, r.text
-            r = await c.post("/api/v1/auth/session", json={"email": email, "password": PASSWORD},
-                             headers={"X-Forwarded-For": forwarded})
+            r = await c.post(
+                "/api/v1/auth/session",
+                json={"email": email, "password": PASSWORD},
+                headers={"X-Forwarded-For": forwarded},
+            )
             assert r.status_code == 200, r.text
             user_id = r.json()["user_id"]
     async with owner_engine.connect() as conn:
@@ -89,8 +102,14 @@ def test_lianka_serve_does_not_let_uvicorn_believe_the_header(project_root) -> N
     port = _free_port()
     env = {**os.environ, "LIANKA_PORT": str(port), "LIANKA_TRUSTED_PROXIES": ""}
     env.pop("FORWARDED_ALLOW_IPS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "lianka.cli", "serve"], cwd=project_root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lianka.cli", "serve"],
+        cwd=project_root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -103,14 +122,21 @@ def test_lianka_serve_does_not_let_uvicorn_believe_the_header(project_root) -> N
             except httpx.HTTPError:
                 time.sleep(0.2)
         email = f"serve-{uuid.uuid4().hex[:10]}@example.com"
-        r = httpx.post(f"{base}/api/v1/signup", json={"merchant_name": "Serve", "slug": f"s-{uuid.uuid4().hex[:10]}",
-                                                      "email": email, "password": PASSWORD}, timeout=30)
+        r = httpx.post(
+            f"{base}/api/v1/signup",
+            json={"merchant_name": "Serve", "slug": f"s-{uuid.uuid4().hex[:10]}", "email": email, "password": PASSWORD},
+            timeout=30,
+        )
         assert r.status_code == 201, r.text
         assert "server" not in r.headers  # no "uvicorn" banner either
         statuses = []
         for i in range(6):
-            r = httpx.post(f"{base}/api/v1/auth/token", json={"email": email, "password": "wrong password!"},
-                           headers={"X-Forwarded-For": f"198.51.100.{i + 1}"}, timeout=30)
+            r = httpx.post(
+                f"{base}/api/v1/auth/token",
+                json={"email": email, "password": "wrong password!"},
+                headers={"X-Forwarded-For": f"198.51.100.{i + 1}"},
+                timeout=30,
+            )
             statuses.append(r.status_code)
         assert statuses == [401] * 5 + [429]
     finally:

@@ -54,8 +54,9 @@ class Console:
         return await self.client.post(url, data=form, headers=headers, follow_redirects=False)
 
 
-async def sign_in_console(client: Client, kit: AuthKit, tenant: uuid.UUID, role: str = "owner",
-                          branches: tuple[uuid.UUID, ...] = ()) -> Console:
+async def sign_in_console(
+    client: Client, kit: AuthKit, tenant: uuid.UUID, role: str = "owner", branches: tuple[uuid.UUID, ...] = ()
+) -> Console:
     creds = await kit.staff_session(tenant, role, branches=branches)
     assert creds.token and creds.subject_id
     client.cookies.clear()
@@ -68,6 +69,7 @@ async def branch_codes(db: Any, tenant: uuid.UUID) -> set[str]:
 
 
 # --- HTML security --------------------------------------------------------------------------------
+
 
 def test_every_console_route_declares_its_access_and_stays_out_of_the_api_schema(app: Litestar) -> None:
     from lianka.platform.identity.guards import declared_access
@@ -89,12 +91,21 @@ def test_every_console_route_declares_its_access_and_stays_out_of_the_api_schema
     assert undeclared == [] and documented == []
 
 
-async def test_every_page_carries_the_html_security_headers_and_no_inline_code(client: Client, auth_kit: AuthKit,
-                                                                               tenant_factory: Any) -> None:
+async def test_every_page_carries_the_html_security_headers_and_no_inline_code(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any
+) -> None:
     pages = [await client.get(u) for u in ("/", "/sign-in", "/sign-up", "/set-password?token=x")]
     console = await sign_in_console(client, auth_kit, await tenant_factory())
-    pages += [await console.get(u) for u in ("/console/start", "/console/branches", "/console/members",
-                                             "/console/soon/nope", "/console/branches/new")]
+    pages += [
+        await console.get(u)
+        for u in (
+            "/console/start",
+            "/console/branches",
+            "/console/members",
+            "/console/soon/nope",
+            "/console/branches/new",
+        )
+    ]
     statuses = [p.status_code for p in pages]
     assert statuses == [200, 200, 200, 200, 200, 200, 200, 404, 200], statuses
     for r in pages:
@@ -124,6 +135,7 @@ async def test_static_files_are_served_long_cached_and_versioned(client: Client)
 
 # --- sign-in, sign-out ----------------------------------------------------------------------------
 
+
 async def test_console_pages_send_strangers_to_sign_in(client: Client) -> None:
     r = await client.get("/console/branches?x=1", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/sign-in?next=/console/branches%3Fx%3D1"
@@ -134,8 +146,9 @@ async def test_console_pages_send_strangers_to_sign_in(client: Client) -> None:
     assert r.status_code == 303 and r.headers["location"].startswith("/sign-in")
 
 
-async def test_sign_in_needs_the_pages_token_then_opens_a_session(client: Client, auth_kit: AuthKit,
-                                                                  tenant_factory: Any, db: Any) -> None:
+async def test_sign_in_needs_the_pages_token_then_opens_a_session(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
     user = await auth_kit.user(email, await passwords.hash_password("a long passphrase"))
@@ -153,8 +166,9 @@ async def test_sign_in_needs_the_pages_token_then_opens_a_session(client: Client
     assert r.status_code == 403
 
     token = csrf_of((await client.get("/sign-in")).text)
-    r = await client.post("/sign-in", data={**form, "password": "wrong password!", "_csrf": token},
-                          follow_redirects=False)
+    r = await client.post(
+        "/sign-in", data={**form, "password": "wrong password!", "_csrf": token}, follow_redirects=False
+    )
     assert r.status_code == 401 and "邮箱或密码不正确" in r.text and sessions.STAFF_COOKIE not in r.cookies
 
     r = await client.post("/sign-in", data={**form, "_csrf": token}, follow_redirects=False)
@@ -163,8 +177,9 @@ async def test_sign_in_needs_the_pages_token_then_opens_a_session(client: Client
     assert (await client.get("/console/branches")).status_code == 200
 
     # an outside address as "next" is ignored
-    r = await client.post("/sign-in", data={**form, "next": "https://evil.example/", "_csrf": token},
-                          follow_redirects=False)
+    r = await client.post(
+        "/sign-in", data={**form, "next": "https://evil.example/", "_csrf": token}, follow_redirects=False
+    )
     assert r.headers["location"] == "/console"
 
 
@@ -190,17 +205,47 @@ def menu_of(html: str) -> list[str]:
     return re.findall(r'href="([^"]+)"', block.group(0)) if block else []
 
 
-@pytest.mark.parametrize(("role", "expected"), [
-    ("owner", ["start", "till", "members", "programme", "coupons", "rewards", "branches", "staff", "clients",
-               "settlement", "alliance"]),
-    ("analyst", ["start", "members", "programme", "coupons", "rewards", "branches", "staff", "clients", "settlement",
-                 "alliance"]),
-    ("manager", ["till", "members", "programme", "coupons", "rewards", "branches", "staff", "alliance"]),
-    ("cashier", ["till"]),
-])
-async def test_the_menu_follows_the_role_and_hidden_pages_are_refused(client: Client, auth_kit: AuthKit,
-                                                                      tenant_factory: Any, role: str,
-                                                                      expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (
+            "owner",
+            [
+                "start",
+                "till",
+                "members",
+                "programme",
+                "coupons",
+                "rewards",
+                "branches",
+                "staff",
+                "clients",
+                "settlement",
+                "alliance",
+            ],
+        ),
+        (
+            "analyst",
+            [
+                "start",
+                "members",
+                "programme",
+                "coupons",
+                "rewards",
+                "branches",
+                "staff",
+                "clients",
+                "settlement",
+                "alliance",
+            ],
+        ),
+        ("manager", ["till", "members", "programme", "coupons", "rewards", "branches", "staff", "alliance"]),
+        ("cashier", ["till"]),
+    ],
+)
+async def test_the_menu_follows_the_role_and_hidden_pages_are_refused(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any, role: str, expected: list[str]
+) -> None:
     """``expected``: the menu's keys; each links to its page, or to "coming soon" until it is built."""
 
     tenant = await tenant_factory()
@@ -216,16 +261,19 @@ async def test_the_menu_follows_the_role_and_hidden_pages_are_refused(client: Cl
         assert status == (200 if url in hrefs else 403), (role, url, status)
 
 
-async def test_an_analyst_sees_no_add_button_and_a_crafted_post_is_refused(client: Client, auth_kit: AuthKit,
-                                                                           tenant_factory: Any, db: Any) -> None:
+async def test_an_analyst_sees_no_add_button_and_a_crafted_post_is_refused(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     branch = await auth_kit.branch(tenant, "KEEP")
     console = await sign_in_console(client, auth_kit, tenant, "analyst")
     page = await console.get("/console/branches")
     assert page.status_code == 200 and "KEEP" in page.text
     assert 'data-testid="add-branch"' not in page.text and "/edit" not in page.text
-    for url, data in [("/console/branches", {"code": "NEW1", "name": "x", "timezone": "Asia/Shanghai"}),
-                      (f"/console/branches/{branch}", {"code": "HACK", "name": "x", "timezone": "Asia/Shanghai"})]:
+    for url, data in [
+        ("/console/branches", {"code": "NEW1", "name": "x", "timezone": "Asia/Shanghai"}),
+        (f"/console/branches/{branch}", {"code": "HACK", "name": "x", "timezone": "Asia/Shanghai"}),
+    ]:
         for htmx in (False, True):
             r = await console.post(url, data, htmx=htmx)
             assert r.status_code == 403, r.text
@@ -246,24 +294,28 @@ async def test_a_manager_sees_only_its_branches(client: Client, auth_kit: AuthKi
 
 # --- the branches page -----------------------------------------------------------------------------
 
-async def test_branches_add_and_edit_with_inline_errors(client: Client, auth_kit: AuthKit, tenant_factory: Any,
-                                                        db: Any) -> None:
+
+async def test_branches_add_and_edit_with_inline_errors(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     console = await sign_in_console(client, auth_kit, tenant, "owner")
     page = (await console.get("/console/branches")).text
     assert 'data-testid="add-branch"' in page and "还没有门店" in page
 
     # a plain form post: post/redirect/get with a flash
-    r = await console.post("/console/branches", {"code": "SH01", "name": "人民广场店", "address": "",
-                                                 "timezone": "Asia/Shanghai"})
+    r = await console.post(
+        "/console/branches", {"code": "SH01", "name": "人民广场店", "address": "", "timezone": "Asia/Shanghai"}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/console/branches"
     page = (await console.get("/console/branches")).text
     assert "门店已添加" in page and 'data-branch="SH01"' in page
     assert "门店已添加" not in (await console.get("/console/branches")).text  # a flash shows once
 
     # htmx: the form comes back alone, the errors beside their fields, with the problem's status
-    r = await console.post("/console/branches", {"code": "SH01", "name": "又一家", "timezone": "Asia/Shanghai"},
-                           htmx=True)
+    r = await console.post(
+        "/console/branches", {"code": "SH01", "name": "又一家", "timezone": "Asia/Shanghai"}, htmx=True
+    )
     assert r.status_code == 409 and "<html" not in r.text and 'id="branch-form"' in r.text
     assert 'id="f-code-error"' in r.text and "已有门店使用此编号" in r.text and 'aria-invalid="true"' in r.text
     assert 'value="又一家"' in r.text  # what was typed stays
@@ -277,8 +329,9 @@ async def test_branches_add_and_edit_with_inline_errors(client: Client, auth_kit
     assert await branch_codes(db, tenant) == {"SH01"}
 
     # htmx success: the panel replaces itself (table + flash)
-    r = await console.post("/console/branches", {"code": "SH02", "name": "徐家汇店", "timezone": "Asia/Shanghai"},
-                           htmx=True)
+    r = await console.post(
+        "/console/branches", {"code": "SH02", "name": "徐家汇店", "timezone": "Asia/Shanghai"}, htmx=True
+    )
     assert r.status_code == 200 and r.headers["hx-retarget"] == "#branches-panel"
     assert r.headers["hx-reswap"] == "outerHTML" and 'id="branches-panel"' in r.text and "门店已添加" in r.text
     assert await branch_codes(db, tenant) == {"SH01", "SH02"}
@@ -287,18 +340,22 @@ async def test_branches_add_and_edit_with_inline_errors(client: Client, auth_kit
     sh02 = next(b for b in await branch_svc.branches(db, tenant) if b.code == "SH02")
     r = await console.get(f"/console/branches/{sh02.id}/edit", headers={"HX-Request": "true"})
     assert r.status_code == 200 and 'value="徐家汇店"' in r.text and f'action="/console/branches/{sh02.id}"' in r.text
-    r = await console.post(f"/console/branches/{sh02.id}", {"code": "SH01", "name": "徐家汇店",
-                                                            "timezone": "Asia/Shanghai"}, htmx=True)
+    r = await console.post(
+        f"/console/branches/{sh02.id}", {"code": "SH01", "name": "徐家汇店", "timezone": "Asia/Shanghai"}, htmx=True
+    )
     assert r.status_code == 409 and "已有门店使用此编号" in r.text
-    r = await console.post(f"/console/branches/{sh02.id}", {"code": "SH02", "name": "徐家汇旗舰店",
-                                                            "address": "虹桥路 1 号", "timezone": "Asia/Shanghai"})
+    r = await console.post(
+        f"/console/branches/{sh02.id}",
+        {"code": "SH02", "name": "徐家汇旗舰店", "address": "虹桥路 1 号", "timezone": "Asia/Shanghai"},
+    )
     assert r.status_code == 303
     changed = next(b for b in await branch_svc.branches(db, tenant) if b.id == sh02.id)
     assert (changed.code, changed.name, changed.address) == ("SH02", "徐家汇旗舰店", "虹桥路 1 号")
 
 
-async def test_branch_writes_without_the_csrf_token_change_nothing(client: Client, auth_kit: AuthKit,
-                                                                   tenant_factory: Any, db: Any) -> None:
+async def test_branch_writes_without_the_csrf_token_change_nothing(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     branch = await auth_kit.branch(tenant, "KEEP")
     console = await sign_in_console(client, auth_kit, tenant, "owner")
@@ -308,17 +365,24 @@ async def test_branch_writes_without_the_csrf_token_change_nothing(client: Clien
         r = await console.post(url, {"code": "EVIL", "name": "x", "timezone": "UTC", "_csrf": "forged"}, token=False)
         assert r.status_code == 403
     # htmx sends the token as a header (console.js); a wrong one is refused the same way
-    r = await client.post("/console/branches", data={"code": "EVIL", "name": "x", "timezone": "UTC"},
-                          headers={"HX-Request": "true", "X-CSRF-Token": "forged"})
+    r = await client.post(
+        "/console/branches",
+        data={"code": "EVIL", "name": "x", "timezone": "UTC"},
+        headers={"HX-Request": "true", "X-CSRF-Token": "forged"},
+    )
     assert r.status_code == 403 and r.headers["hx-retarget"] == "#flash"
-    r = await client.post("/console/branches", data={"code": "HDR1", "name": "x", "timezone": "UTC"},
-                          headers={"HX-Request": "true", "X-CSRF-Token": console.csrf})
+    r = await client.post(
+        "/console/branches",
+        data={"code": "HDR1", "name": "x", "timezone": "UTC"},
+        headers={"HX-Request": "true", "X-CSRF-Token": console.csrf},
+    )
     assert r.status_code == 200
     assert await branch_codes(db, tenant) == {"KEEP", "HDR1"}
 
 
-async def test_another_merchants_branch_is_not_found(client: Client, auth_kit: AuthKit, tenant_factory: Any,
-                                                     db: Any) -> None:
+async def test_another_merchants_branch_is_not_found(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any, db: Any
+) -> None:
     mine, theirs = await tenant_factory(), await tenant_factory()
     foreign = await auth_kit.branch(theirs, "THEIRS")
     console = await sign_in_console(client, auth_kit, mine, "owner")
@@ -330,12 +394,14 @@ async def test_another_merchants_branch_is_not_found(client: Client, auth_kit: A
 
 # --- onboarding -------------------------------------------------------------------------------------
 
+
 def steps_done(html: str) -> dict[str, bool]:
     return {k: v == "true" for k, v in re.findall(r'data-step="(\w+)" data-done="(\w+)"', html)}
 
 
-async def test_the_checklist_follows_the_real_data(client: Client, auth_kit: AuthKit, tenant_factory: Any,
-                                                   db: Any, member_factory: Any) -> None:
+async def test_the_checklist_follows_the_real_data(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     from lianka.tenants.domain.programme import Programme
     from lianka.tenants.services.programme import set_programme
 
@@ -356,8 +422,9 @@ async def test_the_checklist_follows_the_real_data(client: Client, auth_kit: Aut
     assert steps_done(page) == {**dict.fromkeys(keys, True), "live": False}
 
     client.cookies.clear()
-    r = await client.post("/api/v1/pos/sales", json={"amount": 1200}, headers={**pos.headers,
-                                                                               "Idempotency-Key": uuid.uuid4().hex})
+    r = await client.post(
+        "/api/v1/pos/sales", json={"amount": 1200}, headers={**pos.headers, "Idempotency-Key": uuid.uuid4().hex}
+    )
     assert r.status_code == 201, r.text
     client.cookies.set(sessions.STAFF_COOKIE, (await auth_kit.staff_session(tenant)).token or "")
     page = (await client.get("/console/start")).text
@@ -369,12 +436,17 @@ async def test_the_checklist_follows_the_real_data(client: Client, auth_kit: Aut
 
 # --- sign-up, verification, invitation ----------------------------------------------------------
 
+
 async def mailed_link(owner_engine: Any, to: str, path: str) -> str:
     """The link in the newest e-mail queued for ``to`` (the outbox row the mail backend will send)."""
     async with owner_engine.connect() as conn:
-        body = await conn.scalar(text(
-            "SELECT payload->>'body' FROM outbox WHERE actor = 'send_email' AND payload->>'to' = :to "
-            "ORDER BY id DESC LIMIT 1"), {"to": to})
+        body = await conn.scalar(
+            text(
+                "SELECT payload->>'body' FROM outbox WHERE actor = 'send_email' AND payload->>'to' = :to "
+                "ORDER BY id DESC LIMIT 1"
+            ),
+            {"to": to},
+        )
     found = re.search(rf"https?://\S+{re.escape(path)}\?token=\S+", body or "")
     assert found, body
     url = urlsplit(found.group(0))
@@ -385,8 +457,14 @@ async def test_sign_up_then_verify_the_email_then_sign_in(client: Client, owner_
     client.cookies.clear()
     slug = f"wang-{uuid.uuid4().hex[:8]}"
     email = f"{slug}@example.com"
-    form = {"merchant_name": "小王奶茶", "slug": slug, "trade": "tea", "timezone": "Asia/Shanghai", "email": email,
-            "password": "a long passphrase"}
+    form = {
+        "merchant_name": "小王奶茶",
+        "slug": slug,
+        "trade": "tea",
+        "timezone": "Asia/Shanghai",
+        "email": email,
+        "password": "a long passphrase",
+    }
     r = await client.post("/sign-up", data=form)
     assert r.status_code == 403  # the page's token is needed
 
@@ -403,18 +481,21 @@ async def test_sign_up_then_verify_the_email_then_sign_in(client: Client, owner_
     r = await client.get(link)
     assert r.status_code == 200 and "您的邮箱已确认" in r.text
     async with owner_engine.connect() as conn:
-        verified = await conn.scalar(text("SELECT email_verified_at IS NOT NULL FROM staff_users WHERE email = :e"),
-                                     {"e": email})
+        verified = await conn.scalar(
+            text("SELECT email_verified_at IS NOT NULL FROM staff_users WHERE email = :e"), {"e": email}
+        )
     assert verified
 
     token = csrf_of((await client.get("/sign-in")).text)
-    r = await client.post("/sign-in", data={"email": email, "password": "a long passphrase", "_csrf": token},
-                          follow_redirects=True)
+    r = await client.post(
+        "/sign-in", data={"email": email, "password": "a long passphrase", "_csrf": token}, follow_redirects=True
+    )
     assert r.status_code == 200 and str(r.url).endswith("/console/start") and "小王奶茶" in r.text
 
 
-async def test_an_invitation_sets_a_password(client: Client, auth_kit: AuthKit, tenant_factory: Any,
-                                             owner_engine: Any) -> None:
+async def test_an_invitation_sets_a_password(
+    client: Client, auth_kit: AuthKit, tenant_factory: Any, owner_engine: Any
+) -> None:
     tenant = await tenant_factory()
     owner = Principal(kind=Kind.STAFF, subject_id=uuid.uuid4(), tenant_id=tenant, role=Role.OWNER)
     email = f"new-{uuid.uuid4().hex[:8]}@example.com"
@@ -423,19 +504,27 @@ async def test_an_invitation_sets_a_password(client: Client, auth_kit: AuthKit, 
     client.cookies.clear()
     page = (await client.get(link)).text
     token, form = csrf_of(page), dict(re.findall(r'name="(token)" value="([^"]+)"', page))
-    r = await client.post("/set-password", data={**form, "_csrf": token, "password": "a long passphrase",
-                                                 "password_again": "another passphrase"})
+    r = await client.post(
+        "/set-password",
+        data={**form, "_csrf": token, "password": "a long passphrase", "password_again": "another passphrase"},
+    )
     assert r.status_code == 400 and 'id="f-password_again-error"' in r.text
-    r = await client.post("/set-password", data={**form, "_csrf": token, "password": "a long passphrase",
-                                                  "password_again": "a long passphrase"}, follow_redirects=False)
+    r = await client.post(
+        "/set-password",
+        data={**form, "_csrf": token, "password": "a long passphrase", "password_again": "a long passphrase"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/sign-in"
     assert "密码已设置" in (await client.get("/sign-in")).text
-    r = await client.post("/set-password", data={**form, "_csrf": token, "password": "yet another pass",
-                                                  "password_again": "yet another pass"})
+    r = await client.post(
+        "/set-password",
+        data={**form, "_csrf": token, "password": "yet another pass", "password_again": "yet another pass"},
+    )
     assert r.status_code == 401 and "此链接已失效" in r.text  # single use
 
 
 # --- language and merchant switches ---------------------------------------------------------------
+
 
 async def test_language_is_the_choice_then_the_browsers(client: Client) -> None:
     client.cookies.clear()
@@ -447,17 +536,20 @@ async def test_language_is_the_choice_then_the_browsers(client: Client) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/sign-up"
     page = (await client.get("/sign-up", headers={"Accept-Language": "zh-CN"})).text
     assert '<html lang="en">' in page and "Create your merchant account" in page
-    r = await client.post("/lang", data={"lang": "zh-CN", "next": "//evil.example", "_csrf": token},
-                          follow_redirects=False)
+    r = await client.post(
+        "/lang", data={"lang": "zh-CN", "next": "//evil.example", "_csrf": token}, follow_redirects=False
+    )
     assert r.headers["location"] == "/"
     assert '<html lang="zh-CN">' in (await client.get("/sign-up")).text
     assert (await client.post("/lang", data={"lang": "en"})).status_code == 403
 
 
-async def test_staff_of_two_merchants_choose_and_switch(client: Client, auth_kit: AuthKit,
-                                                        tenant_factory: Any) -> None:
-    tea, bakery, stranger = (await tenant_factory("一点茶"), await tenant_factory("麦香烘焙"),
-                             await tenant_factory("别人家"))
+async def test_staff_of_two_merchants_choose_and_switch(client: Client, auth_kit: AuthKit, tenant_factory: Any) -> None:
+    tea, bakery, stranger = (
+        await tenant_factory("一点茶"),
+        await tenant_factory("麦香烘焙"),
+        await tenant_factory("别人家"),
+    )
     console = await sign_in_console(client, auth_kit, tea, "owner")
     await auth_kit.add_membership(bakery, console.user_id, "analyst")
     r = await console.get("/console")
@@ -469,8 +561,11 @@ async def test_staff_of_two_merchants_choose_and_switch(client: Client, auth_kit
     assert len(set(slugs)) == 2
 
     async with auth_kit.db.uow(system=True) as uow:
-        rows = (await uow.session.execute(text("SELECT id, slug FROM merchants WHERE id = ANY(:ids)"),
-                                          {"ids": [tea, bakery, stranger]})).all()
+        rows = (
+            await uow.session.execute(
+                text("SELECT id, slug FROM merchants WHERE id = ANY(:ids)"), {"ids": [tea, bakery, stranger]}
+            )
+        ).all()
     slug = {r.id: r.slug for r in rows}
     r = await console.post("/console/merchant", {"merchant": slug[stranger]})
     assert r.status_code == 404

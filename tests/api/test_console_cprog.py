@@ -122,7 +122,8 @@ SECTIONS = ("tiers", "points", "rules", "join", "stored-value", "refunds")
 
 
 async def test_every_programme_page_renders_and_only_writers_get_forms_that_post(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     await with_demo_programme(db, tenant)
     owner = await sign_in_console(client, auth_kit, tenant)
@@ -156,15 +157,22 @@ async def test_every_programme_page_renders_and_only_writers_get_forms_that_post
 
 
 async def test_a_threshold_change_from_next_month_with_a_note_is_a_scheduled_version_and_reads_in_the_diff(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     await with_demo_programme(db, tenant)
     console = await sign_in_console(client, auth_kit, tenant)
     form = form_of((await console.get("/console/programme/tiers")).text, "section-form")
     assert form["tiers-2-code"] == "gold" and form["effective"] == "now"
     start = next_month_start()
-    form.update({"tiers-2-threshold": "5,000", "effective": "later",
-                 "effective_at": start.strftime("%Y-%m-%dT%H:%M"), "note": "金卡门槛上调"})
+    form.update(
+        {
+            "tiers-2-threshold": "5,000",
+            "effective": "later",
+            "effective_at": start.strftime("%Y-%m-%dT%H:%M"),
+            "note": "金卡门槛上调",
+        }
+    )
     r = await post_form(console, "/console/programme/tiers", form)
     assert r.status_code == 303 and r.headers["location"] == "/console/programme"
 
@@ -172,7 +180,8 @@ async def test_a_threshold_change_from_next_month_with_a_note_is_a_scheduled_ver
     assert (newest.version, newest.note, newest.effective_from) == (2, "金卡门槛上调", start)
     assert newest.document["tiers"][2]["threshold"] == 500_000  # ¥5,000 exactly in fen
     assert {k: v for k, v in newest.document.items() if k != "tiers"} == {
-        k: v for k, v in (await versions(db, tenant))[1].document.items() if k != "tiers"}
+        k: v for k, v in (await versions(db, tenant))[1].document.items() if k != "tiers"
+    }
     index = (await console.get("/console/programme")).text
     assert "会员方案的新版本已排定生效时间" in index
     assert 'data-version="2" data-status="scheduled"' in index and 'data-version="1" data-status="in_force"' in index
@@ -191,7 +200,8 @@ async def test_a_threshold_change_from_next_month_with_a_note_is_a_scheduled_ver
 
 
 async def test_amounts_are_read_exactly_and_every_refusal_stands_beside_its_field(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     await with_demo_programme(db, tenant)
     console = await sign_in_console(client, auth_kit, tenant)
@@ -206,8 +216,11 @@ async def test_amounts_are_read_exactly_and_every_refusal_stands_beside_its_fiel
         ({"tiers-3-name": "铂金卡"}, "tiers-3-code", "请为此行填写编号，或整行留空。"),
         ({"tiers-1-points_multiplier": "0"}, "tiers-1-points_multiplier", "请输入大于 0 且不超过 20 的倍数。"),
         ({"tier_policy-window_months": "0"}, "tier_policy-window_months", "请输入 1 到 60 个月。"),
-        ({"effective": "later", "effective_at": "2020-01-01T00:00"}, "effective_at",
-         "请选择现在或以后的时间（按您的时区）。"),
+        (
+            {"effective": "later", "effective_at": "2020-01-01T00:00"},
+            "effective_at",
+            "请选择现在或以后的时间（按您的时区）。",
+        ),
         ({"effective": "later", "effective_at": ""}, "effective_at", "此项为必填。"),
     ]
     for change, field, message in cases:
@@ -230,36 +243,57 @@ async def test_amounts_are_read_exactly_and_every_refusal_stands_beside_its_fiel
     r = await post_form(console, "/console/programme/stored-value", {**sv, "plans-1-get": "900"})
     assert r.status_code == 400 and error_text(r.text, "plans-1-get") == "“到账”金额不能少于“支付”金额。"
     rules = form_of((await console.get("/console/programme/rules")).text, "section-form")
-    r = await post_form(console, "/console/programme/rules",
-                        {**rules, "rules-1-code": "birthday", "rules-1-kind": "birthday", "rules-1-points": "100",
-                         "rules-1-coupon_template": "NOPE"}, htmx=True)
+    r = await post_form(
+        console,
+        "/console/programme/rules",
+        {
+            **rules,
+            "rules-1-code": "birthday",
+            "rules-1-kind": "birthday",
+            "rules-1-points": "100",
+            "rules-1-coupon_template": "NOPE",
+        },
+        htmx=True,
+    )
     assert r.status_code == 400 and error_text(r.text, "rules-1-coupon_template") == "没有此编号的优惠券模板。"
     assert len(await versions(db, tenant)) == 1
 
-    ok = await post_form(console, "/console/programme/stored-value", {**sv, "plans-2-code": "2000-2300",
-                                                                       "plans-2-name": "储值2000送300",
-                                                                       "plans-2-pay": "2,000",
-                                                                       "plans-2-get": "2300.50", "note": "新储值"})
+    ok = await post_form(
+        console,
+        "/console/programme/stored-value",
+        {
+            **sv,
+            "plans-2-code": "2000-2300",
+            "plans-2-name": "储值2000送300",
+            "plans-2-pay": "2,000",
+            "plans-2-get": "2300.50",
+            "note": "新储值",
+        },
+    )
     assert ok.status_code == 303
     plans = (await versions(db, tenant))[0].document["stored_value"]["plans"]
     assert plans[2] == {"code": "2000-2300", "name": "储值2000送300", "pay": 200_000, "get": 230_050, "active": True}
 
 
 async def test_the_preview_prices_a_sample_with_the_unsaved_edit_and_writes_nothing(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     await with_demo_programme(db, tenant)
     console = await sign_in_console(client, auth_kit, tenant)
     form = form_of((await console.get("/console/programme/tiers")).text, "section-form")
     assert form["sample-tier"] == "gold" and form["sample-amount"] == "100.00"
     wednesday, tuesday = "2027-01-06", "2027-01-05"  # the demo doubles points on Tuesdays
-    form.update({"tiers-2-discount_percent": "20", "sample-amount": "200", "sample-points": "1000",
-                 "sample-day": wednesday})
+    form.update(
+        {"tiers-2-discount_percent": "20", "sample-amount": "200", "sample-points": "1000", "sample-day": wednesday}
+    )
 
     r = await post_form(console, "/console/programme/tiers/preview", form, htmx=True)
     assert r.status_code == 200 and "<html" not in r.text and 'data-testid="preview-result"' in r.text
-    cells = {key: re.findall(r"<td>(.*?)</td>", row) for key, row in
-                 re.findall(r'<tr data-row="(\w+)">(.*?)</tr>', r.text, re.S)}
+    cells = {
+        key: re.findall(r"<td>(.*?)</td>", row)
+        for key, row in re.findall(r'<tr data-row="(\w+)">(.*?)</tr>', r.text, re.S)
+    }
     # gold: 10% off now, 20% with the edit; 1,000 points pay ¥10; points on what is paid, ×2 for gold
     assert cells["member_discount"] == ["¥20.00", "¥40.00"]
     assert cells["points_cash"] == ["¥10.00", "¥10.00"]
@@ -268,12 +302,20 @@ async def test_the_preview_prices_a_sample_with_the_unsaved_edit_and_writes_noth
     assert "金卡 · 会员折扣（%）: 10% → 20%" in r.text
     # the same numbers as the till's quote under each version (the POS's pricing, not a copy of it)
     from lianka.tenants.domain import pricing
+
     member = pricing.MemberState(tier="gold", points_available=1000, sv_principal=0, sv_bonus=0)
-    quote = pricing.quote(DEMO_PROGRAMME, 20_000, (), member, pricing.Intent(points=1000),
-                          pricing.SaleContext(datetime(2027, 1, 6).date(), ""))
+    quote = pricing.quote(
+        DEMO_PROGRAMME,
+        20_000,
+        (),
+        member,
+        pricing.Intent(points=1000),
+        pricing.SaleContext(datetime(2027, 1, 6).date(), ""),
+    )
     assert (quote.member_discount, quote.due, quote.points_earned) == (2000, 17000, 340)
-    on_tuesday = await post_form(console, "/console/programme/tiers/preview", {**form, "sample-day": tuesday},
-                                 htmx=True)
+    on_tuesday = await post_form(
+        console, "/console/programme/tiers/preview", {**form, "sample-day": tuesday}, htmx=True
+    )
     assert "680 <small>(×4)</small>" in on_tuesday.text  # the Tuesday promotion is priced too
 
     page = await post_form(console, "/console/programme/tiers/preview", form)  # without JavaScript: the page
@@ -281,14 +323,14 @@ async def test_the_preview_prices_a_sample_with_the_unsaved_edit_and_writes_noth
     assert 'data-testid="preview-result"' in page.text
     bad = await post_form(console, "/console/programme/tiers/preview", {**form, "sample-amount": "0"}, htmx=True)
     assert bad.status_code == 400 and error_text(bad.text, "sample-amount") == "请输入大于零的金额。"
-    too_many = await post_form(console, "/console/programme/tiers/preview", {**form, "sample-points": "50000"},
-                               htmx=True)
+    too_many = await post_form(
+        console, "/console/programme/tiers/preview", {**form, "sample-points": "50000"}, htmx=True
+    )
     assert too_many.status_code == 200 and "这笔消费不能用这么多积分抵扣。" in too_many.text
     assert len(await versions(db, tenant)) == 1
 
 
-async def test_versions_compare_in_this_merchant_only(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                      db: Any) -> None:
+async def test_versions_compare_in_this_merchant_only(client: Any, auth_kit: Any, tenant_factory: Any, db: Any) -> None:
     mine, theirs = await tenant_factory(), await tenant_factory()
     await with_demo_programme(db, mine)
     await with_demo_programme(db, theirs)
@@ -304,15 +346,13 @@ async def test_versions_compare_in_this_merchant_only(client: Any, auth_kit: Any
     assert (await console.get("/console/programme/compare?old=x&new=1")).status_code == 400
 
 
-async def test_programme_writes_need_the_pages_token(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                     db: Any) -> None:
+async def test_programme_writes_need_the_pages_token(client: Any, auth_kit: Any, tenant_factory: Any, db: Any) -> None:
     tenant = await tenant_factory()
     await with_demo_programme(db, tenant)
     console = await sign_in_console(client, auth_kit, tenant)
     form = form_of((await console.get("/console/programme/refunds")).text, "section-form")
     del form["_csrf"]  # what another site's form would post: everything but the page's token
-    r = await console.client.post("/console/programme/refunds", data={**form, "anywhere": "on"},
-                                  follow_redirects=False)
+    r = await console.client.post("/console/programme/refunds", data={**form, "anywhere": "on"}, follow_redirects=False)
     assert r.status_code == 403
     assert len(await versions(db, tenant)) == 1
     r = await post_form(console, "/console/programme/refunds", {**form, "anywhere": "on"}, htmx=True)
@@ -322,12 +362,22 @@ async def test_programme_writes_need_the_pages_token(client: Any, auth_kit: Any,
 
 # --- coupons ------------------------------------------------------------------------------------------
 
-NEW10 = {"code": "NEW10", "name": "新客立减", "kind": "fixed", "amount_off": "10", "min_spend": "50",
-         "valid_days": "30", "stackable": "on", "stock_total": "2", "per_member_limit": ""}
+NEW10 = {
+    "code": "NEW10",
+    "name": "新客立减",
+    "kind": "fixed",
+    "amount_off": "10",
+    "min_spend": "50",
+    "valid_days": "30",
+    "stackable": "on",
+    "stock_total": "2",
+    "per_member_limit": "",
+}
 
 
 async def test_coupon_templates_are_created_with_inline_errors_and_listed_with_stock_and_use(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant = await tenant_factory()
     branch = await auth_kit.branch(tenant, "SH01")
     console = await sign_in_console(client, auth_kit, tenant)
@@ -354,10 +404,21 @@ async def test_coupon_templates_are_created_with_inline_errors_and_listed_with_s
     assert r.status_code == 303
     again = await post_form(console, "/console/coupons", NEW10, htmx=True)
     assert again.status_code == 409 and error_text(again.text, "code") == "已有模板使用此编号。"
-    until = await post_form(console, "/console/coupons", {**NEW10, "code": "MAY", "valid_days": "",
-                                                           "valid_until": "2027-05-31", "kind": "percent",
-                                                           "amount_off": "", "percent_off": "20", "cap": "50"},
-                            htmx=True)
+    until = await post_form(
+        console,
+        "/console/coupons",
+        {
+            **NEW10,
+            "code": "MAY",
+            "valid_days": "",
+            "valid_until": "2027-05-31",
+            "kind": "percent",
+            "amount_off": "",
+            "percent_off": "20",
+            "cap": "50",
+        },
+        htmx=True,
+    )
     assert until.status_code == 200 and until.headers["hx-retarget"] == "#coupons-panel"
     made = {t.code: t for t in await coupon_admin.list_templates(db, tenant, active=None)}
     assert (made["NEW10"].amount_off, made["NEW10"].min_spend, made["NEW10"].branches) == (1000, 5000, ["SH01"])
@@ -371,8 +432,11 @@ async def test_coupon_templates_are_created_with_inline_errors_and_listed_with_s
     member = await member_factory(tenant)
     coupon, _ = await coupon_admin.issue(db, tenant, made["NEW10"].id, member, "k1", actor="staff:test")
     pos = await auth_kit.pos(tenant, ["pos"], branch=branch)
-    sale = await client.post("/api/v1/pos/sales", headers={**pos.headers, "Idempotency-Key": uuid.uuid4().hex},
-                             json={"amount": 8000, "member_id": str(member), "coupons": [coupon.code]})
+    sale = await client.post(
+        "/api/v1/pos/sales",
+        headers={**pos.headers, "Idempotency-Key": uuid.uuid4().hex},
+        json={"amount": 8000, "member_id": str(member), "coupons": [coupon.code]},
+    )
     assert sale.status_code == 201, sale.text
     row = re.search(r'<tr data-template="NEW10">.*?</tr>', (await console.get("/console/coupons")).text, re.S)
     assert row is not None
@@ -380,11 +444,15 @@ async def test_coupon_templates_are_created_with_inline_errors_and_listed_with_s
     assert "1 / 2" in row.group(0)
 
 
-async def test_a_coupon_is_issued_to_a_card_once_per_form(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                          db: Any, member_factory: Any) -> None:
+async def test_a_coupon_is_issued_to_a_card_once_per_form(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, other = await tenant_factory(), await tenant_factory()
-    template = await coupon_admin.create_template(db, tenant, schemas.TemplateIn(
-        code="GIFT", name="生日礼", kind=pricing_kind("fixed"), amount_off=500, valid_days=30))
+    template = await coupon_admin.create_template(
+        db,
+        tenant,
+        schemas.TemplateIn(code="GIFT", name="生日礼", kind=pricing_kind("fixed"), amount_off=500, valid_days=30),
+    )
     member, stranger = await member_factory(tenant), await member_factory(other)
     branch = await auth_kit.branch(tenant)
     manager = await sign_in_console(client, auth_kit, tenant, "manager", (branch,))
@@ -393,11 +461,13 @@ async def test_a_coupon_is_issued_to_a_card_once_per_form(client: Any, auth_kit:
     form = form_of(form_page.text, "issue-form")
     assert len(form["_key"]) >= 20
 
-    r = await post_form(manager, f"/console/coupons/{template.id}/issue", {**form, "card": "8800 0000 0000 0000"},
-                        htmx=True)
+    r = await post_form(
+        manager, f"/console/coupons/{template.id}/issue", {**form, "card": "8800 0000 0000 0000"}, htmx=True
+    )
     assert r.status_code == 404 and error_text(r.text, "card") == "您的会员中没有此卡号。"
-    r = await post_form(manager, f"/console/coupons/{template.id}/issue",
-                        {**form, "card": await card_of(db, stranger)}, htmx=True)
+    r = await post_form(
+        manager, f"/console/coupons/{template.id}/issue", {**form, "card": await card_of(db, stranger)}, htmx=True
+    )
     assert r.status_code == 404 and error_text(r.text, "card") == "您的会员中没有此卡号。"  # another merchant's
     assert f'value="{form["_key"]}"' in r.text  # the failed write kept its key
 
@@ -425,13 +495,16 @@ async def test_a_coupon_is_issued_to_a_card_once_per_form(client: Any, auth_kit:
     assert len(await coupon_admin.member_coupons(db, tenant, member, status=None)) == 2
 
 
-async def test_deactivating_a_template_and_another_merchants_templates(client: Any, auth_kit: Any,
-                                                                        tenant_factory: Any, db: Any) -> None:
+async def test_deactivating_a_template_and_another_merchants_templates(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant, other = await tenant_factory(), await tenant_factory()
-    mine = await coupon_admin.create_template(db, tenant, schemas.TemplateIn(
-        code="A", name="A", kind=pricing_kind("fixed"), amount_off=100, valid_days=1))
-    theirs = await coupon_admin.create_template(db, other, schemas.TemplateIn(
-        code="B", name="B", kind=pricing_kind("fixed"), amount_off=100, valid_days=1))
+    mine = await coupon_admin.create_template(
+        db, tenant, schemas.TemplateIn(code="A", name="A", kind=pricing_kind("fixed"), amount_off=100, valid_days=1)
+    )
+    theirs = await coupon_admin.create_template(
+        db, other, schemas.TemplateIn(code="B", name="B", kind=pricing_kind("fixed"), amount_off=100, valid_days=1)
+    )
     console = await sign_in_console(client, auth_kit, tenant)
     assert (await console.get(f"/console/coupons/{theirs.id}/issue")).status_code == 404
     assert (await post_form(console, f"/console/coupons/{theirs.id}/deactivate", {})).status_code == 404
@@ -453,8 +526,10 @@ def pricing_kind(kind: str) -> Any:
 
 # --- rewards -----------------------------------------------------------------------------------------
 
-async def test_rewards_are_added_edited_and_withdrawn_with_inline_errors(client: Any, auth_kit: Any,
-                                                                         tenant_factory: Any, db: Any) -> None:
+
+async def test_rewards_are_added_edited_and_withdrawn_with_inline_errors(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant, other = await tenant_factory(), await tenant_factory()
     await with_demo_programme(db, tenant)
     branch = await auth_kit.branch(tenant, "SH01")
@@ -462,8 +537,15 @@ async def test_rewards_are_added_edited_and_withdrawn_with_inline_errors(client:
     page = (await console.get("/console/rewards")).text
     assert "还没有奖品" in page and "没有待领取的礼品" in page
     form = form_of((await console.get("/console/rewards/new", headers={"HX-Request": "true"})).text, "reward-form")
-    mug = {**form, "code": "MUG", "name": "马克杯", "points_cost": "500", "stock_total": "20",
-           "pickup_branch_id": str(branch), "tiers": ["silver", "gold"]}
+    mug = {
+        **form,
+        "code": "MUG",
+        "name": "马克杯",
+        "points_cost": "500",
+        "stock_total": "20",
+        "pickup_branch_id": str(branch),
+        "tiers": ["silver", "gold"],
+    }
     for change, field, message in [
         ({"points_cost": "0"}, "points_cost", "请输入大于零的整数积分。"),
         ({"points_cost": "1.5"}, "points_cost", "请输入整数，例如 12。"),
@@ -482,13 +564,18 @@ async def test_rewards_are_added_edited_and_withdrawn_with_inline_errors(client:
     dup = await post_form(console, "/console/rewards", mug, htmx=True)
     assert dup.status_code == 409 and error_text(dup.text, "code") == "已有奖品使用此编号。"
     (made,) = await rewards.list_rewards(db, tenant)
-    assert (made.points_cost, made.stock_total, made.pickup_branch_id, made.tiers) == (500, 20, branch,
-                                                                                      ["silver", "gold"])
+    assert (made.points_cost, made.stock_total, made.pickup_branch_id, made.tiers) == (
+        500,
+        20,
+        branch,
+        ["silver", "gold"],
+    )
 
     edit = form_of((await console.get(f"/console/rewards/{made.id}/edit")).text, "reward-form")
     assert edit["name"] == "马克杯" and edit["tiers"] == ["silver", "gold"] and "code" not in edit
-    r = await post_form(console, f"/console/rewards/{made.id}", {**edit, "stock_total": "", "points_cost": "450",
-                                                                 "tiers": []})
+    r = await post_form(
+        console, f"/console/rewards/{made.id}", {**edit, "stock_total": "", "points_cost": "450", "tiers": []}
+    )
     assert r.status_code == 303
     changed = await rewards.reward(db, tenant, made.id)
     assert (changed.points_cost, changed.stock_total, changed.tiers) == (450, None, [])
@@ -512,16 +599,23 @@ async def test_rewards_are_added_edited_and_withdrawn_with_inline_errors(client:
 
 
 async def test_gifts_awaiting_pickup_are_handed_out_or_cancelled_at_the_right_branch(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant = await tenant_factory()
     await with_demo_programme(db, tenant)
     here, there = await auth_kit.branch(tenant, "SH01"), await auth_kit.branch(tenant, "SH02")
-    gift = await rewards.create(db, tenant, schemas.RewardIn(code="MUG", name="马克杯", kind="gift", points_cost=300,
-                                                             stock_total=5, pickup_branch_id=here))
+    gift = await rewards.create(
+        db,
+        tenant,
+        schemas.RewardIn(code="MUG", name="马克杯", kind="gift", points_cost=300, stock_total=5, pickup_branch_id=here),
+    )
     member = await member_factory(tenant)
     pos = await auth_kit.pos(tenant, ["pos"], branch=here)
-    sale = await client.post("/api/v1/pos/sales", headers={**pos.headers, "Idempotency-Key": uuid.uuid4().hex},
-                             json={"amount": 100_000, "member_id": str(member)})
+    sale = await client.post(
+        "/api/v1/pos/sales",
+        headers={**pos.headers, "Idempotency-Key": uuid.uuid4().hex},
+        json={"amount": 100_000, "member_id": str(member)},
+    )
     assert sale.status_code == 201, sale.text
     first, _ = await rewards.redeem(db, tenant, gift.id, member, "r1", channel="staff", actor="test")
     second, _ = await rewards.redeem(db, tenant, gift.id, member, "r2", channel="staff", actor="test")

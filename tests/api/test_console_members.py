@@ -30,9 +30,12 @@ from tests.api.test_console import Client, Console, sign_in_console
 pytestmark = pytest.mark.integration
 PROGRAMME = Programme(
     points=PointsConfig(pending_days=7),
-    tiers=[Tier(code="regular", name="普通会员", rank=0),
-           Tier(code="gold", name="金卡会员", rank=1, threshold=100_000)],
-    stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000, get=55_000)]))
+    tiers=[
+        Tier(code="regular", name="普通会员", rank=0),
+        Tier(code="gold", name="金卡会员", rank=1, threshold=100_000),
+    ],
+    stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000, get=55_000)]),
+)
 
 
 @dataclass
@@ -53,8 +56,9 @@ class Shop:
     async def sale(self, body: dict[str, Any]) -> dict[str, Any]:
         cookies = dict(self.client.cookies)
         self.client.cookies.clear()
-        r = await self.client.post("/api/v1/pos/sales", json=body,
-                                   headers={**self.pos, "Idempotency-Key": uuid.uuid4().hex})
+        r = await self.client.post(
+            "/api/v1/pos/sales", json=body, headers={**self.pos, "Idempotency-Key": uuid.uuid4().hex}
+        )
         self.client.cookies.update(cookies)
         assert r.status_code == 201, r.text
         return dict(r.json())
@@ -81,14 +85,15 @@ async def shop(client: Client, auth_kit: AuthKit, db: Database, tenant_factory: 
 def key_of(html: str, form_id: str | None = None) -> str:
     """The ``_key`` of the page's first form (or of the form whose action contains ``form_id``)."""
     if form_id:
-        html = html[html.index(form_id):]
+        html = html[html.index(form_id) :]
     found = re.search(r'name="_key" value="([^"]+)"', html)
     assert found, "the form has no key"
     return found.group(1)
 
 
-async def named_member(shop: Shop, member_factory: Any, phone: str, name: str, tags: list[str] | None = None,
-                       **profile: Any) -> uuid.UUID:
+async def named_member(
+    shop: Shop, member_factory: Any, phone: str, name: str, tags: list[str] | None = None, **profile: Any
+) -> uuid.UUID:
     m: uuid.UUID = await member_factory(shop.tenant, phone)
     await crm.change_profile(shop.db, shop.tenant, m, {"name": name, "tags": tags or [], **profile})
     return m
@@ -106,8 +111,10 @@ def chart_of(html: str, n: int) -> dict[str, Any]:
 
 # --- the list --------------------------------------------------------------------------------------
 
-async def test_the_list_is_masked_filtered_paged_and_charted(shop: Shop, member_factory: Any,
-                                                             tenant_factory: Any) -> None:
+
+async def test_the_list_is_masked_filtered_paged_and_charted(
+    shop: Shop, member_factory: Any, tenant_factory: Any
+) -> None:
     for i in range(22):
         await member_factory(shop.tenant, f"+86137{i:08d}")
     wang = await named_member(shop, member_factory, "+8613911112222", "王芳", ["vip", "常客"])  # newest: first
@@ -132,8 +139,16 @@ async def test_the_list_is_masked_filtered_paged_and_charted(shop: Shop, member_
     r = await console.get("/console/members?page=2", headers=results)
     assert r.status_code == 200 and "<html" not in r.text and 'id="member-results"' in r.text
     assert len(rows_of(r.text)) == 3 and 'rel="prev"' in r.text and "data-chart" not in r.text
-    for query, expected in [("tag=vip", 1), ("tier=gold", 1), ("q=王", 1), ("q=2222", 1), ("stage=new", 23),
-                            ("stage=dormant", 0), (f"branch_id={shop.sh01}", 0), ("tag=vip&tier=regular", 0)]:
+    for query, expected in [
+        ("tag=vip", 1),
+        ("tier=gold", 1),
+        ("q=王", 1),
+        ("q=2222", 1),
+        ("stage=new", 23),
+        ("stage=dormant", 0),
+        (f"branch_id={shop.sh01}", 0),
+        ("tag=vip&tier=regular", 0),
+    ]:
         r = await console.get(f"/console/members?{query}", headers=results)
         assert r.status_code == 200, (query, r.text)
         assert len(rows_of(r.text)) == min(expected, 20), query
@@ -145,8 +160,12 @@ async def test_the_list_is_masked_filtered_paged_and_charted(shop: Shop, member_
     assert "<html" in r.text
 
     # bad filters come back with their message, nothing listed (a crafted address: the form offers none)
-    for query, message in [("stage=sleepy", "请从列表中选择阶段"), ("branch_id=nope", "请从列表中选择门店"),
-                           ("page=0", "没有这一页"), ("page=99999999999", "没有这一页")]:
+    for query, message in [
+        ("stage=sleepy", "请从列表中选择阶段"),
+        ("branch_id=nope", "请从列表中选择门店"),
+        ("page=0", "没有这一页"),
+        ("page=99999999999", "没有这一页"),
+    ]:
         r = await console.get(f"/console/members?{query}")
         assert r.status_code == 400 and message in r.text and rows_of(r.text) == [], query
         r = await console.get(f"/console/members?{query}", headers=results)
@@ -159,15 +178,21 @@ async def test_the_list_is_masked_filtered_paged_and_charted(shop: Shop, member_
 
 # --- a member's page ---------------------------------------------------------------------------------
 
+
 async def test_a_members_page_shows_balances_pending_points_tier_progress_and_history(
-        shop: Shop, member_factory: Any) -> None:
+    shop: Shop, member_factory: Any
+) -> None:
     m = await named_member(shop, member_factory, "+8613922223333", "李娜", ["vip"])
     cookies = dict(shop.client.cookies)
-    r = await shop.client.post("/api/v1/pos/top-ups", json={"member_id": str(m), "plan": "500"},
-                               headers={**shop.pos, "Idempotency-Key": uuid.uuid4().hex})
+    r = await shop.client.post(
+        "/api/v1/pos/top-ups",
+        json={"member_id": str(m), "plan": "500"},
+        headers={**shop.pos, "Idempotency-Key": uuid.uuid4().hex},
+    )
     assert r.status_code == 201, r.text
-    await shop.sale({"amount": 36_000, "member_id": str(m),
-                     "lines": [{"sku": "oolong", "qty": 2, "unit_price": 18_000}]})
+    await shop.sale(
+        {"amount": 36_000, "member_id": str(m), "lines": [{"sku": "oolong", "qty": 2, "unit_price": 18_000}]}
+    )
     shop.client.cookies.update(cookies)
     await crm.change_consent(shop.db, shop.tenant, m, "sms", True, source="import", actor="import")
     await crm.grant_tier(shop.db, shop.tenant, m, "regular", until=None, reason="开业", actor="staff:x")
@@ -175,21 +200,21 @@ async def test_a_members_page_shows_balances_pending_points_tier_progress_and_hi
 
     page = (await console.get(f"/console/members/{m}")).text
     assert "<h1>李娜</h1>" in page and "+86 139****3333" in page and "13922223333" not in page
-    points = page[page.index('data-testid="points-card"'):page.index('data-testid="stored-value-card"')]
+    points = page[page.index('data-testid="points-card"') : page.index('data-testid="stored-value-card"')]
     assert 'data-testid="points-pending">360<' in points and 'data-testid="points-available">0<' in points
     assert "¥550.00" in page and "¥500.00" in page and "¥50.00" in page  # stored value: principal and bonus
     unlock = (datetime.now(UTC) + timedelta(days=7)).astimezone().date()
-    pending = page[page.index('id="pending"'):page.index('id="profile"')]
+    pending = page[page.index('id="pending"') : page.index('id="profile"')]
     assert "360" in pending and str(unlock.year) in pending
     assert "普通会员" in page and "再消费 ¥640.00 即可升级为金卡会员（¥360.00 / ¥1,000.00）" in page
-    purchases = page[page.index('id="purchases"'):page.index('id="points"')]
+    purchases = page[page.index('id="purchases"') : page.index('id="points"')]
     assert "SH01" in purchases and "oolong × 2 @ ¥180.00" in purchases and "¥360.00" in purchases
-    history = page[page.index('id="points"'):page.index('id="coupons"')]
+    history = page[page.index('id="points"') : page.index('id="coupons"')]
     assert "消费获得" in history and "+360" in history
-    consent = page[page.index('id="consent"'):page.index('id="purchases"')]
+    consent = page[page.index('id="consent"') : page.index('id="purchases"')]
     assert 'data-channel="sms" data-granted="true"' in consent and "导入" in consent
     assert 'data-channel="email" data-granted="none"' in consent and "未征询" in consent
-    changes = page[page.index('id="tier-history"'):]
+    changes = page[page.index('id="tier-history"') :]
     assert "手动授予：开业" in changes and "员工" in changes
 
     en = (await console.get(f"/console/members/{m}", headers={"Accept-Language": "en"})).text
@@ -198,6 +223,7 @@ async def test_a_members_page_shows_balances_pending_points_tier_progress_and_hi
 
 
 # --- editing the profile and tags ------------------------------------------------------------------
+
 
 async def test_profile_and_tags_are_edited_with_errors_beside_the_fields(shop: Shop, member_factory: Any) -> None:
     m = await named_member(shop, member_factory, "+8613933334444", "陈静", ["vip"])
@@ -208,13 +234,26 @@ async def test_profile_and_tags_are_edited_with_errors_beside_the_fields(shop: S
     page = await console.get(url)  # without JavaScript: the page with the form open
     assert page.status_code == 200 and 'id="profile-form"' in page.text and "<html" in page.text
 
-    good = {"name": "陈静", "gender": "female", "birthday": "1995-03-01", "email": "chen@example.com",
-            "address": "淮海中路 1 号", "tags": "vip"}
+    good = {
+        "name": "陈静",
+        "gender": "female",
+        "birthday": "1995-03-01",
+        "email": "chen@example.com",
+        "address": "淮海中路 1 号",
+        "tags": "vip",
+    }
     tomorrow = (date.today() + timedelta(days=2)).isoformat()
     many_tags = ", ".join(f"t{i}" for i in range(51))
-    for field, value in [("email", "not an address"), ("tags", "x" * 41), ("tags", many_tags),
-                         ("birthday", tomorrow), ("birthday", "1995-02-30"), ("name", "名" * 101),
-                         ("address", "路" * 401), ("gender", "robot")]:
+    for field, value in [
+        ("email", "not an address"),
+        ("tags", "x" * 41),
+        ("tags", many_tags),
+        ("birthday", tomorrow),
+        ("birthday", "1995-02-30"),
+        ("name", "名" * 101),
+        ("address", "路" * 401),
+        ("gender", "robot"),
+    ]:
         r = await console.post(url, {**good, field: value}, htmx=True)
         assert r.status_code == 400, (field, value, r.text)
         assert f'id="f-{field}-error"' in r.text and 'aria-invalid="true"' in r.text, (field, r.text)
@@ -235,15 +274,21 @@ async def test_profile_and_tags_are_edited_with_errors_beside_the_fields(shop: S
     assert (await shop.profile(m))["name"] == "陈静静"
 
 
-async def test_the_api_refuses_the_same_profile_values_with_their_field(shop: Shop, member_factory: Any,
-                                                                        staff_token: Any) -> None:
+async def test_the_api_refuses_the_same_profile_values_with_their_field(
+    shop: Shop, member_factory: Any, staff_token: Any
+) -> None:
     """The rules live in the CRM's use case, so the JSON API answers them too (a tag the column
     would have cut, an e-mail that is not one)."""
     m = await member_factory(shop.tenant)
     owner = await staff_token(shop.tenant, "owner")
     shop.client.cookies.clear()
-    for body, field in [({"tags": ["x" * 41]}, "tags"), ({"tags": [" vip"]}, "tags"), ({"tags": [""]}, "tags"),
-                        ({"email": "nope"}, "email"), ({"address": "a" * 401}, "address")]:
+    for body, field in [
+        ({"tags": ["x" * 41]}, "tags"),
+        ({"tags": [" vip"]}, "tags"),
+        ({"tags": [""]}, "tags"),
+        ({"email": "nope"}, "email"),
+        ({"address": "a" * 401}, "address"),
+    ]:
         r = await shop.client.patch(f"/api/v1/members/{m}/profile", json=body, headers=owner.headers)
         assert (r.status_code, r.json().get("field")) == (400, field), (body, r.text)
     r = await shop.client.patch(f"/api/v1/members/{m}/profile", json={"tags": ["a", "b", "a"]}, headers=owner.headers)
@@ -251,6 +296,7 @@ async def test_the_api_refuses_the_same_profile_values_with_their_field(shop: Sh
 
 
 # --- consent and a granted tier ---------------------------------------------------------------------
+
 
 async def test_consent_is_recorded_once_per_form(shop: Shop, member_factory: Any) -> None:
     m = await member_factory(shop.tenant)
@@ -275,10 +321,11 @@ async def test_consent_is_recorded_once_per_form(shop: Shop, member_factory: Any
 
     # refused: no key, a key used for another change, an unknown channel, not true/false
     for url, data, message in [
-            (action, {"granted": "true"}, "此表单已过期"),
-            (action, {"granted": "false", "_key": key}, "此表单已提交过"),  # the key of the first change
-            (f"/console/members/{m}/consent/fax", {"granted": "true", "_key": "k-fax"}, "请选择渠道"),
-            (action, {"granted": "maybe", "_key": "k-maybe"}, "请选择记录或撤回许可")]:
+        (action, {"granted": "true"}, "此表单已过期"),
+        (action, {"granted": "false", "_key": key}, "此表单已提交过"),  # the key of the first change
+        (f"/console/members/{m}/consent/fax", {"granted": "true", "_key": "k-fax"}, "请选择渠道"),
+        (action, {"granted": "maybe", "_key": "k-maybe"}, "请选择记录或撤回许可"),
+    ]:
         r = await console.post(url, data, htmx=True)
         assert r.status_code in (400, 409) and message in r.text, (url, data, r.text)
         assert r.headers["hx-retarget"] == "#member-panel"
@@ -293,9 +340,12 @@ async def test_a_tier_is_granted_with_a_reason_by_owners_and_admins(shop: Shop, 
     url = f"/console/members/{m}/tier"
     key = key_of(page, 'id="tier-form"')
     yesterday = (date.today() - timedelta(days=2)).isoformat()
-    for data, field in [({"tier": "gold", "reason": "  "}, "reason"), ({"tier": "platinum", "reason": "x"}, "tier"),
-                        ({"tier": "gold", "reason": "x", "until": yesterday}, "until"),
-                        ({"tier": "gold", "reason": "x", "until": "2027-02-30"}, "until")]:
+    for data, field in [
+        ({"tier": "gold", "reason": "  "}, "reason"),
+        ({"tier": "platinum", "reason": "x"}, "tier"),
+        ({"tier": "gold", "reason": "x", "until": yesterday}, "until"),
+        ({"tier": "gold", "reason": "x", "until": "2027-02-30"}, "until"),
+    ]:
         r = await console.post(url, {**data, "_key": key}, htmx=True)
         assert r.status_code == 400 and f'id="f-{field}-error"' in r.text, (data, r.text)
         assert r.headers["hx-retarget"] == "#member-panel" and 'id="tier-form"' in r.text
@@ -314,12 +364,15 @@ async def test_a_tier_is_granted_with_a_reason_by_owners_and_admins(shop: Shop, 
 
 # --- roles, refusals, other merchants ---------------------------------------------------------------
 
+
 async def test_what_each_role_sees_and_the_server_refuses(shop: Shop, member_factory: Any) -> None:
     m = await named_member(shop, member_factory, "+8613944445555", "赵敏", ["vip"])
-    writes = [(f"/console/members/{m}/profile", {"name": "HACK", "tags": "hack"}),
-              (f"/console/members/{m}/consent/sms", {"granted": "true", "_key": "crafted-1"}),
-              (f"/console/members/{m}/tier", {"tier": "gold", "reason": "hack", "_key": "crafted-2"}),
-              ("/console/members/export", {})]
+    writes = [
+        (f"/console/members/{m}/profile", {"name": "HACK", "tags": "hack"}),
+        (f"/console/members/{m}/consent/sms", {"granted": "true", "_key": "crafted-1"}),
+        (f"/console/members/{m}/tier", {"tier": "gold", "reason": "hack", "_key": "crafted-2"}),
+        ("/console/members/export", {}),
+    ]
 
     analyst = await shop.console("analyst")
     page = (await analyst.get(f"/console/members/{m}")).text
@@ -333,8 +386,11 @@ async def test_what_each_role_sees_and_the_server_refuses(shop: Shop, member_fac
             assert r.status_code == 403 and "您的角色无权执行此操作" in r.text, (url, r.text)
     for url in (f"/console/members/{m}/profile", "/console/members/imports/new"):
         assert (await analyst.get(url)).status_code == 403
-    r = await analyst.client.post("/console/members/imports", files={"file": ("m.csv", b"phone\n13800001111\n")},
-                                  data={"_csrf": analyst.csrf, "mode": "skip_invalid", "_key": "crafted-3"})
+    r = await analyst.client.post(
+        "/console/members/imports",
+        files={"file": ("m.csv", b"phone\n13800001111\n")},
+        data={"_csrf": analyst.csrf, "mode": "skip_invalid", "_key": "crafted-3"},
+    )
     assert r.status_code == 403
 
     manager = await shop.console("manager", branches=(shop.sh01,))
@@ -361,14 +417,19 @@ async def test_what_each_role_sees_and_the_server_refuses(shop: Shop, member_fac
 async def test_writes_without_the_pages_token_are_refused(shop: Shop, member_factory: Any) -> None:
     m = await member_factory(shop.tenant)
     console = await shop.console()
-    for url, data in [(f"/console/members/{m}/profile", {"name": "EVIL"}),
-                      (f"/console/members/{m}/consent/sms", {"granted": "true", "_key": "k1"}),
-                      (f"/console/members/{m}/tier", {"tier": "gold", "reason": "x", "_key": "k2"}),
-                      ("/console/members/export", {})]:
+    for url, data in [
+        (f"/console/members/{m}/profile", {"name": "EVIL"}),
+        (f"/console/members/{m}/consent/sms", {"granted": "true", "_key": "k1"}),
+        (f"/console/members/{m}/tier", {"tier": "gold", "reason": "x", "_key": "k2"}),
+        ("/console/members/export", {}),
+    ]:
         r = await console.post(url, data, token=False)
         assert r.status_code == 403 and "页面已过期" in r.text, url
-    r = await console.client.post("/console/members/imports", files={"file": ("m.csv", b"phone\n13800001111\n")},
-                                  data={"mode": "skip_invalid", "_key": "k3"})
+    r = await console.client.post(
+        "/console/members/imports",
+        files={"file": ("m.csv", b"phone\n13800001111\n")},
+        data={"mode": "skip_invalid", "_key": "k3"},
+    )
     assert r.status_code == 403
     assert (await shop.profile(m))["name"] == "" and await shop.scalar("SELECT count(*) FROM export_log") == 0
     assert await shop.scalar("SELECT count(*) FROM member_imports") == 0
@@ -379,24 +440,31 @@ async def test_another_merchants_member_is_not_found(shop: Shop, member_factory:
     foreign = await member_factory(theirs)
     await crm.change_profile(shop.db, theirs, foreign, {"name": "别家会员"})
     console = await shop.console()
-    for url in (f"/console/members/{foreign}", f"/console/members/{foreign}/profile",
-                f"/console/members/{uuid.uuid4()}"):
+    for url in (
+        f"/console/members/{foreign}",
+        f"/console/members/{foreign}/profile",
+        f"/console/members/{uuid.uuid4()}",
+    ):
         r = await console.get(url)
         assert r.status_code == 404 and "别家会员" not in r.text, url
-    for url, data in [(f"/console/members/{foreign}/profile", {"name": "HACK"}),
-                      (f"/console/members/{foreign}/consent/sms", {"granted": "true", "_key": "x1"}),
-                      (f"/console/members/{foreign}/tier", {"tier": "gold", "reason": "x", "_key": "x2"})]:
+    for url, data in [
+        (f"/console/members/{foreign}/profile", {"name": "HACK"}),
+        (f"/console/members/{foreign}/consent/sms", {"granted": "true", "_key": "x1"}),
+        (f"/console/members/{foreign}/tier", {"tier": "gold", "reason": "x", "_key": "x2"}),
+    ]:
         for htmx in (False, True):
             r = await console.post(url, data, htmx=htmx)
             assert r.status_code == 404, (url, r.text)
-    theirs_import = await member_imports.start(shop.db, theirs, b"phone\n13800001111\n", mode="skip_invalid",
-                                               actor="test")
+    theirs_import = await member_imports.start(
+        shop.db, theirs, b"phone\n13800001111\n", mode="skip_invalid", actor="test"
+    )
     assert (await console.get(f"/console/members/imports/{theirs_import['id']}")).status_code == 404
     profile = await crm.member_profile(shop.db, theirs, foreign)
     assert profile["name"] == "别家会员" and profile["consent"] == {}
 
 
 # --- the export ---------------------------------------------------------------------------------------
+
 
 async def test_the_export_is_the_apis_logged_export_with_the_lists_filters(shop: Shop, member_factory: Any) -> None:
     await named_member(shop, member_factory, "+8613977778888", "=HYPERLINK(1)", ["vip"])
@@ -426,8 +494,12 @@ not-a-phone,坏行,,,
 
 
 async def upload(console: Console, content: bytes, mode: str, key: str, *, name: str = "members.csv") -> Any:
-    return await console.client.post("/console/members/imports", files={"file": (name, content, "text/csv")},
-                                     data={"_csrf": console.csrf, "mode": mode, "_key": key}, follow_redirects=False)
+    return await console.client.post(
+        "/console/members/imports",
+        files={"file": (name, content, "text/csv")},
+        data={"_csrf": console.csrf, "mode": mode, "_key": key},
+        follow_redirects=False,
+    )
 
 
 async def test_an_import_shows_its_progress_until_done_then_its_row_report(shop: Shop) -> None:
@@ -467,11 +539,13 @@ async def test_all_or_nothing_refuses_a_file_with_bad_rows_and_bad_files_are_ref
     assert 'data-status="failed"' in page and "hx-trigger" not in page and "什么也没有导入" in page
 
     not_utf8 = "不是 UTF-8 编码的 CSV 文本"
-    for content, mode, message in [(b"name\nx\n", "skip_invalid", "文件需要“手机”（或 phone）列"),
-                                   (b"", "skip_invalid", "请选择要导入的文件"),
-                                   (b"phone\n1380\x00\n", "skip_invalid", not_utf8),
-                                   ("phone\n13800001111\n".encode("utf-16"), "skip_invalid", not_utf8),
-                                   (b"phone\n13800001111\n", "everything", "请选择导入方式")]:
+    for content, mode, message in [
+        (b"name\nx\n", "skip_invalid", "文件需要“手机”（或 phone）列"),
+        (b"", "skip_invalid", "请选择要导入的文件"),
+        (b"phone\n1380\x00\n", "skip_invalid", not_utf8),
+        ("phone\n13800001111\n".encode("utf-16"), "skip_invalid", not_utf8),
+        (b"phone\n13800001111\n", "everything", "请选择导入方式"),
+    ]:
         r = await upload(console, content, mode, f"k-{uuid.uuid4().hex}", name="m.csv" if content else "")
         assert r.status_code == 400, (content, r.text)
         assert message in r.text and 'aria-invalid="true"' in r.text, (content, r.text)

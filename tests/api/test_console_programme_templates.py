@@ -20,18 +20,29 @@ KEY = re.compile(r'name="key" value="([^"]+)"')
 
 async def versions(db: Any, tenant: uuid.UUID) -> list[tuple[int, str]]:
     async with db.uow(tenant) as uow:
-        return [tuple(r) for r in (await uow.session.execute(text(
-            "SELECT version, note FROM programme_versions ORDER BY version"))).all()]
+        return [
+            tuple(r)
+            for r in (
+                await uow.session.execute(text("SELECT version, note FROM programme_versions ORDER BY version"))
+            ).all()
+        ]
 
 
 async def coupon_templates(db: Any, tenant: uuid.UUID) -> list[tuple[str, str, int, int]]:
     async with db.uow(tenant) as uow:
-        return [tuple(r) for r in (await uow.session.execute(text(
-            "SELECT code, name, amount_off, min_spend FROM coupon_templates ORDER BY code"))).all()]
+        return [
+            tuple(r)
+            for r in (
+                await uow.session.execute(
+                    text("SELECT code, name, amount_off, min_spend FROM coupon_templates ORDER BY code")
+                )
+            ).all()
+        ]
 
 
-async def test_choose_a_template_then_the_checklist_shows_it_done(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                                  db: Any) -> None:
+async def test_choose_a_template_then_the_checklist_shows_it_done(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory(trade="bakery")
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
     start = (await owner.get("/console/start")).text
@@ -97,34 +108,41 @@ async def test_english_readers_get_english_names(client: Any, auth_kit: Any, ten
     assert await coupon_templates(db, tenant) == [("welcome-beauty", "First visit ¥30 off", 3000, 20000)]
 
 
-async def test_a_member_who_joins_at_the_till_gets_the_welcome_offer(auth_kit: Any, tenant_factory: Any,
-                                                                     db: Any) -> None:
+async def test_a_member_who_joins_at_the_till_gets_the_welcome_offer(
+    auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory(trade="tea")
     branch = await auth_kit.branch(tenant)
-    applied, replayed = await programme_templates.apply_template(db, tenant, "tea", language="zh-CN",
-                                                                 idempotency_key="tpl-1", created_by=None)
+    applied, replayed = await programme_templates.apply_template(
+        db, tenant, "tea", language="zh-CN", idempotency_key="tpl-1", created_by=None
+    )
     assert (applied.template, applied.version, applied.coupon_template, replayed) == ("tea", 1, "welcome-tea", False)
     out, _ = await sales.sale(db, tenant, schemas.Basket(amount=2500, join_phone="+8613900005555"), "s-1", branch)
     assert out.quote.joins and out.balances is not None
     assert out.balances.points == 50 + 25  # the welcome points and the sale's
     async with db.uow(tenant) as uow:
-        held = (await uow.session.execute(text(
-            "SELECT t.code, c.status FROM coupons c JOIN coupon_templates t ON t.id = c.template_id "
-            "WHERE c.member_id = :m"), {"m": out.member_id})).all()
+        held = (
+            await uow.session.execute(
+                text(
+                    "SELECT t.code, c.status FROM coupons c JOIN coupon_templates t ON t.id = c.template_id "
+                    "WHERE c.member_id = :m"
+                ),
+                {"m": out.member_id},
+            )
+        ).all()
     assert [tuple(h) for h in held] == [("welcome-tea", "issued")]
 
 
-async def test_a_deactivated_welcome_coupon_is_replaced_not_reused(auth_kit: Any, tenant_factory: Any,
-                                                                   db: Any) -> None:
+async def test_a_deactivated_welcome_coupon_is_replaced_not_reused(auth_kit: Any, tenant_factory: Any, db: Any) -> None:
     from lianka.tenants.services import coupon_admin
 
     tenant = await tenant_factory()
-    await programme_templates.apply_template(db, tenant, "retail", language="en", idempotency_key="a",
-                                             created_by=None)
+    await programme_templates.apply_template(db, tenant, "retail", language="en", idempotency_key="a", created_by=None)
     first = next(t for t in await coupon_admin.list_templates(db, tenant, active=None))
     await coupon_admin.deactivate(db, tenant, first.id)
-    applied, _ = await programme_templates.apply_template(db, tenant, "retail", language="en", idempotency_key="b",
-                                                          created_by=None)
+    applied, _ = await programme_templates.apply_template(
+        db, tenant, "retail", language="en", idempotency_key="b", created_by=None
+    )
     assert applied.coupon_template == "welcome-retail-2" and applied.version == 2
     status = await programme_templates.template_status(db, tenant)
     assert (status.version, status.template) == (2, "retail")

@@ -15,9 +15,13 @@ from tests.api.test_console import menu_of, sign_in_console
 
 async def staff_rows(db: Any, tenant: uuid.UUID) -> dict[str, tuple[str, list[uuid.UUID]]]:
     async with db.uow(tenant) as uow:
-        rows = (await uow.session.execute(text(
-            "SELECT u.email, m.role, m.branch_ids FROM staff_memberships m JOIN staff_users u ON u.id = m.user_id"
-        ))).all()
+        rows = (
+            await uow.session.execute(
+                text(
+                    "SELECT u.email, m.role, m.branch_ids FROM staff_memberships m JOIN staff_users u ON u.id = m.user_id"
+                )
+            )
+        ).all()
     return {r.email: (r.role, list(r.branch_ids)) for r in rows}
 
 
@@ -29,8 +33,10 @@ async def client_rows(db: Any, tenant: uuid.UUID) -> dict[str, tuple[bool, list[
 
 # --- staff ----------------------------------------------------------------------------------------
 
-async def test_invite_change_and_remove_staff(client: Any, auth_kit: Any, tenant_factory: Any, db: Any,
-                                              owner_engine: Any) -> None:
+
+async def test_invite_change_and_remove_staff(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, owner_engine: Any
+) -> None:
     tenant = await tenant_factory()
     sh01 = await auth_kit.branch(tenant, "SH01")
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
@@ -47,14 +53,19 @@ async def test_invite_change_and_remove_staff(client: Any, auth_kit: Any, tenant
     assert r.status_code == 400 and 'id="f-role-error"' in r.text
     assert email not in await staff_rows(db, tenant)
 
-    r = await owner.post("/console/staff", {"email": email, "display_name": "小李", "role": "cashier",
-                                            "branch_ids": str(sh01)}, htmx=True)
+    r = await owner.post(
+        "/console/staff",
+        {"email": email, "display_name": "小李", "role": "cashier", "branch_ids": str(sh01)},
+        htmx=True,
+    )
     assert r.status_code == 200 and 'id="staff-panel"' in r.text and "邀请已发送" in r.text
     assert f'data-staff="{email}"' in r.text and "收银员（仅收银台）" in r.text and "已邀请" in r.text
     assert (await staff_rows(db, tenant))[email] == ("cashier", [sh01])
     async with owner_engine.connect() as conn:  # the invitation e-mail with its set-password link
-        body = await conn.scalar(text("SELECT payload->>'body' FROM outbox WHERE actor = 'send_email' AND "
-                                      "payload->>'to' = :to"), {"to": email})
+        body = await conn.scalar(
+            text("SELECT payload->>'body' FROM outbox WHERE actor = 'send_email' AND payload->>'to' = :to"),
+            {"to": email},
+        )
     assert body and "/set-password?token=" in body
     r = await owner.post("/console/staff", {"email": email, "role": "cashier"}, htmx=True)
     assert r.status_code == 409 and "此人已是您的员工" in r.text
@@ -80,8 +91,9 @@ async def user_of(db: Any, email: str) -> uuid.UUID:
     return found
 
 
-async def test_the_last_owner_stays_and_only_owners_make_owners(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                                db: Any) -> None:
+async def test_the_last_owner_stays_and_only_owners_make_owners(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
     r = await owner.post(f"/console/staff/{owner.user_id}", {"role": "admin"}, htmx=True)
@@ -101,8 +113,9 @@ async def test_the_last_owner_stays_and_only_owners_make_owners(client: Any, aut
     assert email not in roles and sorted(role for role, _ in roles.values()) == ["admin", "owner"]
 
 
-async def test_a_manager_reads_the_staff_list_and_cannot_change_it(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                                   db: Any) -> None:
+async def test_a_manager_reads_the_staff_list_and_cannot_change_it(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     branch = await auth_kit.branch(tenant)
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
@@ -111,9 +124,11 @@ async def test_a_manager_reads_the_staff_list_and_cannot_change_it(client: Any, 
     assert page.status_code == 200 and "/console/staff" in menu_of(page.text)
     assert 'data-testid="invite-staff"' not in page.text and "/edit" not in page.text and "/remove" not in page.text
     before = await staff_rows(db, tenant)
-    for url, data in [("/console/staff", {"email": "m@example.com", "role": "cashier"}),
-                      (f"/console/staff/{owner.user_id}", {"role": "cashier"}),
-                      (f"/console/staff/{owner.user_id}/remove", {})]:
+    for url, data in [
+        ("/console/staff", {"email": "m@example.com", "role": "cashier"}),
+        (f"/console/staff/{owner.user_id}", {"role": "cashier"}),
+        (f"/console/staff/{owner.user_id}/remove", {}),
+    ]:
         r = await manager.post(url, data, htmx=True)
         assert r.status_code == 403 and r.headers["hx-retarget"] == "#flash"
     assert (await manager.get(f"/console/staff/{owner.user_id}/edit")).status_code == 403
@@ -133,8 +148,9 @@ async def test_another_merchants_staff_is_not_found(client: Any, auth_kit: Any, 
     assert r.status_code == 404
     r = await owner.post(f"/console/staff/{other.user_id}/remove", {})
     assert r.status_code == 404
-    r = await owner.post("/console/staff", {"email": "b@example.com", "role": "cashier",
-                                            "branch_ids": str(foreign_branch)})
+    r = await owner.post(
+        "/console/staff", {"email": "b@example.com", "role": "cashier", "branch_ids": str(foreign_branch)}
+    )
     assert r.status_code == 404
     assert list((await staff_rows(db, theirs)).values()) == [("owner", [])]
     assert "b@example.com" not in await staff_rows(db, mine)
@@ -142,8 +158,10 @@ async def test_another_merchants_staff_is_not_found(client: Any, auth_kit: Any, 
 
 # --- POS clients ----------------------------------------------------------------------------------
 
-async def test_create_a_client_the_secret_is_shown_once_then_revoke_it(client: Any, auth_kit: Any,
-                                                                       tenant_factory: Any, db: Any) -> None:
+
+async def test_create_a_client_the_secret_is_shown_once_then_revoke_it(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant = await tenant_factory()
     sh01 = await auth_kit.branch(tenant, "SH01")
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
@@ -154,24 +172,28 @@ async def test_create_a_client_the_secret_is_shown_once_then_revoke_it(client: A
     assert r.status_code == 400 and 'id="f-name-error"' in r.text
     r = await owner.post("/console/clients", {"name": "Till 1"}, htmx=True)
     assert r.status_code == 400 and 'id="f-scopes-error"' in r.text and 'value="Till 1"' in r.text
-    r = await owner.post("/console/clients", {"name": "Till 1", "scopes": "pos", "expires_in_days": "99999"},
-                         htmx=True)
+    r = await owner.post("/console/clients", {"name": "Till 1", "scopes": "pos", "expires_in_days": "99999"}, htmx=True)
     assert r.status_code == 400 and 'id="f-expires_in_days-error"' in r.text
     assert await client_rows(db, tenant) == {}
 
-    r = await owner.post("/console/clients", {"name": "Till 1", "scopes": "pos", "branch_id": str(sh01),
-                                              "expires_in_days": "365"}, htmx=True)
+    r = await owner.post(
+        "/console/clients",
+        {"name": "Till 1", "scopes": "pos", "branch_id": str(sh01), "expires_in_days": "365"},
+        htmx=True,
+    )
     assert r.status_code == 200 and 'data-testid="client-secret-box"' in r.text and "客户端已创建" in r.text
     secret = re.search(r'data-testid="client-secret"', r.text) and re.search(
-        r'id="new-client-secret" readonly value="(lks_[^"]+)"', r.text)
+        r'id="new-client-secret" readonly value="(lks_[^"]+)"', r.text
+    )
     assert secret, r.text
     client_id = re.search(r'value="(lkc_[0-9a-f]+)"', r.text).group(1)  # type: ignore[union-attr]
     assert 'data-copy="new-client-secret"' in r.text
 
     # the secret works at the token endpoint, and it is never shown again
     client.cookies.clear()
-    token = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                              auth=(client_id, secret.group(1)))
+    token = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret.group(1))
+    )
     assert token.status_code == 200
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
     page = (await owner.get("/console/clients")).text
@@ -183,13 +205,15 @@ async def test_create_a_client_the_secret_is_shown_once_then_revoke_it(client: A
     assert r.status_code == 200 and "客户端已吊销" in r.text and "已吊销" in r.text
     assert await client_rows(db, tenant) == {"Till 1": (True, ["pos"])}
     client.cookies.clear()
-    token = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                              auth=(client_id, secret.group(1)))
+    token = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret.group(1))
+    )
     assert token.status_code in (400, 401)
 
 
 async def test_clients_are_for_owners_and_admins_and_other_merchants_ids_are_not_found(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant, theirs = await tenant_factory(), await tenant_factory()
     pos = await auth_kit.pos(theirs, ["pos"])
     foreign_branch = await auth_kit.branch(theirs)

@@ -24,8 +24,10 @@ from tests.api.test_console import Console, menu_of, sign_in_console, steps_done
 
 KEY = re.compile(r'name="key" value="([^"]+)"')
 PROGRAMME = Programme(
-    tiers=[Tier(code="regular", name="普通会员", rank=0),
-           Tier(code="gold", name="金卡", rank=1, threshold=10**9, discount_percent=10, points_multiplier=Decimal(2))],
+    tiers=[
+        Tier(code="regular", name="普通会员", rank=0),
+        Tier(code="gold", name="金卡", rank=1, threshold=10**9, discount_percent=10, points_multiplier=Decimal(2)),
+    ],
     stored_value=StoredValueConfig(plans=[StoredValuePlan(code="100-110", name="充100送10", pay=10_000, get=11_000)]),
 )
 
@@ -38,8 +40,12 @@ def key_of(html: str, form: str = "basket") -> str:
     return found.group(1)
 
 
-COUNT = {"sales": "SELECT count(*) FROM sales", "top_ups": "SELECT count(*) FROM top_ups",
-         "refunds": "SELECT count(*) FROM refunds", "memberships": "SELECT count(*) FROM memberships"}
+COUNT = {
+    "sales": "SELECT count(*) FROM sales",
+    "top_ups": "SELECT count(*) FROM top_ups",
+    "refunds": "SELECT count(*) FROM refunds",
+    "memberships": "SELECT count(*) FROM memberships",
+}
 
 
 async def count(db: Any, tenant: uuid.UUID, table: str) -> int:
@@ -47,8 +53,9 @@ async def count(db: Any, tenant: uuid.UUID, table: str) -> int:
         return int(await uow.session.scalar(text(COUNT[table])) or 0)
 
 
-async def shop(db: Any, auth_kit: Any, tenant_factory: Any, *, codes: tuple[str, ...] = ("SH01",)
-               ) -> tuple[uuid.UUID, list[uuid.UUID]]:
+async def shop(
+    db: Any, auth_kit: Any, tenant_factory: Any, *, codes: tuple[str, ...] = ("SH01",)
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """A merchant with branches and a programme (a gold tier, a stored-value plan)."""
     tenant = await tenant_factory()
     branches = [await auth_kit.branch(tenant, code) for code in codes]
@@ -69,8 +76,9 @@ async def top_up(db: Any, tenant: uuid.UUID, member: uuid.UUID, branch: uuid.UUI
     await stored_value.top_up(db, tenant, schemas.TopUpIn(member_id=member, plan="100-110"), uuid.uuid4().hex, branch)
 
 
-async def member_at_the_till(client: Any, db: Any, auth_kit: Any, tenant_factory: Any, member_factory: Any
-                             ) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, Console]:
+async def member_at_the_till(
+    client: Any, db: Any, auth_kit: Any, tenant_factory: Any, member_factory: Any
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, Console]:
     """(merchant, branch, a member holding ¥110 of stored value, a cashier of that branch signed in)."""
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     member = await member_factory(tenant)
@@ -80,8 +88,10 @@ async def member_at_the_till(client: Any, db: Any, auth_kit: Any, tenant_factory
 
 # --- the page and the menu --------------------------------------------------------------------------
 
-async def test_a_cashier_has_the_till_only_and_an_analyst_no_till(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                                  db: Any) -> None:
+
+async def test_a_cashier_has_the_till_only_and_an_analyst_no_till(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
     landing = await cashier.get("/console")
@@ -103,8 +113,9 @@ async def test_a_cashier_has_the_till_only_and_an_analyst_no_till(client: Any, a
     assert await count(db, tenant, "sales") == 0
 
 
-async def test_an_owner_chooses_the_branch_and_sells_there(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                           db: Any) -> None:
+async def test_an_owner_chooses_the_branch_and_sells_there(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant, (_, sh02) = await shop(db, auth_kit, tenant_factory, codes=("SH01", "SH02"))
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
     page = (await owner.get("/console/till")).text
@@ -115,8 +126,9 @@ async def test_an_owner_chooses_the_branch_and_sells_there(client: Any, auth_kit
         assert (await uow.session.execute(text("SELECT branch_id, gross FROM sales"))).one() == (sh02, 1234)
 
 
-async def test_a_branch_cashier_sells_at_its_branch_and_cannot_sell_at_another(client: Any, auth_kit: Any,
-                                                                              tenant_factory: Any, db: Any) -> None:
+async def test_a_branch_cashier_sells_at_its_branch_and_cannot_sell_at_another(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant, (mine, other) = await shop(db, auth_kit, tenant_factory, codes=("MINE", "OTHER"))
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (mine,))
     page = (await cashier.get("/console/till")).text
@@ -135,14 +147,17 @@ async def test_a_branch_cashier_sells_at_its_branch_and_cannot_sell_at_another(c
 
 # --- finding the member -----------------------------------------------------------------------------
 
-async def test_find_by_phone_card_or_scanned_code(client: Any, auth_kit: Any, tenant_factory: Any, db: Any,
-                                                  member_factory: Any) -> None:
+
+async def test_find_by_phone_card_or_scanned_code(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     member = await member_factory(tenant, "+8613900001111")
     await top_up(db, tenant, member, branch)
     async with db.uow(system=True) as uow:
-        card, secret = (await uow.session.execute(text("SELECT card_number, qr_secret FROM members WHERE id = :m"),
-                                                  {"m": member})).one()
+        card, secret = (
+            await uow.session.execute(text("SELECT card_number, qr_secret FROM members WHERE id = :m"), {"m": member})
+        ).one()
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
     for q in ("13900001111", "+86 139 0000 1111", card, qr_token(card, bytes(secret))):
         r = await cashier.post("/console/till/find", {"q": q}, htmx=True)
@@ -158,17 +173,20 @@ async def test_find_by_phone_card_or_scanned_code(client: Any, auth_kit: Any, te
     assert r.status_code == 200 and "<html" in r.text and f'data-member="{member}"' in r.text
 
 
-async def test_find_errors_stand_beside_the_box(client: Any, auth_kit: Any, tenant_factory: Any, db: Any,
-                                                member_factory: Any) -> None:
+async def test_find_errors_stand_beside_the_box(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     stranger = await member_factory(await tenant_factory(), "+8613900002222")  # another merchant's member
     async with db.uow(system=True) as uow:
         card = await uow.session.scalar(text("SELECT card_number FROM members WHERE id = :m"), {"m": stranger})
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
-    for q, status, message in [(card, 404, "没有会员使用此卡号或会员码。"),
-                               ("LK1.bogus", 400, "这不是联卡会员码。"),
-                               ("hello", 400, "请输入手机号或卡号，或扫描会员码。"),
-                               ("", 400, "请输入手机号或卡号，或扫描会员码。")]:
+    for q, status, message in [
+        (card, 404, "没有会员使用此卡号或会员码。"),
+        ("LK1.bogus", 400, "这不是联卡会员码。"),
+        ("hello", 400, "请输入手机号或卡号，或扫描会员码。"),
+        ("", 400, "请输入手机号或卡号，或扫描会员码。"),
+    ]:
         r = await cashier.post("/console/till/find", {"q": q}, htmx=True)
         assert r.status_code == status, (q, r.text)
         assert 'id="f-q-error"' in r.text and message in r.text and 'aria-invalid="true"' in r.text
@@ -177,8 +195,10 @@ async def test_find_errors_stand_beside_the_box(client: Any, auth_kit: Any, tena
 
 # --- enrolling at the till ------------------------------------------------------------------------
 
+
 async def test_a_new_phone_joins_with_the_sale_and_the_checklist_shows_the_first_sale(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
     assert steps_done((await owner.get("/console/start")).text)["live"] is False
@@ -186,15 +206,19 @@ async def test_a_new_phone_joins_with_the_sale_and_the_checklist_shows_the_first
     assert r.status_code == 200 and 'data-newcomer="true"' in r.text
     assert 'name="join_phone" value="+8613900003333"' in r.text and 'data-testid="enrol-now"' in r.text
 
-    r = await owner.post("/console/till/quote", {"amount": "30", "join_phone": "+8613900003333",
-                                                 "branch_id": str(branch)}, htmx=True)
+    r = await owner.post(
+        "/console/till/quote", {"amount": "30", "join_phone": "+8613900003333", "branch_id": str(branch)}, htmx=True
+    )
     assert r.status_code == 200 and 'data-testid="quote-points">30' in r.text and "顾客将随本单入会" in r.text
 
     r = await sell(owner, {"amount": "30", "join_phone": "+8613900003333", "branch_id": str(branch)})
     assert r.status_code == 200 and "欢迎！顾客已成为会员。" in r.text and 'data-testid="receipt-points">30' in r.text
     async with db.uow(tenant) as uow:
-        joined = (await uow.session.execute(text(
-            "SELECT ms.branch_id, s.member_id FROM memberships ms JOIN sales s ON s.member_id = ms.member_id"))).one()
+        joined = (
+            await uow.session.execute(
+                text("SELECT ms.branch_id, s.member_id FROM memberships ms JOIN sales s ON s.member_id = ms.member_id")
+            )
+        ).one()
     assert joined[0] == branch
     assert steps_done((await owner.get("/console/start")).text)["live"] is True
 
@@ -213,8 +237,10 @@ async def test_enrol_now_without_a_sale(client: Any, auth_kit: Any, tenant_facto
 
 # --- quote and sale -------------------------------------------------------------------------------
 
+
 async def test_the_live_quote_shows_what_the_sale_would_do_and_writes_nothing(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, branch, member, cashier = await member_at_the_till(client, db, auth_kit, tenant_factory, member_factory)
     base = {"member_id": str(member), "branch_id": str(branch)}
     r = await cashier.post("/console/till/quote", {**base, "amount": ""}, htmx=True)
@@ -223,8 +249,9 @@ async def test_the_live_quote_shows_what_the_sale_would_do_and_writes_nothing(
     assert r.status_code == 200 and "<html" not in r.text
     assert 'data-testid="quote-due">¥68.00' in r.text and 'data-testid="quote-points">' in r.text
     # the lines make the amount when it is left empty
-    r = await cashier.post("/console/till/quote", {**base, "sku": ["TEA", "CAKE"], "qty": ["2", ""],
-                                                   "price": ["15", "8.5"]}, htmx=True)
+    r = await cashier.post(
+        "/console/till/quote", {**base, "sku": ["TEA", "CAKE"], "qty": ["2", ""], "price": ["15", "8.5"]}, htmx=True
+    )
     assert 'data-testid="quote-due">¥38.50' in r.text
     # problems are named beside what they are about
     r = await cashier.post("/console/till/quote", {**base, "amount": "10", "points": "999999"}, htmx=True)
@@ -237,11 +264,17 @@ async def test_the_live_quote_shows_what_the_sale_would_do_and_writes_nothing(
 
 
 async def test_a_sale_to_a_member_shows_the_receipt_and_a_double_click_books_once(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, _, member, cashier = await member_at_the_till(client, db, auth_kit, tenant_factory, member_factory)
     page = (await cashier.get("/console/till")).text
-    form = {"key": key_of(page), "member_id": str(member), "amount": "88", "stored_value": "10",
-            "payment_method": "wechat_pay"}
+    form = {
+        "key": key_of(page),
+        "member_id": str(member),
+        "amount": "88",
+        "stored_value": "10",
+        "payment_method": "wechat_pay",
+    }
     first = await cashier.post("/console/till/sale", form, htmx=True)
     assert first.status_code == 200, first.text
     assert first.headers["hx-retarget"] == "#receipt" and "till-sold" in first.headers["hx-trigger"]
@@ -254,7 +287,8 @@ async def test_a_sale_to_a_member_shows_the_receipt_and_a_double_click_books_onc
     assert again.status_code == 200 and f'data-sale="{sale_id}"' in again.text and "已记录" in again.text
     async with db.uow(tenant) as uow:
         assert (await uow.session.execute(text("SELECT id, due, payment_method FROM sales"))).all() == [
-            (uuid.UUID(sale_id), 7800, "wechat_pay")]
+            (uuid.UUID(sale_id), 7800, "wechat_pay")
+        ]
     # the next customer gets a fresh form, with a new key
     fresh = await cashier.get("/console/till/work", headers={"HX-Request": "true"})
     assert key_of(fresh.text) != form["key"] and "<html" not in fresh.text
@@ -265,18 +299,21 @@ async def test_a_sale_to_a_member_shows_the_receipt_and_a_double_click_books_onc
 
 
 async def test_sale_errors_stand_beside_their_fields_and_book_nothing(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     member = await member_factory(tenant)
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
-    cases = [({"amount": ""}, 400, "f-amount-error"),
-             ({"amount": "-5"}, 400, "f-amount-error"),
-             ({"amount": "1e3"}, 400, "f-amount-error"),
-             ({"amount": "10", "member_id": str(member), "points": "50"}, 422, "f-points-error"),
-             ({"amount": "10", "member_id": str(member), "stored_value": "1"}, 422, "f-stored_value-error"),
-             ({"amount": "10", "member_id": str(member), "coupon": "NOPE"}, 422, "f-coupons-error"),
-             ({"amount": "10", "sku": "TEA", "qty": "1", "price": "9"}, 400, "f-lines-error"),
-             ({"amount": "10", "sku": "", "qty": "1", "price": "9"}, 400, "f-lines-error")]
+    cases = [
+        ({"amount": ""}, 400, "f-amount-error"),
+        ({"amount": "-5"}, 400, "f-amount-error"),
+        ({"amount": "1e3"}, 400, "f-amount-error"),
+        ({"amount": "10", "member_id": str(member), "points": "50"}, 422, "f-points-error"),
+        ({"amount": "10", "member_id": str(member), "stored_value": "1"}, 422, "f-stored_value-error"),
+        ({"amount": "10", "member_id": str(member), "coupon": "NOPE"}, 422, "f-coupons-error"),
+        ({"amount": "10", "sku": "TEA", "qty": "1", "price": "9"}, 400, "f-lines-error"),
+        ({"amount": "10", "sku": "", "qty": "1", "price": "9"}, 400, "f-lines-error"),
+    ]
     for data, status, where in cases:
         r = await sell(cashier, data)
         assert r.status_code == status, (data, r.text)
@@ -289,7 +326,8 @@ async def test_sale_errors_stand_beside_their_fields_and_book_nothing(
 
 
 async def test_the_till_refuses_other_merchants_members_and_posts_without_the_token(
-        client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any) -> None:
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     stranger = await member_factory(await tenant_factory())
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
@@ -306,14 +344,20 @@ async def test_the_till_refuses_other_merchants_members_and_posts_without_the_to
 
 # --- top-ups --------------------------------------------------------------------------------------
 
-async def test_a_top_up_books_once_and_refreshes_the_member(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                            db: Any, member_factory: Any) -> None:
+
+async def test_a_top_up_books_once_and_refreshes_the_member(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     member = await member_factory(tenant)
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
     found = await cashier.post("/console/till/find", {"q": str(await card_of(db, member))}, htmx=True)
-    form = {"key": key_of(found.text, "top-up-form"), "member_id": str(member), "plan": "100-110",
-            "payment_method": "alipay"}
+    form = {
+        "key": key_of(found.text, "top-up-form"),
+        "member_id": str(member),
+        "plan": "100-110",
+        "payment_method": "alipay",
+    }
     for _ in range(2):  # a double click
         r = await cashier.post("/console/till/top-up", form, htmx=True)
         assert r.status_code == 200 and 'data-testid="top-up-balance">¥110.00' in r.text
@@ -334,13 +378,16 @@ async def card_of(db: Any, member: uuid.UUID) -> str:
 
 # --- refunds --------------------------------------------------------------------------------------
 
-async def test_refund_all_an_amount_or_lines(client: Any, auth_kit: Any, tenant_factory: Any, db: Any,
-                                             member_factory: Any) -> None:
+
+async def test_refund_all_an_amount_or_lines(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     tenant, (branch,) = await shop(db, auth_kit, tenant_factory)
     member = await member_factory(tenant)
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier", (branch,))
-    r = await sell(cashier, {"member_id": str(member), "sku": ["TEA", "CAKE"], "qty": ["2", "1"],
-                             "price": ["15", "20"]})
+    r = await sell(
+        cashier, {"member_id": str(member), "sku": ["TEA", "CAKE"], "qty": ["2", "1"], "price": ["15", "20"]}
+    )
     sale_id = re.search(r'data-sale="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
     recent = await cashier.get("/console/till/sales", headers={"HX-Request": "true"})
     assert f'data-sale="{sale_id}"' in recent.text and "¥50.00" in recent.text
@@ -359,22 +406,28 @@ async def test_refund_all_an_amount_or_lines(client: Any, auth_kit: Any, tenant_
     assert "till-refunded" in r.headers["hx-trigger"]
     again = await cashier.post(url, {"key": key, "mode": "lines", "qty_0": "1"}, htmx=True)  # a retry
     assert again.status_code == 200 and "已记录" in again.text
-    key2 = key_of((await cashier.get(f"/console/till/sales/{sale_id}", headers={"HX-Request": "true"})).text,
-                  "refund-form")
+    key2 = key_of(
+        (await cashier.get(f"/console/till/sales/{sale_id}", headers={"HX-Request": "true"})).text, "refund-form"
+    )
     r = await cashier.post(url, {"key": key2, "mode": "amount", "refund_amount": "5"}, htmx=True)
     assert 'data-testid="refund-amount">¥5.00' in r.text
-    key3 = key_of((await cashier.get(f"/console/till/sales/{sale_id}", headers={"HX-Request": "true"})).text,
-                  "refund-form")
+    key3 = key_of(
+        (await cashier.get(f"/console/till/sales/{sale_id}", headers={"HX-Request": "true"})).text, "refund-form"
+    )
     r = await cashier.post(url, {"key": key3, "mode": "all"}, htmx=True)
     assert 'data-testid="refund-amount">¥30.00' in r.text and "已全额退款" in r.text
     async with db.uow(tenant) as uow:
         assert (await uow.session.execute(text("SELECT amount FROM refunds ORDER BY amount"))).scalars().all() == [
-            500, 1500, 3000]
+            500,
+            1500,
+            3000,
+        ]
         assert await uow.session.scalar(text("SELECT status FROM sales")) == "refunded"
 
 
-async def test_refunds_of_other_branches_and_merchants_are_not_found(client: Any, auth_kit: Any,
-                                                                     tenant_factory: Any, db: Any) -> None:
+async def test_refunds_of_other_branches_and_merchants_are_not_found(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any
+) -> None:
     tenant, (mine, other) = await shop(db, auth_kit, tenant_factory, codes=("MINE", "OTHER"))
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
     r = await sell(owner, {"amount": "20", "branch_id": str(other)})
@@ -392,8 +445,9 @@ async def test_refunds_of_other_branches_and_merchants_are_not_found(client: Any
 
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
-async def test_the_till_speaks_both_languages(client: Any, auth_kit: Any, tenant_factory: Any, db: Any,
-                                              lang: str) -> None:
+async def test_the_till_speaks_both_languages(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, lang: str
+) -> None:
     tenant, _ = await shop(db, auth_kit, tenant_factory)
     cashier = await sign_in_console(client, auth_kit, tenant, "cashier")
     client.cookies.set("lk_lang", lang)
@@ -401,26 +455,33 @@ async def test_the_till_speaks_both_languages(client: Any, auth_kit: Any, tenant
     assert ("收款" if lang == "zh-CN" else "Take payment") in page
 
 
-async def test_the_apis_basket_problems_name_their_field(client: Any, pos_token: Any, auth_kit: Any,
-                                                         tenant_factory: Any) -> None:
+async def test_the_apis_basket_problems_name_their_field(
+    client: Any, pos_token: Any, auth_kit: Any, tenant_factory: Any
+) -> None:
     """The till shows these beside the amount and the items; API clients get the same ``field``."""
     tenant = await tenant_factory()
     pos = await pos_token(tenant, branch=await auth_kit.branch(tenant))
     client.cookies.clear()
-    r = await client.post("/api/v1/pos/quote", headers=pos.headers,
-                          json={"amount": 1000, "lines": [{"sku": "TEA", "qty": 1, "unit_price": 900}]})
+    r = await client.post(
+        "/api/v1/pos/quote",
+        headers=pos.headers,
+        json={"amount": 1000, "lines": [{"sku": "TEA", "qty": 1, "unit_price": 900}]},
+    )
     assert r.status_code == 400 and r.json()["field"] == "lines"
 
 
-async def test_this_slices_pages_carry_the_csp_and_no_inline_code(client: Any, auth_kit: Any, tenant_factory: Any,
-                                                                  db: Any, member_factory: Any) -> None:
+async def test_this_slices_pages_carry_the_csp_and_no_inline_code(
+    client: Any, auth_kit: Any, tenant_factory: Any, db: Any, member_factory: Any
+) -> None:
     """The Content-Security-Policy forbids inline scripts, styles and handlers: none on these pages."""
     from lianka.web.console.security import CONTENT_SECURITY_POLICY
 
     tenant, _, member, _ = await member_at_the_till(client, db, auth_kit, tenant_factory, member_factory)
     owner = await sign_in_console(client, auth_kit, tenant, "owner")
-    pages = [await owner.get(url) for url in ("/console/till", "/console/staff", "/console/clients",
-                                              "/console/start/programme")]
+    pages = [
+        await owner.get(url)
+        for url in ("/console/till", "/console/staff", "/console/clients", "/console/start/programme")
+    ]
     pages.append(await owner.post("/console/till/find", {"q": await card_of(db, member)}))
     pages.append(await owner.post("/console/clients", {"name": "Till 9", "scopes": "pos"}))
     for r in pages:

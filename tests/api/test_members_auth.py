@@ -101,8 +101,9 @@ async def test_otp_sign_in_single_use_and_portal(client, app, auth_kit, two_tena
     assert (await client.get("/api/v1/portal/me", headers=h)).status_code == 401
 
 
-async def test_otp_wrong_codes_burn_it_and_unknown_phones_get_no_sms(client, app, auth_kit, tenant_factory,
-                                                                     settings) -> None:
+async def test_otp_wrong_codes_burn_it_and_unknown_phones_get_no_sms(
+    client, app, auth_kit, tenant_factory, settings
+) -> None:
     tenant = await tenant_factory()
     p = phone()
     await members.enrol_member(auth_kit.ident, tenant, p)

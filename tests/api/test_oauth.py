@@ -26,8 +26,9 @@ async def make_client(client, owner_headers, **body):
 
 
 async def token(client, client_id: str, secret: str, **form: str):
-    return await client.post("/oauth/token", data={"grant_type": "client_credentials", **form},
-                             headers=basic(client_id, secret))
+    return await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", **form}, headers=basic(client_id, secret)
+    )
 
 
 async def test_create_client_secret_shown_once_and_hashed(client, staff_token, tenant_factory, owner_engine) -> None:
@@ -40,8 +41,9 @@ async def test_create_client_secret_shown_once_and_hashed(client, staff_token, t
     assert secret not in listed.text
     assert listed.json()[0]["scopes"] == ["members:read", "pos"]
     async with owner_engine.connect() as conn:
-        stored = await conn.scalar(text("SELECT secret_hash FROM api_clients WHERE client_id = :c"),
-                                   {"c": made["client"]["client_id"]})
+        stored = await conn.scalar(
+            text("SELECT secret_hash FROM api_clients WHERE client_id = :c"), {"c": made["client"]["client_id"]}
+        )
     assert secret.encode() not in bytes(stored) and len(bytes(stored)) == 32
 
 
@@ -67,8 +69,10 @@ async def test_client_credentials_token_carries_tenant_branch_scopes_and_kid(cli
     assert all("d" not in k and "p" not in k for k in jwks["keys"])  # public halves only
 
     # client_secret_post works too; a narrower scope is granted as asked
-    r = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": cid,
-                                                "client_secret": secret, "scope": "members:read"})
+    r = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": cid, "client_secret": secret, "scope": "members:read"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["scope"] == "members:read"
     narrow = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -88,11 +92,24 @@ async def test_token_endpoint_errors_are_problems(client, auth_kit, tenant_facto
         (await token(client, "lkc_nope", secret), 401, "invalid_client"),
         (await client.post("/oauth/token", data={"grant_type": "client_credentials"}), 401, "invalid_client"),
         (await token(client, cid, secret, scope="admin"), 400, "invalid_scope"),
-        (await client.post("/oauth/token", data={"grant_type": "password", "username": "x", "password": "y"},
-                           headers=basic(cid, secret)), 400, "unsupported_grant_type"),
-        (await client.post("/oauth/token", content=b"grant_type=client_credentials&grant_type=client_credentials",
-                           headers={**basic(cid, secret), "Content-Type": "application/x-www-form-urlencoded"}),
-         400, "invalid_request"),
+        (
+            await client.post(
+                "/oauth/token",
+                data={"grant_type": "password", "username": "x", "password": "y"},
+                headers=basic(cid, secret),
+            ),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            await client.post(
+                "/oauth/token",
+                content=b"grant_type=client_credentials&grant_type=client_credentials",
+                headers={**basic(cid, secret), "Content-Type": "application/x-www-form-urlencoded"},
+            ),
+            400,
+            "invalid_request",
+        ),
     ]
     for r, status, error in cases:
         assert r.status_code == status, (error, r.text)
@@ -109,8 +126,9 @@ async def test_revoked_client_and_revoked_token_are_401(client, auth_kit, tenant
     assert (await client.get(f"/api/v1/members/{uuid.uuid4()}", headers=pos.headers)).status_code == 404
 
     # RFC 7009: the client revokes its own token; another client's attempt is a silent no-op
-    r = await client.post("/oauth/revoke", data={"token": other_pos.token},
-                          headers=basic(pos.client_id, pos.client_secret))
+    r = await client.post(
+        "/oauth/revoke", data={"token": other_pos.token}, headers=basic(pos.client_id, pos.client_secret)
+    )
     assert r.status_code == 200
     assert (await client.get(f"/api/v1/members/{uuid.uuid4()}", headers=other_pos.headers)).status_code == 404
     r = await client.post("/oauth/revoke", data={"token": pos.token}, headers=basic(pos.client_id, pos.client_secret))
@@ -133,8 +151,10 @@ async def test_expired_client_cannot_get_tokens(client, auth_kit, tenant_factory
     tenant = await tenant_factory()
     pos = await auth_kit.pos(tenant, ["pos"])
     async with owner_engine.begin() as conn:
-        await conn.execute(text("UPDATE api_clients SET expires_at = now() - interval '1 minute' WHERE client_id = :c"),
-                           {"c": pos.client_id})
+        await conn.execute(
+            text("UPDATE api_clients SET expires_at = now() - interval '1 minute' WHERE client_id = :c"),
+            {"c": pos.client_id},
+        )
     assert (await token(client, pos.client_id, pos.client_secret)).status_code == 401
     assert (await client.get(f"/api/v1/members/{uuid.uuid4()}", headers=pos.headers)).status_code == 401
 
@@ -146,8 +166,9 @@ async def test_branch_client_enrols_only_at_its_branch(client, auth_kit, tenant_
     r = await client.post("/api/v1/members", json={"phone": "13800138001"}, headers=pos.headers)
     assert r.status_code == 201, r.text
     assert r.json()["branch_id"] == str(here)
-    r = await client.post("/api/v1/members", json={"phone": "13800138002", "branch_id": str(there)},
-                          headers=pos.headers)
+    r = await client.post(
+        "/api/v1/members", json={"phone": "13800138002", "branch_id": str(there)}, headers=pos.headers
+    )
     assert r.status_code == 403
 
 
@@ -180,8 +201,9 @@ async def test_metadata(client) -> None:
     assert md["grant_types_supported"] == ["client_credentials"]
 
 
-async def test_a_revocation_made_by_another_process_reaches_this_one(client, auth_kit, tenant_factory, owner_engine,
-                                                                      monkeypatch) -> None:
+async def test_a_revocation_made_by_another_process_reaches_this_one(
+    client, auth_kit, tenant_factory, owner_engine, monkeypatch
+) -> None:
     """Client principals are cached per process (decision 0011). Another process that revokes bumps
     the generation in Redis; this process drops its cache at its next check (within ``recheck``)."""
     from lianka.platform.identity import principal_cache
@@ -194,8 +216,7 @@ async def test_a_revocation_made_by_another_process_reaches_this_one(client, aut
     # the other process: its revocation commits, then it bumps the generation (principal_cache.revoked
     # without this process's local clear)
     async with owner_engine.begin() as conn:
-        await conn.execute(text("UPDATE api_clients SET revoked_at = now() WHERE client_id = :c"),
-                           {"c": pos.client_id})
+        await conn.execute(text("UPDATE api_clients SET revoked_at = now() WHERE client_id = :c"), {"c": pos.client_id})
     assert (await client.get(url, headers=pos.headers)).status_code == 404  # served from the cache
     await auth_kit.ident.redis.incr(principal_cache.GENERATION_KEY)
     await asyncio.sleep(0.1)

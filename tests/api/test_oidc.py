@@ -29,8 +29,12 @@ def provider() -> Iterator[DevOidcProvider]:
 @pytest.fixture
 async def oidc_client(settings, provider) -> AsyncIterator[AsyncTestClient[Litestar]]:
     provider.tamper.clear()
-    identity = dataclasses.replace(settings.identity, oidc_issuer=provider.issuer,
-                                   oidc_client_id=provider.client_id, oidc_client_secret=provider.client_secret)
+    identity = dataclasses.replace(
+        settings.identity,
+        oidc_issuer=provider.issuer,
+        oidc_client_id=provider.client_id,
+        oidc_client_secret=provider.client_secret,
+    )
     app = create_app(dataclasses.replace(settings, identity=identity))
     async with AsyncTestClient(app=app) as c:
         yield c
@@ -75,18 +79,21 @@ async def test_sign_in_links_by_verified_email(oidc_client, provider, auth_kit, 
     assert (await run_flow(oidc_client, provider)).status_code == 302
 
 
-@pytest.mark.parametrize(("tamper", "user_over"), [
-    ({}, {"email_verified": False}),                 # unverified e-mail: no linking
-    ({}, {"email": "nobody-here@example.com"}),      # no staff account with this e-mail
-    ({"nonce": "replayed"}, {}),                     # wrong nonce
-    ({"iss": "http://evil.example"}, {}),            # wrong issuer in the id_token
-    ({"aud": "another-client"}, {}),                 # id_token for another client
-    ({"aud": "another-client", "azp": "lianka-dev"}, {}),  # … even if it names us as azp
-    ({"exp": 1}, {}),                                # expired id_token
-    ({"sign_with_other_key": True}, {}),             # signature by a key not in the JWKS
-    ({"algs": ["none"]}, {}),                        # provider offers only alg none
-    ({"discovery_issuer": "http://other.example"}, {}),  # discovery names another issuer
-])
+@pytest.mark.parametrize(
+    ("tamper", "user_over"),
+    [
+        ({}, {"email_verified": False}),  # unverified e-mail: no linking
+        ({}, {"email": "nobody-here@example.com"}),  # no staff account with this e-mail
+        ({"nonce": "replayed"}, {}),  # wrong nonce
+        ({"iss": "http://evil.example"}, {}),  # wrong issuer in the id_token
+        ({"aud": "another-client"}, {}),  # id_token for another client
+        ({"aud": "another-client", "azp": "lianka-dev"}, {}),  # … even if it names us as azp
+        ({"exp": 1}, {}),  # expired id_token
+        ({"sign_with_other_key": True}, {}),  # signature by a key not in the JWKS
+        ({"algs": ["none"]}, {}),  # provider offers only alg none
+        ({"discovery_issuer": "http://other.example"}, {}),  # discovery names another issuer
+    ],
+)
 async def test_bad_provider_answers_are_refused(oidc_client, provider, auth_kit, tamper, user_over) -> None:
     email = f"oidc-{uuid.uuid4().hex[:8]}@example.com"
     await auth_kit.user(email)

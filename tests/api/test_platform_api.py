@@ -116,9 +116,16 @@ async def test_wrong_method_is_a_problem(client: AsyncTestClient[Litestar]) -> N
     assert r.headers["content-type"].startswith(PROBLEM)
 
 
-@pytest.mark.parametrize("body", [
-    {"amount": "12"}, {"amount": 1.5}, {}, {"amount": 10, "note": 5}, "not json",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": "12"},
+        {"amount": 1.5},
+        {},
+        {"amount": 10, "note": 5},
+        "not json",
+    ],
+)
 async def test_validation_errors_are_problems(client: AsyncTestClient[Litestar], body: object) -> None:
     r = await client.post("/api/v1/_test/echo", json=body)
     assert r.status_code == 400

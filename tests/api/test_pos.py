@@ -29,11 +29,15 @@ PROBLEM = "application/problem+json"
 
 PROGRAMME = Programme(
     points=PointsConfig(),  # 1 point per ¥1, 1 point = ¥0.01 as cash, at most 50% of a bill
-    tiers=[Tier(code="regular", name="普通", rank=0), Tier(code="silver", name="银卡", rank=1, threshold=50_000),
-           Tier(code="gold", name="金卡", rank=2, threshold=200_000, points_multiplier=2)],  # type: ignore[arg-type]
+    tiers=[
+        Tier(code="regular", name="普通", rank=0),
+        Tier(code="silver", name="银卡", rank=1, threshold=50_000),
+        Tier(code="gold", name="金卡", rank=2, threshold=200_000, points_multiplier=2),
+    ],  # type: ignore[arg-type]
     join=JoinRules(policy=JoinPolicy.QUALIFYING_PURCHASE, single_purchase_min=10_000, cumulative_min=30_000),
-    stored_value=StoredValueConfig(plans=[StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000,
-                                                          get=110_000)]),
+    stored_value=StoredValueConfig(
+        plans=[StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000, get=110_000)]
+    ),
 )
 
 
@@ -66,8 +70,9 @@ async def test_a_100_yuan_purchase_makes_a_customer_eligible_to_join(till: Till)
     r = await till.post("/sales", {"amount": 9_999, "join_phone": "13800138001"})
     assert r.status_code == 422
     assert r.json()["type"].endswith("/not-eligible-to-join")
-    quote = await till.client.post("/api/v1/pos/quote", json={"amount": 10_000, "join_phone": "13800138001"},
-                                   headers=till.headers)
+    quote = await till.client.post(
+        "/api/v1/pos/quote", json={"amount": 10_000, "join_phone": "13800138001"}, headers=till.headers
+    )
     assert quote.json()["joins"] is True
     assert quote.json()["points_earned"] == 100
     s = await till.sale({"amount": 10_000, "join_phone": "13800138001"})
@@ -138,8 +143,7 @@ async def test_refund_gives_back_redeemed_points_and_stored_value(till: Till, me
 
 async def test_partial_refunds_add_up_to_the_whole(till: Till, member_factory) -> None:
     m = str(await member_factory(till.tenant))
-    s = await till.sale({"amount": 33_333, "member_id": m,
-                         "lines": [{"sku": "tea", "qty": 3, "unit_price": 11_111}]})
+    s = await till.sale({"amount": 33_333, "member_id": m, "lines": [{"sku": "tea", "qty": 3, "unit_price": 11_111}]})
     earned = s["quote"]["points_earned"]
     parts = []
     for key, body in (("r1", {"amount": 10_000}), ("r2", {"lines": [{"line_no": 0, "qty": 1}]}), ("r3", {})):
@@ -172,10 +176,18 @@ async def test_every_write_is_exactly_once(till: Till, member_factory, db: Datab
         assert await uow.session.scalar(text("SELECT count(*) FROM sales")) == 1
 
 
-@pytest.mark.parametrize("body", [
-    {"amount": -5}, {"amount": "100"}, {"amount": 10**13}, {"amount": 1.5}, {"amount": 100, "points": -1},
-    {"amount": 100, "member_id": "not-a-uuid"}, {"amount": 100, "surprise": 1},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": -5},
+        {"amount": "100"},
+        {"amount": 10**13},
+        {"amount": 1.5},
+        {"amount": 100, "points": -1},
+        {"amount": 100, "member_id": "not-a-uuid"},
+        {"amount": 100, "surprise": 1},
+    ],
+)
 async def test_bad_input_is_a_problem_and_changes_nothing(till: Till, body: dict[str, Any], db: Database) -> None:
     r = await till.post("/sales", body)
     assert r.status_code == 400
@@ -225,15 +237,32 @@ async def test_pos_routes_are_guarded(security_matrix, two_tenants, auth_kit, db
             return int(await uow.session.scalar(text("SELECT count(*) FROM sales")) or 0)
 
     for url in ("/api/v1/pos/sales", "/api/v1/pos/top-ups", "/api/v1/pos/offline-batch"):
-        await security_matrix.check("POST", url, tenant=a, other=b, json={"amount": 100},
-                                    denied_roles=["analyst"], denied_scopes=[["reports:read"], ["members:read"]],
-                                    allowed_scopes=["pos"], other_tenant_status=None, snapshot=snapshot)
-    await security_matrix.check("GET", f"/api/v1/pos/sales/{uuid.uuid4()}", tenant=a, other=b,
-                                denied_scopes=[["members:read"]], allowed_scopes=["pos"], other_tenant_status=None)
+        await security_matrix.check(
+            "POST",
+            url,
+            tenant=a,
+            other=b,
+            json={"amount": 100},
+            denied_roles=["analyst"],
+            denied_scopes=[["reports:read"], ["members:read"]],
+            allowed_scopes=["pos"],
+            other_tenant_status=None,
+            snapshot=snapshot,
+        )
+    await security_matrix.check(
+        "GET",
+        f"/api/v1/pos/sales/{uuid.uuid4()}",
+        tenant=a,
+        other=b,
+        denied_scopes=[["members:read"]],
+        allowed_scopes=["pos"],
+        other_tenant_status=None,
+    )
 
 
-async def test_a_stored_value_refund_with_no_principal_is_nothing_to_refund(till: Till, member_factory,
-                                                                           db: Database) -> None:
+async def test_a_stored_value_refund_with_no_principal_is_nothing_to_refund(
+    till: Till, member_factory, db: Database
+) -> None:
     m = str(await member_factory(till.tenant))
     for body in ({"member_id": m}, {"member_id": m, "amount": 100}):
         r = await till.post("/stored-value/refunds", body, key="sv-refund-1")
@@ -241,8 +270,10 @@ async def test_a_stored_value_refund_with_no_principal_is_nothing_to_refund(till
         assert r.headers["content-type"].startswith(PROBLEM)
         assert (r.json()["type"].split("/")[-1], r.json()["available"]) == ("nothing-to-refund", 0)
     async with db.uow(till.tenant) as uow:  # nothing booked, the key not spent
-        assert await uow.session.scalar(text(
-            "SELECT count(*) FROM ledger_entries WHERE kind = 'stored_value_refunded'")) == 0
+        assert (
+            await uow.session.scalar(text("SELECT count(*) FROM ledger_entries WHERE kind = 'stored_value_refunded'"))
+            == 0
+        )
     assert (await till.post("/top-ups", {"member_id": m, "plan": "1000-1100"})).status_code == 201
     r = await till.post("/stored-value/refunds", {"member_id": m, "amount": 100_001})
     assert (r.status_code, r.json()["type"].split("/")[-1]) == (422, "insufficient-stored-value")

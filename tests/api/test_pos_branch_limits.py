@@ -18,8 +18,9 @@ from tests.api.shop import PROBLEM, Shop, make_shop
 
 pytestmark = pytest.mark.integration
 
-PROGRAMME = Programme(stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000,
-                                                                            get=55_000)]))
+PROGRAMME = Programme(
+    stored_value=StoredValueConfig(plans=[StoredValuePlan(code="500", name="储值500", pay=50_000, get=55_000)])
+)
 
 
 @pytest.fixture
@@ -32,17 +33,29 @@ async def shop(client, auth_kit, db: Database, tenant_factory) -> Shop:
 async def _sale_at_sh02(shop: Shop) -> str:
     """A member's sale at SH02, paid partly with stored value (so it has clearing to undo)."""
     member = str((await shop.kit.member(shop.tenant)).subject_id)
-    await shop.ok("POST", "/pos/top-ups", json={"member_id": member, "plan": "500", "branch_id": str(shop.sh02)},
-                  status=201, idempotent=True)
-    sale = await shop.ok("POST", "/pos/sales", json={"amount": 20_000, "member_id": member, "stored_value": 11_000,
-                                                     "branch_id": str(shop.sh02)}, status=201, idempotent=True)
+    await shop.ok(
+        "POST",
+        "/pos/top-ups",
+        json={"member_id": member, "plan": "500", "branch_id": str(shop.sh02)},
+        status=201,
+        idempotent=True,
+    )
+    sale = await shop.ok(
+        "POST",
+        "/pos/sales",
+        json={"amount": 20_000, "member_id": member, "stored_value": 11_000, "branch_id": str(shop.sh02)},
+        status=201,
+        idempotent=True,
+    )
     return str(sale["sale_id"])
 
 
 async def _bound_to_sh01(shop: Shop) -> dict[str, Creds]:
-    return {"manager": await shop.kit.staff(shop.tenant, "manager", branches=[shop.sh01]),
-            "cashier": await shop.kit.staff(shop.tenant, "cashier", branches=[shop.sh01]),
-            "till": await shop.kit.pos(shop.tenant, ["pos"], branch=shop.sh01)}
+    return {
+        "manager": await shop.kit.staff(shop.tenant, "manager", branches=[shop.sh01]),
+        "cashier": await shop.kit.staff(shop.tenant, "cashier", branches=[shop.sh01]),
+        "till": await shop.kit.pos(shop.tenant, ["pos"], branch=shop.sh01),
+    }
 
 
 def _problem(r: Any) -> tuple[int, str, str]:
@@ -57,13 +70,15 @@ async def _refunds(shop: Shop) -> list[tuple[uuid.UUID, int]]:
         return [(r.branch_id, r.amount) for r in rows]
 
 
-async def test_branch_bound_callers_cannot_see_or_refund_another_branchs_sale(shop: Shop, client, auth_kit, db,
-                                                                             tenant_factory) -> None:
+async def test_branch_bound_callers_cannot_see_or_refund_another_branchs_sale(
+    shop: Shop, client, auth_kit, db, tenant_factory
+) -> None:
     sale = await _sale_at_sh02(shop)
     stranger = await make_shop(client, auth_kit, db, tenant_factory, "别家")
-    unknown = {"read": _problem(await shop.call("GET", f"/pos/sales/{uuid.uuid4()}")),
-               "refund": _problem(await shop.call("POST", f"/pos/sales/{uuid.uuid4()}/refunds", json={},
-                                                  idempotent=True))}
+    unknown = {
+        "read": _problem(await shop.call("GET", f"/pos/sales/{uuid.uuid4()}")),
+        "refund": _problem(await shop.call("POST", f"/pos/sales/{uuid.uuid4()}/refunds", json={}, idempotent=True)),
+    }
     assert unknown["read"][0] == unknown["refund"][0] == 404
     callers = {**await _bound_to_sh01(shop), "another merchant": stranger.owner}
     for name, creds in callers.items():
@@ -78,11 +93,14 @@ async def test_branch_bound_callers_cannot_see_or_refund_another_branchs_sale(sh
 
 async def test_unbound_callers_and_the_selling_branch_refund_it_at_the_selling_branch(shop: Shop) -> None:
     sale = await _sale_at_sh02(shop)
-    allowed = {"owner": shop.owner, "admin": await shop.kit.staff(shop.tenant, "admin"),
-               "cashier of every till": await shop.kit.staff(shop.tenant, "cashier"),
-               "manager of both": await shop.kit.staff(shop.tenant, "manager", branches=[shop.sh01, shop.sh02]),
-               "unbound client": await shop.kit.pos(shop.tenant, ["pos"]),
-               "SH02's till": await shop.kit.pos(shop.tenant, ["pos"], branch=shop.sh02)}
+    allowed = {
+        "owner": shop.owner,
+        "admin": await shop.kit.staff(shop.tenant, "admin"),
+        "cashier of every till": await shop.kit.staff(shop.tenant, "cashier"),
+        "manager of both": await shop.kit.staff(shop.tenant, "manager", branches=[shop.sh01, shop.sh02]),
+        "unbound client": await shop.kit.pos(shop.tenant, ["pos"]),
+        "SH02's till": await shop.kit.pos(shop.tenant, ["pos"], branch=shop.sh02),
+    }
     for name, creds in allowed.items():
         assert (await shop.ok("GET", f"/pos/sales/{sale}", creds))["id"] == sale, name
         r = await shop.call("POST", f"/pos/sales/{sale}/refunds", creds, {"amount": 100}, idempotent=True)
@@ -100,11 +118,16 @@ async def test_refunds_anywhere_lets_any_branch_refund_booked_at_the_selling_bra
         assert r.json()["sv_principal_restored"] > 0
     assert await _refunds(shop) == [(shop.sh02, 1_000)] * 3
     async with shop.db.uow(shop.tenant) as uow:
-        clearing = list(await uow.session.execute(text(
-            "SELECT e.refs->>'branch' AS branch, (SELECT array_agg(DISTINCT a.owner_id) FROM ledger_postings p "
-            "JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id "
-            "WHERE p.entry_id = e.id AND a.owner_kind = 'branch') AS spokes "
-            "FROM refunds r JOIN ledger_entries e ON e.id = (r.entries->>'clearing')::uuid")))
+        clearing = list(
+            await uow.session.execute(
+                text(
+                    "SELECT e.refs->>'branch' AS branch, (SELECT array_agg(DISTINCT a.owner_id) FROM ledger_postings p "
+                    "JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id "
+                    "WHERE p.entry_id = e.id AND a.owner_kind = 'branch') AS spokes "
+                    "FROM refunds r JOIN ledger_entries e ON e.id = (r.entries->>'clearing')::uuid"
+                )
+            )
+        )
     assert len(clearing) == 3
     assert all((c.branch, c.spokes) == (str(shop.sh02), [shop.sh02]) for c in clearing), clearing
 
@@ -113,9 +136,15 @@ async def test_an_offline_batch_sells_only_at_the_callers_branches(shop: Shop) -
     member = str((await shop.kit.member(shop.tenant)).subject_id)
 
     def batch(*branches: uuid.UUID | None) -> dict[str, Any]:
-        return {"items": [{"key": uuid.uuid4().hex, "sale": {"amount": 100, "member_id": member,
-                                                             **({"branch_id": str(b)} if b else {})}}
-                          for b in branches]}
+        return {
+            "items": [
+                {
+                    "key": uuid.uuid4().hex,
+                    "sale": {"amount": 100, "member_id": member, **({"branch_id": str(b)} if b else {})},
+                }
+                for b in branches
+            ]
+        }
 
     bound = await _bound_to_sh01(shop)
     for name, creds in bound.items():  # one item at another branch refuses the whole batch, as a sale would

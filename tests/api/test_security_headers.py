@@ -52,8 +52,9 @@ def _directives(csp: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("method", "path", "status"), ROUTES)
-async def test_every_response_carries_the_security_headers(client: AsyncTestClient[Litestar], method: str,
-                                                           path: str, status: int) -> None:
+async def test_every_response_carries_the_security_headers(
+    client: AsyncTestClient[Litestar], method: str, path: str, status: int
+) -> None:
     r = await _send(client, method, path, json={} if method == "POST" else None)
     assert r.status_code == status, r.text
     csp = _directives(r.headers["content-security-policy"])
@@ -69,11 +70,17 @@ async def test_every_response_carries_the_security_headers(client: AsyncTestClie
 
 
 @pytest.mark.parametrize(("method", "path", "status"), ROUTES)
-async def test_production_adds_hsts(prod_client: tuple[AsyncTestClient[Litestar], str], method: str, path: str,
-                                    status: int) -> None:
+async def test_production_adds_hsts(
+    prod_client: tuple[AsyncTestClient[Litestar], str], method: str, path: str, status: int
+) -> None:
     client, token = prod_client
-    r = await _send(client, method, path, json={} if method == "POST" else None,
-                    headers={"Authorization": f"Bearer {token}"} if path == "/metrics" else {})
+    r = await _send(
+        client,
+        method,
+        path,
+        json={} if method == "POST" else None,
+        headers={"Authorization": f"Bearer {token}"} if path == "/metrics" else {},
+    )
     assert r.status_code == status, r.text
     assert r.headers["strict-transport-security"].startswith("max-age=")
     assert r.headers["x-frame-options"] == "DENY"
@@ -115,6 +122,7 @@ async def test_swagger_has_no_inline_oauth_redirect_page(client: AsyncTestClient
 
 # --- /metrics ------------------------------------------------------------------------------------
 
+
 async def test_metrics_are_open_in_development_without_a_token(client: AsyncTestClient[Litestar]) -> None:
     r = await client.get("/metrics")
     assert r.status_code == 200 and "lianka_requests_total" in r.text
@@ -124,8 +132,12 @@ async def test_metrics_need_the_token_when_one_is_set(settings: Settings) -> Non
     token = secrets.token_urlsafe(32)
     app = create_app(dataclasses.replace(settings, metrics_token=token))
     async with AsyncTestClient(app=app) as c:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"},
-                        {"Authorization": f"Bearer {token}x"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": f"Basic {token}"},
+            {"Authorization": f"Bearer {token}x"},
+        ):
             r = await c.get("/metrics", headers=headers)
             assert r.status_code == 401, headers
             assert r.headers["content-type"].startswith(PROBLEM)
@@ -144,12 +156,19 @@ async def test_production_metrics_without_a_token_refuse_everyone(settings: Sett
 
 # --- 404 and 405 ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("GET", "/api/v1/no-such-route", 404), ("GET", "/nothing/here", 404),
-    ("DELETE", "/healthz", 405), ("POST", "/schema/openapi.json", 405),
-])
-async def test_not_found_and_wrong_method_carry_the_request_id(client: AsyncTestClient[Litestar], method: str,
-                                                               path: str, status: int) -> None:
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/v1/no-such-route", 404),
+        ("GET", "/nothing/here", 404),
+        ("DELETE", "/healthz", 405),
+        ("POST", "/schema/openapi.json", 405),
+    ],
+)
+async def test_not_found_and_wrong_method_carry_the_request_id(
+    client: AsyncTestClient[Litestar], method: str, path: str, status: int
+) -> None:
     r = await client.request(method, path)
     assert r.status_code == status
     assert r.headers["content-type"].startswith(PROBLEM)
@@ -170,6 +189,7 @@ async def test_wrong_method_says_what_is_allowed(client: AsyncTestClient[Litesta
 
 
 # --- problem responses in the OpenAPI document ---------------------------------------------------
+
 
 async def test_every_operation_documents_its_problem_responses(client: AsyncTestClient[Litestar]) -> None:
     doc = (await client.get("/schema/openapi.json")).json()
@@ -197,7 +217,11 @@ async def test_every_operation_documents_its_problem_responses(client: AsyncTest
 async def test_documented_problem_shape_matches_a_real_problem(client: AsyncTestClient[Litestar]) -> None:
     doc = (await client.get("/schema/openapi.json")).json()
     required = set(doc["components"]["schemas"]["ProblemDetails"]["required"])
-    for method, path in (("GET", "/api/v1/auth/me"), ("GET", "/nope"), ("DELETE", "/healthz"),
-                         ("POST", "/oauth/token")):
+    for method, path in (
+        ("GET", "/api/v1/auth/me"),
+        ("GET", "/nope"),
+        ("DELETE", "/healthz"),
+        ("POST", "/oauth/token"),
+    ):
         r = await client.request(method, path)
         assert required <= set(r.json()), (method, path, r.json())

@@ -30,9 +30,13 @@ def this_month(tz: str = "Asia/Shanghai") -> str:
 
 
 def refused_months() -> list[tuple[str, str]]:
-    return [(this_month(), "period-not-ended"), (next_period(this_month()), "period-not-ended"),
-            ("2099-01", "period-not-ended"), ("1999-01", "period-before-book"),
-            ("2026-09", "period-before-book")]  # the books below start in October 2026
+    return [
+        (this_month(), "period-not-ended"),
+        (next_period(this_month()), "period-not-ended"),
+        ("2099-01", "period-not-ended"),
+        ("1999-01", "period-before-book"),
+        ("2026-09", "period-before-book"),
+    ]  # the books below start in October 2026
 
 
 @pytest.fixture
@@ -45,15 +49,22 @@ async def chain(client, db: Database, tenant_factory, auth_kit, staff_token, mem
 async def written(db: Database, book: uuid.UUID) -> dict[str, int]:
     """What a close writes in a book: runs, statements, period states, queued closes, fee entries."""
     async with db.uow(book) as uow:
-        return {table: int(await uow.session.scalar(text(f"SELECT count(*) FROM {table} WHERE {where}")))
-                for table, where in (("settlement_runs", "true"), ("settlement_statements", "true"),
-                                     ("ledger_periods", "true"), ("outbox", "actor = 'close_period'"),
-                                     ("ledger_entries", "kind = 'alliance_monthly_fee'"))}
+        return {
+            table: int(await uow.session.scalar(text(f"SELECT count(*) FROM {table} WHERE {where}")))
+            for table, where in (
+                ("settlement_runs", "true"),
+                ("settlement_statements", "true"),
+                ("ledger_periods", "true"),
+                ("outbox", "actor = 'close_period'"),
+                ("ledger_entries", "kind = 'alliance_monthly_fee'"),
+            )
+        }
 
 
 async def alliance_close(w: World, period: str) -> Any:
-    return await w.client.post(f"/api/v1/alliances/{w.alliance}/settlement/periods/{period}/close",
-                               headers=w.partners["O"].owner)
+    return await w.client.post(
+        f"/api/v1/alliances/{w.alliance}/settlement/periods/{period}/close", headers=w.partners["O"].owner
+    )
 
 
 def assert_problem(r: Any, slug: str) -> None:
@@ -91,8 +102,9 @@ async def test_alliance_close_refuses_months_not_ended_and_before_the_book(world
     assert {s["name"]: s["net"] for s in out["statements"] if s["entity_kind"] == "partner"}["Partner P"] == -5_100
 
 
-async def test_alliance_months_are_those_of_its_time_zone(client, db: Database, tenant_factory, auth_kit, staff_token,
-                                                         member_factory) -> None:
+async def test_alliance_months_are_those_of_its_time_zone(
+    client, db: Database, tenant_factory, auth_kit, staff_token, member_factory
+) -> None:
     """An alliance in Pago Pago (UTC−11) closes a month only once it is over there."""
     w = await make_world(client, db, tenant_factory, auth_kit, staff_token)
     await w.found({"code": f"pago-{uuid.uuid4().hex[:8]}", "name": "太平洋联盟", "timezone": "Pacific/Pago_Pago"})
@@ -101,8 +113,9 @@ async def test_alliance_months_are_those_of_its_time_zone(client, db: Database, 
     assert "(Pacific/Pago_Pago)" in r.json()["detail"]
 
 
-async def test_months_close_in_order_and_a_first_close_folds_earlier_ones(chain: Chain, db: Database,
-                                                                          member_factory) -> None:
+async def test_months_close_in_order_and_a_first_close_folds_earlier_ones(
+    chain: Chain, db: Database, member_factory
+) -> None:
     x = await member_factory(chain.tenant)
     await chain.top_up(x, "500", "B", at="2026-08-10T12:00:00+08:00")  # the book now starts in August
     first = await chain.close("2026-10")  # its first close: August and September fold into the opening
@@ -121,8 +134,9 @@ async def test_months_close_in_order_and_a_first_close_folds_earlier_ones(chain:
     assert [i["belongs_to"] for i in nov["C"]["late_items"]] == ["2026-08"]
 
 
-async def test_a_month_may_not_be_skipped(client, db: Database, tenant_factory, auth_kit, staff_token,
-                                          member_factory) -> None:
+async def test_a_month_may_not_be_skipped(
+    client, db: Database, tenant_factory, auth_kit, staff_token, member_factory
+) -> None:
     c = await make_chain(client, db, tenant_factory, auth_kit, staff_token, BonusFunder.HQ)
     await c.top_up(await member_factory(c.tenant), "500", "A", at="2026-08-10T12:00:00+08:00")
     await c.close("2026-08")
@@ -140,10 +154,25 @@ async def test_the_command_line_refuses_with_the_reason(chain: Chain, db: Databa
         slug = await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :m"), {"m": chain.tenant})
     before = await written(db, chain.tenant)
     for period, reason in ((this_month(), "has not ended"), ("1999-01", "before the book")):
-        argv = [sys.executable, "-m", "lianka.cli", "settlement", "close", "--scope", f"chain:{slug}",
-                "--period", period]
-        proc = await asyncio.to_thread(subprocess.run, argv, cwd=project_root, capture_output=True, timeout=120,
-                                       env={**os.environ, "COLUMNS": "200"})
+        argv = [
+            sys.executable,
+            "-m",
+            "lianka.cli",
+            "settlement",
+            "close",
+            "--scope",
+            f"chain:{slug}",
+            "--period",
+            period,
+        ]
+        proc = await asyncio.to_thread(
+            subprocess.run,
+            argv,
+            cwd=project_root,
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+        )
         assert proc.returncode == 1, proc.stdout.decode()[-2000:] + proc.stderr.decode()[-2000:]
         err = proc.stderr.decode()
         assert reason in err and period in err and "Traceback" not in err, err

@@ -37,9 +37,11 @@ def row_of(table: list[list[str]], **match: str) -> list[str]:
 
 # --- late items ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
-async def late_chain(client, db: Database, tenant_factory, auth_kit, staff_token,
-                     member_factory) -> tuple[Chain, uuid.UUID]:
+async def late_chain(
+    client, db: Database, tenant_factory, auth_kit, staff_token, member_factory
+) -> tuple[Chain, uuid.UUID]:
     """October closed; then an offline till's top-up of 31 October, 20:00 at C lands in November."""
     chain = await make_chain(client, db, tenant_factory, auth_kit, staff_token, BonusFunder.HQ)
     x = await member_factory(chain.tenant)
@@ -55,9 +57,17 @@ async def test_late_items_are_listed_in_json(late_chain: tuple[Chain, uuid.UUID]
     chain, entry = late_chain
     nov = await chain.close("2026-11")
     by_code = {s["code"]: s for s in nov["statements"]}
-    item = {"entry_id": str(entry), "entry_kind": "pos_top_up", "business_time": "2026-10-31T20:00:00+08:00",
-            "belongs_to": "2026-10", "line": "stored_value_collected", "amount": -50_000, "points": 0,
-            "branch_id": str(chain.branches["C"]), "branch": "C"}
+    item = {
+        "entry_id": str(entry),
+        "entry_kind": "pos_top_up",
+        "business_time": "2026-10-31T20:00:00+08:00",
+        "belongs_to": "2026-10",
+        "line": "stored_value_collected",
+        "amount": -50_000,
+        "points": 0,
+        "branch_id": str(chain.branches["C"]),
+        "branch": "C",
+    }
     got = by_code["C"]["late_items"]
     assert len(got) == 1 and {**got[0], "entry_kind": "pos_top_up"} == item
     assert sum(i["amount"] for i in got) == by_code["C"]["late"] == -50_000
@@ -67,8 +77,9 @@ async def test_late_items_are_listed_in_json(late_chain: tuple[Chain, uuid.UUID]
     read = (await chain.client.get("/api/v1/settlement/periods/2026-11", headers=chain.owner)).json()
     assert read["checksum"] == nov["checksum"]
     assert {s["code"]: s["late_items"] for s in read["statements"]}["C"] == got  # stored, read back the same
-    one = await chain.client.get(f"/api/v1/settlement/periods/2026-11/statements/{chain.branches['C']}",
-                                 headers=chain.owner)
+    one = await chain.client.get(
+        f"/api/v1/settlement/periods/2026-11/statements/{chain.branches['C']}", headers=chain.owner
+    )
     assert one.json()["late_items"] == got
 
 
@@ -80,9 +91,13 @@ async def test_late_items_are_listed_in_every_file(late_chain: tuple[Chain, uuid
     row = row_of(table, entity_code="C", line="late_item")
     h = table[0]
     assert int(row[h.index("amount_minor")]) == -50_000
-    assert (row[h.index("late_entry_id")], row[h.index("late_business_time")], row[h.index("late_belongs_to")],
-            row[h.index("late_line")], row[h.index("late_branch")]) == (
-        str(entry), "2026-10-31T20:00:00+08:00", "2026-10", "stored_value_collected", "C")
+    assert (
+        row[h.index("late_entry_id")],
+        row[h.index("late_business_time")],
+        row[h.index("late_belongs_to")],
+        row[h.index("late_line")],
+        row[h.index("late_branch")],
+    ) == (str(entry), "2026-10-31T20:00:00+08:00", "2026-10", "stored_value_collected", "C")
     hub_row = row_of(table, entity_kind="hub", line="late_item")
     assert int(hub_row[h.index("amount_minor")]) == 50_000 and hub_row[h.index("late_branch")] == "C"
     sheets = xlsx_sheets(await download(chain.client, f"{base}/xlsx", chain.owner))
@@ -94,11 +109,13 @@ async def test_late_items_are_listed_in_every_file(late_chain: tuple[Chain, uuid
     assert summary["C C"][7] == -500  # the late total, a number
     text_ = pdf_text(await download(chain.client, f"{base}/pdf", chain.owner))
     assert "迟到项目 Late items" in text_
-    assert all(s in text_ for s in (str(entry), "2026-10-31T20:00:00+08:00", "2026-10", "Stored value collected",
-                                    "-¥500.00"))
+    assert all(
+        s in text_ for s in (str(entry), "2026-10-31T20:00:00+08:00", "2026-10", "Stored value collected", "-¥500.00")
+    )
 
 
 # --- alliances: partners by slug and name, the operator as the hub; formula-proof files --------
+
 
 async def slug_of(db: Database, merchant: uuid.UUID) -> str:
     async with db.uow(system=True) as uow:
@@ -110,9 +127,15 @@ async def slug_of(db: Database, merchant: uuid.UUID) -> str:
 @pytest.fixture
 async def evil_world(client, db: Database, tenant_factory, auth_kit, staff_token, member_factory) -> World:
     """Merchants and branches named like formulas; the operator's own branch O1 trades too."""
-    w = await make_world(client, db, tenant_factory, auth_kit, staff_token,
-                         names={"O": "+Operator =cmd", "P": EVIL, "R": "-R shop"},
-                         branch_names={"P1": "@SUM(1+1)", "Q1": "\tTab branch"})
+    w = await make_world(
+        client,
+        db,
+        tenant_factory,
+        auth_kit,
+        staff_token,
+        names={"O": "+Operator =cmd", "P": EVIL, "R": "-R shop"},
+        branch_names={"P1": "@SUM(1+1)", "Q1": "\tTab branch"},
+    )
     x = await member_factory(w.partners["P"].tenant)
     await w.earn("P", "P1", x, 600_000)
     await w.earn("P", "P2", x, 400_000)
@@ -122,8 +145,9 @@ async def evil_world(client, db: Database, tenant_factory, auth_kit, staff_token
     return w
 
 
-async def test_alliance_statements_name_partners_and_show_the_operator_as_the_hub(evil_world: World,
-                                                                                   db: Database) -> None:
+async def test_alliance_statements_name_partners_and_show_the_operator_as_the_hub(
+    evil_world: World, db: Database
+) -> None:
     w = evil_world
     out = await w.close()
     o = w.partners["O"]
@@ -136,7 +160,11 @@ async def test_alliance_statements_name_partners_and_show_the_operator_as_the_hu
     hub = next(s for s in out["statements"] if s["entity_kind"] == "hub")
     o_slug = await slug_of(db, o.tenant)
     assert (hub["code"], hub["name"], hub["merchant_id"], hub["entity_id"]) == (
-        o_slug, "+Operator =cmd", str(o.tenant), w.alliance)
+        o_slug,
+        "+Operator =cmd",
+        str(o.tenant),
+        w.alliance,
+    )
     branches = {s["code"]: s for s in out["statements"] if s["entity_kind"] == "branch"}
     assert branches["O1"]["parent_id"] == str(o.tenant) and branches["O1"]["partner"] == o_slug
     assert branches["O1"]["net"] == -1_000  # the operator's branch issued 1,000 points: settled within itself
@@ -149,7 +177,8 @@ async def test_alliance_statements_name_partners_and_show_the_operator_as_the_hu
     mine = await w.call("GET", f"/api/v1/alliances/{w.alliance}/settlement/periods/2026-10", q.owner)
     assert [(s["entity_kind"], s["code"], s["partner"]) for s in mine["statements"]] == [
         ("partner", await slug_of(db, q.tenant), await slug_of(db, q.tenant)),
-        ("branch", "Q1", await slug_of(db, q.tenant))]
+        ("branch", "Q1", await slug_of(db, q.tenant)),
+    ]
     files = f"/api/v1/alliances/{w.alliance}/settlement/periods/2026-10/download"
     table = csv_table(await download(w.client, f"{files}/csv", o.owner))
     h = table[0]
@@ -161,7 +190,8 @@ async def test_alliance_statements_name_partners_and_show_the_operator_as_the_hu
     assert {(r[1], r[2], int(r[3])) for r in pay[1:]} == {
         (f"{await slug_of(db, w.partners['P'].tenant)} {EVIL}", "'+Operator =cmd", 10_000),
         ("'+Operator =cmd", f"{await slug_of(db, q.tenant)} Partner Q", 4_800),
-        ("'+Operator =cmd", f"{await slug_of(db, w.partners['R'].tenant)} -R shop", 3_200)}
+        ("'+Operator =cmd", f"{await slug_of(db, w.partners['R'].tenant)} -R shop", 3_200),
+    }
     text_ = " ".join(pdf_text(await download(w.client, f"{files}/pdf", o.owner)).split())  # lines may wrap
     assert f"{EVIL} ({await slug_of(db, w.partners['P'].tenant)}) · partner" in text_
     assert f"+Operator =cmd ({o_slug}) · hub" in text_

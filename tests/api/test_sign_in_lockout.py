@@ -61,30 +61,40 @@ def verification_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 async def lockout_mails(owner_engine: Any, email: str) -> list[dict[str, Any]]:
     async with owner_engine.connect() as conn:
-        rows = await conn.execute(text(
-            "SELECT payload FROM outbox WHERE actor = 'send_email' AND payload->>'to' = :e "
-            "AND payload->>'subject' LIKE '%failed sign-in%' ORDER BY id"), {"e": email})
+        rows = await conn.execute(
+            text(
+                "SELECT payload FROM outbox WHERE actor = 'send_email' AND payload->>'to' = :e "
+                "AND payload->>'subject' LIKE '%failed sign-in%' ORDER BY id"
+            ),
+            {"e": email},
+        )
         return [r.payload for r in rows]
 
 
 async def sign_up(client: httpx.AsyncClient) -> str:
     email = f"lock-{uuid.uuid4().hex[:10]}@example.com"
-    r = await client.post("/api/v1/signup", json={"merchant_name": "Lock test", "slug": f"l-{uuid.uuid4().hex[:10]}",
-                                                  "email": email, "password": PASSWORD})
+    r = await client.post(
+        "/api/v1/signup",
+        json={"merchant_name": "Lock test", "slug": f"l-{uuid.uuid4().hex[:10]}", "email": email, "password": PASSWORD},
+    )
     assert r.status_code == 201, r.text
     return email
 
 
 async def test_parallel_guesses_verify_at_most_the_limit_and_lock_only_that_address(
-        app: Litestar, settings, owner_engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Litestar, settings, owner_engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     limit = settings.identity.max_failed_logins
     async with running(app) as client:
         email = await sign_up(client("192.0.2.1"))
         verified = verification_counter(monkeypatch)
         attacker = client("203.0.113.66")
-        answers = await asyncio.gather(*(
-            attacker.post("/api/v1/auth/token", json={"email": email, "password": f"guess number {i:04d}"})
-            for i in range(PARALLEL)))
+        answers = await asyncio.gather(
+            *(
+                attacker.post("/api/v1/auth/token", json={"email": email, "password": f"guess number {i:04d}"})
+                for i in range(PARALLEL)
+            )
+        )
         assert len(verified) <= limit, f"{len(verified)} passwords verified, the limit is {limit}"
         statuses = sorted(r.status_code for r in answers)
         assert statuses == [401] * limit + [429] * (PARALLEL - limit)
@@ -104,8 +114,9 @@ async def test_parallel_guesses_verify_at_most_the_limit_and_lock_only_that_addr
     assert "203.0.113.66" in mails[0]["body"]
 
 
-async def test_the_per_account_ceiling_over_all_addresses(app: Litestar, settings, owner_engine,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_per_account_ceiling_over_all_addresses(
+    app: Litestar, settings, owner_engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     per_address = settings.identity.max_failed_logins
     ceiling = settings.identity.max_failed_logins_global
     assert ceiling > per_address
@@ -114,9 +125,13 @@ async def test_the_per_account_ceiling_over_all_addresses(app: Litestar, setting
         email = await sign_up(client("192.0.2.2"))
         verified = verification_counter(monkeypatch)
         # a distributed guess: every address makes more attempts than it may, all at once
-        answers = await asyncio.gather(*(
-            client(ip).post("/api/v1/auth/token", json={"email": email, "password": f"guess {ip} {n}"})
-            for ip in addresses for n in range(per_address + 2)))
+        answers = await asyncio.gather(
+            *(
+                client(ip).post("/api/v1/auth/token", json={"email": email, "password": f"guess {ip} {n}"})
+                for ip in addresses
+                for n in range(per_address + 2)
+            )
+        )
         assert len(verified) <= ceiling
         assert sum(r.status_code == 401 for r in answers) == ceiling
         assert all(r.status_code in (401, 429) for r in answers)
@@ -137,10 +152,10 @@ async def test_a_success_does_not_count_and_clears_the_address(app: Litestar, se
         me = client("192.0.2.4")
         for _ in range(3):
             for _ in range(limit - 1):
-                assert (await me.post("/api/v1/auth/token", json={"email": email, "password": "typo typo typo"})
-                        ).status_code == 401
-            assert (await me.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
-                    ).status_code == 200
+                assert (
+                    await me.post("/api/v1/auth/token", json={"email": email, "password": "typo typo typo"})
+                ).status_code == 401
+            assert (await me.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})).status_code == 200
 
 
 async def test_no_notice_for_unknown_accounts(app: Litestar, settings, owner_engine) -> None:
@@ -154,6 +169,7 @@ async def test_no_notice_for_unknown_accounts(app: Litestar, settings, owner_eng
 
 
 # --- the member portal's one-time codes -----------------------------------------------------------
+
 
 async def _live_code(ident: Identity, tenant: uuid.UUID) -> tuple[str, str]:
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
@@ -183,8 +199,9 @@ async def _guess(ident: Identity, phone: str, code: str, ip: str) -> bool:
     return True
 
 
-async def test_parallel_code_guesses_are_counted_before_comparing(auth_kit, tenant_factory, settings,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_parallel_code_guesses_are_counted_before_comparing(
+    auth_kit, tenant_factory, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ident = auth_kit.ident
     phone, code = await _live_code(ident, await tenant_factory())
     wrong = f"{(int(code) + 1) % 10**6:06d}"
@@ -205,6 +222,7 @@ async def test_guesses_from_many_addresses_burn_the_code(auth_kit, tenant_factor
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     total = settings.identity.otp_max_attempts_global
     addresses = [f"198.51.100.{i}" for i in range(1, total // settings.identity.otp_max_attempts + 2)]
-    await asyncio.gather(*(_guess(ident, phone, wrong, ip) for ip in addresses
-                           for _ in range(settings.identity.otp_max_attempts)))
+    await asyncio.gather(
+        *(_guess(ident, phone, wrong, ip) for ip in addresses for _ in range(settings.identity.otp_max_attempts))
+    )
     assert not await _guess(ident, phone, code, "192.0.2.50")

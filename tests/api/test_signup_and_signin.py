@@ -15,8 +15,12 @@ PASSWORD = "correct horse battery"
 
 def signup_body(**over: object) -> dict[str, object]:
     tag = uuid.uuid4().hex[:8]
-    body: dict[str, object] = {"merchant_name": f"茶铺 {tag}", "slug": f"tea-{tag}",
-                               "email": f"Owner-{tag}@Example.com", "password": PASSWORD}
+    body: dict[str, object] = {
+        "merchant_name": f"茶铺 {tag}",
+        "slug": f"tea-{tag}",
+        "email": f"Owner-{tag}@Example.com",
+        "password": PASSWORD,
+    }
     body.update(over)
     return body
 
@@ -35,13 +39,18 @@ async def test_signup_creates_merchant_owner_and_verification_mail(client, owner
     async with owner_engine.connect() as conn:
         m = (await conn.execute(text("SELECT * FROM merchants WHERE id = :i"), {"i": out["merchant_id"]})).one()
         assert (m.currency, m.timezone, m.trade) == ("CNY", "Asia/Shanghai", "tea")
-        role = await conn.scalar(text("SELECT role FROM staff_memberships WHERE tenant_id = :t AND user_id = :u"),
-                                 {"t": out["merchant_id"], "u": out["user_id"]})
+        role = await conn.scalar(
+            text("SELECT role FROM staff_memberships WHERE tenant_id = :t AND user_id = :u"),
+            {"t": out["merchant_id"], "u": out["user_id"]},
+        )
         assert role == "owner"
         pw = await conn.scalar(text("SELECT password_hash FROM staff_users WHERE id = :u"), {"u": out["user_id"]})
         assert pw.startswith("$argon2id$")
-        mail = (await conn.execute(text("SELECT tenant_id, actor, payload FROM outbox WHERE tenant_id = :t"),
-                                   {"t": out["merchant_id"]})).one()
+        mail = (
+            await conn.execute(
+                text("SELECT tenant_id, actor, payload FROM outbox WHERE tenant_id = :t"), {"t": out["merchant_id"]}
+            )
+        ).one()
     assert mail.actor == "send_email"
     assert mail.payload["to"] == out["email"]
     token = mail.payload["body"].split("Token: ")[1].strip()
@@ -49,8 +58,9 @@ async def test_signup_creates_merchant_owner_and_verification_mail(client, owner
     r = await client.post("/api/v1/signup/verify-email", json={"token": token})
     assert r.status_code == 200, r.text
     async with owner_engine.connect() as conn:
-        assert await conn.scalar(text("SELECT email_verified_at IS NOT NULL FROM staff_users WHERE id = :u"),
-                                 {"u": out["user_id"]})
+        assert await conn.scalar(
+            text("SELECT email_verified_at IS NOT NULL FROM staff_users WHERE id = :u"), {"u": out["user_id"]}
+        )
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     r = await client.post("/api/v1/signup/verify-email", json={"token": tampered})
     assert r.status_code == 401
@@ -72,10 +82,19 @@ async def test_duplicate_email_or_slug_is_409_and_changes_nothing(client, owner_
         assert await conn.scalar(text("SELECT count(*) FROM merchants")) == before
 
 
-@pytest.mark.parametrize("over", [
-    {"slug": "Bad Slug"}, {"email": "not-an-email"}, {"password": "short"}, {"currency": "rmb"},
-    {"timezone": "Mars/Olympus"}, {"merchant_name": " "}, {"extra": 1}, {"password": 12345678901},
-])
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"slug": "Bad Slug"},
+        {"email": "not-an-email"},
+        {"password": "short"},
+        {"currency": "rmb"},
+        {"timezone": "Mars/Olympus"},
+        {"merchant_name": " "},
+        {"extra": 1},
+        {"password": 12345678901},
+    ],
+)
 async def test_signup_validation_problems(client, over) -> None:
     r = await client.post("/api/v1/signup", json=signup_body(**over))
     assert r.status_code == 400, r.text
@@ -133,8 +152,9 @@ async def test_bearer_token_and_revocation(client) -> None:
 async def test_wrong_password_unknown_email_and_lockout(client, settings) -> None:
     body, _ = await signup(client)
     wrong = await client.post("/api/v1/auth/session", json={"email": body["email"], "password": "wrong password!"})
-    unknown = await client.post("/api/v1/auth/session",
-                                json={"email": "nobody@example.com", "password": "whatever1234"})
+    unknown = await client.post(
+        "/api/v1/auth/session", json={"email": "nobody@example.com", "password": "whatever1234"}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["type"] == unknown.json()["type"]
     assert wrong.json()["detail"] == unknown.json()["detail"]
@@ -216,8 +236,7 @@ async def test_cookie_form_posts_need_the_csrf_field(app, client, auth_kit, tena
     assert r.status_code == 403 and r.json()["type"].endswith("/csrf-failed")
     r = await client.post("/api/v1/_test/form", data={"x": "1", "_csrf": "wrong"}, headers=cookie)
     assert r.status_code == 403
-    r = await client.post("/api/v1/_test/form", data={"x": "1", "_csrf": creds.headers["X-CSRF-Token"]},
-                          headers=cookie)
+    r = await client.post("/api/v1/_test/form", data={"x": "1", "_csrf": creds.headers["X-CSRF-Token"]}, headers=cookie)
     assert r.status_code == 200, r.text
     r = await client.post("/api/v1/_test/form", json={}, headers=creds.headers)  # header variant
     assert r.status_code == 200, r.text

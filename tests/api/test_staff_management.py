@@ -13,17 +13,23 @@ async def test_add_invite_change_remove(client, auth_kit, tenant_factory, owner_
     owner = await auth_kit.staff(tenant, "owner")
     branch = await auth_kit.branch(tenant)
     email = f"new-{uuid.uuid4().hex[:8]}@example.com"
-    r = await client.post("/api/v1/staff", json={"email": email, "role": "manager", "branch_ids": [str(branch)]},
-                          headers=owner.headers)
+    r = await client.post(
+        "/api/v1/staff", json={"email": email, "role": "manager", "branch_ids": [str(branch)]}, headers=owner.headers
+    )
     assert r.status_code == 201, r.text
     user_id = r.json()["user_id"]
     assert r.json()["branch_ids"] == [str(branch)]
     async with owner_engine.connect() as conn:
-        mail = (await conn.execute(text("SELECT payload FROM outbox WHERE tenant_id = :t AND payload->>'to' = :e"),
-                                   {"t": tenant, "e": email})).one()
+        mail = (
+            await conn.execute(
+                text("SELECT payload FROM outbox WHERE tenant_id = :t AND payload->>'to' = :e"),
+                {"t": tenant, "e": email},
+            )
+        ).one()
     token = mail.payload["body"].split("Token: ")[1].strip()
-    assert (await client.post("/api/v1/auth/password", json={"token": token, "password": "a fine passphrase"})
-            ).status_code == 204
+    assert (
+        await client.post("/api/v1/auth/password", json={"token": token, "password": "a fine passphrase"})
+    ).status_code == 204
     # the link is single use
     r = await client.post("/api/v1/auth/password", json={"token": token, "password": "another passphrase"})
     assert r.status_code == 401
@@ -49,8 +55,11 @@ async def test_owner_rules(client, auth_kit, tenant_factory) -> None:
     owner = await auth_kit.staff(tenant, "owner")
     admin = await auth_kit.staff(tenant, "admin")
     # an admin cannot make owners, nor touch one
-    r = await client.post("/api/v1/staff", json={"email": "x-" + uuid.uuid4().hex[:6] + "@example.com",
-                                                 "role": "owner"}, headers=admin.headers)
+    r = await client.post(
+        "/api/v1/staff",
+        json={"email": "x-" + uuid.uuid4().hex[:6] + "@example.com", "role": "owner"},
+        headers=admin.headers,
+    )
     assert r.status_code == 403
     r = await client.patch(f"/api/v1/staff/{owner.subject_id}", json={"role": "cashier"}, headers=admin.headers)
     assert r.status_code == 403
@@ -60,16 +69,28 @@ async def test_owner_rules(client, auth_kit, tenant_factory) -> None:
     r = await client.delete(f"/api/v1/staff/{owner.subject_id}", headers=owner.headers)
     assert r.status_code == 422
     # a manager needs branches, and only this merchant's
-    r = await client.post("/api/v1/staff", json={"email": "m-" + uuid.uuid4().hex[:6] + "@example.com",
-                                                 "role": "manager"}, headers=owner.headers)
+    r = await client.post(
+        "/api/v1/staff",
+        json={"email": "m-" + uuid.uuid4().hex[:6] + "@example.com", "role": "manager"},
+        headers=owner.headers,
+    )
     assert r.status_code == 400
     other_branch = await auth_kit.branch(await tenant_factory())
-    r = await client.post("/api/v1/staff", json={"email": "m-" + uuid.uuid4().hex[:6] + "@example.com",
-                                                 "role": "manager", "branch_ids": [str(other_branch)]},
-                          headers=owner.headers)
+    r = await client.post(
+        "/api/v1/staff",
+        json={
+            "email": "m-" + uuid.uuid4().hex[:6] + "@example.com",
+            "role": "manager",
+            "branch_ids": [str(other_branch)],
+        },
+        headers=owner.headers,
+    )
     assert r.status_code == 404
-    r = await client.post("/api/v1/staff", json={"email": "m-" + uuid.uuid4().hex[:6] + "@example.com",
-                                                 "role": "wizard"}, headers=owner.headers)
+    r = await client.post(
+        "/api/v1/staff",
+        json={"email": "m-" + uuid.uuid4().hex[:6] + "@example.com", "role": "wizard"},
+        headers=owner.headers,
+    )
     assert r.status_code == 400
 
 
@@ -92,11 +113,14 @@ async def test_role_matrix_on_the_routes_we_have(client, auth_kit, tenant_factor
         phone = f"137{uuid.uuid4().int % 10**8:08d}"
         r = await client.post("/api/v1/members", json={"phone": phone, "branch_id": str(there)}, headers=creds.headers)
         assert r.status_code == expect_enrol_there[role], (role, r.text)
-    r = await client.post("/api/v1/members", json={"phone": f"137{uuid.uuid4().int % 10**8:08d}"},
-                          headers=roles["manager"].headers)
+    r = await client.post(
+        "/api/v1/members", json={"phone": f"137{uuid.uuid4().int % 10**8:08d}"}, headers=roles["manager"].headers
+    )
     assert r.status_code == 201 and r.json()["branch_id"] == str(here)  # defaults to the manager's branch
     for role in ("analyst", "cashier", "manager"):
         perms = (await client.get("/api/v1/auth/me", headers=roles[role].headers)).json()["permissions"]
         assert "programme:write" not in perms, role
-    assert all(p.endswith(":read") for p in
-               (await client.get("/api/v1/auth/me", headers=roles["analyst"].headers)).json()["permissions"])
+    assert all(
+        p.endswith(":read")
+        for p in (await client.get("/api/v1/auth/me", headers=roles["analyst"].headers)).json()["permissions"]
+    )

@@ -12,8 +12,9 @@ from lianka.web import strict
 
 
 async def test_a_reused_handler_id_does_not_lend_its_body_type(client, app) -> None:
-    [otp] = [h for r in app.routes if r.path == "/api/v1/portal/otp" for h in r.route_handlers
-             if "POST" in h.http_methods]
+    [otp] = [
+        h for r in app.routes if r.path == "/api/v1/portal/otp" for h in r.route_handlers if "POST" in h.http_methods
+    ]
     strict._types[id(otp)] = (cast("weakref.ref[Any]", lambda: None), RewardIn)  # a dead handler's entry, same id
     r = await client.post("/api/v1/portal/otp", json={"phone": "13800138000"})
     assert r.status_code == 202, r.text

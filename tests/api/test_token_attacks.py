@@ -92,8 +92,16 @@ async def test_valid_signature_but_unknown_client_or_subject(client, auth_kit, v
     mixed = dict(claims, tid=str(a), iat=now, exp=now + 60, jti=uuid.uuid4().hex)
     token = jwt.encode({"alg": "RS256", "typ": "at+jwt", "kid": key.kid}, mixed, key)
     await assert_refused(client, token, f"/api/v1/members/{member.subject_id}")
-    staff = {"iss": claims["iss"], "aud": claims["aud"], "sub": str(uuid.uuid4()), "kind": "staff",
-             "sid": str(uuid.uuid4()), "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    staff = {
+        "iss": claims["iss"],
+        "aud": claims["aud"],
+        "sub": str(uuid.uuid4()),
+        "kind": "staff",
+        "sid": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 60,
+        "jti": uuid.uuid4().hex,
+    }
     token = jwt.encode({"alg": "RS256", "typ": "at+jwt", "kid": key.kid}, staff, key)
     await assert_refused(client, token, "/api/v1/auth/me")
 

@@ -41,8 +41,14 @@ CHROMIUM = shutil.which("chromium")
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE / "artifacts"
 AXE_JS = HERE / "vendor" / "axe-core-4.14.1" / "axe.min.js"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 BROWSER_REDIS_DB = 14
 PASSWORD = "a long passphrase"
 SKIP_REASON = "no 'chromium' on PATH: browser tests skipped (install Debian's chromium: apt-get install chromium)"
@@ -68,8 +74,11 @@ def _browser_urls() -> tuple[str, str, str]:
     admin = url.set(database="postgres").render_as_string(hide_password=False)
     database = url.set(database=f"{url.database}_browser").render_as_string(hide_password=False)
     redis = os.environ["REDIS_URL"]  # the suite's (tests/conftest.py): "...?db=15" or "redis://.../15"
-    redis = (re.sub(r"db=\d+", f"db={BROWSER_REDIS_DB}", redis) if "db=" in redis
-             else re.sub(r"/\d+$", f"/{BROWSER_REDIS_DB}", redis))
+    redis = (
+        re.sub(r"db=\d+", f"db={BROWSER_REDIS_DB}", redis)
+        if "db=" in redis
+        else re.sub(r"/\d+$", f"/{BROWSER_REDIS_DB}", redis)
+    )
     return admin, database, redis
 
 
@@ -97,8 +106,13 @@ class Served:
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     out = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "lianka.cli", *args], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lianka.cli", *args],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -124,18 +138,28 @@ async def served() -> AsyncIterator[Served]:
     await _recreate_database(admin, make_url(database).database or "lianka_test_browser")
     await asyncio.to_thread(upgrade, database)
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url, "LIANKA_HOST": "127.0.0.1",
-           "LIANKA_PORT": str(port), "LIANKA_PUBLIC_URL": f"http://127.0.0.1:{port}", "LIANKA_LOG_LEVEL": "INFO",
-           "LIANKA_MAIL_BACKEND": "console", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "REDIS_URL": redis_url,
+        "LIANKA_HOST": "127.0.0.1",
+        "LIANKA_PORT": str(port),
+        "LIANKA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "LIANKA_LOG_LEVEL": "INFO",
+        "LIANKA_MAIL_BACKEND": "console",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("APP_DATABASE_URL", None)
     logs = ARTIFACTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for old in logs.glob("*.log"):
         old.unlink()
     server = Served(f"http://127.0.0.1:{port}", env, logs / "worker.log")
-    server.processes = [_start(["serve", "--port", str(port)], env, logs / "web.log"),
-                        _start(["relay"], env, logs / "relay.log"),
-                        _start(["worker", "--processes", "1", "--threads", "2"], env, server.worker_log)]
+    server.processes = [
+        _start(["serve", "--port", str(port)], env, logs / "web.log"),
+        _start(["relay"], env, logs / "relay.log"),
+        _start(["worker", "--processes", "1", "--threads", "2"], env, server.worker_log),
+    ]
     try:
         async with httpx.AsyncClient() as client:
             deadline = time.monotonic() + 60
@@ -212,7 +236,8 @@ class Visit:
         result = await self.page.evaluate(
             "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
             ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-            ".map(v => v.id + ': ' + v.help + ' @ ' + v.nodes.map(n => n.target.join(' ')).join(', '))")
+            ".map(v => v.id + ': ' + v.help + ' @ ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+        )
         assert result == [], f"{name} ({self.lang}): accessibility violations {result}"
         # axe leaves empty style="" attributes behind; an htmx swap later copies an element's style to its
         # replacement (settling), which the CSP refuses: a violation of the test's making, not the page's
@@ -247,20 +272,25 @@ async def open_page(browser: Any, served: Served) -> AsyncIterator[Callable[[str
 
 # --- arranging data -------------------------------------------------------------------------------
 
+
 async def make_staff(db: Any, tenant: uuid.UUID, role: str, *, email: str | None = None) -> str:
     """A staff user with ``PASSWORD`` and ``role`` at ``tenant`` (an existing e-mail gets the role too)."""
     from lianka.platform.identity.passwords import hash_password
 
     email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
     async with db.uow(system=True) as uow:
-        uid = await uow.session.scalar(text(
-            "INSERT INTO staff_users (email, password_hash, email_verified_at) VALUES (:e, :h, now()) "
-            "ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id"),
-            {"e": email, "h": await hash_password(PASSWORD)})
+        uid = await uow.session.scalar(
+            text(
+                "INSERT INTO staff_users (email, password_hash, email_verified_at) VALUES (:e, :h, now()) "
+                "ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id"
+            ),
+            {"e": email, "h": await hash_password(PASSWORD)},
+        )
         await uow.set_tenant(tenant)
-        await uow.session.execute(text(
-            "INSERT INTO staff_memberships (tenant_id, user_id, role, branch_ids) VALUES (:t, :u, :r, '{}')"),
-            {"t": tenant, "u": uid, "r": role})
+        await uow.session.execute(
+            text("INSERT INTO staff_memberships (tenant_id, user_id, role, branch_ids) VALUES (:t, :u, :r, '{}')"),
+            {"t": tenant, "u": uid, "r": role},
+        )
         await uow.commit()
     return email
 

@@ -31,7 +31,8 @@ async def sign_in(visit: Visit, email: str, password: str = PASSWORD) -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_sign_up_verify_sign_in_set_up_branches_switch_language_sign_out(
-        open_page: OpenPage, served: Served, browser_db: Any, lang: str) -> None:
+    open_page: OpenPage, served: Served, browser_db: Any, lang: str
+) -> None:
     visit = await open_page(lang)
     page, t = visit.page, Language(lang).gettext
 
@@ -154,7 +155,7 @@ async def test_sign_up_verify_sign_in_set_up_branches_switch_language_sign_out(
     await visit.goto("/console/branches")
     assert "/sign-in?next=/console/branches" in page.url
 
-    tenant = (await browser_db_tenant(browser_db, slug))
+    tenant = await browser_db_tenant(browser_db, slug)
     assert {b.code for b in await branch_svc.branches(browser_db, tenant)} == {"SH01"}
 
 
@@ -165,8 +166,9 @@ async def browser_db_tenant(db: Any, slug: str) -> uuid.UUID:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_writes_without_the_csrf_token_are_refused(open_page: OpenPage, served: Served, browser_db: Any,
-                                                         lang: str) -> None:
+async def test_writes_without_the_csrf_token_are_refused(
+    open_page: OpenPage, served: Served, browser_db: Any, lang: str
+) -> None:
     tenant, _ = await make_merchant(browser_db, "CSRF")
     email = await make_staff(browser_db, tenant, "owner")
     visit = await open_page(lang)
@@ -175,8 +177,9 @@ async def test_writes_without_the_csrf_token_are_refused(open_page: OpenPage, se
     await visit.goto("/console/branches")
 
     # a request carrying the session cookie but not the page's token (what another site can send)
-    refused = await page.request.post(f"{served.url}/console/branches",
-                                      form={"code": "EVIL1", "name": "x", "timezone": "UTC"})
+    refused = await page.request.post(
+        f"{served.url}/console/branches", form={"code": "EVIL1", "name": "x", "timezone": "UTC"}
+    )
     assert refused.status == 403
     # htmx with a wrong token (as if the page were forged): the refusal shows in the flash area
     await page.get_by_test_id("add-branch").click()
@@ -193,7 +196,8 @@ async def test_writes_without_the_csrf_token_are_refused(open_page: OpenPage, se
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_an_analyst_sees_no_add_button_and_a_crafted_post_is_refused(
-        open_page: OpenPage, served: Served, browser_db: Any, lang: str) -> None:
+    open_page: OpenPage, served: Served, browser_db: Any, lang: str
+) -> None:
     tenant, _ = await make_merchant(browser_db, "Analysed")
     await branch_svc.open_branch(browser_db, tenant, branch_svc.BranchChanges("KEEP", "Keep", "", "Asia/Shanghai"))
     email = await make_staff(browser_db, tenant, "analyst")
@@ -208,8 +212,11 @@ async def test_an_analyst_sees_no_add_button_and_a_crafted_post_is_refused(
 
     token = await page.locator("meta[name=csrf-token]").get_attribute("content")
     for url in ("/console/branches", f"/console/branches/{(await branch_svc.branches(browser_db, tenant))[0].id}"):
-        crafted = await page.request.post(f"{served.url}{url}", headers={"Accept-Language": lang},
-                                          form={"code": "HACK", "name": "x", "timezone": "UTC", "_csrf": token})
+        crafted = await page.request.post(
+            f"{served.url}{url}",
+            headers={"Accept-Language": lang},
+            form={"code": "HACK", "name": "x", "timezone": "UTC", "_csrf": token},
+        )
         assert crafted.status == 403
         assert t("Your role does not allow this.") in await crafted.text()
     await visit.goto("/console/branches/new")

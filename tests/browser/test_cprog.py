@@ -42,8 +42,9 @@ async def arrange(db: Any) -> tuple[uuid.UUID, str, str]:
     async with db.uow(system=True) as uow:
         member = await _find_or_create_person(uow, f"+86139{uuid.uuid4().int % 10**8:08d}")
         await uow.set_tenant(tenant)
-        await uow.session.execute(text("INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m)"),
-                                  {"t": tenant, "m": member})
+        await uow.session.execute(
+            text("INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m)"), {"t": tenant, "m": member}
+        )
         await uow.set_system()
         card = str(await uow.session.scalar(text("SELECT card_number FROM members WHERE id = :m"), {"m": member}))
         await uow.commit()
@@ -51,8 +52,11 @@ async def arrange(db: Any) -> tuple[uuid.UUID, str, str]:
 
 
 async def from_menu(visit: Visit, label: str, path: str) -> None:
-    await visit.page.locator("#side-menu").get_by_role("link", name=Language(visit.lang).gettext(label),
-                                                       exact=True).click()
+    await (
+        visit.page.locator("#side-menu")
+        .get_by_role("link", name=Language(visit.lang).gettext(label), exact=True)
+        .click()
+    )
     await visit.page.wait_for_url(f"**{path}")
 
 
@@ -66,8 +70,9 @@ async def fill_in(visit: Visit, opener: str, form: str, values: dict[str, str]) 
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_programme_change_next_month_preview_coupon_and_reward(open_page: OpenPage, browser_db: Any,
-                                                                     lang: str) -> None:
+async def test_programme_change_next_month_preview_coupon_and_reward(
+    open_page: OpenPage, browser_db: Any, lang: str
+) -> None:
     tenant, email, card = await arrange(browser_db)
     visit = await open_page(lang)
     page, t = visit.page, Language(lang).gettext
@@ -86,7 +91,8 @@ async def test_programme_change_next_month_preview_coupon_and_reward(open_page: 
     await page.get_by_test_id("publish").click()
     await page.wait_for_selector("#f-tiers-2-threshold-error")
     assert await page.locator("#f-tiers-2-threshold-error").inner_text() == t(
-        "Enter an amount in yuan with at most two decimals, e.g. 12.50.")
+        "Enter an amount in yuan with at most two decimals, e.g. 12.50."
+    )
     assert await page.locator("#f-tiers-2-threshold").get_attribute("aria-invalid") == "true"
     await visit.check("programme-tiers-error")
 
@@ -131,9 +137,18 @@ async def test_programme_change_next_month_preview_coupon_and_reward(open_page: 
 
     # coupons: a template, then one coupon to the member's card
     await from_menu(visit, "Coupons", "/console/coupons")
-    await fill_in(visit, "add-coupon-template", "#coupon-form", {
-        "#f-code": "NEW10", "#f-name": "新客立减" if lang == "zh-CN" else "Welcome ¥10 off", "#f-amount_off": "10",
-        "#f-min_spend": "50", "#f-stock_total": "100"})
+    await fill_in(
+        visit,
+        "add-coupon-template",
+        "#coupon-form",
+        {
+            "#f-code": "NEW10",
+            "#f-name": "新客立减" if lang == "zh-CN" else "Welcome ¥10 off",
+            "#f-amount_off": "10",
+            "#f-min_spend": "50",
+            "#f-stock_total": "100",
+        },
+    )
     await page.wait_for_selector("tr[data-template=NEW10]")
     assert await page.locator("#coupons-panel .flash").inner_text() == t("Coupon template created.")
     await visit.check("coupons")
@@ -151,9 +166,17 @@ async def test_programme_change_next_month_preview_coupon_and_reward(open_page: 
 
     # rewards: add one, see it in the catalogue with its stock
     await from_menu(visit, "Rewards", "/console/rewards")
-    await fill_in(visit, "add-reward", "#reward-form", {
-        "#f-code": "MUG", "#f-name": "马克杯" if lang == "zh-CN" else "Mug", "#f-points_cost": "500",
-        "#f-stock_total": "20"})
+    await fill_in(
+        visit,
+        "add-reward",
+        "#reward-form",
+        {
+            "#f-code": "MUG",
+            "#f-name": "马克杯" if lang == "zh-CN" else "Mug",
+            "#f-points_cost": "500",
+            "#f-stock_total": "20",
+        },
+    )
     await page.wait_for_selector("tr[data-reward=MUG]")
     assert await page.locator("tr[data-reward=MUG] [data-testid=stock]").inner_text() == "20 / 20"
     assert await page.locator("#rewards-panel .flash").inner_text() == t("Reward added.")

@@ -38,8 +38,9 @@ async def done(page: Any, step: str) -> bool:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_sign_up_to_the_first_sale_at_the_web_till(open_page: OpenPage, served: Served, browser_db: Any,
-                                                          lang: str) -> None:
+async def test_sign_up_to_the_first_sale_at_the_web_till(
+    open_page: OpenPage, served: Served, browser_db: Any, lang: str
+) -> None:
     visit = await open_page(lang)
     page, t = visit.page, Language(lang).gettext
 
@@ -154,15 +155,17 @@ async def _tea_shop(db: Any) -> tuple[uuid.UUID, str, str]:
 
     tenant, _ = await make_merchant(db, "一点茶 Yidian Tea")
     await branch_svc.open_branch(db, tenant, branch_svc.BranchChanges("SH01", "人民广场店", "", "Asia/Shanghai"))
-    await programme_templates.apply_template(db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex,
-                                             created_by=None)
+    await programme_templates.apply_template(
+        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, created_by=None
+    )
     email = await make_staff(db, tenant, "cashier")
     async with db.uow(system=True) as uow:
         member = await _find_or_create_person(uow, normalise_phone(a_phone()))
         card = await uow.session.scalar(text("SELECT card_number FROM members WHERE id = :m"), {"m": member})
         await uow.set_tenant(tenant)
-        await uow.session.execute(text("INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m)"),
-                                  {"t": tenant, "m": member})
+        await uow.session.execute(
+            text("INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m)"), {"t": tenant, "m": member}
+        )
         await uow.commit()
     return tenant, email, str(card)
 
@@ -194,7 +197,8 @@ async def test_a_cashier_works_the_till_with_the_keyboard(open_page: OpenPage, b
     await page.get_by_test_id("take-sale").click()
     await page.wait_for_selector("#f-stored_value-error")
     assert await page.locator("#f-stored_value-error").inner_text() == t(
-        "Stored value cannot pay more than what is left of the bill.")
+        "Stored value cannot pay more than what is left of the bill."
+    )
     await visit.check("till-error")
     await page.fill("#f-stored_value", "20")
     await expect(page.get_by_test_id("quote-due")).to_have_text("¥16.00")

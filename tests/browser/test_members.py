@@ -21,8 +21,9 @@ from lianka.web.console.i18n import Language
 from tests.browser.conftest import Served, make_merchant, make_staff
 from tests.browser.test_console_journeys import LANGS, OpenPage, sign_in
 
-PROGRAMME = Programme(tiers=[Tier(code="regular", name="普通会员", rank=0),
-                             Tier(code="gold", name="金卡会员", rank=1, threshold=100_000)])
+PROGRAMME = Programme(
+    tiers=[Tier(code="regular", name="普通会员", rank=0), Tier(code="gold", name="金卡会员", rank=1, threshold=100_000)]
+)
 
 
 async def arrange(db: Any, lang: str) -> tuple[uuid.UUID, str]:
@@ -33,9 +34,11 @@ async def arrange(db: Any, lang: str) -> tuple[uuid.UUID, str]:
         await uow.commit()
     await branch_svc.open_branch(db, tenant, branch_svc.BranchChanges("SH01", "人民广场店", "", "Asia/Shanghai"))
     prefix = "1390000" if lang == "zh-CN" else "1391111"
-    existing = ("phone,name,tags,branch,opening_points\n"
-                f"{prefix}0001,王芳,vip;常客,SH01,120\n{prefix}0002,李娜,vip,,0\n"
-                f"{prefix}0003,张伟,,SH01,0\n{prefix}0004,刘洋,,,0\n")
+    existing = (
+        "phone,name,tags,branch,opening_points\n"
+        f"{prefix}0001,王芳,vip;常客,SH01,120\n{prefix}0002,李娜,vip,,0\n"
+        f"{prefix}0003,张伟,,SH01,0\n{prefix}0004,刘洋,,,0\n"
+    )
     job = await member_imports.start(db, tenant, existing.encode(), mode="all_or_nothing", actor="test")
     await member_imports.run(db, tenant, uuid.UUID(str(job["id"])))
     return tenant, await make_staff(db, tenant, "owner")
@@ -55,7 +58,8 @@ def rows(page: Any) -> Any:
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_list_filter_detail_edit_a_tag_import_and_see_the_new_members(
-        open_page: OpenPage, served: Served, browser_db: Any, lang: str) -> None:
+    open_page: OpenPage, served: Served, browser_db: Any, lang: str
+) -> None:
     tenant, email = await arrange(browser_db, lang)
     visit = await open_page(lang)
     page, t = visit.page, Language(lang).gettext
@@ -94,7 +98,8 @@ async def test_list_filter_detail_edit_a_tag_import_and_see_the_new_members(
     await page.wait_for_selector("#f-email-error")
     assert await page.locator("#f-email").get_attribute("aria-invalid") == "true"
     assert await page.locator("#f-email-error").inner_text() == t(
-        "Enter an e-mail address such as li@example.com, or leave it empty.")
+        "Enter an e-mail address such as li@example.com, or leave it empty."
+    )
     await visit.check("member-profile-error")
     await page.fill("#f-email", "wang@example.com")
     await without_axe_traces(page)
@@ -111,8 +116,9 @@ async def test_list_filter_detail_edit_a_tag_import_and_see_the_new_members(
     await visit.check("members-import")
     prefix = "1370000" if lang == "zh-CN" else "1371111"
     new = f"phone,name,tags\n{prefix}0001,陈静,new\n{prefix}0002,赵敏,new\n{prefix}0003,周杰,new\n"
-    await page.set_input_files("#f-file", files=[{"name": "members.csv", "mimeType": "text/csv",
-                                                   "buffer": new.encode()}])
+    await page.set_input_files(
+        "#f-file", files=[{"name": "members.csv", "mimeType": "text/csv", "buffer": new.encode()}]
+    )
     await page.get_by_test_id("start-import").click()
     await page.wait_for_url(re.compile(r"/console/members/imports/[0-9a-f-]{36}$"))
     await page.wait_for_selector("#import-progress[data-status='done'][data-percent='100']", timeout=20_000)

@@ -17,8 +17,10 @@ from lianka.platform.jobs import consumer
 async def recovery_test_job(uow: UnitOfWork, code: str, marker: str, **_: Any) -> None:
     """Book a branch (a second booking would break its unique code), write this process's pid to
     ``marker`` (the job is in flight), then hold the transaction open until ``marker.go`` exists."""
-    await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, 'recovery')"),
-                              {"t": uow.tenant_id, "c": code})
+    await uow.session.execute(
+        text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, 'recovery')"),
+        {"t": uow.tenant_id, "c": code},
+    )
     _note_pid(marker)
     for _attempt in range(6000):
         if _released(marker):

@@ -31,9 +31,21 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
         second = await seed_if_empty(demo)
         engine = create_async_engine(demo_url)
         async with engine.connect() as conn:
-            counts = {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}")) or 0)
-                      for t in ("merchants", "branches", "staff_users", "api_clients", "memberships", "sales",
-                                "top_ups", "programme_versions", "alliance_partners", "alliance_spokes")}
+            counts = {
+                t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}")) or 0)
+                for t in (
+                    "merchants",
+                    "branches",
+                    "staff_users",
+                    "api_clients",
+                    "memberships",
+                    "sales",
+                    "top_ups",
+                    "programme_versions",
+                    "alliance_partners",
+                    "alliance_spokes",
+                )
+            }
             named = await conn.scalar(text("SELECT count(*) FROM member_profiles WHERE name <> ''"))
             counts["named"] = int(named or 0)
         await engine.dispose()
@@ -42,7 +54,16 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
     first, second, counts = asyncio.run(run())
     assert first.startswith("demo seeded")
     assert "already has data" in second
-    assert counts == {"merchants": 2, "branches": 4, "staff_users": 2, "api_clients": 1,
-                      "memberships": len(DEMO_MEMBERS), "sales": len(DEMO_MEMBERS) + 1, "top_ups": 1,
-                      "programme_versions": 1, "named": len(DEMO_MEMBERS), "alliance_partners": 2,
-                      "alliance_spokes": 2}
+    assert counts == {
+        "merchants": 2,
+        "branches": 4,
+        "staff_users": 2,
+        "api_clients": 1,
+        "memberships": len(DEMO_MEMBERS),
+        "sales": len(DEMO_MEMBERS) + 1,
+        "top_ups": 1,
+        "programme_versions": 1,
+        "named": len(DEMO_MEMBERS),
+        "alliance_partners": 2,
+        "alliance_spokes": 2,
+    }

@@ -27,8 +27,20 @@ def _modes(path: Path) -> dict[str, int]:
 
 def _psql(pg: devservices.EmbeddedPostgres, sql: str) -> str:
     return subprocess.run(
-        [str(devservices.pg_bin_dir() / "psql"), "-h", str(pg.socket_dir), "-U", "postgres", "-d", "lianka",
-         "-tAc", sql], capture_output=True, text=True, check=True,
+        [
+            str(devservices.pg_bin_dir() / "psql"),
+            "-h",
+            str(pg.socket_dir),
+            "-U",
+            "postgres",
+            "-d",
+            "lianka",
+            "-tAc",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
 
 
@@ -105,8 +117,10 @@ def test_two_processes_starting_at_once(data_dir: Path) -> None:
         "EmbeddedRedis; d = Path(sys.argv[1]); print(int(EmbeddedPostgres(d).start()), "
         "int(EmbeddedRedis(d).start()))"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(data_dir)], stdout=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(data_dir)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=120)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     started_pg = sum(int(o[0]) for o in outs)

@@ -24,8 +24,9 @@ async def _work(db: Database, tenant: uuid.UUID, key: str, body: dict[str, int],
         if replay is not None:
             return replay.body
         code = f"I{body['n']}"
-        await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, 'idem')"),
-                                  {"t": tenant, "c": code})
+        await uow.session.execute(
+            text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, 'idem')"), {"t": tenant, "c": code}
+        )
         if fail:
             raise RuntimeError("business rule failed")
         response = {"code": code}

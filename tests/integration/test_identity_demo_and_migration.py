@@ -50,11 +50,20 @@ def test_demo_seed_gives_working_sign_in_details(scratch_db) -> None:
 
     async def check() -> None:
         async with owner_connection(scratch_db.database_url) as conn:
-            users = (await conn.execute(text(
-                "SELECT u.email, u.password_hash, m.slug FROM staff_users u JOIN staff_memberships s "
-                "ON s.user_id = u.id JOIN merchants m ON m.id = s.tenant_id WHERE s.role = 'owner'"))).all()
-            client = (await conn.execute(text("SELECT secret_hash, scopes, branch_id FROM api_clients "
-                                              "WHERE client_id = :c"), {"c": DEMO_POS_CLIENT_ID})).one()
+            users = (
+                await conn.execute(
+                    text(
+                        "SELECT u.email, u.password_hash, m.slug FROM staff_users u JOIN staff_memberships s "
+                        "ON s.user_id = u.id JOIN merchants m ON m.id = s.tenant_id WHERE s.role = 'owner'"
+                    )
+                )
+            ).all()
+            client = (
+                await conn.execute(
+                    text("SELECT secret_hash, scopes, branch_id FROM api_clients WHERE client_id = :c"),
+                    {"c": DEMO_POS_CLIENT_ID},
+                )
+            ).one()
         assert {u.email for u in users} == {"owner@demo-tea.example", "owner@demo-bakery.example"}
         assert all([await passwords.verify_password(u.password_hash, DEMO_PASSWORD) for u in users])
         assert bytes(client.secret_hash) == secrets_box.token_hash(demo_pos_secret(scratch_db))
@@ -74,8 +83,9 @@ def test_identity_migration_downgrades_and_upgrades(scratch_db) -> None:
 
     async def tables() -> set[str]:
         async with owner_connection(scratch_db.database_url) as conn:
-            return set((await conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars())
+            return set(
+                (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars()
+            )
 
     assert "staff_users" not in asyncio.run(tables())
     upgrade(scratch_db.database_url)

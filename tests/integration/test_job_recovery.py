@@ -30,9 +30,24 @@ QUEUE = "recovery_test"
 
 def _worker(project_root: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", "lianka.actors", "tests.integration.recovery_actors",
-         "--processes", "1", "--threads", "2", "--queues", QUEUE],
-        cwd=project_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "lianka.actors",
+            "tests.integration.recovery_actors",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "--queues",
+            QUEUE,
+        ],
+        cwd=project_root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _release(marker: Path) -> None:
@@ -49,13 +64,20 @@ async def _booked(db: Database, tenant: uuid.UUID, code: str) -> int:
 
 
 async def test_killed_workers_job_is_redelivered_within_a_minute_and_applied_once(
-        db: Database, tenant_factory, project_root: Path, tmp_path: Path) -> None:
+    db: Database, tenant_factory, project_root: Path, tmp_path: Path
+) -> None:
     tenant, code, marker = await tenant_factory(), f"R{uuid.uuid4().hex[:8]}", tmp_path / "in-flight"
     workers = [_worker(project_root), _worker(project_root)]
     try:
-        message = get_broker().enqueue(dramatiq.Message(
-            queue_name=QUEUE, actor_name="recovery_test_job", args=(), kwargs={"code": code, "marker": str(marker)},
-            options={"tenant_id": str(tenant)}))
+        message = get_broker().enqueue(
+            dramatiq.Message(
+                queue_name=QUEUE,
+                actor_name="recovery_test_job",
+                args=(),
+                kwargs={"code": code, "marker": str(marker)},
+                options={"tenant_id": str(tenant)},
+            )
+        )
         deadline = time.monotonic() + 60
         while not _pids(marker):
             assert time.monotonic() < deadline, "no worker took the job"
@@ -77,8 +99,13 @@ async def test_killed_workers_job_is_redelivered_within_a_minute_and_applied_onc
         assert pids[1] != first
         assert await _booked(db, tenant, code) == 1
         async with db.uow(tenant) as uow:
-            assert await uow.session.scalar(text("SELECT count(*) FROM processed_messages WHERE message_id = :m"),
-                                            {"m": uuid.UUID(message.message_id)}) == 1
+            assert (
+                await uow.session.scalar(
+                    text("SELECT count(*) FROM processed_messages WHERE message_id = :m"),
+                    {"m": uuid.UUID(message.message_id)},
+                )
+                == 1
+            )
     finally:
         _release(marker)
         for w in workers:

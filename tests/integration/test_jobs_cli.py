@@ -35,13 +35,22 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 PROGRAMME = Programme(
     points=PointsConfig(expiry=ExpiryPolicy(months=1, remind_days_before=10)),
-    tiers=[Tier(code="regular", name="普通", rank=0), Tier(code="silver", name="银卡", rank=1, threshold=1_000),
-           Tier(code="gold", name="金卡", rank=2, threshold=5_000)],
+    tiers=[
+        Tier(code="regular", name="普通", rank=0),
+        Tier(code="silver", name="银卡", rank=1, threshold=1_000),
+        Tier(code="gold", name="金卡", rank=2, threshold=5_000),
+    ],
     rules=[EarningRule(code="bday", kind=RuleKind.BIRTHDAY, points=88)],
 )
 #: every job that works per merchant (the two platform-wide prune jobs are below)
-MERCHANT_JOBS = ["review-tiers", "birthday-rewards", "expiry-reminders", "expire-coupons", "expire-points",
-                 "close-chains-monthly"]
+MERCHANT_JOBS = [
+    "review-tiers",
+    "birthday-rewards",
+    "expiry-reminders",
+    "expire-coupons",
+    "expire-points",
+    "close-chains-monthly",
+]
 runner = CliRunner()
 
 
@@ -61,11 +70,18 @@ def total(result: Result) -> int:
 async def snapshot(owner_engine: Any, exclude: tuple[str, ...] = ()) -> dict[str, str]:
     """A digest of every row of every table (as the owner, so row-level security hides nothing)."""
     async with owner_engine.connect() as conn:
-        tables = list((await conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))).scalars())
-        return {t: await conn.scalar(text(
-            f"SELECT md5(coalesce(string_agg(md5(x::text), '' ORDER BY md5(x::text)), '')) FROM \"{t}\" x"))
-            for t in tables if t not in exclude}
+        tables = list(
+            (
+                await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))
+            ).scalars()
+        )
+        return {
+            t: await conn.scalar(
+                text(f"SELECT md5(coalesce(string_agg(md5(x::text), '' ORDER BY md5(x::text)), '')) FROM \"{t}\" x")
+            )
+            for t in tables
+            if t not in exclude
+        }
 
 
 async def slug_of(db: Database, tenant: uuid.UUID) -> str:
@@ -78,28 +94,36 @@ async def due_work(db: Database, tenant: uuid.UUID, member_factory: Any) -> None
     lapsed, birthday, saver, holder = [await member_factory(tenant) for _ in range(4)]
     async with db.uow(tenant) as uow:
         await set_programme(uow, PROGRAMME, effective_from=NOW - timedelta(days=800))
-        for member, values in ((lapsed, {"tier_code": "gold", "tier_since": NOW - timedelta(days=400)}),
-                               (birthday, {"birthday": date(1990, 11, 23)})):
-            await uow.session.execute(text(
-                "INSERT INTO member_profiles (tenant_id, member_id) VALUES (:t, :m) ON CONFLICT DO NOTHING"),
-                {"t": tenant, "m": member})
+        for member, values in (
+            (lapsed, {"tier_code": "gold", "tier_since": NOW - timedelta(days=400)}),
+            (birthday, {"birthday": date(1990, 11, 23)}),
+        ):
+            await uow.session.execute(
+                text("INSERT INTO member_profiles (tenant_id, member_id) VALUES (:t, :m) ON CONFLICT DO NOTHING"),
+                {"t": tenant, "m": member},
+            )
             sets = ", ".join(f"{k} = :{k}" for k in values)
-            await uow.session.execute(text(f"UPDATE member_profiles SET {sets} WHERE member_id = :m"),
-                                      {"m": member, **values})
+            await uow.session.execute(
+                text(f"UPDATE member_profiles SET {sets} WHERE member_id = :m"), {"m": member, **values}
+            )
         # expires within the 10-day notice (a reminder), and one lot already due (expiry)
-        await accounts.award_points(uow, saver, 50, programme=PROGRAMME, reason="x", key="soon",
-                                    business_time=NOW - timedelta(days=25))
-        await accounts.award_points(uow, saver, 30, programme=PROGRAMME, reason="x", key="due",
-                                    business_time=NOW - timedelta(days=40))
-        template = await coupon_svc.create_template(uow, coupon_svc.TemplateSpec(
-            code="c3", name="3 days", kind=CouponKind.FIXED, amount_off=100, valid_days=3))
+        await accounts.award_points(
+            uow, saver, 50, programme=PROGRAMME, reason="x", key="soon", business_time=NOW - timedelta(days=25)
+        )
+        await accounts.award_points(
+            uow, saver, 30, programme=PROGRAMME, reason="x", key="due", business_time=NOW - timedelta(days=40)
+        )
+        template = await coupon_svc.create_template(
+            uow, coupon_svc.TemplateSpec(code="c3", name="3 days", kind=CouponKind.FIXED, amount_off=100, valid_days=3)
+        )
         await coupon_svc.issue(uow, template.id, holder, now=NOW - timedelta(days=5))
         await uow.commit()
 
 
 @pytest.mark.parametrize("job", MERCHANT_JOBS)
-async def test_a_job_by_hand_does_the_work_once(job: str, db: Database, owner_engine: Any, tenant_factory: Any,
-                                                member_factory: Any) -> None:
+async def test_a_job_by_hand_does_the_work_once(
+    job: str, db: Database, owner_engine: Any, tenant_factory: Any, member_factory: Any
+) -> None:
     a, b = await tenant_factory("Chain A"), await tenant_factory("Chain B")
     for tenant in (a, b):
         await due_work(db, tenant, member_factory)
@@ -152,24 +176,37 @@ async def test_the_scheduler_tick_then_by_hand(db: Database, tenant_factory: Any
     async with db.uow(a) as uow:
         assert await uow.session.scalar(text("SELECT status FROM coupons")) == "expired"
     async with db.uow(system=True) as uow:
-        runs = (await uow.session.execute(text(
-            "SELECT job, trigger, status FROM job_runs WHERE as_of = :a ORDER BY job"), {"a": tick})).all()
-    assert [tuple(r) for r in runs] == [("expire-coupons", "scheduler", "done"),
-                                        ("prune-identity", "scheduler", "done")]
-    assert total(await cli("jobs", "run", "expire-coupons", "--as-of", tick.isoformat(), "--merchant",
-                           await slug_of(db, a))) == 0
+        runs = (
+            await uow.session.execute(
+                text("SELECT job, trigger, status FROM job_runs WHERE as_of = :a ORDER BY job"), {"a": tick}
+            )
+        ).all()
+    assert [tuple(r) for r in runs] == [
+        ("expire-coupons", "scheduler", "done"),
+        ("prune-identity", "scheduler", "done"),
+    ]
+    assert (
+        total(
+            await cli("jobs", "run", "expire-coupons", "--as-of", tick.isoformat(), "--merchant", await slug_of(db, a))
+        )
+        == 0
+    )
 
 
 async def test_platform_jobs_run_by_hand(db: Database, tenant_factory: Any) -> None:
     t = await tenant_factory()
     old = datetime.now(UTC) - timedelta(days=20)
     async with db.uow(t) as uow:
-        await uow.session.execute(text(
-            "INSERT INTO outbox (tenant_id, actor, created_at, sent_at) VALUES (:t, 'old_message', :o, :o)"),
-            {"t": t, "o": old})
-        await uow.session.execute(text(
-            "INSERT INTO processed_messages (message_id, tenant_id, actor, processed_at) VALUES (:m, :t, 'x', :o)"),
-            {"m": uuid.uuid4(), "t": t, "o": old})
+        await uow.session.execute(
+            text("INSERT INTO outbox (tenant_id, actor, created_at, sent_at) VALUES (:t, 'old_message', :o, :o)"),
+            {"t": t, "o": old},
+        )
+        await uow.session.execute(
+            text(
+                "INSERT INTO processed_messages (message_id, tenant_id, actor, processed_at) VALUES (:m, :t, 'x', :o)"
+            ),
+            {"m": uuid.uuid4(), "t": t, "o": old},
+        )
         await uow.commit()
     assert total(await cli("jobs", "run", "prune-outbox", "--dry-run")) >= 2
     assert total(await cli("jobs", "run", "prune-outbox")) >= 2
@@ -197,14 +234,18 @@ async def test_list_shows_every_job_its_schedule_and_last_run() -> None:
     assert "by cli: done" in prune
 
 
-async def test_future_as_of_is_refused_in_production(db: Database, owner_engine: Any, tenant_factory: Any,
-                                                     member_factory: Any) -> None:
+async def test_future_as_of_is_refused_in_production(
+    db: Database, owner_engine: Any, tenant_factory: Any, member_factory: Any
+) -> None:
     t = await tenant_factory()
     await due_work(db, t, member_factory)
     slug = await slug_of(db, t)
-    production = {"LIANKA_ENV": "production", "LIANKA_SECRET_KEY": secrets.token_urlsafe(48),
-                  "LIANKA_METRICS_TOKEN": secrets.token_urlsafe(48),
-                  "LIANKA_APP_DB_PASSWORD": secrets.token_urlsafe(24)}  # production refuses weak secrets
+    production = {
+        "LIANKA_ENV": "production",
+        "LIANKA_SECRET_KEY": secrets.token_urlsafe(48),
+        "LIANKA_METRICS_TOKEN": secrets.token_urlsafe(48),
+        "LIANKA_APP_DB_PASSWORD": secrets.token_urlsafe(24),
+    }  # production refuses weak secrets
     future = (datetime.now(UTC) + timedelta(days=400)).isoformat()
     before = await snapshot(owner_engine)
     try:
@@ -213,20 +254,42 @@ async def test_future_as_of_is_refused_in_production(db: Database, owner_engine:
         assert "future" in refused.output
         assert await snapshot(owner_engine) == before
         # the past is fine in production (a day the scheduler missed), the future outside it
-        assert total(await cli("jobs", "run", "expire-coupons", "--merchant", slug, "--as-of", NOW.isoformat(),
-                               env=production)) == 1
-        assert total(await cli("jobs", "run", "expire-points", "--merchant", slug, "--as-of", future,
-                               env={"LIANKA_ENV": "development"})) == 2  # both lots are due by then
+        assert (
+            total(
+                await cli(
+                    "jobs", "run", "expire-coupons", "--merchant", slug, "--as-of", NOW.isoformat(), env=production
+                )
+            )
+            == 1
+        )
+        assert (
+            total(
+                await cli(
+                    "jobs",
+                    "run",
+                    "expire-points",
+                    "--merchant",
+                    slug,
+                    "--as-of",
+                    future,
+                    env={"LIANKA_ENV": "development"},
+                )
+            )
+            == 2
+        )  # both lots are due by then
     finally:
         get_settings.cache_clear()  # the command cached production settings in this process
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["no-such-job"], "no job 'no-such-job'"),
-    (["expire-coupons", "--merchant", "no-such-merchant"], "no merchant 'no-such-merchant'"),
-    (["expire-coupons", "--as-of", "2026-11-23T00:05:00"], "needs its UTC offset"),
-    (["expire-coupons", "--as-of", "yesterday"], "not an ISO 8601 time"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no-such-job"], "no job 'no-such-job'"),
+        (["expire-coupons", "--merchant", "no-such-merchant"], "no merchant 'no-such-merchant'"),
+        (["expire-coupons", "--as-of", "2026-11-23T00:05:00"], "needs its UTC offset"),
+        (["expire-coupons", "--as-of", "yesterday"], "not an ISO 8601 time"),
+    ],
+)
 async def test_bad_requests_change_nothing(args: list[str], message: str, owner_engine: Any) -> None:
     before = await snapshot(owner_engine)
     result = await cli("jobs", "run", *args)

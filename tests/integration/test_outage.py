@@ -40,16 +40,22 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Setting
     rd.start()
     try:
         upgrade(pg.url())
-        yield Settings.from_env({**os.environ, "DATABASE_URL": pg.url(), "REDIS_URL": rd.url(),
-                                 "LIANKA_DATA_DIR": str(data)}), pg, rd
+        yield (
+            Settings.from_env(
+                {**os.environ, "DATABASE_URL": pg.url(), "REDIS_URL": rd.url(), "LIANKA_DATA_DIR": str(data)}
+            ),
+            pg,
+            rd,
+        )
     finally:
         pg.stop()
         rd.stop()
 
 
 @pytest.fixture
-async def running(services: tuple[Settings, EmbeddedPostgres, EmbeddedRedis]
-                  ) -> AsyncIterator[tuple[AsyncTestClient[Litestar], Creds]]:
+async def running(
+    services: tuple[Settings, EmbeddedPostgres, EmbeddedRedis],
+) -> AsyncIterator[tuple[AsyncTestClient[Litestar], Creds]]:
     settings, pg, rd = services
     pg.start()  # a failed test may have left them stopped
     rd.start()
@@ -57,9 +63,10 @@ async def running(services: tuple[Settings, EmbeddedPostgres, EmbeddedRedis]
     db, redis = Database.from_settings(settings), Redis.from_url(settings.redis_url)
     try:
         async with db.uow(system=True) as uow:
-            tenant = await uow.session.scalar(text(
-                "INSERT INTO merchants (slug, name) VALUES (:s, 'Outage') RETURNING id"),
-                {"s": f"o-{uuid.uuid4().hex[:12]}"})
+            tenant = await uow.session.scalar(
+                text("INSERT INTO merchants (slug, name) VALUES (:s, 'Outage') RETURNING id"),
+                {"s": f"o-{uuid.uuid4().hex[:12]}"},
+            )
             await uow.commit()
         creds = await AuthKit(db, settings, redis).staff(tenant, "owner")
     finally:

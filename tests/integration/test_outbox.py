@@ -68,8 +68,11 @@ def _work_until_idle(timeout: float = 60) -> None:
 
 async def _codes(db: Database, tenant: uuid.UUID) -> list[str]:
     async with db.uow(tenant) as uow:
-        return list((await uow.session.execute(
-            text("SELECT code FROM branches WHERE name = 'from outbox' ORDER BY code"))).scalars())
+        return list(
+            (
+                await uow.session.execute(text("SELECT code FROM branches WHERE name = 'from outbox' ORDER BY code"))
+            ).scalars()
+        )
 
 
 async def test_rollback_sends_nothing(db: Database, tenant_factory) -> None:
@@ -106,8 +109,10 @@ async def test_redelivered_message_is_applied_once(db: Database, tenant_factory)
     await asyncio.to_thread(_work_until_idle)
     assert await _codes(db, t) == ["DUP"]
     async with db.uow(t) as uow:
-        assert await uow.session.scalar(
-            text("SELECT count(*) FROM processed_messages WHERE actor = 'outbox_test_record'")) == 1
+        assert (
+            await uow.session.scalar(text("SELECT count(*) FROM processed_messages WHERE actor = 'outbox_test_record'"))
+            == 1
+        )
 
 
 async def test_relay_killed_mid_batch_loses_nothing(db: Database, tenant_factory, project_root) -> None:
@@ -116,8 +121,12 @@ async def test_relay_killed_mid_batch_loses_nothing(db: Database, tenant_factory
     await _write(db, t, codes, commit=True)
     env = {**os.environ, "LIANKA_FAULTS": "relay.after_enqueue=13", "LIANKA_RELAY_BATCH_SIZE": "10"}
     proc = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "lianka.cli", "relay"], env=env, cwd=project_root,
-        capture_output=True, timeout=120,
+        subprocess.run,
+        [sys.executable, "-m", "lianka.cli", "relay"],
+        env=env,
+        cwd=project_root,
+        capture_output=True,
+        timeout=120,
     )
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]  # died by SIGKILL inside batch 2
     unsent = await _unsent(db, t)

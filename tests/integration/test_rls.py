@@ -18,7 +18,8 @@ async def _add_branches(db: Database, tenant: uuid.UUID, codes: list[str]) -> No
     async with db.uow(tenant) as uow:
         for code in codes:
             await uow.session.execute(
-                text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, :c)"), {"t": tenant, "c": code})
+                text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, :c, :c)"), {"t": tenant, "c": code}
+            )
         await uow.commit()
 
 
@@ -60,7 +61,8 @@ async def test_cannot_write_rows_for_another_tenant(db: Database, two_tenants) -
     async with db.uow(a) as uow:
         with pytest.raises(DBAPIError, match="row-level security"):
             await uow.session.execute(
-                text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'EVIL', 'x')"), {"t": b})
+                text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'EVIL', 'x')"), {"t": b}
+            )
     await _add_branches(db, a, ["M1"])
     async with db.uow(a) as uow:
         with pytest.raises(DBAPIError, match="row-level security"):
@@ -75,12 +77,16 @@ async def test_cannot_write_rows_for_another_tenant(db: Database, two_tenants) -
 
 async def test_app_role_is_neither_owner_nor_superuser(db: Database) -> None:
     async with db.engine.connect() as conn:
-        role = (await conn.execute(text(
-            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"))).one()
+        role = (
+            await conn.execute(
+                text("SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+        ).one()
         assert role.rolname == "lianka_app"
         assert not role.rolsuper and not role.rolbypassrls
-        owners = set((await conn.execute(text(
-            "SELECT tableowner FROM pg_tables WHERE schemaname = 'public'"))).scalars())
+        owners = set(
+            (await conn.execute(text("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'"))).scalars()
+        )
         assert "lianka_app" not in owners
         with pytest.raises(ProgrammingError):
             await conn.execute(text("ALTER TABLE branches DISABLE ROW LEVEL SECURITY"))
@@ -88,12 +94,17 @@ async def test_app_role_is_neither_owner_nor_superuser(db: Database) -> None:
 
 async def test_every_tenant_table_forces_rls(owner_engine) -> None:
     async with owner_engine.connect() as conn:
-        rows = (await conn.execute(text(
-            """SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
+        rows = (
+            await conn.execute(
+                text(
+                    """SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
                FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
                JOIN pg_namespace n ON n.oid = c.relnamespace
                WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attname = 'tenant_id'
-                 AND NOT a.attisdropped"""))).all()
+                 AND NOT a.attisdropped"""
+                )
+            )
+        ).all()
     assert rows, "no tenant tables found"
     unprotected = [r.relname for r in rows if not (r.relrowsecurity and r.relforcerowsecurity)]
     assert unprotected == []

@@ -67,8 +67,9 @@ def test_run_restarts_a_dead_child_and_ctrl_c_stops_everything(project_root: Pat
     port, log = _free_port(), tmp_path / "run.log"
     env = {**os.environ, "LIANKA_PORT": str(port)}
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lianka.cli", "run"], cwd=project_root, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lianka.cli", "run"], cwd=project_root, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         _wait_ready(port, proc, log)
         children = psutil.Process(proc.pid).children(recursive=True)

@@ -29,12 +29,20 @@ def dev_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def lianka(project_root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lianka.cli", *args], check=False, cwd=project_root, env=env,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "lianka.cli", *args],
+        check=False,
+        cwd=project_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
-def test_scheduler_and_jobs_on_the_embedded_services(project_root: Path, dev_env: dict[str, str],
-                                                     tmp_path: Path) -> None:
+def test_scheduler_and_jobs_on_the_embedded_services(
+    project_root: Path, dev_env: dict[str, str], tmp_path: Path
+) -> None:
     data = Path(dev_env["LIANKA_DATA_DIR"])
     assert lianka(project_root, dev_env, "db", "upgrade").returncode == 0
     dry = lianka(project_root, dev_env, "jobs", "run", "expire-coupons", "--dry-run")
@@ -44,8 +52,13 @@ def test_scheduler_and_jobs_on_the_embedded_services(project_root: Path, dev_env
 
     log = tmp_path / "scheduler.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lianka.cli", "scheduler"], cwd=project_root, env=dev_env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lianka.cli", "scheduler"],
+            cwd=project_root,
+            env=dev_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while "scheduler is leader" not in log.read_text():

@@ -12,15 +12,13 @@ pytestmark = pytest.mark.integration
 
 async def _count(db: Database, tenant, code: str) -> int:
     async with db.uow(tenant) as uow:
-        return int(await uow.session.scalar(
-            text("SELECT count(*) FROM branches WHERE code = :c"), {"c": code}) or 0)
+        return int(await uow.session.scalar(text("SELECT count(*) FROM branches WHERE code = :c"), {"c": code}) or 0)
 
 
 async def test_no_commit_means_rollback(db: Database, tenant_factory) -> None:
     t = await tenant_factory()
     async with db.uow(t) as uow:
-        await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'R1', 'r')"),
-                                  {"t": t})
+        await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'R1', 'r')"), {"t": t})
     assert await _count(db, t, "R1") == 0
 
 
@@ -29,7 +27,8 @@ async def test_exception_rolls_back(db: Database, tenant_factory) -> None:
     with pytest.raises(RuntimeError):
         async with db.uow(t) as uow:
             await uow.session.execute(
-                text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'R2', 'r')"), {"t": t})
+                text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'R2', 'r')"), {"t": t}
+            )
             raise RuntimeError("boom")
     assert await _count(db, t, "R2") == 0
 
@@ -37,11 +36,9 @@ async def test_exception_rolls_back(db: Database, tenant_factory) -> None:
 async def test_commit_persists_and_later_writes_do_not(db: Database, tenant_factory) -> None:
     t = await tenant_factory()
     async with db.uow(t) as uow:
-        await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'C1', 'c')"),
-                                  {"t": t})
+        await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'C1', 'c')"), {"t": t})
         await uow.commit()
         # the next transaction of the same unit is tenant-scoped too, and is rolled back on exit
-        await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'C2', 'c')"),
-                                  {"t": t})
+        await uow.session.execute(text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'C2', 'c')"), {"t": t})
     assert await _count(db, t, "C1") == 1
     assert await _count(db, t, "C2") == 0

@@ -19,16 +19,26 @@ from lianka.web.console import form_values as fv
 from lianka.web.console import programme_form as pf
 
 
-@pytest.mark.parametrize(("typed", "fen"), [
-    ("12.34", 1234), ("12.3", 1230), ("12", 1200), ("0.01", 1), ("3,000.50", 300_050), ("¥ 5", 500),
-    ("3000.00", 300_000), ("99999999999.99", 9_999_999_999_999),
-])
+@pytest.mark.parametrize(
+    ("typed", "fen"),
+    [
+        ("12.34", 1234),
+        ("12.3", 1230),
+        ("12", 1200),
+        ("0.01", 1),
+        ("3,000.50", 300_050),
+        ("¥ 5", 500),
+        ("3000.00", 300_000),
+        ("99999999999.99", 9_999_999_999_999),
+    ],
+)
 def test_amounts_in_yuan_are_exact_fen(typed: str, fen: int) -> None:
     assert fv.minor_units(typed, "amount", "CNY") == fen
 
 
-@pytest.mark.parametrize("typed", ["12.345", "0.001", "1e3", "NaN", "Infinity", "-1", "12.", ".5", "1 2.3.4", "",
-                                   "12,34.5.6", "0x10"])
+@pytest.mark.parametrize(
+    "typed", ["12.345", "0.001", "1e3", "NaN", "Infinity", "-1", "12.", ".5", "1 2.3.4", "", "12,34.5.6", "0x10"]
+)
 def test_anything_else_is_an_error_beside_the_field(typed: str) -> None:
     with pytest.raises(ValidationFailed) as refused:
         fv.minor_units(typed, "tiers-2-threshold", "CNY")
@@ -64,12 +74,28 @@ def _posted(form: pf.SectionForm) -> FormMultiDict:
 
 RICH = msgspec.structs.replace(
     DEMO_PROGRAMME,
-    rules=[*DEMO_PROGRAMME.rules,
-           doc.EarningRule(code="checkin", kind=doc.RuleKind.CHECKIN, points=5, streak_bonus={"7": 20, "30": 100},
-                           branches=["SH01", "SH02"], tiers=["gold"], cap_per_day=50, cap_total=10_000,
-                           starts=datetime(2027, 1, 1).date(), ends=datetime(2027, 12, 31).date(), min_spend=1250)],
-    points=msgspec.structs.replace(DEMO_PROGRAMME.points, earn_per_major=Decimal("0.5"),
-                                   pending_days=7, expiry=doc.ExpiryPolicy(kind=doc.ExpiryKind.END_OF_YEAR)),
+    rules=[
+        *DEMO_PROGRAMME.rules,
+        doc.EarningRule(
+            code="checkin",
+            kind=doc.RuleKind.CHECKIN,
+            points=5,
+            streak_bonus={"7": 20, "30": 100},
+            branches=["SH01", "SH02"],
+            tiers=["gold"],
+            cap_per_day=50,
+            cap_total=10_000,
+            starts=datetime(2027, 1, 1).date(),
+            ends=datetime(2027, 12, 31).date(),
+            min_spend=1250,
+        ),
+    ],
+    points=msgspec.structs.replace(
+        DEMO_PROGRAMME.points,
+        earn_per_major=Decimal("0.5"),
+        pending_days=7,
+        expiry=doc.ExpiryPolicy(kind=doc.ExpiryKind.END_OF_YEAR),
+    ),
     refunds=doc.RefundPolicy(clawback=False, anywhere=True),
 )
 
@@ -120,13 +146,16 @@ def test_removed_and_blank_rows_are_left_out_and_errors_find_their_row() -> None
 
 def test_a_spend_threshold_is_yuan_and_a_points_threshold_whole_points() -> None:
     shown = pf.from_programme(DEMO_PROGRAMME, "tiers", "CNY")
-    post = FormMultiDict([(k, v) for k, v in _posted(shown).multi_items() if k != "tiers-2-threshold"]
-                         + [("tiers-2-threshold", "3000.005")])
+    post = FormMultiDict(
+        [(k, v) for k, v in _posted(shown).multi_items() if k != "tiers-2-threshold"]
+        + [("tiers-2-threshold", "3000.005")]
+    )
     with pytest.raises(ValidationFailed) as refused:
         pf.to_value(pf.from_post(post, "tiers"), "CNY")
     assert refused.value.extra == {"field": "tiers-2-threshold", "reason": "amount"}
-    points = FormMultiDict([(k, v) for k, v in _posted(shown).multi_items()
-                            if k not in ("tiers-2-threshold", "tiers-2-qualification")]
-                           + [("tiers-2-threshold", "800"), ("tiers-2-qualification", "points")])
+    points = FormMultiDict(
+        [(k, v) for k, v in _posted(shown).multi_items() if k not in ("tiers-2-threshold", "tiers-2-qualification")]
+        + [("tiers-2-threshold", "800"), ("tiers-2-qualification", "points")]
+    )
     gold = pf.to_value(pf.from_post(points, "tiers"), "CNY")["tiers"][2]
     assert (gold["qualification"], gold["threshold"]) == ("points", 800)

@@ -69,27 +69,38 @@ def test_pages_speak_chinese_and_english() -> None:
     assert Language("en").gettext("Branches") == "Branches"
 
 
-@pytest.mark.parametrize(("cookie", "header", "expected"), [
-    (None, None, "zh-CN"),
-    (None, "en-US,en;q=0.9", "en"),
-    (None, "fr-FR, en;q=0.5", "en"),
-    (None, "zh-TW,en;q=0.8", "zh-CN"),
-    (None, "en;q=0.4, zh;q=0.9", "zh-CN"),
-    (None, "en;q=0, de", "zh-CN"),
-    (None, "garbage;;q=x,,", "zh-CN"),
-    ("en", "zh-CN", "en"),
-    ("zh-CN", "en", "zh-CN"),
-    ("xx", "en", "en"),
-])
-def test_language_is_the_choice_then_accept_language_then_chinese(cookie: str | None, header: str | None,
-                                                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    ("cookie", "header", "expected"),
+    [
+        (None, None, "zh-CN"),
+        (None, "en-US,en;q=0.9", "en"),
+        (None, "fr-FR, en;q=0.5", "en"),
+        (None, "zh-TW,en;q=0.8", "zh-CN"),
+        (None, "en;q=0.4, zh;q=0.9", "zh-CN"),
+        (None, "en;q=0, de", "zh-CN"),
+        (None, "garbage;;q=x,,", "zh-CN"),
+        ("en", "zh-CN", "en"),
+        ("zh-CN", "en", "zh-CN"),
+        ("xx", "en", "en"),
+    ],
+)
+def test_language_is_the_choice_then_accept_language_then_chinese(
+    cookie: str | None, header: str | None, expected: str
+) -> None:
     assert negotiate(cookie, header).tag == expected
 
 
-@pytest.mark.parametrize(("minor", "currency", "expected"), [
-    (1234, "CNY", "¥12.34"), (0, "CNY", "¥0.00"), (-500, "CNY", "-¥5.00"), (123456789, "CNY", "¥1,234,567.89"),
-    (1, "CNY", "¥0.01"), (1500, "JPY", "¥1,500"),
-])
+@pytest.mark.parametrize(
+    ("minor", "currency", "expected"),
+    [
+        (1234, "CNY", "¥12.34"),
+        (0, "CNY", "¥0.00"),
+        (-500, "CNY", "-¥5.00"),
+        (123456789, "CNY", "¥1,234,567.89"),
+        (1, "CNY", "¥0.01"),
+        (1500, "JPY", "¥1,500"),
+    ],
+)
 def test_money_is_exact(minor: int, currency: str, expected: str) -> None:
     assert i18n.money(minor, currency) == expected
 

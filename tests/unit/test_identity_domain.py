@@ -45,10 +45,15 @@ def test_branch_limits() -> None:
         _ = Principal(kind=Kind.MEMBER, subject_id=uuid.uuid4()).tenant
 
 
-@pytest.mark.parametrize(("raw", "e164"), [
-    ("13800138000", "+8613800138000"), ("+86 138 0013 8000", "+8613800138000"),
-    ("+1 415 555 2671", "+14155552671"), ("0086 13800138000", "+8613800138000"),
-])
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("13800138000", "+8613800138000"),
+        ("+86 138 0013 8000", "+8613800138000"),
+        ("+1 415 555 2671", "+14155552671"),
+        ("0086 13800138000", "+8613800138000"),
+    ],
+)
 def test_phone_numbers(raw: str, e164: str) -> None:
     assert normalise_phone(raw) == e164
     assert mask_phone(e164).count("*") == 4
@@ -68,9 +73,15 @@ def test_secrets_box() -> None:
     assert secrets_box.mac("k", "a", "m") != secrets_box.mac("k", "b", "m")  # purposes never collide
 
 
-@pytest.mark.parametrize(("given", "safe"), [
-    ("/console", "/console"), ("//evil.example", "/"), ("https://evil.example", "/"), (None, "/"),
-    ("/\\evil.example", "/"),
-])
+@pytest.mark.parametrize(
+    ("given", "safe"),
+    [
+        ("/console", "/console"),
+        ("//evil.example", "/"),
+        ("https://evil.example", "/"),
+        (None, "/"),
+        ("/\\evil.example", "/"),
+    ],
+)
 def test_next_paths(given: str | None, safe: str) -> None:
     assert _safe_next(given) == safe

@@ -56,8 +56,14 @@ class FakeSmtp:
 
 async def test_smtp_backend_sends_a_real_smtp_conversation() -> None:
     server = FakeSmtp()
-    cfg = dataclasses.replace(IdentitySettings(), mail_backend="smtp", smtp_host="127.0.0.1", smtp_port=server.port,
-                              smtp_starttls=False, mail_from="Lianka <no-reply@lianka.test>")
+    cfg = dataclasses.replace(
+        IdentitySettings(),
+        mail_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=server.port,
+        smtp_starttls=False,
+        mail_from="Lianka <no-reply@lianka.test>",
+    )
     mailer = mailer_for(cfg)
     assert isinstance(mailer, SmtpMailer)
     await mailer.send(Mail("owner@example.com", "Confirm your e-mail", "Token: abc"))

@@ -21,7 +21,10 @@ def test_platform_is_the_standard_library_from_the_repo_root(tmp_path: Path) -> 
     for cwd in (ROOT, ROOT / "platform", tmp_path):
         out = subprocess.run(
             [sys.executable, "-c", "import platform, sys; print(platform.__file__); print(platform.system())"],
-            cwd=cwd, capture_output=True, text=True, check=True,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.splitlines()
         assert out[0].endswith("platform.py"), (cwd, out)
         assert out[1] == "Linux"

@@ -25,16 +25,22 @@ def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 
 def test_strong_secrets_start(tmp_path: Path) -> None:
-    s = Settings.from_env(production(
-        tmp_path, DATABASE_URL=f"postgresql+asyncpg://owner:{secrets.token_urlsafe(24)}@db:5432/lianka",
-        LIANKA_SMTP_USER="mailer", LIANKA_SMTP_PASSWORD=secrets.token_urlsafe(16),
-        LIANKA_OIDC_ISSUER="https://id.example.net", LIANKA_OIDC_CLIENT_SECRET=secrets.token_urlsafe(32)))
+    s = Settings.from_env(
+        production(
+            tmp_path,
+            DATABASE_URL=f"postgresql+asyncpg://owner:{secrets.token_urlsafe(24)}@db:5432/lianka",
+            LIANKA_SMTP_USER="mailer",
+            LIANKA_SMTP_PASSWORD=secrets.token_urlsafe(16),
+            LIANKA_OIDC_ISSUER="https://id.example.net",
+            LIANKA_OIDC_CLIENT_SECRET=secrets.token_urlsafe(32),
+        )
+    )
     assert s.is_production and s.metrics_token == STRONG["LIANKA_METRICS_TOKEN"]
 
 
 WEAK = [
     ("", "is not set"),
-    ("change-me-to-a-long-random-string", "placeholder"),   # infra/compose.yaml, before
+    ("change-me-to-a-long-random-string", "placeholder"),  # infra/compose.yaml, before
     ("app-change-me", "placeholder"),
     ("CHANGEME" + secrets.token_urlsafe(40), "placeholder"),
     ("my-secret-key-for-production-use-0001", "placeholder"),
@@ -61,10 +67,13 @@ def test_weak_required_secrets_are_refused(tmp_path: Path, variable: str, value:
         assert value not in message  # the error reaches the logs: it never repeats the secret
 
 
-@pytest.mark.parametrize(("variable", "extra"), [
-    ("LIANKA_SMTP_PASSWORD", {"LIANKA_SMTP_HOST": "smtp.example.net", "LIANKA_SMTP_USER": "mailer"}),
-    ("LIANKA_OIDC_CLIENT_SECRET", {"LIANKA_OIDC_ISSUER": "https://id.example.net", "LIANKA_OIDC_CLIENT_ID": "lk"}),
-])
+@pytest.mark.parametrize(
+    ("variable", "extra"),
+    [
+        ("LIANKA_SMTP_PASSWORD", {"LIANKA_SMTP_HOST": "smtp.example.net", "LIANKA_SMTP_USER": "mailer"}),
+        ("LIANKA_OIDC_CLIENT_SECRET", {"LIANKA_OIDC_ISSUER": "https://id.example.net", "LIANKA_OIDC_CLIENT_ID": "lk"}),
+    ],
+)
 def test_optional_secrets_are_checked_when_set(tmp_path: Path, variable: str, extra: dict[str, str]) -> None:
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env(production(tmp_path, **extra, **{variable: "changeme"}))
@@ -105,8 +114,7 @@ def test_estimated_bits_tracks_real_entropy() -> None:
     assert estimated_bits("") == 0
 
 
-def test_compose_holds_no_secret_and_its_old_placeholders_would_not_start(project_root: Path,
-                                                                          tmp_path: Path) -> None:
+def test_compose_holds_no_secret_and_its_old_placeholders_would_not_start(project_root: Path, tmp_path: Path) -> None:
     """``infra/compose.yaml`` takes every secret from the environment (``${VAR:?…}``: compose stops
     when it is missing); and the values it used to ship are refused by production start-up."""
     text = (project_root / "infra" / "compose.yaml").read_text()
@@ -122,11 +130,16 @@ def test_compose_holds_no_secret_and_its_old_placeholders_would_not_start(projec
     for old in ("owner-change-me", "app-change-me", "change-me-to-a-long-random-string"):
         assert old not in text
     with pytest.raises(SettingsError):
-        Settings.from_env({
-            "LIANKA_ENV": "production", "LIANKA_DATA_DIR": str(tmp_path),
-            "DATABASE_URL": "postgresql+asyncpg://lianka_owner:owner-change-me@postgres:5432/lianka",
-            "LIANKA_APP_DB_PASSWORD": "app-change-me", "LIANKA_SECRET_KEY": "change-me-to-a-long-random-string",
-            "LIANKA_METRICS_TOKEN": secrets.token_urlsafe(32)})
+        Settings.from_env(
+            {
+                "LIANKA_ENV": "production",
+                "LIANKA_DATA_DIR": str(tmp_path),
+                "DATABASE_URL": "postgresql+asyncpg://lianka_owner:owner-change-me@postgres:5432/lianka",
+                "LIANKA_APP_DB_PASSWORD": "app-change-me",
+                "LIANKA_SECRET_KEY": "change-me-to-a-long-random-string",
+                "LIANKA_METRICS_TOKEN": secrets.token_urlsafe(32),
+            }
+        )
 
 
 def test_trusted_proxies_parse(tmp_path: Path) -> None:

@@ -20,8 +20,13 @@ def test_production_requires_a_secret(tmp_path: Path) -> None:
 
 
 def test_app_url_is_derived_from_the_owner_url(tmp_path: Path) -> None:
-    s = Settings.from_env({"DATABASE_URL": "postgresql+asyncpg://owner:pw@db.example:5432/lianka",
-                           "LIANKA_APP_DB_PASSWORD": "s3cret", "LIANKA_DATA_DIR": str(tmp_path)})
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+asyncpg://owner:pw@db.example:5432/lianka",
+            "LIANKA_APP_DB_PASSWORD": "s3cret",
+            "LIANKA_DATA_DIR": str(tmp_path),
+        }
+    )
     assert s.resolved_app_database_url() == "postgresql+asyncpg://lianka_app:s3cret@db.example:5432/lianka"
 
 

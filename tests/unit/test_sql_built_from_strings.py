@@ -29,14 +29,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCANNED = ("platform", "tenants", "alliance", "billing", "web")
-SQL_METHODS = {"execute", "exec_driver_sql", "executemany", "scalar", "scalars", "stream", "stream_scalars",
-               "fetch", "fetchrow", "fetchval", "copy_from_query"}
+SQL_METHODS = {
+    "execute",
+    "exec_driver_sql",
+    "executemany",
+    "scalar",
+    "scalars",
+    "stream",
+    "stream_scalars",
+    "fetch",
+    "fetchrow",
+    "fetchval",
+    "copy_from_query",
+}
 
 #: (file, interpolated expression) → why it can only be a constant. Keep entries few and specific.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("tenants/crm_queries.py", "where"):
-        "_member_filter joins fixed clause strings (the lifecycle clause from a literal dict keyed by an "
-        "enum-checked stage); every value it filters by is a bound parameter",
+    (
+        "tenants/crm_queries.py",
+        "where",
+    ): "_member_filter joins fixed clause strings (the lifecycle clause from a literal dict keyed by an "
+    "enum-checked stage); every value it filters by is a bound parameter",
 }
 
 
@@ -136,8 +149,12 @@ class _Checker:
 
     def _constant_table(self, node: ast.AST) -> bool:
         """A module-level literal, or ``.items()``/``.keys()``/``.values()`` of one."""
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args and \
-                node.func.attr in {"items", "keys", "values"}:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and not node.args
+            and node.func.attr in {"items", "keys", "values"}
+        ):
             node = node.func.value
         return (isinstance(node, ast.Name) and node.id in self.scope.constants) or _is_literal(node)
 
@@ -147,8 +164,12 @@ class _Checker:
             return True
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"int", "len"}:
             return True
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                node.func.attr in {"replace", "strip", "lower", "upper"} and all(map(_is_literal, node.args)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"replace", "strip", "lower", "upper"}
+            and all(map(_is_literal, node.args))
+        ):
             return self.value(node.func.value)  # a str method with literal arguments on a constant
         if isinstance(node, ast.Subscript) and self._constant_table(node.value):
             return True
@@ -226,20 +247,31 @@ def _is_format(node: ast.AST) -> bool:
 
 
 def _is_join(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" and \
-        isinstance(node.func.value, ast.Constant)
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "join"
+        and isinstance(node.func.value, ast.Constant)
+    )
 
 
 def _stringy(node: ast.AST) -> bool:
-    return isinstance(node, ast.JoinedStr | ast.BinOp) or _is_format(node) or _is_join(node) or \
-        (isinstance(node, ast.Constant) and isinstance(node.value, str))
+    return (
+        isinstance(node, ast.JoinedStr | ast.BinOp)
+        or _is_format(node)
+        or _is_join(node)
+        or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+    )
 
 
 def _sql_argument(call: ast.Call) -> ast.AST | None:
     func = call.func
-    is_text = (isinstance(func, ast.Name) and func.id == "text") or \
-        (isinstance(func, ast.Attribute) and func.attr == "text" and isinstance(func.value, ast.Name)
-         and func.value.id in {"sa", "sqlalchemy"})
+    is_text = (isinstance(func, ast.Name) and func.id == "text") or (
+        isinstance(func, ast.Attribute)
+        and func.attr == "text"
+        and isinstance(func.value, ast.Name)
+        and func.value.id in {"sa", "sqlalchemy"}
+    )
     is_method = isinstance(func, ast.Attribute) and func.attr in SQL_METHODS
     if not (is_text or is_method):
         return None
@@ -276,8 +308,10 @@ def scan(root: Path) -> list[Finding]:
 
 def test_no_sql_is_built_from_runtime_values(project_root: Path) -> None:
     findings = scan(project_root)
-    assert not findings, "SQL text built from runtime values (bind them as parameters, or see this " \
+    assert not findings, (
+        "SQL text built from runtime values (bind them as parameters, or see this "
         "test's docstring for the allow-list idiom):\n" + "\n".join(map(str, findings))
+    )
 
 
 def test_every_allow_list_entry_is_still_needed(project_root: Path) -> None:
@@ -301,23 +335,23 @@ BAD = {
     "percent": 'async def f(conn, x):\n    await conn.fetch("SELECT * FROM t WHERE a = %s" % x)\n',
     "format": 'async def f(s, x):\n    await s.execute(text("SELECT {}".format(x)))\n',
     "concatenation": 'async def f(s, x):\n    await s.scalar(text("SELECT * FROM t WHERE a = " + x))\n',
-    "via a variable": 'async def f(s, x):\n    q = f"DELETE FROM t WHERE a = \'{x}\'"\n    await s.execute(text(q))\n',
+    "via a variable": "async def f(s, x):\n    q = f\"DELETE FROM t WHERE a = '{x}'\"\n    await s.execute(text(q))\n",
     "augmented": 'async def f(s, x):\n    q = "SELECT 1"\n    q += f" AND {x}"\n    await s.execute(text(q))\n',
-    "driver sql": 'def f(c, x):\n    c.exec_driver_sql(f"SET app.tenant_id = \'{x}\'")\n',
+    "driver sql": "def f(c, x):\n    c.exec_driver_sql(f\"SET app.tenant_id = '{x}'\")\n",
     "join": 'async def f(s, cols):\n    await s.execute(text("SELECT " + ", ".join(cols)))\n',
     "unpacked call": 'async def f(s, x):\n    a, b = g(x)\n    await s.execute(text(f"SELECT {a}"))\n',
 }
 GOOD = {
     "bound parameters": 'async def f(s, x):\n    await s.execute(text("SELECT * FROM t WHERE a = :a"), {"a": x})\n',
     "constant table": '_O = {"new": "a DESC", "old": "a"}\nasync def f(s, k):\n'
-                      '    await s.execute(text(f"SELECT * FROM t ORDER BY {_O[k]}"))\n',
+    '    await s.execute(text(f"SELECT * FROM t ORDER BY {_O[k]}"))\n',
     "loop over constants": 'async def f(s):\n    for t in ("a", "b"):\n'
-                           '        await s.scalar(text(f"SELECT count(*) FROM {t}"))\n',
+    '        await s.scalar(text(f"SELECT count(*) FROM {t}"))\n',
     "items of a constant": 'C = {"x": "SELECT 1"}\nasync def f(s, n):\n    for k, q in C.items():\n'
-                           '        await s.execute(text(f"{q} LIMIT {int(n)}"))\n',
-    "expression objects": 'async def f(s, x):\n    stmt = select(T).where(T.a == x)\n    await s.execute(stmt)\n',
+    '        await s.execute(text(f"{q} LIMIT {int(n)}"))\n',
+    "expression objects": "async def f(s, x):\n    stmt = select(T).where(T.a == x)\n    await s.execute(stmt)\n",
     "local constants": 'async def f(s, flag):\n    w = " AND b" if flag else ""\n'
-                       '    await s.execute(text("SELECT 1" + w))\n',
+    '    await s.execute(text("SELECT 1" + w))\n',
 }
 
 

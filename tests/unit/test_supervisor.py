@@ -20,8 +20,9 @@ def test_exit_reasons() -> None:
 
 def test_a_crashing_child_is_restarted_later_each_time() -> None:
     said: list[str] = []
-    sup = Supervisor({"crashy": [sys.executable, "-c", "raise SystemExit(3)"]}, say=said.append, base=0.2,
-                     cap=0.4, healthy_after=60)
+    sup = Supervisor(
+        {"crashy": [sys.executable, "-c", "raise SystemExit(3)"]}, say=said.append, base=0.2, cap=0.4, healthy_after=60
+    )
     sup.start()
     try:
         deadline = time.monotonic() + 30

@@ -94,19 +94,32 @@ class AuthController(Controller):
     path = "/auth"
     tags = ("identity",)
 
-    @post("/session", status_code=200, guards=[public], summary="Sign in to the console (session cookie)",
-          opt={"problems": SIGN_IN_PROBLEMS})
-    async def sign_in(self, request: Request[Any, Any, Any], data: JSONBody[Credentials],
-                      ident: IdentityService) -> Response[SessionOut]:
+    @post(
+        "/session",
+        status_code=200,
+        guards=[public],
+        summary="Sign in to the console (session cookie)",
+        opt={"problems": SIGN_IN_PROBLEMS},
+    )
+    async def sign_in(
+        self, request: Request[Any, Any, Any], data: JSONBody[Credentials], ident: IdentityService
+    ) -> Response[SessionOut]:
         require_json(request)
         user = await authenticate_password(ident, data.email, data.password, client_ip(request))
-        sess = await start_staff_session(ident, user.id, "password", user_agent=user_agent(request),
-                                         ip=client_ip(request))
+        sess = await start_staff_session(
+            ident, user.id, "password", user_agent=user_agent(request), ip=client_ip(request)
+        )
         assert sess.token is not None
-        body = SessionOut(user.id, user.email, await _merchants(ident, user.id),
-                          sessions.csrf_token(ident.secret, sess.token), sess.expires_at.isoformat())
-        return Response(body, cookies=session_cookies(ident, sessions.STAFF_COOKIE, sess.token,
-                                                      ident.cfg.staff_session_ttl))
+        body = SessionOut(
+            user.id,
+            user.email,
+            await _merchants(ident, user.id),
+            sessions.csrf_token(ident.secret, sess.token),
+            sess.expires_at.isoformat(),
+        )
+        return Response(
+            body, cookies=session_cookies(ident, sessions.STAFF_COOKIE, sess.token, ident.cfg.staff_session_ttl)
+        )
 
     @delete("/session", status_code=204, guards=[requires_staff()], summary="Sign out (ends the session)")
     async def sign_out(self, principal: CurrentPrincipal, ident: IdentityService) -> Response[None]:
@@ -117,14 +130,21 @@ class AuthController(Controller):
         clear_cookies(response, sessions.STAFF_COOKIE)
         return response
 
-    @post("/token", status_code=200, guards=[public], summary="Exchange e-mail + password for a bearer token",
-          opt={"problems": SIGN_IN_PROBLEMS})
-    async def token(self, request: Request[Any, Any, Any], data: JSONBody[TokenRequest],
-                    ident: IdentityService) -> Response[TokenOut]:
+    @post(
+        "/token",
+        status_code=200,
+        guards=[public],
+        summary="Exchange e-mail + password for a bearer token",
+        opt={"problems": SIGN_IN_PROBLEMS},
+    )
+    async def token(
+        self, request: Request[Any, Any, Any], data: JSONBody[TokenRequest], ident: IdentityService
+    ) -> Response[TokenOut]:
         user = await authenticate_password(ident, data.email, data.password, client_ip(request))
         merchant = await resolve_merchant_ref(ident.db, data.merchant) if data.merchant else None
-        token, ttl, bound = await issue_staff_token(ident, user.id, merchant, user_agent=user_agent(request),
-                                                    ip=client_ip(request))
+        token, ttl, bound = await issue_staff_token(
+            ident, user.id, merchant, user_agent=user_agent(request), ip=client_ip(request)
+        )
         return Response(TokenOut(token, "Bearer", ttl, bound), headers={"Cache-Control": "no-store"})
 
     @post("/revoke", status_code=204, guards=[requires_staff()], summary="Revoke the presented staff token")
@@ -138,41 +158,58 @@ class AuthController(Controller):
 
     @get("/me", guards=[requires_staff()], summary="Who am I, for which merchant, with which permissions")
     async def me(self, principal: CurrentPrincipal, ident: IdentityService) -> MeOut:
-        return MeOut(principal.subject_id, await _merchants(ident, principal.subject_id), principal.tenant_id,
-                     principal.role.value if principal.role else None, sorted(p.value for p in principal.permissions),
-                     sorted(principal.branch_ids) if principal.branch_ids is not None else None, principal.via)
+        return MeOut(
+            principal.subject_id,
+            await _merchants(ident, principal.subject_id),
+            principal.tenant_id,
+            principal.role.value if principal.role else None,
+            sorted(p.value for p in principal.permissions),
+            sorted(principal.branch_ids) if principal.branch_ids is not None else None,
+            principal.via,
+        )
 
     # --- external OpenID Connect provider --------------------------------------------------------
 
     @get("/oidc/login", guards=[public], summary="Start sign-in with the external OpenID Connect provider")
-    async def oidc_login(self, ident: IdentityService,
-                         next_path: Annotated[str | None, QueryParameter(name="next")] = None) -> Redirect:
+    async def oidc_login(
+        self, ident: IdentityService, next_path: Annotated[str | None, QueryParameter(name="next")] = None
+    ) -> Redirect:
         client = oidc_client.OidcClient(ident.cfg, ident.redis)
         started = await client.begin(_safe_next(next_path))
         redirect = Redirect(started.url, status_code=302)
-        redirect.set_cookie(oidc_client.BINDING_COOKIE, started.binding, max_age=oidc_client.STATE_TTL,
-                            httponly=True, samesite="lax", secure=ident.cfg.secure_cookies,
-                            path="/api/v1/auth/oidc")
+        redirect.set_cookie(
+            oidc_client.BINDING_COOKIE,
+            started.binding,
+            max_age=oidc_client.STATE_TTL,
+            httponly=True,
+            samesite="lax",
+            secure=ident.cfg.secure_cookies,
+            path="/api/v1/auth/oidc",
+        )
         return redirect
 
     @get("/oidc/callback", guards=[public], summary="Return from the OpenID Connect provider")
-    async def oidc_callback(self, request: Request[Any, Any, Any], ident: IdentityService,
-                            code: FromQuery[str | None] = None,
-                            oauth_state: Annotated[str | None, QueryParameter(name="state")] = None,
-                            error: FromQuery[str | None] = None) -> Redirect:
+    async def oidc_callback(
+        self,
+        request: Request[Any, Any, Any],
+        ident: IdentityService,
+        code: FromQuery[str | None] = None,
+        oauth_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        error: FromQuery[str | None] = None,
+    ) -> Redirect:
         client = oidc_client.OidcClient(ident.cfg, ident.redis)
-        external, next_path = await client.finish(state=oauth_state, code=code, error=error,
-                                                  binding=request.cookies.get(oidc_client.BINDING_COOKIE))
+        external, next_path = await client.finish(
+            state=oauth_state, code=code, error=error, binding=request.cookies.get(oidc_client.BINDING_COOKIE)
+        )
         if external.issuer.rstrip("/") != ident.cfg.oidc_issuer:
             raise OidcFailed("Unexpected issuer")
-        user_id = await link_oidc_identity(ident, external.issuer, external.subject, external.email,
-                                           external.email_verified)
-        sess = await start_staff_session(ident, user_id, "oidc", user_agent=user_agent(request),
-                                         ip=client_ip(request))
+        user_id = await link_oidc_identity(
+            ident, external.issuer, external.subject, external.email, external.email_verified
+        )
+        sess = await start_staff_session(ident, user_id, "oidc", user_agent=user_agent(request), ip=client_ip(request))
         assert sess.token is not None
         redirect = Redirect(_safe_next(next_path), status_code=302)
         for cookie in session_cookies(ident, sessions.STAFF_COOKIE, sess.token, ident.cfg.staff_session_ttl):
             redirect.set_cookie(cookie)
         redirect.delete_cookie(oidc_client.BINDING_COOKIE, path="/api/v1/auth/oidc")
         return redirect
-

@@ -51,16 +51,22 @@ class BranchesController(Controller):
         return [_out(b) for b in await svc.branches(ident.db, principal.tenant, principal.branch_ids)]
 
     @post("/", guards=[requires(Permission.BRANCHES_WRITE)], summary="Open a branch (code unique per merchant)")
-    async def create(self, data: JSONBody[NewBranch], principal: CurrentPrincipal,
-                     ident: IdentityService) -> BranchOut:
-        b = await svc.open_branch(ident.db, principal.tenant,
-                                  svc.BranchChanges(data.code, data.name, data.address, data.timezone))
+    async def create(self, data: JSONBody[NewBranch], principal: CurrentPrincipal, ident: IdentityService) -> BranchOut:
+        b = await svc.open_branch(
+            ident.db, principal.tenant, svc.BranchChanges(data.code, data.name, data.address, data.timezone)
+        )
         return _out(b)
 
     @patch("/{branch_id:uuid}", guards=[requires(Permission.BRANCHES_WRITE)], summary="Rename, move, re-code")
-    async def update(self, branch_id: FromPath[uuid.UUID], data: JSONBody[BranchPatch], principal: CurrentPrincipal,
-                     ident: IdentityService) -> BranchOut:
+    async def update(
+        self,
+        branch_id: FromPath[uuid.UUID],
+        data: JSONBody[BranchPatch],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+    ) -> BranchOut:
         principal.require_branch(branch_id)
-        b = await svc.change_branch(ident.db, principal.tenant, branch_id,
-                                    svc.BranchChanges(data.code, data.name, data.address, data.timezone))
+        b = await svc.change_branch(
+            ident.db, principal.tenant, branch_id, svc.BranchChanges(data.code, data.name, data.address, data.timezone)
+        )
         return _out(b)

@@ -36,14 +36,21 @@ class ClientsController(Controller):
         return await clients.list_clients(ident, principal)
 
     @post("/", guards=[requires(Permission.CLIENTS_WRITE)], summary="Create an API client (secret shown once)")
-    async def create(self, data: JSONBody[NewClientBody], principal: CurrentPrincipal,
-                     ident: IdentityService) -> NewClientOut:
-        made = await clients.create_client(ident, principal, data.name, data.scopes, branch_id=data.branch_id,
-                                           expires_in_days=data.expires_in_days)
+    async def create(
+        self, data: JSONBody[NewClientBody], principal: CurrentPrincipal, ident: IdentityService
+    ) -> NewClientOut:
+        made = await clients.create_client(
+            ident, principal, data.name, data.scopes, branch_id=data.branch_id, expires_in_days=data.expires_in_days
+        )
         return NewClientOut(made.client, made.client_secret)
 
-    @delete("/{client_row_id:uuid}", guards=[requires(Permission.CLIENTS_WRITE)], status_code=204,
-            summary="Revoke an API client (its tokens stop working at once)")
-    async def revoke(self, client_row_id: FromPath[uuid.UUID], principal: CurrentPrincipal,
-                     ident: IdentityService) -> None:
+    @delete(
+        "/{client_row_id:uuid}",
+        guards=[requires(Permission.CLIENTS_WRITE)],
+        status_code=204,
+        summary="Revoke an API client (its tokens stop working at once)",
+    )
+    async def revoke(
+        self, client_row_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
+    ) -> None:
         await clients.revoke_client(ident, principal, client_row_id)

@@ -72,8 +72,15 @@ def session_cookies(ident: Identity, name: str, token: str, max_age: int) -> lis
     secure = ident.cfg.secure_cookies
     return [
         Cookie(key=name, value=token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"),
-        Cookie(key=sessions.CSRF_COOKIE, value=sessions.csrf_token(ident.secret, token), max_age=max_age,
-               httponly=False, samesite="strict", secure=secure, path="/"),
+        Cookie(
+            key=sessions.CSRF_COOKIE,
+            value=sessions.csrf_token(ident.secret, token),
+            max_age=max_age,
+            httponly=False,
+            samesite="strict",
+            secure=secure,
+            path="/",
+        ),
     ]
 
 

@@ -37,9 +37,14 @@ async def provide_db(request: Request[Any, Any, Any]) -> Database:
 
 
 async def provide_idempotency_key(
-    raw_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False,
-                                                   description="A key unique to this write; a retry with the "
-                                                               "same key answers the first response")] = None,
+    raw_key: Annotated[
+        str | None,
+        HeaderParameter(
+            name="Idempotency-Key",
+            required=False,
+            description="A key unique to this write; a retry with the same key answers the first response",
+        ),
+    ] = None,
 ) -> str:
     return check_key(raw_key)
 
@@ -57,8 +62,9 @@ DEPENDENCIES: dict[str, Provide] = {
 
 def created(body: Any, replayed: bool) -> Response[Any]:
     """201 for the first call; a retry answers 200 with ``Idempotent-Replayed: true`` and the same body."""
-    return Response(body, status_code=200 if replayed else 201,
-                    headers={"Idempotent-Replayed": "true"} if replayed else {})
+    return Response(
+        body, status_code=200 if replayed else 201, headers={"Idempotent-Replayed": "true"} if replayed else {}
+    )
 
 
 def acting_branch(principal: Principal, requested: uuid.UUID | None, *, required: bool = True) -> uuid.UUID | None:

@@ -17,19 +17,29 @@ class EventsController(Controller):
     path = "/"
     tags = ("earning rules",)
 
-    @post("/events", guards=[requires(Permission.MEMBERS_WRITE)],
-          summary="A custom event happened (e.g. wechat_share): the CUSTOM rules listening to it award the member "
-                  "(Idempotency-Key)")
-    async def event(self, idempotency_key: IdempotencyKey, data: JSONBody[schemas.EventIn],
-                    principal: CurrentPrincipal, db: Db) -> Response[schemas.EventOut]:
-        out, replayed = await events.record(db, principal.tenant, data, idempotency_key,
-                                            acting_branch(principal, data.branch_id, required=False))
+    @post(
+        "/events",
+        guards=[requires(Permission.MEMBERS_WRITE)],
+        summary="A custom event happened (e.g. wechat_share): the CUSTOM rules listening to it award the member "
+        "(Idempotency-Key)",
+    )
+    async def event(
+        self, idempotency_key: IdempotencyKey, data: JSONBody[schemas.EventIn], principal: CurrentPrincipal, db: Db
+    ) -> Response[schemas.EventOut]:
+        out, replayed = await events.record(
+            db, principal.tenant, data, idempotency_key, acting_branch(principal, data.branch_id, required=False)
+        )
         return created(out, replayed)
 
-    @post("/reviews", guards=[requires(Permission.MEMBERS_WRITE)],
-          summary="The member wrote a review: the REVIEW rules award the member (Idempotency-Key)")
-    async def review(self, idempotency_key: IdempotencyKey, data: JSONBody[schemas.ReviewIn],
-                     principal: CurrentPrincipal, db: Db) -> Response[schemas.EventOut]:
-        out, replayed = await events.record(db, principal.tenant, data, idempotency_key,
-                                            acting_branch(principal, data.branch_id, required=False))
+    @post(
+        "/reviews",
+        guards=[requires(Permission.MEMBERS_WRITE)],
+        summary="The member wrote a review: the REVIEW rules award the member (Idempotency-Key)",
+    )
+    async def review(
+        self, idempotency_key: IdempotencyKey, data: JSONBody[schemas.ReviewIn], principal: CurrentPrincipal, db: Db
+    ) -> Response[schemas.EventOut]:
+        out, replayed = await events.record(
+            db, principal.tenant, data, idempotency_key, acting_branch(principal, data.branch_id, required=False)
+        )
         return created(out, replayed)

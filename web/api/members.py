@@ -26,20 +26,31 @@ class MembersController(Controller):
     path = "/members"
     tags = ("members",)
 
-    @post("/", guards=[requires(Permission.MEMBERS_WRITE)],
-          summary="Enrol a member by phone (201 new membership, 200 already a member)")
-    async def enrol(self, data: JSONBody[EnrolBody], principal: CurrentPrincipal,
-                    ident: IdentityService) -> Response[MemberView]:
+    @post(
+        "/",
+        guards=[requires(Permission.MEMBERS_WRITE)],
+        summary="Enrol a member by phone (201 new membership, 200 already a member)",
+    )
+    async def enrol(
+        self, data: JSONBody[EnrolBody], principal: CurrentPrincipal, ident: IdentityService
+    ) -> Response[MemberView]:
         # managers and branch terminals enrol at their branches
         done = await enrolment.enrol(ident, principal.tenant, data.phone, acting_branch(principal, data.branch_id))
         return Response(done.member, status_code=201 if done.new_membership else 200)
 
     @get("/lookup", guards=[requires(Permission.MEMBERS_READ)], summary="Find a member by card, phone or QR")
-    async def lookup(self, principal: CurrentPrincipal, ident: IdentityService, card: FromQuery[str | None] = None,
-                     phone: FromQuery[str | None] = None, qr: FromQuery[str | None] = None) -> MemberView:
+    async def lookup(
+        self,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        card: FromQuery[str | None] = None,
+        phone: FromQuery[str | None] = None,
+        qr: FromQuery[str | None] = None,
+    ) -> MemberView:
         return await members.lookup_member(ident, principal.tenant, card=card, phone=phone, qr=qr)
 
     @get("/{member_id:uuid}", guards=[requires(Permission.MEMBERS_READ)])
-    async def get_member(self, member_id: FromPath[uuid.UUID], principal: CurrentPrincipal,
-                         ident: IdentityService) -> MemberView:
+    async def get_member(
+        self, member_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
+    ) -> MemberView:
         return await members.get_member(ident, principal.tenant, member_id)

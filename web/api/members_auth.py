@@ -38,23 +38,33 @@ class PortalController(Controller):
     tags = ("member portal",)
 
     @post("/otp", status_code=202, guards=[public], summary="Text a sign-in code to a member's phone")
-    async def request_code(self, request: Request[Any, Any, Any], data: JSONBody[OtpRequest],
-                           ident: IdentityService) -> dict[str, str]:
+    async def request_code(
+        self, request: Request[Any, Any, Any], data: JSONBody[OtpRequest], ident: IdentityService
+    ) -> dict[str, str]:
         await members.request_otp(ident, data.phone, client_ip(request))
         return {"status": "sent if this phone belongs to a member"}
 
     @post("/session", status_code=200, guards=[public], summary="Sign in with the code")
-    async def sign_in(self, request: Request[Any, Any, Any], data: JSONBody[OtpSignIn],
-                      ident: IdentityService) -> Response[PortalSessionOut]:
+    async def sign_in(
+        self, request: Request[Any, Any, Any], data: JSONBody[OtpSignIn], ident: IdentityService
+    ) -> Response[PortalSessionOut]:
         require_json(request)
         member_id = await members.verify_otp(ident, data.phone, data.code, client_ip(request))
-        sess = await sessions.create_session(ident.db, kind="member", subject_id=member_id, method="otp",
-                                             ttl=ident.cfg.member_session_ttl, cookie=True,
-                                             user_agent=user_agent(request), ip=client_ip(request))
+        sess = await sessions.create_session(
+            ident.db,
+            kind="member",
+            subject_id=member_id,
+            method="otp",
+            ttl=ident.cfg.member_session_ttl,
+            cookie=True,
+            user_agent=user_agent(request),
+            ip=client_ip(request),
+        )
         assert sess.token is not None
-        return Response(PortalSessionOut(sessions.csrf_token(ident.secret, sess.token), sess.expires_at.isoformat()),
-                        cookies=session_cookies(ident, sessions.MEMBER_COOKIE, sess.token,
-                                                ident.cfg.member_session_ttl))
+        return Response(
+            PortalSessionOut(sessions.csrf_token(ident.secret, sess.token), sess.expires_at.isoformat()),
+            cookies=session_cookies(ident, sessions.MEMBER_COOKIE, sess.token, ident.cfg.member_session_ttl),
+        )
 
     @delete("/session", status_code=204, guards=[requires_member()], summary="Sign out of the portal")
     async def sign_out(self, principal: CurrentPrincipal, ident: IdentityService) -> Response[None]:

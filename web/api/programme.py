@@ -60,23 +60,56 @@ class ProgrammeController(Controller):
     @get("/versions", guards=[requires(Permission.PROGRAMME_READ)], summary="Every version, newest first")
     async def versions(self, db: Db, principal: CurrentPrincipal) -> list[VersionOut]:
         in_force, rows = await svc.versions(db, principal.tenant)
-        return [VersionOut(r.version, r.effective_from, r.version == in_force, r.note, r.created_by, r.created_at,
-                           r.document) for r in rows]
+        return [
+            VersionOut(
+                r.version, r.effective_from, r.version == in_force, r.note, r.created_by, r.created_at, r.document
+            )
+            for r in rows
+        ]
 
     @put("/", guards=[requires(Permission.PROGRAMME_WRITE)], summary="Publish a whole new programme version")
-    async def replace(self, db: Db, request: Request[Any, Any, Any], principal: CurrentPrincipal,
-                      effective_from: FromQuery[datetime | None] = None, note: FromQuery[str] = "") -> ProgrammeOut:
-        return _out(await svc.publish_document(db, principal.tenant, await _json_body(request),
-                                               effective_from=effective_from, note=note,
-                                               created_by=principal.subject_id))
+    async def replace(
+        self,
+        db: Db,
+        request: Request[Any, Any, Any],
+        principal: CurrentPrincipal,
+        effective_from: FromQuery[datetime | None] = None,
+        note: FromQuery[str] = "",
+    ) -> ProgrammeOut:
+        return _out(
+            await svc.publish_document(
+                db,
+                principal.tenant,
+                await _json_body(request),
+                effective_from=effective_from,
+                note=note,
+                created_by=principal.subject_id,
+            )
+        )
 
-    @put("/{section:str}", guards=[requires(Permission.PROGRAMME_WRITE)],
-         summary="Publish a new version with one section replaced: points, tiers, rules, join, stored-value, "
-                 "refunds")
-    async def replace_section(self, db: Db, section: FromPath[str], request: Request[Any, Any, Any],
-                              principal: CurrentPrincipal, effective_from: FromQuery[datetime | None] = None,
-                              note: FromQuery[str] = "") -> ProgrammeOut:
+    @put(
+        "/{section:str}",
+        guards=[requires(Permission.PROGRAMME_WRITE)],
+        summary="Publish a new version with one section replaced: points, tiers, rules, join, stored-value, refunds",
+    )
+    async def replace_section(
+        self,
+        db: Db,
+        section: FromPath[str],
+        request: Request[Any, Any, Any],
+        principal: CurrentPrincipal,
+        effective_from: FromQuery[datetime | None] = None,
+        note: FromQuery[str] = "",
+    ) -> ProgrammeOut:
         svc.check_section(section)  # before the body: an unknown section is the first thing said
-        return _out(await svc.publish_section(db, principal.tenant, section, await _json_body(request),
-                                              effective_from=effective_from, note=note,
-                                              created_by=principal.subject_id))
+        return _out(
+            await svc.publish_section(
+                db,
+                principal.tenant,
+                section,
+                await _json_body(request),
+                effective_from=effective_from,
+                note=note,
+                created_by=principal.subject_id,
+            )
+        )

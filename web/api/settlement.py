@@ -72,11 +72,24 @@ class PeriodOut(msgspec.Struct):
 
 def statement_out(s: Statement, partners: dict[uuid.UUID, str] | None = None) -> StatementOut:
     """``partners``: merchant id -> slug of the statements shown with it (see ``exports.partner_codes``)."""
-    return StatementOut(s.entity_kind, s.entity_id, s.code, s.name, s.currency, s.opening,
-                        {k: LineOut(v["amount"], v["points"]) for k, v in s.lines.items()}, s.late, s.net,
-                        s.direction, s.closing, s.checksum, s.parent_id, s.merchant_id,
-                        exports.partner_of(s, partners or {}) or None,
-                        [msgspec.convert(i, LateItemOut, strict=False) for i in s.late_items])
+    return StatementOut(
+        s.entity_kind,
+        s.entity_id,
+        s.code,
+        s.name,
+        s.currency,
+        s.opening,
+        {k: LineOut(v["amount"], v["points"]) for k, v in s.lines.items()},
+        s.late,
+        s.net,
+        s.direction,
+        s.closing,
+        s.checksum,
+        s.parent_id,
+        s.merchant_id,
+        exports.partner_of(s, partners or {}) or None,
+        [msgspec.convert(i, LateItemOut, strict=False) for i in s.late_items],
+    )
 
 
 def period_out(p: PeriodStatus) -> PeriodOut:
@@ -89,35 +102,52 @@ def result_out(r: CloseResult) -> PeriodOut:
 
 
 def file_response(f: exports.StatementFile) -> Response[bytes]:
-    return Response(f.body, media_type=f.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})
+    return Response(
+        f.body, media_type=f.media_type, headers={"Content-Disposition": f'attachment; filename="{f.filename}"'}
+    )
 
 
 class SettlementController(Controller):
     path = "/settlement"
     tags = ("settlement",)
 
-    @post("/periods/{period:str}/close", guards=[requires(Permission.SETTLEMENT_WRITE)], status_code=202,
-          summary="Close a month for HQ and its branches (queued; ?wait=true runs it now). Idempotent.")
-    async def close_period(self, db: Db, period: FromPath[str], principal: CurrentPrincipal,
-                           wait: FromQuery[bool] = False) -> Response[PeriodOut]:
+    @post(
+        "/periods/{period:str}/close",
+        guards=[requires(Permission.SETTLEMENT_WRITE)],
+        status_code=202,
+        summary="Close a month for HQ and its branches (queued; ?wait=true runs it now). Idempotent.",
+    )
+    async def close_period(
+        self, db: Db, period: FromPath[str], principal: CurrentPrincipal, wait: FromQuery[bool] = False
+    ) -> Response[PeriodOut]:
         if wait:
             return Response(result_out(await services.close_now(db, principal.tenant, period)), status_code=200)
         return Response(period_out(await services.queue_close(db, principal.tenant, period)), status_code=202)
 
-    @get("/periods/{period:str}", guards=[requires(Permission.SETTLEMENT_READ)],
-         summary="A period's status, its summary and every statement (JSON)")
+    @get(
+        "/periods/{period:str}",
+        guards=[requires(Permission.SETTLEMENT_READ)],
+        summary="A period's status, its summary and every statement (JSON)",
+    )
     async def get_period(self, db: Db, period: FromPath[str], principal: CurrentPrincipal) -> PeriodOut:
         return period_out(await services.period_status(db, principal.tenant, period))
 
-    @get("/periods/{period:str}/statements/{entity_id:uuid}", guards=[requires(Permission.SETTLEMENT_READ)],
-         summary="One branch's (or HQ's) statement")
-    async def get_statement(self, db: Db, period: FromPath[str], entity_id: FromPath[uuid.UUID],
-                            principal: CurrentPrincipal) -> StatementOut:
+    @get(
+        "/periods/{period:str}/statements/{entity_id:uuid}",
+        guards=[requires(Permission.SETTLEMENT_READ)],
+        summary="One branch's (or HQ's) statement",
+    )
+    async def get_statement(
+        self, db: Db, period: FromPath[str], entity_id: FromPath[uuid.UUID], principal: CurrentPrincipal
+    ) -> StatementOut:
         return statement_out(await services.statement(db, principal.tenant, period, entity_id))
 
-    @get("/periods/{period:str}/download/{fmt:str}", guards=[requires(Permission.SETTLEMENT_READ)],
-         summary="Statements as csv, xlsx or pdf; or the payout/collection instructions (fmt=instructions)")
-    async def download(self, db: Db, period: FromPath[str], fmt: FromPath[str],
-                       principal: CurrentPrincipal) -> Response[bytes]:
+    @get(
+        "/periods/{period:str}/download/{fmt:str}",
+        guards=[requires(Permission.SETTLEMENT_READ)],
+        summary="Statements as csv, xlsx or pdf; or the payout/collection instructions (fmt=instructions)",
+    )
+    async def download(
+        self, db: Db, period: FromPath[str], fmt: FromPath[str], principal: CurrentPrincipal
+    ) -> Response[bytes]:
         return file_response(await services.statement_file(db, principal.tenant, period, fmt))

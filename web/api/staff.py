@@ -36,12 +36,18 @@ class StaffController(Controller):
 
     @post("/", guards=[requires(Permission.STAFF_WRITE)], summary="Add a person (invited by e-mail if new)")
     async def add(self, data: JSONBody[AddStaff], principal: CurrentPrincipal, ident: IdentityService) -> StaffView:
-        return await staff.add_staff(ident, principal, data.email, data.role, branch_ids=data.branch_ids,
-                                     display_name=data.display_name)
+        return await staff.add_staff(
+            ident, principal, data.email, data.role, branch_ids=data.branch_ids, display_name=data.display_name
+        )
 
     @patch("/{user_id:uuid}", guards=[requires(Permission.STAFF_WRITE)])
-    async def change(self, user_id: FromPath[uuid.UUID], data: JSONBody[ChangeStaff], principal: CurrentPrincipal,
-                     ident: IdentityService) -> StaffView:
+    async def change(
+        self,
+        user_id: FromPath[uuid.UUID],
+        data: JSONBody[ChangeStaff],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+    ) -> StaffView:
         return await staff.update_staff(ident, principal, user_id, data.role, data.branch_ids)
 
     @delete("/{user_id:uuid}", guards=[requires(Permission.STAFF_WRITE)], status_code=204)

@@ -32,8 +32,26 @@ __all__ = ["console_router", "static_files_router", "template_config"]
 
 
 def console_router() -> Router:
-    return Router("/", route_handlers=[PublicPages, AuthPages, MerchantPages, OnboardingPages, BranchPages,
-                                       MemberPages, MemberImportPages, ProgrammePages, CouponPages, RewardPages,
-                                       ProgrammeStartPages, TillPages, ClientPages, StaffPages, ComingSoonPages],
-                  exception_handlers=EXCEPTION_HANDLERS, middleware=[html_security_middleware],
-                  include_in_schema=False)
+    return Router(
+        "/",
+        route_handlers=[
+            PublicPages,
+            AuthPages,
+            MerchantPages,
+            OnboardingPages,
+            BranchPages,
+            MemberPages,
+            MemberImportPages,
+            ProgrammePages,
+            CouponPages,
+            RewardPages,
+            ProgrammeStartPages,
+            TillPages,
+            ClientPages,
+            StaffPages,
+            ComingSoonPages,
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[html_security_middleware],
+        include_in_schema=False,
+    )

@@ -42,9 +42,16 @@ from lianka.web.console.security import check_public_form
 
 SIGN_UP_FIELDS = ("merchant_name", "slug", "trade", "email", "password", "timezone")
 #: trades offered at sign-up (the programme templates follow them); stored as the key
-TRADES = {"tea": N_("Tea and drinks"), "coffee": N_("Coffee"), "bakery": N_("Bakery"),
-          "restaurant": N_("Restaurant"), "retail": N_("Retail"), "beauty": N_("Beauty and wellness"),
-          "fitness": N_("Fitness"), "other": N_("Other")}
+TRADES = {
+    "tea": N_("Tea and drinks"),
+    "coffee": N_("Coffee"),
+    "bakery": N_("Bakery"),
+    "restaurant": N_("Restaurant"),
+    "retail": N_("Retail"),
+    "beauty": N_("Beauty and wellness"),
+    "fitness": N_("Fitness"),
+    "other": N_("Other"),
+}
 DEFAULT_NEXT = "/console"
 
 
@@ -67,13 +74,26 @@ class AuthPages(Controller):
             check_text(values)
             if values["trade"] not in TRADES:
                 raise ValidationFailed("Unknown trade", field="trade")
-            done = await sign_up(ident, SignUp(
-                merchant_name=values["merchant_name"], slug=values["slug"].lower(), email=values["email"],
-                password=text(form, "password", strip=False), trade=values["trade"],
-                timezone=values["timezone"] or "Asia/Shanghai"))
+            done = await sign_up(
+                ident,
+                SignUp(
+                    merchant_name=values["merchant_name"],
+                    slug=values["slug"].lower(),
+                    email=values["email"],
+                    password=text(form, "password", strip=False),
+                    trade=values["trade"],
+                    timezone=values["timezone"] or "Asia/Shanghai",
+                ),
+            )
         except DomainError as exc:
-            return await page(request, "auth/sign_up.html", status=exc.status, trades=TRADES, values=values,
-                              errors=form_errors(exc, language(request), SIGN_UP_FIELDS))
+            return await page(
+                request,
+                "auth/sign_up.html",
+                status=exc.status,
+                trades=TRADES,
+                values=values,
+                errors=form_errors(exc, language(request), SIGN_UP_FIELDS),
+            )
         return await page(request, "auth/sign_up_sent.html", email=done.email)
 
     @get("/verify-email")
@@ -83,17 +103,24 @@ class AuthPages(Controller):
         try:
             await verify_email(ident, token)
         except DomainError as exc:
-            return await page(request, "auth/verified.html", status=exc.status, ok=False,
-                              errors=form_errors(exc, language(request), ()))
+            return await page(
+                request,
+                "auth/verified.html",
+                status=exc.status,
+                ok=False,
+                errors=form_errors(exc, language(request), ()),
+            )
         return await page(request, "auth/verified.html", ok=True, errors=FormErrors())
 
     # --- sign-in and sign-out --------------------------------------------------------------------
 
     @get("/sign-in")
-    async def sign_in_form(self, request: HtmlRequest,
-                           next_page: Annotated[str, QueryParameter(name="next")] = "") -> Template:
-        return await page(request, "auth/sign_in.html", next_page=local_path(next_page, DEFAULT_NEXT), email="",
-                          errors=FormErrors())
+    async def sign_in_form(
+        self, request: HtmlRequest, next_page: Annotated[str, QueryParameter(name="next")] = ""
+    ) -> Template:
+        return await page(
+            request, "auth/sign_in.html", next_page=local_path(next_page, DEFAULT_NEXT), email="", errors=FormErrors()
+        )
 
     @post("/sign-in")
     async def sign_in(self, request: HtmlRequest, ident: IdentityService) -> Response[Any]:
@@ -103,18 +130,30 @@ class AuthPages(Controller):
         try:
             user = await authenticate_password(ident, email, text(form, "password", strip=False), client_ip(request))
         except DomainError as exc:
-            return await page(request, "auth/sign_in.html", status=exc.status, next_page=next_page, email=email,
-                              errors=form_errors(exc, language(request), ()))
-        sess = await start_staff_session(ident, user.id, "password", user_agent=user_agent(request),
-                                         ip=client_ip(request))
+            return await page(
+                request,
+                "auth/sign_in.html",
+                status=exc.status,
+                next_page=next_page,
+                email=email,
+                errors=form_errors(exc, language(request), ()),
+            )
+        sess = await start_staff_session(
+            ident, user.id, "password", user_agent=user_agent(request), ip=client_ip(request)
+        )
         assert sess.token is not None
         # a merchant chosen by whoever used this browser before is not this person's choice
-        return go(request, next_page, delete=(MERCHANT_COOKIE,),
-                  cookies=session_cookies(ident, sessions.STAFF_COOKIE, sess.token, ident.cfg.staff_session_ttl))
+        return go(
+            request,
+            next_page,
+            delete=(MERCHANT_COOKIE,),
+            cookies=session_cookies(ident, sessions.STAFF_COOKIE, sess.token, ident.cfg.staff_session_ttl),
+        )
 
     @post("/sign-out", guards=[requires_staff()])
-    async def sign_out(self, request: HtmlRequest, principal: CurrentPrincipal,
-                       ident: IdentityService) -> Response[Any]:
+    async def sign_out(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService
+    ) -> Response[Any]:
         if principal.session_id:
             await sessions.revoke_session(ident.db, principal.session_id)
         response = go(request, "/sign-in", flash="signed-out", delete=(MERCHANT_COOKIE,))
@@ -138,8 +177,13 @@ class AuthPages(Controller):
                 raise ValidationFailed("The passwords differ", field="password_again")
             await set_password(ident, token, password)
         except DomainError as exc:
-            return await page(request, "auth/set_password.html", status=exc.status, token=token,
-                              errors=form_errors(exc, language(request), ("password", "password_again")))
+            return await page(
+                request,
+                "auth/set_password.html",
+                status=exc.status,
+                token=token,
+                errors=form_errors(exc, language(request), ("password", "password_again")),
+            )
         return go(request, "/sign-in", flash="password-set")
 
 
@@ -164,6 +208,13 @@ class MerchantPages(Controller):
         slug = text(form, "merchant")
         if slug not in {m.slug for m in await staff_merchants(ident.db, principal.subject_id)}:
             raise MerchantNotFound()
-        cookie = Cookie(key=MERCHANT_COOKIE, value=slug, httponly=True, samesite="lax", path="/",
-                        secure=ident.cfg.secure_cookies, max_age=ident.cfg.staff_session_ttl)
+        cookie = Cookie(
+            key=MERCHANT_COOKIE,
+            value=slug,
+            httponly=True,
+            samesite="lax",
+            path="/",
+            secure=ident.cfg.secure_cookies,
+            max_age=ident.cfg.staff_session_ttl,
+        )
         return go(request, "/console", cookies=[cookie], flash="merchant-switched")

@@ -42,8 +42,18 @@ from lianka.web.console.pages import (
 FIELDS = ("code", "name", "address", "timezone")
 READ = requires(*MENU["branches"].permissions)
 WRITE = requires(Permission.BRANCHES_WRITE)
-TIMEZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo",
-             "Asia/Seoul", "Europe/London", "America/New_York", "UTC")
+TIMEZONES = (
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Macau",
+    "Asia/Taipei",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Europe/London",
+    "America/New_York",
+    "UTC",
+)
 PANEL = {"HX-Retarget": "#branches-panel", "HX-Reswap": "outerHTML"}
 
 
@@ -66,22 +76,55 @@ async def _one(ident: IdentityService, principal: Principal, branch_id: uuid.UUI
 class BranchPages(Controller):
     path = "/console/branches"
 
-    async def _panel(self, request: HtmlRequest, principal: Principal, ident: IdentityService, *,
-                     status: int = 200, editing: dict[str, Any] | None = None, flash: str | None = None,
-                     headers: dict[str, str] | None = None) -> Template:
+    async def _panel(
+        self,
+        request: HtmlRequest,
+        principal: Principal,
+        ident: IdentityService,
+        *,
+        status: int = 200,
+        editing: dict[str, Any] | None = None,
+        flash: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Template:
         """The whole page, or for htmx only what it asked for: the panel (``_panel.html``)."""
         rows = await svc.branches(ident.db, principal.tenant, principal.branch_ids)
         template = "console/branches/_panel.html" if is_htmx(request) else "console/branches/index.html"
-        return await page(request, template, principal=principal, active="branches", status=status, headers=headers,
-                          branches=rows, editing=editing, timezones=TIMEZONES,
-                          panel_flash=messages.flash_text(flash, language(request)))
+        return await page(
+            request,
+            template,
+            principal=principal,
+            active="branches",
+            status=status,
+            headers=headers,
+            branches=rows,
+            editing=editing,
+            timezones=TIMEZONES,
+            panel_flash=messages.flash_text(flash, language(request)),
+        )
 
-    async def _form(self, request: HtmlRequest, principal: Principal, ident: IdentityService, *,
-                    branch_id: uuid.UUID | None, values: dict[str, str], errors: FormErrors,
-                    status: int = 200) -> Template:
+    async def _form(
+        self,
+        request: HtmlRequest,
+        principal: Principal,
+        ident: IdentityService,
+        *,
+        branch_id: uuid.UUID | None,
+        values: dict[str, str],
+        errors: FormErrors,
+        status: int = 200,
+    ) -> Template:
         if is_htmx(request):
-            return await page(request, "console/branches/_form.html", principal=principal, status=status,
-                              timezones=TIMEZONES, branch_id=branch_id, values=values, errors=errors)
+            return await page(
+                request,
+                "console/branches/_form.html",
+                principal=principal,
+                status=status,
+                timezones=TIMEZONES,
+                branch_id=branch_id,
+                values=values,
+                errors=errors,
+            )
         editing = {"branch_id": branch_id, "values": values, "errors": errors}
         return await self._panel(request, principal, ident, status=status, editing=editing)
 
@@ -94,28 +137,37 @@ class BranchPages(Controller):
         return await self._form(request, principal, ident, branch_id=None, values=_values(None), errors=FormErrors())
 
     @post("/", guards=[READ, WRITE])
-    async def create(self, request: HtmlRequest, principal: CurrentPrincipal,
-                     ident: IdentityService) -> Response[Any]:
+    async def create(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
         form = await form_data(request)
         values = {name: text(form, name) for name in FIELDS}
         try:
             check_text(values)
             await svc.open_branch(ident.db, principal.tenant, svc.BranchChanges(**values))
         except DomainError as exc:
-            return await self._form(request, principal, ident, branch_id=None, values=values, status=exc.status,
-                                    errors=form_errors(exc, language(request), FIELDS))
+            return await self._form(
+                request,
+                principal,
+                ident,
+                branch_id=None,
+                values=values,
+                status=exc.status,
+                errors=form_errors(exc, language(request), FIELDS),
+            )
         return await self._done(request, principal, ident, "branch-created")
 
     @get("/{branch_id:uuid}/edit", guards=[READ, WRITE])
-    async def edit(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                   branch_id: FromPath[uuid.UUID]) -> Template:
+    async def edit(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, branch_id: FromPath[uuid.UUID]
+    ) -> Template:
         branch = await _one(ident, principal, branch_id)
-        return await self._form(request, principal, ident, branch_id=branch_id, values=_values(branch),
-                                errors=FormErrors())
+        return await self._form(
+            request, principal, ident, branch_id=branch_id, values=_values(branch), errors=FormErrors()
+        )
 
     @post("/{branch_id:uuid}", guards=[READ, WRITE])
-    async def update(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                     branch_id: FromPath[uuid.UUID]) -> Response[Any]:
+    async def update(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, branch_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
         form = await form_data(request)
         values = {name: text(form, name) for name in FIELDS}
         principal.require_branch(branch_id)
@@ -125,12 +177,20 @@ class BranchPages(Controller):
         except DomainError as exc:
             if exc.status == 404:
                 raise
-            return await self._form(request, principal, ident, branch_id=branch_id, values=values, status=exc.status,
-                                    errors=form_errors(exc, language(request), FIELDS))
+            return await self._form(
+                request,
+                principal,
+                ident,
+                branch_id=branch_id,
+                values=values,
+                status=exc.status,
+                errors=form_errors(exc, language(request), FIELDS),
+            )
         return await self._done(request, principal, ident, "branch-saved")
 
-    async def _done(self, request: HtmlRequest, principal: Principal, ident: IdentityService,
-                    flash: str) -> Response[Any]:
+    async def _done(
+        self, request: HtmlRequest, principal: Principal, ident: IdentityService, flash: str
+    ) -> Response[Any]:
         """htmx: the refreshed panel replaces the old one; a plain form: post/redirect/get."""
         if is_htmx(request):
             return await self._panel(request, principal, ident, flash=flash, headers=PANEL)

@@ -55,13 +55,23 @@ assert set(SCOPE_LABELS) == SCOPES
 def _values(form: Any = None) -> dict[str, Any]:
     if form is None:
         return {"name": "", "scopes": ["pos"], "branch_id": "", "expires_in_days": ""}
-    return {"name": text(form, "name"), "scopes": [str(s) for s in form.getall("scopes", [])][:10],
-            "branch_id": text(form, "branch_id"), "expires_in_days": text(form, "expires_in_days")}
+    return {
+        "name": text(form, "name"),
+        "scopes": [str(s) for s in form.getall("scopes", [])][:10],
+        "branch_id": text(form, "branch_id"),
+        "expires_in_days": text(form, "expires_in_days"),
+    }
 
 
 def _parsed(values: dict[str, Any]) -> tuple[uuid.UUID | None, int | None]:
-    check_text({"name": values["name"], "branch_id": values["branch_id"],
-                "expires_in_days": values["expires_in_days"], "scopes": "".join(values["scopes"])})
+    check_text(
+        {
+            "name": values["name"],
+            "branch_id": values["branch_id"],
+            "expires_in_days": values["expires_in_days"],
+            "scopes": "".join(values["scopes"]),
+        }
+    )
     try:
         branch = uuid.UUID(values["branch_id"]) if values["branch_id"] else None
     except ValueError:
@@ -75,17 +85,37 @@ def _parsed(values: dict[str, Any]) -> tuple[uuid.UUID | None, int | None]:
 class ClientPages(Controller):
     path = "/console/clients"
 
-    async def _panel(self, request: HtmlRequest, principal: Principal, ident: IdentityService, *,
-                     status: int = 200, values: dict[str, Any] | None = None, errors: FormErrors | None = None,
-                     created: clients.NewClient | None = None, flash: str | None = None) -> Template:
+    async def _panel(
+        self,
+        request: HtmlRequest,
+        principal: Principal,
+        ident: IdentityService,
+        *,
+        status: int = 200,
+        values: dict[str, Any] | None = None,
+        errors: FormErrors | None = None,
+        created: clients.NewClient | None = None,
+        flash: str | None = None,
+    ) -> Template:
         """The whole page, or for htmx the panel (list, form, and a new client's secret)."""
         rows = await clients.list_clients(ident, principal)
         branches = await branch_svc.branches(ident.db, principal.tenant, principal.branch_ids)
         template = "console/clients/_panel.html" if is_htmx(request) else "console/clients/index.html"
-        return await page(request, template, principal=principal, active="clients", status=status,
-                          clients=rows, branches={b.id: b for b in branches}, scope_labels=SCOPE_LABELS,
-                          values=values or _values(), errors=errors or FormErrors(), created=created,
-                          now=datetime.now(UTC), panel_flash=messages.flash_text(flash, language(request)))
+        return await page(
+            request,
+            template,
+            principal=principal,
+            active="clients",
+            status=status,
+            clients=rows,
+            branches={b.id: b for b in branches},
+            scope_labels=SCOPE_LABELS,
+            values=values or _values(),
+            errors=errors or FormErrors(),
+            created=created,
+            now=datetime.now(UTC),
+            panel_flash=messages.flash_text(flash, language(request)),
+        )
 
     @get("/", guards=[READ])
     async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
@@ -97,18 +127,30 @@ class ClientPages(Controller):
         values = _values(await form_data(request))
         try:
             branch, days = _parsed(values)
-            made = await clients.create_client(ident, principal, values["name"], values["scopes"], branch_id=branch,
-                                               expires_in_days=days)
+            made = await clients.create_client(
+                ident, principal, values["name"], values["scopes"], branch_id=branch, expires_in_days=days
+            )
         except DomainError as exc:
             if exc.status in (403, 404):  # a branch outside the admin's, or another merchant's
                 raise
-            return await self._panel(request, principal, ident, status=exc.status, values=values,
-                                     errors=form_errors(exc, language(request), FIELDS))
+            return await self._panel(
+                request,
+                principal,
+                ident,
+                status=exc.status,
+                values=values,
+                errors=form_errors(exc, language(request), FIELDS),
+            )
         return await self._panel(request, principal, ident, created=made, flash="client-created")
 
     @post("/{client_row_id:uuid}/revoke", guards=[READ, WRITE])
-    async def revoke(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                     client_row_id: FromPath[uuid.UUID]) -> Response[Any]:
+    async def revoke(
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        client_row_id: FromPath[uuid.UUID],
+    ) -> Response[Any]:
         """Revoke a client: its tokens stop working at once (another merchant's client: 404)."""
         await clients.revoke_client(ident, principal, client_row_id)
         if is_htmx(request):

@@ -34,11 +34,28 @@ def _error_page(request: Request[Any, Any, Any], status: int, message: str, lang
     template = "errors/_alert.html" if is_htmx(request) else "errors/error.html"
     headers = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"} if is_htmx(request) else {}
     rid = request.scope.get("state", {}).get("request_id", "")
-    return Template(template, status_code=status, headers=headers, media_type="text/html",
-                    context={"lang": lang, "status": status, "message": message, "request_id": rid,
-                             "principal": None, "merchant": None, "merchants": [], "menu": [], "active": None,
-                             "flash": None, "csrf": "", "languages": {}, "oidc_enabled": False,
-                             "path": request.url.path})
+    return Template(
+        template,
+        status_code=status,
+        headers=headers,
+        media_type="text/html",
+        context={
+            "lang": lang,
+            "status": status,
+            "message": message,
+            "request_id": rid,
+            "principal": None,
+            "merchant": None,
+            "merchants": [],
+            "menu": [],
+            "active": None,
+            "flash": None,
+            "csrf": "",
+            "languages": {},
+            "oidc_enabled": False,
+            "path": request.url.path,
+        },
+    )
 
 
 def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:

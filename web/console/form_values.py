@@ -156,8 +156,15 @@ def struct(type_: type[T], data: dict[str, Any]) -> T:
 
 # --- errors beside their fields ----------------------------------------------------------------------
 
-def field_errors(exc: DomainError, lang: Language, names: Collection[str], texts: Mapping[str, str], *,
-                 placed: Callable[[str], str | None] = lambda field: field) -> FormErrors:
+
+def field_errors(
+    exc: DomainError,
+    lang: Language,
+    names: Collection[str],
+    texts: Mapping[str, str],
+    *,
+    placed: Callable[[str], str | None] = lambda field: field,
+) -> FormErrors:
     """The problem ``exc`` as a form shows it: beside the input its ``field`` names (``placed`` turns
     the problem's field into the form's input name) with the text for its ``reason`` or for the
     input (``texts``: input name or the last part of it -> message), else on top of the form."""
@@ -167,12 +174,19 @@ def field_errors(exc: DomainError, lang: Language, names: Collection[str], texts
     if name is not None and name in names:
         leaf = name.rsplit("-", 1)[-1]
         reason = str(exc.extra.get("reason") or "")
-        message = (texts.get(f"{leaf}:{reason}") or texts.get(f"{leaf}:{exc.type_slug}") or REASON_TEXTS.get(reason)
-                   or texts.get(name) or texts.get(leaf))
-        errors.fields[name] = lang.gettext(message) if message else messages.problem_text(
-            exc.type_slug, None, exc.status, lang)
+        message = (
+            texts.get(f"{leaf}:{reason}")
+            or texts.get(f"{leaf}:{exc.type_slug}")
+            or REASON_TEXTS.get(reason)
+            or texts.get(name)
+            or texts.get(leaf)
+        )
+        errors.fields[name] = (
+            lang.gettext(message) if message else messages.problem_text(exc.type_slug, None, exc.status, lang)
+        )
     else:
         message = texts.get(exc.type_slug)
-        errors.general.append(lang.gettext(message) if message else messages.problem_text(
-            exc.type_slug, None, exc.status, lang))
+        errors.general.append(
+            lang.gettext(message) if message else messages.problem_text(exc.type_slug, None, exc.status, lang)
+        )
     return errors

@@ -110,8 +110,7 @@ def localtime(value: datetime, language: Language, timezone: str = DEFAULT_TIMEZ
     return format_datetime(value, fmt, tzinfo=ZoneInfo(timezone), locale=language.locale)
 
 
-def localdate(value: date | datetime, language: Language, timezone: str = DEFAULT_TIMEZONE,
-              fmt: str = "medium") -> str:
+def localdate(value: date | datetime, language: Language, timezone: str = DEFAULT_TIMEZONE, fmt: str = "medium") -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("localdate needs an aware datetime (UTC in the database)")

@@ -21,37 +21,69 @@ from lianka.web.console.pages import FormErrors, form_errors
 
 STAGES = {"new": N_("New"), "active": N_("Active"), "at_risk": N_("At risk"), "dormant": N_("Dormant")}
 GENDERS = {"unknown": N_("Not given"), "female": N_("Female"), "male": N_("Male"), "other": N_("Other")}
-CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail"), "wechat": N_("WeChat"), "push": N_("App notifications"),
-            "phone": N_("Phone calls")}
-SOURCES = {"till": N_("At the till"), "api": N_("Added by staff"), "import": N_("Imported"),
-           "portal": N_("Online"), "online": N_("Online")}
-IMPORT_MODES = {"skip_invalid": N_("Import the valid rows, report the others"),
-                "all_or_nothing": N_("All or nothing: import only a file without errors")}
-IMPORT_STATUS = {"queued": N_("Waiting to start"), "running": N_("Importing"), "done": N_("Finished"),
-                 "failed": N_("Refused")}
-SALE_STATUS = {"completed": N_("Completed"), "partially_refunded": N_("Partly refunded"),
-               "refunded": N_("Refunded")}
+CHANNELS = {
+    "sms": N_("SMS"),
+    "email": N_("E-mail"),
+    "wechat": N_("WeChat"),
+    "push": N_("App notifications"),
+    "phone": N_("Phone calls"),
+}
+SOURCES = {
+    "till": N_("At the till"),
+    "api": N_("Added by staff"),
+    "import": N_("Imported"),
+    "portal": N_("Online"),
+    "online": N_("Online"),
+}
+IMPORT_MODES = {
+    "skip_invalid": N_("Import the valid rows, report the others"),
+    "all_or_nothing": N_("All or nothing: import only a file without errors"),
+}
+IMPORT_STATUS = {
+    "queued": N_("Waiting to start"),
+    "running": N_("Importing"),
+    "done": N_("Finished"),
+    "failed": N_("Refused"),
+}
+SALE_STATUS = {"completed": N_("Completed"), "partially_refunded": N_("Partly refunded"), "refunded": N_("Refunded")}
 COUPON_STATUS = {"issued": N_("Available"), "redeemed": N_("Used"), "void": N_("Void"), "expired": N_("Expired")}
 COUPON_KINDS = {"fixed": N_("Amount off"), "percent": N_("Percent off"), "gift": N_("Gift")}
 #: ledger entry kinds on a member's points account (a reversal shows as "Reversal: <kind>")
 POINTS_KINDS = {
-    "points_earned": N_("Earned on a purchase"), "points_redeemed": N_("Paid with points"),
-    "points_clawed_back": N_("Taken back after a refund"), "points_restored": N_("Given back after a refund"),
-    "opening_balance": N_("Opening balance (import)"), "reward_redeemed": N_("Exchanged for a reward"),
-    "expiry": N_("Expired"), "rule_signup": N_("Welcome bonus"), "rule_checkin": N_("Daily check-in"),
-    "rule_review": N_("Review"), "rule_referral": N_("Referral"), "rule_birthday": N_("Birthday"),
-    "rule_custom": N_("Event"), "rule_tier_upgrade": N_("Tier upgrade"), "rule_promotion": N_("Promotion"),
+    "points_earned": N_("Earned on a purchase"),
+    "points_redeemed": N_("Paid with points"),
+    "points_clawed_back": N_("Taken back after a refund"),
+    "points_restored": N_("Given back after a refund"),
+    "opening_balance": N_("Opening balance (import)"),
+    "reward_redeemed": N_("Exchanged for a reward"),
+    "expiry": N_("Expired"),
+    "rule_signup": N_("Welcome bonus"),
+    "rule_checkin": N_("Daily check-in"),
+    "rule_review": N_("Review"),
+    "rule_referral": N_("Referral"),
+    "rule_birthday": N_("Birthday"),
+    "rule_custom": N_("Event"),
+    "rule_tier_upgrade": N_("Tier upgrade"),
+    "rule_promotion": N_("Promotion"),
 }
 
 
-CONSENT_SOURCES = {"console": N_("Staff, in the console"), "staff": N_("Staff, through the API"),
-                   "import": N_("Import"), "portal": N_("The member, online")}
+CONSENT_SOURCES = {
+    "console": N_("Staff, in the console"),
+    "staff": N_("Staff, through the API"),
+    "import": N_("Import"),
+    "portal": N_("The member, online"),
+}
 #: why a tier changed (``tenants.domain.tiers``); a tier granted by hand is "manual: <the reason given>"
 TIER_REASONS = {
-    "qualified: spend": N_("Reached the spend threshold"), "qualified: points": N_("Reached the points threshold"),
-    "qualified: purchase": N_("Bought the membership"), "qualified: invitation": N_("Invited"),
-    "qualified at review": N_("Qualified at the review"), "re-evaluated at review": N_("Re-evaluated at the review"),
-    "downgraded one step at review": N_("Down one tier at the review"), "retained": N_("Kept at the review"),
+    "qualified: spend": N_("Reached the spend threshold"),
+    "qualified: points": N_("Reached the points threshold"),
+    "qualified: purchase": N_("Bought the membership"),
+    "qualified: invitation": N_("Invited"),
+    "qualified at review": N_("Qualified at the review"),
+    "re-evaluated at review": N_("Re-evaluated at the review"),
+    "downgraded one step at review": N_("Down one tier at the review"),
+    "retained": N_("Kept at the review"),
     "manual floor": N_("Kept by a granted tier"),
 }
 
@@ -65,8 +97,13 @@ def tier_reason(reason: str, lang: Language) -> str:
 def actor_label(actor: str, lang: Language) -> str:
     """Who made a change, as staff read it (the records keep ids: ``staff:<id>``, ``client:<id>``)."""
     kind = actor.partition(":")[0]
-    known = {"review": N_("Tier review"), "pos": N_("Till"), "staff": N_("Staff"), "client": N_("API client"),
-             "member": N_("The member")}
+    known = {
+        "review": N_("Tier review"),
+        "pos": N_("Till"),
+        "staff": N_("Staff"),
+        "client": N_("API client"),
+        "member": N_("The member"),
+    }
     return lang.gettext(known[kind]) if kind in known else actor
 
 
@@ -152,8 +189,10 @@ def file_problem(detail: str, lang: Language) -> str:
 ROW_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^not a (valid )?phone number"), N_("Not a valid mobile number.")),
     (re.compile(r"^phone \S+ already on line (?P<line>\d+)"), N_("The same phone number is on line %(line)s.")),
-    (re.compile(r"^\w+: line breaks and control characters"),
-     N_("Line breaks and control characters are not allowed.")),
+    (
+        re.compile(r"^\w+: line breaks and control characters"),
+        N_("Line breaks and control characters are not allowed."),
+    ),
     (re.compile(r"^gender:"), N_("Gender: male, female, 男 or 女.")),
     (re.compile(r"^birthday:"), N_("Birthday: a date such as 1990-05-20.")),
     (re.compile(r"^email:"), N_("Not an e-mail address.")),

@@ -90,6 +90,7 @@ def parse_date(value: str, field: str) -> date | None:
 
 # --- the list ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Filters:
     """The list's filters and page as the address (or the export form) carries them."""
@@ -118,8 +119,9 @@ class Filters:
             branch = uuid.UUID(self.branch_id) if self.branch_id else None
         except ValueError:
             raise ValidationFailed("branch_id: not a branch", field="branch_id") from None
-        return ListFilter(q=self.q[:64], tier=self.tier or None, tag=self.tag or None, stage=self.stage or None,
-                          branch_id=branch)
+        return ListFilter(
+            q=self.q[:64], tier=self.tier or None, tag=self.tag or None, stage=self.stage or None, branch_id=branch
+        )
 
     def href(self, page: int | None = None) -> str:
         """The list's address with these filters (and ``page``)."""
@@ -132,8 +134,11 @@ class Filters:
 def _wants_results(request: HtmlRequest) -> bool:
     """htmx asking for the results only (filters changed, another page), not restoring a page from
     history (that needs the whole page)."""
-    return (is_htmx(request) and request.headers.get("hx-target") == RESULTS_TARGET
-            and request.headers.get("hx-history-restore-request") != "true")
+    return (
+        is_htmx(request)
+        and request.headers.get("hx-target") == RESULTS_TARGET
+        and request.headers.get("hx-history-restore-request") != "true"
+    )
 
 
 def filter_options(overview: member_views.MembersOverview | None, lang: Any) -> dict[str, list[tuple[str, str]]]:
@@ -142,40 +147,59 @@ def filter_options(overview: member_views.MembersOverview | None, lang: Any) -> 
     stages = [(key, lang.gettext(label)) for key, label in member_texts.STAGES.items()]
     if overview is None:
         return {"tier": [], "tag": [], "stage": stages, "branch_id": []}
-    return {"tier": [(t.code, t.name) for t in overview.tiers], "tag": [(t, t) for t in overview.tags],
-            "stage": stages, "branch_id": [(str(b.id), f"{b.code} · {b.name}") for b in overview.branches]}
+    return {
+        "tier": [(t.code, t.name) for t in overview.tiers],
+        "tag": [(t, t) for t in overview.tags],
+        "stage": stages,
+        "branch_id": [(str(b.id), f"{b.code} · {b.name}") for b in overview.branches],
+    }
 
 
 def stage_chart(overview: member_views.MembersOverview, lang: Any) -> dict[str, Any]:
     """What ``members.js`` draws: members per lifecycle stage (a bar each, in the stages' order)."""
-    return {"kind": "bar", "labels": [lang.gettext(label) for label in member_texts.STAGES.values()],
-            "values": [overview.stages.get(stage, 0) for stage in member_texts.STAGES]}
+    return {
+        "kind": "bar",
+        "labels": [lang.gettext(label) for label in member_texts.STAGES.values()],
+        "values": [overview.stages.get(stage, 0) for stage in member_texts.STAGES],
+    }
 
 
 def tier_chart(overview: member_views.MembersOverview, lang: Any) -> dict[str, Any]:
     names = {t.code: t.name for t in overview.tiers}
-    labels = [names.get(c.tier_code or "", c.tier_code) if c.tier_code else lang.gettext("No tier")
-              for c in overview.tier_counts]
+    labels = [
+        names.get(c.tier_code or "", c.tier_code) if c.tier_code else lang.gettext("No tier")
+        for c in overview.tier_counts
+    ]
     return {"kind": "pie", "labels": labels, "values": [c.members for c in overview.tier_counts]}
 
 
 # --- a member's page -----------------------------------------------------------------------------
 
+
 def profile_values(profile: dict[str, Any]) -> dict[str, str]:
     birthday = profile.get("birthday")
-    return {"name": profile.get("name") or "", "gender": profile.get("gender") or "unknown",
-            "birthday": birthday.isoformat() if isinstance(birthday, date) else str(birthday or ""),
-            "email": profile.get("email") or "", "address": profile.get("address") or "",
-            "tags": ", ".join(profile.get("tags") or [])}
+    return {
+        "name": profile.get("name") or "",
+        "gender": profile.get("gender") or "unknown",
+        "birthday": birthday.isoformat() if isinstance(birthday, date) else str(birthday or ""),
+        "email": profile.get("email") or "",
+        "address": profile.get("address") or "",
+        "tags": ", ".join(profile.get("tags") or []),
+    }
 
 
 def profile_changes(values: dict[str, str]) -> dict[str, Any]:
     """The form's fields as the CRM's profile change (the whole form: every field is sent)."""
     check_text(values)
     tags = [t.strip() for t in _TAG_SEPARATORS.split(values["tags"]) if t.strip()]
-    return {"name": values["name"], "gender": values["gender"] or "unknown",
-            "birthday": parse_date(values["birthday"], "birthday"), "email": values["email"],
-            "address": values["address"], "tags": tags}
+    return {
+        "name": values["name"],
+        "gender": values["gender"] or "unknown",
+        "birthday": parse_date(values["birthday"], "birthday"),
+        "email": values["email"],
+        "address": values["address"],
+        "tags": tags,
+    }
 
 
 @dataclass(frozen=True)
@@ -209,10 +233,15 @@ def consent_rows(consent: dict[str, Any]) -> list[ConsentRow]:
     rows = []
     for channel in member_texts.CHANNELS:
         entry = consent.get(channel) or {}
-        history = [ConsentChange(bool(h.get("granted")), _time(h.get("at")), str(h.get("source") or ""),
-                                 str(h.get("actor") or "")) for h in reversed(entry.get("history") or [])]
-        rows.append(ConsentRow(channel, bool(entry["granted"]) if "granted" in entry else None,
-                               _time(entry.get("at")), history))
+        history = [
+            ConsentChange(
+                bool(h.get("granted")), _time(h.get("at")), str(h.get("source") or ""), str(h.get("actor") or "")
+            )
+            for h in reversed(entry.get("history") or [])
+        ]
+        rows.append(
+            ConsentRow(channel, bool(entry["granted"]) if "granted" in entry else None, _time(entry.get("at")), history)
+        )
     return rows
 
 
@@ -241,81 +270,139 @@ class MemberPages(Controller):
         lang = language(request)
         try:
             overview = await member_views.members_overview(
-                ident.db, principal.tenant, filters.list_filter(), limit=PER_PAGE,
-                offset=(filters.number() - 1) * PER_PAGE, counts=not results_only)
+                ident.db,
+                principal.tenant,
+                filters.list_filter(),
+                limit=PER_PAGE,
+                offset=(filters.number() - 1) * PER_PAGE,
+                counts=not results_only,
+            )
         except DomainError as exc:
             if exc.status not in (400, 422):
                 raise
             template = "console/members/_results.html" if results_only else "console/members/index.html"
-            return await page(request, template, principal=principal, active="members", status=exc.status,
-                              filters=filters, overview=None, labels=member_texts, tier_names={},
-                              options=filter_options(None, lang),
-                              errors=member_form_errors(exc, lang, (*FILTERS, "page")))
+            return await page(
+                request,
+                template,
+                principal=principal,
+                active="members",
+                status=exc.status,
+                filters=filters,
+                overview=None,
+                labels=member_texts,
+                tier_names={},
+                options=filter_options(None, lang),
+                errors=member_form_errors(exc, lang, (*FILTERS, "page")),
+            )
         template = "console/members/_results.html" if results_only else "console/members/index.html"
-        return await page(request, template, principal=principal, active="members", filters=filters,
-                          overview=overview, labels=member_texts, errors=FormErrors(),
-                          tier_names={t.code: t.name for t in overview.tiers}, options=filter_options(overview, lang),
-                          stage_chart=stage_chart(overview, lang), tier_chart=tier_chart(overview, lang))
+        return await page(
+            request,
+            template,
+            principal=principal,
+            active="members",
+            filters=filters,
+            overview=overview,
+            labels=member_texts,
+            errors=FormErrors(),
+            tier_names={t.code: t.name for t in overview.tiers},
+            options=filter_options(overview, lang),
+            stage_chart=stage_chart(overview, lang),
+            tier_chart=tier_chart(overview, lang),
+        )
 
     @post("/export", guards=[READ, EXPORT], status_code=200)
-    async def export(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService
-                     ) -> Response[bytes]:
+    async def export(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService
+    ) -> Response[bytes]:
         """The full list with phone numbers, as the API's export (same use case: logged in the same
         transaction). A POST with the page's token: an export is recorded, so another site must not
         be able to make a signed-in browser ask for one."""
         filters = Filters.of(await form_data(request))
         body = await crm.export_members(ident.db, principal.tenant, filters.list_filter(), actor=actor_of(principal))
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%MZ")
-        return Response(body, media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="members-{stamp}.csv"'})
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="members-{stamp}.csv"'},
+        )
 
     # --- one member --------------------------------------------------------------------------
 
-    async def _member(self, request: HtmlRequest, principal: Principal, ident: IdentityService,
-                      member_id: uuid.UUID, *, status: int = 200, flash: str | None = None,
-                      headers: dict[str, str] | None = None, profile: Editor | None = None,
-                      tier: Editor | None = None, consent_errors: FormErrors | None = None,
-                      open_profile: bool = False) -> Template:
+    async def _member(
+        self,
+        request: HtmlRequest,
+        principal: Principal,
+        ident: IdentityService,
+        member_id: uuid.UUID,
+        *,
+        status: int = 200,
+        flash: str | None = None,
+        headers: dict[str, str] | None = None,
+        profile: Editor | None = None,
+        tier: Editor | None = None,
+        consent_errors: FormErrors | None = None,
+        open_profile: bool = False,
+    ) -> Template:
         """The member's page, or for htmx its panel (``_panel.html``), with the forms as given
         (``open_profile``: the profile form open with the member's values)."""
         m = await member_views.member_page(ident.db, principal.tenant, member_id)
         if open_profile and profile is None:
             profile = Editor(profile_values(m.detail["profile"]), FormErrors())
         template = "console/members/_panel.html" if is_htmx(request) else "console/members/detail.html"
-        return await page(request, template, principal=principal, active="members", status=status,
-                          headers=headers, m=m, labels=member_texts, tier_names={t.code: t.name for t in m.tiers},
-                          profile_form=profile, tier_form=tier or tier_editor(m),
-                          consents=consent_rows(m.detail["profile"]["consent"]), now=datetime.now(UTC),
-                          consent_keys={channel: new_key() for channel in member_texts.CHANNELS},
-                          consent_errors=consent_errors or FormErrors(),
-                          panel_flash=messages.flash_text(flash, language(request)))
+        return await page(
+            request,
+            template,
+            principal=principal,
+            active="members",
+            status=status,
+            headers=headers,
+            m=m,
+            labels=member_texts,
+            tier_names={t.code: t.name for t in m.tiers},
+            profile_form=profile,
+            tier_form=tier or tier_editor(m),
+            consents=consent_rows(m.detail["profile"]["consent"]),
+            now=datetime.now(UTC),
+            consent_keys={channel: new_key() for channel in member_texts.CHANNELS},
+            consent_errors=consent_errors or FormErrors(),
+            panel_flash=messages.flash_text(flash, language(request)),
+        )
 
-    async def _saved(self, request: HtmlRequest, principal: Principal, ident: IdentityService,
-                     member_id: uuid.UUID, flash: str) -> Response[Any]:
+    async def _saved(
+        self, request: HtmlRequest, principal: Principal, ident: IdentityService, member_id: uuid.UUID, flash: str
+    ) -> Response[Any]:
         """htmx: the refreshed panel replaces the old one; a plain form: post/redirect/get."""
         if is_htmx(request):
             return await self._member(request, principal, ident, member_id, flash=flash, headers=PANEL)
         return go(request, f"/console/members/{member_id}", flash=flash)
 
     @get("/{member_id:uuid}", guards=[READ])
-    async def detail(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                     member_id: FromPath[uuid.UUID]) -> Template:
+    async def detail(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, member_id: FromPath[uuid.UUID]
+    ) -> Template:
         return await self._member(request, principal, ident, member_id)
 
     @get("/{member_id:uuid}/profile", guards=[READ, WRITE])
-    async def edit_profile(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                           member_id: FromPath[uuid.UUID]) -> Template:
+    async def edit_profile(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, member_id: FromPath[uuid.UUID]
+    ) -> Template:
         """The profile form: for htmx alone (into the page), else the page with the form open."""
         if is_htmx(request):
             profile = await crm.member_profile(ident.db, principal.tenant, member_id)
-            return await page(request, "console/members/_profile_form.html", principal=principal,
-                              member_id=member_id, form=Editor(profile_values(profile), FormErrors()),
-                              labels=member_texts)
+            return await page(
+                request,
+                "console/members/_profile_form.html",
+                principal=principal,
+                member_id=member_id,
+                form=Editor(profile_values(profile), FormErrors()),
+                labels=member_texts,
+            )
         return await self._member(request, principal, ident, member_id, open_profile=True)
 
     @post("/{member_id:uuid}/profile", guards=[READ, WRITE])
-    async def save_profile(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                           member_id: FromPath[uuid.UUID]) -> Response[Any]:
+    async def save_profile(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, member_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
         form = await form_data(request)
         values = {name: text(form, name) for name in PROFILE_FIELDS}
         try:
@@ -325,44 +412,87 @@ class MemberPages(Controller):
                 raise
             editor = Editor(values, member_form_errors(exc, language(request), PROFILE_FIELDS))
             if is_htmx(request):
-                return await page(request, "console/members/_profile_form.html", principal=principal,
-                                  status=exc.status, member_id=member_id, form=editor, labels=member_texts)
+                return await page(
+                    request,
+                    "console/members/_profile_form.html",
+                    principal=principal,
+                    status=exc.status,
+                    member_id=member_id,
+                    form=editor,
+                    labels=member_texts,
+                )
             return await self._member(request, principal, ident, member_id, status=exc.status, profile=editor)
         return await self._saved(request, principal, ident, member_id, "member-saved")
 
     @post("/{member_id:uuid}/consent/{channel:str}", guards=[READ, WRITE])
-    async def consent(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                      member_id: FromPath[uuid.UUID], channel: FromPath[str]) -> Response[Any]:
+    async def consent(
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        member_id: FromPath[uuid.UUID],
+        channel: FromPath[str],
+    ) -> Response[Any]:
         form = await form_data(request)
         try:
             granted = {"true": True, "false": False}.get(text(form, "granted"))
             if granted is None:
                 raise ValidationFailed("granted is true or false", field="granted")
-            await crm.change_consent(ident.db, principal.tenant, member_id, channel, granted, source="console",
-                                     actor=actor_of(principal), key=form_key(form))
+            await crm.change_consent(
+                ident.db,
+                principal.tenant,
+                member_id,
+                channel,
+                granted,
+                source="console",
+                actor=actor_of(principal),
+                key=form_key(form),
+            )
         except DomainError as exc:
             if exc.status == 404:
                 raise
             errors = member_form_errors(exc, language(request), ())
-            return await self._member(request, principal, ident, member_id, status=exc.status,
-                                      headers=PANEL if is_htmx(request) else None, consent_errors=errors)
+            return await self._member(
+                request,
+                principal,
+                ident,
+                member_id,
+                status=exc.status,
+                headers=PANEL if is_htmx(request) else None,
+                consent_errors=errors,
+            )
         return await self._saved(request, principal, ident, member_id, "consent-saved")
 
     @post("/{member_id:uuid}/tier", guards=[READ, GRANT_TIER])
-    async def grant_tier(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                         member_id: FromPath[uuid.UUID]) -> Response[Any]:
+    async def grant_tier(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, member_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
         form = await form_data(request)
         values = {name: text(form, name) for name in TIER_FIELDS}
         try:
             check_text(values)
-            await crm.grant_tier(ident.db, principal.tenant, member_id, values["tier"],
-                                 until=parse_date(values["until"], "until"), reason=values["reason"],
-                                 actor=actor_of(principal), key=form_key(form))
+            await crm.grant_tier(
+                ident.db,
+                principal.tenant,
+                member_id,
+                values["tier"],
+                until=parse_date(values["until"], "until"),
+                reason=values["reason"],
+                actor=actor_of(principal),
+                key=form_key(form),
+            )
         except DomainError as exc:
             if exc.status == 404:
                 raise
             # the form lives in the panel (its tier choices are the programme's): the panel comes back
             editor = Editor(values, member_form_errors(exc, language(request), TIER_FIELDS), new_key())
-            return await self._member(request, principal, ident, member_id, status=exc.status,
-                                      headers=PANEL if is_htmx(request) else None, tier=editor)
+            return await self._member(
+                request,
+                principal,
+                ident,
+                member_id,
+                status=exc.status,
+                headers=PANEL if is_htmx(request) else None,
+                tier=editor,
+            )
         return await self._saved(request, principal, ident, member_id, "tier-granted")

@@ -41,8 +41,9 @@ PROBLEMS: dict[tuple[str, str | None], str] = {
     ("validation-failed", "stored_value"): N_("Enter an amount such as 12.50."),
     ("validation-failed", "refund_amount"): N_("Enter an amount such as 12.50."),
     ("validation-failed", "points"): N_("Enter a whole number of points."),
-    ("validation-failed", "lines"): N_("Each item needs a code, a quantity and a unit price, and together they make "
-                                       "the amount."),
+    ("validation-failed", "lines"): N_(
+        "Each item needs a code, a quantity and a unit price, and together they make the amount."
+    ),
     ("validation-failed", "refund_lines"): N_("Enter how many of each item to refund."),
     ("validation-failed", "mode"): N_("Choose what to refund."),
     ("validation-failed", "payment_method"): N_("Choose how the customer pays."),
@@ -60,10 +61,12 @@ PROBLEMS: dict[tuple[str, str | None], str] = {
     ("rule-violation", "points"): N_("That many points cannot pay for this bill: see how many can."),
     ("insufficient-stored-value", "stored_value"): N_("The member's stored value is not enough."),
     ("payment-exceeds-bill", "stored_value"): N_("Stored value cannot pay more than what is left of the bill."),
-    ("coupon-not-applicable", "coupons"): N_("A chosen coupon cannot be used for this sale (minimum spend, branch or "
-                                             "combination)."),
-    ("not-eligible-to-join", "join_phone"): N_("This purchase is too small to join: your programme's join rule asks "
-                                               "for more."),
+    ("coupon-not-applicable", "coupons"): N_(
+        "A chosen coupon cannot be used for this sale (minimum spend, branch or combination)."
+    ),
+    ("not-eligible-to-join", "join_phone"): N_(
+        "This purchase is too small to join: your programme's join rule asks for more."
+    ),
     ("refund-exceeds-sale", "refund_amount"): N_("That is more than what is left to refund."),
     ("refund-exceeds-sale", "refund_lines"): N_("That is more than what is left of these items."),
     ("not-found", "plan"): N_("This plan is not on sale any more."),

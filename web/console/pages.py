@@ -51,9 +51,17 @@ def identity(request: HtmlRequest) -> Identity:
     return ident
 
 
-async def page(request: HtmlRequest, template: str, *, principal: Principal | None = None, status: int = 200,
-               active: str | None = None, headers: dict[str, str] | None = None,
-               cookies: list[Cookie] | None = None, **values: Any) -> Template:
+async def page(
+    request: HtmlRequest,
+    template: str,
+    *,
+    principal: Principal | None = None,
+    status: int = 200,
+    active: str | None = None,
+    headers: dict[str, str] | None = None,
+    cookies: list[Cookie] | None = None,
+    **values: Any,
+) -> Template:
     """A page (or, for an htmx request, a fragment: ``template`` decides) with the common context:
     ``lang``, ``csrf`` (the token forms and htmx send), ``principal``, ``merchant`` (its name,
     currency and time zone, used by the ``money`` and ``localtime`` filters), ``merchants`` (the
@@ -72,20 +80,42 @@ async def page(request: HtmlRequest, template: str, *, principal: Principal | No
     flash = messages.flash_text(request.cookies.get(FLASH_COOKIE), lang)
     if flash is not None:
         out_cookies.append(Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/"))
-    context = {"lang": lang, "languages": i18n.LANGUAGES, "csrf": csrf, "principal": principal,
-               "merchant": merchant, "merchants": merchants or [], "menu": menu_for(principal), "active": active,
-               "flash": flash, "oidc_enabled": bool(ident.cfg.oidc_issuer), "path": request.url.path, **values}
-    return Template(template, context=context, status_code=status, headers=headers or {}, cookies=out_cookies,
-                    media_type="text/html")
+    context = {
+        "lang": lang,
+        "languages": i18n.LANGUAGES,
+        "csrf": csrf,
+        "principal": principal,
+        "merchant": merchant,
+        "merchants": merchants or [],
+        "menu": menu_for(principal),
+        "active": active,
+        "flash": flash,
+        "oidc_enabled": bool(ident.cfg.oidc_issuer),
+        "path": request.url.path,
+        **values,
+    }
+    return Template(
+        template,
+        context=context,
+        status_code=status,
+        headers=headers or {},
+        cookies=out_cookies,
+        media_type="text/html",
+    )
 
 
-def go(request: HtmlRequest, url: str, *, flash: str | None = None,
-       cookies: list[Cookie] | None = None, delete: Collection[str] = ()) -> Response[Any]:
+def go(
+    request: HtmlRequest,
+    url: str,
+    *,
+    flash: str | None = None,
+    cookies: list[Cookie] | None = None,
+    delete: Collection[str] = (),
+) -> Response[Any]:
     """Send the browser to ``url``: 303 See Other (post/redirect/get), or for htmx an
     ``HX-Redirect`` (a 303 would be followed by the XHR and its page swapped into a fragment)."""
     if is_htmx(request):
-        response: Response[Any] = Response(b"", status_code=200, headers={"HX-Redirect": url},
-                                           media_type="text/html")
+        response: Response[Any] = Response(b"", status_code=200, headers={"HX-Redirect": url}, media_type="text/html")
     else:
         response = Response(b"", status_code=303, headers={"Location": url}, media_type="text/html")
     for cookie in cookies or []:
@@ -108,6 +138,7 @@ def local_path(value: str | None, default: str) -> str:
 
 
 # --- forms --------------------------------------------------------------------------------------
+
 
 async def form_data(request: HtmlRequest) -> FormMultiDict:
     form: FormMultiDict = await request.form()

@@ -55,32 +55,94 @@ class Section:
     blank: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-SECTIONS: dict[str, Section] = {s.key: s for s in (
-    Section("tiers", None,
-            _specs("tier_policy-window_months:int", "tier_policy-review_every_months:int",
-                   "tier_policy-retention:text"),
-            {"tiers": _specs("code:text", "name:text", "rank:int", "qualification:text", "threshold:threshold",
-                             "discount_percent:int", "points_multiplier:rate", "birthday_multiplier:rate",
-                             "perks:list")},
-            {"tiers": {"qualification": "spend", "discount_percent": "0", "points_multiplier": "1",
-                       "birthday_multiplier": "1"}}),
-    Section("points", "points",
-            _specs("name:text", "earn_per_major:rate", "rounding:text", "expiry-kind:text", "expiry-months:int",
-                   "expiry-extra_years:int", "expiry-remind_days_before:int", "pending_days:int",
-                   "cash_value_per_point:rate", "cash_max_share_percent:int", "cash_min_points:int")),
-    Section("rules", None, (),
-            {"rules": _specs("code:text", "kind:text", "points:int", "multiplier:rate", "streak_bonus:streak",
-                             "event:text", "weekdays:weekdays", "branches:list", "tiers:multi", "starts:date",
-                             "ends:date", "cap_per_day:opt_int", "cap_per_member:opt_int", "cap_total:opt_int",
-                             "min_spend:yuan", "coupon_template:text", "active:flag")},
-            {"rules": {"kind": "promotion", "points": "0", "multiplier": "1", "min_spend": "0.00", "active": "on"}}),
-    Section("join", "join", _specs("policy:text", "single_purchase_min:yuan", "cumulative_min:yuan", "min_age:int")),
-    Section("stored-value", "stored_value",
+SECTIONS: dict[str, Section] = {
+    s.key: s
+    for s in (
+        Section(
+            "tiers",
+            None,
+            _specs(
+                "tier_policy-window_months:int", "tier_policy-review_every_months:int", "tier_policy-retention:text"
+            ),
+            {
+                "tiers": _specs(
+                    "code:text",
+                    "name:text",
+                    "rank:int",
+                    "qualification:text",
+                    "threshold:threshold",
+                    "discount_percent:int",
+                    "points_multiplier:rate",
+                    "birthday_multiplier:rate",
+                    "perks:list",
+                )
+            },
+            {
+                "tiers": {
+                    "qualification": "spend",
+                    "discount_percent": "0",
+                    "points_multiplier": "1",
+                    "birthday_multiplier": "1",
+                }
+            },
+        ),
+        Section(
+            "points",
+            "points",
+            _specs(
+                "name:text",
+                "earn_per_major:rate",
+                "rounding:text",
+                "expiry-kind:text",
+                "expiry-months:int",
+                "expiry-extra_years:int",
+                "expiry-remind_days_before:int",
+                "pending_days:int",
+                "cash_value_per_point:rate",
+                "cash_max_share_percent:int",
+                "cash_min_points:int",
+            ),
+        ),
+        Section(
+            "rules",
+            None,
+            (),
+            {
+                "rules": _specs(
+                    "code:text",
+                    "kind:text",
+                    "points:int",
+                    "multiplier:rate",
+                    "streak_bonus:streak",
+                    "event:text",
+                    "weekdays:weekdays",
+                    "branches:list",
+                    "tiers:multi",
+                    "starts:date",
+                    "ends:date",
+                    "cap_per_day:opt_int",
+                    "cap_per_member:opt_int",
+                    "cap_total:opt_int",
+                    "min_spend:yuan",
+                    "coupon_template:text",
+                    "active:flag",
+                )
+            },
+            {"rules": {"kind": "promotion", "points": "0", "multiplier": "1", "min_spend": "0.00", "active": "on"}},
+        ),
+        Section(
+            "join", "join", _specs("policy:text", "single_purchase_min:yuan", "cumulative_min:yuan", "min_age:int")
+        ),
+        Section(
+            "stored-value",
+            "stored_value",
             _specs("consumption:text", "bonus_funder:text", "bonus_counts_as_spend:flag"),
             {"plans": _specs("code:text", "name:text", "pay:yuan", "get:yuan", "active:flag")},
-            {"plans": {"active": "on"}}),
-    Section("refunds", "refunds", _specs("clawback:flag", "reissue_coupons:flag", "anywhere:flag")),
-)}
+            {"plans": {"active": "on"}},
+        ),
+        Section("refunds", "refunds", _specs("clawback:flag", "reissue_coupons:flag", "anywhere:flag")),
+    )
+}
 
 _MULTI = frozenset({"multi", "weekdays"})
 _LIST_PATH = re.compile(r"^(?P<list>[a-z_]+)\[(?P<index>\d+)\](?:\.(?P<rest>[a-z_]+))?")
@@ -118,7 +180,7 @@ class SectionForm:
         if root:
             if not path.startswith(f"{root}."):
                 return None
-            path = path[len(root) + 1:]
+            path = path[len(root) + 1 :]
         found = _LIST_PATH.match(path)
         if found and found.group("list") in self.section.lists:
             rows = self.order.get(found.group("list"), [])
@@ -130,6 +192,7 @@ class SectionForm:
 
 
 # --- from the document ------------------------------------------------------------------------------
+
 
 def _part(doc: dict[str, Any], section: Section) -> dict[str, Any]:
     if section.root:
@@ -213,6 +276,7 @@ def _posted(post: FormMultiDict, name: str, spec: Spec) -> str | list[str]:
 
 # --- to the section's value ---------------------------------------------------------------------------
 
+
 def _read(form: SectionForm, name: str, spec: Spec, currency: str, item: dict[str, Any]) -> Any:
     text = form.value(name)
     if "\x00" in text or len(text) > 400:
@@ -295,8 +359,7 @@ def to_value(form: SectionForm, currency: str) -> Any:
             if form.value(f"{lst}-{i}-remove") or _is_blank(form, lst, i):
                 continue
             if not form.value(f"{lst}-{i}-code"):
-                raise ValidationFailed(f"{lst} row {i}: a code is required", field=f"{lst}-{i}-code",
-                                       reason="required")
+                raise ValidationFailed(f"{lst} row {i}: a code is required", field=f"{lst}-{i}-code", reason="required")
             item: dict[str, Any] = {"qualification": form.value(f"{lst}-{i}-qualification")} if lst == "tiers" else {}
             for spec in specs:
                 item[spec.name] = _read(form, f"{lst}-{i}-{spec.name}", spec, currency, item)

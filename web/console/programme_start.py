@@ -59,22 +59,50 @@ def previews(status: svc.TemplateStatus, language: str) -> list[Preview]:
     out = []
     for t in ordered:
         p = t.programme(language, status.currency)
-        out.append(Preview(t.key, t.title.in_(language), t.summary.in_(language), t is best, t.key == status.template,
-                           p, t.welcome_terms(language, status.currency), t.signup_points, t.referral_points,
-                           t.checkin_points, int(Decimal(1) / p.points.cash_value_per_point), p.points.expiry.kind,
-                           p.points.expiry.months))
+        out.append(
+            Preview(
+                t.key,
+                t.title.in_(language),
+                t.summary.in_(language),
+                t is best,
+                t.key == status.template,
+                p,
+                t.welcome_terms(language, status.currency),
+                t.signup_points,
+                t.referral_points,
+                t.checkin_points,
+                int(Decimal(1) / p.points.cash_value_per_point),
+                p.points.expiry.kind,
+                p.points.expiry.months,
+            )
+        )
     return out
 
 
 class ProgrammeStartPages(Controller):
     path = "/console/start/programme"
 
-    async def _page(self, request: HtmlRequest, principal: Principal, ident: IdentityService, *, status: int = 200,
-                    errors: FormErrors | None = None) -> Template:
+    async def _page(
+        self,
+        request: HtmlRequest,
+        principal: Principal,
+        ident: IdentityService,
+        *,
+        status: int = 200,
+        errors: FormErrors | None = None,
+    ) -> Template:
         current = await svc.template_status(ident.db, principal.tenant)
-        return await page(request, "console/start_programme/index.html", principal=principal, active="start",
-                          status=status, current=current, previews=previews(current, language(request).tag),
-                          key=new_key("template"), errors=errors or FormErrors())
+        return await page(
+            request,
+            "console/start_programme/index.html",
+            principal=principal,
+            active="start",
+            status=status,
+            current=current,
+            previews=previews(current, language(request).tag),
+            key=new_key("template"),
+            errors=errors or FormErrors(),
+        )
 
     @get("/", guards=[READ])
     async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
@@ -85,10 +113,16 @@ class ProgrammeStartPages(Controller):
         """Publish the chosen template, then back to the checklist (post/redirect/get)."""
         form = await form_data(request)
         try:
-            await svc.apply_template(ident.db, principal.tenant, text(form, "template"),
-                                     language=language(request).tag, idempotency_key=text(form, "key"),
-                                     created_by=principal.subject_id)
+            await svc.apply_template(
+                ident.db,
+                principal.tenant,
+                text(form, "template"),
+                language=language(request).tag,
+                idempotency_key=text(form, "key"),
+                created_by=principal.subject_id,
+            )
         except DomainError as exc:
-            return await self._page(request, principal, ident, status=exc.status,
-                                    errors=form_errors(exc, language(request), ("template",)))
+            return await self._page(
+                request, principal, ident, status=exc.status, errors=form_errors(exc, language(request), ("template",))
+            )
         return go(request, "/console/start", flash="template-published")

@@ -100,28 +100,57 @@ LABELS: dict[tuple[str, str], str] = {
 }
 
 CHOICES: dict[tuple[str, str], dict[str, str]] = {
-    ("points", "rounding"): {"floor": N_("Round down"), "ceiling": N_("Round up"),
-                             "half_up": N_("To the nearest, halves up"),
-                             "half_even": N_("To the nearest, halves to even"),
-                             "toward_zero": N_("Drop the fraction")},
-    ("points", "expiry.kind"): {"rolling_months": N_("Some months after they are earned"),
-                                "end_of_year": N_("At the end of a year"), "never": N_("Never")},
-    ("tiers", "qualification"): {"spend": N_("Spend"), "points": N_("Points earned"),
-                                 "purchase": N_("Bought (paid membership)"), "invitation": N_("By invitation")},
-    ("tier_policy", "retention"): {"downgrade_one": N_("Go down one tier"),
-                                   "reevaluate": N_("Get the tier they qualify for")},
-    ("rules", "kind"): {"promotion": N_("Promotion (multiplies a sale's points)"), "signup": N_("Sign-up"),
-                        "checkin": N_("Daily check-in"), "review": N_("Review"), "referral": N_("Referral"),
-                        "birthday": N_("Birthday"), "custom": N_("Custom event"),
-                        "tier_upgrade": N_("Tier upgrade")},
-    ("rules", "weekdays"): {"0": N_("Mon"), "1": N_("Tue"), "2": N_("Wed"), "3": N_("Thu"), "4": N_("Fri"),
-                            "5": N_("Sat"), "6": N_("Sun")},
+    ("points", "rounding"): {
+        "floor": N_("Round down"),
+        "ceiling": N_("Round up"),
+        "half_up": N_("To the nearest, halves up"),
+        "half_even": N_("To the nearest, halves to even"),
+        "toward_zero": N_("Drop the fraction"),
+    },
+    ("points", "expiry.kind"): {
+        "rolling_months": N_("Some months after they are earned"),
+        "end_of_year": N_("At the end of a year"),
+        "never": N_("Never"),
+    },
+    ("tiers", "qualification"): {
+        "spend": N_("Spend"),
+        "points": N_("Points earned"),
+        "purchase": N_("Bought (paid membership)"),
+        "invitation": N_("By invitation"),
+    },
+    ("tier_policy", "retention"): {
+        "downgrade_one": N_("Go down one tier"),
+        "reevaluate": N_("Get the tier they qualify for"),
+    },
+    ("rules", "kind"): {
+        "promotion": N_("Promotion (multiplies a sale's points)"),
+        "signup": N_("Sign-up"),
+        "checkin": N_("Daily check-in"),
+        "review": N_("Review"),
+        "referral": N_("Referral"),
+        "birthday": N_("Birthday"),
+        "custom": N_("Custom event"),
+        "tier_upgrade": N_("Tier upgrade"),
+    },
+    ("rules", "weekdays"): {
+        "0": N_("Mon"),
+        "1": N_("Tue"),
+        "2": N_("Wed"),
+        "3": N_("Thu"),
+        "4": N_("Fri"),
+        "5": N_("Sat"),
+        "6": N_("Sun"),
+    },
     ("join", "policy"): {"free": N_("Anyone, free"), "qualifying_purchase": N_("After a qualifying purchase")},
-    ("stored_value", "consumption"): {"proportional": N_("Principal and bonus in proportion"),
-                                      "principal_first": N_("Principal first")},
-    ("stored_value", "bonus_funder"): {"hq": N_("Headquarters"),
-                                       "issuing_branch": N_("The branch that sold the top-up"),
-                                       "redeeming_branch": N_("The branch where it is spent")},
+    ("stored_value", "consumption"): {
+        "proportional": N_("Principal and bonus in proportion"),
+        "principal_first": N_("Principal first"),
+    },
+    ("stored_value", "bonus_funder"): {
+        "hq": N_("Headquarters"),
+        "issuing_branch": N_("The branch that sold the top-up"),
+        "redeeming_branch": N_("The branch where it is spent"),
+    },
 }
 
 #: messages beside a refused input: by the input's last part and the problem's reason, or the part alone
@@ -223,8 +252,9 @@ def describe(change: Change, lang: Language, currency: str) -> DiffLine:
         return DiffLine(what, lang.gettext("Removed"), "—", "removed")
     where = change.item_name if change.item is not None else group
     what = f"{where} · {label(change.section, change.field, lang)}"
-    return DiffLine(what, _value(change, change.old, lang, currency), _value(change, change.new, lang, currency),
-                    "changed")
+    return DiffLine(
+        what, _value(change, change.old, lang, currency), _value(change, change.new, lang, currency), "changed"
+    )
 
 
 #: why a sample cannot be priced (the POS's refusals), by problem type

@@ -48,6 +48,12 @@ class PublicPages(Controller):
         back = local_path(text(form, "next"), "/")
         if tag not in i18n.LANGUAGES:
             return go(request, back)
-        cookie = Cookie(key=i18n.LANG_COOKIE, value=tag, max_age=365 * 24 * 3600, samesite="lax", path="/",
-                        secure=identity(request).cfg.secure_cookies)
+        cookie = Cookie(
+            key=i18n.LANG_COOKIE,
+            value=tag,
+            max_age=365 * 24 * 3600,
+            samesite="lax",
+            path="/",
+            secure=identity(request).cfg.secure_cookies,
+        )
         return go(request, back, cookies=[cookie])

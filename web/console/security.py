@@ -31,16 +31,18 @@ from lianka.platform.identity.runtime import Identity
 ANON_COOKIE = "lk_anon"
 _ANON_PURPOSE = "lianka:form-csrf"
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "frame-ancestors 'none'",
-    "form-action 'self'",
-    "base-uri 'none'",
-    "object-src 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
 
 
 def html_security_headers() -> dict[str, str]:
@@ -78,6 +80,7 @@ def html_security_middleware(app: ASGIApp) -> ASGIApp:
 
 # --- CSRF tokens of forms -----------------------------------------------------------------------
 
+
 def anon_token(ident: Identity, anon: str) -> str:
     return secrets_box.mac(ident.secret, _ANON_PURPOSE, anon)
 
@@ -92,8 +95,9 @@ def form_token(request: Request[Any, Any, Any], ident: Identity) -> tuple[str, C
     cookie = None
     if not anon or len(anon) > 128:
         anon = secrets_box.new_token()
-        cookie = Cookie(key=ANON_COOKIE, value=anon, httponly=True, samesite="lax",
-                        secure=ident.cfg.secure_cookies, path="/")
+        cookie = Cookie(
+            key=ANON_COOKIE, value=anon, httponly=True, samesite="lax", secure=ident.cfg.secure_cookies, path="/"
+        )
     return anon_token(ident, anon), cookie
 
 

@@ -53,8 +53,13 @@ ROLE_LABELS = {
 }
 assert set(ROLE_LABELS) == {r.value for r in Role}
 #: the roles' short names, for the list
-ROLE_NAMES = {Role.OWNER.value: N_("Owner"), Role.ADMIN.value: N_("Administrator"), Role.MANAGER.value: N_("Manager"),
-              Role.CASHIER.value: N_("Cashier"), Role.ANALYST.value: N_("Analyst")}
+ROLE_NAMES = {
+    Role.OWNER.value: N_("Owner"),
+    Role.ADMIN.value: N_("Administrator"),
+    Role.MANAGER.value: N_("Manager"),
+    Role.CASHIER.value: N_("Cashier"),
+    Role.ANALYST.value: N_("Analyst"),
+}
 #: the one rule violation the staff use cases raise ("a merchant keeps at least one owner") is about the role
 WHERE = {"rule-violation": "role"}
 
@@ -62,13 +67,23 @@ WHERE = {"rule-violation": "role"}
 def _values(form: FormMultiDict | None = None) -> dict[str, Any]:
     if form is None:
         return {"email": "", "display_name": "", "role": Role.CASHIER.value, "branch_ids": []}
-    return {"email": text(form, "email"), "display_name": text(form, "display_name"), "role": text(form, "role"),
-            "branch_ids": [str(b).strip() for b in form.getall("branch_ids", [])][:200]}
+    return {
+        "email": text(form, "email"),
+        "display_name": text(form, "display_name"),
+        "role": text(form, "role"),
+        "branch_ids": [str(b).strip() for b in form.getall("branch_ids", [])][:200],
+    }
 
 
 def _branch_ids(values: dict[str, Any]) -> list[uuid.UUID]:
-    check_text({"email": values["email"], "display_name": values["display_name"], "role": values["role"],
-                "branch_ids": "".join(values["branch_ids"])})
+    check_text(
+        {
+            "email": values["email"],
+            "display_name": values["display_name"],
+            "role": values["role"],
+            "branch_ids": "".join(values["branch_ids"]),
+        }
+    )
     if len(values["display_name"]) > 200:
         raise ValidationFailed("display_name: at most 200 characters", field="display_name")
     try:
@@ -86,20 +101,40 @@ def _placed(exc: DomainError) -> DomainError:
 class StaffPages(Controller):
     path = "/console/staff"
 
-    async def _panel(self, request: HtmlRequest, principal: Principal, ident: IdentityService, *, status: int = 200,
-                     values: dict[str, Any] | None = None, errors: FormErrors | None = None,
-                     editing: dict[str, Any] | None = None, flash: str | None = None) -> Template:
+    async def _panel(
+        self,
+        request: HtmlRequest,
+        principal: Principal,
+        ident: IdentityService,
+        *,
+        status: int = 200,
+        values: dict[str, Any] | None = None,
+        errors: FormErrors | None = None,
+        editing: dict[str, Any] | None = None,
+        flash: str | None = None,
+    ) -> Template:
         """The whole page, or for htmx the panel: the list (one row may be in edit), the invite form."""
         people = await staff.list_staff(ident, principal)
         if editing is not None and not any(p.user_id == editing["user_id"] for p in people):
             raise NotFound("Staff member not found")  # unknown, or another merchant's: alike
         branches = await branch_svc.branches(ident.db, principal.tenant, principal.branch_ids)
         template = "console/staff/_panel.html" if is_htmx(request) else "console/staff/index.html"
-        return await page(request, template, principal=principal, active="staff", status=status, people=people,
-                          branches={b.id: b for b in branches}, roles=self._roles(principal),
-                          role_labels=ROLE_LABELS, role_names=ROLE_NAMES, values=values or _values(),
-                          errors=errors or FormErrors(), editing=editing,
-                          panel_flash=messages.flash_text(flash, language(request)))
+        return await page(
+            request,
+            template,
+            principal=principal,
+            active="staff",
+            status=status,
+            people=people,
+            branches={b.id: b for b in branches},
+            roles=self._roles(principal),
+            role_labels=ROLE_LABELS,
+            role_names=ROLE_NAMES,
+            values=values or _values(),
+            errors=errors or FormErrors(),
+            editing=editing,
+            panel_flash=messages.flash_text(flash, language(request)),
+        )
 
     @staticmethod
     def _roles(principal: Principal) -> dict[str, str]:
@@ -114,24 +149,39 @@ class StaffPages(Controller):
     async def invite(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
         values = _values(await form_data(request))
         try:
-            await staff.add_staff(ident, principal, values["email"], values["role"], branch_ids=_branch_ids(values),
-                                  display_name=values["display_name"])
+            await staff.add_staff(
+                ident,
+                principal,
+                values["email"],
+                values["role"],
+                branch_ids=_branch_ids(values),
+                display_name=values["display_name"],
+            )
         except DomainError as exc:
             if exc.status in (403, 404):  # an owner made by a non-owner, another merchant's branch
                 raise
-            return await self._panel(request, principal, ident, status=exc.status, values=values,
-                                     errors=form_errors(_placed(exc), language(request), FIELDS))
+            return await self._panel(
+                request,
+                principal,
+                ident,
+                status=exc.status,
+                values=values,
+                errors=form_errors(_placed(exc), language(request), FIELDS),
+            )
         return await self._done(request, principal, ident, "staff-invited")
 
     @get("/{user_id:uuid}/edit", guards=[READ, WRITE])
-    async def edit(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                   user_id: FromPath[uuid.UUID]) -> Template:
-        return await self._panel(request, principal, ident, editing={"user_id": user_id, "values": None,
-                                                                      "errors": FormErrors()})
+    async def edit(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, user_id: FromPath[uuid.UUID]
+    ) -> Template:
+        return await self._panel(
+            request, principal, ident, editing={"user_id": user_id, "values": None, "errors": FormErrors()}
+        )
 
     @post("/{user_id:uuid}", guards=[READ, WRITE])
-    async def change(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                     user_id: FromPath[uuid.UUID]) -> Response[Any]:
+    async def change(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, user_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
         """A new role and branches (an unknown person, or another merchant's: 404)."""
         values = _values(await form_data(request))
         try:
@@ -141,8 +191,9 @@ class StaffPages(Controller):
         return await self._done(request, principal, ident, "staff-saved")
 
     @post("/{user_id:uuid}/remove", guards=[READ, WRITE])
-    async def remove(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                     user_id: FromPath[uuid.UUID]) -> Response[Any]:
+    async def remove(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, user_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
         """Take the person off this merchant's staff (their account stays; other merchants keep them)."""
         try:
             await staff.remove_staff(ident, principal, user_id)
@@ -150,17 +201,24 @@ class StaffPages(Controller):
             return await self._refused(request, principal, ident, exc, user_id, None)
         return await self._done(request, principal, ident, "staff-removed")
 
-    async def _refused(self, request: HtmlRequest, principal: Principal, ident: IdentityService, exc: DomainError,
-                       user_id: uuid.UUID, values: dict[str, Any] | None) -> Template:
+    async def _refused(
+        self,
+        request: HtmlRequest,
+        principal: Principal,
+        ident: IdentityService,
+        exc: DomainError,
+        user_id: uuid.UUID,
+        values: dict[str, Any] | None,
+    ) -> Template:
         """The person's row in edit, with the problem beside its field (403 and 404 are error pages)."""
         if exc.status in (403, 404):
             raise exc
-        editing = {"user_id": user_id, "values": values,
-                   "errors": form_errors(_placed(exc), language(request), FIELDS)}
+        editing = {"user_id": user_id, "values": values, "errors": form_errors(_placed(exc), language(request), FIELDS)}
         return await self._panel(request, principal, ident, status=exc.status, editing=editing)
 
-    async def _done(self, request: HtmlRequest, principal: Principal, ident: IdentityService,
-                    flash: str) -> Response[Any]:
+    async def _done(
+        self, request: HtmlRequest, principal: Principal, ident: IdentityService, flash: str
+    ) -> Response[Any]:
         if is_htmx(request):
             return await self._panel(request, principal, ident, flash=flash)
         return go(request, "/console/staff", flash=flash)

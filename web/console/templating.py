@@ -85,8 +85,14 @@ def environment() -> Environment:
 
     ``{% trans %}`` and ``_()`` translate into the language in the page's context (``lang``), so one
     environment serves every language at once."""
-    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined,
-                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True, pgettext=_pgettext)  # type: ignore[attr-defined]
     env.filters.update(money=_money, localtime=_localtime, localdate=_localdate)
     env.globals["static"] = static_url
@@ -99,6 +105,9 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
 def static_files_router() -> Router:
     return create_static_files_router(
-        path=STATIC_PREFIX, directories=[STATIC_DIR], name="static", include_in_schema=False,
-        cache_control=CacheControlHeader(max_age=ONE_YEAR, public=True, immutable=True))
-
+        path=STATIC_PREFIX,
+        directories=[STATIC_DIR],
+        name="static",
+        include_in_schema=False,
+        cache_control=CacheControlHeader(max_age=ONE_YEAR, public=True, immutable=True),
+    )

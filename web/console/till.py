@@ -115,8 +115,17 @@ async def _currency(ident: IdentityService, principal: Principal) -> str:
 class TillPages(Controller):
     path = "/console/till"
 
-    async def _show(self, request: HtmlRequest, principal: Principal, ident: IdentityService, view: TillView,
-                    fragment: str | None, *, status: int = 200, headers: dict[str, str] | None = None) -> Template:
+    async def _show(
+        self,
+        request: HtmlRequest,
+        principal: Principal,
+        ident: IdentityService,
+        view: TillView,
+        fragment: str | None,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Template:
         """htmx: only ``fragment``; otherwise (or with no fragment) the whole till with ``view`` in it."""
         if fragment is not None and is_htmx(request):
             return await page(request, fragment, principal=principal, status=status, headers=headers, till=view)
@@ -127,8 +136,9 @@ class TillPages(Controller):
         view.branch_id = chosen
         if view.sales is None:
             view.sales = await till_svc.recent_sales(ident.db, principal.tenant, principal.branch_ids)
-        return await page(request, "console/till/index.html", principal=principal, active="till", status=status,
-                          till=view)
+        return await page(
+            request, "console/till/index.html", principal=principal, active="till", status=status, till=view
+        )
 
     @get("/", guards=[TILL])
     async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
@@ -146,15 +156,17 @@ class TillPages(Controller):
 
     # --- the member ----------------------------------------------------------------------------
 
-    async def _member(self, request: HtmlRequest, principal: Principal, ident: IdentityService, view: TillView,
-                      *, status: int = 200) -> Template:
+    async def _member(
+        self, request: HtmlRequest, principal: Principal, ident: IdentityService, view: TillView, *, status: int = 200
+    ) -> Template:
         """The member panel (and, for htmx, the member's part of the basket out of band)."""
         if view.member is not None:
             view.wallet = await till_svc.member_wallet(ident.db, principal.tenant, view.member.member_id)
         view.basket.member_id = str(view.member.member_id) if view.member else ""
         view.basket.join_phone = view.newcomer or ""
-        return await self._show(request, principal, ident, view, FIND_RESPONSE, status=status,
-                                headers=_events("till-quote"))
+        return await self._show(
+            request, principal, ident, view, FIND_RESPONSE, status=status, headers=_events("till-quote")
+        )
 
     @post("/find", guards=[TILL])
     async def find(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
@@ -181,8 +193,9 @@ class TillPages(Controller):
         return await self._member(request, principal, ident, view)
 
     @get("/members/{member_id:uuid}", guards=[TILL])
-    async def member(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                     member_id: FromPath[uuid.UUID]) -> Template:
+    async def member(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, member_id: FromPath[uuid.UUID]
+    ) -> Template:
         """The member panel again (after a top-up or a sale: balances changed)."""
         view = TillView(member=await members.get_member(ident, principal.tenant, member_id))
         return await self._member(request, principal, ident, view)
@@ -217,8 +230,9 @@ class TillPages(Controller):
         try:
             basket = forms.basket(values, await _currency(ident, principal))
             if basket is not None:
-                view.quote = await sales.quote(ident.db, principal.tenant, basket,
-                                               acting_branch(principal, basket.branch_id))
+                view.quote = await sales.quote(
+                    ident.db, principal.tenant, basket, acting_branch(principal, basket.branch_id)
+                )
         except DomainError as exc:
             if exc.status in (403, 404):
                 raise
@@ -235,8 +249,9 @@ class TillPages(Controller):
             basket = forms.basket(values, await _currency(ident, principal))
             if basket is None:
                 raise ValidationFailed("the amount is required", field="amount")
-            view.receipt, view.replayed = await sales.sale(ident.db, principal.tenant, basket, values.key,
-                                                           acting_branch(principal, basket.branch_id))
+            view.receipt, view.replayed = await sales.sale(
+                ident.db, principal.tenant, basket, values.key, acting_branch(principal, basket.branch_id)
+            )
         except DomainError as exc:
             if exc.status in (403, 404):
                 raise
@@ -246,9 +261,13 @@ class TillPages(Controller):
                 view.wallet = await till_svc.member_wallet(ident.db, principal.tenant, member)
             return await self._show(request, principal, ident, view, "console/till/_basket.html", status=exc.status)
         if is_htmx(request):
-            return await page(request, "console/till/_receipt.html", principal=principal, till=view,
-                              headers={"HX-Retarget": "#receipt", "HX-Reswap": "innerHTML",
-                                       **_events("till-sold")})
+            return await page(
+                request,
+                "console/till/_receipt.html",
+                principal=principal,
+                till=view,
+                headers={"HX-Retarget": "#receipt", "HX-Reswap": "innerHTML", **_events("till-sold")},
+            )
         view.basket = forms.BasketValues(branch_id=values.branch_id, key=new_key("sale"))  # the next customer's
         return await self._show(request, principal, ident, view, None)
 
@@ -265,22 +284,41 @@ class TillPages(Controller):
         view = TillView(top_up_key=values["key"], basket=forms.BasketValues(branch_id=values["branch_id"]))
         try:
             check_text(values)
-            body = forms.convert({"member_id": member_id, "plan": values["plan"],
-                                  "payment_method": values["payment_method"] or "cash",
-                                  "branch_id": forms.an_id(values["branch_id"], "branch_id")}, schemas.TopUpIn)
+            body = forms.convert(
+                {
+                    "member_id": member_id,
+                    "plan": values["plan"],
+                    "payment_method": values["payment_method"] or "cash",
+                    "branch_id": forms.an_id(values["branch_id"], "branch_id"),
+                },
+                schemas.TopUpIn,
+            )
             view.topped_up, view.replayed = await stored_value.top_up(
-                ident.db, principal.tenant, body, values["key"], acting_branch(principal, body.branch_id))
+                ident.db, principal.tenant, body, values["key"], acting_branch(principal, body.branch_id)
+            )
         except DomainError as exc:
             if exc.status in (403, 404) and exc.extra.get("field") != "plan":  # a plan withdrawn meanwhile: inline
                 raise
             view.member = await members.get_member(ident, principal.tenant, member_id)
             view.top_up_errors = form_errors(exc, language(request), TOP_UP_FIELDS)
             view.wallet = await till_svc.member_wallet(ident.db, principal.tenant, member_id)
-            return await self._show(request, principal, ident, view, FIND_RESPONSE, status=exc.status,
-                                    headers={"HX-Retarget": "#find-area", "HX-Reswap": "outerHTML"})
+            return await self._show(
+                request,
+                principal,
+                ident,
+                view,
+                FIND_RESPONSE,
+                status=exc.status,
+                headers={"HX-Retarget": "#find-area", "HX-Reswap": "outerHTML"},
+            )
         if is_htmx(request):
-            return await page(request, "console/till/_receipt.html", principal=principal, till=view,
-                              headers=_events("till-member", "till-quote"))
+            return await page(
+                request,
+                "console/till/_receipt.html",
+                principal=principal,
+                till=view,
+                headers=_events("till-member", "till-quote"),
+            )
         view.member = await members.get_member(ident, principal.tenant, member_id)
         view.wallet = await till_svc.member_wallet(ident.db, principal.tenant, member_id)
         view.top_up_key = new_key("top-up")
@@ -289,29 +327,38 @@ class TillPages(Controller):
     # --- sales and refunds -------------------------------------------------------------------------
 
     @get("/sales", guards=[TILL])
-    async def recent(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                     member_id: FromQuery[uuid.UUID | None] = None) -> Template:
-        view = TillView(sales=await till_svc.recent_sales(ident.db, principal.tenant, principal.branch_ids,
-                                                           member_id=member_id))
+    async def recent(
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        member_id: FromQuery[uuid.UUID | None] = None,
+    ) -> Template:
+        view = TillView(
+            sales=await till_svc.recent_sales(ident.db, principal.tenant, principal.branch_ids, member_id=member_id)
+        )
         return await self._show(request, principal, ident, view, "console/till/_sales.html")
 
     @get("/sales/{sale_id:uuid}", guards=[TILL])
-    async def refund_form(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                          sale_id: FromPath[uuid.UUID]) -> Template:
+    async def refund_form(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, sale_id: FromPath[uuid.UUID]
+    ) -> Template:
         """A sale with its lines and the refund form (another branch's or merchant's sale: 404)."""
         view = TillView(refund_sale=await refunds.get_sale(ident.db, principal.tenant, sale_id, principal.branch_ids))
         return await self._show(request, principal, ident, view, "console/till/_receipt.html")
 
     @post("/sales/{sale_id:uuid}/refund", guards=[TILL])
-    async def refund(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService,
-                     sale_id: FromPath[uuid.UUID]) -> Template:
+    async def refund(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, sale_id: FromPath[uuid.UUID]
+    ) -> Template:
         """Refund all of the sale, an amount, or some of its lines (Idempotency-Key from the form)."""
         values = forms.refund_values(await form_data(request))
         view = TillView(refund_values=values)
         try:
             body = forms.refund(values, await _currency(ident, principal))
-            view.refunded, view.replayed = await refunds.refund(ident.db, principal.tenant, sale_id, body, values.key,
-                                                                principal.branch_ids)
+            view.refunded, view.replayed = await refunds.refund(
+                ident.db, principal.tenant, sale_id, body, values.key, principal.branch_ids
+            )
         except DomainError as exc:
             if exc.status in (403, 404):
                 raise
@@ -319,8 +366,14 @@ class TillPages(Controller):
             view.refund_errors = form_errors(forms.place(exc, where), language(request), REFUND_FIELDS)
             view.refund_sale = await refunds.get_sale(ident.db, principal.tenant, sale_id, principal.branch_ids)
             return await self._show(request, principal, ident, view, "console/till/_receipt.html", status=exc.status)
-        return await self._show(request, principal, ident, view, "console/till/_receipt.html",
-                                headers=_events("till-refunded", "till-member", "till-quote"))
+        return await self._show(
+            request,
+            principal,
+            ident,
+            view,
+            "console/till/_receipt.html",
+            headers=_events("till-refunded", "till-member", "till-quote"),
+        )
 
 
 def _is_id(value: str) -> bool:

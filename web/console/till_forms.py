@@ -29,8 +29,12 @@ from lianka.web.console.pages import check_text, text
 T = TypeVar("T")
 
 #: payment methods the till offers (the API accepts any ``[a-z_]{2,32}``)
-PAYMENT_METHODS = {"cash": N_("Cash"), "wechat_pay": N_("WeChat Pay"), "alipay": N_("Alipay"),
-                   "bank_card": N_("Bank card")}
+PAYMENT_METHODS = {
+    "cash": N_("Cash"),
+    "wechat_pay": N_("WeChat Pay"),
+    "alipay": N_("Alipay"),
+    "bank_card": N_("Bank card"),
+}
 #: the till's problems that name no field, placed beside the field they are about
 FIELD_OF_PROBLEM = {
     "insufficient-points": "points",
@@ -125,21 +129,36 @@ class BasketValues:
 
 def basket_values(form: FormMultiDict) -> BasketValues:
     skus, qtys, prices = (form.getall(name, []) for name in ("sku", "qty", "price"))
-    lines = [Line(str(s).strip(), str(q).strip(), str(p).strip())
-             for s, q, p in zip(skus, qtys, prices, strict=False)][:MAX_LINES]
+    lines = [Line(str(s).strip(), str(q).strip(), str(p).strip()) for s, q, p in zip(skus, qtys, prices, strict=False)][
+        :MAX_LINES
+    ]
     return BasketValues(
-        amount=text(form, "amount"), points=text(form, "points"), stored_value=text(form, "stored_value"),
+        amount=text(form, "amount"),
+        points=text(form, "points"),
+        stored_value=text(form, "stored_value"),
         payment_method=text(form, "payment_method") or "cash",
         coupons=[str(c).strip() for c in form.getall("coupon", []) if str(c).strip()][:20],
-        lines=lines or [Line()], member_id=text(form, "member_id"), join_phone=text(form, "join_phone"),
-        branch_id=text(form, "branch_id"), key=text(form, "key"))
+        lines=lines or [Line()],
+        member_id=text(form, "member_id"),
+        join_phone=text(form, "join_phone"),
+        branch_id=text(form, "branch_id"),
+        key=text(form, "key"),
+    )
 
 
 def basket(v: BasketValues, currency: str) -> schemas.Basket | None:
     """The POS basket, or None while there is nothing to price yet (no amount and no line)."""
-    check_text({"amount": v.amount, "points": v.points, "stored_value": v.stored_value, "join_phone": v.join_phone,
-                "payment_method": v.payment_method, "lines": "".join(x.sku for x in v.lines),
-                "coupons": "".join(v.coupons)})
+    check_text(
+        {
+            "amount": v.amount,
+            "points": v.points,
+            "stored_value": v.stored_value,
+            "join_phone": v.join_phone,
+            "payment_method": v.payment_method,
+            "lines": "".join(x.sku for x in v.lines),
+            "coupons": "".join(v.coupons),
+        }
+    )
     lines: list[tuple[str, int, int]] = []  # (sku, qty, unit price)
     for line in v.lines:
         if not (line.sku or line.qty or line.price):
@@ -155,11 +174,20 @@ def basket(v: BasketValues, currency: str) -> schemas.Basket | None:
         return None
     member_id = an_id(v.member_id, "member_id")
     items = [{"sku": sku, "qty": qty, "unit_price": price} for sku, qty, price in lines]
-    return convert({"amount": total, "lines": items, "member_id": member_id,
-                    "join_phone": (v.join_phone or None) if member_id is None else None,
-                    "branch_id": an_id(v.branch_id, "branch_id"), "points": count(v.points, "points"),
-                    "stored_value": amount(v.stored_value, "stored_value", currency) or 0,
-                    "coupons": v.coupons, "payment_method": v.payment_method}, schemas.Basket)
+    return convert(
+        {
+            "amount": total,
+            "lines": items,
+            "member_id": member_id,
+            "join_phone": (v.join_phone or None) if member_id is None else None,
+            "branch_id": an_id(v.branch_id, "branch_id"),
+            "points": count(v.points, "points"),
+            "stored_value": amount(v.stored_value, "stored_value", currency) or 0,
+            "coupons": v.coupons,
+            "payment_method": v.payment_method,
+        },
+        schemas.Basket,
+    )
 
 
 @dataclass
@@ -180,18 +208,25 @@ def refund_values(form: FormMultiDict) -> RefundValues:
     for name in form:
         if name.startswith("qty_") and name[4:].isdigit() and len(qty) < 500:
             qty[int(name[4:])] = text(form, name)
-    return RefundValues(mode=text(form, "mode") or "all", amount=text(form, "refund_amount"), qty=qty,
-                        key=text(form, "key"))
+    return RefundValues(
+        mode=text(form, "mode") or "all", amount=text(form, "refund_amount"), qty=qty, key=text(form, "key")
+    )
 
 
 def refund(v: RefundValues, currency: str) -> schemas.RefundIn:
     check_text({"refund_amount": v.amount, "refund_lines": "".join(v.qty.values())})
     if v.mode == "amount":
-        return convert({"amount": amount(v.amount, "refund_amount", currency, required=True)}, schemas.RefundIn,
-                       fields=_REFUND_FIELDS)
+        return convert(
+            {"amount": amount(v.amount, "refund_amount", currency, required=True)},
+            schemas.RefundIn,
+            fields=_REFUND_FIELDS,
+        )
     if v.mode == "lines":
-        lines = [{"line_no": n, "qty": count(q, "refund_lines")} for n, q in sorted(v.qty.items())
-                 if count(q, "refund_lines")]
+        lines = [
+            {"line_no": n, "qty": count(q, "refund_lines")}
+            for n, q in sorted(v.qty.items())
+            if count(q, "refund_lines")
+        ]
         if not lines:
             raise ValidationFailed("choose the quantities to refund", field="refund_lines")
         return convert({"lines": lines}, schemas.RefundIn, fields=_REFUND_FIELDS)

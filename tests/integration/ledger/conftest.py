@@ -20,10 +20,12 @@ class Book:
 async def make_book(db: Database, tenant: uuid.UUID, member_id: uuid.UUID | None = None) -> Book:
     unit = f"PTS:{tenant.hex[:12]}"
     async with db.uow(tenant) as uow:
-        member = await ledger.open_account(uow, owner_kind="member", owner_id=member_id or uuid.uuid4(),
-                                           kind="points", unit=unit)
-        issued = await ledger.open_account(uow, owner_kind="merchant", owner_id=tenant, kind="points_issued",
-                                           unit=unit, allow_negative=True)
+        member = await ledger.open_account(
+            uow, owner_kind="member", owner_id=member_id or uuid.uuid4(), kind="points", unit=unit
+        )
+        issued = await ledger.open_account(
+            uow, owner_kind="merchant", owner_id=tenant, kind="points_issued", unit=unit, allow_negative=True
+        )
         await uow.commit()
     return Book(tenant, member, issued, unit)
 

@@ -25,20 +25,37 @@ def k() -> str:
     return uuid.uuid4().hex
 
 
-async def earn(db: Database, b: Book, n: int, *, at: datetime = T0, expires: datetime | None = None,
-               available: datetime | None = None, key: str | None = None) -> ledger.Entry:
+async def earn(
+    db: Database,
+    b: Book,
+    n: int,
+    *,
+    at: datetime = T0,
+    expires: datetime | None = None,
+    available: datetime | None = None,
+    key: str | None = None,
+) -> ledger.Entry:
     async with db.uow(b.tenant) as uow:
-        e = await ledger.post(uow, kind="earn", business_time=at, key=key or k(),
-                              legs=[ledger.Leg(b.member, n, expires_at=expires, available_at=available),
-                                    ledger.Leg(b.issued, -n)])
+        e = await ledger.post(
+            uow,
+            kind="earn",
+            business_time=at,
+            key=key or k(),
+            legs=[ledger.Leg(b.member, n, expires_at=expires, available_at=available), ledger.Leg(b.issued, -n)],
+        )
         await uow.commit()
         return e
 
 
 async def spend(db: Database, b: Book, n: int, *, at: datetime = T0, key: str | None = None) -> ledger.Entry:
     async with db.uow(b.tenant) as uow:
-        e = await ledger.post(uow, kind="redeem", business_time=at, key=key or k(),
-                              legs=[ledger.Leg(b.member, -n), ledger.Leg(b.issued, n)])
+        e = await ledger.post(
+            uow,
+            kind="redeem",
+            business_time=at,
+            key=key or k(),
+            legs=[ledger.Leg(b.member, -n), ledger.Leg(b.issued, n)],
+        )
         await uow.commit()
         return e
 
@@ -90,8 +107,13 @@ async def test_reversing_spent_credit_needs_clawback_and_debt_is_paid_first(db: 
     assert (await state(db, book)) == (-80, [0])  # a visible debt
     async with db.uow(book.tenant) as uow:
         with pytest.raises(InsufficientFunds):
-            await ledger.post(uow, kind="redeem", business_time=T0, key=k(),
-                              legs=[ledger.Leg(book.member, -1), ledger.Leg(book.issued, 1)])
+            await ledger.post(
+                uow,
+                kind="redeem",
+                business_time=T0,
+                key=k(),
+                legs=[ledger.Leg(book.member, -1), ledger.Leg(book.issued, 1)],
+            )
     await earn(db, book, 50)  # pays 50 of the debt, no spendable lot
     assert (await state(db, book)) == (-30, [0, 0])
     await earn(db, book, 50)
@@ -121,8 +143,9 @@ async def test_expiry_moves_what_is_left_to_breakage(db: Database, tenant_factor
     assert (await state(db, book)) == (40, [0, 40])
     assert (await expire_all(db, now)).get(book.tenant, 0) == 0  # idempotent: nothing left to expire
     async with db.uow(book.tenant) as uow:
-        breakage = await ledger.open_account(uow, owner_kind="merchant", owner_id=book.tenant,
-                                             kind="points_breakage", unit=book.unit)
+        breakage = await ledger.open_account(
+            uow, owner_kind="merchant", owner_id=book.tenant, kind="points_breakage", unit=book.unit
+        )
         assert await ledger.balance(uow, breakage) == 70
 
 
@@ -141,8 +164,13 @@ async def test_bad_amounts_write_nothing(db: Database, book: Book, amounts: tupl
     accounts = [book.member, book.issued, book.issued]
     async with db.uow(book.tenant) as uow:
         with pytest.raises(ValidationFailed):
-            await ledger.post(uow, kind="bad", business_time=T0, key=k(),
-                              legs=[ledger.Leg(a, n) for a, n in zip(accounts, amounts, strict=False)])
+            await ledger.post(
+                uow,
+                kind="bad",
+                business_time=T0,
+                key=k(),
+                legs=[ledger.Leg(a, n) for a, n in zip(accounts, amounts, strict=False)],
+            )
     assert (await state(db, book)) == (0, [])
 
 
@@ -151,11 +179,17 @@ async def test_mixed_units_and_foreign_accounts_are_refused(db: Database, book: 
     async with db.uow(book.tenant) as uow:
         cash = await ledger.open_account(uow, owner_kind="merchant", owner_id=book.tenant, kind="cash", unit="CNY")
         with pytest.raises(ValidationFailed, match="balance"):
-            await ledger.post(uow, kind="bad", business_time=T0, key=k(),
-                              legs=[ledger.Leg(book.member, 10), ledger.Leg(cash, -10)])
+            await ledger.post(
+                uow, kind="bad", business_time=T0, key=k(), legs=[ledger.Leg(book.member, 10), ledger.Leg(cash, -10)]
+            )
         with pytest.raises(UnknownAccount):
-            await ledger.post(uow, kind="bad", business_time=T0, key=k(),
-                              legs=[ledger.Leg(other.member, 10), ledger.Leg(book.issued, -10)])
+            await ledger.post(
+                uow,
+                kind="bad",
+                business_time=T0,
+                key=k(),
+                legs=[ledger.Leg(other.member, 10), ledger.Leg(book.issued, -10)],
+            )
         with pytest.raises(UnknownAccount):
             await ledger.get_account(uow, other.member.id)  # another tenant's account does not exist here
 
@@ -171,18 +205,26 @@ async def test_closed_period_entries_land_late_in_the_next_open_one(db: Database
     assert late.business_time == datetime(2026, 11, 20, tzinfo=UTC)
     async with db.uow(book.tenant) as uow:
         with pytest.raises(PeriodClosed):
-            await ledger.post(uow, kind="adj", business_time=T0, key=k(), period="2026-11",
-                              legs=[ledger.Leg(book.member, 1), ledger.Leg(book.issued, -1)])
+            await ledger.post(
+                uow,
+                kind="adj",
+                business_time=T0,
+                key=k(),
+                period="2026-11",
+                legs=[ledger.Leg(book.member, 1), ledger.Leg(book.issued, -1)],
+            )
 
 
 async def test_entries_are_immutable_even_for_the_owner(db: Database, book: Book, owner_engine) -> None:
     e = await earn(db, book, 10)
     async with db.uow(book.tenant) as uow:
         with pytest.raises(DBAPIError):
-            await uow.session.execute(text("UPDATE ledger_postings SET amount = 1000 WHERE entry_id = :e"),
-                                      {"e": e.id})
-    for sql in ("UPDATE ledger_entries SET memo = 'x' WHERE id = :e", "DELETE FROM ledger_postings WHERE entry_id = :e",
-                "DELETE FROM ledger_entries WHERE id = :e"):
+            await uow.session.execute(text("UPDATE ledger_postings SET amount = 1000 WHERE entry_id = :e"), {"e": e.id})
+    for sql in (
+        "UPDATE ledger_entries SET memo = 'x' WHERE id = :e",
+        "DELETE FROM ledger_postings WHERE entry_id = :e",
+        "DELETE FROM ledger_entries WHERE id = :e",
+    ):
         async with owner_engine.connect() as conn:
             with pytest.raises(DBAPIError, match="immutable"):
                 await conn.execute(text(sql), {"e": e.id})
@@ -190,13 +232,20 @@ async def test_entries_are_immutable_even_for_the_owner(db: Database, book: Book
 
 async def test_unbalanced_postings_fail_at_commit_in_the_database(db: Database, book: Book) -> None:
     async with db.uow(book.tenant) as uow:
-        entry_id = await uow.session.scalar(text(
-            "INSERT INTO ledger_entries (tenant_id, idempotency_scope, idempotency_key, request_hash, kind, "
-            "business_time, period) VALUES (:t, 'raw', :k, 'x', 'raw', now(), '2026-11') RETURNING id"),
-            {"t": book.tenant, "k": k()})
-        await uow.session.execute(text(
-            "INSERT INTO ledger_postings (tenant_id, entry_id, seq, account_id, unit, amount) "
-            "VALUES (:t, :e, 0, :a, :u, 5)"), {"t": book.tenant, "e": entry_id, "a": book.issued.id, "u": book.unit})
+        entry_id = await uow.session.scalar(
+            text(
+                "INSERT INTO ledger_entries (tenant_id, idempotency_scope, idempotency_key, request_hash, kind, "
+                "business_time, period) VALUES (:t, 'raw', :k, 'x', 'raw', now(), '2026-11') RETURNING id"
+            ),
+            {"t": book.tenant, "k": k()},
+        )
+        await uow.session.execute(
+            text(
+                "INSERT INTO ledger_postings (tenant_id, entry_id, seq, account_id, unit, amount) "
+                "VALUES (:t, :e, 0, :a, :u, 5)"
+            ),
+            {"t": book.tenant, "e": entry_id, "a": book.issued.id, "u": book.unit},
+        )
         with pytest.raises(DBAPIError, match="does not balance"):
             await uow.commit()
 
@@ -230,8 +279,9 @@ async def test_verify_passes_and_catches_corruption(db: Database, book: Book, ow
     await spend(db, book, 3)
     async with owner_engine.connect() as conn:
         assert (await verify(conn)).ok
-        await conn.execute(text("UPDATE ledger_balances SET balance = balance + 1 WHERE account_id = :a"),
-                           {"a": book.member.id})
+        await conn.execute(
+            text("UPDATE ledger_balances SET balance = balance + 1 WHERE account_id = :a"), {"a": book.member.id}
+        )
         report = await verify(conn)
         assert "balance rows equal the fold of their postings" in report.failures
         assert "open lots = positive balance (debt leaves no lots)" in report.failures
@@ -241,13 +291,19 @@ async def test_verify_passes_and_catches_corruption(db: Database, book: Book, ow
 async def test_posting_to_a_missing_account_or_wrong_unit_fails_at_commit(db: Database, book: Book) -> None:
     for account, unit in ((uuid.uuid4(), book.unit), (book.issued.id, "CNY")):
         async with db.uow(book.tenant) as uow:
-            entry_id = await uow.session.scalar(text(
-                "INSERT INTO ledger_entries (tenant_id, idempotency_scope, idempotency_key, request_hash, kind, "
-                "business_time, period) VALUES (:t, 'raw', :k, 'x', 'raw', now(), '2026-11') RETURNING id"),
-                {"t": book.tenant, "k": k()})
-            await uow.session.execute(text(
-                "INSERT INTO ledger_postings (tenant_id, entry_id, seq, account_id, unit, amount) "
-                "VALUES (:t, :e, 0, :a, :u, 5), (:t, :e, 1, :a, :u, -5)"),
-                {"t": book.tenant, "e": entry_id, "a": account, "u": unit})
+            entry_id = await uow.session.scalar(
+                text(
+                    "INSERT INTO ledger_entries (tenant_id, idempotency_scope, idempotency_key, request_hash, kind, "
+                    "business_time, period) VALUES (:t, 'raw', :k, 'x', 'raw', now(), '2026-11') RETURNING id"
+                ),
+                {"t": book.tenant, "k": k()},
+            )
+            await uow.session.execute(
+                text(
+                    "INSERT INTO ledger_postings (tenant_id, entry_id, seq, account_id, unit, amount) "
+                    "VALUES (:t, :e, 0, :a, :u, 5), (:t, :e, 1, :a, :u, -5)"
+                ),
+                {"t": book.tenant, "e": entry_id, "a": account, "u": unit},
+            )
             with pytest.raises(DBAPIError, match="no such account"):
                 await uow.commit()

@@ -25,9 +25,11 @@ from tests.conftest import _recreate_database
 
 pytestmark = pytest.mark.integration
 
-_DEFS = text("SELECT p.oid::regprocedure::text AS sig, pg_get_functiondef(p.oid) AS def FROM pg_proc p "
-             "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' AND p.proname = :name "
-             "ORDER BY 1")
+_DEFS = text(
+    "SELECT p.oid::regprocedure::text AS sig, pg_get_functiondef(p.oid) AS def FROM pg_proc p "
+    "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' AND p.proname = :name "
+    "ORDER BY 1"
+)
 
 
 async def _definitions(conn: AsyncConnection, name: str) -> list[tuple[str, str]]:
@@ -54,9 +56,16 @@ async def runs_file(conn: AsyncConnection, name: str, version: int) -> bool:
 
 async def test_every_ledger_function_is_its_newest_file(owner_engine: AsyncEngine) -> None:
     async with owner_engine.connect() as conn:
-        in_db = set((await conn.execute(text(
-            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = 'public' AND p.proname LIKE 'ledger\\_%'"))).scalars())
+        in_db = set(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                        "WHERE n.nspname = 'public' AND p.proname LIKE 'ledger\\_%'"
+                    )
+                )
+            ).scalars()
+        )
         assert in_db == set(sql.names()), "a ledger function without a file, or a file without a function"
         for name in sql.names():
             assert await runs_file(conn, name, sql.newest(name)), f"{name} is not {name}/v{sql.newest(name)}.sql"
@@ -68,9 +77,11 @@ async def test_a_function_that_differs_from_its_file_is_noticed(owner_engine: As
     signature is another function."""
     check = sql.load("ledger_check_balanced", sql.newest("ledger_check_balanced"))
     post = sql.load("ledger_post", sql.newest("ledger_post"))
-    variants = [("ledger_check_balanced", check.replace("BEGIN\n", "BEGIN\n \n", 1)),
-                ("ledger_check_balanced", check.replace("SECURITY DEFINER ", "", 1)),
-                ("ledger_post", post.replace("ledger_post(p jsonb)", "ledger_post(p json)", 1))]
+    variants = [
+        ("ledger_check_balanced", check.replace("BEGIN\n", "BEGIN\n \n", 1)),
+        ("ledger_check_balanced", check.replace("SECURITY DEFINER ", "", 1)),
+        ("ledger_post", post.replace("ledger_post(p jsonb)", "ledger_post(p json)", 1)),
+    ]
     async with owner_engine.connect() as conn:
         for name, variant in variants:
             assert variant != sql.load(name, sql.newest(name))
@@ -104,8 +115,10 @@ def test_old_migrations_keep_loading_the_version_they_introduced(scratch_url: st
 
     async def versions_run() -> dict[str, list[int]]:
         async with owner_connection(scratch_url) as conn:
-            return {name: [v for v in sql.versions(name) if await runs_file(conn, name, v)]
-                    for name in ("ledger_post", "ledger_check_balanced")}
+            return {
+                name: [v for v in sql.versions(name) if await runs_file(conn, name, v)]
+                for name in ("ledger_post", "ledger_check_balanced")
+            }
 
     upgrade(scratch_url, "0008")
     assert asyncio.run(versions_run()) == {"ledger_post": [1], "ledger_check_balanced": [1]}

@@ -47,18 +47,28 @@ class LedgerMachine(RuleBasedStateMachine):
             self.tenant = m.id
             async with self.db.uow(self.tenant) as uow:
                 unit = f"PTS:{m.id.hex[:8]}"
-                self.member = await ledger.open_account(uow, owner_kind="member", owner_id=uuid.uuid4(),
-                                                        kind="points", unit=unit)
-                self.issued = await ledger.open_account(uow, owner_kind="merchant", owner_id=m.id,
-                                                        kind="points_issued", unit=unit, allow_negative=True)
+                self.member = await ledger.open_account(
+                    uow, owner_kind="member", owner_id=uuid.uuid4(), kind="points", unit=unit
+                )
+                self.issued = await ledger.open_account(
+                    uow, owner_kind="merchant", owner_id=m.id, kind="points_issued", unit=unit, allow_negative=True
+                )
                 await uow.commit()
+
         self.run(go())
 
     async def _post(self, amount: int, **lot: object) -> ledger.Entry:
         async with self.db.uow(self.tenant) as uow:
-            e = await ledger.post(uow, kind="x", business_time=self.clock, key=uuid.uuid4().hex,
-                                  legs=[ledger.Leg(self.member, amount, **lot),  # type: ignore[arg-type]
-                                        ledger.Leg(self.issued, -amount)])
+            e = await ledger.post(
+                uow,
+                kind="x",
+                business_time=self.clock,
+                key=uuid.uuid4().hex,
+                legs=[
+                    ledger.Leg(self.member, amount, **lot),  # type: ignore[arg-type]
+                    ledger.Leg(self.issued, -amount),
+                ],
+            )
             await uow.commit()
             return e
 
@@ -90,9 +100,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
         async def go() -> None:
             async with self.db.uow(self.tenant) as uow:
-                await ledger.reverse(uow, entry_id, key=uuid.uuid4().hex, business_time=self.clock,
-                                     clawback=clawback)
+                await ledger.reverse(uow, entry_id, key=uuid.uuid4().hex, business_time=self.clock, clawback=clawback)
                 await uow.commit()
+
         before = self.balance
         try:
             self.run(go())
@@ -117,6 +127,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 total += before - after
                 if n == 0:
                     return total
+
         self.balance -= self.run(go())
 
     async def _available(self) -> int:
@@ -136,11 +147,13 @@ class LedgerMachine(RuleBasedStateMachine):
                 for name, sql in CHECKS.items():  # the operator's checks, scoped by RLS to this book
                     bad = (await uow.session.execute(text(f"{sql} LIMIT 5"))).all()
                     assert bad == [], (name, bad)
+
         self.run(go())
 
     async def _breakage(self, uow) -> int:
-        acc = await ledger.open_account(uow, owner_kind="merchant", owner_id=self.tenant, kind="points_breakage",
-                                        unit=self.member.unit)
+        acc = await ledger.open_account(
+            uow, owner_kind="merchant", owner_id=self.tenant, kind="points_breakage", unit=self.member.unit
+        )
         return await ledger.balance(uow, acc)
 
     def teardown(self) -> None:
@@ -149,6 +162,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 def test_ledger_state_machine() -> None:
-    run_state_machine_as_test(LedgerMachine, settings=settings(
-        max_examples=40, stateful_step_count=25, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

@@ -20,8 +20,16 @@ from lianka.tenants.domain.programme import BonusFunder, Consumption
 from tests.integration.settlement.test_close import _month
 
 pytestmark = pytest.mark.integration
-ZONES = ["Pacific/Kiritimati", "Asia/Shanghai", "Asia/Kathmandu", "Europe/London", "America/St_Johns",
-         "America/Los_Angeles", "Pacific/Pago_Pago", "Etc/GMT+12"]
+ZONES = [
+    "Pacific/Kiritimati",
+    "Asia/Shanghai",
+    "Asia/Kathmandu",
+    "Europe/London",
+    "America/St_Johns",
+    "America/Los_Angeles",
+    "Pacific/Pago_Pago",
+    "Etc/GMT+12",
+]
 
 
 def next_tick(after: datetime) -> datetime:
@@ -31,8 +39,10 @@ def next_tick(after: datetime) -> datetime:
     return fire
 
 
-@pytest.mark.parametrize("mid_month", [datetime(2026, 11, 15, tzinfo=UTC), datetime(2027, 2, 14, tzinfo=UTC),
-                                       datetime(2027, 12, 20, tzinfo=UTC)])
+@pytest.mark.parametrize(
+    "mid_month",
+    [datetime(2026, 11, 15, tzinfo=UTC), datetime(2027, 2, 14, tzinfo=UTC), datetime(2027, 12, 20, tzinfo=UTC)],
+)
 def test_the_monthly_tick_comes_once_the_month_is_over_in_every_zone(mid_month: datetime) -> None:
     fire = next_tick(mid_month)
     month = period_of(mid_month, "UTC")
@@ -41,10 +51,11 @@ def test_the_monthly_tick_comes_once_the_month_is_over_in_every_zone(mid_month: 
         assert jobs.previous_month(fire, tz) == month, tz  # and it is the month the tick closes there
 
 
-async def test_the_tick_closes_for_each_merchant_the_month_that_has_just_ended(db: Database,
-                                                                              tenant_factory) -> None:
-    mine = {await tenant_factory(f"zone {tz}", timezone=tz): tz for tz in ("America/Los_Angeles", "Asia/Shanghai",
-                                                                          "Pacific/Pago_Pago")}
+async def test_the_tick_closes_for_each_merchant_the_month_that_has_just_ended(db: Database, tenant_factory) -> None:
+    mine = {
+        await tenant_factory(f"zone {tz}", timezone=tz): tz
+        for tz in ("America/Los_Angeles", "Asia/Shanghai", "Pacific/Pago_Pago")
+    }
     fire = next_tick(datetime(2026, 11, 15, tzinfo=UTC))
     with mock.patch.object(jobs, "close_scope", return_value=[]) as close_scope:
         for tenant in mine:
@@ -57,14 +68,17 @@ async def test_the_tick_closes_for_each_merchant_the_month_that_has_just_ended(d
 
 async def runs(db: Database, tenant: uuid.UUID) -> dict[str, str]:
     async with db.uow(tenant) as uow:
-        return {r.period: r.status for r in await uow.session.execute(text(
-            "SELECT period, status FROM settlement_runs"))}
+        return {
+            r.period: r.status for r in await uow.session.execute(text("SELECT period, status FROM settlement_runs"))
+        }
 
 
-async def test_the_job_catches_up_missed_months_in_order_and_never_an_open_one(db: Database, tenant_factory,
-                                                                                member_factory) -> None:
-    tenant, _, _ = await _month(db, tenant_factory, member_factory, BonusFunder.HQ, Consumption.PROPORTIONAL,
-                                [("top_up", 0, "p300", 0)])  # August
+async def test_the_job_catches_up_missed_months_in_order_and_never_an_open_one(
+    db: Database, tenant_factory, member_factory
+) -> None:
+    tenant, _, _ = await _month(
+        db, tenant_factory, member_factory, BonusFunder.HQ, Consumption.PROPORTIONAL, [("top_up", 0, "p300", 0)]
+    )  # August
     assert len(await jobs.close_scope("chain", str(tenant), "2026-08")) == 1
     # September and October were missed; the tick for November closes all three, oldest first
     assert len(await jobs.close_scope("chain", str(tenant), "2026-11", catch_up=True)) == 3
@@ -77,10 +91,10 @@ async def test_the_job_catches_up_missed_months_in_order_and_never_an_open_one(d
     assert now not in await runs(db, tenant)
 
 
-async def test_a_books_first_catch_up_closes_only_the_month_given(db: Database, tenant_factory,
-                                                                   member_factory) -> None:
-    tenant, _, _ = await _month(db, tenant_factory, member_factory, BonusFunder.HQ, Consumption.PROPORTIONAL,
-                                [("top_up", 0, "p300", 0)])
+async def test_a_books_first_catch_up_closes_only_the_month_given(db: Database, tenant_factory, member_factory) -> None:
+    tenant, _, _ = await _month(
+        db, tenant_factory, member_factory, BonusFunder.HQ, Consumption.PROPORTIONAL, [("top_up", 0, "p300", 0)]
+    )
     assert len(await jobs.close_scope("chain", str(tenant), "2026-10", catch_up=True)) == 1  # August folded in
     assert await runs(db, tenant) == {"2026-10": "closed"}
     brand_new = await tenant_factory("new this month")  # nothing to close before it existed

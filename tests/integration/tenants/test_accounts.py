@@ -17,8 +17,9 @@ from lianka.tenants.services import accounts
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
-PROGRAMME = Programme(points=PointsConfig(expiry=ExpiryPolicy(kind=ExpiryKind.ROLLING_MONTHS, months=12),
-                                          pending_days=7))
+PROGRAMME = Programme(
+    points=PointsConfig(expiry=ExpiryPolicy(kind=ExpiryKind.ROLLING_MONTHS, months=12), pending_days=7)
+)
 
 
 async def test_award_spend_and_balances(db: Database, tenant_factory, member_factory) -> None:
@@ -26,8 +27,9 @@ async def test_award_spend_and_balances(db: Database, tenant_factory, member_fac
     m = await member_factory(t)
     async with db.uow(t) as uow:
         await accounts.award_points(uow, m, 100, programme=PROGRAMME, reason="signup", key="s1", business_time=NOW)
-        await accounts.award_points(uow, m, 50, programme=PROGRAMME, reason="sale", key="s2", business_time=NOW,
-                                    pending=True)
+        await accounts.award_points(
+            uow, m, 50, programme=PROGRAMME, reason="sale", key="s2", business_time=NOW, pending=True
+        )
         await uow.commit()
     async with db.uow(t) as uow:
         b = await accounts.balances(uow, m, NOW + timedelta(days=1))
@@ -49,5 +51,6 @@ async def test_bad_amounts(db: Database, tenant_factory) -> None:
     t = await tenant_factory()
     async with db.uow(t) as uow:
         with pytest.raises(ValidationFailed):
-            await accounts.award_points(uow, uuid.uuid4(), 0, programme=PROGRAMME, reason="x", key="k",
-                                        business_time=NOW)
+            await accounts.award_points(
+                uow, uuid.uuid4(), 0, programme=PROGRAMME, reason="x", key="k", business_time=NOW
+            )

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 PROGRAMME = Programme(
     points=PointsConfig(expiry=ExpiryPolicy(months=1, remind_days_before=10)),
-    tiers=[Tier(code="regular", name="普通", rank=0), Tier(code="silver", name="银卡", rank=1, threshold=1_000),
-           Tier(code="gold", name="金卡", rank=2, threshold=5_000)],
+    tiers=[
+        Tier(code="regular", name="普通", rank=0),
+        Tier(code="silver", name="银卡", rank=1, threshold=1_000),
+        Tier(code="gold", name="金卡", rank=2, threshold=5_000),
+    ],
     rules=[EarningRule(code="bday", kind=RuleKind.BIRTHDAY, points=88)],
 )
 
@@ -34,11 +37,13 @@ async def _setup(db: Database, tenant: uuid.UUID) -> None:
 async def _profile(db: Database, tenant: uuid.UUID, member: uuid.UUID, **values: object) -> None:
     sets = ", ".join(f"{k} = :{k}" for k in values)
     async with db.uow(tenant) as uow:
-        await uow.session.execute(text(
-            "INSERT INTO member_profiles (tenant_id, member_id) VALUES (:t, :m) ON CONFLICT DO NOTHING"),
-            {"t": tenant, "m": member})
-        await uow.session.execute(text(f"UPDATE member_profiles SET {sets} WHERE member_id = :m"),
-                                  {"m": member, **values})
+        await uow.session.execute(
+            text("INSERT INTO member_profiles (tenant_id, member_id) VALUES (:t, :m) ON CONFLICT DO NOTHING"),
+            {"t": tenant, "m": member},
+        )
+        await uow.session.execute(
+            text(f"UPDATE member_profiles SET {sets} WHERE member_id = :m"), {"m": member, **values}
+        )
         await uow.commit()
 
 
@@ -77,15 +82,19 @@ async def test_expiry_reminders_are_queued_once(db: Database, tenant_factory, me
     await _setup(db, t)
     m = await member_factory(t)
     async with db.uow(t) as uow:
-        await accounts.award_points(uow, m, 50, programme=PROGRAMME, reason="x", key="e1",
-                                    business_time=NOW - timedelta(days=25))
+        await accounts.award_points(
+            uow, m, 50, programme=PROGRAMME, reason="x", key="e1", business_time=NOW - timedelta(days=25)
+        )
         await accounts.award_points(uow, m, 70, programme=PROGRAMME, reason="x", key="e2", business_time=NOW)
         await uow.commit()
     assert await maintenance.expiry_reminders(db, t, NOW) == 1  # only the lot expiring within 10 days
     assert await maintenance.expiry_reminders(db, t, NOW) == 0
     async with db.uow(t) as uow:
-        payloads = (await uow.session.execute(text(
-            "SELECT payload FROM outbox WHERE actor = 'points_expiry_reminder'"))).scalars().all()
+        payloads = (
+            (await uow.session.execute(text("SELECT payload FROM outbox WHERE actor = 'points_expiry_reminder'")))
+            .scalars()
+            .all()
+        )
     assert [p["points"] for p in payloads] == [50]
 
 
@@ -93,8 +102,9 @@ async def test_coupons_expire(db: Database, tenant_factory, member_factory) -> N
     t = await tenant_factory()
     m = await member_factory(t)
     async with db.uow(t) as uow:
-        tpl = await coupon_svc.create_template(uow, coupon_svc.TemplateSpec(
-            code="c", name="c", kind=CouponKind.FIXED, amount_off=100, valid_days=3))
+        tpl = await coupon_svc.create_template(
+            uow, coupon_svc.TemplateSpec(code="c", name="c", kind=CouponKind.FIXED, amount_off=100, valid_days=3)
+        )
         await coupon_svc.issue(uow, tpl.id, m, now=NOW)
         await uow.commit()
     assert await maintenance.expire_coupons(db, t, NOW + timedelta(days=2)) == 0

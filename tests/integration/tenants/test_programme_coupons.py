@@ -54,8 +54,12 @@ async def test_coupon_stock_is_never_oversold(db: Database, tenant_factory, memb
     t = await tenant_factory()
     members = [await member_factory(t) for _ in range(20)]
     async with db.uow(t) as uow:
-        tpl = await coupon_svc.create_template(uow, coupon_svc.TemplateSpec(
-            code="c10", name="¥10 off", kind=CouponKind.FIXED, amount_off=1_000, valid_days=30, stock_total=5))
+        tpl = await coupon_svc.create_template(
+            uow,
+            coupon_svc.TemplateSpec(
+                code="c10", name="¥10 off", kind=CouponKind.FIXED, amount_off=1_000, valid_days=30, stock_total=5
+            ),
+        )
         await uow.commit()
 
     async def one(member: uuid.UUID) -> bool:
@@ -78,17 +82,28 @@ async def test_coupon_rules_at_the_till(db: Database, two_tenants, member_factor
     a, b = two_tenants
     member, stranger = await member_factory(a), await member_factory(a)
     async with db.uow(a) as uow:
-        tpl = await coupon_svc.create_template(uow, coupon_svc.TemplateSpec(
-            code="p20", name="20% off", kind=CouponKind.PERCENT, percent_off=20, cap=2_000, valid_days=7,
-            branch_codes=("SH01",), per_member_limit=1))
+        tpl = await coupon_svc.create_template(
+            uow,
+            coupon_svc.TemplateSpec(
+                code="p20",
+                name="20% off",
+                kind=CouponKind.PERCENT,
+                percent_off=20,
+                cap=2_000,
+                valid_days=7,
+                branch_codes=("SH01",),
+                per_member_limit=1,
+            ),
+        )
         c = await coupon_svc.issue(uow, tpl.id, member, now=NOW)
         with pytest.raises(coupon_svc.CouponLimitReached):
             await coupon_svc.issue(uow, tpl.id, member, now=NOW)
         await uow.commit()
     assert len(c.code) == 14
     async with db.uow(a) as uow:
-        [(coupon, terms)] = await coupon_svc.terms_for_sale(uow, [c.code.lower().replace("-", "")], member, "SH01",
-                                                            NOW + timedelta(hours=1), lock=True)
+        [(coupon, terms)] = await coupon_svc.terms_for_sale(
+            uow, [c.code.lower().replace("-", "")], member, "SH01", NOW + timedelta(hours=1), lock=True
+        )
         assert terms.percent_off == 20
         assert terms.cap == 2_000
         for codes, who, branch, at in [

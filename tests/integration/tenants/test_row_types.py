@@ -37,11 +37,33 @@ def _row(tenant: uuid.UUID, branch: uuid.UUID, member: uuid.UUID | None) -> pos_
     """Every field a different value, so a field bound to the wrong column shows (and gross is what
     the parts add up to, as the table checks)."""
     return pos_queries.SaleRow(
-        tenant_id=tenant, id=uuid.uuid4(), member_id=member, branch_id=branch, business_time=AT, currency="CNY",
-        gross=10_007, member_discount=11, coupon_total=13, points_redeemed=17, points_cash=19, sv_principal=23,
-        sv_bonus=29, due=9_912, qualifying_spend=37, points_earned=41, payment_method="alipay", programme_version=0,
-        offline=True, entries='{"earn": "e-1"}', coupons='["C-1"]', promotions='["tue"]', skus=["tea", "cake"],
-        categories=["drinks", ""], qtys=[3, 1], unit_prices=[3_000, 1_007])
+        tenant_id=tenant,
+        id=uuid.uuid4(),
+        member_id=member,
+        branch_id=branch,
+        business_time=AT,
+        currency="CNY",
+        gross=10_007,
+        member_discount=11,
+        coupon_total=13,
+        points_redeemed=17,
+        points_cash=19,
+        sv_principal=23,
+        sv_bonus=29,
+        due=9_912,
+        qualifying_spend=37,
+        points_earned=41,
+        payment_method="alipay",
+        programme_version=0,
+        offline=True,
+        entries='{"earn": "e-1"}',
+        coupons='["C-1"]',
+        promotions='["tue"]',
+        skus=["tea", "cake"],
+        categories=["drinks", ""],
+        qtys=[3, 1],
+        unit_prices=[3_000, 1_007],
+    )
 
 
 async def test_a_sale_row_lands_field_for_field(db: Database, tenant_factory) -> None:
@@ -52,8 +74,9 @@ async def test_a_sale_row_lands_field_for_field(db: Database, tenant_factory) ->
         await uow.commit()
     async with db.uow(tenant) as uow:
         s = await uow.session.get(Sale, (tenant, row.id))
-        lines = (await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == row.id)
-                                           .order_by(SaleLine.line_no))).all()
+        lines = (
+            await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == row.id).order_by(SaleLine.line_no))
+        ).all()
     assert s is not None
     json_fields = {"entries", "coupons", "promotions"}
     line_fields = {"skus", "categories", "qtys", "unit_prices"}
@@ -64,11 +87,14 @@ async def test_a_sale_row_lands_field_for_field(db: Database, tenant_factory) ->
             assert getattr(s, f.name) == getattr(row, f.name), f.name
     assert (s.refunded, s.status) == (0, "completed")
     assert [(x.line_no, x.sku, x.category, x.qty, x.unit_price, x.refunded_qty) for x in lines] == [
-        (0, "tea", "drinks", 3, 3_000, 0), (1, "cake", "", 1, 1_007, 0)]
+        (0, "tea", "drinks", 3, 3_000, 0),
+        (1, "cake", "", 1, 1_007, 0),
+    ]
 
 
 async def test_a_member_sale_moves_the_profile_and_stores_the_response_with_balances(
-        db: Database, tenant_factory, member_factory) -> None:
+    db: Database, tenant_factory, member_factory
+) -> None:
     tenant = await tenant_factory()
     branch = await _branch(db, tenant)
     member = await member_factory(tenant)
@@ -77,8 +103,9 @@ async def test_a_member_sale_moves_the_profile_and_stores_the_response_with_bala
         assert await idempotency.claim(uow, "pos.sale", "row-types-1", "fp") is None
         await queries.ensure_profile(uow, member)
         mine = (await accounts.member_accounts(uow, member, "CNY")).ids
-        b = await pos_queries.insert_member_sale(uow, row, accounts=mine, set_tier=True, tier="gold",
-                                                 body_json='{"sale_id": "x"}', key="row-types-1")
+        b = await pos_queries.insert_member_sale(
+            uow, row, accounts=mine, set_tier=True, tier="gold", body_json='{"sale_id": "x"}', key="row-types-1"
+        )
         await uow.commit()
     assert b == queries.Balances(0, 0, 0, 0, 0)
     async with db.uow(tenant) as uow:
@@ -89,8 +116,13 @@ async def test_a_member_sale_moves_the_profile_and_stores_the_response_with_bala
     assert p.first_purchase_at == p.last_purchase_at == p.tier_since == AT
     assert replay is not None
     assert (replay.status, replay.body["sale_id"]) == (201, "x")
-    assert replay.body["balances"] == {"points": 0, "points_available": 0, "points_pending": 0, "sv_principal": 0,
-                                       "sv_bonus": 0}
+    assert replay.body["balances"] == {
+        "points": 0,
+        "points_available": 0,
+        "points_pending": 0,
+        "sv_principal": 0,
+        "sv_bonus": 0,
+    }
 
 
 async def test_rule_counters_read_back_through_their_model(db: Database, tenant_factory) -> None:

@@ -36,14 +36,24 @@ async def _programme(db: Database, tenant: uuid.UUID, *rule_list: EarningRule) -
 
 async def _template(db: Database, tenant: uuid.UUID, code: str, **kw: object) -> uuid.UUID:
     async with db.uow(tenant) as uow:
-        t = await coupon_svc.create_template(uow, coupon_svc.TemplateSpec(
-            code=code, name=code, kind=CouponKind.FIXED, amount_off=1_000, valid_days=30, **kw))  # type: ignore[arg-type]
+        t = await coupon_svc.create_template(
+            uow,
+            coupon_svc.TemplateSpec(code=code, name=code, kind=CouponKind.FIXED, amount_off=1_000, valid_days=30, **kw),
+        )  # type: ignore[arg-type]
         await uow.commit()
         return t.id
 
 
-async def _award(db: Database, tenant: uuid.UUID, p: Programme, rule: EarningRule, member: uuid.UUID, key: str,
-                 at: datetime = NOW, **kw: object) -> rules.Award:
+async def _award(
+    db: Database,
+    tenant: uuid.UUID,
+    p: Programme,
+    rule: EarningRule,
+    member: uuid.UUID,
+    key: str,
+    at: datetime = NOW,
+    **kw: object,
+) -> rules.Award:
     async with db.uow(tenant) as uow:
         out = await rules.award(uow, p, rule, member, key=key, at=at, **kw)  # type: ignore[arg-type]
         await uow.commit()
@@ -91,8 +101,7 @@ async def test_an_award_is_given_once_per_key(db: Database, tenant_factory, memb
         await _award(db, t, p, r, other, "evt-1")
 
 
-async def test_caps_per_day_and_per_member_hold_under_concurrency(db: Database, tenant_factory,
-                                                                 member_factory) -> None:
+async def test_caps_per_day_and_per_member_hold_under_concurrency(db: Database, tenant_factory, member_factory) -> None:
     t = await tenant_factory()
     m = await member_factory(t)
     r = custom("share", cap_per_day=35, cap_per_member=60)
@@ -101,14 +110,14 @@ async def test_caps_per_day_and_per_member_hold_under_concurrency(db: Database, 
     assert sorted(a.points for a in results if a.status == "awarded") == [5, 10, 10, 10]  # the last one cut to fit
     assert sum(a.reason == "cap reached" for a in results) == 8
     assert await _points(db, t, m) == 35
-    next_day = await asyncio.gather(*[_award(db, t, p, r, m, f"day2-{i}", at=NOW + timedelta(days=1))
-                                      for i in range(6)])
+    next_day = await asyncio.gather(
+        *[_award(db, t, p, r, m, f"day2-{i}", at=NOW + timedelta(days=1)) for i in range(6)]
+    )
     assert sum(a.points for a in next_day) == 25  # 60 per member in all
     assert await _points(db, t, m) == 60
 
 
-async def test_a_total_cap_holds_across_members_under_concurrency(db: Database, tenant_factory,
-                                                                  member_factory) -> None:
+async def test_a_total_cap_holds_across_members_under_concurrency(db: Database, tenant_factory, member_factory) -> None:
     t = await tenant_factory()
     people = [await member_factory(t) for _ in range(8)]
     r = custom("launch", cap_total=55)
@@ -118,13 +127,11 @@ async def test_a_total_cap_holds_across_members_under_concurrency(db: Database, 
     assert sum(a.status == "awarded" for a in results) == 6
     async with db.uow(t) as uow:
         row = (await uow.session.execute(text("SELECT points, awards FROM rule_counters"))).one()
-        ledger_total = await uow.session.scalar(text(
-            "SELECT sum(points) FROM rule_awards WHERE rule_code = 'launch'"))
+        ledger_total = await uow.session.scalar(text("SELECT sum(points) FROM rule_awards WHERE rule_code = 'launch'"))
     assert (row.points, row.awards, ledger_total) == (55, 6, 55)
 
 
-async def test_a_rule_can_give_a_coupon_and_reports_one_it_cannot(db: Database, tenant_factory,
-                                                                   member_factory) -> None:
+async def test_a_rule_can_give_a_coupon_and_reports_one_it_cannot(db: Database, tenant_factory, member_factory) -> None:
     t = await tenant_factory()
     m = await member_factory(t)
     await _template(db, t, "bday-cake", stock_total=1)
@@ -144,17 +151,21 @@ async def test_a_rule_can_give_a_coupon_and_reports_one_it_cannot(db: Database, 
         assert await uow.session.scalar(text("SELECT count(*) FROM rule_awards")) == 2
 
 
-async def test_birthday_rules_give_points_and_coupons_once_a_year(db: Database, tenant_factory,
-                                                                  member_factory) -> None:
+async def test_birthday_rules_give_points_and_coupons_once_a_year(db: Database, tenant_factory, member_factory) -> None:
     t = await tenant_factory()
     m = await member_factory(t)
     await _template(db, t, "bday")
-    await _programme(db, t, EarningRule(code="bday", kind=RuleKind.BIRTHDAY, points=88, coupon_template="bday"),
-                     EarningRule(code="bday-gold", kind=RuleKind.BIRTHDAY, points=100, tiers=["gold"]))
+    await _programme(
+        db,
+        t,
+        EarningRule(code="bday", kind=RuleKind.BIRTHDAY, points=88, coupon_template="bday"),
+        EarningRule(code="bday-gold", kind=RuleKind.BIRTHDAY, points=100, tiers=["gold"]),
+    )
     async with db.uow(t) as uow:
-        await uow.session.execute(text(
-            "INSERT INTO member_profiles (tenant_id, member_id, birthday) VALUES (:t, :m, '1990-11-23')"),
-            {"t": t, "m": m})
+        await uow.session.execute(
+            text("INSERT INTO member_profiles (tenant_id, member_id, birthday) VALUES (:t, :m, '1990-11-23')"),
+            {"t": t, "m": m},
+        )
         await uow.commit()
     assert await maintenance.birthday_rewards(db, t, NOW) == 1
     assert await maintenance.birthday_rewards(db, t, NOW + timedelta(hours=3)) == 0
@@ -164,8 +175,9 @@ async def test_birthday_rules_give_points_and_coupons_once_a_year(db: Database, 
     assert await maintenance.birthday_rewards(db, t, NOW + timedelta(days=365)) == 1  # next year again
 
 
-async def test_an_upgrade_at_the_tier_review_issues_the_upgrade_coupon(db: Database, tenant_factory,
-                                                                      member_factory) -> None:
+async def test_an_upgrade_at_the_tier_review_issues_the_upgrade_coupon(
+    db: Database, tenant_factory, member_factory
+) -> None:
     from lianka.tenants.domain.programme import TierPolicy
     from lianka.tenants.pos import sales as pos
     from lianka.tenants.pos import schemas as pos_schemas
@@ -173,24 +185,32 @@ async def test_an_upgrade_at_the_tier_review_issues_the_upgrade_coupon(db: Datab
     t = await tenant_factory()
     m = await member_factory(t)
     async with db.uow(t) as uow:
-        branch = await uow.session.scalar(text(
-            "INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'SH01', 'SH01') RETURNING id"), {"t": t})
+        branch = await uow.session.scalar(
+            text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'SH01', 'SH01') RETURNING id"), {"t": t}
+        )
         await uow.commit()
     await _template(db, t, "gold-tea")
     upgrade = EarningRule(code="gold", kind=RuleKind.TIER_UPGRADE, points=500, coupon_template="gold-tea")
-    strict = Programme(tiers=[TIERS[0], Tier(code="gold", name="金卡", rank=1, threshold=1_000_000)],
-                       tier_policy=TierPolicy(review_every_months=1), rules=[upgrade])
+    strict = Programme(
+        tiers=[TIERS[0], Tier(code="gold", name="金卡", rank=1, threshold=1_000_000)],
+        tier_policy=TierPolicy(review_every_months=1),
+        rules=[upgrade],
+    )
     async with db.uow(t) as uow:
         await set_programme(uow, strict, effective_from=NOW - timedelta(days=30))
-        await set_programme(uow, Programme(tiers=TIERS, tier_policy=TierPolicy(review_every_months=1),
-                                           rules=[upgrade]), effective_from=NOW + timedelta(days=1))
+        await set_programme(
+            uow,
+            Programme(tiers=TIERS, tier_policy=TierPolicy(review_every_months=1), rules=[upgrade]),
+            effective_from=NOW + timedelta(days=1),
+        )
         await uow.commit()
-    sale, _ = await pos.sale(db, t, pos_schemas.Basket(amount=200_000, member_id=m, business_time=NOW), "s-1",
-                             branch)
+    sale, _ = await pos.sale(db, t, pos_schemas.Basket(amount=200_000, member_id=m, business_time=NOW), "s-1", branch)
     assert sale.tier == "regular"  # ¥2000 is not gold under the strict version in force then
     assert await maintenance.review_tiers(db, t, NOW + timedelta(days=40)) == 1  # gold at ¥1000 now
     assert await _points(db, t, m) == 2_000 + 500
     async with db.uow(t) as uow:
         assert [t.code for _, t in await coupon_svc.member_coupons(uow, m)] == ["gold-tea"]
-        assert await uow.session.scalar(text("SELECT tier_code FROM member_profiles WHERE member_id = :m"),
-                                        {"m": m}) == "gold"
+        assert (
+            await uow.session.scalar(text("SELECT tier_code FROM member_profiles WHERE member_id = :m"), {"m": m})
+            == "gold"
+        )

@@ -16,17 +16,38 @@ A, M, B = uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3)
 AT = datetime(2026, 10, 15, 4, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("action", "move", "before"), [
-    ("alliance.earn", {"amount": 8800},
-     {"alliance": str(A), "member": str(M), "amount": 8800, "branch": str(B), "at": AT.isoformat()}),
-    ("alliance.redeem", {"points": 120},
-     {"alliance": str(A), "member": str(M), "points": 120, "branch": str(B), "at": AT.isoformat()}),
-    ("alliance.sv_top_up", {"plan": "1000-1100", "pay": "cash"},
-     {"alliance": str(A), "member": str(M), "plan": "1000-1100", "branch": str(B), "at": AT.isoformat(),
-      "pay": "cash"}),
-    ("alliance.sv_spend", {"amount": 550},
-     {"alliance": str(A), "member": str(M), "amount": 550, "branch": str(B), "at": AT.isoformat()}),
-])
+@pytest.mark.parametrize(
+    ("action", "move", "before"),
+    [
+        (
+            "alliance.earn",
+            {"amount": 8800},
+            {"alliance": str(A), "member": str(M), "amount": 8800, "branch": str(B), "at": AT.isoformat()},
+        ),
+        (
+            "alliance.redeem",
+            {"points": 120},
+            {"alliance": str(A), "member": str(M), "points": 120, "branch": str(B), "at": AT.isoformat()},
+        ),
+        (
+            "alliance.sv_top_up",
+            {"plan": "1000-1100", "pay": "cash"},
+            {
+                "alliance": str(A),
+                "member": str(M),
+                "plan": "1000-1100",
+                "branch": str(B),
+                "at": AT.isoformat(),
+                "pay": "cash",
+            },
+        ),
+        (
+            "alliance.sv_spend",
+            {"amount": 550},
+            {"alliance": str(A), "member": str(M), "amount": 550, "branch": str(B), "at": AT.isoformat()},
+        ),
+    ],
+)
 def test_fingerprints_are_unchanged(action: str, move: dict[str, object], before: dict[str, object]) -> None:
     now = _request(A, M, B, AT, **move)
     assert fingerprint(action, msgspec.to_builtins(now)) == fingerprint(action, msgspec.to_builtins(before))

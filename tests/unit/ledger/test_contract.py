@@ -43,8 +43,10 @@ def reads() -> dict[str, set[str]]:
 def built_objects(prefix: str) -> list[set[str]]:
     """The keys of every ``<prefix> jsonb_build_object(…)`` in ledger_post (keys are its only quoted
     strings)."""
-    return [set(re.findall(r"'(\w+)'", args))
-            for args in re.findall(prefix + r"\s*jsonb_build_object\((.*?)\)(?:::text)?;", source(), re.S)]
+    return [
+        set(re.findall(r"'(\w+)'", args))
+        for args in re.findall(prefix + r"\s*jsonb_build_object\((.*?)\)(?:::text)?;", source(), re.S)
+    ]
 
 
 def fields(struct: type[msgspec.Struct]) -> set[str]:
@@ -101,19 +103,40 @@ offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minute
 moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=offsets)
 amounts = st.integers(-(10**15), 10**15).filter(bool)
 pairs = st.lists(st.tuples(st.uuids(), amounts), max_size=3)
-json_values = st.recursive(st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                       max_size=3), max_leaves=8)
-legs = st.builds(contract.PostLeg, account=st.uuids(), unit=st.sampled_from(["CNY", "PTS:x", "PTS:alliance:1"]),
-                 amount=amounts, tracked=st.booleans(), lots=st.booleans(), overdraw=st.booleans(),
-                 expires_at=st.none() | moments, available_at=st.none() | moments, restore=st.none() | pairs,
-                 prefer=st.lists(st.uuids(), max_size=3), lenient=st.booleans())
-entries = st.builds(contract.PostEntry, scope=st.text(min_size=1, max_size=20), key=st.text(min_size=1, max_size=200),
-                    hash=st.text(max_size=64), kind=st.text(min_size=1, max_size=60), business_time=moments,
-                    tz=st.sampled_from(["Asia/Shanghai", "UTC", "Europe/Paris"]), legs=st.lists(legs, max_size=4),
-                    memo=st.text(max_size=50), period=st.none() | st.from_regex(r"\A20[0-9]{2}-(0[1-9]|1[0-2])\Z"),
-                    refs=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
-                    reverses=st.none() | st.uuids(), moves=st.none() | pairs)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+legs = st.builds(
+    contract.PostLeg,
+    account=st.uuids(),
+    unit=st.sampled_from(["CNY", "PTS:x", "PTS:alliance:1"]),
+    amount=amounts,
+    tracked=st.booleans(),
+    lots=st.booleans(),
+    overdraw=st.booleans(),
+    expires_at=st.none() | moments,
+    available_at=st.none() | moments,
+    restore=st.none() | pairs,
+    prefer=st.lists(st.uuids(), max_size=3),
+    lenient=st.booleans(),
+)
+entries = st.builds(
+    contract.PostEntry,
+    scope=st.text(min_size=1, max_size=20),
+    key=st.text(min_size=1, max_size=200),
+    hash=st.text(max_size=64),
+    kind=st.text(min_size=1, max_size=60),
+    business_time=moments,
+    tz=st.sampled_from(["Asia/Shanghai", "UTC", "Europe/Paris"]),
+    legs=st.lists(legs, max_size=4),
+    memo=st.text(max_size=50),
+    period=st.none() | st.from_regex(r"\A20[0-9]{2}-(0[1-9]|1[0-2])\Z"),
+    refs=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    reverses=st.none() | st.uuids(),
+    moves=st.none() | pairs,
+)
 
 
 @given(entries)
@@ -130,12 +153,12 @@ def test_an_entry_survives_encoding(entry: contract.PostEntry) -> None:
 
 
 @given(st.uuids(), moments, st.from_regex(r"\A20[0-9]{2}-(0[1-9]|1[0-2])\Z"), st.booleans())
-def test_a_result_is_read_as_the_database_writes_it(entry_id: uuid.UUID, posted: datetime, period: str,
-                                                    late: bool) -> None:
+def test_a_result_is_read_as_the_database_writes_it(
+    entry_id: uuid.UUID, posted: datetime, period: str, late: bool
+) -> None:
     """``jsonb_build_object`` writes a uuid as text and a timestamptz as ISO 8601; from a bare driver it
     comes as text, through SQLAlchemy already parsed."""
-    as_db = {"id": str(entry_id), "posted_at": posted.isoformat(), "period": period, "late": late,
-             "replayed": False}
+    as_db = {"id": str(entry_id), "posted_at": posted.isoformat(), "period": period, "late": late, "replayed": False}
     expected = contract.PostResult(entry_id, False, posted, period, late)
     assert contract.result(msgspec.json.encode(as_db).decode()) == expected
     assert contract.result(as_db) == expected
@@ -145,15 +168,25 @@ def test_a_result_is_read_as_the_database_writes_it(entry_id: uuid.UUID, posted:
 def test_a_shortfall_becomes_problem_fields() -> None:
     account = uuid.uuid4()
     assert contract.shortfall(f'{{"account": "{account}", "balance": 5, "required": 8}}') == {
-        "account": str(account), "balance": 5, "required": 8}
+        "account": str(account),
+        "balance": 5,
+        "required": 8,
+    }
     assert contract.shortfall(f'{{"account": "{account}", "short": 3, "required": 8}}') == {
-        "account": str(account), "short": 3, "required": 8}
+        "account": str(account),
+        "short": 3,
+        "required": 8,
+    }
 
 
 def test_amounts_are_integers_and_defaults_are_left_out() -> None:
     with pytest.raises(msgspec.ValidationError):
-        msgspec.json.decode(b'{"account": "%s", "unit": "CNY", "amount": 1.5, "tracked": true, "lots": false}'
-                            % str(uuid.uuid4()).encode(), type=contract.PostLeg)
+        msgspec.json.decode(
+            b'{"account": "%s", "unit": "CNY", "amount": 1.5, "tracked": true, "lots": false}'
+            % str(uuid.uuid4()).encode(),
+            type=contract.PostLeg,
+        )
     bare = contract.PostEntry("s", "k", "h", "earn", datetime(2026, 1, 1, tzinfo=UTC), "UTC", [])
-    assert contract.encode(bare) == ('{"scope":"s","key":"k","hash":"h","kind":"earn",'
-                                     '"business_time":"2026-01-01T00:00:00Z","tz":"UTC","legs":[]}')
+    assert contract.encode(bare) == (
+        '{"scope":"s","key":"k","hash":"h","kind":"earn","business_time":"2026-01-01T00:00:00Z","tz":"UTC","legs":[]}'
+    )

@@ -26,8 +26,7 @@ def test_units() -> None:
             domain.check_unit(bad)
 
 
-@given(st.lists(st.integers(-(10**12), 10**12).filter(bool), min_size=1, max_size=8),
-       st.sampled_from(["CNY", "PTS:x"]))
+@given(st.lists(st.integers(-(10**12), 10**12).filter(bool), min_size=1, max_size=8), st.sampled_from(["CNY", "PTS:x"]))
 @settings(max_examples=2000)
 def test_balanced_iff_sum_zero(amounts: list[int], unit: str) -> None:
     postings = [domain.Posting(A, unit, a) for a in amounts] + [domain.Posting(B, unit, -sum(amounts))]
@@ -49,16 +48,24 @@ def test_mixed_units_do_not_balance_each_other() -> None:
         domain.check_balanced([domain.Posting(A, "CNY", True), domain.Posting(B, "CNY", -1)])
 
 
-lots_strategy = st.lists(st.tuples(st.integers(0, 1000), st.sampled_from([None, 1, 5, 30]), st.integers(-3, 3)),
-                         max_size=12)
+lots_strategy = st.lists(
+    st.tuples(st.integers(0, 1000), st.sampled_from([None, 1, 5, 30]), st.integers(-3, 3)), max_size=12
+)
 
 
 @given(lots_strategy, st.integers(1, 6000))
 @settings(max_examples=3000)
 def test_consume_takes_first_expiring_usable_lots(spec: list[tuple[int, int | None, int]], amount: int) -> None:
-    lots = [domain.LotState(uuid.UUID(int=i + 1), rem, T0 + timedelta(days=life) if life else None,
-                            T0 + timedelta(days=pend), T0 - timedelta(days=i))
-            for i, (rem, life, pend) in enumerate(spec)]
+    lots = [
+        domain.LotState(
+            uuid.UUID(int=i + 1),
+            rem,
+            T0 + timedelta(days=life) if life else None,
+            T0 + timedelta(days=pend),
+            T0 - timedelta(days=i),
+        )
+        for i, (rem, life, pend) in enumerate(spec)
+    ]
     usable = domain.available(lots, T0)
     if amount > usable:
         with pytest.raises(ValueError, match="short"):
@@ -93,8 +100,9 @@ class LotMachine(RuleBasedStateMachine):
     @rule(n=st.integers(1, 1000), life=st.sampled_from([None, 2, 10]))
     def credit(self, n: int, life: int | None) -> None:
         lot_id = uuid.uuid4()
-        self.lots[lot_id] = domain.LotState(lot_id, n, self.now + timedelta(days=life) if life else None,
-                                            self.now, self.now)
+        self.lots[lot_id] = domain.LotState(
+            lot_id, n, self.now + timedelta(days=life) if life else None, self.now, self.now
+        )
         self.balance += n
 
     @precondition(lambda self: self.balance > 0)
@@ -106,8 +114,9 @@ class LotMachine(RuleBasedStateMachine):
         n = data.draw(st.integers(1, usable))
         for lot_id, t in domain.consume(self.lots.values(), n, self.now):
             lot = self.lots[lot_id]
-            self.lots[lot_id] = domain.LotState(lot.id, lot.remaining - t, lot.expires_at, lot.available_at,
-                                                lot.earned_at)
+            self.lots[lot_id] = domain.LotState(
+                lot.id, lot.remaining - t, lot.expires_at, lot.available_at, lot.earned_at
+            )
         self.balance -= n
 
     @rule(days=st.integers(1, 5))
@@ -125,14 +134,14 @@ class LotMachine(RuleBasedStateMachine):
 
 
 def test_lot_machine() -> None:
-    run_state_machine_as_test(LotMachine, settings=settings(max_examples=1000, stateful_step_count=30,
-                                                            deadline=None))
+    run_state_machine_as_test(LotMachine, settings=settings(max_examples=1000, stateful_step_count=30, deadline=None))
 
 
 def test_expiry_rules() -> None:
     earned = datetime(2026, 1, 31, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai, 31 Jan
-    assert domain.expiry_for(earned, "rolling_months", months=1) == datetime(2026, 3, 1, tzinfo=ZoneInfo(
-        "Asia/Shanghai"))  # valid through 28 Feb (month end clamps)
+    assert domain.expiry_for(earned, "rolling_months", months=1) == datetime(
+        2026, 3, 1, tzinfo=ZoneInfo("Asia/Shanghai")
+    )  # valid through 28 Feb (month end clamps)
     assert domain.expiry_for(earned, "end_of_year") == datetime(2027, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
     two_years = domain.expiry_for(earned, "end_of_year", extra_years=1)
     assert two_years is not None and two_years.year == 2028

@@ -61,7 +61,8 @@ def test_released_versions_are_never_edited(name: str, version: int) -> None:
     digest = hashlib.sha256(statement(sql.load(name, version)).encode()).hexdigest()
     assert RELEASED.get((name, version)) == digest, (
         f"{name}/v{version}.sql: a released version is never edited; change the function in "
-        f"v{sql.newest(name) + 1}.sql and a migration that loads it (then pin its hash here)")
+        f"v{sql.newest(name) + 1}.sql and a migration that loads it (then pin its hash here)"
+    )
 
 
 def test_unknown_files_are_lookup_errors() -> None:

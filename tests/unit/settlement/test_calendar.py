@@ -19,8 +19,16 @@ from lianka.alliance.settlement.domain import (
 )
 from lianka.alliance.settlement.errors import PeriodBeforeBook, PeriodNotEnded, PeriodOutOfOrder
 
-ZONES = ["Asia/Shanghai", "UTC", "America/Los_Angeles", "Pacific/Pago_Pago", "Pacific/Kiritimati",
-         "Asia/Kathmandu", "America/St_Johns", "Europe/London"]
+ZONES = [
+    "Asia/Shanghai",
+    "UTC",
+    "America/Los_Angeles",
+    "Pacific/Pago_Pago",
+    "Pacific/Kiritimati",
+    "Asia/Kathmandu",
+    "America/St_Johns",
+    "Europe/London",
+]
 # 1 Dec 2026, 07:00 UTC: November is over in Shanghai (15:00 on the 1st), not in Los Angeles (23:00
 # on the 30th of November) nor in Pago Pago
 NOW = datetime(2026, 12, 1, 7, tzinfo=UTC)
@@ -36,13 +44,16 @@ def test_month_arithmetic() -> None:
     assert period_of(datetime(2026, 11, 30, 15, 59, tzinfo=UTC), "Asia/Shanghai") == "2026-11"
 
 
-@pytest.mark.parametrize(("period", "tz"), [
-    ("2026-12", "Asia/Shanghai"),  # the current month
-    ("2027-01", "Asia/Shanghai"),  # a future month
-    ("2099-01", "UTC"),
-    ("2026-11", "America/Los_Angeles"),  # over in Shanghai, not yet where this book is
-    ("2026-11", "Pacific/Pago_Pago"),
-])
+@pytest.mark.parametrize(
+    ("period", "tz"),
+    [
+        ("2026-12", "Asia/Shanghai"),  # the current month
+        ("2027-01", "Asia/Shanghai"),  # a future month
+        ("2099-01", "UTC"),
+        ("2026-11", "America/Los_Angeles"),  # over in Shanghai, not yet where this book is
+        ("2026-11", "Pacific/Pago_Pago"),
+    ],
+)
 def test_a_month_that_has_not_ended_in_the_books_zone_is_refused(period: str, tz: str) -> None:
     with pytest.raises(PeriodNotEnded) as refused:
         closable(period, tz=tz, now=NOW, first="2026-01", runs={})
@@ -81,8 +92,10 @@ def test_a_books_first_close_folds_the_months_before_it() -> None:
     assert closable("2026-07", tz="UTC", now=NOW, first="2026-07", runs={}) == []
 
 
-@given(now=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
-       tz=st.sampled_from(ZONES))
+@given(
+    now=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
+    tz=st.sampled_from(ZONES),
+)
 def test_only_ended_months_pass(now: datetime, tz: str) -> None:
     """The month of ``now`` in the book's zone never passes; the one before it always has ended."""
     current = period_of(now, tz)

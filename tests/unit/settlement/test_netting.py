@@ -59,8 +59,11 @@ ISSUE, REIMB = Decimal("0.010"), Decimal("0.008")
 
 def alliance_obligations() -> list[Obligation]:
     return [
-        *points_issued("P", 10_000, ISSUE), *points_issued("Q", 5_000, ISSUE),
-        *points_redeemed("Q", 6_000, REIMB), *points_redeemed("R", 4_000, REIMB), *points_redeemed("P", 1_000, REIMB),
+        *points_issued("P", 10_000, ISSUE),
+        *points_issued("Q", 5_000, ISSUE),
+        *points_redeemed("Q", 6_000, REIMB),
+        *points_redeemed("R", 4_000, REIMB),
+        *points_redeemed("P", 1_000, REIMB),
     ]
 
 
@@ -74,8 +77,11 @@ def test_alliance_example() -> None:
 
 
 def test_chain_partner_splits_its_alliance_net_across_branches() -> None:
-    branch_lines = [*points_issued("P1", 6_000, ISSUE), *points_redeemed("P1", 1_000, REIMB),
-                    *points_issued("P2", 4_000, ISSUE)]
+    branch_lines = [
+        *points_issued("P1", 6_000, ISSUE),
+        *points_redeemed("P1", 1_000, REIMB),
+        *points_issued("P2", 4_000, ISSUE),
+    ]
     assert split_by_branch(-92 * Y, branch_lines) == {"P1": -52 * Y, "P2": -40 * Y}
     with pytest.raises(ValueError, match="sum"):
         split_by_branch(-91 * Y, branch_lines)
@@ -88,13 +94,17 @@ def test_breakage_back_to_issuers() -> None:
     assert operator == 6 * Y
 
 
-events = st.lists(st.one_of(
-    st.tuples(st.just("top"), st.sampled_from("ABC"), st.integers(0, 10**7)),
-    st.tuples(st.just("use"), st.sampled_from("ABC"), st.integers(0, 10**7), st.sampled_from("ABC"),
-              st.integers(0, 10**6)),
-    st.tuples(st.just("iss"), st.sampled_from("PQR"), st.integers(0, 10**6)),
-    st.tuples(st.just("red"), st.sampled_from("PQR"), st.integers(0, 10**6)),
-), max_size=60)
+events = st.lists(
+    st.one_of(
+        st.tuples(st.just("top"), st.sampled_from("ABC"), st.integers(0, 10**7)),
+        st.tuples(
+            st.just("use"), st.sampled_from("ABC"), st.integers(0, 10**7), st.sampled_from("ABC"), st.integers(0, 10**6)
+        ),
+        st.tuples(st.just("iss"), st.sampled_from("PQR"), st.integers(0, 10**6)),
+        st.tuples(st.just("red"), st.sampled_from("PQR"), st.integers(0, 10**6)),
+    ),
+    max_size=60,
+)
 
 
 @given(events, st.sampled_from(list(BonusFunder)))

@@ -35,8 +35,9 @@ def test_points_earned_never_round_up() -> None:
     assert points_earned(100, Decimal("0.999")) == 0
 
 
-@given(amount=st.integers(min_value=0, max_value=10**15), whole=st.integers(min_value=1, max_value=10**15),
-       data=st.data())
+@given(
+    amount=st.integers(min_value=0, max_value=10**15), whole=st.integers(min_value=1, max_value=10**15), data=st.data()
+)
 @example(amount=10**15, whole=10**15 - 1, data=None)
 def test_a_refunds_share_is_what_floor_division_gave(amount: int, whole: int, data: st.DataObject | None) -> None:
     part = data.draw(st.integers(min_value=0, max_value=whole)) if data is not None else whole - 1

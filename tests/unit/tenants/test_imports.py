@@ -21,12 +21,14 @@ def test_a_good_file_in_chinese_headers_with_bom() -> None:
 
 
 def test_row_level_errors_are_reported_per_line() -> None:
-    content = ("phone,name,gender,birthday,email,opening_points,sms_consent\n"
-               "13800138000,A,f,,a@example.com,0,no\n"
-               "12345,B,x,1990-13-01,not-mail,-5,maybe\n"
-               "+86 138-0013-8000,C,,,,,\n"
-               "\n"
-               "13900139000,D,,,,,\n")
+    content = (
+        "phone,name,gender,birthday,email,opening_points,sms_consent\n"
+        "13800138000,A,f,,a@example.com,0,no\n"
+        "12345,B,x,1990-13-01,not-mail,-5,maybe\n"
+        "+86 138-0013-8000,C,,,,,\n"
+        "\n"
+        "13900139000,D,,,,,\n"
+    )
     r = parse_members_csv(content)
     assert [row.line for row in r.rows] == [2, 6]
     assert [e.line for e in r.errors] == [3, 4]
@@ -36,9 +38,14 @@ def test_row_level_errors_are_reported_per_line() -> None:
     assert not r.ok
 
 
-@pytest.mark.parametrize(("content", "fatal"), [
-    ("", "empty"), ("name\nA\n", "phone"), ("phone,favourite_colour\n1,red\n", "unknown columns"),
-])
+@pytest.mark.parametrize(
+    ("content", "fatal"),
+    [
+        ("", "empty"),
+        ("name\nA\n", "phone"),
+        ("phone,favourite_colour\n1,red\n", "unknown columns"),
+    ],
+)
 def test_fatal_file_problems(content: str, fatal: str) -> None:
     assert fatal in parse_members_csv(content).fatal
 
@@ -59,8 +66,7 @@ def test_old_mac_line_endings_are_line_endings() -> None:
 
 
 def test_line_breaks_and_control_characters_inside_cells_are_row_errors() -> None:
-    content = ('phone,name,tags\n13800138000,"A\rB",\n13900139000,C,"x\ny"\n'
-               "13700137000,D\x1b[2J,\n13600136000,E,ok\n")
+    content = 'phone,name,tags\n13800138000,"A\rB",\n13900139000,C,"x\ny"\n13700137000,D\x1b[2J,\n13600136000,E,ok\n'
     r = parse_members_csv(content)
     assert [row.name for row in r.rows] == ["E"]
     assert [(e.line, e.errors) for e in r.errors] == [  # rows as a spreadsheet numbers them
@@ -70,10 +76,13 @@ def test_line_breaks_and_control_characters_inside_cells_are_row_errors() -> Non
     ]
 
 
-@pytest.mark.parametrize("content", [
-    "phone,name\n13800138000,A\x00B\n",
-    "phone,name\n".encode("utf-16-le").decode("utf-8"),  # a UTF-16 file read as UTF-8: NULs everywhere
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "phone,name\n13800138000,A\x00B\n",
+        "phone,name\n".encode("utf-16-le").decode("utf-8"),  # a UTF-16 file read as UTF-8: NULs everywhere
+    ],
+)
 def test_a_nul_character_makes_the_file_unreadable(content: str) -> None:
     r = parse_members_csv(content)
     assert "NUL" in r.fatal and not r.rows

@@ -37,18 +37,31 @@ from lianka.tenants.domain.programme import (
 TUESDAY = date(2026, 11, 24)
 WEDNESDAY = date(2026, 11, 25)
 
-PROGRAMME = validate(Programme(
-    points=PointsConfig(earn_per_major=Decimal("1"), cash_value_per_point=Decimal("0.01"),
-                        cash_max_share_percent=50),
-    tiers=[
-        Tier(code="regular", name="普通", rank=0),
-        Tier(code="silver", name="银卡", rank=1, threshold=100_000, discount_percent=5),
-        Tier(code="gold", name="金卡", rank=2, threshold=500_000, points_multiplier=Decimal(2),
-             discount_percent=10, birthday_multiplier=Decimal(2)),
-    ],
-    rules=[EarningRule(code="tue-x2-sh01", kind=RuleKind.PROMOTION, multiplier=Decimal(2), weekdays=[1],
-                       branches=["SH01"])],
-))
+PROGRAMME = validate(
+    Programme(
+        points=PointsConfig(
+            earn_per_major=Decimal("1"), cash_value_per_point=Decimal("0.01"), cash_max_share_percent=50
+        ),
+        tiers=[
+            Tier(code="regular", name="普通", rank=0),
+            Tier(code="silver", name="银卡", rank=1, threshold=100_000, discount_percent=5),
+            Tier(
+                code="gold",
+                name="金卡",
+                rank=2,
+                threshold=500_000,
+                points_multiplier=Decimal(2),
+                discount_percent=10,
+                birthday_multiplier=Decimal(2),
+            ),
+        ],
+        rules=[
+            EarningRule(
+                code="tue-x2-sh01", kind=RuleKind.PROMOTION, multiplier=Decimal(2), weekdays=[1], branches=["SH01"]
+            )
+        ],
+    )
+)
 NOBODY = MemberState(tier="regular", points_available=0, sv_principal=0, sv_bonus=0)
 
 
@@ -148,10 +161,15 @@ def test_bad_baskets(amount: int, lines: tuple[Line, ...]) -> None:
         quote(PROGRAMME, amount, lines, NOBODY, Intent(), ctx())
 
 
-@given(amount=st.integers(0, 10**9), principal=st.integers(0, 10**9), bonus=st.integers(0, 10**9),
-       order=st.sampled_from(list(Consumption)))
-def test_split_always_adds_up_and_stays_within_balances(amount: int, principal: int, bonus: int,
-                                                        order: Consumption) -> None:
+@given(
+    amount=st.integers(0, 10**9),
+    principal=st.integers(0, 10**9),
+    bonus=st.integers(0, 10**9),
+    order=st.sampled_from(list(Consumption)),
+)
+def test_split_always_adds_up_and_stays_within_balances(
+    amount: int, principal: int, bonus: int, order: Consumption
+) -> None:
     assume(amount <= principal + bonus)
     s = split_stored_value(amount, principal, bonus, order)
     assert s.principal + s.bonus == amount
@@ -159,13 +177,22 @@ def test_split_always_adds_up_and_stays_within_balances(amount: int, principal: 
     assert 0 <= s.bonus <= bonus
 
 
-@given(gross=st.integers(1, 10**8), tier=st.sampled_from(["regular", "silver", "gold", None]),
-       points=st.integers(0, 10**6), sv=st.integers(0, 10**8), principal=st.integers(0, 10**8),
-       bonus=st.integers(0, 10**7), coupon_off=st.integers(0, 10**6), birthday=st.booleans())
-def test_quote_conserves_money(gross: int, tier: str | None, points: int, sv: int, principal: int, bonus: int,
-                               coupon_off: int, birthday: bool) -> None:
-    member = MemberState(tier=tier, points_available=10**6, sv_principal=principal, sv_bonus=bonus,
-                         birthday_today=birthday)
+@given(
+    gross=st.integers(1, 10**8),
+    tier=st.sampled_from(["regular", "silver", "gold", None]),
+    points=st.integers(0, 10**6),
+    sv=st.integers(0, 10**8),
+    principal=st.integers(0, 10**8),
+    bonus=st.integers(0, 10**7),
+    coupon_off=st.integers(0, 10**6),
+    birthday=st.booleans(),
+)
+def test_quote_conserves_money(
+    gross: int, tier: str | None, points: int, sv: int, principal: int, bonus: int, coupon_off: int, birthday: bool
+) -> None:
+    member = MemberState(
+        tier=tier, points_available=10**6, sv_principal=principal, sv_bonus=bonus, birthday_today=birthday
+    )
     coupons = (CouponTerms("C", CouponKind.FIXED, amount_off=coupon_off),) if coupon_off else ()
     probe = quote(PROGRAMME, gross, (), member, Intent(coupons=coupons), ctx())
     use_points = min(points, probe.max_points_usable)

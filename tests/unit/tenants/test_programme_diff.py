@@ -27,21 +27,41 @@ from lianka.tenants.services.programme import decode
 A, B = Tier(code="a", name="A", rank=0), Tier(code="b", name="B", rank=1, threshold=100)
 
 
-@pytest.mark.parametrize(("bad", "field", "reason"), [
-    (Programme(tiers=[A, B, msgspec.structs.replace(B, rank=2)]), "tiers[2].code", "duplicate"),
-    (Programme(tiers=[A, msgspec.structs.replace(B, code="c", rank=0)]), "tiers[1].rank", "duplicate"),
-    (Programme(tiers=[msgspec.structs.replace(A, threshold=500), B]), "tiers[1].threshold", "order"),
-    (Programme(tiers=[A, msgspec.structs.replace(B, birthday_multiplier=Decimal(0))]), "tiers[1].birthday_multiplier",
-     "range"),
-    (Programme(rules=[EarningRule(code="x", kind=RuleKind.SIGNUP), EarningRule(code="c", kind=RuleKind.CUSTOM)]),
-     "rules[1].event", "required"),
-    (Programme(rules=[EarningRule(code="p", kind=RuleKind.PROMOTION, coupon_template="t")]),
-     "rules[0].coupon_template", "conflict"),
-    (Programme(rules=[EarningRule(code="k1", kind=RuleKind.CHECKIN), EarningRule(code="k2", kind=RuleKind.CHECKIN)]),
-     "rules[1].kind", "duplicate"),
-    (Programme(stored_value=StoredValueConfig(plans=[StoredValuePlan(code="x", name="X", pay=100, get=90)])),
-     "stored_value.plans[0].get", "order"),
-])
+@pytest.mark.parametrize(
+    ("bad", "field", "reason"),
+    [
+        (Programme(tiers=[A, B, msgspec.structs.replace(B, rank=2)]), "tiers[2].code", "duplicate"),
+        (Programme(tiers=[A, msgspec.structs.replace(B, code="c", rank=0)]), "tiers[1].rank", "duplicate"),
+        (Programme(tiers=[msgspec.structs.replace(A, threshold=500), B]), "tiers[1].threshold", "order"),
+        (
+            Programme(tiers=[A, msgspec.structs.replace(B, birthday_multiplier=Decimal(0))]),
+            "tiers[1].birthday_multiplier",
+            "range",
+        ),
+        (
+            Programme(rules=[EarningRule(code="x", kind=RuleKind.SIGNUP), EarningRule(code="c", kind=RuleKind.CUSTOM)]),
+            "rules[1].event",
+            "required",
+        ),
+        (
+            Programme(rules=[EarningRule(code="p", kind=RuleKind.PROMOTION, coupon_template="t")]),
+            "rules[0].coupon_template",
+            "conflict",
+        ),
+        (
+            Programme(
+                rules=[EarningRule(code="k1", kind=RuleKind.CHECKIN), EarningRule(code="k2", kind=RuleKind.CHECKIN)]
+            ),
+            "rules[1].kind",
+            "duplicate",
+        ),
+        (
+            Programme(stored_value=StoredValueConfig(plans=[StoredValuePlan(code="x", name="X", pay=100, get=90)])),
+            "stored_value.plans[0].get",
+            "order",
+        ),
+    ],
+)
 def test_a_refusal_names_the_field_at_fault(bad: Programme, field: str, reason: str) -> None:
     with pytest.raises(ProgrammeError) as refused:
         validate(bad)
@@ -62,7 +82,8 @@ def test_a_threshold_change_reads_as_money_for_spend_and_points_for_points() -> 
     raised = [msgspec.structs.replace(t, threshold=500_000) if t is gold else t for t in DEMO_PROGRAMME.tiers]
     changes = diff(DEMO_PROGRAMME, msgspec.structs.replace(DEMO_PROGRAMME, tiers=raised))
     assert [(c.section, c.item, c.item_name, c.field, c.old, c.new, c.unit) for c in changes] == [
-        ("tiers", "gold", "金卡", "threshold", 300_000, 500_000, Unit.MONEY)]
+        ("tiers", "gold", "金卡", "threshold", 300_000, 500_000, Unit.MONEY)
+    ]
     by_points = [msgspec.structs.replace(t, qualification=TierQualification.POINTS) for t in DEMO_PROGRAMME.tiers]
     old = msgspec.structs.replace(DEMO_PROGRAMME, tiers=by_points)
     new = msgspec.structs.replace(old, tiers=[msgspec.structs.replace(t, threshold=t.threshold + 1) for t in by_points])
@@ -71,8 +92,10 @@ def test_a_threshold_change_reads_as_money_for_spend_and_points_for_points() -> 
 
 def test_items_are_matched_by_code_and_nested_fields_flattened() -> None:
     old = Programme(tiers=[A, B])
-    new = Programme(tiers=[msgspec.structs.replace(B, discount_percent=5), Tier(code="c", name="C", rank=2)],
-                    points=msgspec.structs.replace(Programme().points, expiry=ExpiryPolicy(months=24)))
+    new = Programme(
+        tiers=[msgspec.structs.replace(B, discount_percent=5), Tier(code="c", name="C", rank=2)],
+        points=msgspec.structs.replace(Programme().points, expiry=ExpiryPolicy(months=24)),
+    )
     assert [(c.section, c.item, c.field, c.kind, c.unit) for c in diff(old, new)] == [
         ("points", None, "expiry.months", "changed", Unit.NUMBER),
         ("tiers", "a", "", "removed", Unit.ITEM),
@@ -96,5 +119,12 @@ def test_every_section_is_compared() -> None:
     )
     sections = {c.section for c in diff(Programme(), changed)}
     assert sections == {"points", "tier_policy", "join", "stored_value", "refunds", "rules", "tiers"}
-    assert set(Programme.__struct_fields__) == {"points", "tiers", "tier_policy", "rules", "join", "stored_value",
-                                                "refunds"}
+    assert set(Programme.__struct_fields__) == {
+        "points",
+        "tiers",
+        "tier_policy",
+        "rules",
+        "join",
+        "stored_value",
+        "refunds",
+    }

@@ -26,22 +26,24 @@ def rule(**kw: object) -> EarningRule:
     return EarningRule(code="r", kind=RuleKind.CUSTOM, event="e", points=10, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("r", "day", "branch", "tier", "why"), [
-    (rule(), MONDAY, None, None, None),
-    (rule(active=False), MONDAY, None, None, "inactive"),
-    (rule(starts=date(2026, 11, 24)), MONDAY, None, None, "not started"),
-    (rule(ends=date(2026, 11, 22)), MONDAY, None, None, "ended"),
-    (rule(starts=MONDAY, ends=MONDAY), MONDAY, None, None, None),
-    (rule(weekdays=[1]), MONDAY, None, None, "not on this weekday"),  # Tuesdays only
-    (rule(weekdays=[0, 1]), MONDAY, None, None, None),
-    (rule(branches=["SH01"]), MONDAY, "SH02", None, "not at this branch"),
-    (rule(branches=["SH01"]), MONDAY, None, None, "not at this branch"),  # no branch known: not proven
-    (rule(branches=["SH01"]), MONDAY, "SH01", None, None),
-    (rule(tiers=["gold"]), MONDAY, None, "silver", "not for this tier"),
-    (rule(tiers=["gold"]), MONDAY, None, "gold", None),
-])
-def test_when_a_rule_applies(r: EarningRule, day: date, branch: str | None, tier: str | None,
-                             why: str | None) -> None:
+@pytest.mark.parametrize(
+    ("r", "day", "branch", "tier", "why"),
+    [
+        (rule(), MONDAY, None, None, None),
+        (rule(active=False), MONDAY, None, None, "inactive"),
+        (rule(starts=date(2026, 11, 24)), MONDAY, None, None, "not started"),
+        (rule(ends=date(2026, 11, 22)), MONDAY, None, None, "ended"),
+        (rule(starts=MONDAY, ends=MONDAY), MONDAY, None, None, None),
+        (rule(weekdays=[1]), MONDAY, None, None, "not on this weekday"),  # Tuesdays only
+        (rule(weekdays=[0, 1]), MONDAY, None, None, None),
+        (rule(branches=["SH01"]), MONDAY, "SH02", None, "not at this branch"),
+        (rule(branches=["SH01"]), MONDAY, None, None, "not at this branch"),  # no branch known: not proven
+        (rule(branches=["SH01"]), MONDAY, "SH01", None, None),
+        (rule(tiers=["gold"]), MONDAY, None, "silver", "not for this tier"),
+        (rule(tiers=["gold"]), MONDAY, None, "gold", None),
+    ],
+)
+def test_when_a_rule_applies(r: EarningRule, day: date, branch: str | None, tier: str | None, why: str | None) -> None:
     assert ineligible(r, day=day, branch_code=branch, tier=tier) == why
 
 
@@ -65,8 +67,13 @@ def test_streaks_count_consecutive_local_days() -> None:
 
 
 def test_tiers_start_at_the_free_one_and_upgrades_go_up() -> None:
-    p = Programme(tiers=[Tier(code="gold", name="金", rank=2, threshold=100), Tier(code="regular", name="普", rank=0),
-                         Tier(code="silver", name="银", rank=1, threshold=10)])
+    p = Programme(
+        tiers=[
+            Tier(code="gold", name="金", rank=2, threshold=100),
+            Tier(code="regular", name="普", rank=0),
+            Tier(code="silver", name="银", rank=1, threshold=10),
+        ]
+    )
     assert base_tier(p) == "regular"
     assert base_tier(Programme()) is None
     assert is_upgrade(p, "regular", "gold")
@@ -75,19 +82,26 @@ def test_tiers_start_at_the_free_one_and_upgrades_go_up() -> None:
     assert not is_upgrade(p, "gold", "gold")
 
 
-@pytest.mark.parametrize("rules", [
-    [{"code": "a", "kind": "checkin", "points": 1}, {"code": "b", "kind": "checkin", "points": 2}],
-    [{"code": "a", "kind": "promotion", "multiplier": "2", "coupon_template": "x"}],
-    [{"code": "a", "kind": "checkin", "streak_bonus": {"seven": 3}}],
-    [{"code": "a", "kind": "tier_upgrade", "tiers": ["nope"]}],
-])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [{"code": "a", "kind": "checkin", "points": 1}, {"code": "b", "kind": "checkin", "points": 2}],
+        [{"code": "a", "kind": "promotion", "multiplier": "2", "coupon_template": "x"}],
+        [{"code": "a", "kind": "checkin", "streak_bonus": {"seven": 3}}],
+        [{"code": "a", "kind": "tier_upgrade", "tiers": ["nope"]}],
+    ],
+)
 def test_inconsistent_rules_are_refused(rules: list[dict[str, object]]) -> None:
     with pytest.raises(ValidationFailed):
         decode({"rules": rules})
 
 
 def test_tier_upgrade_rules_with_coupons_are_accepted() -> None:
-    p = decode({"tiers": [{"code": "gold", "name": "金", "rank": 1}],
-                "rules": [{"code": "up", "kind": "tier_upgrade", "tiers": ["gold"], "coupon_template": "gold-gift"}]})
+    p = decode(
+        {
+            "tiers": [{"code": "gold", "name": "金", "rank": 1}],
+            "rules": [{"code": "up", "kind": "tier_upgrade", "tiers": ["gold"], "coupon_template": "gold-gift"}],
+        }
+    )
     assert p.rules[0].kind == RuleKind.TIER_UPGRADE
     assert p.rules[0].coupon_template == "gold-gift"

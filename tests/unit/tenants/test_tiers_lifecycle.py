@@ -63,7 +63,12 @@ def test_manual_floor_holds_until_its_date() -> None:
 
 def test_progress_to_next_tier() -> None:
     assert progress(P, "silver", Standing(spend=420_000)) == {
-        "tier": "gold", "measure": "spend", "threshold": 500_000, "have": 420_000, "needed": 80_000}
+        "tier": "gold",
+        "measure": "spend",
+        "threshold": 500_000,
+        "have": 420_000,
+        "needed": 80_000,
+    }
     assert progress(P, "plus", Standing()) is None
 
 
@@ -81,25 +86,31 @@ def test_minimum_age() -> None:
     assert not join_eligibility(rules, today=TODAY).eligible
 
 
-@pytest.mark.parametrize(("joined", "last", "expected"), [
-    (date(2026, 11, 1), None, Stage.NEW),
-    (date(2026, 1, 1), None, Stage.DORMANT),
-    (date(2025, 1, 1), date(2026, 10, 1), Stage.ACTIVE),
-    (date(2025, 1, 1), date(2026, 7, 1), Stage.AT_RISK),
-    (date(2025, 1, 1), date(2026, 1, 1), Stage.DORMANT),
-])
+@pytest.mark.parametrize(
+    ("joined", "last", "expected"),
+    [
+        (date(2026, 11, 1), None, Stage.NEW),
+        (date(2026, 1, 1), None, Stage.DORMANT),
+        (date(2025, 1, 1), date(2026, 10, 1), Stage.ACTIVE),
+        (date(2025, 1, 1), date(2026, 7, 1), Stage.AT_RISK),
+        (date(2025, 1, 1), date(2026, 1, 1), Stage.DORMANT),
+    ],
+)
 def test_lifecycle_stage(joined: date, last: date | None, expected: Stage) -> None:
     assert stage(joined, last, TODAY) == expected
 
 
-@pytest.mark.parametrize("bad", [
-    Programme(tiers=[Tier(code="a", name="A", rank=0), Tier(code="a", name="B", rank=1)]),
-    Programme(tiers=[Tier(code="a", name="A", rank=0, threshold=5), Tier(code="b", name="B", rank=1, threshold=1)]),
-    Programme(rules=[EarningRule(code="c", kind=RuleKind.CUSTOM)]),
-    Programme(rules=[EarningRule(code="p", kind=RuleKind.PROMOTION, multiplier=Decimal(0))]),
-    Programme(rules=[EarningRule(code="t", kind=RuleKind.SIGNUP, tiers=["nope"])]),
-    Programme(stored_value=StoredValueConfig(plans=[StoredValuePlan(code="x", name="X", pay=100, get=90)])),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Programme(tiers=[Tier(code="a", name="A", rank=0), Tier(code="a", name="B", rank=1)]),
+        Programme(tiers=[Tier(code="a", name="A", rank=0, threshold=5), Tier(code="b", name="B", rank=1, threshold=1)]),
+        Programme(rules=[EarningRule(code="c", kind=RuleKind.CUSTOM)]),
+        Programme(rules=[EarningRule(code="p", kind=RuleKind.PROMOTION, multiplier=Decimal(0))]),
+        Programme(rules=[EarningRule(code="t", kind=RuleKind.SIGNUP, tiers=["nope"])]),
+        Programme(stored_value=StoredValueConfig(plans=[StoredValuePlan(code="x", name="X", pay=100, get=90)])),
+    ],
+)
 def test_inconsistent_programmes_are_refused(bad: Programme) -> None:
     with pytest.raises(ProgrammeError):
         validate(bad)

@@ -14,25 +14,33 @@ from lianka.tenants.domain import times
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 ZONES = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
-    lambda minutes: timezone(timedelta(minutes=minutes)))
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
 
 
 def test_no_time_is_now_and_times_inside_pass_unchanged() -> None:
     assert times.business_time(None, now=NOW) == NOW
     cst = timezone(timedelta(hours=8))
-    for t in (times.EARLIEST, NOW - timedelta(days=400), NOW + times.BUSINESS_TIME_AHEAD,
-              datetime(2026, 11, 21, 18, 0, tzinfo=cst)):
+    for t in (
+        times.EARLIEST,
+        NOW - timedelta(days=400),
+        NOW + times.BUSINESS_TIME_AHEAD,
+        datetime(2026, 11, 21, 18, 0, tzinfo=cst),
+    ):
         assert times.business_time(t, now=NOW) is t
 
 
-@pytest.mark.parametrize("value", [
-    datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
-    datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),  # past the last UTC instant
-    datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),  # before the first
-    datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
-    NOW + times.BUSINESS_TIME_AHEAD + timedelta(seconds=1),
-    datetime(2026, 11, 20, 10, 0),  # which zone?
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),  # past the last UTC instant
+        datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),  # before the first
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        NOW + times.BUSINESS_TIME_AHEAD + timedelta(seconds=1),
+        datetime(2026, 11, 20, 10, 0),  # which zone?
+    ],
+)
 def test_times_outside_are_a_400_naming_the_field(value: datetime) -> None:
     with pytest.raises(ValidationFailed) as caught:
         times.business_time(value, "sale.business_time", now=NOW)
@@ -43,8 +51,10 @@ def test_times_outside_are_a_400_naming_the_field(value: datetime) -> None:
 def test_whatever_is_accepted_survives_the_arithmetic_downstream(value: datetime) -> None:
     """A sale adds up to 90 pending days and 120 months (or 10 years) of expiry to its time and
     converts it to UTC and to local zones; a setting adds up to 3660 valid days."""
-    for check, slack in ((lambda v: times.business_time(v, now=NOW), timedelta(days=12 * 366)),
-                         (lambda v: times.setting(v, "valid_until"), timedelta(days=3660))):
+    for check, slack in (
+        (lambda v: times.business_time(v, now=NOW), timedelta(days=12 * 366)),
+        (lambda v: times.setting(v, "valid_until"), timedelta(days=3660)),
+    ):
         try:
             accepted = check(value)
         except ValidationFailed:
