@@ -30,11 +30,13 @@ test-fast: install ## the suite without lint
 	$(BIN)/pytest -q -x
 
 lint: install ## ruff + mypy (strict on the package; tests and benchmarks too)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy -p lianka
 	$(BIN)/mypy tests bench
 
 format: install ## apply ruff's formatting and fixes
+	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 i18n: install ## console translations: extract the messages, update the zh_CN and en catalogs, compile them
