@@ -5,6 +5,7 @@ on real PostgreSQL, with two merchants."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -32,8 +33,8 @@ PROGRAMME = Programme(
     tiers=[
         Tier(code="regular", name="普通", rank=0),
         Tier(code="silver", name="银卡", rank=1, threshold=50_000),
-        Tier(code="gold", name="金卡", rank=2, threshold=200_000, points_multiplier=2),
-    ],  # type: ignore[arg-type]
+        Tier(code="gold", name="金卡", rank=2, threshold=200_000, points_multiplier=Decimal(2)),
+    ],
     join=JoinRules(policy=JoinPolicy.QUALIFYING_PURCHASE, single_purchase_min=10_000, cumulative_min=30_000),
     stored_value=StoredValueConfig(
         plans=[StoredValuePlan(code="1000-1100", name="储值1000送100", pay=100_000, get=110_000)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -34,12 +35,12 @@ async def _programme(db: Database, tenant: uuid.UUID, *rule_list: EarningRule) -
     return p
 
 
-async def _template(db: Database, tenant: uuid.UUID, code: str, **kw: object) -> uuid.UUID:
+async def _template(db: Database, tenant: uuid.UUID, code: str, **kw: Any) -> uuid.UUID:
     async with db.uow(tenant) as uow:
         t = await coupon_svc.create_template(
             uow,
             coupon_svc.TemplateSpec(code=code, name=code, kind=CouponKind.FIXED, amount_off=1_000, valid_days=30, **kw),
-        )  # type: ignore[arg-type]
+        )
         await uow.commit()
         return t.id
 
