@@ -137,7 +137,8 @@ async def test_sign_up_verify_sign_in_set_up_branches_switch_language_sign_out(
 
     # language: the choice sticks, whatever the browser asks for
     other = OTHER[lang]
-    await page.locator("form.lang-switch").locator(f"button[value='{other}']").click()
+    async with page.expect_navigation(wait_until="load"):  # the switch posts and redirects back
+        await page.locator("form.lang-switch").locator(f"button[value='{other}']").click()
     await page.wait_for_function(f"document.documentElement.lang === '{other}'")
     assert page.url.endswith(str(soon))
     await visit.goto("/console/branches")
