@@ -44,7 +44,7 @@ def assert_400(r: Any, field: str | None = None) -> None:
     [
         ({"currency": "ABCD"}, "currency"),
         ({"currency": "cny"}, "currency"),
-        ({"currency": "XXX"}, "currency"),
+        ({"currency": "XXX"}, "currency"),  # ISO 4217 "no currency": well-formed, not bookable
         ({"currency": "C" * 5000}, "currency"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"timezone": "../../etc/passwd"}, "timezone"),

@@ -29,14 +29,13 @@ from lianka.web.console.nav import landing
 from lianka.web.console.pages import (
     FormErrors,
     HtmlRequest,
-    check_text,
     form_data,
     form_errors,
+    form_text,
     go,
     language,
     local_path,
     page,
-    text,
 )
 from lianka.web.console.security import check_public_form
 
@@ -68,10 +67,9 @@ class AuthPages(Controller):
     @post("/sign-up")
     async def sign_up(self, request: HtmlRequest, ident: IdentityService) -> Template:
         form = await form_data(request)
-        check_public_form(request, ident, text(form, "_csrf"))
-        values = {name: text(form, name) for name in SIGN_UP_FIELDS if name != "password"}
+        check_public_form(request, ident, form_text(form, "_csrf"))
+        values = {name: form_text(form, name) for name in SIGN_UP_FIELDS if name != "password"}
         try:
-            check_text(values)
             if values["trade"] not in TRADES:
                 raise ValidationFailed("Unknown trade", field="trade")
             done = await sign_up(
@@ -80,7 +78,7 @@ class AuthPages(Controller):
                     merchant_name=values["merchant_name"],
                     slug=values["slug"].lower(),
                     email=values["email"],
-                    password=text(form, "password", strip=False),
+                    password=form_text(form, "password", strip=False),
                     trade=values["trade"],
                     timezone=values["timezone"] or "Asia/Shanghai",
                 ),
@@ -125,10 +123,12 @@ class AuthPages(Controller):
     @post("/sign-in")
     async def sign_in(self, request: HtmlRequest, ident: IdentityService) -> Response[Any]:
         form = await form_data(request)
-        check_public_form(request, ident, text(form, "_csrf"))
-        email, next_page = text(form, "email"), local_path(text(form, "next"), DEFAULT_NEXT)
+        check_public_form(request, ident, form_text(form, "_csrf"))
+        email, next_page = form_text(form, "email"), local_path(form_text(form, "next"), DEFAULT_NEXT)
         try:
-            user = await authenticate_password(ident, email, text(form, "password", strip=False), client_ip(request))
+            user = await authenticate_password(
+                ident, email, form_text(form, "password", strip=False), client_ip(request)
+            )
         except DomainError as exc:
             return await page(
                 request,
@@ -170,10 +170,10 @@ class AuthPages(Controller):
     @post("/set-password")
     async def set_password(self, request: HtmlRequest, ident: IdentityService) -> Response[Any]:
         form = await form_data(request)
-        check_public_form(request, ident, text(form, "_csrf"))
-        token, password = text(form, "token"), text(form, "password", strip=False)
+        check_public_form(request, ident, form_text(form, "_csrf"))
+        token, password = form_text(form, "token"), form_text(form, "password", strip=False)
         try:
-            if password != text(form, "password_again", strip=False):
+            if password != form_text(form, "password_again", strip=False):
                 raise ValidationFailed("The passwords differ", field="password_again")
             await set_password(ident, token, password)
         except DomainError as exc:
@@ -205,7 +205,7 @@ class MerchantPages(Controller):
         """Act for another of one's merchants: the ``lk_merchant`` cookie, which the platform's guards
         read (and check against the membership) on every request."""
         form = await form_data(request)
-        slug = text(form, "merchant")
+        slug = form_text(form, "merchant")
         if slug not in {m.slug for m in await staff_merchants(ident.db, principal.subject_id)}:
             raise MerchantNotFound()
         cookie = Cookie(

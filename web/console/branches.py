@@ -24,19 +24,18 @@ from lianka.platform.identity.permissions import Permission
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.models import Branch
 from lianka.tenants.services import branches as svc
-from lianka.web.console import messages
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
     FormErrors,
     HtmlRequest,
-    check_text,
     form_data,
     form_errors,
+    form_text,
     go,
     is_htmx,
     language,
     page,
-    text,
+    panel_page,
 )
 
 FIELDS = ("code", "name", "address", "timezone")
@@ -89,18 +88,16 @@ class BranchPages(Controller):
     ) -> Template:
         """The whole page, or for htmx only what it asked for: the panel (``_panel.html``)."""
         rows = await svc.branches(ident.db, principal.tenant, principal.branch_ids)
-        template = "console/branches/_panel.html" if is_htmx(request) else "console/branches/index.html"
-        return await page(
+        return await panel_page(
             request,
-            template,
+            "branches",
             principal=principal,
-            active="branches",
             status=status,
             headers=headers,
             branches=rows,
             editing=editing,
             timezones=TIMEZONES,
-            panel_flash=messages.flash_text(flash, language(request)),
+            flash=flash,
         )
 
     async def _form(
@@ -139,9 +136,8 @@ class BranchPages(Controller):
     @post("/", guards=[READ, WRITE])
     async def create(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
         form = await form_data(request)
-        values = {name: text(form, name) for name in FIELDS}
+        values = {name: form_text(form, name) for name in FIELDS}
         try:
-            check_text(values)
             await svc.open_branch(ident.db, principal.tenant, svc.BranchChanges(**values))
         except DomainError as exc:
             return await self._form(
@@ -169,10 +165,9 @@ class BranchPages(Controller):
         self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, branch_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         form = await form_data(request)
-        values = {name: text(form, name) for name in FIELDS}
+        values = {name: form_text(form, name) for name in FIELDS}
         principal.require_branch(branch_id)
         try:
-            check_text(values)
             await svc.change_branch(ident.db, principal.tenant, branch_id, svc.BranchChanges(**values))
         except DomainError as exc:
             if exc.status == 404:

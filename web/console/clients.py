@@ -23,20 +23,18 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.permissions import SCOPES, Permission
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.services import branches as branch_svc
-from lianka.web.console import messages
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
     FormErrors,
     HtmlRequest,
-    check_text,
     form_data,
     form_errors,
+    form_text,
     go,
     is_htmx,
     language,
-    page,
-    text,
+    panel_page,
 )
 
 READ = requires(*MENU["clients"].permissions)
@@ -56,22 +54,14 @@ def _values(form: Any = None) -> dict[str, Any]:
     if form is None:
         return {"name": "", "scopes": ["pos"], "branch_id": "", "expires_in_days": ""}
     return {
-        "name": text(form, "name"),
+        "name": form_text(form, "name"),
         "scopes": [str(s) for s in form.getall("scopes", [])][:10],
-        "branch_id": text(form, "branch_id"),
-        "expires_in_days": text(form, "expires_in_days"),
+        "branch_id": form_text(form, "branch_id"),
+        "expires_in_days": form_text(form, "expires_in_days"),
     }
 
 
 def _parsed(values: dict[str, Any]) -> tuple[uuid.UUID | None, int | None]:
-    check_text(
-        {
-            "name": values["name"],
-            "branch_id": values["branch_id"],
-            "expires_in_days": values["expires_in_days"],
-            "scopes": "".join(values["scopes"]),
-        }
-    )
     try:
         branch = uuid.UUID(values["branch_id"]) if values["branch_id"] else None
     except ValueError:
@@ -100,12 +90,10 @@ class ClientPages(Controller):
         """The whole page, or for htmx the panel (list, form, and a new client's secret)."""
         rows = await clients.list_clients(ident, principal)
         branches = await branch_svc.branches(ident.db, principal.tenant, principal.branch_ids)
-        template = "console/clients/_panel.html" if is_htmx(request) else "console/clients/index.html"
-        return await page(
+        return await panel_page(
             request,
-            template,
+            "clients",
             principal=principal,
-            active="clients",
             status=status,
             clients=rows,
             branches={b.id: b for b in branches},
@@ -114,7 +102,7 @@ class ClientPages(Controller):
             errors=errors or FormErrors(),
             created=created,
             now=datetime.now(UTC),
-            panel_flash=messages.flash_text(flash, language(request)),
+            flash=flash,
         )
 
     @get("/", guards=[READ])

@@ -32,10 +32,9 @@ from lianka.tenants.services import coupon_admin as svc
 from lianka.tenants.services.onboarding import merchant_profile
 from lianka.web.api.deps import actor_of
 from lianka.web.console import form_values as fv
-from lianka.web.console import messages
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
-from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, go, is_htmx, language, page
+from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, go, is_htmx, language, page, panel_page
 
 READ = requires(*MENU["coupons"].permissions)
 WRITE = requires(Permission.PROGRAMME_WRITE)
@@ -142,12 +141,10 @@ class CouponPages(Controller):
         headers: dict[str, str] | None = None,
     ) -> Template:
         rows = await svc.templates_with_usage(ident.db, principal.tenant)
-        template = "console/coupons/_panel.html" if is_htmx(request) else "console/coupons/index.html"
-        return await page(
+        return await panel_page(
             request,
-            template,
+            "coupons",
             principal=principal,
-            active="coupons",
             status=status,
             headers=headers,
             rows=rows,
@@ -155,7 +152,7 @@ class CouponPages(Controller):
             issued=issued,
             kinds=KINDS,
             one_tick=ONE_TICK,
-            panel_flash=messages.flash_text(flash, language(request)),
+            flash=flash,
         )
 
     @get("/", guards=[READ])

@@ -26,7 +26,7 @@ from lianka.platform.money import Money, minor_digits
 from lianka.platform.validate import from_msgspec
 from lianka.web.console import messages
 from lianka.web.console.i18n import N_, Language
-from lianka.web.console.pages import FormErrors
+from lianka.web.console.pages import FormErrors, form_text
 
 T = TypeVar("T")
 _AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,20})?$")
@@ -58,11 +58,8 @@ def _refuse(name: str, reason: str) -> ValidationFailed:
 
 
 def text_of(form: FormMultiDict, name: str, *, max_length: int = 400) -> str:
-    """The stripped text of ``name`` ('' when absent); NUL and over-long texts are refused."""
-    value = form.get(name)
-    value = value.strip() if isinstance(value, str) else ""
-    if "\x00" in value:
-        raise _refuse(name, "required")
+    """The stripped text of ``name`` ('' when absent); an over-long text is refused."""
+    value = form_text(form, name)
     if len(value) > max_length:
         raise _refuse(name, "too-long")
     return value

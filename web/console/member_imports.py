@@ -26,7 +26,7 @@ from lianka.web.api.deps import actor_of
 from lianka.web.console import member_texts
 from lianka.web.console.member_texts import member_form_errors
 from lianka.web.console.members import READ, form_key, new_key
-from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, go, is_htmx, language, page, text
+from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, form_text, go, is_htmx, language, page
 
 IMPORT = requires(Permission.MEMBERS_IMPORT)
 FIELDS = ("file", "mode")
@@ -82,7 +82,7 @@ class MemberImportPages(Controller):
         """Validate and queue the file, then its job's page (post/redirect/get); a refused file comes
         back with the reason beside the file field."""
         form = await form_data(request)
-        mode = text(form, "mode")
+        mode = form_text(form, "mode")
         upload = form.get("file")
         try:
             if not isinstance(upload, UploadFile) or not upload.filename:

@@ -35,19 +35,19 @@ from lianka.platform.identity.principal import Principal
 from lianka.tenants.crm_queries import ListFilter
 from lianka.tenants.services import crm, member_views
 from lianka.web.api.deps import actor_of
-from lianka.web.console import member_texts, messages
+from lianka.web.console import member_texts
 from lianka.web.console.member_texts import member_form_errors
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
     FormErrors,
     HtmlRequest,
-    check_text,
     form_data,
+    form_text,
     go,
     is_htmx,
     language,
     page,
-    text,
+    panel_page,
 )
 
 READ = requires(*MENU["members"].permissions)
@@ -72,7 +72,7 @@ def new_key() -> str:
 
 def form_key(form: FormMultiDict) -> str:
     """The form's ``_key``: forms that add a record must carry the one their page made."""
-    key = text(form, "_key")
+    key = form_text(form, "_key")
     if not key or len(key) > 200 or not key.isprintable():
         raise BadRequest("This form needs its _key field (reload the page)", field="key")
     return key
@@ -114,7 +114,6 @@ class Filters:
 
     def list_filter(self) -> ListFilter:
         """The CRM's filter (it checks the stage); a branch that is not an id is refused here."""
-        check_text({name: getattr(self, name) for name in FILTERS})
         try:
             branch = uuid.UUID(self.branch_id) if self.branch_id else None
         except ValueError:
@@ -190,7 +189,6 @@ def profile_values(profile: dict[str, Any]) -> dict[str, str]:
 
 def profile_changes(values: dict[str, str]) -> dict[str, Any]:
     """The form's fields as the CRM's profile change (the whole form: every field is sent)."""
-    check_text(values)
     tags = [t.strip() for t in _TAG_SEPARATORS.split(values["tags"]) if t.strip()]
     return {
         "name": values["name"],
@@ -348,12 +346,11 @@ class MemberPages(Controller):
         m = await member_views.member_page(ident.db, principal.tenant, member_id)
         if open_profile and profile is None:
             profile = Editor(profile_values(m.detail["profile"]), FormErrors())
-        template = "console/members/_panel.html" if is_htmx(request) else "console/members/detail.html"
-        return await page(
+        return await panel_page(
             request,
-            template,
+            "members",
+            whole="detail.html",
             principal=principal,
-            active="members",
             status=status,
             headers=headers,
             m=m,
@@ -365,7 +362,7 @@ class MemberPages(Controller):
             now=datetime.now(UTC),
             consent_keys={channel: new_key() for channel in member_texts.CHANNELS},
             consent_errors=consent_errors or FormErrors(),
-            panel_flash=messages.flash_text(flash, language(request)),
+            flash=flash,
         )
 
     async def _saved(
@@ -404,7 +401,7 @@ class MemberPages(Controller):
         self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, member_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         form = await form_data(request)
-        values = {name: text(form, name) for name in PROFILE_FIELDS}
+        values = {name: form_text(form, name) for name in PROFILE_FIELDS}
         try:
             await crm.change_profile(ident.db, principal.tenant, member_id, profile_changes(values))
         except DomainError as exc:
@@ -435,7 +432,7 @@ class MemberPages(Controller):
     ) -> Response[Any]:
         form = await form_data(request)
         try:
-            granted = {"true": True, "false": False}.get(text(form, "granted"))
+            granted = {"true": True, "false": False}.get(form_text(form, "granted"))
             if granted is None:
                 raise ValidationFailed("granted is true or false", field="granted")
             await crm.change_consent(
@@ -468,9 +465,8 @@ class MemberPages(Controller):
         self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, member_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         form = await form_data(request)
-        values = {name: text(form, name) for name in TIER_FIELDS}
+        values = {name: form_text(form, name) for name in TIER_FIELDS}
         try:
-            check_text(values)
             await crm.grant_tier(
                 ident.db,
                 principal.tenant,

@@ -25,7 +25,7 @@ from litestar import Request, Response
 from litestar.datastructures import Cookie, FormMultiDict
 from litestar.response import Template
 
-from lianka.platform.errors import DomainError, ValidationFailed
+from lianka.platform.errors import DomainError
 from lianka.platform.identity.principal import Principal
 from lianka.platform.identity.runtime import Identity
 from lianka.platform.identity.services import staff_merchants
@@ -145,19 +145,35 @@ async def form_data(request: HtmlRequest) -> FormMultiDict:
     return form
 
 
-def text(form: FormMultiDict, name: str, *, strip: bool = True) -> str:
-    """A text field ('' when absent or not text)."""
+async def panel_page(
+    request: HtmlRequest,
+    area: str,
+    *,
+    principal: Principal,
+    flash: str | None = None,
+    whole: str = "index.html",
+    **values: Any,
+) -> Template:
+    """An area's page (``console/<area>/<whole>``), or for htmx only its panel
+    (``console/<area>/_panel.html``), with the area active in the menu and ``flash`` shown in the
+    panel — how every list-and-form page of the console answers."""
+    template = f"console/{area}/" + ("_panel.html" if is_htmx(request) else whole)
+    return await page(
+        request,
+        template,
+        principal=principal,
+        active=values.pop("active", area),
+        panel_flash=messages.flash_text(flash, language(request)),
+        **values,
+    )
+
+
+def form_text(form: FormMultiDict, name: str, *, strip: bool = True) -> str:
+    """A text field ('' when absent or not text). NUL characters never get here: the edge refuses
+    them in every form body and query string (``web/strict.py``)."""
     value = form.get(name)
     value = value if isinstance(value, str) else ""
     return value.strip() if strip else value
-
-
-def check_text(values: dict[str, str]) -> None:
-    """PostgreSQL refuses NUL in text: a problem for the field (call it inside the ``try`` that
-    renders the form's errors)."""
-    for name, value in values.items():
-        if "\x00" in value:
-            raise ValidationFailed("A field contains a NUL character", field=name)
 
 
 @dataclass

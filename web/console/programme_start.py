@@ -25,7 +25,7 @@ from lianka.tenants.domain import templates
 from lianka.tenants.domain.programme import ExpiryKind, Programme
 from lianka.tenants.services import programme_templates as svc
 from lianka.web.console.nav import MENU
-from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, form_errors, go, language, page, text
+from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, form_errors, form_text, go, language, page
 from lianka.web.console.till import new_key
 
 READ = requires(*MENU["start"].permissions, Permission.PROGRAMME_READ)
@@ -116,9 +116,9 @@ class ProgrammeStartPages(Controller):
             await svc.apply_template(
                 ident.db,
                 principal.tenant,
-                text(form, "template"),
+                form_text(form, "template"),
                 language=language(request).tag,
-                idempotency_key=text(form, "key"),
+                idempotency_key=form_text(form, "key"),
                 created_by=principal.subject_id,
             )
         except DomainError as exc:

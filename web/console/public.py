@@ -11,7 +11,7 @@ from litestar.response import Template
 from lianka.platform.identity.guards import public
 from lianka.web.console import i18n
 from lianka.web.console.i18n import N_
-from lianka.web.console.pages import HtmlRequest, form_data, go, identity, local_path, page, text
+from lianka.web.console.pages import HtmlRequest, form_data, form_text, go, identity, local_path, page
 from lianka.web.console.security import check_public_form
 
 
@@ -43,9 +43,9 @@ class PublicPages(Controller):
     async def switch_language(self, request: HtmlRequest) -> Response[bytes]:
         """Remember the reader's language for a year (a preference, not a secret: readable is fine)."""
         form = await form_data(request)
-        check_public_form(request, identity(request), text(form, "_csrf"))
-        tag = text(form, "lang")
-        back = local_path(text(form, "next"), "/")
+        check_public_form(request, identity(request), form_text(form, "_csrf"))
+        tag = form_text(form, "lang")
+        back = local_path(form_text(form, "next"), "/")
         if tag not in i18n.LANGUAGES:
             return go(request, back)
         cookie = Cookie(

@@ -27,10 +27,9 @@ from lianka.tenants.services import rewards as svc
 from lianka.tenants.services.onboarding import merchant_profile
 from lianka.web.api.deps import actor_of
 from lianka.web.console import form_values as fv
-from lianka.web.console import messages
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
-from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, go, is_htmx, language, page
+from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, go, is_htmx, language, page, panel_page
 
 READ = requires(*MENU["rewards"].permissions)
 WRITE = requires(Permission.PROGRAMME_WRITE)
@@ -148,19 +147,17 @@ class RewardPages(Controller):
         desk: svc.Desk | None = None,
     ) -> Template:
         desk = desk or await self._desk(ident, principal)
-        template = "console/rewards/_panel.html" if is_htmx(request) else "console/rewards/index.html"
-        return await page(
+        return await panel_page(
             request,
-            template,
+            "rewards",
             principal=principal,
-            active="rewards",
             status=status,
             headers=headers,
             desk=desk,
             editor=editor,
             kinds=KINDS,
             **_options(desk),
-            panel_flash=messages.flash_text(flash, language(request)),
+            flash=flash,
         )
 
     @staticmethod

@@ -25,20 +25,18 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.permissions import Permission, Role
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.services import branches as branch_svc
-from lianka.web.console import messages
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
     FormErrors,
     HtmlRequest,
-    check_text,
     form_data,
     form_errors,
+    form_text,
     go,
     is_htmx,
     language,
-    page,
-    text,
+    panel_page,
 )
 
 READ = requires(*MENU["staff"].permissions)
@@ -68,22 +66,14 @@ def _values(form: FormMultiDict | None = None) -> dict[str, Any]:
     if form is None:
         return {"email": "", "display_name": "", "role": Role.CASHIER.value, "branch_ids": []}
     return {
-        "email": text(form, "email"),
-        "display_name": text(form, "display_name"),
-        "role": text(form, "role"),
+        "email": form_text(form, "email"),
+        "display_name": form_text(form, "display_name"),
+        "role": form_text(form, "role"),
         "branch_ids": [str(b).strip() for b in form.getall("branch_ids", [])][:200],
     }
 
 
 def _branch_ids(values: dict[str, Any]) -> list[uuid.UUID]:
-    check_text(
-        {
-            "email": values["email"],
-            "display_name": values["display_name"],
-            "role": values["role"],
-            "branch_ids": "".join(values["branch_ids"]),
-        }
-    )
     if len(values["display_name"]) > 200:
         raise ValidationFailed("display_name: at most 200 characters", field="display_name")
     try:
@@ -118,12 +108,10 @@ class StaffPages(Controller):
         if editing is not None and not any(p.user_id == editing["user_id"] for p in people):
             raise NotFound("Staff member not found")  # unknown, or another merchant's: alike
         branches = await branch_svc.branches(ident.db, principal.tenant, principal.branch_ids)
-        template = "console/staff/_panel.html" if is_htmx(request) else "console/staff/index.html"
-        return await page(
+        return await panel_page(
             request,
-            template,
+            "staff",
             principal=principal,
-            active="staff",
             status=status,
             people=people,
             branches={b.id: b for b in branches},
@@ -133,7 +121,7 @@ class StaffPages(Controller):
             values=values or _values(),
             errors=errors or FormErrors(),
             editing=editing,
-            panel_flash=messages.flash_text(flash, language(request)),
+            flash=flash,
         )
 
     @staticmethod

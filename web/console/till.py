@@ -44,13 +44,12 @@ from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
     FormErrors,
     HtmlRequest,
-    check_text,
     form_data,
     form_errors,
+    form_text,
     is_htmx,
     language,
     page,
-    text,
 )
 
 TILL = requires(*MENU["till"].permissions)
@@ -172,11 +171,10 @@ class TillPages(Controller):
     async def find(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
         """Phone, card number or the text a scanner types from the member's QR code."""
         form = await form_data(request)
-        q = text(form, "q")
+        q = form_text(form, "q")
         view = TillView(q=q)
         how = _kind_of(q)
         try:
-            check_text({"phone": q})
             if not q:
                 raise ValidationFailed("type a phone or card number, or scan the member's code", field="phone")
             view.member = await members.lookup_member(ident, principal.tenant, **{how: q})
@@ -204,11 +202,10 @@ class TillPages(Controller):
     async def enrol(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
         """Enrol the customer now (without a sale), at the till's branch."""
         form = await form_data(request)
-        phone = text(form, "phone")
+        phone = form_text(form, "phone")
         view = TillView(q=phone)
         try:
-            check_text({"phone": phone, "branch_id": text(form, "branch_id")})
-            branch = acting_branch(principal, forms.an_id(text(form, "branch_id"), "branch_id"), required=False)
+            branch = acting_branch(principal, forms.an_id(form_text(form, "branch_id"), "branch_id"), required=False)
             done = await enrolment.enrol(ident, principal.tenant, phone, branch)
         except DomainError as exc:
             if exc.status in (403, 404):
@@ -277,13 +274,12 @@ class TillPages(Controller):
     async def top_up(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
         """Sell a stored-value plan to the member (Idempotency-Key from the form)."""
         form = await form_data(request)
-        values = {name: text(form, name) for name in ("member_id", "plan", "payment_method", "branch_id", "key")}
+        values = {name: form_text(form, name) for name in ("member_id", "plan", "payment_method", "branch_id", "key")}
         member_id = forms.an_id(values["member_id"], "member_id")
         if member_id is None:
             raise NotFound("member not found")
         view = TillView(top_up_key=values["key"], basket=forms.BasketValues(branch_id=values["branch_id"]))
         try:
-            check_text(values)
             body = forms.convert(
                 {
                     "member_id": member_id,

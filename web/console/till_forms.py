@@ -24,7 +24,7 @@ from lianka.platform.errors import DomainError, ValidationFailed
 from lianka.platform.money import Money, minor_digits
 from lianka.tenants.pos import schemas
 from lianka.web.console.i18n import N_
-from lianka.web.console.pages import check_text, text
+from lianka.web.console.pages import form_text
 
 T = TypeVar("T")
 
@@ -133,32 +133,21 @@ def basket_values(form: FormMultiDict) -> BasketValues:
         :MAX_LINES
     ]
     return BasketValues(
-        amount=text(form, "amount"),
-        points=text(form, "points"),
-        stored_value=text(form, "stored_value"),
-        payment_method=text(form, "payment_method") or "cash",
+        amount=form_text(form, "amount"),
+        points=form_text(form, "points"),
+        stored_value=form_text(form, "stored_value"),
+        payment_method=form_text(form, "payment_method") or "cash",
         coupons=[str(c).strip() for c in form.getall("coupon", []) if str(c).strip()][:20],
         lines=lines or [Line()],
-        member_id=text(form, "member_id"),
-        join_phone=text(form, "join_phone"),
-        branch_id=text(form, "branch_id"),
-        key=text(form, "key"),
+        member_id=form_text(form, "member_id"),
+        join_phone=form_text(form, "join_phone"),
+        branch_id=form_text(form, "branch_id"),
+        key=form_text(form, "key"),
     )
 
 
 def basket(v: BasketValues, currency: str) -> schemas.Basket | None:
     """The POS basket, or None while there is nothing to price yet (no amount and no line)."""
-    check_text(
-        {
-            "amount": v.amount,
-            "points": v.points,
-            "stored_value": v.stored_value,
-            "join_phone": v.join_phone,
-            "payment_method": v.payment_method,
-            "lines": "".join(x.sku for x in v.lines),
-            "coupons": "".join(v.coupons),
-        }
-    )
     lines: list[tuple[str, int, int]] = []  # (sku, qty, unit price)
     for line in v.lines:
         if not (line.sku or line.qty or line.price):
@@ -207,14 +196,16 @@ def refund_values(form: FormMultiDict) -> RefundValues:
     qty: dict[int, str] = {}
     for name in form:
         if name.startswith("qty_") and name[4:].isdigit() and len(qty) < 500:
-            qty[int(name[4:])] = text(form, name)
+            qty[int(name[4:])] = form_text(form, name)
     return RefundValues(
-        mode=text(form, "mode") or "all", amount=text(form, "refund_amount"), qty=qty, key=text(form, "key")
+        mode=form_text(form, "mode") or "all",
+        amount=form_text(form, "refund_amount"),
+        qty=qty,
+        key=form_text(form, "key"),
     )
 
 
 def refund(v: RefundValues, currency: str) -> schemas.RefundIn:
-    check_text({"refund_amount": v.amount, "refund_lines": "".join(v.qty.values())})
     if v.mode == "amount":
         return convert(
             {"amount": amount(v.amount, "refund_amount", currency, required=True)},
