@@ -187,8 +187,10 @@ async def browser_db(served: Served) -> AsyncIterator[Any]:
 
 @pytest.fixture(scope="package")
 async def browser(served: Served) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    # CI has two cores shared by chromium, the server and PostgreSQL: a slow step is not a failure
+    expect.set_options(timeout=15_000)
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield chromium
@@ -257,7 +259,7 @@ async def open_page(browser: Any, served: Served) -> AsyncIterator[Callable[[str
 
     async def make(lang: str, width: int = 1280) -> Visit:
         context = await browser.new_context(locale=lang, viewport={"width": width, "height": 900})
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(20_000)  # CI has two cores shared with the server and PostgreSQL
         contexts.append(context)
         page = await context.new_page()
         problems = PageProblems()

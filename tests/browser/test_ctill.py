@@ -177,6 +177,8 @@ async def test_a_cashier_works_the_till_with_the_keyboard(open_page: OpenPage, b
     page, t = visit.page, Language(lang).gettext
     await sign_in(visit, email)
     await page.wait_for_url("**/console/till")
+    # the scanner's keystrokes land where the focus is: wait for the page to give it to the find box
+    await expect(page.locator("#f-q")).to_be_focused()
 
     # a scanner types the card number and Enter
     await page.keyboard.type(card)
