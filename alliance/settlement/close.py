@@ -186,6 +186,15 @@ async def pending(db: Database, scope: Scope, through: str, *, now: datetime | N
     return domain.months(start, through)
 
 
+async def calendar(db: Database, scope: Scope, *, now: datetime | None = None) -> list[domain.Month]:
+    """The book's months, newest first, each with its state and whether a close may start now
+    (:func:`domain.calendar`: the rule :func:`close` applies, asked of every month)."""
+    async with db.uow(scope.book) as uow:
+        first, runs = await _calendar(uow, scope)
+        statuses = await queries.period_statuses(uow, scope.book)
+    return domain.calendar(first=first, runs=runs, statuses=statuses, tz=scope.timezone, now=now or datetime.now(UTC))
+
+
 async def result(db: Database, scope: Scope, period: str) -> CloseResult:
     """The statements of a closed period (404 while it is open or closing)."""
     check_period(period)

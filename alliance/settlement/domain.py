@@ -23,6 +23,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from lianka.alliance.settlement.errors import PeriodBeforeBook, PeriodNotEnded, PeriodOutOfOrder
+from lianka.platform.errors import RuleViolation
 from lianka.platform.money import RoundingMode, round_minor
 from lianka.tenants.domain.programme import BonusFunder
 
@@ -247,3 +248,61 @@ def closable(period: str, *, tz: str, now: datetime, first: str, runs: Mapping[s
             f"close {expected} first: months are closed in order", period=period, next_period=expected
         )
     return []
+
+
+@dataclass(frozen=True)
+class Month:
+    """One month of a book's calendar, as a close would see it now.
+
+    ``status`` is the period's (``open``, ``closing``: its close began and has not finished,
+    ``closed``); ``statements``: its own close finished, so it has statements (a month folded into the
+    book's first close is closed without any: ``folded_into`` names that close). ``closable``: a close
+    may start (or resume) now; else ``refusal`` is the problem a close would get (``period-not-ended``,
+    ``period-out-of-order``; None for a closed month) and ``close_first`` the month to close before it.
+    ``folds``: the earlier months a first close of this month closes with it."""
+
+    period: str
+    status: str
+    ends_at: datetime
+    statements: bool
+    closable: bool
+    refusal: str | None = None
+    close_first: str | None = None
+    folded_into: str | None = None
+    folds: tuple[str, ...] = ()
+
+    @property
+    def ended(self) -> bool:
+        return self.refusal != PeriodNotEnded.type_slug
+
+
+def calendar(
+    *, first: str, runs: Mapping[str, bool], statuses: Mapping[str, str], tz: str, now: datetime
+) -> list[Month]:
+    """Every month of the book from its first (``first``) to the current one in ``tz``, newest first,
+    with what :func:`closable` says of a close of each now. ``runs``: month -> its close finished;
+    ``statuses``: the ledger's period states (a month folded into a first close is ``closed`` there)."""
+    out: list[Month] = []
+    for period in reversed(months(first, period_of(now, tz))):
+        ends = period_end(period, tz)
+        if period in runs:
+            done = runs[period]
+            # a finished close is read back; an unfinished one resumes where it stopped
+            out.append(Month(period, "closed" if done else "closing", ends, done, not done))
+            continue
+        status = statuses.get(period, "open")
+        if status == "closed":
+            folded_into = min((p for p in runs if p > period), default=None)
+            out.append(Month(period, status, ends, False, False, folded_into=folded_into))
+            continue
+        others = {p: done for p, done in runs.items() if p != period}
+        try:
+            folds = closable(period, tz=tz, now=now, first=first, runs=others)
+        except RuleViolation as refused:
+            close_first = refused.extra.get("next_period")
+            out.append(
+                Month(period, status, ends, False, False, refused.type_slug, str(close_first) if close_first else None)
+            )
+            continue
+        out.append(Month(period, status, ends, False, True, folds=tuple(folds)))
+    return out

@@ -293,16 +293,17 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def instructions(result: CloseResult, hub_name: str) -> bytes:
+def instructions(result: CloseResult, hub_name: str, statements: Iterable[Statement] | None = None) -> bytes:
     """Who pays whom how much: one transfer per spoke (partners in an alliance), through the hub — the
-    chain's HQ, or the alliance's operator (named by the hub's own statement when there is one)."""
+    chain's HQ, or the alliance's operator (named by the hub's own statement when there is one); only
+    those of ``statements`` when given."""
     top = "partner" if result.scope == "alliance" else "branch"
     hub = next((s for s in result.statements if s.entity_kind == "hub"), None)
     hub_name = hub.name if hub is not None else hub_name
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["period", "payer", "payee", "amount_minor", "amount", "currency", "reference"])
-    for s in result.statements:
+    for s in statements if statements is not None else result.statements:
         if s.entity_kind != top or s.closing == 0:
             continue
         payer, payee = (hub_name, f"{s.code} {s.name}") if s.closing > 0 else (f"{s.code} {s.name}", hub_name)
@@ -350,7 +351,7 @@ def render(
     elif fmt == "pdf":
         body = to_pdf(result, statements)
     elif fmt == "instructions":
-        body, fmt = instructions(result, hub_name), "csv"
+        body, fmt = instructions(result, hub_name, statements), "csv"
         name = f"{name}-instructions"
     else:
         raise ValidationFailed("format is csv, xlsx, pdf or instructions", field="format")

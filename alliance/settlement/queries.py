@@ -111,6 +111,7 @@ SELECT entity_id, opening + net AS closing FROM settlement_statements WHERE tena
 """)
 _FIRST_ENTRY_PERIOD = text("SELECT min(period) FROM ledger_entries WHERE tenant_id = :b")
 _RUNS = text("SELECT period, status FROM settlement_runs WHERE tenant_id = :b")
+_PERIOD_STATUSES = text("SELECT period, status FROM ledger_periods WHERE tenant_id = :b")
 _RUN = text("SELECT status, step, checksum, summary FROM settlement_runs WHERE tenant_id = :b AND period = :p")
 _RUN_FOR_UPDATE = text("""
 SELECT status, step, checksum, summary FROM settlement_runs WHERE tenant_id = :b AND period = :p FOR UPDATE
@@ -170,6 +171,11 @@ async def first_entry_period(uow: UnitOfWork, book: uuid.UUID) -> str | None:
 async def runs(uow: UnitOfWork, book: uuid.UUID) -> dict[str, bool]:
     """Every close of the book: month -> finished."""
     return {r.period: r.status == "closed" for r in await uow.session.execute(_RUNS, {"b": book})}
+
+
+async def period_statuses(uow: UnitOfWork, book: uuid.UUID) -> dict[str, str]:
+    """The ledger's state of every month of the book that has one (a month without one is open)."""
+    return {r.period: r.status for r in await uow.session.execute(_PERIOD_STATUSES, {"b": book})}
 
 
 async def run(uow: UnitOfWork, book: uuid.UUID, period: str, *, lock: bool = False) -> Run | None:

@@ -8,6 +8,7 @@ import uuid
 
 from lianka.alliance.ledger import queries as ledger_queries
 from lianka.alliance.settlement import close, exports, queries, scopes
+from lianka.alliance.settlement.domain import Month
 from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement, check_period
 from lianka.platform import outbox
 from lianka.platform.db import Database
@@ -53,7 +54,23 @@ async def statement(db: Database, merchant: uuid.UUID, period: str, entity_id: u
     return found
 
 
-async def statement_file(db: Database, merchant: uuid.UUID, period: str, fmt: str) -> exports.StatementFile:
-    """A closed month's statements as a file (csv, xlsx, pdf) or the payout/collection instructions."""
+async def calendar(db: Database, merchant: uuid.UUID) -> list[Month]:
+    """The chain's months from its book's first to the current one (its time zone), newest first:
+    each one's state and whether it may be closed now, or why not."""
+    return await close.calendar(db, await scopes.chain_scope(db, merchant))
+
+
+async def statement_file(
+    db: Database, merchant: uuid.UUID, period: str, fmt: str, entity_id: uuid.UUID | None = None
+) -> exports.StatementFile:
+    """A closed month's statements as a file (csv, xlsx, pdf) or the payout/collection instructions;
+    with ``entity_id``, only that branch's (or HQ's) statement and instruction."""
     scope = await scopes.chain_scope(db, merchant)
-    return exports.render(await close.result(db, scope, period), fmt, scope.hub_code, hub_name=scope.hub_name)
+    result = await close.result(db, scope, period)
+    if entity_id is None:
+        return exports.render(result, fmt, scope.hub_code, hub_name=scope.hub_name)
+    chosen = [s for s in result.statements if s.entity_id == entity_id]
+    if not chosen:
+        raise NotFound("no statement for that entity in this period")
+    name = f"{scope.hub_code}-{chosen[0].code}"
+    return exports.render(result, fmt, name, chosen, hub_name=scope.hub_name)

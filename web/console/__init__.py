@@ -23,6 +23,7 @@ from lianka.web.console.programme_start import ProgrammeStartPages
 from lianka.web.console.public import PublicPages
 from lianka.web.console.rewards import RewardPages
 from lianka.web.console.security import html_security_middleware
+from lianka.web.console.settlement import SettlementPages
 from lianka.web.console.soon import ComingSoonPages
 from lianka.web.console.staff import StaffPages
 from lianka.web.console.templating import static_files_router, template_config
@@ -49,6 +50,7 @@ def console_router() -> Router:
             TillPages,
             ClientPages,
             StaffPages,
+            SettlementPages,
             ComingSoonPages,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

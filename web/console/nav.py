@@ -48,7 +48,7 @@ _ITEMS = (
     MenuItem("branches", N_("Branches"), (P.BRANCHES_READ, BACK_OFFICE), "/console/branches"),
     MenuItem("staff", N_("Staff"), (P.STAFF_READ,), "/console/staff"),
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
-    MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,)),
+    MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
     MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE)),
 )
 MENU: dict[str, MenuItem] = {item.key: item for item in _ITEMS}
