@@ -97,7 +97,7 @@ def line_label(line: str, lang: Language) -> str:
 def direction_text(s: Statement, lang: Language) -> str:
     """Who pays whom: positive nets are paid by HQ to the branch, negative ones by the branch to HQ."""
     if s.entity_kind == "hub":
-        return lang.gettext("HQ's own line: the branches' nets with the opposite sign")
+        return lang.gettext("HQ's own line")
     if s.net > 0:
         return lang.gettext("HQ pays %(branch)s") % {"branch": s.code}
     if s.net < 0:

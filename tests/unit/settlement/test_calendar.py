@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lianka.alliance.settlement.domain import (
+    calendar,
     closable,
     months,
     next_period,
@@ -104,3 +105,71 @@ def test_only_ended_months_pass(now: datetime, tz: str) -> None:
     previous = previous_period(current)
     assert period_end(previous, tz) <= now
     closable(previous, tz=tz, now=now, first=previous, runs={})
+
+
+def test_the_calendar_of_a_book_never_closed() -> None:
+    """Every month from the book's first to the current one, newest first: the current month is not
+    over; every ended one may be the first close, folding the months before it."""
+    got = calendar(first="2026-08", runs={}, statuses={}, tz="Asia/Shanghai", now=NOW)
+    assert [m.period for m in got] == ["2026-12", "2026-11", "2026-10", "2026-09", "2026-08"]
+    current = got[0]
+    assert (current.closable, current.refusal, current.ended) == (False, "period-not-ended", False)
+    assert current.ends_at == period_end("2026-12", "Asia/Shanghai")
+    assert [(m.period, m.closable, m.folds) for m in got[1:]] == [
+        ("2026-11", True, ("2026-08", "2026-09", "2026-10")),
+        ("2026-10", True, ("2026-08", "2026-09")),
+        ("2026-09", True, ("2026-08",)),
+        ("2026-08", True, ()),
+    ]
+    assert all(m.status == "open" and not m.statements for m in got)
+
+
+def test_the_calendar_after_a_first_close_and_during_a_close() -> None:
+    folded = {"2026-08": "closed", "2026-09": "closed", "2026-10": "closed"}
+    got = {m.period: m for m in calendar(first="2026-08", runs={"2026-10": True}, statuses=folded, tz="UTC", now=NOW)}
+    assert (got["2026-10"].status, got["2026-10"].statements, got["2026-10"].closable) == ("closed", True, False)
+    for p in ("2026-08", "2026-09"):  # closed with October's first close, no statements of their own
+        assert (got[p].status, got[p].statements, got[p].folded_into, got[p].closable) == (
+            "closed",
+            False,
+            "2026-10",
+            False,
+        )
+    assert got["2026-11"].closable and got["2026-11"].folds == ()
+    # November's close began and did not finish: it may be resumed; December has not ended
+    running = calendar(first="2026-08", runs={"2026-10": True, "2026-11": False}, statuses=folded, tz="UTC", now=NOW)
+    nov = next(m for m in running if m.period == "2026-11")
+    assert (nov.status, nov.closable, nov.statements) == ("closing", True, False)
+    later = calendar(
+        first="2026-08",
+        runs={"2026-10": True, "2026-11": False},
+        statuses=folded,
+        tz="UTC",
+        now=datetime(2027, 1, 2, tzinfo=UTC),
+    )
+    dec = next(m for m in later if m.period == "2026-12")
+    assert (dec.closable, dec.refusal, dec.close_first, dec.ended) == (False, "period-out-of-order", "2026-11", True)
+
+
+@given(
+    now=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)),
+    tz=st.sampled_from(ZONES),
+    closed=st.integers(min_value=0, max_value=6),
+)
+def test_the_calendar_says_what_the_close_would(now: datetime, tz: str, closed: int) -> None:
+    """A month is offered for closing exactly when the close's own rule lets it start."""
+    first = previous_period(previous_period(previous_period(period_of(now, tz))))
+    runs = {p: True for p in months(first, period_of(now, tz))[:closed] if period_end(p, tz) <= now}
+
+    def refusal(period: str) -> str | None:
+        try:
+            closable(period, tz=tz, now=now, first=first, runs=runs)
+        except (PeriodNotEnded, PeriodOutOfOrder, PeriodBeforeBook) as refused:
+            return refused.type_slug
+        return None
+
+    for m in calendar(first=first, runs=runs, statuses={}, tz=tz, now=now):
+        if m.period in runs:
+            assert m.statements and not m.closable
+        else:
+            assert (m.closable, m.refusal) == (refusal(m.period) is None, refusal(m.period))

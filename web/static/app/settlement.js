@@ -11,11 +11,15 @@
   var PAYS = "#dc2626";
 
   function option(spec) {
+    // a symmetric axis with room beyond the longest bar on both sides, so the amounts written at the
+    // bars' ends never run into the branch names
+    var widest = Math.max.apply(null, spec.values.map(Math.abs).concat([1]));
     return {
       animation: false,
-      grid: { left: 8, right: 96, top: 8, bottom: 8, containLabel: true },
-      xAxis: { type: "value", axisLabel: { show: false }, splitLine: { show: true } },
-      yAxis: { type: "category", data: spec.labels, inverse: true, axisTick: { show: false } },
+      textStyle: { fontSize: 13 },
+      grid: { left: 8, right: 8, top: 8, bottom: 8, containLabel: true },
+      xAxis: { type: "value", min: -widest * 1.35, max: widest * 1.35, axisLabel: { show: false }, splitLine: { show: false } },
+      yAxis: { type: "category", data: spec.labels, inverse: true, axisTick: { show: false }, axisLabel: { fontSize: 13 } },
       series: [{
         type: "bar",
         barMaxWidth: 28,
@@ -23,7 +27,7 @@
           return {
             value: value,
             itemStyle: { color: value < 0 ? PAYS : RECEIVES },
-            label: { show: true, position: value < 0 ? "left" : "right", formatter: spec.texts[i] },
+            label: { show: true, position: value < 0 ? "left" : "right", formatter: spec.texts[i], fontSize: 13 },
           };
         }),
       }],
