@@ -270,6 +270,11 @@ async def test_close_a_past_month_then_its_statements_show_lines_and_late_items(
     assert "2026/10/31 20:00" in words  # the business time, in the chain's zone
     # the opening is October's closing position
     assert re.search(r'data-line="opening".*?¥110\.00', statement.text, re.S)
+    # HQ's statement lists the same item from its side, with the branch it came from
+    hub = await console.get(f"/console/settlement/2026-11/statements/{chain.tenant}")
+    hub_late = re.findall(r'data-belongs-to="2026-10" data-line="stored_value_collected">(.*?)</tr>', hub.text, re.S)
+    assert len(hub_late) == 1 and "<td>C</td>" in hub_late[0] and "¥500.00" in hub_late[0]
+    assert "-¥500.00" not in hub_late[0]
     # October did not move
     oct_c = await console.get(f"/console/settlement/2026-10/statements/{c}")
     assert "没有迟到项目" in text_of(oct_c.text) and "总部向 C 付款 ¥110.00" in text_of(oct_c.text)
