@@ -40,7 +40,7 @@ format: install ## apply ruff's formatting and fixes
 	$(BIN)/ruff check --fix .
 
 i18n: install ## console translations: extract the messages, update the zh_CN and en catalogs, compile them
-	cd web && ../$(BIN)/pybabel extract -F ../babel.cfg --add-location=file --sort-output --no-wrap \
+	cd web && ../$(BIN)/pybabel extract -F ../babel.cfg --add-location=file --sort-output --no-wrap -k NP_:1c,2 \
 		--project=Lianka -o i18n/messages.pot .
 	for locale in zh_CN en; do \
 		if [ -f web/i18n/$$locale/LC_MESSAGES/messages.po ]; then \

@@ -39,6 +39,12 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 VERIFY_TTL = 3 * 24 * 3600
 SET_PASSWORD_TTL = 3 * 24 * 3600
+RESET_PURPOSE = "lianka:reset-password"
+RESET_TTL = 3600
+#: forgot-password requests per e-mail and per client address in one window (an hour)
+RESET_PER_EMAIL = 3
+RESET_PER_IP = 20
+RESET_WINDOW = 3600
 
 
 def normalise_email(email: str) -> str:
@@ -99,6 +105,27 @@ async def queue_set_password_mail(uow: UnitOfWork, ident: Identity, user: StaffU
         to=user.email,
         subject=f"You have been added to {merchant_name} on Lianka",
         body=f"Set your password to sign in:\n{link}\n\nThe link works for 3 days.\nToken: {token}\n",
+    )
+
+
+def _reset_binding(user: StaffUser) -> str:
+    """What a reset link is bound to: the e-mail and the current password hash, so the link dies once
+    used (the hash changes), when the password changes otherwise, or if the e-mail changes."""
+    return f"{user.email}|{user.password_hash or ''}"
+
+
+async def queue_password_reset_mail(uow: UnitOfWork, ident: Identity, user: StaffUser) -> None:
+    token = action_token(ident.secret, RESET_PURPOSE, user.id, _reset_binding(user), RESET_TTL)
+    link = f"{ident.cfg.public_url}/reset-password?token={token}"
+    await enqueue(
+        uow,
+        "send_email",
+        queue="messages",
+        to=user.email,
+        subject="Reset your Lianka password",
+        body=f"Someone (we hope you) asked to reset the password of your Lianka account.\n\n"
+        f"Choose a new password:\n{link}\n\nThe link works for 1 hour and once. If you did not ask, "
+        f"ignore this e-mail: your password stays as it is.\nToken: {token}\n",
     )
 
 
@@ -192,6 +219,71 @@ async def set_password(ident: Identity, token: str, password: str) -> uuid.UUID:
         user.password_hash = new_hash
         user.password_changed_at = datetime.now(UTC)
         user.email_verified_at = user.email_verified_at or datetime.now(UTC)  # the link reached the inbox
+        await uow.commit()
+    await revoke_all_sessions(ident.db, "staff", uid)
+    return uid
+
+
+# --- forgot / reset password --------------------------------------------------------------------
+
+
+async def request_password_reset(ident: Identity, email: str, ip: str) -> None:
+    """Mail a reset link to ``email`` if it is an active staff account — and answer exactly the same
+    when it is not (no account enumeration): a malformed address is a 400 whatever the accounts, the
+    limits count unknown e-mails like known ones, and nothing else tells them apart.
+
+    Limits (Redis, counted before anything else): :data:`RESET_PER_IP` requests per client address
+    and :data:`RESET_PER_EMAIL` per e-mail per :data:`RESET_WINDOW`, then 429 ``rate-limited`` — so
+    nobody can flood an inbox or spray the form. The link is signed (purpose ``lianka:reset-password``,
+    1 hour) and bound to the current password hash; it travels through the outbox like every e-mail."""
+    email = normalise_email(email)
+    lim = ident.limiter
+    if await lim.hit("reset-ip", ip, RESET_WINDOW) > RESET_PER_IP:
+        raise RateLimited(
+            "Too many reset requests from this address", retry_after=await lim.retry_after("reset-ip", ip)
+        )
+    if await lim.hit("reset-mail", email, RESET_WINDOW) > RESET_PER_EMAIL:
+        raise RateLimited(
+            "Too many reset requests for this address", retry_after=await lim.retry_after("reset-mail", email)
+        )
+    async with ident.db.uow(system=True) as uow:
+        user = await uow.session.scalar(select(StaffUser).where(StaffUser.email == email))
+        if user is None or user.disabled_at is not None:
+            return
+        await queue_password_reset_mail(uow, ident, user)
+        await uow.commit()
+
+
+async def _reset_user(uow: UnitOfWork, ident: Identity, token: str, *, lock: bool = False) -> StaffUser:
+    """The active account a reset link is for, or :class:`InvalidToken`."""
+    uid, _, _ = _parse_action(token)
+    user = await uow.session.get(StaffUser, uid, with_for_update=lock)
+    if user is not None and user.disabled_at is not None:
+        user = None
+    _check_action(ident.secret, RESET_PURPOSE, token, user, _reset_binding(user) if user else "")
+    assert user is not None
+    return user
+
+
+async def check_reset_link(ident: Identity, token: str) -> str:
+    """The e-mail of the account a reset link is for, or :class:`InvalidToken` (401) when the link is
+    malformed, tampered with, expired, already used, or the password changed since it was sent."""
+    async with ident.db.uow(system=True) as uow:
+        return (await _reset_user(uow, ident, token)).email
+
+
+async def reset_password(ident: Identity, token: str, new_password: str) -> uuid.UUID:
+    """Set a new password from a reset link (sign-up's password policy), then end every session and
+    bearer token of the account. The link is checked before the (slow) hash and again, row locked,
+    before the write: two uses of one link set one password, the second is refused."""
+    await check_reset_link(ident, token)
+    new_hash = await passwords.hash_password(new_password)  # sign-up's policy, else 400 on "password"
+    async with ident.db.uow(system=True) as uow:
+        user = await _reset_user(uow, ident, token, lock=True)
+        user.password_hash = new_hash
+        user.password_changed_at = datetime.now(UTC)
+        user.email_verified_at = user.email_verified_at or datetime.now(UTC)  # the link reached the inbox
+        uid = user.id
         await uow.commit()
     await revoke_all_sessions(ident.db, "staff", uid)
     return uid

@@ -31,7 +31,9 @@ def test_catalogs_are_not_stale(locale: str) -> None:
     """Every message the sources use is in the catalog and the catalog has none they dropped:
     otherwise run `make i18n` (and translate what it added)."""
     in_sources = catalogs.source_messages()
-    in_catalog = {m.id if isinstance(m.id, str) else m.id[0] for m in catalogs.read_catalog(locale) if m.id}
+    in_catalog = {
+        (m.context, m.id if isinstance(m.id, str) else m.id[0]) for m in catalogs.read_catalog(locale) if m.id
+    }
     assert in_sources - in_catalog == set(), "messages missing from the catalog: run `make i18n`"
     assert in_catalog - in_sources == set(), "messages no source uses any more: run `make i18n`"
 
@@ -62,6 +64,25 @@ def test_the_test_sees_a_missing_translation(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(catalogs, "po_path", lambda locale: tmp_path / locale / "LC_MESSAGES" / "messages.po")
     with pytest.raises(AssertionError, match="Add branch"):
         test_every_message_is_translated("zh_CN")
+
+
+def test_a_word_in_context_is_translated_in_its_context() -> None:
+    """``NP_`` marks a word whose Chinese depends on where it stands; ``gettext`` (and ``_()`` in
+    templates) translates it in that context, and the staleness check tells the contexts apart."""
+    from lianka.web.console import member_texts, programme_text
+
+    zh, en = Language("zh-CN"), Language("en")
+    never_expires = programme_text.CHOICES[("points", "expiry.kind")]["never"]
+    assert never_expires == "Never" and isinstance(never_expires, i18n.InContext)
+    assert zh.gettext(never_expires) == "永不过期"
+    assert zh.pgettext("last used", "Never") == "从未使用"
+    assert zh.gettext(member_texts.POINTS_KINDS["rule_review"]) != zh.gettext(
+        programme_text.CHOICES[("rules", "kind")]["review"]
+    )
+    assert en.gettext(never_expires) == "Never"
+    in_sources = catalogs.source_messages()
+    assert {("points expiry", "Never"), ("last used", "Never")} <= in_sources
+    assert (None, "Never") not in in_sources
 
 
 def test_pages_speak_chinese_and_english() -> None:

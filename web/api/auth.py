@@ -17,6 +17,8 @@ from lianka.platform.identity.services import (
     authenticate_password,
     issue_staff_token,
     link_oidc_identity,
+    request_password_reset,
+    reset_password,
     resolve_merchant_ref,
     set_password,
     staff_merchants,
@@ -44,6 +46,10 @@ class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
 class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     token: str
     password: str
+
+
+class ResetRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
 
 
 class MerchantOut(msgspec.Struct):
@@ -155,6 +161,33 @@ class AuthController(Controller):
     @post("/password", status_code=204, guards=[public], summary="Set a password from an invitation link")
     async def password(self, data: JSONBody[PasswordBody], ident: IdentityService) -> None:
         await set_password(ident, data.token, data.password)
+
+    @post(
+        "/password-reset",
+        status_code=202,
+        guards=[public],
+        summary="Forgot password: mail a reset link",
+        opt={"problems": (400, 429, 500)},
+    )
+    async def password_reset(
+        self, request: Request[Any, Any, Any], data: JSONBody[ResetRequest], ident: IdentityService
+    ) -> None:
+        """Always 202 for a well-formed address, whether an account uses it or not (nobody learns who
+        has an account): an account gets an e-mail with a link valid for 1 hour and once. 3 requests
+        per e-mail and 20 per client address an hour, then 429."""
+        await request_password_reset(ident, data.email, client_ip(request))
+
+    @post(
+        "/password-reset/confirm",
+        status_code=204,
+        guards=[public],
+        summary="Set a new password from a reset link",
+        opt={"problems": (400, 401, 500)},
+    )
+    async def password_reset_confirm(self, data: JSONBody[PasswordBody], ident: IdentityService) -> None:
+        """``token`` from the e-mail and the new ``password`` (10 to 256 characters). A used, expired or
+        altered token is a 401 ``invalid-token``; every session and bearer token of the account ends."""
+        await reset_password(ident, data.token, data.password)
 
     @get("/me", guards=[requires_staff()], summary="Who am I, for which merchant, with which permissions")
     async def me(self, principal: CurrentPrincipal, ident: IdentityService) -> MeOut:

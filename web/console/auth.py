@@ -1,5 +1,6 @@
-"""Sign-up, e-mail verification, sign-in and sign-out, setting a password from a link, and choosing
-the merchant to work for — each calling the identity use cases the API calls."""
+"""Sign-up, e-mail verification, sign-in and sign-out, setting a password from a link, forgot /
+reset password, and choosing the merchant to work for — each calling the identity use cases the API
+calls."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from litestar.response import Template
 
 from lianka.platform.errors import DomainError, ValidationFailed
 from lianka.platform.identity import sessions
-from lianka.platform.identity.errors import MerchantNotFound
+from lianka.platform.identity.errors import InvalidToken, MerchantNotFound
 from lianka.platform.identity.guards import MERCHANT_COOKIE, CurrentPrincipal, IdentityService, public, requires_staff
 from lianka.platform.identity.services import (
     SignUp,
     authenticate_password,
+    check_reset_link,
+    request_password_reset,
+    reset_password,
     set_password,
     sign_up,
     staff_merchants,
@@ -185,6 +189,71 @@ class AuthPages(Controller):
                 errors=form_errors(exc, language(request), ("password", "password_again")),
             )
         return go(request, "/sign-in", flash="password-set")
+
+    # --- forgot / reset password -----------------------------------------------------------------
+
+    @get("/forgot-password")
+    async def forgot_password_form(self, request: HtmlRequest) -> Template:
+        return await page(request, "auth/forgot_password.html", email="", errors=FormErrors())
+
+    @post("/forgot-password")
+    async def forgot_password(self, request: HtmlRequest, ident: IdentityService) -> Template:
+        """The same page whether an account uses the address or not (``request_password_reset``)."""
+        form = await form_data(request)
+        check_public_form(request, ident, form_text(form, "_csrf"))
+        email = form_text(form, "email")
+        try:
+            await request_password_reset(ident, email, client_ip(request))
+        except DomainError as exc:
+            return await page(
+                request,
+                "auth/forgot_password.html",
+                status=exc.status,
+                email=email,
+                errors=form_errors(exc, language(request), ("email",)),
+            )
+        return await page(request, "auth/reset_sent.html", email=email)
+
+    @get("/reset-password")
+    async def reset_password_form(
+        self, request: HtmlRequest, ident: IdentityService, token: FromQuery[str] = ""
+    ) -> Template:
+        """The link of the reset e-mail (``queue_password_reset_mail``): the form, or — expired, used,
+        altered — a page that says so and leads to asking again."""
+        try:
+            account = await check_reset_link(ident, token)
+        except InvalidToken as exc:
+            return await page(request, "auth/reset_password.html", status=exc.status, account=None, token="")
+        return await page(request, "auth/reset_password.html", account=account, token=token, errors=FormErrors())
+
+    @post("/reset-password")
+    async def reset_password(self, request: HtmlRequest, ident: IdentityService) -> Response[Any]:
+        form = await form_data(request)
+        check_public_form(request, ident, form_text(form, "_csrf"))
+        token, password = form_text(form, "token"), form_text(form, "password", strip=False)
+        try:
+            account = await check_reset_link(ident, token)
+        except InvalidToken as exc:
+            return await page(request, "auth/reset_password.html", status=exc.status, account=None, token="")
+        try:
+            if password != form_text(form, "password_again", strip=False):
+                raise ValidationFailed("The passwords differ", field="password_again")
+            await reset_password(ident, token, password)
+        except InvalidToken as exc:  # used meanwhile (another tab)
+            return await page(request, "auth/reset_password.html", status=exc.status, account=None, token="")
+        except DomainError as exc:
+            return await page(
+                request,
+                "auth/reset_password.html",
+                status=exc.status,
+                account=account,
+                token=token,
+                errors=form_errors(exc, language(request), ("password", "password_again")),
+            )
+        # signed out everywhere: the session cookie this browser may still hold is dead too
+        response = go(request, "/sign-in", flash="password-reset", delete=(MERCHANT_COOKIE,))
+        clear_cookies(response, sessions.STAFF_COOKIE)
+        return response
 
 
 class MerchantPages(Controller):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po, write_po
@@ -20,6 +20,8 @@ from lianka.web.console.i18n import CATALOG_DIR, DOMAIN, LANGUAGES
 
 WEB_DIR = CATALOG_DIR.parent
 BABEL_CFG = WEB_DIR.parent / "babel.cfg"
+#: gettext's keywords plus ``NP_(context, message)`` (``i18n.NP_``; the Makefile passes ``-k NP_:1c,2``)
+KEYWORDS = {**DEFAULT_KEYWORDS, "NP_": ((1, "c"), 2)}
 
 
 def po_path(locale: str) -> Path:
@@ -30,13 +32,14 @@ def mo_path(locale: str) -> Path:
     return CATALOG_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
 
 
-def source_messages() -> set[str]:
-    """Every message id the templates and ``web/console/*.py`` use (as ``make i18n`` extracts)."""
+def source_messages() -> set[tuple[str | None, str]]:
+    """Every (context, message id) the templates and ``web/console/*.py`` use (as ``make i18n``
+    extracts): a word given a context is a different message from the same word without one."""
     with BABEL_CFG.open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)  # type: ignore[no-untyped-call]
-    found: set[str] = set()
-    for _, _, message, _, _ in extract_from_dir(str(WEB_DIR), method_map, options_map):
-        found.add(message if isinstance(message, str) else message[0])
+    found: set[tuple[str | None, str]] = set()
+    for _, _, message, _, context in extract_from_dir(str(WEB_DIR), method_map, options_map, keywords=KEYWORDS):
+        found.add((context, message if isinstance(message, str) else message[0]))
     return found
 
 

@@ -32,7 +32,7 @@ from lianka.tenants.services import coupon_admin as svc
 from lianka.tenants.services.onboarding import merchant_profile
 from lianka.web.api.deps import actor_of
 from lianka.web.console import form_values as fv
-from lianka.web.console.i18n import N_
+from lianka.web.console.i18n import N_, NP_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, go, is_htmx, language, page, panel_page
 
@@ -57,7 +57,11 @@ FIELDS = (
     "per_member_limit",
     "stock_total",
 )
-KINDS = {"fixed": N_("Amount off"), "percent": N_("Percent off"), "gift": N_("Gift item")}
+KINDS = {
+    "fixed": NP_("coupon kind", "Amount off"),
+    "percent": NP_("coupon kind", "Percent off"),
+    "gift": N_("Gift item"),
+}
 TEXTS: dict[str, str] = {
     **fv.CODE_AND_NAME,
     "code:conflict": N_("Another template uses this code."),

@@ -40,6 +40,23 @@ def N_(message: str) -> str:
     return message
 
 
+class InContext(str):
+    """A message id with its gettext context (made by :func:`NP_`): still the English text wherever
+    a ``str`` is expected, and :meth:`Language.gettext` — so ``_()`` in templates too — translates it
+    in its context."""
+
+    context: str
+
+
+def NP_(context: str, message: str) -> str:
+    """:func:`N_` with a context, for a short word whose Chinese depends on where it stands ("Never"
+    for points that never expire 永不过期, for a client never used 从未使用). Extracted as
+    ``msgctxt``/``msgid`` (keyword ``NP_:1c,2``: ``make i18n`` and ``catalogs.KEYWORDS``)."""
+    marked = InContext(message)
+    marked.context = context
+    return marked
+
+
 @functools.cache
 def translations(locale: str) -> NullTranslations:
     return Translations.load(str(CATALOG_DIR), [locale], domain=DOMAIN)
@@ -56,6 +73,8 @@ class Language:
         return LANGUAGES[self.tag]
 
     def gettext(self, message: str) -> str:
+        if isinstance(message, InContext):
+            return self.pgettext(message.context, str(message))
         return translations(self.locale).gettext(message)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection
 
 from lianka.platform.errors import DomainError
-from lianka.web.console.i18n import N_, Language
+from lianka.web.console.i18n import N_, NP_, Language
 from lianka.web.console.pages import FormErrors, form_errors
 
 STAGES = {"new": N_("New"), "active": N_("Active"), "at_risk": N_("At risk"), "dormant": N_("Dormant")}
@@ -47,11 +47,15 @@ IMPORT_STATUS = {
 }
 SALE_STATUS = {"completed": N_("Completed"), "partially_refunded": N_("Partly refunded"), "refunded": N_("Refunded")}
 COUPON_STATUS = {"issued": N_("Available"), "redeemed": N_("Used"), "void": N_("Void"), "expired": N_("Expired")}
-COUPON_KINDS = {"fixed": N_("Amount off"), "percent": N_("Percent off"), "gift": N_("Gift")}
+COUPON_KINDS = {
+    "fixed": NP_("coupon kind", "Amount off"),
+    "percent": NP_("coupon kind", "Percent off"),
+    "gift": N_("Gift"),
+}
 #: ledger entry kinds on a member's points account (a reversal shows as "Reversal: <kind>")
 POINTS_KINDS = {
     "points_earned": N_("Earned on a purchase"),
-    "points_redeemed": N_("Paid with points"),
+    "points_redeemed": NP_("points entry", "Paid with points"),
     "points_clawed_back": N_("Taken back after a refund"),
     "points_restored": N_("Given back after a refund"),
     "opening_balance": N_("Opening balance (import)"),
@@ -59,11 +63,11 @@ POINTS_KINDS = {
     "expiry": N_("Expired"),
     "rule_signup": N_("Welcome bonus"),
     "rule_checkin": N_("Daily check-in"),
-    "rule_review": N_("Review"),
-    "rule_referral": N_("Referral"),
+    "rule_review": NP_("points entry", "Review"),
+    "rule_referral": NP_("points entry", "Referral"),
     "rule_birthday": N_("Birthday"),
     "rule_custom": N_("Event"),
-    "rule_tier_upgrade": N_("Tier upgrade"),
+    "rule_tier_upgrade": NP_("points entry", "Tier upgrade"),
     "rule_promotion": N_("Promotion"),
 }
 

@@ -103,6 +103,7 @@ FLASH: dict[str, str] = {
     "signed-in-elsewhere": N_("Your session has ended. Sign in again."),
     "merchant-switched": N_("Switched merchant."),
     "password-set": N_("Your password is set. Sign in with it."),
+    "password-reset": N_("Your password has been changed. Sign in with the new one."),
     "not-a-merchant": N_("You no longer work for that merchant. Choose another one."),
     "member-saved": N_("Profile saved."),
     "consent-saved": N_("Consent recorded."),

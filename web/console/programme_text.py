@@ -17,7 +17,7 @@ from lianka.platform.errors import DomainError
 from lianka.tenants.domain.programme_diff import Change, Unit
 from lianka.web.console import i18n, messages
 from lianka.web.console.form_values import CODE_AND_NAME
-from lianka.web.console.i18n import N_, Language
+from lianka.web.console.i18n import N_, NP_, Language
 
 #: the editor's sections (URL key -> title), in the order of its tabs
 SECTION_TITLES: dict[str, str] = {
@@ -110,10 +110,10 @@ CHOICES: dict[tuple[str, str], dict[str, str]] = {
     ("points", "expiry.kind"): {
         "rolling_months": N_("Some months after they are earned"),
         "end_of_year": N_("At the end of a year"),
-        "never": N_("Never"),
+        "never": NP_("points expiry", "Never"),
     },
     ("tiers", "qualification"): {
-        "spend": N_("Spend"),
+        "spend": NP_("tier qualification", "Spend"),
         "points": N_("Points earned"),
         "purchase": N_("Bought (paid membership)"),
         "invitation": N_("By invitation"),
@@ -126,11 +126,11 @@ CHOICES: dict[tuple[str, str], dict[str, str]] = {
         "promotion": N_("Promotion (multiplies a sale's points)"),
         "signup": N_("Sign-up"),
         "checkin": N_("Daily check-in"),
-        "review": N_("Review"),
-        "referral": N_("Referral"),
+        "review": NP_("earning rule", "Review"),
+        "referral": NP_("earning rule", "Referral"),
         "birthday": N_("Birthday"),
         "custom": N_("Custom event"),
-        "tier_upgrade": N_("Tier upgrade"),
+        "tier_upgrade": NP_("earning rule", "Tier upgrade"),
     },
     ("rules", "weekdays"): {
         "0": N_("Mon"),
