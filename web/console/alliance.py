@@ -115,12 +115,12 @@ def _values(form: Any, names: tuple[str, ...]) -> dict[str, str]:
     return {name: form_text(form, name) if form is not None else "" for name in names}
 
 
-def _errors(exc: DomainError, request: HtmlRequest, names: set[str], placed: dict[str, str] | None = None) -> FormErrors:
+def _errors(
+    exc: DomainError, request: HtmlRequest, names: set[str], placed: dict[str, str] | None = None
+) -> FormErrors:
     """The problem beside its input (``placed``: the problem's field -> the input's name)."""
     where = placed or {}
-    return fv.field_errors(
-        exc, language(request), names, FORM_TEXTS, placed=lambda field: where.get(field, field)
-    )
+    return fv.field_errors(exc, language(request), names, FORM_TEXTS, placed=lambda field: where.get(field, field))
 
 
 def _last_month(timezone: str) -> str:
@@ -271,13 +271,21 @@ class AlliancePages(Controller):
 
     @get("/{alliance_id:uuid}", guards=[READ])
     async def partners(
-        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, alliance_id: FromPath[uuid.UUID]
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        alliance_id: FromPath[uuid.UUID],
     ) -> Template:
         return await self._partners(request, principal, ident, alliance_id)
 
     @post("/{alliance_id:uuid}/invites", guards=[READ, WRITE])
     async def invite(
-        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, alliance_id: FromPath[uuid.UUID]
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        alliance_id: FromPath[uuid.UUID],
     ) -> Template:
         """An invitation code (operator), shown in this answer only: no redirect, a reload must not show it."""
         values = _values(await form_data(request), ("note", "days"))
@@ -361,13 +369,21 @@ class AlliancePages(Controller):
 
     @get("/{alliance_id:uuid}/terms", guards=[READ])
     async def terms(
-        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, alliance_id: FromPath[uuid.UUID]
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        alliance_id: FromPath[uuid.UUID],
     ) -> Template:
         return await self._terms_page(request, principal, ident, alliance_id)
 
     @post("/{alliance_id:uuid}/terms", guards=[READ, WRITE])
     async def publish_terms(
-        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, alliance_id: FromPath[uuid.UUID]
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        alliance_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         """A new terms version (operator), from now or a chosen time in the merchant's zone."""
         alliance = await membership.get(ident.db, principal.tenant, alliance_id)
@@ -473,7 +489,11 @@ class AlliancePages(Controller):
 
     @post("/{alliance_id:uuid}/statements/close", guards=[READ, STATEMENTS, CLOSE])
     async def close(
-        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, alliance_id: FromPath[uuid.UUID]
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        alliance_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         """The operator closes the month (idempotent; refused for a month that may not be closed yet)."""
         period = form_text(await form_data(request), "period")
@@ -523,4 +543,3 @@ def _ordered(statements: list[Statement]) -> list[Statement]:
         return (head is None or head.entity_kind != "hub", head.code if head else "", s.entity_kind == "branch", s.code)
 
     return sorted(statements, key=key)
-
