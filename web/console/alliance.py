@@ -85,6 +85,9 @@ FORM_TEXTS: dict[str, str] = {
     "conflict": N_("Your business is already in this alliance."),
 }
 
+#: the notes the use cases write themselves (a merchant's own notes are shown as typed)
+SYSTEM_NOTES: dict[str, str] = {"founding terms": N_("Founding terms")}
+
 #: statement lines, as the files name them (``settlement.exports.LINE_LABELS``)
 LINE_LABELS: dict[str, str] = {
     "stored_value_collected": N_("Stored value collected"),
@@ -109,6 +112,11 @@ class VersionRow:
     note: str
     status: str  # in_force | scheduled | superseded
     terms: Terms
+
+    @property
+    def from_start(self) -> bool:
+        """The founding terms: they apply to everything the alliance ever booked."""
+        return self.effective_from <= membership.SINCE_EVER
 
 
 def _values(form: Any, names: tuple[str, ...]) -> dict[str, str]:
@@ -358,6 +366,7 @@ class AlliancePages(Controller):
             alliance=alliance,
             tab="terms",
             history=history,
+            system_notes=SYSTEM_NOTES,
             form=form,
             controls=controls or {"effective": "now", "effective_at": "", "note": ""},
             errors=errors or FormErrors(),
