@@ -7,6 +7,7 @@ minor units of the alliance's currency.
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 from enum import StrEnum
@@ -71,26 +72,54 @@ class Terms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class TermsError(ValueError):
-    pass
+    """Terms refused; ``field`` is the path of the value at fault (``expiry.months``,
+    ``earn_rates.<merchant id>``), None when the whole document is; ``reason`` says why (``invalid``:
+    not a value of its type or bounds, ``range``: a price outside 0..1000, ``above-issue-price``)."""
+
+    def __init__(self, message: str, field: str | None = None, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+_MSGSPEC_PATH = re.compile(r"- at `\$\.?(?P<path>[^`]*)`$")
+
+
+def _at_fault(document: object, path: str) -> str:
+    """msgspec names a refused value of a per-partner setting only as ``earn_rates[...]``: the path
+    of the entry it refuses instead (``earn_rates.<merchant id>``), found by converting each alone."""
+    name = path.removesuffix("[...]")
+    values = document.get(name) if name != path and isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        return path
+    for key, value in values.items():
+        try:
+            msgspec.convert({name: {key: value}}, Terms, strict=False)
+        except msgspec.ValidationError:
+            return f"{name}.{key}"
+    return path
 
 
 def decode(document: object) -> Terms:
     try:
         terms = msgspec.convert(document, Terms, strict=False)
     except msgspec.ValidationError as exc:
-        raise TermsError(str(exc)) from None
-    prices = [
-        terms.issue_price,
-        terms.member_value,
-        terms.reimbursement_price,
-        terms.earn_rate,
-        *terms.earn_rates.values(),
-    ]
-    if any(not (p.is_finite() and 0 <= p <= 1000) for p in prices):
-        raise TermsError("prices and earn rates are between 0 and 1000")
+        found = _MSGSPEC_PATH.search(str(exc))
+        path = found.group("path") if found else ""
+        raise TermsError(str(exc), _at_fault(document, path) if path else None) from None
+    prices = {
+        "issue_price": terms.issue_price,
+        "member_value": terms.member_value,
+        "reimbursement_price": terms.reimbursement_price,
+        "earn_rate": terms.earn_rate,
+        **{f"earn_rates.{key}": rate for key, rate in terms.earn_rates.items()},
+    }
+    for field, price in prices.items():
+        if not (price.is_finite() and 0 <= price <= 1000):
+            raise TermsError("prices and earn rates are between 0 and 1000", field, "range")
     if terms.reimbursement_price > terms.issue_price:
         # the operator would pay out more than it takes in on every point: a loss by construction
-        raise TermsError("reimbursement_price may not exceed issue_price")
+        raise TermsError("reimbursement_price may not exceed issue_price", "reimbursement_price", "above-issue-price")
     return terms
 
 

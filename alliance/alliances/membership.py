@@ -23,6 +23,7 @@ from lianka.alliance.alliances import queries
 from lianka.alliance.alliances.access import membership, require_operator
 from lianka.alliance.alliances.domain import Terms
 from lianka.alliance.alliances.terms import write_terms
+from lianka.alliance.settlement import queries as settlement_queries
 from lianka.platform import validate
 from lianka.platform.db import Database
 from lianka.platform.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
@@ -164,7 +165,12 @@ async def set_status(
 
 
 async def partners(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every merchant of the alliance (the operator too), in the order they joined, with its slug
+    (``slug``: how statements name it, read in system scope since the others are other merchants)."""
     async with db.uow(merchant) as uow:
         await membership(uow, alliance_id)
         await uow.set_tenant(alliance_id)
-        return [p._asdict() for p in await queries.partners(uow, alliance_id)]
+        rows = await queries.partners(uow, alliance_id)
+    async with db.uow(system=True) as uow:
+        named = await settlement_queries.parties(uow, [p.merchant_id for p in rows])
+    return [{**p._asdict(), "slug": named[p.merchant_id].slug} for p in rows]

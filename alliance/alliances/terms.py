@@ -57,11 +57,14 @@ async def publish_terms(
     effective_from: datetime | None,
     note: str = "",
 ) -> int:
-    """A new terms version from ``effective_from`` (now; never back-dated: past postings keep theirs)."""
+    """A new terms version from ``effective_from`` (now; never back-dated: past postings keep theirs).
+    A refused document is a 400 whose ``field`` is the path of the value at fault (``expiry.months``,
+    ``stored_value.plans[0].get``, ``earn_rates.<merchant id>``) when one is."""
     try:
         terms = decode(document)
     except TermsError as exc:
-        raise ValidationFailed(str(exc)) from None
+        where = {"field": exc.field} if exc.field else {}
+        raise ValidationFailed(str(exc), reason=exc.reason, **where) from None
     if len(note) > TERMS_NOTE_MAX:
         raise ValidationFailed(f"note: at most {TERMS_NOTE_MAX} characters", field="note")
     now = datetime.now(UTC)

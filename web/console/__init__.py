@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from litestar import Router
 
+from lianka.web.console.alliance import AlliancePages
 from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.branches import BranchPages
 from lianka.web.console.clients import ClientPages
@@ -51,6 +52,7 @@ def console_router() -> Router:
             ClientPages,
             StaffPages,
             SettlementPages,
+            AlliancePages,
             ComingSoonPages,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -114,6 +114,16 @@ FLASH: dict[str, str] = {
     "staff-saved": N_("Saved."),
     "staff-removed": N_("Removed from your staff."),
     "template-published": N_("Your programme is published: members earn from the next sale."),
+    # alliances (web/console/alliance.py)
+    "alliance-founded": N_("Alliance founded: you operate it. Invite partners and set its terms."),
+    "alliance-joined": N_("You have joined the alliance."),
+    "invite-created": N_("Invitation code created."),
+    "partner-suspended": N_("Partner suspended: it can neither issue nor accept points."),
+    "partner-reinstated": N_("Partner reinstated."),
+    "partner-left": N_("Out of the alliance: its members' points stay valid at the other partners."),
+    "terms-published": N_("A new version of the terms is in force."),
+    "terms-scheduled": N_("A new version of the terms is scheduled."),
+    "period-closed": N_("Month closed: the statements are ready."),
 }
 
 

@@ -49,7 +49,7 @@ _ITEMS = (
     MenuItem("staff", N_("Staff"), (P.STAFF_READ,), "/console/staff"),
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
-    MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE)),
+    MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE), "/console/alliance"),
 )
 MENU: dict[str, MenuItem] = {item.key: item for item in _ITEMS}
 

@@ -232,7 +232,12 @@ def _put(form: SectionForm, name: str, shown: str | list[str]) -> None:
 def from_programme(programme: Programme, key: str, currency: str) -> SectionForm:
     """The form of section ``key`` filled in from ``programme``, with a blank row per list."""
     section = SECTIONS[key]
-    part = _part(msgspec.to_builtins(programme), section)
+    return from_document(section, _part(msgspec.to_builtins(programme), section), currency)
+
+
+def from_document(section: Section, part: dict[str, Any], currency: str) -> SectionForm:
+    """The form of ``section`` filled in from ``part`` (the document's value for it, as JSON types),
+    with a blank row per list — for another versioned document edited the same way (alliance terms)."""
     form = SectionForm(section)
     for spec in section.fields:
         value: Any = part
@@ -252,9 +257,10 @@ def from_programme(programme: Programme, key: str, currency: str) -> SectionForm
     return form
 
 
-def from_post(post: FormMultiDict, key: str) -> SectionForm:
-    """The form of section ``key`` as it was posted (to show it again with its errors)."""
-    section = SECTIONS[key]
+def from_post(post: FormMultiDict, key: str | Section) -> SectionForm:
+    """The form of section ``key`` (or of another document's ``Section``) as it was posted (to show
+    it again with its errors)."""
+    section = key if isinstance(key, Section) else SECTIONS[key]
     form = SectionForm(section)
     for spec in section.fields:
         _put(form, spec.name, _posted(post, spec.name, spec))
