@@ -102,7 +102,7 @@ async def test_every_page_carries_the_html_security_headers_and_no_inline_code(
             "/console/start",
             "/console/branches",
             "/console/members",
-            "/console/soon/nope",
+            f"/console/branches/{uuid.uuid4()}/edit",
             "/console/branches/new",
         )
     ]
@@ -246,7 +246,7 @@ def menu_of(html: str) -> list[str]:
 async def test_the_menu_follows_the_role_and_hidden_pages_are_refused(
     client: Client, auth_kit: AuthKit, tenant_factory: Any, role: str, expected: list[str]
 ) -> None:
-    """``expected``: the menu's keys; each links to its page, or to "coming soon" until it is built."""
+    """``expected``: the menu's keys; each links to its page."""
 
     tenant = await tenant_factory()
     branch = await auth_kit.branch(tenant)

@@ -121,11 +121,13 @@ async def test_sign_up_verify_sign_in_set_up_branches_switch_language_sign_out(
     await visit.goto("/console/start")
     assert await page.locator("[data-step=branches]").get_attribute("data-done") == "true"
 
-    # a page not built yet (whichever the menu still has)
-    soon = await page.locator("#side-menu a[href^='/console/soon/']").first.get_attribute("href")
-    await page.locator(f"#side-menu a[href='{soon}']").click()
-    await page.wait_for_url(f"**{soon}")
-    await visit.check("coming-soon")
+    # every menu entry opens its page (none says "coming soon")
+    hrefs = await page.locator("#side-menu a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert hrefs and not any("/soon/" in h for h in hrefs), hrefs
+    settlement = "/console/settlement"
+    await page.locator(f"#side-menu a[href='{settlement}']").click()
+    await page.wait_for_url(f"**{settlement}")
+    await visit.check("settlement-months")
 
     # narrow screen: the menu folds behind its toggle (Alpine, CSP build)
     await page.set_viewport_size({"width": 390, "height": 844})
@@ -140,7 +142,7 @@ async def test_sign_up_verify_sign_in_set_up_branches_switch_language_sign_out(
     async with page.expect_navigation(wait_until="load"):  # the switch posts and redirects back
         await page.locator("form.lang-switch").locator(f"button[value='{other}']").click()
     await page.wait_for_function(f"document.documentElement.lang === '{other}'")
-    assert page.url.endswith(str(soon))
+    assert page.url.endswith(settlement)
     await visit.goto("/console/branches")
     assert await page.locator("h1").inner_text() == Language(other).gettext("Branches")
     visit.lang = f"{lang}-then-{other}"

@@ -25,7 +25,6 @@ from lianka.web.console.public import PublicPages
 from lianka.web.console.rewards import RewardPages
 from lianka.web.console.security import html_security_middleware
 from lianka.web.console.settlement import SettlementPages
-from lianka.web.console.soon import ComingSoonPages
 from lianka.web.console.staff import StaffPages
 from lianka.web.console.templating import static_files_router, template_config
 from lianka.web.console.till import TillPages
@@ -53,7 +52,6 @@ def console_router() -> Router:
             StaffPages,
             SettlementPages,
             AlliancePages,
-            ComingSoonPages,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],

@@ -28,7 +28,7 @@ from lianka.platform.errors import ValidationFailed
 from lianka.tenants.domain.programme import StoredValueConfig
 from lianka.web.console import form_values as fv
 from lianka.web.console import programme_form as pf
-from lianka.web.console.i18n import N_
+from lianka.web.console.i18n import N_, NP_
 
 Spec = pf.Spec
 
@@ -104,7 +104,7 @@ CHOICES: dict[str, dict[str, str]] = {
     "expiry-kind": {
         "rolling_months": N_("Some months after they are earned"),
         "end_of_year": N_("At the end of a year"),
-        "never": N_("Never"),
+        "never": NP_("points expiry", "Never"),
     },
     "breakage": {
         "operator": N_("The operator"),

@@ -5,8 +5,7 @@ route is guarded by the very same tuple (``requires(*MENU["branches"].permission
 menu hides the server refuses too. The permissions are those of the API the page calls; back-office
 pages add ``reports:read`` — a cashier's console is the till — (decision 0018).
 
-Pages not built yet point at ``/console/soon/<key>`` (same guard, a "coming soon" page); building
-one means adding its controller and setting ``path``.
+A new page is a controller (registered in ``__init__.py``) plus its entry here.
 """
 
 from __future__ import annotations
@@ -26,12 +25,12 @@ class MenuItem:
     key: str
     label: str
     permissions: tuple[P, ...]
-    #: the built page, or None: "coming soon"
-    path: str | None = None
+    #: the page
+    path: str
 
     @property
     def href(self) -> str:
-        return self.path or f"/console/soon/{self.key}"
+        return self.path
 
     def visible_to(self, principal: Principal | None) -> bool:
         return principal is not None and principal.tenant_id is not None and principal.has(*self.permissions)
