@@ -129,9 +129,7 @@ async def test_join_from_a_branch_link_in_english_and_land_on_the_card(
         f"/join/{s['slug']}", data={**form, "privacy": "yes", "birthday": "31/05/1990"}, follow_redirects=False
     )
     assert r.status_code == 400 and 'id="f-birthday-error"' in r.text
-    r = await client.post(
-        f"/join/{s['slug']}", data={**form, "privacy": "yes", "name": "Ming"}, follow_redirects=False
-    )
+    r = await client.post(f"/join/{s['slug']}", data={**form, "privacy": "yes", "name": "Ming"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/m", r.text
     card = await client.get("/m")
     assert "Welcome! You are a member now" in card.text and f'data-merchant="{s["slug"]}"' in card.text
@@ -206,9 +204,11 @@ async def test_balances_and_history_show_a_sale_and_another_merchant_is_404(
     assert theirs.status_code == unknown.status_code == 404
     assert (await client.get(f"/m/{other['slug']}/history")).status_code == 404
     request_id = re.compile(r"[0-9a-f]{32}")
-    same = [request_id.sub("ID", r.text).replace(other["slug"], "X").replace("no-such-shop", "X") for r in (theirs, unknown)]
+    same = [
+        request_id.sub("ID", r.text).replace(other["slug"], "X").replace("no-such-shop", "X") for r in (theirs, unknown)
+    ]
     assert same[0] == same[1]
-    assert (await client.get(f"/join/no-such-shop")).status_code == 404
+    assert (await client.get("/join/no-such-shop")).status_code == 404
 
 
 async def test_portal_pages_carry_the_csp_and_no_inline_code(

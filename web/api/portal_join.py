@@ -84,7 +84,11 @@ class PortalJoinController(Controller):
 
     @post("/otp", status_code=202, guards=[public], summary="Text a join code to a phone (members or not)")
     async def request_code(
-        self, request: Request[Any, Any, Any], merchant: FromPath[str], data: JSONBody[OtpRequest], ident: IdentityService
+        self,
+        request: Request[Any, Any, Any],
+        merchant: FromPath[str],
+        data: JSONBody[OtpRequest],
+        ident: IdentityService,
     ) -> dict[str, str]:
         await self_join.request_code(ident, merchant, data.phone, client_ip(request))
         return {"status": "sent"}

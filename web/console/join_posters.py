@@ -6,6 +6,7 @@ may print their posters."""
 from __future__ import annotations
 
 import uuid
+
 from litestar import Controller, Response, get
 from litestar.params import FromQuery
 from litestar.response import Template

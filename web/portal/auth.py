@@ -29,7 +29,11 @@ class PortalAuthPages(Controller):
         self, request: HtmlRequest, next_page: Annotated[str, QueryParameter(name="next")] = ""
     ) -> Template:
         return await portal_page(
-            request, "portal/sign_in.html", next_page=local_path(next_page, "/m"), phone="", sent=False,
+            request,
+            "portal/sign_in.html",
+            next_page=local_path(next_page, "/m"),
+            phone="",
+            sent=False,
             errors=FormErrors(),
         )
 
@@ -42,11 +46,21 @@ class PortalAuthPages(Controller):
             await members.request_otp(ident, phone, client_ip(request))
         except DomainError as exc:
             return await portal_page(
-                request, "portal/sign_in.html", status=exc.status, next_page=next_page, phone=phone, sent=False,
+                request,
+                "portal/sign_in.html",
+                status=exc.status,
+                next_page=next_page,
+                phone=phone,
+                sent=False,
                 errors=portal_errors(exc, language(request), FIELDS),
             )
         return await portal_page(
-            request, "portal/sign_in.html", flash="code-sent", next_page=next_page, phone=phone, sent=True,
+            request,
+            "portal/sign_in.html",
+            flash="code-sent",
+            next_page=next_page,
+            phone=phone,
+            sent=True,
             errors=FormErrors(),
         )
 
@@ -59,14 +73,21 @@ class PortalAuthPages(Controller):
             member_id = await members.verify_otp(ident, phone, form_text(form, "code"), client_ip(request))
         except DomainError as exc:
             return await portal_page(
-                request, "portal/sign_in.html", status=exc.status, next_page=next_page, phone=phone, sent=True,
+                request,
+                "portal/sign_in.html",
+                status=exc.status,
+                next_page=next_page,
+                phone=phone,
+                sent=True,
                 errors=portal_errors(exc, language(request), FIELDS),
             )
         _, cookies = await member_session(request, ident, member_id)
         return go(request, next_page, cookies=cookies)
 
     @post("/sign-out", guards=[requires_member()])
-    async def sign_out(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
+    async def sign_out(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService
+    ) -> Response[Any]:
         if principal.session_id:
             await sessions.revoke_session(ident.db, principal.session_id)
         response = go(request, "/m/sign-in", flash="signed-out")

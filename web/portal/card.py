@@ -9,6 +9,8 @@ Each handler calls the use cases the JSON API calls (``members.portal_view``, ``
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Controller, get
 from litestar.params import FromPath
 from litestar.response import Template
@@ -24,7 +26,7 @@ from lianka.web.portal.qr import qr_svg
 MEMBER = requires_member()
 
 
-async def _qr_values(request: HtmlRequest, ident: IdentityService, principal: CurrentPrincipal) -> dict[str, object]:
+async def _qr_values(request: HtmlRequest, ident: IdentityService, principal: CurrentPrincipal) -> dict[str, Any]:
     token, expires_in = await members.current_qr(ident, principal.subject_id)
     lang = language(request)
     return {
@@ -64,7 +66,11 @@ class CardPages(Controller):
     ) -> Template:
         mine = await member_portal.my_merchant(ident.db, merchant, principal.subject_id)
         return await portal_page(
-            request, "portal/merchant.html", signed_in=True, mine=mine, merchant=mine.merchant,
+            request,
+            "portal/merchant.html",
+            signed_in=True,
+            mine=mine,
+            merchant=mine.merchant,
             coupon_status=COUPON_STATUS,
         )
 
@@ -74,6 +80,11 @@ class CardPages(Controller):
     ) -> Template:
         mine = await member_portal.my_merchant(ident.db, merchant, principal.subject_id)
         return await portal_page(
-            request, "portal/history.html", signed_in=True, mine=mine, merchant=mine.merchant,
-            points_kinds=POINTS_KINDS, sale_status=SALE_STATUS,
+            request,
+            "portal/history.html",
+            signed_in=True,
+            mine=mine,
+            merchant=mine.merchant,
+            points_kinds=POINTS_KINDS,
+            sale_status=SALE_STATUS,
         )
