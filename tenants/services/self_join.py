@@ -183,7 +183,14 @@ async def join(
     async def then(uow: UnitOfWork, member_id: uuid.UUID) -> None:
         await queries.create_profile(uow, member_id, target.branch_id, CONSENT_SOURCE)
         row = _row(target.merchant_id, member_id, target.branch_id, form, "member")
-        uow.session.add(row)
+        # a prospect from when the join rule asked for a purchase, joining now that it does not
+        waiting = await uow.session.get(SelfJoin, (target.merchant_id, member_id), with_for_update=True)
+        if waiting is not None:
+            for name in ("branch_id", "status", "name", "birthday", "consents", "privacy_accepted_at", "confirmed_at"):
+                setattr(waiting, name, getattr(row, name))
+            row = waiting
+        else:
+            uow.session.add(row)
         await uow.session.flush()
         await _apply_choices(uow, member_id, row)
 

@@ -304,3 +304,25 @@ async def test_a_join_rule_that_asks_for_a_purchase_makes_a_prospect_until_the_t
     assert profile.name == "李雷" and profile.consent["email"]["granted"] is True
     assert profile.consent["email"]["history"][0]["source"] == "portal"
     assert record.status == "confirmed" and record.confirmed_at is not None
+
+
+async def test_a_prospect_joins_at_once_when_the_join_rule_becomes_free(
+    client: Any, app: Any, db: Any, auth_kit: Any, tenant_factory: Any
+) -> None:
+    m = await merchant(db, auth_kit, tenant_factory, PURCHASE_FIRST)
+    phone = a_phone()
+    r = await client.post(
+        f"/api/v1/portal/join/{m['slug']}", json=join_body(phone, await send_code(client, app, m["slug"], phone))
+    )
+    assert r.json()["status"] == "prospect"
+    async with db.uow(m["tenant"]) as uow:
+        await set_programme(uow, WELCOME)
+        await uow.commit()
+    await auth_kit.ident.limiter.reset(join_codes.RESEND_KIND, members.normalise_phone(phone))
+    body = join_body(phone, await send_code(client, app, m["slug"], phone), consents={"wechat": True})
+    r = await client.post(f"/api/v1/portal/join/{m['slug']}", json=body)
+    assert r.status_code == 201 and r.json()["status"] == "joined", r.text
+    async with db.uow(m["tenant"]) as uow:
+        record = (await uow.session.execute(text("SELECT status, consents FROM self_joins"))).one()
+    assert record.status == "member" and record.consents == {"sms": False, "email": False, "wechat": True}
+    assert await count(db, m["tenant"], "SELECT count(*) FROM memberships") == 1
