@@ -77,6 +77,7 @@ DEMO_BANNER = """
                       -d '{{"email":"owner@demo-tea.example","password":"{password}"}}'
     POS client      demo-tea SH01: client_id {client_id}  client_secret {client_secret}
                     curl -s -u {client_id}:{client_secret} -d grant_type=client_credentials {url}/oauth/token
+    member portal   join {url}/join/demo-tea (posters: {url}/console/join-posters), card {url}/m
   Press Ctrl-C to stop everything.
 """
 

@@ -273,3 +273,22 @@ class MemberImport(Base):
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SelfJoin(Base):
+    """A person's join from the merchant's join link (the portal): the privacy notice accepted and the
+    choices made. ``prospect`` while the programme's join rule waits for a qualifying purchase at the
+    till, then ``confirmed``; ``member`` when the join enrolled at once (migration 0013)."""
+
+    __tablename__ = "self_joins"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    birthday: Mapped[date | None] = mapped_column(Date)
+    consents: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
+    privacy_accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -34,6 +34,7 @@ from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
+from lianka.web.api.portal_join import PortalJoinController
 from lianka.web.api.portal_programme import PortalProgrammeController
 from lianka.web.api.pos import PosController
 from lianka.web.api.programme import ProgrammeController
@@ -47,6 +48,7 @@ from lianka.web.health import HealthController
 from lianka.web.middleware import edge_guard, request_id_middleware, security_headers
 from lianka.web.oauth import OAuthController
 from lianka.web.openapi import document_problems
+from lianka.web.portal import portal_router
 from lianka.web.problems import EXCEPTION_HANDLERS
 from lianka.web.strict import strict_body
 
@@ -96,6 +98,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         EventsController,
         RewardsController,
         PortalProgrammeController,
+        PortalJoinController,
     ]
 
 
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             assets_router(),
             Router("/api/v1", route_handlers=api_routes()),
             console_router(),
+            portal_router(),
             static_files_router(),
         ],
         dependencies={"principal": Provide(provide_principal), "ident": Provide(provide_identity), **DEPENDENCIES},

@@ -25,7 +25,7 @@ from lianka.tenants.domain.rules import base_tier
 from lianka.tenants.models import Coupon
 from lianka.tenants.pos import queries, schemas
 from lianka.tenants.pos.context import SaleContext, load, price, profile, quote_out
-from lianka.tenants.services import accounts, rules
+from lianka.tenants.services import accounts, rules, self_join
 from lianka.tenants.services import coupons as coupon_svc
 
 
@@ -51,7 +51,9 @@ async def _enrol_at_till(uow: UnitOfWork, phone_raw: str, branch_id: uuid.UUID) 
         if member_id is None:  # phone raced in, or the card number was taken: look again
             member_id = await queries.person_by_phone(uow, phone)
     await uow.set_tenant(tenant)
-    await queries.join_at_till(uow, member_id, branch_id)
+    # a prospect who joined by a branch's link keeps that branch; their online choices apply now
+    await queries.join_at_till(uow, member_id, await self_join.prospect_branch(uow, member_id) or branch_id)
+    await self_join.take_prospect(uow, member_id)
     return member_id
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import Cookie
 from litestar.params import JSONBody
 
 from lianka.platform.identity import members, sessions
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires_member
 from lianka.platform.identity.members import PortalView
+from lianka.platform.identity.runtime import Identity
 from lianka.web.api.cookies import clear_cookies, client_ip, require_json, session_cookies, user_agent
 
 
@@ -33,6 +36,28 @@ class QrOut(msgspec.Struct):
     expires_in: int
 
 
+async def member_session(
+    request: Request[Any, Any, Any], ident: Identity, member_id: uuid.UUID
+) -> tuple[PortalSessionOut, list[Cookie]]:
+    """A portal session for ``member_id`` (after a sign-in or a join code): its CSRF token and expiry,
+    and the cookies that carry it — the same for the JSON API and the portal's pages."""
+    sess = await sessions.create_session(
+        ident.db,
+        kind="member",
+        subject_id=member_id,
+        method="otp",
+        ttl=ident.cfg.member_session_ttl,
+        cookie=True,
+        user_agent=user_agent(request),
+        ip=client_ip(request),
+    )
+    assert sess.token is not None
+    return (
+        PortalSessionOut(sessions.csrf_token(ident.secret, sess.token), sess.expires_at.isoformat()),
+        session_cookies(ident, sessions.MEMBER_COOKIE, sess.token, ident.cfg.member_session_ttl),
+    )
+
+
 class PortalController(Controller):
     path = "/portal"
     tags = ("member portal",)
@@ -50,21 +75,8 @@ class PortalController(Controller):
     ) -> Response[PortalSessionOut]:
         require_json(request)
         member_id = await members.verify_otp(ident, data.phone, data.code, client_ip(request))
-        sess = await sessions.create_session(
-            ident.db,
-            kind="member",
-            subject_id=member_id,
-            method="otp",
-            ttl=ident.cfg.member_session_ttl,
-            cookie=True,
-            user_agent=user_agent(request),
-            ip=client_ip(request),
-        )
-        assert sess.token is not None
-        return Response(
-            PortalSessionOut(sessions.csrf_token(ident.secret, sess.token), sess.expires_at.isoformat()),
-            cookies=session_cookies(ident, sessions.MEMBER_COOKIE, sess.token, ident.cfg.member_session_ttl),
-        )
+        out, cookies = await member_session(request, ident, member_id)
+        return Response(out, cookies=cookies)
 
     @delete("/session", status_code=204, guards=[requires_member()], summary="Sign out of the portal")
     async def sign_out(self, principal: CurrentPrincipal, ident: IdentityService) -> Response[None]:

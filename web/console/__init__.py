@@ -16,6 +16,7 @@ from lianka.web.console.branches import BranchPages
 from lianka.web.console.clients import ClientPages
 from lianka.web.console.coupons import CouponPages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
+from lianka.web.console.join_posters import JoinPosterPages
 from lianka.web.console.member_imports import MemberImportPages
 from lianka.web.console.members import MemberPages
 from lianka.web.console.onboarding import OnboardingPages
@@ -41,6 +42,7 @@ def console_router() -> Router:
             MerchantPages,
             OnboardingPages,
             BranchPages,
+            JoinPosterPages,
             MemberPages,
             MemberImportPages,
             ProgrammePages,

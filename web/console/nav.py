@@ -45,6 +45,7 @@ _ITEMS = (
     MenuItem("coupons", N_("Coupons"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/coupons"),
     MenuItem("rewards", N_("Rewards"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/rewards"),
     MenuItem("branches", N_("Branches"), (P.BRANCHES_READ, BACK_OFFICE), "/console/branches"),
+    MenuItem("join", N_("Join posters"), (P.BRANCHES_READ, BACK_OFFICE), "/console/join-posters"),
     MenuItem("staff", N_("Staff"), (P.STAFF_READ,), "/console/staff"),
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),

@@ -1,0 +1,90 @@
+"""The member's card (``/m``): the card number and the rotating QR code the till scans (a
+server-generated SVG, swapped by htmx when its step ends, with a countdown), the merchants the member
+belongs to and those waiting for a qualifying purchase; and the member's page at one merchant
+(``/m/<merchant>``: balances, tier, coupons) with its history (``/m/<merchant>/history``).
+
+Each handler calls the use cases the JSON API calls (``members.portal_view``, ``members.current_qr``,
+``member_portal.my_merchant``) for the signed-in member's own id only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from litestar.params import FromPath
+from litestar.response import Template
+
+from lianka.platform.identity import members
+from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires_member
+from lianka.tenants.services import member_portal, self_join
+from lianka.web.console.member_texts import COUPON_STATUS, POINTS_KINDS, SALE_STATUS
+from lianka.web.console.pages import HtmlRequest, language
+from lianka.web.portal.pages import portal_page
+from lianka.web.portal.qr import qr_svg
+
+MEMBER = requires_member()
+
+
+async def _qr_values(request: HtmlRequest, ident: IdentityService, principal: CurrentPrincipal) -> dict[str, Any]:
+    token, expires_in = await members.current_qr(ident, principal.subject_id)
+    lang = language(request)
+    return {
+        "qr_token": token,
+        "qr_svg": qr_svg(token, title=lang.gettext("Your member code: show it at the till")),
+        "expires_in": max(1, expires_in),
+    }
+
+
+class CardPages(Controller):
+    path = "/m"
+    guards = (MEMBER,)
+
+    @get("/")
+    async def card(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
+        view = await members.portal_view(ident, principal.subject_id)
+        prospects = await self_join.my_prospects(ident.db, principal.subject_id)
+        return await portal_page(
+            request,
+            "portal/card.html",
+            signed_in=True,
+            view=view,
+            prospects=prospects,
+            **await _qr_values(request, ident, principal),
+        )
+
+    @get("/qr")
+    async def qr(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
+        """The QR fragment alone (htmx swaps it in before the shown code's step ends)."""
+        return await portal_page(
+            request, "portal/_qr.html", signed_in=True, **await _qr_values(request, ident, principal)
+        )
+
+    @get("/{merchant:str}")
+    async def merchant(
+        self, request: HtmlRequest, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
+    ) -> Template:
+        mine = await member_portal.my_merchant(ident.db, merchant, principal.subject_id)
+        return await portal_page(
+            request,
+            "portal/merchant.html",
+            signed_in=True,
+            mine=mine,
+            merchant=mine.merchant,
+            coupon_status=COUPON_STATUS,
+        )
+
+    @get("/{merchant:str}/history")
+    async def history(
+        self, request: HtmlRequest, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
+    ) -> Template:
+        mine = await member_portal.my_merchant(ident.db, merchant, principal.subject_id)
+        return await portal_page(
+            request,
+            "portal/history.html",
+            signed_in=True,
+            mine=mine,
+            merchant=mine.merchant,
+            points_kinds=POINTS_KINDS,
+            sale_status=SALE_STATUS,
+        )
