@@ -426,3 +426,9 @@ async def erase_person(ident: Identity, member_id: uuid.UUID) -> None:
                     break
             await uow.commit()
     await sessions.revoke_all_sessions(ident.db, "member", member_id)
+
+
+async def is_erased(ident: Identity, member_id: uuid.UUID) -> bool:
+    async with ident.db.uow() as uow:
+        await enter_member_scope(uow, member_id)
+        return await uow.session.scalar(text("SELECT erased_at FROM members")) is not None

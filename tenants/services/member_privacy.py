@@ -284,7 +284,10 @@ async def request_erasure(
     ident: Identity, member_id: uuid.UUID, *, merchant_ref: str | None, confirm_phone: str
 ) -> list[Erasure]:
     """The member asks for erasure at ``merchant_ref``, or everywhere when it is None, confirming by
-    re-typing their phone. Runs at once; one ``erasure_requests`` row per merchant concerned."""
+    re-typing their phone. Runs at once; one ``erasure_requests`` row per merchant concerned. A
+    person already erased everywhere gets those requests again (nothing is left to confirm with)."""
+    if await members.is_erased(ident, member_id):
+        return [e for e in await my_erasures(ident.db, member_id) if e.scope == "everywhere" and e.status == "done"]
     if not await members.phone_matches(ident, member_id, confirm_phone):
         raise ValidationFailed("type your own phone number to confirm", field="phone")
     db = ident.db
