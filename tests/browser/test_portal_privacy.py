@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
@@ -89,7 +90,7 @@ async def test_profile_consent_download_and_erasure_on_the_phone(
         await page.get_by_test_id("download-json").click()
     download = await download_info.value
     path = await download.path()
-    data = json.loads(open(path, encoding="utf-8").read())  # noqa: ASYNC230 - a small local file
+    data = json.loads(await asyncio.to_thread(Path(path).read_text, encoding="utf-8"))
     assert data["identity"]["phone"] == normalise_phone(phone)
     assert data["merchants"][0]["profile"]["email"] == "ming@example.com"
 
