@@ -91,6 +91,8 @@ class MemberListRow:
     gender: str | None
     birthday: date | None
     email: str | None
+    #: this merchant's personal data about the member was erased (PIPL): the phone is '' then
+    erased_at: datetime | None = None
 
 
 async def member_list(
@@ -107,7 +109,8 @@ async def member_list(
         uow,
         MemberListRow,
         (
-            "SELECT ms.member_id, m.card_number, m.phone, ms.joined_at, coalesce(p.name, '') AS name, "
+            "SELECT ms.member_id, m.card_number, CASE WHEN p.erased_at IS NULL THEN m.phone ELSE '' END AS phone, "
+            "ms.joined_at, coalesce(p.name, '') AS name, p.erased_at, "
             "p.tier_code, coalesce(p.tags, '{}') AS tags, p.last_purchase_at, coalesce(p.cumulative_spend, 0) AS spend, "
             "coalesce(p.purchase_count, 0) AS purchases, coalesce(p.source, 'till') AS source, p.gender, p.birthday, "
             f"p.email {base} ORDER BY ms.joined_at DESC, ms.member_id LIMIT :limit OFFSET :offset"
@@ -125,6 +128,8 @@ class MemberIdentity:
     phone: str
     joined_at: datetime
     branch_id: uuid.UUID | None
+    #: erased here (PIPL): the phone is '' then
+    erased_at: datetime | None = None
 
 
 async def member_identity(uow: UnitOfWork, member_id: uuid.UUID) -> MemberIdentity:
@@ -132,8 +137,9 @@ async def member_identity(uow: UnitOfWork, member_id: uuid.UUID) -> MemberIdenti
         uow,
         MemberIdentity,
         (
-            "SELECT m.card_number, m.phone, ms.joined_at, ms.branch_id FROM memberships ms "
-            "JOIN members m ON m.id = ms.member_id WHERE ms.member_id = :m"
+            "SELECT m.card_number, CASE WHEN p.erased_at IS NULL THEN m.phone ELSE '' END AS phone, ms.joined_at, "
+            "ms.branch_id, p.erased_at FROM memberships ms JOIN members m ON m.id = ms.member_id "
+            "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE ms.member_id = :m"
         ),
         {"m": member_id},
     )

@@ -129,6 +129,8 @@ class MemberProfile(Base):
     last_checkin: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: this merchant's personal data about the member was erased (PIPL; migration 0015)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TierChangeRecord(Base):
@@ -292,3 +294,20 @@ class SelfJoin(Base):
     privacy_accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ErasureRequest(Base):
+    """A member's request to erase their personal data here (``scope`` ``merchant``) or everywhere
+    (one row per merchant): ``requested`` → ``done`` (``completed_at``), or ``refused`` with a
+    ``reason`` (stored value left). Migration 0015; decision 0029."""
+
+    __tablename__ = "erasure_requests"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    scope: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

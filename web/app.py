@@ -35,6 +35,7 @@ from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.portal_join import PortalJoinController
+from lianka.web.api.portal_privacy import PortalPrivacyController
 from lianka.web.api.portal_programme import PortalProgrammeController
 from lianka.web.api.pos import PosController
 from lianka.web.api.programme import ProgrammeController
@@ -98,6 +99,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         EventsController,
         RewardsController,
         PortalProgrammeController,
+        PortalPrivacyController,
         PortalJoinController,
     ]
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import NotFound, RateLimited, ValidationFailed
-from lianka.platform.identity import secrets_box
+from lianka.platform.identity import secrets_box, sessions
 from lianka.platform.identity.errors import InvalidCredentials
 from lianka.platform.identity.runtime import Identity
 from lianka.platform.log import get_logger
@@ -386,3 +386,49 @@ async def rotate_qr_secret(ident: Identity, member_id: uuid.UUID) -> None:
             text("UPDATE members SET qr_secret = :q WHERE id = :m"), {"q": secrets.token_bytes(32), "m": member_id}
         )
         await uow.commit()
+
+
+#: erased people's phones: +999 (a country code the ITU keeps unassigned) and 11 random digits —
+#: still unique and E.164-shaped for the column, never a number anyone can receive a code on
+ERASED_PHONE_PREFIX = "+999"
+
+
+async def phone_matches(ident: Identity, member_id: uuid.UUID, typed: str) -> bool:
+    """Whether ``typed`` is the member's own phone (erasure is confirmed by re-typing it)."""
+    try:
+        phone = normalise_phone(typed)
+    except ValidationFailed:
+        return False
+    async with ident.db.uow() as uow:
+        await enter_member_scope(uow, member_id)
+        mine = await uow.session.scalar(text("SELECT phone FROM members"))
+    return mine is not None and secrets.compare_digest(str(mine), phone)
+
+
+async def erase_person(ident: Identity, member_id: uuid.UUID) -> None:
+    """Erase the person everywhere (PIPL, decision 0029): the phone becomes a pseudonym, the QR
+    secret a new one (every code shown so far stops working), every portal session is revoked. The
+    row, its id and card number stay: the ledger's accounts keep the account, not the person. Once
+    erased, again is a no-op."""
+    async with ident.db.uow(system=True) as uow:
+        erased = await uow.session.scalar(text("SELECT erased_at FROM members WHERE id = :m"), {"m": member_id})
+        if erased is None:
+            while True:
+                pseudonym = ERASED_PHONE_PREFIX + f"{secrets.randbelow(10**11):011d}"
+                done = await uow.session.execute(
+                    text(
+                        "UPDATE members SET phone = :p, qr_secret = :q, erased_at = now() WHERE id = :m "
+                        "AND NOT EXISTS (SELECT 1 FROM members WHERE phone = :p)"
+                    ),
+                    {"p": pseudonym, "q": secrets.token_bytes(32), "m": member_id},
+                )
+                if getattr(done, "rowcount", 0):
+                    break
+            await uow.commit()
+    await sessions.revoke_all_sessions(ident.db, "member", member_id)
+
+
+async def is_erased(ident: Identity, member_id: uuid.UUID) -> bool:
+    async with ident.db.uow() as uow:
+        await enter_member_scope(uow, member_id)
+        return await uow.session.scalar(text("SELECT erased_at FROM members")) is not None

@@ -144,6 +144,8 @@ class Member(Base):
     card_number: Mapped[str] = mapped_column(String(19), unique=True)
     qr_secret: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = _created()
+    #: erased everywhere (PIPL): the phone is a pseudonym, the QR secret replaced (migration 0015)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Membership(Base):

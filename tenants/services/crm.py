@@ -64,7 +64,8 @@ async def list_members(
             {
                 "member_id": r.member_id,
                 "card_number": r.card_number,
-                "phone": r.phone if full_phone else mask_phone(r.phone),
+                "phone": r.phone if full_phone or not r.phone else mask_phone(r.phone),
+                "erased": r.erased_at is not None,
                 "name": r.name,
                 "tier": r.tier_code,
                 "tags": list(r.tags),
@@ -123,6 +124,7 @@ def profile_view(member: _Member) -> dict[str, Any]:
         "source": p.source,
         "consent": dict(p.consent),
         "updated_at": p.updated_at,
+        "erased_at": p.erased_at,
     }
 
 
@@ -239,7 +241,7 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
     return {
         "member_id": member_id,
         "card_number": ident.card_number,
-        "phone": mask_phone(ident.phone),
+        "phone": mask_phone(ident.phone) if ident.phone else "",
         "joined_at": ident.joined_at,
         "profile": profile_view(member),
         "balances": {

@@ -97,8 +97,10 @@ async def test_sign_in_by_code_then_the_card_then_sign_out(
     assert enrolled.member.card_number in card.text and f'href="/m/{s["slug"]}"' in card.text
     assert "一点茶 Yidian Tea" in card.text
     signed = csrf_of(card.text[card.text.index('action="/m/sign-out"') :])  # the member session's token
-    r = await client.post("/m/sign-out", data={"_csrf": csrf_of(card.text)}, follow_redirects=False)
-    assert r.status_code == 403  # the anonymous token of the language switch does not sign out
+    anonymous = csrf_of((await client.get("/m/sign-in")).text)  # a page's token before signing in
+    assert anonymous != signed
+    r = await client.post("/m/sign-out", data={"_csrf": anonymous}, follow_redirects=False)
+    assert r.status_code == 403  # the anonymous token does not sign out
     r = await client.post("/m/sign-out", data={"_csrf": signed}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/m/sign-in"
     client.cookies.delete(MEMBER_COOKIE)

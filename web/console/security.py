@@ -103,10 +103,13 @@ def form_token(request: Request[Any, Any, Any], ident: Identity) -> tuple[str, C
 
 def check_public_form(request: Request[Any, Any, Any], ident: Identity, presented: str | None) -> None:
     """For a form posted without a session guard: the token must be the one we put in the page —
-    bound to the anonymous cookie, or to the session cookie when the browser is signed in."""
+    bound to the anonymous cookie, or to the staff or member session cookie when signed in."""
     presented = presented or request.headers.get(sessions.CSRF_HEADER)
     session = request.cookies.get(sessions.STAFF_COOKIE)
     if session and sessions.csrf_ok(ident.secret, session, presented):
+        return
+    member = request.cookies.get(sessions.MEMBER_COOKIE)  # a member signed in to the portal
+    if member and sessions.csrf_ok(ident.secret, member, presented):
         return
     anon = request.cookies.get(ANON_COOKIE)
     if anon and presented and secrets_box.same(anon_token(ident, anon), presented):

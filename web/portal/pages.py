@@ -32,6 +32,11 @@ PROBLEMS: dict[tuple[str, str | None], str] = {
     ("invalid-credentials", None): N_("The code is wrong or has expired."),
     ("rate-limited", None): N_("Too many attempts: try again in a few minutes."),
     ("not-found", "branch"): N_("This join link is not valid."),
+    ("validation-failed", "email"): N_("Enter an e-mail address such as ming@example.com."),
+    ("validation-failed", "address"): N_("An address has at most 400 characters."),
+    ("validation-failed", "preferences"): N_("Preferences: at most 200 characters."),
+    ("stored-value-left", None): N_("Stored value is left on your card: spend it or ask the shop for a refund first."),
+    ("not-found", "scope"): N_("Choose one of your shops."),
 }
 FLASH: dict[str, str] = {
     "signed-out": N_("You have signed out."),
@@ -39,6 +44,11 @@ FLASH: dict[str, str] = {
     "joined": N_("Welcome! You are a member now: show this card at the till."),
     "prospect": N_("Almost there: your membership starts with your first qualifying purchase at the till."),
     "already": N_("You are a member already: welcome back."),
+    "profile-saved": N_("Your profile is saved."),
+    "consent-granted": N_("Consent given: you will receive news on this channel."),
+    "consent-withdrawn": N_("Consent withdrawn: no more news on this channel."),
+    "erased-merchant": N_("Done: the shop has erased your personal data."),
+    "erased-everywhere": N_("Done: your personal data is erased everywhere and you are signed out."),
 }
 
 
@@ -85,7 +95,7 @@ async def portal_page(
         "lang": lang,
         "languages": i18n.LANGUAGES,
         "csrf": (member_csrf(request) if signed_in else None) or anon_csrf,
-        "lang_csrf": anon_csrf,
+        "lang_csrf": (member_csrf(request) if signed_in else None) or anon_csrf,
         "signed_in": signed_in,
         "flash": lang.gettext(shown) if shown else None,
         "path": request.url.path,
