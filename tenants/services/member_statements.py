@@ -209,6 +209,20 @@ class Statement:
     sent_channel: str | None
 
 
+@dataclass(frozen=True)
+class MerchantFacts:
+    slug: str
+    name: str
+
+
+async def merchant_facts(db: Database, merchant_ref: str, member_id: uuid.UUID) -> MerchantFacts:
+    """The merchant's slug and name for the statements' pages (404 unless the member belongs there)."""
+    tenant = await member_merchant(db, merchant_ref, member_id)
+    async with db.uow(tenant) as uow:
+        slug, name = await q.slug_and_name(uow, tenant)
+    return MerchantFacts(slug, name)
+
+
 async def my_statements(db: Database, merchant_ref: str, member_id: uuid.UUID) -> list[Statement]:
     """The member's statements at a merchant they belong to, newest first (404 for another merchant)."""
     tenant = await member_merchant(db, merchant_ref, member_id)

@@ -183,6 +183,21 @@ async def test_the_figures_of_a_month_with_earn_spend_expiry_and_top_up(shop: Sh
     r = await shop.call("GET", f"/portal/merchants/{shop.slug}/statements/{this_month()}", idle)
     assert r.status_code == 404  # another member's statement is not yours
 
+    # the pages: the list of months and the month's page, in both languages
+    for lang, words in (("zh-CN", ("月度账单", "获得", "¥26.00", "随行杯")), ("en", ("Monthly statements", "Earned"))):
+        shop.client.cookies.clear()
+        cookie = {"Cookie": f"{a.headers['Cookie']}; lk_lang={lang}"}
+        page = await shop.client.get(f"/m/{shop.slug}/statements", headers=cookie)
+        assert page.status_code == 200 and f'data-month="{this_month()}"' in page.text and words[0] in page.text
+        page = await shop.client.get(f"/m/{shop.slug}/statements/{this_month()}", headers=cookie)
+        assert page.status_code == 200 and all(w in page.text for w in words), page.text
+        assert 'data-figure="points-expired">300' in page.text and "¥12.00" in page.text  # expiring next month
+    shop.client.cookies.clear()
+    page = await shop.client.get(f"/m/{shop.slug}/statements", headers={"Cookie": idle.headers["Cookie"]})
+    assert 'data-testid="no-statements"' in page.text
+    page = await shop.client.get(f"/m/{shop.slug}/statements/2020-01", headers={"Cookie": a.headers["Cookie"]})
+    assert page.status_code == 404
+
 
 async def test_the_text_sent_and_the_statement_of_another_merchant(
     shop: Shop, client: Any, auth_kit: Any, db: Any, tenant_factory: Any

@@ -124,3 +124,51 @@ async def test_own_merchant_other_alliances_and_other_members(world: World, auth
     # without a session, nothing
     world.client.cookies.clear()
     assert (await world.client.get("/api/v1/portal/alliances")).status_code == 401
+
+
+async def test_the_alliance_card_page_switches_a_partner_off_and_on(world: World, auth_kit: Any) -> None:
+    me = await auth_kit.member(world.partners["P"].tenant)
+    q = world.partners["Q"].tenant
+    for lang, words in (("zh-CN", ("我的联盟卡", "认可我的卡")), ("en", ("My alliance card", "Recognises my card"))):
+        world.client.cookies.clear()
+        world.client.cookies.set("lk_lang", lang)
+        page = await world.client.get("/m/alliances", headers={"Cookie": f"{me.headers['Cookie']}; lk_lang={lang}"})
+        assert page.status_code == 200 and all(w in page.text for w in words), page.text
+        assert "Partner Q" in page.text and f'data-partner="{q}" data-recognised="yes"' in page.text
+    world.client.cookies.clear()
+    form = {"recognised": "no", "_csrf": me.headers["X-CSRF-Token"]}
+    cookie = {"Cookie": me.headers["Cookie"]}
+    r = await world.client.post(
+        f"/m/alliances/{world.alliance}/partners/{q}", data=form, headers=cookie, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/m/alliances"), r.text
+    assert await lookups(world, "Q", me) == {"card": 404, "phone": 404, "qr": 404}
+    world.client.cookies.clear()
+    page = await world.client.get("/m/alliances", headers=cookie)
+    assert f'data-partner="{q}" data-recognised="no"' in page.text and 'data-testid="recognition-history"' in page.text
+    # without the session's token the form is refused and nothing changes
+    world.client.cookies.clear()
+    r = await world.client.post(
+        f"/m/alliances/{world.alliance}/partners/{q}", data={"recognised": "yes"}, headers=cookie
+    )
+    assert r.status_code == 403
+    assert await lookups(world, "Q", me) == {"card": 404, "phone": 404, "qr": 404}
+    world.client.cookies.clear()
+    r = await world.client.post(
+        f"/m/alliances/{world.alliance}/partners/{q}",
+        data={**form, "recognised": "yes"},
+        headers=cookie,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert await lookups(world, "Q", me) == {"card": 200, "phone": 200, "qr": 200}
+    # the own merchant has no switch; another alliance's page is the portal's 404
+    world.client.cookies.clear()
+    page = await world.client.get("/m/alliances", headers=cookie)
+    own = page.text.split(f'data-partner="{world.partners["P"].tenant}"')[1].split("</li>")[0]
+    assert "<form" not in own
+    world.client.cookies.clear()
+    r = await world.client.post(
+        f"/m/alliances/{uuid.uuid4()}/partners/{q}", data=form, headers=cookie, follow_redirects=False
+    )
+    assert r.status_code == 404

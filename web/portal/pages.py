@@ -39,6 +39,8 @@ FLASH: dict[str, str] = {
     "joined": N_("Welcome! You are a member now: show this card at the till."),
     "prospect": N_("Almost there: your membership starts with your first qualifying purchase at the till."),
     "already": N_("You are a member already: welcome back."),
+    "recognition-on": N_("Done: this partner recognises your card again."),
+    "recognition-off": N_("Done: this partner no longer recognises your card."),
 }
 
 
