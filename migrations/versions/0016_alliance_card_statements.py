@@ -93,7 +93,9 @@ def upgrade() -> None:
         sa.Column("member_id", UUID(as_uuid=True), sa.ForeignKey("members.id"), nullable=False),
         sa.Column("merchant_id", UUID(as_uuid=True), sa.ForeignKey("merchants.id"), nullable=False),
         sa.Column("recognised", sa.Boolean, nullable=False),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("clock_timestamp()")),
+        sa.Column(
+            "changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("clock_timestamp()")
+        ),
         sa.Column("source", sa.String(40), nullable=False),
         sa.Column("actor", sa.String(100), nullable=False),
     )

@@ -135,12 +135,11 @@ async def _figures(
             "month": nxt,
             "points": expiring_points,
             "value": points_value(expiring_points, value),
-            "first": min(lot.expires_at for lot in expiring).isoformat() if expiring else None,
+            "first": min(dates).isoformat() if (dates := [x.expires_at for x in expiring if x.expires_at]) else None,
         },
         "claimable": {
             "rewards": [
-                {"name": i.reward.name, "points_cost": i.reward.points_cost}
-                for i in catalogue.items[:CLAIMABLE_SHOWN]
+                {"name": i.reward.name, "points_cost": i.reward.points_cost} for i in catalogue.items[:CLAIMABLE_SHOWN]
             ],
             "rewards_count": len(catalogue.items),
             "coupons": [

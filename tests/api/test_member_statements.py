@@ -200,7 +200,7 @@ async def test_the_figures_of_a_month_with_earn_spend_expiry_and_top_up(shop: Sh
 
 
 async def test_the_text_sent_and_the_statement_of_another_merchant(
-    shop: Shop, client: Any, auth_kit: Any, db: Any, tenant_factory: Any
+    shop: Shop, client: Any, auth_kit: Any, db: Any, tenant_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lianka.platform.identity.sms import ConsoleSms, Sms
     from lianka.platform.jobs import HANDLERS
@@ -218,14 +218,10 @@ async def test_the_text_sent_and_the_statement_of_another_merchant(
         async def send(self, phone: str, text: str) -> None:
             sent.append(Sms(phone, text))
 
-    original = statement_jobs.sms_channel_for
-    statement_jobs.sms_channel_for = lambda cfg: Keep()  # type: ignore[assignment]
-    try:
-        async with db.uow(shop.tenant) as uow:
-            handler = HANDLERS["send_member_statement"]  # the consumer's body, as the worker runs it
-            await handler(uow, member_id=str(a.subject_id), month=this_month())
-    finally:
-        statement_jobs.sms_channel_for = original
+    monkeypatch.setattr(statement_jobs, "sms_channel_for", lambda cfg: Keep())
+    async with db.uow(shop.tenant) as uow:
+        handler = HANDLERS["send_member_statement"]  # the consumer's body, as the worker runs it
+        await handler(uow, member_id=str(a.subject_id), month=this_month())
     assert len(sent) == 1 and sent[0].phone == a.extra["phone"]
     assert f"/m/{shop.slug}/statements/{this_month()}" in sent[0].text and "月度权益账单" in sent[0].text
     # another merchant's statements are the same 404 as an unknown merchant's

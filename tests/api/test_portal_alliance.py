@@ -64,7 +64,10 @@ async def test_switching_a_partner_off_hides_the_card_from_that_partner_only(
     for who in "OQR":
         assert await lookups(world, who, me) == {"card": 200, "phone": 200, "qr": 200}
 
-    q, url = world.partners["Q"], f"/portal/alliances/{world.alliance}/partners/{world.partners['Q'].tenant}/recognition"
+    q, url = (
+        world.partners["Q"],
+        f"/portal/alliances/{world.alliance}/partners/{world.partners['Q'].tenant}/recognition",
+    )
     changed = await as_member(world, "PUT", url, me, {"recognised": False})
     assert changed["recognised"] is False and changed["name"] == "Partner Q"
     assert await lookups(world, "Q", me) == {"card": 404, "phone": 404, "qr": 404}  # as for a stranger

@@ -53,9 +53,7 @@ class AlliancePages(Controller):
     ) -> Template:
         mine = await member_statements.my_statements(ident.db, merchant, principal.subject_id)
         facts = await member_statements.merchant_facts(ident.db, merchant, principal.subject_id)
-        return await portal_page(
-            request, "portal/statements.html", signed_in=True, statements=mine, merchant=facts
-        )
+        return await portal_page(request, "portal/statements.html", signed_in=True, statements=mine, merchant=facts)
 
     @get("/{merchant:str}/statements/{month:str}")
     async def statement(
