@@ -15,5 +15,6 @@ import lianka.alliance.settlement.jobs  # noqa: E402
 import lianka.platform.builtin_jobs  # noqa: E402
 import lianka.platform.identity.jobs  # noqa: E402
 import lianka.tenants.jobs  # noqa: E402
+import lianka.tenants.statement_jobs  # noqa: E402
 
 __all__ = ["broker", "lianka"]

@@ -34,6 +34,7 @@ from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
+from lianka.web.api.portal_alliance import PortalAllianceController, PortalStatementsController
 from lianka.web.api.portal_join import PortalJoinController
 from lianka.web.api.portal_privacy import PortalPrivacyController
 from lianka.web.api.portal_programme import PortalProgrammeController
@@ -101,6 +102,8 @@ def api_routes() -> list[ControllerRouterHandler]:
         PortalProgrammeController,
         PortalPrivacyController,
         PortalJoinController,
+        PortalAllianceController,
+        PortalStatementsController,
     ]
 
 

@@ -375,3 +375,86 @@ async def is_alliance(uow: UnitOfWork, book: uuid.UUID) -> bool:
 async def member_by_card(uow: UnitOfWork, card_number: str) -> CardRow | None:
     row = (await uow.session.execute(_MEMBER_BY_CARD, {"c": card_number})).first()
     return None if row is None else CardRow(row.id, bytes(row.qr_secret))
+
+
+# --- the member's alliance card (portal scope: ``app.member_id``) ------------------------------------
+
+
+class CardPartner(NamedTuple):
+    """A partner of an alliance the member holds the card of (``lianka_my_alliance_cards()``)."""
+
+    alliance_id: uuid.UUID
+    alliance_name: str
+    currency: str
+    merchant_id: uuid.UUID
+    merchant_name: str
+    merchant_slug: str
+    role: str
+    status: str
+    branches: int
+    is_member: bool
+    recognised: bool
+
+
+class RecognitionChange(NamedTuple):
+    """A row of ``alliance_recognition``: the member let a partner recognise the card, or not."""
+
+    alliance_id: uuid.UUID
+    merchant_id: uuid.UUID
+    recognised: bool
+    changed_at: datetime
+    source: str
+
+
+_MY_ALLIANCE_CARDS = text("""
+SELECT alliance_id, alliance_name, currency, merchant_id, merchant_name, merchant_slug, role, status, branches,
+       is_member, recognised FROM lianka_my_alliance_cards()
+""")
+_RECOGNITION_HISTORY = text("""
+SELECT alliance_id, merchant_id, recognised, changed_at, source FROM alliance_recognition
+ WHERE member_id = :m ORDER BY seq DESC LIMIT :n
+""")
+_INSERT_RECOGNITION = text("""
+INSERT INTO alliance_recognition (alliance_id, member_id, merchant_id, recognised, source, actor)
+VALUES (:a, :m, :p, :r, :s, :actor)
+""")
+_LOCK_RECOGNITION = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+_MEMBER_BY_PHONE = text("SELECT id, qr_secret FROM members WHERE phone = :p")
+
+
+async def my_alliance_cards(uow: UnitOfWork) -> list[CardPartner]:
+    """Every partner of every alliance the member in scope holds the card of (unit of work in member scope)."""
+    return [CardPartner(*r) for r in await uow.session.execute(_MY_ALLIANCE_CARDS)]
+
+
+async def recognition_history(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 200) -> list[RecognitionChange]:
+    """The member's changes, newest first (member scope)."""
+    rows = await uow.session.execute(_RECOGNITION_HISTORY, {"m": member_id, "n": limit})
+    return [RecognitionChange(*r) for r in rows]
+
+
+async def lock_recognition(uow: UnitOfWork, member_id: uuid.UUID) -> None:
+    """Serialise one member's recognition changes (each compares with the latest before writing)."""
+    await uow.session.execute(_LOCK_RECOGNITION, {"k": f"alliance-recognition:{member_id}"})
+
+
+async def insert_recognition(
+    uow: UnitOfWork,
+    alliance_id: uuid.UUID,
+    member_id: uuid.UUID,
+    merchant_id: uuid.UUID,
+    recognised: bool,
+    *,
+    source: str,
+    actor: str,
+) -> None:
+    await uow.session.execute(
+        _INSERT_RECOGNITION,
+        {"a": alliance_id, "m": member_id, "p": merchant_id, "r": recognised, "s": source, "actor": actor},
+    )
+
+
+async def member_by_phone(uow: UnitOfWork, phone: str) -> CardRow | None:
+    """A member found by phone (E.164; system scope)."""
+    row = (await uow.session.execute(_MEMBER_BY_PHONE, {"p": phone})).first()
+    return None if row is None else CardRow(row.id, bytes(row.qr_secret))

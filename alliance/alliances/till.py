@@ -472,23 +472,39 @@ async def card_balance(
 
 
 async def find_card(
-    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, *, card: str | None, qr: str | None
+    db: Database,
+    merchant: uuid.UUID,
+    alliance_id: uuid.UUID,
+    *,
+    card: str | None,
+    qr: str | None,
+    phone: str | None = None,
 ) -> dict[str, Any]:
-    """One card everywhere: a partner's till finds an alliance cardholder by card number or a current QR
-    token even when the person is another partner's member — and learns the member id and the alliance
-    balances only (no phone, no profile, no purchases)."""
-    from lianka.platform.identity.members import is_valid_card_number, parse_qr, qr_matches
+    """One card everywhere: a partner's till finds an alliance cardholder by card number, a current QR
+    token or the phone the customer gives, even when the person is another partner's member — and
+    learns the member id and the alliance balances only (no phone, no profile, no purchases). A
+    partner the member switched off (``recognition``) gets the stranger's 404, whichever way it asks."""
+    from lianka.platform.identity.members import is_valid_card_number, normalise_phone, parse_qr, qr_matches
 
-    if len(card or "") > CARD_MAX or len(qr or "") > CARD_MAX:
-        raise ValidationFailed(f"card and qr: at most {CARD_MAX} characters", field="qr" if qr else "card")
+    if len(card or "") > CARD_MAX or len(qr or "") > CARD_MAX or len(phone or "") > CARD_MAX:
+        raise ValidationFailed(
+            f"card, qr and phone: at most {CARD_MAX} characters", field="qr" if qr else "phone" if phone else "card"
+        )
     async with db.uow(merchant) as uow:
         await membership(uow, alliance_id)
     if qr:
         card_no, step, mac = parse_qr(qr)
     elif card:
         card_no, step, mac = card.strip(), 0, ""
+    elif phone:
+        e164 = normalise_phone(phone)
+        async with db.uow(system=True) as uow:
+            by_phone = await queries.member_by_phone(uow, e164)
+        if by_phone is None:
+            raise NotACardholder("not an alliance card")
+        return await card_balance(db, merchant, alliance_id, by_phone.id)
     else:
-        raise ValidationFailed("give card or qr")
+        raise ValidationFailed("give card, qr or phone")
     if not is_valid_card_number(card_no):
         raise NotACardholder("not an alliance card")
     async with db.uow(system=True) as uow:

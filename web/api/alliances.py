@@ -320,7 +320,8 @@ class AllianceTillController(Controller):
     @get(
         "/cards",
         guards=[requires(Permission.MEMBERS_READ)],
-        summary="Find an alliance card by card number or QR token (any partner's member): id and balances only",
+        summary="Find an alliance card by card number, QR token or phone (any partner's member who lets this "
+        "partner recognise the card): id and balances only",
     )
     async def find_card(
         self,
@@ -329,8 +330,9 @@ class AllianceTillController(Controller):
         principal: CurrentPrincipal,
         card: FromQuery[str | None] = None,
         qr: FromQuery[str | None] = None,
+        phone: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        return await till.find_card(db, principal.tenant, alliance_id, card=card, qr=qr)
+        return await till.find_card(db, principal.tenant, alliance_id, card=card, qr=qr, phone=phone)
 
     @get(
         "/cards/{member_id:uuid}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from litestar import Router
 
 from lianka.web.console.security import html_security_middleware
+from lianka.web.portal.alliance import AlliancePages
 from lianka.web.portal.auth import PortalAuthPages
 from lianka.web.portal.card import CardPages
 from lianka.web.portal.errors import EXCEPTION_HANDLERS
@@ -25,7 +26,7 @@ __all__ = ["portal_router"]
 def portal_router() -> Router:
     return Router(
         "/",
-        route_handlers=[PortalAuthPages, JoinPages, CardPages, PrivacyPages],
+        route_handlers=[PortalAuthPages, JoinPages, CardPages, PrivacyPages, AlliancePages],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],
         include_in_schema=False,

@@ -49,6 +49,8 @@ FLASH: dict[str, str] = {
     "consent-withdrawn": N_("Consent withdrawn: no more news on this channel."),
     "erased-merchant": N_("Done: the shop has erased your personal data."),
     "erased-everywhere": N_("Done: your personal data is erased everywhere and you are signed out."),
+    "recognition-on": N_("Done: this partner recognises your card again."),
+    "recognition-off": N_("Done: this partner no longer recognises your card."),
 }
 
 
