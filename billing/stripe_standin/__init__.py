@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl
 import httpx
 from litestar import Litestar, Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 Obj = dict[str, Any]
@@ -410,7 +411,7 @@ def build_app(standin: StripeStandin) -> Litestar:
         return await call(request, standin.create_customer)
 
     @get("/v1/customers/{oid:str}")
-    async def customers_get(request: Request[Any, Any, Any], oid: str) -> Response[Obj]:
+    async def customers_get(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
         return await call(request, lambda _: found(standin.customers, "customer", oid))
 
     @post("/v1/checkout/sessions")
@@ -418,7 +419,7 @@ def build_app(standin: StripeStandin) -> Litestar:
         return await call(request, standin.create_checkout_session)
 
     @get("/v1/checkout/sessions/{oid:str}")
-    async def sessions_get(request: Request[Any, Any, Any], oid: str) -> Response[Obj]:
+    async def sessions_get(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
         return await call(request, lambda _: found(standin.sessions, "checkout.session", oid))
 
     @post("/v1/billing_portal/sessions")
@@ -426,17 +427,17 @@ def build_app(standin: StripeStandin) -> Litestar:
         return await call(request, standin.create_portal_session)
 
     @get("/v1/subscriptions/{oid:str}")
-    async def subscriptions_get(request: Request[Any, Any, Any], oid: str) -> Response[Obj]:
+    async def subscriptions_get(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
         return await call(request, lambda _: found(standin.subscriptions, "subscription", oid))
 
     @post("/v1/subscriptions/{oid:str}")
-    async def subscriptions_update(request: Request[Any, Any, Any], oid: str) -> Response[Obj]:
+    async def subscriptions_update(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
         response = await call(request, lambda params: standin.update_subscription(oid, params))
         await standin._after(standin.events[-1:] if response.status_code == 200 else [])
         return response
 
     @delete("/v1/subscriptions/{oid:str}", status_code=200)
-    async def subscriptions_cancel(request: Request[Any, Any, Any], oid: str) -> Response[Obj]:
+    async def subscriptions_cancel(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
         events: list[Obj] = []
 
         def cancel(_: Obj) -> Obj:
@@ -449,7 +450,7 @@ def build_app(standin: StripeStandin) -> Litestar:
 
     # the hosted checkout page, to click through locally
     @get("/checkout/{oid:str}", media_type="text/html")
-    async def checkout_page(oid: str) -> Response[str]:
+    async def checkout_page(oid: FromPath[str]) -> Response[str]:
         session = standin.sessions.get(oid)
         if session is None:
             return Response("No such Checkout Session", status_code=404, media_type="text/plain")
@@ -465,7 +466,7 @@ def build_app(standin: StripeStandin) -> Litestar:
         return Response(page, media_type="text/html")
 
     @post("/checkout/{oid:str}/pay")
-    async def checkout_pay(oid: str) -> Response[Any]:
+    async def checkout_pay(oid: FromPath[str]) -> Response[Any]:
         try:
             events = standin.complete_checkout(oid)
         except (KeyError, StripeError):

@@ -165,7 +165,17 @@ def test_any_delivery_sequence_never_goes_backwards(start: Status, deliveries) -
 
 def test_signal_reads_both_api_shapes_of_an_invoice() -> None:
     base = {"id": "evt_1", "created": 1_780_000_000, "type": "invoice.paid"}
-    new = {**base, "data": {"object": {"customer": "cus_1", "parent": {"subscription_details": {"subscription": SUB, "metadata": {"plan": "shop", "tenant_id": "t"}}}}}}
+    new = {
+        **base,
+        "data": {
+            "object": {
+                "customer": "cus_1",
+                "parent": {
+                    "subscription_details": {"subscription": SUB, "metadata": {"plan": "shop", "tenant_id": "t"}}
+                },
+            }
+        },
+    }
     old = {**base, "data": {"object": {"customer": "cus_1", "subscription": SUB}}}
     for event in (new, old):
         s = domain.signal_from_event(event)
