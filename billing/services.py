@@ -35,9 +35,12 @@ QUEUE = "billing"
 
 
 class BillingNotConfigured(DomainError):
+    """This installation has no Stripe key or webhook secret. A 409 (the server's state forbids the
+    request) rather than a 5xx: nothing is broken, and retrying will not help until it is set."""
+
     type_slug = "billing-not-configured"
     title = "Billing is not configured"
-    status = 503
+    status = 409
 
 
 class WebhookSignatureInvalid(DomainError):

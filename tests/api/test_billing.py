@@ -372,3 +372,13 @@ async def test_webhook_route_is_public_and_the_others_are_guarded(security_matri
     await security_matrix.check(
         "GET", "/api/v1/billing/subscription", tenant=a, other=b, other_tenant_status=None, members_too=True
     )
+
+
+async def test_without_stripe_settings_billing_answers_a_clear_problem(client, tenant_factory, staff_token) -> None:
+    """The default app (no LIANKA_STRIPE_* set): a 409 ``billing-not-configured``, never a 5xx."""
+    t = await tenant_factory()
+    owner = await staff_token(t)
+    for path, body in (("/api/v1/billing/checkout", {"plan": "shop"}), ("/api/v1/billing/webhooks/stripe", {})):
+        r = await client.post(path, json=body, headers=owner.headers)
+        assert r.status_code == 409, r.text
+        assert r.json()["type"].endswith("/billing-not-configured")
