@@ -82,6 +82,11 @@ class Settings:
     metrics_token: str = ""
     #: sign-in, tokens, OIDC, mail and SMS (``LIANKA_PUBLIC_URL``, ``LIANKA_OIDC_*``, ``LIANKA_SMTP_*`` …)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    #: Stripe (billing): where the SDK sends its requests (the local stand-in in development and tests,
+    #: Stripe itself when empty), the secret API key, and the webhook endpoint's signing secret
+    stripe_api_base: str = ""
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -107,6 +112,9 @@ class Settings:
             relay_batch_size=int(env.get("LIANKA_RELAY_BATCH_SIZE", str(cls.relay_batch_size))),
             trusted_proxies=_networks(env.get("LIANKA_TRUSTED_PROXIES", "")),
             metrics_token=env.get("LIANKA_METRICS_TOKEN", ""),
+            stripe_api_base=env.get("LIANKA_STRIPE_API_BASE", ""),
+            stripe_secret_key=env.get("LIANKA_STRIPE_SECRET_KEY", ""),
+            stripe_webhook_secret=env.get("LIANKA_STRIPE_WEBHOOK_SECRET", ""),
         )
         s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host, port=s.port))
         if s.is_production:

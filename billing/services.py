@@ -1,0 +1,303 @@
+"""Billing use cases: the merchant's account (created lazily with its trial), Stripe Checkout and the
+customer portal through the real ``stripe`` SDK, the webhook inbox (store first, process in a job),
+the clock (trial and grace expiry), and the operators' list and re-processing of events.
+
+Use cases take the ``Database`` and commit; ``process_event`` is a building block the job and the
+operator's ``reprocess`` share. Calls to Stripe carry an idempotency key where a retry could create
+a second object (the customer).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from lianka.billing import domain
+from lianka.billing import queries as q
+from lianka.billing.domain import Account, Plan, Status
+from lianka.billing.queries import EventRow
+from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.errors import BadRequest, DomainError, NotFound, RuleViolation
+from lianka.platform.log import get_logger
+from lianka.platform.outbox import enqueue
+from lianka.platform.settings import Settings
+
+log = get_logger(__name__)
+STRIPE = "stripe"
+#: how old (seconds) a signed delivery may be: Stripe's SDK default, against replays of old captures
+WEBHOOK_TOLERANCE_SECONDS = 300
+PROCESS_ACTOR = "billing_process_event"
+QUEUE = "billing"
+
+
+class BillingNotConfigured(DomainError):
+    """This installation has no Stripe key or webhook secret. A 409 (the server's state forbids the
+    request) rather than a 5xx: nothing is broken, and retrying will not help until it is set."""
+
+    type_slug = "billing-not-configured"
+    title = "Billing is not configured"
+    status = 409
+
+
+class WebhookSignatureInvalid(DomainError):
+    type_slug = "webhook-signature-invalid"
+    title = "The webhook signature could not be verified"
+    status = 400
+
+
+class PlanNotPurchasable(RuleViolation):
+    type_slug = "plan-not-purchasable"
+    title = "This plan cannot be bought"
+
+
+class NoStripeCustomer(RuleViolation):
+    type_slug = "billing-no-customer"
+    title = "There is no billing customer yet: subscribe to a plan first"
+
+
+# --- Stripe ----------------------------------------------------------------------------------------
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient:
+    """The SDK's client, pointed at ``LIANKA_STRIPE_API_BASE`` when set (the local stand-in)."""
+    if not settings.stripe_secret_key:
+        raise BillingNotConfigured("Set LIANKA_STRIPE_SECRET_KEY (and LIANKA_STRIPE_WEBHOOK_SECRET)")
+    base: Any = {"api": settings.stripe_api_base.rstrip("/")} if settings.stripe_api_base else None
+    return stripe.StripeClient(
+        settings.stripe_secret_key, base_addresses=base, http_client=stripe.HTTPXClient(), max_network_retries=2
+    )
+
+
+# --- the account -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subscription:
+    account: Account
+    plan: Plan
+    #: the plan whose limits apply now (the free plan once canceled)
+    effective: Plan
+
+
+async def ensure_account(uow: UnitOfWork, tenant: uuid.UUID, *, lock: bool = False) -> Account:
+    """The merchant's account; created on first use with the trial counted from the sign-up, so a
+    merchant read late still ends its trial 14 days after signing up (building block)."""
+    found = await q.account(uow, tenant, lock=lock)
+    if found is not None:
+        return found
+    signed_up = await q.merchant_created_at(uow, tenant)
+    if signed_up is None:
+        raise NotFound("No such merchant")
+    await q.insert_account(uow, tenant, domain.new_account(signed_up))
+    found = await q.account(uow, tenant, lock=lock)
+    assert found is not None
+    return found
+
+
+async def subscription(db: Database, tenant: uuid.UUID) -> Subscription:
+    async with db.uow(tenant) as uow:
+        account = await ensure_account(uow, tenant)
+        plan = await q.plan(uow, account.plan)
+        effective = await q.plan(uow, domain.effective_plan(account))
+        await uow.commit()
+    assert plan is not None and effective is not None
+    return Subscription(account, plan, effective)
+
+
+async def plans(db: Database) -> list[Plan]:
+    async with db.uow() as uow:
+        return await q.plans(uow)
+
+
+async def start_checkout(
+    db: Database, settings: Settings, tenant: uuid.UUID, plan_code: str, *, success_url: str, cancel_url: str
+) -> str:
+    """A Stripe Checkout Session for ``plan_code`` (creating the merchant's Stripe customer once);
+    returns the URL to send the merchant to. The subscription's metadata names the merchant and the
+    plan, which the webhooks carry back."""
+    client = stripe_client(settings)
+    async with db.uow(tenant) as uow:
+        plan = await q.plan(uow, plan_code)
+        if plan is None:
+            raise BadRequest(f"No plan {plan_code!r}", field="plan")
+        if not plan.is_paid:
+            raise PlanNotPurchasable("The free plan needs no checkout", field="plan")
+        account = await ensure_account(uow, tenant, lock=True)  # one customer even under double clicks
+        customer = account.stripe_customer_id
+        if customer is None:
+            created = await client.v1.customers.create_async(
+                params={"metadata": {"tenant_id": str(tenant)}, "description": f"Lianka merchant {tenant}"},
+                options={"idempotency_key": f"lianka-customer-{tenant}"},
+            )
+            customer = created.id
+            await q.save_account(uow, tenant, _with_customer(account, customer))
+        await uow.commit()
+    metadata = {"tenant_id": str(tenant), "plan": plan.code}
+    session = await client.v1.checkout.sessions.create_async(
+        params={
+            "mode": "subscription",
+            "customer": customer,
+            "client_reference_id": str(tenant),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+            "subscription_data": {"metadata": metadata},
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": plan.currency.lower(),
+                        "unit_amount": plan.price_minor,
+                        "recurring": {"interval": "month"},
+                        "product_data": {"name": f"Lianka {plan.name}", "metadata": {"plan": plan.code}},
+                    },
+                }
+            ],
+        }
+    )
+    if not session.url:
+        raise BillingNotConfigured("Stripe returned a Checkout Session without a URL")
+    return session.url
+
+
+def _with_customer(account: Account, customer: str) -> Account:
+    return replace(account, stripe_customer_id=customer)
+
+
+async def open_portal(db: Database, settings: Settings, tenant: uuid.UUID, *, return_url: str) -> str:
+    """A Stripe customer-portal session (card, invoices, cancellation); its URL."""
+    client = stripe_client(settings)
+    async with db.uow(tenant) as uow:
+        account = await ensure_account(uow, tenant)
+        await uow.commit()
+    if account.stripe_customer_id is None:
+        raise NoStripeCustomer()
+    session = await client.v1.billing_portal.sessions.create_async(
+        params={"customer": account.stripe_customer_id, "return_url": return_url}
+    )
+    return session.url
+
+
+# --- the webhook inbox -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    row_id: int
+    event_id: str
+    duplicate: bool
+
+
+async def receive_stripe_webhook(db: Database, settings: Settings, payload: bytes, signature: str | None) -> Received:
+    """Verify a delivery with the SDK, store the event once and queue its processing, all in one
+    transaction, so a 2xx means it is safely stored. A bad signature is recorded and refused."""
+    if not settings.stripe_webhook_secret:
+        raise BillingNotConfigured("Set LIANKA_STRIPE_WEBHOOK_SECRET")
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature, settings.stripe_webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+        )
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        async with db.uow(system=True) as uow:
+            row = await q.record_refusal(uow, STRIPE, reason)
+            await uow.commit()
+        log.warning("stripe webhook refused", row=row, reason=reason)
+        raise WebhookSignatureInvalid("The Stripe-Signature header does not match this payload") from None
+    body = event.to_dict()
+    created = datetime.fromtimestamp(int(event.created), UTC)
+    async with db.uow(system=True) as uow:
+        row_id, first = await q.store_event(uow, STRIPE, event.id, event.type, created, body)
+        if first:
+            await enqueue(uow, PROCESS_ACTOR, queue=QUEUE, event_row=row_id)
+        await uow.commit()
+    return Received(row_id, event.id, duplicate=not first)
+
+
+async def process_event(uow: UnitOfWork, row_id: int, *, retry: bool = False) -> str:
+    """Apply one stored event to its merchant's account (system scope; building block). Returns the
+    event's status; an event already processed or ignored is left as it is unless ``retry``."""
+    row = await q.event(uow, row_id, lock=True)
+    if row is None:
+        raise NotFound(f"No billing event {row_id}")
+    if row.status == "refused" or (row.status in ("processed", "ignored") and not retry):
+        return row.status
+    try:
+        signal = domain.signal_from_event(row.payload or {})
+    except domain.Unusable as why:
+        return await _finish(uow, row, "ignored", None, str(why))
+    tenant = await q.tenant_of_customer(uow, signal.customer) if signal.customer else None
+    if tenant is None:
+        return await _finish(uow, row, "ignored", None, f"Stripe customer {signal.customer!r} is no merchant's")
+    if signal.tenant_ref is not None and signal.tenant_ref != str(tenant):
+        reason = f"the object names merchant {signal.tenant_ref} but its customer is merchant {tenant}'s"
+        return await _finish(uow, row, "ignored", None, reason)
+    if signal.plan is not None and await q.plan(uow, signal.plan) is None:
+        return await _finish(uow, row, "ignored", tenant, f"unknown plan {signal.plan!r}")
+    account = await ensure_account(uow, tenant, lock=True)
+    decision = domain.apply(account, signal)
+    if not decision.applied:
+        return await _finish(uow, row, "ignored", tenant, decision.reason)
+    if decision.account != account:
+        await q.save_account(uow, tenant, decision.account)
+    log.info("billing event applied", stripe_event=row.event_id, type=row.type, status=decision.account.status.value)
+    return await _finish(uow, row, "processed", tenant, None)
+
+
+async def _finish(uow: UnitOfWork, row: EventRow, status: str, tenant: uuid.UUID | None, reason: str | None) -> str:
+    await q.finish_event(uow, row.id, status, tenant=tenant, reason=reason)
+    return status
+
+
+async def process_event_recording_failure(uow: UnitOfWork, row_id: int, *, retry: bool = False) -> str:
+    """:func:`process_event` in a savepoint: an error rolls its effects back and marks the event
+    ``failed`` with the error, for an operator to look at and ``lianka billing reprocess``."""
+    try:
+        async with uow.session.begin_nested():
+            return await process_event(uow, row_id, retry=retry)
+    except DomainError:
+        raise
+    except Exception as exc:
+        log.exception("billing event failed", row=row_id)
+        await q.finish_event(uow, row_id, "failed", tenant=None, reason=f"{type(exc).__name__}: {exc}"[:1000])
+        return "failed"
+
+
+async def reprocess(db: Database, row_id: int) -> EventRow:
+    """An operator re-runs one event now (any status but refused); the ordering rule keeps a stale
+    one from changing anything."""
+    async with db.uow(system=True) as uow:
+        await process_event_recording_failure(uow, row_id, retry=True)
+        await uow.commit()
+    async with db.uow(system=True) as uow:
+        row = await q.event(uow, row_id)
+    assert row is not None
+    return row
+
+
+async def list_events(db: Database, *, failed_only: bool = False, limit: int = 100) -> list[EventRow]:
+    async with db.uow(system=True) as uow:
+        return await q.events(uow, statuses=("failed",) if failed_only else None, limit=limit)
+
+
+# --- the clock -------------------------------------------------------------------------------------
+
+
+async def run_clock(db: Database, tenant: uuid.UUID, as_of: datetime) -> int:
+    """Trial and grace expiry for one merchant as of ``as_of``: 1 when its status moved, else 0."""
+    async with db.uow(tenant) as uow:
+        account = await ensure_account(uow, tenant, lock=True)
+        decision = domain.tick(account, as_of)
+        if decision.applied:
+            await q.save_account(uow, tenant, decision.account)
+            log.info("billing clock", reason=decision.reason, status=decision.account.status.value)
+        await uow.commit()
+    return 1 if decision.applied else 0
+
+
+def is_restricted(account: Account) -> bool:
+    return account.status in (Status.RESTRICTED, Status.CANCELED)
