@@ -36,6 +36,7 @@ from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.portal_join import PortalJoinController
 from lianka.web.api.portal_programme import PortalProgrammeController
+from lianka.web.api.portal_referral import PortalReferralController
 from lianka.web.api.pos import PosController
 from lianka.web.api.programme import ProgrammeController
 from lianka.web.api.rewards import RewardsController
@@ -99,6 +100,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         RewardsController,
         PortalProgrammeController,
         PortalJoinController,
+        PortalReferralController,
     ]
 
 
