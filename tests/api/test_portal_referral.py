@@ -142,6 +142,11 @@ async def test_a_friend_joins_by_the_link_and_the_first_purchase_rewards_the_ref
     assert view["points_earned"] == 200
     by_stage = sorted((f["stage"], f["points"]) for f in view["friends"])
     assert by_stage == [("bought", 0), ("bought", 200)]
+    client.cookies.clear()
+    page = await client.get(f"/m/{s['slug']}/invite", headers=alice.headers)
+    assert page.status_code == 200 and f'data-testid="referral-code">{code}<' in page.text
+    assert "<svg" in page.text and f"/join/{s['slug']}?ref={code}" in page.text
+    assert "邀请累计获得：200 积分" in page.text and page.text.count('data-stage="bought"') == 2
 
 
 async def test_self_referral_an_existing_member_and_loops_are_refused(
@@ -251,3 +256,138 @@ async def test_a_prospect_keeps_the_referrer_until_the_till_confirms_them(
     await sale(client, s, 12_000, member_id=joined["member_id"])
     assert await points(db, s["tenant"], alice.subject_id, "referral") == 200
     assert [f["stage"] for f in (await referral_of(client, s, alice))["friends"]] == ["bought"]
+
+
+def form_csrf(html: str, action: str) -> str:
+    """The member session's token of the form posting to ``action`` (the language switch has another)."""
+    return csrf_of(html[html.index(f'action="{action}"') :])
+
+
+def key_of(html: str, action: str) -> str:
+    found = re.search(r'name="_key" value="([^"]+)"', html[html.index(f'action="{action}"') :])
+    assert found, action
+    return found.group(1)
+
+
+async def template(client: Any, s: dict[str, Any], code: str, **fields: Any) -> dict[str, Any]:
+    body = {"code": code, "name": f"{code} 立减", "kind": "fixed", "amount_off": 500, "valid_days": 30, **fields}
+    r = await api(client, "POST", "/coupon-templates", s["owner"], json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def test_the_coupon_centre_offers_claimable_templates_within_stock_and_limits(
+    client: Any, db: Any, auth_kit: Any, tenant_factory: Any
+) -> None:
+    s = await shop(db, auth_kit, tenant_factory)
+    one = await template(client, s, "ONE", claimable=True, per_member_limit=1, stock_total=2)
+    staff_only = await template(client, s, "STAFF")
+    assert (one["claimable"], staff_only["claimable"]) == (True, False)
+    alice, bob, carol = [await auth_kit.member(s["tenant"]) for _ in range(3)]
+    url = f"/portal/merchants/{s['slug']}/coupon-centre"
+    offers = (await api(client, "GET", url, alice)).json()
+    assert [(o["template"]["code"], o["can_claim"], o["left_for_member"]) for o in offers] == [("ONE", True, 1)]
+
+    # not claimable: 404 to a member, as an unknown template
+    r = await api(client, "POST", f"{url}/{staff_only['id']}/claim", alice, headers={"Idempotency-Key": "k-staff"})
+    assert r.status_code == 404, r.text
+    # exactly once under the key; the per-member limit; the stock
+    r = await api(client, "POST", f"{url}/{one['id']}/claim", alice, headers={"Idempotency-Key": "k-1"})
+    assert r.status_code == 201 and r.json()["source"] == "portal", r.text
+    again = await api(client, "POST", f"{url}/{one['id']}/claim", alice, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 200 and again.json()["code"] == r.json()["code"]
+    r = await api(client, "POST", f"{url}/{one['id']}/claim", alice, headers={"Idempotency-Key": "k-2"})
+    assert r.status_code == 422 and r.json()["type"].endswith("coupon-limit-reached"), r.text
+    assert [(o["can_claim"], o["reason"]) for o in (await api(client, "GET", url, alice)).json()] == [
+        (False, "limit-reached")
+    ]
+    r = await api(client, "POST", f"{url}/{one['id']}/claim", bob, headers={"Idempotency-Key": "k-3"})
+    assert r.status_code == 201
+    r = await api(client, "POST", f"{url}/{one['id']}/claim", carol, headers={"Idempotency-Key": "k-4"})
+    assert r.status_code == 422 and r.json()["type"].endswith("coupon-sold-out"), r.text
+    async with db.uow(s["tenant"]) as uow:
+        issued = await uow.session.scalar(text("SELECT count(*) FROM coupons WHERE template_id = :t"), {"t": one["id"]})
+    assert issued == 2
+
+    # the page: a claim by the form, the refusal in the member's words, another merchant is 404
+    many = await template(client, s, "MANY", claimable=True)
+    client.cookies.clear()
+    page = await client.get(f"/m/{s['slug']}/coupon-centre", headers=carol.headers)
+    assert page.status_code == 200 and "领券中心" in page.text and "已领完" in page.text
+    action = f"/m/{s['slug']}/coupon-centre/{many['id']}/claim"
+    form = {"_csrf": form_csrf(page.text, action), "_key": key_of(page.text, action)}
+    for _ in range(2):  # a double tap books one coupon
+        r = await client.post(action, data=form, headers=carol.headers, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/m/{s['slug']}/coupon-centre", r.text
+    wallet = await api(client, "GET", f"/portal/merchants/{s['slug']}/coupons", carol)
+    assert [c["template_code"] for c in wallet.json()] == ["MANY"]
+    gone = await client.get(f"/m/{s['slug']}/coupon-centre", headers=alice.headers)
+    action = f"/m/{s['slug']}/coupon-centre/{one['id']}/claim"
+    r = await client.post(
+        action, data={"_csrf": form_csrf(gone.text, "/m/sign-out"), "_key": "k-5"}, headers=alice.headers
+    )
+    assert r.status_code == 422 and "您持有的该优惠券已达上限。" in r.text
+    elsewhere = await shop(db, auth_kit, tenant_factory)
+    assert (await client.get(f"/m/{elsewhere['slug']}/coupon-centre", headers=alice.headers)).status_code == 404
+
+
+async def test_the_console_form_marks_a_template_claimable(client: Any, auth_kit: Any, tenant_factory: Any) -> None:
+    from tests.api.test_console import sign_in_console
+
+    tenant = await tenant_factory()
+    console = await sign_in_console(client, auth_kit, tenant)
+    form = await console.get("/console/coupons/new", headers={"HX-Request": "true"})
+    assert 'name="claimable"' in form.text and "领券中心" in form.text
+    base = {"kind": "fixed", "amount_off": "5", "valid_days": "30", "_csrf": console.csrf}
+    for code, extra in [("OPEN", {"claimable": "on"}), ("SHUT", {})]:
+        r = await console.client.post(
+            "/console/coupons", data={**base, "code": code, "name": code, **extra}, follow_redirects=False
+        )
+        assert r.status_code == 303, r.text
+    listed = (await console.get("/console/coupons")).text
+    assert listed.count("data-claimable") == 1 and "在领券中心展示" in listed
+
+
+async def test_check_in_and_rewards_as_pages(client: Any, db: Any, auth_kit: Any, tenant_factory: Any) -> None:
+    s = await shop(db, auth_kit, tenant_factory)
+    alice = await auth_kit.member(s["tenant"])
+    client.cookies.clear()
+    merchant = await client.get(f"/m/{s['slug']}", headers=alice.headers)
+    for link in ("checkin", "rewards", "coupon-centre", "invite"):
+        assert f'href="/m/{s["slug"]}/{link}"' in merchant.text
+    page = await client.get(f"/m/{s['slug']}/checkin", headers=alice.headers)
+    assert page.status_code == 200 and 'data-testid="check-in"' in page.text
+    assert "连续签到第 3 天：额外 10 积分。" in page.text
+    action = f"/m/{s['slug']}/checkin"
+    for already in (False, True):  # once per day: a second tap shows the same check-in
+        r = await client.post(action, data={"_csrf": form_csrf(page.text, action)}, headers=alice.headers)
+        assert r.status_code == 200, r.text
+        assert ("您今天已经签到过了。" in r.text) is already and ("签到成功：+5 积分。" in r.text) is not already
+    assert 'data-testid="check-in"' not in r.text and "今天已签到（+5 积分）" in r.text
+    assert await points(db, s["tenant"], alice.subject_id, "checkin") == 5
+
+    # a gift for 30 points, picked up at SH01; and one the member cannot afford
+    for code, cost in (("TEA", 30), ("POT", 5_000)):
+        body = {
+            "code": code,
+            "name": f"{code} 礼品",
+            "kind": "gift",
+            "points_cost": cost,
+            "pickup_branch_id": str(s["sh01"]),
+        }
+        r = await api(client, "POST", "/rewards", s["owner"], json=body)
+        assert r.status_code == 201, r.text
+    await sale(client, s, 10_000, member_id=str(alice.subject_id))  # 100 points
+    page = await client.get(f"/m/{s['slug']}/rewards", headers=alice.headers)
+    assert page.status_code == 200 and 'data-testid="why-POT"' in page.text and "积分不足" in page.text
+    rid = re.search(r'action="(/m/[^"]+/rewards/([^/]+)/redeem)"', page.text)
+    assert rid and page.text.count("/redeem") == 1  # only the one the member can afford
+    action = rid.group(1)
+    form = {"_csrf": form_csrf(page.text, action), "_key": key_of(page.text, action)}
+    for _ in range(2):
+        r = await client.post(action, data=form, headers=alice.headers, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/m/{s['slug']}/redemptions"
+    mine = await client.get(f"/m/{s['slug']}/redemptions", headers=alice.headers)
+    assert mine.text.count('data-status="awaiting_pickup"') == 1 and "待领取：请到" in mine.text
+    listed = await api(client, "GET", f"/portal/merchants/{s['slug']}/redemptions", alice)
+    assert [(x["reward_code"], x["points"]) for x in listed.json()] == [("TEA", 30)]
