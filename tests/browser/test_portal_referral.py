@@ -19,6 +19,7 @@ import pytest
 from playwright.async_api import expect
 
 from lianka.tenants.catalogue import schemas
+from lianka.tenants.domain.pricing import CouponKind
 from lianka.tenants.domain.programme import EarningRule, Programme, RuleKind
 from lianka.tenants.services import branches as branch_svc
 from lianka.tenants.services import coupon_admin, rewards
@@ -50,7 +51,7 @@ async def _shop(db: Any) -> tuple[str, str]:
         schemas.TemplateIn(
             code="TEA5",
             name="奶茶立减5元",
-            kind="fixed",
+            kind=CouponKind.FIXED,
             amount_off=500,
             min_spend=2_000,
             valid_days=30,
