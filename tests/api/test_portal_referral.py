@@ -316,8 +316,12 @@ async def test_the_coupon_centre_offers_claimable_templates_within_stock_and_lim
     assert page.status_code == 200 and "领券中心" in page.text and "已领完" in page.text
     action = f"/m/{s['slug']}/coupon-centre/{many['id']}/claim"
     form = {"_csrf": form_csrf(page.text, action), "_key": key_of(page.text, action)}
+    for token in ("", csrf_of(page.text)):  # none, or the language switch's anonymous one: refused
+        cookie_only = {"Cookie": carol.headers["Cookie"]}  # a browser sends no X-CSRF-Token header
+        r = await client.post(action, data={**form, "_csrf": token}, headers=cookie_only)
+        assert r.status_code == 403, r.text
     for _ in range(2):  # a double tap books one coupon
-        r = await client.post(action, data=form, headers=carol.headers, follow_redirects=False)
+        r = await client.post(action, data=form, headers={"Cookie": carol.headers["Cookie"]}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == f"/m/{s['slug']}/coupon-centre", r.text
     wallet = await api(client, "GET", f"/portal/merchants/{s['slug']}/coupons", carol)
     assert [c["template_code"] for c in wallet.json()] == ["MANY"]
@@ -351,6 +355,7 @@ async def test_the_console_form_marks_a_template_claimable(client: Any, auth_kit
 async def test_check_in_and_rewards_as_pages(client: Any, db: Any, auth_kit: Any, tenant_factory: Any) -> None:
     s = await shop(db, auth_kit, tenant_factory)
     alice = await auth_kit.member(s["tenant"])
+    browser = {"Cookie": alice.headers["Cookie"]}  # forms post the page's token, as a browser does
     client.cookies.clear()
     merchant = await client.get(f"/m/{s['slug']}", headers=alice.headers)
     for link in ("checkin", "rewards", "coupon-centre", "invite"):
@@ -360,7 +365,7 @@ async def test_check_in_and_rewards_as_pages(client: Any, db: Any, auth_kit: Any
     assert "连续签到第 3 天：额外 10 积分。" in page.text
     action = f"/m/{s['slug']}/checkin"
     for already in (False, True):  # once per day: a second tap shows the same check-in
-        r = await client.post(action, data={"_csrf": form_csrf(page.text, action)}, headers=alice.headers)
+        r = await client.post(action, data={"_csrf": form_csrf(page.text, action)}, headers=browser)
         assert r.status_code == 200, r.text
         assert ("您今天已经签到过了。" in r.text) is already and ("签到成功：+5 积分。" in r.text) is not already
     assert 'data-testid="check-in"' not in r.text and "今天已签到（+5 积分）" in r.text
@@ -385,7 +390,7 @@ async def test_check_in_and_rewards_as_pages(client: Any, db: Any, auth_kit: Any
     action = rid.group(1)
     form = {"_csrf": form_csrf(page.text, action), "_key": key_of(page.text, action)}
     for _ in range(2):
-        r = await client.post(action, data=form, headers=alice.headers, follow_redirects=False)
+        r = await client.post(action, data=form, headers=browser, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == f"/m/{s['slug']}/redemptions"
     mine = await client.get(f"/m/{s['slug']}/redemptions", headers=alice.headers)
     assert mine.text.count('data-status="awaiting_pickup"') == 1 and "待领取：请到" in mine.text

@@ -22,6 +22,7 @@ from litestar.response import Template
 
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires_member
+from lianka.tenants.catalogue import schemas
 from lianka.tenants.services import checkin, coupon_centre, portal_perks, referrals, rewards
 from lianka.web.api.deps import actor_of
 from lianka.web.console.i18n import N_
@@ -152,7 +153,7 @@ class PerkPages(Controller):
         principal: CurrentPrincipal,
         ident: IdentityService,
         *,
-        done: Any = None,
+        done: schemas.CheckinOut | None = None,
         error: str | None = None,
         status: int = 200,
     ) -> Template:
