@@ -216,6 +216,7 @@ async def test_an_unknown_code_joins_without_a_referrer_and_the_page_says_so(
     assert page.status_code == 200 and "邀请码无效" in page.text
     page = await client.get(f"/join/{s['slug']}/SH01", params={"ref": code})
     assert "好友邀请您" in page.text and f'name="ref" value="{code}"' in page.text
+    assert f'name="next" value="/join/{s["slug"]}/{s["sh01"]}?ref={code}"' in page.text  # the language switch
     phone = a_phone()
     r = await client.post(
         f"/join/{s['slug']}/code",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import FormMultiDict
@@ -60,6 +61,11 @@ def _birthday(text: str) -> date | None:
         raise ValidationFailed("birthday: a date such as 1990-05-31", field="birthday") from None
 
 
+def _link(target: self_join.JoinTarget, ref: str) -> str:
+    path = f"/join/{target.slug}" + (f"/{target.branch_id}" if target.branch_id else "")
+    return f"{path}?{urlencode({'ref': ref})}" if ref else path
+
+
 class JoinPages(Controller):
     path = "/join"
     guards = (public,)
@@ -88,6 +94,8 @@ class JoinPages(Controller):
             errors=errors,
             channels=self_join.JOIN_CHANNELS,
             invited=invited,
+            # the language switch comes back to the link (with a friend's code), also from step 2's post
+            path=_link(target, values["ref"]),
         )
 
     @get("/{merchant:str}")
