@@ -78,6 +78,8 @@ class CouponTemplate(Base):
     stock_total: Mapped[int | None] = mapped_column(Integer)
     issued_count: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: offered in the member portal's coupon centre (领券中心; migration 0014)
+    claimable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -113,6 +115,8 @@ class MemberProfile(Base):
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
     preferences: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
     referrer_member_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    #: the member's invitation code at this merchant (``/join/<merchant>?ref=``; migration 0014)
+    referral_code: Mapped[str | None] = mapped_column(String(12))
     join_branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     source: Mapped[str] = mapped_column(String(16), default="till")
     consent: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
@@ -294,6 +298,8 @@ class SelfJoin(Base):
     privacy_accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: who invited the person (their referral link); the member's referrer once the till confirms
+    referrer_member_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class ErasureRequest(Base):

@@ -39,6 +39,7 @@ from lianka.web.api.portal_alliance import PortalAllianceController, PortalState
 from lianka.web.api.portal_join import PortalJoinController
 from lianka.web.api.portal_privacy import PortalPrivacyController
 from lianka.web.api.portal_programme import PortalProgrammeController
+from lianka.web.api.portal_referral import PortalReferralController
 from lianka.web.api.pos import PosController
 from lianka.web.api.programme import ProgrammeController
 from lianka.web.api.rewards import RewardsController
@@ -107,6 +108,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         PortalStatementsController,
         BillingController,
         BillingWebhooksController,
+        PortalReferralController,
     ]
 
 

@@ -7,7 +7,7 @@ console shows the member as erased, without a phone). ``members.erased_at``: the
 everywhere (the phone pseudonymised, the card's QR secret replaced).
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from lianka.platform import rls
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

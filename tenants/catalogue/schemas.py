@@ -48,6 +48,8 @@ class TemplateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stackable: bool = True
     per_member_limit: PositiveCount | None = None
     stock_total: Count | None = None
+    #: offered to members in the portal's coupon centre (领券中心), where they claim it themselves
+    claimable: bool = False
 
 
 class TemplateOut(msgspec.Struct):
@@ -72,6 +74,8 @@ class TemplateOut(msgspec.Struct):
     remaining: int | None
     active: bool
     created_at: datetime
+    #: offered in the portal's coupon centre
+    claimable: bool = False
 
 
 class IssueIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

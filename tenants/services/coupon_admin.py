@@ -42,6 +42,7 @@ def template_out(t: CouponTemplate) -> schemas.TemplateOut:
         remaining=None if t.stock_total is None else max(t.stock_total - t.issued_count, 0),
         active=t.active,
         created_at=t.created_at,
+        claimable=t.claimable,
     )
 
 
@@ -102,6 +103,7 @@ async def create_template(db: Database, tenant: uuid.UUID, data: schemas.Templat
                 stackable=data.stackable,
                 per_member_limit=data.per_member_limit,
                 stock_total=data.stock_total,
+                claimable=data.claimable,
             ),
         )
         await uow.session.refresh(t)

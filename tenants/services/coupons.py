@@ -63,6 +63,7 @@ class TemplateSpec:
     stackable: bool = True
     per_member_limit: int | None = None
     stock_total: int | None = None
+    claimable: bool = False
 
 
 def _check(spec: TemplateSpec) -> None:
@@ -107,6 +108,7 @@ async def create_template(uow: UnitOfWork, spec: TemplateSpec) -> CouponTemplate
         stackable=spec.stackable,
         per_member_limit=spec.per_member_limit,
         stock_total=spec.stock_total,
+        claimable=spec.claimable,
         issued_count=0,
     )
     uow.session.add(t)

@@ -22,7 +22,7 @@ from lianka.platform import idempotency
 from lianka.platform.cells import safe_row
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
-from lianka.tenants import crm_queries, queries
+from lianka.tenants import crm_queries, queries, referral_queries
 from lianka.tenants.crm_queries import ListFilter
 from lianka.tenants.domain import lifecycle, tiers
 from lianka.tenants.domain.imports import mask_phone, valid_email
@@ -191,6 +191,8 @@ async def update_profile(uow: UnitOfWork, member_id: uuid.UUID, changes: dict[st
             raise ValidationFailed("a member cannot refer themselves", field="referrer_member_id")
         if not await queries.is_member(uow, ref):
             raise NotFound("referrer not found", field="referrer_member_id")
+        if member_id in await referral_queries.referral_chain(uow, ref):  # A refers B: B never refers A
+            raise ValidationFailed("this referrer was referred by the member: a loop", field="referrer_member_id")
     for name in _WRITABLE:
         if name in changes:
             setattr(p, name, changes[name])

@@ -35,7 +35,7 @@ from lianka.tenants import queries
 from lianka.tenants.domain.lifecycle import join_eligibility
 from lianka.tenants.domain.programme import JoinPolicy, JoinRules
 from lianka.tenants.models import Branch, Merchant, SelfJoin
-from lianka.tenants.services import crm, enrolment
+from lianka.tenants.services import crm, enrolment, referrals
 from lianka.tenants.services.programme import programme_at
 
 #: the marketing channels a join offers (``crm.CHANNELS`` has more; staff record those)
@@ -69,6 +69,8 @@ class JoinForm:
     consents: dict[str, bool] = field(default_factory=dict)
     name: str = ""
     birthday: date | None = None
+    #: the invitation code of a friend's link (``?ref=``; see ``referrals``)
+    ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class Joined:
     slug: str
     #: ``joined`` (a member now), ``prospect`` (after a qualifying purchase) or ``already`` (was one)
     status: str
+    #: what became of the invitation (``referrals.Outcome``); None when the join carried none
+    referral: str | None = None
 
 
 async def _branch(uow: UnitOfWork, ref: str | None) -> Branch | None:
@@ -180,6 +184,8 @@ async def join(
     if target.needs_purchase:
         return await _prospect(ident, target, phone, form)
 
+    invited: list[str | None] = [referrals.Outcome.REFUSED if form.ref else None]  # unless a new member
+
     async def then(uow: UnitOfWork, member_id: uuid.UUID) -> None:
         await queries.create_profile(uow, member_id, target.branch_id, CONSENT_SOURCE)
         row = _row(target.merchant_id, member_id, target.branch_id, form, "member")
@@ -193,10 +199,19 @@ async def join(
             uow.session.add(row)
         await uow.session.flush()
         await _apply_choices(uow, member_id, row)
+        referrer = await referrals.referrer_by_code(uow, form.ref) if form.ref else None
+        if form.ref and referrer is None:
+            invited[0] = referrals.Outcome.UNKNOWN
+        else:
+            invited[0] = await referrals.link(uow, member_id, referrer or row.referrer_member_id)
 
     enrolled = await enrolment.enrol(ident, target.merchant_id, phone, target.branch_id, then=then)
     return Joined(
-        enrolled.member.member_id, target.merchant_id, target.slug, "joined" if enrolled.new_membership else "already"
+        enrolled.member.member_id,
+        target.merchant_id,
+        target.slug,
+        "joined" if enrolled.new_membership else "already",
+        invited[0],
     )
 
 
@@ -206,16 +221,27 @@ async def _prospect(ident: Identity, target: JoinTarget, phone: str, form: JoinF
         member_id = await _find_or_create_person(uow, phone)
         await uow.set_tenant(target.merchant_id)
         if await queries.membership(uow, member_id) is not None:
-            return Joined(member_id, target.merchant_id, target.slug, "already")
+            already = referrals.Outcome.REFUSED if form.ref else None
+            return Joined(member_id, target.merchant_id, target.slug, "already", already)
+        referrer = await referrals.referrer_by_code(uow, form.ref) if form.ref else None
+        invited: str | None = referrals.Outcome.UNKNOWN if form.ref and referrer is None else None
+        if referrer is not None:
+            why = await referrals.loop_or_self(uow, member_id, referrer)
+            invited, referrer = (referrals.Outcome.REFUSED, None) if why else (referrals.Outcome.LINKED, referrer)
         existing = await uow.session.get(SelfJoin, (target.merchant_id, member_id), with_for_update=True)
         if existing is None:
-            uow.session.add(_row(target.merchant_id, member_id, target.branch_id, form, "prospect"))
+            row = _row(target.merchant_id, member_id, target.branch_id, form, "prospect")
+            row.referrer_member_id = referrer  # kept until the till enrols them
+            uow.session.add(row)
         elif existing.status == "prospect":  # joining again before the purchase: the latest choices count
             fresh = _row(target.merchant_id, member_id, target.branch_id or existing.branch_id, form, "prospect")
             for name in ("branch_id", "name", "birthday", "consents", "privacy_accepted_at"):
                 setattr(existing, name, getattr(fresh, name))
+            if existing.referrer_member_id is not None and referrer not in (None, existing.referrer_member_id):
+                invited = referrals.Outcome.REFUSED  # the first friend's invitation stands
+            existing.referrer_member_id = existing.referrer_member_id or referrer
         await uow.commit()
-    return Joined(member_id, target.merchant_id, target.slug, "prospect")
+    return Joined(member_id, target.merchant_id, target.slug, "prospect", invited)
 
 
 async def prospect_branch(uow: UnitOfWork, member_id: uuid.UUID) -> uuid.UUID | None:
@@ -232,6 +258,7 @@ async def take_prospect(uow: UnitOfWork, member_id: uuid.UUID) -> bool:
     if row is None or row.status != "prospect":
         return False
     await _apply_choices(uow, member_id, row)
+    await referrals.link(uow, member_id, row.referrer_member_id)  # the friend who invited them
     row.status, row.confirmed_at = "confirmed", datetime.now(UTC)
     await uow.session.flush()
     return True

@@ -48,6 +48,8 @@ class JoinIn(msgspec.Struct, forbid_unknown_fields=True):
     branch: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     name: Name = ""
     birthday: date | None = None
+    #: a friend's invitation code (the ``ref`` of their link); unknown codes join without a referrer
+    ref: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
 class JoinOut(msgspec.Struct):
@@ -57,6 +59,9 @@ class JoinOut(msgspec.Struct):
     merchant: str
     csrf_token: str
     expires_at: str
+    #: the invitation: "linked" (the friend is the referrer), "unknown" (no such code: no referrer),
+    #: "refused" (already a member, oneself, or a loop); null when the join carried no code
+    referral: str | None = None
 
 
 def target_out(t: self_join.JoinTarget) -> JoinTargetOut:
@@ -103,9 +108,13 @@ class PortalJoinController(Controller):
     ) -> Response[JoinOut]:
         require_json(request)
         form = self_join.JoinForm(
-            data.privacy_accepted, msgspec.structs.asdict(data.consents), data.name.strip(), data.birthday
+            data.privacy_accepted,
+            msgspec.structs.asdict(data.consents),
+            data.name.strip(),
+            data.birthday,
+            data.ref or "",
         )
         done = await self_join.join(ident, merchant, data.branch, data.phone, data.code, form, client_ip(request))
         session, cookies = await member_session(request, ident, done.member_id)
-        out = JoinOut(done.status, done.member_id, done.slug, session.csrf_token, session.expires_at)
+        out = JoinOut(done.status, done.member_id, done.slug, session.csrf_token, session.expires_at, done.referral)
         return Response(out, status_code=201 if done.status == "joined" else 200, cookies=cookies)

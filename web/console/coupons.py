@@ -56,6 +56,7 @@ FIELDS = (
     "stackable",
     "per_member_limit",
     "stock_total",
+    "claimable",
 )
 KINDS = {
     "fixed": NP_("coupon kind", "Amount off"),
@@ -125,6 +126,7 @@ def template_in(post: FormMultiDict, currency: str, timezone: str) -> schemas.Te
             "stackable": bool(v["stackable"]),
             "per_member_limit": fv.whole(v["per_member_limit"], "per_member_limit", required=False),
             "stock_total": fv.whole(v["stock_total"], "stock_total", required=False),
+            "claimable": bool(v["claimable"]),
         },
     )
 

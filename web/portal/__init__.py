@@ -19,6 +19,7 @@ from lianka.web.portal.card import CardPages
 from lianka.web.portal.errors import EXCEPTION_HANDLERS
 from lianka.web.portal.join import JoinPages
 from lianka.web.portal.privacy import PrivacyPages
+from lianka.web.portal.perks import PerkPages
 
 __all__ = ["portal_router"]
 
@@ -26,7 +27,7 @@ __all__ = ["portal_router"]
 def portal_router() -> Router:
     return Router(
         "/",
-        route_handlers=[PortalAuthPages, JoinPages, CardPages, PrivacyPages, AlliancePages],
+        route_handlers=[PortalAuthPages, JoinPages, CardPages, PrivacyPages, AlliancePages, PerkPages],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],
         include_in_schema=False,

@@ -51,6 +51,21 @@ FLASH: dict[str, str] = {
     "erased-everywhere": N_("Done: your personal data is erased everywhere and you are signed out."),
     "recognition-on": N_("Done: this partner recognises your card again."),
     "recognition-off": N_("Done: this partner no longer recognises your card."),
+    "joined-invited": N_(
+        "Welcome! You joined through a friend's invitation: your friend is thanked after your first purchase."
+    ),
+    "joined-uninvited": N_(
+        "Welcome! You are a member now. The invitation code was not valid, so no friend is linked to your membership."
+    ),
+    "prospect-invited": N_(
+        "Almost there: your membership starts with your first qualifying purchase at the till, and your friend's invitation counts then."
+    ),
+    "prospect-uninvited": N_(
+        "Almost there: your membership starts with your first qualifying purchase at the till. The invitation code was not valid, so no friend is linked."
+    ),
+    "already-invited": N_("You are a member already: welcome back. An invitation only counts for new members."),
+    "coupon-claimed": N_("The coupon is in your wallet: show your card at the till to use it."),
+    "reward-redeemed": N_("Redeemed! Your points have been spent."),
 }
 
 
