@@ -12,8 +12,21 @@ from lianka.platform.settings import Settings
 from lianka.web.app import create_app
 
 
+@pytest.fixture(scope="session")
+def shared_app(settings: Settings) -> Litestar:
+    """One app for the session: building one registers every route (~1 s), and its lifespan (run by
+    each test's client) makes the database, Redis and identity state afresh, so tests stay apart."""
+    return create_app(settings)
+
+
 @pytest.fixture
-def app(settings: Settings) -> Litestar:
+def app(shared_app: Litestar) -> Litestar:
+    return shared_app
+
+
+@pytest.fixture
+def fresh_app(settings: Settings) -> Litestar:
+    """An app of the test's own, for a test that registers extra routes on it."""
     return create_app(settings)
 
 

@@ -39,10 +39,10 @@ def echo(data: JSONBody[Payload]) -> Payload:
 
 
 @pytest.fixture
-def app(app: Litestar) -> Litestar:
+def app(fresh_app: Litestar) -> Litestar:
     for handler in (boom, rule, missing, echo):
-        app.register(handler)
-    return app
+        fresh_app.register(handler)
+    return fresh_app
 
 
 async def test_healthz_and_readyz(client: AsyncTestClient[Litestar]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from lianka.platform.identity import sessions
@@ -218,7 +219,7 @@ async def test_cookie_sign_in_takes_json_only(client) -> None:
     assert sessions.STAFF_COOKIE not in r.cookies
 
 
-async def test_cookie_form_posts_need_the_csrf_field(app, client, auth_kit, tenant_factory) -> None:
+async def test_cookie_form_posts_need_the_csrf_field(fresh_app, auth_kit, tenant_factory) -> None:
     """A server-rendered form authenticated by the session cookie carries ``_csrf``."""
     from litestar import post
 
@@ -229,14 +230,17 @@ async def test_cookie_form_posts_need_the_csrf_field(app, client, auth_kit, tena
     async def form_handler() -> dict[str, str]:
         return {"ok": "yes"}
 
-    app.register(form_handler)
-    creds = await auth_kit.staff_session(await tenant_factory())
-    cookie = {"Cookie": creds.headers["Cookie"]}
-    r = await client.post("/api/v1/_test/form", data={"x": "1"}, headers=cookie)
-    assert r.status_code == 403 and r.json()["type"].endswith("/csrf-failed")
-    r = await client.post("/api/v1/_test/form", data={"x": "1", "_csrf": "wrong"}, headers=cookie)
-    assert r.status_code == 403
-    r = await client.post("/api/v1/_test/form", data={"x": "1", "_csrf": creds.headers["X-CSRF-Token"]}, headers=cookie)
-    assert r.status_code == 200, r.text
-    r = await client.post("/api/v1/_test/form", json={}, headers=creds.headers)  # header variant
-    assert r.status_code == 200, r.text
+    fresh_app.register(form_handler)
+    async with AsyncTestClient(app=fresh_app) as client:
+        creds = await auth_kit.staff_session(await tenant_factory())
+        cookie = {"Cookie": creds.headers["Cookie"]}
+        r = await client.post("/api/v1/_test/form", data={"x": "1"}, headers=cookie)
+        assert r.status_code == 403 and r.json()["type"].endswith("/csrf-failed")
+        r = await client.post("/api/v1/_test/form", data={"x": "1", "_csrf": "wrong"}, headers=cookie)
+        assert r.status_code == 403
+        r = await client.post(
+            "/api/v1/_test/form", data={"x": "1", "_csrf": creds.headers["X-CSRF-Token"]}, headers=cookie
+        )
+        assert r.status_code == 200, r.text
+        r = await client.post("/api/v1/_test/form", json={}, headers=creds.headers)  # header variant
+        assert r.status_code == 200, r.text

@@ -1,5 +1,5 @@
 """The strict-body hook caches each handler's body type by ``id(handler)``; an id can be reused once
-an app (and its handlers) is gone — tests build an app per test — so the cache must not hand a new
+an app (and its handlers) is gone — some tests build their own app — so the cache must not hand a new
 handler the type of a dead one (that made valid bodies fail as 400 at random)."""
 
 from __future__ import annotations

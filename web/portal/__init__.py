@@ -18,8 +18,8 @@ from lianka.web.portal.auth import PortalAuthPages
 from lianka.web.portal.card import CardPages
 from lianka.web.portal.errors import EXCEPTION_HANDLERS
 from lianka.web.portal.join import JoinPages
-from lianka.web.portal.privacy import PrivacyPages
 from lianka.web.portal.perks import PerkPages
+from lianka.web.portal.privacy import PrivacyPages
 
 __all__ = ["portal_router"]
 
