@@ -233,6 +233,36 @@ async def points_history(uow: UnitOfWork, points_account: uuid.UUID, limit: int 
 
 
 @dataclass(frozen=True)
+class StoredValueMovement:
+    """One ledger entry's effect on a member's stored value: paid-in and bonus apart."""
+
+    kind: str
+    business_time: datetime
+    principal: int
+    bonus: int
+    reversal: bool
+
+
+async def stored_value_history(
+    uow: UnitOfWork, principal_account: uuid.UUID, bonus_account: uuid.UUID, limit: int = 100
+) -> list[StoredValueMovement]:
+    return await rows_as(
+        uow,
+        StoredValueMovement,
+        (
+            "SELECT e.kind, e.business_time, "
+            "COALESCE(sum(p.amount) FILTER (WHERE p.account_id = :p), 0)::bigint AS principal, "
+            "COALESCE(sum(p.amount) FILTER (WHERE p.account_id = :b), 0)::bigint AS bonus, "
+            "e.reverses_id IS NOT NULL AS reversal "
+            "FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id "
+            "WHERE p.account_id IN (:p, :b) GROUP BY e.id, e.kind, e.business_time, e.posted_at, e.reverses_id "
+            "ORDER BY e.business_time DESC, e.posted_at DESC LIMIT :limit"
+        ),
+        {"p": principal_account, "b": bonus_account, "limit": limit},
+    )
+
+
+@dataclass(frozen=True)
 class TierChangeRow:
     """Row type of ``tier_changes`` as the history shows it."""
 

@@ -123,3 +123,23 @@ def progress(p: Programme, current: str | None, s: Standing) -> dict[str, object
         "have": have,
         "needed": max(nxt.threshold - have, 0),
     }
+
+
+def retention(p: Programme, current: str | None, s: Standing) -> dict[str, object] | None:
+    """What keeps the current tier at the next retention review (保级): its own threshold, reached
+    within the programme's window (``review`` keeps a tier whose member still qualifies for it).
+    ``None`` for no tier, or a tier that spend or points do not decide (bought, invited, threshold 0)."""
+    tier = p.tier(current) if current else None
+    if tier is None or tier.threshold <= 0:
+        return None
+    if tier.qualification not in (TierQualification.SPEND, TierQualification.POINTS):
+        return None
+    have = s.spend if tier.qualification == TierQualification.SPEND else s.points_earned
+    return {
+        "tier": tier.code,
+        "measure": str(tier.qualification),
+        "threshold": tier.threshold,
+        "have": have,
+        "needed": max(tier.threshold - have, 0),
+        "window_months": p.tier_policy.window_months,
+    }

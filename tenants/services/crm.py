@@ -236,6 +236,9 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
     purchases = [asdict(r) for r in await crm_queries.purchases(uow, member_id)]
     mine = await accounts.member_accounts(uow, member_id, currency)
     history = [asdict(r) for r in await crm_queries.points_history(uow, mine.points.id)]
+    sv_history = [
+        asdict(r) for r in await crm_queries.stored_value_history(uow, mine.sv_principal.id, mine.sv_bonus.id)
+    ]
     lots = await ledger.lots(uow, mine.points)
     expiring = sorted((lot for lot in lots if lot.expires_at), key=lambda lot: lot.expires_at or now)
     # points still in their return window, each lot with the time it becomes spendable
@@ -261,12 +264,14 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
             "floor": p.tier_floor,
             "floor_until": p.tier_floor_until,
             "progress": tiers.progress(programme, p.tier_code, standing),
+            "keep": tiers.retention(programme, p.tier_code, standing),
         },
         "next_expiry": {"points": expiring[0].remaining, "at": expiring[0].expires_at} if expiring else None,
         "pending_points": [{"points": lot.remaining, "available_at": lot.available_at} for lot in pending],
         "coupons": coupons,
         "purchases": purchases,
         "points_history": history,
+        "stored_value_history": sv_history,
         "stage": _stage_of(ident.joined_at, p.last_purchase_at, today),
         "cumulative_spend": p.cumulative_spend,
         "purchase_count": p.purchase_count,

@@ -199,6 +199,20 @@ async def test_balances_and_history_show_a_sale_and_another_merchant_is_404(
     assert history.status_code == 200
     assert "您支付了 ¥123.45" in history.text and "+123 积分" in history.text
     assert "入会奖励" in history.text  # the welcome bonus, in the member's words
+    sv = history.text.split('data-testid="sv-history"')[1].split("</ul>")[0]
+    assert "+¥110.00" in sv and "充值" in sv and "¥100.00" in sv and "¥10.00" in sv  # paid in and bonus apart
+    assert 'data-testid="tier-keep"' not in page.text  # the lowest tier is never lost
+
+    # gold reached: the page says what keeps it at the next review (保级)
+    r = await client.post(
+        "/api/v1/pos/sales",
+        json={"amount": 40_000, "member_id": str(member)},
+        headers={**pos.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status_code == 201, r.text
+    page = await client.get(f"/m/{s['slug']}")
+    keep = page.text.split('data-testid="tier-keep">')[1].split("</p>")[0]
+    assert "下次评级将保留金卡：您近 12 个月已消费 ¥523.45。" in keep, keep
 
     # another merchant's page — not joined — answers exactly as an unknown merchant
     theirs = await client.get(f"/m/{other['slug']}")

@@ -72,6 +72,16 @@ POINTS_KINDS = {
 }
 
 
+#: what a stored-value movement is, in the member's words (ledger entry kinds)
+SV_KINDS = {
+    "stored_value_top_up": N_("Top-up"),
+    "stored_value_spent": N_("Paid with stored value"),
+    "stored_value_refunded": N_("Unused balance refunded"),
+    "stored_value_restored": N_("Given back after a refund"),
+    "reward_stored_value": N_("Reward credited"),
+    "opening_balance": N_("Opening balance (import)"),
+}
+
 CONSENT_SOURCES = {
     "console": N_("Staff, in the console"),
     "staff": N_("Staff, through the API"),

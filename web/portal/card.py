@@ -18,7 +18,7 @@ from litestar.response import Template
 from lianka.platform.identity import members
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires_member
 from lianka.tenants.services import member_portal, self_join
-from lianka.web.console.member_texts import COUPON_STATUS, POINTS_KINDS, SALE_STATUS
+from lianka.web.console.member_texts import COUPON_STATUS, POINTS_KINDS, SALE_STATUS, SV_KINDS
 from lianka.web.console.pages import HtmlRequest, language
 from lianka.web.portal.pages import portal_page
 from lianka.web.portal.qr import qr_svg
@@ -86,5 +86,6 @@ class CardPages(Controller):
             mine=mine,
             merchant=mine.merchant,
             points_kinds=POINTS_KINDS,
+            sv_kinds=SV_KINDS,
             sale_status=SALE_STATUS,
         )

@@ -21,7 +21,7 @@ from lianka.tenants.domain.programme import (
     TierQualification,
     validate,
 )
-from lianka.tenants.domain.tiers import Standing, on_activity, progress, qualified_tier, review
+from lianka.tenants.domain.tiers import Standing, on_activity, progress, qualified_tier, retention, review
 
 TIERS = [
     Tier(code="regular", name="普通", rank=0),
@@ -70,6 +70,25 @@ def test_progress_to_next_tier() -> None:
         "needed": 80_000,
     }
     assert progress(P, "plus", Standing()) is None
+
+
+@pytest.mark.parametrize("tier", ["silver", "gold", "platinum"])
+@pytest.mark.parametrize("spend", [0, 99_999, 100_000, 499_999, 500_000, 1_999_999, 2_000_000, 9_000_000])
+def test_what_keeps_a_tier_agrees_with_the_review(tier: str, spend: int) -> None:
+    """The member's "to keep it" (保级) says nothing is needed exactly when the review does not
+    take the tier away (it keeps it, or moves the member up)."""
+    keep = retention(P, tier, Standing(spend=spend))
+    assert keep is not None and keep["tier"] == tier and keep["window_months"] == P.tier_policy.window_months
+    after = P.tier(review(P, tier, Standing(spend=spend), today=TODAY).new)
+    kept = after is not None and after.rank >= P.tier(tier).rank  # type: ignore[union-attr]
+    assert (keep["needed"] == 0) == kept  # kept, or moved up
+    assert keep["needed"] == max(0, int(str(keep["threshold"])) - spend)
+
+
+def test_nothing_keeps_a_tier_that_spend_does_not_decide() -> None:
+    assert retention(P, "regular", Standing(spend=5)) is None  # threshold 0: never lost
+    assert retention(P, "plus", Standing()) is None  # bought
+    assert retention(P, None, Standing()) is None
 
 
 def test_join_after_a_qualifying_purchase() -> None:
