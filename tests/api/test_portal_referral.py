@@ -317,7 +317,8 @@ async def test_the_coupon_centre_offers_claimable_templates_within_stock_and_lim
     assert page.status_code == 200 and "领券中心" in page.text and "已领完" in page.text
     action = f"/m/{s['slug']}/coupon-centre/{many['id']}/claim"
     form = {"_csrf": form_csrf(page.text, action), "_key": key_of(page.text, action)}
-    for token in ("", csrf_of(page.text)):  # none, or the language switch's anonymous one: refused
+    anonymous = csrf_of((await client.get("/m/sign-in")).text)  # a visitor's token, not carol's session's
+    for token in ("", anonymous):  # none, or an anonymous one: refused
         cookie_only = {"Cookie": carol.headers["Cookie"]}  # a browser sends no X-CSRF-Token header
         r = await client.post(action, data={**form, "_csrf": token}, headers=cookie_only)
         assert r.status_code == 403, r.text
