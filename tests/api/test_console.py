@@ -23,6 +23,7 @@ from lianka.platform.identity.permissions import Role
 from lianka.platform.identity.principal import Kind, Principal
 from lianka.platform.identity.staff import add_staff
 from lianka.platform.identity.testing import AuthKit
+from lianka.platform.money import Money
 from lianka.tenants.services import branches as branch_svc
 from lianka.web.console.nav import MENU
 from lianka.web.console.security import CONTENT_SECURITY_POLICY
@@ -587,3 +588,19 @@ async def test_staff_of_two_merchants_choose_and_switch(client: Client, auth_kit
     client.cookies.set("lk_merchant", slug[stranger])
     r = await console.get("/console/branches")
     assert r.status_code == 303 and r.headers["location"] == "/console/merchants"
+
+
+async def test_the_home_page_offers_billings_plans_at_billings_prices(client: Client, db: Any) -> None:
+    """What the home page offers is what billing will charge: the same rows, in both languages."""
+    from lianka.billing import services as billing
+
+    plans = await billing.plans(db)
+    assert plans
+    for lang, free in (("zh-CN", "免费版"), ("en", "Free")):
+        page = (await client.get("/", headers={"Accept-Language": lang})).text
+        for plan in plans:
+            row = page.split(f'data-plan="{plan.code}"')[1].split("</tr>")[0]
+            assert Money(plan.price_minor, plan.currency).format() in row, (plan.code, row)
+            limit = plan.limits.branches
+            assert (f">{limit:,}<" if limit is not None else ("不限" if lang == "zh-CN" else "Unlimited")) in row
+        assert free in page.split('data-plan="free"')[1].split("</th>")[0]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from lianka.billing import services as billing
 from lianka.tenants.services import branches as branch_svc
 from lianka.web.console.i18n import Language
 from tests.browser.conftest import PASSWORD, Served, Visit, make_merchant, make_staff
@@ -38,8 +39,9 @@ async def test_sign_up_verify_sign_in_set_up_branches_switch_language_sign_out(
 
     await visit.goto("/")
     assert await page.locator("h1").inner_text() == t("Membership marketing for your shops")
-    assert await page.locator("table.plans tbody tr").count() == 3
-    assert "¥299.00" in await page.locator("table.plans").inner_text()
+    shown = await page.locator("table.plans tbody tr").evaluate_all("rows => rows.map(r => r.dataset.plan)")
+    assert shown == [plan.code for plan in await billing.plans(browser_db)]  # billing's rows, in its order
+    assert "¥599.00" in await page.locator("tr[data-plan=chain]").inner_text()
     await visit.check("home")
 
     # sign-up, first with a bad slug: the error stands beside its field

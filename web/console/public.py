@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from litestar import Controller, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.response import Template
 
-from lianka.platform.identity.guards import public
+from lianka.billing import domain as billing_domain
+from lianka.billing import services as billing
+from lianka.platform.identity.guards import IdentityService, public
 from lianka.web.console import i18n
-from lianka.web.console.i18n import N_
+from lianka.web.console.i18n import NP_
 from lianka.web.console.pages import HtmlRequest, form_data, form_text, go, identity, local_path, page
 from lianka.web.console.security import check_public_form
 
-
-@dataclass(frozen=True)
-class Plan:
-    name: str
-    #: price per month in fen (a static table until billing exists)
-    monthly: int
-    branches: str
-    members: str
-    alliance: bool
-
-
-PLANS = (
-    Plan(N_("Starter"), 0, N_("1 branch"), N_("Up to 500 members"), alliance=False),
-    Plan(N_("Growth"), 29900, N_("Up to 5 branches"), N_("Up to 20,000 members"), alliance=False),
-    Plan(N_("Chain"), 99900, N_("Unlimited branches"), N_("Unlimited members"), alliance=True),
-)
+#: the plans' names in the reader's language (billing keeps them as data, by code)
+PLAN_NAMES = {
+    "free": NP_("plan", "Free"),
+    "shop": NP_("plan", "Shop"),
+    "chain": NP_("plan", "Chain"),
+    "alliance": NP_("plan", "Alliance"),
+}
 
 
 class PublicPages(Controller):
     guards = (public,)
 
     @get("/")
-    async def home(self, request: HtmlRequest) -> Template:
-        return await page(request, "public/home.html", plans=PLANS)
+    async def home(self, request: HtmlRequest, ident: IdentityService) -> Template:
+        """The plans are billing's own rows: what the home page offers is what Stripe will charge."""
+        return await page(
+            request,
+            "public/home.html",
+            plans=await billing.plans(ident.db),
+            plan_names=PLAN_NAMES,
+            trial_plan=billing_domain.TRIAL_PLAN,
+            trial_days=billing_domain.TRIAL_DAYS,
+        )
 
     @post("/lang", status_code=303)
     async def switch_language(self, request: HtmlRequest) -> Response[bytes]:
