@@ -10,6 +10,7 @@ use cases raise them), shown as pages instead of ``application/problem+json``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -58,13 +59,21 @@ def _error_page(request: Request[Any, Any, Any], status: int, message: str, lang
     )
 
 
+def sign_in_redirect(
+    request: Request[Any, Any, Any], exc: Unauthorized, *, sign_in: str, home: str, cookie: str
+) -> Response[Any]:
+    """Not signed in, or the session ended: to ``sign_in`` with ``?next=`` this page (a form's target
+    is not a page to come back to: ``home`` instead); an ended session's cookie goes."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    next_page = quote(target if request.method == "GET" else home, safe="/")
+    delete = (cookie,) if isinstance(exc, SessionExpired) else ()
+    return go(request, f"{sign_in}?next={next_page}", delete=delete)
+
+
 def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     lang = language(request)
     if isinstance(exc, Unauthorized):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        next_page = quote(target if request.method == "GET" else "/console", safe="/")
-        delete = (sessions.STAFF_COOKIE,) if isinstance(exc, SessionExpired) else ()
-        return go(request, f"/sign-in?next={next_page}", delete=delete)
+        return sign_in_redirect(request, exc, sign_in="/sign-in", home="/console", cookie=sessions.STAFF_COOKIE)
     if isinstance(exc, MerchantRequired):
         return go(request, "/console/merchants")
     if isinstance(exc, MerchantNotFound) and request.cookies.get(MERCHANT_COOKIE):
@@ -72,21 +81,28 @@ def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[
     return _error_page(request, exc.status, messages.problem_text(exc.type_slug, None, exc.status, lang), lang)
 
 
-def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    if exc.status_code >= 500:
-        return server_error(request, exc)
-    lang = language(request)
-    return _error_page(request, exc.status_code, messages.problem_text("", None, exc.status_code, lang), lang)
+ErrorPage = Callable[[Request[Any, Any, Any], int, str, Language], Response[Any]]
 
 
-def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.error("unhandled error on a console page", exc_info=exc, path=request.url.path)
-    lang = language(request)
-    return _error_page(request, 500, lang.gettext(messages.SERVER_ERROR), lang)
+def exception_handlers(
+    error_page: ErrorPage, domain_error: Callable[[Request[Any, Any, Any], DomainError], Response[Any]], area: str
+) -> dict[Any, Any]:
+    """One area's handlers: its own answer to a ``DomainError``; HTTP errors and anything unexpected
+    shown on its error page in the reader's language (a 500 says nothing of internals; the log has
+    the traceback)."""
+
+    def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        log.error(f"unhandled error on a {area} page", exc_info=exc, path=request.url.path)
+        lang = language(request)
+        return error_page(request, 500, lang.gettext(messages.SERVER_ERROR), lang)
+
+    def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+        if exc.status_code >= 500:
+            return server_error(request, exc)
+        lang = language(request)
+        return error_page(request, exc.status_code, messages.problem_text("", None, exc.status_code, lang), lang)
+
+    return {DomainError: domain_error, HTTPException: http_error, Exception: server_error}
 
 
-EXCEPTION_HANDLERS: dict[Any, Any] = {
-    DomainError: domain_error,
-    HTTPException: http_error,
-    Exception: server_error,
-}
+EXCEPTION_HANDLERS = exception_handlers(_error_page, domain_error, "console")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath
@@ -58,10 +59,27 @@ OFFER_REASONS = {
 }
 
 
+T = TypeVar("T")
+
+
 def _refusal(exc: DomainError, request: HtmlRequest) -> str:
     lang = language(request)
     text = REFUSALS.get(exc.type_slug)
     return lang.gettext(text) if text else problem_text(exc, None, lang)
+
+
+async def _write(
+    request: HtmlRequest, work: Awaitable[T], again: Callable[[str, int], Awaitable[Template]]
+) -> T | Template:
+    """Runs a member's write; a refusal the member can act on (sold out, not enough points, already
+    checked in) re-renders the page with it and its status. Signed out, forbidden and unknown go on to
+    the portal's error handlers."""
+    try:
+        return await work
+    except DomainError as exc:
+        if exc.status in (401, 403, 404):
+            raise
+        return await again(_refusal(exc, request), exc.status)
 
 
 def _keys(ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -134,14 +152,13 @@ class PerkPages(Controller):
     ) -> Response[Any]:
         mp = await portal_perks.merchant_page(ident.db, merchant, principal.subject_id)
         form = await form_data(request)
-        try:
-            await coupon_centre.claim(
-                ident.db, mp.tenant, template_id, principal.subject_id, form_text(form, "_key")[:200]
-            )
-        except DomainError as exc:
-            if exc.status in (401, 403, 404):
-                raise
-            return await self._centre(request, mp, principal, ident, error=_refusal(exc, request), status=exc.status)
+        done = await _write(
+            request,
+            coupon_centre.claim(ident.db, mp.tenant, template_id, principal.subject_id, form_text(form, "_key")[:200]),
+            lambda error, status: self._centre(request, mp, principal, ident, error=error, status=status),
+        )
+        if isinstance(done, Template):
+            return done
         return go(request, f"/m/{mp.merchant.slug}/coupon-centre", flash="coupon-claimed")
 
     # --- check-in ------------------------------------------------------------------------------
@@ -183,12 +200,13 @@ class PerkPages(Controller):
     ) -> Template:
         """Once per local day: a second tap (or a reload) shows the same check-in."""
         mp = await portal_perks.merchant_page(ident.db, merchant, principal.subject_id)
-        try:
-            done = await checkin.check_in(ident.db, mp.tenant, principal.subject_id)
-        except DomainError as exc:
-            if exc.status in (401, 403, 404):
-                raise
-            return await self._checkin(request, mp, principal, ident, error=_refusal(exc, request), status=exc.status)
+        done = await _write(
+            request,
+            checkin.check_in(ident.db, mp.tenant, principal.subject_id),
+            lambda error, status: self._checkin(request, mp, principal, ident, error=error, status=status),
+        )
+        if isinstance(done, Template):
+            return done
         return await self._checkin(request, mp, principal, ident, done=done)
 
     # --- rewards -------------------------------------------------------------------------------
@@ -235,8 +253,9 @@ class PerkPages(Controller):
     ) -> Response[Any]:
         mp = await portal_perks.merchant_page(ident.db, merchant, principal.subject_id)
         form = await form_data(request)
-        try:
-            await rewards.redeem(
+        done = await _write(
+            request,
+            rewards.redeem(
                 ident.db,
                 mp.tenant,
                 reward_id,
@@ -244,11 +263,11 @@ class PerkPages(Controller):
                 form_text(form, "_key")[:200],
                 channel="portal",
                 actor=actor_of(principal),
-            )
-        except DomainError as exc:
-            if exc.status in (401, 403, 404):
-                raise
-            return await self._rewards(request, mp, principal, ident, error=_refusal(exc, request), status=exc.status)
+            ),
+            lambda error, status: self._rewards(request, mp, principal, ident, error=error, status=status),
+        )
+        if isinstance(done, Template):
+            return done
         return go(request, f"/m/{mp.merchant.slug}/redemptions", flash="reward-redeemed")
 
     @get("/{merchant:str}/redemptions")
