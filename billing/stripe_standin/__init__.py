@@ -9,6 +9,7 @@ What Lianka calls is small, so this stand-in speaks exactly that, in Stripe's sh
 * ``POST/GET /v1/checkout/sessions[/{id}]`` (mode ``subscription``, ``line_items[].price_data``)
 * ``GET/POST/DELETE /v1/subscriptions/{id}`` (retrieve, ``cancel_at_period_end``, cancel)
 * ``POST /v1/billing_portal/sessions``
+* Connect (accounts, account links, transfers and reversals): ``connect.py``
 * Stripe's error body (``{"error": {"type", "code", "message"}}``), bearer-key authentication and
   ``Idempotency-Key`` (the same key answers the first response again).
 
@@ -42,6 +43,8 @@ from litestar import Litestar, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect
+
+from lianka.billing.stripe_standin.connect import ConnectMixin, connect_routes
 
 Obj = dict[str, Any]
 MONTH_SECONDS = 30 * 86_400
@@ -90,7 +93,7 @@ class Delivery:
 
 
 @dataclass
-class StripeStandin:
+class StripeStandin(ConnectMixin):
     api_key: str
     webhook_secret: str
     webhook_url: str = ""
@@ -486,6 +489,7 @@ def build_app(standin: StripeStandin) -> Litestar:
             subscriptions_cancel,
             checkout_page,
             checkout_pay,
+            *connect_routes(standin, call),
         ],
         state=State({"standin": standin}),
         debug=False,
