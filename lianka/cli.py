@@ -21,6 +21,7 @@ import typer
 from lianka.alliance.ledger import cli as ledger_cli
 from lianka.alliance.settlement import cli as settlement_cli
 from lianka.billing import cli as billing_cli
+from lianka.billing.payouts import cli as payouts_cli
 from lianka.platform import devservices
 from lianka.platform.settings import Settings, get_settings
 from lianka.tenants import cli as members_cli
@@ -40,6 +41,7 @@ app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(settlement_cli.app, name="settlement")
 app.add_typer(members_cli.app, name="members")
 app.add_typer(billing_cli.app, name="billing")
+app.add_typer(payouts_cli.app, name="payouts")
 
 
 @contextmanager

@@ -273,3 +273,71 @@ async def test_the_api_lists_runs_and_serves_the_bank_file(kit: Kit, chain_of, c
     assert r.status_code == 404
     r = await client.get(url, headers=(await staff_token(chain.tenant, "cashier")).headers)
     assert r.status_code == 403
+
+
+async def test_payout_routes_refuse_who_may_not(kit: Kit, chain_of, client, security_matrix) -> None:
+    chain, other = await chain_of(), await chain_of()
+    url = f"/api/v1/settlement/periods/{PERIOD}/payouts"
+    assert (await client.post(f"{url}/run?wait=true", headers=chain.owner)).status_code == 200
+    b = by_code(await services.list_payouts(kit.db, chain.tenant, PERIOD))["B"]
+
+    async def snapshot() -> list[tuple[str, str, int]]:
+        return [(p.code, p.status, p.attempt) for p in await services.list_payouts(kit.db, chain.tenant, PERIOD)]
+
+    for action, body in (("mark", {"status": "paid"}), ("retry", None)):
+        await security_matrix.check(
+            "POST",
+            f"/api/v1/settlement/payouts/{b.id}/{action}",
+            json=body,
+            tenant=chain.tenant,
+            other=other.tenant,
+            snapshot=snapshot,
+            denied_roles=["cashier", "analyst"],
+            denied_scopes=[["pos"]],
+            missing_url=f"/api/v1/settlement/payouts/{uuid.uuid4()}/{action}",
+        )
+    await security_matrix.check(
+        "POST",
+        f"{url}/run",
+        tenant=chain.tenant,
+        other=other.tenant,
+        snapshot=snapshot,
+        denied_roles=["cashier", "analyst"],
+        denied_scopes=[["pos"]],
+        other_tenant_status=None,
+    )
+    for read in (url, f"{url}/bank-file", "/api/v1/settlement/payees"):
+        await security_matrix.check(
+            "GET", read, tenant=chain.tenant, other=other.tenant, denied_roles=["cashier"], other_tenant_status=None
+        )
+
+
+async def test_the_command_line_runs_lists_and_marks(kit: Kit, chain_of, tmp_path) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from lianka.cli import app as cli_app
+
+    chain = await chain_of()
+    async with kit.db.uow(system=True) as uow:
+        slug = await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :m"), {"m": chain.tenant})
+    runner = CliRunner()
+
+    async def cli(*args: str) -> Any:
+        return await asyncio.to_thread(runner.invoke, cli_app, list(args), env={"COLUMNS": "250"})
+
+    out = tmp_path / "bank.csv"
+    ran = await cli("payouts", "run", "--scope", f"chain:{slug}", "--period", PERIOD, "--bank-file", str(out))
+    assert ran.exit_code == 0, ran.output
+    assert "3 new" in ran.output and "¥500.00" in ran.output
+    assert out.read_bytes().startswith("\ufeff".encode()) and len(out.read_text("utf-8-sig").splitlines()) == 4
+    a = by_code(await services.list_payouts(kit.db, chain.tenant, PERIOD))["A"]
+    marked = await cli("payouts", "mark", "--scope", f"chain:{slug}", str(a.id), "paid", "--note", "received")
+    assert marked.exit_code == 0, marked.output
+    assert (await services.get(kit.db, chain.tenant, a.id)).status == "paid"
+    refused = await cli("payouts", "retry", "--scope", f"chain:{slug}", str(a.id))
+    assert refused.exit_code == 1 and "failed or returned" in refused.output
+    listed = await cli("payouts", "list", "--scope", f"chain:{slug}", "--period", PERIOD)
+    assert listed.exit_code == 0 and listed.output.count("pending") == 2 and "paid" in listed.output
