@@ -18,6 +18,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
+from lianka.billing.payouts import connect
 from lianka.platform.errors import DomainError, NotFound
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -37,6 +38,7 @@ from lianka.web.console.pages import (
     page,
     panel_page,
 )
+from lianka.web.console.payouts import CONNECTIONS as PAYOUT_CONNECTIONS
 
 FIELDS = ("code", "name", "address", "timezone")
 READ = requires(*MENU["branches"].permissions)
@@ -88,6 +90,7 @@ class BranchPages(Controller):
     ) -> Template:
         """The whole page, or for htmx only what it asked for: the panel (``_panel.html``)."""
         rows = await svc.branches(ident.db, principal.tenant, principal.branch_ids)
+        payees = {p.id: p for p in await connect.payees(ident.db, principal.tenant)}
         return await panel_page(
             request,
             "branches",
@@ -95,6 +98,9 @@ class BranchPages(Controller):
             status=status,
             headers=headers,
             branches=rows,
+            payees=payees,
+            connections=PAYOUT_CONNECTIONS,
+            stripe=bool(request.app.state.settings.stripe_secret_key),
             editing=editing,
             timezones=TIMEZONES,
             flash=flash,
