@@ -24,7 +24,7 @@ HTMX = {"HX-Request": "true"}
 
 def lines(html: str) -> dict[str, tuple[str, str, str]]:
     """The payouts table: branch code -> (status, method, direction)."""
-    found = re.findall(r'<tr data-branch="(\w+)" data-status="(\w+)" data-method="(\w*)" data-direction="(\w+)"', html)
+    found = re.findall(r'<tr data-payee="(\w+)" data-status="(\w+)" data-method="(\w*)" data-direction="(\w+)"', html)
     return {code: (status, method, direction) for code, status, method, direction in found}
 
 
