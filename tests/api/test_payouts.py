@@ -341,3 +341,24 @@ async def test_the_command_line_runs_lists_and_marks(kit: Kit, chain_of, tmp_pat
     assert refused.exit_code == 1 and "failed or returned" in refused.output
     listed = await cli("payouts", "list", "--scope", f"chain:{slug}", "--period", PERIOD)
     assert listed.exit_code == 0 and listed.output.count("pending") == 2 and "paid" in listed.output
+
+
+async def test_two_retries_at_once_make_one_attempt(kit: Kit, chain_of) -> None:
+    import asyncio
+
+    chain = await chain_of()
+    acct_b = await onboard(kit, chain, "B")
+    scope = await scopes.chain_scope(kit.db, chain.tenant)
+    kit.standin.fail_next_transfer(acct_b)
+    b = by_code((await services.run(kit.db, kit.settings, scope, PERIOD)).payouts)["B"]
+    assert b.status == "failed"
+
+    both = await asyncio.gather(
+        services.retry(kit.db, kit.settings, scope, b.id),
+        services.retry(kit.db, kit.settings, scope, b.id),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in both) == ["PayoutNotRetryable", "PayoutRow"]
+    to_b = [t for t in kit.standin.connect.transfers.values() if t["destination"] == acct_b]
+    assert [(t["amount"], t["metadata"]["attempt"]) for t in to_b] == [(20_000, "2")]
+    assert (await services.get(kit.db, chain.tenant, b.id)).attempt == 2
