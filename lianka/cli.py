@@ -151,7 +151,7 @@ def serve(
 
 
 #: queues the worker consumes; an area that declares a new queue adds it here.
-WORKER_QUEUES = ["default", "maintenance", "messages", "settlement"]
+WORKER_QUEUES = ["default", "maintenance", "messages", "settlement", "billing"]
 
 
 @app.command()

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from lianka.billing.payouts import domain
 from lianka.billing.payouts import queries as q
-from lianka.billing.payouts.errors import NotAPayee
 from lianka.billing.services import stripe_client
 from lianka.platform.db import Database
-from lianka.platform.errors import ValidationFailed
+from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.settings import Settings
 
 
@@ -69,7 +68,7 @@ async def _branch(db: Database, book: uuid.UUID, payee: uuid.UUID) -> tuple[str,
     async with db.uow(book) as uow:
         found = next(((c, n) for i, c, n in await q.branch_names(uow) if i == payee), None)
     if found is None:
-        raise NotAPayee("No such branch", field="payee")
+        raise NotFound("No such branch")  # another merchant's branch too
     return found
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lianka.platform.errors import Conflict, RuleViolation
+from lianka.platform.errors import Conflict
 
 
 class PayoutNotRetryable(Conflict):
@@ -23,8 +23,3 @@ class PayoutNotBank(Conflict):
 class PayoutStatusConflict(Conflict):
     type_slug = "payout-status-conflict"
     title = "The payout cannot move to that status from the one it has"
-
-
-class NotAPayee(RuleViolation):
-    type_slug = "not-a-payee"
-    title = "Only a branch (or an alliance partner) can be paid out"

@@ -274,6 +274,25 @@ async def test_the_api_lists_runs_and_serves_the_bank_file(kit: Kit, chain_of, c
     r = await client.get(url, headers=(await staff_token(chain.tenant, "cashier")).headers)
     assert r.status_code == 403
 
+    # payees: bank details shown back masked; another merchant's branch is unknown; no Stripe here
+    payee = f"/api/v1/settlement/payees/{chain.branches['B']}"
+    bank = {"account_name": "徐汇店", "bank_name": "招商银行", "account_number": "6214 8301 2345 6789"}
+    r = await client.put(f"{payee}/bank", json=bank, headers=chain.owner)
+    assert r.status_code == 200 and r.json()["bank_account_masked"] == "************6789", r.text
+    r = await client.put(f"{payee}/bank", json=bank, headers=other.headers)
+    assert r.status_code == 404
+    r = await client.put(f"{payee}/bank", json={**bank, "account_number": "12ab"}, headers=chain.owner)
+    assert r.status_code == 400
+    listed = (await client.get("/api/v1/settlement/payees", headers=chain.owner)).json()
+    assert [(p["code"], p["connection"], p["bank_account_masked"]) for p in listed] == [
+        ("A", "none", ""),
+        ("B", "none", "************6789"),
+        ("C", "none", ""),
+    ]
+    links = {"return_url": "http://x/back", "refresh_url": "http://x/back"}
+    r = await client.post(f"{payee}/onboarding-link", json=links, headers=chain.owner)
+    assert r.status_code == 409 and r.json()["type"].endswith("billing-not-configured")
+
 
 async def test_payout_routes_refuse_who_may_not(kit: Kit, chain_of, client, security_matrix) -> None:
     chain, other = await chain_of(), await chain_of()
