@@ -173,6 +173,12 @@ async def test_a_failed_payout_is_retried_and_pays_once(kit: Kit, chain_of) -> N
     chain = await chain_of()
     acct_b = await onboard(kit, chain, "B")
     scope = await scopes.chain_scope(kit.db, chain.tenant)
+    # an older account.updated (before onboarding finished) arriving late changes nothing
+    done = [e for e in of_type(kit.standin.events, "account.updated") if e["data"]["object"]["id"] == acct_b][-1]
+    stale = {**done, "id": "evt_" + uuid.uuid4().hex, "created": done["created"] - 60}
+    stale["data"] = {"object": {**done["data"]["object"], "payouts_enabled": False, "details_submitted": False}}
+    assert await deliver(kit, stale) == "ignored"
+    assert next(p for p in await connect.payees(kit.db, chain.tenant) if p.code == "B").connection == "connected"
     kit.standin.fail_next_transfer(acct_b)
 
     rows = by_code((await services.run(kit.db, kit.settings, scope, PERIOD)).payouts)
