@@ -19,6 +19,7 @@ import stripe
 from lianka.billing import domain
 from lianka.billing import queries as q
 from lianka.billing.domain import Account, Plan, Status
+from lianka.billing.payments import services as member_payments
 from lianka.billing.queries import EventRow
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import BadRequest, DomainError, NotFound, RuleViolation
@@ -226,6 +227,8 @@ async def process_event(uow: UnitOfWork, row_id: int, *, retry: bool = False) ->
         raise NotFound(f"No billing event {row_id}")
     if row.status == "refused" or (row.status in ("processed", "ignored") and not retry):
         return row.status
+    if (paid := await member_payments.process_inbox_event(uow, row)) is not None:  # member payments' events
+        return await _finish(uow, row, *paid)
     try:
         signal = domain.signal_from_event(row.payload or {})
     except domain.Unusable as why:
