@@ -21,8 +21,8 @@ def _fernet(settings: Settings) -> Fernet:
     if not key:
         if settings.is_production:
             raise PaymentsNotConfigured("Set LIANKA_SECRETS_KEY (a Fernet key) to store payment credentials")
-        key = base64.urlsafe_b64encode(hashlib.sha256(b"lianka-dev-secrets:" + settings.secret_key.encode()).digest())
-        return Fernet(key)
+        derived = hashlib.sha256(b"lianka-dev-secrets:" + settings.secret_key.encode()).digest()
+        return Fernet(base64.urlsafe_b64encode(derived))
     try:
         return Fernet(key.encode())
     except ValueError:

@@ -4,6 +4,8 @@ coded ``ONLINE`` when it has one, else at HQ (no clearing: HQ took the money its
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from lianka.billing.payments import queries as q
 from lianka.billing.payments.contract import PaidOrder
 from lianka.billing.payments.registry import register
@@ -23,7 +25,7 @@ async def fulfil_top_up(uow: UnitOfWork, order: PaidOrder) -> None:
         payment_method="online",
         entry_key=f"payment:{order.order_id}",
         scope=SCOPE,
-        business_time=order.paid_at,
+        business_time=min(order.paid_at, datetime.now(UTC)),  # never ahead of the clock the ledger reads
         refs={"order": str(order.order_id), "provider": order.provider, "provider_ref": order.provider_ref},
     )
 

@@ -36,28 +36,28 @@ class StripePayments:
     async def create(self, request: OrderRequest) -> Started:
         meta = metadata(request.tenant_id, request.order_id)
         try:
+            params: Any = {
+                "mode": "payment",
+                "payment_method_types": PAYMENT_METHODS,
+                "payment_method_options": {"wechat_pay": {"client": "web"}},
+                "client_reference_id": str(request.order_id),
+                "success_url": request.return_url,
+                "cancel_url": request.return_url,
+                "metadata": meta,
+                "payment_intent_data": {"metadata": meta},
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": request.currency.lower(),
+                            "unit_amount": request.amount,
+                            "product_data": {"name": request.description},
+                        },
+                    }
+                ],
+            }
             session = await self._client.v1.checkout.sessions.create_async(
-                params={
-                    "mode": "payment",
-                    "payment_method_types": PAYMENT_METHODS,
-                    "payment_method_options": {"wechat_pay": {"client": "web"}},
-                    "client_reference_id": str(request.order_id),
-                    "success_url": request.return_url,
-                    "cancel_url": request.return_url,
-                    "metadata": meta,
-                    "payment_intent_data": {"metadata": meta},
-                    "line_items": [
-                        {
-                            "quantity": 1,
-                            "price_data": {
-                                "currency": request.currency.lower(),
-                                "unit_amount": request.amount,
-                                "product_data": {"name": request.description},
-                            },
-                        }
-                    ],
-                },
-                options={"idempotency_key": f"lianka-order-{request.order_id}"},
+                params=params, options={"idempotency_key": f"lianka-order-{request.order_id}"}
             )
         except stripe.StripeError as exc:
             raise ProviderFailed(f"Stripe: {exc.user_message or exc}") from None
