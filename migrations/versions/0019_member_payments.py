@@ -86,7 +86,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_payment_refunds"),
         sa.ForeignKeyConstraint(
-            ["tenant_id", "order_id"], ["payment_orders.tenant_id", "payment_orders.id"], name="fk_payment_refunds_order"
+            ["tenant_id", "order_id"],
+            ["payment_orders.tenant_id", "payment_orders.id"],
+            name="fk_payment_refunds_order",
         ),
         sa.UniqueConstraint("tenant_id", "order_id", "key", name="uq_payment_refunds_key"),
         sa.CheckConstraint("amount > 0", name="ck_payment_refunds_amount"),

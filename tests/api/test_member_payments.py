@@ -61,16 +61,15 @@ async def kit(settings: Settings, db: Database) -> AsyncIterator[Kit]:
             stripe_webhook_secret=WEBHOOK_SECRET,
             wechatpay_api_base=wechat_url,
         )
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(base_settings), host="127.0.0.1", port=0, log_level="warning")
-        )
+        app = create_app(base_settings)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         task = asyncio.create_task(server.serve())
         while not server.started:
             assert not task.done()
             await asyncio.sleep(0.02)
         base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
         app_settings = replace(base_settings, identity=replace(base_settings.identity, public_url=base))
-        server.config.app.state.settings = app_settings
+        app.state.settings = app_settings  # the notify URL names the port only known now
         stripe.webhook_url = f"{base}/api/v1/billing/webhooks/stripe"
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             yield Kit(stripe, wechat, http, app_settings, db)
