@@ -24,7 +24,6 @@ import base64
 import contextlib
 import html
 import json
-import os
 import re
 import secrets
 import time
@@ -32,6 +31,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -402,7 +402,30 @@ def build_app(standin: WeChatPayStandin) -> Litestar:
     )
 
 
-def main() -> None:  # pragma: no cover - ``python -m lianka.billing.wechatpay_standin`` for a manual look
+#: the stand-in's port under ``lianka run`` (``LIANKA_WECHATPAY_STANDIN_PORT``)
+DEV_PORT = 8126
+
+
+def dev_merchant(data_dir: Path) -> MerchantKeys:
+    """The test merchant ``lianka run``'s stand-in knows, kept in the data directory so its keys
+    survive restarts (``lianka payments use-wechat-standin`` gives them to a merchant)."""
+    path = data_dir / "wechatpay-standin-merchant.json"
+    if path.exists():
+        return MerchantKeys(**json.loads(path.read_text()))
+    creds, _ = merchant_keys(mchid="1900000109", appid="wxd678efh567hg6787")
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(json.dumps(creds.__dict__))
+    path.chmod(0o600)
+    return creds
+
+
+def serve_dev(data_dir: Path, port: int = DEV_PORT) -> None:
+    """Run the stand-in for ``lianka run`` (blocking) with the data directory's test merchant."""
     import uvicorn
 
-    uvicorn.run(build_app(WeChatPayStandin()), port=int(os.environ.get("PORT", "8126")))
+    standin = WeChatPayStandin(public_base=f"http://127.0.0.1:{port}")
+    creds = dev_merchant(data_dir)
+    key = serialization.load_pem_private_key(creds.private_key.encode(), password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    standin.add_merchant(creds, public.decode())
+    uvicorn.run(build_app(standin), host="127.0.0.1", port=port, log_level="warning")
