@@ -41,7 +41,7 @@ from lianka.platform.log import get_logger
 from lianka.platform.outbox import enqueue
 from lianka.platform.settings import Settings
 from lianka.tenants.pos.stored_value import book_sv_refund
-from lianka.tenants.services import rules
+from lianka.tenants.services import accounts, rules
 from lianka.tenants.services.programme import programme_at
 
 log = get_logger(__name__)
@@ -483,3 +483,24 @@ async def member_history(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) 
     for r in refunds:
         by_order.setdefault(r.order_id, []).append(r)
     return History(orders, by_order)
+
+
+@dataclass(frozen=True)
+class TopUpOffer:
+    """What the portal's top-up page shows: the plans on sale and the member's stored value now."""
+
+    plans: list[Any]
+    principal: int
+    bonus: int
+    currency: str
+
+
+async def top_up_offer(db: Database, tenant: uuid.UUID, member_id: uuid.UUID) -> TopUpOffer:
+    async with db.uow(tenant) as uow:
+        await rules.require_member(uow, member_id)
+        now = datetime.now(UTC)
+        _, programme = await programme_at(uow, now)
+        balances = await accounts.balances(uow, member_id, now)
+        currency = await q.merchant_currency(uow)
+    plans = [p for p in programme.stored_value.plans if p.active]
+    return TopUpOffer(plans, balances.sv_principal, balances.sv_bonus, currency)

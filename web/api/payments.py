@@ -122,7 +122,7 @@ class PortalPaymentsController(Controller):
         """Creates the order and the provider's payment; send the member to ``redirect_url`` (or
         hand ``params`` to WeChat's JSAPI). The member is credited when the provider confirms."""
         tenant = await member_merchant(ident.db, merchant, principal.subject_id)
-        back = f"{ident.cfg.public_url}/portal/{merchant}/payments/{{order_id}}"
+        back = f"{ident.cfg.public_url}/m/{merchant}/top-up/{{order_id}}"
         s = await svc.start_top_up(
             ident.db, _settings(request), tenant, principal.subject_id, data.plan, return_url=back,
             channel=data.channel, openid=data.openid,

@@ -177,7 +177,7 @@ class WeChatPayments:
         except Exception as exc:
             raise NotificationInvalid(f"WeChat Pay notification: {exc}") from None
         if not isinstance(data, dict):
-            raise NotificationInvalid("The Wechatpay-Signature does not match this notification")
+            raise NotificationInvalid("The notification does not verify (Wechatpay-Signature) or decrypt (APIv3 key)")
         return data
 
 
