@@ -77,10 +77,15 @@ class RefundResult:
 _wechat_clients: dict[tuple[uuid.UUID, datetime, str], WeChatPayments] = {}
 
 
-async def _provider(uow: UnitOfWork, settings: Settings, tenant: uuid.UUID) -> Provider:
+async def _provider(uow: UnitOfWork, settings: Settings, tenant: uuid.UUID, only: str | None = None) -> Provider:
     """The merchant's provider, built from its decrypted credentials; a merchant with none pays
-    through the installation's own Stripe account when one is configured."""
+    through the installation's own Stripe account when one is configured. ``only``: the provider an
+    existing order was paid through (polls and refunds go there even after the merchant switched)."""
     row = await q.credentials(uow, tenant)
+    if row is not None and only is not None and row.provider != only:
+        row = None
+    if row is None and only == WECHATPAY:
+        raise PaymentsNotConfigured("The WeChat Pay credentials this order was paid with are gone")
     if row is None:
         if settings.stripe_secret_key:
             return StripePayments(settings.stripe_secret_key, settings.stripe_api_base, settings.stripe_webhook_secret)
@@ -290,8 +295,8 @@ async def reconcile(db: Database, settings: Settings, tenant: uuid.UUID, order_i
         order = await q.order(uow, order_id)
         if order is None:
             raise NotFound("order not found", field="order_id")
-        provider = await _provider(uow, settings, tenant) if order.status == "pending" else None
-    if provider is not None and provider.name == order.provider:
+        provider = await _provider(uow, settings, tenant, order.provider) if order.status == "pending" else None
+    if provider is not None:
         outcome = await provider.query(order.id, order.checkout_ref)
         async with db.uow(tenant) as uow:
             await apply_outcome(uow, tenant, outcome, order.provider)
@@ -329,9 +334,9 @@ async def receive_wechatpay_notification(
     except ValueError:
         raise NotFound("No such merchant") from None
     async with db.uow(tenant) as uow:
-        provider = await _provider(uow, settings, tenant)
-    if provider.name != WECHATPAY:
-        raise NotFound("This merchant does not use WeChat Pay")
+        if await q.credentials(uow, tenant) is None:
+            raise NotFound("This merchant does not use WeChat Pay")
+        provider = await _provider(uow, settings, tenant, WECHATPAY)
     try:
         data = await provider.verify(headers, body)
     except NotificationInvalid as exc:
@@ -412,7 +417,7 @@ async def refund_order(
         amount = left if amount is None else amount
         if amount <= 0 or amount > left:
             raise RefundTooLarge(available=left, requested=amount)
-        provider = await _provider(uow, settings, tenant)
+        provider = await _provider(uow, settings, tenant, order.provider)
         forfeited = 0
         if order.kind == "top_up":
             booked = await book_sv_refund(

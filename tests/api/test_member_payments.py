@@ -6,6 +6,7 @@ Per provider: happy path, duplicate, out of order, bad signature, another mercha
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from lianka.billing.payments import services as pay
 from lianka.billing.stripe_standin import StripeStandin
 from lianka.billing.wechatpay_standin import WeChatPayStandin
 from lianka.platform.db import Database
+from lianka.platform.identity.sessions import STAFF_COOKIE
 from lianka.platform.identity.testing import AuthKit
 from lianka.platform.jobs import get_broker
 from lianka.platform.outbox import relay_once
@@ -32,6 +34,7 @@ from lianka.tenants.domain.programme import Programme, StoredValueConfig, Stored
 from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import set_programme
 from lianka.web.app import create_app
+from tests.api.test_console import csrf_of
 
 pytestmark = pytest.mark.integration
 SECRET_KEY = "sk_test_standin_" + uuid.uuid4().hex
@@ -396,3 +399,65 @@ async def test_portal_top_up_and_staff_refund_through_the_api(kit: Kit, tenant_f
         "/api/v1/payments/credentials", json={"provider": "wechatpay", "mchid": "1"}, headers=owner.headers
     )
     assert creds.status_code == 400 and creds.json()["type"].endswith("/bad-payment-credentials")
+
+
+# --- the pages -------------------------------------------------------------------------------------------
+
+
+async def test_portal_top_up_pages_and_console_refund(kit: Kit, tenant_factory, auth_kit) -> None:
+    """The member clicks through: plans → Pay → the stand-in's page → back to "paying…" → credited;
+    the history lists the payment; the owner sets WeChat Pay credentials (shown back as last 4 only)
+    and refunds the payment from the member's page."""
+    tenant, _ = await shop(kit, tenant_factory, auth_kit, wechat=False)
+    member = await auth_kit.member(tenant)
+    async with kit.db.uow(system=True) as uow:
+        slug = await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :t"), {"t": tenant})
+    cookie = {"Cookie": member.headers["Cookie"]}
+    page = await kit.http.get(f"/m/{slug}/top-up", headers=cookie)
+    assert page.status_code == 200 and 'data-testid="pay-300"' in page.text
+    csrf = csrf_of(page.text)
+    go = await kit.http.post(f"/m/{slug}/top-up", data={"plan": "300", "_csrf": csrf}, headers=cookie)
+    assert go.status_code == 303 and go.headers["location"].startswith(kit.stripe.public_base + "/checkout/")
+    async with httpx.AsyncClient() as browser:
+        back = await browser.post(go.headers["location"] + "/pay")
+    assert back.status_code == 303
+    paying_url = "/" + back.headers["location"].split("/", 3)[3]  # the app's public URL, then this path
+    assert paying_url.startswith(f"/m/{slug}/top-up/")
+    await settle(kit.db)
+    paid = await kit.http.get(paying_url, headers=cookie)
+    assert 'data-testid="paid"' in paid.text and "¥330.00" in paid.text
+    history = await kit.http.get(f"/m/{slug}/history", headers=cookie)
+    assert 'data-testid="payments"' in history.text and 'data-status="paid"' in history.text
+    refused = await kit.http.post(f"/m/{slug}/top-up", data={"plan": "nope", "_csrf": csrf}, headers=cookie)
+    assert refused.status_code == 404 and 'data-testid="error"' in refused.text
+
+    staff = await auth_kit.staff_session(tenant, "owner")
+    assert staff.token
+    console = {"Cookie": f"{STAFF_COOKIE}={staff.token}"}
+    token = staff.headers["X-CSRF-Token"]
+    creds = kit.wechat.new_merchant()
+    form = {"provider": "wechatpay", "mchid": creds.mchid, "serial_no": creds.serial_no, "appid": creds.appid}
+    bad = await kit.http.post("/console/settings/payments", data={**form, "_csrf": token}, headers=console)
+    assert bad.status_code == 400 and "aria-invalid" in bad.text
+    full = {**form, "private_key": creds.private_key, "apiv3_key": creds.apiv3_key, "_csrf": token}
+    saved = await kit.http.post("/console/settings/payments", data=full, headers=console)
+    assert saved.status_code == 200, saved.text
+    assert creds.apiv3_key not in saved.text and creds.serial_no not in saved.text
+    assert f"…{creds.apiv3_key[-4:]}" in saved.text and "BEGIN PRIVATE KEY" not in saved.text
+
+    assert member.subject_id is not None
+    detail = await kit.http.get(f"/console/members/{member.subject_id}", headers=console)
+    assert 'data-testid="refund-order"' in detail.text
+    order_id = re.search(r'data-order="([0-9a-f-]+)"', detail.text)
+    assert order_id
+    refund = await kit.http.post(
+        f"/console/members/{member.subject_id}/payments/{order_id.group(1)}/refund",
+        data={"_key": "once", "_csrf": token},
+        headers=console,
+    )
+    assert refund.status_code == 303
+    assert await balances(kit, tenant, member.subject_id) == (0, 0)
+    # refunded through Stripe, which took the payment, though the merchant has since chosen WeChat Pay
+    intent = (await pay.get_order(kit.db, tenant, uuid.UUID(order_id.group(1)))).provider_ref
+    assert [r["amount"] for r in kit.stripe.payments.refunds.values() if r["payment_intent"] == intent] == [30_000]
+    assert (await pay.get_order(kit.db, tenant, uuid.UUID(order_id.group(1)))).status == "refunded"
