@@ -417,9 +417,12 @@ async def test_portal_top_up_pages_and_console_refund(kit: Kit, tenant_factory, 
     assert page.status_code == 200 and 'data-testid="pay-300"' in page.text
     csrf = csrf_of(page.text)
     go = await kit.http.post(f"/m/{slug}/top-up", data={"plan": "300", "_csrf": csrf}, headers=cookie)
-    assert go.status_code == 303 and go.headers["location"].startswith(kit.stripe.public_base + "/checkout/")
+    assert go.status_code == 303 and go.headers["location"].startswith(f"/m/{slug}/top-up/")
+    onward = await kit.http.get(go.headers["location"], headers=cookie)  # sends the browser to the provider
+    found = re.search(r'data-testid="go-pay"', onward.text) and re.search(r'url=(http[^"]+)"', onward.text)
+    assert found and found.group(1).startswith(kit.stripe.public_base + "/checkout/")
     async with httpx.AsyncClient() as browser:
-        back = await browser.post(go.headers["location"] + "/pay")
+        back = await browser.post(found.group(1) + "/pay")
     assert back.status_code == 303
     paying_url = "/" + back.headers["location"].split("/", 3)[3]  # the app's public URL, then this path
     assert paying_url.startswith(f"/m/{slug}/top-up/")

@@ -89,9 +89,9 @@ class TopUpPages(Controller):
             text = REFUSALS.get(exc.type_slug)
             error = lang.gettext(text) if text else problem_text(exc, None, lang)
             return await self._page(request, merchant, principal, ident, error=error, status=exc.status)
-        if started.redirect_url is None:  # JSAPI needs WeChat's in-app browser; the portal uses H5
-            return Redirect(f"/m/{mp.merchant.slug}/top-up/{started.order_id}", status_code=303)
-        return Redirect(started.redirect_url, status_code=303)
+        # to our own page, which sends the browser on: the CSP's form-action 'self' forbids a form
+        # whose answer redirects to another site (the provider's page)
+        return Redirect(f"/m/{mp.merchant.slug}/top-up/{started.order_id}?pay=1", status_code=303)
 
     @get("/{order_id:uuid}")
     async def paying(
@@ -102,10 +102,14 @@ class TopUpPages(Controller):
         principal: CurrentPrincipal,
         ident: IdentityService,
     ) -> Template:
-        """The order's state; while pending the provider is asked, and htmx asks again every 2 s."""
+        """The order's state; while pending the provider is asked, and htmx asks again every 2 s.
+        Right after *Pay* (``?pay=1``) it sends the browser on to the provider's page instead."""
         mp = await portal_perks.merchant_page(ident.db, merchant, principal.subject_id)
         order = await payments.get_order(ident.db, mp.tenant, order_id, principal.subject_id)
-        if order.status == "pending":
+        go_to = (order.result or {}).get("redirect_url") if request.query_params.get("pay") == "1" else None
+        if order.status != "pending":
+            go_to = None
+        elif go_to is None:
             with contextlib.suppress(DomainError):  # the provider unreachable: still "waiting"; htmx asks again
                 order = await payments.reconcile(ident.db, _settings(request), mp.tenant, order_id)
         offer = await payments.top_up_offer(ident.db, mp.tenant, principal.subject_id)
@@ -117,4 +121,5 @@ class TopUpPages(Controller):
             order=order,
             offer=offer,
             order_status=ORDER_STATUS,
+            go_to=go_to,
         )
