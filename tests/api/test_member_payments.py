@@ -25,6 +25,7 @@ from lianka.billing.payments import services as pay
 from lianka.billing.stripe_standin import StripeStandin
 from lianka.billing.wechatpay_standin import WeChatPayStandin
 from lianka.platform.db import Database
+from lianka.platform.errors import NotFound
 from lianka.platform.identity.sessions import STAFF_COOKIE
 from lianka.platform.identity.testing import AuthKit
 from lianka.platform.jobs import get_broker
@@ -329,6 +330,20 @@ async def test_wechatpay_bad_signature_and_another_merchants_order(kit: Kit, ten
     assert await kit.wechat.notify(genuine) == 200
     await settle(kit.db)
     assert await balances(kit, a, member_a) == (30_000, 3_000)
+    # row-level security: B's transactions see none of A's orders or credentials, and cannot write them
+    async with kit.db.uow(b) as uow:
+        seen = await uow.session.scalar(
+            text("SELECT count(*) FROM payment_orders WHERE id = :o"), {"o": started.order_id}
+        )
+        creds = await uow.session.scalar(
+            text("SELECT count(*) FROM payment_credentials WHERE tenant_id = :a"), {"a": a}
+        )
+        moved = await uow.session.execute(
+            text("UPDATE payment_orders SET status = 'refunded' WHERE id = :o"), {"o": started.order_id}
+        )
+    assert (seen, creds, getattr(moved, "rowcount", None)) == (0, 0, 0)
+    with pytest.raises(NotFound):
+        await pay.get_order(kit.db, b, started.order_id)
 
 
 async def test_notification_storm_and_polls_credit_once(kit: Kit, tenant_factory, auth_kit) -> None:

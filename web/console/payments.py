@@ -38,6 +38,15 @@ from lianka.web.console.pages import (
 READ = requires(*MENU["payments"].permissions)
 REFUND = requires(Permission.MEMBERS_READ, Permission.MEMBERS_WRITE)
 FIELDS = ("provider", "secret_key", "mchid", "serial_no", "private_key", "apiv3_key", "appid")
+#: the credential fields as the merchant platforms name them
+FIELD_LABELS = {
+    "secret_key": N_("Secret key"),
+    "mchid": N_("Merchant ID (mchid)"),
+    "serial_no": N_("Certificate serial number"),
+    "private_key": N_("Private key (apiclient_key.pem)"),
+    "apiv3_key": N_("APIv3 key"),
+    "appid": N_("AppID"),
+}
 PROVIDERS = {"wechatpay": N_("WeChat Pay (mainland China)"), "stripe": N_("Stripe (card, Alipay, WeChat Pay)")}
 
 
@@ -68,6 +77,7 @@ class PaymentPages(Controller):
             status=status,
             view=view,
             providers=PROVIDERS,
+            field_labels=FIELD_LABELS,
             provider=provider or view.provider or "wechatpay",
             errors=errors or FormErrors(),
             flash=flash,
