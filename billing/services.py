@@ -19,6 +19,7 @@ import stripe
 from lianka.billing import domain
 from lianka.billing import queries as q
 from lianka.billing.domain import Account, Plan, Status
+from lianka.billing.payments import services as member_payments
 from lianka.billing.payouts import webhooks as payout_webhooks
 from lianka.billing.queries import EventRow
 from lianka.platform.db import Database, UnitOfWork
@@ -229,6 +230,8 @@ async def process_event(uow: UnitOfWork, row_id: int, *, retry: bool = False) ->
         return row.status
     if payout_webhooks.handles(row.type):  # Stripe Connect: transfers and connected accounts (payouts)
         return await payout_webhooks.process(uow, row)
+    if (paid := await member_payments.process_inbox_event(uow, row)) is not None:  # member payments' events
+        return await _finish(uow, row, *paid)
     try:
         signal = domain.signal_from_event(row.payload or {})
     except domain.Unusable as why:

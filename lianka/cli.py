@@ -248,13 +248,18 @@ def run(seed: bool = True) -> None:
         if seed:
             typer.echo("• " + asyncio.run(seed_if_empty(s)))
         exe = [sys.executable, "-m", "lianka.cli"]
+        processes = {
+            "web": [*exe, "serve"],
+            "worker": [*exe, "worker"],
+            "relay": [*exe, "relay"],
+            "scheduler": [*exe, "scheduler"],
+        }
+        if not s.wechatpay_api_base:  # no real WeChat Pay: the local stand-in (decision 0033)
+            port = os.environ.get("LIANKA_WECHATPAY_STANDIN_PORT", "8126")
+            os.environ["LIANKA_WECHATPAY_API_BASE"] = f"http://127.0.0.1:{port}"
+            processes["wechatpay"] = [*exe, "payments", "wechat-standin", "--port", port]
         supervisor = Supervisor(
-            {
-                "web": [*exe, "serve"],
-                "worker": [*exe, "worker"],
-                "relay": [*exe, "relay"],
-                "scheduler": [*exe, "scheduler"],
-            },
+            processes,
             say=lambda line: typer.echo(f"• {line}", err=True),
         )
         stopping = False
@@ -272,6 +277,48 @@ def run(seed: bool = True) -> None:
         finally:
             supervisor.stop()
             typer.echo("stopped.")
+
+
+payments_app = typer.Typer(help="Member payments: the local WeChat Pay stand-in.", no_args_is_help=True)
+app.add_typer(payments_app, name="payments")
+
+
+@payments_app.command("wechat-standin")
+def payments_wechat_standin(port: int = 8126) -> None:
+    """Serve the local WeChat Pay v3 stand-in (started by `lianka run` when no real gateway is set)."""
+    from lianka.billing.wechatpay_standin import serve_dev
+
+    serve_dev(Settings.from_env().data_dir, port)
+
+
+@payments_app.command("use-wechat-standin")
+def payments_use_wechat_standin(merchant: Annotated[str, typer.Argument(help="the merchant's slug")]) -> None:
+    """Give a merchant the stand-in's test WeChat Pay credentials (development only), so its members
+    can top up online on the local stand-in."""
+    from sqlalchemy import text
+
+    from lianka.billing.payments.services import save_credentials
+    from lianka.billing.wechatpay_standin import dev_merchant
+    from lianka.platform.db import Database
+
+    with bootstrap() as s:
+        if s.is_production:
+            raise typer.BadParameter("only in development")
+        creds = dev_merchant(s.data_dir)
+
+        async def go() -> str:
+            db = Database.from_settings(s)
+            try:
+                async with db.uow(system=True) as uow:
+                    tenant = await uow.session.scalar(text("SELECT id FROM merchants WHERE slug = :s"), {"s": merchant})
+                if tenant is None:
+                    raise typer.BadParameter(f"no merchant {merchant!r}")
+                await save_credentials(db, s, tenant, "wechatpay", dict(creds.__dict__))
+                return f"{merchant} now pays through the WeChat Pay stand-in (mchid {creds.mchid})"
+            finally:
+                await db.dispose()
+
+        typer.echo(asyncio.run(go()))
 
 
 jobs_app = typer.Typer(help="Periodic jobs: what runs when, and running one by hand.", no_args_is_help=True)

@@ -87,6 +87,11 @@ class Settings:
     stripe_api_base: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
+    #: member payments: the Fernet key merchants' provider credentials are encrypted with (derived
+    #: from ``secret_key`` in development), and where the WeChat Pay SDK sends its requests (the local
+    #: stand-in in development and tests, WeChat Pay itself when empty)
+    secrets_key: str = ""
+    wechatpay_api_base: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -115,6 +120,8 @@ class Settings:
             stripe_api_base=env.get("LIANKA_STRIPE_API_BASE", ""),
             stripe_secret_key=env.get("LIANKA_STRIPE_SECRET_KEY", ""),
             stripe_webhook_secret=env.get("LIANKA_STRIPE_WEBHOOK_SECRET", ""),
+            secrets_key=env.get("LIANKA_SECRETS_KEY", ""),
+            wechatpay_api_base=env.get("LIANKA_WECHATPAY_API_BASE", ""),
         )
         s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host, port=s.port))
         if s.is_production:

@@ -35,6 +35,7 @@ from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
+from lianka.web.api.payments import PaymentsController, PaymentWebhooksController, PortalPaymentsController
 from lianka.web.api.payouts import PayoutsController
 from lianka.web.api.portal_alliance import PortalAllianceController, PortalStatementsController
 from lianka.web.api.portal_join import PortalJoinController
@@ -111,6 +112,9 @@ def api_routes() -> list[ControllerRouterHandler]:
         BillingController,
         BillingWebhooksController,
         PortalReferralController,
+        PaymentsController,
+        PortalPaymentsController,
+        PaymentWebhooksController,
     ]
 
 

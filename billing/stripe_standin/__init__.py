@@ -10,6 +10,8 @@ What Lianka calls is small, so this stand-in speaks exactly that, in Stripe's sh
 * ``GET/POST/DELETE /v1/subscriptions/{id}`` (retrieve, ``cancel_at_period_end``, cancel)
 * ``POST /v1/billing_portal/sessions``
 * Connect (accounts, account links, transfers and reversals): ``connect.py``
+* member payments (``payments.py``): sessions in ``mode=payment``, ``GET /v1/payment_intents/{id}``,
+  ``POST/GET /v1/refunds``
 * Stripe's error body (``{"error": {"type", "code", "message"}}``), bearer-key authentication and
   ``Idempotency-Key`` (the same key answers the first response again).
 
@@ -35,7 +37,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -45,6 +47,9 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from lianka.billing.stripe_standin.connect import ConnectMixin, connect_routes
+
+if TYPE_CHECKING:
+    from lianka.billing.stripe_standin.payments import Payments
 
 Obj = dict[str, Any]
 MONTH_SECONDS = 30 * 86_400
@@ -109,6 +114,12 @@ class StripeStandin(ConnectMixin):
     requests: list[tuple[str, str]] = field(default_factory=list)
     _idempotent: dict[str, tuple[int, Obj]] = field(default_factory=dict)
     _clock: int = 0
+    payments: Payments = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from lianka.billing.stripe_standin.payments import Payments
+
+        self.payments = Payments(self)
 
     # --- ids and time ------------------------------------------------------------------------------
 
@@ -137,6 +148,8 @@ class StripeStandin(ConnectMixin):
         return self.customers[cid]
 
     def create_checkout_session(self, params: Obj) -> Obj:
+        if params.get("mode") == "payment":
+            return self.payments.create_session(params)
         if params.get("mode") != "subscription":
             raise StripeError(400, "Only mode=subscription is supported by the stand-in", "parameter_invalid")
         customer = params.get("customer")
@@ -207,6 +220,8 @@ class StripeStandin(ConnectMixin):
     def complete_checkout(self, session_id: str, *, pay: bool = True) -> list[Obj]:
         """The customer paid on the hosted page: a subscription, its first invoice, the events."""
         session = self.sessions[session_id]
+        if session["mode"] == "payment":
+            return self.payments.complete(session_id, pay=pay)
         if session["status"] != "open":
             raise StripeError(400, "This Checkout Session is no longer open", "checkout_session_not_open")
         start = len(self.events)
@@ -460,9 +475,10 @@ def build_app(standin: StripeStandin) -> Litestar:
         price = session["_line_items"][0]["price_data"]
         name = html.escape(str(price.get("product_data", {}).get("name", "")))
         amount = f"{int(price['unit_amount']) / 100:.2f} {str(price['currency']).upper()}"  # display only
+        per = "" if session["mode"] == "payment" else " / month"
         page = (
             "<!doctype html><html><head><meta charset='utf-8'><title>Stripe stand-in checkout</title></head><body>"
-            f"<h1>{name}</h1><p>{html.escape(amount)} / month (local Stripe stand-in: no money moves)</p>"
+            f"<h1>{name}</h1><p>{html.escape(amount)}{per} (local Stripe stand-in: no money moves)</p>"
             f"<form method='post' action='/checkout/{html.escape(oid)}/pay'><button>Pay</button></form>"
             f"<p><a href='{html.escape(session['cancel_url'])}'>Cancel</a></p></body></html>"
         )
@@ -477,8 +493,11 @@ def build_app(standin: StripeStandin) -> Litestar:
         await standin._after(events)
         return Redirect(standin.sessions[oid]["success_url"], status_code=303)
 
+    from lianka.billing.stripe_standin import payments
+
     return Litestar(
         route_handlers=[
+            *payments.routes(standin, call, found),
             customers_create,
             customers_get,
             sessions_create,

@@ -21,6 +21,7 @@ from lianka.web.console.join_posters import JoinPosterPages
 from lianka.web.console.member_imports import MemberImportPages
 from lianka.web.console.members import MemberPages
 from lianka.web.console.onboarding import OnboardingPages
+from lianka.web.console.payments import PaymentPages
 from lianka.web.console.payouts import PayoutPages
 from lianka.web.console.programme import ProgrammePages
 from lianka.web.console.programme_start import ProgrammeStartPages
@@ -58,6 +59,7 @@ def console_router() -> Router:
             SettlementPages,
             PayoutPages,
             AlliancePages,
+            PaymentPages,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],

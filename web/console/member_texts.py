@@ -219,3 +219,14 @@ ROW_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def row_error(message: str, lang: Language) -> str:
     return _recognised(ROW_PROBLEMS, message, lang) or message
+
+
+#: a member's online payment (``payment_orders.status``)
+ORDER_STATUS: dict[str, str] = {
+    "pending": N_("Waiting for the payment"),
+    "paid": N_("Paid"),
+    "refunded": N_("Refunded"),
+    "partially_refunded": N_("Partly refunded"),
+    "failed": N_("Payment failed"),
+    "expired": N_("Payment not completed"),
+}

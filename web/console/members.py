@@ -28,6 +28,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath
 from litestar.response import Template
 
+from lianka.billing.payments import services as payments
 from lianka.platform.errors import BadRequest, DomainError, ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -344,6 +345,7 @@ class MemberPages(Controller):
         """The member's page, or for htmx its panel (``_panel.html``), with the forms as given
         (``open_profile``: the profile form open with the member's values)."""
         m = await member_views.member_page(ident.db, principal.tenant, member_id)
+        paid_online = await payments.member_history(ident.db, principal.tenant, member_id)
         if open_profile and profile is None:
             profile = Editor(profile_values(m.detail["profile"]), FormErrors())
         return await panel_page(
@@ -362,6 +364,8 @@ class MemberPages(Controller):
             now=datetime.now(UTC),
             consent_keys={channel: new_key() for channel in member_texts.CHANNELS},
             consent_errors=consent_errors or FormErrors(),
+            payments=paid_online,
+            refund_key=new_key(),
             flash=flash,
         )
 

@@ -24,6 +24,9 @@ PROBLEMS: dict[tuple[str, str | None], str] = {
     ("validation-failed", "password"): N_("Use 10 to 256 characters, and not a too simple one."),
     ("validation-failed", "password_again"): N_("The two passwords differ."),
     ("validation-failed", None): N_("Fill in the required fields."),
+    ("bad-payment-credentials", None): N_(
+        "Fill in every field of the chosen provider, as its merchant platform shows them."
+    ),
     ("conflict", "code"): N_("Another branch already uses this code."),
     ("slug-taken", "slug"): N_("This address is taken; choose another one."),
     ("email-taken", "email"): N_("An account with this e-mail address exists already: sign in instead."),
@@ -88,6 +91,11 @@ BY_STATUS: dict[int, str] = {
 SERVER_ERROR = N_("Something went wrong on our side. Try again in a moment.")
 
 FLASH: dict[str, str] = {
+    "payments-saved": N_("Payment settings saved."),
+    "payment-refunded": N_("The payment was refunded through the provider."),
+    "payment-refund-refused": N_(
+        "The refund could not be made: nothing is left to refund, or the member has spent it."
+    ),
     "branch-created": N_("Branch added."),
     "branch-saved": N_("Branch saved."),
     "programme-published": N_("A new version of the programme is in force."),

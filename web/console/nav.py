@@ -50,6 +50,7 @@ _ITEMS = (
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
     MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE), "/console/alliance"),
+    MenuItem("payments", N_("Payments"), (P.BILLING_MANAGE,), "/console/settings/payments"),
 )
 MENU: dict[str, MenuItem] = {item.key: item for item in _ITEMS}
 

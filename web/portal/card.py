@@ -15,10 +15,12 @@ from litestar import Controller, get
 from litestar.params import FromPath
 from litestar.response import Template
 
+from lianka.billing.payments import services as payments
 from lianka.platform.identity import members
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires_member
+from lianka.platform.identity.services import member_merchant
 from lianka.tenants.services import member_portal, self_join
-from lianka.web.console.member_texts import COUPON_STATUS, POINTS_KINDS, SALE_STATUS, SV_KINDS
+from lianka.web.console.member_texts import COUPON_STATUS, ORDER_STATUS, POINTS_KINDS, SALE_STATUS, SV_KINDS
 from lianka.web.console.pages import HtmlRequest, language
 from lianka.web.portal.pages import portal_page
 from lianka.web.portal.qr import qr_svg
@@ -79,12 +81,15 @@ class CardPages(Controller):
         self, request: HtmlRequest, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
     ) -> Template:
         mine = await member_portal.my_merchant(ident.db, merchant, principal.subject_id)
+        tenant = await member_merchant(ident.db, merchant, principal.subject_id)
         return await portal_page(
             request,
             "portal/history.html",
             signed_in=True,
             mine=mine,
             merchant=mine.merchant,
+            payments=await payments.member_history(ident.db, tenant, principal.subject_id),
+            order_status=ORDER_STATUS,
             points_kinds=POINTS_KINDS,
             sv_kinds=SV_KINDS,
             sale_status=SALE_STATUS,
