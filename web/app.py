@@ -35,6 +35,7 @@ from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
+from lianka.web.api.membership import MembershipController, PortalMembershipController, PosMembershipController
 from lianka.web.api.portal_alliance import PortalAllianceController, PortalStatementsController
 from lianka.web.api.portal_join import PortalJoinController
 from lianka.web.api.portal_privacy import PortalPrivacyController
@@ -109,6 +110,9 @@ def api_routes() -> list[ControllerRouterHandler]:
         BillingController,
         BillingWebhooksController,
         PortalReferralController,
+        MembershipController,
+        PosMembershipController,
+        PortalMembershipController,
     ]
 
 
