@@ -47,7 +47,13 @@ def product_out(p: MembershipProduct) -> schemas.ProductOut:
     )
 
 
-async def _check_perks(uow: UnitOfWork, tier: str | None, pack: list[schemas.PackItemIn]) -> None:
+async def _check_perks(
+    uow: UnitOfWork, tier: str | None, pack: list[schemas.PackItemIn], multiplier: Decimal | None
+) -> None:
+    if multiplier is not None and not (
+        Decimal(1) <= multiplier <= Decimal(10) and multiplier == multiplier.quantize(Decimal("0.01"))
+    ):
+        raise ValidationFailed("points_multiplier is from 1 to 10, at most two decimals", field="points_multiplier")
     if tier:
         _, programme = await programme_at(uow, datetime.now(UTC))
         if programme.tier(tier) is None:
@@ -66,7 +72,7 @@ async def create_product(db: Database, tenant: uuid.UUID, body: schemas.ProductI
     async with db.uow(tenant) as uow:
         if await queries.product_by_code(uow, body.code) is not None:
             raise ProductCodeTaken(field="code", code=body.code)
-        await _check_perks(uow, body.tier, body.coupon_pack)
+        await _check_perks(uow, body.tier, body.coupon_pack, body.points_multiplier)
         currency, _ = await accounts.merchant_info(uow)
         p = MembershipProduct(
             tenant_id=tenant,
@@ -97,7 +103,7 @@ async def update_product(
         p = await queries.product(uow, product_id)
         if p is None:
             raise NotFound("membership product not found")
-        await _check_perks(uow, body.tier or None, body.coupon_pack or [])
+        await _check_perks(uow, body.tier or None, body.coupon_pack or [], body.points_multiplier)
         if body.name is not None:
             p.name = body.name.strip()
         if body.price is not None:

@@ -32,7 +32,8 @@ class ProductIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     price: Price
     tier: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] | None = None
     extra_discount_percent: Percent = 0
-    points_multiplier: Annotated[Decimal, msgspec.Meta(ge=1, le=10)] = Decimal(1)
+    #: e.g. "2" (double points); from 1 to 10
+    points_multiplier: Decimal = Decimal(1)
     coupon_pack: Annotated[list[PackItemIn], msgspec.Meta(max_length=10)] = []
     gifts: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=60)]], msgspec.Meta(max_length=10)] = []
     active: bool = True
@@ -45,7 +46,7 @@ class ProductPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     price: Price | None = None
     tier: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{0,32}$")] | None = None
     extra_discount_percent: Percent | None = None
-    points_multiplier: Annotated[Decimal, msgspec.Meta(ge=1, le=10)] | None = None
+    points_multiplier: Decimal | None = None
     coupon_pack: Annotated[list[PackItemIn], msgspec.Meta(max_length=10)] | None = None
     gifts: (
         Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=60)]], msgspec.Meta(max_length=10)] | None
