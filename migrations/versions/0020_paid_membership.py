@@ -126,7 +126,9 @@ def upgrade() -> None:
         sa.Column("extra_points", sa.BigInteger, nullable=False),
         sa.Column("points_value", sa.BigInteger, nullable=False),
         sa.Column("coupons", sa.BigInteger, nullable=False),
-        sa.CheckConstraint("discount >= 0 AND extra_points >= 0 AND points_value >= 0 AND coupons >= 0", name="amounts"),
+        sa.CheckConstraint(
+            "discount >= 0 AND extra_points >= 0 AND points_value >= 0 AND coupons >= 0", name="amounts"
+        ),
     )
     op.create_index("ix_membership_savings_member", "membership_savings", ["tenant_id", "member_id", "business_time"])
     for table in ("membership_products", "membership_terms", "membership_settings"):

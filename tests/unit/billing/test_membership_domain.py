@@ -43,13 +43,18 @@ def test_months_are_calendar_months_on_the_merchants_clock_from_the_terms_own_st
 
 def test_recognition_books_ended_months_only_and_never_twice() -> None:
     start = datetime(2026, 1, 10, tzinfo=UTC)
-    kw = {"price": 10_000, "months": 12, "starts_at": start, "refunded": 0, "tz": TZ}
-    assert domain.recognisable(recognised=0, now=datetime(2026, 2, 9, tzinfo=UTC), **kw).amounts == ()
-    r = domain.recognisable(recognised=0, now=datetime(2026, 4, 10, tzinfo=UTC), **kw)
+
+    def rec(recognised: int, now: datetime) -> domain.Recognition:
+        return domain.recognisable(
+            price=10_000, months=12, starts_at=start, refunded=0, tz=TZ, recognised=recognised, now=now
+        )
+
+    assert rec(0, datetime(2026, 2, 9, tzinfo=UTC)).amounts == ()
+    r = rec(0, datetime(2026, 4, 10, tzinfo=UTC))
     assert (r.first, r.amounts) == (0, (833, 833, 833))
-    again = domain.recognisable(recognised=3, now=datetime(2026, 4, 10, tzinfo=UTC), **kw)
+    again = rec(3, datetime(2026, 4, 10, tzinfo=UTC))
     assert again.amounts == ()
-    end = domain.recognisable(recognised=3, now=datetime(2027, 6, 1, tzinfo=UTC), **kw)
+    end = rec(3, datetime(2027, 6, 1, tzinfo=UTC))
     assert end.first == 3 and end.total == 10_000 - 3 * 833 and end.amounts[-1] == 837
 
 
