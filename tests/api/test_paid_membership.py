@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 import lianka.billing.membership.jobs  # noqa: F401 - registers the jobs
 from lianka.alliance.ledger import services as ledger
@@ -308,3 +309,88 @@ async def test_a_reminder_is_queued_once_before_the_end(shop: Shop, member_facto
         "SELECT count(*) FROM outbox WHERE actor = 'membership_expiry_reminder' AND tenant_id = :t", t=shop.tenant
     )
     assert n == 1
+
+
+async def test_the_routes_refuse_strangers_and_other_merchants(
+    shop: Shop, other: Shop, member_factory, security_matrix, owner_engine
+) -> None:
+    p = await product(shop)
+    member = await member_factory(shop.tenant)
+    term = await buy(shop, member, "year", uuid.uuid4().hex)
+
+    async def snapshot() -> tuple[Any, ...]:
+        async with owner_engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM membership_products WHERE tenant_id = :a), "
+                        "(SELECT string_agg(name || price || active, ';') FROM membership_products WHERE tenant_id = :a), "
+                        "(SELECT string_agg(status || auto_renew, ';') FROM membership_terms WHERE tenant_id = :a), "
+                        "(SELECT count(*) FROM ledger_entries WHERE tenant_id = :a), "
+                        "(SELECT count(*) FROM membership_settings WHERE tenant_id = :a)"
+                    ),
+                    {"a": shop.tenant},
+                )
+            ).one()
+            return tuple(row)
+
+    common: dict[str, Any] = {"tenant": shop.tenant, "other": other.tenant, "snapshot": snapshot}
+    await security_matrix.check(
+        "POST",
+        "/api/v1/membership/products",
+        json={"code": "new", "name": "新", "period": "monthly", "price": 100},
+        denied_roles=["cashier", "analyst"],
+        denied_scopes=[["pos"]],
+        other_tenant_status=None,
+        **common,
+    )
+    await security_matrix.check(
+        "PATCH",
+        f"/api/v1/membership/products/{p['id']}",
+        json={"price": 1},
+        denied_roles=["cashier", "analyst"],
+        denied_scopes=[["pos"]],
+        missing_url=f"/api/v1/membership/products/{uuid.uuid4()}",
+        **common,
+    )
+    await security_matrix.check(
+        "PUT",
+        "/api/v1/membership/settings",
+        json={"refund_policy": "none"},
+        denied_roles=["cashier", "analyst"],
+        denied_scopes=[["pos"]],
+        other_tenant_status=None,
+        **common,
+    )
+    await security_matrix.check(
+        "POST",
+        f"/api/v1/membership/terms/{term['term_id']}/cancel",
+        denied_roles=["analyst"],
+        denied_scopes=[["members:read"]],
+        missing_url=f"/api/v1/membership/terms/{uuid.uuid4()}/cancel",
+        **common,
+    )
+    await security_matrix.check(
+        "GET",
+        f"/api/v1/membership/members/{member}",
+        missing_url=f"/api/v1/membership/members/{uuid.uuid4()}",
+        **common,
+    )
+    await security_matrix.check(
+        "POST",
+        "/api/v1/pos/memberships",
+        json={"member_id": str(member), "product": "year", "branch_id": str(shop.sh01)},
+        denied_roles=["analyst"],
+        denied_scopes=[["members:read"]],
+        other_tenant_status=None,
+        **common,
+    )
+    await security_matrix.check(
+        "POST",
+        f"/api/v1/pos/memberships/{term['term_id']}/refund",
+        json={},
+        denied_roles=["analyst"],
+        denied_scopes=[["members:read"]],
+        other_tenant_status=None,  # the Idempotency-Key is checked first; another's term: the first test
+        **common,
+    )
