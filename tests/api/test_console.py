@@ -218,6 +218,7 @@ def menu_of(html: str) -> list[str]:
                 "programme",
                 "coupons",
                 "rewards",
+                "membership",
                 "branches",
                 "join",
                 "staff",
@@ -234,6 +235,7 @@ def menu_of(html: str) -> list[str]:
                 "programme",
                 "coupons",
                 "rewards",
+                "membership",
                 "branches",
                 "join",
                 "staff",
@@ -242,7 +244,10 @@ def menu_of(html: str) -> list[str]:
                 "alliance",
             ],
         ),
-        ("manager", ["till", "members", "programme", "coupons", "rewards", "branches", "join", "staff", "alliance"]),
+        (
+            "manager",
+            ["till", "members", "programme", "coupons", "rewards", "membership", "branches", "join", "staff", "alliance"],
+        ),
         ("cashier", ["till"]),
     ],
 )
