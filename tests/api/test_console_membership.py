@@ -64,6 +64,8 @@ async def test_products_till_sale_member_page_and_portal(
     term_id = re.search(r'data-term="([0-9a-f-]+)"', detail.text)
     assert term_id is not None
     assert (await console.get(f"/console/members/{member}")).status_code == 200
+    settlement = await console.get("/console/settlement")
+    assert 'data-testid="membership-liability"' in settlement.text and "¥99.00" in settlement.text
 
     # another merchant's owner: the member and the term are not there
     stranger = await sign_in_console(client, auth_kit, other)
