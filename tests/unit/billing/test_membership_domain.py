@@ -3,6 +3,7 @@ schedule, recognition and refunds of unused whole months, perks in pricing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -136,3 +137,29 @@ def test_the_higher_of_earned_and_granted_tier_applies() -> None:
     paid = pricing.PaidPerks(product="basic", tier="silver")
     q = _quote(pricing.MemberState(tier="gold", points_available=0, sv_principal=0, sv_bonus=0, paid=paid))
     assert q.tier == "gold" and q.member_discount == 500 and q.membership_discount == 0 and q.membership_points == 0
+
+
+@given(
+    st.integers(min_value=1, max_value=10**7),
+    st.sampled_from(["silver", "gold"]),
+    st.sampled_from([None, "silver", "gold"]),
+    st.integers(min_value=0, max_value=90),
+    st.sampled_from([Decimal(1), Decimal("1.5"), Decimal(3)]),
+)
+def test_perks_never_cost_the_member_and_empty_perks_change_nothing(
+    amount: int, own: str, granted: str | None, extra: int, multiplier: Decimal
+) -> None:
+    state = pricing.MemberState(tier=own, points_available=0, sv_principal=0, sv_bonus=0)
+    plain = _quote(state, amount)
+    empty = _quote(replace(state, paid=pricing.PaidPerks(product="x")), amount)
+    assert (empty.member_discount, empty.points_earned, empty.due) == (
+        plain.member_discount,
+        plain.points_earned,
+        plain.due,
+    )
+    assert (empty.membership_discount, empty.membership_points) == (0, 0)
+    perks = pricing.PaidPerks(product="x", tier=granted, extra_discount_percent=extra, points_multiplier=multiplier)
+    q = _quote(replace(state, paid=perks), amount)
+    assert q.member_discount >= plain.member_discount and q.due <= plain.due
+    assert q.membership_discount == q.member_discount - plain.member_discount
+    assert q.membership_points >= 0 and 0 <= q.due <= amount
