@@ -13,6 +13,7 @@ broker = get_broker()
 import lianka.alliance.ledger.jobs  # noqa: E402
 import lianka.alliance.settlement.jobs  # noqa: E402
 import lianka.billing.jobs  # noqa: E402
+import lianka.billing.membership.jobs  # noqa: E402
 import lianka.billing.payments.jobs  # noqa: E402
 import lianka.billing.payouts.jobs  # noqa: E402
 import lianka.platform.builtin_jobs  # noqa: E402

@@ -150,6 +150,34 @@ async def _seed_programme_and_members(db: Database, tenant: uuid.UUID) -> int:
     return len(DEMO_MEMBERS)
 
 
+async def _seed_paid_membership(db: Database, tenant: uuid.UUID) -> None:
+    """demo-tea sells a yearly paid membership (付费会员); its first member bought one at SH01."""
+    from lianka.billing.membership import products, schemas, terms
+
+    await products.create_product(
+        db,
+        tenant,
+        schemas.ProductIn(
+            code="plus",
+            name="PLUS 年卡",
+            period="yearly",
+            price=19_900,
+            extra_discount_percent=5,
+            points_multiplier=Decimal("1.5"),
+            gifts=["免费加料"],
+        ),
+    )
+    async with db.uow(tenant) as uow:
+        branch = await uow.session.scalar(select(Branch.id).where(Branch.code == "SH01"))
+        member = await uow.session.scalar(
+            text("SELECT m.id FROM members m JOIN memberships ms ON ms.member_id = m.id WHERE m.phone = :p"),
+            {"p": DEMO_MEMBERS[0][0]},
+        )
+    await terms.buy_at_till(
+        db, tenant, schemas.TillPurchaseIn(member_id=member, product="plus"), "demo-membership-0", branch
+    )
+
+
 DEMO_ALLIANCE = "demo-coalition"
 
 
@@ -237,10 +265,11 @@ async def seed_if_empty(settings: Settings) -> str:
             await uow.commit()
         tea = merchants[0]
         members = await _seed_programme_and_members(db, tea.id)
+        await _seed_paid_membership(db, tea.id)
         await _seed_alliance(db, tea.id, merchants[1].id)
         return (
             f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
-            f"and {members} members with some purchases, alliance {DEMO_ALLIANCE}"
+            f"and {members} members with some purchases, a paid membership, alliance {DEMO_ALLIANCE}"
         )
     finally:
         await db.dispose()

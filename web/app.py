@@ -35,6 +35,7 @@ from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.events import EventsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
+from lianka.web.api.membership import MembershipController, PortalMembershipController, PosMembershipController
 from lianka.web.api.payments import PaymentsController, PaymentWebhooksController, PortalPaymentsController
 from lianka.web.api.payouts import PayoutsController
 from lianka.web.api.portal_alliance import PortalAllianceController, PortalStatementsController
@@ -115,6 +116,9 @@ def api_routes() -> list[ControllerRouterHandler]:
         PaymentsController,
         PortalPaymentsController,
         PaymentWebhooksController,
+        MembershipController,
+        PosMembershipController,
+        PortalMembershipController,
     ]
 
 

@@ -1,5 +1,6 @@
-"""Which building block delivers a paid order of each kind (``contract.Fulfil``). Top-ups register
-here; the paid-membership part registers ``"membership"`` with :func:`register` when it is imported."""
+"""Which building block delivers a paid order of each kind (``contract.Fulfil``). Top-ups
+(``payments/top_up.py``) and paid memberships (``membership/terms.py``) register themselves with
+:func:`register` when imported; :func:`_load_builtin` imports both."""
 
 from __future__ import annotations
 
@@ -27,4 +28,5 @@ def known(kind: str) -> bool:
 
 
 def _load_builtin() -> None:
+    from lianka.billing.membership import terms  # noqa: F401 - registers "membership"
     from lianka.billing.payments import top_up  # noqa: F401 - registers "top_up"

@@ -13,7 +13,7 @@
   bank file. A retry adds attempt n+1 only when attempt n is failed or returned.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from lianka.platform import rls
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,9 @@ The POS ``quote`` endpoint returns it as is; ``sale`` books exactly the same num
 cashier was shown is what happens.
 
 Order of application (documented to merchants):
-1. the tier's member discount on the gross amount;
+1. the tier's member discount on the gross amount — the higher of the earned tier and the tier a paid
+   membership grants — then the paid membership's extra discount on what is left (both are the sale's
+   ``member_discount``; what the membership added is ``membership_discount``);
 2. coupons, in the order given, each on what is left (percent coupons are capped; a non-stackable
    coupon must be the only one; minimum spend is checked against the amount after step 1);
 3. points as cash, at most ``cash_max_share_percent`` of what is left;
@@ -15,7 +17,8 @@ Order of application (documented to merchants):
 Qualifying spend for points = amount after discounts and coupons − points-as-cash − the bonus part
 of the stored-value payment (unless the programme counts bonus as spend). Points earned =
 qualifying spend (major units) × earn rate × tier multiplier × promotions × birthday multiplier,
-rounded **once** with the programme's rounding mode.
+rounded **once** with the programme's rounding mode. A paid membership's points multiplier multiplies
+too; ``membership_points`` is what it (and a granted tier) added over the member's own tier.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from enum import StrEnum
 
 from lianka.platform.errors import RuleViolation, ValidationFailed
 from lianka.platform.money import RoundingMode, round_minor
-from lianka.tenants.domain.programme import Consumption, EarningRule, Programme, RuleKind
+from lianka.tenants.domain.programme import Consumption, EarningRule, Programme, RuleKind, Tier
 
 
 class CouponKind(StrEnum):
@@ -61,12 +64,23 @@ class CouponTerms:
 
 
 @dataclass(frozen=True)
+class PaidPerks:
+    """The perks of the member's live paid-membership term (``billing/membership``), as pricing uses them."""
+
+    product: str
+    tier: str | None = None
+    extra_discount_percent: int = 0
+    points_multiplier: Decimal = Decimal(1)
+
+
+@dataclass(frozen=True)
 class MemberState:
     tier: str | None
     points_available: int
     sv_principal: int
     sv_bonus: int
     birthday_today: bool = False
+    paid: PaidPerks | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,11 @@ class Quote:
     multiplier: Decimal
     points_earned: int
     promotions: tuple[str, ...] = field(default=())
+    #: the tier the sale was priced at (a paid membership's granted tier when it is higher)
+    tier: str | None = None
+    #: what the paid membership saved: discount over the earned tier's, and points over its multiplier
+    membership_discount: int = 0
+    membership_points: int = 0
 
     @property
     def coupons_total(self) -> int:
@@ -202,10 +221,19 @@ def quote(
     if intent.points < 0 or intent.stored_value < 0:
         raise ValidationFailed("payments must not be negative")
 
-    tier = programme.tier(member.tier)
-    member_discount = round_minor(
-        Decimal(basket_amount) * Decimal(tier.discount_percent if tier else 0) / 100, RoundingMode.FLOOR
-    )
+    own = programme.tier(member.tier)
+    tier = effective_tier(programme, member)
+    paid = member.paid
+
+    def tier_discount(t: Tier | None) -> int:
+        return round_minor(Decimal(basket_amount) * Decimal(t.discount_percent if t else 0) / 100, RoundingMode.FLOOR)
+
+    member_discount = tier_discount(tier)
+    if paid and paid.extra_discount_percent:
+        member_discount += round_minor(
+            Decimal(basket_amount - member_discount) * Decimal(paid.extra_discount_percent) / 100, RoundingMode.FLOOR
+        )
+    membership_discount = member_discount - tier_discount(own) if paid else 0
     after_member = basket_amount - member_discount
 
     codes = [c.code for c in intent.coupons]
@@ -248,17 +276,19 @@ def quote(
     qualifying = basket_amount - member_discount - sum(a for _, a in coupon_discounts) - points_cash
     if not programme.stored_value.bonus_counts_as_spend:
         qualifying -= sv.bonus
-    multiplier = tier.points_multiplier if tier else Decimal(1)
-    promotions = []
-    for rule in programme.rules:
-        if rule.kind == RuleKind.PROMOTION and _rule_applies(rule, ctx, member.tier):
-            multiplier *= rule.multiplier
-            promotions.append(rule.code)
-    if member.birthday_today and tier:
-        multiplier *= tier.birthday_multiplier
+    tier_code = tier.code if tier else member.tier
+    multiplier, promotions = _multiplier(programme, tier, tier_code, member.birthday_today, ctx)
     base_exact = Decimal(qualifying) / 100 * pc.earn_per_major
     base_points = round_minor(base_exact, pc.rounding)
     earned = round_minor(base_exact * multiplier, pc.rounding)
+    membership_points = 0
+    if paid:
+        multiplier *= paid.points_multiplier
+        without = round_minor(
+            base_exact * _multiplier(programme, own, member.tier, member.birthday_today, ctx)[0], pc.rounding
+        )
+        earned = round_minor(base_exact * multiplier, pc.rounding)
+        membership_points = max(earned - max(without, 0), 0)
     return Quote(
         gross=basket_amount,
         member_discount=member_discount,
@@ -273,4 +303,30 @@ def quote(
         multiplier=multiplier,
         points_earned=max(earned, 0),
         promotions=tuple(promotions),
+        tier=tier_code,
+        membership_discount=membership_discount,
+        membership_points=membership_points,
     )
+
+
+def effective_tier(programme: Programme, member: MemberState) -> Tier | None:
+    """The member's own tier, or the tier their paid membership grants when that one ranks higher."""
+    own = programme.tier(member.tier)
+    granted = programme.tier(member.paid.tier) if member.paid and member.paid.tier else None
+    if granted is not None and (own is None or granted.rank > own.rank):
+        return granted
+    return own
+
+
+def _multiplier(
+    programme: Programme, tier: Tier | None, tier_code: str | None, birthday: bool, ctx: SaleContext
+) -> tuple[Decimal, list[str]]:
+    multiplier = tier.points_multiplier if tier else Decimal(1)
+    promotions = []
+    for rule in programme.rules:
+        if rule.kind == RuleKind.PROMOTION and _rule_applies(rule, ctx, tier_code):
+            multiplier *= rule.multiplier
+            promotions.append(rule.code)
+    if birthday and tier:
+        multiplier *= tier.birthday_multiplier
+    return multiplier, promotions

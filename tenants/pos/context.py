@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from lianka.platform.db import UnitOfWork
@@ -23,7 +24,7 @@ from lianka.tenants.domain.rules import base_tier
 from lianka.tenants.models import Coupon
 from lianka.tenants.pos import queries, schemas
 from lianka.tenants.pos.errors import NotAMember
-from lianka.tenants.pos.queries import Profile
+from lianka.tenants.pos.queries import PaidTerm, Profile
 from lianka.tenants.services import accounts
 from lianka.tenants.services import coupons as coupon_svc
 from lianka.tenants.services.programme import programme_version
@@ -43,6 +44,8 @@ class SaleContext:
     profile: Profile | None
     #: the member's tier-window standing before this sale (read with the balances, after the lock)
     standing: tiers.Standing | None = None
+    #: the member's live paid-membership term (read with the context), None for everyone else
+    paid: PaidTerm | None = None
 
     @property
     def business_date(self) -> date:
@@ -128,6 +131,7 @@ async def load(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | N
         member,
         joins,
         found,
+        paid=row.paid if member is not None else None,
     )
 
 
@@ -156,6 +160,19 @@ async def member_state(uow: UnitOfWork, ctx: SaleContext, *, standing: bool = Fa
         sv_principal=b.sv_principal,
         sv_bonus=b.sv_bonus,
         birthday_today=bool(bday and (bday.month, bday.day) == (today.month, today.day)),
+        paid=paid_perks(ctx.paid),
+    )
+
+
+def paid_perks(term: PaidTerm | None) -> pricing.PaidPerks | None:
+    if term is None:
+        return None
+    p = term.perks
+    return pricing.PaidPerks(
+        product=term.product,
+        tier=p.get("tier") or None,
+        extra_discount_percent=int(p.get("extra_discount_percent", 0)),
+        points_multiplier=Decimal(str(p.get("points_multiplier", "1"))),
     )
 
 
@@ -176,9 +193,12 @@ def quote_out(q: pricing.Quote, ctx: SaleContext, state: pricing.MemberState) ->
         points_earned=q.points_earned if (ctx.member_id or ctx.joins) else 0,
         points_pending=ctx.programme.points.pending_days > 0,
         promotions=list(q.promotions),
-        tier=state.tier,
+        tier=q.tier if q.tier is not None else state.tier,
         member_id=ctx.member_id,
         joins=ctx.joins,
+        paid_membership=state.paid.product if state.paid else None,
+        membership_discount=q.membership_discount,
+        membership_points=q.membership_points,
     )
 
 

@@ -14,6 +14,7 @@ missing profile row) are in ``tenants/queries.py``.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -66,6 +67,34 @@ class ContextRow:
     member_known: bool
     #: the member's profile (locked for a sale); None when the member has none yet, or no member was named
     profile: Profile | None
+    #: the member's live paid-membership term at the business time: its id, product code and perks
+    #: (``membership_terms``, billing's table — read here so the sale needs no extra round trip)
+    paid: PaidTerm | None = None
+
+
+@dataclass(frozen=True)
+class PaidTerm:
+    """Row type: the ``membership_terms`` fields pricing needs (``perks`` is the term's JSON copy of the
+    product's perks, see ``billing/membership/domain.py``)."""
+
+    term_id: uuid.UUID
+    product: str
+    perks: dict[str, Any]
+
+    @classmethod
+    def of(cls, value: object) -> PaidTerm | None:
+        if value is None:
+            return None
+        data = json.loads(value) if isinstance(value, str | bytes) else dict(value)  # type: ignore[call-overload]
+        return cls(uuid.UUID(data["term"]), str(data["product"]), dict(data["perks"]))
+
+
+#: one indexed probe (``ix_membership_terms_member``) for the member's live term, newest start first
+_PAID_SQL = (
+    "(SELECT jsonb_build_object('term', t.id, 'product', t.product_code, 'perks', t.perks) "
+    "FROM membership_terms t WHERE t.member_id = $4 AND t.status IN ('active', 'canceled') "
+    "AND t.starts_at <= $3 AND t.ends_at > $3 ORDER BY t.starts_at DESC LIMIT 1) AS paid"
+)
 
 
 def _context_sql(lock: bool) -> str:
@@ -74,6 +103,7 @@ def _context_sql(lock: bool) -> str:
         "SELECT m.currency, m.timezone, (SELECT code FROM branches WHERE id = $2) AS branch_code, "
         f"({version_at_sql(3)}) AS programme_version, "
         "(SELECT true FROM memberships WHERE member_id = $4) AS member_known, "
+        f"{_PAID_SQL}, "
         f"p.found AS profile_found, {', '.join('p.' + c for c in _PROFILE_COLUMNS)} "
         f"FROM merchants m LEFT JOIN LATERAL (SELECT true AS found, {_PROFILE_SELECT} FROM member_profiles "
         f"WHERE member_id = $4{' FOR UPDATE' if lock else ''}) p ON true WHERE m.id = $1"
@@ -101,6 +131,7 @@ async def sale_context(
         programme_version=int(row["programme_version"]),
         member_known=bool(row["member_known"]),
         profile=Profile(**{c: row[c] for c in _PROFILE_COLUMNS}) if row["profile_found"] else None,
+        paid=PaidTerm.of(row["paid"]),
     )
 
 
@@ -335,4 +366,30 @@ async def reduce_spend(uow: UnitOfWork, member_id: uuid.UUID, amount: int) -> No
             "WHERE member_id = :m"
         ),
         {"q": amount, "m": member_id},
+    )
+
+
+# --- what a paid membership saved (billing's ``membership_savings``, written with the sale) -----------
+
+
+@dataclass(frozen=True)
+class SavingRow:
+    """A ``membership_savings`` row: what the live term's perks saved on one sale (minor units, points)."""
+
+    sale_id: uuid.UUID
+    member_id: uuid.UUID
+    term_id: uuid.UUID
+    business_time: datetime
+    discount: int
+    extra_points: int
+    points_value: int
+    coupons: int
+
+
+async def insert_saving(uow: UnitOfWork, row: SavingRow) -> None:
+    await (await uow.driver()).execute(
+        "INSERT INTO membership_savings (tenant_id, sale_id, member_id, term_id, business_time, discount, "
+        "extra_points, points_value, coupons) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        uow.tenant_id,
+        *(getattr(row, f.name) for f in fields(SavingRow)),
     )

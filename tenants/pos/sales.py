@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from decimal import Decimal
 
 import msgspec
 
@@ -20,6 +21,7 @@ from lianka.alliance.settlement import clearing
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.identity.members import new_card_number, normalise_phone
+from lianka.platform.money import RoundingMode, round_minor
 from lianka.tenants.domain import pricing, tiers
 from lianka.tenants.domain.rules import base_tier
 from lianka.tenants.models import Coupon
@@ -27,6 +29,9 @@ from lianka.tenants.pos import queries, schemas
 from lianka.tenants.pos.context import SaleContext, load, price, profile, quote_out
 from lianka.tenants.services import accounts, rules, self_join
 from lianka.tenants.services import coupons as coupon_svc
+
+#: ``coupons.source`` of the coupons a paid membership's monthly pack issues (``billing/membership``)
+MEMBERSHIP_COUPON_SOURCE = "membership"
 
 
 async def quote(
@@ -260,6 +265,7 @@ async def sale(
         member = ctx.member_id
         if member is not None:
             entries, period, late = await _book(uow, ctx, q, key, sale_id)
+            await _record_saving(uow, ctx, q, sale_id, coupons)
         row = _sale_row(tenant, ctx, basket, q, sale_id, offline=offline, entries=entries, coupons=coupons)
         for c, _ in coupons:
             await coupon_svc.mark_redeemed(uow, c, sale_id, ctx.business_time)
@@ -297,6 +303,40 @@ async def sale(
             )
         await uow.commit()
         return out, False
+
+
+async def _record_saving(
+    uow: UnitOfWork,
+    ctx: SaleContext,
+    q: pricing.Quote,
+    sale_id: uuid.UUID,
+    coupons: list[tuple[Coupon, pricing.CouponTerms]],
+) -> None:
+    """What the member's paid membership saved on this sale, for the portal's value-back meter: the
+    discount over the earned tier's, the extra points and their cash value, coupons from its packs.
+    One statement, only for a paid member whose perks saved something."""
+    if ctx.paid is None or ctx.member_id is None:
+        return
+    from_packs = {c.code for c, _ in coupons if c.source == MEMBERSHIP_COUPON_SOURCE}
+    coupon_saving = sum(amount for code, amount in q.coupon_discounts if code in from_packs)
+    if not (q.membership_discount or q.membership_points or coupon_saving):
+        return
+    value = round_minor(
+        Decimal(q.membership_points) * ctx.programme.points.cash_value_per_point * 100, RoundingMode.FLOOR
+    )
+    await queries.insert_saving(
+        uow,
+        queries.SavingRow(
+            sale_id=sale_id,
+            member_id=ctx.member_id,
+            term_id=ctx.paid.term_id,
+            business_time=ctx.business_time,
+            discount=q.membership_discount,
+            extra_points=q.membership_points,
+            points_value=value,
+            coupons=coupon_saving,
+        ),
+    )
 
 
 def _json(value: object) -> str:

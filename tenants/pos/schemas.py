@@ -65,6 +65,10 @@ class QuoteOut(msgspec.Struct, frozen=True):
     tier: str | None
     member_id: uuid.UUID | None
     joins: bool = False
+    #: the paid-membership product whose perks priced this sale, and what they saved
+    paid_membership: str | None = None
+    membership_discount: int = 0
+    membership_points: int = 0
 
 
 class SaleOut(msgspec.Struct, frozen=True):

@@ -21,6 +21,9 @@ from sqlalchemy import text
 
 import lianka.billing.jobs  # noqa: F401 - registers the actor
 from lianka.billing import services as billing
+from lianka.billing.membership import products as membership_products
+from lianka.billing.membership import schemas as membership_schemas
+from lianka.billing.membership import terms as membership_terms
 from lianka.billing.payments import services as pay
 from lianka.billing.stripe_standin import StripeStandin
 from lianka.billing.wechatpay_standin import WeChatPayStandin
@@ -479,3 +482,47 @@ async def test_portal_top_up_pages_and_console_refund(kit: Kit, tenant_factory, 
     intent = (await pay.get_order(kit.db, tenant, uuid.UUID(order_id.group(1)))).provider_ref
     assert [r["amount"] for r in kit.stripe.payments.refunds.values() if r["payment_intent"] == intent] == [30_000]
     assert (await pay.get_order(kit.db, tenant, uuid.UUID(order_id.group(1)))).status == "refunded"
+
+
+# --- a paid membership bought online (the "membership" order kind) ------------------------------------
+
+
+async def test_membership_bought_online_starts_once_and_its_refund_goes_back_through_the_provider(
+    kit: Kit, tenant_factory, auth_kit
+) -> None:
+    tenant, member = await shop(kit, tenant_factory, auth_kit, wechat=True)
+    await membership_products.create_product(
+        kit.db, tenant, membership_schemas.ProductIn(code="plus", name="PLUS", period="yearly", price=12_000)
+    )
+    started = await membership_terms.start_online_purchase(
+        kit.db, kit.settings, tenant, member, "plus", return_url="http://back/{order_id}"
+    )
+    assert started.provider == "wechatpay"
+    assert (await pay.get_order(kit.db, tenant, started.order_id)).amount == 12_000  # the product's price now
+    mchid = next(m for (m, no) in kit.wechat.transactions if no == started.order_id.hex)
+    note = kit.wechat.pay(mchid, started.order_id.hex)
+    # the notification twice, and the poll: one term
+    assert await kit.wechat.notify(note) == 200
+    assert await kit.wechat.notify(note) == 200
+    assert (await pay.reconcile(kit.db, kit.settings, tenant, started.order_id)).status == "paid"
+    await settle(kit.db)
+    mine = await membership_terms.member_membership(kit.db, tenant, member)
+    assert mine.current is not None and (mine.current.source, mine.current.price) == ("wechatpay", 12_000)
+    async with kit.db.uow(tenant) as uow:
+        terms_count = await uow.session.scalar(
+            text("SELECT count(*) FROM membership_terms WHERE member_id = :m"), {"m": member}
+        )
+    assert terms_count == 1
+    # unused whole months back through WeChat Pay, once under the same key
+    out, _ = await membership_terms.refund_at_till(
+        kit.db, kit.settings, tenant, mine.current.term_id, membership_schemas.RefundIn(), "refund-1"
+    )
+    assert 0 < out.refunded < 12_000
+    again, replayed = await membership_terms.refund_at_till(
+        kit.db, kit.settings, tenant, mine.current.term_id, membership_schemas.RefundIn(), "refund-1"
+    )
+    assert replayed and again.refunded == out.refunded
+    no = started.order_id.hex
+    assert [r["amount"]["refund"] for r in kit.wechat.refunds.values() if r["out_trade_no"] == no] == [out.refunded]
+    order = await pay.get_order(kit.db, tenant, started.order_id)
+    assert (order.status, order.refunded_amount) == ("partially_refunded", out.refunded)

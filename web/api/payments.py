@@ -12,6 +12,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, JSONBody
 
+from lianka.billing.membership import terms as membership_terms
 from lianka.billing.payments import services as svc
 from lianka.billing.payments.queries import Order, Refund
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires, requires_member
@@ -26,6 +27,12 @@ Secret = Annotated[str, msgspec.Meta(max_length=8000)]
 
 class TopUpBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     plan: Code
+    channel: Literal["h5", "jsapi"] = "h5"
+    openid: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class MembershipBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    product: Code
     channel: Literal["h5", "jsapi"] = "h5"
     openid: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
@@ -125,6 +132,25 @@ class PortalPaymentsController(Controller):
         back = f"{ident.cfg.public_url}/m/{merchant}/top-up/{{order_id}}"
         s = await svc.start_top_up(
             ident.db, _settings(request), tenant, principal.subject_id, data.plan, return_url=back,
+            channel=data.channel, openid=data.openid,
+        )  # fmt: skip
+        return StartOut(s.order_id, s.provider, s.status, s.redirect_url, s.params)
+
+    @post("/membership", status_code=201, guards=[requires_member()], summary="Buy a paid membership online")
+    async def membership(
+        self,
+        request: Request[Any, Any, Any],
+        merchant: FromPath[str],
+        data: JSONBody[MembershipBody],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+    ) -> StartOut:
+        """Creates the order for the product's price and the provider's payment; the membership term
+        starts when the provider confirms."""
+        tenant = await member_merchant(ident.db, merchant, principal.subject_id)
+        back = f"{ident.cfg.public_url}/m/{merchant}/top-up/{{order_id}}"
+        s = await membership_terms.start_online_purchase(
+            ident.db, _settings(request), tenant, principal.subject_id, data.product, return_url=back,
             channel=data.channel, openid=data.openid,
         )  # fmt: skip
         return StartOut(s.order_id, s.provider, s.status, s.redirect_url, s.params)

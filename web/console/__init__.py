@@ -20,6 +20,7 @@ from lianka.web.console.errors import EXCEPTION_HANDLERS
 from lianka.web.console.join_posters import JoinPosterPages
 from lianka.web.console.member_imports import MemberImportPages
 from lianka.web.console.members import MemberPages
+from lianka.web.console.membership import MembershipPages
 from lianka.web.console.onboarding import OnboardingPages
 from lianka.web.console.payments import PaymentPages
 from lianka.web.console.payouts import PayoutPages
@@ -52,6 +53,7 @@ def console_router() -> Router:
             ProgrammePages,
             CouponPages,
             RewardPages,
+            MembershipPages,
             ProgrammeStartPages,
             TillPages,
             ClientPages,

@@ -40,6 +40,24 @@ PROBLEMS: dict[tuple[str, str | None], str] = {
     ("not-found", None): N_("There is nothing here, or it is not yours to see."),
     ("oidc-failed", None): N_("Sign-in with the external provider failed."),
     # the till, POS clients, staff, programme templates (web/console/till.py, clients.py, staff.py, programme_start.py)
+    # paid membership (web/console/membership.py)
+    ("membership-product-exists", "code"): N_("Another membership product uses this code."),
+    ("membership-product-retired", None): N_("This membership product is no longer sold."),
+    ("membership-refund-not-allowed", None): N_("Your policy does not pay membership fees back."),
+    ("membership-nothing-to-refund", None): N_(
+        "Every month of this membership has begun: nothing is left to pay back."
+    ),
+    ("membership-term-not-live", None): N_("This membership has already ended."),
+    ("membership-online-refund-unavailable", None): N_(
+        "This membership was paid online; its refund goes back through the payment provider."
+    ),
+    ("validation-failed", "price"): N_("Enter a price above zero, such as 99.00."),
+    ("validation-failed", "coupon_pack"): N_(
+        "Use coupon template codes with a count, such as m5x2, separated by commas."
+    ),
+    ("validation-failed", "tier"): N_("Choose a tier of your programme, or none."),
+    ("validation-failed", "points_multiplier"): N_("Enter a multiplier from 1 to 10, such as 1.5."),
+    ("validation-failed", "extra_discount_percent"): N_("Enter a whole percentage from 0 to 90."),
     ("validation-failed", "amount"): N_("Enter an amount such as 12.50."),
     ("validation-failed", "stored_value"): N_("Enter an amount such as 12.50."),
     ("validation-failed", "refund_amount"): N_("Enter an amount such as 12.50."),
@@ -103,6 +121,10 @@ FLASH: dict[str, str] = {
     "coupon-template-created": N_("Coupon template created."),
     "coupon-template-deactivated": N_("Coupon template deactivated: it issues no more coupons."),
     "reward-created": N_("Reward added."),
+    "membership-product-created": N_("Membership product added."),
+    "membership-settings-saved": N_("Paid membership settings saved."),
+    "membership-canceled": N_("The membership will not renew; its perks last to the end of the term."),
+    "membership-refunded": N_("The unused months were paid back; the membership has ended."),
     "reward-saved": N_("Reward saved."),
     "reward-withdrawn": N_("Reward withdrawn."),
     "gift-delivered": N_("Gift handed out."),

@@ -44,6 +44,7 @@ _ITEMS = (
     MenuItem("programme", N_("Programme"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/programme"),
     MenuItem("coupons", N_("Coupons"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/coupons"),
     MenuItem("rewards", N_("Rewards"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/rewards"),
+    MenuItem("membership", N_("Paid membership"), (P.PROGRAMME_READ, BACK_OFFICE), "/console/membership"),
     MenuItem("branches", N_("Branches"), (P.BRANCHES_READ, BACK_OFFICE), "/console/branches"),
     MenuItem("join", N_("Join posters"), (P.BRANCHES_READ, BACK_OFFICE), "/console/join-posters"),
     MenuItem("staff", N_("Staff"), (P.STAFF_READ,), "/console/staff"),

@@ -29,6 +29,7 @@ from litestar.response import Template
 from lianka.alliance.settlement import services
 from lianka.alliance.settlement.domain import Month
 from lianka.alliance.settlement.statements import PeriodStatus, Statement, check_period
+from lianka.billing.membership import products as membership_products
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -233,6 +234,7 @@ class SettlementPages(Controller):
             rows=month_rows(months, lang, timezone),
             refused=refused,
             timezone=timezone,
+            membership_deferred=(await membership_products.get_settings(ident.db, principal.tenant)).deferred_revenue,
         )
 
     async def _timezone(self, ident: IdentityService, principal: Principal) -> str:

@@ -20,7 +20,7 @@ from lianka.web.portal.errors import EXCEPTION_HANDLERS
 from lianka.web.portal.join import JoinPages
 from lianka.web.portal.perks import PerkPages
 from lianka.web.portal.privacy import PrivacyPages
-from lianka.web.portal.top_up import TopUpPages
+from lianka.web.portal.top_up import MembershipBuyPages, TopUpPages
 
 __all__ = ["portal_router"]
 
@@ -28,7 +28,16 @@ __all__ = ["portal_router"]
 def portal_router() -> Router:
     return Router(
         "/",
-        route_handlers=[PortalAuthPages, JoinPages, CardPages, PrivacyPages, AlliancePages, PerkPages, TopUpPages],
+        route_handlers=[
+            PortalAuthPages,
+            JoinPages,
+            CardPages,
+            PrivacyPages,
+            AlliancePages,
+            PerkPages,
+            TopUpPages,
+            MembershipBuyPages,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],
         include_in_schema=False,

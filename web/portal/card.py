@@ -1,7 +1,7 @@
 """The member's card (``/m``): the card number and the rotating QR code the till scans (a
 server-generated SVG, swapped by htmx when its step ends, with a countdown), the merchants the member
 belongs to and those waiting for a qualifying purchase; and the member's page at one merchant
-(``/m/<merchant>``: balances, tier, coupons) with its history (``/m/<merchant>/history``).
+(``/m/<merchant>``: balances, tier, coupons, the paid membership with its value-back meter) with its history (``/m/<merchant>/history``).
 
 Each handler calls the use cases the JSON API calls (``members.portal_view``, ``members.current_qr``,
 ``member_portal.my_merchant``) for the signed-in member's own id only.
@@ -15,6 +15,8 @@ from litestar import Controller, get
 from litestar.params import FromPath
 from litestar.response import Template
 
+from lianka.billing.membership import products as membership_products
+from lianka.billing.membership import terms as membership_terms
 from lianka.billing.payments import services as payments
 from lianka.platform.identity import members
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires_member
@@ -67,6 +69,7 @@ class CardPages(Controller):
         self, request: HtmlRequest, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
     ) -> Template:
         mine = await member_portal.my_merchant(ident.db, merchant, principal.subject_id)
+        tenant = await member_merchant(ident.db, merchant, principal.subject_id)
         return await portal_page(
             request,
             "portal/merchant.html",
@@ -74,6 +77,8 @@ class CardPages(Controller):
             mine=mine,
             merchant=mine.merchant,
             coupon_status=COUPON_STATUS,
+            membership=await membership_terms.member_membership(ident.db, tenant, principal.subject_id),
+            membership_products=await membership_products.list_products(ident.db, tenant, active=True),
         )
 
     @get("/{merchant:str}/history")

@@ -66,6 +66,9 @@ FLASH: dict[str, str] = {
     "already-invited": N_("You are a member already: welcome back. An invitation only counts for new members."),
     "coupon-claimed": N_("The coupon is in your wallet: show your card at the till to use it."),
     "reward-redeemed": N_("Redeemed! Your points have been spent."),
+    "pay-not-configured": N_("This shop does not take online payments yet: buy it at the till."),
+    "pay-failed": N_("The payment could not be started. Please try again later."),
+    "product-gone": N_("This membership is no longer on sale."),
 }
 
 

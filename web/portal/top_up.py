@@ -17,6 +17,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from lianka.billing.membership import terms as membership_terms
 from lianka.billing.payments import services as payments
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires_member
@@ -24,7 +25,7 @@ from lianka.platform.settings import Settings
 from lianka.tenants.services import portal_perks
 from lianka.web.console.i18n import N_
 from lianka.web.console.member_texts import ORDER_STATUS
-from lianka.web.console.pages import HtmlRequest, form_data, form_text, is_htmx, language
+from lianka.web.console.pages import HtmlRequest, form_data, form_text, go, is_htmx, language
 from lianka.web.portal.pages import portal_page, problem_text
 
 MEMBER = requires_member()
@@ -32,6 +33,18 @@ REFUSALS: dict[str, str] = {
     "payments-not-configured": N_("This shop does not take online payments yet."),
     "payment-provider-failed": N_("The payment could not be started. Please try again later."),
 }
+
+
+def refusal_text(request: HtmlRequest, exc: DomainError) -> str:
+    lang = language(request)
+    text = REFUSALS.get(exc.type_slug)
+    return lang.gettext(text) if text else problem_text(exc, None, lang)
+
+
+def to_provider(slug: str, order_id: uuid.UUID) -> Response[Any]:
+    """To our own "paying…" page, which sends the browser on: the CSP's ``form-action 'self'``
+    forbids a form whose answer redirects to another site (the provider's page)."""
+    return Redirect(f"/m/{slug}/top-up/{order_id}?pay=1", status_code=303)
 
 
 def _settings(request: HtmlRequest) -> Settings:
@@ -85,13 +98,9 @@ class TopUpPages(Controller):
         except DomainError as exc:
             if exc.status == 404 and exc.extra.get("field") != "plan":
                 raise
-            lang = language(request)
-            text = REFUSALS.get(exc.type_slug)
-            error = lang.gettext(text) if text else problem_text(exc, None, lang)
+            error = refusal_text(request, exc)
             return await self._page(request, merchant, principal, ident, error=error, status=exc.status)
-        # to our own page, which sends the browser on: the CSP's form-action 'self' forbids a form
-        # whose answer redirects to another site (the provider's page)
-        return Redirect(f"/m/{mp.merchant.slug}/top-up/{started.order_id}?pay=1", status_code=303)
+        return to_provider(mp.merchant.slug, started.order_id)
 
     @get("/{order_id:uuid}")
     async def paying(
@@ -123,3 +132,34 @@ class TopUpPages(Controller):
             order_status=ORDER_STATUS,
             go_to=go_to,
         )
+
+
+class MembershipBuyPages(Controller):
+    """*Buy* on a membership product (the portal's merchant page): the order for the product's price,
+    then the same "paying…" page as a top-up; the term starts when the provider confirms."""
+
+    path = "/m/{merchant:str}/membership"
+    guards = (MEMBER,)
+
+    @post("/buy")
+    async def buy(
+        self, request: HtmlRequest, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
+    ) -> Response[Any]:
+        mp = await portal_perks.merchant_page(ident.db, merchant, principal.subject_id)
+        form = await form_data(request)
+        back = f"{ident.cfg.public_url}/m/{mp.merchant.slug}/top-up/{{order_id}}"
+        try:
+            started = await membership_terms.start_online_purchase(
+                ident.db,
+                _settings(request),
+                mp.tenant,
+                principal.subject_id,
+                form_text(form, "product")[:40],
+                return_url=back,
+            )
+        except DomainError as exc:
+            if exc.status in (401, 403):
+                raise
+            flash = {"payments-not-configured": "pay-not-configured", "not-found": "product-gone"}
+            return go(request, f"/m/{mp.merchant.slug}", flash=flash.get(exc.type_slug, "pay-failed"))
+        return to_provider(mp.merchant.slug, started.order_id)
