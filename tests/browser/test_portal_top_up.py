@@ -20,6 +20,9 @@ import uvicorn
 from playwright.async_api import expect
 from redis.asyncio import Redis
 
+from lianka.billing.membership import products as membership_products
+from lianka.billing.membership import schemas as membership_schemas
+from lianka.billing.membership import terms as membership_terms
 from lianka.billing.payments import services as payments
 from lianka.billing.wechatpay_standin import WeChatPayStandin
 from lianka.platform.identity import sessions
@@ -110,3 +113,39 @@ def visit_folder(lang: str) -> Any:
     folder = ARTIFACTS / lang
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_member_buys_a_paid_membership_online(
+    open_page: OpenPage, browser_db: Any, online: tuple[str, WeChatPayStandin, Settings], lang: str
+) -> None:
+    base, wechat, settings = online
+    tenant, slug = await make_merchant(browser_db, "一点茶 Yidian Tea")
+    await membership_products.create_product(
+        browser_db, tenant, membership_schemas.ProductIn(code="plus", name="PLUS 年卡", period="yearly", price=9_900)
+    )
+    creds = wechat.new_merchant()
+    await payments.save_credentials(browser_db, settings, tenant, "wechatpay", dict(creds.__dict__))
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        member = await AuthKit(browser_db, settings, redis).member(tenant)
+    finally:
+        await redis.aclose()
+    assert member.token and member.subject_id
+
+    visit = await open_page(lang)
+    visit.base = base
+    page, t = visit.page, Language(lang).gettext
+    await page.set_viewport_size(PHONE_SIZE)
+    await page.context.add_cookies([{"name": sessions.MEMBER_COOKIE, "value": member.token, "url": base}])
+
+    await visit.goto(f"/m/{slug}")
+    await page.get_by_test_id("buy-membership").click()
+    await page.wait_for_url("**/h5/**")
+    await page.get_by_role("button").click()
+    await page.wait_for_url(f"**/m/{slug}/top-up/*")
+    await expect(page.get_by_test_id("paid")).to_have_text(t("Thank you: your payment is confirmed."))
+    await expect(page.get_by_test_id("membership-active")).to_be_visible()
+    await visit.check("portal-membership-paid")
+    mine = await membership_terms.member_membership(browser_db, tenant, member.subject_id)
+    assert mine.current is not None and (mine.current.product, mine.current.price) == ("plus", 9_900)
