@@ -98,9 +98,72 @@ def new_account(signed_up_at: datetime) -> Account:
     return Account(plan=TRIAL_PLAN, status=Status.TRIALING, trial_ends_at=signed_up_at + timedelta(days=TRIAL_DAYS))
 
 
+def is_restricted(account: Account) -> bool:
+    """Configuration and marketing writes wait (the till, the portal, reads and billing go on)."""
+    return account.status in (Status.RESTRICTED, Status.CANCELED)
+
+
 def effective_plan(account: Account) -> str:
     """The plan whose limits apply now: a canceled subscription falls back to the free plan."""
     return FREE_PLAN if account.status is Status.CANCELED else account.plan
+
+
+# --- limits ---------------------------------------------------------------------------------------
+
+
+class Limit(StrEnum):
+    BRANCHES = "branches"
+    MEMBERS = "members"
+    STAFF_SEATS = "staff_seats"
+    MESSAGES_PER_MONTH = "messages_per_month"
+    ALLIANCE_MEMBERSHIP = "alliance_membership"
+
+
+#: the counted limits (alliance membership is a yes/no feature of the plan)
+COUNTED = (Limit.BRANCHES, Limit.MEMBERS, Limit.STAFF_SEATS, Limit.MESSAGES_PER_MONTH)
+
+
+@dataclass(frozen=True)
+class Usage:
+    branches: int
+    members: int
+    staff_seats: int
+    messages_this_month: int
+    alliances: int
+
+    def of(self, limit: Limit) -> int:
+        return {
+            Limit.BRANCHES: self.branches,
+            Limit.MEMBERS: self.members,
+            Limit.STAFF_SEATS: self.staff_seats,
+            Limit.MESSAGES_PER_MONTH: self.messages_this_month,
+            Limit.ALLIANCE_MEMBERSHIP: self.alliances,
+        }[limit]
+
+
+def allowed(limits: Limits, limit: Limit) -> int | bool | None:
+    """The plan's value for ``limit``: a count (``None`` unlimited) or, for alliances, yes/no."""
+    return {
+        Limit.BRANCHES: limits.branches,
+        Limit.MEMBERS: limits.members,
+        Limit.STAFF_SEATS: limits.staff_seats,
+        Limit.MESSAGES_PER_MONTH: limits.messages_per_month,
+        Limit.ALLIANCE_MEMBERSHIP: limits.alliance_membership,
+    }[limit]
+
+
+def fits(limits: Limits, limit: Limit, used: int, adding: int = 0) -> bool:
+    """Whether ``used + adding`` is within the plan (``adding`` 0: is the merchant within it now)."""
+    value = allowed(limits, limit)
+    if isinstance(value, bool):
+        return value or used + adding == 0
+    return value is None or used + adding <= value
+
+
+def over(limits: Limits, usage: Usage) -> list[Limit]:
+    """The counted limits the merchant is over now (messages are a monthly allowance: being at it
+    is not being over a set-up limit, so they never block configuration)."""
+    return [lim for lim in (Limit.BRANCHES, Limit.MEMBERS, Limit.STAFF_SEATS) if not fits(limits, lim, usage.of(lim))]
 
 
 # --- signals: what an event (or the clock) says -----------------------------------------------------

@@ -16,9 +16,9 @@ from typing import Any
 
 import stripe
 
-from lianka.billing import domain
+from lianka.billing import domain, limits
 from lianka.billing import queries as q
-from lianka.billing.domain import Account, Plan, Status
+from lianka.billing.domain import Account, Limit, Plan
 from lianka.billing.queries import EventRow
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import BadRequest, DomainError, NotFound, RuleViolation
@@ -299,5 +299,15 @@ async def run_clock(db: Database, tenant: uuid.UUID, as_of: datetime) -> int:
     return 1 if decision.applied else 0
 
 
-def is_restricted(account: Account) -> bool:
-    return account.status in (Status.RESTRICTED, Status.CANCELED)
+is_restricted = domain.is_restricted
+
+
+# --- enforcement -----------------------------------------------------------------------------------
+
+
+async def may_configure(db: Database, tenant: uuid.UUID, adding: Limit | None = None) -> None:
+    """Refuses (402) a configuration or marketing write of a restricted merchant, of one over a
+    limit, or one that adds ``adding`` past the plan (the web layer's billing gate calls this)."""
+    async with db.uow(tenant) as uow:
+        await limits.check_config_write(uow, tenant, adding)
+        await uow.commit()  # the account may have been created (lazily) by the check
