@@ -380,3 +380,70 @@ def tick(account: Account, now: datetime) -> Decision:
     if account.status is Status.PAST_DUE and account.grace_until is not None and now >= account.grace_until:
         return Decision(_move(account, Status.RESTRICTED, now), True, "the grace period ended")
     return Decision(account, False, "nothing is due")
+
+
+# --- invoices and plan changes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceFacts:
+    """What an ``invoice.*`` event says about its invoice (stored for the console's list)."""
+
+    id: str
+    customer: str | None
+    number: str | None
+    currency: str
+    amount_due: int
+    amount_paid: int
+    status: str
+    hosted_invoice_url: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    created: datetime
+    #: the event's ``created``: a stored invoice changes only for a newer event
+    at: datetime
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def invoice_from_event(event: Mapping[str, Any]) -> InvoiceFacts | None:
+    """The invoice in an ``invoice.*`` event; ``None`` for any other event or an unusable one."""
+    if not str(event.get("type", "")).startswith("invoice."):
+        return None
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    at = _ts(event.get("created"))
+    if not isinstance(obj, Mapping) or at is None or not isinstance(obj.get("id"), str):
+        return None
+    text_or_none = {k: (str(obj[k]) if obj.get(k) else None) for k in ("number", "hosted_invoice_url")}
+    return InvoiceFacts(
+        id=str(obj["id"]),
+        customer=_id(obj.get("customer")),
+        number=text_or_none["number"],
+        currency=str(obj.get("currency") or "").upper()[:3],
+        amount_due=_int(obj.get("amount_due")),
+        amount_paid=_int(obj.get("amount_paid")),
+        status=str(obj.get("status") or "open")[:16],
+        hosted_invoice_url=text_or_none["hosted_invoice_url"],
+        period_start=_ts(obj.get("period_start")),
+        period_end=_ts(obj.get("period_end")),
+        created=_ts(obj.get("created")) or at,
+        at=at,
+    )
+
+
+class Change(StrEnum):
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+
+
+def plan_change(current: Plan, target: Plan) -> Change:
+    """An upgrade costs more (it applies at once and the difference is invoiced now); a downgrade
+    costs less (it applies at once too, its credit goes to the next invoice)."""
+    return Change.UPGRADE if target.price_minor > current.price_minor else Change.DOWNGRADE
+
+
+#: Stripe's ``proration_behavior`` for each kind of change
+PRORATION = {Change.UPGRADE: "always_invoice", Change.DOWNGRADE: "create_prorations"}
