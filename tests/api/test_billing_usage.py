@@ -80,5 +80,7 @@ async def test_usage_is_reported_once_per_merchant_meter_and_day(
 
 
 def test_the_job_is_registered_like_the_clock() -> None:
-    assert {"billing-clock", "billing-usage"} <= set(periodic.REGISTRY)
+    from lianka.platform.scheduler import REGISTRY
+
+    assert {"billing-clock", "billing-usage"} <= set(REGISTRY)
     assert periodic.find("billing-usage").cron == "20 1 * * *"
