@@ -116,3 +116,43 @@ async def test_the_billing_email_is_stored_and_sent_to_the_stripe_customer(
     assert (
         await kit.http.put("/api/v1/billing/email", json={"email": "x@y.cn"}, headers=cashier.headers)
     ).status_code == 403
+
+
+# --- the console's billing page --------------------------------------------------------------------
+
+
+async def test_the_console_billing_page_subscribes_changes_plan_and_lists_invoices(
+    kit: Kit, tenant_factory, auth_kit: AuthKit
+) -> None:
+    t = await tenant_factory()
+    owner = await auth_kit.staff_session(t, "owner")
+    headers = {**owner.headers, "Accept-Language": "en"}
+    page = await kit.http.get("/console/billing", headers=headers)
+    assert page.status_code == 200, page.text
+    assert "Free trial of the Chain plan until" in page.text and 'data-limit="branches"' in page.text
+    assert 'data-testid="subscribe-shop"' in page.text and "No invoices yet." in page.text
+    r = await kit.http.post("/console/billing/subscribe", data={"plan": "shop"}, headers=headers)
+    assert r.status_code == 303 and r.headers["location"].startswith(kit.standin.public_base + "/checkout/")
+    async with httpx.AsyncClient(base_url=kit.standin.public_base) as browser:
+        paid = await browser.post(r.headers["location"].removeprefix(kit.standin.public_base) + "/pay")
+    assert paid.headers["location"].endswith("/console/billing?billing=subscribed")
+    await settle(kit.db)
+    page = await kit.http.get("/console/billing?billing=subscribed", headers=headers)
+    assert "Active. The next payment is due on" in page.text and "STANDIN-" in page.text
+    assert "the plan shows here in a moment" in page.text
+    r = await kit.http.post("/console/billing/plan", data={"plan": "chain"}, headers=headers)
+    assert (r.status_code, r.headers["location"]) == (303, "/console/billing?billing=plan-requested")
+    await settle(kit.db)
+    page = await kit.http.get("/console/billing", headers=headers)
+    assert 'class="plan-card current" data-plan="chain"' in page.text
+    bad = await kit.http.post("/console/billing/email", data={"email": "nope"}, headers=headers)
+    assert bad.status_code == 400 and 'data-testid="billing-error"' in bad.text
+    r = await kit.http.post("/console/billing/cancel", headers=headers)
+    assert r.status_code == 303
+    await settle(kit.db)
+    page = await kit.http.get("/console/billing", headers=headers)
+    assert "then canceled (you can still resume)" in page.text and 'data-testid="billing-resume"' in page.text
+    zh = await kit.http.get("/console/billing", headers={**owner.headers, "Accept-Language": "zh-CN"})
+    assert zh.status_code == 200 and "账单" in zh.text
+    admin = await auth_kit.staff_session(t, "admin")
+    assert (await kit.http.get("/console/billing", headers=admin.headers)).status_code == 403

@@ -166,8 +166,8 @@ class BillingController(Controller):
             settings,
             principal.tenant,
             data.plan,
-            success_url=f"{back}/?billing=subscribed",
-            cancel_url=f"{back}/?billing=canceled",
+            success_url=f"{back}/console/billing?billing=subscribed",
+            cancel_url=f"{back}/console/billing?billing=canceled",
         )
         return RedirectOut(url)
 
@@ -182,7 +182,7 @@ class BillingController(Controller):
     ) -> RedirectOut:
         settings = _settings(request)
         return RedirectOut(
-            await svc.open_portal(ident.db, settings, principal.tenant, return_url=f"{settings.identity.public_url}/")
+            await svc.open_portal(ident.db, settings, principal.tenant, return_url=f"{settings.identity.public_url}/console/billing")
         )
 
     @post(
