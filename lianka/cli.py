@@ -149,7 +149,7 @@ def serve(
 
 
 #: queues the worker consumes; an area that declares a new queue adds it here.
-WORKER_QUEUES = ["default", "maintenance", "messages", "settlement"]
+WORKER_QUEUES = ["default", "maintenance", "messages", "settlement", "billing"]
 
 
 @app.command()
@@ -236,6 +236,7 @@ def run(seed: bool = True) -> None:
     """Everything for development: services, migrations, demo data, web + worker + relay + scheduler.
 
     A process that dies is restarted (with back-off); Ctrl-C stops everything."""
+    from lianka.billing.devstripe import local_stripe
     from lianka.demo import banner, seed_if_empty
     from lianka.platform.migrate import upgrade
     from lianka.platform.supervisor import Supervisor
@@ -246,15 +247,18 @@ def run(seed: bool = True) -> None:
         if seed:
             typer.echo("• " + asyncio.run(seed_if_empty(s)))
         exe = [sys.executable, "-m", "lianka.cli"]
-        supervisor = Supervisor(
-            {
-                "web": [*exe, "serve"],
-                "worker": [*exe, "worker"],
-                "relay": [*exe, "relay"],
-                "scheduler": [*exe, "scheduler"],
-            },
-            say=lambda line: typer.echo(f"• {line}", err=True),
-        )
+        commands = {
+            "web": [*exe, "serve"],
+            "worker": [*exe, "worker"],
+            "relay": [*exe, "relay"],
+            "scheduler": [*exe, "scheduler"],
+        }
+        stripe = local_stripe(s, exe)
+        if stripe is not None:  # no Stripe key: billing talks to a local stand-in (the children inherit it)
+            os.environ.update(stripe.env)
+            commands["stripe"] = stripe.command
+            typer.echo(f"• no LIANKA_STRIPE_SECRET_KEY: a local Stripe stand-in on {stripe.base_url}")
+        supervisor = Supervisor(commands, say=lambda line: typer.echo(f"• {line}", err=True))
         stopping = False
 
         def _stop(*_: object) -> None:
