@@ -62,6 +62,8 @@ async def check_config_write(uow: UnitOfWork, tenant: uuid.UUID, adding: Limit |
             status_now=account.status.value,
             upgrade_url=UPGRADE_PATH,
         )
+    if adding is Limit.ALLIANCE_MEMBERSHIP and account.status is domain.Status.TRIALING:
+        adding = None  # a trial is for trying everything, alliances included (decision 0032)
     used = await usage(uow, tenant)
     if adding is not None and not fits(plan.limits, adding, used.of(adding), 1):
         raise reached(plan, adding, used.of(adding))

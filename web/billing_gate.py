@@ -36,6 +36,9 @@ PLAN_LIMIT = "plan_limit"
 #: route ``opt`` key: this write only lowers what the plan counts (never refused)
 PLAN_FREES = "plan_frees"
 
+#: route ``opt`` key: billing's plan change, which refuses a downgrade that does not fit (documented 402)
+PLAN_CHANGE = "plan_change"
+
 #: configuration and marketing: what waits for payment
 GATED = frozenset(
     {
@@ -80,6 +83,14 @@ def declared_permissions(handler: BaseRouteHandler) -> frozenset[P]:
             if isinstance(p, P):
                 found.add(p)
     return frozenset(found)
+
+
+def gated(handler: BaseRouteHandler) -> bool:
+    """Whether the subscription can refuse this route (402): a configuration write, a route that
+    adds something a plan counts, or billing's own plan change."""
+    if handler.opt.get(PLAN_FREES):
+        return False
+    return bool(declared_permissions(handler) & GATED) or PLAN_LIMIT in handler.opt or bool(handler.opt.get(PLAN_CHANGE))
 
 
 async def billing_gate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

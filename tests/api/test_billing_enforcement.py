@@ -191,6 +191,10 @@ async def test_alliances_need_a_plan_with_alliance_membership(
     assert (r.status_code, r.json()["limit"], r.json()["plan_value"]) == (402, "alliance_membership", False)
     r = await client.post("/api/v1/alliances", json=body, headers=(await auth_kit.staff(big, "owner")).headers)
     assert r.status_code == 201, r.text
+    trying = await tenant_factory("试用")  # a trial (of Chain) may try alliances too
+    body = {"code": f"al{uuid.uuid4().hex[:6]}", "name": "试用商圈"}
+    r = await client.post("/api/v1/alliances", json=body, headers=(await auth_kit.staff(trying, "owner")).headers)
+    assert r.status_code == 201, r.text
 
 
 async def test_messages_a_month_building_block(db: Database, tenant_factory, tiny_plan: str) -> None:

@@ -16,6 +16,7 @@ from lianka.billing.domain import COUNTED, Plan
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.platform.settings import Settings
+from lianka.web.billing_gate import PLAN_CHANGE
 
 
 class LimitsOut(msgspec.Struct):
@@ -189,6 +190,7 @@ class BillingController(Controller):
         "/plan",
         status_code=200,
         guards=[requires(Permission.BILLING_MANAGE)],
+        opt={PLAN_CHANGE: True},
         summary="Change the live subscription's plan at once, with proration (a downgrade must fit the new plan)",
     )
     async def change_plan(
