@@ -4,7 +4,9 @@ the stand-in's checkout page → Pay → the console shows Active, with no Strip
 :func:`local_stripe` picks a free port and generates a secret key and a webhook secret (fresh each
 run: nothing real can be reached with them), and answers the environment the web app and the
 worker inherit (``LIANKA_STRIPE_*``) and the command that serves the stand-in, which POSTs its
-signed events to the running web app's webhook endpoint. With ``LIANKA_STRIPE_SECRET_KEY`` set,
+signed events to the running web app's webhook endpoint. Its objects (customers, subscriptions,
+invoices) are kept in ``<data dir>/stripe-standin.json``, so a merchant's Stripe customer survives a
+restart; ``make clean-data`` forgets them with the database. With ``LIANKA_STRIPE_SECRET_KEY`` set,
 ``run`` starts none of this and talks to Stripe (or whatever ``LIANKA_STRIPE_API_BASE`` names).
 """
 
@@ -44,5 +46,18 @@ def local_stripe(settings: Settings, exe: list[str], *, port: int | None = None)
     app_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
     webhook_url = f"http://{app_host}:{settings.port}{WEBHOOK_PATH}"
     env = {"LIANKA_STRIPE_SECRET_KEY": key, "LIANKA_STRIPE_WEBHOOK_SECRET": whsec, "LIANKA_STRIPE_API_BASE": base}
-    command = [*exe, "billing", "standin", "--host", host, "--port", str(port), "--webhook-url", webhook_url]
+    state = settings.data_dir / "stripe-standin.json"  # Stripe's side survives a restart of `lianka run`
+    command = [
+        *exe,
+        "billing",
+        "standin",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--state-file",
+        str(state),
+        "--webhook-url",
+        webhook_url,
+    ]
     return LocalStripe(base, env, command)

@@ -37,6 +37,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -112,8 +113,31 @@ class StripeStandin:
     requests: list[tuple[str, str]] = field(default_factory=list)
     #: every price change: subscription, old and new unit amount, proration behaviour
     prorations: list[Obj] = field(default_factory=list)
+    #: where ``lianka run``'s stand-in keeps its objects between restarts (``None``: memory only)
+    state_file: Path | None = None
     _idempotent: dict[str, tuple[int, Obj]] = field(default_factory=dict)
     _clock: int = 0
+
+    # --- state across restarts (``lianka run``) --------------------------------------------------------
+
+    _STATE = ("customers", "sessions", "subscriptions", "invoices", "meter_events", "products", "portal_sessions")
+
+    def load(self) -> None:
+        """The objects saved by an earlier run, if any (a merchant's Stripe customer survives a restart)."""
+        if self.state_file is None or not self.state_file.exists():
+            return
+        saved = json.loads(self.state_file.read_text())
+        for name in self._STATE:
+            getattr(self, name).update(saved.get(name, {}))
+        self._clock = int(saved.get("clock", 0))
+
+    def save(self) -> None:
+        if self.state_file is None:
+            return
+        state = {name: getattr(self, name) for name in self._STATE} | {"clock": self._clock}
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.state_file)
 
     # --- ids and time ------------------------------------------------------------------------------
 
@@ -501,6 +525,8 @@ def build_app(standin: StripeStandin) -> Litestar:
             body = _public(work(params))
             if key and request.method == "POST":
                 standin._idempotent[key] = (200, body)
+            if request.method != "GET":
+                standin.save()
             return Response(body, status_code=200)
         except StripeError as exc:
             return _error(exc)
@@ -619,6 +645,7 @@ def build_app(standin: StripeStandin) -> Litestar:
             events = standin.complete_checkout(oid)
         except (KeyError, StripeError):
             return Response("This Checkout Session cannot be paid", status_code=400, media_type="text/plain")
+        standin.save()
         await standin._after(events)
         return Redirect(standin.sessions[oid]["success_url"], status_code=303)
 

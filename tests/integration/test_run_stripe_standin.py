@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from lianka.billing.devstripe import local_stripe
+from lianka.billing.stripe_standin import StripeStandin
 from lianka.demo import DEMO_PASSWORD, demo_owner_email
 from lianka.platform.settings import Settings
 from tests.integration.test_run_command import _free_port, _wait_ready
@@ -35,6 +36,17 @@ def test_without_a_key_there_is_a_stand_in_and_with_one_there_is_none(settings: 
     other = local_stripe(bare, ["lianka"], port=12999)
     assert other is not None and other.env["LIANKA_STRIPE_SECRET_KEY"] != local.env["LIANKA_STRIPE_SECRET_KEY"]
     assert local_stripe(replace(bare, stripe_secret_key="sk_live_x"), ["lianka"]) is None
+
+
+def test_the_stand_in_keeps_its_objects_across_restarts(tmp_path: Path) -> None:
+    state = tmp_path / "stripe-standin.json"
+    first = StripeStandin(api_key="sk", webhook_secret="wh", state_file=state)
+    customer = first.create_customer({"metadata": {"tenant_id": "t"}})
+    first.save()
+    again = StripeStandin(api_key="sk2", webhook_secret="wh2", state_file=state)
+    again.load()
+    assert again.customers[customer["id"]]["metadata"] == {"tenant_id": "t"}
+    assert again.now() > customer["created"]  # its clock never goes back
 
 
 def test_make_run_subscribe_pay_active(project_root: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Template
 
 from lianka.billing import domain
@@ -142,7 +142,7 @@ class BillingPages(Controller):
         request: HtmlRequest,
         principal: CurrentPrincipal,
         ident: IdentityService,
-        billing_notice: Annotated[str | None, Parameter(query="billing")] = None,
+        billing_notice: Annotated[str | None, QueryParameter(query="billing")] = None,
     ) -> Template:
         return await self._page(request, principal, ident, notice=billing_notice)
 
