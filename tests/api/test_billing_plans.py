@@ -131,6 +131,9 @@ async def test_the_console_billing_page_subscribes_changes_plan_and_lists_invoic
     assert page.status_code == 200, page.text
     assert "Free trial of the Chain plan until" in page.text and 'data-limit="branches"' in page.text
     assert 'data-testid="subscribe-shop"' in page.text and "No invoices yet." in page.text
+    # its forms lead on to the hosted checkout and portal (browsers check the redirect against form-action)
+    assert f"form-action 'self' {kit.standin.public_base};" in page.headers["content-security-policy"]
+    assert "script-src 'self';" in page.headers["content-security-policy"]
     r = await kit.http.post("/console/billing/subscribe", data={"plan": "shop"}, headers=headers)
     assert r.status_code == 303 and r.headers["location"].startswith(kit.standin.public_base + "/checkout/")
     async with httpx.AsyncClient(base_url=kit.standin.public_base) as browser:

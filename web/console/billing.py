@@ -12,6 +12,7 @@ webhooks, so after a change the page says "requested" and shows the new plan onc
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import QueryParameter
@@ -29,6 +30,7 @@ from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import HtmlRequest, form_data, form_text, go, language, page
 from lianka.web.console.public import PLAN_NAMES
+from lianka.web.console.security import content_security_policy
 
 MANAGE = requires(*MENU["billing"].permissions)
 PATH = "/console/billing"
@@ -72,6 +74,18 @@ NOTICES = {
 }
 
 
+#: where Stripe's hosted checkout and customer portal live
+STRIPE_PAGES = ("https://checkout.stripe.com", "https://billing.stripe.com")
+
+
+def stripe_origins(settings: Settings) -> tuple[str, ...]:
+    """Where the page's forms may lead (Checkout, the portal): Stripe's, or the stand-in's origin."""
+    if settings.stripe_api_base:
+        parts = urlsplit(settings.stripe_api_base)
+        return (f"{parts.scheme}://{parts.netloc}",)
+    return STRIPE_PAGES
+
+
 def _settings(request: Request[Any, Any, Any]) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -111,11 +125,13 @@ class BillingPages(Controller):
             if not isinstance(allowed := domain.allowed(effective.limits, lim), bool)
         ]
         live = a.stripe_subscription_id is not None and a.status is not Status.CANCELED
+        csp = content_security_policy(stripe_origins(_settings(request)))
         return await page(
             request,
             "console/billing/index.html",
             principal=principal,
             active="billing",
+            headers={"Content-Security-Policy": csp},
             status=error.status if error is not None else 200,
             o=o,
             account=a,
