@@ -90,7 +90,9 @@ def gated(handler: BaseRouteHandler) -> bool:
     adds something a plan counts, or billing's own plan change."""
     if handler.opt.get(PLAN_FREES):
         return False
-    return bool(declared_permissions(handler) & GATED) or PLAN_LIMIT in handler.opt or bool(handler.opt.get(PLAN_CHANGE))
+    return (
+        bool(declared_permissions(handler) & GATED) or PLAN_LIMIT in handler.opt or bool(handler.opt.get(PLAN_CHANGE))
+    )
 
 
 async def billing_gate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

@@ -183,7 +183,9 @@ class BillingController(Controller):
     ) -> RedirectOut:
         settings = _settings(request)
         return RedirectOut(
-            await svc.open_portal(ident.db, settings, principal.tenant, return_url=f"{settings.identity.public_url}/console/billing")
+            await svc.open_portal(
+                ident.db, settings, principal.tenant, return_url=f"{settings.identity.public_url}/console/billing"
+            )
         )
 
     @post(

@@ -163,7 +163,9 @@ class BillingPages(Controller):
         return await self._page(request, principal, ident, notice=billing_notice)
 
     @post("/subscribe", guards=[MANAGE])
-    async def subscribe(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
+    async def subscribe(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService
+    ) -> Response[Any]:
         """No subscription yet: off to Stripe's hosted checkout (it comes back to this page)."""
         plan = form_text(await form_data(request), "plan")
         back = _settings(request).identity.public_url + PATH
@@ -181,7 +183,9 @@ class BillingPages(Controller):
         return go(request, url)
 
     @post("/plan", guards=[MANAGE])
-    async def change_plan(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
+    async def change_plan(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService
+    ) -> Response[Any]:
         plan = form_text(await form_data(request), "plan")
         try:
             await billing.change_plan(ident.db, _settings(request), principal.tenant, plan)

@@ -31,6 +31,7 @@ from lianka.platform.identity.runtime import Identity
 ANON_COOKIE = "lk_anon"
 _ANON_PURPOSE = "lianka:form-csrf"
 
+
 def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
     """The pages' policy; ``form_targets`` are other origins a form may lead to (browsers apply
     ``form-action`` to the redirect after a POST too: the billing page's forms go on to Stripe)."""
