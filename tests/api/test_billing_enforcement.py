@@ -219,3 +219,40 @@ async def test_messages_a_month_building_block(db: Database, tenant_factory, tin
     async with db.uow(other) as uow:
         with pytest.raises(PlanRestricted):
             await limits.check_messages(uow, other, 1)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/api/v1/billing/plan", {"plan": "chain"}),
+        ("POST", "/api/v1/billing/cancel", None),
+        ("POST", "/api/v1/billing/resume", None),
+        ("PUT", "/api/v1/billing/email", {"email": "a@b.cn"}),
+        ("GET", "/api/v1/billing/invoices", None),
+    ],
+)
+async def test_the_owners_billing_routes_are_guarded(
+    security_matrix: Any, two_tenants: tuple[uuid.UUID, uuid.UUID], method: str, url: str, body: Any
+) -> None:
+    a, b = two_tenants
+    await security_matrix.check(
+        method,
+        url,
+        tenant=a,
+        other=b,
+        json=body,
+        denied_roles=["admin", "manager", "cashier", "analyst"],
+        other_tenant_status=None,
+    )
+
+
+async def test_usage_is_readable_by_staff_and_guarded(
+    security_matrix: Any, two_tenants: tuple[uuid.UUID, uuid.UUID], client: AsyncTestClient[Litestar], auth_kit: AuthKit
+) -> None:
+    a, b = two_tenants
+    await security_matrix.check("GET", "/api/v1/billing/usage", tenant=a, other=b, other_tenant_status=None)
+    await auth_kit.branch(a, "U1")
+    r = await client.get("/api/v1/billing/usage", headers=(await auth_kit.staff(a, "cashier")).headers)
+    body = r.json()
+    assert r.status_code == 200 and body["plan"] == "chain" and body["over"] == []
+    assert {line["limit"]: (line["used"], line["allowed"]) for line in body["lines"]}["branches"] == (1, 20)

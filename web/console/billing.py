@@ -158,7 +158,7 @@ class BillingPages(Controller):
         request: HtmlRequest,
         principal: CurrentPrincipal,
         ident: IdentityService,
-        billing_notice: Annotated[str | None, QueryParameter(query="billing")] = None,
+        billing_notice: Annotated[str | None, QueryParameter(name="billing")] = None,
     ) -> Template:
         return await self._page(request, principal, ident, notice=billing_notice)
 
