@@ -10,7 +10,8 @@ are gated by the same rule, and a new configuration route is gated without anyon
   canceled, and with 402 ``plan-limit-reached`` while the merchant is over a limit of its plan;
 * a route marked ``opt={PLAN_LIMIT: Limit.X}`` (open a branch, add a staff member, found or join an
   alliance) is refused when one more would not fit;
-* a route marked ``opt={PLAN_FREES: True}`` (taking a staff member off) only lowers use: never gated.
+* a route marked ``opt={PLAN_FREES: True}`` (taking a staff member off, revoking a POS client) only
+  lowers use or closes a door: never gated.
 
 Never gated, because their permissions are not in :data:`GATED`: the till and POS (``sales:write``,
 ``members:write`` — sales, quotes, refunds, top-ups, enrolment), the member portal, every read and

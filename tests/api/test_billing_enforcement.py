@@ -65,6 +65,9 @@ async def test_a_restricted_merchants_configuration_writes_are_refused_the_other
     # a programme change and a renamed branch wait too; canceled is restricted as well
     r = await restricted.call("PATCH", f"/branches/{restricted.sh01}", json={"name": "改名"})
     assert (r.status_code, slug(r)) == (402, "plan-restricted")
+    # closing doors never waits: a POS client is revoked
+    leaked = await restricted.kit.pos(restricted.tenant, ("pos",))
+    assert (await restricted.call("DELETE", f"/clients/{leaked.subject_id}")).status_code == 204
     await put_on_plan(restricted.db, restricted.tenant, "chain", "canceled")
     r = await restricted.call("PATCH", f"/branches/{restricted.sh01}", json={"name": "改名"})
     assert (r.status_code, slug(r)) == (402, "plan-restricted")
