@@ -67,8 +67,8 @@ async def check_config_write(uow: UnitOfWork, tenant: uuid.UUID, adding: Limit |
     used = await usage(uow, tenant)
     if adding is not None and not fits(plan.limits, adding, used.of(adding), 1):
         raise reached(plan, adding, used.of(adding))
-    for lim in over(plan.limits, used):
-        raise reached(plan, lim, used.of(lim), adding=0)
+    if exceeded := over(plan.limits, used):
+        raise reached(plan, exceeded[0], used.of(exceeded[0]), adding=0)
 
 
 async def check_messages(uow: UnitOfWork, tenant: uuid.UUID, n: int) -> None:
@@ -86,7 +86,7 @@ async def check_messages(uow: UnitOfWork, tenant: uuid.UUID, n: int) -> None:
 async def check_plan_fits(uow: UnitOfWork, tenant: uuid.UUID, plan: Plan) -> None:
     """A downgrade: refused when what the merchant has today would not fit ``plan``."""
     used = await usage(uow, tenant)
-    for lim in over(plan.limits, used):
-        raise reached(plan, lim, used.of(lim), adding=0)
+    if exceeded := over(plan.limits, used):
+        raise reached(plan, exceeded[0], used.of(exceeded[0]), adding=0)
     if used.alliances and not plan.limits.alliance_membership:
         raise reached(plan, Limit.ALLIANCE_MEMBERSHIP, used.alliances, adding=0)

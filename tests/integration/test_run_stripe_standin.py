@@ -10,14 +10,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from lianka.billing.devstripe import local_stripe
 from lianka.billing.stripe_standin import StripeStandin
-from lianka.demo import DEMO_PASSWORD, demo_owner_email
 from lianka.platform.settings import Settings
 from tests.integration.test_run_command import _free_port, _wait_ready
 
@@ -49,7 +51,33 @@ def test_the_stand_in_keeps_its_objects_across_restarts(tmp_path: Path) -> None:
     assert again.now() > customer["created"]  # its clock never goes back
 
 
-def test_make_run_subscribe_pay_active(project_root: Path, tmp_path: Path) -> None:
+PASSWORD = "a long passphrase"
+
+
+@pytest.fixture
+async def owner_email(db: Any, tenant_factory: Any) -> str:
+    """An owner who signs in with ``PASSWORD`` (`lianka run` serves the suite's database here)."""
+    from lianka.platform.identity.passwords import hash_password
+
+    tenant = await tenant_factory("Run 商户")
+    email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
+    async with db.uow(system=True) as uow:
+        uid = await uow.session.scalar(
+            text(
+                "INSERT INTO staff_users (email, password_hash, email_verified_at) VALUES (:e, :h, now()) RETURNING id"
+            ),
+            {"e": email, "h": await hash_password(PASSWORD)},
+        )
+        await uow.set_tenant(tenant)
+        await uow.session.execute(
+            text("INSERT INTO staff_memberships (tenant_id, user_id, role, branch_ids) VALUES (:t, :u, 'owner', '{}')"),
+            {"t": tenant, "u": uid},
+        )
+        await uow.commit()
+    return email
+
+
+def test_make_run_subscribe_pay_active(project_root: Path, tmp_path: Path, owner_email: str) -> None:
     port, log = _free_port(), tmp_path / "run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIANKA_STRIPE_")}
     env["LIANKA_PORT"] = str(port)
@@ -63,11 +91,9 @@ def test_make_run_subscribe_pay_active(project_root: Path, tmp_path: Path) -> No
         assert found, log.read_text()[-3000:]
         standin = found.group(1)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as app:
-            signed = app.post(
-                "/api/v1/auth/session", json={"email": demo_owner_email("demo-tea"), "password": DEMO_PASSWORD}
-            )
+            signed = app.post("/api/v1/auth/session", json={"email": owner_email, "password": PASSWORD})
             assert signed.status_code == 200, signed.text
-            headers = {"X-CSRF-Token": signed.json()["csrf_token"], "X-Merchant": "demo-tea"}
+            headers = {"X-CSRF-Token": signed.json()["csrf_token"]}
             checkout = None
             deadline = time.monotonic() + 30
             while checkout is None or checkout.status_code != 200:  # the stand-in may still be starting
