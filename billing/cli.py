@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,3 +86,37 @@ def reprocess_command(
     )
     if row.status == "failed":
         raise typer.Exit(1)
+
+
+@app.command("standin")
+def standin_command(
+    port: Annotated[int, typer.Option(help="the port to serve on")] = 12111,
+    host: Annotated[str, typer.Option(help="the address to serve on")] = "127.0.0.1",
+    api_key: Annotated[str, typer.Option(envvar="LIANKA_STRIPE_SECRET_KEY", help="the secret key it accepts")] = "",
+    webhook_secret: Annotated[
+        str, typer.Option(envvar="LIANKA_STRIPE_WEBHOOK_SECRET", help="the secret it signs webhooks with")
+    ] = "",
+    webhook_url: Annotated[str, typer.Option(help="where it POSTs Stripe's events (the web app's endpoint)")] = "",
+    state_file: Annotated[
+        Path | None, typer.Option(help="keep its objects in this JSON file across restarts (default: memory only)")
+    ] = None,
+) -> None:
+    """Serve the local Stripe stand-in (what `lianka run` starts when no Stripe key is set): Checkout,
+    the portal, subscriptions, meter events and signed webhooks, in memory. Never for production."""
+    from lianka.billing.stripe_standin import StripeStandin
+
+    if not api_key or not webhook_secret:
+        typer.echo("set --api-key and --webhook-secret (or LIANKA_STRIPE_SECRET_KEY / _WEBHOOK_SECRET)", err=True)
+        raise typer.Exit(2)
+    standin = StripeStandin(
+        api_key=api_key, webhook_secret=webhook_secret, webhook_url=webhook_url, state_file=state_file
+    )
+    standin.load()
+
+    async def serve() -> None:
+        async with standin.serve(host, port) as base:
+            typer.echo(f"Stripe stand-in on {base}, webhooks to {webhook_url or '(none)'}", err=True)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())

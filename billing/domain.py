@@ -98,9 +98,72 @@ def new_account(signed_up_at: datetime) -> Account:
     return Account(plan=TRIAL_PLAN, status=Status.TRIALING, trial_ends_at=signed_up_at + timedelta(days=TRIAL_DAYS))
 
 
+def is_restricted(account: Account) -> bool:
+    """Configuration and marketing writes wait (the till, the portal, reads and billing go on)."""
+    return account.status in (Status.RESTRICTED, Status.CANCELED)
+
+
 def effective_plan(account: Account) -> str:
     """The plan whose limits apply now: a canceled subscription falls back to the free plan."""
     return FREE_PLAN if account.status is Status.CANCELED else account.plan
+
+
+# --- limits ---------------------------------------------------------------------------------------
+
+
+class Limit(StrEnum):
+    BRANCHES = "branches"
+    MEMBERS = "members"
+    STAFF_SEATS = "staff_seats"
+    MESSAGES_PER_MONTH = "messages_per_month"
+    ALLIANCE_MEMBERSHIP = "alliance_membership"
+
+
+#: the counted limits (alliance membership is a yes/no feature of the plan)
+COUNTED = (Limit.BRANCHES, Limit.MEMBERS, Limit.STAFF_SEATS, Limit.MESSAGES_PER_MONTH)
+
+
+@dataclass(frozen=True)
+class Usage:
+    branches: int
+    members: int
+    staff_seats: int
+    messages_this_month: int
+    alliances: int
+
+    def of(self, limit: Limit) -> int:
+        return {
+            Limit.BRANCHES: self.branches,
+            Limit.MEMBERS: self.members,
+            Limit.STAFF_SEATS: self.staff_seats,
+            Limit.MESSAGES_PER_MONTH: self.messages_this_month,
+            Limit.ALLIANCE_MEMBERSHIP: self.alliances,
+        }[limit]
+
+
+def allowed(limits: Limits, limit: Limit) -> int | bool | None:
+    """The plan's value for ``limit``: a count (``None`` unlimited) or, for alliances, yes/no."""
+    return {
+        Limit.BRANCHES: limits.branches,
+        Limit.MEMBERS: limits.members,
+        Limit.STAFF_SEATS: limits.staff_seats,
+        Limit.MESSAGES_PER_MONTH: limits.messages_per_month,
+        Limit.ALLIANCE_MEMBERSHIP: limits.alliance_membership,
+    }[limit]
+
+
+def fits(limits: Limits, limit: Limit, used: int, adding: int = 0) -> bool:
+    """Whether ``used + adding`` is within the plan (``adding`` 0: is the merchant within it now)."""
+    value = allowed(limits, limit)
+    if isinstance(value, bool):
+        return value or used + adding == 0
+    return value is None or used + adding <= value
+
+
+def over(limits: Limits, usage: Usage) -> list[Limit]:
+    """The counted limits the merchant is over now (messages are a monthly allowance: being at it
+    is not being over a set-up limit, so they never block configuration)."""
+    return [lim for lim in (Limit.BRANCHES, Limit.MEMBERS, Limit.STAFF_SEATS) if not fits(limits, lim, usage.of(lim))]
 
 
 # --- signals: what an event (or the clock) says -----------------------------------------------------
@@ -317,3 +380,70 @@ def tick(account: Account, now: datetime) -> Decision:
     if account.status is Status.PAST_DUE and account.grace_until is not None and now >= account.grace_until:
         return Decision(_move(account, Status.RESTRICTED, now), True, "the grace period ended")
     return Decision(account, False, "nothing is due")
+
+
+# --- invoices and plan changes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceFacts:
+    """What an ``invoice.*`` event says about its invoice (stored for the console's list)."""
+
+    id: str
+    customer: str | None
+    number: str | None
+    currency: str
+    amount_due: int
+    amount_paid: int
+    status: str
+    hosted_invoice_url: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    created: datetime
+    #: the event's ``created``: a stored invoice changes only for a newer event
+    at: datetime
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def invoice_from_event(event: Mapping[str, Any]) -> InvoiceFacts | None:
+    """The invoice in an ``invoice.*`` event; ``None`` for any other event or an unusable one."""
+    if not str(event.get("type", "")).startswith("invoice."):
+        return None
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    at = _ts(event.get("created"))
+    if not isinstance(obj, Mapping) or at is None or not isinstance(obj.get("id"), str):
+        return None
+    text_or_none = {k: (str(obj[k]) if obj.get(k) else None) for k in ("number", "hosted_invoice_url")}
+    return InvoiceFacts(
+        id=str(obj["id"]),
+        customer=_id(obj.get("customer")),
+        number=text_or_none["number"],
+        currency=str(obj.get("currency") or "").upper()[:3],
+        amount_due=_int(obj.get("amount_due")),
+        amount_paid=_int(obj.get("amount_paid")),
+        status=str(obj.get("status") or "open")[:16],
+        hosted_invoice_url=text_or_none["hosted_invoice_url"],
+        period_start=_ts(obj.get("period_start")),
+        period_end=_ts(obj.get("period_end")),
+        created=_ts(obj.get("created")) or at,
+        at=at,
+    )
+
+
+class Change(StrEnum):
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+
+
+def plan_change(current: Plan, target: Plan) -> Change:
+    """An upgrade costs more (it applies at once and the difference is invoiced now); a downgrade
+    costs less (it applies at once too, its credit goes to the next invoice)."""
+    return Change.UPGRADE if target.price_minor > current.price_minor else Change.DOWNGRADE
+
+
+#: Stripe's ``proration_behavior`` for each kind of change
+PRORATION = {Change.UPGRADE: "always_invoice", Change.DOWNGRADE: "create_prorations"}

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
 
-from lianka.billing.domain import Account, Limits, Plan, Status
+from lianka.billing.domain import Account, Limits, Plan, Status, Usage
 from lianka.platform.db import UnitOfWork
 
 _PLAN_COLUMNS = (
@@ -244,3 +244,213 @@ async def events(uow: UnitOfWork, *, statuses: tuple[str, ...] | None = None, li
         {"s": list(statuses) if statuses else None, "n": limit},
     )
     return [_event(r) for r in rows]
+
+
+# --- usage against the plan's limits -----------------------------------------------------------------
+
+#: the outbox actors that send one message to a member each (the marketing engine's senders). Until
+#: messaging exists nothing is queued under these names and the count is 0 (decision 0032).
+MESSAGE_ACTORS = ("marketing_send_message", "marketing_send_sms")
+
+_MESSAGES_SQL = (
+    "SELECT count(*) FROM outbox o WHERE o.tenant_id = :t AND o.actor = ANY(CAST(:actors AS text[])) "
+    "AND o.created_at >= (date_trunc('month', COALESCE(CAST(:now AS timestamptz), now()) AT TIME ZONE "
+    "(SELECT timezone FROM merchants WHERE id = :t)) AT TIME ZONE (SELECT timezone FROM merchants WHERE id = :t))"
+)
+
+
+async def messages_this_month(uow: UnitOfWork, tenant: uuid.UUID, now: datetime | None = None) -> int:
+    """Messages queued for sending this calendar month (the merchant's time zone), counted from
+    the outbox rows of :data:`MESSAGE_ACTORS`."""
+    found = await uow.session.scalar(text(_MESSAGES_SQL), {"t": tenant, "actors": list(MESSAGE_ACTORS), "now": now})
+    return int(found or 0)
+
+
+async def messages_on(uow: UnitOfWork, tenant: uuid.UUID, start: datetime, end: datetime) -> int:
+    """Messages queued in ``[start, end)`` (a day, for the metered report)."""
+    found = await uow.session.scalar(
+        text(
+            "SELECT count(*) FROM outbox WHERE tenant_id = :t AND actor = ANY(CAST(:actors AS text[])) "
+            "AND created_at >= :s AND created_at < :e"
+        ),
+        {"t": tenant, "actors": list(MESSAGE_ACTORS), "s": start, "e": end},
+    )
+    return int(found or 0)
+
+
+async def usage(uow: UnitOfWork, tenant: uuid.UUID, now: datetime | None = None) -> Usage:
+    """What the merchant uses: branches, members (memberships, erased ones included: their points
+    and history stay), staff seats (every staff membership; POS clients take none), this month's
+    messages, and alliances it is an active partner of."""
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM branches WHERE tenant_id = :t) AS branches, "
+                "(SELECT count(*) FROM memberships WHERE tenant_id = :t) AS members, "
+                "(SELECT count(*) FROM staff_memberships WHERE tenant_id = :t) AS seats, "
+                "(SELECT count(*) FROM lianka_my_alliances() WHERE status = 'active') AS alliances"
+            ),
+            {"t": tenant},
+        )
+    ).one()
+    messages = await messages_this_month(uow, tenant, now)
+    return Usage(int(row.branches), int(row.members), int(row.seats), messages, int(row.alliances))
+
+
+async def active_members_on(uow: UnitOfWork, tenant: uuid.UUID, start: datetime, end: datetime) -> int:
+    """Members with a sale at the merchant in ``[start, end)`` (the ``active_members`` meter)."""
+    found = await uow.session.scalar(
+        text(
+            "SELECT count(DISTINCT member_id) FROM sales WHERE tenant_id = :t AND member_id IS NOT NULL "
+            "AND created_at >= :s AND created_at < :e"
+        ),
+        {"t": tenant, "s": start, "e": end},
+    )
+    return int(found or 0)
+
+
+# --- billing e-mail, invoices --------------------------------------------------------------------------
+
+
+async def billing_email(uow: UnitOfWork, tenant: uuid.UUID) -> str | None:
+    found = await uow.session.scalar(
+        text("SELECT billing_email FROM billing_accounts WHERE tenant_id = :t"), {"t": tenant}
+    )
+    return str(found) if found else None
+
+
+async def set_billing_email(uow: UnitOfWork, tenant: uuid.UUID, email: str | None) -> None:
+    await uow.session.execute(
+        text("UPDATE billing_accounts SET billing_email = :e, updated_at = now() WHERE tenant_id = :t"),
+        {"t": tenant, "e": email},
+    )
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    stripe_invoice_id: str
+    number: str | None
+    currency: str
+    amount_due: int
+    amount_paid: int
+    status: str
+    hosted_invoice_url: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    created: datetime
+    event_at: datetime
+
+
+_INVOICE_COLUMNS = (
+    "stripe_invoice_id, number, currency, amount_due, amount_paid, status, hosted_invoice_url, period_start, "
+    "period_end, created, event_at"
+)
+
+
+async def upsert_invoice(uow: UnitOfWork, tenant: uuid.UUID, inv: InvoiceRow) -> None:
+    """Store what an invoice event says; an older event than the stored one changes nothing."""
+    await uow.session.execute(
+        text(
+            f"INSERT INTO billing_invoices (tenant_id, {_INVOICE_COLUMNS}) VALUES (:t, :stripe_invoice_id, :number, "
+            ":currency, :amount_due, :amount_paid, :status, :hosted_invoice_url, :period_start, :period_end, "
+            ":created, :event_at) ON CONFLICT (tenant_id, stripe_invoice_id) DO UPDATE SET "
+            "number = EXCLUDED.number, amount_due = EXCLUDED.amount_due, amount_paid = EXCLUDED.amount_paid, "
+            "status = EXCLUDED.status, hosted_invoice_url = EXCLUDED.hosted_invoice_url, "
+            "period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end, event_at = EXCLUDED.event_at "
+            "WHERE billing_invoices.event_at <= EXCLUDED.event_at"
+        ),
+        {"t": tenant, **{k: getattr(inv, k) for k in InvoiceRow.__dataclass_fields__}},
+    )
+
+
+async def invoices(uow: UnitOfWork, tenant: uuid.UUID, limit: int = 24) -> list[InvoiceRow]:
+    rows = await uow.session.execute(
+        text(
+            f"SELECT {_INVOICE_COLUMNS} FROM billing_invoices WHERE tenant_id = :t "
+            "ORDER BY created DESC, stripe_invoice_id DESC LIMIT :n"
+        ),
+        {"t": tenant, "n": limit},
+    )
+    return [InvoiceRow(**{k: getattr(r, k) for k in InvoiceRow.__dataclass_fields__}) for r in rows]
+
+
+# --- metered usage reports -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    meter: str
+    day: date
+    value: int
+    idempotency_key: str
+    stripe_customer_id: str
+    reported_at: datetime | None
+
+
+async def claim_usage_report(uow: UnitOfWork, tenant: uuid.UUID, report: UsageReport) -> UsageReport:
+    """The day's report for this meter: created with ``report``'s value the first time; a rerun gets
+    the stored one back (same value, same key), so Stripe is told one number per day, once."""
+    await uow.session.execute(
+        text(
+            "INSERT INTO billing_usage_reports (tenant_id, meter, day, value, idempotency_key, stripe_customer_id) "
+            "VALUES (:t, :m, :d, :v, :k, :c) ON CONFLICT (tenant_id, meter, day) DO NOTHING"
+        ),
+        {
+            "t": tenant,
+            "m": report.meter,
+            "d": report.day,
+            "v": report.value,
+            "k": report.idempotency_key,
+            "c": report.stripe_customer_id,
+        },
+    )
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT meter, day, value, idempotency_key, stripe_customer_id, reported_at FROM billing_usage_reports "
+                "WHERE tenant_id = :t AND meter = :m AND day = :d FOR UPDATE"
+            ),
+            {"t": tenant, "m": report.meter, "d": report.day},
+        )
+    ).one()
+    return UsageReport(row.meter, row.day, int(row.value), row.idempotency_key, row.stripe_customer_id, row.reported_at)
+
+
+async def mark_usage_reported(uow: UnitOfWork, tenant: uuid.UUID, meter: str, day: date) -> None:
+    await uow.session.execute(
+        text(
+            "UPDATE billing_usage_reports SET reported_at = now() WHERE tenant_id = :t AND meter = :m AND day = :d "
+            "AND reported_at IS NULL"
+        ),
+        {"t": tenant, "m": meter, "d": day},
+    )
+
+
+async def usage_reports(uow: UnitOfWork, tenant: uuid.UUID) -> list[UsageReport]:
+    rows = await uow.session.execute(
+        text(
+            "SELECT meter, day, value, idempotency_key, stripe_customer_id, reported_at FROM billing_usage_reports "
+            "WHERE tenant_id = :t ORDER BY day, meter"
+        ),
+        {"t": tenant},
+    )
+    return [
+        UsageReport(r.meter, r.day, int(r.value), r.idempotency_key, r.stripe_customer_id, r.reported_at) for r in rows
+    ]
+
+
+async def merchants_with_customer(uow: UnitOfWork, merchant: uuid.UUID | None) -> list[tuple[uuid.UUID, str]]:
+    """(id, slug) of merchants that have a Stripe customer (system scope): those usage is reported for."""
+    rows = await uow.session.execute(
+        text(
+            "SELECT m.id, m.slug FROM merchants m JOIN billing_accounts a ON a.tenant_id = m.id "
+            "WHERE a.stripe_customer_id IS NOT NULL AND (CAST(:m AS uuid) IS NULL OR m.id = :m) ORDER BY m.id"
+        ),
+        {"m": merchant},
+    )
+    return [(r.id, r.slug) for r in rows]
+
+
+async def merchant_timezone(uow: UnitOfWork, tenant: uuid.UUID) -> str:
+    found = await uow.session.scalar(text("SELECT timezone FROM merchants WHERE id = :t"), {"t": tenant})
+    return str(found or "Asia/Shanghai")

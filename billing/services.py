@@ -16,9 +16,9 @@ from typing import Any
 
 import stripe
 
-from lianka.billing import domain
+from lianka.billing import domain, limits
 from lianka.billing import queries as q
-from lianka.billing.domain import Account, Plan, Status
+from lianka.billing.domain import Account, Limit, Plan, Status
 from lianka.billing.payments import services as member_payments
 from lianka.billing.payouts import webhooks as payout_webhooks
 from lianka.billing.queries import EventRow
@@ -131,8 +131,14 @@ async def start_checkout(
         account = await ensure_account(uow, tenant, lock=True)  # one customer even under double clicks
         customer = account.stripe_customer_id
         if customer is None:
+            params: dict[str, Any] = {
+                "metadata": {"tenant_id": str(tenant)},
+                "description": f"Lianka merchant {tenant}",
+            }
+            if email := await q.billing_email(uow, tenant):
+                params["email"] = email
             created = await client.v1.customers.create_async(
-                params={"metadata": {"tenant_id": str(tenant)}, "description": f"Lianka merchant {tenant}"},
+                params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": f"lianka-customer-{tenant}"},
             )
             customer = created.id
@@ -232,6 +238,11 @@ async def process_event(uow: UnitOfWork, row_id: int, *, retry: bool = False) ->
         return await payout_webhooks.process(uow, row)
     if (paid := await member_payments.process_inbox_event(uow, row)) is not None:  # member payments' events
         return await _finish(uow, row, *paid)
+    invoice = domain.invoice_from_event(row.payload or {})
+    if invoice is not None and invoice.customer is not None:
+        owner = await q.tenant_of_customer(uow, invoice.customer)
+        if owner is not None:
+            await q.upsert_invoice(uow, owner, _invoice_row(invoice))
     try:
         signal = domain.signal_from_event(row.payload or {})
     except domain.Unusable as why:
@@ -252,6 +263,22 @@ async def process_event(uow: UnitOfWork, row_id: int, *, retry: bool = False) ->
         await q.save_account(uow, tenant, decision.account)
     log.info("billing event applied", stripe_event=row.event_id, type=row.type, status=decision.account.status.value)
     return await _finish(uow, row, "processed", tenant, None)
+
+
+def _invoice_row(i: domain.InvoiceFacts) -> q.InvoiceRow:
+    return q.InvoiceRow(
+        stripe_invoice_id=i.id,
+        number=i.number,
+        currency=i.currency,
+        amount_due=i.amount_due,
+        amount_paid=i.amount_paid,
+        status=i.status,
+        hosted_invoice_url=i.hosted_invoice_url,
+        period_start=i.period_start,
+        period_end=i.period_end,
+        created=i.created,
+        event_at=i.at,
+    )
 
 
 async def _finish(uow: UnitOfWork, row: EventRow, status: str, tenant: uuid.UUID | None, reason: str | None) -> str:
@@ -305,5 +332,168 @@ async def run_clock(db: Database, tenant: uuid.UUID, as_of: datetime) -> int:
     return 1 if decision.applied else 0
 
 
-def is_restricted(account: Account) -> bool:
-    return account.status in (Status.RESTRICTED, Status.CANCELED)
+is_restricted = domain.is_restricted
+
+
+# --- enforcement -----------------------------------------------------------------------------------
+
+
+async def may_configure(db: Database, tenant: uuid.UUID, adding: Limit | None = None) -> None:
+    """Refuses (402) a configuration or marketing write of a restricted merchant, of one over a
+    limit, or one that adds ``adding`` past the plan (the web layer's billing gate calls this)."""
+    async with db.uow(tenant) as uow:
+        await limits.check_config_write(uow, tenant, adding)
+        await uow.commit()  # the account may have been created (lazily) by the check
+
+
+# --- plan changes, cancellation, billing e-mail ------------------------------------------------------
+
+
+class NoLiveSubscription(RuleViolation):
+    type_slug = "billing-no-subscription"
+    title = "There is no live subscription to change: subscribe to a plan first"
+
+
+class SamePlan(RuleViolation):
+    type_slug = "billing-same-plan"
+    title = "The subscription is already on this plan"
+
+
+async def _live(uow: UnitOfWork, tenant: uuid.UUID) -> Account:
+    account = await ensure_account(uow, tenant, lock=True)
+    if account.stripe_subscription_id is None or account.status is Status.CANCELED:
+        raise NoLiveSubscription()
+    return account
+
+
+async def change_plan(db: Database, settings: Settings, tenant: uuid.UUID, plan_code: str) -> domain.Change:
+    """Move the live subscription to ``plan_code`` at once with proration (an upgrade invoices the
+    difference now, a downgrade credits the next invoice). A downgrade the merchant does not fit —
+    more branches, members or staff than the new plan allows, or an alliance on a plan without
+    alliances — is refused (402 ``plan-limit-reached``) before Stripe is called. Our account follows
+    Stripe's ``customer.subscription.updated`` event, as for every other change."""
+    client = stripe_client(settings)
+    async with db.uow(tenant) as uow:
+        target = await q.plan(uow, plan_code)
+        if target is None:
+            raise BadRequest(f"No plan {plan_code!r}", field="plan")
+        if not target.is_paid:
+            raise PlanNotPurchasable("To stop paying, cancel the subscription at the end of its period", field="plan")
+        account = await _live(uow, tenant)
+        current = await q.plan(uow, account.plan)
+        assert current is not None
+        if current.code == target.code:
+            raise SamePlan(field="plan")
+        await limits.check_plan_fits(uow, tenant, target)
+        await uow.commit()
+    change = domain.plan_change(current, target)
+    sub_id = account.stripe_subscription_id
+    assert sub_id is not None
+    sub = await client.v1.subscriptions.retrieve_async(sub_id)
+    item = sub["items"]["data"][0]
+    product = item["price"]["product"]
+    await client.v1.subscriptions.update_async(
+        sub_id,
+        params={
+            "items": [
+                {
+                    "id": item["id"],
+                    "price_data": {
+                        "currency": target.currency.lower(),
+                        "unit_amount": target.price_minor,
+                        "recurring": {"interval": "month"},
+                        "product": product if isinstance(product, str) else product["id"],
+                    },
+                }
+            ],
+            "proration_behavior": domain.PRORATION[change],
+            "cancel_at_period_end": False,
+            "metadata": {"tenant_id": str(tenant), "plan": target.code},
+        },
+        # a double click or a retry is one change; a later change back and forth is a new one
+        options={"idempotency_key": f"lianka-plan-{tenant}-{sub_id}-{target.code}-{_stamp(account)}"},
+    )
+    log.info("plan change requested", change=change.value, plan=target.code)
+    return change
+
+
+def _stamp(account: Account) -> str:
+    return str(int(account.state_at.timestamp())) if account.state_at else "0"
+
+
+async def set_cancel_at_period_end(db: Database, settings: Settings, tenant: uuid.UUID, *, cancel: bool) -> None:
+    """Cancel at the end of the paid period (``cancel=True``) or undo that; nothing stops before
+    the period ends. The account follows the ``customer.subscription.updated`` event."""
+    client = stripe_client(settings)
+    async with db.uow(tenant) as uow:
+        account = await _live(uow, tenant)
+        await uow.commit()
+    sub_id = account.stripe_subscription_id
+    assert sub_id is not None
+    await client.v1.subscriptions.update_async(
+        sub_id,
+        params={"cancel_at_period_end": cancel},
+        options={"idempotency_key": f"lianka-cancel-{tenant}-{sub_id}-{cancel}-{_stamp(account)}"},
+    )
+
+
+class BillingEmailInvalid(BadRequest):
+    type_slug = "validation-failed"
+
+
+def _clean_email(email: str) -> str | None:
+    email = email.strip()
+    if not email:
+        return None
+    local, at, domain_part = email.partition("@")
+    if not at or not local or "." not in domain_part or len(email) > 320 or any(c.isspace() for c in email):
+        raise BillingEmailInvalid("Enter an e-mail address such as finance@example.com", field="email")
+    return email
+
+
+async def set_billing_email(db: Database, settings: Settings, tenant: uuid.UUID, email: str) -> str | None:
+    """Where invoices and receipts go: stored, and set on the Stripe customer when there is one."""
+    cleaned = _clean_email(email)
+    async with db.uow(tenant) as uow:
+        account = await ensure_account(uow, tenant, lock=True)
+        await q.set_billing_email(uow, tenant, cleaned)
+        await uow.commit()
+    if account.stripe_customer_id is not None:
+        await stripe_client(settings).v1.customers.update_async(
+            account.stripe_customer_id, params={"email": cleaned or ""}
+        )
+    return cleaned
+
+
+# --- the console's overview ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    subscription: Subscription
+    usage: domain.Usage
+    plans: list[Plan]
+    invoices: list[q.InvoiceRow]
+    billing_email: str | None
+    #: the counted limits the merchant is over now (its next configuration write is refused)
+    over: list[Limit]
+
+
+async def overview(db: Database, tenant: uuid.UUID) -> Overview:
+    """Everything the billing page shows, read in one transaction."""
+    async with db.uow(tenant) as uow:
+        account = await ensure_account(uow, tenant)
+        plan = await q.plan(uow, account.plan)
+        effective = await q.plan(uow, domain.effective_plan(account))
+        assert plan is not None and effective is not None
+        used = await q.usage(uow, tenant)
+        result = Overview(
+            Subscription(account, plan, effective),
+            used,
+            await q.plans(uow),
+            await q.invoices(uow, tenant),
+            await q.billing_email(uow, tenant),
+            domain.over(effective.limits, used),
+        )
+        await uow.commit()
+    return result

@@ -238,6 +238,7 @@ def run(seed: bool = True) -> None:
     """Everything for development: services, migrations, demo data, web + worker + relay + scheduler.
 
     A process that dies is restarted (with back-off); Ctrl-C stops everything."""
+    from lianka.billing.devstripe import local_stripe
     from lianka.demo import banner, seed_if_empty
     from lianka.platform.migrate import upgrade
     from lianka.platform.supervisor import Supervisor
@@ -248,7 +249,7 @@ def run(seed: bool = True) -> None:
         if seed:
             typer.echo("• " + asyncio.run(seed_if_empty(s)))
         exe = [sys.executable, "-m", "lianka.cli"]
-        processes = {
+        commands = {
             "web": [*exe, "serve"],
             "worker": [*exe, "worker"],
             "relay": [*exe, "relay"],
@@ -257,11 +258,13 @@ def run(seed: bool = True) -> None:
         if not s.wechatpay_api_base:  # no real WeChat Pay: the local stand-in (decision 0033)
             port = os.environ.get("LIANKA_WECHATPAY_STANDIN_PORT", "8126")
             os.environ["LIANKA_WECHATPAY_API_BASE"] = f"http://127.0.0.1:{port}"
-            processes["wechatpay"] = [*exe, "payments", "wechat-standin", "--port", port]
-        supervisor = Supervisor(
-            processes,
-            say=lambda line: typer.echo(f"• {line}", err=True),
-        )
+            commands["wechatpay"] = [*exe, "payments", "wechat-standin", "--port", port]
+        stripe = local_stripe(s, exe)
+        if stripe is not None:  # no Stripe key: billing talks to a local stand-in (the children inherit it)
+            os.environ.update(stripe.env)
+            commands["stripe"] = stripe.command
+            typer.echo(f"• no LIANKA_STRIPE_SECRET_KEY: a local Stripe stand-in on {stripe.base_url}")
+        supervisor = Supervisor(commands, say=lambda line: typer.echo(f"• {line}", err=True))
         stopping = False
 
         def _stop(*_: object) -> None:

@@ -49,6 +49,7 @@ from lianka.web.api.rewards import RewardsController
 from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
+from lianka.web.billing_gate import billing_gate
 from lianka.web.console import console_router, static_files_router, template_config
 from lianka.web.docs import assets_router, render_plugins
 from lianka.web.health import HealthController
@@ -166,7 +167,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         state=State({"settings": settings}),
         middleware=[request_id_middleware, prometheus.middleware],
         before_send=[security_headers(production=settings.is_production)],
-        guards=[edge_guard],  # the first guard of every route: headers, path and query string
+        # the first guard of every route: headers, path and query string; then what the subscription allows
+        guards=[edge_guard, billing_gate],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=before_request,
         template_config=template_config(),

@@ -9,7 +9,9 @@ follows from how it is declared, so it is derived here rather than repeated on ~
 - signed-in routes (a guard from ``platform.identity.guards``): 401 and 403;
 - routes with path parameters or acting for a merchant: 404 (unknown ids and other merchants' alike);
 - writes (POST, PUT, PATCH, DELETE): 409 (conflicts, reused idempotency keys) and 422 (rules);
-- open writes (sign-in, sign-up, codes, tokens): 429.
+- open writes (sign-in, sign-up, codes, tokens): 429;
+- configuration and marketing writes (``web/billing_gate.py``): 402 (``plan-restricted``,
+  ``plan-limit-reached``), and billing's plan change (a downgrade that does not fit).
 
 A handler that knows better names its statuses exactly with ``opt={"problems": (400, 401, 500)}``;
 its own ``responses=`` for a status wins over the derived one.
@@ -26,6 +28,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.routes import HTTPRoute
 
 from lianka.platform.errors import PROBLEM_BASE
+from lianka.web.billing_gate import gated
 from lianka.web.problems import PROBLEM_JSON
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -50,6 +53,7 @@ class ProblemDetails(msgspec.Struct, kw_only=True):
 
 _EXAMPLE_TYPES = {
     400: "validation-failed",
+    402: "plan-restricted",
     401: "unauthorized",
     403: "insufficient-permission",
     404: "not-found",
@@ -86,6 +90,8 @@ def problem_statuses(handler: HTTPRouteHandler, route: HTTPRoute) -> set[int]:
         statuses |= {409, 422}
         if not signed_in:
             statuses.add(429)
+        if gated(handler):
+            statuses.add(402)
     return statuses
 
 

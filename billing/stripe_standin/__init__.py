@@ -7,11 +7,14 @@ What Lianka calls is small, so this stand-in speaks exactly that, in Stripe's sh
 
 * ``POST/GET /v1/customers[/{id}]``
 * ``POST/GET /v1/checkout/sessions[/{id}]`` (mode ``subscription``, ``line_items[].price_data``)
-* ``GET/POST/DELETE /v1/subscriptions/{id}`` (retrieve, ``cancel_at_period_end``, cancel)
+* ``GET/POST/DELETE /v1/subscriptions/{id}`` (retrieve; update: ``cancel_at_period_end``, a plan
+  change as ``items[0][id]`` + ``items[0][price_data]`` with ``proration_behavior``; cancel)
+* ``POST /v1/customers/{id}`` (``email``), ``GET /v1/invoices/{id}``
 * ``POST /v1/billing_portal/sessions``
 * Connect (accounts, account links, transfers and reversals): ``connect.py``
 * member payments (``payments.py``): sessions in ``mode=payment``, ``GET /v1/payment_intents/{id}``,
   ``POST/GET /v1/refunds``
+* ``POST /v1/billing/meter_events`` (metered usage; a repeated ``identifier`` is not counted twice)
 * Stripe's error body (``{"error": {"type", "code", "message"}}``), bearer-key authentication and
   ``Idempotency-Key`` (the same key answers the first response again).
 
@@ -37,6 +40,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -109,9 +113,16 @@ class StripeStandin(ConnectMixin):
     sessions: dict[str, Obj] = field(default_factory=dict)
     subscriptions: dict[str, Obj] = field(default_factory=dict)
     invoices: dict[str, Obj] = field(default_factory=dict)
+    meter_events: dict[str, Obj] = field(default_factory=dict)
+    products: dict[str, Obj] = field(default_factory=dict)
+    portal_sessions: dict[str, Obj] = field(default_factory=dict)
     events: list[Obj] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    #: every price change: subscription, old and new unit amount, proration behaviour
+    prorations: list[Obj] = field(default_factory=list)
+    #: where ``lianka run``'s stand-in keeps its objects between restarts (``None``: memory only)
+    state_file: Path | None = None
     _idempotent: dict[str, tuple[int, Obj]] = field(default_factory=dict)
     _clock: int = 0
     payments: Payments = field(init=False, repr=False)
@@ -120,6 +131,27 @@ class StripeStandin(ConnectMixin):
         from lianka.billing.stripe_standin.payments import Payments
 
         self.payments = Payments(self)
+
+    # --- state across restarts (``lianka run``) --------------------------------------------------------
+
+    _STATE = ("customers", "sessions", "subscriptions", "invoices", "meter_events", "products", "portal_sessions")
+
+    def load(self) -> None:
+        """The objects saved by an earlier run, if any (a merchant's Stripe customer survives a restart)."""
+        if self.state_file is None or not self.state_file.exists():
+            return
+        saved = json.loads(self.state_file.read_text())
+        for name in self._STATE:
+            getattr(self, name).update(saved.get(name, {}))
+        self._clock = int(saved.get("clock", 0))
+
+    def save(self) -> None:
+        if self.state_file is None:
+            return
+        state = {name: getattr(self, name) for name in self._STATE} | {"clock": self._clock}
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.state_file)
 
     # --- ids and time ------------------------------------------------------------------------------
 
@@ -191,7 +223,7 @@ class StripeStandin(ConnectMixin):
         if customer not in self.customers:
             raise StripeError(400, f"No such customer: '{customer}'", "resource_missing")
         pid = self._id("bps")
-        return {
+        self.portal_sessions[pid] = {
             "id": pid,
             "object": "billing_portal.session",
             "created": self.now(),
@@ -200,20 +232,108 @@ class StripeStandin(ConnectMixin):
             "url": f"{self.public_base}/portal/{pid}",
             "livemode": False,
         }
+        return self.portal_sessions[pid]
+
+    def update_customer(self, cid: str, params: Obj) -> Obj:
+        if cid not in self.customers:
+            raise StripeError(404, f"No such customer: '{cid}'", "resource_missing")
+        customer = self.customers[cid]
+        for key in ("email", "name", "description"):
+            if key in params:
+                customer[key] = params[key] or None
+        if "metadata" in params:
+            customer["metadata"] = {**customer["metadata"], **params["metadata"]}
+        return customer
 
     def update_subscription(self, sub_id: str, params: Obj) -> Obj:
+        """``cancel_at_period_end``, ``metadata``, and a plan change: ``items[0][id]`` with a new
+        ``price_data`` (the stand-in keeps one item). ``proration_behavior``: ``always_invoice``
+        invoices (and collects) the prorated difference at once, ``create_prorations`` leaves it for
+        the next invoice, ``none`` prorates nothing — as Stripe does."""
         sub = self._subscription(sub_id)
+        if sub["status"] == "canceled":
+            raise StripeError(
+                400, "A canceled subscription can only update its cancellation_details", "resource_missing"
+            )
         if "cancel_at_period_end" in params:
             sub["cancel_at_period_end"] = params["cancel_at_period_end"] in ("true", True)
         if "metadata" in params:
             sub["metadata"] = {**sub["metadata"], **params["metadata"]}
+        proration: Obj | None = None
+        items = params.get("items")
+        if items:
+            proration = self._change_price(sub, items, str(params.get("proration_behavior", "create_prorations")))
         self._emit("customer.subscription.updated", sub)
+        if proration is not None:
+            self._invoice(sub, paid=True, amount=proration["amount"], reason="subscription_update")
         return sub
+
+    def _change_price(self, sub: Obj, items: Any, behavior: str) -> Obj | None:
+        if behavior not in ("always_invoice", "create_prorations", "none"):
+            raise StripeError(400, f"Invalid proration_behavior: {behavior}", "parameter_invalid")
+        if not isinstance(items, list) or len(items) != 1:
+            raise StripeError(400, "The stand-in changes exactly one item", "parameter_invalid")
+        item = sub["items"]["data"][0]
+        change = items[0]
+        if change.get("id") != item["id"]:
+            raise StripeError(400, f"No such subscription item: '{change.get('id')}'", "resource_missing")
+        price = change.get("price_data") or {}
+        if not price.get("currency") or not str(price.get("unit_amount", "")).isdigit() or not price.get("product"):
+            raise StripeError(400, "items[].price_data needs currency, unit_amount and product", "parameter_invalid")
+        old = int(item["price"]["unit_amount"])
+        new = int(price["unit_amount"])
+        item["price"] = {
+            "id": self._id("price"),
+            "object": "price",
+            "currency": price["currency"],
+            "unit_amount": new,
+            "product": price["product"],
+            "recurring": {"interval": price.get("recurring", {}).get("interval", "month")},
+        }
+        start, end = int(item["current_period_start"]), int(item["current_period_end"])
+        left = max(0, end - self.now())
+        self.prorations.append({"subscription": sub["id"], "from": old, "to": new, "behavior": behavior})
+        if behavior != "always_invoice" or new <= old:
+            return None
+        # the unused part of the period at the new price less the old (integer fen, rounded down)
+        return {"amount": (new - old) * left // max(1, end - start)}
+
+    def record_meter_event(self, params: Obj) -> Obj:
+        """``/v1/billing/meter_events``: a usage value for a customer; the same ``identifier`` is
+        one event (Stripe deduplicates on it), so a retry is never counted twice."""
+        name = params.get("event_name")
+        payload = params.get("payload") or {}
+        if not name or not payload.get("stripe_customer_id") or not str(payload.get("value", "")).isdigit():
+            raise StripeError(
+                400, "event_name, payload[stripe_customer_id] and payload[value] are required", "parameter_missing"
+            )
+        if payload["stripe_customer_id"] not in self.customers:
+            raise StripeError(400, f"No such customer: '{payload['stripe_customer_id']}'", "resource_missing")
+        identifier = str(params.get("identifier") or self._id("mev"))
+        if identifier not in self.meter_events:
+            self.meter_events[identifier] = {
+                "object": "billing.meter_event",
+                "event_name": name,
+                "identifier": identifier,
+                "payload": {"stripe_customer_id": payload["stripe_customer_id"], "value": payload["value"]},
+                "timestamp": int(params.get("timestamp") or self.now()),
+                "created": self.now(),
+                "livemode": False,
+            }
+        return self.meter_events[identifier]
 
     def _subscription(self, sub_id: str) -> Obj:
         if sub_id not in self.subscriptions:
             raise StripeError(404, f"No such subscription: '{sub_id}'", "resource_missing")
         return self.subscriptions[sub_id]
+
+    def _product(self, price: Obj) -> str:
+        """The product of a checkout's ``price_data``: ``product``, or one made from ``product_data``."""
+        if price.get("product"):
+            return str(price["product"])
+        pid = self._id("prod")
+        self.products[pid] = {"id": pid, "object": "product", **(price.get("product_data") or {})}
+        return pid
 
     # --- what a person does on Stripe's pages (and Stripe's own billing runs) -----------------------
 
@@ -252,6 +372,7 @@ class StripeStandin(ConnectMixin):
                             "object": "price",
                             "currency": price["currency"],
                             "unit_amount": int(price["unit_amount"]),
+                            "product": self._product(price),
                             "recurring": {"interval": price.get("recurring", {}).get("interval", "month")},
                         },
                     }
@@ -290,18 +411,25 @@ class StripeStandin(ConnectMixin):
         self._emit("customer.subscription.deleted", sub)
         return self.events[start:]
 
-    def _invoice(self, sub: Obj, *, paid: bool) -> Obj:
+    def _invoice(self, sub: Obj, *, paid: bool, amount: int | None = None, reason: str = "subscription_cycle") -> Obj:
         iid = self._id("in")
-        price = sub["items"]["data"][0]["price"]
+        item = sub["items"]["data"][0]
+        price = item["price"]
+        due = int(price["unit_amount"]) if amount is None else amount
         invoice = {
             "id": iid,
             "object": "invoice",
+            "number": f"STANDIN-{len(self.invoices) + 1:04d}",
             "created": self.now(),
             "customer": sub["customer"],
             "currency": price["currency"],
-            "amount_due": price["unit_amount"],
-            "amount_paid": price["unit_amount"] if paid else 0,
+            "amount_due": due,
+            "amount_paid": due if paid else 0,
             "status": "paid" if paid else "open",
+            "billing_reason": reason,
+            "hosted_invoice_url": f"{self.public_base}/invoices/{iid}",
+            "period_start": item["current_period_start"],
+            "period_end": item["current_period_end"],
             "attempted": True,
             "parent": {
                 "type": "subscription_details",
@@ -415,6 +543,8 @@ def build_app(standin: StripeStandin) -> Litestar:
             body = _public(work(params))
             if key and request.method == "POST":
                 standin._idempotent[key] = (200, body)
+            if request.method != "GET":
+                standin.save()
             return Response(body, status_code=200)
         except StripeError as exc:
             return _error(exc)
@@ -431,6 +561,18 @@ def build_app(standin: StripeStandin) -> Litestar:
     @get("/v1/customers/{oid:str}")
     async def customers_get(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
         return await call(request, lambda _: found(standin.customers, "customer", oid))
+
+    @post("/v1/customers/{oid:str}")
+    async def customers_update(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
+        return await call(request, lambda params: standin.update_customer(oid, params))
+
+    @get("/v1/invoices/{oid:str}")
+    async def invoices_get(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
+        return await call(request, lambda _: found(standin.invoices, "invoice", oid))
+
+    @post("/v1/billing/meter_events")
+    async def meter_events_create(request: Request[Any, Any, Any]) -> Response[Obj]:
+        return await call(request, standin.record_meter_event)
 
     @post("/v1/checkout/sessions")
     async def sessions_create(request: Request[Any, Any, Any]) -> Response[Obj]:
@@ -450,8 +592,9 @@ def build_app(standin: StripeStandin) -> Litestar:
 
     @post("/v1/subscriptions/{oid:str}")
     async def subscriptions_update(request: Request[Any, Any, Any], oid: FromPath[str]) -> Response[Obj]:
+        before = len(standin.events)
         response = await call(request, lambda params: standin.update_subscription(oid, params))
-        await standin._after(standin.events[-1:] if response.status_code == 200 else [])
+        await standin._after(standin.events[before:] if response.status_code == 200 else [])
         return response
 
     @delete("/v1/subscriptions/{oid:str}", status_code=200)
@@ -484,12 +627,44 @@ def build_app(standin: StripeStandin) -> Litestar:
         )
         return Response(page, media_type="text/html")
 
+    @get("/invoices/{oid:str}", media_type="text/html")
+    async def invoice_page(oid: FromPath[str]) -> Response[str]:
+        invoice = standin.invoices.get(oid)
+        if invoice is None:
+            return Response("No such invoice", status_code=404, media_type="text/plain")
+        amount = f"{int(invoice['amount_due']) / 100:.2f} {str(invoice['currency']).upper()}"  # display only
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Invoice</title></head><body>"
+            f"<h1>Invoice {html.escape(str(invoice['number']))}</h1><p>{html.escape(amount)} — "
+            f"{html.escape(str(invoice['status']))} (local Stripe stand-in)</p></body></html>"
+        )
+        return Response(page, media_type="text/html")
+
+    @get("/portal/{oid:str}", media_type="text/html")
+    async def portal_page(oid: FromPath[str]) -> Response[str]:
+        session = standin.portal_sessions.get(oid)
+        if session is None:
+            return Response("No such portal session", status_code=404, media_type="text/plain")
+        rows = "".join(
+            f"<li><a href='{html.escape(i['hosted_invoice_url'])}'>{html.escape(str(i['number']))}</a> "
+            f"{int(i['amount_due']) / 100:.2f} {html.escape(str(i['currency']).upper())} {html.escape(str(i['status']))}</li>"
+            for i in standin.invoices.values()
+            if i["customer"] == session["customer"]
+        )
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Billing portal</title></head><body>"
+            "<h1>Billing portal (local Stripe stand-in)</h1><p>Card: 4242 (test)</p>"
+            f"<ul>{rows}</ul><p><a href='{html.escape(str(session['return_url'] or '/'))}'>Return</a></p></body></html>"
+        )
+        return Response(page, media_type="text/html")
+
     @post("/checkout/{oid:str}/pay")
     async def checkout_pay(oid: FromPath[str]) -> Response[Any]:
         try:
             events = standin.complete_checkout(oid)
         except (KeyError, StripeError):
             return Response("This Checkout Session cannot be paid", status_code=400, media_type="text/plain")
+        standin.save()
         await standin._after(events)
         return Redirect(standin.sessions[oid]["success_url"], status_code=303)
 
@@ -500,6 +675,11 @@ def build_app(standin: StripeStandin) -> Litestar:
             *payments.routes(standin, call, found),
             customers_create,
             customers_get,
+            customers_update,
+            invoices_get,
+            meter_events_create,
+            invoice_page,
+            portal_page,
             sessions_create,
             sessions_get,
             portal_create,

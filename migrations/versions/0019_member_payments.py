@@ -13,7 +13,7 @@ credentials (encrypted).
   Tenant rows; system scope reads them to verify a WeChat Pay notification before the merchant is known.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from lianka.platform import rls
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

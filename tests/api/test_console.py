@@ -226,6 +226,7 @@ def menu_of(html: str) -> list[str]:
                 "settlement",
                 "alliance",
                 "payments",
+                "billing",
             ],
         ),
         (

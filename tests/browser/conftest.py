@@ -1,8 +1,8 @@
 """Browser tests: Playwright drives Debian's Chromium through the console, served for real.
 
 The session starts, on free ports and against a database of its own (``<test database>_browser``,
-rebuilt with the migrations) and Redis database 14: ``lianka serve`` (the web app), ``lianka relay``
-and ``lianka worker`` — so an e-mail travels as in production (outbox → relay → dramatiq → the
+rebuilt with the migrations) and Redis database 14: ``lianka serve`` (the web app), ``lianka relay``,
+``lianka worker`` and the Stripe stand-in (``lianka billing standin``) — so an e-mail travels as in production (outbox → relay → dramatiq → the
 console mail backend, which logs it) and a test reads its link from the worker's log.
 
 Without a ``chromium`` on PATH every test here is skipped, saying why (``make test`` says it too).
@@ -150,6 +150,13 @@ async def served() -> AsyncIterator[Served]:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("APP_DATABASE_URL", None)
+    # billing talks to a local Stripe stand-in (its own process, as `make run` starts it)
+    stripe_port = _free_port()
+    env.update(
+        LIANKA_STRIPE_SECRET_KEY="sk_test_browser_" + uuid.uuid4().hex,
+        LIANKA_STRIPE_WEBHOOK_SECRET="whsec_browser_" + uuid.uuid4().hex,
+        LIANKA_STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}",
+    )
     logs = ARTIFACTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for old in logs.glob("*.log"):
@@ -159,6 +166,18 @@ async def served() -> AsyncIterator[Served]:
         _start(["serve", "--port", str(port)], env, logs / "web.log"),
         _start(["relay"], env, logs / "relay.log"),
         _start(["worker", "--processes", "1", "--threads", "2"], env, server.worker_log),
+        _start(
+            [
+                "billing",
+                "standin",
+                "--port",
+                str(stripe_port),
+                "--webhook-url",
+                f"{server.url}/api/v1/billing/webhooks/stripe",
+            ],
+            env,
+            logs / "stripe.log",
+        ),
     ]
     try:
         async with httpx.AsyncClient() as client:

@@ -19,6 +19,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.web.api.deps import Db, IdempotencyKey, acting_branch, created
 from lianka.web.api.settlement import PeriodOut, file_response, period_out, result_out
+from lianka.web.billing_gate import PLAN_LIMIT
 
 #: every string the alliance endpoints accept is bounded here; currencies and time zones are then
 #: checked by ``platform.validate`` in the service (an ISO 4217 code the ledger books, an IANA zone)
@@ -85,7 +86,12 @@ class AlliancesController(Controller):
     path = "/alliances"
     tags = ("alliances",)
 
-    @post("/", guards=[requires(Permission.MERCHANT_WRITE)], summary="Found an alliance (you operate it)")
+    @post(
+        "/",
+        guards=[requires(Permission.MERCHANT_WRITE)],
+        opt={PLAN_LIMIT: "alliance_membership"},
+        summary="Found an alliance (you operate it)",
+    )
     async def create(self, db: Db, data: JSONBody[NewAlliance], principal: CurrentPrincipal) -> membership.Alliance:
         return await membership.create(
             db,
@@ -118,7 +124,12 @@ class AlliancesController(Controller):
         code, expires = await membership.invite(db, principal.tenant, alliance_id, note=data.note, days=data.days)
         return InviteOut(code, expires)
 
-    @post("/join", guards=[requires(Permission.MERCHANT_WRITE)], summary="Accept an invitation")
+    @post(
+        "/join",
+        guards=[requires(Permission.MERCHANT_WRITE)],
+        opt={PLAN_LIMIT: "alliance_membership"},
+        summary="Accept an invitation",
+    )
     async def join(self, db: Db, data: JSONBody[JoinIn], principal: CurrentPrincipal) -> membership.Alliance:
         return await membership.accept(db, principal.tenant, data.code)
 

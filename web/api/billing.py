@@ -7,14 +7,16 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.params import JSONBody
 
+from lianka.billing import domain
 from lianka.billing import services as svc
-from lianka.billing.domain import Plan
+from lianka.billing.domain import COUNTED, Plan
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.platform.settings import Settings
+from lianka.web.billing_gate import PLAN_CHANGE
 
 
 class LimitsOut(msgspec.Struct):
@@ -51,6 +53,57 @@ class CheckoutBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class RedirectOut(msgspec.Struct):
     url: str
+
+
+class PlanChangeBody(msgspec.Struct, forbid_unknown_fields=True):
+    plan: str
+
+
+class PlanChangeOut(msgspec.Struct):
+    #: ``upgrade`` (the difference is invoiced now) or ``downgrade`` (credited on the next invoice)
+    change: str
+    plan: str
+
+
+class CancelOut(msgspec.Struct):
+    #: what was asked of Stripe; the subscription shows it once Stripe's event has arrived
+    cancel_at_period_end: bool
+
+
+class EmailBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+
+
+class EmailOut(msgspec.Struct):
+    email: str | None
+
+
+class InvoiceOut(msgspec.Struct):
+    id: str
+    number: str | None
+    amount_due: int
+    amount_paid: int
+    currency: str
+    status: str
+    hosted_invoice_url: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    created: datetime
+
+
+class UsageLine(msgspec.Struct):
+    limit: str
+    used: int
+    #: the plan's value; ``None`` is unlimited
+    allowed: int | None
+
+
+class UsageOut(msgspec.Struct):
+    plan: str
+    lines: list[UsageLine]
+    alliance_membership: bool
+    #: limits the merchant is over now: its next configuration write is refused
+    over: list[str]
 
 
 class WebhookAck(msgspec.Struct):
@@ -114,8 +167,8 @@ class BillingController(Controller):
             settings,
             principal.tenant,
             data.plan,
-            success_url=f"{back}/?billing=subscribed",
-            cancel_url=f"{back}/?billing=canceled",
+            success_url=f"{back}/console/billing?billing=subscribed",
+            cancel_url=f"{back}/console/billing?billing=canceled",
         )
         return RedirectOut(url)
 
@@ -130,8 +183,95 @@ class BillingController(Controller):
     ) -> RedirectOut:
         settings = _settings(request)
         return RedirectOut(
-            await svc.open_portal(ident.db, settings, principal.tenant, return_url=f"{settings.identity.public_url}/")
+            await svc.open_portal(
+                ident.db, settings, principal.tenant, return_url=f"{settings.identity.public_url}/console/billing"
+            )
         )
+
+    @post(
+        "/plan",
+        status_code=200,
+        guards=[requires(Permission.BILLING_MANAGE)],
+        opt={PLAN_CHANGE: True},
+        summary="Change the live subscription's plan at once, with proration (a downgrade must fit the new plan)",
+    )
+    async def change_plan(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PlanChangeBody],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+    ) -> PlanChangeOut:
+        change = await svc.change_plan(ident.db, _settings(request), principal.tenant, data.plan)
+        return PlanChangeOut(change.value, data.plan)
+
+    @post(
+        "/cancel",
+        status_code=200,
+        guards=[requires(Permission.BILLING_MANAGE)],
+        summary="Cancel at the end of the paid period (everything works until then)",
+    )
+    async def cancel(
+        self, request: Request[Any, Any, Any], principal: CurrentPrincipal, ident: IdentityService
+    ) -> CancelOut:
+        await svc.set_cancel_at_period_end(ident.db, _settings(request), principal.tenant, cancel=True)
+        return CancelOut(True)
+
+    @post(
+        "/resume",
+        status_code=200,
+        guards=[requires(Permission.BILLING_MANAGE)],
+        summary="Undo a cancellation at period end",
+    )
+    async def resume(
+        self, request: Request[Any, Any, Any], principal: CurrentPrincipal, ident: IdentityService
+    ) -> CancelOut:
+        await svc.set_cancel_at_period_end(ident.db, _settings(request), principal.tenant, cancel=False)
+        return CancelOut(False)
+
+    @put(
+        "/email",
+        guards=[requires(Permission.BILLING_MANAGE)],
+        summary="Where Stripe sends invoices and receipts (also set on the Stripe customer); empty clears it",
+    )
+    async def set_email(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[EmailBody],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+    ) -> EmailOut:
+        return EmailOut(await svc.set_billing_email(ident.db, _settings(request), principal.tenant, data.email))
+
+    @get("/invoices", guards=[requires(Permission.BILLING_MANAGE)], summary="The subscription's invoices, newest first")
+    async def invoices(self, principal: CurrentPrincipal, ident: IdentityService) -> list[InvoiceOut]:
+        o = await svc.overview(ident.db, principal.tenant)
+        return [
+            InvoiceOut(
+                i.stripe_invoice_id,
+                i.number,
+                i.amount_due,
+                i.amount_paid,
+                i.currency,
+                i.status,
+                i.hosted_invoice_url,
+                i.period_start,
+                i.period_end,
+                i.created,
+            )
+            for i in o.invoices
+        ]
+
+    @get("/usage", guards=[requires(Permission.MERCHANT_READ)], summary="What the merchant uses against each limit")
+    async def usage(self, principal: CurrentPrincipal, ident: IdentityService) -> UsageOut:
+        o = await svc.overview(ident.db, principal.tenant)
+        plan = o.subscription.effective
+        lines = [
+            UsageLine(lim.value, o.usage.of(lim), allowed)
+            for lim in COUNTED
+            if not isinstance(allowed := domain.allowed(plan.limits, lim), bool)
+        ]
+        return UsageOut(plan.code, lines, plan.limits.alliance_membership, [lim.value for lim in o.over])
 
 
 class BillingWebhooksController(Controller):

@@ -13,6 +13,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.permissions import Permission
 from lianka.tenants.models import Branch
 from lianka.tenants.services import branches as svc
+from lianka.web.billing_gate import PLAN_LIMIT
 
 
 class NewBranch(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,7 +51,12 @@ class BranchesController(Controller):
     async def list_branches(self, principal: CurrentPrincipal, ident: IdentityService) -> list[BranchOut]:
         return [_out(b) for b in await svc.branches(ident.db, principal.tenant, principal.branch_ids)]
 
-    @post("/", guards=[requires(Permission.BRANCHES_WRITE)], summary="Open a branch (code unique per merchant)")
+    @post(
+        "/",
+        guards=[requires(Permission.BRANCHES_WRITE)],
+        opt={PLAN_LIMIT: "branches"},
+        summary="Open a branch (code unique per merchant)",
+    )
     async def create(self, data: JSONBody[NewBranch], principal: CurrentPrincipal, ident: IdentityService) -> BranchOut:
         b = await svc.open_branch(
             ident.db, principal.tenant, svc.BranchChanges(data.code, data.name, data.address, data.timezone)

@@ -12,6 +12,7 @@ from lianka.platform.identity import clients
 from lianka.platform.identity.clients import ClientView
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
+from lianka.web.billing_gate import PLAN_FREES
 
 
 class NewClientBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +48,7 @@ class ClientsController(Controller):
     @delete(
         "/{client_row_id:uuid}",
         guards=[requires(Permission.CLIENTS_WRITE)],
+        opt={PLAN_FREES: True},  # revoking a credential never waits for payment
         status_code=204,
         summary="Revoke an API client (its tokens stop working at once)",
     )

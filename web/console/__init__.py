@@ -12,6 +12,7 @@ from litestar import Router
 
 from lianka.web.console.alliance import AlliancePages
 from lianka.web.console.auth import AuthPages, MerchantPages
+from lianka.web.console.billing import BillingPages
 from lianka.web.console.branches import BranchPages
 from lianka.web.console.clients import ClientPages
 from lianka.web.console.coupons import CouponPages
@@ -62,6 +63,7 @@ def console_router() -> Router:
             PayoutPages,
             AlliancePages,
             PaymentPages,
+            BillingPages,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],

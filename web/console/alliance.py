@@ -43,6 +43,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.permissions import Permission
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.services.onboarding import merchant_profile
+from lianka.web.billing_gate import PLAN_LIMIT
 from lianka.web.console import alliance_terms as at
 from lianka.web.console import form_values as fv
 from lianka.web.console import messages
@@ -191,7 +192,7 @@ class AlliancePages(Controller):
     async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
         return await self._index(request, principal, ident)
 
-    @post("/", guards=[READ, WRITE])
+    @post("/", guards=[READ, WRITE], opt={PLAN_LIMIT: "alliance_membership"})
     async def found(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
         """Found an alliance: this merchant operates it; default terms, edited on its terms page."""
         values = _values(await form_data(request), ("code", "name", "currency", "timezone"))
@@ -219,7 +220,7 @@ class AlliancePages(Controller):
             )
         return go(request, f"/console/alliance/{made.id}", flash="alliance-founded")
 
-    @post("/join", guards=[READ, WRITE])
+    @post("/join", guards=[READ, WRITE], opt={PLAN_LIMIT: "alliance_membership"})
     async def join(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
         """Accept an invitation code: this merchant becomes an active partner."""
         values = _values(await form_data(request), ("invite_code",))

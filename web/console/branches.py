@@ -25,6 +25,7 @@ from lianka.platform.identity.permissions import Permission
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.models import Branch
 from lianka.tenants.services import branches as svc
+from lianka.web.billing_gate import PLAN_LIMIT
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
     FormErrors,
@@ -139,7 +140,7 @@ class BranchPages(Controller):
     async def new(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
         return await self._form(request, principal, ident, branch_id=None, values=_values(None), errors=FormErrors())
 
-    @post("/", guards=[READ, WRITE])
+    @post("/", guards=[READ, WRITE], opt={PLAN_LIMIT: "branches"})
     async def create(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
         form = await form_data(request)
         values = {name: form_text(form, name) for name in FIELDS}

@@ -23,6 +23,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.permissions import SCOPES, Permission
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.services import branches as branch_svc
+from lianka.web.billing_gate import PLAN_FREES
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
@@ -131,7 +132,7 @@ class ClientPages(Controller):
             )
         return await self._panel(request, principal, ident, created=made, flash="client-created")
 
-    @post("/{client_row_id:uuid}/revoke", guards=[READ, WRITE])
+    @post("/{client_row_id:uuid}/revoke", guards=[READ, WRITE], opt={PLAN_FREES: True})
     async def revoke(
         self,
         request: HtmlRequest,

@@ -18,6 +18,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Template
 
+from lianka.billing.errors import UPGRADE_PATH
 from lianka.platform.errors import DomainError, Unauthorized
 from lianka.platform.identity import sessions
 from lianka.platform.identity.errors import MerchantNotFound, MerchantRequired, SessionExpired
@@ -30,7 +31,9 @@ from lianka.web.console.pages import go, is_htmx, language
 log = get_logger(__name__)
 
 
-def _error_page(request: Request[Any, Any, Any], status: int, message: str, lang: Language) -> Template:
+def _error_page(
+    request: Request[Any, Any, Any], status: int, message: str, lang: Language, upgrade_url: str | None = None
+) -> Template:
     """Rendered without database look-ups: an error page must work when the database does not."""
     template = "errors/_alert.html" if is_htmx(request) else "errors/error.html"
     headers = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"} if is_htmx(request) else {}
@@ -44,6 +47,7 @@ def _error_page(request: Request[Any, Any, Any], status: int, message: str, lang
             "lang": lang,
             "status": status,
             "message": message,
+            "upgrade_url": upgrade_url,
             "request_id": rid,
             "principal": None,
             "merchant": None,
@@ -78,6 +82,9 @@ def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[
         return go(request, "/console/merchants")
     if isinstance(exc, MerchantNotFound) and request.cookies.get(MERCHANT_COOKIE):
         return go(request, "/console/merchants", flash="not-a-merchant", delete=(MERCHANT_COOKIE,))
+    if exc.type_slug in messages.PLAN_PROBLEMS:
+        # the subscription refused a set-up change: a banner with the way out (the billing page)
+        return _error_page(request, exc.status, messages.plan_problem_text(exc, lang), lang, UPGRADE_PATH)
     return _error_page(request, exc.status, messages.problem_text(exc.type_slug, None, exc.status, lang), lang)
 
 

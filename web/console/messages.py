@@ -9,6 +9,7 @@ say something of their choosing).
 
 from __future__ import annotations
 
+from lianka.platform.errors import DomainError
 from lianka.web.console.i18n import N_, Language
 
 #: (problem type slug, field or None) -> message
@@ -155,6 +156,37 @@ FLASH: dict[str, str] = {
     "terms-scheduled": N_("A new version of the terms is scheduled."),
     "period-closed": N_("Month closed: the statements are ready."),
 }
+
+
+#: the subscription's refusals (billing's 402s): shown with a link to the billing page
+PLAN_PROBLEMS = {
+    "plan-restricted": N_(
+        "Your subscription is restricted, so set-up and marketing changes wait until it is paid. "
+        "The till, the member portal, reports and exports work as usual."
+    ),
+    "plan-limit-reached": N_("Your plan allows %(value)s %(what)s, and %(used)s are in use. Upgrade to add more."),
+}
+PLAN_NO_ALLIANCE = N_("Your plan does not include alliance membership. Upgrade to found or join an alliance.")
+LIMIT_NAMES = {
+    "branches": N_("branches"),
+    "members": N_("members"),
+    "staff_seats": N_("staff seats"),
+    "messages_per_month": N_("messages a month"),
+}
+
+
+def plan_problem_text(exc: DomainError, lang: Language) -> str:
+    if exc.type_slug == "plan-restricted":
+        return lang.gettext(PLAN_PROBLEMS["plan-restricted"])
+    limit = str(exc.extra.get("limit", ""))
+    if limit == "alliance_membership":
+        return lang.gettext(PLAN_NO_ALLIANCE)
+    what = lang.gettext(LIMIT_NAMES[limit]) if limit in LIMIT_NAMES else limit
+    return lang.gettext(PLAN_PROBLEMS["plan-limit-reached"]) % {
+        "value": exc.extra.get("plan_value"),
+        "what": what,
+        "used": exc.extra.get("current"),
+    }
 
 
 def problem_text(slug: str, field: str | None, status: int, lang: Language) -> str:

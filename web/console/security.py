@@ -31,18 +31,25 @@ from lianka.platform.identity.runtime import Identity
 ANON_COOKIE = "lk_anon"
 _ANON_PURPOSE = "lianka:form-csrf"
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "object-src 'none'",
-    ]
-)
+
+def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """The pages' policy; ``form_targets`` are other origins a form may lead to (browsers apply
+    ``form-action`` to the redirect after a POST too: the billing page's forms go on to Stripe)."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "frame-ancestors 'none'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "base-uri 'none'",
+            "object-src 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 def html_security_headers() -> dict[str, str]:
@@ -69,8 +76,11 @@ def html_security_middleware(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 headers = MutableScopeHeaders.from_message(message)
                 if (headers.get("content-type") or "").startswith("text/html"):
+                    own_policy = headers.get("content-security-policy")  # a page that needs more (billing)
                     for name, value in html_security_headers().items():
                         headers[name] = value
+                    if own_policy and own_policy.startswith(CONTENT_SECURITY_POLICY.split(";", 1)[0]):
+                        headers["Content-Security-Policy"] = own_policy
             await send(message)
 
         await app(scope, receive, send_with_headers)

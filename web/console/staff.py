@@ -25,6 +25,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.permissions import Permission, Role
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.services import branches as branch_svc
+from lianka.web.billing_gate import PLAN_FREES, PLAN_LIMIT
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
@@ -133,7 +134,7 @@ class StaffPages(Controller):
     async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
         return await self._panel(request, principal, ident)
 
-    @post("/", guards=[READ, WRITE])
+    @post("/", guards=[READ, WRITE], opt={PLAN_LIMIT: "staff_seats"})
     async def invite(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Response[Any]:
         values = _values(await form_data(request))
         try:
@@ -178,7 +179,7 @@ class StaffPages(Controller):
             return await self._refused(request, principal, ident, exc, user_id, values)
         return await self._done(request, principal, ident, "staff-saved")
 
-    @post("/{user_id:uuid}/remove", guards=[READ, WRITE])
+    @post("/{user_id:uuid}/remove", guards=[READ, WRITE], opt={PLAN_FREES: True})
     async def remove(
         self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, user_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
