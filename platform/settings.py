@@ -87,6 +87,8 @@ class Settings:
     stripe_api_base: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
+    #: the key that seals stored credentials (``platform/secrets.py``); derived from ``secret_key`` when empty
+    secrets_key: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -115,6 +117,7 @@ class Settings:
             stripe_api_base=env.get("LIANKA_STRIPE_API_BASE", ""),
             stripe_secret_key=env.get("LIANKA_STRIPE_SECRET_KEY", ""),
             stripe_webhook_secret=env.get("LIANKA_STRIPE_WEBHOOK_SECRET", ""),
+            secrets_key=env.get("LIANKA_SECRETS_KEY", ""),
         )
         s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host, port=s.port))
         if s.is_production:

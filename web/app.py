@@ -26,6 +26,7 @@ from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
 from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
+from lianka.web.api.marketing import MessagingProvidersController, SegmentsController, SmsReceiptsController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
 from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
@@ -109,6 +110,9 @@ def api_routes() -> list[ControllerRouterHandler]:
         BillingController,
         BillingWebhooksController,
         PortalReferralController,
+        SegmentsController,
+        MessagingProvidersController,
+        SmsReceiptsController,
     ]
 
 

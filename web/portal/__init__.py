@@ -20,6 +20,7 @@ from lianka.web.portal.errors import EXCEPTION_HANDLERS
 from lianka.web.portal.join import JoinPages
 from lianka.web.portal.perks import PerkPages
 from lianka.web.portal.privacy import PrivacyPages
+from lianka.web.portal.unsubscribe import UnsubscribePages
 
 __all__ = ["portal_router"]
 
@@ -27,7 +28,7 @@ __all__ = ["portal_router"]
 def portal_router() -> Router:
     return Router(
         "/",
-        route_handlers=[PortalAuthPages, JoinPages, CardPages, PrivacyPages, AlliancePages, PerkPages],
+        route_handlers=[PortalAuthPages, JoinPages, CardPages, PrivacyPages, AlliancePages, PerkPages, UnsubscribePages],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],
         include_in_schema=False,

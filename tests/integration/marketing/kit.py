@@ -84,8 +84,15 @@ async def sale(
                 "qualifying_spend, programme_version, status, refunded) VALUES (:t, :m, :b, :at, 'CNY', :a, :a, :a, 1, "
                 ":s, :r)"
             ),
-            {"t": tenant, "m": member, "b": branch, "at": at, "a": amount, "s": status,
-             "r": amount if status == "refunded" else 0},  # fmt: skip
+            {
+                "t": tenant,
+                "m": member,
+                "b": branch,
+                "at": at,
+                "a": amount,
+                "s": status,
+                "r": amount if status == "refunded" else 0,
+            },
         )
         await uow.commit()
 

@@ -141,7 +141,9 @@ async def test_and_or_not_nesting(db: Database, shop: Shop) -> None:
     assert await selected(db, shop, deep) == {"a"}
 
 
-async def test_two_merchants_see_only_their_members(db: Database, shop: Shop, tenant_factory: Any, member_factory: Any) -> None:
+async def test_two_merchants_see_only_their_members(
+    db: Database, shop: Shop, tenant_factory: Any, member_factory: Any
+) -> None:
     other = await tenant_factory()
     x = await member_factory(other)
     await kit.profile(db, other, x, joined=NOW - 400 * DAY, branch=None, tier_code="gold")
@@ -173,8 +175,10 @@ async def test_two_merchants_see_only_their_members(db: Database, shop: Shop, te
         ({"version": 1, "root": group(group())}, "$.root.conditions[0].conditions"),
         ({"version": 1, "root": group({"kind": "consent", "channel": "fax"})}, "$.root.conditions[0].channel"),
         ({"version": 1, "root": group({"kind": "joined"})}, "$.root.conditions[0]"),
-        ({"version": 1, "root": group(group(group(group(group({"kind": "tier", "tiers": ["a"]})))))},
-         "$.root.conditions[0].conditions[0].conditions[0].conditions[0]"),  # fmt: skip
+        (
+            {"version": 1, "root": group(group(group(group(group({"kind": "tier", "tiers": ["a"]})))))},
+            "$.root.conditions[0].conditions[0].conditions[0].conditions[0]",
+        ),
     ],
 )
 async def test_bad_rules_are_refused_naming_the_field(db: Database, tenant_factory: Any, doc: Any, field: str) -> None:
