@@ -26,7 +26,6 @@ from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
 from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
-from lianka.web.api.marketing import MessagingProvidersController, SegmentsController, SmsReceiptsController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
 from lianka.web.api.branches import BranchesController
 from lianka.web.api.clients import ClientsController
@@ -34,6 +33,7 @@ from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsContr
 from lianka.web.api.crm import CrmController
 from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.events import EventsController
+from lianka.web.api.marketing import MessagingProvidersController, SegmentsController, SmsReceiptsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.portal_alliance import PortalAllianceController, PortalStatementsController

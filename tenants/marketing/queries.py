@@ -392,3 +392,16 @@ async def compute_rfm(uow: UnitOfWork, as_of: datetime, since: datetime) -> int:
 
 async def member_rfm(uow: UnitOfWork, member_id: uuid.UUID) -> MemberRfm | None:
     return await uow.session.get(MemberRfm, (uow.tenant_id, member_id))
+
+
+async def branch_options(uow: UnitOfWork) -> list[tuple[uuid.UUID, str, str]]:
+    b = table("branches", column("id", _U), column("code", String), column("name", String))
+    rows = await uow.session.execute(select(b.c.id, b.c.code, b.c.name).order_by(b.c.code))
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def template_options(uow: UnitOfWork) -> list[tuple[uuid.UUID, str, str]]:
+    t = table("coupon_templates", column("id", _U), column("code", String), column("name", String),
+              column("active", Boolean))  # fmt: skip
+    rows = await uow.session.execute(select(t.c.id, t.c.code, t.c.name).where(t.c.active).order_by(t.c.code))
+    return [(r[0], r[1], r[2]) for r in rows]

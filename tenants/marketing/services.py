@@ -221,3 +221,35 @@ async def rfm_scores(db: Database, tenant: uuid.UUID, as_of: datetime) -> int:
 
 async def member_rfm(uow: UnitOfWork, member_id: uuid.UUID) -> MemberRfm | None:
     return await q.member_rfm(uow, member_id)
+
+
+# --- the console's rule builder ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    id: uuid.UUID
+    label: str
+
+
+@dataclass(frozen=True)
+class Builder:
+    """What the rule builder shows: the choices for branch and coupon conditions, and the live
+    preview of the rules — or the refusal naming the field when they are not valid yet."""
+
+    branches: list[Option]
+    templates: list[Option]
+    preview: Preview | None
+    error: BadSegmentRules | UnknownReference | None
+
+
+async def builder(db: Database, tenant: uuid.UUID, raw: Any, now: datetime | None = None) -> Builder:
+    async with db.uow(tenant) as uow:
+        branches = [Option(i, f"{code} {name}") for i, code, name in await q.branch_options(uow)]
+        templates = [Option(i, f"{code} {name}") for i, code, name in await q.template_options(uow)]
+        try:
+            shown: Preview | None = await preview_in(uow, parse_rules(raw), now)
+            error: BadSegmentRules | UnknownReference | None = None
+        except (BadSegmentRules, UnknownReference) as e:
+            shown, error = None, e
+    return Builder(branches, templates, shown, error)

@@ -224,6 +224,8 @@ def menu_of(html: str) -> list[str]:
                 "clients",
                 "settlement",
                 "alliance",
+                "segments",
+                "messaging",
             ],
         ),
         (
@@ -240,9 +242,13 @@ def menu_of(html: str) -> list[str]:
                 "clients",
                 "settlement",
                 "alliance",
+                "segments",
             ],
         ),
-        ("manager", ["till", "members", "programme", "coupons", "rewards", "branches", "join", "staff", "alliance"]),
+        (
+            "manager",
+            ["till", "members", "programme", "coupons", "rewards", "branches", "join", "staff", "alliance", "segments"],
+        ),
         ("cashier", ["till"]),
     ],
 )

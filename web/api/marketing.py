@@ -87,7 +87,9 @@ class SegmentsController(Controller):
         return [_out(s) for s in await svc.list_segments(ident.db, principal.tenant)]
 
     @post("/", guards=[requires(Permission.CAMPAIGNS_WRITE)], summary="Save a segment (rules checked, counted)")
-    async def create(self, data: JSONBody[SegmentIn], principal: CurrentPrincipal, ident: IdentityService) -> SegmentOut:
+    async def create(
+        self, data: JSONBody[SegmentIn], principal: CurrentPrincipal, ident: IdentityService
+    ) -> SegmentOut:
         return _out(await svc.create_segment(ident.db, principal.tenant, data.name, data.rules))
 
     @post(
@@ -96,7 +98,9 @@ class SegmentsController(Controller):
         guards=[requires(Permission.CAMPAIGNS_READ)],
         summary="Live count and a sample of 10 for unsaved rules",
     )
-    async def preview(self, data: JSONBody[PreviewIn], principal: CurrentPrincipal, ident: IdentityService) -> PreviewOut:
+    async def preview(
+        self, data: JSONBody[PreviewIn], principal: CurrentPrincipal, ident: IdentityService
+    ) -> PreviewOut:
         p = await svc.preview(ident.db, principal.tenant, data.rules)
         return PreviewOut(p.count, [SampleOut(r.member_id, r.card_number, r.name, r.tier_code) for r in p.sample])
 
@@ -114,12 +118,12 @@ class SegmentsController(Controller):
         principal: CurrentPrincipal,
         ident: IdentityService,
     ) -> SegmentOut:
-        return _out(
-            await svc.change_segment(ident.db, principal.tenant, segment_id, name=data.name, raw=data.rules)
-        )
+        return _out(await svc.change_segment(ident.db, principal.tenant, segment_id, name=data.name, raw=data.rules))
 
     @delete("/{segment_id:uuid}", guards=[requires(Permission.CAMPAIGNS_WRITE)], summary="Delete a segment")
-    async def remove(self, segment_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService) -> None:
+    async def remove(
+        self, segment_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
+    ) -> None:
         await svc.delete_segment(ident.db, principal.tenant, segment_id)
 
 

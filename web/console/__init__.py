@@ -20,12 +20,14 @@ from lianka.web.console.errors import EXCEPTION_HANDLERS
 from lianka.web.console.join_posters import JoinPosterPages
 from lianka.web.console.member_imports import MemberImportPages
 from lianka.web.console.members import MemberPages
+from lianka.web.console.messaging import MessagingPages
 from lianka.web.console.onboarding import OnboardingPages
 from lianka.web.console.programme import ProgrammePages
 from lianka.web.console.programme_start import ProgrammeStartPages
 from lianka.web.console.public import PublicPages
 from lianka.web.console.rewards import RewardPages
 from lianka.web.console.security import html_security_middleware
+from lianka.web.console.segments import SegmentPages
 from lianka.web.console.settlement import SettlementPages
 from lianka.web.console.staff import StaffPages
 from lianka.web.console.templating import static_files_router, template_config
@@ -50,6 +52,8 @@ def console_router() -> Router:
             ProgrammePages,
             CouponPages,
             RewardPages,
+            SegmentPages,
+            MessagingPages,
             ProgrammeStartPages,
             TillPages,
             ClientPages,

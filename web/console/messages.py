@@ -89,6 +89,8 @@ SERVER_ERROR = N_("Something went wrong on our side. Try again in a moment.")
 
 FLASH: dict[str, str] = {
     "branch-created": N_("Branch added."),
+    "segment-saved": N_("Segment saved."),
+    "provider-saved": N_("Provider saved."),
     "branch-saved": N_("Branch saved."),
     "programme-published": N_("A new version of the programme is in force."),
     "programme-scheduled": N_("A new version of the programme is scheduled."),

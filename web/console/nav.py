@@ -27,6 +27,8 @@ class MenuItem:
     permissions: tuple[P, ...]
     #: the page
     path: str
+    #: the menu's heading this entry sits under ("" for none)
+    group: str = ""
 
     @property
     def href(self) -> str:
@@ -50,6 +52,8 @@ _ITEMS = (
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
     MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE), "/console/alliance"),
+    MenuItem("segments", N_("Segments"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/segments", N_("Marketing")),
+    MenuItem("messaging", N_("SMS and e-mail"), (P.MERCHANT_WRITE, BACK_OFFICE), "/console/messaging", N_("Marketing")),
 )
 MENU: dict[str, MenuItem] = {item.key: item for item in _ITEMS}
 

@@ -28,7 +28,15 @@ __all__ = ["portal_router"]
 def portal_router() -> Router:
     return Router(
         "/",
-        route_handlers=[PortalAuthPages, JoinPages, CardPages, PrivacyPages, AlliancePages, PerkPages, UnsubscribePages],
+        route_handlers=[
+            PortalAuthPages,
+            JoinPages,
+            CardPages,
+            PrivacyPages,
+            AlliancePages,
+            PerkPages,
+            UnsubscribePages,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],
         include_in_schema=False,

@@ -14,7 +14,6 @@ import aiosmtplib
 
 from lianka.tenants.marketing.channels import Message, ProviderReceipt, SendFailed
 
-
 #: CRLF line ends; headers unfolded up to RFC 5322's 998 characters (a long unsubscribe URL stays whole)
 _POLICY = SMTP.clone(max_line_length=998)
 
