@@ -120,10 +120,11 @@ async def main_async(url: str, db: Database, n: int) -> None:
     tenant, branches = await generate(url, n)
     t = time.perf_counter()
     scored = await svc.rfm_scores(db, tenant, NOW)
-    console.print(f"  data: {n:,} members in {t - t0:.1f} s; RFM job scored {scored:,} in {time.perf_counter() - t:.1f} s")
-    async with asyncpg.create_pool(**asyncpg_params(url), min_size=1, max_size=1) as pool:
-        async with pool.acquire() as conn:
-            await conn.execute("ANALYZE member_rfm")
+    console.print(
+        f"  data: {n:,} members in {t - t0:.1f} s; RFM job scored {scored:,} in {time.perf_counter() - t:.1f} s"
+    )
+    async with asyncpg.create_pool(**asyncpg_params(url), min_size=1, max_size=1) as pool, pool.acquire() as conn:
+        await conn.execute("ANALYZE member_rfm")
     doc = RULES | {}
     doc["root"]["conditions"][3]["branches"] = [str(b) for b in branches[1:3]]  # type: ignore[index]
     rules = domain.decode(doc)

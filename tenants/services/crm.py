@@ -26,8 +26,8 @@ from lianka.tenants import crm_queries, queries, referral_queries
 from lianka.tenants.crm_queries import ListFilter
 from lianka.tenants.domain import lifecycle, tiers
 from lianka.tenants.domain.imports import mask_phone, valid_email
-from lianka.tenants.models import ExportLog, MemberProfile
 from lianka.tenants.marketing import queries as marketing_queries
+from lianka.tenants.models import ExportLog, MemberProfile
 from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import programme_at
 

@@ -69,7 +69,9 @@ async def test_rule_builder_counts_as_you_edit_and_saves(
     assert 'data-node="r.1"' not in r.text and count_of(r.text) == "2"
 
     r = await console.post("/console/segments/save", gold, htmx=True)
-    assert r.status_code in (200, 303) and r.headers.get("hx-redirect", r.headers.get("location")) == "/console/segments"
+    assert (
+        r.status_code in (200, 303) and r.headers.get("hx-redirect", r.headers.get("location")) == "/console/segments"
+    )
     [saved] = await svc.list_segments(db, t)
     assert (saved.name, saved.last_count) == ("Gold SMS", 1)
     listing = (await console.get("/console/segments")).text

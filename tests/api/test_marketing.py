@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from sqlalchemy import text
@@ -58,7 +56,10 @@ async def test_segments_crud_and_preview(client, db, two_tenants, staff_token, m
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["type"].endswith("bad-segment-rules") and r.json()["field"] == "$.root.conditions[0].min"
-    unknown = {"version": 1, "root": {"kind": "group", "conditions": [{"kind": "branch", "branches": [str(uuid.uuid4())]}]}}
+    unknown = {
+        "version": 1,
+        "root": {"kind": "group", "conditions": [{"kind": "branch", "branches": [str(uuid.uuid4())]}]},
+    }
     r = await client.post("/api/v1/segments/preview", json={"rules": unknown}, headers=owner)
     assert r.status_code == 422 and r.json()["field"] == "branches"
 
@@ -97,8 +98,8 @@ async def test_providers_seal_the_secret_and_show_it_masked(client, db, two_tena
     a, b = two_tenants
     owner = (await staff_token(a)).headers
     secret = "AliyunSecret-" + uuid.uuid4().hex
-    body = {"provider": "aliyun", "settings": {"access_key_id": "LTAI5t", "sign_name": "链卡", "template_code": "SMS_1"},
-            "secret": secret}  # fmt: skip
+    settings = {"access_key_id": "LTAI5t", "sign_name": "链卡", "template_code": "SMS_1"}
+    body = {"provider": "aliyun", "settings": settings, "secret": secret}
     r = await client.put("/api/v1/messaging/providers/sms", json=body, headers=owner)
     assert r.status_code == 200, r.text
     assert r.json()["secret_hint"] == "••••" + secret[-4:] and secret not in r.text
@@ -107,7 +108,7 @@ async def test_providers_seal_the_secret_and_show_it_masked(client, db, two_tena
                                           " WHERE tenant_id = :t"), {"t": a})).one()  # fmt: skip
     assert secret not in stored[0] and secret not in stored[1] and stored[1].startswith("v1.")
     # a change without the secret keeps it; the channel built from the row opens it
-    body2 = {"provider": "aliyun", "settings": {**body["settings"], "sign_name": "新签名"}}
+    body2 = {"provider": "aliyun", "settings": {**settings, "sign_name": "新签名"}}
     assert (await client.put("/api/v1/messaging/providers/sms", json=body2, headers=owner)).status_code == 200
     async with db.uow(a) as uow:
         ch = await providers.channel_for(uow, "sms")
@@ -137,10 +138,7 @@ async def served(settings: Settings) -> AsyncIterator[str]:
 @pytest.mark.parametrize("which", ["aliyun", "tencent"])
 async def test_receipts_posted_back_are_stored_once(db, served: str, owner_engine, which: str) -> None:
     standin: AliyunStandin | TencentStandin
-    if which == "aliyun":
-        standin = AliyunStandin(keys={"LTAI": "s3cret"})
-    else:
-        standin = TencentStandin(keys={"AKID": "s3cret"})
+    standin = AliyunStandin(keys={"LTAI": "s3cret"}) if which == "aliyun" else TencentStandin(keys={"AKID": "s3cret"})
     async with standin.serve() as url:
         if which == "aliyun":
             ch = providers.build_channel("aliyun", {"access_key_id": "LTAI", "sign_name": "S", "template_code": "T",
@@ -162,7 +160,10 @@ async def test_receipts_posted_back_are_stored_once(db, served: str, owner_engin
         rows = (await conn.execute(text("SELECT message_id, status FROM delivery_receipts WHERE provider = :p AND "
                                         "message_id = ANY(:ids) ORDER BY message_id"),
                                    {"p": which, "ids": [s.message_id for s in sent]})).all()  # fmt: skip
-    assert {(r.message_id, r.status) for r in rows} == {(sent[0].message_id, "delivered"), (sent[1].message_id, "failed")}
+    assert {(r.message_id, r.status) for r in rows} == {
+        (sent[0].message_id, "delivered"),
+        (sent[1].message_id, "failed"),
+    }
 
 
 async def test_unsubscribe_link_withdraws_consent_at_once(client, db, tenant_factory, member_factory, settings) -> None:
@@ -188,8 +189,3 @@ async def test_unsubscribe_link_withdraws_consent_at_once(client, db, tenant_fac
     r = await client.post(link, content=b"List-Unsubscribe=One-Click",
                           headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert r.status_code == 200, r.text
-    del forged
-
-
-def _unused(x: Any) -> None:
-    del x, httpx

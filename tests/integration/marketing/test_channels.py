@@ -90,7 +90,9 @@ def test_tencent_signature_is_the_tc3_chain() -> None:
         "POST\n/\n\ncontent-type:application/json; charset=utf-8\nhost:sms.tencentcloudapi.com\n"
         "x-tc-action:sendsms\n\ncontent-type;host;x-tc-action\n" + hashlib.sha256(body).hexdigest()
     )
-    to_sign = "TC3-HMAC-SHA256\n1551113065\n2019-02-25/sms/tc3_request\n" + hashlib.sha256(canonical.encode()).hexdigest()
+    to_sign = (
+        "TC3-HMAC-SHA256\n1551113065\n2019-02-25/sms/tc3_request\n" + hashlib.sha256(canonical.encode()).hexdigest()
+    )
 
     def h(k: bytes, m: str) -> bytes:
         return hmac.new(k, m.encode(), hashlib.sha256).digest()
@@ -105,7 +107,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMsg] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 Message accepted for delivery"
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from lianka.platform.db import Database
+from lianka.tenants.marketing import queries as q
 from lianka.tenants.marketing import services as svc
 from lianka.tenants.marketing.errors import BadSegmentRules, SegmentNameTaken, SegmentNotFound, UnknownReference
 
@@ -200,10 +201,10 @@ async def test_saved_segments_and_the_frozen_audience(db: Database, shop: Shop, 
         snap_id = await svc.freeze_audience(uow, s.id, seed=7)
         await uow.commit()
     async with db.uow(shop.tenant) as uow:
-        snap = await svc.q.snapshot(uow, snap_id)
+        snap = await q.snapshot(uow, snap_id)
         assert snap is not None
         assert (snap.members, snap.holdout) == (preview.count, 0)
-        ids = await svc.q.snapshot_member_ids(uow, snap_id)
+        ids = await q.snapshot_member_ids(uow, snap_id)
         assert {shop.names[m] for m in ids} == {"a", "c", "e"}
     # a holdout split is a function of the seed: the same seed splits the same way
     splits = []
@@ -212,12 +213,12 @@ async def test_saved_segments_and_the_frozen_audience(db: Database, shop: Shop, 
             sid = await svc.freeze_audience(uow, s.id, exclude_holdout_pct=50, seed=12345)
             await uow.commit()
         async with db.uow(shop.tenant) as uow:
-            splits.append(set(await svc.q.snapshot_member_ids(uow, sid, holdout=True)))
-            assert len(await svc.q.snapshot_member_ids(uow, sid)) == 3
+            splits.append(set(await q.snapshot_member_ids(uow, sid, holdout=True)))
+            assert len(await q.snapshot_member_ids(uow, sid)) == 3
     assert splits[0] == splits[1]
     async with db.uow(shop.tenant) as uow:
         sid = await svc.freeze_audience(uow, s.id, exclude_holdout_pct=100, seed=1)
-        assert len(await svc.q.snapshot_member_ids(uow, sid, holdout=True)) == 3
+        assert len(await q.snapshot_member_ids(uow, sid, holdout=True)) == 3
     async with owner_engine.connect() as conn:
         rows = await conn.scalar(text("SELECT count(*) FROM audience_snapshot_members WHERE tenant_id = :t"),
                                  {"t": shop.tenant})  # fmt: skip
