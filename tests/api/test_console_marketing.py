@@ -64,7 +64,7 @@ async def test_rule_builder_counts_as_you_edit_and_saves(
     bad = {**gold, "r.1.kind": "rfm", "r.1.score": "recency", "r.1.min": "x"}
     r = await console.post("/console/segments/build", bad, htmx=True)
     assert count_of(r.text) == "" and 'data-testid="rule-error"' in r.text
-    assert re.search(r'data-node="r\.1" aria-invalid="true"', r.text)
+    assert re.search(r'data-node="r\.1" data-invalid="true"', r.text)
     r = await console.post("/console/segments/build", {**gold, "action": "remove:r.1"}, htmx=True)
     assert 'data-node="r.1"' not in r.text and count_of(r.text) == "2"
 

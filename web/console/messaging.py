@@ -17,9 +17,29 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.marketing import providers, receipts
 from lianka.web.console import form_values as fv
+from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, form_errors, go, language, panel_page
 
+#: what each setting is called on the page
+LABELS: dict[str, str] = {
+    "access_key_id": N_("AccessKey ID"),
+    "access_key_secret": N_("AccessKey secret"),
+    "sign_name": N_("SMS signature (签名)"),
+    "template_code": N_("Template code"),
+    "template_id": N_("Template ID"),
+    "endpoint": N_("API endpoint (optional)"),
+    "region": N_("Region (optional)"),
+    "secret_id": N_("SecretId"),
+    "secret_key": N_("SecretKey"),
+    "sdk_app_id": N_("SMS SdkAppId"),
+    "host": N_("SMTP server"),
+    "port": N_("Port"),
+    "sender": N_("From address"),
+    "username": N_("User name"),
+    "password": N_("Password"),
+    "security": N_("Security: starttls, tls or none"),
+}
 GUARD = requires(*MENU["messaging"].permissions)
 ALL_FIELDS = (
     *tuple(sorted({name for fields in providers.FIELDS.values() for name, _ in fields})),
@@ -52,6 +72,7 @@ class MessagingPages(Controller):
             choices=providers.PROVIDERS,
             fields=providers.FIELDS,
             secret_names=providers.SECRET_NAME,
+            labels=LABELS,
             errors=errors or {},
             values={v.channel: (values or {}).get(v.channel) or {"provider": v.provider, **v.settings} for v in shown},
             receipt_urls={p: receipts.receipt_url(public, p) for p in receipts.PROVIDERS},

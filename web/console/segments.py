@@ -237,12 +237,11 @@ class SegmentPages(Controller):
     ) -> Template:
         merchant = await _currency(request, principal, ident)
         b = await svc.builder(ident.db, principal.tenant, doc)
-        lang = language(request)
-        place: tuple[str, str | None] = (ROOT, None)
+        place: tuple[str | None, str | None] = (None, None)
         message = None
         if b.error is not None:
             place = error_place(str(b.error.extra.get("field", "$.root")))
-            message = f"{lang.gettext(b.error.title)}: {b.error.detail}"
+            message = b.error.detail
         template = (
             "console/segments/_builder.html" if request.headers.get("hx-request") else "console/segments/edit.html"
         )
