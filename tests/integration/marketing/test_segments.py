@@ -15,7 +15,13 @@ from sqlalchemy import text
 from lianka.platform.db import Database
 from lianka.tenants.marketing import queries as q
 from lianka.tenants.marketing import services as svc
-from lianka.tenants.marketing.errors import BadSegmentRules, SegmentNameTaken, SegmentNotFound, UnknownReference
+from lianka.tenants.marketing.errors import (
+    BadSegmentRules,
+    SegmentInUse,
+    SegmentNameTaken,
+    SegmentNotFound,
+    UnknownReference,
+)
 
 from . import kit
 from .kit import NOW
@@ -223,3 +229,6 @@ async def test_saved_segments_and_the_frozen_audience(db: Database, shop: Shop, 
         rows = await conn.scalar(text("SELECT count(*) FROM audience_snapshot_members WHERE tenant_id = :t"),
                                  {"t": shop.tenant})  # fmt: skip
     assert rows == 9  # three committed snapshots of three; the uncommitted one left nothing
+    with pytest.raises(SegmentInUse):  # a frozen audience keeps its segment
+        await svc.delete_segment(db, shop.tenant, s.id)
+    assert (await svc.get_segment(db, shop.tenant, s.id)).name == "B1 or dormant"
