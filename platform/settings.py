@@ -87,10 +87,11 @@ class Settings:
     stripe_api_base: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
-    #: member payments: the Fernet key merchants' provider credentials are encrypted with (derived
-    #: from ``secret_key`` in development), and where the WeChat Pay SDK sends its requests (the local
-    #: stand-in in development and tests, WeChat Pay itself when empty)
+    #: the key that seals stored credentials (``platform/secrets.py``: merchants' payment-provider and
+    #: SMS/e-mail credentials); derived from ``secret_key`` in development, required in production
     secrets_key: str = ""
+    #: where the WeChat Pay SDK sends its requests (the local stand-in in development and tests,
+    #: WeChat Pay itself when empty)
     wechatpay_api_base: str = ""
 
     @property

@@ -33,6 +33,7 @@ from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsContr
 from lianka.web.api.crm import CrmController
 from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.events import EventsController
+from lianka.web.api.marketing import MessagingProvidersController, SegmentsController, SmsReceiptsController
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.membership import MembershipController, PortalMembershipController, PosMembershipController
@@ -120,6 +121,9 @@ def api_routes() -> list[ControllerRouterHandler]:
         MembershipController,
         PosMembershipController,
         PortalMembershipController,
+        SegmentsController,
+        MessagingProvidersController,
+        SmsReceiptsController,
     ]
 
 

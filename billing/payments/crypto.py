@@ -1,42 +1,26 @@
-"""Merchant credentials at rest: Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under
-``LIANKA_SECRETS_KEY`` (decision 0033). Development derives a key from the checkout's own secret so
-``make run`` and the tests need nothing set; production refuses to store or read credentials
-without the key."""
+"""Merchant payment credentials at rest: the provider's fields as JSON, sealed with
+``platform/secrets.py`` (AES-256-GCM under ``LIANKA_SECRETS_KEY``, or a key derived from
+``LIANKA_SECRET_KEY``, which production requires) — the same sealing as SMS and e-mail credentials
+(decisions 0033, 0036)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from lianka.billing.payments.errors import PaymentsNotConfigured
+from lianka.platform import secrets as sealing
 from lianka.platform.settings import Settings
 
 
-def _fernet(settings: Settings) -> Fernet:
-    key = settings.secrets_key
-    if not key:
-        if settings.is_production:
-            raise PaymentsNotConfigured("Set LIANKA_SECRETS_KEY (a Fernet key) to store payment credentials")
-        derived = hashlib.sha256(b"lianka-dev-secrets:" + settings.secret_key.encode()).digest()
-        return Fernet(base64.urlsafe_b64encode(derived))
-    try:
-        return Fernet(key.encode())
-    except ValueError:
-        raise PaymentsNotConfigured("LIANKA_SECRETS_KEY is not a Fernet key (32 url-safe base64 bytes)") from None
-
-
 def seal(settings: Settings, values: dict[str, Any]) -> bytes:
-    return _fernet(settings).encrypt(json.dumps(values, sort_keys=True).encode())
+    return sealing.seal(json.dumps(values, sort_keys=True), settings).encode()
 
 
 def unseal(settings: Settings, token: bytes) -> dict[str, Any]:
     try:
-        opened: dict[str, Any] = json.loads(_fernet(settings).decrypt(token))
-    except InvalidToken:
+        opened: dict[str, Any] = json.loads(sealing.open_sealed(bytes(token).decode(), settings))
+    except (sealing.SealError, UnicodeDecodeError):
         raise PaymentsNotConfigured("The payment credentials cannot be decrypted with LIANKA_SECRETS_KEY") from None
     return opened
 

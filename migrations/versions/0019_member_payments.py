@@ -9,7 +9,7 @@ credentials (encrypted).
 * ``payment_refunds`` — money sent back through the provider for an order (unique per order and
   key, so a retried refund request is the same refund).
 * ``payment_credentials`` — the merchant's chosen provider and its credentials, encrypted with
-  ``LIANKA_SECRETS_KEY`` (Fernet); ``hints`` keeps only the last four characters for display.
+  ``LIANKA_SECRETS_KEY`` (``platform/secrets.py``); ``hints`` keeps only the last four characters for display.
   Tenant rows; system scope reads them to verify a WeChat Pay notification before the merchant is known.
 
 Revision ID: 0019

@@ -26,6 +26,7 @@ from lianka.tenants import crm_queries, queries, referral_queries
 from lianka.tenants.crm_queries import ListFilter
 from lianka.tenants.domain import lifecycle, tiers
 from lianka.tenants.domain.imports import mask_phone, valid_email
+from lianka.tenants.marketing import queries as marketing_queries
 from lianka.tenants.models import ExportLog, MemberProfile
 from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import programme_at
@@ -275,7 +276,14 @@ async def detail(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, Any]:
         "stage": _stage_of(ident.joined_at, p.last_purchase_at, today),
         "cumulative_spend": p.cumulative_spend,
         "purchase_count": p.purchase_count,
+        "rfm": await _rfm(uow, member_id),
     }
+
+
+async def _rfm(uow: UnitOfWork, member_id: uuid.UUID) -> dict[str, int] | None:
+    """The nightly RFM scores (``tenants/marketing``), or None when the member bought nothing in 12 months."""
+    row = await marketing_queries.member_rfm(uow, member_id)
+    return None if row is None else {"recency": row.recency, "frequency": row.frequency, "monetary": row.monetary}
 
 
 EXPORT_COLUMNS = [

@@ -227,6 +227,8 @@ def menu_of(html: str) -> list[str]:
                 "alliance",
                 "payments",
                 "billing",
+                "segments",
+                "messaging",
             ],
         ),
         (
@@ -244,6 +246,7 @@ def menu_of(html: str) -> list[str]:
                 "clients",
                 "settlement",
                 "alliance",
+                "segments",
             ],
         ),
         (
@@ -259,6 +262,7 @@ def menu_of(html: str) -> list[str]:
                 "join",
                 "staff",
                 "alliance",
+                "segments",
             ],
         ),
         ("cashier", ["till"]),

@@ -22,6 +22,7 @@ from lianka.web.console.join_posters import JoinPosterPages
 from lianka.web.console.member_imports import MemberImportPages
 from lianka.web.console.members import MemberPages
 from lianka.web.console.membership import MembershipPages
+from lianka.web.console.messaging import MessagingPages
 from lianka.web.console.onboarding import OnboardingPages
 from lianka.web.console.payments import PaymentPages
 from lianka.web.console.payouts import PayoutPages
@@ -30,6 +31,7 @@ from lianka.web.console.programme_start import ProgrammeStartPages
 from lianka.web.console.public import PublicPages
 from lianka.web.console.rewards import RewardPages
 from lianka.web.console.security import html_security_middleware
+from lianka.web.console.segments import SegmentPages
 from lianka.web.console.settlement import SettlementPages
 from lianka.web.console.staff import StaffPages
 from lianka.web.console.templating import static_files_router, template_config
@@ -55,6 +57,8 @@ def console_router() -> Router:
             CouponPages,
             RewardPages,
             MembershipPages,
+            SegmentPages,
+            MessagingPages,
             ProgrammeStartPages,
             TillPages,
             ClientPages,

@@ -116,6 +116,8 @@ FLASH: dict[str, str] = {
         "The refund could not be made: nothing is left to refund, or the member has spent it."
     ),
     "branch-created": N_("Branch added."),
+    "segment-saved": N_("Segment saved."),
+    "provider-saved": N_("Provider saved."),
     "branch-saved": N_("Branch saved."),
     "programme-published": N_("A new version of the programme is in force."),
     "programme-scheduled": N_("A new version of the programme is scheduled."),

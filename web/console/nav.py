@@ -27,6 +27,8 @@ class MenuItem:
     permissions: tuple[P, ...]
     #: the page
     path: str
+    #: the menu's heading this entry sits under ("" for none)
+    group: str = ""
 
     @property
     def href(self) -> str:
@@ -54,6 +56,8 @@ _ITEMS = (
     MenuItem("payments", N_("Payments"), (P.BILLING_MANAGE,), "/console/settings/payments"),
     # the plan, usage and invoices: the owner's (the only role that may pay)
     MenuItem("billing", N_("Billing"), (P.BILLING_MANAGE,), "/console/billing"),
+    MenuItem("segments", N_("Segments"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/segments", N_("Marketing")),
+    MenuItem("messaging", N_("SMS and e-mail"), (P.MERCHANT_WRITE, BACK_OFFICE), "/console/messaging", N_("Marketing")),
 )
 MENU: dict[str, MenuItem] = {item.key: item for item in _ITEMS}
 

@@ -21,6 +21,7 @@ from lianka.web.portal.join import JoinPages
 from lianka.web.portal.perks import PerkPages
 from lianka.web.portal.privacy import PrivacyPages
 from lianka.web.portal.top_up import MembershipBuyPages, TopUpPages
+from lianka.web.portal.unsubscribe import UnsubscribePages
 
 __all__ = ["portal_router"]
 
@@ -37,6 +38,7 @@ def portal_router() -> Router:
             PerkPages,
             TopUpPages,
             MembershipBuyPages,
+            UnsubscribePages,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],

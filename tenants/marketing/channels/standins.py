@@ -1,0 +1,217 @@
+"""Local stand-ins for Aliyun SMS and Tencent Cloud SMS, for tests and local runs: each VERIFIES the
+request's signature with the same algorithm the real service uses (and refuses a bad one with the
+real error shape), records what it accepted, and posts delivery receipts to a receipt URL in the
+shape the real service pushes them (:meth:`deliver_receipts`).
+
+Served with uvicorn in the caller's event loop (``async with standin.serve() as url``), like the
+Stripe stand-in (``billing/stripe_standin``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from litestar import Litestar, Request, Response, post
+
+from lianka.tenants.marketing.channels import aliyun, tencent
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class Accepted:
+    """A message the stand-in accepted: its id, phone and text."""
+
+    message_id: str
+    phone: str
+    text: str
+    reference: str
+
+
+@dataclass
+class _Standin:
+    receipt_url: str = ""
+    accepted: list[Accepted] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    base: str = ""
+
+    def app(self) -> Litestar:
+        raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        import uvicorn
+
+        server = uvicorn.Server(uvicorn.Config(self.app(), host=host, port=port, log_level="warning", lifespan="on"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        self.base = f"http://{host}:{server.servers[0].sockets[0].getsockname()[1]}"
+        try:
+            yield self.base
+        finally:
+            server.should_exit = True
+            await task
+
+    def receipts(self, *, failed: frozenset[str] = frozenset()) -> list[Obj]:
+        raise NotImplementedError
+
+    async def deliver_receipts(self, *, failed: frozenset[str] = frozenset()) -> httpx.Response:
+        """POST a receipt for every accepted message (those in ``failed`` as undelivered)."""
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await client.post(self.receipt_url, json=self.receipts(failed=failed))
+
+
+@dataclass
+class AliyunStandin(_Standin):
+    """``POST /`` with ``Action=SendSms``: signature v1 checked against ``keys`` (id → secret)."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    nonces: set[str] = field(default_factory=set)
+
+    def _error(self, status: int, code: str, message: str) -> Response[Obj]:
+        self.refused.append(code)
+        return Response({"RequestId": str(uuid.uuid4()).upper(), "Code": code, "Message": message, "HostId":
+                         "dysmsapi.aliyuncs.com"}, status_code=status)  # fmt: skip
+
+    def app(self) -> Litestar:
+        @post("/", status_code=200)
+        async def rpc(request: Request[Any, Any, Any]) -> Response[Obj]:
+            params = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+            secret = self.keys.get(params.get("AccessKeyId", ""))
+            if secret is None:
+                return self._error(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+            expected = aliyun.signature(params, secret)
+            if not hmac.compare_digest(expected, params.get("Signature", "")):
+                return self._error(
+                    400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation."
+                )
+            try:
+                stamp = datetime.strptime(params.get("Timestamp", ""), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            except ValueError:
+                return self._error(400, "MissingTimestamp", "Timestamp is mandatory for this action.")
+            if abs((datetime.now(UTC) - stamp).total_seconds()) > 900:
+                return self._error(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+            if params.get("SignatureNonce", "") in self.nonces:
+                return self._error(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+            self.nonces.add(params.get("SignatureNonce", ""))
+            if params.get("Action") != "SendSms" or params.get("Version") != aliyun.API_VERSION:
+                return self._error(400, "InvalidAction.NotFound", "Specified api is not found.")
+            if not re.fullmatch(r"1[0-9]{10}", params.get("PhoneNumbers", "")):
+                return self._error(200, "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号")
+            text = json.loads(params.get("TemplateParam", "{}")).get("content", "")
+            biz_id = f"{int(time.time() * 1000)}^{len(self.accepted) + 1}"
+            self.accepted.append(Accepted(biz_id, params["PhoneNumbers"], text, params.get("OutId", "")))
+            return Response({"RequestId": str(uuid.uuid4()).upper(), "Code": "OK", "Message": "OK", "BizId": biz_id})
+
+        return Litestar([rpc], debug=False)
+
+    def receipts(self, *, failed: frozenset[str] = frozenset()) -> list[Obj]:
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return [
+            {
+                "phone_number": a.phone,
+                "send_time": now,
+                "report_time": now,
+                "success": a.message_id not in failed,
+                "err_code": "DELIVERED" if a.message_id not in failed else "MK:0001",
+                "err_msg": "用户接收成功" if a.message_id not in failed else "用户终端异常",
+                "sms_size": "1",
+                "biz_id": a.message_id,
+                "out_id": a.reference,
+            }
+            for a in self.accepted
+        ]
+
+
+_AUTH = re.compile(
+    r"TC3-HMAC-SHA256 Credential=(?P<id>[^/]+)/(?P<day>\d{4}-\d{2}-\d{2})/sms/tc3_request, "
+    r"SignedHeaders=(?P<headers>[a-z;-]+), Signature=(?P<sig>[0-9a-f]{64})"
+)
+
+
+@dataclass
+class TencentStandin(_Standin):
+    """``POST /`` with ``X-TC-Action: SendSms``: TC3-HMAC-SHA256 checked against ``keys`` (id → key)."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def _error(self, code: str, message: str) -> Response[Obj]:
+        self.refused.append(code)
+        return Response({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": str(uuid.uuid4())}})
+
+    def app(self) -> Litestar:
+        @post("/", status_code=200)
+        async def api(request: Request[Any, Any, Any]) -> Response[Obj]:
+            body = await request.body()
+            h = request.headers
+            found = _AUTH.fullmatch(h.get("authorization", ""))
+            if found is None:
+                return self._error("AuthFailure.InvalidAuthorization", "Authorization is invalid.")
+            secret = self.keys.get(found["id"])
+            if secret is None:
+                return self._error("AuthFailure.SecretIdNotFound", "The SecretId is not found.")
+            try:
+                stamp = int(h.get("x-tc-timestamp", ""))
+            except ValueError:
+                return self._error("MissingParameter", "The request is missing a required parameter `Timestamp`.")
+            if abs(time.time() - stamp) > 300:
+                return self._error("AuthFailure.SignatureExpire", "Request has expired.")
+            expected = tencent.signature(
+                secret,
+                host=h.get("host", ""),
+                action=h.get("x-tc-action", ""),
+                body=body,
+                timestamp=stamp,
+                content_type=h.get("content-type", ""),
+            )
+            if found["headers"] != tencent.SIGNED_HEADERS or not hmac.compare_digest(expected, found["sig"]):
+                return self._error(
+                    "AuthFailure.SignatureFailure",
+                    "The provided credentials could not be validated. Please check your signature is correct.",
+                )
+            if h.get("x-tc-action") != "SendSms" or h.get("x-tc-version") != tencent.API_VERSION:
+                return self._error("InvalidAction", "The action requested is not supported.")
+            req = json.loads(body)
+            statuses = []
+            for phone in req.get("PhoneNumberSet", []):
+                serial = f"2433:{uuid.uuid4().int % 10**20}"
+                self.accepted.append(
+                    Accepted(serial, phone, (req.get("TemplateParamSet") or [""])[0], req.get("SessionContext", ""))
+                )
+                statuses.append({"SerialNo": serial, "PhoneNumber": phone, "Fee": 1, "SessionContext":
+                                 req.get("SessionContext", ""), "Code": "Ok", "Message": "send success",
+                                 "IsoCode": "CN"})  # fmt: skip
+            return Response({"Response": {"SendStatusSet": statuses, "RequestId": str(uuid.uuid4())}})
+
+        return Litestar([api], debug=False)
+
+    def receipts(self, *, failed: frozenset[str] = frozenset()) -> list[Obj]:
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return [
+            {
+                "user_receive_time": now,
+                "nationcode": "86",
+                "mobile": a.phone.removeprefix("+86"),
+                "report_status": "SUCCESS" if a.message_id not in failed else "FAIL",
+                "errmsg": "DELIVRD" if a.message_id not in failed else "MK:0001",
+                "description": "用户短信送达成功" if a.message_id not in failed else "用户终端异常",
+                "sid": a.message_id,
+                "ext": {"session_context": a.reference},
+            }
+            for a in self.accepted
+        ]

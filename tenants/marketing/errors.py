@@ -1,0 +1,44 @@
+"""Marketing's domain errors (mapped to RFC 9457 problems by ``web/problems.py``)."""
+
+from __future__ import annotations
+
+from lianka.platform.errors import Conflict, NotFound, RuleViolation, ValidationFailed
+
+
+class BadSegmentRules(ValidationFailed):
+    """The rule document does not decode or breaks a rule of its shape; ``field`` names the part."""
+
+    type_slug = "bad-segment-rules"
+    title = "The segment's rules are invalid"
+
+
+class UnknownReference(RuleViolation):
+    """The rules name a branch or coupon template this merchant does not have."""
+
+    type_slug = "segment-unknown-reference"
+    title = "The segment's rules name something that does not exist"
+
+
+class SegmentNameTaken(Conflict):
+    type_slug = "segment-name-taken"
+    title = "A segment with this name exists"
+
+
+class SegmentInUse(Conflict):
+    type_slug = "segment-in-use"
+    title = "An audience was frozen from this segment: it cannot be deleted"
+
+
+class SegmentNotFound(NotFound):
+    type_slug = "segment-not-found"
+    title = "No such segment"
+
+
+class BadProviderSettings(ValidationFailed):
+    type_slug = "bad-provider-settings"
+    title = "The messaging provider's settings are invalid"
+
+
+class BadUnsubscribeLink(NotFound):
+    type_slug = "bad-unsubscribe-link"
+    title = "This unsubscribe link is not valid"

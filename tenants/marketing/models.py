@@ -1,0 +1,94 @@
+"""Marketing's tables (migration 0022). Segment rules are the JSON form of ``domain.Rules``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, SmallInteger, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lianka.platform.db import Base, tenant_id_pk, uuid_pk
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(100))
+    rules: Mapped[dict[str, object]] = mapped_column(JSONB)
+    rules_version: Mapped[int] = mapped_column(Integer)
+    last_count: Mapped[int | None] = mapped_column(Integer)
+    counted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AudienceSnapshot(Base):
+    """An audience frozen at send time; its members are ``audience_snapshot_members`` rows."""
+
+    __tablename__ = "audience_snapshots"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    segment_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    rules: Mapped[dict[str, object]] = mapped_column(JSONB)
+    holdout_pct: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    holdout: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AudienceSnapshotMember(Base):
+    __tablename__ = "audience_snapshot_members"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    snapshot_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    holdout: Mapped[bool] = mapped_column(Boolean)
+
+
+class MemberRfm(Base):
+    __tablename__ = "member_rfm"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    recency: Mapped[int] = mapped_column(SmallInteger)
+    frequency: Mapped[int] = mapped_column(SmallInteger)
+    monetary: Mapped[int] = mapped_column(SmallInteger)
+    last_purchase_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    purchases: Mapped[int] = mapped_column(Integer)
+    spend: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MessagingProvider(Base):
+    """A merchant's provider for one channel; ``secret_sealed`` is ``platform.secrets.seal`` output."""
+
+    __tablename__ = "messaging_providers"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    settings: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
+    secret_sealed: Mapped[str] = mapped_column(Text, default="")
+    secret_hint: Mapped[str] = mapped_column(String(16), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DeliveryReceipt(Base):
+    __tablename__ = "delivery_receipts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    provider: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(128))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(64), default="")
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, object]] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,167 @@
+"""Marketing: segments (saved audiences with a live preview), the merchant's SMS and e-mail
+providers (credentials sealed, shown masked), and the SMS providers' delivery-receipt webhook
+(public: authenticated by the token in the URL configured at the provider)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires
+from lianka.platform.identity.permissions import Permission
+from lianka.tenants.marketing import providers, receipts
+from lianka.tenants.marketing import services as svc
+from lianka.tenants.marketing.models import Segment
+
+
+class SegmentIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    #: the rule document (``{"version": 1, "root": {"kind": "group", ...}}``), decoded strictly
+    rules: dict[str, Any]
+
+
+class SegmentPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    rules: dict[str, Any] | None = None
+
+
+class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
+    rules: dict[str, Any]
+
+
+class SampleOut(msgspec.Struct):
+    member_id: uuid.UUID
+    card_number: str
+    name: str
+    tier: str | None
+
+
+class PreviewOut(msgspec.Struct):
+    count: int
+    sample: list[SampleOut]
+
+
+class SegmentOut(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    rules: dict[str, Any]
+    last_count: int | None
+    counted_at: datetime | None
+    updated_at: datetime
+
+
+class ProviderIn(msgspec.Struct, forbid_unknown_fields=True):
+    provider: str
+    settings: dict[str, str] = msgspec.field(default_factory=dict)
+    #: the credential's secret part; empty keeps the stored one
+    secret: str | None = None
+
+
+class ProviderOut(msgspec.Struct):
+    channel: str
+    provider: str
+    settings: dict[str, str]
+    secret_hint: str
+    updated_at: datetime | None
+
+
+def _out(s: Segment) -> SegmentOut:
+    return SegmentOut(s.id, s.name, dict(s.rules), s.last_count, s.counted_at, s.updated_at)
+
+
+def _provider(v: providers.ProviderView) -> ProviderOut:
+    return ProviderOut(v.channel, v.provider, v.settings, v.secret_hint, v.updated_at)
+
+
+class SegmentsController(Controller):
+    path = "/segments"
+    tags = ("marketing",)
+
+    @get("/", guards=[requires(Permission.CAMPAIGNS_READ)], summary="Saved segments with their last counts")
+    async def list_segments(self, principal: CurrentPrincipal, ident: IdentityService) -> list[SegmentOut]:
+        return [_out(s) for s in await svc.list_segments(ident.db, principal.tenant)]
+
+    @post("/", guards=[requires(Permission.CAMPAIGNS_WRITE)], summary="Save a segment (rules checked, counted)")
+    async def create(
+        self, data: JSONBody[SegmentIn], principal: CurrentPrincipal, ident: IdentityService
+    ) -> SegmentOut:
+        return _out(await svc.create_segment(ident.db, principal.tenant, data.name, data.rules))
+
+    @post(
+        "/preview",
+        status_code=200,
+        guards=[requires(Permission.CAMPAIGNS_READ)],
+        summary="Live count and a sample of 10 for unsaved rules",
+    )
+    async def preview(
+        self, data: JSONBody[PreviewIn], principal: CurrentPrincipal, ident: IdentityService
+    ) -> PreviewOut:
+        p = await svc.preview(ident.db, principal.tenant, data.rules)
+        return PreviewOut(p.count, [SampleOut(r.member_id, r.card_number, r.name, r.tier_code) for r in p.sample])
+
+    @get("/{segment_id:uuid}", guards=[requires(Permission.CAMPAIGNS_READ)], summary="One segment")
+    async def get_segment(
+        self, segment_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
+    ) -> SegmentOut:
+        return _out(await svc.get_segment(ident.db, principal.tenant, segment_id))
+
+    @patch("/{segment_id:uuid}", guards=[requires(Permission.CAMPAIGNS_WRITE)], summary="Rename or change rules")
+    async def change(
+        self,
+        segment_id: FromPath[uuid.UUID],
+        data: JSONBody[SegmentPatch],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+    ) -> SegmentOut:
+        return _out(await svc.change_segment(ident.db, principal.tenant, segment_id, name=data.name, raw=data.rules))
+
+    @delete("/{segment_id:uuid}", guards=[requires(Permission.CAMPAIGNS_WRITE)], summary="Delete a segment")
+    async def remove(
+        self, segment_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
+    ) -> None:
+        await svc.delete_segment(ident.db, principal.tenant, segment_id)
+
+
+class MessagingProvidersController(Controller):
+    path = "/messaging/providers"
+    tags = ("marketing",)
+
+    @get("/", guards=[requires(Permission.MERCHANT_READ)], summary="SMS and e-mail providers (secrets masked)")
+    async def list_providers(self, principal: CurrentPrincipal, ident: IdentityService) -> list[ProviderOut]:
+        return [_provider(v) for v in await providers.providers(ident.db, principal.tenant)]
+
+    @put("/{channel:str}", guards=[requires(Permission.MERCHANT_WRITE)], summary="Choose a channel's provider")
+    async def choose(
+        self, channel: FromPath[str], data: JSONBody[ProviderIn], principal: CurrentPrincipal, ident: IdentityService
+    ) -> ProviderOut:
+        v = await providers.save_provider(
+            ident.db, principal.tenant, channel, data.provider, dict(data.settings), data.secret
+        )
+        return _provider(v)
+
+
+class SmsReceiptsController(Controller):
+    path = "/webhooks/sms"
+    tags = ("marketing",)
+
+    @post("/{provider:str}", status_code=200, guards=[public], summary="SMS delivery receipts (Aliyun, Tencent)")
+    async def receive(
+        self,
+        provider: FromPath[str],
+        request: Request[Any, Any, Any],
+        ident: IdentityService,
+        token: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        """The push's JSON array in the provider's shape; stored once per message and phone; the
+        answer is what the provider expects (Aliyun ``{"code": 0}``, Tencent ``{"result": 0}``)."""
+        try:
+            body = msgspec.json.decode(await request.body())
+        except msgspec.DecodeError:
+            body = None
+        await receipts.receive(ident.db, provider, token, body)
+        return receipts.ack(provider)
