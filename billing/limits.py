@@ -84,7 +84,7 @@ async def check_messages(uow: UnitOfWork, tenant: uuid.UUID, n: int) -> None:
 
 
 async def check_plan_fits(uow: UnitOfWork, tenant: uuid.UUID, plan: Plan) -> None:
-    """A downgrade: refused when what the merchant has today would not fit ``plan``."""
+    """A subscription or a downgrade: refused when what the merchant has today would not fit ``plan``."""
     used = await usage(uow, tenant)
     if exceeded := over(plan.limits, used):
         raise reached(plan, exceeded[0], used.of(exceeded[0]), adding=0)

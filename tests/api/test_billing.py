@@ -147,6 +147,26 @@ async def test_checkout_creates_one_customer_and_a_session_through_the_sdk(
     assert portal.status_code == 200 and portal.json()["url"].startswith(kit.standin.public_base + "/portal/")
 
 
+async def test_checkout_for_a_plan_that_would_not_fit_is_refused_before_stripe(
+    kit: Kit, tenant_factory, staff_token, auth_kit
+) -> None:
+    t = await tenant_factory()
+    for _ in range(2):  # the Shop plan allows one branch
+        await auth_kit.branch(t)
+    owner = await staff_token(t)
+    customers = len(kit.standin.customers)
+    r = await kit.http.post("/api/v1/billing/checkout", json={"plan": "shop"}, headers=owner.headers)
+    assert r.status_code == 402, r.text
+    body = r.json()
+    assert body["type"].endswith("/plan-limit-reached") and body["limit"] == "branches"
+    assert len(kit.standin.customers) == customers  # Stripe was never called
+    async with kit.db.uow(t) as uow:
+        customer = await uow.session.scalar(
+            text("SELECT stripe_customer_id FROM billing_accounts WHERE tenant_id = :t"), {"t": t}
+        )
+    assert customer is None
+
+
 async def test_checkout_needs_the_billing_permission(kit: Kit, tenant_factory, staff_token) -> None:
     t = await tenant_factory()
     for role in ("admin", "manager", "cashier"):
