@@ -128,7 +128,9 @@ async def start_checkout(
             raise BadRequest(f"No plan {plan_code!r}", field="plan")
         if not plan.is_paid:
             raise PlanNotPurchasable("The free plan needs no checkout", field="plan")
-        await limits.check_plan_fits(uow, tenant, plan)  # paying for a plan that is over its limits at once helps no one
+        await limits.check_plan_fits(
+            uow, tenant, plan
+        )  # paying for a plan that is over its limits at once helps no one
         account = await ensure_account(uow, tenant, lock=True)  # one customer even under double clicks
         customer = account.stripe_customer_id
         if customer is None:
