@@ -23,7 +23,9 @@ async def merchants_with_pending(db: Database, as_of: datetime, merchant: uuid.U
 
 async def reconcile_merchant(db: Database, target: Target, as_of: datetime) -> int:
     assert target.id is not None
-    return await services.reconcile_pending(db, get_settings(), target.id, as_of)
+    settings = get_settings()
+    orders = await services.reconcile_pending(db, settings, target.id, as_of)
+    return orders + await services.reconcile_refunds(db, settings, target.id, as_of)
 
 
 declare(
@@ -32,5 +34,6 @@ declare(
     targets=merchants_with_pending,
     step=reconcile_merchant,
     queue="billing",
-    summary="Member payments: ask the provider about orders pending for more than five minutes and apply the answer.",
+    summary="Member payments: ask the provider about orders pending, and refunds in flight, for more than five "
+    "minutes and apply the answer.",
 )

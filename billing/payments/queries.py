@@ -179,11 +179,13 @@ async def pending_older_than(
 async def merchants_with_pending(
     uow: UnitOfWork, cutoff: datetime, merchant: uuid.UUID | None
 ) -> list[tuple[uuid.UUID, str]]:
+    """Merchants with an order pending, or a refund in flight, since before ``cutoff`` (the poll's)."""
     rows = await uow.session.execute(
         text(
-            "SELECT DISTINCT m.id, m.slug FROM payment_orders o JOIN merchants m ON m.id = o.tenant_id "
-            "WHERE o.status = 'pending' AND o.created_at < :c AND (CAST(:m AS uuid) IS NULL OR m.id = :m) "
-            "ORDER BY m.id"
+            "SELECT m.id, m.slug FROM merchants m WHERE (CAST(:m AS uuid) IS NULL OR m.id = :m) AND ("
+            "EXISTS (SELECT 1 FROM payment_orders o WHERE o.tenant_id = m.id AND o.status = 'pending' "
+            "AND o.created_at < :c) OR EXISTS (SELECT 1 FROM payment_refunds r WHERE r.tenant_id = m.id "
+            "AND r.status = 'pending' AND r.provider_ref IS NOT NULL AND r.created_at < :c)) ORDER BY m.id"
         ),
         {"c": cutoff, "m": merchant},
     )
@@ -227,6 +229,28 @@ async def refunds_of(uow: UnitOfWork, order_ids: list[uuid.UUID]) -> list[Refund
     rows = await uow.session.execute(
         text(f"SELECT {_REFUND} FROM payment_refunds WHERE order_id = ANY(:o) ORDER BY created_at"),
         {"o": order_ids},
+    )
+    return [_refund(r) for r in rows]
+
+
+async def refund(uow: UnitOfWork, refund_id: uuid.UUID, *, lock: bool = False) -> Refund | None:
+    row = (
+        await uow.session.execute(
+            text(f"SELECT {_REFUND} FROM payment_refunds WHERE id = :id" + (" FOR UPDATE" if lock else "")),
+            {"id": refund_id},
+        )
+    ).first()
+    return _refund(row) if row is not None else None
+
+
+async def refunds_in_flight(uow: UnitOfWork, older_than: datetime) -> list[Refund]:
+    """Refunds the provider accepted but has not finished (pending, with its reference), for the poll."""
+    rows = await uow.session.execute(
+        text(
+            f"SELECT {_REFUND} FROM payment_refunds WHERE status = 'pending' AND provider_ref IS NOT NULL "
+            "AND created_at < :c ORDER BY created_at LIMIT 500"
+        ),
+        {"c": older_than},
     )
     return [_refund(r) for r in rows]
 

@@ -30,9 +30,11 @@ from lianka.billing.payments.errors import (
     RefundInProgress,
     RefundTooLarge,
 )
-from lianka.billing.payments.providers import OrderRequest, Outcome, Provider
+from lianka.billing.payments.providers import OrderRequest, Outcome, Provider, RefundState
 from lianka.billing.payments.providers.stripe import StripePayments, event_outcome
+from lianka.billing.payments.providers.stripe import refund_state as stripe_refund_state
 from lianka.billing.payments.providers.wechatpay import WeChatCredentials, WeChatPayments, transaction_outcome
+from lianka.billing.payments.providers.wechatpay import refund_state as wechat_refund_state
 from lianka.billing.payments.queries import Order, Refund
 from lianka.billing.queries import EventRow
 from lianka.platform.db import Database, UnitOfWork
@@ -357,11 +359,44 @@ async def receive_wechatpay_notification(
     return row_id, not first
 
 
+def _refund_event(provider: str, payload: Mapping[str, Any]) -> tuple[uuid.UUID, RefundState, str] | None:
+    """(our refund id, the provider's state, the merchant it names) when the event is about one of
+    our refunds: WeChat Pay's ``REFUND.*`` notifications (``out_refund_no`` is our refund id), Stripe's
+    ``refund.updated`` / ``refund.failed`` (metadata ``lianka_refund``)."""
+    try:
+        if provider == WECHATPAY and str(payload.get("event_type", "")).startswith("REFUND."):
+            resource = payload.get("resource") or {}
+            return (
+                uuid.UUID(hex=str(resource.get("out_refund_no"))),
+                wechat_refund_state(resource),
+                str(payload.get("lianka_tenant")),
+            )
+        if provider == STRIPE and payload.get("type") in ("refund.updated", "refund.failed"):
+            obj = (payload.get("data") or {}).get("object") or {}
+            meta = obj.get("metadata") or {}
+            if "lianka_refund" not in meta:
+                return None
+            return uuid.UUID(str(meta["lianka_refund"])), stripe_refund_state(obj), str(meta.get("lianka_tenant"))
+    except ValueError:
+        return None
+    return None
+
+
 async def process_inbox_event(uow: UnitOfWork, row: EventRow) -> tuple[str, uuid.UUID | None, str | None] | None:
     """billing's ``process_event`` hands every stored event here first: a member-payment event is
     applied and its (status, merchant, reason) returned; anything else is None (billing's own).
     The unit of work is back in system scope on return."""
     payload = row.payload or {}
+    if (refund := _refund_event(row.provider, payload)) is not None:
+        refund_id, state, claimed_tenant = refund
+        try:
+            tenant = uuid.UUID(str(claimed_tenant))
+        except ValueError:
+            return "ignored", None, "the refund event names no merchant"
+        await uow.set_tenant(tenant)
+        status, reason = await settle_refund(uow, tenant, refund_id, state)
+        await uow.set_system()
+        return status, tenant, reason
     if row.provider == STRIPE:
         outcome = event_outcome(payload)
         if outcome is None:
@@ -435,31 +470,88 @@ async def refund_order(
         await q.add_refunded(uow, order_id, amount)
         await uow.commit()
     try:
-        ref = await provider.refund(
+        state = await provider.refund(
             order_id,
             order.provider_ref,
             refund_id=refund_id,
             amount=amount,
             total=order.amount,
             currency=order.currency,
+            tenant_id=tenant,
         )
     except ProviderFailed as exc:
         async with db.uow(tenant) as uow:
-            await q.finish_refund(uow, refund_id, "failed", None, exc.detail)
-            await q.add_refunded(uow, order_id, -amount)
-            if order.kind == "top_up":
-                entry = await ledger_queries.entry_by_key(uow, tenant, SCOPE, f"payment_refund:{refund_id}")
-                if entry is not None:
-                    await ledger.reverse(uow, entry.id, key=f"payment_refund:{refund_id}:failed", scope=SCOPE)
+            await _undo_refund(uow, tenant, order, refund_id, amount, exc.detail)
             await uow.commit()
         raise
     async with db.uow(tenant) as uow:
-        await q.finish_refund(uow, refund_id, "succeeded", ref, None)
+        # the money is back, or on its way (a notification or the poll finishes a pending refund)
+        status = "succeeded" if state.status == "succeeded" else "pending"
+        await q.finish_refund(uow, refund_id, status, state.provider_ref, None)
         refund = await q.refund_by_key(uow, order_id, key)
         after = await q.order(uow, order_id)
         await uow.commit()
     assert refund is not None and after is not None
     return RefundResult(refund, after, replayed=False)
+
+
+async def _undo_refund(
+    uow: UnitOfWork, tenant: uuid.UUID, order: Order, refund_id: uuid.UUID, amount: int, reason: str | None
+) -> None:
+    """The provider refused or failed a refund: it is marked failed, the order's refunded amount given
+    back, and a top-up's booking reversed (the member holds the principal and bonus again)."""
+    await q.finish_refund(uow, refund_id, "failed", None, reason)
+    await q.add_refunded(uow, order.id, -amount)
+    if order.kind == "top_up":
+        entry = await ledger_queries.entry_by_key(uow, tenant, SCOPE, f"payment_refund:{refund_id}")
+        if entry is not None:
+            await ledger.reverse(uow, entry.id, key=f"payment_refund:{refund_id}:failed", scope=SCOPE)
+
+
+async def settle_refund(
+    uow: UnitOfWork, tenant: uuid.UUID, refund_id: uuid.UUID, state: RefundState
+) -> tuple[str, str | None]:
+    """A pending refund's end, from a notification or the poll (building block; tenant scope). Only a
+    pending refund moves, so duplicates and late repeats change nothing: succeeded is recorded,
+    failed undoes it (:func:`_undo_refund`). Returns (status, reason) for the inbox."""
+    refund = await q.refund(uow, refund_id, lock=True)
+    if refund is None:
+        return "ignored", "not one of this merchant's refunds"
+    if refund.status != "pending":
+        return "ignored", f"the refund is already {refund.status}"
+    if state.status == "pending":
+        return "ignored", "the refund is still in progress"
+    if state.status == "succeeded":
+        await q.finish_refund(uow, refund_id, "succeeded", state.provider_ref or refund.provider_ref, None)
+        return "processed", None
+    order = await q.order(uow, refund.order_id, lock=True)
+    assert order is not None
+    await _undo_refund(uow, tenant, order, refund_id, refund.amount, state.reason)
+    log.warning("refund failed at the provider", refund=str(refund_id), reason=state.reason)
+    return "processed", None
+
+
+async def reconcile_refunds(db: Database, settings: Settings, tenant: uuid.UUID, as_of: datetime) -> int:
+    """The poll for refunds the provider accepted but has not finished. Returns how many ended."""
+    async with db.uow(tenant) as uow:
+        in_flight = await q.refunds_in_flight(uow, as_of - POLL_AFTER)
+    ended = 0
+    for refund in in_flight:
+        assert refund.provider_ref is not None
+        try:
+            async with db.uow(tenant) as uow:
+                order = await q.order(uow, refund.order_id)
+                assert order is not None
+                provider = await _provider(uow, settings, tenant, order.provider)
+            state = await provider.refund_status(refund.id, refund.provider_ref)
+        except (ProviderFailed, PaymentsNotConfigured) as exc:
+            log.warning("refund reconciliation failed", refund=str(refund.id), error=exc.detail)
+            continue
+        async with db.uow(tenant) as uow:
+            status, _ = await settle_refund(uow, tenant, refund.id, state)
+            await uow.commit()
+        ended += status == "processed"
+    return ended
 
 
 # --- reading ------------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ class Payments:
     stripe: StripeStandin
     intents: dict[str, Obj] = field(default_factory=dict)
     refunds: dict[str, Obj] = field(default_factory=dict)
+    #: what a new refund is: "succeeded", or "pending" (finished later by :meth:`settle_refund`)
+    refund_status: str = "succeeded"
 
     def create_session(self, params: Obj) -> Obj:
         from lianka.billing.stripe_standin import StripeError
@@ -118,7 +120,7 @@ class Payments:
             "currency": intent["currency"],
             "payment_intent": pid,
             "charge": intent["latest_charge"],
-            "status": "succeeded",
+            "status": self.refund_status,
             "metadata": params.get("metadata", {}),
         }
         s._emit(
@@ -132,6 +134,17 @@ class Payments:
             },
         )
         return self.refunds[rid]
+
+    def settle_refund(self, rid: str, status: str = "succeeded") -> list[Obj]:
+        """A pending refund ends (``succeeded`` or ``failed``): the ``refund.updated`` (or
+        ``refund.failed``) event Stripe sends."""
+        refund = self.refunds[rid]
+        refund["status"] = status
+        if status == "failed":
+            refund["failure_reason"] = "expired_or_canceled_card"
+        start = len(self.stripe.events)
+        self.stripe._emit("refund.failed" if status == "failed" else "refund.updated", refund)
+        return self.stripe.events[start:]
 
 
 def routes(standin: StripeStandin, call: Any, found: Any) -> list[Any]:

@@ -113,6 +113,9 @@ class WeChatPayStandin:
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     sent: list[tuple[Notification, int]] = field(default_factory=list)
     auto_notify: bool = True
+    #: what a new refund answers: "SUCCESS", or "PROCESSING" (the bank takes its time; it is finished
+    #: later by :meth:`settle_refund`, which makes the refund notification)
+    refund_status: str = "SUCCESS"
 
     def __post_init__(self) -> None:
         self.platform_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -265,13 +268,44 @@ class WeChatPayStandin:
             "out_refund_no": no,
             "transaction_id": tx["transaction_id"],
             "out_trade_no": tx["out_trade_no"],
-            "status": "SUCCESS",
+            "status": self.refund_status,
             "create_time": datetime.now(UTC).isoformat(timespec="seconds"),
             "amount": {"refund": want, "total": tx["amount"]["total"], "currency": tx["amount"]["currency"]},
+            "_notify_url": body.get("notify_url") or tx["_request"]["notify_url"],
         }
         self.refunds[(mchid, no)] = refund
         tx.update(trade_state="REFUND", trade_state_desc="转入退款")
-        return refund
+        return _public(refund)
+
+    def query_refund(self, mchid: str, out_refund_no: str) -> Obj:
+        refund = self.refunds.get((mchid, out_refund_no))
+        if refund is None:
+            raise WeChatError(404, "RESOURCE_NOT_EXISTS", "refund does not exist")
+        return _public(refund)
+
+    def settle_refund(self, mchid: str, out_refund_no: str, status: str = "SUCCESS") -> Notification:
+        """A PROCESSING refund ends (SUCCESS, ABNORMAL or CLOSED): the signed, encrypted refund
+        notification WeChat Pay sends (``REFUND.<status>``)."""
+        refund = self.refunds[(mchid, out_refund_no)]
+        refund["status"] = status
+        if status == "SUCCESS":
+            refund["success_time"] = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+        resource = {
+            "mchid": mchid,
+            "out_trade_no": refund["out_trade_no"],
+            "transaction_id": refund["transaction_id"],
+            "out_refund_no": out_refund_no,
+            "refund_id": refund["refund_id"],
+            "refund_status": status,
+            "success_time": refund.get("success_time"),
+            "amount": {
+                "total": refund["amount"]["total"],
+                "refund": refund["amount"]["refund"],
+                "payer_total": refund["amount"]["total"],
+                "payer_refund": refund["amount"]["refund"],
+            },
+        }
+        return self._notification(mchid, resource, "refund", f"REFUND.{status}", "退款状态变更", refund["_notify_url"])
 
     # --- the member pays ------------------------------------------------------------------------------
 
@@ -291,20 +325,27 @@ class WeChatPayStandin:
         return self.notification(mchid, tx)
 
     def notification(self, mchid: str, tx: Obj, *, key: Any = None) -> Notification:
+        return self._notification(
+            mchid, _public(tx), "transaction", "TRANSACTION.SUCCESS", "支付成功", tx["_request"]["notify_url"], key=key
+        )
+
+    def _notification(
+        self, mchid: str, obj: Obj, original_type: str, event_type: str, summary: str, url: str, *, key: Any = None
+    ) -> Notification:
         creds = self.merchants[mchid][0]
-        resource = encrypt(creds.apiv3_key, json.dumps(_public(tx), ensure_ascii=False), "transaction")
+        resource = encrypt(creds.apiv3_key, json.dumps(obj, ensure_ascii=False), original_type)
         body = json.dumps(
             {
                 "id": str(uuid.uuid4()),
                 "create_time": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
                 "resource_type": "encrypt-resource",
-                "event_type": "TRANSACTION.SUCCESS",
-                "summary": "支付成功",
-                "resource": {**resource, "original_type": "transaction"},
+                "event_type": event_type,
+                "summary": summary,
+                "resource": {**resource, "original_type": original_type},
             },
             ensure_ascii=False,
         )
-        return Notification(tx["_request"]["notify_url"], body.encode(), self.signed_headers(body, key=key))
+        return Notification(url, body.encode(), self.signed_headers(body, key=key))
 
     async def notify(self, n: Notification) -> int:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -368,6 +409,10 @@ def build_app(standin: WeChatPayStandin) -> Litestar:
     async def refund(request: Request[Any, Any, Any]) -> Response[str]:
         return await call(request, standin.refund)
 
+    @get("/v3/refund/domestic/refunds/{no:str}")
+    async def refund_query(request: Request[Any, Any, Any], no: FromPath[str]) -> Response[str]:
+        return await call(request, lambda m, _: standin.query_refund(m, no))
+
     @get("/h5/{mchid:str}/{no:str}", media_type="text/html")
     async def h5_page(request: Request[Any, Any, Any], mchid: FromPath[str], no: FromPath[str]) -> Response[str]:
         tx = standin.transactions.get((mchid, no))
@@ -398,7 +443,9 @@ def build_app(standin: WeChatPayStandin) -> Litestar:
         return Response("paid", media_type="text/plain")
 
     return Litestar(
-        route_handlers=[certificates, create, query, refund, h5_page, h5_pay], debug=False, openapi_config=None
+        route_handlers=[certificates, create, query, refund, refund_query, h5_page, h5_pay],
+        debug=False,
+        openapi_config=None,
     )
 
 

@@ -28,7 +28,7 @@ from lianka.billing.payments import services as pay
 from lianka.billing.stripe_standin import StripeStandin
 from lianka.billing.wechatpay_standin import WeChatPayStandin
 from lianka.platform.db import Database
-from lianka.platform.errors import NotFound
+from lianka.platform.errors import DomainError, NotFound
 from lianka.platform.identity.sessions import STAFF_COOKIE
 from lianka.platform.identity.testing import AuthKit
 from lianka.platform.jobs import get_broker
@@ -526,3 +526,112 @@ async def test_membership_bought_online_starts_once_and_its_refund_goes_back_thr
     assert [r["amount"]["refund"] for r in kit.wechat.refunds.values() if r["out_trade_no"] == no] == [out.refunded]
     order = await pay.get_order(kit.db, tenant, started.order_id)
     assert (order.status, order.refunded_amount) == ("partially_refunded", out.refunded)
+
+
+# --- refunds the provider finishes later (PROCESSING / pending) -----------------------------------------
+
+
+async def paid_wechat_top_up(
+    kit: Kit, tenant_factory: Any, auth_kit: AuthKit
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]:
+    tenant, member = await shop(kit, tenant_factory, auth_kit, wechat=True)
+    started = await start(kit, tenant, member)
+    mchid = next(m for (m, no) in kit.wechat.transactions if no == started.order_id.hex)
+    assert await kit.wechat.notify(kit.wechat.pay(mchid, started.order_id.hex)) == 200
+    await settle(kit.db)
+    assert await balances(kit, tenant, member) == (30_000, 3_000)
+    return tenant, member, started.order_id, mchid
+
+
+async def refund_row(kit: Kit, tenant: uuid.UUID, refund_id: uuid.UUID) -> tuple[str, int]:
+    async with kit.db.uow(tenant) as uow:
+        row = (
+            await uow.session.execute(
+                text(
+                    "SELECT status, (SELECT refunded_amount FROM payment_orders o WHERE o.id = r.order_id) AS done "
+                    "FROM payment_refunds r WHERE id = :id"
+                ),
+                {"id": refund_id},
+            )
+        ).one()
+    return str(row.status), int(row.done)
+
+
+async def test_wechatpay_refund_in_progress_ends_by_its_notification_once(kit: Kit, tenant_factory, auth_kit) -> None:
+    tenant, member, order_id, mchid = await paid_wechat_top_up(kit, tenant_factory, auth_kit)
+    kit.wechat.refund_status = "PROCESSING"
+    try:
+        done = await pay.refund_order(kit.db, kit.settings, tenant, order_id, key="slow", amount=10_000)
+    finally:
+        kit.wechat.refund_status = "SUCCESS"
+    # accepted, not finished: pending, the principal held back from the member meanwhile
+    assert done.refund.status == "pending" and done.refund.provider_ref
+    assert await balances(kit, tenant, member) == (20_000, 2_000)
+    with pytest.raises(DomainError) as busy:
+        await pay.refund_order(kit.db, kit.settings, tenant, order_id, key="other", amount=1_000)
+    assert busy.value.type_slug == "refund-in-progress"
+    # WeChat Pay's REFUND.SUCCESS, delivered twice: recorded once
+    note = kit.wechat.settle_refund(mchid, done.refund.id.hex, "SUCCESS")
+    assert await kit.wechat.notify(note) == 200 and await kit.wechat.notify(note) == 200
+    await settle(kit.db)
+    assert await refund_row(kit, tenant, done.refund.id) == ("succeeded", 10_000)
+    assert await balances(kit, tenant, member) == (20_000, 2_000)
+
+
+async def test_wechatpay_refund_that_fails_later_gives_the_member_the_money_back(
+    kit: Kit, tenant_factory, auth_kit
+) -> None:
+    tenant, member, order_id, mchid = await paid_wechat_top_up(kit, tenant_factory, auth_kit)
+    kit.wechat.refund_status = "PROCESSING"
+    try:
+        done = await pay.refund_order(kit.db, kit.settings, tenant, order_id, key="bad", amount=30_000)
+    finally:
+        kit.wechat.refund_status = "SUCCESS"
+    assert await balances(kit, tenant, member) == (0, 0)
+    # the bank refuses (ABNORMAL): found by the poll before any notification, then the notification
+    kit.wechat.settle_refund(mchid, done.refund.id.hex, "ABNORMAL")
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    assert await pay.reconcile_refunds(kit.db, kit.settings, tenant, later) == 1
+    assert await pay.reconcile_refunds(kit.db, kit.settings, tenant, later) == 0  # nothing left in flight
+    assert await refund_row(kit, tenant, done.refund.id) == ("failed", 0)
+    assert await balances(kit, tenant, member) == (30_000, 3_000)  # principal and bonus back, exactly once
+    assert await order_status(kit, tenant, order_id) == "paid"
+    note = kit.wechat.settle_refund(mchid, done.refund.id.hex, "ABNORMAL")
+    assert await kit.wechat.notify(note) == 200
+    await settle(kit.db)
+    assert await balances(kit, tenant, member) == (30_000, 3_000)
+
+
+async def test_stripe_pending_refund_ends_by_refund_updated_or_the_poll(kit: Kit, tenant_factory, auth_kit) -> None:
+    tenant, member = await shop(kit, tenant_factory, auth_kit, wechat=False)
+    started = await start(kit, tenant, member)
+    session_id = started.redirect_url.rsplit("/", 1)[1] if started.redirect_url else ""
+    async with httpx.AsyncClient(base_url=kit.stripe.public_base) as browser:
+        assert (await browser.post(f"/checkout/{session_id}/pay")).status_code == 303
+    await settle(kit.db)
+    kit.stripe.payments.refund_status = "pending"
+    try:
+        first = await pay.refund_order(kit.db, kit.settings, tenant, started.order_id, key="p1", amount=10_000)
+    finally:
+        kit.stripe.payments.refund_status = "succeeded"
+    assert first.refund.status == "pending"
+    # refund.updated (succeeded), twice
+    events = kit.stripe.payments.settle_refund(str(first.refund.provider_ref), "succeeded")
+    assert await kit.stripe.deliver_all(events * 2) == [200, 200]
+    await settle(kit.db)
+    assert await refund_row(kit, tenant, first.refund.id) == ("succeeded", 10_000)
+    # a second one fails at Stripe; its refund.failed is lost, the poll finds it
+    kit.stripe.payments.refund_status = "pending"
+    try:
+        second = await pay.refund_order(kit.db, kit.settings, tenant, started.order_id, key="p2", amount=10_000)
+    finally:
+        kit.stripe.payments.refund_status = "succeeded"
+    kit.stripe.auto_deliver = False
+    try:
+        kit.stripe.payments.settle_refund(str(second.refund.provider_ref), "failed")
+    finally:
+        kit.stripe.auto_deliver = True
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    assert await pay.reconcile_refunds(kit.db, kit.settings, tenant, later) == 1
+    assert await refund_row(kit, tenant, second.refund.id) == ("failed", 10_000)
+    assert await balances(kit, tenant, member) == (20_000, 2_000)  # only the first refund stands

@@ -15,6 +15,17 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 State = Literal["paid", "pending", "failed", "expired"]
+RefundStatus = Literal["succeeded", "pending", "failed"]
+
+
+@dataclass(frozen=True)
+class RefundState:
+    """What the provider says of one refund: its reference and whether the money is back yet
+    (``pending``: accepted, the bank still working — a notification or the poll finishes it)."""
+
+    provider_ref: str
+    status: RefundStatus
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,17 @@ class Provider(Protocol):
     async def query(self, order_id: uuid.UUID, checkout_ref: str | None) -> Outcome: ...
 
     async def refund(
-        self, order_id: uuid.UUID, provider_ref: str, *, refund_id: uuid.UUID, amount: int, total: int, currency: str
-    ) -> str: ...
+        self,
+        order_id: uuid.UUID,
+        provider_ref: str,
+        *,
+        refund_id: uuid.UUID,
+        amount: int,
+        total: int,
+        currency: str,
+        tenant_id: uuid.UUID,
+    ) -> RefundState: ...
+
+    async def refund_status(self, refund_id: uuid.UUID, provider_ref: str) -> RefundState: ...
 
     async def verify(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]: ...

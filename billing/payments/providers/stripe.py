@@ -14,7 +14,7 @@ from typing import Any
 import stripe
 
 from lianka.billing.payments.errors import NotificationInvalid, ProviderFailed
-from lianka.billing.payments.providers import OrderRequest, Outcome, Started
+from lianka.billing.payments.providers import OrderRequest, Outcome, RefundState, RefundStatus, Started
 
 PAYMENT_METHODS = ["card", "alipay", "wechat_pay"]
 
@@ -73,22 +73,38 @@ class StripePayments:
         return session_outcome(session.to_dict(), order_id)
 
     async def refund(
-        self, order_id: uuid.UUID, provider_ref: str, *, refund_id: uuid.UUID, amount: int, total: int, currency: str
-    ) -> str:
+        self,
+        order_id: uuid.UUID,
+        provider_ref: str,
+        *,
+        refund_id: uuid.UUID,
+        amount: int,
+        total: int,
+        currency: str,
+        tenant_id: uuid.UUID,
+    ) -> RefundState:
         try:
             refund = await self._client.v1.refunds.create_async(
                 params={
                     "payment_intent": provider_ref,
                     "amount": amount,
-                    "metadata": {"lianka_refund": str(refund_id)},
+                    "metadata": {**metadata(tenant_id, order_id), "lianka_refund": str(refund_id)},
                 },
                 options={"idempotency_key": f"lianka-refund-{refund_id}"},
             )
         except stripe.StripeError as exc:
             raise ProviderFailed(f"Stripe: {exc.user_message or exc}") from None
-        if refund.status not in ("succeeded", "pending"):
+        state = refund_state(refund.to_dict())
+        if state.status == "failed":
             raise ProviderFailed(f"Stripe refund {refund.id} is {refund.status}")
-        return refund.id
+        return state
+
+    async def refund_status(self, refund_id: uuid.UUID, provider_ref: str) -> RefundState:
+        try:
+            refund = await self._client.v1.refunds.retrieve_async(provider_ref)
+        except stripe.StripeError as exc:
+            raise ProviderFailed(f"Stripe: {exc.user_message or exc}") from None
+        return refund_state(refund.to_dict())
 
     async def verify(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         try:
@@ -115,6 +131,19 @@ def session_outcome(session: Mapping[str, Any], order_id: uuid.UUID) -> Outcome:
     if session.get("status") == "expired":
         return Outcome(order_id, "expired", tenant_ref=tenant)
     return Outcome(order_id, "pending", tenant_ref=tenant)
+
+
+_REFUND_STATES: dict[str, RefundStatus] = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"}
+
+
+def refund_state(refund: Mapping[str, Any]) -> RefundState:
+    """A Stripe Refund: succeeded, pending (or waiting on the customer), else failed / canceled."""
+    raw = str(refund.get("status") or "")
+    status = _REFUND_STATES.get(raw, "failed")
+    reason = (
+        None if status != "failed" else f"Stripe: refund {raw} ({refund.get('failure_reason') or 'no reason given'})"
+    )
+    return RefundState(str(refund.get("id") or ""), status, reason)
 
 
 def event_outcome(event: Mapping[str, Any]) -> Outcome | None:

@@ -23,7 +23,7 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.core import Core
 
 from lianka.billing.payments.errors import NotificationInvalid, ProviderFailed
-from lianka.billing.payments.providers import OrderRequest, Outcome, Started, State
+from lianka.billing.payments.providers import OrderRequest, Outcome, RefundState, RefundStatus, Started, State
 
 GATEWAY = "https://api.mch.weixin.qq.com"
 #: how old a notification's timestamp may be (seconds), against replays of old captures
@@ -148,8 +148,16 @@ class WeChatPayments:
         return transaction_outcome(body)
 
     async def refund(
-        self, order_id: uuid.UUID, provider_ref: str, *, refund_id: uuid.UUID, amount: int, total: int, currency: str
-    ) -> str:
+        self,
+        order_id: uuid.UUID,
+        provider_ref: str,
+        *,
+        refund_id: uuid.UUID,
+        amount: int,
+        total: int,
+        currency: str,
+        tenant_id: uuid.UUID,
+    ) -> RefundState:
         pay = await self._pay()
         body = await self._call(
             pay.refund,
@@ -157,9 +165,14 @@ class WeChatPayments:
             amount={"refund": amount, "total": total, "currency": currency},
             transaction_id=provider_ref,
         )
-        if body.get("status") not in ("SUCCESS", "PROCESSING"):
+        state = refund_state(body)
+        if state.status == "failed":
             raise ProviderFailed(f"WeChat Pay refund is {body.get('status')}")
-        return str(body["refund_id"])
+        return state
+
+    async def refund_status(self, refund_id: uuid.UUID, provider_ref: str) -> RefundState:
+        pay = await self._pay()
+        return refund_state(await self._call(pay.query_refund, out_refund_no=refund_id.hex))
 
     async def verify(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         """The notification, its ``resource`` decrypted; :class:`NotificationInvalid` for a bad or
@@ -179,6 +192,17 @@ class WeChatPayments:
         if not isinstance(data, dict):
             raise NotificationInvalid("The notification does not verify (Wechatpay-Signature) or decrypt (APIv3 key)")
         return data
+
+
+_REFUND_STATES: dict[str, RefundStatus] = {"SUCCESS": "succeeded", "PROCESSING": "pending"}
+
+
+def refund_state(refund: Mapping[str, Any]) -> RefundState:
+    """A v3 refund (the refund's answer, its query, or a refund notification's resource, which calls
+    the status ``refund_status``): SUCCESS, PROCESSING, or failed (ABNORMAL, CLOSED)."""
+    raw = str(refund.get("status") or refund.get("refund_status") or "")
+    status = _REFUND_STATES.get(raw, "failed")
+    return RefundState(str(refund.get("refund_id") or ""), status, None if status != "failed" else f"WeChat Pay: {raw}")
 
 
 def transaction_outcome(tx: Mapping[str, Any]) -> Outcome:
