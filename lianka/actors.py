@@ -19,6 +19,7 @@ import lianka.billing.payouts.jobs  # noqa: E402
 import lianka.platform.builtin_jobs  # noqa: E402
 import lianka.platform.identity.jobs  # noqa: E402
 import lianka.tenants.jobs  # noqa: E402
+import lianka.tenants.reports.jobs  # noqa: E402
 import lianka.tenants.statement_jobs  # noqa: E402
 
 __all__ = ["broker", "lianka"]
