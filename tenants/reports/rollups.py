@@ -69,9 +69,7 @@ async def refresh(db: Database, tenant: uuid.UUID) -> RefreshResult:
     return result
 
 
-async def rebuild(
-    db: Database, tenant: uuid.UUID, progress: Callable[[int, int], None] | None = None
-) -> RefreshResult:
+async def rebuild(db: Database, tenant: uuid.UUID, progress: Callable[[int, int], None] | None = None) -> RefreshResult:
     """Use case: every day of the merchant's history rolled up again from scratch, a month of days per
     transaction (``progress(done, total)`` after each). Rows of days that no longer have movements are
     dropped first; a tick running meanwhile recomputes the same days from the same rows, so the two

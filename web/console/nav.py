@@ -37,6 +37,8 @@ class MenuItem:
 
 
 _ITEMS = (
+    # the HQ dashboard (概览) is the console's home for back-office staff
+    MenuItem("dashboard", N_("Dashboard"), (P.REPORTS_READ,), "/console/dashboard"),
     # the checklist reveals whether staff and POS clients exist: for those who may see them
     MenuItem("start", N_("Getting started"), (P.STAFF_READ, P.CLIENTS_READ), "/console/start"),
     MenuItem("till", N_("Till"), (P.SALES_WRITE, P.MEMBERS_READ), "/console/till"),

@@ -138,7 +138,10 @@ async def test_rollups_equal_an_independent_computation_per_day_and_branch(
     await rollups.refresh(db, other)
     assert await rolled_up(db, other) == await expected(db, other)
     async with db.uow(tenant) as uow:
-        assert await uow.session.scalar(text("SELECT count(*) FROM report_daily WHERE tenant_id <> :t"), {"t": tenant}) == 0
+        assert (
+            await uow.session.scalar(text("SELECT count(*) FROM report_daily WHERE tenant_id <> :t"), {"t": tenant})
+            == 0
+        )
 
 
 async def test_a_tick_rolls_up_only_new_days_and_a_rerun_changes_nothing(
