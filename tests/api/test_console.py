@@ -212,6 +212,7 @@ def menu_of(html: str) -> list[str]:
         (
             "owner",
             [
+                "dashboard",
                 "start",
                 "till",
                 "members",
@@ -231,6 +232,7 @@ def menu_of(html: str) -> list[str]:
         (
             "analyst",
             [
+                "dashboard",
                 "start",
                 "members",
                 "programme",
@@ -248,6 +250,7 @@ def menu_of(html: str) -> list[str]:
         (
             "manager",
             [
+                "dashboard",
                 "till",
                 "members",
                 "programme",
