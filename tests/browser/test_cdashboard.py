@@ -5,9 +5,11 @@ switching the period to the last 30 days (htmx) redraws it; the daily sales char
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,8 +60,8 @@ async def arrange(db: Any) -> tuple[str, int]:
         when = now - timedelta(days=day, hours=1)
         for i, branch in enumerate(ids):
             amount = 2_000 + 700 * ((day + i) % 5)
-            member = members[(day + i) % 3] if (day + i) % 2 == 0 else None
-            basket = schemas.Basket(amount=amount, member_id=member, business_time=when)
+            buyer = members[(day + i) % 3] if (day + i) % 2 == 0 else None
+            basket = schemas.Basket(amount=amount, member_id=buyer, business_time=when)
             await sales.sale(db, tenant, basket, uuid.uuid4().hex, branch)
             total += amount
     await stored_value.top_up(
@@ -94,6 +96,7 @@ async def test_the_owner_reads_the_dashboard_switches_the_period_and_downloads_a
     async with page.expect_download() as info:
         await page.get_by_test_id("download-sales-csv").click()
     download = await info.value
-    rows = csv_table(open(await download.path(), "rb").read())  # noqa: ASYNC230
+    path = Path(await download.path())
+    rows = csv_table(await asyncio.to_thread(path.read_bytes))
     assert len(rows) == 31
     assert sum(Decimal(r[1]) + Decimal(r[2]) for r in rows[1:]) * 100 == total

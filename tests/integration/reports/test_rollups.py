@@ -107,8 +107,8 @@ async def expected(db: Database, tenant: uuid.UUID) -> dict[tuple[date, uuid.UUI
         out[key]["topup_bonus"] += t["bonus"]
     for j in joins:
         out[(j["joined_at"].astimezone(TZ).date(), j["branch_id"] or q.NO_BRANCH)]["new_members"] += 1
-    for key, who in buyers.items():
-        out[key]["buying_members"] = len(who)
+    for key, bought in buyers.items():
+        out[key]["buying_members"] = len(bought)
     return {k: {f: v for f, v in figures.items() if v} for k, figures in out.items()}
 
 
