@@ -91,7 +91,7 @@ async def test_forgot_password_read_the_email_reset_and_sign_in(
     await visit.check("reset-done")
 
     await sign_in(visit, email, NEW_PASSWORD)
-    await page.wait_for_url("**/console/dashboard")
+    await page.wait_for_url("**/console/start")
 
     # the link worked once: now it says so and leads to asking again
     await page.goto(link)

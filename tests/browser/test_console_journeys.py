@@ -79,8 +79,6 @@ async def test_sign_up_verify_sign_in_set_up_branches_switch_language_sign_out(
     await page.wait_for_url("**/sign-in**")
     await visit.check("sign-in")
     await sign_in(visit, email)
-    await page.wait_for_url("**/console/dashboard")  # the console's home
-    await visit.goto("/console/start")
     await page.wait_for_url("**/console/start")
     assert await page.get_by_test_id("merchant-name").inner_text() == name
     assert await page.locator("[data-step][data-done=false]").count() == 6

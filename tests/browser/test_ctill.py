@@ -57,8 +57,6 @@ async def test_sign_up_to_the_first_sale_at_the_web_till(
     await page.wait_for_selector(f"text={email}")
     await page.goto(await asyncio.to_thread(served.mailed_link, email, "/verify-email"))
     await sign_in(visit, email)
-    await page.wait_for_url("**/console/dashboard")  # the console's home
-    await visit.goto("/console/start")
     await page.wait_for_url("**/console/start")
 
     # add a branch, from the checklist
