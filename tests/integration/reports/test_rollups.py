@@ -193,3 +193,27 @@ async def test_a_crash_between_the_days_and_the_mark_reruns_to_the_same_figures(
     done = await rollups.rebuild(db, tenant, progress=lambda n, total: seen.append((n, total)))
     assert await rolled_up(db, tenant) == want
     assert seen[0] == (0, done.days) and seen[-1] == (done.days, done.days)
+
+
+async def test_the_job_is_listed_and_the_rebuild_command_draws_its_bar(
+    db: Database, tenant_factory: Any, member_factory: Any
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    import lianka.actors  # noqa: F401 - registers every periodic job
+    from lianka.cli import app
+
+    tenant, _ = await activity(db, tenant_factory, member_factory)
+    async with db.uow(system=True) as uow:
+        slug = await uow.session.scalar(text("SELECT slug FROM merchants WHERE id = :t"), {"t": tenant})
+    runner = CliRunner()
+    listed = await asyncio.to_thread(runner.invoke, app, ["jobs", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "report-rollups" in listed.output and "* * * * *" in listed.output
+    built = await asyncio.to_thread(runner.invoke, app, ["reports", "rebuild", "--merchant", str(slug)])
+    assert built.exit_code == 0, built.output + repr(built.exception)
+    assert "days rolled up" in built.output
+    assert await rolled_up(db, tenant) == await expected(db, tenant)
+    unknown = await asyncio.to_thread(runner.invoke, app, ["reports", "rebuild", "--merchant", "no-such-shop"])
+    assert unknown.exit_code == 2
