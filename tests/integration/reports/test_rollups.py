@@ -217,3 +217,52 @@ async def test_the_job_is_listed_and_the_rebuild_command_draws_its_bar(
     assert await rolled_up(db, tenant) == await expected(db, tenant)
     unknown = await asyncio.to_thread(runner.invoke, app, ["reports", "rebuild", "--merchant", "no-such-shop"])
     assert unknown.exit_code == 2
+
+
+async def test_coupons_and_expired_points_are_rolled_up(db: Database, tenant_factory: Any, member_factory: Any) -> None:
+    """A coupon issued from the console (no branch) and redeemed at A's till, and points that expire
+    (the expiry job: no branch) — each on its own local day."""
+    from datetime import timedelta
+
+    from lianka.alliance.ledger.jobs import expire_book
+    from lianka.tenants.domain.pricing import CouponKind
+    from lianka.tenants.domain.programme import ExpiryPolicy, PointsConfig
+    from lianka.tenants.services import accounts
+    from lianka.tenants.services import coupons as coupon_svc
+
+    tenant = await tenant_factory("券与过期", timezone="Asia/Shanghai")
+    member = await member_factory(tenant)
+    programme = Programme(points=PointsConfig(expiry=ExpiryPolicy(months=1)))
+    async with db.uow(tenant) as uow:
+        a = await uow.session.scalar(
+            text("INSERT INTO branches (tenant_id, code, name) VALUES (:t, 'A', 'A') RETURNING id"), {"t": tenant}
+        )
+        await set_programme(uow, programme, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+        await accounts.award_points(
+            uow, member, 30, programme=programme, reason="x", key="old", business_time=D1 - timedelta(days=70)
+        )
+        template = await coupon_svc.create_template(
+            uow, coupon_svc.TemplateSpec(code="c1", name="1 yuan", kind=CouponKind.FIXED, amount_off=100, valid_days=30)
+        )
+        coupon = await coupon_svc.issue(uow, template.id, member, now=D1 - timedelta(days=1))
+        await uow.commit()
+    sold, _ = await pos_sales.sale(
+        db,
+        tenant,
+        schemas.Basket(amount=5_000, member_id=member, coupons=[coupon.code], business_time=D1),
+        uuid.uuid4().hex,
+        a,
+    )
+    expired = await expire_book(db, tenant, D1)
+    assert expired >= 1
+    await rollups.refresh(db, tenant)
+    got = await rolled_up(db, tenant)
+    async with db.uow(tenant) as uow:
+        issued_at = await uow.session.scalar(text("SELECT issued_at FROM coupons"))
+    issued_day = issued_at.astimezone(TZ).date()  # stamped when written
+    assert got[(issued_day, q.NO_BRANCH)]["coupons_issued"] == 1
+    assert got[(date(2026, 11, 3), a)]["coupons_redeemed"] == 1
+    assert got[(date(2026, 11, 3), a)]["sales_member"] == 4_900  # net of the coupon
+    assert got[(date(2026, 9, 26), q.NO_BRANCH)]["points_expired"] == 30  # the lot's expiry, local day
+    assert all(f.get("points_expired", 0) == 0 for (_, branch), f in got.items() if branch != q.NO_BRANCH)
+    assert sold.sale_id is not None
