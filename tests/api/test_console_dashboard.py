@@ -130,6 +130,13 @@ async def test_every_figure_equals_an_independent_computation(
     rows = {r[0]: r for r in branches["branches"][1:]}
     assert Decimal(str(rows["A"][2])) * 100 == want["per_branch"][a]
 
+    # the other merchant's branch is not a branch here; a bad chart is a bad request
+    other_branch = (await independent(db, other))["per_branch"]
+    assert (await console.get(f"{NOVEMBER}&branch={next(iter(other_branch))}")).status_code == 404
+    assert (await console.get("/console/dashboard/download/ledger.csv")).status_code == 400
+    one = (await console.get(f"{NOVEMBER}&branch={a}", headers={"Accept-Language": "en"})).text
+    assert tile(one, "sales") == money(want["per_branch"][a]) and 'data-testid="sales-B"' not in one
+
     # Chinese: the same figures, the labels translated
     client.cookies.set(LANG_COOKIE, "zh-CN")
     zh = (await console.get(NOVEMBER)).text
