@@ -62,7 +62,12 @@ async def refresh_in(uow: UnitOfWork, tenant: uuid.UUID) -> RefreshResult:
 
 
 async def refresh(db: Database, tenant: uuid.UUID) -> RefreshResult:
-    """Use case: one tick of the rollup for one merchant, in one transaction."""
+    """Use case: one tick of the rollup for one merchant, in one transaction — or, for a merchant
+    never rolled up (no mark: its whole history is new), a :func:`rebuild` in chunks."""
+    async with db.uow(tenant) as uow:
+        first = await q.mark(uow, tenant) is None
+    if first:
+        return await rebuild(db, tenant)
     async with db.uow(tenant) as uow:
         result = await refresh_in(uow, tenant)
         await uow.commit()
