@@ -20,6 +20,7 @@ import lianka.platform.builtin_jobs  # noqa: E402
 import lianka.platform.identity.jobs  # noqa: E402
 import lianka.tenants.jobs  # noqa: E402
 import lianka.tenants.marketing.jobs  # noqa: E402
+import lianka.tenants.reports.jobs  # noqa: E402
 import lianka.tenants.statement_jobs  # noqa: E402
 
 __all__ = ["broker", "lianka"]

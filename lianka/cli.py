@@ -25,6 +25,7 @@ from lianka.billing.payouts import cli as payouts_cli
 from lianka.platform import devservices
 from lianka.platform.settings import Settings, get_settings
 from lianka.tenants import cli as members_cli
+from lianka.tenants.reports import cli as reports_cli
 
 app = typer.Typer(
     help="Lianka (联卡) — membership marketing for merchants, chains and alliances.",
@@ -42,6 +43,7 @@ app.add_typer(settlement_cli.app, name="settlement")
 app.add_typer(members_cli.app, name="members")
 app.add_typer(billing_cli.app, name="billing")
 app.add_typer(payouts_cli.app, name="payouts")
+app.add_typer(reports_cli.app, name="reports")
 
 
 @contextmanager

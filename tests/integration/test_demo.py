@@ -44,6 +44,7 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
                     "programme_versions",
                     "alliance_partners",
                     "alliance_spokes",
+                    "report_daily",
                 )
             }
             named = await conn.scalar(text("SELECT count(*) FROM member_profiles WHERE name <> ''"))
@@ -54,13 +55,15 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
     first, second, counts = asyncio.run(run())
     assert first.startswith("demo seeded")
     assert "already has data" in second
+    # four weeks of history at demo-tea's three branches, rolled up for the dashboard (a row per day and branch)
+    assert counts.pop("report_daily") >= 28 * 3
     assert counts == {
         "merchants": 2,
         "branches": 4,
         "staff_users": 2,
         "api_clients": 1,
         "memberships": len(DEMO_MEMBERS),
-        "sales": len(DEMO_MEMBERS) + 1,
+        "sales": len(DEMO_MEMBERS) + 1 + 28 * 6 * 3,
         "top_ups": 1,
         "programme_versions": 1,
         "named": len(DEMO_MEMBERS),

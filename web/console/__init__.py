@@ -16,6 +16,7 @@ from lianka.web.console.billing import BillingPages
 from lianka.web.console.branches import BranchPages
 from lianka.web.console.clients import ClientPages
 from lianka.web.console.coupons import CouponPages
+from lianka.web.console.dashboard import DashboardPages
 from lianka.web.console.erasures import ErasurePages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
 from lianka.web.console.join_posters import JoinPosterPages
@@ -48,6 +49,7 @@ def console_router() -> Router:
             AuthPages,
             MerchantPages,
             OnboardingPages,
+            DashboardPages,
             BranchPages,
             JoinPosterPages,
             MemberPages,

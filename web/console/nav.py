@@ -39,6 +39,8 @@ class MenuItem:
 
 
 _ITEMS = (
+    # the HQ dashboard (概览): first in the menu, not the landing page (NOT_LANDING)
+    MenuItem("dashboard", N_("Dashboard"), (P.REPORTS_READ,), "/console/dashboard"),
     # the checklist reveals whether staff and POS clients exist: for those who may see them
     MenuItem("start", N_("Getting started"), (P.STAFF_READ, P.CLIENTS_READ), "/console/start"),
     MenuItem("till", N_("Till"), (P.SALES_WRITE, P.MEMBERS_READ), "/console/till"),
@@ -66,7 +68,12 @@ def menu_for(principal: Principal | None) -> list[MenuItem]:
     return [item for item in _ITEMS if item.visible_to(principal)]
 
 
+#: first in the menu but not where ``/console`` lands: a new merchant's first stop is the checklist,
+#: a cashier's the till (the dashboard is one click away)
+NOT_LANDING = frozenset({"dashboard"})
+
+
 def landing(principal: Principal) -> str:
-    """Where ``/console`` takes this principal: the first page of its menu."""
-    items = menu_for(principal)
+    """Where ``/console`` takes this principal: the first page of its menu (the dashboard aside)."""
+    items = [item for item in menu_for(principal) if item.key not in NOT_LANDING]
     return items[0].href if items else "/console/merchants"

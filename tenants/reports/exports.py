@@ -1,0 +1,81 @@
+"""Each dashboard chart as a table, and that table as CSV (UTF-8 with a BOM, for Excel) or XLSX.
+Money is exact decimal major units (``12.34``), never a float; text cells are neutralised against
+formula injection (``platform.cells``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from lianka.platform.cells import safe_row
+from lianka.platform.money import minor_digits
+from lianka.tenants.reports.dashboard import Dashboard
+
+CHARTS = ("sales", "points", "tiers", "branches")
+FORMATS = ("csv", "xlsx")
+
+
+class UnknownChart(ValueError):
+    pass
+
+
+def _major(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-minor_digits(currency))
+
+
+def table(d: Dashboard, chart: str) -> tuple[list[str], list[list[object]]]:
+    """(header, rows) of one chart; the header is English (column names, as the API's files)."""
+    c = d.currency
+    if chart == "sales":
+        return ["date", f"member sales ({c})", f"non-member sales ({c})"], [
+            [x.day.isoformat(), _major(x.sales_member, c), _major(x.sales_nonmember, c)] for x in d.daily
+        ]
+    if chart == "points":
+        return ["date", "points issued", "points redeemed", "points expired"], [
+            [x.day.isoformat(), x.points_issued, x.points_redeemed, x.points_expired] for x in d.daily
+        ]
+    if chart == "tiers":
+        return ["tier", "members"], [[tier or "-", n] for tier, n in d.tiers or []]
+    if chart == "branches":
+        header = ["branch", "name", f"sales ({c})", "buying members", f"top-ups collected ({c})"]
+        header += [f"stored value consumed ({c})", f"net owed by HQ {d.month} ({c})"]
+        return header, [
+            [
+                b.code,
+                b.name,
+                _major(b.sales, c),
+                b.members,
+                _major(b.topups, c),
+                _major(b.sv_consumed, c),
+                _major(b.net_owed, c),
+            ]
+            for b in d.branches
+        ]
+    raise UnknownChart(chart)
+
+
+def to_csv(header: list[str], rows: list[list[object]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(safe_row(r) for r in rows)
+    return ("\ufeff" + buf.getvalue()).encode()
+
+
+def to_xlsx(header: list[str], rows: list[list[object]], title: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = title[:31]
+    ws.append(header)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        ws.append(safe_row(r))
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -1,0 +1,212 @@
+"""The SQL of the reports: the daily rollup (days written since the mark, rewriting whole days, the
+mark itself) and the dashboard's read models. Every statement runs in the merchant's unit of work
+(row-level security scopes it); none commits.
+
+A day is a local day in the merchant's time zone (``:tz``) of the movement's *business* time, so an
+offline sale synced days late lands on the day it was made; what marks it as new is its *write*
+time (``created_at`` / ``posted_at``), compared with the mark."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import text
+
+from lianka.platform.db import UnitOfWork
+
+#: the branch of movements that belong to none (a points expiry, a coupon sent from the console)
+NO_BRANCH = uuid.UUID(int=0)
+
+#: the rollup's figures, in the table's column order
+FIGURES = (
+    "sales_count_member",
+    "sales_count_nonmember",
+    "sales_member",
+    "sales_nonmember",
+    "refunds",
+    "buying_members",
+    "new_members",
+    "points_issued",
+    "points_redeemed",
+    "points_expired",
+    "topup_principal",
+    "topup_bonus",
+    "sv_consumed_principal",
+    "sv_consumed_bonus",
+    "coupons_issued",
+    "coupons_redeemed",
+)
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('report_rollup'), hashtext(CAST(CAST(:t AS uuid) AS text)))")
+_MARK = text("SELECT mark FROM report_marks WHERE tenant_id = :t")
+_SET_MARK = text("""
+INSERT INTO report_marks (tenant_id, mark) VALUES (:t, :m)
+ON CONFLICT (tenant_id) DO UPDATE SET mark = GREATEST(report_marks.mark, EXCLUDED.mark), updated_at = now()
+""")
+_NOW = text("SELECT now()")
+
+#: the local days that rows written after :since (every row when NULL) belong to
+_DAYS = text("""
+WITH since AS (SELECT COALESCE(CAST(:since AS timestamptz), '-infinity'::timestamptz) AS s)
+SELECT DISTINCT d FROM (
+  SELECT (business_time AT TIME ZONE :tz)::date FROM sales, since WHERE tenant_id = :t AND created_at > since.s
+  UNION ALL
+  SELECT (business_time AT TIME ZONE :tz)::date FROM refunds, since WHERE tenant_id = :t AND created_at > since.s
+  UNION ALL
+  SELECT (business_time AT TIME ZONE :tz)::date FROM top_ups, since WHERE tenant_id = :t AND created_at > since.s
+  UNION ALL
+  SELECT (business_time AT TIME ZONE :tz)::date FROM ledger_entries, since
+   WHERE tenant_id = :t AND posted_at > since.s
+  UNION ALL
+  SELECT (joined_at AT TIME ZONE :tz)::date FROM memberships, since WHERE tenant_id = :t AND joined_at > since.s
+  UNION ALL
+  SELECT (issued_at AT TIME ZONE :tz)::date FROM coupons, since WHERE tenant_id = :t AND issued_at > since.s
+  UNION ALL
+  SELECT (redeemed_at AT TIME ZONE :tz)::date FROM coupons, since WHERE tenant_id = :t AND redeemed_at > since.s
+) AS x(d)
+ORDER BY d
+""")
+
+_DELETE_DAYS = text("DELETE FROM report_daily WHERE tenant_id = :t AND day = ANY(:days)")
+_DELETE_ALL = text("DELETE FROM report_daily WHERE tenant_id = :t")
+
+#: the days :days rolled up from scratch, straight from the journal and the POS tables. :lo/:hi bound
+#: the business times (a superset of the days, for the indexes); the day test is exact.
+_ROLLUP = text("""
+WITH
+s AS (
+  SELECT (business_time AT TIME ZONE :tz)::date AS day, branch_id,
+         count(*) FILTER (WHERE member_id IS NOT NULL) AS sales_count_member,
+         count(*) FILTER (WHERE member_id IS NULL) AS sales_count_nonmember,
+         COALESCE(sum(gross - member_discount - coupon_total) FILTER (WHERE member_id IS NOT NULL), 0) AS sales_member,
+         COALESCE(sum(gross - member_discount - coupon_total) FILTER (WHERE member_id IS NULL), 0) AS sales_nonmember,
+         count(DISTINCT member_id) AS buying_members,
+         sum(sv_principal) AS sv_p, sum(sv_bonus) AS sv_b
+    FROM sales
+   WHERE tenant_id = :t AND business_time >= :lo AND business_time < :hi
+     AND (business_time AT TIME ZONE :tz)::date = ANY(:days)
+   GROUP BY 1, 2),
+r AS (
+  SELECT (r.business_time AT TIME ZONE :tz)::date AS day, r.branch_id,
+         COALESCE(sum(r.amount) FILTER (WHERE s.member_id IS NOT NULL), 0) AS member_amount,
+         COALESCE(sum(r.amount) FILTER (WHERE s.member_id IS NULL), 0) AS nonmember_amount,
+         sum(r.sv_principal_restored) AS sv_p, sum(r.sv_bonus_restored) AS sv_b
+    FROM refunds r JOIN sales s ON s.tenant_id = r.tenant_id AND s.id = r.sale_id
+   WHERE r.tenant_id = :t AND r.business_time >= :lo AND r.business_time < :hi
+     AND (r.business_time AT TIME ZONE :tz)::date = ANY(:days)
+   GROUP BY 1, 2),
+tu AS (
+  SELECT (business_time AT TIME ZONE :tz)::date AS day, branch_id, sum(principal) AS p, sum(bonus) AS b
+    FROM top_ups
+   WHERE tenant_id = :t AND business_time >= :lo AND business_time < :hi
+     AND (business_time AT TIME ZONE :tz)::date = ANY(:days)
+   GROUP BY 1, 2),
+m AS (
+  SELECT (joined_at AT TIME ZONE :tz)::date AS day, COALESCE(branch_id, CAST(:nil AS uuid)) AS branch_id, count(*) AS n
+    FROM memberships
+   WHERE tenant_id = :t AND joined_at >= :lo AND joined_at < :hi AND (joined_at AT TIME ZONE :tz)::date = ANY(:days)
+   GROUP BY 1, 2),
+pm AS (
+  SELECT (e.business_time AT TIME ZONE :tz)::date AS day,
+         COALESCE(CAST(NULLIF(e.refs->>'branch', '') AS uuid), sa.branch_id, CAST(:nil AS uuid)) AS branch_id,
+         e.kind, (e.reverses_id IS NOT NULL OR e.kind = 'points_clawed_back') AS undo, p.amount
+    FROM ledger_entries e
+    JOIN ledger_postings p ON p.tenant_id = e.tenant_id AND p.entry_id = e.id
+    JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
+                          AND a.owner_kind = 'member' AND a.kind = 'points'
+    LEFT JOIN sales sa ON sa.tenant_id = e.tenant_id AND sa.id = CAST(NULLIF(e.refs->>'sale', '') AS uuid)
+   WHERE e.tenant_id = :t AND e.business_time >= :lo AND e.business_time < :hi
+     AND (e.business_time AT TIME ZONE :tz)::date = ANY(:days)),
+pts AS (
+  SELECT day, branch_id,
+         COALESCE(sum(amount) FILTER (WHERE amount > 0 AND NOT undo), 0)
+           + COALESCE(sum(amount) FILTER (WHERE amount < 0 AND undo), 0) AS issued,
+         COALESCE(-sum(amount) FILTER (WHERE amount < 0 AND NOT undo AND kind <> 'expiry'), 0)
+           - COALESCE(sum(amount) FILTER (WHERE amount > 0 AND undo), 0) AS redeemed,
+         COALESCE(-sum(amount) FILTER (WHERE amount < 0 AND NOT undo AND kind = 'expiry'), 0) AS expired
+    FROM pm GROUP BY 1, 2),
+ci AS (
+  SELECT (issued_at AT TIME ZONE :tz)::date AS day, CAST(:nil AS uuid) AS branch_id, count(*) AS n
+    FROM coupons
+   WHERE tenant_id = :t AND issued_at >= :lo AND issued_at < :hi AND (issued_at AT TIME ZONE :tz)::date = ANY(:days)
+   GROUP BY 1),
+cr AS (
+  SELECT (c.redeemed_at AT TIME ZONE :tz)::date AS day, COALESCE(s.branch_id, CAST(:nil AS uuid)) AS branch_id, count(*) AS n
+    FROM coupons c LEFT JOIN sales s ON s.tenant_id = c.tenant_id AND s.id = c.redeemed_sale_id
+   WHERE c.tenant_id = :t AND c.redeemed_at >= :lo AND c.redeemed_at < :hi
+     AND (c.redeemed_at AT TIME ZONE :tz)::date = ANY(:days)
+   GROUP BY 1, 2),
+u AS (
+  SELECT day, branch_id, sales_count_member, sales_count_nonmember, sales_member, sales_nonmember,
+         0 AS refunds, buying_members, 0 AS new_members, 0 AS pi, 0 AS pr, 0 AS pe, 0 AS tp, 0 AS tb,
+         sv_p AS cp, sv_b AS cb, 0 AS ci, 0 AS cr FROM s
+  UNION ALL SELECT day, branch_id, 0, 0, -member_amount, -nonmember_amount, member_amount + nonmember_amount,
+         0, 0, 0, 0, 0, 0, 0, -sv_p, -sv_b, 0, 0 FROM r
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, p, b, 0, 0, 0, 0 FROM tu
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM m
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, issued, redeemed, expired, 0, 0, 0, 0, 0, 0 FROM pts
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, 0 FROM ci
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n FROM cr)
+INSERT INTO report_daily (tenant_id, day, branch_id, currency, sales_count_member, sales_count_nonmember,
+                          sales_member, sales_nonmember, refunds, buying_members, new_members, points_issued,
+                          points_redeemed, points_expired, topup_principal, topup_bonus, sv_consumed_principal,
+                          sv_consumed_bonus, coupons_issued, coupons_redeemed)
+SELECT CAST(:t AS uuid), day, branch_id, CAST(:currency AS text), sum(sales_count_member), sum(sales_count_nonmember), sum(sales_member),
+       sum(sales_nonmember), sum(refunds), sum(buying_members), sum(new_members), sum(pi), sum(pr), sum(pe),
+       sum(tp), sum(tb), sum(cp), sum(cb), sum(ci), sum(cr)
+  FROM u GROUP BY day, branch_id
+""")
+
+
+async def lock(uow: UnitOfWork, tenant: uuid.UUID) -> None:
+    """One rollup of a merchant at a time (the job's tick and a rebuild): held to the commit."""
+    await uow.session.execute(_LOCK, {"t": tenant})
+
+
+async def now(uow: UnitOfWork) -> datetime:
+    """The transaction's start (``now()``): what a row written before this snapshot is stamped with."""
+    value: datetime = await uow.session.scalar(_NOW)
+    return value
+
+
+async def mark(uow: UnitOfWork, tenant: uuid.UUID) -> datetime | None:
+    found: datetime | None = await uow.session.scalar(_MARK, {"t": tenant})
+    return found
+
+
+async def set_mark(uow: UnitOfWork, tenant: uuid.UUID, value: datetime) -> None:
+    """Advance the mark (never back: a rebuild racing a tick keeps the later one)."""
+    await uow.session.execute(_SET_MARK, {"t": tenant, "m": value})
+
+
+async def days_written_since(uow: UnitOfWork, tenant: uuid.UUID, tz: str, since: datetime | None) -> list[date]:
+    """The local days of the movements written after ``since`` (every day with a movement: None)."""
+    rows = await uow.session.execute(_DAYS, {"t": tenant, "tz": tz, "since": since})
+    return [r.d for r in rows]
+
+
+@dataclass(frozen=True)
+class DaysToRoll:
+    tenant: uuid.UUID
+    tz: str
+    currency: str
+    days: list[date]
+    #: UTC bounds of the business times of those days (a superset, for the indexes)
+    lo: datetime
+    hi: datetime
+
+
+async def rewrite_days(uow: UnitOfWork, d: DaysToRoll) -> int:
+    """Delete the days' rows and roll them up again from scratch; the rows written."""
+    await uow.session.execute(_DELETE_DAYS, {"t": d.tenant, "days": d.days})
+    result = await uow.session.execute(
+        _ROLLUP,
+        {"t": d.tenant, "tz": d.tz, "currency": d.currency, "days": d.days, "lo": d.lo, "hi": d.hi, "nil": NO_BRANCH},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_all(uow: UnitOfWork, tenant: uuid.UUID) -> None:
+    await uow.session.execute(_DELETE_ALL, {"t": tenant})
