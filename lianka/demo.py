@@ -17,7 +17,7 @@ can print it on every ``make run`` while the database keeps only its hash.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select, text
@@ -150,34 +150,35 @@ async def _seed_programme_and_members(db: Database, tenant: uuid.UUID) -> int:
     return len(DEMO_MEMBERS)
 
 
-#: four weeks of till history for the dashboard's charts, set-based: six sales a day at every branch,
-#: every third one a member's. Plain rows of ``sales`` (no ledger entries, so no points or clearing for
-#: them): demo data for the charts only, and fast — the live purchases above go through the services.
-_HISTORY = text("""
-INSERT INTO sales (tenant_id, member_id, branch_id, business_time, currency, gross, due, qualifying_spend,
-                   programme_version)
-SELECT :t,
-       CASE WHEN (d + n) % 3 = 0 THEN m.ids[1 + (d * 7 + n) % cardinality(m.ids)] END,
-       b.id,
-       now() - make_interval(days => d, hours => 1 + (n * 3 + d) % 10),
-       'CNY', 1_800 + ((d * 37 + n * 53 + b.k) % 40) * 100, 1_800 + ((d * 37 + n * 53 + b.k) % 40) * 100,
-       1_800 + ((d * 37 + n * 53 + b.k) % 40) * 100,
-       (SELECT COALESCE(max(version), 0) FROM programme_versions)
-  FROM generate_series(1, 28) AS d
- CROSS JOIN generate_series(1, 6) AS n
- CROSS JOIN (SELECT id, row_number() OVER (ORDER BY code) AS k FROM branches) AS b
- CROSS JOIN (SELECT array_agg(member_id ORDER BY member_id) AS ids FROM memberships) AS m
-""")
+#: four weeks of till history for the dashboard's charts: this many sales a day at every branch,
+#: every other one a member's (who earns points), rung up through the POS service like any sale.
+HISTORY_DAYS, HISTORY_SALES_PER_DAY = 28, 4
 
 
-async def _seed_history(db: Database, tenant: uuid.UUID) -> None:
-    """demo-tea's last four weeks at the till (see ``_HISTORY``), then its dashboard rollups."""
+async def _seed_history(db: Database, tenant: uuid.UUID) -> int:
+    """demo-tea's last four weeks at the till (real sales with their ledger entries: points earned,
+    the branches' clearing), then its dashboard rollups. Returns how many sales it rang up."""
+    from lianka.tenants.pos import sales, schemas
     from lianka.tenants.reports import rollups
 
     async with db.uow(tenant) as uow:
-        await uow.session.execute(_HISTORY, {"t": tenant})
-        await uow.commit()
+        branches = list((await uow.session.scalars(select(Branch.id).order_by(Branch.code))).all())
+        members = list((await uow.session.scalars(text("SELECT member_id FROM memberships ORDER BY member_id"))).all())
+    now = datetime.now(UTC)
+    count = 0
+    for day in range(HISTORY_DAYS, 0, -1):
+        for k, branch in enumerate(branches):
+            for n in range(HISTORY_SALES_PER_DAY):
+                member = members[(day * 7 + n + k) % len(members)] if (day + n) % 2 == 0 else None
+                basket = schemas.Basket(
+                    amount=1_800 + ((day * 37 + n * 53 + k * 11) % 40) * 100,
+                    member_id=member,
+                    business_time=now - timedelta(days=day, hours=1 + (n * 3 + day) % 10),
+                )
+                await sales.sale(db, tenant, basket, f"demo-history-{day}-{k}-{n}", branch)
+                count += 1
     await rollups.refresh(db, tenant)
+    return count
 
 
 async def _seed_paid_membership(db: Database, tenant: uuid.UUID) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lianka.demo import DEMO_MEMBERS, seed_if_empty
+from lianka.demo import DEMO_MEMBERS, HISTORY_DAYS, HISTORY_SALES_PER_DAY, seed_if_empty
 from lianka.platform.migrate import upgrade
 from lianka.platform.settings import Settings
 from tests.conftest import _recreate_database
@@ -56,14 +56,14 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
     assert first.startswith("demo seeded")
     assert "already has data" in second
     # four weeks of history at demo-tea's three branches, rolled up for the dashboard (a row per day and branch)
-    assert counts.pop("report_daily") >= 28 * 3
+    assert counts.pop("report_daily") >= HISTORY_DAYS * 3
     assert counts == {
         "merchants": 2,
         "branches": 4,
         "staff_users": 2,
         "api_clients": 1,
         "memberships": len(DEMO_MEMBERS),
-        "sales": len(DEMO_MEMBERS) + 1 + 28 * 6 * 3,
+        "sales": len(DEMO_MEMBERS) + 1 + HISTORY_DAYS * HISTORY_SALES_PER_DAY * 3,
         "top_ups": 1,
         "programme_versions": 1,
         "named": len(DEMO_MEMBERS),
