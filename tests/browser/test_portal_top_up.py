@@ -62,15 +62,12 @@ async def online(served: Served) -> AsyncIterator[tuple[str, WeChatPayStandin, S
         await task
 
 
-@pytest.mark.parametrize("lang", LANGS)
-async def test_a_member_tops_up_online_and_sees_the_credit(
-    open_page: OpenPage, browser_db: Any, online: tuple[str, WeChatPayStandin, Settings], lang: str
-) -> None:
+async def member_on_a_phone(
+    open_page: OpenPage, browser_db: Any, online: tuple[str, WeChatPayStandin, Settings], tenant: Any, lang: str
+) -> tuple[Any, Any]:
+    """The merchant takes WeChat Pay (the stand-in's test merchant); a member of it, signed in, on a
+    phone-sized page of the app served here. Returns (visit, member id)."""
     base, wechat, settings = online
-    tenant, slug = await make_merchant(browser_db, "一点茶 Yidian Tea")
-    async with browser_db.uow(tenant) as uow:
-        await set_programme(uow, Programme(stored_value=StoredValueConfig(plans=PLANS)))
-        await uow.commit()
     creds = wechat.new_merchant()
     await payments.save_credentials(browser_db, settings, tenant, "wechatpay", dict(creds.__dict__))
     redis = Redis.from_url(settings.redis_url)
@@ -78,13 +75,24 @@ async def test_a_member_tops_up_online_and_sees_the_credit(
         member = await AuthKit(browser_db, settings, redis).member(tenant)
     finally:
         await redis.aclose()
-    assert member.token
-
+    assert member.token and member.subject_id
     visit = await open_page(lang)
     visit.base = base
+    await visit.page.set_viewport_size(PHONE_SIZE)
+    await visit.page.context.add_cookies([{"name": sessions.MEMBER_COOKIE, "value": member.token, "url": base}])
+    return visit, member.subject_id
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_member_tops_up_online_and_sees_the_credit(
+    open_page: OpenPage, browser_db: Any, online: tuple[str, WeChatPayStandin, Settings], lang: str
+) -> None:
+    tenant, slug = await make_merchant(browser_db, "一点茶 Yidian Tea")
+    async with browser_db.uow(tenant) as uow:
+        await set_programme(uow, Programme(stored_value=StoredValueConfig(plans=PLANS)))
+        await uow.commit()
+    visit, _ = await member_on_a_phone(open_page, browser_db, online, tenant, lang)
     page, t = visit.page, Language(lang).gettext
-    await page.set_viewport_size(PHONE_SIZE)
-    await page.context.add_cookies([{"name": sessions.MEMBER_COOKIE, "value": member.token, "url": base}])
 
     await visit.goto(f"/m/{slug}")
     await page.get_by_test_id("top-up-link").click()
@@ -119,25 +127,12 @@ def visit_folder(lang: str) -> Any:
 async def test_a_member_buys_a_paid_membership_online(
     open_page: OpenPage, browser_db: Any, online: tuple[str, WeChatPayStandin, Settings], lang: str
 ) -> None:
-    base, wechat, settings = online
     tenant, slug = await make_merchant(browser_db, "一点茶 Yidian Tea")
     await membership_products.create_product(
         browser_db, tenant, membership_schemas.ProductIn(code="plus", name="PLUS 年卡", period="yearly", price=9_900)
     )
-    creds = wechat.new_merchant()
-    await payments.save_credentials(browser_db, settings, tenant, "wechatpay", dict(creds.__dict__))
-    redis = Redis.from_url(settings.redis_url)
-    try:
-        member = await AuthKit(browser_db, settings, redis).member(tenant)
-    finally:
-        await redis.aclose()
-    assert member.token and member.subject_id
-
-    visit = await open_page(lang)
-    visit.base = base
+    visit, member_id = await member_on_a_phone(open_page, browser_db, online, tenant, lang)
     page, t = visit.page, Language(lang).gettext
-    await page.set_viewport_size(PHONE_SIZE)
-    await page.context.add_cookies([{"name": sessions.MEMBER_COOKIE, "value": member.token, "url": base}])
 
     await visit.goto(f"/m/{slug}")
     await page.get_by_test_id("buy-membership").click()
@@ -147,5 +142,5 @@ async def test_a_member_buys_a_paid_membership_online(
     await expect(page.get_by_test_id("paid")).to_have_text(t("Thank you: your payment is confirmed."))
     await expect(page.get_by_test_id("membership-active")).to_be_visible()
     await visit.check("portal-membership-paid")
-    mine = await membership_terms.member_membership(browser_db, tenant, member.subject_id)
+    mine = await membership_terms.member_membership(browser_db, tenant, member_id)
     assert mine.current is not None and (mine.current.product, mine.current.price) == ("plus", 9_900)

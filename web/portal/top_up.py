@@ -47,6 +47,17 @@ def to_provider(slug: str, order_id: uuid.UUID) -> Response[Any]:
     return Redirect(f"/m/{slug}/top-up/{order_id}?pay=1", status_code=303)
 
 
+async def _ordering(
+    request: HtmlRequest, merchant: str, principal: CurrentPrincipal, ident: IdentityService, field: str
+) -> tuple[portal_perks.MerchantPage, str, str]:
+    """What every *Pay* form starts from: the member's merchant, what was chosen (the form's
+    ``field``), and the "paying…" page the provider sends the member back to."""
+    mp = await portal_perks.merchant_page(ident.db, merchant, principal.subject_id)
+    form = await form_data(request)
+    back = f"{ident.cfg.public_url}/m/{mp.merchant.slug}/top-up/{{order_id}}"
+    return mp, form_text(form, field)[:40], back
+
+
 def _settings(request: HtmlRequest) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -83,17 +94,10 @@ class TopUpPages(Controller):
         self, request: HtmlRequest, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
     ) -> Response[Any]:
         """Create the order and send the member to the provider's page (303)."""
-        mp = await portal_perks.merchant_page(ident.db, merchant, principal.subject_id)
-        form = await form_data(request)
-        back = f"{ident.cfg.public_url}/m/{mp.merchant.slug}/top-up/{{order_id}}"
+        mp, chosen, back = await _ordering(request, merchant, principal, ident, "plan")
         try:
             started = await payments.start_top_up(
-                ident.db,
-                _settings(request),
-                mp.tenant,
-                principal.subject_id,
-                form_text(form, "plan")[:40],
-                return_url=back,
+                ident.db, _settings(request), mp.tenant, principal.subject_id, chosen, return_url=back
             )
         except DomainError as exc:
             if exc.status == 404 and exc.extra.get("field") != "plan":
@@ -145,17 +149,10 @@ class MembershipBuyPages(Controller):
     async def buy(
         self, request: HtmlRequest, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
     ) -> Response[Any]:
-        mp = await portal_perks.merchant_page(ident.db, merchant, principal.subject_id)
-        form = await form_data(request)
-        back = f"{ident.cfg.public_url}/m/{mp.merchant.slug}/top-up/{{order_id}}"
+        mp, chosen, back = await _ordering(request, merchant, principal, ident, "product")
         try:
             started = await membership_terms.start_online_purchase(
-                ident.db,
-                _settings(request),
-                mp.tenant,
-                principal.subject_id,
-                form_text(form, "product")[:40],
-                return_url=back,
+                ident.db, _settings(request), mp.tenant, principal.subject_id, chosen, return_url=back
             )
         except DomainError as exc:
             if exc.status in (401, 403):
