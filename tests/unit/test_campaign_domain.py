@@ -58,4 +58,4 @@ def test_attribution_scales_the_control_group_to_the_recipients() -> None:
     assert a.incremental_sales == 90_000 - 45_000
     assert a.roi == Fraction(45_000 - 2_000, 2_900)
     none = cd.attribute(cd.Group(5, 0, 0), cd.Group(0, 0, 0), coupon_cost=0, message_cost=0)
-    assert (none.incremental_sales, none.roi, none.control.rate) == (0, None, 0)
+    assert none.incremental_sales == 0 and none.roi is None and none.control.rate == 0

@@ -18,9 +18,12 @@ from sqlalchemy import text
 from lianka.billing import services as billing
 from lianka.billing.errors import PlanLimitReached
 from lianka.platform.db import Database
+from lianka.tenants.domain.pricing import CouponKind
+from lianka.tenants.marketing import campaign_domain as cd
 from lianka.tenants.marketing import campaign_queries as cq
 from lianka.tenants.marketing import campaigns as svc
 from lianka.tenants.marketing import providers, receipts
+from lianka.tenants.marketing import queries as segment_queries
 from lianka.tenants.marketing import services as segments
 from lianka.tenants.marketing.channels.standins import AliyunStandin
 from lianka.tenants.marketing.errors import CampaignAlreadyStarted, CampaignNotFound, NotDeadLetter
@@ -172,7 +175,7 @@ async def test_holdout_receives_nothing(db: Database, tenant_factory: Any, membe
     camp = await svc.get_campaign(db, big.tenant, c)
     async with db.uow(big.tenant) as uow:
         assert camp.snapshot_id is not None
-        held = set(await segments.q.snapshot_member_ids(uow, camp.snapshot_id, holdout=True))
+        held = set(await segment_queries.snapshot_member_ids(uow, camp.snapshot_id, holdout=True))
     rows = await _rows(db, big.tenant, c)
     assert held and not held & set(rows)
     assert set(rows) | held == set(big.consenting)
@@ -183,7 +186,7 @@ async def test_coupon_stock_runs_out_and_the_messages_still_go(db: Database, sho
         t = await coupons.create_template(
             uow,
             coupons.TemplateSpec(
-                code="C2", name="满减", kind=kit.CouponKind.FIXED, amount_off=500, stock_total=2, valid_days=30
+                code="C2", name="满减", kind=CouponKind.FIXED, amount_off=500, stock_total=2, valid_days=30
             ),
         )
         await uow.commit()
@@ -196,7 +199,7 @@ async def test_coupon_stock_runs_out_and_the_messages_still_go(db: Database, sho
     with_coupon = [r for r in rows if r["coupon_id"] is not None]
     assert len(with_coupon) == 2 and len(rows) == len(everyone) == 6
     async with db.uow(shop.tenant) as uow:
-        codes = dict((await uow.session.execute(text("SELECT id, code FROM coupons WHERE template_id = :t"),
+        codes: dict[uuid.UUID, str] = dict((await uow.session.execute(text("SELECT id, code FROM coupons WHERE template_id = :t"),
                                                 {"t": t.id})).all())  # fmt: skip
     assert sorted(r["body"] for r in with_coupon) == sorted(f"券码 {code}" for code in codes.values())
     assert [r["body"] for r in rows if r["coupon_id"] is None] == ["券码 "] * 4
@@ -220,7 +223,7 @@ async def test_ab_split(db: Database, tenant_factory: Any, member_factory: Any) 
 async def test_throttled_provider_retries_then_dead_letter_then_resend_and_receipts(
     db: Database, shop: Shop, settings: Any
 ) -> None:
-    standin = AliyunStandin(keys={"LTAIcamp": "s3cret-key"}, throttle=svc.cd.MAX_ATTEMPTS)
+    standin = AliyunStandin(keys={"LTAIcamp": "s3cret-key"}, throttle=cd.MAX_ATTEMPTS)
     async with standin.serve() as url:
         await providers.save_provider(db, shop.tenant, "sms", "aliyun", {"access_key_id": "LTAIcamp",
                                       "sign_name": "链卡", "template_code": "SMS_1", "endpoint": url},
@@ -232,14 +235,14 @@ async def test_throttled_provider_retries_then_dead_letter_then_resend_and_recei
         limiter = svc.RedisRateLimit(redis)
         now = DAY_TIME
         statuses = []
-        for _ in range(svc.cd.MAX_ATTEMPTS):
+        for _ in range(cd.MAX_ATTEMPTS):
             statuses.append(await svc.deliver_one(db, shop.tenant, c, m, now=now, limiter=limiter))
             row = (await _rows(db, shop.tenant, c))[m]
             if row["status"] == "retry":
                 assert row["due_at"] > now  # backed off
                 now = row["due_at"]
                 await svc.tick(db, shop.tenant, now)
-        assert statuses == ["retry"] * (svc.cd.MAX_ATTEMPTS - 1) + ["dead"]
+        assert statuses == ["retry"] * (cd.MAX_ATTEMPTS - 1) + ["dead"]
         assert [d.member_id for d in await svc.dead_letters(db, shop.tenant, c)] == [m]
         with pytest.raises(NotDeadLetter):
             await svc.resend(db, shop.tenant, c, shop.consenting[1])
@@ -310,7 +313,7 @@ async def test_attribution_against_the_control_group(db: Database, tenant_factor
     camp = await svc.get_campaign(db, big.tenant, c)
     async with db.uow(big.tenant) as uow:
         assert camp.snapshot_id is not None
-        held = set(await segments.q.snapshot_member_ids(uow, camp.snapshot_id, holdout=True))
+        held = set(await segment_queries.snapshot_member_ids(uow, camp.snapshot_id, holdout=True))
     spend = {m: 1000 + i * 10 for i, m in enumerate(big.consenting) if i % 3 == 0}
     treated = [m for m in big.consenting if m not in held]
     control = [m for m in big.consenting if m in held]
