@@ -25,11 +25,11 @@ SEND_ACTOR = "marketing_send_message"
 # portal inbox only needs it not withdrawn), an address for e-mail, and under the weekly cap.
 _ELIGIBLE = """
 FROM audience_snapshot_members s
-JOIN member_profiles p ON p.tenant_id = s.tenant_id AND p.member_id = s.member_id
+LEFT JOIN member_profiles p ON p.tenant_id = s.tenant_id AND p.member_id = s.member_id
 WHERE s.snapshot_id = :snapshot AND NOT s.holdout AND p.erased_at IS NULL
   AND CASE WHEN CAST(:channel AS text) = 'portal' THEN coalesce(p.consent -> 'portal' ->> 'granted', 'true') = 'true'
            ELSE coalesce(p.consent -> CAST(:channel AS text) ->> 'granted', 'false') = 'true' END
-  AND (CAST(:channel AS text) <> 'email' OR p.email <> '')
+  AND (CAST(:channel AS text) <> 'email' OR coalesce(p.email, '') <> '')
   AND s.member_id NOT IN (
       SELECT member_id FROM campaign_messages
       WHERE channel = :channel AND created_at > :week_ago AND status <> 'dead'
