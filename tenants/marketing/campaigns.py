@@ -18,10 +18,14 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlencode
 
 from lianka.billing import limits
 from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.identity.secrets_box import mac, same
 from lianka.platform.log import get_logger
+from lianka.platform.settings import get_settings
+from lianka.tenants import queries as tenant_queries
 from lianka.tenants.marketing import campaign_domain as cd
 from lianka.tenants.marketing import campaign_queries as q
 from lianka.tenants.marketing import providers, unsubscribe
@@ -98,6 +102,8 @@ def _check(data: CampaignIn) -> None:
         raise BadCampaign("scheduled_at needs a time zone", field="scheduled_at")
     if len(data.subject) > 200 or len(data.link) > 500:
         raise BadCampaign("subject ≤ 200, link ≤ 500 characters", field="subject")
+    if data.link and not data.link.startswith(("https://", "http://")):
+        raise BadCampaign("link: an http(s) URL", field="link")
 
 
 async def create_campaign(db: Database, tenant: uuid.UUID, data: CampaignIn) -> Campaign:
@@ -345,9 +351,10 @@ async def deliver(uow: UnitOfWork, campaign_id: uuid.UUID, member_id: uuid.UUID,
         m.status, m.due_at = "retry", now + timedelta(seconds=1)  # not an attempt: just later
         return m.status
     code = await _coupon(uow, c, m, now)
+    tracked = click_link(public_url(), r.slug, uow.tenant_id, campaign_id, member_id) if c.link else ""
     link = unsubscribe.link(public_url(), r.slug, uow.tenant_id, member_id, c.channel) if c.channel != "portal" else ""
     template = c.template_b if m.variant == "b" and c.template_b else c.template_a
-    text = cd.render(template, _values(c, r, r.timezone, code, ""))
+    text = cd.render(template, _values(c, r, r.timezone, code, tracked))
     m.body, m.provider = text, provider
     if channel is None:
         m.status, m.sent_at, m.delivered_at = "delivered", now, now
@@ -426,6 +433,39 @@ async def link_receipts(db: Database, provider: str, message_ids: list[str]) -> 
         n = await q.link_receipts(uow, provider, message_ids)
         await uow.commit()
         return n
+
+
+# --- the tracked link (an e-mail's or SMS's "opened") -------------------------------------------
+
+
+def click_signature(tenant: uuid.UUID, campaign_id: uuid.UUID, member_id: uuid.UUID) -> str:
+    return mac(get_settings().secret_key, "lianka:campaign-click", f"{tenant}:{campaign_id}:{member_id}")
+
+
+def click_link(base: str, slug: str, tenant: uuid.UUID, campaign_id: uuid.UUID, member_id: uuid.UUID) -> str:
+    """The ``{link}`` a recipient gets: through us (recording the open), then to the campaign's link."""
+    query = urlencode(
+        {"k": str(campaign_id), "m": str(member_id), "s": click_signature(tenant, campaign_id, member_id)}
+    )
+    return f"{base.rstrip('/')}/m/{slug}/go?{query}"
+
+
+async def follow_click(db: Database, slug: str, campaign: str, member: str, sig: str,
+                       now: datetime | None = None) -> str:  # fmt: skip
+    """Record the open of a signed link and return where it leads; a bad link is a 404."""
+    try:
+        campaign_id, member_id = uuid.UUID(campaign), uuid.UUID(member)
+    except ValueError:
+        raise CampaignNotFound() from None
+    async with db.uow(system=True) as uow:
+        tenant = await tenant_queries.merchant_id_by_slug(uow, slug)
+    if tenant is None or not same(sig, click_signature(tenant, campaign_id, member_id)):
+        raise CampaignNotFound()
+    async with db.uow(tenant) as uow:
+        c = await _get(uow, campaign_id)
+        await q.mark_opened(uow, campaign_id, member_id, now or datetime.now(UTC))
+        await uow.commit()
+    return c.link or f"/m/{slug}"
 
 
 # --- the portal inbox --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from lianka.platform.identity import members
 from lianka.tenants.marketing import campaigns
@@ -40,3 +41,32 @@ async def test_inbox_badge_and_opening(client: Any, app: Any, db: Any, auth_kit:
     assert 'data-testid="unread"' not in (await client.get(f"/m/{s['slug']}")).text
     assert (await campaigns.results(db, s["tenant"], mine)).count("opened") == 1
     assert "别家的消息" not in (await client.get(f"/m/{other['slug']}/inbox")).text  # not delivered there yet
+
+
+async def test_tracked_link_records_the_open_and_redirects(
+    client: Any, db: Any, auth_kit: Any, tenant_factory: Any
+) -> None:
+    s = await shop(db, auth_kit, tenant_factory)
+    member = (await members.enrol_member(auth_kit.ident, s["tenant"], a_phone())).member.member_id
+    async with db.uow(s["tenant"]) as uow:
+        await uow.session.execute(
+            text("INSERT INTO member_profiles (tenant_id, member_id, email, consent) VALUES (:t, :m, 'a@example.com', "
+                 "'{\"email\": {\"granted\": true}}')"),
+            {"t": s["tenant"], "m": member},
+        )  # fmt: skip
+        await uow.commit()
+    seg = await segments.create_segment(db, s["tenant"], "全部", EVERYONE)
+    spec = campaigns.CampaignIn(name="邮件", segment_id=seg.id, channel="email", template_a="详情 {link}",
+                                link="https://shop.example.com/sale")  # fmt: skip
+    c = await campaigns.create_campaign(db, s["tenant"], spec)
+    await campaigns.send(db, s["tenant"], c.id)
+    assert await campaigns.deliver_one(db, s["tenant"], c.id, member) == "sent"
+    async with db.uow(s["tenant"]) as uow:
+        body = await uow.session.scalar(text("SELECT body FROM campaign_messages WHERE member_id = :m"), {"m": member})
+    link = str(body).removeprefix("详情 ")
+    assert link.startswith("http") and f"/m/{s['slug']}/go?" in link
+    path = link[link.index("/m/") :]
+    assert (await client.get(path.replace("&s=", "&s=x"), follow_redirects=False)).status_code == 404
+    r = await client.get(path, follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"] == "https://shop.example.com/sale"
+    assert (await campaigns.results(db, s["tenant"], c.id)).count("opened") == 1
