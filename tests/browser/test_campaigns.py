@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from decimal import Decimal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,6 +71,11 @@ async def test_create_send_and_read_a_campaign(open_page: OpenPage, served: Serv
     await page.locator("#side-menu").get_by_role("link", name=t("Campaigns"), exact=True).click()
     await page.wait_for_url("**/console/campaigns")
     await visit.check("campaigns-empty")
+    await page.fill("#f-frequency_cap", "3")
+    await without_axe_traces(page)
+    await page.get_by_test_id("save-cap").click()
+    await page.wait_for_selector("#campaigns-panel .flash")
+    assert await page.input_value("#f-frequency_cap") == "3"
     await page.get_by_test_id("add-campaign").click()
     await page.wait_for_url("**/console/campaigns/new")
     await page.fill("#f-name", "会员日" if lang == "zh-CN" else "Member day")
@@ -106,6 +112,7 @@ async def test_create_send_and_read_a_campaign(open_page: OpenPage, served: Serv
     await sales_after(browser_db, tenant, members)
     await visit.goto(page.url.removeprefix(visit.base))
     table = await page.get_by_test_id("attribution").inner_text()
-    assert "¥12.34" in table
+    shown = [Decimal(v.replace(",", "")) for v in re.findall(r"¥([0-9,]+\.[0-9]{2})", table)]
+    assert len(shown) == 2 and sum(shown) == Decimal("12.34") * len(members[::2])  # yuan, both groups
     assert await page.locator(".chart[data-drawn='true']").count() == 1
     await visit.check("campaign-results")

@@ -69,10 +69,25 @@ class CampaignPages(Controller):
 
     @get("/", guards=[READ])
     async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
+        return await self._panel(request, principal, ident)
+
+    async def _panel(self, request: HtmlRequest, principal: Any, ident: IdentityService, *, flash: str | None = None,
+                     cap: str | None = None, cap_errors: Any = None) -> Template:  # fmt: skip
         campaigns = await svc.list_campaigns(ident.db, principal.tenant)
-        return await panel_page(
-            request, "campaigns", principal=principal, campaigns=campaigns, channels=CHANNELS, statuses=STATUSES
-        )
+        shown = cap if cap is not None else str(await svc.frequency_cap(ident.db, principal.tenant))
+        return await panel_page(request, "campaigns", principal=principal, flash=flash, campaigns=campaigns,
+                                channels=CHANNELS, statuses=STATUSES, cap=shown, cap_errors=cap_errors)  # fmt: skip
+
+    @post("/settings", guards=[READ, WRITE], status_code=200)
+    async def settings(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
+        form = await form_data(request)
+        raw = fv.text_of(form, "frequency_cap", max_length=5)
+        try:
+            await svc.set_frequency_cap(ident.db, principal.tenant, fv.whole(raw, "frequency_cap") or 0)
+        except DomainError as exc:
+            errors = form_errors(exc, language(request), ("frequency_cap",))
+            return await self._panel(request, principal, ident, cap=raw, cap_errors=errors)
+        return await self._panel(request, principal, ident, flash="campaign-cap-saved")
 
     @get("/new", guards=[READ, WRITE])
     async def new(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:

@@ -126,6 +126,7 @@ FLASH: dict[str, str] = {
     "campaign-saved": N_("Campaign saved. Check the preview, then send it."),
     "campaign-sent": N_("Campaign started."),
     "campaign-resent": N_("The message is queued again."),
+    "campaign-cap-saved": N_("Frequency cap saved."),
     "provider-saved": N_("Provider saved."),
     "branch-saved": N_("Branch saved."),
     "programme-published": N_("A new version of the programme is in force."),
