@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from decimal import Decimal
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
