@@ -93,6 +93,36 @@ async def dispatch_due(uow: UnitOfWork, now: datetime) -> int:
     return n
 
 
+_FINISH = text(
+    "UPDATE campaigns k SET status = 'sent' WHERE status = 'sending' AND NOT EXISTS ("
+    "SELECT 1 FROM campaign_messages c WHERE c.tenant_id = k.tenant_id AND c.campaign_id = k.id "
+    "AND c.status IN ('pending', 'queued', 'retry'))"
+)
+
+
+async def finish_sent(uow: UnitOfWork) -> int:
+    """Campaigns with nothing left to send become ``sent`` (dead letters do not hold them open)."""
+    result = await uow.session.execute(_FINISH)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def variant_groups(
+    uow: UnitOfWork, campaign_id: uuid.UUID, start: datetime, end: datetime
+) -> dict[str, tuple[int, int, int]]:
+    """Per variant of the messages written: recipients, those with a sale in [start, end), their sales."""
+    rows = await uow.session.execute(
+        text(
+            "SELECT c.variant, count(*), count(x.member_id), coalesce(sum(x.spend), 0) "
+            "FROM campaign_messages c LEFT JOIN ("
+            "  SELECT member_id, sum(due) AS spend FROM sales WHERE member_id IS NOT NULL AND status <> 'refunded' "
+            "  AND business_time >= :start AND business_time < :end GROUP BY member_id"
+            ") x ON x.member_id = c.member_id WHERE c.campaign_id = :c GROUP BY c.variant ORDER BY c.variant"
+        ),
+        {"c": campaign_id, "start": start, "end": end},
+    )
+    return {str(v): (int(n), int(b), int(s)) for v, n, b, s in rows}
+
+
 async def campaigns_to_start(uow: UnitOfWork, now: datetime) -> list[uuid.UUID]:
     stmt = select(Campaign.id).where(Campaign.status == "scheduled", Campaign.scheduled_at <= now)
     return list((await uow.session.scalars(stmt)).all())

@@ -268,6 +268,7 @@ async def tick(db: Database, tenant: uuid.UUID, now: datetime) -> int:
             c = await _get(uow, campaign_id, lock=True)
             await start_in(uow, c, now)
         n = await q.dispatch_due(uow, now)
+        await q.finish_sent(uow)
         await uow.commit()
         return n
 
@@ -500,6 +501,9 @@ class Results:
     attribution: cd.Attribution | None
     currency: str
     timezone: str
+    #: A/B: per variant, recipients who were written a message (not intention-to-treat: both arms
+    #: passed the same filters, so they compare with each other, not with the control group)
+    variants: dict[str, cd.Group]
 
     def count(self, status: str) -> int:
         return self.counts.get(status, 0)
@@ -515,10 +519,14 @@ async def results(db: Database, tenant: uuid.UUID, campaign_id: uuid.UUID) -> Re
         currency, tz = await accounts.merchant_info(uow)
         counts = await q.status_counts(uow, campaign_id)
         redeemed, coupon_cost = await q.coupons_redeemed(uow, campaign_id)
-        attribution = None
+        attribution, variants = None, {}
         if c.snapshot_id is not None and c.started_at is not None:
-            g = await q.groups(uow, c.snapshot_id, c.started_at, c.started_at + timedelta(days=c.attribution_days))
+            end = c.started_at + timedelta(days=c.attribution_days)
+            g = await q.groups(uow, c.snapshot_id, c.started_at, end)
+            variants = {
+                v: cd.Group(*x) for v, x in (await q.variant_groups(uow, campaign_id, c.started_at, end)).items()
+            }
             treated, control = cd.Group(*g.get(False, (0, 0, 0))), cd.Group(*g.get(True, (0, 0, 0)))
             sent = sum(counts.get(s, 0) for s in ("sent", "delivered", "failed"))
             attribution = cd.attribute(treated, control, coupon_cost=coupon_cost, message_cost=sent * c.message_cost)
-        return Results(c, counts, redeemed, attribution, currency, tz)
+        return Results(c, counts, redeemed, attribution, currency, tz, variants)

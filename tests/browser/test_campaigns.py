@@ -91,10 +91,13 @@ async def test_create_send_and_read_a_campaign(open_page: OpenPage, served: Serv
     assert "password" in await page.locator("#f-template_a-error, label[for='f-template_a'] .field-error").inner_text()
     await visit.check("campaign-refused")
     await page.fill("#f-template_a", "{name}，会员日全场九折")
+    await page.fill("#f-template_b", "{name}，会员日第二杯半价")
+    await page.fill("#f-split_a_pct", "50")
     await without_axe_traces(page)
     await page.get_by_test_id("save-campaign").click()
     await page.wait_for_url(re.compile(r"/console/campaigns/[0-9a-f-]{36}$"))
     assert await page.get_by_test_id("preview-a").inner_text() == "A 张三，会员日全场九折"
+    assert await page.get_by_test_id("preview-b").inner_text() == "B 张三，会员日第二杯半价"
     await visit.check("campaign-draft")
 
     await without_axe_traces(page)
@@ -115,4 +118,5 @@ async def test_create_send_and_read_a_campaign(open_page: OpenPage, served: Serv
     shown = [Decimal(v.replace(",", "")) for v in re.findall(r"¥([0-9,]+\.[0-9]{2})", table)]
     assert len(shown) == 2 and sum(shown) == Decimal("12.34") * len(members[::2])  # yuan, both groups
     assert await page.locator(".chart[data-drawn='true']").count() == 1
+    assert await page.get_by_test_id("variants").locator("tbody tr").count() == 2
     await visit.check("campaign-results")

@@ -62,6 +62,13 @@ class GroupOut(msgspec.Struct):
     sales: int
 
 
+class VariantOut(msgspec.Struct):
+    variant: str
+    recipients: int
+    converted: int
+    sales: int
+
+
 class AttributionOut(msgspec.Struct):
     recipients: GroupOut
     control: GroupOut
@@ -85,6 +92,7 @@ class ResultsOut(msgspec.Struct):
     opened: int
     coupons_redeemed: int
     attribution: AttributionOut | None
+    variants: list[VariantOut]
 
 
 class DeadLetterOut(msgspec.Struct):
@@ -131,7 +139,8 @@ def results_out(r: svc.Results) -> ResultsOut:
     )
     return ResultsOut(_out(r.campaign), r.currency, r.sent, r.count("delivered"), r.count("failed"), r.count("dead"),
                       r.count("queued") + r.count("pending") + r.count("retry"), r.count("opened"),
-                      r.coupons_redeemed, attribution)  # fmt: skip
+                      r.coupons_redeemed, attribution,
+                      [VariantOut(v, g.members, g.converted, g.sales) for v, g in r.variants.items()])  # fmt: skip
 
 
 class CampaignsController(Controller):

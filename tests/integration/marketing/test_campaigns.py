@@ -166,6 +166,11 @@ async def test_scheduled_campaign_starts_at_its_time(db: Database, shop: Shop) -
     assert await svc.tick(db, shop.tenant, at - timedelta(seconds=1)) == 0
     assert await _rows(db, shop.tenant, c) == {}
     assert await svc.tick(db, shop.tenant, at) == len(shop.consenting)
+    assert (await svc.get_campaign(db, shop.tenant, c)).status == "sending"
+    for m in shop.consenting:
+        await svc.deliver_one(db, shop.tenant, c, m, now=at)
+    await svc.tick(db, shop.tenant, at + timedelta(minutes=1))
+    assert (await svc.get_campaign(db, shop.tenant, c)).status == "sent"  # nothing left to send
 
 
 async def test_holdout_receives_nothing(db: Database, tenant_factory: Any, member_factory: Any) -> None:
@@ -218,6 +223,16 @@ async def test_ab_split(db: Database, tenant_factory: Any, member_factory: Any) 
     assert all(r["body"].startswith("A ") for r in a) and all(r["body"].startswith("B ") for r in b)
     # the split is a pure function of (member, campaign): the preview shows both variants
     assert [p.variant for p in await svc.preview(db, big.tenant, c)] == ["a", "b"]
+    # results per variant: members of A buy ¥10.00 on day 1, the first 5 of B ¥20.00
+    shop_branch = await kit.branch(db, big.tenant, "AB")
+    buyers_b = [r["member_id"] for r in b][:5]
+    for r in a:
+        await kit.sale(db, big.tenant, r["member_id"], shop_branch, DAY_TIME + timedelta(days=1), 1000)
+    for m in buyers_b:
+        await kit.sale(db, big.tenant, m, shop_branch, DAY_TIME + timedelta(days=1), 2000)
+    v = (await svc.results(db, big.tenant, c)).variants
+    assert v["a"] == cd.Group(len(a), len(a), 1000 * len(a))
+    assert v["b"] == cd.Group(len(b), 5, 10_000)
 
 
 async def test_throttled_provider_retries_then_dead_letter_then_resend_and_receipts(
