@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from lianka.billing import limits
 from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.errors import DomainError
 from lianka.platform.identity.secrets_box import mac, same
 from lianka.platform.log import get_logger
 from lianka.platform.settings import get_settings
@@ -262,11 +263,18 @@ async def send(db: Database, tenant: uuid.UUID, campaign_id: uuid.UUID, now: dat
 
 
 async def tick(db: Database, tenant: uuid.UUID, now: datetime) -> int:
-    """The periodic step for one merchant: start scheduled campaigns that are due, queue due messages."""
+    """The periodic step for one merchant: start scheduled campaigns that are due (one the plan refuses
+    goes back to draft, so it neither blocks the others nor retries every minute), queue due messages."""
     async with db.uow(tenant) as uow:
         for campaign_id in await q.campaigns_to_start(uow, now):
             c = await _get(uow, campaign_id, lock=True)
-            await start_in(uow, c, now)
+            try:
+                async with uow.session.begin_nested():
+                    await start_in(uow, c, now)
+            except DomainError as e:  # the plan refused (402): back to draft, the others still go
+                await uow.session.refresh(c)
+                c.status = "draft"
+                log.warning("scheduled campaign not started", campaign_id=str(c.id), problem=e.type_slug)
         n = await q.dispatch_due(uow, now)
         await q.finish_sent(uow)
         await uow.commit()

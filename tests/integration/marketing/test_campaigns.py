@@ -310,6 +310,19 @@ async def test_plan_messages_refused_before_anything(db: Database, shop: Shop, o
     assert await _rows(db, shop.tenant, c) == {} and await _outbox(db, shop.tenant) == []
 
 
+async def test_scheduled_campaign_over_the_plan_goes_back_to_draft(db: Database, shop: Shop, owner_engine: Any) -> None:
+    await put_on_tiny_plan(db, owner_engine, shop.tenant)
+    at = DAY_TIME + timedelta(hours=1)
+    big = await _campaign(db, shop, "太多", scheduled_at=at)
+    await svc.send(db, shop.tenant, big, now=DAY_TIME)
+    portal = await _campaign(db, shop, "站内", channel="portal", template_a="hi")
+    assert await svc.tick(db, shop.tenant, at) == 0  # 4 SMS > 3 a month: refused, and nothing queued
+    camp = await svc.get_campaign(db, shop.tenant, big)
+    assert (camp.status, camp.snapshot_id) == ("draft", None)
+    assert await _rows(db, shop.tenant, big) == {} and await _outbox(db, shop.tenant) == []
+    assert (await svc.get_campaign(db, shop.tenant, portal)).status == "draft"  # untouched
+
+
 async def test_attribution_against_the_control_group(db: Database, tenant_factory: Any, member_factory: Any) -> None:
     big = await _shop(db, tenant_factory, member_factory, n=40, refusing=0)
     b = await kit.branch(db, big.tenant, "B1")
