@@ -28,6 +28,7 @@ from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
 from lianka.web.api.branches import BranchesController
+from lianka.web.api.campaigns import CampaignsController, MarketingSettingsController
 from lianka.web.api.clients import ClientsController
 from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
 from lianka.web.api.crm import CrmController
@@ -124,6 +125,8 @@ def api_routes() -> list[ControllerRouterHandler]:
         SegmentsController,
         MessagingProvidersController,
         SmsReceiptsController,
+        CampaignsController,
+        MarketingSettingsController,
     ]
 
 

@@ -42,3 +42,30 @@ class BadProviderSettings(ValidationFailed):
 class BadUnsubscribeLink(NotFound):
     type_slug = "bad-unsubscribe-link"
     title = "This unsubscribe link is not valid"
+
+
+class CampaignNotFound(NotFound):
+    type_slug = "campaign-not-found"
+    title = "No such campaign"
+
+
+class BadCampaign(ValidationFailed):
+    """A campaign field is invalid (an unknown template variable, a bad split); ``field`` names it."""
+
+    type_slug = "bad-campaign"
+    title = "The campaign is invalid"
+
+
+class CampaignNameTaken(Conflict):
+    type_slug = "campaign-name-taken"
+    title = "A campaign with this name exists"
+
+
+class CampaignAlreadyStarted(Conflict):
+    type_slug = "campaign-already-started"
+    title = "This campaign has already been sent"
+
+
+class NotDeadLetter(RuleViolation):
+    type_slug = "campaign-message-not-dead"
+    title = "Only a dead letter can be re-sent"

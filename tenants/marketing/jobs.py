@@ -1,13 +1,16 @@
-"""Marketing's periodic jobs: the nightly RFM scores (``lianka jobs run rfm-scores``)."""
+"""Marketing's jobs: the nightly RFM scores (``lianka jobs run rfm-scores``), the campaign dispatch
+(every minute) and the actor that sends one campaign message."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 
-from lianka.platform.db import Database
+from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.jobs import consumer
 from lianka.platform.periodic import declare
 from lianka.platform.scheduler import Target
-from lianka.tenants.marketing import services
+from lianka.tenants.marketing import campaigns, services
 
 
 async def rfm_scores(db: Database, target: Target, as_of: datetime) -> int:
@@ -22,3 +25,38 @@ declare(
     summary="RFM: recency, frequency and monetary scores 1-5 (quintiles per merchant, ntile(5) over the last "
     "12 months of sales) for every member who bought in that window; members who did not lose their scores.",
 )
+
+
+async def campaign_dispatch(db: Database, target: Target, as_of: datetime) -> int:
+    """Start the merchant's scheduled campaigns that are due and queue its due messages (deferred by
+    quiet hours, or retries whose back-off has passed)."""
+    assert target.id is not None
+    return await campaigns.tick(db, target.id, as_of)
+
+
+declare(
+    "campaign-dispatch",
+    "* * * * *",
+    step=campaign_dispatch,
+    summary="Campaigns: start scheduled campaigns whose time has come; queue messages that are due (after "
+    "quiet hours, or a retry's back-off).",
+)
+
+_limiter: campaigns.RateLimit | None = None
+
+
+def _rate_limit() -> campaigns.RateLimit:
+    global _limiter  # one Redis client per worker process
+    if _limiter is None:
+        from redis.asyncio import Redis
+
+        from lianka.platform.settings import get_settings
+
+        _limiter = campaigns.RedisRateLimit(Redis.from_url(get_settings().redis_url))
+    return _limiter
+
+
+@consumer(queue="messages")
+async def marketing_send_message(uow: UnitOfWork, campaign_id: str, member_id: str) -> None:
+    """One campaign message (queued by ``campaign_queries.dispatch_due``); idempotent by its row's status."""
+    await campaigns.deliver(uow, uuid.UUID(campaign_id), uuid.UUID(member_id), datetime.now(UTC), _rate_limit())

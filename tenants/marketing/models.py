@@ -92,3 +92,52 @@ class DeliveryReceipt(Base):
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, object]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Campaign(Base):
+    """A message to a segment (migration 0024); its recipients are ``campaign_messages`` rows."""
+
+    __tablename__ = "campaigns"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(100))
+    segment_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    channel: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    template_a: Mapped[str] = mapped_column(Text)
+    template_b: Mapped[str | None] = mapped_column(Text)
+    split_a_pct: Mapped[int] = mapped_column(Integer, default=100)
+    holdout_pct: Mapped[int] = mapped_column(Integer, default=0)
+    coupon_template_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    link: Mapped[str] = mapped_column(String(500), default="")
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    snapshot_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    attribution_days: Mapped[int] = mapped_column(Integer, default=7)
+    message_cost: Mapped[int] = mapped_column(BigInteger, default=0)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CampaignMessage(Base):
+    __tablename__ = "campaign_messages"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    variant: Mapped[str] = mapped_column(String(1))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider: Mapped[str] = mapped_column(String(16), default="")
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str] = mapped_column(String(300), default="")
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    body: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

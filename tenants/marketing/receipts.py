@@ -3,8 +3,8 @@
 Neither Aliyun nor Tencent signs its receipt pushes, so the URL configured at the provider carries
 a token (an HMAC of the provider's name under the deployment's secret key, :func:`receipt_token`)
 and a push without the right one is refused. Receipts are stored once per (provider, message id,
-phone) — a provider's retry is a no-op — in platform scope (the push names no merchant); a campaign
-joins them to its sends by message id.
+phone) — a provider's retry is a no-op — in platform scope (the push names no merchant), and the
+campaign messages they name take their status (delivered / failed) in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from lianka.platform.db import Database
 from lianka.platform.errors import BadRequest, NotFound, Unauthorized
 from lianka.platform.identity.secrets_box import mac, same
 from lianka.platform.settings import get_settings
+from lianka.tenants.marketing import campaign_queries
 
 PROVIDERS = ("aliyun", "tencent")
 _CHINA = ZoneInfo("Asia/Shanghai")  # both providers report local (Beijing) times
@@ -90,6 +91,7 @@ async def receive(db: Database, provider: str, token: str | None, body: Any) -> 
                  "reported_at": r.reported_at, "payload": json.dumps(r.payload, ensure_ascii=False)},
             )  # fmt: skip
             new += int(getattr(result, "rowcount", 0) or 0)
+        await campaign_queries.link_receipts(uow, provider, [r.message_id[:128] for r in receipts])
         await uow.commit()
     return new
 

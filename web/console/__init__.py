@@ -14,6 +14,7 @@ from lianka.web.console.alliance import AlliancePages
 from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.billing import BillingPages
 from lianka.web.console.branches import BranchPages
+from lianka.web.console.campaigns import CampaignPages
 from lianka.web.console.clients import ClientPages
 from lianka.web.console.coupons import CouponPages
 from lianka.web.console.dashboard import DashboardPages
@@ -59,6 +60,7 @@ def console_router() -> Router:
             CouponPages,
             RewardPages,
             MembershipPages,
+            CampaignPages,
             SegmentPages,
             MessagingPages,
             ProgrammeStartPages,

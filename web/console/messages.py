@@ -14,6 +14,12 @@ from lianka.web.console.i18n import N_, Language
 
 #: (problem type slug, field or None) -> message
 PROBLEMS: dict[tuple[str, str | None], str] = {
+    ("bad-campaign", "template_a"): N_("The message may only use the variables listed below, in braces."),
+    ("bad-campaign", "template_b"): N_("The message may only use the variables listed below, in braces."),
+    ("bad-campaign", None): N_("Check this value."),
+    ("campaign-name-taken", None): N_("A campaign with this name exists."),
+    ("campaign-already-started", None): N_("This campaign has already been sent."),
+    ("segment-not-found", None): N_("Choose a segment."),
     ("validation-failed", "code"): N_("Use 1 to 32 letters, digits, “-” or “_”."),
     ("validation-failed", "name"): N_("Enter a name of 1 to 200 characters."),
     ("validation-failed", "address"): N_("An address has at most 400 characters."),
@@ -117,6 +123,10 @@ FLASH: dict[str, str] = {
     ),
     "branch-created": N_("Branch added."),
     "segment-saved": N_("Segment saved."),
+    "campaign-saved": N_("Campaign saved. Check the preview, then send it."),
+    "campaign-sent": N_("Campaign started."),
+    "campaign-resent": N_("The message is queued again."),
+    "campaign-cap-saved": N_("Frequency cap saved."),
     "provider-saved": N_("Provider saved."),
     "branch-saved": N_("Branch saved."),
     "programme-published": N_("A new version of the programme is in force."),

@@ -15,6 +15,7 @@ from litestar import Router
 from lianka.web.console.security import html_security_middleware
 from lianka.web.portal.alliance import AlliancePages
 from lianka.web.portal.auth import PortalAuthPages
+from lianka.web.portal.campaign_links import CampaignLinkPages
 from lianka.web.portal.card import CardPages
 from lianka.web.portal.errors import EXCEPTION_HANDLERS
 from lianka.web.portal.join import JoinPages
@@ -39,6 +40,7 @@ def portal_router() -> Router:
             TopUpPages,
             MembershipBuyPages,
             UnsubscribePages,
+            CampaignLinkPages,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[html_security_middleware],

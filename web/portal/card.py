@@ -1,7 +1,8 @@
 """The member's card (``/m``): the card number and the rotating QR code the till scans (a
 server-generated SVG, swapped by htmx when its step ends, with a countdown), the merchants the member
 belongs to and those waiting for a qualifying purchase; and the member's page at one merchant
-(``/m/<merchant>``: balances, tier, coupons, the paid membership with its value-back meter) with its history (``/m/<merchant>/history``).
+(``/m/<merchant>``: balances, tier, coupons, the paid membership with its value-back meter) with its history (``/m/<merchant>/history``) and its inbox of
+messages (``/m/<merchant>/inbox``; the merchant page shows the unread count).
 
 Each handler calls the use cases the JSON API calls (``members.portal_view``, ``members.current_qr``,
 ``member_portal.my_merchant``) for the signed-in member's own id only.
@@ -9,6 +10,7 @@ Each handler calls the use cases the JSON API calls (``members.portal_view``, ``
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar import Controller, get
@@ -21,6 +23,7 @@ from lianka.billing.payments import services as payments
 from lianka.platform.identity import members
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires_member
 from lianka.platform.identity.services import member_merchant
+from lianka.tenants.marketing import campaigns
 from lianka.tenants.services import member_portal, self_join
 from lianka.web.console.member_texts import COUPON_STATUS, ORDER_STATUS, POINTS_KINDS, SALE_STATUS, SV_KINDS
 from lianka.web.console.pages import HtmlRequest, language
@@ -79,6 +82,39 @@ class CardPages(Controller):
             coupon_status=COUPON_STATUS,
             membership=await membership_terms.member_membership(ident.db, tenant, principal.subject_id),
             membership_products=await membership_products.list_products(ident.db, tenant, active=True),
+            unread=await campaigns.unread(ident.db, tenant, principal.subject_id),
+        )
+
+    @get("/{merchant:str}/inbox")
+    async def inbox(
+        self, request: HtmlRequest, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
+    ) -> Template:
+        """The merchant's messages to the member (campaigns on the portal channel), newest first."""
+        mine = await member_portal.my_merchant(ident.db, merchant, principal.subject_id)
+        tenant = await member_merchant(ident.db, merchant, principal.subject_id)
+        items = await campaigns.inbox(ident.db, tenant, principal.subject_id)
+        return await portal_page(
+            request, "portal/inbox.html", signed_in=True, merchant=mine.merchant, items=items, opened=None
+        )
+
+    @get("/{merchant:str}/inbox/{campaign_id:uuid}")
+    async def message(
+        self,
+        request: HtmlRequest,
+        merchant: FromPath[str],
+        campaign_id: FromPath[uuid.UUID],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+    ) -> Template:
+        """One message; opening it marks it read (the campaign's "opened")."""
+        mine = await member_portal.my_merchant(ident.db, merchant, principal.subject_id)
+        tenant = await member_merchant(ident.db, merchant, principal.subject_id)
+        await campaigns.open_message(ident.db, tenant, campaign_id, principal.subject_id)
+        items = [
+            i for i in await campaigns.inbox(ident.db, tenant, principal.subject_id) if i.campaign_id == campaign_id
+        ]
+        return await portal_page(
+            request, "portal/inbox.html", signed_in=True, merchant=mine.merchant, items=items, opened=campaign_id
         )
 
     @get("/{merchant:str}/history")

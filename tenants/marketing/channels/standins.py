@@ -82,6 +82,8 @@ class AliyunStandin(_Standin):
 
     keys: dict[str, str] = field(default_factory=dict)
     nonces: set[str] = field(default_factory=set)
+    #: refuse the next ``throttle`` sends with the flow-control error (retryable)
+    throttle: int = 0
 
     def _error(self, status: int, code: str, message: str) -> Response[Obj]:
         self.refused.append(code)
@@ -113,6 +115,9 @@ class AliyunStandin(_Standin):
                 return self._error(400, "InvalidAction.NotFound", "Specified api is not found.")
             if not re.fullmatch(r"1[0-9]{10}", params.get("PhoneNumbers", "")):
                 return self._error(200, "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号")
+            if self.throttle > 0:  # the account's flow control (what a burst past the quota gets)
+                self.throttle -= 1
+                return self._error(200, "isv.BUSINESS_LIMIT_CONTROL", "触发号码天级流控Permits:10")
             text = json.loads(params.get("TemplateParam", "{}")).get("content", "")
             biz_id = f"{int(time.time() * 1000)}^{len(self.accepted) + 1}"
             self.accepted.append(Accepted(biz_id, params["PhoneNumbers"], text, params.get("OutId", "")))
