@@ -21,7 +21,7 @@ from tests.browser.test_console_journeys import LANGS, OpenPage, sign_in
 
 async def until(check: Any) -> None:
     """Reload until ``check()`` holds (the worker applies Stripe's webhook in a moment)."""
-    deadline = asyncio.get_running_loop().time() + 30
+    deadline = asyncio.get_running_loop().time() + 60  # CI-sized: two shared cores under the whole suite
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.5)
