@@ -39,7 +39,7 @@ from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.membership import MembershipController, PortalMembershipController, PosMembershipController
 from lianka.web.api.payments import PaymentsController, PaymentWebhooksController, PortalPaymentsController
-from lianka.web.api.payouts import PayoutsController
+from lianka.web.api.payouts import AlliancePayoutsController, PayoutsController
 from lianka.web.api.portal_alliance import PortalAllianceController, PortalStatementsController
 from lianka.web.api.portal_join import PortalJoinController
 from lianka.web.api.portal_privacy import PortalPrivacyController
@@ -100,6 +100,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         ProgrammeController,
         SettlementController,
         PayoutsController,
+        AlliancePayoutsController,
         AlliancesController,
         AllianceTillController,
         CrmController,

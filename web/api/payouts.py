@@ -1,6 +1,8 @@
-"""Settlement payouts of a chain (issue 15 §3): the month's payouts, paying them (queued, or now
+"""Settlement payouts (issue 15 §3) of a chain — the month's payouts, paying them (queued, or now
 with ``?wait=true``), retrying a failed one, marking a bank-file line, the bank payment file; and the
-branches as payees (Stripe Connect onboarding link, bank details)."""
+branches as payees (Stripe Connect onboarding link, bank details) — and the same calls for an
+alliance's book under ``/alliances/{id}/settlement`` (the alliance's settlement endpoints' shape):
+the operator pays its partners; a partner sees its own payout line and payee row only."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from lianka.billing.payouts import bankfile, connect, services
+from lianka.billing.payouts import alliances, bankfile, connect, services
 from lianka.billing.payouts.queries import PayoutRow
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
@@ -220,5 +222,142 @@ class PayoutsController(Controller):
     ) -> PayeeOut:
         p = await connect.set_bank_details(
             db, principal.tenant, payee_id, data.account_name, data.bank_name, data.account_number
+        )
+        return payee_out(p)
+
+
+class AlliancePayoutsController(Controller):
+    """An alliance's payouts: the operator's (``settlement:write`` and the alliance's operator role
+    to pay, retry, mark and onboard); a partner reads its own line (``settlement:read``)."""
+
+    path = "/alliances/{alliance_id:uuid}/settlement"
+    tags = ("alliances",)
+
+    @get(
+        "/periods/{period:str}/payouts",
+        guards=[READ],
+        summary="An alliance's closed month's payouts: all for the operator, a partner's own line for a partner",
+    )
+    async def list_payouts(
+        self, db: Db, alliance_id: FromPath[uuid.UUID], period: FromPath[str], principal: CurrentPrincipal
+    ) -> PayoutsOut:
+        v = await alliances.view(db, principal.tenant, alliance_id, period)
+        return PayoutsOut(period, v.progress.total, v.progress.sent, [payout_out(p) for p in v.rows])
+
+    @post(
+        "/periods/{period:str}/payouts/run",
+        guards=[WRITE],
+        status_code=202,
+        summary="Pay every partner owed for a closed month (operator): queued, or now with ?wait=true. Idempotent.",
+    )
+    async def run(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        alliance_id: FromPath[uuid.UUID],
+        period: FromPath[str],
+        principal: CurrentPrincipal,
+        wait: FromQuery[bool] = False,
+    ) -> Response[PayoutsOut]:
+        await alliances.run(db, _settings(request), principal.tenant, alliance_id, period, wait=wait)
+        v = await alliances.view(db, principal.tenant, alliance_id, period)
+        out = PayoutsOut(period, v.progress.total, v.progress.sent, [payout_out(p) for p in v.rows])
+        return Response(out, status_code=200 if wait else 202)
+
+    @get(
+        "/periods/{period:str}/payouts/bank-file", guards=[READ], summary="The alliance's bank payment file (operator)"
+    )
+    async def bank_file(
+        self, db: Db, alliance_id: FromPath[uuid.UUID], period: FromPath[str], principal: CurrentPrincipal
+    ) -> Response[bytes]:
+        name, body = await alliances.bank_file(db, principal.tenant, alliance_id, period)
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @get("/payouts/{payout_id:uuid}", guards=[READ], summary="One payout (a partner: only its own)")
+    async def get_payout(
+        self, db: Db, alliance_id: FromPath[uuid.UUID], payout_id: FromPath[uuid.UUID], principal: CurrentPrincipal
+    ) -> PayoutOut:
+        return payout_out(await alliances.payout(db, principal.tenant, alliance_id, payout_id))
+
+    @post(
+        "/payouts/{payout_id:uuid}/retry",
+        guards=[WRITE],
+        status_code=200,
+        summary="Try a failed or returned payout again (operator; 409 for any other)",
+    )
+    async def retry(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        alliance_id: FromPath[uuid.UUID],
+        payout_id: FromPath[uuid.UUID],
+        principal: CurrentPrincipal,
+    ) -> PayoutOut:
+        return payout_out(await alliances.retry(db, _settings(request), principal.tenant, alliance_id, payout_id))
+
+    @post(
+        "/payouts/{payout_id:uuid}/mark",
+        guards=[WRITE],
+        status_code=200,
+        summary="Record what the bank did with a bank-file line (operator)",
+    )
+    async def mark(
+        self,
+        db: Db,
+        alliance_id: FromPath[uuid.UUID],
+        payout_id: FromPath[uuid.UUID],
+        principal: CurrentPrincipal,
+        data: JSONBody[MarkBody],
+    ) -> PayoutOut:
+        row = await alliances.mark(db, principal.tenant, alliance_id, payout_id, data.status, data.note)
+        return payout_out(row)
+
+    @get("/payees", guards=[READ], summary="The partners as payees (a partner: its own row)")
+    async def payees(self, db: Db, alliance_id: FromPath[uuid.UUID], principal: CurrentPrincipal) -> list[PayeeOut]:
+        return [payee_out(p) for p in await alliances.payees(db, principal.tenant, alliance_id)]
+
+    @post(
+        "/payees/{payee_id:uuid}/onboarding-link",
+        guards=[WRITE],
+        status_code=200,
+        summary="A Stripe Connect onboarding link for a partner (operator)",
+    )
+    async def onboarding_link(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        alliance_id: FromPath[uuid.UUID],
+        payee_id: FromPath[uuid.UUID],
+        principal: CurrentPrincipal,
+        data: JSONBody[LinkBody],
+    ) -> LinkOut:
+        url = await alliances.onboarding_link(
+            db,
+            _settings(request),
+            principal.tenant,
+            alliance_id,
+            payee_id,
+            return_url=data.return_url,
+            refresh_url=data.refresh_url,
+        )
+        return LinkOut(url)
+
+    @put(
+        "/payees/{payee_id:uuid}/bank", guards=[WRITE], summary="A partner's bank account for the bank file (operator)"
+    )
+    async def bank(
+        self,
+        db: Db,
+        alliance_id: FromPath[uuid.UUID],
+        payee_id: FromPath[uuid.UUID],
+        principal: CurrentPrincipal,
+        data: JSONBody[BankBody],
+    ) -> PayeeOut:
+        p = await alliances.set_bank_details(
+            db, principal.tenant, alliance_id, payee_id, data.account_name, data.bank_name, data.account_number
         )
         return payee_out(p)

@@ -27,7 +27,7 @@ from lianka.web.console.membership import MembershipPages
 from lianka.web.console.messaging import MessagingPages
 from lianka.web.console.onboarding import OnboardingPages
 from lianka.web.console.payments import PaymentPages
-from lianka.web.console.payouts import PayoutPages
+from lianka.web.console.payouts import AlliancePayoutPages, PayoutPages
 from lianka.web.console.programme import ProgrammePages
 from lianka.web.console.programme_start import ProgrammeStartPages
 from lianka.web.console.public import PublicPages
@@ -69,6 +69,7 @@ def console_router() -> Router:
             StaffPages,
             SettlementPages,
             PayoutPages,
+            AlliancePayoutPages,
             AlliancePages,
             PaymentPages,
             BillingPages,
