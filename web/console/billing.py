@@ -26,7 +26,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.principal import Principal
 from lianka.platform.settings import Settings
 from lianka.web.console import messages
-from lianka.web.console.i18n import N_
+from lianka.web.console.i18n import N_, NP_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import HtmlRequest, form_data, form_text, go, language, page
 from lianka.web.console.public import PLAN_NAMES
@@ -52,7 +52,7 @@ STATUS_TEXT = {
 CANCELING = N_("Active until %(date)s, then canceled (you can still resume).")
 STATUS_LABELS = {
     Status.TRIALING: N_("Trial"),
-    Status.ACTIVE: N_("Active"),
+    Status.ACTIVE: NP_("subscription", "Active"),
     Status.PAST_DUE: N_("Payment failed"),
     Status.RESTRICTED: N_("Restricted"),
     Status.CANCELED: N_("Canceled"),
