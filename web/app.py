@@ -28,6 +28,7 @@ from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
 from lianka.web.api.branches import BranchesController
+from lianka.web.api.automations import AutomationsController
 from lianka.web.api.campaigns import CampaignsController, MarketingSettingsController
 from lianka.web.api.clients import ClientsController
 from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
@@ -127,6 +128,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         MessagingProvidersController,
         SmsReceiptsController,
         CampaignsController,
+        AutomationsController,
         MarketingSettingsController,
     ]
 
