@@ -26,9 +26,9 @@ from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
 from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
+from lianka.web.api.automations import AutomationsController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
 from lianka.web.api.branches import BranchesController
-from lianka.web.api.automations import AutomationsController
 from lianka.web.api.campaigns import CampaignsController, MarketingSettingsController
 from lianka.web.api.clients import ClientsController
 from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
