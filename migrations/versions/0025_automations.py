@@ -36,6 +36,7 @@ TRIGGERS = (
     "win_back",
     "tier_up",
     "stored_value_below",
+    "membership_expiring",
 )
 
 

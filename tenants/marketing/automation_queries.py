@@ -60,6 +60,9 @@ SELECT sv.member_id, 'topup:' || to_char(top.at AT TIME ZONE 'UTC', 'YYYYMMDD"T"
     WHERE a.owner_kind = 'member' AND a.kind = 'sv_principal' GROUP BY a.owner_id
 ) top ON top.member_id = sv.member_id
 WHERE sv.balance < :amount""",
+    # an event only: paid membership's renewal job reports a term ending unrenewed (``fire_one``)
+    "membership_expiring": """
+SELECT CAST(NULL AS uuid), CAST(NULL AS text) WHERE false""",
 }
 
 TRIGGERS = tuple(_OCCASIONS)
@@ -83,6 +86,21 @@ async def fire(uow: UnitOfWork, a: Automation, params: dict[str, Any], due: date
     } | params | {"tenant": uow.tenant_id, "automation": a.id, "due": due}  # fmt: skip
     used = {k: v for k, v in values.items() if f":{k}" in str(_FIRE[a.trigger])}
     result = await uow.session.execute(_FIRE[a.trigger], used)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+_FIRE_ONE = text(
+    "INSERT INTO automation_firings (tenant_id, automation_id, member_id, occasion, status, due_at, created_at) "
+    "VALUES (:tenant, :automation, :member, :occasion, 'waiting', :due, :now) ON CONFLICT DO NOTHING"
+)
+
+
+async def fire_one(uow: UnitOfWork, a: Automation, member: uuid.UUID, occasion: str, due: datetime,
+                   now: datetime) -> int:  # fmt: skip
+    """One occasion reported by another area (an event), once."""
+    params = {"tenant": uow.tenant_id, "automation": a.id, "member": member, "occasion": occasion, "due": due,
+              "now": now}  # fmt: skip
+    result = await uow.session.execute(_FIRE_ONE, params)
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -39,7 +39,7 @@ from lianka.tenants.services.programme import programme_at
 log = get_logger(__name__)
 TRIGGERS = q.TRIGGERS
 #: found by the periodic scan (a high-water mark: the automation's creation) / by the daily job
-EVENT_TRIGGERS = ("joined", "first_purchase", "tier_up")
+EVENT_TRIGGERS = ("joined", "first_purchase", "tier_up", "membership_expiring")
 TIME_TRIGGERS = tuple(t for t in TRIGGERS if t not in EVENT_TRIGGERS)
 #: triggers whose ``days`` is a number of days (ahead, or since the last purchase)
 DAYS_TRIGGERS = ("birthday", "points_expiring", "coupon_expiring", "win_back")
@@ -214,11 +214,18 @@ DEFAULTS = (
             template="{name}，您有 {expiring_points} 积分将于 {expiring_date} 到期，请及时使用。",
         ),
     ),
+    (
+        "membership_expiry",
+        AutomationIn(
+            name="付费会员到期提醒", trigger="membership_expiring", channel="portal", subject="付费会员即将到期",
+            template="{name}，您在 {merchant} 的付费会员即将到期，可在会员中心续费。",
+        ),
+    ),
 )  # fmt: skip
 
 
 async def ensure_defaults_in(uow: UnitOfWork, now: datetime) -> int:
-    """The merchant's default automations ("生日祝福", "积分到期提醒"), once (by ``code``); the points
+    """The merchant's default automations ("生日祝福", "积分到期提醒", "付费会员到期提醒"), once (by ``code``); the points
     reminder takes the programme's notice period. Returns how many were created."""
     made = 0
     for code, data in DEFAULTS:
@@ -295,6 +302,26 @@ class RunResult:
     messages: int = 0
 
 
+async def _act(uow: UnitOfWork, a: Automation, now: datetime, tz: str, cap: int | None) -> tuple[int, int]:
+    """The firings of ``a`` whose wait has passed: coupon and points, then the messages in one statement,
+    then done. Returns (firings acted on, messages written)."""
+    firings = await q.due_firings(uow, a.id, now)
+    if not firings:
+        return 0, 0
+    c = None if a.campaign_id is None else await cq.campaign(uow, a.campaign_id)
+    for f in firings:
+        await _give(uow, a, f, now)
+    await uow.session.flush()
+    messages = 0
+    if c is not None:
+        due = cd.after_quiet_hours(now, tz) if c.channel in ("sms", "wechat") else now
+        messages = await q.write_messages(
+            uow, a.id, c.id, c.channel, cap=DEFAULT_CAP if cap is None else cap,
+            week_ago=now - timedelta(days=7), due=due, now=now,
+        )  # fmt: skip
+    return await q.mark_done(uow, a.id, None if c is None else c.id, now), messages
+
+
 async def run_in(uow: UnitOfWork, now: datetime, *, triggers: tuple[str, ...] = TRIGGERS) -> RunResult:
     """Building block: one merchant's automations with a trigger in ``triggers``. No commit."""
     result = RunResult()
@@ -304,22 +331,26 @@ async def run_in(uow: UnitOfWork, now: datetime, *, triggers: tuple[str, ...] = 
         if a.trigger not in triggers:
             continue
         result.fired += await q.fire(uow, a, await _params(uow, a, now, tz), now + timedelta(days=a.wait_days), now)
-        c = None if a.campaign_id is None else await cq.campaign(uow, a.campaign_id)
-        firings = await q.due_firings(uow, a.id, now)
-        if not firings:
-            continue
-        for f in firings:
-            await _give(uow, a, f, now)
-        await uow.session.flush()
-        if c is not None:
-            due = cd.after_quiet_hours(now, tz) if c.channel in ("sms", "wechat") else now
-            result.messages += await q.write_messages(
-                uow, a.id, c.id, c.channel, cap=DEFAULT_CAP if cap is None else cap,
-                week_ago=now - timedelta(days=7), due=due, now=now,
-            )  # fmt: skip
-        result.acted += await q.mark_done(uow, a.id, None if c is None else c.id, now)
+        acted, messages = await _act(uow, a, now, tz, cap)
+        result.acted, result.messages = result.acted + acted, result.messages + messages
     await cq.dispatch_due(uow, now)
     return result
+
+
+async def fire_event(uow: UnitOfWork, trigger: str, member_id: uuid.UUID, occasion: str, now: datetime) -> int:
+    """Building block for another area's event (paid membership's term ending unrenewed): every enabled
+    automation of ``trigger`` fires for the member once per ``occasion`` and, without a wait, acts at
+    once. No commit. Returns how many fired."""
+    await ensure_defaults_in(uow, now)
+    _, tz = await accounts.merchant_info(uow)
+    cap = await cq.frequency_cap(uow)
+    fired = 0
+    for a in await q.automations(uow, enabled_only=True):
+        if a.trigger == trigger:
+            fired += await q.fire_one(uow, a, member_id, occasion, now + timedelta(days=a.wait_days), now)
+            await _act(uow, a, now, tz, cap)
+    await cq.dispatch_due(uow, now)
+    return fired
 
 
 async def run(db: Database, tenant: uuid.UUID, now: datetime | None = None,

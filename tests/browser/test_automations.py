@@ -82,5 +82,5 @@ async def test_create_toggle_and_read_an_automation(open_page: OpenPage, browser
     await visit.goto("/console/automations")
     cells = [await c.inner_text() for c in await row.locator("td").all()]
     assert cells[3:7] == ["1", "0", "0", "20"], cells  # fired, sent (not delivered yet), coupons, points
-    assert await page.locator("tr[data-automation]").count() == 3  # with the two defaults
+    assert await page.locator("tr[data-automation]").count() == 4  # with the three defaults
     await visit.check("automations-list")

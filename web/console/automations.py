@@ -38,6 +38,7 @@ TRIGGERS = {
     "win_back": N_("No purchase for N days (win-back)"),
     "tier_up": N_("Tier up"),
     "stored_value_below": N_("Stored value below an amount"),
+    "membership_expiring": N_("Paid membership ending (not renewed)"),
 }
 MESSAGE_CHANNELS = {"": N_("No message"), **CHANNELS}
 FIELDS = ("name", "trigger", "days", "amount", "wait_days", "channel", "subject", "template", "coupon_template_id",

@@ -175,7 +175,7 @@ async def test_default_reminders_are_delivered_through_the_log_channel(
     await kit.points(db, t, m, 30, expiring=True)
     assert (await auto.run(db, t, NOW - timedelta(days=60), auto.TIME_TRIGGERS)).fired == 0  # defaults made
     views = {v.automation.code: v for v in await auto.list_all(db, t)}
-    assert {v.automation.name for v in views.values()} == {"生日祝福", "积分到期提醒"}
+    assert {v.automation.name for v in views.values()} == {"生日祝福", "积分到期提醒", "付费会员到期提醒"}
     # the merchant sends the points reminder by SMS (the development log channel); the greeting stays in
     # the portal inbox
     v = views["points_expiry"]
@@ -213,3 +213,27 @@ async def test_two_tenants_and_field_errors(db: Database, tenant_factory: Any, m
     with pytest.raises(BadAutomation) as e:
         await auto.create(db, a_t, sms("坏", "no_such"))
     assert e.value.extra["field"] == "trigger"
+
+
+async def test_paid_membership_reminder_goes_through_the_engine_once_per_term(
+    db: Database, tenant_factory: Any, member_factory: Any
+) -> None:
+    from lianka.billing.membership import jobs as membership_jobs
+    from lianka.platform.jobs import HANDLERS
+
+    assert membership_jobs.membership_expiry_reminder is not None
+
+    t = await tenant_factory()
+    (m,) = await _members(db, t, member_factory, 1)
+    term = uuid.uuid4()
+    for _ in range(2):  # the outbox redelivers: one reminder
+        async with db.uow(t) as uow:
+            await HANDLERS["membership_expiry_reminder"](
+                uow, member_id=str(m), term_id=str(term), product="vip", ends_at=NOW.isoformat()
+            )
+            await uow.commit()
+    views = {v.automation.code: v for v in await auto.list_all(db, t)}
+    a = views["membership_expiry"].automation
+    assert await _firings(db, t, a.id) == [(m, f"term:{term}", "done")]
+    (msg,) = await _messages(db, t, a.id)
+    assert msg["status"] == "queued" and msg["member_id"] == m  # the campaigns' actor delivers it
