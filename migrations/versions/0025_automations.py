@@ -37,6 +37,7 @@ TRIGGERS = (
     "tier_up",
     "stored_value_below",
     "membership_expiring",
+    "tier_at_risk",
 )
 
 

@@ -63,6 +63,9 @@ WHERE sv.balance < :amount""",
     # an event only: paid membership's renewal job reports a term ending unrenewed (``fire_one``)
     "membership_expiring": """
 SELECT CAST(NULL AS uuid), CAST(NULL AS text) WHERE false""",
+    # decided in Python by the tier review's own rules (``automations._at_risk``, then ``fire_one``)
+    "tier_at_risk": """
+SELECT CAST(NULL AS uuid), CAST(NULL AS text) WHERE false""",
 }
 
 TRIGGERS = tuple(_OCCASIONS)
@@ -102,6 +105,20 @@ async def fire_one(uow: UnitOfWork, a: Automation, member: uuid.UUID, occasion: 
               "now": now}  # fmt: skip
     result = await uow.session.execute(_FIRE_ONE, params)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def reviews_due(uow: UnitOfWork, due_before: datetime) -> list[tuple[uuid.UUID, str, datetime]]:
+    """Members with a tier last reviewed (or holding it since) at or before ``due_before``: (member,
+    tier, that time) — their next review is at most the review interval after it."""
+    rows = await uow.session.execute(
+        text(
+            "SELECT member_id, tier_code, coalesce(tier_reviewed_at, tier_since) FROM member_profiles "
+            "WHERE tier_code IS NOT NULL AND erased_at IS NULL AND coalesce(tier_reviewed_at, tier_since) <= :b "
+            "ORDER BY member_id"
+        ),
+        {"b": due_before},
+    )
+    return [(r[0], str(r[1]), r[2]) for r in rows]
 
 
 async def due_firings(uow: UnitOfWork, automation: uuid.UUID, now: datetime) -> list[AutomationFiring]:

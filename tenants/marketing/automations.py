@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.log import get_logger
+from lianka.tenants import queries as tenant_queries
+from lianka.tenants.domain import tiers
 from lianka.tenants.marketing import automation_queries as q
 from lianka.tenants.marketing import campaign_domain as cd
 from lianka.tenants.marketing import campaign_queries as cq
@@ -42,7 +44,7 @@ TRIGGERS = q.TRIGGERS
 EVENT_TRIGGERS = ("joined", "first_purchase", "tier_up", "membership_expiring")
 TIME_TRIGGERS = tuple(t for t in TRIGGERS if t not in EVENT_TRIGGERS)
 #: triggers whose ``days`` is a number of days (ahead, or since the last purchase)
-DAYS_TRIGGERS = ("birthday", "points_expiring", "coupon_expiring", "win_back")
+DAYS_TRIGGERS = ("birthday", "points_expiring", "coupon_expiring", "win_back", "tier_at_risk")
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,27 @@ async def _params(uow: UnitOfWork, a: Automation, now: datetime, tz: str) -> dic
     return p
 
 
+async def _at_risk(uow: UnitOfWork, days: int, now: datetime, tz: str) -> list[tuple[uuid.UUID, str]]:
+    """Members whose tier review falls within ``days`` and whom the review would move down today (the
+    review's own rules: ``tiers.review`` on their standing in the window); the occasion is the review."""
+    _, programme = await programme_at(uow, now)
+    if not programme.tiers:
+        return []
+    interval = timedelta(days=31 * programme.tier_policy.review_every_months)
+    since = now - timedelta(days=31 * programme.tier_policy.window_months)
+    ranks = {t.code: t.rank for t in programme.tiers}
+    today = now.astimezone(ZoneInfo(tz)).date()
+    out = []
+    for member, tier, reference in await q.reviews_due(uow, now + timedelta(days=days) - interval):
+        if reference + interval <= now:
+            continue  # overdue: the review itself decides tonight
+        standing = await tenant_queries.standing_for_review(uow, member, since)
+        decision = tiers.review(programme, tier, standing, today=today)
+        if decision.changed and ranks.get(decision.new or "", -1) < ranks.get(tier, -1):
+            out.append((member, "review:" + (reference + interval).astimezone(ZoneInfo(tz)).date().isoformat()))
+    return out
+
+
 async def _give(uow: UnitOfWork, a: Automation, f: AutomationFiring, now: datetime) -> None:
     """The coupon and points of one firing; each at most once (recorded on the firing; the ledger key)."""
     if a.coupon_template_id is not None and f.coupon_id is None:
@@ -330,7 +353,12 @@ async def run_in(uow: UnitOfWork, now: datetime, *, triggers: tuple[str, ...] = 
     for a in await q.automations(uow, enabled_only=True):
         if a.trigger not in triggers:
             continue
-        result.fired += await q.fire(uow, a, await _params(uow, a, now, tz), now + timedelta(days=a.wait_days), now)
+        due = now + timedelta(days=a.wait_days)
+        if a.trigger == "tier_at_risk":
+            for member, occasion in await _at_risk(uow, a.days, now, tz):
+                result.fired += await q.fire_one(uow, a, member, occasion, due, now)
+        else:
+            result.fired += await q.fire(uow, a, await _params(uow, a, now, tz), due, now)
         acted, messages = await _act(uow, a, now, tz, cap)
         result.acted, result.messages = result.acted + acted, result.messages + messages
     await cq.dispatch_due(uow, now)

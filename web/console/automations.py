@@ -37,6 +37,7 @@ TRIGGERS = {
     "coupon_expiring": N_("Coupon expiring in N days"),
     "win_back": N_("No purchase for N days (win-back)"),
     "tier_up": N_("Tier up"),
+    "tier_at_risk": N_("Tier at risk at the review in N days"),
     "stored_value_below": N_("Stored value below an amount"),
     "membership_expiring": N_("Paid membership ending (not renewed)"),
 }

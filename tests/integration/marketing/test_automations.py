@@ -237,3 +237,30 @@ async def test_paid_membership_reminder_goes_through_the_engine_once_per_term(
     assert await _firings(db, t, a.id) == [(m, f"term:{term}", "done")]
     (msg,) = await _messages(db, t, a.id)
     assert msg["status"] == "queued" and msg["member_id"] == m  # the campaigns' actor delivers it
+
+
+async def test_tier_at_risk_fires_before_the_review_once(
+    db: Database, tenant_factory: Any, member_factory: Any
+) -> None:
+    from lianka.tenants.domain.programme import Programme, Tier
+    from lianka.tenants.services.programme import set_programme
+
+    t = await tenant_factory()
+    programme = Programme(tiers=[Tier(code="regular", name="普通", rank=0),
+                                 Tier(code="gold", name="金卡", rank=1, threshold=100_000)])  # fmt: skip
+    async with db.uow(t) as uow:
+        await set_programme(uow, programme, effective_from=NOW - timedelta(days=800))
+        await uow.commit()
+    soon, later = await _members(db, t, member_factory, 2, tier_code="gold", consent=SMS_OK)
+    async with db.uow(t) as uow:  # reviews every 12 months (372 days): in 12 days, and in 200 days
+        await uow.session.execute(text("UPDATE member_profiles SET tier_since = :at WHERE member_id = :m"),
+                                  {"at": NOW - timedelta(days=360), "m": soon})  # fmt: skip
+        await uow.session.execute(text("UPDATE member_profiles SET tier_since = :at WHERE member_id = :m"),
+                                  {"at": NOW - timedelta(days=172), "m": later})  # fmt: skip
+        await uow.commit()
+    a = await auto.create(db, t, sms("保级提醒", "tier_at_risk", days=30), now=NOW)
+    assert (await auto.run(db, t, NOW, auto.TIME_TRIGGERS)).fired == 1
+    assert (await auto.run(db, t, NOW + timedelta(days=1), auto.TIME_TRIGGERS)).fired == 0
+    (firing,) = await _firings(db, t, a.id)
+    assert firing[0] == soon and firing[1].startswith("review:2026-12-")
+    assert [m["member_id"] for m in await _messages(db, t, a.id)] == [soon]
