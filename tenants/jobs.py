@@ -42,12 +42,7 @@ _daily(
     "0 8 * * *",
     "Birthday rules: points and coupons to members whose birthday is today, once a year.",
 )
-_daily(
-    "expiry-reminders",
-    maintenance.expiry_reminders,
-    "0 10 * * *",
-    "Queue one reminder per member and day for points expiring within the programme's notice period.",
-)
+# the points-expiry reminder is the merchant's default automation "积分到期提醒" (automations-daily)
 _daily(
     "expire-coupons", maintenance.expire_coupons, "10 0 * * *", "Mark issued coupons past their validity as expired."
 )
@@ -55,7 +50,7 @@ _daily(
 
 @consumer(queue="messages")
 async def points_expiry_reminder(uow: UnitOfWork, member_id: str, points: int, expires_on: str, **_: Any) -> None:
-    """Until the messaging channels land (campaigns issue), the reminder is recorded in the log."""
+    """Reminders queued before automations replaced ``expiry-reminders`` (decision 0039): logged."""
     log.info("points expiry reminder", member_id=member_id, points=points, expires_on=expires_on)
 
 

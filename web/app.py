@@ -26,6 +26,7 @@ from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
 from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
+from lianka.web.api.automations import AutomationsController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
 from lianka.web.api.branches import BranchesController
 from lianka.web.api.campaigns import CampaignsController, MarketingSettingsController
@@ -127,6 +128,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         MessagingProvidersController,
         SmsReceiptsController,
         CampaignsController,
+        AutomationsController,
         MarketingSettingsController,
     ]
 

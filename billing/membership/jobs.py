@@ -7,7 +7,8 @@ work once."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from lianka.billing.membership import terms
@@ -68,6 +69,15 @@ declare(
 
 @consumer(queue="default")
 async def membership_expiry_reminder(uow: UnitOfWork, **payload: Any) -> None:
-    """A term is about to end without renewal: the marketing engine will deliver this to the member;
-    until then it is a log line operators can see."""
+    """A term is about to end without renewal: the merchant's automations of trigger
+    ``membership_expiring`` (by default "付费会员到期提醒", portal inbox) remind the member, once per term."""
+    from lianka.tenants.marketing import automations
+
     log.info("membership_expiry_reminder", **{k: v for k, v in payload.items() if k != "fire_time"})
+    await automations.fire_event(
+        uow,
+        "membership_expiring",
+        uuid.UUID(str(payload["member_id"])),
+        f"term:{payload['term_id']}",
+        datetime.now(UTC),
+    )

@@ -77,10 +77,11 @@ async def insert_messages(
 
 _DISPATCH = text(
     "WITH due AS (UPDATE campaign_messages SET status = 'queued' "
-    "WHERE status IN ('pending', 'retry') AND due_at <= :now RETURNING tenant_id, campaign_id, member_id) "
+    "WHERE status IN ('pending', 'retry') AND due_at <= :now RETURNING tenant_id, campaign_id, member_id, occasion) "
     "INSERT INTO outbox (tenant_id, queue, actor, payload) "
     "SELECT tenant_id, 'messages', CAST(:actor AS text), "
-    "jsonb_build_object('campaign_id', CAST(campaign_id AS text), 'member_id', CAST(member_id AS text)) FROM due"
+    "jsonb_build_object('campaign_id', CAST(campaign_id AS text), 'member_id', CAST(member_id AS text)) "
+    "|| CASE WHEN occasion = '' THEN '{}'::jsonb ELSE jsonb_build_object('occasion', occasion) END FROM due"
 )
 
 
@@ -129,9 +130,9 @@ async def campaigns_to_start(uow: UnitOfWork, now: datetime) -> list[uuid.UUID]:
 
 
 async def message(
-    uow: UnitOfWork, campaign: uuid.UUID, member: uuid.UUID, *, lock: bool = False
+    uow: UnitOfWork, campaign: uuid.UUID, member: uuid.UUID, *, lock: bool = False, occasion: str = ""
 ) -> CampaignMessage | None:
-    return await uow.session.get(CampaignMessage, (uow.tenant_id, campaign, member), with_for_update=lock)
+    return await uow.session.get(CampaignMessage, (uow.tenant_id, campaign, member, occasion), with_for_update=lock)
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,8 @@ async def campaign(uow: UnitOfWork, campaign_id: uuid.UUID, *, lock: bool = Fals
 
 
 async def campaigns(uow: UnitOfWork) -> list[Campaign]:
-    return list((await uow.session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))).all())
+    stmt = select(Campaign).where(Campaign.status != "automation").order_by(Campaign.created_at.desc())
+    return list((await uow.session.scalars(stmt)).all())
 
 
 async def name_taken(uow: UnitOfWork, name: str) -> bool:

@@ -226,7 +226,7 @@ def _seed(campaign_id: uuid.UUID) -> int:
 async def start_in(uow: UnitOfWork, c: Campaign, now: datetime) -> int:
     """Building block: freeze the audience, check the plan, write the recipients' rows, queue the due
     ones (the caller then runs ``dispatch_due``). Returns how many recipients. No commit."""
-    if c.status not in ("draft", "scheduled"):
+    if c.status not in ("draft", "scheduled") or c.segment_id is None:
         raise CampaignAlreadyStarted()
     snapshot = await segments.freeze_audience(
         uow, c.segment_id, exclude_holdout_pct=c.holdout_pct, seed=_seed(c.id), now=now
@@ -339,10 +339,11 @@ async def _coupon(uow: UnitOfWork, c: Campaign, m: CampaignMessage, now: datetim
 
 
 async def deliver(uow: UnitOfWork, campaign_id: uuid.UUID, member_id: uuid.UUID, now: datetime,
-                  limiter: RateLimit) -> str:  # fmt: skip
-    """Building block (the actor's body): send one queued message. Returns its new status."""
+                  limiter: RateLimit, occasion: str = "") -> str:  # fmt: skip
+    """Building block (the actor's body): send one queued message (a campaign's, or an automation's
+    for one ``occasion``). Returns its new status."""
     assert uow.tenant_id is not None
-    m = await q.message(uow, campaign_id, member_id, lock=True)
+    m = await q.message(uow, campaign_id, member_id, lock=True, occasion=occasion)
     if m is None or m.status not in ("queued", "pending", "retry"):
         return m.status if m else "missing"  # a redelivered message changes nothing
     c = await _get(uow, campaign_id)
@@ -376,7 +377,7 @@ async def deliver(uow: UnitOfWork, campaign_id: uuid.UUID, member_id: uuid.UUID,
         text=text,
         subject=c.subject or r.merchant,
         unsubscribe_url=link,
-        key=f"{campaign_id}:{member_id}",
+        key=f"{campaign_id}:{member_id}" + (f":{occasion}" if occasion else ""),
     )
     m.attempts += 1
     try:
@@ -407,10 +408,11 @@ async def deliver_one(
     *,
     now: datetime | None = None,
     limiter: RateLimit | None = None,
+    occasion: str = "",
 ) -> str:
     """One delivery in its own transaction (what the actor does, without the inbox bookkeeping)."""
     async with db.uow(tenant) as uow:
-        status = await deliver(uow, campaign_id, member_id, now or datetime.now(UTC), limiter or NoLimit())
+        status = await deliver(uow, campaign_id, member_id, now or datetime.now(UTC), limiter or NoLimit(), occasion)
         await uow.commit()
         return status
 

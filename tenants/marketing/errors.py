@@ -69,3 +69,20 @@ class CampaignAlreadyStarted(Conflict):
 class NotDeadLetter(RuleViolation):
     type_slug = "campaign-message-not-dead"
     title = "Only a dead letter can be re-sent"
+
+
+class AutomationNotFound(NotFound):
+    type_slug = "automation-not-found"
+    title = "No such automation"
+
+
+class BadAutomation(ValidationFailed):
+    """An automation field is invalid (unknown trigger, days out of range…); ``field`` names it."""
+
+    type_slug = "bad-automation"
+    title = "The automation is invalid"
+
+
+class AutomationNameTaken(Conflict):
+    type_slug = "automation-name-taken"
+    title = "An automation with this name exists"

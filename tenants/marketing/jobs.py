@@ -10,7 +10,7 @@ from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.jobs import consumer
 from lianka.platform.periodic import declare
 from lianka.platform.scheduler import Target
-from lianka.tenants.marketing import campaigns, services
+from lianka.tenants.marketing import automations, campaigns, services
 
 
 async def rfm_scores(db: Database, target: Target, as_of: datetime) -> int:
@@ -42,6 +42,38 @@ declare(
     "quiet hours, or a retry's back-off).",
 )
 
+
+async def automations_daily(db: Database, target: Target, as_of: datetime) -> int:
+    """The merchant's time-triggered automations (birthdays, expiring points and coupons, win-back,
+    low stored value): new occasions fired; due firings acted on. Returns the occasions fired."""
+    assert target.id is not None
+    return (await automations.run(db, target.id, as_of, automations.TIME_TRIGGERS)).fired
+
+
+declare(
+    "automations-daily",
+    "0 9 * * *",
+    step=automations_daily,
+    summary="Automations, time triggers: birthdays, points and coupons expiring in N days, no purchase for N "
+    "days, stored value below X — each fires once per member and occasion, then its wait, message, coupon, points. "
+    "Creates the merchant's default automations (生日祝福, 积分到期提醒) the first time.",
+)
+
+
+async def automations_events(db: Database, target: Target, as_of: datetime) -> int:
+    """The merchant's event-triggered automations (joined, first purchase, tier up) and every due wait."""
+    assert target.id is not None
+    return (await automations.run(db, target.id, as_of, automations.EVENT_TRIGGERS)).fired
+
+
+declare(
+    "automations-events",
+    "*/10 * * * *",
+    step=automations_events,
+    summary="Automations, event triggers: members who joined, made a first purchase or moved up a tier since "
+    "the automation was created (a set-based scan); also acts on firings whose wait has passed.",
+)
+
 _limiter: campaigns.RateLimit | None = None
 
 
@@ -57,6 +89,9 @@ def _rate_limit() -> campaigns.RateLimit:
 
 
 @consumer(queue="messages")
-async def marketing_send_message(uow: UnitOfWork, campaign_id: str, member_id: str) -> None:
-    """One campaign message (queued by ``campaign_queries.dispatch_due``); idempotent by its row's status."""
-    await campaigns.deliver(uow, uuid.UUID(campaign_id), uuid.UUID(member_id), datetime.now(UTC), _rate_limit())
+async def marketing_send_message(uow: UnitOfWork, campaign_id: str, member_id: str, occasion: str = "") -> None:
+    """One campaign or automation message (queued by ``campaign_queries.dispatch_due``); idempotent by
+    its row's status."""
+    await campaigns.deliver(
+        uow, uuid.UUID(campaign_id), uuid.UUID(member_id), datetime.now(UTC), _rate_limit(), occasion
+    )

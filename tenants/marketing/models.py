@@ -102,7 +102,8 @@ class Campaign(Base):
     tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(String(100))
-    segment_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    #: NULL for an automation's campaign (status ``automation``, migration 0025)
+    segment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     channel: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str] = mapped_column(String(200), default="")
     template_a: Mapped[str] = mapped_column(Text)
@@ -127,6 +128,8 @@ class CampaignMessage(Base):
     tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
     campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    #: '' for a campaign; an automation's occasion (the birthday's year, the lot's date…), migration 0025
+    occasion: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     channel: Mapped[str] = mapped_column(String(16))
     variant: Mapped[str] = mapped_column(String(1))
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -141,3 +144,41 @@ class CampaignMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Automation(Base):
+    """A trigger, an optional wait and actions (migration 0025); its message is its campaign's."""
+
+    __tablename__ = "automations"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str | None] = mapped_column(String(32))
+    trigger: Mapped[str] = mapped_column(String(24))
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    wait_days: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    coupon_template_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AutomationFiring(Base):
+    """One automation, member and occasion: fired at most once (the primary key)."""
+
+    __tablename__ = "automation_firings"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    automation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    occasion: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    messaged: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

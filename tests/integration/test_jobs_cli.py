@@ -46,7 +46,7 @@ PROGRAMME = Programme(
 MERCHANT_JOBS = [
     "review-tiers",
     "birthday-rewards",
-    "expiry-reminders",
+    "automations-daily",
     "expire-coupons",
     "expire-points",
     "close-chains-monthly",

@@ -38,7 +38,7 @@ class CampaignIn(msgspec.Struct, forbid_unknown_fields=True):
 class CampaignOut(msgspec.Struct):
     id: uuid.UUID
     name: str
-    segment_id: uuid.UUID
+    segment_id: uuid.UUID | None
     channel: str
     status: str
     template_a: str

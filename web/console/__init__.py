@@ -12,6 +12,7 @@ from litestar import Router
 
 from lianka.web.console.alliance import AlliancePages
 from lianka.web.console.auth import AuthPages, MerchantPages
+from lianka.web.console.automations import AutomationPages
 from lianka.web.console.billing import BillingPages
 from lianka.web.console.branches import BranchPages
 from lianka.web.console.campaigns import CampaignPages
@@ -61,6 +62,7 @@ def console_router() -> Router:
             RewardPages,
             MembershipPages,
             CampaignPages,
+            AutomationPages,
             SegmentPages,
             MessagingPages,
             ProgrammeStartPages,

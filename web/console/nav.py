@@ -59,6 +59,9 @@ _ITEMS = (
     # the plan, usage and invoices: the owner's (the only role that may pay)
     MenuItem("billing", N_("Billing"), (P.BILLING_MANAGE,), "/console/billing"),
     MenuItem("campaigns", N_("Campaigns"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/campaigns", N_("Marketing")),
+    MenuItem(
+        "automations", N_("Automations"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/automations", N_("Marketing")
+    ),
     MenuItem("segments", N_("Segments"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/segments", N_("Marketing")),
     MenuItem("messaging", N_("SMS and e-mail"), (P.MERCHANT_WRITE, BACK_OFFICE), "/console/messaging", N_("Marketing")),
 )
