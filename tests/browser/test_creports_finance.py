@@ -100,3 +100,33 @@ async def test_the_owner_compares_bonus_policies_for_last_month(
     by_code = {r[0]: r for r in rows[1:]}
     assert Decimal(by_code["SH01"][2]) == Decimal("-1050.00")
     assert sum(Decimal(r[3]) for r in rows[1:]) == 0  # the HQ column nets the branches to zero
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_the_owner_reads_last_months_liability(open_page: OpenPage, browser_db: Any, lang: str) -> None:
+    email = await arrange(browser_db)
+    visit = await open_page(lang)
+    page, t = visit.page, Language(lang).gettext
+    await sign_in(visit, email)
+    await page.locator("#side-menu").get_by_role("link", name=t("Liability and breakage"), exact=True).click()
+    await page.wait_for_url("**/console/reports/liability")
+    assert await page.locator("h1").inner_text() == t("Liability and breakage")
+    await page.wait_for_selector("[data-dash-chart][data-drawn] canvas")
+
+    async def cell(test_id: str) -> str:
+        return (await page.get_by_test_id(test_id).inner_text()).strip()
+
+    # ¥1000 principal and ¥100 bonus topped up at SH01; ¥550 spent at SH02 (500 principal, 50 bonus)
+    assert await cell("sv_principal-issued") == "¥1,000.00"
+    assert await cell("sv_principal-used") == "¥500.00"
+    assert await cell("sv_principal-closing") == "¥500.00"
+    assert await cell("sv_bonus-closing") == "¥50.00"
+    assert await page.locator("tr[data-scheme=sv_principal][data-branch=SH02]").count() == 1
+    await visit.check("liability")
+
+    async with page.expect_download() as info:
+        await page.get_by_test_id("download-csv").click()
+    rows = csv_table(await asyncio.to_thread(Path(await (await info.value).path()).read_bytes))
+    assert rows[0] == ["scheme", "branch", "unit", "opening", "issued", "used", "expired", "refunded", "closing"]
+    total = next(r for r in rows if r[0] == "sv_principal" and r[1] == "*")
+    assert [Decimal(x) for x in total[3:]] == [0, 1000, 500, 0, 0, 500]

@@ -1,4 +1,9 @@
-"""Finance reports (报表) beside the dashboard: the bonus-funding simulator.
+"""Finance reports (报表) beside the dashboard: the liability report and the bonus-funding simulator.
+
+- ``/console/reports/liability?period=YYYY-MM``: points, stored value (principal and bonus apart) and
+  deferred paid-membership revenue — opening, issued, used, expired, refunded, closing — as a chart,
+  then per scheme and branch (``tenants.reports.liability``); points also in yuan. Files:
+  ``…/liability/download/liability.<csv|xlsx>?period=…``.
 
 - ``/console/reports/bonus-simulator?period=YYYY-MM``: a past month of the chain replayed under each
   stored-value bonus policy (HQ, issuing branch, redeeming branch), each branch's net side by side as
@@ -29,7 +34,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.platform.identity.principal import Principal
 from lianka.platform.money import minor_digits
 from lianka.tenants.domain.programme import BonusFunder
-from lianka.tenants.reports import exports
+from lianka.tenants.reports import exports, liability
 from lianka.tenants.services.onboarding import merchant_profile
 from lianka.web.console.i18n import N_, Language
 from lianka.web.console.nav import MENU
@@ -40,6 +45,21 @@ POLICY_NAMES: dict[BonusFunder, str] = {
     BonusFunder.HQ: N_("HQ funds the bonus"),
     BonusFunder.ISSUING_BRANCH: N_("Issuing branch funds it"),
     BonusFunder.REDEEMING_BRANCH: N_("Redeeming branch bears it"),
+}
+LIABILITY_READ = requires(*MENU["liability"].permissions)
+SCHEME_NAMES: dict[str, str] = {
+    "points": N_("Points"),
+    "sv_principal": N_("Stored value, principal"),
+    "sv_bonus": N_("Stored value, bonus"),
+    "deferred_membership_revenue": N_("Paid membership, deferred revenue"),
+}
+COLUMN_NAMES: dict[str, str] = {
+    "opening": N_("Opening"),
+    "issued": N_("Issued"),
+    "used": N_("Used"),
+    "expired": N_("Expired"),
+    "refunded": N_("Refunded"),
+    "closing": N_("Closing"),
 }
 #: months offered by the picker, newest first
 MONTHS = 12
@@ -124,10 +144,82 @@ class FinancePages(Controller):
             raise ValidationFailed("unknown file", field="name")
         period, _, _ = await _period(request, ident, principal)
         header, rows = table(await simulator.simulate(ident.db, principal.tenant, period))
-        if fmt == "csv":
-            body, media = exports.to_csv(header, rows), "text/csv; charset=utf-8"
+        return _file(header, rows, fmt, f"bonus-simulator-{period}", "bonus simulator")
+
+
+def liability_chart(r: liability.Report, lang: Language) -> dict[str, Any]:
+    """Money schemes side by side (opening, issued, used, expired, refunded, closing), in yuan."""
+    money_schemes = [x for x in liability.SCHEMES if x != "points"]
+    return {
+        "kind": "bar",
+        "labels": [lang.gettext(COLUMN_NAMES[c]) for c in liability.COLUMNS],
+        "series": [
+            {"name": lang.gettext(SCHEME_NAMES[s]), "values": [r.total(s).figures()[c] for c in liability.COLUMNS]}
+            for s in money_schemes
+        ],
+        "minor": 10 ** minor_digits(r.currency),
+    }
+
+
+def liability_table(r: liability.Report) -> tuple[list[str], list[list[object]]]:
+    """(header, rows): one row per scheme and branch (branch "*" = the scheme's total); points rows
+    are counts of points, followed by their value in money at the programme's cash value per point."""
+    c = r.currency
+
+    def major(v: int) -> Decimal:
+        return Decimal(v).scaleb(-minor_digits(c))
+
+    header = ["scheme", "branch", "unit", *liability.COLUMNS]
+    rows: list[list[object]] = []
+    for row in r.rows:
+        code = "*" if row.branch == "*" else r.branches.get(row.branch, ("-", ""))[0]
+        f = row.figures()
+        if row.scheme == "points":
+            rows.append([row.scheme, code, "points", *(f[k] for k in liability.COLUMNS)])
+            rows.append([row.scheme, code, c, *(major(row.value[k]) for k in liability.COLUMNS)])
         else:
-            body = exports.to_xlsx(header, rows, "bonus simulator")
-            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        filename = f"bonus-simulator-{period}.{fmt}"
-        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+            rows.append([row.scheme, code, c, *(major(f[k]) for k in liability.COLUMNS)])
+    return header, rows
+
+
+def _file(header: list[str], rows: list[list[object]], fmt: str, stem: str, title: str) -> Response[bytes]:
+    if fmt == "csv":
+        body, media = exports.to_csv(header, rows), "text/csv; charset=utf-8"
+    else:
+        body = exports.to_xlsx(header, rows, title)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{stem}.{fmt}"'})
+
+
+class LiabilityPages(Controller):
+    path = "/console/reports/liability"
+
+    @get("/", guards=[LIABILITY_READ])
+    async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
+        _chain_only(principal)
+        period, choices, _ = await _period(request, ident, principal)
+        r = await liability.report(ident.db, principal.tenant, period)
+        lang = language(request)
+        return await page(
+            request,
+            "console/reports/liability.html",
+            principal=principal,
+            active="liability",
+            r=r,
+            choices=choices,
+            schemes=SCHEME_NAMES,
+            columns=COLUMN_NAMES,
+            chart=liability_chart(r, lang),
+        )
+
+    @get("/download/{name:str}", guards=[LIABILITY_READ])
+    async def download(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, name: FromPath[str]
+    ) -> Response[bytes]:
+        _chain_only(principal)
+        stem, _, fmt = name.partition(".")
+        if stem != "liability" or fmt not in exports.FORMATS:
+            raise ValidationFailed("unknown file", field="name")
+        period, _, _ = await _period(request, ident, principal)
+        header, rows = liability_table(await liability.report(ident.db, principal.tenant, period))
+        return _file(header, rows, fmt, f"liability-{period}", "liability")

@@ -55,6 +55,9 @@ _ITEMS = (
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
     MenuItem(
+        "liability", N_("Liability and breakage"), (P.SETTLEMENT_READ,), "/console/reports/liability", N_("Reports")
+    ),
+    MenuItem(
         "simulator",
         N_("Bonus-funding simulator"),
         (P.SETTLEMENT_READ,),
