@@ -114,7 +114,7 @@ async def test_the_owner_reads_last_months_liability(open_page: OpenPage, browse
     await page.wait_for_selector("[data-dash-chart][data-drawn] canvas")
 
     async def cell(test_id: str) -> str:
-        return (await page.get_by_test_id(test_id).inner_text()).strip()
+        return str(await page.get_by_test_id(test_id).inner_text()).strip()
 
     # ¥1000 principal and ¥100 bonus topped up at SH01; ¥550 spent at SH02 (500 principal, 50 bonus)
     assert await cell("sv_principal-issued") == "¥1,000.00"
