@@ -49,3 +49,46 @@ async def movements(uow: UnitOfWork, period: str) -> list[Movement]:
         _MOVEMENTS, {"t": uow.tenant_id, "p": period, "member_kinds": list(MEMBER_KINDS), "deferred": DEFERRED_KIND}
     )
     return [Movement(r.account_kind, r.branch, r.entry_kind, int(r.amount)) for r in rows]
+
+
+# --- vouchers ---------------------------------------------------------------------------------------
+
+_VOUCHER_MOVES = text("""
+SELECT e.kind AS entry_kind, a.kind AS account_kind, sum(p.amount) AS amount
+  FROM ledger_postings p
+  JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id
+  JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
+ WHERE p.tenant_id = :t AND e.period = :p AND a.unit = :unit
+ GROUP BY 1, 2
+""")
+_MAPPINGS = text("SELECT ledger_kind, code, name FROM account_mappings WHERE tenant_id = :t")
+_UPSERT_MAPPING = text("""
+INSERT INTO account_mappings (tenant_id, ledger_kind, code, name) VALUES (:t, :k, :c, :n)
+ON CONFLICT (tenant_id, ledger_kind) DO UPDATE SET code = excluded.code, name = excluded.name, updated_at = now()
+""")
+_DELETE_MAPPING = text("DELETE FROM account_mappings WHERE tenant_id = :t AND ledger_kind = :k")
+
+
+@dataclass(frozen=True)
+class VoucherMove:
+    entry_kind: str
+    account_kind: str
+    amount: int
+
+
+async def voucher_moves(uow: UnitOfWork, period: str, unit: str) -> list[VoucherMove]:
+    """The month's postings in ``unit`` summed per (entry kind, ledger account kind)."""
+    rows = await uow.session.execute(_VOUCHER_MOVES, {"t": uow.tenant_id, "p": period, "unit": unit})
+    return [VoucherMove(r.entry_kind, r.account_kind, int(r.amount)) for r in rows]
+
+
+async def account_mappings(uow: UnitOfWork) -> dict[str, tuple[str, str]]:
+    return {r.ledger_kind: (r.code, r.name) for r in await uow.session.execute(_MAPPINGS, {"t": uow.tenant_id})}
+
+
+async def upsert_mapping(uow: UnitOfWork, kind: str, code: str, name: str) -> None:
+    await uow.session.execute(_UPSERT_MAPPING, {"t": uow.tenant_id, "k": kind, "c": code, "n": name})
+
+
+async def delete_mapping(uow: UnitOfWork, kind: str) -> None:
+    await uow.session.execute(_DELETE_MAPPING, {"t": uow.tenant_id, "k": kind})
