@@ -130,3 +130,49 @@ async def test_the_owner_reads_last_months_liability(open_page: OpenPage, browse
     assert rows[0] == ["scheme", "branch", "unit", "opening", "issued", "used", "expired", "refunded", "closing"]
     total = next(r for r in rows if r[0] == "sv_principal" and r[1] == "*")
     assert [Decimal(x) for x in total[3:]] == [0, 1000, 500, 0, 0, 500]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_the_owner_maps_an_account_and_downloads_last_months_vouchers(
+    open_page: OpenPage, browser_db: Any, lang: str
+) -> None:
+    email = await arrange(browser_db)
+    visit = await open_page(lang)
+    page, t = visit.page, Language(lang).gettext
+    await sign_in(visit, email)
+    await page.locator("#side-menu").get_by_role("link", name=t("Accounting vouchers"), exact=True).click()
+    await page.wait_for_url("**/console/reports/vouchers")
+    assert await page.locator("h1").inner_text() == t("Accounting vouchers")
+    totals = page.locator("tr.voucher-total")
+    assert await totals.count() >= 3  # the top-up, the spend, its clearing
+    for row in await totals.all():
+        cells = await row.locator("td.num").all_inner_texts()
+        assert cells[0] == cells[1]  # debit = credit
+    assert await page.locator("td", has_text="2203.01 预收账款-储值本金").count() >= 1
+
+    await page.fill("input[name='code_sv_principal']", "2203")
+    await page.fill("input[name='name_sv_principal']", "预收账款")
+    await page.get_by_test_id("save-mapping").click()
+    await page.wait_for_url("**/console/reports/vouchers?period=*")
+    assert await page.locator("td", has_text="2203.01 预收账款-储值本金").count() == 0
+    assert await page.locator("td", has_text="2203 预收账款").count() >= 1
+    await visit.check("vouchers")
+
+    async with page.expect_download() as info:
+        await page.get_by_test_id("download-csv").click()
+    body = await asyncio.to_thread(Path(await (await info.value).path()).read_bytes)
+    assert body.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM
+    rows = csv_table(body)
+    assert rows[0] == [
+        "voucher_date",
+        "voucher_no",
+        "summary",
+        "account_code",
+        "account_name",
+        "debit",
+        "credit",
+        "currency",
+    ]
+    debit = sum(Decimal(r[5] or 0) for r in rows[1:])
+    assert debit == sum(Decimal(r[6] or 0) for r in rows[1:]) > 0
+    assert any(r[3] == "2203" and r[6] == "1000.00" for r in rows[1:])  # the top-up's principal, credited

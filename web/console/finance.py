@@ -1,4 +1,9 @@
-"""Finance reports (报表) beside the dashboard: the liability report and the bonus-funding simulator.
+"""Finance reports (报表) beside the dashboard: the liability report, accounting vouchers and the
+bonus-funding simulator.
+
+- ``/console/reports/vouchers?period=YYYY-MM``: the month's vouchers (``tenants.reports.vouchers``)
+  and the chart-of-accounts mapping form (``settlement:write`` to save); files
+  ``…/vouchers/download/vouchers.<csv|xlsx>?period=…`` in the layout of ``docs/vouchers.md``.
 
 - ``/console/reports/liability?period=YYYY-MM``: points, stored value (principal and bonus apart) and
   deferred paid-membership revenue — opening, issued, used, expired, refunded, closing — as a chart,
@@ -22,7 +27,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from litestar import Controller, Response, get
+from litestar import Controller, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
@@ -31,14 +36,15 @@ from lianka.alliance.settlement.domain import period_of, previous_period
 from lianka.alliance.settlement.statements import check_period
 from lianka.platform.errors import Forbidden, ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
+from lianka.platform.identity.permissions import Permission
 from lianka.platform.identity.principal import Principal
 from lianka.platform.money import minor_digits
 from lianka.tenants.domain.programme import BonusFunder
-from lianka.tenants.reports import exports, liability
+from lianka.tenants.reports import exports, liability, vouchers
 from lianka.tenants.services.onboarding import merchant_profile
 from lianka.web.console.i18n import N_, Language
 from lianka.web.console.nav import MENU
-from lianka.web.console.pages import HtmlRequest, language, page
+from lianka.web.console.pages import HtmlRequest, form_data, form_text, go, language, page
 
 READ = requires(*MENU["simulator"].permissions)
 POLICY_NAMES: dict[BonusFunder, str] = {
@@ -46,6 +52,8 @@ POLICY_NAMES: dict[BonusFunder, str] = {
     BonusFunder.ISSUING_BRANCH: N_("Issuing branch funds it"),
     BonusFunder.REDEEMING_BRANCH: N_("Redeeming branch bears it"),
 }
+VOUCHERS_READ = requires(*MENU["vouchers"].permissions)
+VOUCHERS_WRITE = requires(Permission.SETTLEMENT_WRITE)
 LIABILITY_READ = requires(*MENU["liability"].permissions)
 SCHEME_NAMES: dict[str, str] = {
     "points": N_("Points"),
@@ -223,3 +231,57 @@ class LiabilityPages(Controller):
         period, _, _ = await _period(request, ident, principal)
         header, rows = liability_table(await liability.report(ident.db, principal.tenant, period))
         return _file(header, rows, fmt, f"liability-{period}", "liability")
+
+
+def _last_day(period: str) -> str:
+    from datetime import date, timedelta
+
+    year, month = map(int, period.split("-"))
+    first_next = date(year + month // 12, month % 12 + 1, 1)
+    return (first_next - timedelta(days=1)).isoformat()
+
+
+class VoucherPages(Controller):
+    path = "/console/reports/vouchers"
+
+    @get("/", guards=[VOUCHERS_READ])
+    async def index(self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService) -> Template:
+        _chain_only(principal)
+        period, choices, _ = await _period(request, ident, principal)
+        v = await vouchers.vouchers(ident.db, principal.tenant, period)
+        kinds = sorted(set(vouchers.DEFAULTS) | set(v.mapping))
+        return await page(
+            request,
+            "console/reports/vouchers.html",
+            principal=principal,
+            active="vouchers",
+            v=v,
+            choices=choices,
+            mapping=[(k, *vouchers.account_for(k, v.mapping)) for k in kinds],
+            can_edit=principal.has(Permission.SETTLEMENT_WRITE),
+        )
+
+    @post("/mapping", guards=[VOUCHERS_READ, VOUCHERS_WRITE])
+    async def save_mapping(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService
+    ) -> Response[Any]:
+        """Every row of the form in one transaction (a bad code anywhere: a 400, nothing saved)."""
+        _chain_only(principal)
+        form = await form_data(request)
+        kinds = [form_text(form, name) for name in form if name.startswith("kind_")]
+        changes = {k: (form_text(form, f"code_{k}"), form_text(form, f"name_{k}")) for k in kinds if k}
+        await vouchers.set_mappings(ident.db, principal.tenant, changes)
+        period = form_text(form, "period")
+        return go(request, "/console/reports/vouchers" + (f"?period={period}" if period else ""))
+
+    @get("/download/{name:str}", guards=[VOUCHERS_READ])
+    async def download(
+        self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, name: FromPath[str]
+    ) -> Response[bytes]:
+        _chain_only(principal)
+        stem, _, fmt = name.partition(".")
+        if stem != "vouchers" or fmt not in exports.FORMATS:
+            raise ValidationFailed("unknown file", field="name")
+        period, _, _ = await _period(request, ident, principal)
+        v = await vouchers.vouchers(ident.db, principal.tenant, period)
+        return _file(vouchers.HEADER, vouchers.rows(v, _last_day(period)), fmt, f"vouchers-{period}", "vouchers")

@@ -57,6 +57,7 @@ _ITEMS = (
     MenuItem(
         "liability", N_("Liability and breakage"), (P.SETTLEMENT_READ,), "/console/reports/liability", N_("Reports")
     ),
+    MenuItem("vouchers", N_("Accounting vouchers"), (P.SETTLEMENT_READ,), "/console/reports/vouchers", N_("Reports")),
     MenuItem(
         "simulator",
         N_("Bonus-funding simulator"),
