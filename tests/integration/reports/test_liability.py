@@ -103,3 +103,67 @@ def test_columns_of_entry_kinds() -> None:
     assert (points.opening, points.issued, points.used, points.expired, points.closing) == (500, 120, 100, 50, 470)
     deferred = next(r for r in rows if r.scheme == "deferred_membership_revenue" and r.branch == "*")
     assert (deferred.issued, deferred.used, deferred.refunded, deferred.closing) == (9_900, 825, 4_000, 5_075)
+
+
+async def test_points_expiry_and_a_paid_membership(db: Database, tenant_factory, member_factory) -> None:
+    """Points earned in July expire in August (breakage); a yearly membership sold in August is
+    deferred and recognised month by month; each month ties to the ledger's balances."""
+    from datetime import timedelta
+
+    from lianka.alliance.ledger import services as ledger
+    from lianka.billing.membership import products, terms
+    from lianka.billing.membership import schemas as ms
+    from lianka.tenants.domain.programme import ExpiryPolicy, PointsConfig, Programme
+
+    tenant, _, members = await _month(db, tenant_factory, member_factory, BonusFunder.HQ, Consumption.PROPORTIONAL, [])
+    async with db.uow(tenant) as uow:
+        branch = await uow.session.scalar(text("SELECT id FROM branches WHERE code = 'A'"))
+        short = Programme(points=PointsConfig(expiry=ExpiryPolicy(months=1)))
+        await accounts.award_points(
+            uow,
+            members[0],
+            40,
+            programme=short,
+            reason="x",
+            key="july",
+            business_time=datetime(2026, 7, 3, 4, tzinfo=UTC),
+        )
+        await accounts.award_points(
+            uow,
+            members[1],
+            25,
+            programme=short,
+            reason="x",
+            key="aug",
+            business_time=datetime(2026, 8, 20, 4, tzinfo=UTC),
+        )
+        await ledger.expire_due(uow, datetime(2026, 8, 31, tzinfo=UTC), timezone="Asia/Shanghai")
+        await uow.commit()
+    await products.create_product(db, tenant, ms.ProductIn(code="year", name="年卡", period="yearly", price=36_000))
+    await terms.buy_at_till(
+        db,
+        tenant,
+        ms.TillPurchaseIn(member_id=members[2], product="year", business_time=datetime(2026, 8, 2, 4, tzinfo=UTC)),
+        uuid.uuid4().hex,
+        branch,
+    )
+    async with db.uow(tenant) as uow:
+        await terms.recognise_revenue(uow, datetime(2026, 9, 15, tzinfo=UTC))
+        await uow.commit()
+
+    jul = await liability.report(db, tenant, "2026-07")
+    aug = await liability.report(db, tenant, "2026-08")
+    sep = await liability.report(db, tenant, "2026-09")
+    points = aug.total("points")
+    assert jul.total("points").closing == points.opening == 40
+    assert (points.issued, points.expired, points.closing) == (25, 40, 25)
+    assert points.value["expired"] == 40  # 40 points at ¥0.01 = 40 fen
+    deferred = [r.total("deferred_membership_revenue") for r in (aug, sep)]
+    assert deferred[0].issued == 36_000 and deferred[0].opening == 0
+    assert deferred[1].opening == deferred[0].closing
+    assert deferred[0].used + deferred[1].used > 0  # at least the first month recognised
+    async with db.uow(tenant) as uow:
+        held = await ledger.balance(uow, await products.deferred_account(uow, "CNY"))
+        pts = sum([(await accounts.balances(uow, m, datetime.now(UTC) + timedelta(days=1))).points for m in members])
+    assert deferred[1].closing == held
+    assert sep.total("points").closing == pts
