@@ -25,7 +25,7 @@ from typing import Any
 from lianka.alliance.ledger import queries as ledger_queries
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import queries
-from lianka.alliance.settlement.domain import LineKind, Obligation, pro_rata, sv_consumed, sv_refund, sv_top_up
+from lianka.alliance.settlement.domain import LineKind, Obligation, consumed, pro_rata, sv_refund, sv_top_up
 from lianka.platform.db import UnitOfWork
 from lianka.platform.money import largest_remainder
 from lianka.tenants.domain.programme import BonusFunder
@@ -144,17 +144,6 @@ async def bonus_issuers(uow: UnitOfWork, entry_id: uuid.UUID) -> dict[str, int]:
     return {issuer: n for issuer, n in taken.items() if n > 0}
 
 
-def _consumed(branch: uuid.UUID, principal: int, issuers: dict[str, int], funder: BonusFunder) -> list[Obligation]:
-    # a bonus with no issuing branch (a reward, a legacy balance) is HQ's to fund under every policy
-    # that has someone fund it: the issuing-branch policy has no branch to charge
-    known = {k: v for k, v in issuers.items() if k}
-    unknown = sum(v for k, v in issuers.items() if not k)
-    out = sv_consumed(str(branch), principal, known, funder)
-    if unknown and funder != BonusFunder.REDEEMING_BRANCH:
-        out += sv_consumed(str(branch), 0, {"": unknown}, BonusFunder.HQ)
-    return out
-
-
 async def post_consumed(
     uow: UnitOfWork,
     *,
@@ -173,7 +162,7 @@ async def post_consumed(
     operator) owes the branch the principal, and the bonus is paid to it by whoever funds bonuses.
     Its own entry, same transaction and business time as the spend."""
     issuers = await bonus_issuers(uow, sv_entry.id)
-    booked = await legs(uow, hub or await chain_hub(uow, currency), _consumed(branch, principal, issuers, funder))
+    booked = await legs(uow, hub or await chain_hub(uow, currency), consumed(str(branch), principal, issuers, funder))
     if not booked:
         return None
     return await ledger.post(

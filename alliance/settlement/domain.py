@@ -84,6 +84,21 @@ def sv_consumed(
     return out
 
 
+def consumed(redeeming: str, principal: int, issuers: dict[str, int], funder: BonusFunder) -> list[Obligation]:
+    """The obligations of stored value spent at ``redeeming`` under the bonus policy ``funder``:
+    :func:`sv_consumed` plus the rule for bonus with no issuing branch. The one rule both the
+    posting (``clearing.post_consumed``) and the bonus-funding simulator apply (decision 0040).
+
+    A bonus with no issuing branch ('' in ``issuers``: a reward, a legacy balance) is HQ's to fund
+    under every policy that has someone fund it: the issuing-branch policy has no branch to charge."""
+    known = {k: v for k, v in issuers.items() if k}
+    unknown = sum(v for k, v in issuers.items() if not k)
+    out = sv_consumed(redeeming, principal, known, funder)
+    if unknown and funder != BonusFunder.REDEEMING_BRANCH:
+        out += sv_consumed(redeeming, 0, {"": unknown}, BonusFunder.HQ)
+    return out
+
+
 def sv_refund(branch: str, principal: int) -> list[Obligation]:
     """Unused principal handed back at ``branch``: the hub reimburses it."""
     return [Obligation(branch, LineKind.SV_REFUNDED, principal)]

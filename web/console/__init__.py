@@ -21,6 +21,7 @@ from lianka.web.console.coupons import CouponPages
 from lianka.web.console.dashboard import DashboardPages
 from lianka.web.console.erasures import ErasurePages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
+from lianka.web.console.finance import FinancePages, LiabilityPages, VoucherPages
 from lianka.web.console.join_posters import JoinPosterPages
 from lianka.web.console.member_imports import MemberImportPages
 from lianka.web.console.members import MemberPages
@@ -52,6 +53,9 @@ def console_router() -> Router:
             MerchantPages,
             OnboardingPages,
             DashboardPages,
+            FinancePages,
+            LiabilityPages,
+            VoucherPages,
             BranchPages,
             JoinPosterPages,
             MemberPages,

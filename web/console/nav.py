@@ -54,6 +54,17 @@ _ITEMS = (
     MenuItem("staff", N_("Staff"), (P.STAFF_READ,), "/console/staff"),
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
+    MenuItem(
+        "liability", N_("Liability and breakage"), (P.SETTLEMENT_READ,), "/console/reports/liability", N_("Reports")
+    ),
+    MenuItem("vouchers", N_("Accounting vouchers"), (P.SETTLEMENT_READ,), "/console/reports/vouchers", N_("Reports")),
+    MenuItem(
+        "simulator",
+        N_("Bonus-funding simulator"),
+        (P.SETTLEMENT_READ,),
+        "/console/reports/bonus-simulator",
+        N_("Reports"),
+    ),
     MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE), "/console/alliance"),
     MenuItem("payments", N_("Payments"), (P.BILLING_MANAGE,), "/console/settings/payments"),
     # the plan, usage and invoices: the owner's (the only role that may pay)
