@@ -54,6 +54,10 @@ _ITEMS = (
     MenuItem("staff", N_("Staff"), (P.STAFF_READ,), "/console/staff"),
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
+    MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE), "/console/alliance"),
+    MenuItem("payments", N_("Payments"), (P.BILLING_MANAGE,), "/console/settings/payments"),
+    # the plan, usage and invoices: the owner's (the only role that may pay)
+    MenuItem("billing", N_("Billing"), (P.BILLING_MANAGE,), "/console/billing"),
     MenuItem(
         "liability", N_("Liability and breakage"), (P.SETTLEMENT_READ,), "/console/reports/liability", N_("Reports")
     ),
@@ -65,10 +69,6 @@ _ITEMS = (
         "/console/reports/bonus-simulator",
         N_("Reports"),
     ),
-    MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE), "/console/alliance"),
-    MenuItem("payments", N_("Payments"), (P.BILLING_MANAGE,), "/console/settings/payments"),
-    # the plan, usage and invoices: the owner's (the only role that may pay)
-    MenuItem("billing", N_("Billing"), (P.BILLING_MANAGE,), "/console/billing"),
     MenuItem("campaigns", N_("Campaigns"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/campaigns", N_("Marketing")),
     MenuItem(
         "automations", N_("Automations"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/automations", N_("Marketing")
