@@ -91,10 +91,10 @@ async def test_lines_drill_down_to_their_entries(db: Database, tenant_factory, m
                     {"b": branches[code], "lo": datetime(2026, 8, 1, tzinfo=UTC)},
                 )
             )
-            page = await drilldown.line_entries(db, tenant, "2026-08", branches[code], "stored_value_collected")
-            assert {e.id for e in page.entries} == top_ups
+            found = await drilldown.line_entries(db, tenant, "2026-08", branches[code], "stored_value_collected")
+            assert {e.id for e in found.entries} == top_ups
             assert len(top_ups) == (3 if code == "A" else 1)
-            assert all(e.amount == -30_000 for e in page.entries)  # the branch owes HQ what it took in
+            assert all(e.amount == -30_000 for e in found.entries)  # the branch owes HQ what it took in
 
     # another merchant's statement, a page beyond the end, a line that does not exist
     with pytest.raises(NotFound):
