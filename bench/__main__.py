@@ -1,11 +1,11 @@
-"""``python -m bench [name …] [--members N]``: run the benchmarks (all by default) and print their figures."""
+"""``python -m bench [name …] [--members N] [--entries N]``: run the benchmarks (all by default) and print their figures."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHES = ["ledger", "pos", "settlement", "segments", "campaigns"]
+BENCHES = ["ledger", "pos", "settlement", "segments", "campaigns", "reports"]
 
 
 def main() -> None:

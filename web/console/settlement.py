@@ -26,7 +26,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from lianka.alliance.settlement import services
+from lianka.alliance.settlement import drilldown, services
 from lianka.alliance.settlement.domain import Month
 from lianka.alliance.settlement.statements import PeriodStatus, Statement, check_period
 from lianka.billing.membership import products as membership_products
@@ -208,6 +208,33 @@ def _late_items(s: Statement, lang: Language, timezone: str) -> list[dict[str, A
     ]
 
 
+def float_chart(months: list[drilldown.FloatMonth], currency: str, lang: Language) -> dict[str, Any]:
+    """The float trend's data (drawn by ``float.js``): per month of the book, the stored value members
+    held at its end, principal and bonus stacked (minor units), and the total as the page writes it."""
+    return {
+        "labels": [month_label(m.period, lang) for m in months],
+        "principal": [m.principal for m in months],
+        "bonus": [m.bonus for m in months],
+        "texts": [i18n.money(m.total, currency) for m in months],
+        "names": [lang.gettext("Principal"), lang.gettext("Bonus")],
+    }
+
+
+def entry_rows(page: drilldown.LinePage, lang: Language, timezone: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(e.id),
+            "kind": e.kind,
+            "when": i18n.localtime(e.business_time, lang, timezone, "short"),
+            "late": e.late,
+            "memo": e.memo,
+            "amount": e.amount,
+            "points": e.points,
+        }
+        for e in page.entries
+    ]
+
+
 class SettlementPages(Controller):
     path = "/console/settlement"
 
@@ -309,6 +336,8 @@ class SettlementPages(Controller):
         lang = language(request)
         branches = [s for s in status.statements if s.entity_kind == "branch"]
         hub = next((s for s in status.statements if s.entity_kind == "hub"), None)
+        currency = (await merchant_profile(ident.db, principal.tenant)).currency
+        trend = await drilldown.float_trend(ident.db, principal.tenant)
         return await page(
             request,
             "console/settlement/period.html",
@@ -323,6 +352,9 @@ class SettlementPages(Controller):
             currency=hub.currency if hub else None,
             directions={s.entity_id: direction_text(s, lang) for s in status.statements},
             chart=chart_of(status.statements, lang),
+            float_chart=float_chart(trend, currency, lang),
+            float_months=trend,
+            float_currency=currency,
             files=FILES,
         )
 
@@ -351,6 +383,34 @@ class SettlementPages(Controller):
             late_items=_late_items(s, lang, timezone),
             direction=direction_text(s, lang),
             files=FILES,
+        )
+
+    @get("/{period:str}/statements/{entity_id:uuid}/lines/{line:str}", guards=[READ])
+    async def line(
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        period: FromPath[str],
+        entity_id: FromPath[uuid.UUID],
+        line: FromPath[str],
+        n: FromQuery[int] = 1,
+    ) -> Template:
+        """One line of a branch's statement: the journal entries behind it, a page (``n``) at a time."""
+        found = await drilldown.line_entries(ident.db, principal.tenant, period, entity_id, line, n)
+        lang = language(request)
+        timezone = await self._timezone(ident, principal)
+        return await page(
+            request,
+            "console/settlement/line.html",
+            principal=principal,
+            active="settlement",
+            period=period,
+            label=month_label(period, lang),
+            s=found.statement,
+            found=found,
+            line_text=line_label(line, lang),
+            rows=entry_rows(found, lang, timezone),
         )
 
     @get("/{period:str}/download/{fmt:str}", guards=[READ])
