@@ -34,6 +34,7 @@ from lianka.web.api.clients import ClientsController
 from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
 from lianka.web.api.crm import CrmController
 from lianka.web.api.deps import DEPENDENCIES
+from lianka.web.api.draws import DrawsController, PortalDrawsController
 from lianka.web.api.events import EventsController
 from lianka.web.api.marketing import MessagingProvidersController, SegmentsController, SmsReceiptsController
 from lianka.web.api.members import MembersController
@@ -130,6 +131,8 @@ def api_routes() -> list[ControllerRouterHandler]:
         CampaignsController,
         AutomationsController,
         MarketingSettingsController,
+        DrawsController,
+        PortalDrawsController,
     ]
 
 

@@ -86,3 +86,30 @@ class BadAutomation(ValidationFailed):
 class AutomationNameTaken(Conflict):
     type_slug = "automation-name-taken"
     title = "An automation with this name exists"
+
+
+class BadDraw(ValidationFailed):
+    """A lucky draw's definition breaks a rule; ``field`` names the part."""
+
+    type_slug = "bad-lucky-draw"
+    title = "The lucky draw is invalid"
+
+
+class DrawNotFound(NotFound):
+    type_slug = "lucky-draw-not-found"
+    title = "No such lucky draw"
+
+
+class DrawNameTaken(Conflict):
+    type_slug = "lucky-draw-name-taken"
+    title = "A lucky draw with this name exists"
+
+
+class DrawClosed(RuleViolation):
+    type_slug = "lucky-draw-closed"
+    title = "This lucky draw is not open"
+
+
+class AlreadyDrawnToday(RuleViolation):
+    type_slug = "lucky-draw-already-drawn-today"
+    title = "The free draw of today is used; come back tomorrow"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, SmallInteger, String, Text, func
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -182,3 +182,62 @@ class AutomationFiring(Base):
     messaged: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LuckyDraw(Base):
+    """A lucky draw (抽奖, migration 0028): its window, cost, budget; prizes are ``LuckyDrawPrize`` rows."""
+
+    __tablename__ = "lucky_draws"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(100))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: points one draw costs; 0 = free, once per member per local day (``free_daily``)
+    cost_points: Mapped[int] = mapped_column(Integer, default=0)
+    free_daily: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: fen; None = no budget
+    budget: Mapped[int | None] = mapped_column(BigInteger)
+    budget_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LuckyDrawPrize(Base):
+    __tablename__ = "lucky_draw_prizes"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    draw_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    coupon_template_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    gift: Mapped[str] = mapped_column(String(200), default="")
+    #: basis points of 10 000; what the prizes leave is "no prize"
+    chance_bp: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int] = mapped_column(Integer)
+    stock_total: Mapped[int] = mapped_column(Integer)
+    #: fen, counted against the draw's budget when won
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LuckyDrawEntry(Base):
+    """One draw by one member (append-only)."""
+
+    __tablename__ = "lucky_draw_entries"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    draw_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    prize_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    cost_points: Mapped[int] = mapped_column(Integer)
+    free: Mapped[bool] = mapped_column(Boolean)
+    local_day: Mapped[date] = mapped_column(Date)
+    spend_entry_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    award_entry_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    coupon_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -60,6 +60,8 @@ POINTS_KINDS = {
     "points_restored": N_("Given back after a refund"),
     "opening_balance": N_("Opening balance (import)"),
     "reward_redeemed": N_("Exchanged for a reward"),
+    "lucky_draw": N_("Lucky draw"),
+    "lucky_draw_prize": N_("Lucky draw prize"),
     "expiry": N_("Expired"),
     "rule_signup": N_("Welcome bonus"),
     "rule_checkin": N_("Daily check-in"),
