@@ -24,6 +24,7 @@ from lianka.alliance.ledger.errors import InsufficientFunds
 from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound
+from lianka.tenants import queries as tenant_queries
 from lianka.tenants.domain.pricing import InsufficientPoints
 from lianka.tenants.marketing import draw_domain as dd
 from lianka.tenants.marketing import draw_queries as q
@@ -459,3 +460,9 @@ async def portal_view(
             )
             mine.append(DrawResult(e.id, d.id, p is not None, prize, e.cost_points, e.free, bal.points, e.created_at))
         return PortalDraw(out, is_open, not reason, reason, available, mine)
+
+
+async def coupon_choices(db: Database, tenant: uuid.UUID) -> list[tenant_queries.TemplateChoice]:
+    """The active coupon templates a coupon prize may name (the console's form)."""
+    async with db.uow(tenant) as uow:
+        return await tenant_queries.active_coupon_templates(uow)

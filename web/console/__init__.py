@@ -19,6 +19,7 @@ from lianka.web.console.campaigns import CampaignPages
 from lianka.web.console.clients import ClientPages
 from lianka.web.console.coupons import CouponPages
 from lianka.web.console.dashboard import DashboardPages
+from lianka.web.console.draws import DrawConsolePages
 from lianka.web.console.erasures import ErasurePages
 from lianka.web.console.errors import EXCEPTION_HANDLERS
 from lianka.web.console.finance import FinancePages, LiabilityPages, VoucherPages
@@ -67,6 +68,7 @@ def console_router() -> Router:
             MembershipPages,
             CampaignPages,
             AutomationPages,
+            DrawConsolePages,
             SegmentPages,
             MessagingPages,
             ProgrammeStartPages,

@@ -17,6 +17,7 @@ from lianka.web.portal.alliance import AlliancePages
 from lianka.web.portal.auth import PortalAuthPages
 from lianka.web.portal.campaign_links import CampaignLinkPages
 from lianka.web.portal.card import CardPages
+from lianka.web.portal.draws import DrawPages
 from lianka.web.portal.errors import EXCEPTION_HANDLERS
 from lianka.web.portal.join import JoinPages
 from lianka.web.portal.perks import PerkPages
@@ -37,6 +38,7 @@ def portal_router() -> Router:
             PrivacyPages,
             AlliancePages,
             PerkPages,
+            DrawPages,
             TopUpPages,
             MembershipBuyPages,
             UnsubscribePages,
