@@ -44,6 +44,7 @@ async def test_console_creates_a_draw_and_the_member_draws_on_the_portal(
     }
     r = await console.post("/console/draws/", body)
     assert r.status_code == 400 and 'id="f-prizes[0].chance_bp-error"' in r.text, r.text
+    assert "请输入 0.01 到 100 之间的中奖概率（百分比）。" in r.text
     assert await db_count(db, tenant) == 0
     r = await console.post("/console/draws/", body | {"prizes[0].chance_bp": "100"})
     assert r.status_code == 303 and r.headers["location"].startswith("/console/draws"), r.text

@@ -27,7 +27,7 @@ from lianka.web.console.pages import HtmlRequest, form_data, form_errors, go, la
 READ = requires(*MENU["draws"].permissions)
 WRITE = requires(Permission.CAMPAIGNS_WRITE)
 ROWS = 4
-KINDS = {"points": N_("Points"), "coupon": N_("Coupon"), "gift": N_("Gift")}
+KINDS = {"points": N_("Points"), "coupon": N_("Coupon"), "gift": N_("Physical gift")}
 DRAW_FIELDS = ("name", "starts_at", "ends_at", "cost_points", "budget")
 PRIZE_FIELDS = ("name", "kind", "chance_bp", "stock", "points", "coupon_template", "gift", "value")
 FIELDS = DRAW_FIELDS + tuple(f"prizes[{i}].{n}" for i in range(ROWS) for n in PRIZE_FIELDS)
@@ -47,13 +47,14 @@ def basis_points(text: str, name: str) -> int:
 def _prizes(form: FormMultiDict, values: dict[str, str], currency: str) -> tuple[list[svc.PrizeIn], list[int]]:
     """The filled prize rows and, for each, its row on the form (an error's ``prizes[k]`` is row ``rows[k]``)."""
     prizes, rows = [], []
+    for i in range(ROWS):  # every row's text first: a refusal shows the whole form again
+        for n in PRIZE_FIELDS:
+            values[f"prizes[{i}].{n}"] = fv.text_of(form, f"prizes[{i}].{n}", max_length=200)
     for i in range(ROWS):
 
         def name(n: str, i: int = i) -> str:
             return f"prizes[{i}].{n}"
 
-        for n in PRIZE_FIELDS:
-            values[name(n)] = fv.text_of(form, name(n), max_length=200)
         if not values[name("name")]:
             continue
         kind = values[name("kind")]

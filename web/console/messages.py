@@ -179,6 +179,11 @@ FLASH: dict[str, str] = {
 
 
 #: the subscription's refusals (billing's 402s): shown with a link to the billing page
+#: the lucky draw's prize rows (``web/console/draws.py``, four rows)
+PROBLEMS.update(
+    {("validation-failed", f"prizes[{i}].chance_bp"): N_("Enter a chance from 0.01 to 100 percent.") for i in range(4)}
+)
+
 PLAN_PROBLEMS = {
     "plan-restricted": N_(
         "Your subscription is restricted, so set-up and marketing changes wait until it is paid. "
