@@ -9,6 +9,7 @@ Stripe stand-in (``billing/stripe_standin``).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import hmac
@@ -41,14 +42,18 @@ class Accepted:
 
 
 @dataclass
-class _Standin:
+class _Standin(abc.ABC):
+    """What both SMS stand-ins share (serving, the accepted and refused lists); each provider's
+    subclass speaks its own protocol (:meth:`app`) and receipt shape (:meth:`receipts`)."""
+
     receipt_url: str = ""
     accepted: list[Accepted] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     base: str = ""
 
+    @abc.abstractmethod
     def app(self) -> Litestar:
-        raise NotImplementedError
+        """The provider's HTTP face."""
 
     @contextlib.asynccontextmanager
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
@@ -67,8 +72,9 @@ class _Standin:
             server.should_exit = True
             await task
 
+    @abc.abstractmethod
     def receipts(self, *, failed: frozenset[str] = frozenset()) -> list[Obj]:
-        raise NotImplementedError
+        """The delivery receipts for what was accepted, in the provider's shape."""
 
     async def deliver_receipts(self, *, failed: frozenset[str] = frozenset()) -> httpx.Response:
         """POST a receipt for every accepted message (those in ``failed`` as undelivered)."""
