@@ -65,9 +65,11 @@ async def test_subscribe_pay_upgrade_and_set_the_billing_email(
     await page.wait_for_url("**/console/billing?billing=plan-requested")
 
     async def on_chain() -> bool:
+        # the plan and its proration invoice arrive as separate webhook events: wait for both
         await page.reload()
         card: str | None = await page.locator("[data-plan='chain']").get_attribute("class")
-        return card == "plan-card current"
+        invoices = await page.get_by_test_id("billing-invoices").locator("tbody tr").count()
+        return card == "plan-card current" and invoices >= 2
 
     await until(on_chain)
     assert await page.get_by_test_id("billing-invoices").locator("tbody tr").count() == 2  # + the proration
