@@ -11,6 +11,7 @@ from lianka.platform.jobs import get_broker
 broker = get_broker()
 
 import lianka.alliance.ledger.jobs  # noqa: E402
+import lianka.alliance.reports.jobs  # noqa: E402
 import lianka.alliance.settlement.jobs  # noqa: E402
 import lianka.billing.jobs  # noqa: E402
 import lianka.billing.membership.jobs  # noqa: E402

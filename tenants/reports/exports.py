@@ -4,16 +4,16 @@ formula injection (``platform.cells``)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from decimal import Decimal
 
-from lianka.platform.cells import safe_row
-from lianka.platform.money import minor_digits
+from lianka.platform import tables
 from lianka.tenants.reports.dashboard import Dashboard
 
 CHARTS = ("sales", "points", "tiers", "branches")
-FORMATS = ("csv", "xlsx")
+FORMATS = tables.FORMATS
+#: the file writers live in ``platform.tables`` (shared with the alliance dashboard)
+to_csv = tables.to_csv
+to_xlsx = tables.to_xlsx
 
 
 class UnknownChart(ValueError):
@@ -21,7 +21,7 @@ class UnknownChart(ValueError):
 
 
 def _major(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-minor_digits(currency))
+    return tables.major(minor, currency)
 
 
 def table(d: Dashboard, chart: str) -> tuple[list[str], list[list[object]]]:
@@ -53,29 +53,3 @@ def table(d: Dashboard, chart: str) -> tuple[list[str], list[list[object]]]:
             for b in d.branches
         ]
     raise UnknownChart(chart)
-
-
-def to_csv(header: list[str], rows: list[list[object]]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(header)
-    w.writerows(safe_row(r) for r in rows)
-    return ("\ufeff" + buf.getvalue()).encode()
-
-
-def to_xlsx(header: list[str], rows: list[list[object]], title: str) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = title[:31]
-    ws.append(header)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        ws.append(safe_row(r))
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
