@@ -167,7 +167,14 @@ async def dashboard(
         daily=[Day(d, per_day.get(d, zero)) for d in period.each_day()],
         partners=partners,
         flows=[
-            Flow(f.issuer_id, name_of.get(f.issuer_id, "?"), f.redeemer_id, name_of.get(f.redeemer_id, "?"), f.points, f.amount)
+            Flow(
+                f.issuer_id,
+                name_of.get(f.issuer_id, "?"),
+                f.redeemer_id,
+                name_of.get(f.redeemer_id, "?"),
+                f.points,
+                f.amount,
+            )
             for f in flows
         ],
         breakage_policy=terms.breakage,

@@ -314,7 +314,9 @@ async def partner_names(uow: UnitOfWork, alliance: uuid.UUID) -> list[PartnerNam
 
 async def shared_members(uow: UnitOfWork, alliance: uuid.UUID) -> list[Shared]:
     """Per partner, its members holding a card at another partner too, and the alliance's total."""
-    return [Shared(r.merchant_id, int(r.shared), int(r.total)) for r in await uow.session.execute(_SHARED, {"t": alliance})]
+    return [
+        Shared(r.merchant_id, int(r.shared), int(r.total)) for r in await uow.session.execute(_SHARED, {"t": alliance})
+    ]
 
 
 # --- system scope: which alliances the job works through -------------------------------------------

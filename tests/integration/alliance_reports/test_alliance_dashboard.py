@@ -167,7 +167,8 @@ async def expected(db: Database, alliance: uuid.UUID, first: date, last: date) -
             partners[owner][name] += s * p["amount"]
 
     def issuer(lot_id: uuid.UUID) -> uuid.UUID:
-        return spokes[uuid.UUID(entries[lots[lot_id]["entry_id"]]["refs"]["branch"])]
+        found: uuid.UUID = spokes[uuid.UUID(entries[lots[lot_id]["entry_id"]]["refs"]["branch"])]
+        return found
 
     taken: dict[uuid.UUID, dict[uuid.UUID, int]] = defaultdict(lambda: defaultdict(int))
     for m in moves:
@@ -277,7 +278,9 @@ async def test_two_alliances_do_not_leak_and_the_previous_period_is_compared(
     assert {p.merchant_id for p in d2.partners} == {w.p1, w.p2}
     assert d2.totals["points_issued"] == 700
     # November compared with October: the October figures are the previous period's
-    nov = await dashboard.dashboard(db, w.operator, w.alliance, dashboard.Request(PeriodKind.LAST_MONTH), now=datetime(2026, 12, 5, tzinfo=UTC))
+    nov = await dashboard.dashboard(
+        db, w.operator, w.alliance, dashboard.Request(PeriodKind.LAST_MONTH), now=datetime(2026, 12, 5, tzinfo=UTC)
+    )
     assert nov.previous.first == date(2026, 10, 1)
     assert nov.previous_totals["points_issued"] == 900
     assert nov.totals["points_issued"] == 0

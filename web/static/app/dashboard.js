@@ -1,5 +1,6 @@
-// The dashboard's charts (ECharts, vendored): each <div data-dash-chart='{"kind": "line"|"bar"|"pie",
-// "labels": [...], "series": [{"name", "values"}], "minor": 100}'> is drawn from its JSON, so the page
+// The dashboards' charts (ECharts, vendored): each <div data-dash-chart='{"kind": "line"|"bar"|"hbar"|"pie",
+// "labels": [...], "series": [{"name", "values"}], "minor": 100}'> (or a "sankey": "nodes": [names],
+// "links": [{"source", "target", "value"}]) is drawn from its JSON, so the page
 // needs no inline script (CSP). Money series are in minor units and drawn in major units ("minor": 100).
 // No HTML tooltip (ECharts' tooltip writes inline styles, which the CSP refuses); the element's
 // aria-label says the chart in words, and every chart's table is downloadable as CSV / XLSX.
@@ -9,6 +10,46 @@
   var COLORS = ["#2563eb", "#9ca3af", "#16a34a", "#d97706", "#dc2626", "#9333ea", "#0891b2"];
 
   function option(spec) {
+    if (spec.kind === "sankey") {
+      var unit = spec.minor || 1;
+      return {
+        color: COLORS,
+        animation: false,
+        series: [{
+          type: "sankey",
+          left: 8,
+          right: 120,
+          top: 8,
+          bottom: 8,
+          nodeGap: 14,
+          emphasis: { focus: "adjacency" },
+          lineStyle: { color: "gradient", curveness: 0.5, opacity: 0.45 },
+          label: { fontSize: 12 },
+          edgeLabel: { show: true, fontSize: 11, formatter: function (p) { return String(p.value); } },
+          data: spec.nodes.map(function (name) { return { name: name }; }),
+          links: spec.links.map(function (l) { return { source: l.source, target: l.target, value: l.value / unit }; }),
+        }],
+      };
+    }
+    if (spec.kind === "hbar") {
+      var per = spec.minor || 1;
+      return {
+        color: ["#dc2626", "#9ca3af"],
+        animation: false,
+        legend: { top: 0 },
+        grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
+        yAxis: { type: "category", data: spec.labels },
+        xAxis: { type: "value" },
+        series: spec.series.map(function (s) {
+          return {
+            name: s.name,
+            type: "bar",
+            label: { show: true, position: "right" },
+            data: s.values.map(function (v) { return v / per; }),
+          };
+        }),
+      };
+    }
     if (spec.kind === "pie") {
       return {
         color: COLORS,
