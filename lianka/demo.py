@@ -6,8 +6,9 @@ and a stand-alone merchant side by side. Each business area adds its part of the
 Programme and members: demo-tea has tiers (gold earns double), double points on Tuesdays, a
 "pay ¥1000 get ¥1100" plan, a ¥100 joining threshold, and five members who joined at the till.
 
-Alliance: demo-tea operates ``demo-coalition``; demo-bakery joined; one member earned alliance points
-at the tea shop and paid with some at the bakery.
+Alliance: demo-tea operates ``demo-coalition``; demo-bakery joined, and two tea members joined the
+bakery too; three weeks of alliance points earned at each partner and paid with at the other (the
+alliance dashboard's flows both ways), rolled up for the dashboard.
 
 Identity: an owner per merchant (password :data:`DEMO_PASSWORD`) and a POS client for demo-tea's
 first branch. The POS secret is derived from this checkout's ``LIANKA_SECRET_KEY``, so the banner
@@ -212,22 +213,69 @@ async def _seed_paid_membership(db: Database, tenant: uuid.UUID) -> None:
 DEMO_ALLIANCE = "demo-coalition"
 
 
+#: the demo alliance's history: this many days back, each with earns at both partners and
+#: redemptions of each other's points (the alliance dashboard's Sankey has flows both ways)
+ALLIANCE_DAYS = 21
+#: the demo members who also joined demo-bakery (the alliance's shared members)
+SHARED_MEMBERS = 2
+
+
 async def _seed_alliance(db: Database, tea: uuid.UUID, bakery: uuid.UUID) -> None:
-    """demo-tea operates an alliance that demo-bakery joined; 张伟 earned alliance points at the tea shop
-    and paid with some of them at the bakery."""
+    """demo-tea operates an alliance that demo-bakery joined; two of the tea shop's members joined the
+    bakery too. Three weeks of alliance points earned at both partners and paid with at the other
+    (cross-partner flows both ways), then 张伟 earns at the tea shop and pays with some at the bakery
+    today; the alliance dashboard's rollups last."""
     from lianka.alliance.alliances import membership as alliances
     from lianka.alliance.alliances import till
     from lianka.alliance.alliances.domain import Terms
+    from lianka.alliance.reports import rollups as alliance_rollups
 
-    a = await alliances.create(db, tea, code=DEMO_ALLIANCE, name="城市生活联盟 City Life Alliance", terms=Terms())
+    terms = Terms(fee_per_transaction=20, credit_limit=5_000)
+    a = await alliances.create(db, tea, code=DEMO_ALLIANCE, name="城市生活联盟 City Life Alliance", terms=terms)
     code, _ = await alliances.invite(db, tea, a.id, note="demo-bakery")
     await alliances.accept(db, bakery, code)
     async with db.uow(system=True) as uow:
-        member = await uow.session.scalar(text("SELECT id FROM members WHERE phone = :p"), {"p": DEMO_MEMBERS[0][0]})
+        people = [
+            await uow.session.scalar(text("SELECT id FROM members WHERE phone = :p"), {"p": phone})
+            for phone, _ in DEMO_MEMBERS
+        ]
+        await uow.set_tenant(bakery)
+        for member in people[:SHARED_MEMBERS]:
+            await uow.session.execute(
+                text("INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m)"), {"t": bakery, "m": member}
+            )
+        await uow.commit()
+    member = people[0]
     branches = {}
     for tenant, branch_code in ((tea, "SH01"), (bakery, "BJ01")):
         async with db.uow(tenant) as uow:
             branches[tenant] = await uow.session.scalar(select(Branch.id).where(Branch.code == branch_code))
+    now = datetime.now(UTC)
+    for day in range(ALLIANCE_DAYS, 0, -1):
+        at = now - timedelta(days=day, hours=2 + day % 5)
+        for k, (issuer, other) in enumerate(((tea, bakery), (bakery, tea))):
+            who = people[(day + k) % len(people)]
+            await till.earn(
+                db,
+                issuer,
+                a.id,
+                member_id=who,
+                amount=3_000 + (day * 41 + k * 17) % 30 * 100,
+                branch_id=branches[issuer],
+                key=f"demo-alliance-earn-{day}-{k}",
+                business_time=at,
+            )
+            if day % 3 != k:  # most days, the other partner takes some of them as payment
+                await till.redeem(
+                    db,
+                    other,
+                    a.id,
+                    member_id=who,
+                    points=10 + (day * 7 + k * 3) % 20,
+                    branch_id=branches[other],
+                    key=f"demo-alliance-redeem-{day}-{k}",
+                    business_time=at + timedelta(hours=1),
+                )
     await till.earn(
         db,
         tea,
@@ -248,6 +296,7 @@ async def _seed_alliance(db: Database, tea: uuid.UUID, bakery: uuid.UUID) -> Non
         key="demo-alliance-redeem-0",
         business_time=None,
     )
+    await alliance_rollups.refresh(db, a.id)
 
 
 def banner(settings: Settings, url: str) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lianka.demo import DEMO_MEMBERS, HISTORY_DAYS, HISTORY_SALES_PER_DAY, seed_if_empty
+from lianka.demo import ALLIANCE_DAYS, DEMO_MEMBERS, HISTORY_DAYS, HISTORY_SALES_PER_DAY, SHARED_MEMBERS, seed_if_empty
 from lianka.platform.migrate import upgrade
 from lianka.platform.settings import Settings
 from tests.conftest import _recreate_database
@@ -45,6 +45,7 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
                     "alliance_partners",
                     "alliance_spokes",
                     "report_daily",
+                    "alliance_report_flows",
                 )
             }
             named = await conn.scalar(text("SELECT count(*) FROM member_profiles WHERE name <> ''"))
@@ -57,12 +58,14 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
     assert "already has data" in second
     # four weeks of history at demo-tea's three branches, rolled up for the dashboard (a row per day and branch)
     assert counts.pop("report_daily") >= HISTORY_DAYS * 3
+    # three weeks of alliance points redeemed across the two partners, both ways, rolled up
+    assert counts.pop("alliance_report_flows") >= ALLIANCE_DAYS
     assert counts == {
         "merchants": 2,
         "branches": 4,
         "staff_users": 2,
         "api_clients": 1,
-        "memberships": len(DEMO_MEMBERS),
+        "memberships": len(DEMO_MEMBERS) + SHARED_MEMBERS,
         "sales": len(DEMO_MEMBERS) + 1 + HISTORY_DAYS * HISTORY_SALES_PER_DAY * 3,
         "top_ups": 1,
         "programme_versions": 1,
