@@ -18,13 +18,15 @@
         series: [{
           type: "sankey",
           left: 8,
-          right: 120,
+          right: 8,
           top: 8,
           bottom: 8,
           nodeGap: 14,
           emphasis: { focus: "adjacency" },
           lineStyle: { color: "gradient", curveness: 0.5, opacity: 0.45 },
           label: { fontSize: 12 },
+          // the redeeming side's names inside, to the left of their nodes: the chart's width is the page's
+          levels: [{ depth: 1, label: { position: "left" } }],
           edgeLabel: { show: true, fontSize: 11, formatter: function (p) { return String(p.value); } },
           data: spec.nodes.map(function (name) { return { name: name }; }),
           links: spec.links.map(function (l) { return { source: l.source, target: l.target, value: l.value / unit }; }),
