@@ -63,6 +63,11 @@ async def test_the_operator_sees_every_partner_and_a_partner_its_own(
     credit = csv_table((await partner.get(f"{base}/download/credit.csv{QUERY}")).content)
     assert len(credit) == 2
 
+    # a cashier of the operator has no reports: refused before anything is read
+    cashier = await sign_in_console(client, auth_kit, w.operator, "cashier")
+    assert (await cashier.get(base)).status_code == 403
+    assert (await cashier.get(f"{base}/download/flows.csv")).status_code == 403
+
     # outside the alliance: the alliance's 404, on the page and the files
     stranger = await sign_in_console(client, auth_kit, await tenant_factory("局外人"))
     assert (await stranger.get(base)).status_code == 404

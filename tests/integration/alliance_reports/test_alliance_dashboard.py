@@ -323,3 +323,33 @@ async def test_the_tick_is_idempotent_incremental_and_survives_a_crash(
     # a rebuild from scratch gives the same rows
     await rollups.rebuild(db, w.alliance)
     assert (await _snapshot(db, w.alliance))[:2] == fixed[:2]
+
+
+async def test_the_job_is_listed_and_the_rebuild_command_rebuilds_an_alliance(
+    db: Database, tenant_factory: Any, member_factory: Any
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    import lianka.actors  # noqa: F401 - registers every periodic job
+    from lianka.cli import app
+    from lianka.platform import periodic
+    from lianka.platform.scheduler import REGISTRY
+
+    w = await world(db, tenant_factory, member_factory)
+    runner = CliRunner()
+    listed = await asyncio.to_thread(runner.invoke, app, ["jobs", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "alliance-report-rollups" in listed.output
+    # the scheduled job's targets: every alliance; with --merchant, those it operates
+    report = await periodic.run(REGISTRY["alliance-report-rollups"], db, as_of=NOW, merchant=w.operator, trigger="cli")
+    assert len(report.outcomes) == 1 and not report.failed and report.total >= 5  # its days
+    tick = await _snapshot(db, w.alliance)
+    async with db.uow(w.alliance) as uow:
+        code = await uow.session.scalar(text("SELECT code FROM alliances"))
+    built = await asyncio.to_thread(runner.invoke, app, ["reports", "rebuild-alliance", "--alliance", str(code)])
+    assert built.exit_code == 0, built.output + repr(built.exception)
+    assert "days rolled up" in built.output
+    assert (await _snapshot(db, w.alliance))[:2] == tick[:2]
+    unknown = await asyncio.to_thread(runner.invoke, app, ["reports", "rebuild-alliance", "--alliance", "no-such"])
+    assert unknown.exit_code == 2
