@@ -130,7 +130,7 @@ async def dashboard(
         per_day = await q.daily(uow, window)
         flows = await q.flows(uow, window)
         flows_before = await q.flows(uow, before)
-        positions = await q.positions(uow, window)
+        positions = await q.positions(uow, q.Window(alliance_id, period.first, date.max, only))  # now
         names = await q.partner_names(uow, alliance_id)
         shared = await q.shared_members(uow, alliance_id)
         _, terms = await terms_at(uow, alliance_id, at)

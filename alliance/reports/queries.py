@@ -297,7 +297,8 @@ async def daily(uow: UnitOfWork, w: Window) -> dict[date, dict[str, int]]:
 
 
 async def positions(uow: UnitOfWork, w: Window) -> dict[uuid.UUID, int]:
-    """Each partner's clearing position over every day up to ``w.last`` (negative: it owes)."""
+    """Each partner's clearing position over every day up to ``w.last`` (``date.max``: now; negative:
+    it owes)."""
     rows = await uow.session.execute(_POSITIONS, {"t": w.alliance, "last": w.last, "p": w.partner})
     return {r.partner_id: int(r.net) for r in rows}
 

@@ -49,6 +49,11 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
                 )
             }
             named = await conn.scalar(text("SELECT count(*) FROM member_profiles WHERE name <> ''"))
+            # flows both ways: each partner's points redeemed at the other
+            crossed = await conn.scalar(
+                text("SELECT count(DISTINCT issuer_id) FROM alliance_report_flows WHERE issuer_id <> redeemer_id")
+            )
+            counts["crossed"] = int(crossed or 0)
             counts["named"] = int(named or 0)
         await engine.dispose()
         return first, second, counts
@@ -72,4 +77,5 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
         "named": len(DEMO_MEMBERS),
         "alliance_partners": 2,
         "alliance_spokes": 2,
+        "crossed": 2,
     }
