@@ -46,6 +46,10 @@ async def test_the_operator_sees_every_partner_and_a_partner_its_own(
     assert sum(r[2] for r in flows[1:]) == sum(p for p, _ in exp.flows.values())
     assert sum(Decimal(str(r[3])) * 100 for r in flows[1:]) == sum(a for _, a in exp.flows.values())
     assert (await console.get(f"{base}/download/ledger.csv")).status_code == 400
+    # the picker (htmx) gets the body alone; a bad period is a 400
+    body = (await console.get(base + "?period=last_30", headers={"HX-Request": "true"})).text
+    assert 'id="dashboard-body"' in body and "<html" not in body
+    assert (await console.get(base + "?period=custom&first=2026-12-01&last=2026-01-01")).status_code == 400
 
     client.cookies.set(LANG_COOKIE, "zh-CN")
     zh = (await console.get(base + QUERY)).text
