@@ -143,7 +143,9 @@ def cross_marketing(funder_branch: str, target_partner: str, fee_: int) -> tuple
     """A cross-marketing offer redeemed at ``funder_branch``: the funder owes the offer's fee, the
     target partner (whose member redeemed it) is owed it — two legs through the hub, which nets to
     nothing on this line (decision 0044)."""
-    return Obligation(funder_branch, LineKind.XMKT_CHARGED, -fee_), Obligation(target_partner, LineKind.XMKT_EARNED, fee_)
+    return Obligation(funder_branch, LineKind.XMKT_CHARGED, -fee_), Obligation(
+        target_partner, LineKind.XMKT_EARNED, fee_
+    )
 
 
 def fee(partner: str, amount: int) -> list[Obligation]:

@@ -80,9 +80,7 @@ _MINE = text(
 )
 _ONE = text("SELECT " + _COLUMNS + " FROM xmkt_offers WHERE tenant_id = :a AND id = :o")
 _ONE_FOR_UPDATE = text("SELECT " + _COLUMNS + " FROM xmkt_offers WHERE tenant_id = :a AND id = :o FOR UPDATE")
-_DECIDE = text(
-    "UPDATE xmkt_offers SET status = :s, decided_at = :at, recipients = :r WHERE tenant_id = :a AND id = :o"
-)
+_DECIDE = text("UPDATE xmkt_offers SET status = :s, decided_at = :at, recipients = :r WHERE tenant_id = :a AND id = :o")
 _VOUCHERS = text(
     "INSERT INTO xmkt_vouchers (tenant_id, offer_id, member_id, code, issued_at) "
     "SELECT :a, :o, m, c, :at FROM unnest(CAST(:members AS uuid[]), CAST(:codes AS text[])) AS v(m, c) "
@@ -140,9 +138,7 @@ async def offer(uow: UnitOfWork, alliance_id: uuid.UUID, offer_id: uuid.UUID, *,
 async def decide(
     uow: UnitOfWork, alliance_id: uuid.UUID, offer_id: uuid.UUID, status: str, at: datetime, recipients: int
 ) -> None:
-    await uow.session.execute(
-        _DECIDE, {"a": alliance_id, "o": offer_id, "s": status, "at": at, "r": recipients}
-    )
+    await uow.session.execute(_DECIDE, {"a": alliance_id, "o": offer_id, "s": status, "at": at, "r": recipients})
 
 
 async def insert_vouchers(

@@ -142,10 +142,8 @@ async def test_offer_reaches_only_consenting_segment_and_settles(
     )
     assert {m for ch, m in msgs if ch == "portal"} == set(w.gold_ok)
     assert {m for ch, m in msgs if ch == "sms"} == set(w.gold_ok[:5])
-    vouchers = dict(
-        (r[0], r[1])
-        for r in await _rows(owner_engine, "SELECT member_id, code FROM xmkt_vouchers WHERE offer_id = :o", o=offer_id)
-    )
+    rows = await _rows(owner_engine, "SELECT member_id, code FROM xmkt_vouchers WHERE offer_id = :o", o=offer_id)
+    vouchers = {r[0]: r[1] for r in rows}
     secret = get_settings().secret_key
     assert vouchers == {m: voucher_code(secret, offer_id, m) for m in w.gold_ok}
     # the portal message carries the member's own code
@@ -183,7 +181,8 @@ async def test_offer_reaches_only_consenting_segment_and_settles(
     )
     assert second["discount"] == 1_000
     entries = await _rows(
-        owner_engine, "SELECT count(*) FROM ledger_entries WHERE kind = 'alliance_cross_marketing' AND tenant_id = :a",
+        owner_engine,
+        "SELECT count(*) FROM ledger_entries WHERE kind = 'alliance_cross_marketing' AND tenant_id = :a",
         a=w.alliance,
     )
     assert entries[0][0] == 2
@@ -191,7 +190,12 @@ async def test_offer_reaches_only_consenting_segment_and_settles(
     r = await offers.results(db, w.funder, w.alliance, offer_id)
     # by hand: 2 redemptions, sales 8 000 + 6 000, discounts 2 × 1 000, fees 2 × 300
     assert (r.sent.shown, r.redeemed, r.attributed_sales, r.discounts, r.fees, r.cost) == (
-        "22", 2, 14_000, 2_000, 600, 2_600
+        "22",
+        2,
+        14_000,
+        2_000,
+        600,
+        2_600,
     )
     with pytest.raises(OfferNotFound):  # results are the funder's
         await offers.results(db, w.target, w.alliance, offer_id)
@@ -220,9 +224,7 @@ async def test_two_alliances_do_not_leak(
     other_op, other_funder = await tenant_factory("另一运营"), await tenant_factory("面包房")
     other = await _alliance(db, other_op, [other_funder, w.target], "另一联盟")
     other_branch = await kit.branch(db, other_funder, "B1")
-    theirs = await offers.create_offer(
-        db, other_funder, other, _offer(w, name="面包", fee=100), now=PROPOSED
-    )
+    theirs = await offers.create_offer(db, other_funder, other, _offer(w, name="面包", fee=100), now=PROPOSED)
     await offers.decide(db, w.target, other, theirs.offer.id, accept=True, now=PROPOSED)
 
     # the first funder sees none of it
