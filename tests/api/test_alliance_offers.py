@@ -1,0 +1,108 @@
+"""Alliance cross-marketing through the API (decision 0044): P funds an offer to Q's gold members.
+P gets counts only (suppressed below 20) and never a member; R (another partner) and a merchant of
+another alliance get 404s; Q accepts; P's till redeems a voucher once (a retry replays); P reads its
+results, Q cannot; the permissions guard each route."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.api.settlement_kit import World, make_world
+from tests.integration.marketing import kit
+
+pytestmark = pytest.mark.integration
+OK = {"alliance": {"granted": True}}
+
+
+@pytest.fixture
+async def world(client, db, tenant_factory, auth_kit, staff_token) -> World:
+    return await make_world(client, db, tenant_factory, auth_kit, staff_token)
+
+
+async def _members(db: Any, member_factory: Any, tenant: uuid.UUID, n: int, tier: str) -> list[uuid.UUID]:
+    out = []
+    for _ in range(n):
+        m = await member_factory(tenant)
+        await kit.profile(db, tenant, m, joined=datetime.now(UTC) - timedelta(days=30), branch=None, tier_code=tier,
+                          consent=OK)  # fmt: skip
+        out.append(m)
+    return out
+
+
+async def test_funder_sees_counts_only_and_redeems_once(
+    world: World, db, member_factory, owner_engine, tenant_factory, staff_token
+) -> None:
+    p, q, r = world.partners["P"], world.partners["Q"], world.partners["R"]
+    gold = await _members(db, member_factory, q.tenant, 21, "gold")
+    await _members(db, member_factory, q.tenant, 2, "silver")
+    base = f"/api/v1/alliances/{world.alliance}/offers"
+
+    est = await world.call(
+        "POST", f"{base}/estimate", p.owner, {"target_merchant_id": str(q.tenant), "tiers": ["gold"]}
+    )
+    assert est == {"count": 21, "shown": "21"}
+    est = await world.call(
+        "POST", f"{base}/estimate", p.owner, {"target_merchant_id": str(q.tenant), "tiers": ["silver"]}
+    )
+    assert est == {"count": None, "shown": "< 20"}
+
+    body = {
+        "target_merchant_id": str(q.tenant),
+        "name": "咖啡第二杯",
+        "message": "凭券到店满50减10",
+        "discount": 1_000,
+        "min_spend": 5_000,
+        "fee": 250,
+        "valid_until": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+        "tiers": ["gold"],
+    }
+    bad = await world.call("POST", f"{base}/", p.owner, {**body, "discount": "1000"}, expect=400)
+    assert bad["status"] == 400
+    created = await world.call("POST", f"{base}/", p.owner, body, expect=201)
+    offer = created["id"]
+    assert created["role"] == "funder" and created["audience"] == {"count": 21, "shown": "21"}
+    as_funder = await world.client.get(f"{base}/{offer}", headers=p.owner)
+    assert as_funder.status_code == 200
+    assert not any(str(m) in as_funder.text for m in gold)  # counts, never members
+
+    missing = await world.call("GET", f"{base}/{offer}", r.owner, expect=404)
+    assert missing["type"].endswith("/alliance-offer-not-found")
+    assert await world.call("GET", "/api/v1/alliance-offers", r.owner) == []
+    stranger = await tenant_factory("外人")
+    await world.call("GET", f"{base}/{offer}", (await staff_token(stranger, "owner")).headers, expect=404)
+    await world.call("POST", f"{base}/{offer}/accept", p.owner, expect=404)  # the funder cannot accept
+    await world.call("POST", f"{base}/{offer}/accept", (await staff_token(q.tenant, "cashier")).headers, expect=403)
+
+    accepted = await world.call("POST", f"{base}/{offer}/accept", q.owner)
+    assert accepted["status"] == "accepted" and accepted["role"] == "target"
+    await world.call("POST", f"{base}/{offer}/decline", q.owner, expect=409)
+
+    async with owner_engine.connect() as conn:
+        code = await conn.scalar(
+            text("SELECT code FROM xmkt_vouchers WHERE offer_id = :o AND member_id = :m"), {"o": offer, "m": gold[0]}
+        )
+    redeem = {"code": code, "sale_amount": 7_000, "branch_id": str(p.branches["P1"])}
+    headers = {**p.pos, "Idempotency-Key": uuid.uuid4().hex}
+    first = await world.client.post(f"{base}/vouchers/redeem", json=redeem, headers=headers)
+    assert first.status_code == 201, first.text
+    assert (first.json()["discount"], first.json()["fee"]) == (1_000, 250)
+    again = await world.client.post(f"{base}/vouchers/redeem", json=redeem, headers=headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    used = await world.call("POST", f"{base}/vouchers/redeem", p.pos, redeem, expect=422)
+    assert used["type"].endswith("/alliance-voucher-not-valid")
+    await world.call("POST", f"{base}/vouchers/redeem", q.pos, {**redeem, "branch_id": str(q.branches["Q1"])},
+                     expect=422)  # fmt: skip
+
+    results = await world.call("GET", f"{base}/{offer}/results", p.owner)
+    assert results == {
+        "sent": {"count": 21, "shown": "21"}, "redeemed": 1, "attributed_sales": 7_000, "discounts": 1_000,
+        "fees": 250, "cost": 1_250,
+    }  # fmt: skip
+    await world.call("GET", f"{base}/{offer}/results", q.owner, expect=404)
+    mine = await world.call("GET", "/api/v1/alliance-offers", q.owner)
+    assert [o["id"] for o in mine] == [offer] and mine[0]["role"] == "target"
