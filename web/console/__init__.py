@@ -11,6 +11,7 @@ from __future__ import annotations
 from litestar import Router
 
 from lianka.web.console.alliance import AlliancePages
+from lianka.web.console.alliance_offers import AllianceOfferPages
 from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.automations import AutomationPages
 from lianka.web.console.billing import BillingPages
@@ -69,6 +70,7 @@ def console_router() -> Router:
             CampaignPages,
             AutomationPages,
             DrawConsolePages,
+            AllianceOfferPages,
             SegmentPages,
             MessagingPages,
             ProgrammeStartPages,
