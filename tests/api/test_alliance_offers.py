@@ -106,3 +106,33 @@ async def test_funder_sees_counts_only_and_redeems_once(
     await world.call("GET", f"{base}/{offer}/results", q.owner, expect=404)
     mine = await world.call("GET", "/api/v1/alliance-offers", q.owner)
     assert [o["id"] for o in mine] == [offer] and mine[0]["role"] == "target"
+
+
+async def test_alliance_consent_is_a_portal_toggle_off_by_default(client, app, db, auth_kit, tenant_factory) -> None:
+    """A member joins with no alliance consent (not counted), grants it in the portal (counted), and
+    withdraws it like any other consent (not counted again)."""
+    from lianka.tenants.marketing import services as segments
+    from lianka.tenants.marketing.offer_domain import Audience
+    from lianka.tenants.services import enrolment
+    from tests.api.test_portal_pages import a_phone, shop
+    from tests.api.test_portal_privacy import api_sign_in
+
+    s = await shop(db, auth_kit, tenant_factory)
+    phone = a_phone()
+    await enrolment.enrol(auth_kit.ident, s["tenant"], phone, s["sh01"])
+    h = await api_sign_in(client, app, phone)
+    everyone = Audience().rules()
+
+    async def counted() -> int:
+        return (await segments.preview(db, s["tenant"], everyone)).count
+
+    page = await client.get(f"/m/{s['slug']}/profile")
+    assert 'data-testid="grant-alliance"' in page.text and 'data-testid="withdraw-alliance"' not in page.text
+    assert await counted() == 0
+    url = f"/api/v1/portal/merchants/{s['slug']}/consent/alliance"
+    r = await client.put(url, json={"granted": True}, headers=h)
+    assert r.status_code == 200 and r.json()["alliance"]["granted"] is True, r.text
+    assert await counted() == 1
+    r = await client.put(url, json={"granted": False}, headers=h)
+    assert r.status_code == 200 and [e["granted"] for e in r.json()["alliance"]["history"]] == [True, False]
+    assert await counted() == 0
