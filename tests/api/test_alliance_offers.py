@@ -136,3 +136,39 @@ async def test_alliance_consent_is_a_portal_toggle_off_by_default(client, app, d
     r = await client.put(url, json={"granted": False}, headers=h)
     assert r.status_code == 200 and [e["granted"] for e in r.json()["alliance"]["history"]] == [True, False]
     assert await counted() == 0
+
+
+async def test_who_may_use_alliance_offers(world: World, security_matrix, db, member_factory, owner_engine) -> None:
+    """Every refused caller of an offer's routes gets its problem and changes nothing; R (a partner of
+    the same alliance, not party to the offer) answers exactly like an offer that does not exist."""
+    p, q, r = world.partners["P"], world.partners["Q"], world.partners["R"]
+    base = f"/api/v1/alliances/{world.alliance}/offers"
+    body = {
+        "target_merchant_id": str(q.tenant), "name": "Tea", "message": "满30减8", "discount": 800, "fee": 100,
+        "valid_until": (datetime.now(UTC) + timedelta(days=10)).isoformat(),
+    }  # fmt: skip
+    offer = (await world.call("POST", f"{base}/", p.owner, body, expect=201))["id"]
+
+    async def snapshot() -> tuple[Any, ...]:
+        async with owner_engine.connect() as conn:
+            row = (
+                await conn.execute(text("SELECT status, decided_at FROM xmkt_offers WHERE id = :o"), {"o": offer})
+            ).one()
+            n = await conn.scalar(text("SELECT count(*) FROM xmkt_vouchers WHERE offer_id = :o"), {"o": offer})
+        return (*row, n)
+
+    await security_matrix.check(
+        "GET", f"{base}/{offer}", tenant=p.tenant, other=r.tenant, denied_roles=["cashier"], denied_scopes=[["pos"]],
+        missing_url=f"{base}/{uuid.uuid4()}",
+    )  # fmt: skip
+    await security_matrix.check(
+        "GET", f"{base}/{offer}/results", tenant=p.tenant, other=r.tenant, denied_roles=["cashier"],
+        denied_scopes=[["pos"]], missing_url=f"{base}/{uuid.uuid4()}/results",
+    )  # fmt: skip
+    for action in ("accept", "decline"):
+        await security_matrix.check(
+            "POST", f"{base}/{offer}/{action}", tenant=q.tenant, other=r.tenant,
+            denied_roles=["cashier", "manager", "analyst"], denied_scopes=[["pos"]],
+            missing_url=f"{base}/{uuid.uuid4()}/{action}", snapshot=snapshot,
+        )  # fmt: skip
+    assert (await snapshot())[0] == "proposed"

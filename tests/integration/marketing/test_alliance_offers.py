@@ -250,3 +250,30 @@ async def test_two_alliances_do_not_leak(
         seen = await uow.session.scalar(text("SELECT count(*) FROM xmkt_offers"))
         vouchers = await uow.session.scalar(text("SELECT count(*) FROM xmkt_vouchers"))
     assert (seen, vouchers) == (1, 0)
+
+
+async def test_concurrent_redemptions_of_one_voucher_book_once(
+    db: Database, owner_engine: Any, tenant_factory: Any, member_factory: Any
+) -> None:
+    import asyncio
+
+    w = await _world(db, tenant_factory, member_factory)
+    view = await offers.create_offer(db, w.funder, w.alliance, _offer(w), now=PROPOSED)
+    await offers.decide(db, w.target, w.alliance, view.offer.id, accept=True, now=PROPOSED)
+    code = voucher_code(get_settings().secret_key, view.offer.id, w.gold_ok[3])
+    sale = offers.RedeemIn(code, 9_000, w.funder_branch, SOLD)
+    outcomes = await asyncio.gather(
+        *(offers.redeem(db, w.funder, w.alliance, sale, f"race-{i}") for i in range(6)), return_exceptions=True
+    )
+    won = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(won) == 1
+    assert all(isinstance(o, VoucherNotValid) for o in outcomes if isinstance(o, BaseException)), outcomes
+    rows = await _rows(
+        owner_engine,
+        "SELECT count(*), coalesce(sum(p.amount), 0) FROM ledger_postings p JOIN ledger_entries e "
+        "ON e.tenant_id = p.tenant_id AND e.id = p.entry_id JOIN ledger_accounts a ON a.tenant_id = p.tenant_id "
+        "AND a.id = p.account_id WHERE e.tenant_id = :a AND e.kind = 'alliance_cross_marketing' "
+        "AND a.kind = 'clr_cross_marketing_charged'",
+        a=w.alliance,
+    )
+    assert (rows[0][0], rows[0][1]) == (1, -300)
