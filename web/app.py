@@ -24,6 +24,7 @@ from lianka.platform.identity.guards import check_csrf_form, provide_identity, p
 from lianka.platform.identity.runtime import Identity
 from lianka.platform.log import configure_logging
 from lianka.platform.settings import Settings, get_settings
+from lianka.web.api.alliance_offers import AllianceOffersController, MyOffersController
 from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
 from lianka.web.api.automations import AutomationsController
@@ -105,6 +106,8 @@ def api_routes() -> list[ControllerRouterHandler]:
         AlliancePayoutsController,
         AlliancesController,
         AllianceTillController,
+        AllianceOffersController,
+        MyOffersController,
         CrmController,
         # catalogue: coupons, earning-rule events, rewards, the member portal's programme pages
         CouponTemplatesController,

@@ -40,6 +40,8 @@ class LineKind(StrEnum):
     POINTS_REDEEMED = "points_redeemed"
     POINTS_EXPIRED = "points_expired"  # breakage returned to issuers (policy)
     FEE = "fee"
+    XMKT_CHARGED = "cross_marketing_charged"  # a funded offer redeemed at the funder: it pays the fee
+    XMKT_EARNED = "cross_marketing_earned"  # ... and the partner whose member it was receives it
     ADJUSTMENT = "adjustment"
 
 
@@ -135,6 +137,15 @@ def points_expired_to_issuers(expired_by_issuer: dict[str, int], issue_price: De
         for p, n in sorted(expired_by_issuer.items())
         if n
     ]
+
+
+def cross_marketing(funder_branch: str, target_partner: str, fee_: int) -> tuple[Obligation, Obligation]:
+    """A cross-marketing offer redeemed at ``funder_branch``: the funder owes the offer's fee, the
+    target partner (whose member redeemed it) is owed it — two legs through the hub, which nets to
+    nothing on this line (decision 0044)."""
+    return Obligation(funder_branch, LineKind.XMKT_CHARGED, -fee_), Obligation(
+        target_partner, LineKind.XMKT_EARNED, fee_
+    )
 
 
 def fee(partner: str, amount: int) -> list[Obligation]:

@@ -31,6 +31,8 @@ LINE_LABELS: dict[str, tuple[str, str]] = {
     "points_issued": ("积分发行", "Points issued"),
     "points_redeemed": ("积分兑付", "Points redeemed"),
     "points_expired": ("积分过期返还", "Points expired (returned)"),
+    "cross_marketing_charged": ("联盟引流券费用", "Cross-marketing fees paid"),
+    "cross_marketing_earned": ("联盟引流券收入", "Cross-marketing fees earned"),
     "fee": ("服务费", "Fees"),
     "adjustment": ("调整", "Adjustments"),
 }

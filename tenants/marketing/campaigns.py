@@ -41,6 +41,7 @@ from lianka.tenants.marketing.errors import (
     SegmentNotFound,
 )
 from lianka.tenants.marketing.models import Campaign, CampaignMessage
+from lianka.tenants.marketing.offer_domain import voucher_code
 from lianka.tenants.services import accounts
 from lianka.tenants.services import coupons as coupon_service
 from lianka.tenants.services.coupons import CouponSoldOut, CouponTemplateInactive
@@ -321,7 +322,10 @@ class WechatDevChannel:
 
 async def _coupon(uow: UnitOfWork, c: Campaign, m: CampaignMessage, now: datetime) -> str:
     """Issue the campaign's coupon once per recipient while stock lasts; '' when none (sold out: the
-    message still goes)."""
+    message still goes). A campaign delivering an alliance offer prints the recipient's voucher code
+    (decision 0044), valid at the funding partner's branches."""
+    if c.alliance_offer_id is not None:
+        return voucher_code(get_settings().secret_key, c.alliance_offer_id, m.member_id)
     if c.coupon_template_id is None:
         return ""
     if m.coupon_id is not None:

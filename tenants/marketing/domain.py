@@ -38,6 +38,8 @@ class Channel(StrEnum):
     EMAIL = "email"
     PORTAL = "portal"
     WECHAT = "wechat"
+    #: consent to offers funded by the merchant's alliance partners (decision 0044); not a sending channel
+    ALLIANCE = "alliance"
 
 
 class _Rule(msgspec.Struct, forbid_unknown_fields=True, frozen=True, tag_field="kind"):

@@ -113,3 +113,30 @@ class DrawClosed(RuleViolation):
 class AlreadyDrawnToday(RuleViolation):
     type_slug = "lucky-draw-already-drawn-today"
     title = "The free draw of today is used; come back tomorrow"
+
+
+# --- alliance cross-marketing (decision 0044) ----------------------------------------------------------
+
+
+class OfferNotFound(NotFound):
+    """Unknown, another alliance's, or neither funded by nor aimed at the asking partner."""
+
+    type_slug = "alliance-offer-not-found"
+    title = "Alliance offer not found"
+
+
+class BadOffer(ValidationFailed):
+    type_slug = "bad-alliance-offer"
+    title = "The alliance offer is invalid"
+
+
+class OfferDecided(Conflict):
+    type_slug = "alliance-offer-decided"
+    title = "The offer was already accepted or declined"
+
+
+class VoucherNotValid(RuleViolation):
+    """Unknown code, another funder's offer, expired, already used or under the minimum spend."""
+
+    type_slug = "alliance-voucher-not-valid"
+    title = "This voucher cannot be used here"

@@ -117,6 +117,8 @@ class Campaign(Base):
     snapshot_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     attribution_days: Mapped[int] = mapped_column(Integer, default=7)
     message_cost: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: the alliance offer this campaign delivers (migration 0029x): its coupon code is the voucher code
+    alliance_offer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

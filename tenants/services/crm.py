@@ -31,7 +31,7 @@ from lianka.tenants.models import ExportLog, MemberProfile
 from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import programme_at
 
-CHANNELS = frozenset({"sms", "email", "wechat", "push", "phone"})
+CHANNELS = frozenset({"sms", "email", "wechat", "push", "phone", "alliance"})
 GENDERS = frozenset({"male", "female", "other", "unknown"})
 MAX_PAGE = 200
 #: the deepest page a list may ask for (PostgreSQL's OFFSET is a bigint; nobody pages a billion rows)

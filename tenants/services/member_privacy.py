@@ -43,7 +43,7 @@ from lianka.tenants.services import accounts, crm, rewards
 #: what the member may change about themselves at a merchant
 MEMBER_FIELDS = ("name", "birthday", "email", "address", "preferences")
 #: the channels the portal offers (as the join form)
-PORTAL_CHANNELS = ("sms", "email", "wechat")
+PORTAL_CHANNELS = ("sms", "email", "wechat", "alliance")
 MAX_PREFERENCE = 200
 MAX_PREFERENCES = 20
 

@@ -99,6 +99,8 @@ LINE_LABELS: dict[str, str] = {
     "points_issued": N_("Points issued"),
     "points_redeemed": N_("Points redeemed"),
     "points_expired": N_("Points expired (returned)"),
+    "cross_marketing_charged": N_("Cross-marketing fees paid"),
+    "cross_marketing_earned": N_("Cross-marketing fees earned"),
     "fee": N_("Fees"),
     "adjustment": N_("Adjustments"),
 }

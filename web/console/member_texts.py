@@ -27,6 +27,7 @@ CHANNELS = {
     "wechat": N_("WeChat"),
     "push": N_("App notifications"),
     "phone": N_("Phone calls"),
+    "alliance": N_("Alliance partners' offers"),
 }
 SOURCES = {
     "till": N_("At the till"),

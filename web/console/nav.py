@@ -74,6 +74,13 @@ _ITEMS = (
         "automations", N_("Automations"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/automations", N_("Marketing")
     ),
     MenuItem("draws", N_("Lucky draws"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/draws", N_("Marketing")),
+    MenuItem(
+        "alliance_offers",
+        N_("Alliance offers"),
+        (P.CAMPAIGNS_READ, BACK_OFFICE),
+        "/console/alliance-offers",
+        N_("Marketing"),
+    ),
     MenuItem("segments", N_("Segments"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/segments", N_("Marketing")),
     MenuItem("messaging", N_("SMS and e-mail"), (P.MERCHANT_WRITE, BACK_OFFICE), "/console/messaging", N_("Marketing")),
 )

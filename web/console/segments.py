@@ -59,7 +59,13 @@ KIND_LABELS: dict[str, str] = {
 }
 STAGES = {"new": N_("New"), "active": N_("Active"), "at_risk": N_("At risk"), "dormant": N_("Dormant")}
 SCORES = {"recency": N_("Recency"), "frequency": N_("Frequency"), "monetary": N_("Monetary")}
-CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail"), "portal": N_("Portal inbox"), "wechat": N_("WeChat")}
+CHANNELS = {
+    "sms": N_("SMS"),
+    "email": N_("E-mail"),
+    "portal": N_("Portal inbox"),
+    "wechat": N_("WeChat"),
+    "alliance": N_("Alliance partners' offers"),
+}
 #: the parameters of each kind as the form holds them: name -> how it converts
 PARAMS: dict[str, dict[str, str]] = {
     "tier": {"tiers": "list"},
