@@ -216,6 +216,7 @@ async def _rehearse(db: Database, step: Step, target: Target, as_of: datetime) -
 def _within(db: Database, conn: AsyncConnection) -> Database:
     """``db`` whose units of work are savepoints of ``conn``'s open transaction."""
     bound = Database(db.engine)
+    bound.after_commit = False  # what a rehearsal "commits" is rolled back: count nothing
     bound.sessionmaker = async_sessionmaker(
         bind=conn,
         join_transaction_mode="create_savepoint",
