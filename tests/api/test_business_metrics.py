@@ -17,7 +17,7 @@ from sqlalchemy import text
 from lianka.platform.db import Database
 from lianka.platform.outbox import enqueue
 from lianka.platform.settings import Settings
-from lianka.tenants.pos import sales
+from lianka.tenants.pos import queries as pos_queries
 from lianka.tenants.services.programme import set_programme
 from lianka.web import app as web_app
 from lianka.web.app import create_app
@@ -49,7 +49,9 @@ class Scrape:
         return self.last.get((name, frozenset(labels.items())), 0.0)
 
 
-async def _delta(scrape: Scrape, before: dict[str, float], keys: dict[str, tuple[str, dict[str, str]]]) -> dict[str, float]:
+async def _delta(
+    scrape: Scrape, before: dict[str, float], keys: dict[str, tuple[str, dict[str, str]]]
+) -> dict[str, float]:
     await scrape.take()
     return {k: scrape.value(name, **labels) - before[k] for k, (name, labels) in keys.items()}
 
@@ -124,7 +126,7 @@ async def test_counters_move_by_exactly_what_was_committed(
         async def broken(*_: object, **__: object) -> None:
             raise RuntimeError("the sale row could not be written")
 
-        monkeypatch.setattr(sales.queries, "insert_member_sale", broken)
+        monkeypatch.setattr(pos_queries, "insert_member_sale", broken)
         failed = await post("/sales", {"amount": 50_000, "member_id": member, "points": 100})
         assert failed.status_code == 500
         monkeypatch.undo()
