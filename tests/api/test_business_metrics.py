@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from lianka.platform.db import Database
+from lianka.platform.metrics import exported_names
 from lianka.platform.outbox import enqueue
 from lianka.platform.settings import Settings
 from lianka.tenants.pos import queries as pos_queries
@@ -143,6 +145,12 @@ async def test_counters_move_by_exactly_what_was_committed(
         )
         assert r.status_code == 400
         assert (await _delta(scrape, before, KEYS))["rejected"] == 1
+
+        # the names the dashboards and alerts are checked against (tests/unit/test_observability_as_code.py)
+        # are exactly what /metrics shows; marketing messages are counted by the worker, not seen here
+        scraped = {name for name, _ in scrape.last if name.startswith("lianka_") and not name.endswith("_created")}
+        assert scraped == exported_names() - {"lianka_messages_total"}
+        assert "lianka_messages" in {family.name for family in REGISTRY.collect()}
 
 
 async def test_outbox_gauges_are_computed_at_scrape_time(app: Litestar, db: Database, tenant_factory) -> None:
