@@ -16,13 +16,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from lianka.platform.db import Database
+from lianka.platform.identity import members
 from lianka.platform.metrics import exported_names
 from lianka.platform.outbox import enqueue
 from lianka.platform.settings import Settings
+from lianka.tenants.marketing import campaigns
+from lianka.tenants.marketing import services as segments
 from lianka.tenants.pos import queries as pos_queries
 from lianka.tenants.services.programme import set_programme
 from lianka.web import app as web_app
 from lianka.web.app import create_app
+from tests.api.test_portal_inbox import EVERYONE
+from tests.api.test_portal_pages import a_phone, shop
 from tests.api.test_pos import PROGRAMME
 
 pytestmark = pytest.mark.integration
@@ -179,3 +184,35 @@ async def test_outbox_gauges_are_computed_at_scrape_time(app: Litestar, db: Data
             async with db.uow(system=True) as uow:
                 await uow.session.execute(text("UPDATE outbox SET sent_at = now() WHERE queue = 'metrics_test'"))
                 await uow.commit()
+
+
+def _messages(channel: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("lianka_messages_total", {"channel": channel, "outcome": outcome}) or 0.0
+
+
+async def test_marketing_deliveries_are_counted_once(db: Database, auth_kit, tenant_factory) -> None:
+    s = await shop(db, auth_kit, tenant_factory)
+    member = (await members.enrol_member(auth_kit.ident, s["tenant"], a_phone())).member.member_id
+    async with db.uow(s["tenant"]) as uow:
+        await uow.session.execute(
+            text(
+                "INSERT INTO member_profiles (tenant_id, member_id, email, consent) VALUES (:t, :m, 'a@example.com', "
+                '\'{"email": {"granted": true}}\')'
+            ),
+            {"t": s["tenant"], "m": member},
+        )
+        await uow.commit()
+    seg = await segments.create_segment(db, s["tenant"], "全部", EVERYONE)
+    before = {key: _messages(*key) for key in (("portal", "delivered"), ("email", "sent"))}
+    for channel, outcome in (("portal", "delivered"), ("email", "sent")):
+        spec = campaigns.CampaignIn(
+            name=channel, segment_id=seg.id, channel=channel, subject="会员日", template_a="九折"
+        )
+        c = await campaigns.create_campaign(db, s["tenant"], spec)
+        await campaigns.send(db, s["tenant"], c.id)
+        assert await campaigns.deliver_one(db, s["tenant"], c.id, member) == outcome
+        assert await campaigns.deliver_one(db, s["tenant"], c.id, member) == outcome  # a redelivery: no-op
+    assert {key: _messages(*key) - value for key, value in before.items()} == {
+        ("portal", "delivered"): 1,
+        ("email", "sent"): 1,
+    }
