@@ -25,6 +25,7 @@ from lianka.billing.queries import EventRow
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import BadRequest, DomainError, NotFound, RuleViolation
 from lianka.platform.log import get_logger
+from lianka.platform.metrics import count_webhook_rejected
 from lianka.platform.outbox import enqueue
 from lianka.platform.settings import Settings
 
@@ -218,6 +219,7 @@ async def receive_stripe_webhook(db: Database, settings: Settings, payload: byte
             row = await q.record_refusal(uow, STRIPE, reason)
             await uow.commit()
         log.warning("stripe webhook refused", row=row, reason=reason)
+        count_webhook_rejected(STRIPE)
         raise WebhookSignatureInvalid("The Stripe-Signature header does not match this payload") from None
     body = event.to_dict()
     created = datetime.fromtimestamp(int(event.created), UTC)

@@ -7,8 +7,11 @@ add a new area's module to the list below.
 from __future__ import annotations
 
 from lianka.platform.jobs import get_broker
+from lianka.platform.settings import get_settings
+from lianka.platform.tracing import configure_tracing
 
 broker = get_broker()
+configure_tracing(get_settings(), "lianka-worker")  # off without an OTLP endpoint (decision 0049)
 
 import lianka.alliance.ledger.jobs  # noqa: E402
 import lianka.alliance.reports.jobs  # noqa: E402

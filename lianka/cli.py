@@ -125,8 +125,22 @@ def demo_seed() -> None:
         typer.echo(asyncio.run(seed_if_empty(s)))
 
 
+def _multiprocess_metrics() -> str:
+    """The directory where this command's processes keep their Prometheus samples (prometheus-client's
+    multiprocess mode, decision 0049): ``PROMETHEUS_MULTIPROC_DIR`` when set, else a fresh one. Set in
+    the environment before the children start, so they all write there."""
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="lianka-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
 def _serve(s: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
+
+    if workers > 1:  # /metrics answers for every web process, not just the one that took the scrape
+        _multiprocess_metrics()
 
     # proxy_headers=False: uvicorn would otherwise take X-Forwarded-For from any local peer
     # (FORWARDED_ALLOW_IPS); the app decides whom to believe (LIANKA_TRUSTED_PROXIES, web/api/cookies.py)
@@ -158,10 +172,17 @@ WORKER_QUEUES = ["default", "maintenance", "messages", "settlement", "billing"]
 
 @app.command()
 def worker(processes: int = 1, threads: int = 4) -> None:
-    """Run dramatiq workers for every actor."""
+    """Run dramatiq workers for every actor. With ``LIANKA_WORKER_METRICS_PORT`` set, this process
+    serves the workers' Prometheus metrics (``/metrics``) on that port (decision 0049)."""
     from lianka.platform.supervisor import die_with_parent
 
-    with bootstrap():
+    with bootstrap() as s:
+        if s.worker_metrics_port:
+            from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=_multiprocess_metrics())  # type: ignore[no-untyped-call]
+            start_http_server(s.worker_metrics_port, addr=s.host, registry=registry)
         child = subprocess.Popen(
             [
                 sys.executable,

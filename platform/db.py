@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from lianka.platform.log import bind_context
 from lianka.platform.settings import Settings
+from lianka.platform.tracing import instrument_engine
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -81,6 +82,8 @@ def make_engine(url: str, settings: Settings | None = None, **kw: Any) -> AsyncE
       quiet one pays a round trip it does not notice. ``pool_pre_ping`` would add that round trip to
       every request.
     * a new connection that cannot be made fails fast with :class:`DatabaseUnavailable`.
+
+    With tracing on, every statement is a span (:func:`lianka.platform.tracing.instrument_engine`).
     """
     pool = {}
     if settings is not None:
@@ -111,6 +114,7 @@ def make_engine(url: str, settings: Settings | None = None, **kw: Any) -> AsyncE
             except Exception as error:  # the pool reconnects, or raises DatabaseUnavailable
                 raise exc.InvalidatePoolError(f"stale pooled connection: {type(error).__name__}") from error
 
+    instrument_engine(engine)  # a span per statement when tracing is on (platform/tracing.py)
     return engine
 
 
@@ -119,6 +123,8 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        #: run units of work's after-commit callbacks (metrics); off for a dry run's savepoints
+        self.after_commit = True
         self.sessionmaker = async_sessionmaker(
             engine, expire_on_commit=False, autoflush=False, sync_session_class=ScopedSession
         )
@@ -128,7 +134,7 @@ class Database:
         return cls(make_engine(settings.resolved_app_database_url(), settings))
 
     def uow(self, tenant_id: uuid.UUID | None = None, *, system: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, tenant_id, system=system)
+        return UnitOfWork(self.sessionmaker, tenant_id, system=system, after_commit=self.after_commit)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -160,13 +166,26 @@ class UnitOfWork:
     session: AsyncSession
 
     def __init__(
-        self, factory: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID | None, *, system: bool = False
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        tenant_id: uuid.UUID | None,
+        *,
+        system: bool = False,
+        after_commit: bool = True,
     ) -> None:
         self._factory = factory
         self.tenant_id = tenant_id
         self.system = system
         self._committed = False
         self._driver: tuple[Any, Any] | None = None
+        self._run_after_commit = after_commit
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the next :meth:`commit` has succeeded — never for a transaction
+        that rolls back (business metrics count only what was committed, ``platform/metrics.py``).
+        Callbacks must be cheap and must not raise; a dry run (``platform/periodic.py``) skips them."""
+        self._after_commit.append(callback)
 
     async def __aenter__(self) -> Self:
         self.session = self._factory()
@@ -214,8 +233,13 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        if self._run_after_commit:
+            for callback in callbacks:
+                callback()
 
     async def rollback(self) -> None:
+        self._after_commit.clear()
         await self.session.rollback()
 
     async def __aexit__(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,9 @@ from sqlalchemy import text
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.log import bind_context, clear_context, get_logger
+from lianka.platform.metrics import JOB_LATENCY
 from lianka.platform.settings import get_settings
+from lianka.platform.tracing import TRACEPARENT, job_span
 
 log = get_logger(__name__)
 _broker: dramatiq.Broker | None = None
@@ -156,18 +159,13 @@ def consumer(*, queue: str = "default", max_retries: int = 10, **actor_options: 
                 raise RuntimeError("consumer called outside a dramatiq worker")
             tenant = message.options.get("tenant_id")
             tenant_id = uuid.UUID(tenant) if tenant else None
+            created = message.options.get("outbox_created")
+            if isinstance(created, int | float) and not message.options.get("retries"):  # first try: queue wait
+                JOB_LATENCY.observe(max(0.0, time.time() - created))
             bind_context(message_id=message.message_id, actor=name)
             try:
-                async with get_database().uow(tenant_id, system=tenant_id is None) as uow:
-                    if not await claim(uow, uuid.UUID(message.message_id), name):
-                        log.info("duplicate delivery ignored")
-                        return
-                    done = await fn(uow, **payload)
-                    if "fire_time" in payload:  # a scheduled tick: its run is recorded with its effects
-                        from lianka.platform.periodic import record_tick
-
-                        await record_tick(uow, name, payload["fire_time"], done)
-                    await uow.commit()
+                with job_span(name, message.options.get(TRACEPARENT), **{"messaging.message.id": message.message_id}):
+                    await _apply(name, fn, tenant_id, message.message_id, payload)
             finally:
                 clear_context()
 
@@ -178,6 +176,20 @@ def consumer(*, queue: str = "default", max_retries: int = 10, **actor_options: 
         return declare(run)
 
     return decorate
+
+
+async def _apply(name: str, fn: Handler, tenant_id: uuid.UUID | None, message_id: str, payload: dict[str, Any]) -> None:
+    """One delivery of a consumer's message: its handler's writes and the inbox row, one transaction."""
+    async with get_database().uow(tenant_id, system=tenant_id is None) as uow:
+        if not await claim(uow, uuid.UUID(message_id), name):
+            log.info("duplicate delivery ignored")
+            return
+        done = await fn(uow, **payload)
+        if "fire_time" in payload:  # a scheduled tick: its run is recorded with its effects
+            from lianka.platform.periodic import record_tick
+
+            await record_tick(uow, name, payload["fire_time"], done)
+        await uow.commit()
 
 
 async def claim(uow: UnitOfWork, message_id: uuid.UUID, actor: str) -> bool:

@@ -1,7 +1,8 @@
-"""Structured logging (structlog over the standard library) with request and tenant ids.
+"""Structured logging (structlog over the standard library) with request, tenant and trace ids.
 
 ``request_id`` and ``tenant_id`` live in context variables bound by the web middleware and the
-unit of work, so every line logged inside a request or a job carries them.
+unit of work, so every line logged inside a request or a job carries them; inside a span (tracing
+on, ``platform/tracing.py``) lines also carry ``trace_id`` and ``span_id``.
 
 Lines are *rendered and written on a thread of their own*: the caller only puts the record on a
 queue. Rendering a traceback (source lines, in colour) took seconds in development, and done on the
@@ -25,6 +26,7 @@ import structlog.tracebacks
 from structlog.typing import EventDict, WrappedLogger
 
 from lianka.platform.settings import Settings
+from lianka.platform.tracing import add_trace_ids
 
 _CONTEXT_ATTR = "lianka_context"
 
@@ -35,7 +37,7 @@ class _HandOver(logging.handlers.QueueHandler):
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         if not isinstance(record.msg, dict):  # a standard-library logger's line: keep our context
-            setattr(record, _CONTEXT_ATTR, structlog.contextvars.get_contextvars())
+            setattr(record, _CONTEXT_ATTR, add_trace_ids(None, "", structlog.contextvars.get_contextvars()))
         return record
 
 
@@ -95,6 +97,7 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
     that renders and writes them (on that thread). Calling it again replaces the previous set-up."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -117,7 +120,7 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
     sink = logging.StreamHandler(stream)
     sink.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[_record_context, *shared[1:]],
+            foreign_pre_chain=[_record_context, *shared[2:]],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
         )
     )

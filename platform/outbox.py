@@ -6,6 +6,10 @@ per batch. If it dies after handing a message to Redis but before its commit, th
 again on restart with the *same* message id (derived from the outbox id), and consumers built with
 :func:`lianka.platform.jobs.consumer` apply each message id once. So: nothing is sent for a rolled
 back transaction, nothing is lost on a crash, and nothing is applied twice.
+
+With tracing on (``platform/tracing.py``) the row also keeps the W3C ``traceparent`` of the span that
+wrote it, in its payload; the relay moves it to the message's options, where the worker finds the
+parent of the job's span. No trace context is stored when tracing is off.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from lianka.platform.db import Database, UnitOfWork, asyncpg_params
 from lianka.platform.faults import fault_point
 from lianka.platform.log import get_logger
 from lianka.platform.models import OutboxMessage
+from lianka.platform.tracing import TRACEPARENT, current_traceparent
 
 log = get_logger(__name__)
 _NS = uuid.UUID("6f1c3b1e-3d1a-4f62-9a55-1c6a7e0b2d10")
@@ -33,6 +38,9 @@ def message_id_for(outbox_id: int) -> str:
 
 async def enqueue(uow: UnitOfWork, actor: str, *, queue: str = "default", **payload: Any) -> None:
     """Queue ``actor(**payload)`` to run after ``uow`` commits (in the uow's tenant)."""
+    traceparent = current_traceparent()
+    if traceparent is not None:
+        payload = {**payload, TRACEPARENT: traceparent}
     uow.session.add(OutboxMessage(tenant_id=uow.tenant_id, queue=queue, actor=actor, payload=payload))
     await uow.session.execute(text("NOTIFY lianka_outbox"))
 
@@ -43,7 +51,8 @@ async def relay_once(db: Database, broker: dramatiq.Broker, batch_size: int = 10
         rows = (
             await uow.session.execute(
                 text(
-                    "SELECT id, tenant_id, queue, actor, payload FROM outbox WHERE sent_at IS NULL "
+                    "SELECT id, tenant_id, queue, actor, payload, "
+                    "extract(epoch FROM created_at)::float8 AS created FROM outbox WHERE sent_at IS NULL "
                     "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
                 ),
                 {"n": batch_size},
@@ -52,13 +61,20 @@ async def relay_once(db: Database, broker: dramatiq.Broker, batch_size: int = 10
         if not rows:
             return 0
         for row in rows:
-            options = {"tenant_id": str(row.tenant_id) if row.tenant_id else None, "outbox_id": row.id}
+            kwargs = dict(row.payload)
+            options = {
+                "tenant_id": str(row.tenant_id) if row.tenant_id else None,
+                "outbox_id": row.id,
+                "outbox_created": row.created,  # the job's queue latency is measured from here
+            }
+            if (traceparent := kwargs.pop(TRACEPARENT, None)) is not None:
+                options[TRACEPARENT] = traceparent
             broker.enqueue(
                 dramatiq.Message(
                     queue_name=row.queue,
                     actor_name=row.actor,
                     args=(),
-                    kwargs=row.payload,
+                    kwargs=kwargs,
                     options=options,
                     message_id=message_id_for(row.id),
                 )

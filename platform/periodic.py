@@ -36,6 +36,7 @@ from lianka.platform.db import COMMITTED_ROW_CACHES, Database, ScopedSession, Un
 from lianka.platform.jobs import HANDLERS, get_broker, get_database
 from lianka.platform.log import get_logger
 from lianka.platform.scheduler import REGISTRY, Periodic, Step, Target, Targets, periodic
+from lianka.platform.tracing import job_span
 
 log = get_logger(__name__)
 DRY_RUN_LOCK_TIMEOUT = "5s"
@@ -216,6 +217,7 @@ async def _rehearse(db: Database, step: Step, target: Target, as_of: datetime) -
 def _within(db: Database, conn: AsyncConnection) -> Database:
     """``db`` whose units of work are savepoints of ``conn``'s open transaction."""
     bound = Database(db.engine)
+    bound.after_commit = False  # what a rehearsal "commits" is rolled back: count nothing
     bound.sessionmaker = async_sessionmaker(
         bind=conn,
         join_transaction_mode="create_savepoint",
@@ -246,7 +248,8 @@ def declare(
     job = periodic(name, actor, cron, queue=queue, timezone=timezone, summary=summary, targets=targets, step=step)
 
     async def scheduled(fire_time: str = "", **_: Any) -> None:
-        report = await run(job, get_database(), as_of=_tick(fire_time), trigger="scheduler")
+        with job_span(actor, None, **{"lianka.fire_time": fire_time}):  # a trace of its own (tracing on)
+            report = await run(job, get_database(), as_of=_tick(fire_time), trigger="scheduler")
         if report.failed:
             raise JobFailed(f"{name}: {len(report.failed)} target(s) failed, first: {report.failed[0].error}")
 

@@ -93,6 +93,11 @@ class Settings:
     #: where the WeChat Pay SDK sends its requests (the local stand-in in development and tests,
     #: WeChat Pay itself when empty)
     wechatpay_api_base: str = ""
+    #: OpenTelemetry traces go to this OTLP (http/protobuf) endpoint; empty: tracing is off
+    #: (``LIANKA_OTLP_ENDPOINT``, else the SDK's own ``OTEL_EXPORTER_OTLP_ENDPOINT``; decision 0049)
+    otlp_endpoint: str = ""
+    #: the worker's Prometheus endpoint (``lianka worker``); 0: none (decision 0049)
+    worker_metrics_port: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -123,6 +128,8 @@ class Settings:
             stripe_webhook_secret=env.get("LIANKA_STRIPE_WEBHOOK_SECRET", ""),
             secrets_key=env.get("LIANKA_SECRETS_KEY", ""),
             wechatpay_api_base=env.get("LIANKA_WECHATPAY_API_BASE", ""),
+            otlp_endpoint=env.get("LIANKA_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+            worker_metrics_port=int(env.get("LIANKA_WORKER_METRICS_PORT", "0")),
         )
         s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host, port=s.port))
         if s.is_production:

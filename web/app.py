@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Request, Response, Router, get
 from litestar.config.compression import CompressionConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -16,14 +17,17 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from redis.asyncio import Redis
 
 from lianka.platform.db import Database
 from lianka.platform.errors import Unauthorized
 from lianka.platform.identity.guards import check_csrf_form, provide_identity, provide_principal
 from lianka.platform.identity.runtime import Identity
-from lianka.platform.log import configure_logging
+from lianka.platform.log import configure_logging, get_logger
+from lianka.platform.metrics import OutboxGauges, scrape_time_exposition
 from lianka.platform.settings import Settings, get_settings
+from lianka.platform.tracing import configure_tracing, litestar_plugin
 from lianka.web.api.alliance_offers import AllianceOffersController, MyOffersController
 from lianka.web.api.alliances import AlliancesController, AllianceTillController
 from lianka.web.api.auth import AuthController
@@ -65,6 +69,8 @@ from lianka.web.portal import portal_router
 from lianka.web.problems import EXCEPTION_HANDLERS
 from lianka.web.strict import strict_body
 
+log = get_logger(__name__)
+
 
 async def metrics_token(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """``/metrics`` wants ``Authorization: Bearer $LIANKA_METRICS_TOKEN``. Without a token configured
@@ -82,10 +88,31 @@ async def metrics_token(connection: ASGIConnection[Any, Any, Any, Any], handler:
         raise Unauthorized("Send the metrics token: Authorization: Bearer <LIANKA_METRICS_TOKEN>")
 
 
+#: the outbox's scrape-time gauges (one per process: the query is cached a few seconds)
+OUTBOX_GAUGES = OutboxGauges()
+
+
 class MetricsController(PrometheusController):
+    """HTTP metrics (Litestar's Prometheus middleware), the business counters of
+    ``platform/metrics.py`` — summed over every process of the host in multiprocess mode — and the
+    outbox gauges, computed now (decision 0049)."""
+
     path = "/metrics"
     include_in_schema = False
     guards = [metrics_token]  # noqa: RUF012 (Litestar reads a class attribute)
+
+    @get()
+    async def get(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        registry = REGISTRY
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        try:
+            await OUTBOX_GAUGES.refresh(request.app.state.db)
+        except Exception as exc:  # the database away: the other metrics still answer; gauges keep their last value
+            log.warning("outbox gauges not refreshed", error=f"{type(exc).__name__}: {exc}")
+        body = generate_latest(registry) + scrape_time_exposition(OUTBOX_GAUGES)
+        return Response(body, status_code=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def api_routes() -> list[ControllerRouterHandler]:
@@ -148,6 +175,8 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
+    configure_tracing(settings, "lianka-web")  # off without an OTLP endpoint (platform/tracing.py)
+    otel = litestar_plugin()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -200,6 +229,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             render_plugins=render_plugins(),
         ),
         logging_config=None,  # structlog, configured above
+        plugins=[otel] if otel is not None else [],
         debug=False,
     )
     document_problems(app)

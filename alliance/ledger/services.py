@@ -33,6 +33,7 @@ from lianka.alliance.ledger.errors import (
 from lianka.platform.db import COMMITTED_ROW_CACHES, UnitOfWork
 from lianka.platform.errors import IdempotencyConflict, ValidationFailed
 from lianka.platform.idempotency import check_key, fingerprint
+from lianka.platform.metrics import count_points
 
 #: the row types callers use as ``ledger.Account`` and so on (``rows.py``)
 Account = rows.Account
@@ -343,6 +344,7 @@ async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
             continue
         if result.posted_at is None or result.period is None:
             raise RuntimeError(f"ledger_post booked {result.id} without a posting time or period")
+        _count_points(uow, entry)
         out.append(
             Entry(
                 result.id,
@@ -358,6 +360,19 @@ async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
             )
         )
     return out
+
+
+def _count_points(uow: UnitOfWork, entry: Prepared) -> None:
+    """Points a new entry credits to or debits from members' point lots, for the business metrics
+    (counted once the transaction commits; a replay books nothing and counts nothing)."""
+    credited = debited = 0
+    for leg in entry.payload.legs:
+        if leg.lots and domain.is_points(leg.unit):
+            if leg.amount > 0:
+                credited += leg.amount
+            else:
+                debited -= leg.amount
+    count_points(uow, entry.kind, credited, debited)
 
 
 async def reverse(

@@ -40,6 +40,7 @@ from lianka.billing.queries import EventRow
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import BadRequest, DomainError, NotFound
 from lianka.platform.log import get_logger
+from lianka.platform.metrics import count_webhook_rejected
 from lianka.platform.outbox import enqueue
 from lianka.platform.settings import Settings
 from lianka.tenants.pos.stored_value import book_sv_refund
@@ -346,6 +347,7 @@ async def receive_wechatpay_notification(
             row = await billing_q.record_refusal(uow, WECHATPAY, f"merchant {tenant}: {exc.detail}")
             await uow.commit()
         log.warning("wechatpay notification refused", row=row, reason=exc.detail)
+        count_webhook_rejected(WECHATPAY)
         raise
     created = datetime.fromisoformat(str(data.get("create_time"))) if data.get("create_time") else datetime.now(UTC)
     payload = {**data, "lianka_tenant": str(tenant)}

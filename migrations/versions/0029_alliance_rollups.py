@@ -14,7 +14,7 @@
 Derived data in the alliance's book (``tenant_id`` = the alliance): the job deletes and rewrites
 whole days, like ``report_daily`` (decision 0037).
 
-Revision ID: 0029a
+Revision ID: 0029
 Revises: 0028
 """
 
@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import UUID
 
 from lianka.platform import rls
 
-revision = "0029a"
+revision = "0029"
 down_revision = "0028"
 branch_labels = None
 depends_on = None

@@ -10,8 +10,8 @@
 * ``campaigns.alliance_offer_id`` — the target's campaigns that deliver an offer (their coupon code
   is the recipient's voucher code).
 
-Revision ID: 0029x
-Revises: 0028
+Revision ID: 0030
+Revises: 0029
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from lianka.platform import rls
 
-revision = "0029x"
-down_revision = "0028"
+revision = "0030"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 

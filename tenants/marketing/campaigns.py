@@ -24,6 +24,7 @@ from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.secrets_box import mac, same
 from lianka.platform.log import get_logger
+from lianka.platform.metrics import count_message
 from lianka.platform.settings import get_settings
 from lianka.tenants import queries as tenant_queries
 from lianka.tenants.marketing import campaign_domain as cd
@@ -373,6 +374,7 @@ async def deliver(uow: UnitOfWork, campaign_id: uuid.UUID, member_id: uuid.UUID,
     m.body, m.provider = text, provider
     if channel is None:
         m.status, m.sent_at, m.delivered_at = "delivered", now, now
+        count_message(uow, c.channel, m.status)
         return m.status
     to = r.email if c.channel == "email" else r.phone
     message = Message(
@@ -392,8 +394,10 @@ async def deliver(uow: UnitOfWork, campaign_id: uuid.UUID, member_id: uuid.UUID,
             m.status = "dead" if e.retryable else "failed"
         else:
             m.status, m.due_at = "retry", now + cd.backoff(m.attempts)
+        count_message(uow, c.channel, "failed" if m.status == "retry" else m.status)  # every failed attempt
         return m.status
     m.status, m.sent_at, m.error = "sent", now, ""
+    count_message(uow, c.channel, m.status)
     m.provider_message_id, m.provider = receipt.message_id, receipt.provider
     return m.status
 

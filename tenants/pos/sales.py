@@ -18,7 +18,7 @@ import msgspec
 
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
-from lianka.platform import idempotency
+from lianka.platform import idempotency, metrics
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.identity.members import new_card_number, normalise_phone
 from lianka.platform.money import RoundingMode, round_minor
@@ -301,6 +301,7 @@ async def sale(
                 out,
                 balances=schemas.Balances(b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus),
             )
+        metrics.count_sale(uow, ctx.currency, q.gross, member=member is not None)
         await uow.commit()
         return out, False
 

@@ -15,7 +15,7 @@ import msgspec
 
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
-from lianka.platform import idempotency
+from lianka.platform import idempotency, metrics
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound
 from lianka.platform.money import RoundingMode, round_minor
@@ -101,6 +101,7 @@ async def book_top_up(
         refs=entry_refs,
         legs=legs,
     )
+    metrics.count_top_up(uow, currency, plan.pay, scope)
     if branch_id is not None:
         uow.session.add(
             TopUp(
