@@ -261,9 +261,6 @@ def distribute_sql(tables: dict[str, Table]) -> str:
         "\\set ON_ERROR_STOP on",
         "BEGIN;",
         "SET LOCAL citus.multi_shard_modify_mode TO 'sequential';",
-        "-- the tenant reaches the workers with each transaction (row-level security there too)",
-        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = %L',",
-        "  current_database(), 'local'); END $$;",
     ]
     lines.append("\n-- reference tables: a copy on every worker")
     for name in _order(tables, by_kind["reference"]):
@@ -277,7 +274,12 @@ def distribute_sql(tables: dict[str, Table]) -> str:
         lines.append(
             f"SELECT create_distributed_table('{name}', '{DISTRIBUTION_COLUMN}', colocate_with => '{colocate}');"
         )
-    lines.append("COMMIT;")
+    lines += [
+        "COMMIT;",
+        "\n-- the tenant reaches the workers with each transaction's SET LOCAL (row-level security there too)",
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = %L',",
+        "  current_database(), 'local'); END $$;",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -5,9 +5,6 @@
 \set ON_ERROR_STOP on
 BEGIN;
 SET LOCAL citus.multi_shard_modify_mode TO 'sequential';
--- the tenant reaches the workers with each transaction (row-level security there too)
-DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = %L',
-  current_database(), 'local'); END $$;
 
 -- reference tables: a copy on every worker
 SELECT create_reference_table('merchants');
@@ -98,3 +95,7 @@ SELECT create_distributed_table('staff_memberships', 'tenant_id', colocate_with 
 SELECT create_distributed_table('tier_changes', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('top_ups', 'tenant_id', colocate_with => 'branches');
 COMMIT;
+
+-- the tenant reaches the workers with each transaction's SET LOCAL (row-level security there too)
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = %L',
+  current_database(), 'local'); END $$;

@@ -269,3 +269,40 @@ async def test_restore_refuses_a_changed_dump_and_a_missing_role(
         await conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
         await conn.execute(f"DROP ROLE IF EXISTS {role}")
         await conn.close()
+
+
+def test_backup_and_restore_on_the_embedded_postgres(project_root: Path, tmp_path: Path) -> None:
+    """With no DATABASE_URL the commands take a lease on the embedded PostgreSQL alone (no Redis),
+    use its bundled pg_dump/pg_restore, and hand the lease back."""
+    from lianka.platform import devservices
+
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "APP_DATABASE_URL")}
+    env |= {"LIANKA_DATA_DIR": str(data), "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lianka.cli", *args],
+            cwd=project_root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+    try:
+        pg = devservices.EmbeddedPostgres(data)
+        pg.start()  # an empty lianka database, as a fresh `make run` has before migrating
+        devservices.pin(data)  # kept running between the commands, as `lianka services up` does
+        made = run("backup", str(tmp_path / "empty.dump"))
+        assert made.returncode == 0, made.stderr[-2000:]
+        assert not devservices.EmbeddedRedis(data).is_running()  # the database alone was needed
+        copy = pg.url("lianka_copy")
+        put = run("restore", str(tmp_path / "empty.dump"), "--database-url", copy, "--create")
+        assert put.returncode == 0, put.stderr[-2000:]
+        assert "into 'lianka_copy'" in put.stdout
+        assert not devservices.EmbeddedRedis(data).is_running()
+    finally:
+        devservices.pin(data, pinned=False)
+        devservices.EmbeddedPostgres(data).stop()
