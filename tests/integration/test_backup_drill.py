@@ -213,6 +213,13 @@ async def test_backup_restore_drill(
             assert run_checksum(again_statements) == done.checksum
             assert sorted(s.checksum for s in again_statements) == sorted(s.checksum for s in done.statements)
             assert (await close.result(restored_db, scope, PERIOD)).checksum == done.checksum
+
+        # --force restores over a database that has the schema: the same books again
+        forced = await asyncio.to_thread(
+            lianka, project_root, "restore", str(dump), "--database-url", target, "--force"
+        )
+        assert forced.returncode == 0, forced.stderr[-3000:]
+        assert (await _picture(restored_engine)) == after
     finally:
         await restored_db.dispose()
         await restored_engine.dispose()
