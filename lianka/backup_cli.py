@@ -92,12 +92,12 @@ def backup(
 def restore(
     dump: Annotated[Path, typer.Argument(help="a dump written by `lianka backup` (its .sha256 beside it)")],
     database_url: DatabaseUrl = None,
-    create: Annotated[bool, typer.Option(help="create the target database when it does not exist")] = False,
+    create: Annotated[bool, typer.Option("--create", help="create the target database when it does not exist")] = False,
     force: Annotated[
-        bool, typer.Option(help="restore into a database that is not empty (replaces the dump's objects)")
+        bool, typer.Option("--force", help="restore into a database that is not empty (replaces the dump's objects)")
     ] = False,
     no_owner: Annotated[
-        bool, typer.Option(help="the restoring role owns every object (the dump's owner need not exist)")
+        bool, typer.Option("--no-owner", help="the restoring role owns every object (the dump's owner need not exist)")
     ] = False,
     pg_bin: PgBin = None,
 ) -> None:
