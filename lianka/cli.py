@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from lianka import backup_cli
 from lianka.alliance.ledger import cli as ledger_cli
 from lianka.alliance.settlement import cli as settlement_cli
 from lianka.billing import cli as billing_cli
@@ -44,6 +45,8 @@ app.add_typer(members_cli.app, name="members")
 app.add_typer(billing_cli.app, name="billing")
 app.add_typer(payouts_cli.app, name="payouts")
 app.add_typer(reports_cli.app, name="reports")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
 
 
 @contextmanager

@@ -328,12 +328,13 @@ def live_leases(data_dir: Path) -> list[int]:
     return pids
 
 
-def acquire(data_dir: Path, database_url: str | None, redis_url: str | None) -> Lease:
-    """Return URLs for PostgreSQL (owner role) and Redis, starting embedded servers where not given."""
+def acquire(data_dir: Path, database_url: str | None, redis_url: str | None, *, redis: bool = True) -> Lease:
+    """Return URLs for PostgreSQL (owner role) and Redis, starting embedded servers where not given
+    (no Redis at all when ``redis`` is false: ``lianka backup``/``restore`` need only the database)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     pg = EmbeddedPostgres(data_dir) if not database_url else None
-    rd = EmbeddedRedis(data_dir) if not redis_url else None
+    rd = EmbeddedRedis(data_dir) if not redis_url and redis else None
     lease = Lease(
         data_dir=data_dir,
         database_url=database_url or (pg.url() if pg else ""),

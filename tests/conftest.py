@@ -14,12 +14,16 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from lianka.platform import devservices
 from lianka.platform.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from tests.sqlcheck import Recorder
 
 _lease: devservices.Lease | None = None
 TEST_REDIS_DB = 15
@@ -53,9 +57,26 @@ async def _recreate_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-sql",
+        default=os.environ.get("LIANKA_RECORD_SQL", ""),
+        help="record the SQL the app runs to this file, and check it for Citus (tests/sqlcheck.py)",
+    )
+
+
+_recorder: Recorder | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    global _lease
+    global _lease, _recorder
+    if config.getoption("--record-sql", ""):  # installed after the migrations below: the app's SQL only
+        from tests.sqlcheck import Recorder
+
+        _recorder = Recorder()
     if hasattr(config, "workerinput"):
+        if _recorder is not None:
+            _recorder.install()
         return
     base = Settings.from_env()
     _lease = devservices.acquire(base.data_dir, base.database_url or None, base.redis_url or None)
@@ -73,9 +94,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
     upgrade(test_db)
     Redis.from_url(test_redis).flushdb()
+    if _recorder is not None:
+        _recorder.install()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if _recorder is not None:
+        from tests.sqlcheck import write
+
+        write(str(config.getoption("--record-sql")), _recorder, os.environ["DATABASE_URL"])
     if _lease is not None:
         devservices.release(_lease)
 

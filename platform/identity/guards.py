@@ -317,10 +317,10 @@ async def _client_principal(connection: Connection, ident: Identity, claims: dic
                 text(
                     "SELECT c.client_id, c.scopes, c.branch_id, c.expires_at, "
                     "c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now()) AS live, "
-                    "EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = :j) AS token_revoked "
-                    "FROM api_clients c WHERE c.id = :c"
+                    "EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.tenant_id = c.tenant_id AND r.jti = :j) "
+                    "AS token_revoked FROM api_clients c WHERE c.tenant_id = :t AND c.id = :c"
                 ),
-                {"c": client_row, "j": jti},
+                {"t": tenant, "c": client_row, "j": jti},
             )
         ).first()
     if row is None or not row.live or row.token_revoked or row.client_id != claims.get("client_id"):

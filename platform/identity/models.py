@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, DateTime, ForeignKey, LargeBinary, String, Text, func, text
+from sqlalchemy import ARRAY, DateTime, ForeignKey, LargeBinary, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -104,12 +104,14 @@ class ApiClient(Base):
     """An OAuth2 client (POS terminal or integration) of one merchant, optionally of one branch."""
 
     __tablename__ = "api_clients"
+    #: unique per merchant only: Citus's rule (migration 0029c, decision 0048); the ids are random
+    __table_args__ = (UniqueConstraint("tenant_id", "client_id", name="uq_api_clients_client_id"),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("merchants.id"), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
     )
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
     name: Mapped[str] = mapped_column(String(200))
     branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
