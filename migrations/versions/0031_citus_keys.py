@@ -8,16 +8,16 @@ scan (on Citus, one query over every shard, once per token issued). Client ids a
 random bits minted by the server, so dropping their platform-wide uniqueness risks nothing real.
 No ledger table changes: every ledger key already starts with ``tenant_id``.
 
-Revision ID: 0029c
-Revises: 0028
+Revision ID: 0031
+Revises: 0030
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0029c"
-down_revision = "0028"
+revision = "0031"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
