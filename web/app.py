@@ -36,7 +36,12 @@ from lianka.web.api.crm import CrmController
 from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.draws import DrawsController, PortalDrawsController
 from lianka.web.api.events import EventsController
-from lianka.web.api.marketing import MessagingProvidersController, SegmentsController, SmsReceiptsController
+from lianka.web.api.marketing import (
+    MessagingProvidersController,
+    PortalWechatController,
+    SegmentsController,
+    SmsReceiptsController,
+)
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.membership import MembershipController, PortalMembershipController, PosMembershipController
@@ -128,6 +133,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         SegmentsController,
         MessagingProvidersController,
         SmsReceiptsController,
+        PortalWechatController,
         CampaignsController,
         AutomationsController,
         MarketingSettingsController,

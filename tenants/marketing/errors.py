@@ -113,3 +113,10 @@ class DrawClosed(RuleViolation):
 class AlreadyDrawnToday(RuleViolation):
     type_slug = "lucky-draw-already-drawn-today"
     title = "The free draw of today is used; come back tomorrow"
+
+
+class BadSubscription(ValidationFailed):
+    """A WeChat subscription report that is not ``wx.requestSubscribeMessage``'s answer."""
+
+    type_slug = "bad-wechat-subscription"
+    title = "The WeChat subscription report is invalid"
