@@ -127,7 +127,7 @@ class StoredValueBalance(_Rule, tag="stored_value", frozen=True):
 
 class PointsExpiring(_Rule, tag="points_expiring", frozen=True):
     """At least ``min`` available points expire within the next ``days`` days, or — ``this_month`` —
-    before the end of the current month in the merchant's time zone (one of the two)."""
+    by the end of the current month in the merchant's time zone (one of the two)."""
 
     days: Days | None = None
     min: Annotated[int, msgspec.Meta(ge=1, le=10**15)] = 1

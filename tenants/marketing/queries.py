@@ -229,7 +229,7 @@ def _condition(node: d.Node, clock: Clock) -> ColumnElement[bool]:
                     lots.c.expires_at > clock.now,
                     lots.c.expires_at <= clock.now + timedelta(days=node.days)
                     if node.days is not None
-                    else lots.c.expires_at < clock.end_of_month,
+                    else lots.c.expires_at <= clock.end_of_month,
                 )
                 .group_by(accounts.c.owner_id)
                 .having(func.sum(lots.c.remaining) >= node.min)
