@@ -312,8 +312,15 @@ async def _seed_marketing(db: Database, tenant: uuid.UUID) -> int:
     await coupon_admin.create_template(
         db,
         tenant,
-        catalogue.TemplateIn(code="HUIKUI10", name="回馈券 ¥10", kind=CouponKind.FIXED, amount_off=1_000,
-                             min_spend=3_000, valid_days=30, per_member_limit=1),  # fmt: skip
+        catalogue.TemplateIn(
+            code="HUIKUI10",
+            name="回馈券 ¥10",
+            kind=CouponKind.FIXED,
+            amount_off=1_000,
+            min_spend=3_000,
+            valid_days=30,
+            per_member_limit=1,
+        ),
     )
     return MARKETING_MEMBERS
 

@@ -61,7 +61,9 @@ async def shop_once(db: Database, slug: str = "demo-tea", sales: int = 5, rng: r
     async with db.uow(tenant) as uow:
         branches = list((await uow.session.scalars(_BRANCHES)).all())
         members = list((await uow.session.scalars(_MEMBERS)).all())
-        messaged = [(m, str(code)) for m, code in await uow.session.execute(_MESSAGED, {"since": now - timedelta(days=7)})]
+        messaged = [
+            (m, str(code)) for m, code in await uow.session.execute(_MESSAGED, {"since": now - timedelta(days=7)})
+        ]
     if not branches or not members:
         return []
     out = []

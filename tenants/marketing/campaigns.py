@@ -29,9 +29,9 @@ from lianka.tenants import queries as tenant_queries
 from lianka.tenants.marketing import campaign_domain as cd
 from lianka.tenants.marketing import campaign_queries as q
 from lianka.tenants.marketing import providers, unsubscribe
-from lianka.tenants.marketing import wechat_queries as wq
 from lianka.tenants.marketing import queries as segment_queries
 from lianka.tenants.marketing import services as segments
+from lianka.tenants.marketing import wechat_queries as wq
 from lianka.tenants.marketing.channels import Channel, Message, SendFailed
 from lianka.tenants.marketing.channels.wechat import WechatSubscribe
 from lianka.tenants.marketing.errors import (

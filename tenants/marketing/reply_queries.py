@@ -49,7 +49,9 @@ async def member_by_phone(uow: UnitOfWork, phone: str) -> uuid.UUID | None:
 
 async def sms_consent(uow: UnitOfWork, member: uuid.UUID) -> bool:
     out = await uow.session.scalar(
-        text("SELECT coalesce(consent -> 'sms' ->> 'granted', 'false') = 'true' FROM member_profiles WHERE member_id = :m"),
+        text(
+            "SELECT coalesce(consent -> 'sms' ->> 'granted', 'false') = 'true' FROM member_profiles WHERE member_id = :m"
+        ),
         {"m": member},
     )
     return bool(out)

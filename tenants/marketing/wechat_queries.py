@@ -34,7 +34,9 @@ async def openid(uow: UnitOfWork, member: uuid.UUID) -> str | None:
 async def add_grants(uow: UnitOfWork, member: uuid.UUID, templates: list[str], now: datetime) -> None:
     for template in templates:
         await uow.session.execute(
-            text("INSERT INTO wechat_grants (tenant_id, member_id, template_id, granted_at) VALUES (:t, :m, :tpl, :now)"),
+            text(
+                "INSERT INTO wechat_grants (tenant_id, member_id, template_id, granted_at) VALUES (:t, :m, :tpl, :now)"
+            ),
             {"t": uow.tenant_id, "m": member, "tpl": template, "now": now},
         )
 

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lianka.tenants.marketing import draws
-
 from tests.api.test_console import sign_in_console
 from tests.api.test_portal_referral import form_csrf, key_of
 

@@ -14,13 +14,12 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires, requires_member
-from lianka.platform.identity.services import member_merchant
 from lianka.platform.identity.permissions import Permission
-from lianka.tenants.marketing import providers, receipts, replies
+from lianka.platform.identity.services import member_merchant
+from lianka.tenants.marketing import providers, receipts, replies, wechat
 from lianka.tenants.marketing import services as svc
-from lianka.tenants.marketing import wechat
-from lianka.web.api.deps import IdempotencyKey
 from lianka.tenants.marketing.models import Segment
+from lianka.web.api.deps import IdempotencyKey
 
 
 class SegmentIn(msgspec.Struct, forbid_unknown_fields=True):

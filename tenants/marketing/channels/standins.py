@@ -243,8 +243,13 @@ class TencentStandin(_Standin):
             for phone in req.get("PhoneNumberSet", []):
                 serial = f"2433:{uuid.uuid4().int % 10**20}"
                 self.accepted.append(
-                    Accepted(serial, phone, (req.get("TemplateParamSet") or [""])[0], req.get("SessionContext", ""),
-                             req.get("SignName", ""))  # fmt: skip
+                    Accepted(
+                        serial,
+                        phone,
+                        (req.get("TemplateParamSet") or [""])[0],
+                        req.get("SessionContext", ""),
+                        req.get("SignName", ""),
+                    )
                 )
                 statuses.append({"SerialNo": serial, "PhoneNumber": phone, "Fee": 1, "SessionContext":
                                  req.get("SessionContext", ""), "Code": "Ok", "Message": "send success",

@@ -18,6 +18,7 @@ from lianka.platform.db import Database
 from lianka.tenants.marketing import campaigns as svc
 from lianka.tenants.marketing import providers, replies, wechat
 from lianka.tenants.marketing import services as segments
+from lianka.tenants.marketing.channels import Message, SendFailed
 from lianka.tenants.marketing.channels import wechat as wechat_channel
 from lianka.tenants.marketing.channels.standins import AliyunStandin, TencentStandin, WechatStandin
 from lianka.tenants.marketing.errors import BadSubscription
@@ -60,8 +61,12 @@ async def _message(db: Database, tenant: uuid.UUID, campaign: uuid.UUID, member:
     async with db.uow(tenant) as uow:
         row = (
             await uow.session.execute(
-                text("SELECT status, error, provider_message_id FROM campaign_messages "
-                     "WHERE campaign_id = :c AND member_id = :m"), {"c": campaign, "m": member})  # fmt: skip
+                text(
+                    "SELECT status, error, provider_message_id FROM campaign_messages "
+                    "WHERE campaign_id = :c AND member_id = :m"
+                ),
+                {"c": campaign, "m": member},
+            )
         ).one()
         return dict(row._mapping)
 
@@ -131,7 +136,7 @@ async def test_wechat_stand_in_checks_the_secret_and_the_payload(db: Database) -
     standin = WechatStandin(apps={"wxapp": "right"}, templates={TEMPLATE: ("thing1",)})
     async with standin.serve() as url:
         wrong = wechat_channel.WechatSubscribe(wechat_channel.WechatSettings("wxapp", "wrong", TEMPLATE, base_url=url))
-        with pytest.raises(wechat_channel.SendFailed) as e:
+        with pytest.raises(SendFailed) as e:
             await wrong.token()
         assert e.value.code == "40125" and not e.value.retryable
         standin.subscribe("oSomeone123", TEMPLATE)
@@ -139,8 +144,8 @@ async def test_wechat_stand_in_checks_the_secret_and_the_payload(db: Database) -
         odd = wechat_channel.WechatSubscribe(
             wechat_channel.WechatSettings("wxapp", "right", TEMPLATE, field="thing9", base_url=url)
         )
-        msg = wechat_channel.Message(channel="wechat", to="oSomeone123", text="x" * 50)
-        with pytest.raises(wechat_channel.SendFailed) as e:
+        msg = Message(channel="wechat", to="oSomeone123", text="x" * 50)
+        with pytest.raises(SendFailed) as e:
             await odd.send(msg)
         assert e.value.code == "47003"
         good = wechat_channel.WechatSubscribe(wechat_channel.WechatSettings("wxapp", "right", TEMPLATE, base_url=url))
