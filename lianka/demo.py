@@ -9,7 +9,7 @@ Programme and members: demo-tea has tiers (gold earns double), double points on 
 Alliance: demo-tea operates ``demo-coalition``; demo-bakery joined; one member earned alliance points
 at the tea shop and paid with some at the bakery.
 
-Marketing: forty more demo-tea members are gold, said yes to SMS and hold points that expire this
+Marketing: sixty more demo-tea members are gold, said yes to SMS and hold points that expire this
 month (earned under the programme's 12-month expiry), and a ¥10 coupon template "回馈券" is ready —
 what issue 16's walkthrough (README, "Marketing: the first campaign") needs: a segment "gold members
 with points expiring this month", an SMS campaign with the coupon and a 10 % control group.
@@ -74,8 +74,8 @@ DEMO_BANNER = """
   Lianka is running at {url}
     API docs      {url}/schema
     health        {url}/readyz    metrics {url}/metrics
-  Demo merchants: demo-tea (3 branches, a programme, 45 members), demo-bakery (1 branch)
-    marketing       40 gold members with points expiring this month; the demo shopper buys every minute
+  Demo merchants: demo-tea (3 branches, a programme, 65 members), demo-bakery (1 branch)
+    marketing       60 gold members with points expiring this month; the demo shopper buys every minute
                     (README "Marketing: the first campaign"; .venv/bin/lianka demo shop for more sales now)
     alliance        demo-coalition (demo-tea operates it, demo-bakery is a partner)
                     .venv/bin/lianka settlement close --scope alliance:demo-coalition --period YYYY-MM
@@ -258,7 +258,7 @@ async def _seed_alliance(db: Database, tea: uuid.UUID, bakery: uuid.UUID) -> Non
 
 
 #: demo-tea's marketing audience: gold, SMS consent, points expiring this month
-MARKETING_MEMBERS = 40
+MARKETING_MEMBERS = 60
 _SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
 
@@ -278,8 +278,8 @@ def expiring_this_month_earned(now: datetime, tz: str, i: int) -> datetime:
     return datetime.combine(earned, datetime.min.time(), ZoneInfo(tz)) + timedelta(hours=12)
 
 
-async def _seed_marketing(db: Database, tenant: uuid.UUID) -> int:
-    """Forty gold members with SMS consent and points expiring this month, joined at the till; a ¥10
+async def seed_marketing_audience(db: Database, tenant: uuid.UUID) -> int:
+    """Sixty gold members with SMS consent and points expiring this month, joined at the till; a ¥10
     coupon for the campaign. Through the POS, CRM, ledger and coupon services."""
     from lianka.tenants.catalogue import schemas as catalogue
     from lianka.tenants.domain.pricing import CouponKind
@@ -374,7 +374,7 @@ async def seed_if_empty(settings: Settings) -> str:
         await _seed_paid_membership(db, tea.id)
         await _seed_alliance(db, tea.id, merchants[1].id)
         await _seed_history(db, tea.id)
-        marketing = await _seed_marketing(db, tea.id)
+        marketing = await seed_marketing_audience(db, tea.id)
         return (
             f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
             f"and {members} members with some purchases, a paid membership, alliance {DEMO_ALLIANCE}, four weeks of sales for the dashboard, "
