@@ -31,6 +31,17 @@ async def openid(uow: UnitOfWork, member: uuid.UUID) -> str | None:
     return None if out is None else str(out)
 
 
+async def wechat_consent(uow: UnitOfWork, member: uuid.UUID) -> bool:
+    out = await uow.session.scalar(
+        text(
+            "SELECT coalesce(consent -> 'wechat' ->> 'granted', 'false') = 'true' FROM member_profiles "
+            "WHERE member_id = :m"
+        ),
+        {"m": member},
+    )
+    return bool(out)
+
+
 async def add_grants(uow: UnitOfWork, member: uuid.UUID, templates: list[str], now: datetime) -> None:
     for template in templates:
         await uow.session.execute(

@@ -230,7 +230,9 @@ async def test_sms_td_reply_posted_by_the_stand_in_withdraws_consent(
         assert (await standin.send_reply(phone, "TD")).status_code == 401
 
 
-async def test_portal_reports_wechat_subscriptions(client, tenant_factory, member_session) -> None:
+async def test_portal_reports_wechat_subscriptions(client, db, tenant_factory, member_session) -> None:
+    from lianka.tenants.services import crm
+
     t = await tenant_factory("订阅店")
     me = await member_session(t)
     url = f"/api/v1/portal/merchants/{t}/wechat/subscriptions"
@@ -245,6 +247,9 @@ async def test_portal_reports_wechat_subscriptions(client, tenant_factory, membe
                           headers={**me.headers, "Idempotency-Key": f"sub-{uuid.uuid4()}"})  # fmt: skip
     assert r.status_code == 400 and r.json()["field"] == "results"
     assert (await client.get(url, headers=me.headers)).json() == {"grants": {"tmplA": 1}, "added": 0}
+    # accepting is an opt-in: the WeChat marketing consent is granted, once
+    consent = (await crm.member_profile(db, t, me.subject_id))["consent"]["wechat"]
+    assert consent["granted"] is True and [h["source"] for h in consent["history"]] == ["wechat-subscribe"]
     other = await tenant_factory("别家")
     r = await client.get(f"/api/v1/portal/merchants/{other}/wechat/subscriptions", headers=me.headers)
     assert r.status_code == 404
