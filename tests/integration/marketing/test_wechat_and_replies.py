@@ -129,6 +129,17 @@ async def test_wechat_subscribe_messages_token_grants_and_refusals(
         assert standin.token_requests == 2
         assert [a.data["thing1"]["value"] for a in standin.accepted] == [value, "积分提醒"]
 
+    # a skipped message was never sent: it does not count against the weekly cap
+    for m in (refused_at_wechat, no_grant, no_openid):
+        assert await svc.deliver_one(db, shop.tenant, c2, m, now=DAY_TIME) == "skipped"
+    await svc.set_frequency_cap(db, shop.tenant, 1)
+    c3 = await _campaign(db, shop, "wechat", "第三条")
+    async with db.uow(shop.tenant) as uow:
+        written = set(
+            await uow.session.scalars(text("SELECT member_id FROM campaign_messages WHERE campaign_id = :c"), {"c": c3})
+        )
+    assert written == {no_grant, no_openid}  # ok was sent twice, refused_at_wechat failed once and skipped
+
 
 async def test_wechat_stand_in_checks_the_secret_and_the_payload(db: Database) -> None:
     del db
