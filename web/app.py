@@ -41,6 +41,7 @@ from lianka.web.api.marketing import (
     PortalWechatController,
     SegmentsController,
     SmsReceiptsController,
+    SmsRepliesController,
 )
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
@@ -134,6 +135,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         MessagingProvidersController,
         SmsReceiptsController,
         PortalWechatController,
+        SmsRepliesController,
         CampaignsController,
         AutomationsController,
         MarketingSettingsController,

@@ -192,7 +192,7 @@ async def test_unsubscribe_link_withdraws_consent_at_once(client, db, tenant_fac
 
 
 async def test_sms_td_reply_posted_by_the_stand_in_withdraws_consent(
-    db, served: str, tenant_factory, member_factory
+    client, db, served: str, tenant_factory, member_factory, staff_token
 ) -> None:
     """Aliyun's SmsUp push, over HTTP to the served app: TD withdraws the SMS consent; the same
     push again (same ``sequence_id``) changes nothing; a wrong token is 401."""
@@ -228,6 +228,14 @@ async def test_sms_td_reply_posted_by_the_stand_in_withdraws_consent(
         assert [h["source"] for h in history] == ["test", "sms-reply"]
         standin.reply_url = replies.reply_url(served, "aliyun").replace("token=", "token=x")
         assert (await standin.send_reply(phone, "TD")).status_code == 401
+        standin.reply_url = replies.reply_url(served, "aliyun")
+        assert (await standin.send_reply(phone, "周末营业吗？")).status_code == 200
+    r = await client.get("/api/v1/marketing/sms-replies", headers=(await staff_token(t)).headers)
+    assert r.status_code == 200, r.text
+    assert [(x["content"], x["action"], x["member_id"]) for x in r.json()] == [
+        ("周末营业吗？", "stored", str(m)),
+        ("TD", "unsubscribe", str(m)),
+    ]
 
 
 async def test_portal_reports_wechat_subscriptions(client, db, tenant_factory, member_session) -> None:

@@ -189,6 +189,26 @@ class SmsReceiptsController(Controller):
         return replies.ack(provider)
 
 
+class SmsReplyOut(msgspec.Struct):
+    received_at: datetime
+    phone: str
+    member_id: uuid.UUID | None
+    content: str
+    #: unsubscribe (withdrew the SMS consent) or stored
+    action: str
+    provider: str
+
+
+class SmsRepliesController(Controller):
+    path = "/marketing/sms-replies"
+    tags = ("marketing",)
+
+    @get("/", guards=[requires(Permission.CAMPAIGNS_READ)], summary="Members' latest replies to SMS (TD and others)")
+    async def latest(self, principal: CurrentPrincipal, ident: IdentityService) -> list[SmsReplyOut]:
+        rows = await replies.latest(ident.db, principal.tenant)
+        return [SmsReplyOut(r.received_at, r.phone, r.member_id, r.content, r.action, r.provider) for r in rows]
+
+
 class WechatSubscriptionsIn(msgspec.Struct, forbid_unknown_fields=True):
     #: the member's openid at the merchant's mini-program (from ``wx.login`` → ``code2Session``)
     openid: str
