@@ -139,6 +139,44 @@ def _multiprocess_metrics() -> str:
     return path
 
 
+@demo_app.command("shop")
+def demo_shop(
+    sales: Annotated[int, typer.Option(help="sales per round")] = 5,
+    merchant: Annotated[str, typer.Option(help="the demo merchant's slug")] = "demo-tea",
+    every: Annotated[int, typer.Option(help="repeat every N seconds (0: once)")] = 0,
+) -> None:
+    """Ring up sales for random demo members through the sale service (recently messaged members
+    likelier, with their campaign coupon), so a campaign's results fill. Development only."""
+    import time
+
+    from lianka.demo_shopper import shop_once
+    from lianka.platform.db import Database
+
+    with bootstrap() as s:
+        if s.is_production:
+            typer.echo("the demo shopper never runs in production", err=True)
+            raise typer.Exit(2)
+
+        async def once() -> str:
+            db = Database.from_settings(s)
+            try:
+                done = await shop_once(db, merchant, sales)
+            finally:
+                await db.dispose()
+            back = sum(1 for d in done if d.messaged)
+            coupons = sum(1 for d in done if d.coupon)
+            return f"demo shopper: {len(done)} sales at {merchant} ({back} by messaged members, {coupons} coupons)"
+
+        while True:
+            try:
+                typer.echo(asyncio.run(once()))
+            except ValueError as e:  # no such merchant (a database without the demo)
+                typer.echo(f"demo shopper: {e}", err=True)
+            if every <= 0:
+                return
+            time.sleep(every)
+
+
 def _serve(s: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
@@ -260,8 +298,9 @@ def scheduler() -> None:
 
 
 @app.command()
-def run(seed: bool = True) -> None:
-    """Everything for development: services, migrations, demo data, web + worker + relay + scheduler.
+def run(seed: bool = True, shopper: bool = True) -> None:
+    """Everything for development: services, migrations, demo data, web + worker + relay + scheduler,
+    and (with the demo data) the demo shopper, which buys for demo members every minute.
 
     A process that dies is restarted (with back-off); Ctrl-C stops everything."""
     from lianka.billing.devstripe import local_stripe
@@ -281,6 +320,8 @@ def run(seed: bool = True) -> None:
             "relay": [*exe, "relay"],
             "scheduler": [*exe, "scheduler"],
         }
+        if seed and shopper and not s.is_production:
+            commands["shopper"] = [*exe, "demo", "shop", "--every", "60", "--sales", "3"]
         if not s.wechatpay_api_base:  # no real WeChat Pay: the local stand-in (decision 0033)
             port = os.environ.get("LIANKA_WECHATPAY_STANDIN_PORT", "8126")
             os.environ["LIANKA_WECHATPAY_API_BASE"] = f"http://127.0.0.1:{port}"

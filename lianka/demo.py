@@ -10,6 +10,11 @@ Alliance: demo-tea operates ``demo-coalition``; demo-bakery joined, and two tea 
 bakery too; three weeks of alliance points earned at each partner and paid with at the other (the
 alliance dashboard's flows both ways), rolled up for the dashboard.
 
+Marketing: sixty more demo-tea members are gold, said yes to SMS and hold points that expire this
+month (earned under the programme's 12-month expiry), and a ¥10 coupon template "回馈券" is ready —
+what issue 16's walkthrough (README, "Marketing: the first campaign") needs: a segment "gold members
+with points expiring this month", an SMS campaign with the coupon and a 10 % control group.
+
 Identity: an owner per merchant (password :data:`DEMO_PASSWORD`) and a POS client for demo-tea's
 first branch. The POS secret is derived from this checkout's ``LIANKA_SECRET_KEY``, so the banner
 can print it on every ``make run`` while the database keeps only its hash.
@@ -70,7 +75,9 @@ DEMO_BANNER = """
   Lianka is running at {url}
     API docs      {url}/schema
     health        {url}/readyz    metrics {url}/metrics
-  Demo merchants: demo-tea (3 branches, a programme, 5 members), demo-bakery (1 branch)
+  Demo merchants: demo-tea (3 branches, a programme, 65 members), demo-bakery (1 branch)
+    marketing       60 gold members with points expiring this month; the demo shopper buys every minute
+                    (README "Marketing: the first campaign"; .venv/bin/lianka demo shop for more sales now)
     alliance        demo-coalition (demo-tea operates it, demo-bakery is a partner)
                     .venv/bin/lianka settlement close --scope alliance:demo-coalition --period YYYY-MM
     staff sign-in   owner@demo-tea.example / owner@demo-bakery.example, password {password}
@@ -299,6 +306,74 @@ async def _seed_alliance(db: Database, tea: uuid.UUID, bakery: uuid.UUID) -> Non
     await alliance_rollups.refresh(db, a.id)
 
 
+#: demo-tea's marketing audience: gold, SMS consent, points expiring this month
+MARKETING_MEMBERS = 60
+_SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+
+
+def expiring_this_month_earned(now: datetime, tz: str, i: int) -> datetime:
+    """When points must have been earned (under a 12-month rolling expiry) to expire between today
+    and the end of this month in ``tz`` (member ``i`` spread over the days left)."""
+    from zoneinfo import ZoneInfo
+
+    from lianka.alliance.ledger.domain import add_months
+
+    today = now.astimezone(ZoneInfo(tz)).date()
+    last = (today.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    first = min(today + timedelta(days=1), last)  # not today: they would be gone at midnight
+    last_valid_day = first + timedelta(days=i % ((last - first).days + 1))  # expires at the end of it
+    earned = add_months(last_valid_day, -12)
+    return datetime.combine(earned, datetime.min.time(), ZoneInfo(tz)) + timedelta(hours=12)
+
+
+async def seed_marketing_audience(db: Database, tenant: uuid.UUID) -> int:
+    """Sixty gold members with SMS consent and points expiring this month, joined at the till; a ¥10
+    coupon for the campaign. Through the POS, CRM, ledger and coupon services."""
+    from lianka.tenants.catalogue import schemas as catalogue
+    from lianka.tenants.domain.pricing import CouponKind
+    from lianka.tenants.pos import sales, schemas
+    from lianka.tenants.services import accounts, coupon_admin, crm
+
+    async with db.uow(tenant) as uow:
+        branch = await uow.session.scalar(select(Branch.id).where(Branch.code == "SH02"))
+        _, tz = await accounts.merchant_info(uow)
+    now = datetime.now(UTC)
+    for i in range(MARKETING_MEMBERS):
+        phone = f"+861380001{i:04d}"
+        joined, _ = await sales.sale(
+            db, tenant, schemas.Basket(amount=12_000 + 700 * i, join_phone=phone), f"demo-mkt-join-{i}", branch
+        )
+        member = joined.member_id
+        assert member is not None
+        await crm.grant_tier(db, tenant, member, "gold", until=None, reason="demo: gold member", actor="demo")
+        await crm.change_consent(db, tenant, member, "sms", True, source="demo", actor="demo")
+        async with db.uow(tenant) as uow:
+            await accounts.award_points(
+                uow, member, 200 + 10 * i, programme=DEMO_PROGRAMME, reason="demo: last year's bonus",
+                key=f"demo-mkt-points-{i}", business_time=expiring_this_month_earned(now, tz, i),
+            )  # fmt: skip
+            await uow.session.execute(
+                text("UPDATE member_profiles SET name = :n WHERE member_id = :m"),
+                {"n": _SURNAMES[i % len(_SURNAMES)] + _GIVEN[(i * 7) % len(_GIVEN)], "m": member},
+            )
+            await uow.commit()
+    await coupon_admin.create_template(
+        db,
+        tenant,
+        catalogue.TemplateIn(
+            code="HUIKUI10",
+            name="回馈券 ¥10",
+            kind=CouponKind.FIXED,
+            amount_off=1_000,
+            min_spend=3_000,
+            valid_days=30,
+            per_member_limit=1,
+        ),
+    )
+    return MARKETING_MEMBERS
+
+
 def banner(settings: Settings, url: str) -> str:
     return DEMO_BANNER.format(
         url=url, password=DEMO_PASSWORD, client_id=DEMO_POS_CLIENT_ID, client_secret=demo_pos_secret(settings)
@@ -348,9 +423,11 @@ async def seed_if_empty(settings: Settings) -> str:
         await _seed_paid_membership(db, tea.id)
         await _seed_alliance(db, tea.id, merchants[1].id)
         await _seed_history(db, tea.id)
+        marketing = await seed_marketing_audience(db, tea.id)
         return (
             f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
-            f"and {members} members with some purchases, a paid membership, alliance {DEMO_ALLIANCE}, four weeks of sales for the dashboard"
+            f"and {members} members with some purchases, a paid membership, alliance {DEMO_ALLIANCE}, four weeks of sales for the dashboard, "
+            f"{marketing} gold members with SMS consent and points expiring this month"
         )
     finally:
         await db.dispose()

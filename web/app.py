@@ -41,7 +41,13 @@ from lianka.web.api.crm import CrmController
 from lianka.web.api.deps import DEPENDENCIES
 from lianka.web.api.draws import DrawsController, PortalDrawsController
 from lianka.web.api.events import EventsController
-from lianka.web.api.marketing import MessagingProvidersController, SegmentsController, SmsReceiptsController
+from lianka.web.api.marketing import (
+    MessagingProvidersController,
+    PortalWechatController,
+    SegmentsController,
+    SmsReceiptsController,
+    SmsRepliesController,
+)
 from lianka.web.api.members import MembersController
 from lianka.web.api.members_auth import PortalController
 from lianka.web.api.membership import MembershipController, PortalMembershipController, PosMembershipController
@@ -158,6 +164,8 @@ def api_routes() -> list[ControllerRouterHandler]:
         SegmentsController,
         MessagingProvidersController,
         SmsReceiptsController,
+        PortalWechatController,
+        SmsRepliesController,
         CampaignsController,
         AutomationsController,
         MarketingSettingsController,

@@ -151,7 +151,7 @@ WHERE f.automation_id = :automation AND f.status = 'waiting' AND f.due_at <= :no
   AND (CAST(:channel AS text) <> 'email' OR coalesce(p.email, '') <> '')
   AND f.member_id NOT IN (
       SELECT member_id FROM campaign_messages
-      WHERE channel = :channel AND created_at > :week_ago AND status <> 'dead'
+      WHERE channel = :channel AND created_at > :week_ago AND status NOT IN ('dead', 'skipped')
       GROUP BY member_id HAVING count(*) >= :cap)
 ON CONFLICT DO NOTHING
 """

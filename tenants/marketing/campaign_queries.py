@@ -32,7 +32,7 @@ WHERE s.snapshot_id = :snapshot AND NOT s.holdout AND p.erased_at IS NULL
   AND (CAST(:channel AS text) <> 'email' OR coalesce(p.email, '') <> '')
   AND s.member_id NOT IN (
       SELECT member_id FROM campaign_messages
-      WHERE channel = :channel AND created_at > :week_ago AND status <> 'dead'
+      WHERE channel = :channel AND created_at > :week_ago AND status NOT IN ('dead', 'skipped')
       GROUP BY member_id HAVING count(*) >= :cap)
 """
 

@@ -32,7 +32,9 @@ from lianka.tenants.marketing import campaign_queries as q
 from lianka.tenants.marketing import providers, unsubscribe
 from lianka.tenants.marketing import queries as segment_queries
 from lianka.tenants.marketing import services as segments
-from lianka.tenants.marketing.channels import Channel, Message, ProviderReceipt, SendFailed
+from lianka.tenants.marketing import wechat_queries as wq
+from lianka.tenants.marketing.channels import Channel, Message, SendFailed
+from lianka.tenants.marketing.channels.wechat import WechatSubscribe
 from lianka.tenants.marketing.errors import (
     BadCampaign,
     CampaignAlreadyStarted,
@@ -311,16 +313,6 @@ class RedisRateLimit:
         return int(count) <= per_second
 
 
-class WechatDevChannel:
-    """WeChat subscribe messages behind the same protocol; logs in development (no WeChat API here)."""
-
-    provider = "wechat"
-
-    async def send(self, message: Message) -> ProviderReceipt:
-        log.info("wechat subscribe message (development log)", to=message.to, text=message.text)
-        return ProviderReceipt(self.provider, f"wechat-{uuid.uuid4().hex}", datetime.now(UTC))
-
-
 async def _coupon(uow: UnitOfWork, c: Campaign, m: CampaignMessage, now: datetime) -> str:
     """Issue the campaign's coupon once per recipient while stock lasts; '' when none (sold out: the
     message still goes). A campaign delivering an alliance offer prints the recipient's voucher code
@@ -376,19 +368,34 @@ async def deliver(uow: UnitOfWork, campaign_id: uuid.UUID, member_id: uuid.UUID,
         m.status, m.sent_at, m.delivered_at = "delivered", now, now
         count_message(uow, c.channel, m.status)
         return m.status
+    key = f"{campaign_id}:{member_id}" + (f":{occasion}" if occasion else "")
     to = r.email if c.channel == "email" else r.phone
+    grant = None
+    if c.channel == "wechat":
+        openid = await wq.openid(uow, member_id)
+        if isinstance(channel, WechatSubscribe):  # the real API: an openid and a one-time subscription
+            if openid is None:
+                m.status, m.error = "skipped", "no WeChat openid for this member"
+                return m.status
+            grant = await wq.spend_grant(uow, member_id, channel.settings.template_id, key, now)
+            if grant is None:
+                m.status, m.error = "skipped", "no WeChat subscription left for the template"
+                return m.status
+        to = openid or f"member:{member_id}"
     message = Message(
-        channel="email" if c.channel == "email" else "sms",
+        channel="email" if c.channel == "email" else "wechat" if c.channel == "wechat" else "sms",
         to=to,
         text=text,
         subject=c.subject or r.merchant,
         unsubscribe_url=link,
-        key=f"{campaign_id}:{member_id}" + (f":{occasion}" if occasion else ""),
+        key=key,
     )
     m.attempts += 1
     try:
         receipt = await channel.send(message)
     except SendFailed as e:
+        if grant is not None and e.retryable:
+            await wq.restore_grant(uow, grant)  # not used up: the next attempt needs it
         m.error = str(e)[:300]
         if not e.retryable or m.attempts >= cd.MAX_ATTEMPTS:
             m.status = "dead" if e.retryable else "failed"
@@ -403,8 +410,6 @@ async def deliver(uow: UnitOfWork, campaign_id: uuid.UUID, member_id: uuid.UUID,
 
 
 async def _channel(uow: UnitOfWork, channel: str) -> Channel:
-    if channel == "wechat":
-        return WechatDevChannel()
     return await providers.channel_for(uow, channel)
 
 

@@ -128,10 +128,12 @@ class StoredValueBalance(_Rule, tag="stored_value", frozen=True):
 
 
 class PointsExpiring(_Rule, tag="points_expiring", frozen=True):
-    """At least ``min`` available points expire within the next ``days`` days."""
+    """At least ``min`` available points expire within the next ``days`` days, or — ``this_month`` —
+    by the end of the current month in the merchant's time zone (one of the two)."""
 
-    days: Days
+    days: Days | None = None
     min: Annotated[int, msgspec.Meta(ge=1, le=10**15)] = 1
+    this_month: bool = False
 
 
 class HoldsCoupon(_Rule, tag="coupon", frozen=True):
@@ -263,6 +265,9 @@ def check(rules: Rules) -> None:
                     raise RuleError("give min, max, or both", path)
             case Joined() | LastPurchase():
                 _dates(node.on_or_after, node.before, path)
+            case PointsExpiring():
+                if (node.days is None) == (not node.this_month):
+                    raise RuleError("give days or this_month, not both", f"{path}.days")
             case AtBranch():
                 if node.how == "joined" and node.days is not None:
                     raise RuleError("days applies to visits only", f"{path}.days")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select, update
 
@@ -24,6 +24,16 @@ async def draw(uow: UnitOfWork, draw_id: uuid.UUID) -> LuckyDraw | None:
 
 async def name_taken(uow: UnitOfWork, name: str) -> bool:
     return bool(await uow.session.scalar(select(func.count()).select_from(LuckyDraw).where(LuckyDraw.name == name)))
+
+
+async def open_draws(uow: UnitOfWork, now: datetime) -> list[LuckyDraw]:
+    """Active draws whose window contains ``now``, ending soonest first."""
+    q = (
+        select(LuckyDraw)
+        .where(LuckyDraw.active.is_(True), LuckyDraw.starts_at <= now, LuckyDraw.ends_at > now)
+        .order_by(LuckyDraw.ends_at, LuckyDraw.name)
+    )
+    return list(await uow.session.scalars(q))
 
 
 async def draws(uow: UnitOfWork) -> list[LuckyDraw]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
@@ -261,6 +262,19 @@ async def list_draws(db: Database, tenant: uuid.UUID) -> list[DrawOut]:
         for p in await q.prizes(uow, list(by_draw)) if by_draw else []:
             by_draw[p.draw_id].append(p)
         return [await _out(uow, d, by_draw[d.id]) for d in found]
+
+
+@dataclass(frozen=True)
+class OpenDraw:
+    id: uuid.UUID
+    name: str
+    ends_at: datetime
+
+
+async def open_draws(db: Database, tenant: uuid.UUID, now: datetime | None = None) -> list[OpenDraw]:
+    """The draws a member can open now (active, within their window) — the portal links to them."""
+    async with db.uow(tenant) as uow:
+        return [OpenDraw(d.id, d.name, d.ends_at) for d in await q.open_draws(uow, now or datetime.now(UTC))]
 
 
 async def get_draw(db: Database, tenant: uuid.UUID, draw_id: uuid.UUID) -> DrawOut:

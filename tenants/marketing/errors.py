@@ -140,3 +140,10 @@ class VoucherNotValid(RuleViolation):
 
     type_slug = "alliance-voucher-not-valid"
     title = "This voucher cannot be used here"
+
+
+class BadSubscription(ValidationFailed):
+    """A WeChat subscription report that is not ``wx.requestSubscribeMessage``'s answer."""
+
+    type_slug = "bad-wechat-subscription"
+    title = "The WeChat subscription report is invalid"

@@ -243,3 +243,28 @@ class LuckyDrawEntry(Base):
     award_entry_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     coupon_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WechatOpenid(Base):
+    """A member's openid at the merchant's WeChat app (migration 0029w)."""
+
+    __tablename__ = "wechat_openids"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    openid: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WechatGrant(Base):
+    """One accepted one-time subscription to a template; a subscribe message spends it."""
+
+    __tablename__ = "wechat_grants"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    template_id: Mapped[str] = mapped_column(String(128))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    spent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    spent_for: Mapped[str | None] = mapped_column(String(200))

@@ -1,8 +1,8 @@
-"""A merchant's delivery providers: which SMS provider (console, Aliyun, Tencent) and which e-mail
-transport (console, SMTP), their public settings, and their credential sealed at rest
+"""A merchant's delivery providers: which SMS provider (console, Aliyun, Tencent), which e-mail
+transport (console, SMTP) and its WeChat app for subscribe messages, their public settings, and their credential sealed at rest
 (``platform.secrets``). :func:`channel_for` builds the :class:`Channel` a send uses.
 
-Only the secret part (Aliyun AccessKeySecret, Tencent SecretKey, SMTP password) is sealed; what
+Only the secret part (Aliyun AccessKeySecret, Tencent SecretKey, SMTP password, WeChat AppSecret) is sealed; what
 identifies an account (AccessKeyId, SecretId, SDK app id, sign name, template) is shown to staff.
 The secret is never shown again: the console shows its last four characters.
 """
@@ -18,16 +18,21 @@ from sqlalchemy import select
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.secrets import open_sealed, seal
-from lianka.tenants.marketing.channels import Channel, aliyun, tencent
+from lianka.tenants.marketing.channels import Channel, aliyun, tencent, wechat
 from lianka.tenants.marketing.channels.aliyun import AliyunSettings, AliyunSms
 from lianka.tenants.marketing.channels.console import ConsoleChannel
 from lianka.tenants.marketing.channels.smtp import SmtpChannel, SmtpSettings
 from lianka.tenants.marketing.channels.tencent import TencentSettings, TencentSms
+from lianka.tenants.marketing.channels.wechat import WechatSettings, WechatSubscribe
 from lianka.tenants.marketing.errors import BadProviderSettings
 from lianka.tenants.marketing.models import MessagingProvider
 
-CHANNELS = ("sms", "email")
-PROVIDERS: dict[str, tuple[str, ...]] = {"sms": ("console", "aliyun", "tencent"), "email": ("console", "smtp")}
+CHANNELS = ("sms", "email", "wechat")
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "sms": ("console", "aliyun", "tencent"),
+    "email": ("console", "smtp"),
+    "wechat": ("console", "wechat"),
+}
 #: each provider's public settings: (name, required)
 FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
     "console": (),
@@ -46,10 +51,11 @@ FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
         ("endpoint", False),
         ("region", False),
     ),
+    "wechat": (("appid", True), ("template_id", True), ("page", False), ("field", False), ("endpoint", False)),
     "smtp": (("host", True), ("port", True), ("sender", True), ("username", False), ("security", False)),
 }
 #: what the sealed secret is called, per provider
-SECRET_NAME = {"aliyun": "access_key_secret", "tencent": "secret_key", "smtp": "password"}
+SECRET_NAME = {"aliyun": "access_key_secret", "tencent": "secret_key", "smtp": "password", "wechat": "app_secret"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ def _check(channel: str, provider: str, settings: dict[str, Any]) -> dict[str, s
             out[name] = value
     if "endpoint" in out and not out["endpoint"].startswith(("https://", "http://")):
         raise BadProviderSettings("endpoint: an http(s) URL", field="endpoint")
+    if provider == "wechat" and wechat.field_type(out.get("field", "thing1")) not in wechat.LIMITS:
+        raise BadProviderSettings("field: a template field such as thing1", field="field")
     if provider == "smtp":
         if not out["port"].isdigit() or not 0 < int(out["port"]) < 65536:
             raise BadProviderSettings("port: 1-65535", field="port")
@@ -164,6 +172,17 @@ def build_channel(provider: str, settings: dict[str, Any], secret: str) -> Chann
                     template_id=s["template_id"],
                     endpoint=s.get("endpoint", tencent.DEFAULT_ENDPOINT),
                     region=s.get("region", "ap-guangzhou"),
+                )
+            )
+        case "wechat":
+            return WechatSubscribe(
+                WechatSettings(
+                    appid=s["appid"],
+                    secret=secret,
+                    template_id=s["template_id"],
+                    page=s.get("page", ""),
+                    field=s.get("field", "thing1"),
+                    base_url=s.get("endpoint", wechat.DEFAULT_BASE),
                 )
             )
         case "smtp":

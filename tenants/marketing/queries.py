@@ -95,6 +95,15 @@ class Clock:
 
     now: datetime
     today: date
+    #: the first instant of next month in the merchant's time zone ("expiring this month")
+    month_end: datetime | None = None
+
+    @property
+    def end_of_month(self) -> datetime:
+        if self.month_end is not None:
+            return self.month_end
+        first = self.today.replace(day=1) + timedelta(days=32)
+        return datetime.combine(first.replace(day=1), datetime.min.time(), tzinfo=self.now.tzinfo)
 
 
 def _range(value: ColumnElement[Any], lo: int | None, hi: int | None) -> ColumnElement[bool]:
@@ -218,7 +227,9 @@ def _condition(node: d.Node, clock: Clock) -> ColumnElement[bool]:
                     lots.c.remaining > 0,
                     lots.c.available_at <= clock.now,
                     lots.c.expires_at > clock.now,
-                    lots.c.expires_at <= clock.now + timedelta(days=node.days),
+                    lots.c.expires_at <= clock.now + timedelta(days=node.days)
+                    if node.days is not None
+                    else lots.c.expires_at <= clock.end_of_month,
                 )
                 .group_by(accounts.c.owner_id)
                 .having(func.sum(lots.c.remaining) >= node.min)

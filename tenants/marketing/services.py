@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,10 +44,14 @@ def parse_rules(raw: Any) -> d.Rules:
 
 
 async def clock(uow: UnitOfWork, now: datetime | None = None) -> q.Clock:
-    """Now, and today in the merchant's time zone (stages and date rules count from it)."""
+    """Now, today and the end of this month in the merchant's time zone (stages, date rules and
+    "expiring this month" count from them)."""
     now = now or datetime.now(UTC)
     _, tz = await accounts.merchant_info(uow)
-    return q.Clock(now, now.astimezone(ZoneInfo(tz)).date())
+    today = now.astimezone(ZoneInfo(tz)).date()
+    first_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    month_end = datetime.combine(first_next, time(0), tzinfo=ZoneInfo(tz))
+    return q.Clock(now, today, month_end)
 
 
 async def _check_references(uow: UnitOfWork, rules: d.Rules) -> None:

@@ -5,12 +5,14 @@ once a day (a resent form replays the same result), in Simplified Chinese."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from lianka.tenants.marketing import draws
 from tests.api.test_console import sign_in_console
 from tests.api.test_portal_referral import form_csrf, key_of
 
@@ -57,6 +59,8 @@ async def test_console_creates_a_draw_and_the_member_draws_on_the_portal(
     browser = {"Cookie": alice.headers["Cookie"]}
     slug = await slug_of(db, tenant)
     client.cookies.clear()
+    home = await client.get(f"/m/{slug}", headers=alice.headers)  # the merchant page links to the open draw
+    assert f'href="/m/{slug}/draws/{draw_id.group(1)}"' in home.text and "抽奖：每日抽奖" in home.text, home.text
     page = await client.get(f"/m/{slug}/draws/{draw_id.group(1)}", headers=alice.headers)
     assert page.status_code == 200 and "每天可免费抽奖一次。" in page.text, page.text
     action = f"/m/{slug}/draws/{draw_id.group(1)}/draw"
@@ -72,6 +76,11 @@ async def test_console_creates_a_draw_and_the_member_draws_on_the_portal(
     console = await sign_in_console(client, auth_kit, tenant)
     listed = (await console.get("/console/draws")).text
     assert 'data-testid="stock-20 积分">2 / 3<' in listed and 'data-testid="draws-每日抽奖">1<' in listed
+    # switched off: the portal no longer links to it
+    await draws.update_draw(db, tenant, uuid.UUID(draw_id.group(1)), draws.DrawPatch(active=False))
+    client.cookies.clear()
+    home = await client.get(f"/m/{slug}", headers=alice.headers)
+    assert home.status_code == 200 and "/draws/" not in home.text
 
 
 async def db_count(db: Any, tenant: Any) -> int:

@@ -120,7 +120,7 @@ async def test_providers_seal_the_secret_and_show_it_masked(client, db, two_tena
     r = await client.put("/api/v1/messaging/providers/fax", json={"provider": "console"}, headers=owner)
     assert r.status_code == 400 and r.json()["field"] == "channel"
     r = await client.get("/api/v1/messaging/providers", headers=(await staff_token(b)).headers)
-    assert [p["provider"] for p in r.json()] == ["console", "console"]
+    assert [p["provider"] for p in r.json()] == ["console", "console", "console"]  # sms, email, wechat
 
 
 @pytest.fixture
@@ -189,3 +189,75 @@ async def test_unsubscribe_link_withdraws_consent_at_once(client, db, tenant_fac
     r = await client.post(link, content=b"List-Unsubscribe=One-Click",
                           headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert r.status_code == 200, r.text
+
+
+async def test_sms_td_reply_posted_by_the_stand_in_withdraws_consent(
+    client, db, served: str, tenant_factory, member_factory, staff_token
+) -> None:
+    """Aliyun's SmsUp push, over HTTP to the served app: TD withdraws the SMS consent; the same
+    push again (same ``sequence_id``) changes nothing; a wrong token is 401."""
+    from lianka.tenants.marketing import campaigns, replies
+    from lianka.tenants.marketing import services as segments
+    from lianka.tenants.services import crm
+
+    t = await tenant_factory("回复店")
+    m = await member_factory(t)
+    await _gold(db, t, m)
+    await crm.change_consent(db, t, m, "sms", True, source="test", actor="test")
+    standin = AliyunStandin(keys={"LTAIreply": "s3cret"})
+    async with standin.serve() as url:
+        await providers.save_provider(db, t, "sms", "aliyun", {"access_key_id": "LTAIreply", "sign_name": "回复店",
+                                      "template_code": "SMS_1", "endpoint": url}, "s3cret")  # fmt: skip
+        seg = await segments.create_segment(db, t, "金", GOLD)
+        c = await campaigns.create_campaign(db, t, campaigns.CampaignIn("回复测试", seg.id, "sms", "{name}您好"))
+        await campaigns.send(db, t, c.id)
+        assert await campaigns.deliver_one(db, t, c.id, m) in ("sent", "pending")  # pending: quiet hours
+        if not standin.accepted:  # at night the message waits for 09:00: send it as the morning would
+            from datetime import UTC, datetime, timedelta
+
+            later = datetime.now(UTC) + timedelta(hours=12)
+            assert await campaigns.deliver_one(db, t, c.id, m, now=later) == "sent"
+        phone = standin.accepted[0].phone
+        standin.reply_url = replies.reply_url(served, "aliyun")
+        r = await standin.send_reply(phone, "TD", reply_id=4242)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"code": 0, "msg": "接收成功"}
+        assert (await crm.member_profile(db, t, m))["consent"]["sms"]["granted"] is False
+        assert (await standin.send_reply(phone, "TD", reply_id=4242)).status_code == 200  # a re-push
+        history = (await crm.member_profile(db, t, m))["consent"]["sms"]["history"]
+        assert [h["source"] for h in history] == ["test", "sms-reply"]
+        standin.reply_url = replies.reply_url(served, "aliyun").replace("token=", "token=x")
+        assert (await standin.send_reply(phone, "TD")).status_code == 401
+        standin.reply_url = replies.reply_url(served, "aliyun")
+        assert (await standin.send_reply(phone, "周末营业吗？")).status_code == 200
+    r = await client.get("/api/v1/marketing/sms-replies", headers=(await staff_token(t)).headers)
+    assert r.status_code == 200, r.text
+    assert [(x["content"], x["action"], x["member_id"]) for x in r.json()] == [
+        ("周末营业吗？", "stored", str(m)),
+        ("TD", "unsubscribe", str(m)),
+    ]
+
+
+async def test_portal_reports_wechat_subscriptions(client, db, tenant_factory, member_session) -> None:
+    from lianka.tenants.services import crm
+
+    t = await tenant_factory("订阅店")
+    me = await member_session(t)
+    url = f"/api/v1/portal/merchants/{t}/wechat/subscriptions"
+    body = {"openid": "oAbc123456", "results": {"errMsg": "requestSubscribeMessage:ok", "tmplA": "accept",
+                                                "tmplB": "reject"}}  # fmt: skip
+    headers = {**me.headers, "Idempotency-Key": f"sub-{uuid.uuid4()}"}
+    r = await client.post(url, json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json() == {"grants": {"tmplA": 1}, "added": 1}
+    assert (await client.post(url, json=body, headers=headers)).json() == {"grants": {"tmplA": 1}, "added": 1}
+    r = await client.post(url, json={**body, "results": {"tmplA": "maybe"}},
+                          headers={**me.headers, "Idempotency-Key": f"sub-{uuid.uuid4()}"})  # fmt: skip
+    assert r.status_code == 400 and r.json()["field"] == "results"
+    assert (await client.get(url, headers=me.headers)).json() == {"grants": {"tmplA": 1}, "added": 0}
+    # accepting is an opt-in: the WeChat marketing consent is granted, once
+    consent = (await crm.member_profile(db, t, me.subject_id))["consent"]["wechat"]
+    assert consent["granted"] is True and [h["source"] for h in consent["history"]] == ["wechat-subscribe"]
+    other = await tenant_factory("别家")
+    r = await client.get(f"/api/v1/portal/merchants/{other}/wechat/subscriptions", headers=me.headers)
+    assert r.status_code == 404

@@ -10,7 +10,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lianka.demo import ALLIANCE_DAYS, DEMO_MEMBERS, HISTORY_DAYS, HISTORY_SALES_PER_DAY, SHARED_MEMBERS, seed_if_empty
+from lianka.demo import (
+    ALLIANCE_DAYS,
+    DEMO_MEMBERS,
+    HISTORY_DAYS,
+    HISTORY_SALES_PER_DAY,
+    MARKETING_MEMBERS,
+    SHARED_MEMBERS,
+    seed_if_empty,
+)
+from lianka.demo_shopper import shop_once
+from lianka.platform.db import Database
 from lianka.platform.migrate import upgrade
 from lianka.platform.settings import Settings
 from tests.conftest import _recreate_database
@@ -29,9 +39,10 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
     async def run() -> tuple[str, str, dict[str, int]]:
         first = await seed_if_empty(demo)
         second = await seed_if_empty(demo)
+        counts = await _walkthrough_audience(demo)
         engine = create_async_engine(demo_url)
         async with engine.connect() as conn:
-            counts = {
+            counts |= {
                 t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}")) or 0)
                 for t in (
                     "merchants",
@@ -70,12 +81,45 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
         "branches": 4,
         "staff_users": 2,
         "api_clients": 1,
-        "memberships": len(DEMO_MEMBERS) + SHARED_MEMBERS,
-        "sales": len(DEMO_MEMBERS) + 1 + HISTORY_DAYS * HISTORY_SALES_PER_DAY * 3,
+        "memberships": len(DEMO_MEMBERS) + SHARED_MEMBERS + MARKETING_MEMBERS,
+        # the demo shopper's three sales come after the seed's
+        "sales": len(DEMO_MEMBERS) + 1 + HISTORY_DAYS * HISTORY_SALES_PER_DAY * 3 + MARKETING_MEMBERS + 3,
         "top_ups": 1,
         "programme_versions": 1,
-        "named": len(DEMO_MEMBERS),
+        "named": len(DEMO_MEMBERS) + MARKETING_MEMBERS,
+        # the README walkthrough's segment: gold, SMS consent, points expiring this month
+        "walkthrough_audience": MARKETING_MEMBERS,
+        "shopper_sales": 3,
         "alliance_partners": 2,
         "alliance_spokes": 2,
         "crossed": 2,
     }
+
+
+WALKTHROUGH = {
+    "version": 1,
+    "root": {
+        "kind": "group",
+        "op": "and",
+        "conditions": [
+            {"kind": "tier", "tiers": ["gold"]},
+            {"kind": "points_expiring", "this_month": True},
+            {"kind": "consent", "channel": "sms"},
+        ],
+    },
+}
+
+
+async def _walkthrough_audience(demo: Settings) -> dict[str, int]:
+    """The segment the README's walkthrough builds, counted on the demo data; then the demo shopper."""
+    from lianka.tenants.marketing import services as segments
+
+    db = Database.from_settings(demo)
+    try:
+        async with db.uow(system=True) as uow:
+            tea = await uow.session.scalar(text("SELECT id FROM merchants WHERE slug = 'demo-tea'"))
+        preview = await segments.preview(db, tea, WALKTHROUGH)
+        done = await shop_once(db, "demo-tea", 3)
+    finally:
+        await db.dispose()
+    return {"walkthrough_audience": preview.count, "shopper_sales": len(done)}

@@ -1,6 +1,7 @@
-"""Marketing: segments (saved audiences with a live preview), the merchant's SMS and e-mail
-providers (credentials sealed, shown masked), and the SMS providers' delivery-receipt webhook
-(public: authenticated by the token in the URL configured at the provider)."""
+"""Marketing: segments (saved audiences with a live preview), the merchant's SMS, e-mail and WeChat
+providers (credentials sealed, shown masked), the SMS providers' delivery-receipt and reply webhooks
+(public: authenticated by the token in the URL configured at the provider), and the member's WeChat
+subscriptions (what ``wx.requestSubscribeMessage`` answered)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires
+from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, public, requires, requires_member
 from lianka.platform.identity.permissions import Permission
-from lianka.tenants.marketing import providers, receipts
+from lianka.platform.identity.services import member_merchant
+from lianka.tenants.marketing import providers, receipts, replies, wechat
 from lianka.tenants.marketing import services as svc
 from lianka.tenants.marketing.models import Segment
+from lianka.web.api.deps import IdempotencyKey
 
 
 class SegmentIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -165,3 +168,82 @@ class SmsReceiptsController(Controller):
             body = None
         await receipts.receive(ident.db, provider, token, body)
         return receipts.ack(provider)
+
+    @post("/{provider:str}/replies", status_code=200, guards=[public],
+          summary="Members' SMS replies (Aliyun SmsUp push, Tencent reply callback); TD withdraws SMS consent")  # fmt: skip
+    async def replies(
+        self,
+        provider: FromPath[str],
+        request: Request[Any, Any, Any],
+        ident: IdentityService,
+        token: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        """Aliyun: a JSON array (``sequence_id`` identifies a reply); Tencent: one object. An opt-out
+        reply (TD, T, N, 退订…) withdraws that member's SMS consent at once; a re-push changes nothing.
+        The answer is what the provider expects (Aliyun ``{"code": 0}``, Tencent ``{"result": 0}``)."""
+        try:
+            body = msgspec.json.decode(await request.body())
+        except msgspec.DecodeError:
+            body = None
+        await replies.receive(ident.db, provider, token, body)
+        return replies.ack(provider)
+
+
+class SmsReplyOut(msgspec.Struct):
+    received_at: datetime
+    phone: str
+    member_id: uuid.UUID | None
+    content: str
+    #: unsubscribe (withdrew the SMS consent) or stored
+    action: str
+    provider: str
+
+
+class SmsRepliesController(Controller):
+    path = "/marketing/sms-replies"
+    tags = ("marketing",)
+
+    @get("/", guards=[requires(Permission.CAMPAIGNS_READ)], summary="Members' latest replies to SMS (TD and others)")
+    async def latest(self, principal: CurrentPrincipal, ident: IdentityService) -> list[SmsReplyOut]:
+        rows = await replies.latest(ident.db, principal.tenant)
+        return [SmsReplyOut(r.received_at, r.phone, r.member_id, r.content, r.action, r.provider) for r in rows]
+
+
+class WechatSubscriptionsIn(msgspec.Struct, forbid_unknown_fields=True):
+    #: the member's openid at the merchant's mini-program (from ``wx.login`` → ``code2Session``)
+    openid: str
+    #: ``wx.requestSubscribeMessage``'s success result as is: ``{"errMsg": …, "<template id>": "accept"}``
+    results: dict[str, str]
+
+
+class WechatSubscriptionsOut(msgspec.Struct):
+    #: open one-time subscriptions per template id
+    grants: dict[str, int]
+    added: int
+
+
+class PortalWechatController(Controller):
+    path = "/portal/merchants/{merchant:str}/wechat/subscriptions"
+    tags = ("member portal",)
+
+    @post("/", guards=[requires_member()], status_code=201,
+          summary="Report wx.requestSubscribeMessage's answer: one grant per accepted template (Idempotency-Key)")  # fmt: skip
+    async def report(
+        self,
+        merchant: FromPath[str],
+        data: JSONBody[WechatSubscriptionsIn],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        idempotency_key: IdempotencyKey,
+    ) -> WechatSubscriptionsOut:
+        tenant = await member_merchant(ident.db, merchant, principal.subject_id)
+        out = await wechat.report(ident.db, tenant, principal.subject_id, data.openid, dict(data.results),
+                                  key=idempotency_key)  # fmt: skip
+        return WechatSubscriptionsOut(out.grants, out.added)
+
+    @get("/", guards=[requires_member()], summary="My open WeChat subscriptions per template")
+    async def mine(
+        self, merchant: FromPath[str], principal: CurrentPrincipal, ident: IdentityService
+    ) -> WechatSubscriptionsOut:
+        tenant = await member_merchant(ident.db, merchant, principal.subject_id)
+        return WechatSubscriptionsOut(await wechat.grants(ident.db, tenant, principal.subject_id), 0)

@@ -1,6 +1,6 @@
 """Messaging providers (短信与邮件通道) in the console, under Marketing: which SMS provider (the
-logging development backend, Aliyun or Tencent Cloud) and which e-mail transport (SMTP) the merchant
-uses, with its settings; the credential's secret is write-only (sealed at rest, shown as its last
+logging development backend, Aliyun or Tencent Cloud), which e-mail transport (SMTP) and which WeChat
+app (subscribe messages) the merchant uses, with its settings; the credential's secret is write-only (sealed at rest, shown as its last
 four characters). Owners and admins only (``merchant:write``). One use case per handler
 (``tenants.marketing.providers``)."""
 
@@ -15,7 +15,7 @@ from litestar.response import Template
 from lianka.platform.errors import DomainError, NotFound
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.principal import Principal
-from lianka.tenants.marketing import providers, receipts
+from lianka.tenants.marketing import providers, receipts, replies
 from lianka.web.console import form_values as fv
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
@@ -39,6 +39,10 @@ LABELS: dict[str, str] = {
     "username": N_("User name"),
     "password": N_("Password"),
     "security": N_("Security: starttls, tls or none"),
+    "appid": N_("AppID"),
+    "app_secret": N_("AppSecret"),
+    "page": N_("Page the message opens (optional)"),
+    "field": N_("Template text field (optional, default thing1)"),
 }
 GUARD = requires(*MENU["messaging"].permissions)
 ALL_FIELDS = (
@@ -76,6 +80,7 @@ class MessagingPages(Controller):
             errors=errors or {},
             values={v.channel: (values or {}).get(v.channel) or {"provider": v.provider, **v.settings} for v in shown},
             receipt_urls={p: receipts.receipt_url(public, p) for p in receipts.PROVIDERS},
+            reply_urls={p: replies.reply_url(public, p) for p in replies.PROVIDERS},
         )
 
     @get("/", guards=[GUARD])

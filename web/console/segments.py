@@ -80,7 +80,7 @@ PARAMS: dict[str, dict[str, str]] = {
     "branch": {"branches": "many", "how": "text", "days": "int"},
     "points": {"min": "int", "max": "int"},
     "stored_value": {"min": "money", "max": "money"},
-    "points_expiring": {"days": "int", "min": "int"},
+    "points_expiring": {"days": "int", "min": "int", "this_month": "flag"},
     "coupon": {"templates": "many"},
     "consent": {"channel": "text", "granted": "bool"},
 }
@@ -99,6 +99,8 @@ def _convert(how: str, form: FormMultiDict, name: str, currency: str) -> Any:
         return [int(t) if t.isdigit() else t for t in _SPLIT.split(text) if t]
     if how == "bool":
         return text != "false"
+    if how == "flag":
+        return True if text == "true" else None
     if not text:
         return None
     if how == "int":
@@ -192,6 +194,8 @@ def _shown(how: str, value: Any, currency: str) -> Any:
         return [str(v) for v in value] if isinstance(value, list) else []
     if how == "bool":
         return "true" if value is not False else "false"
+    if how == "flag":
+        return "true" if value is True else ""
     return "" if value is None else str(value)
 
 

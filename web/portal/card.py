@@ -23,7 +23,7 @@ from lianka.billing.payments import services as payments
 from lianka.platform.identity import members
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires_member
 from lianka.platform.identity.services import member_merchant
-from lianka.tenants.marketing import campaigns
+from lianka.tenants.marketing import campaigns, draws
 from lianka.tenants.services import member_portal, self_join
 from lianka.web.console.member_texts import COUPON_STATUS, ORDER_STATUS, POINTS_KINDS, SALE_STATUS, SV_KINDS
 from lianka.web.console.pages import HtmlRequest, language
@@ -83,6 +83,7 @@ class CardPages(Controller):
             membership=await membership_terms.member_membership(ident.db, tenant, principal.subject_id),
             membership_products=await membership_products.list_products(ident.db, tenant, active=True),
             unread=await campaigns.unread(ident.db, tenant, principal.subject_id),
+            open_draws=await draws.open_draws(ident.db, tenant),
         )
 
     @get("/{merchant:str}/inbox")

@@ -1,6 +1,6 @@
 """Delivery channels: one protocol, ``send(message) -> ProviderReceipt``, and its implementations —
-SMTP e-mail (``smtp.py``), Aliyun SMS (``aliyun.py``), Tencent Cloud SMS (``tencent.py``) and the
-development backend that logs (``console.py``). Local stand-ins for both SMS APIs, which verify the
+SMTP e-mail (``smtp.py``), Aliyun SMS (``aliyun.py``), Tencent Cloud SMS (``tencent.py``), WeChat subscribe messages (``wechat.py``) and the
+development backend that logs (``console.py``). Local stand-ins for the SMS and WeChat APIs, which verify the
 signatures like the real services and post delivery receipts back, are in ``standins.py``.
 
 Every SMS carries the opt-out "回复TD退订" (:func:`with_opt_out`); every e-mail a ``List-Unsubscribe``
@@ -19,9 +19,10 @@ OPT_OUT = "回复TD退订"
 
 @dataclass(frozen=True)
 class Message:
-    """One message to one recipient: ``to`` is an E.164 phone (SMS) or an e-mail address."""
+    """One message to one recipient: ``to`` is an E.164 phone (SMS), an e-mail address, or the
+    member's openid at the merchant's WeChat app (a subscribe message)."""
 
-    channel: Literal["sms", "email"]
+    channel: Literal["sms", "email", "wechat"]
     to: str
     text: str
     subject: str = ""

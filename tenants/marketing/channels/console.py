@@ -24,6 +24,8 @@ class ConsoleChannel:
     async def send(self, message: Message) -> ProviderReceipt:
         if message.channel == "sms":
             await self.sms.send(message.to, with_opt_out(message.text))
+        elif message.channel == "wechat":
+            log.info("wechat subscribe message (console backend)", to=message.to, text=message.text)
         else:
             self.mail.append(message)
             log.info(

@@ -116,11 +116,34 @@ def cases(shop: Shop) -> list[tuple[dict[str, Any], set[str]]]:
         ({"kind": "points_expiring", "days": 30}, {"a"}),
         ({"kind": "points_expiring", "days": 10}, set()),
         ({"kind": "points_expiring", "days": 30, "min": 600}, set()),
+        ({"kind": "points_expiring", "this_month": True}, set()),  # a's expire in December
         ({"kind": "coupon", "templates": [str(shop.template)]}, {"b"}),
         ({"kind": "consent", "channel": "sms"}, {"a"}),
         ({"kind": "consent", "channel": "sms", "granted": False}, {"b", "c", "e"}),
         ({"kind": "consent", "channel": "email"}, {"b"}),
     ]
+
+
+async def test_points_expiring_this_month_counts_to_the_merchants_month_end(db: Database, shop: Shop) -> None:
+    doc = rules({"kind": "points_expiring", "this_month": True})
+    lots = await _expiries(db, shop)
+    assert lots and all(at.month == 12 for at in lots)  # a's points expire in December
+    assert await selected(db, shop, doc) == set()  # NOW is 23 November
+    december = await svc.preview(db, shop.tenant, doc, now=NOW + 9 * DAY)
+    assert {shop.names[r.member_id] for r in december.sample} == {"a"} and december.count == 1
+    both = rules({"kind": "points_expiring", "this_month": True, "days": 30})
+    for bad in (both, rules({"kind": "points_expiring"})):
+        with pytest.raises(BadSegmentRules) as e:
+            await svc.preview(db, shop.tenant, bad, now=NOW)
+        assert e.value.extra["field"] == "$.root.conditions[0].days"
+
+
+async def _expiries(db: Database, shop: Shop) -> list[Any]:
+    async with db.uow(shop.tenant) as uow:
+        rows = await uow.session.scalars(
+            text("SELECT (expires_at AT TIME ZONE 'Asia/Shanghai') FROM ledger_lots WHERE expires_at IS NOT NULL")
+        )
+        return list(rows)
 
 
 async def test_every_condition_kind_selects_its_members(db: Database, shop: Shop) -> None:
