@@ -370,10 +370,10 @@ def _read(form: SectionForm, name: str, spec: Spec, currency: str, item: dict[st
         case "clock":
             if not text:
                 return None
-            found = _CLOCK.match(text)
-            if found is None:
+            clock = _CLOCK.match(text)
+            if clock is None:
                 raise ValidationFailed(f"{name}: a time such as 14:00", field=name, reason="format")
-            return f"{int(found.group(1)):02d}:{found.group(2)}:00"
+            return f"{int(clock.group(1)):02d}:{clock.group(2)}:00"
         case _:
             return text
 
