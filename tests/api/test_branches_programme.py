@@ -218,7 +218,7 @@ SECTION_CASES: dict[str, tuple[Any, dict[str, Any], list[Any]]] = {
     ),
     "promotions": (
         [{"code": "mj", "name": "满100减10", "kind": "spend_save", "steps": [{"spend": 10_000, "off": 1_000}]}],
-        [{"code": "mj", "steps": [{"spend": 10_000, "off": 1_000}]}],
+        {"promotions": [{"code": "mj", "steps": [{"spend": 10_000, "off": 1_000}]}]},
         [
             [{"code": "x", "name": "x", "kind": "percent_off", "percent_off": 101}],
             [{"code": "x", "name": "x", "kind": "spend_save", "steps": [{"spend": -1, "off": 1}]}],
