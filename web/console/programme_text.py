@@ -117,7 +117,7 @@ LABELS: dict[tuple[str, str], str] = {
     ("promotions", "from_time"): N_("Daily from"),
     ("promotions", "until_time"): N_("Daily until"),
     ("promotions", "stackable"): N_("Combines with other promotions"),
-    ("promotions", "active"): N_("Active"),
+    ("promotions", "active"): NP_("promotion", "Active"),
 }
 
 CHOICES: dict[tuple[str, str], dict[str, str]] = {
