@@ -358,8 +358,25 @@ def _check_promotions(p: Programme) -> None:
         _check_promotion(promo, f"promotions[{i}]", tiers)
 
 
+def _check_finite(p: Programme) -> None:
+    """Every rate is a number: ``NaN`` or an infinity is refused before any range check compares it
+    (comparing a ``NaN`` Decimal raises)."""
+    rates = [
+        ("points.earn_per_major", p.points.earn_per_major),
+        ("points.cash_value_per_point", p.points.cash_value_per_point),
+        *((f"tiers[{i}].points_multiplier", t.points_multiplier) for i, t in enumerate(p.tiers)),
+        *((f"tiers[{i}].birthday_multiplier", t.birthday_multiplier) for i, t in enumerate(p.tiers)),
+        *((f"rules[{i}].multiplier", r.multiplier) for i, r in enumerate(p.rules)),
+        *((f"promotions[{i}].multiplier", x.multiplier) for i, x in enumerate(p.promotions)),
+    ]
+    for at, rate in rates:
+        if not rate.is_finite():
+            raise ProgrammeError(f"{at} must be a number", field=at, reason="range")
+
+
 def validate(p: Programme) -> Programme:
     """Cross-field rules msgspec cannot express; raise ProgrammeError, return ``p`` when sound."""
+    _check_finite(p)
     _check_tiers(p)
     _check_rules(p)
     _check_promotions(p)

@@ -217,12 +217,23 @@ def test_coupons_and_points_follow_the_promotions() -> None:
         ({**MANJIAN, "starts": "2026-12-02", "ends": "2026-12-01"}, "promotions[0].ends", "dates"),
         ({**MANJIAN, "from_time": "18:00:00", "until_time": "09:00:00"}, "promotions[0].until_time", "dates"),
         ({**MANJIAN, "multiplier": "2"}, "promotions[0].multiplier", "range"),
+        (
+            {"code": "x", "kind": "member_day", "weekdays": [1], "multiplier": "NaN"},
+            "promotions[0].multiplier",
+            "range",
+        ),
     ],
 )
 def test_unsound_promotions_are_refused_with_their_field(promotion: dict[str, Any], field: str, reason: str) -> None:
     with pytest.raises(ProgrammeError) as refused:
         programme(promotion)
     assert (refused.value.field, refused.value.reason) == (field, reason)
+
+
+def test_a_rate_that_is_not_a_number_is_refused_not_compared() -> None:
+    with pytest.raises(ProgrammeError) as refused:
+        programme(rules=[{"code": "x", "kind": "promotion", "multiplier": "NaN"}])
+    assert refused.value.field == "rules[0].multiplier"
 
 
 def test_duplicate_codes_and_out_of_range_values_are_refused() -> None:
