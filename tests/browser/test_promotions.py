@@ -14,8 +14,8 @@ from playwright.async_api import expect
 
 from lianka.web.console.i18n import Language
 from tests.browser.conftest import Visit, make_staff
-from tests.browser.test_cprog import arrange
 from tests.browser.test_console_journeys import sign_in
+from tests.browser.test_cprog import arrange
 
 OpenPage = Callable[..., Awaitable[Visit]]
 LANGS = ["zh-CN", "en"]
