@@ -24,6 +24,7 @@ too; ``membership_points`` is what it (and a granted tier) added over the member
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from decimal import Decimal
@@ -85,6 +86,8 @@ class MemberState:
     paid: PaidPerks | None = None
     #: a member (or a customer joining with this sale); False for a guest — members-only promotions
     member: bool = True
+    #: how many of the member's sales (not wholly refunded) got each promotion that has a per-member limit
+    promotion_uses: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,11 @@ def quote(
 
     when = promos.When(ctx.business_date, ctx.branch_code, ctx.local_time)
     applied = promos.apply(
-        [p for p in programme.promotions if promos.eligible(p, programme, member=member.member, tier=tier, when=when)],
+        [
+            p
+            for p in programme.promotions
+            if promos.eligible(p, programme, member=member.member, tier=tier, when=when, uses=member.promotion_uses)
+        ],
         lines,
         basket_amount,
     )

@@ -224,6 +224,8 @@ class Promotion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     until_time: time | None = None
     stackable: bool = True
     active: bool = True
+    #: at most this many of a member's sales (not wholly refunded) get it; members only when set
+    limit_per_member: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
 
 
 class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

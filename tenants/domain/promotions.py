@@ -28,7 +28,7 @@ alone — whichever takes more off (ties: the stackable set, then the programme'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal
@@ -74,11 +74,23 @@ class When:
     at: time | None = None
 
 
-def eligible(p: Promotion, programme: Programme, *, member: bool, tier: Tier | None, when: When) -> bool:
-    """Whether ``p`` is open to this customer at this place and time (its terms decide the amount)."""
+def eligible(
+    p: Promotion,
+    programme: Programme,
+    *,
+    member: bool,
+    tier: Tier | None,
+    when: When,
+    uses: Mapping[str, int] | None = None,
+) -> bool:
+    """Whether ``p`` is open to this customer at this place and time (its terms decide the amount).
+    ``uses``: how many of the member's sales already got each limited promotion."""
     if not p.active:
         return False
-    if (p.members_only or p.min_tier or p.kind == PromotionKind.MEMBER_DAY) and not member:
+    members_only = p.members_only or p.min_tier or p.limit_per_member or p.kind == PromotionKind.MEMBER_DAY
+    if members_only and not member:
+        return False
+    if p.limit_per_member is not None and (uses or {}).get(p.code, 0) >= p.limit_per_member:
         return False
     if p.min_tier:
         floor = programme.tier(p.min_tier)

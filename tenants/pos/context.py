@@ -158,6 +158,8 @@ async def member_state(uow: UnitOfWork, ctx: SaleContext, *, standing: bool = Fa
         )
     else:
         b = await tenant_queries.balances(uow, mine, ctx.business_time)
+    limited = [p.code for p in ctx.programme.promotions if p.limit_per_member is not None and p.active]
+    uses = await queries.promotion_uses(uow, ctx.member_id, limited) if limited else {}
     today = ctx.business_date
     bday = ctx.profile.birthday
     tier = ctx.profile.tier_code or base_tier(ctx.programme)
@@ -168,6 +170,7 @@ async def member_state(uow: UnitOfWork, ctx: SaleContext, *, standing: bool = Fa
         sv_bonus=b.sv_bonus,
         birthday_today=bool(bday and (bday.month, bday.day) == (today.month, today.day)),
         paid=paid_perks(ctx.paid),
+        promotion_uses=uses,
     )
 
 

@@ -186,6 +186,18 @@ async def record_tier_change(
     )
 
 
+async def promotion_uses(uow: UnitOfWork, member_id: uuid.UUID, codes: list[str]) -> dict[str, int]:
+    """How many of the member's sales not wholly refunded got each of the promotions ``codes`` (those
+    with a per-member limit; read only when the programme has one, after the profile lock)."""
+    rows = await (await uow.driver()).fetch(
+        "SELECT p->>'code' AS code, count(*) AS n FROM sales s, jsonb_array_elements(s.applied_promotions) p "
+        "WHERE s.member_id = $1 AND s.status <> 'refunded' AND p->>'code' = ANY($2::text[]) GROUP BY 1",
+        member_id,
+        codes,
+    )
+    return {str(r["code"]): int(r["n"]) for r in rows}
+
+
 # --- the sale row ------------------------------------------------------------------------------------
 
 

@@ -174,3 +174,42 @@ async def test_another_merchants_programme_and_sales_are_its_own(
     mine = await till.post("/sales", {"amount": AMOUNT, "lines": LINES})
     seen = await other.client.get(f"/api/v1/pos/sales/{mine.json()['sale_id']}", headers=other.headers)
     assert seen.status_code == 404
+
+
+async def test_a_per_member_limit_counts_sales_not_wholly_refunded(
+    client: AsyncTestClient[Litestar], db: Database, tenant_factory, auth_kit, member_factory
+) -> None:
+    once = validate(
+        msgspec.convert(
+            {
+                "promotions": [
+                    {
+                        "code": "first",
+                        "name": "首单立减",
+                        "kind": "spend_save",
+                        "steps": [{"spend": 1, "off": 1}, {"spend": 5_000, "off": 500}],
+                        "limit_per_member": 1,
+                    }
+                ]
+            },
+            Programme,
+        )
+    )
+    till = await _till(client, db, tenant_factory, auth_kit, once)
+    m = str(await member_factory(till.tenant))
+    body = {"amount": 8_000, "member_id": m}
+    assert (await till.quote(body))["promotion_discount"] == 500
+    first = (await till.post("/sales", body)).json()
+    assert first["quote"]["promotion_discount"] == 500
+    assert (await till.quote(body))["promotion_discount"] == 0  # used once
+    second = (await till.post("/sales", body)).json()
+    assert second["quote"]["applied_promotions"] == [] and second["quote"]["due"] == 8_000
+    # a partly refunded sale still counts; a wholly refunded one gives the use back
+    r = await till.post(f"/sales/{first['sale_id']}/refunds", {"amount": 100})
+    assert r.status_code == 201, r.text
+    assert (await till.quote(body))["promotion_discount"] == 0
+    r = await till.post(f"/sales/{first['sale_id']}/refunds", {})
+    assert r.status_code == 201 and r.json()["amount"] == 7_500 - 100
+    assert (await till.quote(body))["promotion_discount"] == 500
+    other = str(await member_factory(till.tenant))
+    assert (await till.quote({**body, "member_id": other}))["promotion_discount"] == 500

@@ -111,6 +111,7 @@ RICH = msgspec.structs.replace(
             from_time=time(9, 30),
             until_time=time(21, 0),
             stackable=False,
+            limit_per_member=3,
         ),
         doc.Promotion(
             code="wed",

@@ -166,6 +166,7 @@ SECTIONS: dict[str, Section] = {
                     "until_time:clock",
                     "stackable:flag",
                     "active:flag",
+                    "limit_per_member:opt_int",
                 )
             },
             {

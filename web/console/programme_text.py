@@ -118,6 +118,7 @@ LABELS: dict[tuple[str, str], str] = {
     ("promotions", "until_time"): N_("Daily until"),
     ("promotions", "stackable"): N_("Combines with other promotions"),
     ("promotions", "active"): NP_("promotion", "Active"),
+    ("promotions", "limit_per_member"): N_("Times per member"),
 }
 
 CHOICES: dict[tuple[str, str], dict[str, str]] = {
@@ -238,6 +239,7 @@ ERROR_TEXTS: dict[str, str] = {
     "from_time": N_("Enter a time such as 14:00."),
     "until_time": N_("Enter a time such as 14:00."),
     "until_time:dates": N_("The daily window ends before it starts."),
+    "limit_per_member": N_("Enter 1 to 10000, or leave empty for no limit."),
     "sample-amount": N_("Enter the basket's amount in yuan, above zero."),
     "validation-failed": N_("Check the values you entered."),
     "conflict": N_("The programme was changed meanwhile. Reload the page and try again."),

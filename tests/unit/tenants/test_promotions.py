@@ -144,6 +144,17 @@ def test_members_only_and_tier_floor() -> None:
     assert price(p, (), member("gold"), amount=10000).promotion_discount == 1500
 
 
+def test_a_per_member_limit_counts_the_members_earlier_sales_and_excludes_guests() -> None:
+    p = programme({**MANJIAN, "limit_per_member": 2})
+    used = lambda n: MemberState(  # noqa: E731
+        tier="regular", points_available=0, sv_principal=0, sv_bonus=0, promotion_uses={"mj": n}
+    )
+    assert price(p, (), used(0), amount=10000).promotion_discount == 1000
+    assert price(p, (), used(1), amount=10000).promotion_discount == 1000
+    assert price(p, (), used(2), amount=10000).promotion_discount == 0
+    assert price(p, (), GUEST, amount=10000).promotion_discount == 0  # a guest's uses cannot be counted
+
+
 def test_stacking_item_promotions_then_spend_and_save_on_what_is_left() -> None:
     p = programme({"code": "tea20", "kind": "percent_off", "percent_off": 20, "categories": ["tea"]}, MANJIAN)
     lines = (Line("oolong", 1, 5000, "tea"), Line("cup", 1, 6000, "ware"))
