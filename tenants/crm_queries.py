@@ -179,6 +179,8 @@ class PurchaseRow:
     branch: str
     gross: int
     discounts: int
+    #: names of the price promotions the sale got
+    promotions: list[str]
     points_redeemed: int
     stored_value: int
     due: int
@@ -193,7 +195,9 @@ async def purchases(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 50) -> l
         uow,
         PurchaseRow,
         (
-            "SELECT s.id, s.business_time, b.code AS branch, s.gross, s.member_discount + s.coupon_total AS discounts, "
+            "SELECT s.id, s.business_time, b.code AS branch, s.gross, s.promotion_discount + s.member_discount + s.coupon_total AS discounts, "
+            "coalesce((SELECT jsonb_agg(p->>'name') FROM jsonb_array_elements(s.applied_promotions) p), '[]') "
+            "AS promotions, "
             "s.points_redeemed, s.sv_principal + s.sv_bonus AS stored_value, s.due, s.points_earned, s.refunded, "
             "s.status, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, "
             "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id), '[]') AS lines "

@@ -5,7 +5,8 @@ The POS ``quote`` endpoint returns it as is; ``sale`` books exactly the same num
 cashier was shown is what happens.
 
 Order of application (documented to merchants):
-1. the tier's member discount on the gross amount — the higher of the earned tier and the tier a paid
+0. price promotions (:mod:`promotions`: item promotions, then 满减, then member day — decision 0043);
+1. the tier's member discount on what the promotions left — the higher of the earned tier and the tier a paid
    membership grants — then the paid membership's extra discount on what is left (both are the sale's
    ``member_discount``; what the membership added is ``membership_discount``);
 2. coupons, in the order given, each on what is left (percent coupons are capped; a non-stackable
@@ -23,13 +24,15 @@ too; ``membership_points`` is what it (and a granted tier) added over the member
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
 
 from lianka.platform.errors import RuleViolation, ValidationFailed
 from lianka.platform.money import RoundingMode, round_minor
+from lianka.tenants.domain import promotions as promos
 from lianka.tenants.domain.programme import Consumption, EarningRule, Programme, RuleKind, Tier
 
 
@@ -81,6 +84,10 @@ class MemberState:
     sv_bonus: int
     birthday_today: bool = False
     paid: PaidPerks | None = None
+    #: a member (or a customer joining with this sale); False for a guest — members-only promotions
+    member: bool = True
+    #: how many of the member's sales (not wholly refunded) got each promotion that has a per-member limit
+    promotion_uses: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,8 @@ class Intent:
 class SaleContext:
     business_date: date
     branch_code: str
+    #: the local time of day (None: unknown — promotions limited to hours do not apply)
+    local_time: time | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,12 @@ class Quote:
     #: what the paid membership saved: discount over the earned tier's, and points over its multiplier
     membership_discount: int = 0
     membership_points: int = 0
+    #: the price promotions applied, in the order they were taken (decision 0043)
+    applied_promotions: tuple[promos.Applied, ...] = ()
+
+    @property
+    def promotion_discount(self) -> int:
+        return sum(a.discount for a in self.applied_promotions)
 
     @property
     def coupons_total(self) -> int:
@@ -133,8 +148,8 @@ class Quote:
 
     @property
     def net(self) -> int:
-        """What the member pays, by any means (gross minus discounts and coupons)."""
-        return self.gross - self.member_discount - self.coupons_total
+        """What the member pays, by any means (gross minus promotions, discounts and coupons)."""
+        return self.gross - self.promotion_discount - self.member_discount - self.coupons_total
 
 
 class CouponNotApplicable(RuleViolation):
@@ -225,16 +240,31 @@ def quote(
     tier = effective_tier(programme, member)
     paid = member.paid
 
+    when = promos.When(ctx.business_date, ctx.branch_code, ctx.local_time)
+    applied = promos.apply(
+        [
+            p
+            for p in programme.promotions
+            if promos.eligible(p, programme, member=member.member, tier=tier, when=when, uses=member.promotion_uses)
+        ],
+        lines,
+        basket_amount,
+    )
+    after_promotions = basket_amount - sum(a.discount for a in applied)
+
     def tier_discount(t: Tier | None) -> int:
-        return round_minor(Decimal(basket_amount) * Decimal(t.discount_percent if t else 0) / 100, RoundingMode.FLOOR)
+        return round_minor(
+            Decimal(after_promotions) * Decimal(t.discount_percent if t else 0) / 100, RoundingMode.FLOOR
+        )
 
     member_discount = tier_discount(tier)
     if paid and paid.extra_discount_percent:
         member_discount += round_minor(
-            Decimal(basket_amount - member_discount) * Decimal(paid.extra_discount_percent) / 100, RoundingMode.FLOOR
+            Decimal(after_promotions - member_discount) * Decimal(paid.extra_discount_percent) / 100,
+            RoundingMode.FLOOR,
         )
     membership_discount = member_discount - tier_discount(own) if paid else 0
-    after_member = basket_amount - member_discount
+    after_member = after_promotions - member_discount
 
     codes = [c.code for c in intent.coupons]
     if len(set(codes)) != len(codes):
@@ -273,11 +303,11 @@ def quote(
     )
     due = remaining - sv.total
 
-    qualifying = basket_amount - member_discount - sum(a for _, a in coupon_discounts) - points_cash
+    qualifying = after_member - sum(a for _, a in coupon_discounts) - points_cash
     if not programme.stored_value.bonus_counts_as_spend:
         qualifying -= sv.bonus
     tier_code = tier.code if tier else member.tier
-    multiplier, promotions = _multiplier(programme, tier, tier_code, member.birthday_today, ctx)
+    multiplier, promotions = _multiplier(programme, tier, tier_code, member.birthday_today, ctx, applied)
     base_exact = Decimal(qualifying) / 100 * pc.earn_per_major
     base_points = round_minor(base_exact, pc.rounding)
     earned = round_minor(base_exact * multiplier, pc.rounding)
@@ -285,7 +315,7 @@ def quote(
     if paid:
         multiplier *= paid.points_multiplier
         without = round_minor(
-            base_exact * _multiplier(programme, own, member.tier, member.birthday_today, ctx)[0], pc.rounding
+            base_exact * _multiplier(programme, own, member.tier, member.birthday_today, ctx, applied)[0], pc.rounding
         )
         earned = round_minor(base_exact * multiplier, pc.rounding)
         membership_points = max(earned - max(without, 0), 0)
@@ -306,6 +336,7 @@ def quote(
         tier=tier_code,
         membership_discount=membership_discount,
         membership_points=membership_points,
+        applied_promotions=applied,
     )
 
 
@@ -319,14 +350,24 @@ def effective_tier(programme: Programme, member: MemberState) -> Tier | None:
 
 
 def _multiplier(
-    programme: Programme, tier: Tier | None, tier_code: str | None, birthday: bool, ctx: SaleContext
+    programme: Programme,
+    tier: Tier | None,
+    tier_code: str | None,
+    birthday: bool,
+    ctx: SaleContext,
+    applied: tuple[promos.Applied, ...],
 ) -> tuple[Decimal, list[str]]:
+    """The points multiplier and the codes of every promotion that shaped the sale: points
+    promotions (rules), then the price promotions applied (a member day may multiply points too)."""
     multiplier = tier.points_multiplier if tier else Decimal(1)
     promotions = []
     for rule in programme.rules:
         if rule.kind == RuleKind.PROMOTION and _rule_applies(rule, ctx, tier_code):
             multiplier *= rule.multiplier
             promotions.append(rule.code)
+    for a in applied:
+        multiplier *= a.multiplier
+        promotions.append(a.code)
     if birthday and tier:
         multiplier *= tier.birthday_multiplier
     return multiplier, promotions

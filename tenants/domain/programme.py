@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Hashable, Sequence
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -179,6 +179,55 @@ class RefundPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     anywhere: bool = False
 
 
+class PromotionKind(StrEnum):
+    SPEND_SAVE = "spend_save"  # 满减: spend X save Y, the best step reached applies
+    PERCENT_OFF = "percent_off"  # percent off the lines of some SKUs / categories (all lines if none)
+    BUY_N_GET_ONE = "buy_n_get_one"  # of the matching units, every (N+1)-th is free, the cheapest ones
+    MEMBER_DAY = "member_day"  # on its weekdays, members at or above a tier get percent off and/or points x
+
+
+class SpendStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """满 ``spend`` 减 ``off`` (minor units)."""
+
+    spend: Annotated[int, msgspec.Meta(gt=0, le=10**13)]
+    off: Annotated[int, msgspec.Meta(gt=0, le=10**13)]
+
+
+class Promotion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A price promotion at the till (decision 0043): its kind's terms, who and when it applies to,
+    and whether it combines with the others (``stackable``). Dates and hours are the merchant's
+    local ones; ``starts``/``ends`` are inclusive days, ``from_time``/``until_time`` a daily window
+    (``until_time`` exclusive; either may be empty)."""
+
+    code: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,40}$")]
+    name: Name
+    kind: PromotionKind
+    #: PERCENT_OFF, MEMBER_DAY: percent off
+    percent_off: Percent = 0
+    #: SPEND_SAVE: the steps (满100减10, 满200减30)
+    steps: list[SpendStep] = []
+    #: BUY_N_GET_ONE: N (buy 2 get 1: every third unit free)
+    buy: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    #: MEMBER_DAY: points multiplier on the sale's points (1: none)
+    multiplier: Decimal = Decimal("1")
+    #: PERCENT_OFF, BUY_N_GET_ONE: the lines it applies to (a SKU or a category matches; none: all lines)
+    skus: list[Annotated[str, msgspec.Meta(max_length=64)]] = []
+    categories: list[Annotated[str, msgspec.Meta(max_length=64)]] = []
+    members_only: bool = False
+    #: members at or above this tier (its code; empty: any tier, or everyone unless members_only)
+    min_tier: str = ""
+    weekdays: list[Annotated[int, msgspec.Meta(ge=0, le=6)]] = []  # Monday = 0; empty = every day
+    branches: list[str] = []  # branch codes; empty = all
+    starts: date | None = None
+    ends: date | None = None
+    from_time: time | None = None
+    until_time: time | None = None
+    stackable: bool = True
+    active: bool = True
+    #: at most this many of a member's sales (not wholly refunded) get it; members only when set
+    limit_per_member: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+
+
 class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     points: PointsConfig = PointsConfig()
     tiers: list[Tier] = []
@@ -187,6 +236,7 @@ class Programme(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     join: JoinRules = JoinRules()
     stored_value: StoredValueConfig = StoredValueConfig()
     refunds: RefundPolicy = RefundPolicy()
+    promotions: list[Promotion] = []
 
     def tier(self, code: str | None) -> Tier | None:
         return next((t for t in self.tiers if t.code == code), None)
@@ -273,10 +323,65 @@ def _check_rules(p: Programme) -> None:
         raise ProgrammeError("at most one active check-in rule", field=f"rules[{checkins[1]}].kind", reason="duplicate")
 
 
+def _check_promotion(p: Promotion, at: str, tiers: set[str]) -> None:
+    def bad(message: str, name: str, reason: str) -> ProgrammeError:
+        return ProgrammeError(f"promotion {p.code}: {message}", field=f"{at}.{name}", reason=reason)
+
+    if p.kind == PromotionKind.PERCENT_OFF and p.percent_off == 0:
+        raise bad("percent off must be 1..100", "percent_off", "range")
+    if p.kind == PromotionKind.SPEND_SAVE:
+        if not p.steps:
+            raise bad("a spend-and-save promotion needs at least one step", "steps", "required")
+        if (i := _first_repeat([s.spend for s in p.steps])) is not None:
+            raise bad("two steps with the same spend", f"steps[{i}].spend", "duplicate")
+        for i, step in enumerate(p.steps):
+            if step.off > step.spend:
+                raise bad("a step saves more than its spend", f"steps[{i}].off", "order")
+    if p.kind == PromotionKind.MEMBER_DAY:
+        if not p.weekdays:
+            raise bad("a member day needs its weekdays", "weekdays", "required")
+        if p.percent_off == 0 and p.multiplier == Decimal(1):
+            raise bad("a member day gives percent off or a points multiplier", "percent_off", "required")
+    if not Decimal(1) <= p.multiplier <= Decimal(20) or (p.kind != PromotionKind.MEMBER_DAY and p.multiplier != 1):
+        raise bad("multiplier must be in [1, 20] (member days only)", "multiplier", "range")
+    if p.min_tier and p.min_tier not in tiers:
+        raise bad(f"unknown tier {p.min_tier!r}", "min_tier", "unknown")
+    if p.starts and p.ends and p.ends < p.starts:
+        raise bad("ends before it starts", "ends", "dates")
+    if p.from_time and p.until_time and p.until_time <= p.from_time:
+        raise bad("the daily window ends before it starts", "until_time", "dates")
+
+
+def _check_promotions(p: Programme) -> None:
+    if (i := _first_repeat([x.code for x in p.promotions])) is not None:
+        raise ProgrammeError("promotion codes must be unique", field=f"promotions[{i}].code", reason="duplicate")
+    tiers = {t.code for t in p.tiers}
+    for i, promo in enumerate(p.promotions):
+        _check_promotion(promo, f"promotions[{i}]", tiers)
+
+
+def _check_finite(p: Programme) -> None:
+    """Every rate is a number: ``NaN`` or an infinity is refused before any range check compares it
+    (comparing a ``NaN`` Decimal raises)."""
+    rates = [
+        ("points.earn_per_major", p.points.earn_per_major),
+        ("points.cash_value_per_point", p.points.cash_value_per_point),
+        *((f"tiers[{i}].points_multiplier", t.points_multiplier) for i, t in enumerate(p.tiers)),
+        *((f"tiers[{i}].birthday_multiplier", t.birthday_multiplier) for i, t in enumerate(p.tiers)),
+        *((f"rules[{i}].multiplier", r.multiplier) for i, r in enumerate(p.rules)),
+        *((f"promotions[{i}].multiplier", x.multiplier) for i, x in enumerate(p.promotions)),
+    ]
+    for at, rate in rates:
+        if not rate.is_finite():
+            raise ProgrammeError(f"{at} must be a number", field=at, reason="range")
+
+
 def validate(p: Programme) -> Programme:
     """Cross-field rules msgspec cannot express; raise ProgrammeError, return ``p`` when sound."""
+    _check_finite(p)
     _check_tiers(p)
     _check_rules(p)
+    _check_promotions(p)
     plans = p.stored_value.plans
     if (i := _first_repeat([pl.code for pl in plans])) is not None:
         raise ProgrammeError(

@@ -55,6 +55,8 @@ _UNITS: dict[tuple[str, str], Unit] = {
     ("join", "cumulative_min"): Unit.MONEY,
     ("plans", "pay"): Unit.MONEY,
     ("plans", "get"): Unit.MONEY,
+    ("promotions", "percent_off"): Unit.PERCENT,
+    ("promotions", "multiplier"): Unit.MULTIPLIER,
 }
 
 
@@ -160,6 +162,7 @@ def diff(old: Programme, new: Programme) -> list[Change]:
         *_section("stored_value", _without_plans(old), _without_plans(new)),
         *_items("plans", old.stored_value.plans, new.stored_value.plans, "name"),
         *_section("refunds", old.refunds, new.refunds),
+        *_items("promotions", old.promotions, new.promotions, "name"),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from lianka.tenants import queries as tenant_queries
 from lianka.tenants.domain import pricing, tiers, times
 from lianka.tenants.domain.lifecycle import join_eligibility
 from lianka.tenants.domain.programme import Programme
+from lianka.tenants.domain.promotions import Applied
 from lianka.tenants.domain.rules import base_tier
 from lianka.tenants.models import Coupon
 from lianka.tenants.pos import queries, schemas
@@ -51,6 +52,11 @@ class SaleContext:
     def business_date(self) -> date:
         """The business time's date in the merchant's time zone."""
         return self.business_time.astimezone(ZoneInfo(self.tz)).date()
+
+    @property
+    def local_time(self) -> time:
+        """The business time's time of day in the merchant's time zone (promotions by the hour)."""
+        return self.business_time.astimezone(ZoneInfo(self.tz)).time()
 
 
 _WHICH_BRANCH = "which branch? give branch_id (or use a branch-bound terminal)"
@@ -143,7 +149,8 @@ async def member_state(uow: UnitOfWork, ctx: SaleContext, *, standing: bool = Fa
     """Balances (and, for a sale, the tier-window standing into ``ctx.standing``) in one round trip,
     after the profile lock."""
     if ctx.member_id is None or ctx.profile is None:
-        return pricing.MemberState(tier=None, points_available=0, sv_principal=0, sv_bonus=0)
+        # a customer joining with this sale is priced as a member (the sale enrols them first)
+        return pricing.MemberState(tier=None, points_available=0, sv_principal=0, sv_bonus=0, member=ctx.joins)
     mine = (await accounts.member_accounts(uow, ctx.member_id, ctx.currency)).ids
     if standing:
         b, ctx.standing = await queries.balances_and_standing(
@@ -151,6 +158,8 @@ async def member_state(uow: UnitOfWork, ctx: SaleContext, *, standing: bool = Fa
         )
     else:
         b = await tenant_queries.balances(uow, mine, ctx.business_time)
+    limited = [p.code for p in ctx.programme.promotions if p.limit_per_member is not None and p.active]
+    uses = await queries.promotion_uses(uow, ctx.member_id, limited) if limited else {}
     today = ctx.business_date
     bday = ctx.profile.birthday
     tier = ctx.profile.tier_code or base_tier(ctx.programme)
@@ -161,6 +170,7 @@ async def member_state(uow: UnitOfWork, ctx: SaleContext, *, standing: bool = Fa
         sv_bonus=b.sv_bonus,
         birthday_today=bool(bday and (bday.month, bday.day) == (today.month, today.day)),
         paid=paid_perks(ctx.paid),
+        promotion_uses=uses,
     )
 
 
@@ -199,7 +209,16 @@ def quote_out(q: pricing.Quote, ctx: SaleContext, state: pricing.MemberState) ->
         paid_membership=state.paid.product if state.paid else None,
         membership_discount=q.membership_discount,
         membership_points=q.membership_points,
+        promotion_discount=q.promotion_discount,
+        applied_promotions=applied_out(q.applied_promotions),
     )
+
+
+def applied_out(applied: tuple[Applied, ...]) -> list[schemas.AppliedPromotionOut]:
+    return [
+        schemas.AppliedPromotionOut(a.code, a.name, str(a.kind), a.discount, list(a.lines), str(a.multiplier))
+        for a in applied
+    ]
 
 
 async def price(
@@ -224,7 +243,7 @@ async def price(
         lines,
         state,
         pricing.Intent(points=basket.points, stored_value=basket.stored_value, coupons=tuple(t for _, t in coupons)),
-        pricing.SaleContext(ctx.business_date, ctx.branch_code),
+        pricing.SaleContext(ctx.business_date, ctx.branch_code, ctx.local_time),
     )
     return q, state, coupons
 

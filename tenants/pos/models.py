@@ -23,6 +23,7 @@ class Sale(Base):
     business_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     currency: Mapped[str] = mapped_column(String(3))
     gross: Mapped[int] = mapped_column(BigInteger)
+    promotion_discount: Mapped[int] = mapped_column(BigInteger, default=0)
     member_discount: Mapped[int] = mapped_column(BigInteger, default=0)
     coupon_total: Mapped[int] = mapped_column(BigInteger, default=0)
     points_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -40,11 +41,13 @@ class Sale(Base):
     entries: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     coupons: Mapped[list[str]] = mapped_column(JSONB, default=list)
     promotions: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    #: each price promotion applied (decision 0043): code, name, kind, discount, lines [[line_no, amount]]
+    applied_promotions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     @property
     def net(self) -> int:
-        return self.gross - self.member_discount - self.coupon_total
+        return self.gross - self.promotion_discount - self.member_discount - self.coupon_total
 
 
 class SaleLine(Base):

@@ -147,8 +147,8 @@ def _standing_sql(first: int) -> str:
     """The member's spend and points earned in the tier window, counting refunds pro rata; parameters
     ``$first`` the member and ``$first+1`` the window's start."""
     return (
-        "SELECT coalesce(sum(qualifying_spend * (gross - member_discount - coupon_total - refunded) "
-        "/ nullif(gross - member_discount - coupon_total, 0)), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
+        "SELECT coalesce(sum(qualifying_spend * (gross - promotion_discount - member_discount - coupon_total - refunded) "
+        "/ nullif(gross - promotion_discount - member_discount - coupon_total, 0)), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
         f"FROM sales WHERE member_id = ${first} AND business_time > ${first + 1}"
     )
 
@@ -186,6 +186,18 @@ async def record_tier_change(
     )
 
 
+async def promotion_uses(uow: UnitOfWork, member_id: uuid.UUID, codes: list[str]) -> dict[str, int]:
+    """How many of the member's sales not wholly refunded got each of the promotions ``codes`` (those
+    with a per-member limit; read only when the programme has one, after the profile lock)."""
+    rows = await (await uow.driver()).fetch(
+        "SELECT p->>'code' AS code, count(*) AS n FROM sales s, jsonb_array_elements(s.applied_promotions) p "
+        "WHERE s.member_id = $1 AND s.status <> 'refunded' AND p->>'code' = ANY($2::text[]) GROUP BY 1",
+        member_id,
+        codes,
+    )
+    return {str(r["code"]): int(r["n"]) for r in rows}
+
+
 # --- the sale row ------------------------------------------------------------------------------------
 
 
@@ -193,7 +205,7 @@ async def record_tier_change(
 class SaleRow:
     """A new ``sales`` row and its ``sale_lines``, as one statement binds them: the fields in this order
     are the statement's parameters (``refunded`` starts at 0, ``status`` is ``completed``). ``entries``,
-    ``coupons`` and ``promotions`` are JSON text; the lines are four parallel arrays."""
+    ``coupons``, ``promotions`` and ``applied_promotions`` are JSON text; the lines are four parallel arrays."""
 
     tenant_id: uuid.UUID
     id: uuid.UUID
@@ -202,6 +214,7 @@ class SaleRow:
     business_time: datetime
     currency: str
     gross: int
+    promotion_discount: int
     member_discount: int
     coupon_total: int
     points_redeemed: int
@@ -217,6 +230,7 @@ class SaleRow:
     entries: str
     coupons: str
     promotions: str
+    applied_promotions: str
     skus: list[str]
     categories: list[str]
     qtys: list[int]
@@ -236,10 +250,12 @@ def _sale_ctes(first: int) -> str:
     values = ", ".join(p[n] for n in _SALE_FIELDS[: _SALE_FIELDS.index("payment_method")])
     return (
         "WITH s AS (INSERT INTO sales (tenant_id, id, member_id, branch_id, business_time, currency, gross, "
-        "member_discount, coupon_total, points_redeemed, points_cash, sv_principal, sv_bonus, due, qualifying_spend, "
-        "points_earned, refunded, payment_method, programme_version, status, offline, entries, coupons, promotions) "
+        "promotion_discount, member_discount, coupon_total, points_redeemed, points_cash, sv_principal, sv_bonus, due, qualifying_spend, "
+        "points_earned, refunded, payment_method, programme_version, status, offline, entries, coupons, promotions, "
+        "applied_promotions) "
         f"VALUES ({values}, 0, {p['payment_method']}, {p['programme_version']}, 'completed', {p['offline']}, "
-        f"{p['entries']}::jsonb, {p['coupons']}::jsonb, {p['promotions']}::jsonb)), "
+        f"{p['entries']}::jsonb, {p['coupons']}::jsonb, {p['promotions']}::jsonb, "
+        f"{p['applied_promotions']}::jsonb)), "
         "l AS (INSERT INTO sale_lines (tenant_id, sale_id, line_no, sku, category, qty, unit_price, refunded_qty) "
         f"SELECT {p['tenant_id']}, {p['id']}, k - 1, sku, category, qty, price, 0 "
         f"FROM unnest({p['skus']}::text[], {p['categories']}::text[], {p['qtys']}::int[], "
@@ -257,7 +273,7 @@ async def insert_guest_sale(uow: UnitOfWork, sale: SaleRow) -> None:
 
 
 def _member_sale_sql() -> str:
-    """$1 … $4: the balances' accounts and time (:func:`balances_sql`); $5 … $30: the :class:`SaleRow`;
+    """$1 … $4: the balances' accounts and time (:func:`balances_sql`); $5 … $32: the :class:`SaleRow`;
     then whether the tier changes, the tier, the response body (JSON) and the idempotency key."""
     first = 5
     p = {name: f"${first + i}" for i, name in enumerate(_SALE_FIELDS)}

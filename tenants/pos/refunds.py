@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import msgspec
@@ -61,15 +62,25 @@ async def visible_sale_branch(uow: UnitOfWork, sale_id: uuid.UUID, branches: fro
 async def _amount_of_lines(
     uow: UnitOfWork, s: Sale, body: schemas.RefundIn, remaining: int
 ) -> tuple[int, list[dict[str, int]]]:
-    """A refund by lines: the lines' share of what the member paid (discounts spread pro rata), and the
-    lines refunded; each line's refunded quantity moves (the rows are locked)."""
+    """A refund by lines: what the member paid for them, and the lines refunded; each line's refunded
+    quantity moves (the rows are locked).
+
+    A line's price after promotions is its total less what the sale's promotions took off it (each
+    applied promotion records that per line, decision 0043); the other discounts (tier, coupons) are
+    spread over the lines pro rata to those prices. The refunded units take their share of their line,
+    and the sum is rounded once (half-even)."""
     if body.amount is not None:
         raise ValidationFailed("give amount or lines, not both")
     sale_lines = {
         x.line_no: x
         for x in await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == s.id).with_for_update())
     }
-    gross_lines = 0
+    promo = [0] * (max(sale_lines, default=-1) + 1)
+    for applied in s.applied_promotions:
+        for line_no, off in applied.get("lines", []):
+            if 0 <= line_no < len(promo):
+                promo[line_no] += int(off)
+    paid_lines = Fraction(0)
     lines_out: list[dict[str, int]] = []
     for rl in body.lines:
         line = sale_lines.get(rl.line_no)
@@ -78,9 +89,11 @@ async def _amount_of_lines(
         if rl.qty > line.qty - line.refunded_qty:
             raise RefundTooLarge(f"line {rl.line_no} has {line.qty - line.refunded_qty} left to refund")
         line.refunded_qty += rl.qty
-        gross_lines += rl.qty * line.unit_price
+        paid_lines += Fraction(rl.qty * (line.qty * line.unit_price - promo[rl.line_no]), line.qty)
         lines_out.append({"line_no": rl.line_no, "qty": rl.qty})
-    amount = round_minor(Decimal(gross_lines) * Decimal(s.net) / Decimal(s.gross), RoundingMode.HALF_EVEN)
+    after_promotions = s.gross - s.promotion_discount
+    share = Fraction(s.net, after_promotions) if after_promotions else Fraction(0)
+    amount = round_minor(paid_lines * share, RoundingMode.HALF_EVEN)
     return min(amount, remaining), lines_out
 
 
@@ -307,6 +320,7 @@ async def get_sale(
             "business_time": s.business_time,
             "currency": s.currency,
             "gross": s.gross,
+            "promotion_discount": s.promotion_discount,
             "member_discount": s.member_discount,
             "coupon_total": s.coupon_total,
             "points_redeemed": s.points_redeemed,
@@ -319,6 +333,7 @@ async def get_sale(
             "status": s.status,
             "offline": s.offline,
             "coupons": s.coupons,
+            "applied_promotions": s.applied_promotions,
             "lines": [
                 {
                     "line_no": x.line_no,

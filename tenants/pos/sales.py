@@ -26,7 +26,7 @@ from lianka.tenants.domain import pricing, tiers
 from lianka.tenants.domain.rules import base_tier
 from lianka.tenants.models import Coupon
 from lianka.tenants.pos import queries, schemas
-from lianka.tenants.pos.context import SaleContext, load, price, profile, quote_out
+from lianka.tenants.pos.context import SaleContext, applied_out, load, price, profile, quote_out
 from lianka.tenants.services import accounts, rules, self_join
 from lianka.tenants.services import coupons as coupon_svc
 
@@ -70,7 +70,7 @@ async def _after_purchase(
     was recorded)."""
     assert ctx.member_id is not None and ctx.profile is not None and ctx.standing is not None
     prof = ctx.profile
-    net = q.gross - q.member_discount - q.coupons_total
+    net = q.net
     # the window as it will be once this sale is in: what the standing query would now return
     standing = tiers.Standing(
         spend=ctx.standing.spend + (q.qualifying_spend if net else 0),
@@ -212,6 +212,7 @@ def _sale_row(
         business_time=ctx.business_time,
         currency=ctx.currency,
         gross=q.gross,
+        promotion_discount=q.promotion_discount,
         member_discount=q.member_discount,
         coupon_total=q.coupons_total,
         points_redeemed=q.points_redeemed,
@@ -227,6 +228,7 @@ def _sale_row(
         entries=_json(entries),
         coupons=_json([c.code for c, _ in coupons]),
         promotions=_json(list(q.promotions)),
+        applied_promotions=_json(msgspec.to_builtins(applied_out(q.applied_promotions))),
         skus=[x.sku for x in lines],
         categories=[x.category for x in lines],
         qtys=[x.qty for x in lines],

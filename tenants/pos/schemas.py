@@ -46,6 +46,18 @@ class Balances(msgspec.Struct, frozen=True):
     sv_bonus: int
 
 
+class AppliedPromotionOut(msgspec.Struct, frozen=True):
+    """A price promotion applied to a sale (decision 0043): what it took off in all and off each line
+    (``[line_no, amount]``, line numbers counted from 0 in the basket's order)."""
+
+    code: str
+    name: str
+    kind: str
+    discount: int
+    lines: list[tuple[int, int]] = []
+    multiplier: str = "1"
+
+
 class QuoteOut(msgspec.Struct, frozen=True):
     gross: int
     member_discount: int
@@ -69,6 +81,9 @@ class QuoteOut(msgspec.Struct, frozen=True):
     paid_membership: str | None = None
     membership_discount: int = 0
     membership_points: int = 0
+    #: the price promotions applied and their sum (taken off before the member discount)
+    promotion_discount: int = 0
+    applied_promotions: list[AppliedPromotionOut] = []
 
 
 class SaleOut(msgspec.Struct, frozen=True):

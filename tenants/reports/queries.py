@@ -80,8 +80,8 @@ s AS (
   SELECT (business_time AT TIME ZONE :tz)::date AS day, branch_id,
          count(*) FILTER (WHERE member_id IS NOT NULL) AS sales_count_member,
          count(*) FILTER (WHERE member_id IS NULL) AS sales_count_nonmember,
-         COALESCE(sum(gross - member_discount - coupon_total) FILTER (WHERE member_id IS NOT NULL), 0) AS sales_member,
-         COALESCE(sum(gross - member_discount - coupon_total) FILTER (WHERE member_id IS NULL), 0) AS sales_nonmember,
+         COALESCE(sum(gross - promotion_discount - member_discount - coupon_total) FILTER (WHERE member_id IS NOT NULL), 0) AS sales_member,
+         COALESCE(sum(gross - promotion_discount - member_discount - coupon_total) FILTER (WHERE member_id IS NULL), 0) AS sales_nonmember,
          count(DISTINCT member_id) AS buying_members,
          sum(sv_principal) AS sv_p, sum(sv_bonus) AS sv_b
     FROM sales

@@ -112,6 +112,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "join": ("join",),
     "stored-value": ("stored_value",),
     "refunds": ("refunds",),
+    "promotions": ("promotions",),
 }
 
 

@@ -216,6 +216,26 @@ SECTION_CASES: dict[str, tuple[Any, dict[str, Any], list[Any]]] = {
         {"refunds": {"clawback": False, "reissue_coupons": False, "anywhere": True}},
         [{"anywhere": "yes"}, {"refund_all": True}, [], None],
     ),
+    "promotions": (
+        [{"code": "mj", "name": "满100减10", "kind": "spend_save", "steps": [{"spend": 10_000, "off": 1_000}]}],
+        {"promotions": [{"code": "mj", "steps": [{"spend": 10_000, "off": 1_000}]}]},
+        [
+            [{"code": "x", "name": "x", "kind": "percent_off", "percent_off": 101}],
+            [{"code": "x", "name": "x", "kind": "member_day", "weekdays": [2], "multiplier": "NaN"}],
+            [{"code": "x", "name": "x", "kind": "spend_save", "steps": [{"spend": -1, "off": 1}]}],
+            [{"code": "x", "name": "x", "kind": "member_day", "weekdays": [2], "percent_off": 5, "min_tier": "vip"}],
+            [
+                {
+                    "code": "x",
+                    "name": "x",
+                    "kind": "percent_off",
+                    "percent_off": 5,
+                    "starts": "2026-02-01",
+                    "ends": "2026-01-01",
+                }
+            ],
+        ],
+    ),
 }
 
 

@@ -118,7 +118,7 @@ def error_text(html: str, name: str) -> str:
 
 # --- the programme editor ----------------------------------------------------------------------------
 
-SECTIONS = ("tiers", "points", "rules", "join", "stored-value", "refunds")
+SECTIONS = ("tiers", "points", "rules", "join", "stored-value", "refunds", "promotions")
 
 
 async def test_every_programme_page_renders_and_only_writers_get_forms_that_post(

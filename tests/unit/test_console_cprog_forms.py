@@ -4,7 +4,7 @@ path finds the input it came from."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import msgspec
@@ -97,6 +97,34 @@ RICH = msgspec.structs.replace(
         expiry=doc.ExpiryPolicy(kind=doc.ExpiryKind.END_OF_YEAR),
     ),
     refunds=doc.RefundPolicy(clawback=False, anywhere=True),
+    promotions=[
+        doc.Promotion(
+            code="mj",
+            name="满100减10",
+            kind=doc.PromotionKind.SPEND_SAVE,
+            steps=[doc.SpendStep(10000, 1000), doc.SpendStep(20050, 3000)],
+            members_only=True,
+            min_tier="gold",
+            branches=["hq"],
+            starts=date(2026, 1, 1),
+            ends=date(2026, 12, 31),
+            from_time=time(9, 30),
+            until_time=time(21, 0),
+            stackable=False,
+            limit_per_member=3,
+        ),
+        doc.Promotion(
+            code="wed",
+            name="会员日",
+            kind=doc.PromotionKind.MEMBER_DAY,
+            percent_off=5,
+            multiplier=Decimal("2"),
+            weekdays=[2],
+            skus=["a", "b"],
+            categories=["tea"],
+            active=False,
+        ),
+    ],
 )
 
 
@@ -124,6 +152,7 @@ def test_the_forms_carry_every_field_of_the_document() -> None:
     assert specs["stored-value"] | {"plans"} == _fields(doc.StoredValueConfig)
     assert rows["plans"] == _fields(doc.StoredValuePlan)
     assert specs["refunds"] == _fields(doc.RefundPolicy)
+    assert rows["promotions"] == _fields(doc.Promotion)
 
 
 def test_removed_and_blank_rows_are_left_out_and_errors_find_their_row() -> None:

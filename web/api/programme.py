@@ -90,7 +90,7 @@ class ProgrammeController(Controller):
     @put(
         "/{section:str}",
         guards=[requires(Permission.PROGRAMME_WRITE)],
-        summary="Publish a new version with one section replaced: points, tiers, rules, join, stored-value, refunds",
+        summary="Publish a new version with one section replaced: points, tiers, rules, join, stored-value, refunds, promotions",
     )
     async def replace_section(
         self,

@@ -35,7 +35,7 @@ class Spec:
     """One input: its name inside its group (``expiry-months``, ``threshold``) and how it reads."""
 
     name: str
-    kind: str  # text int opt_int yuan rate flag date list multi weekdays streak threshold
+    kind: str  # text int opt_int yuan rate flag date list multi weekdays streak threshold steps clock
 
 
 def _specs(*pairs: str) -> tuple[Spec, ...]:
@@ -141,6 +141,45 @@ SECTIONS: dict[str, Section] = {
             {"plans": {"active": "on"}},
         ),
         Section("refunds", "refunds", _specs("clawback:flag", "reissue_coupons:flag", "anywhere:flag")),
+        Section(
+            "promotions",
+            None,
+            (),
+            {
+                "promotions": _specs(
+                    "code:text",
+                    "name:text",
+                    "kind:text",
+                    "percent_off:int",
+                    "steps:steps",
+                    "buy:int",
+                    "multiplier:rate",
+                    "skus:list",
+                    "categories:list",
+                    "members_only:flag",
+                    "min_tier:text",
+                    "weekdays:weekdays",
+                    "branches:list",
+                    "starts:date",
+                    "ends:date",
+                    "from_time:clock",
+                    "until_time:clock",
+                    "stackable:flag",
+                    "active:flag",
+                    "limit_per_member:opt_int",
+                )
+            },
+            {
+                "promotions": {
+                    "kind": "spend_save",
+                    "percent_off": "0",
+                    "buy": "1",
+                    "multiplier": "1",
+                    "stackable": "on",
+                    "active": "on",
+                }
+            },
+        ),
     )
 }
 
@@ -148,6 +187,10 @@ _MULTI = frozenset({"multi", "weekdays"})
 _LIST_PATH = re.compile(r"^(?P<list>[a-z_]+)\[(?P<index>\d+)\](?:\.(?P<rest>[a-z_]+))?")
 _SPLIT = re.compile(r"[,，、;；\n]+")
 _STREAK_ITEM = re.compile(r"^(\d{1,3})\s*[:：]\s*(\d{1,9})$")
+_STEP_ITEM = re.compile(r"^([^:：]{1,20})\s*[:：]\s*([^:：]{1,20})$")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::00)?$")
+#: the sections whose value is their one list (a bare list, as the API takes it)
+_LIST_SECTIONS = {"rules": "rules", "promotions": "promotions"}
 
 
 @dataclass
@@ -198,7 +241,7 @@ def _part(doc: dict[str, Any], section: Section) -> dict[str, Any]:
     if section.root:
         part: dict[str, Any] = doc[section.root]
         return part
-    return {k: doc[k] for k in ("tiers", "tier_policy", "rules") if k in doc}
+    return {k: doc[k] for k in ("tiers", "tier_policy", "rules", "promotions") if k in doc}
 
 
 def _shown(spec: Spec, value: Any, currency: str, item: dict[str, Any]) -> str | list[str]:
@@ -218,6 +261,12 @@ def _shown(spec: Spec, value: Any, currency: str, item: dict[str, Any]) -> str |
             return [str(v) for v in value]
         case "streak":
             return ", ".join(f"{k}:{n}" for k, n in value.items())
+        case "steps":
+            return ", ".join(
+                f"{fv.major_units(int(s['spend']), currency)}:{fv.major_units(int(s['off']), currency)}" for s in value
+            )
+        case "clock":
+            return str(value)[:5]
         case _:
             return str(value)
 
@@ -317,6 +366,15 @@ def _read(form: SectionForm, name: str, spec: Spec, currency: str, item: dict[st
             return sorted({int(d) for d in days})
         case "streak":
             return _streak(text, name)
+        case "steps":
+            return _steps(text, name, currency)
+        case "clock":
+            if not text:
+                return None
+            clock = _CLOCK.match(text)
+            if clock is None:
+                raise ValidationFailed(f"{name}: a time such as 14:00", field=name, reason="format")
+            return f"{int(clock.group(1)):02d}:{clock.group(2)}:00"
         case _:
             return text
 
@@ -331,6 +389,22 @@ def _streak(text: str, name: str) -> dict[str, int]:
         if found is None:
             raise ValidationFailed(f"{name}: day:points pairs", field=name, reason="format")
         out[str(int(found.group(1)))] = int(found.group(2))
+    return out
+
+
+def _steps(text: str, name: str, currency: str) -> list[dict[str, int]]:
+    """``100:10, 200:30`` (满 yuan : 减 yuan) as the document's ``[{"spend": 10000, "off": 1000}, …]``."""
+    out: list[dict[str, int]] = []
+    for part in (p.strip() for p in _SPLIT.split(text)):
+        if not part:
+            continue
+        found = _STEP_ITEM.match(part)
+        if found is None:
+            raise ValidationFailed(f"{name}: spend:saving pairs", field=name, reason="format")
+        spend = fv.minor_units(found.group(1).strip(), name, currency)
+        off = fv.minor_units(found.group(2).strip(), name, currency)
+        assert spend is not None and off is not None
+        out.append({"spend": spend, "off": off})
     return out
 
 
@@ -372,4 +446,4 @@ def to_value(form: SectionForm, currency: str) -> Any:
             items.append(item)
             form.order[lst].append(i)
         value[lst] = items
-    return value["rules"] if section.key == "rules" else value
+    return value[_LIST_SECTIONS[section.key]] if section.key in _LIST_SECTIONS else value

@@ -27,6 +27,7 @@ SECTION_TITLES: dict[str, str] = {
     "join": N_("Joining"),
     "stored-value": N_("Stored value"),
     "refunds": N_("Refunds"),
+    "promotions": N_("Promotions"),
 }
 
 #: a group of the document -> its title in a diff
@@ -39,6 +40,7 @@ GROUP_TITLES: dict[str, str] = {
     "stored_value": N_("Stored value"),
     "plans": N_("Stored-value plan"),
     "refunds": N_("Refunds"),
+    "promotions": N_("Promotion"),
 }
 
 LABELS: dict[tuple[str, str], str] = {
@@ -97,6 +99,26 @@ LABELS: dict[tuple[str, str], str] = {
     ("refunds", "clawback"): N_("Refunds take back the points earned"),
     ("refunds", "reissue_coupons"): N_("A full refund gives the coupons back"),
     ("refunds", "anywhere"): N_("Any branch may refund any branch's sale"),
+    ("promotions", "code"): N_("Code"),
+    ("promotions", "name"): N_("Name"),
+    ("promotions", "kind"): N_("Kind"),
+    ("promotions", "percent_off"): N_("Percent off"),
+    ("promotions", "steps"): N_("Spend and save (yuan)"),
+    ("promotions", "buy"): N_("Buy N (one more free)"),
+    ("promotions", "multiplier"): N_("Points multiplier"),
+    ("promotions", "skus"): N_("Item codes"),
+    ("promotions", "categories"): N_("Categories"),
+    ("promotions", "members_only"): N_("Members only"),
+    ("promotions", "min_tier"): N_("From tier"),
+    ("promotions", "weekdays"): N_("Days of the week"),
+    ("promotions", "branches"): N_("Branches (codes)"),
+    ("promotions", "starts"): N_("Starts"),
+    ("promotions", "ends"): N_("Ends"),
+    ("promotions", "from_time"): N_("Daily from"),
+    ("promotions", "until_time"): N_("Daily until"),
+    ("promotions", "stackable"): N_("Combines with other promotions"),
+    ("promotions", "active"): NP_("promotion", "Active"),
+    ("promotions", "limit_per_member"): N_("Times per member"),
 }
 
 CHOICES: dict[tuple[str, str], dict[str, str]] = {
@@ -133,6 +155,21 @@ CHOICES: dict[tuple[str, str], dict[str, str]] = {
         "tier_upgrade": NP_("earning rule", "Tier upgrade"),
     },
     ("rules", "weekdays"): {
+        "0": N_("Mon"),
+        "1": N_("Tue"),
+        "2": N_("Wed"),
+        "3": N_("Thu"),
+        "4": N_("Fri"),
+        "5": N_("Sat"),
+        "6": N_("Sun"),
+    },
+    ("promotions", "kind"): {
+        "spend_save": N_("Spend and save (满减)"),
+        "percent_off": N_("Percent off items"),
+        "buy_n_get_one": N_("Buy N get one free"),
+        "member_day": N_("Member day"),
+    },
+    ("promotions", "weekdays"): {
         "0": N_("Mon"),
         "1": N_("Tue"),
         "2": N_("Wed"),
@@ -189,6 +226,20 @@ ERROR_TEXTS: dict[str, str] = {
     "pay": N_("Enter an amount above zero."),
     "get": N_("Enter an amount above zero."),
     "effective_at": N_("Choose a time from now on (in your time zone)."),
+    "percent_off": N_("Enter a percentage from 0 to 100."),
+    "percent_off:range": N_("Enter a percentage from 1 to 100."),
+    "percent_off:required": N_("A member day takes a percentage off or multiplies points."),
+    "steps": N_("Write spend:saving pairs in yuan, such as 100:10, 200:30."),
+    "steps:required": N_("A spend-and-save promotion needs at least one spend:saving pair."),
+    "steps:order": N_("A saving cannot be more than its spend."),
+    "steps:duplicate": N_("Two pairs have the same spend."),
+    "buy": N_("Enter a number from 1 to 100."),
+    "weekdays:required": N_("Choose the member day's days of the week."),
+    "min_tier:unknown": N_("Choose a tier of this programme."),
+    "from_time": N_("Enter a time such as 14:00."),
+    "until_time": N_("Enter a time such as 14:00."),
+    "until_time:dates": N_("The daily window ends before it starts."),
+    "limit_per_member": N_("Enter 1 to 10000, or leave empty for no limit."),
     "sample-amount": N_("Enter the basket's amount in yuan, above zero."),
     "validation-failed": N_("Check the values you entered."),
     "conflict": N_("The programme was changed meanwhile. Reload the page and try again."),
@@ -219,6 +270,13 @@ def _value(change: Change, value: object, lang: Language, currency: str) -> str:
         return "—"
     unit = change.unit
     group, path = change.section, change.field
+    if (group, path) == ("promotions", "steps") and isinstance(value, list):
+        return ", ".join(
+            lang.gettext("spend {spend} save {off}").format(
+                spend=i18n.money(s.spend, currency), off=i18n.money(s.off, currency)
+            )
+            for s in value
+        )
     if (group, path) in CHOICES:
         if isinstance(value, list):
             return ", ".join(choice(group, path, v, lang) for v in value)

@@ -44,13 +44,14 @@ def _row(tenant: uuid.UUID, branch: uuid.UUID, member: uuid.UUID | None) -> pos_
         business_time=AT,
         currency="CNY",
         gross=10_007,
+        promotion_discount=7,
         member_discount=11,
         coupon_total=13,
         points_redeemed=17,
         points_cash=19,
         sv_principal=23,
         sv_bonus=29,
-        due=9_912,
+        due=9_905,
         qualifying_spend=37,
         points_earned=41,
         payment_method="alipay",
@@ -59,6 +60,7 @@ def _row(tenant: uuid.UUID, branch: uuid.UUID, member: uuid.UUID | None) -> pos_
         entries='{"earn": "e-1"}',
         coupons='["C-1"]',
         promotions='["tue"]',
+        applied_promotions='[{"code": "mj", "discount": 7, "lines": [[0, 7]]}]',
         skus=["tea", "cake"],
         categories=["drinks", ""],
         qtys=[3, 1],
@@ -78,7 +80,7 @@ async def test_a_sale_row_lands_field_for_field(db: Database, tenant_factory) ->
             await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == row.id).order_by(SaleLine.line_no))
         ).all()
     assert s is not None
-    json_fields = {"entries", "coupons", "promotions"}
+    json_fields = {"entries", "coupons", "promotions", "applied_promotions"}
     line_fields = {"skus", "categories", "qtys", "unit_prices"}
     for f in fields(row):
         if f.name in json_fields:

@@ -14,7 +14,10 @@ from lianka.tenants.domain.programme import (
     ExpiryPolicy,
     Programme,
     ProgrammeError,
+    Promotion,
+    PromotionKind,
     RuleKind,
+    SpendStep,
     StoredValueConfig,
     StoredValuePlan,
     Tier,
@@ -116,9 +119,10 @@ def test_every_section_is_compared() -> None:
         refunds=msgspec.structs.replace(Programme().refunds, anywhere=True),
         rules=[EarningRule(code="r", kind=RuleKind.SIGNUP, points=10)],
         tiers=[A],
+        promotions=[Promotion(code="p", name="满减", kind=PromotionKind.SPEND_SAVE, steps=[SpendStep(100, 10)])],
     )
     sections = {c.section for c in diff(Programme(), changed)}
-    assert sections == {"points", "tier_policy", "join", "stored_value", "refunds", "rules", "tiers"}
+    assert sections == {"points", "tier_policy", "join", "stored_value", "refunds", "rules", "tiers", "promotions"}
     assert set(Programme.__struct_fields__) == {
         "points",
         "tiers",
@@ -127,4 +131,5 @@ def test_every_section_is_compared() -> None:
         "join",
         "stored_value",
         "refunds",
+        "promotions",
     }
