@@ -94,6 +94,11 @@ EXCEPTIONS: dict[str, tuple[str, str]] = {
         "provider message id",
         "primary key (tenant_id, id) with the tenant resolved from campaign_messages before the insert",
     ),
+    "sms_replies": (
+        "primary key (id); tenant_id nullable: a reply arrives by phone and provider before the merchant is "
+        "known (one row per merchant it reaches, none when unmatched)",
+        "primary key (tenant_id, id) with unmatched replies under a nil tenant, like delivery_receipts",
+    ),
     "payout_accounts": (
         "unique (stripe_account_id): Connect webhooks find the payee by account",
         "stays local with the payouts (low volume), or unique (tenant_id, stripe_account_id)",

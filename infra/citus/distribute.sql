@@ -32,10 +32,14 @@ SELECT citus_add_local_table_to_metadata('payouts');
 SELECT citus_add_local_table_to_metadata('payout_attempts');
 SELECT citus_add_local_table_to_metadata('processed_messages');
 SELECT citus_add_local_table_to_metadata('signing_keys');
+SELECT citus_add_local_table_to_metadata('sms_replies');
 
 -- distributed by tenant_id, co-located with branches (referenced tables first)
 SELECT create_distributed_table('branches', 'tenant_id', colocate_with => 'default');
 SELECT create_distributed_table('account_mappings', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('alliance_report_daily', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('alliance_report_flows', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('alliance_report_marks', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('api_clients', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('segments', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('audience_snapshots', 'tenant_id', colocate_with => 'branches');
@@ -94,6 +98,10 @@ SELECT create_distributed_table('settlement_statements', 'tenant_id', colocate_w
 SELECT create_distributed_table('staff_memberships', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('tier_changes', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('top_ups', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('wechat_grants', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('wechat_openids', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('xmkt_offers', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('xmkt_vouchers', 'tenant_id', colocate_with => 'branches');
 COMMIT;
 
 -- the tenant reaches the workers with each transaction's SET LOCAL (row-level security there too)
