@@ -8,7 +8,9 @@ SQL as the owner, shaped like the application's own entries:
 - stored-value top-ups (a ``top_ups`` row and its ``stored_value_top_up`` entry: member
   ``sv_principal`` +, merchant ``sv_float`` −) at a branch;
 - ``expiry`` entries (member ``points`` −, merchant ``points_breakage`` +) that belong to no branch;
-- every member account's balance row, so "what members hold" reads real balances.
+- every member's profile with a tier (the tier distribution counts them);
+- every member account's balance row: the dashboard reads what members hold from the rollups
+  (decision 0047), and the bench checks it equal to these balances.
 
 Two postings per entry. The ledger's per-row commit-time triggers (balanced entries, known accounts)
 are switched off while loading — the rows are balanced by construction — and on again afterwards.
@@ -41,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bench.common import bench_database, console
 from lianka.platform.db import Database, asyncpg_params
@@ -103,6 +105,12 @@ _GENERATE: list[tuple[str, str]] = [
         """INSERT INTO memberships (tenant_id, member_id, branch_id, joined_at)
            SELECT $1, id, ($2::uuid[])[1 + (n % 40)], $3::timestamptz - ((n % 700) || ' days')::interval
            FROM bench_m WHERE $4::bigint > 0""",
+    ),
+    (
+        "member profiles",
+        """INSERT INTO member_profiles (tenant_id, member_id, tier_code)
+           SELECT $1, id, (ARRAY['silver', 'gold', 'platinum', NULL])[1 + (n % 4)]
+           FROM bench_m WHERE $2::uuid[] IS NOT NULL AND $3::timestamptz IS NOT NULL AND $4::bigint > 0""",
     ),
     (
         "member accounts",
@@ -237,6 +245,49 @@ SELECT day, branch_id, sum(sm) AS sales_member, sum(sn) AS sales_nonmember, sum(
 """)
 
 
+#: what members hold straight from their balance rows (what the dashboard read before decision 0047)
+BALANCES = text("""
+SELECT a.kind, COALESCE(sum(b.balance), 0) AS amount
+  FROM ledger_accounts a JOIN ledger_balances b ON b.tenant_id = a.tenant_id AND b.account_id = a.id
+ WHERE a.owner_kind = 'member' AND a.kind IN ('points', 'sv_principal', 'sv_bonus')
+   AND (a.kind = 'points' OR a.unit = 'CNY')
+ GROUP BY a.kind
+""")
+
+
+async def profile(db: Database, tenant: uuid.UUID, ask: dash.Request) -> None:
+    """Each statement one dashboard view runs, with its time, then EXPLAIN ANALYZE of the slowest."""
+    seen: list[tuple[str, Any, float]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        conn.info.setdefault("bench_t0", []).append(time.perf_counter())
+
+    def after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        seen.append((statement, parameters, time.perf_counter() - conn.info["bench_t0"].pop()))
+
+    sync = db.engine.sync_engine
+    event.listen(sync, "before_cursor_execute", before)
+    event.listen(sync, "after_cursor_execute", after)
+    try:
+        await dash.dashboard(db, tenant, None, ask, now=NOW)
+    finally:
+        event.remove(sync, "before_cursor_execute", before)
+        event.remove(sync, "after_cursor_execute", after)
+    table = Table(title="one dashboard view, statement by statement")
+    table.add_column("ms", justify="right")
+    table.add_column("statement")
+    for statement, _, took in seen:
+        table.add_row(f"{took * 1000:.1f}", " ".join(statement.split())[:110])
+    console.print(table)
+    slowest = sorted((x for x in seen if x[0].lstrip().upper().startswith(("SELECT", "WITH"))), key=lambda x: -x[2])
+    async with db.uow(tenant) as uow:
+        conn = await uow.session.connection()
+        for statement, parameters, took in slowest[:3]:
+            plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            console.print(f"[bold]{took * 1000:.1f} ms[/bold] " + " ".join(statement.split())[:110])
+            console.print("\n".join(r[0] for r in plan), markup=False, highlight=False)
+
+
 async def _run_steps(conn: asyncpg.Connection, steps: list[tuple[str, str]], *args: Any) -> None:
     for name, sql in steps:
         t = time.perf_counter()
@@ -260,14 +311,14 @@ async def generate(url: str, n: int) -> uuid.UUID:
             )
             for i in range(BRANCHES)
         ]
-        await _run_steps(conn, _GENERATE[:5], tenant, branches, START, c["members"])
-        await _run_steps(conn, _GENERATE[5:6], tenant, branches, START, 0)  # merchant accounts
-        await _run_steps(conn, _GENERATE[6:], tenant, branches, START, c["sales"])
+        await _run_steps(conn, _GENERATE[:6], tenant, branches, START, c["members"])
+        await _run_steps(conn, _GENERATE[6:7], tenant, branches, START, 0)  # merchant accounts
+        await _run_steps(conn, _GENERATE[7:], tenant, branches, START, c["sales"])
         await _run_steps(conn, _STAGE[:1], tenant, branches, START, 0)
         for (name, sql), count in zip(_STAGE[1:], (c["redeem"], c["topup"], c["expiry"]), strict=True):
             await _run_steps(conn, [(name, sql)], tenant, branches, START, count)
         await _run_steps(conn, _LOAD, tenant)
-        await conn.execute("ANALYZE")
+        await conn.execute("VACUUM ANALYZE")  # as autovacuum would have by then: index-only scans work
         entries = await conn.fetchval("SELECT count(*) FROM ledger_entries WHERE tenant_id = $1", tenant)
         members = await conn.fetchval("SELECT count(*) FROM memberships WHERE tenant_id = $1", tenant)
         console.print(f"  data: {entries:,} journal entries, {members:,} members, {BRANCHES} branches")
@@ -297,7 +348,8 @@ async def _timed(fn: Callable[[], Awaitable[object]], repeats: int = REPEATS) ->
 async def main_async(url: str, db: Database, n: int) -> None:
     t0 = time.perf_counter()
     tenant = await generate(url, n)
-    console.print(f"  generated in {time.perf_counter() - t0:.1f} s")
+    generated_s = time.perf_counter() - t0
+    console.print(f"  generated in {generated_s:.1f} s")
 
     t = time.perf_counter()
     built = await rollups.rebuild(db, tenant)
@@ -316,6 +368,15 @@ async def main_async(url: str, db: Database, n: int) -> None:
         async with db.uow(tenant) as uow:
             params = {"tz": TZ, "lo": lo, "hi": hi, "nil": uuid.UUID(int=0)}
             return list(await uow.session.execute(RAW, params))
+
+    await profile(db, tenant, ask)
+    async with db.uow(tenant) as uow:
+        balances = {r.kind: int(r.amount) for r in await uow.session.execute(BALANCES)}
+    held_agree = board.held is not None and (
+        board.held.points == balances.get("points", 0)
+        and board.held.sv_principal == balances.get("sv_principal", 0)
+        and board.held.sv_bonus == balances.get("sv_bonus", 0)
+    )
 
     hq_t = await _timed(hq)
     raw_t = await _timed(lambda: raw(lo, hi))
@@ -359,7 +420,8 @@ async def main_async(url: str, db: Database, n: int) -> None:
     console.print(table)
     console.print(
         f"  headline: dashboard = {hq_ms / raw_ms:.3f}× the raw aggregate ({hq_ms:.0f} ms); "
-        f"rebuild = {rb_s / ry_s:.2f}× the raw aggregate; figures agree: {agree}"
+        f"rebuild = {rb_s / ry_s:.2f}× the raw aggregate; figures agree: {agree}; "
+        f"held (rollups) = balance rows: {held_agree}; data generated in {generated_s:.0f} s"
     )
     await db.dispose()
 

@@ -38,6 +38,9 @@ FIGURES = (
     "coupons_issued",
     "coupons_redeemed",
 )
+#: per day and branch, the net of every posting on members' stored-value accounts (principal, bonus)
+#: in the merchant's currency: summed over all days, the float members hold (decision 0047)
+CHANGES = ("sv_principal_change", "sv_bonus_change")
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext('report_rollup'), hashtext(CAST(CAST(:t AS uuid) AS text)))")
 _MARK = text("SELECT mark FROM report_marks WHERE tenant_id = :t")
@@ -110,22 +113,27 @@ m AS (
    GROUP BY 1, 2),
 pm AS (
   SELECT (e.business_time AT TIME ZONE :tz)::date AS day,
-         COALESCE(CAST(NULLIF(e.refs->>'branch', '') AS uuid), sa.branch_id, CAST(:nil AS uuid)) AS branch_id,
-         e.kind, (e.reverses_id IS NOT NULL OR e.kind = 'points_clawed_back') AS undo, p.amount
+         COALESCE(CAST(NULLIF(e.refs->>'branch', '') AS uuid),
+                  (SELECT sa.branch_id FROM sales sa
+                    WHERE sa.tenant_id = e.tenant_id AND sa.id = CAST(NULLIF(e.refs->>'sale', '') AS uuid)),
+                  CAST(:nil AS uuid)) AS branch_id,
+         e.kind, (e.reverses_id IS NOT NULL OR e.kind = 'points_clawed_back') AS undo, a.kind AS account, p.amount
     FROM ledger_entries e
     JOIN ledger_postings p ON p.tenant_id = e.tenant_id AND p.entry_id = e.id
-    JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
-                          AND a.owner_kind = 'member' AND a.kind = 'points'
-    LEFT JOIN sales sa ON sa.tenant_id = e.tenant_id AND sa.id = CAST(NULLIF(e.refs->>'sale', '') AS uuid)
+    JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id AND a.owner_kind = 'member'
+                          AND (a.kind = 'points' OR (a.kind IN ('sv_principal', 'sv_bonus') AND a.unit = :currency))
    WHERE e.tenant_id = :t AND e.business_time >= :lo AND e.business_time < :hi
      AND (e.business_time AT TIME ZONE :tz)::date = ANY(:days)),
 pts AS (
   SELECT day, branch_id,
-         COALESCE(sum(amount) FILTER (WHERE amount > 0 AND NOT undo), 0)
-           + COALESCE(sum(amount) FILTER (WHERE amount < 0 AND undo), 0) AS issued,
-         COALESCE(-sum(amount) FILTER (WHERE amount < 0 AND NOT undo AND kind <> 'expiry'), 0)
-           - COALESCE(sum(amount) FILTER (WHERE amount > 0 AND undo), 0) AS redeemed,
-         COALESCE(-sum(amount) FILTER (WHERE amount < 0 AND NOT undo AND kind = 'expiry'), 0) AS expired
+         COALESCE(sum(amount) FILTER (WHERE account = 'points' AND amount > 0 AND NOT undo), 0)
+           + COALESCE(sum(amount) FILTER (WHERE account = 'points' AND amount < 0 AND undo), 0) AS issued,
+         COALESCE(-sum(amount) FILTER (WHERE account = 'points' AND amount < 0 AND NOT undo AND kind <> 'expiry'), 0)
+           - COALESCE(sum(amount) FILTER (WHERE account = 'points' AND amount > 0 AND undo), 0) AS redeemed,
+         COALESCE(-sum(amount) FILTER (WHERE account = 'points' AND amount < 0 AND NOT undo AND kind = 'expiry'), 0)
+           AS expired,
+         COALESCE(sum(amount) FILTER (WHERE account = 'sv_principal'), 0) AS svp,
+         COALESCE(sum(amount) FILTER (WHERE account = 'sv_bonus'), 0) AS svb
     FROM pm GROUP BY 1, 2),
 ci AS (
   SELECT (issued_at AT TIME ZONE :tz)::date AS day, CAST(:nil AS uuid) AS branch_id, count(*) AS n
@@ -141,21 +149,21 @@ cr AS (
 u AS (
   SELECT day, branch_id, sales_count_member, sales_count_nonmember, sales_member, sales_nonmember,
          0 AS refunds, buying_members, 0 AS new_members, 0 AS pi, 0 AS pr, 0 AS pe, 0 AS tp, 0 AS tb,
-         sv_p AS cp, sv_b AS cb, 0 AS ci, 0 AS cr FROM s
+         sv_p AS cp, sv_b AS cb, 0 AS ci, 0 AS cr, 0 AS svp, 0 AS svb FROM s
   UNION ALL SELECT day, branch_id, 0, 0, -member_amount, -nonmember_amount, member_amount + nonmember_amount,
-         0, 0, 0, 0, 0, 0, 0, -sv_p, -sv_b, 0, 0 FROM r
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, p, b, 0, 0, 0, 0 FROM tu
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM m
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, issued, redeemed, expired, 0, 0, 0, 0, 0, 0 FROM pts
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, 0 FROM ci
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n FROM cr)
+         0, 0, 0, 0, 0, 0, 0, -sv_p, -sv_b, 0, 0, 0, 0 FROM r
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, p, b, 0, 0, 0, 0, 0, 0 FROM tu
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM m
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, issued, redeemed, expired, 0, 0, 0, 0, 0, 0, svp, svb FROM pts
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, 0, 0, 0 FROM ci
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, 0, 0 FROM cr)
 INSERT INTO report_daily (tenant_id, day, branch_id, currency, sales_count_member, sales_count_nonmember,
                           sales_member, sales_nonmember, refunds, buying_members, new_members, points_issued,
                           points_redeemed, points_expired, topup_principal, topup_bonus, sv_consumed_principal,
-                          sv_consumed_bonus, coupons_issued, coupons_redeemed)
+                          sv_consumed_bonus, coupons_issued, coupons_redeemed, sv_principal_change, sv_bonus_change)
 SELECT CAST(:t AS uuid), day, branch_id, CAST(:currency AS text), sum(sales_count_member), sum(sales_count_nonmember), sum(sales_member),
        sum(sales_nonmember), sum(refunds), sum(buying_members), sum(new_members), sum(pi), sum(pr), sum(pe),
-       sum(tp), sum(tb), sum(cp), sum(cb), sum(ci), sum(cr)
+       sum(tp), sum(tb), sum(cp), sum(cb), sum(ci), sum(cr), sum(svp), sum(svb)
   FROM u GROUP BY day, branch_id
 """)
 
