@@ -43,20 +43,25 @@ SELECT cur, CASE WHEN GROUPING(day) = 0 THEN 'd' WHEN GROUPING(branch_id) = 0 TH
  GROUP BY GROUPING SETS ((cur), (cur, day), (cur, branch_id))
 HAVING cur OR GROUPING(day) + GROUPING(branch_id) = 2
 """)
-#: members who bought in the period [:lo, :hi) and in the previous one [:plo, :phi) — one range scan
-#: of the covering index ``ix_sales_business_time`` for both: per period how many bought and how many
-#: of them more than once (``branch_id`` NULL), and per branch how many bought in the period
+#: members who bought in the period [:lo, :hi) and in the previous one [:plo, :phi) — two range scans
+#: of the covering index ``ix_sales_business_time`` (index-only), one grouping: per period how many
+#: bought and how many of them more than once (``branch_id`` NULL), per branch how many bought in the
+#: period
 _BUYERS = text(f"""
-WITH m AS (
-  SELECT business_time >= :lo AS cur, member_id, branch_id, count(*) AS n FROM sales
-   WHERE member_id IS NOT NULL AND {_BRANCHES}
-     AND ((business_time >= :lo AND business_time < :hi) OR (business_time >= :plo AND business_time < :phi))
-   GROUP BY 1, 2, 3)
+WITH s AS (
+  SELECT true AS cur, member_id, branch_id FROM sales
+   WHERE member_id IS NOT NULL AND business_time >= :lo AND business_time < :hi AND {_BRANCHES}
+  UNION ALL
+  SELECT false, member_id, branch_id FROM sales
+   WHERE member_id IS NOT NULL AND business_time >= :plo AND business_time < :phi AND {_BRANCHES}),
+m AS (SELECT cur, member_id, branch_id, count(*) AS n FROM s GROUP BY 1, 2, 3)
 SELECT cur, CAST(NULL AS uuid) AS branch_id, count(*) AS active, count(*) FILTER (WHERE n >= 2) AS repeat
   FROM (SELECT cur, member_id, sum(n) AS n FROM m GROUP BY 1, 2) AS per_member GROUP BY cur
 UNION ALL
 SELECT true, branch_id, count(*), 0 FROM m WHERE cur GROUP BY branch_id
 """)
+#: the buyers' grouping holds a row per (member, branch) of two periods: in memory, not spilled to disk
+_GROUPING_MEMORY = text("SELECT set_config('work_mem', '64MB', true)")
 #: what the members hold, as of the rollups' mark: every day's net of members' points postings
 #: (issued − redeemed − expired nets each of them exactly once) and stored-value postings, summed —
 #: O(days × branches) rollup rows, never a row per member (decision 0047)
@@ -135,6 +140,7 @@ async def buyers(
 ) -> Buyers:
     """``period`` and ``previous``: [start, end) in UTC, ``previous`` wholly before ``period``."""
     params = scope.params() | {"lo": period[0], "hi": period[1], "plo": previous[0], "phi": previous[1]}
+    await uow.session.execute(_GROUPING_MEMORY)
     counts: dict[bool, tuple[int, int]] = {True: (0, 0), False: (0, 0)}
     per_branch: dict[uuid.UUID, int] = {}
     for r in await uow.session.execute(_BUYERS, params):

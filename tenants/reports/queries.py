@@ -8,6 +8,7 @@ time (``created_at`` / ``posted_at``), compared with the mark."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -77,7 +78,7 @@ _DELETE_ALL = text("DELETE FROM report_daily WHERE tenant_id = :t")
 
 #: the days :days rolled up from scratch, straight from the journal and the POS tables. :lo/:hi bound
 #: the business times (a superset of the days, for the indexes); the day test is exact.
-_ROLLUP = text("""
+_ROLLUP_SQL = """
 WITH
 s AS (
   SELECT (business_time AT TIME ZONE :tz)::date AS day, branch_id,
@@ -165,7 +166,35 @@ SELECT CAST(:t AS uuid), day, branch_id, CAST(:currency AS text), sum(sales_coun
        sum(sales_nonmember), sum(refunds), sum(buying_members), sum(new_members), sum(pi), sum(pr), sum(pe),
        sum(tp), sum(tb), sum(cp), sum(cb), sum(ci), sum(cr), sum(svp), sum(svb)
   FROM u GROUP BY day, branch_id
+"""
+_ROLLUP = text(_ROLLUP_SQL)
+#: every day in [:lo, :hi) rolled up — the bounds are exactly local midnights, so the per-row day test
+#: is dropped: the rebuild's set-based form, whose row estimates then let the planner pick one scan of
+#: the range (decision 0047). Derived from the statement above so the two can never disagree.
+_DAY_TEST = re.compile(r"\s+AND \([\w.]+ AT TIME ZONE :tz\)::date = ANY\(:days\)")
+_ROLLUP_RANGE = text(_DAY_TEST.sub("", _ROLLUP_SQL))
+assert len(_DAY_TEST.findall(_ROLLUP_SQL)) == 7 and ":days" not in _ROLLUP_RANGE.text
+#: the local days of the merchant's first and last movement (any source), for a rebuild
+_SPAN = text("""
+SELECT min(d) AS first, max(d) AS last FROM (
+  SELECT (min(business_time) AT TIME ZONE :tz)::date, (max(business_time) AT TIME ZONE :tz)::date
+    FROM sales WHERE tenant_id = :t
+  UNION ALL SELECT (min(business_time) AT TIME ZONE :tz)::date, (max(business_time) AT TIME ZONE :tz)::date
+    FROM refunds WHERE tenant_id = :t
+  UNION ALL SELECT (min(business_time) AT TIME ZONE :tz)::date, (max(business_time) AT TIME ZONE :tz)::date
+    FROM top_ups WHERE tenant_id = :t
+  UNION ALL SELECT (min(business_time) AT TIME ZONE :tz)::date, (max(business_time) AT TIME ZONE :tz)::date
+    FROM ledger_entries WHERE tenant_id = :t
+  UNION ALL SELECT (min(joined_at) AT TIME ZONE :tz)::date, (max(joined_at) AT TIME ZONE :tz)::date
+    FROM memberships WHERE tenant_id = :t
+  UNION ALL SELECT (min(issued_at) AT TIME ZONE :tz)::date, (max(issued_at) AT TIME ZONE :tz)::date
+    FROM coupons WHERE tenant_id = :t
+  UNION ALL SELECT (min(redeemed_at) AT TIME ZONE :tz)::date, (max(redeemed_at) AT TIME ZONE :tz)::date
+    FROM coupons WHERE tenant_id = :t
+) AS x(lo, hi), LATERAL (VALUES (lo), (hi)) AS y(d)
 """)
+#: a rebuild's range statement sorts and hashes a quarter of the journal: in memory, not on disk
+_ROOMY = text("SELECT set_config('work_mem', '256MB', true)")
 
 
 async def lock(uow: UnitOfWork, tenant: uuid.UUID) -> None:
@@ -212,6 +241,26 @@ async def rewrite_days(uow: UnitOfWork, d: DaysToRoll) -> int:
     result = await uow.session.execute(
         _ROLLUP,
         {"t": d.tenant, "tz": d.tz, "currency": d.currency, "days": d.days, "lo": d.lo, "hi": d.hi, "nil": NO_BRANCH},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_days(uow: UnitOfWork, tenant: uuid.UUID, days: list[date]) -> None:
+    await uow.session.execute(_DELETE_DAYS, {"t": tenant, "days": days})
+
+
+async def span(uow: UnitOfWork, tenant: uuid.UUID, tz: str) -> tuple[date, date] | None:
+    """The local days of the merchant's first and last movement (None: it has none)."""
+    row = (await uow.session.execute(_SPAN, {"t": tenant, "tz": tz})).one()
+    return None if row.first is None else (row.first, row.last)
+
+
+async def rewrite_range(uow: UnitOfWork, d: DaysToRoll) -> int:
+    """Roll up every day of ``d.days`` — consecutive days, whose rows were deleted — in one set-based
+    statement over exactly their business times ``[d.lo, d.hi)``; the rows written."""
+    await uow.session.execute(_ROOMY)
+    result = await uow.session.execute(
+        _ROLLUP_RANGE, {"t": d.tenant, "tz": d.tz, "currency": d.currency, "lo": d.lo, "hi": d.hi, "nil": NO_BRANCH}
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
