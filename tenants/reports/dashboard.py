@@ -125,20 +125,18 @@ async def dashboard(
             branches = allowed
         scope = q.Scope(period.first, period.last, branches)
         before = q.Scope(previous.first, previous.last, branches)
-        sums = await q.totals(uow, scope)
-        active, repeat = await q.buyers(uow, scope, _utc(period.first, zone), _utc(period.last + timedelta(1), zone))
-        sums_before = await q.totals(uow, before)
-        active_b, repeat_b = await q.buyers(
-            uow, before, _utc(previous.first, zone), _utc(previous.last + timedelta(1), zone)
+        sums = await q.figures(uow, scope, before)
+        bought = await q.buyers(
+            uow,
+            scope,
+            (_utc(period.first, zone), _utc(period.last + timedelta(1), zone)),
+            (_utc(previous.first, zone), _utc(previous.last + timedelta(1), zone)),
         )
-        per_day = await q.daily(uow, scope)
-        per_branch = await q.per_branch(uow, scope)
-        buyers = await q.buyers_per_branch(uow, scope, _utc(period.first, zone), _utc(period.last + timedelta(1), zone))
         month = today.strftime("%Y-%m")
         owed = await q.clearing(uow, currency, month)
         held = tiers = None
         if allowed is None:
-            amounts = await q.held(uow, currency)
+            amounts = await q.held(uow)
             _, programme = await programme_at(uow)
             value = programme.points.cash_value_per_point
             held = Held(
@@ -152,7 +150,7 @@ async def dashboard(
     daily = [
         Day(d, f["sales_member"], f["sales_nonmember"], f["points_issued"], f["points_redeemed"], f["points_expired"])
         for d in period.each_day()
-        for f in [per_day.get(d, zero)]
+        for f in [sums.daily.get(d, zero)]
     ]
     rows = [
         BranchRow(
@@ -160,14 +158,14 @@ async def dashboard(
             code,
             name,
             f["sales_member"] + f["sales_nonmember"],
-            buyers.get(bid, 0),
+            bought.per_branch.get(bid, 0),
             f["topup_principal"],
             f["sv_consumed_principal"] + f["sv_consumed_bonus"],
             owed.get(bid, 0),
         )
         for bid, code, name in choices
         if branches is None or bid in branches
-        for f in [per_branch.get(bid, zero)]
+        for f in [sums.per_branch.get(bid, zero)]
     ]
     return Dashboard(
         currency=currency,
@@ -177,8 +175,8 @@ async def dashboard(
         previous=previous,
         branch=ask.branch,
         branch_choices=choices,
-        kpis=domain.kpis(sums, active, repeat),
-        previous_kpis=domain.kpis(sums_before, active_b, repeat_b),
+        kpis=domain.kpis(sums.totals, *bought.period),
+        previous_kpis=domain.kpis(sums.previous, *bought.previous),
         daily=daily,
         branches=rows,
         held=held,

@@ -1,6 +1,8 @@
-"""The dashboard's read models: sums of the daily rollups over a period (optionally some branches
-only), the buyers of a period straight from the sales (distinct members cannot be summed from days),
-the balances members hold, the tier distribution, and each branch's clearing this month. Every
+"""The dashboard's read models: sums of the daily rollups over a period and the one before it
+(optionally some branches only), the buyers of both straight from the sales (distinct members cannot
+be summed from days), what members hold (from the rollups too), the tier distribution, and each
+branch's clearing this month. A view is a handful of statements, none reading a row per member
+except the tiers' index-only count (decision 0047). Every
 statement runs in the merchant's unit of work (row-level security) and none commits."""
 
 from __future__ import annotations
@@ -31,32 +33,42 @@ _SUMS = (
 )
 _BRANCHES = "(CAST(:all AS boolean) OR branch_id = ANY(CAST(:b AS uuid[])))"
 
-_TOTALS = text(f"SELECT {_SUMS} FROM report_daily WHERE day BETWEEN :lo AND :hi AND {_BRANCHES}")
-_DAILY = text(f"""
-SELECT day, {_SUMS} FROM report_daily WHERE day BETWEEN :lo AND :hi AND {_BRANCHES} GROUP BY day ORDER BY day
+#: the period's and the previous period's rollup rows in one read (decision 0047): each period's
+#: totals (``part`` 't'), the period's days ('d') and its branches ('b'); ``cur`` tells the two apart
+_FIGURES = text(f"""
+SELECT cur, CASE WHEN GROUPING(day) = 0 THEN 'd' WHEN GROUPING(branch_id) = 0 THEN 'b' ELSE 't' END AS part,
+       day, branch_id, {_SUMS}
+  FROM (SELECT *, day >= :lo AS cur FROM report_daily
+         WHERE (day BETWEEN :lo AND :hi OR day BETWEEN :plo AND :phi) AND {_BRANCHES}) AS r
+ GROUP BY GROUPING SETS ((cur), (cur, day), (cur, branch_id))
+HAVING cur OR GROUPING(day) + GROUPING(branch_id) = 2
 """)
-_PER_BRANCH = text(f"""
-SELECT branch_id, {_SUMS} FROM report_daily WHERE day BETWEEN :lo AND :hi AND {_BRANCHES} GROUP BY branch_id
-""")
-#: members who bought in [lo, hi): how many, and how many of them more than once
+#: members who bought in the period [:lo, :hi) and in the previous one [:plo, :phi) — two range scans
+#: of the covering index ``ix_sales_business_time`` (index-only), one grouping: per period how many
+#: bought and how many of them more than once (``branch_id`` NULL), per branch how many bought in the
+#: period
 _BUYERS = text(f"""
-SELECT count(*) AS active, count(*) FILTER (WHERE n >= 2) AS repeat FROM (
-  SELECT member_id, count(*) AS n FROM sales
+WITH s AS (
+  SELECT true AS cur, member_id, branch_id FROM sales
    WHERE member_id IS NOT NULL AND business_time >= :lo AND business_time < :hi AND {_BRANCHES}
-   GROUP BY member_id) AS m
+  UNION ALL
+  SELECT false, member_id, branch_id FROM sales
+   WHERE member_id IS NOT NULL AND business_time >= :plo AND business_time < :phi AND {_BRANCHES}),
+m AS (SELECT cur, member_id, branch_id, count(*) AS n FROM s GROUP BY 1, 2, 3)
+SELECT cur, CAST(NULL AS uuid) AS branch_id, count(*) AS active, count(*) FILTER (WHERE n >= 2) AS repeat
+  FROM (SELECT cur, member_id, sum(n) AS n FROM m GROUP BY 1, 2) AS per_member GROUP BY cur
+UNION ALL
+SELECT true, branch_id, count(*), 0 FROM m WHERE cur GROUP BY branch_id
 """)
-_BUYERS_PER_BRANCH = text(f"""
-SELECT branch_id, count(DISTINCT member_id) AS n FROM sales
- WHERE member_id IS NOT NULL AND business_time >= :lo AND business_time < :hi AND {_BRANCHES}
- GROUP BY branch_id
-""")
-#: what the members hold now: points, stored value principal and bonus (their balance rows)
+#: the buyers' grouping holds a row per (member, branch) of two periods: in memory, not spilled to disk
+_GROUPING_MEMORY = text("SELECT set_config('work_mem', '64MB', true)")
+#: what the members hold, as of the rollups' mark: every day's net of members' points postings
+#: (issued − redeemed − expired nets each of them exactly once) and stored-value postings, summed —
+#: O(days × branches) rollup rows, never a row per member (decision 0047)
 _HELD = text("""
-SELECT a.kind, COALESCE(sum(b.balance), 0) AS amount
-  FROM ledger_accounts a JOIN ledger_balances b ON b.tenant_id = a.tenant_id AND b.account_id = a.id
- WHERE a.owner_kind = 'member' AND a.kind IN ('points', 'sv_principal', 'sv_bonus')
-   AND (a.kind = 'points' OR a.unit = :currency)
- GROUP BY a.kind
+SELECT COALESCE(sum(points_issued - points_redeemed - points_expired), 0) AS points,
+       COALESCE(sum(sv_principal_change), 0) AS sv_principal, COALESCE(sum(sv_bonus_change), 0) AS sv_bonus
+  FROM report_daily
 """)
 _TIERS = text("SELECT COALESCE(tier_code, '') AS tier, count(*) AS n FROM member_profiles GROUP BY 1 ORDER BY 2 DESC")
 #: each branch's clearing accounts (``clr_<line>``, money) summed over the month's entries: positive,
@@ -88,36 +100,61 @@ def _figures(row: object) -> dict[str, int]:
     return {f: int(getattr(row, f)) for f in FIGURES}
 
 
-async def totals(uow: UnitOfWork, scope: Scope) -> dict[str, int]:
-    row = (await uow.session.execute(_TOTALS, scope.params())).one()
-    return _figures(row)
+@dataclass(frozen=True)
+class Figures:
+    """The rollups' sums: the period's and the previous period's totals, the period per day and per branch."""
+
+    totals: dict[str, int]
+    previous: dict[str, int]
+    daily: dict[date, dict[str, int]]
+    per_branch: dict[uuid.UUID, dict[str, int]]
 
 
-async def daily(uow: UnitOfWork, scope: Scope) -> dict[date, dict[str, int]]:
-    rows = await uow.session.execute(_DAILY, scope.params())
-    return {r.day: _figures(r) for r in rows}
+async def figures(uow: UnitOfWork, scope: Scope, before: Scope) -> Figures:
+    """One read of the rollups for the period (``scope``) and the one it is compared with (``before``,
+    the same branches, wholly before it)."""
+    params = scope.params() | {"plo": before.lo, "phi": before.hi}
+    out = Figures(dict.fromkeys(FIGURES, 0), dict.fromkeys(FIGURES, 0), {}, {})
+    for r in await uow.session.execute(_FIGURES, params):
+        if r.part == "t":
+            (out.totals if r.cur else out.previous).update(_figures(r))
+        elif r.part == "d":
+            out.daily[r.day] = _figures(r)
+        else:
+            out.per_branch[r.branch_id] = _figures(r)
+    return out
 
 
-async def per_branch(uow: UnitOfWork, scope: Scope) -> dict[uuid.UUID, dict[str, int]]:
-    rows = await uow.session.execute(_PER_BRANCH, scope.params())
-    return {r.branch_id: _figures(r) for r in rows}
+@dataclass(frozen=True)
+class Buyers:
+    """Members who bought: (how many, of them those who bought at least twice) in the period and in the
+    previous one, and how many bought at each branch in the period."""
+
+    period: tuple[int, int]
+    previous: tuple[int, int]
+    per_branch: dict[uuid.UUID, int]
 
 
-async def buyers(uow: UnitOfWork, scope: Scope, start: datetime, end: datetime) -> tuple[int, int]:
-    """(members who bought, of them those who bought at least twice) in [start, end)."""
-    row = (await uow.session.execute(_BUYERS, {**scope.params(), "lo": start, "hi": end})).one()
-    return int(row.active), int(row.repeat)
+async def buyers(
+    uow: UnitOfWork, scope: Scope, period: tuple[datetime, datetime], previous: tuple[datetime, datetime]
+) -> Buyers:
+    """``period`` and ``previous``: [start, end) in UTC, ``previous`` wholly before ``period``."""
+    params = scope.params() | {"lo": period[0], "hi": period[1], "plo": previous[0], "phi": previous[1]}
+    await uow.session.execute(_GROUPING_MEMORY)
+    counts: dict[bool, tuple[int, int]] = {True: (0, 0), False: (0, 0)}
+    per_branch: dict[uuid.UUID, int] = {}
+    for r in await uow.session.execute(_BUYERS, params):
+        if r.branch_id is None:
+            counts[bool(r.cur)] = (int(r.active), int(r.repeat))
+        else:
+            per_branch[r.branch_id] = int(r.active)
+    return Buyers(counts[True], counts[False], per_branch)
 
 
-async def buyers_per_branch(uow: UnitOfWork, scope: Scope, start: datetime, end: datetime) -> dict[uuid.UUID, int]:
-    rows = await uow.session.execute(_BUYERS_PER_BRANCH, {**scope.params(), "lo": start, "hi": end})
-    return {r.branch_id: int(r.n) for r in rows}
-
-
-async def held(uow: UnitOfWork, currency: str) -> dict[str, int]:
-    """Points, stored value principal and bonus the merchant's members hold now."""
-    rows = await uow.session.execute(_HELD, {"currency": currency})
-    return {"points": 0, "sv_principal": 0, "sv_bonus": 0} | {r.kind: int(r.amount) for r in rows}
+async def held(uow: UnitOfWork) -> dict[str, int]:
+    """Points, stored value principal and bonus the merchant's members hold (as of the rollups' mark)."""
+    row = (await uow.session.execute(_HELD)).one()
+    return {"points": int(row.points), "sv_principal": int(row.sv_principal), "sv_bonus": int(row.sv_bonus)}
 
 
 async def tiers(uow: UnitOfWork) -> list[tuple[str, int]]:

@@ -37,6 +37,9 @@ class DailyRollup(Base):
     sv_consumed_bonus: Mapped[int] = mapped_column(BigInteger, default=0)
     coupons_issued: Mapped[int] = mapped_column(BigInteger, default=0)
     coupons_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: net postings on members' stored-value accounts that day (migration 0029h): summed, the float
+    sv_principal_change: Mapped[int] = mapped_column(BigInteger, default=0)
+    sv_bonus_change: Mapped[int] = mapped_column(BigInteger, default=0)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -8,6 +8,7 @@ time (``created_at`` / ``posted_at``), compared with the mark."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,6 +39,9 @@ FIGURES = (
     "coupons_issued",
     "coupons_redeemed",
 )
+#: per day and branch, the net of every posting on members' stored-value accounts (principal, bonus)
+#: in the merchant's currency: summed over all days, the float members hold (decision 0047)
+CHANGES = ("sv_principal_change", "sv_bonus_change")
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext('report_rollup'), hashtext(CAST(CAST(:t AS uuid) AS text)))")
 _MARK = text("SELECT mark FROM report_marks WHERE tenant_id = :t")
@@ -74,7 +78,7 @@ _DELETE_ALL = text("DELETE FROM report_daily WHERE tenant_id = :t")
 
 #: the days :days rolled up from scratch, straight from the journal and the POS tables. :lo/:hi bound
 #: the business times (a superset of the days, for the indexes); the day test is exact.
-_ROLLUP = text("""
+_ROLLUP_SQL = """
 WITH
 s AS (
   SELECT (business_time AT TIME ZONE :tz)::date AS day, branch_id,
@@ -110,22 +114,27 @@ m AS (
    GROUP BY 1, 2),
 pm AS (
   SELECT (e.business_time AT TIME ZONE :tz)::date AS day,
-         COALESCE(CAST(NULLIF(e.refs->>'branch', '') AS uuid), sa.branch_id, CAST(:nil AS uuid)) AS branch_id,
-         e.kind, (e.reverses_id IS NOT NULL OR e.kind = 'points_clawed_back') AS undo, p.amount
+         COALESCE(CAST(NULLIF(e.refs->>'branch', '') AS uuid),
+                  (SELECT sa.branch_id FROM sales sa
+                    WHERE sa.tenant_id = e.tenant_id AND sa.id = CAST(NULLIF(e.refs->>'sale', '') AS uuid)),
+                  CAST(:nil AS uuid)) AS branch_id,
+         e.kind, (e.reverses_id IS NOT NULL OR e.kind = 'points_clawed_back') AS undo, a.kind AS account, p.amount
     FROM ledger_entries e
     JOIN ledger_postings p ON p.tenant_id = e.tenant_id AND p.entry_id = e.id
-    JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
-                          AND a.owner_kind = 'member' AND a.kind = 'points'
-    LEFT JOIN sales sa ON sa.tenant_id = e.tenant_id AND sa.id = CAST(NULLIF(e.refs->>'sale', '') AS uuid)
+    JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id AND a.owner_kind = 'member'
+                          AND (a.kind = 'points' OR (a.kind IN ('sv_principal', 'sv_bonus') AND a.unit = :currency))
    WHERE e.tenant_id = :t AND e.business_time >= :lo AND e.business_time < :hi
      AND (e.business_time AT TIME ZONE :tz)::date = ANY(:days)),
 pts AS (
   SELECT day, branch_id,
-         COALESCE(sum(amount) FILTER (WHERE amount > 0 AND NOT undo), 0)
-           + COALESCE(sum(amount) FILTER (WHERE amount < 0 AND undo), 0) AS issued,
-         COALESCE(-sum(amount) FILTER (WHERE amount < 0 AND NOT undo AND kind <> 'expiry'), 0)
-           - COALESCE(sum(amount) FILTER (WHERE amount > 0 AND undo), 0) AS redeemed,
-         COALESCE(-sum(amount) FILTER (WHERE amount < 0 AND NOT undo AND kind = 'expiry'), 0) AS expired
+         COALESCE(sum(amount) FILTER (WHERE account = 'points' AND amount > 0 AND NOT undo), 0)
+           + COALESCE(sum(amount) FILTER (WHERE account = 'points' AND amount < 0 AND undo), 0) AS issued,
+         COALESCE(-sum(amount) FILTER (WHERE account = 'points' AND amount < 0 AND NOT undo AND kind <> 'expiry'), 0)
+           - COALESCE(sum(amount) FILTER (WHERE account = 'points' AND amount > 0 AND undo), 0) AS redeemed,
+         COALESCE(-sum(amount) FILTER (WHERE account = 'points' AND amount < 0 AND NOT undo AND kind = 'expiry'), 0)
+           AS expired,
+         COALESCE(sum(amount) FILTER (WHERE account = 'sv_principal'), 0) AS svp,
+         COALESCE(sum(amount) FILTER (WHERE account = 'sv_bonus'), 0) AS svb
     FROM pm GROUP BY 1, 2),
 ci AS (
   SELECT (issued_at AT TIME ZONE :tz)::date AS day, CAST(:nil AS uuid) AS branch_id, count(*) AS n
@@ -141,23 +150,51 @@ cr AS (
 u AS (
   SELECT day, branch_id, sales_count_member, sales_count_nonmember, sales_member, sales_nonmember,
          0 AS refunds, buying_members, 0 AS new_members, 0 AS pi, 0 AS pr, 0 AS pe, 0 AS tp, 0 AS tb,
-         sv_p AS cp, sv_b AS cb, 0 AS ci, 0 AS cr FROM s
+         sv_p AS cp, sv_b AS cb, 0 AS ci, 0 AS cr, 0 AS svp, 0 AS svb FROM s
   UNION ALL SELECT day, branch_id, 0, 0, -member_amount, -nonmember_amount, member_amount + nonmember_amount,
-         0, 0, 0, 0, 0, 0, 0, -sv_p, -sv_b, 0, 0 FROM r
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, p, b, 0, 0, 0, 0 FROM tu
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM m
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, issued, redeemed, expired, 0, 0, 0, 0, 0, 0 FROM pts
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, 0 FROM ci
-  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n FROM cr)
+         0, 0, 0, 0, 0, 0, 0, -sv_p, -sv_b, 0, 0, 0, 0 FROM r
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, p, b, 0, 0, 0, 0, 0, 0 FROM tu
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, n, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM m
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, issued, redeemed, expired, 0, 0, 0, 0, 0, 0, svp, svb FROM pts
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, 0, 0, 0 FROM ci
+  UNION ALL SELECT day, branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, 0, 0 FROM cr)
 INSERT INTO report_daily (tenant_id, day, branch_id, currency, sales_count_member, sales_count_nonmember,
                           sales_member, sales_nonmember, refunds, buying_members, new_members, points_issued,
                           points_redeemed, points_expired, topup_principal, topup_bonus, sv_consumed_principal,
-                          sv_consumed_bonus, coupons_issued, coupons_redeemed)
+                          sv_consumed_bonus, coupons_issued, coupons_redeemed, sv_principal_change, sv_bonus_change)
 SELECT CAST(:t AS uuid), day, branch_id, CAST(:currency AS text), sum(sales_count_member), sum(sales_count_nonmember), sum(sales_member),
        sum(sales_nonmember), sum(refunds), sum(buying_members), sum(new_members), sum(pi), sum(pr), sum(pe),
-       sum(tp), sum(tb), sum(cp), sum(cb), sum(ci), sum(cr)
+       sum(tp), sum(tb), sum(cp), sum(cb), sum(ci), sum(cr), sum(svp), sum(svb)
   FROM u GROUP BY day, branch_id
+"""
+_ROLLUP = text(_ROLLUP_SQL)
+#: every day in [:lo, :hi) rolled up — the bounds are exactly local midnights, so the per-row day test
+#: is dropped: the rebuild's set-based form, whose row estimates then let the planner pick one scan of
+#: the range (decision 0047). Derived from the statement above so the two can never disagree.
+_DAY_TEST = re.compile(r"\s+AND \([\w.]+ AT TIME ZONE :tz\)::date = ANY\(:days\)")
+_ROLLUP_RANGE = text(_DAY_TEST.sub("", _ROLLUP_SQL))
+assert len(_DAY_TEST.findall(_ROLLUP_SQL)) == 7 and ":days" not in _ROLLUP_RANGE.text
+#: the local days of the merchant's first and last movement (any source), for a rebuild
+_SPAN = text("""
+SELECT min(d) AS first, max(d) AS last FROM (
+  SELECT (min(business_time) AT TIME ZONE :tz)::date, (max(business_time) AT TIME ZONE :tz)::date
+    FROM sales WHERE tenant_id = :t
+  UNION ALL SELECT (min(business_time) AT TIME ZONE :tz)::date, (max(business_time) AT TIME ZONE :tz)::date
+    FROM refunds WHERE tenant_id = :t
+  UNION ALL SELECT (min(business_time) AT TIME ZONE :tz)::date, (max(business_time) AT TIME ZONE :tz)::date
+    FROM top_ups WHERE tenant_id = :t
+  UNION ALL SELECT (min(business_time) AT TIME ZONE :tz)::date, (max(business_time) AT TIME ZONE :tz)::date
+    FROM ledger_entries WHERE tenant_id = :t
+  UNION ALL SELECT (min(joined_at) AT TIME ZONE :tz)::date, (max(joined_at) AT TIME ZONE :tz)::date
+    FROM memberships WHERE tenant_id = :t
+  UNION ALL SELECT (min(issued_at) AT TIME ZONE :tz)::date, (max(issued_at) AT TIME ZONE :tz)::date
+    FROM coupons WHERE tenant_id = :t
+  UNION ALL SELECT (min(redeemed_at) AT TIME ZONE :tz)::date, (max(redeemed_at) AT TIME ZONE :tz)::date
+    FROM coupons WHERE tenant_id = :t
+) AS x(lo, hi), LATERAL (VALUES (lo), (hi)) AS y(d)
 """)
+#: a rebuild's range statement sorts and hashes a quarter of the journal: in memory, not on disk
+_ROOMY = text("SELECT set_config('work_mem', '256MB', true)")
 
 
 async def lock(uow: UnitOfWork, tenant: uuid.UUID) -> None:
@@ -204,6 +241,26 @@ async def rewrite_days(uow: UnitOfWork, d: DaysToRoll) -> int:
     result = await uow.session.execute(
         _ROLLUP,
         {"t": d.tenant, "tz": d.tz, "currency": d.currency, "days": d.days, "lo": d.lo, "hi": d.hi, "nil": NO_BRANCH},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_days(uow: UnitOfWork, tenant: uuid.UUID, days: list[date]) -> None:
+    await uow.session.execute(_DELETE_DAYS, {"t": tenant, "days": days})
+
+
+async def span(uow: UnitOfWork, tenant: uuid.UUID, tz: str) -> tuple[date, date] | None:
+    """The local days of the merchant's first and last movement (None: it has none)."""
+    row = (await uow.session.execute(_SPAN, {"t": tenant, "tz": tz})).one()
+    return None if row.first is None else (row.first, row.last)
+
+
+async def rewrite_range(uow: UnitOfWork, d: DaysToRoll) -> int:
+    """Roll up every day of ``d.days`` — consecutive days, whose rows were deleted — in one set-based
+    statement over exactly their business times ``[d.lo, d.hi)``; the rows written."""
+    await uow.session.execute(_ROOMY)
+    result = await uow.session.execute(
+        _ROLLUP_RANGE, {"t": d.tenant, "tz": d.tz, "currency": d.currency, "lo": d.lo, "hi": d.hi, "nil": NO_BRANCH}
     )
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -23,8 +23,9 @@ from lianka.tenants.services.accounts import merchant_info
 
 #: how far behind the mark a tick looks again: longer than any writing transaction lasts
 OVERLAP = timedelta(minutes=10)
-#: days per transaction when rebuilding
-REBUILD_CHUNK = 31
+#: consecutive days per transaction when rebuilding (a quarter: few passes over the journal, bounded
+#: transactions — decision 0047)
+REBUILD_CHUNK = 92
 
 
 @dataclass(frozen=True)
@@ -75,29 +76,38 @@ async def refresh(db: Database, tenant: uuid.UUID) -> RefreshResult:
 
 
 async def rebuild(db: Database, tenant: uuid.UUID, progress: Callable[[int, int], None] | None = None) -> RefreshResult:
-    """Use case: every day of the merchant's history rolled up again from scratch, a month of days per
-    transaction (``progress(done, total)`` after each). Rows of days that no longer have movements are
-    dropped first; a tick running meanwhile recomputes the same days from the same rows, so the two
-    agree. The mark ends at the rebuild's start (or later, if a tick moved it on)."""
+    """Use case: every day of the merchant's history rolled up again from scratch — from its first
+    movement's local day to its last, ``REBUILD_CHUNK`` consecutive days per transaction, each one
+    set-based statement over exactly those days' business times (``progress(done, total)`` after
+    each). Every row is dropped first; a tick running meanwhile recomputes the same days from the same
+    rows under the same lock, so the two agree. The mark ends at the rebuild's start (or later, if a
+    tick moved it on)."""
     async with db.uow(tenant) as uow:
         await q.lock(uow, tenant)
         started = await q.now(uow)
-        _, tz = await merchant_info(uow)
-        days = await q.days_written_since(uow, tenant, tz, None)
+        currency, tz = await merchant_info(uow)
+        found = await q.span(uow, tenant, tz)
         await q.delete_all(uow, tenant)
         await uow.commit()
+    zone = ZoneInfo(tz)
+    total = 0 if found is None else (found[1] - found[0]).days + 1
     rows = 0
     if progress is not None:
-        progress(0, len(days))
-    for i in range(0, len(days), REBUILD_CHUNK):
-        chunk = days[i : i + REBUILD_CHUNK]
+        progress(0, total)
+    for i in range(0, total, REBUILD_CHUNK):
+        assert found is not None
+        first = found[0] + timedelta(days=i)
+        days = [first + timedelta(days=k) for k in range(min(REBUILD_CHUNK, total - i))]
+        lo = datetime.combine(days[0], time(), tzinfo=zone)
+        hi = datetime.combine(days[-1] + timedelta(days=1), time(), tzinfo=zone)
         async with db.uow(tenant) as uow:
             await q.lock(uow, tenant)
-            rows += await _rewrite(uow, tenant, chunk)
+            await q.delete_days(uow, tenant, days)  # a tick may have rolled some up meanwhile
+            rows += await q.rewrite_range(uow, q.DaysToRoll(tenant, tz, currency, days, lo, hi))
             await uow.commit()
         if progress is not None:
-            progress(min(i + REBUILD_CHUNK, len(days)), len(days))
+            progress(min(i + REBUILD_CHUNK, total), total)
     async with db.uow(tenant) as uow:
         await q.set_mark(uow, tenant, started)
         await uow.commit()
-    return RefreshResult(len(days), rows, started)
+    return RefreshResult(total, rows, started)

@@ -266,3 +266,50 @@ async def test_coupons_and_expired_points_are_rolled_up(db: Database, tenant_fac
     assert got[(date(2026, 9, 26), q.NO_BRANCH)]["points_expired"] == 30  # the lot's expiry, local day
     assert all(f.get("points_expired", 0) == 0 for (_, branch), f in got.items() if branch != q.NO_BRANCH)
     assert sold.sale_id is not None
+    # the points members hold, from the days (expiry and coupon sale included), are their balance
+    from lianka.tenants.reports import dashboard_queries as dq
+
+    async with db.uow(tenant) as uow:
+        held = await dq.held(uow)
+        balances = {k: int(v) for k, v in await uow.session.execute(_BALANCES)}
+    assert held["points"] == balances["points"]
+
+
+_BALANCES = text("""
+SELECT a.kind, sum(b.balance) FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
+ WHERE a.owner_kind = 'member' AND a.kind IN ('points', 'sv_principal', 'sv_bonus') GROUP BY a.kind
+""")
+
+
+async def test_what_members_hold_is_the_days_summed_and_equals_their_balances(
+    db: Database, tenant_factory: Any, member_factory: Any
+) -> None:
+    """Decision 0047: the dashboard's points and stored value held come from the day rows (each day's
+    net of members' postings), not from a row per member — and equal the members' balance rows."""
+    from lianka.tenants.reports import dashboard_queries as dq
+
+    tenant, (_a, b) = await activity(db, tenant_factory, member_factory)
+    other, _ = await activity(db, tenant_factory, member_factory)
+    await rollups.refresh(db, tenant)
+    want = await expected(db, tenant)
+    async with db.uow(tenant) as uow:
+        rows = (await uow.session.execute(text("SELECT * FROM report_daily"))).mappings().all()
+        held = await dq.held(uow)
+        balances = {k: int(v) for k, v in await uow.session.execute(_BALANCES)}
+    # per day and branch: what the till rows say moved (top-ups in, spends out, refunds back)
+    for r in rows:
+        figures = want.get((r["day"], r["branch_id"]), {})
+        assert r["sv_principal_change"] == figures.get("topup_principal", 0) - figures.get("sv_consumed_principal", 0)
+        assert r["sv_bonus_change"] == figures.get("topup_bonus", 0) - figures.get("sv_consumed_bonus", 0)
+    by_day = {(r["day"], r["branch_id"]): r for r in rows}
+    assert by_day[(date(2026, 11, 3), b)]["sv_principal_change"] == 30_000
+    assert (
+        by_day[(date(2026, 11, 4), b)]["sv_principal_change"] + by_day[(date(2026, 11, 4), b)]["sv_bonus_change"]
+        == -8_800
+    )
+    # in total: exactly the members' balance rows
+    assert held == {"points": balances["points"], "sv_principal": balances["sv_principal"], "sv_bonus": 3_000 - 800}
+    assert held["points"] > 0 and held["sv_principal"] == 30_000 - 8_000 and balances["sv_bonus"] == 2_200
+    # the other merchant's days are not summed here, and it holds nothing until its rollup runs
+    async with db.uow(other) as uow:
+        assert await dq.held(uow) == {"points": 0, "sv_principal": 0, "sv_bonus": 0}
