@@ -11,8 +11,8 @@
 * ``ix_member_profiles_tier`` on ``member_profiles (tenant_id, tier_code)`` — the tier distribution
   becomes an index-only scan instead of reading every (wide) profile row.
 
-Revision ID: 0029h
-Revises: 0028
+Revision ID: 0034
+Revises: 0033
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029h"
-down_revision = "0028"
+revision = "0034"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 
