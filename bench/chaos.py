@@ -15,6 +15,7 @@ feeder saw. ``tests/integration/test_kill9.py`` runs a short round in ``make tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -62,10 +63,8 @@ def free_port() -> int:
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL a child and everything in its process group (what it started)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
@@ -89,6 +88,7 @@ class Cluster:
         done = subprocess.run(
             [sys.executable, "-m", "lianka.cli", *args],
             env=env if env is not None else self.env,
+            check=False,
             capture_output=True,
             text=True,
             timeout=300,
@@ -265,6 +265,7 @@ async def till(base_url: str, shop: Shop, seen: Seen, w: int, stop: asyncio.Even
             n += 1
             member = rng.choice(shop.members)
             key = f"t{w}-{n}-{uuid.uuid4().hex[:8]}"
+            body: dict[str, Any]
             if rng.random() < 0.2:
                 url, body = "/api/v1/pos/top-ups", {"member_id": member, "plan": PLAN.code}
             else:
@@ -325,7 +326,7 @@ async def feed_jobs(settings: Settings, shop: Shop, seen: Seen, stop: asyncio.Ev
                         )
                         await uow.commit()
                     seen.jobs.add(token)
-                except Exception:  # noqa: BLE001 - the database is away: look again in a moment
+                except Exception:  # the database is away: look again in a moment
                     await asyncio.sleep(0.3)
             await asyncio.sleep(every)
     finally:
@@ -415,10 +416,10 @@ class Counts:
     problems: list[str]
 
 
-async def drain_jobs(settings: Settings, tenant: uuid.UUID, tokens: set[str], timeout: float = 150) -> int:
+async def drain_jobs(settings: Settings, tenant: uuid.UUID, tokens: set[str], within: float = 150) -> int:
     """Wait until every queued job has been processed; how many were (the rest time out)."""
     db = Database.from_settings(settings)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     try:
         while True:
             done = await _jobs_done(db, tenant)
@@ -580,8 +581,10 @@ def run() -> None:
             shop = asyncio.run(open_shop(cluster.settings, 200))
             cluster.start_all()
             calm_seconds = max(20.0, BENCH_SECONDS / 6)
-            console.print(f"[bold]kill -9 under load[/bold]: {BENCH_TILLS} tills, {calm_seconds:.0f} s calm, then "
-                          f"{BENCH_SECONDS:.0f} s with a SIGKILL every 3–10 s")
+            console.print(
+                f"[bold]kill -9 under load[/bold]: {BENCH_TILLS} tills, {calm_seconds:.0f} s calm, then "
+                f"{BENCH_SECONDS:.0f} s with a SIGKILL every 3–10 s"
+            )
             calm = asyncio.run(load(cluster, shop, tills=BENCH_TILLS, seconds=calm_seconds, kill_every=None))
             chaos = asyncio.run(load(cluster, shop, tills=BENCH_TILLS, seconds=BENCH_SECONDS, kill_every=(3.0, 10.0)))
             seen = Seen()
@@ -595,7 +598,11 @@ def run() -> None:
             asyncio.run(drain_jobs(cluster.settings, shop.tenant, seen.jobs))
             counts = asyncio.run(check(cluster.settings, shop, seen))
             verify = subprocess.run(
-                [sys.executable, "-m", "lianka.cli", "ledger", "verify"], env=cluster.env, capture_output=True, text=True
+                [sys.executable, "-m", "lianka.cli", "ledger", "verify"],
+                check=False,
+                env=cluster.env,
+                capture_output=True,
+                text=True,
             )
         finally:
             cluster.stop()
@@ -605,7 +612,9 @@ def run() -> None:
         t.add_column(col, justify="left" if col in ("round", "kills") else "right")
     for name, r in (("calm", calm), ("kill -9 chaos", chaos)):
         kills = ", ".join(f"{k} {v}" for k, v in r.kills.items() if v) or "—"
-        t.add_row(name, f"{r.seconds:.0f}", f"{len(r.seen.sales):,}", f"{len(r.seen.top_ups):,}", f"{r.rate:.1f}", kills)
+        t.add_row(
+            name, f"{r.seconds:.0f}", f"{len(r.seen.sales):,}", f"{len(r.seen.top_ups):,}", f"{r.rate:.1f}", kills
+        )
     console.print(t)
     console.print(
         f"sales/s during chaos = [bold]{ratio:.2f}[/bold] × without; "
