@@ -595,6 +595,7 @@ def run() -> None:
                 seen.retried |= part.retried
                 seen.jobs |= part.jobs
                 seen.failed += part.failed
+                seen.replayed += part.replayed
             asyncio.run(drain_jobs(cluster.settings, shop.tenant, seen.jobs))
             counts = asyncio.run(check(cluster.settings, shop, seen))
             verify = subprocess.run(
@@ -620,7 +621,8 @@ def run() -> None:
         f"sales/s during chaos = [bold]{ratio:.2f}[/bold] × without; "
         f"sales {counts.sales_booked:,} booked / {counts.sales_acknowledged:,} acknowledged, "
         f"top-ups {counts.top_ups_booked:,} / {counts.top_ups_acknowledged:,}, "
-        f"retried keys booked once {counts.retried_booked_once:,} / {counts.retried_keys:,}, "
+        f"retried keys booked once {counts.retried_booked_once:,} / {counts.retried_keys:,} "
+        f"({seen.replayed:,} answered as replays), "
         f"jobs done once {counts.jobs_done_once:,} / {counts.jobs_queued:,}, members checked {counts.members_checked}, "
         f"ledger verify {'ok' if verify.returncode == 0 else 'FAILED'}"
     )
