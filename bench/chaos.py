@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -76,6 +77,12 @@ class Cluster:
         self.port = free_port()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.kills: dict[str, int] = dict.fromkeys(TARGETS, 0)
+        #: the web process started next dies by SIGKILL right after committing its Nth sale, before
+        #: answering (``LIANKA_FAULTS``, ``platform/faults.py``): one N per start, none when empty
+        self.web_faults: list[int] = []
+        #: processes that died on their own (a fault point) and were started again
+        self.crashes: dict[str, int] = dict.fromkeys(PROCESSES, 0)
+        self._lock = threading.Lock()
         self.database_url = self.redis_url = ""
         base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "APP_DATABASE_URL")}
         self._base_env = {**base, "LIANKA_DATA_DIR": str(data), "LIANKA_LOG_LEVEL": "WARNING"}
@@ -136,10 +143,13 @@ class Cluster:
             "worker": ["worker", "--processes", "1", "--threads", "4"],
             "relay": ["relay"],
         }[name]
+        env = self.env
+        if name == "web" and self.web_faults:
+            env["LIANKA_FAULTS"] = f"pos.sale.after_commit={self.web_faults.pop(0)}"
         out = (self.data / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "lianka.cli", *argv],
-            env=self.env,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a process group of its own: a kill reaches what it started
@@ -162,8 +172,23 @@ class Cluster:
             time.sleep(0.2)
         raise RuntimeError(f"web not ready\n{(self.data / 'web.log').read_text()[-3000:]}")
 
+    def revive(self) -> None:
+        """Start again, through the same command, a process that died on its own (as ``lianka run``'s
+        supervisor would)."""
+        with self._lock:
+            for name, proc in list(self.procs.items()):
+                if proc.poll() is not None:
+                    self.crashes[name] += 1
+                    self.say(f"{name} (pid {proc.pid}) died: exit {proc.returncode}; starting it again")
+                    _kill_group(proc)
+                    self.start(name)
+
     def kill(self, target: str) -> None:
         """SIGKILL ``target`` and start it again through the same command."""
+        with self._lock:
+            self._kill(target)
+
+    def _kill(self, target: str) -> None:
         self.kills[target] += 1
         if target == "postgres":
             pid = self.postmaster_pid()
@@ -344,6 +369,8 @@ class Round:
     seconds: float
     seen: Seen
     kills: dict[str, int]
+    #: deaths at a fault point (the web process after committing a sale, before answering)
+    crashes: dict[str, int]
 
     @property
     def acknowledged(self) -> int:
@@ -372,6 +399,15 @@ async def load(
     started = time.monotonic()
     work = [asyncio.create_task(till(cluster.base_url, shop, seen, w, stop)) for w in range(tills)]
     work.append(asyncio.create_task(feed_jobs(cluster.settings, shop, seen, stop)))
+    crashes_before = dict(cluster.crashes)
+    finished = asyncio.Event()  # the tills may need a process started again to finish
+
+    async def supervise() -> None:
+        while not finished.is_set():
+            await asyncio.to_thread(cluster.revive)
+            await asyncio.sleep(0.2)
+
+    supervisor = asyncio.create_task(supervise())
     try:
         order = list(TARGETS)
         rng.shuffle(order)
@@ -388,15 +424,18 @@ async def load(
             cluster.say(f"  {target} back in {time.monotonic() - at:.1f} s (t={at - started:.1f} s)")
         # the round ends with everything up again
         await asyncio.to_thread(cluster.wait_ready)
-        stop.set()
         elapsed = time.monotonic() - started
+        stop.set()
         await asyncio.wait_for(asyncio.gather(*work), timeout=120)
     finally:
         stop.set()
         for t in work:
             t.cancel()
+        finished.set()
+        await supervisor
     kills = {k: cluster.kills[k] - kills_before[k] for k in TARGETS}
-    return Round(elapsed, seen, kills)
+    crashes = {k: cluster.crashes[k] - crashes_before[k] for k in PROCESSES}
+    return Round(elapsed, seen, kills, crashes)
 
 
 # --- what the database holds ----------------------------------------------------------------------
@@ -579,13 +618,15 @@ def run() -> None:
             cluster.services_up()
             cluster.lianka("db", "upgrade")
             shop = asyncio.run(open_shop(cluster.settings, 200))
-            cluster.start_all()
+            cluster.start_all()  # calm: no fault armed
             calm_seconds = max(20.0, BENCH_SECONDS / 6)
             console.print(
                 f"[bold]kill -9 under load[/bold]: {BENCH_TILLS} tills, {calm_seconds:.0f} s calm, then "
                 f"{BENCH_SECONDS:.0f} s with a SIGKILL every 3–10 s"
             )
             calm = asyncio.run(load(cluster, shop, tills=BENCH_TILLS, seconds=calm_seconds, kill_every=None))
+            # under chaos every web start dies after committing its Nth sale, N at random
+            cluster.web_faults = [random.randrange(100, 400) for _ in range(1000)]
             chaos = asyncio.run(load(cluster, shop, tills=BENCH_TILLS, seconds=BENCH_SECONDS, kill_every=(3.0, 10.0)))
             seen = Seen()
             for part in (calm.seen, chaos.seen):
