@@ -388,13 +388,16 @@ async def load(
     tills: int,
     seconds: float,
     kill_every: tuple[float, float] | None,
-    seed: int = 18,
+    seed: int | None = None,
 ) -> Round:
     """Run ``tills`` for ``seconds``; with ``kill_every`` (min, max seconds) SIGKILL a random target
     (every target at least once, in random order first) at random moments meanwhile. When the time
     is up the tills finish the request in hand, which may mean waiting for a restart."""
     seen, stop = Seen(), asyncio.Event()
     kills_before = dict(cluster.kills)
+    if seed is None:  # LIANKA_CHAOS_SEED repeats a round's order and moments of the kills
+        seed = int(os.environ.get("LIANKA_CHAOS_SEED") or random.randrange(1 << 30))
+    cluster.say(f"round: {tills} tills, {seconds:g} s, kills {kill_every}, seed {seed}")
     rng = random.Random(seed)
     started = time.monotonic()
     work = [asyncio.create_task(till(cluster.base_url, shop, seen, w, stop)) for w in range(tills)]
@@ -625,8 +628,12 @@ def run() -> None:
                 f"{BENCH_SECONDS:.0f} s with a SIGKILL every 3–10 s"
             )
             calm = asyncio.run(load(cluster, shop, tills=BENCH_TILLS, seconds=calm_seconds, kill_every=None))
-            # under chaos every web start dies after committing its Nth sale, N at random
-            cluster.web_faults = [random.randrange(100, 400) for _ in range(1000)]
+            # under chaos every web start dies after committing its Nth sale, N at random; the calm
+            # round's web process is replaced first so that it is armed too
+            cluster.web_faults = [random.randrange(20, 150) for _ in range(1000)]
+            cluster.kill("web")
+            cluster.kills["web"] -= 1
+            cluster.wait_ready()
             chaos = asyncio.run(load(cluster, shop, tills=BENCH_TILLS, seconds=BENCH_SECONDS, kill_every=(3.0, 10.0)))
             seen = Seen()
             for part in (calm.seen, chaos.seen):
@@ -654,6 +661,8 @@ def run() -> None:
         t.add_column(col, justify="left" if col in ("round", "kills") else "right")
     for name, r in (("calm", calm), ("kill -9 chaos", chaos)):
         kills = ", ".join(f"{k} {v}" for k, v in r.kills.items() if v) or "—"
+        if r.crashes.get("web"):
+            kills += f"; web died after a commit {r.crashes['web']}"
         t.add_row(
             name, f"{r.seconds:.0f}", f"{len(r.seen.sales):,}", f"{len(r.seen.top_ups):,}", f"{r.rate:.1f}", kills
         )
