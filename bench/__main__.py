@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["ledger", "pos", "settlement", "segments", "campaigns", "reports"]
+BENCHES = ["ledger", "pos", "settlement", "segments", "campaigns", "reports", "chaos"]
 
 
 def main() -> None:

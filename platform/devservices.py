@@ -156,9 +156,30 @@ class EmbeddedPostgres:
             raise DevServiceError(f"initdb failed:\n{proc.stdout}\n{proc.stderr}")
         tmp.rename(self.pgdata)
 
-    def _clear_stale_lock(self) -> None:
-        """Remove a ``postmaster.pid`` (and socket locks) left by a server that is gone."""
+    def leftover_processes(self) -> list[psutil.Process]:
+        """Server processes of this data directory still running without their postmaster: after a
+        ``kill -9`` of the postmaster its backends live on until they notice (every PostgreSQL process
+        works in the data directory, so it is found by its working directory)."""
+        found = []
+        for proc in psutil.process_iter(["name"]):
+            with contextlib.suppress(psutil.Error):
+                if proc.info["name"] == "postgres" and Path(proc.cwd()) == self.pgdata:
+                    found.append(proc)
+        return found
+
+    def _clear_stale_lock(self, wait: float = 30.0) -> None:
+        """Remove a ``postmaster.pid`` (and socket locks) left by a server that is gone — once none of
+        its processes is left. ``postmaster.pid`` is PostgreSQL's own interlock: while a killed
+        postmaster's backends still run, a new postmaster must not start on the same files (two sets
+        of processes writing one cluster corrupts it); PostgreSQL checks that through the pid file's
+        shared-memory key, so the file goes only after they are gone (decision 0050)."""
         if self.postmaster_pid() is None:
+            deadline = time.monotonic() + wait
+            while leftovers := self.leftover_processes():
+                if time.monotonic() > deadline:
+                    pids = [p.pid for p in leftovers]
+                    raise DevServiceError(f"processes {pids} of a killed PostgreSQL still run in {self.pgdata}")
+                time.sleep(0.1)
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
             for lock in self.socket_dir.glob(".s.PGSQL.*"):
                 lock.unlink(missing_ok=True)

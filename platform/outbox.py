@@ -97,17 +97,19 @@ async def relay_forever(
     listen_url: str | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Drain the outbox, then wait for a NOTIFY (or the poll interval) and drain again."""
-    import asyncpg
+    """Drain the outbox, then wait for a NOTIFY (or the poll interval) and drain again.
 
+    The database going away is not the relay's end: a failed batch is retried after the poll
+    interval, and the LISTEN connection is (re)opened whenever it is missing or closed — a relay
+    started while PostgreSQL is down, or across a restart of it, polls meanwhile and listens again
+    once it can (decision 0050: it used to exit when PostgreSQL was down at its start)."""
     stop = stop or asyncio.Event()
     wake = asyncio.Event()
-    conn = None
-    if listen_url:
-        conn = await asyncpg.connect(**asyncpg_params(listen_url))
-        await conn.add_listener("lianka_outbox", lambda *_: wake.set())
+    conn: Any = None
     try:
         while not stop.is_set():
+            if listen_url and (conn is None or conn.is_closed()):
+                conn = await _listen(listen_url, wake)
             try:
                 sent = await relay_once(db, broker, batch_size)
             except Exception:
@@ -121,5 +123,20 @@ async def relay_forever(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
     finally:
-        if conn is not None:
-            await conn.close()
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+async def _listen(url: str, wake: asyncio.Event) -> Any:
+    """A connection listening for ``lianka_outbox`` that sets ``wake``; None when the database cannot
+    be reached (the caller polls meanwhile and tries again on its next round)."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(**asyncpg_params(url), timeout=5)
+        await conn.add_listener("lianka_outbox", lambda *_: wake.set())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        log.warning("outbox relay cannot listen; polling", error=f"{type(exc).__name__}: {exc}")
+        return None
+    return conn

@@ -20,6 +20,7 @@ from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
 from lianka.platform import idempotency, metrics
 from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.faults import fault_point
 from lianka.platform.identity.members import new_card_number, normalise_phone
 from lianka.platform.money import RoundingMode, round_minor
 from lianka.tenants.domain import pricing, tiers
@@ -305,6 +306,7 @@ async def sale(
             )
         metrics.count_sale(uow, ctx.currency, q.gross, member=member is not None)
         await uow.commit()
+        fault_point("pos.sale.after_commit")  # kill -9 tests: booked, and the till never hears of it
         return out, False
 
 

@@ -103,6 +103,29 @@ def test_restart_after_kill_9(data_dir: Path) -> None:
     assert _psql(pg, "select x from survivor") == "42"
 
 
+def test_no_new_server_while_a_killed_servers_process_still_runs(data_dir: Path) -> None:
+    """After a kill -9 of the postmaster, its processes live on until they notice. A new postmaster on
+    the same files while one of them still works would corrupt the cluster, so ``start`` waits for
+    them (decision 0050) rather than deleting PostgreSQL's interlock (``postmaster.pid``) at once."""
+    pg = devservices.EmbeddedPostgres(data_dir)
+    pg.start()
+    pid = pg.postmaster_pid()
+    assert pid is not None
+    leftover = psutil.Process(pid).children()[0]  # e.g. the checkpointer: frozen, it cannot notice
+    leftover.suspend()
+    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(pid).wait(10)
+    assert leftover in pg.leftover_processes()
+    with pytest.raises(devservices.DevServiceError, match="still run"):
+        pg._clear_stale_lock(wait=1.0)
+    assert (pg.pgdata / "postmaster.pid").exists()  # the interlock stays while they run
+    assert not pg.is_running()
+    leftover.resume()  # it notices its postmaster is gone and exits; then the server starts again
+    assert pg.start() is True
+    assert _psql(pg, "select 1") == "1"
+
+
 def test_stale_pid_file_naming_a_live_foreign_process(data_dir: Path) -> None:
     pg = devservices.EmbeddedPostgres(data_dir)
     pg.start()

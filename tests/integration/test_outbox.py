@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.jobs import consumer, get_broker
-from lianka.platform.outbox import enqueue, relay_once
+from lianka.platform.outbox import enqueue, relay_forever, relay_once
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +139,38 @@ async def test_relay_killed_mid_batch_loses_nothing(db: Database, tenant_factory
     async with db.uow(t) as uow:
         assert await uow.session.scalar(text("SELECT count(*) FROM processed_messages")) == 40
     assert time.monotonic() - started < 90
+
+
+async def test_relay_that_cannot_listen_polls_instead_of_exiting(db: Database, tenant_factory) -> None:
+    """PostgreSQL unreachable for the LISTEN connection (down when the relay starts, or restarted under
+    it): the relay keeps relaying by polling and tries to listen again, instead of exiting (decision
+    0050; `lianka relay` started during a database restart used to die here)."""
+    t = await tenant_factory()
+    await _write(db, t, ["POLL1", "POLL2"], commit=True)
+    stop = asyncio.Event()
+    relay = asyncio.create_task(
+        relay_forever(
+            db,
+            broker,
+            batch_size=10,
+            poll_seconds=0.1,
+            listen_url="postgresql+asyncpg://nobody@/lianka?host=/nonexistent-lianka-socket-dir",
+            stop=stop,
+        )
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while await _unsent(db, t):
+            assert not relay.done(), relay.exception()
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        await _write(db, t, ["POLL3"], commit=True)  # a later message too: the relay is still at work
+        while await _unsent(db, t):
+            assert not relay.done(), relay.exception()
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(relay, 10)
+    await asyncio.to_thread(_work_until_idle)
+    assert await _codes(db, t) == ["POLL1", "POLL2", "POLL3"]
