@@ -1,11 +1,13 @@
-"""``python -m bench [name …] [--members N] [--entries N]``: run the benchmarks (all by default) and print their figures."""
+"""``python -m bench [name …] [--members N] [--entries N] [--examples N] [--minutes M]``: run the benchmarks
+(all by default) and print their figures. ``fuzz`` (Schemathesis, large budget) and ``soak`` (30 minutes of
+mixed traffic) run last."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHES = ["ledger", "pos", "settlement", "segments", "campaigns", "reports", "chaos"]
+BENCHES = ["ledger", "pos", "settlement", "segments", "campaigns", "reports", "chaos", "fuzz", "soak"]
 
 
 def main() -> None:

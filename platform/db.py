@@ -8,12 +8,15 @@ tenant the setting is empty and tenant-scoped tables show no rows at all.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ParamSpec, Self, TypeVar
 
 import asyncpg
 from sqlalchemy import ForeignKey, MetaData, event, exc, make_url, text
@@ -21,7 +24,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from lianka.platform.log import bind_context
+from lianka.platform.log import bind_context, get_logger
 from lianka.platform.settings import Settings
 from lianka.platform.tracing import instrument_engine
 
@@ -272,3 +275,52 @@ async def owner_connection(url: str) -> AsyncIterator[Any]:
             yield conn
     finally:
         await engine.dispose()
+
+
+#: SQLSTATEs of a transaction PostgreSQL aborted only because of another one running at the same time:
+#: deadlock_detected and serialization_failure. Running the whole transaction again is the remedy.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+#: attempts of a transaction that keeps losing to others (the last one's error is raised)
+TRANSIENT_ATTEMPTS = 4
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (raised by asyncpg directly or wrapped by SQLAlchemy) is a deadlock or a
+    serialization failure."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if getattr(error, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            return True
+        pending += [error.__cause__, error.__context__, getattr(error, "orig", None)]
+    return False
+
+
+log = get_logger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def retry_transient(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Run ``fn`` — a use case that owns its one transaction (``async with db.uow(...)``) — again when
+    PostgreSQL aborted that transaction for a deadlock or a serialization failure with concurrent ones
+    (nothing of it was committed), up to ``TRANSIENT_ATTEMPTS`` times with a short random pause. Only
+    for use cases whose whole effect is that transaction (exactly-once by their idempotency key)."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                if attempt == TRANSIENT_ATTEMPTS or not is_transient(exc):
+                    raise
+                log.info("transaction retried", use_case=fn.__qualname__, attempt=attempt, error=type(exc).__name__)
+                await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+        raise AssertionError("unreachable")
+
+    return run

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
 from lianka.platform import idempotency
-from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.db import Database, UnitOfWork, retry_transient
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.money import RoundingMode, largest_remainder, round_minor
 from lianka.tenants.domain import times
@@ -208,6 +208,7 @@ async def _undo_for_member(
     return entries, debt
 
 
+@retry_transient
 async def refund(
     db: Database,
     tenant: uuid.UUID,

@@ -19,7 +19,7 @@ import msgspec
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
 from lianka.platform import idempotency, metrics
-from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.db import Database, UnitOfWork, retry_transient
 from lianka.platform.faults import fault_point
 from lianka.platform.identity.members import new_card_number, normalise_phone
 from lianka.platform.money import RoundingMode, round_minor
@@ -237,6 +237,7 @@ def _sale_row(
     )
 
 
+@retry_transient
 async def sale(
     db: Database,
     tenant: uuid.UUID,

@@ -16,7 +16,7 @@ import msgspec
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
 from lianka.platform import idempotency, metrics
-from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.db import Database, UnitOfWork, retry_transient
 from lianka.platform.errors import NotFound
 from lianka.platform.money import RoundingMode, round_minor
 from lianka.tenants.domain import pricing, times
@@ -28,6 +28,7 @@ from lianka.tenants.services import accounts, rules
 from lianka.tenants.services.programme import programme_at
 
 
+@retry_transient
 async def top_up(
     db: Database, tenant: uuid.UUID, body: schemas.TopUpIn, key: str, branch_id: uuid.UUID | None
 ) -> tuple[schemas.TopUpOut, bool]:

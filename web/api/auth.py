@@ -158,7 +158,13 @@ class AuthController(Controller):
         if principal.session_id:
             await sessions.revoke_session(ident.db, principal.session_id)
 
-    @post("/password", status_code=204, guards=[public], summary="Set a password from an invitation link")
+    @post(
+        "/password",
+        status_code=204,
+        guards=[public],
+        summary="Set a password from an invitation link",
+        opt={"problems": (400, 401, 409, 422, 429, 500)},  # 401: a used, expired or altered link
+    )
     async def password(self, data: JSONBody[PasswordBody], ident: IdentityService) -> None:
         await set_password(ident, data.token, data.password)
 
@@ -203,7 +209,13 @@ class AuthController(Controller):
 
     # --- external OpenID Connect provider --------------------------------------------------------
 
-    @get("/oidc/login", guards=[public], summary="Start sign-in with the external OpenID Connect provider")
+    @get(
+        "/oidc/login",
+        guards=[public],
+        status_code=302,
+        summary="Start sign-in with the external OpenID Connect provider",
+        opt={"problems": (400, 404, 500)},  # 404: no provider configured
+    )
     async def oidc_login(
         self, ident: IdentityService, next_path: Annotated[str | None, QueryParameter(name="next")] = None
     ) -> Redirect:
@@ -221,7 +233,13 @@ class AuthController(Controller):
         )
         return redirect
 
-    @get("/oidc/callback", guards=[public], summary="Return from the OpenID Connect provider")
+    @get(
+        "/oidc/callback",
+        guards=[public],
+        status_code=302,
+        summary="Return from the OpenID Connect provider",
+        opt={"problems": (400, 401, 404, 500)},  # 401: the provider's answer is refused; 404: none configured
+    )
     async def oidc_callback(
         self,
         request: Request[Any, Any, Any],

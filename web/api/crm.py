@@ -86,6 +86,7 @@ class CrmController(Controller):
 
     @get(
         "/export.csv",
+        media_type="text/csv",
         guards=[requires(Permission.MEMBERS_EXPORT)],
         summary="Full export with phone numbers (owners and admins; every export is logged)",
     )
@@ -105,7 +106,7 @@ class CrmController(Controller):
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%MZ")
         return Response(
             body,
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="members-{stamp}.csv"'},
         )
 

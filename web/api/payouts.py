@@ -159,14 +159,19 @@ class PayoutsController(Controller):
             await services.queue_run(db, scope, period)
         return Response(await payouts_out(db, principal.tenant, period), status_code=200 if wait else 202)
 
-    @get("/periods/{period:str}/payouts/bank-file", guards=[READ], summary="The bank payment file (CSV)")
+    @get(
+        "/periods/{period:str}/payouts/bank-file",
+        guards=[READ],
+        media_type="text/csv",
+        summary="The bank payment file (CSV)",
+    )
     async def bank_file(self, db: Db, period: FromPath[str], principal: CurrentPrincipal) -> Response[bytes]:
         scope = await services.scope_of(db, principal.tenant)
         body = await bankfile.bank_file(db, principal.tenant, period, scope.hub_name)
         name = f"{scope.hub_code}-payouts-{period}.csv"
         return Response(
             body,
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
@@ -265,7 +270,10 @@ class AlliancePayoutsController(Controller):
         return Response(out, status_code=200 if wait else 202)
 
     @get(
-        "/periods/{period:str}/payouts/bank-file", guards=[READ], summary="The alliance's bank payment file (operator)"
+        "/periods/{period:str}/payouts/bank-file",
+        guards=[READ],
+        media_type="text/csv",
+        summary="The alliance's bank payment file (operator)",
     )
     async def bank_file(
         self, db: Db, alliance_id: FromPath[uuid.UUID], period: FromPath[str], principal: CurrentPrincipal
@@ -273,7 +281,7 @@ class AlliancePayoutsController(Controller):
         name, body = await alliances.bank_file(db, principal.tenant, alliance_id, period)
         return Response(
             body,
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 

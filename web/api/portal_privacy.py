@@ -80,12 +80,12 @@ class PortalPrivacyController(Controller):
         body = member_privacy.data_json(await member_privacy.my_data(ident.db, principal.subject_id))
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
-    @get("/data.csv", summary="Download my data (CSV: merchant, section, field, value)")
+    @get("/data.csv", media_type="text/csv", summary="Download my data (CSV: merchant, section, field, value)")
     async def data_csv(self, principal: CurrentPrincipal, ident: IdentityService) -> Response[bytes]:
         body = member_privacy.data_csv(await member_privacy.my_data(ident.db, principal.subject_id))
         return Response(
             body,
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={"Cache-Control": "no-store", "Content-Disposition": 'attachment; filename="my-data.csv"'},
         )
 

@@ -47,7 +47,12 @@ class SignupController(Controller):
         done = await sign_up(ident, SignUp(**msgspec.structs.asdict(data)))
         return SignupResult(done.merchant_id, done.user_id, done.slug, done.email)
 
-    @post("/verify-email", status_code=200, summary="Confirm an e-mail address with the mailed token")
+    @post(
+        "/verify-email",
+        status_code=200,
+        summary="Confirm an e-mail address with the mailed token",
+        opt={"problems": (400, 401, 409, 422, 429, 500)},  # 401: a used, expired or altered token
+    )
     async def verify(self, data: JSONBody[VerifyBody], ident: IdentityService) -> dict[str, str]:
         await verify_email(ident, data.token)
         return {"status": "verified"}
