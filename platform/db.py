@@ -68,7 +68,7 @@ SERVER_GONE = (
 )
 
 
-class ScopedConnection(asyncpg.Connection):
+class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped here
     """The app's asyncpg connection: a unit of work's tenant and scope travel with its ``BEGIN``.
 
     A :class:`ScopedSession` transaction leaves its ``set_config`` statement here (``prelude``)
@@ -80,7 +80,7 @@ class ScopedConnection(asyncpg.Connection):
 
     prelude: str | None = None
 
-    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 (asyncpg's own signature)
         prelude = self.prelude
         if prelude is not None and not args and query.startswith("BEGIN"):
             self.prelude = None
@@ -267,7 +267,7 @@ class UnitOfWork:
         if transaction is not None and self._driver is not None and self._driver[0] is transaction:
             return self._driver[1]  # the same transaction: the same connection
         connection = await self.session.connection()
-        adapted = (await connection.get_raw_connection()).dbapi_connection
+        adapted: Any = (await connection.get_raw_connection()).dbapi_connection  # SQLAlchemy's asyncpg adapter
         if getattr(adapted, "_transaction", True) is None:  # not begun yet: BEGIN and the scope, one trip
             await adapted._start_transaction()
         driver = adapted.driver_connection
@@ -277,6 +277,11 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+        self.run_after_commit()
+
+    def run_after_commit(self) -> None:
+        """Run (and forget) the after-commit callbacks: :meth:`commit` does, and so does work that
+        committed on its own without this unit's session (``ledger.post_alone``)."""
         callbacks, self._after_commit = self._after_commit, []
         if self._run_after_commit:
             for callback in callbacks:

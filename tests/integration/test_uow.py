@@ -54,7 +54,8 @@ class _Sent:
 
         async def execute(conn: asyncpg.Connection, query: str, *args: object, **kw: object) -> str:
             self.queries.append(query)
-            return await original(conn, query, *args, **kw)  # type: ignore[arg-type]
+            result: str = await original(conn, query, *args, **kw)
+            return result
 
         monkeypatch.setattr(asyncpg.Connection, "execute", execute)
 
@@ -96,7 +97,7 @@ async def test_system_scope_and_tenant_switch_still_apply(db: Database, tenant_f
 
 
 def test_scope_sql_refuses_what_is_not_a_uuid() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="badly formed"):
         scope_sql("x'; DROP TABLE branches; --", "")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown transaction scope"):
         scope_sql("", "everything")
