@@ -178,11 +178,13 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
     """The same sale through the service function with no HTTP, and its SQL replayed raw.
 
     The raw replay is the database's own ceiling for this transaction: one real sale per member is
-    recorded at the driver (every statement the sale sends, with its arguments), then replayed
-    through bare asyncpg connections — BEGIN, the tenant setting, those statements with a fresh
-    idempotency key and sale id, COMMIT — by as many tills. No Python of ours runs in it.
+    recorded at the driver (every statement the sale sends, with its arguments: BEGIN with the tenant
+    setting, SQLAlchemy's prepared statements and the hot path's own, COMMIT), then replayed exactly
+    through bare asyncpg connections with a fresh idempotency key and sale id, by as many tills. No
+    Python of ours runs in it.
     """
     import asyncpg
+    from asyncpg.prepared_stmt import PreparedStatement
     from sqlalchemy import text
 
     from lianka.platform.db import asyncpg_params
@@ -219,8 +221,22 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
 
             return call
 
+        # SQLAlchemy's statements (the ORM's, the unit of work's) run as prepared statements: record
+        # them too, so the replay sends everything the sale sent — BEGIN (with the tenant) and COMMIT
+        # included — and nothing else
+        prepared = {name: getattr(PreparedStatement, name) for name in ("fetch", "fetchrow", "fetchval")}
+
+        def prepared_recorder(name: str) -> Any:
+            async def call(self: Any, *args: Any, **kw: Any) -> Any:
+                recorded.append((name, self.get_query(), args))
+                return await prepared[name](self, *args, **kw)
+
+            return call
+
         for name in originals:
             setattr(asyncpg.Connection, name, recorder(name))
+        for name in prepared:
+            setattr(PreparedStatement, name, prepared_recorder(name))
         try:
             for member in members:
                 recorded.clear()
@@ -230,6 +246,8 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
         finally:
             for name, fn in originals.items():
                 setattr(asyncpg.Connection, name, fn)
+            for name, fn in prepared.items():
+                setattr(PreparedStatement, name, fn)
     finally:
         await db.dispose()
 
@@ -246,8 +264,7 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
         async def replay(w: int, i: int) -> None:
             key, sale_id, statements = templates[members[(w * 9973 + i) % len(members)]]
             new = (f"r-{w}-{i}-{uuid.uuid4().hex}", uuid.uuid4())
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+            async with pool.acquire() as conn:  # BEGIN (with the tenant) … COMMIT are among the statements
                 for name, query, args in statements:
                     await originals[name](conn, query, *(swap(a, (key, sale_id), new) for a in args))
 
