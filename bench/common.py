@@ -115,6 +115,34 @@ async def drive(
     return Run(name, count, elapsed, latencies, per_op)
 
 
+async def open_loop(
+    name: str, rate: float, seconds: float, op: Callable[[int], Awaitable[None]], warmup: float = 1.0
+) -> Run:
+    """Start ``op(i)`` at a fixed arrival rate (``rate`` per second) for ``seconds`` after a warm-up,
+    whether or not earlier ones have finished — an open loop, as independent tills are. Each latency
+    runs from the moment the operation was due, not from when it could start, so a backlog shows in
+    the percentiles (no coordinated omission); ``ops`` counts the measured arrivals that completed."""
+    latencies: list[float] = []
+    tasks: list[asyncio.Task[None]] = []
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + seconds
+
+    async def one(i: int, due: float) -> None:
+        await op(i)
+        if due >= measure_from:
+            latencies.append(time.perf_counter() - due)
+
+    i = 0
+    while (due := start + i / rate) < stop_at:
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+        i += 1
+    await asyncio.gather(*tasks)
+    return Run(name, len(latencies), seconds, latencies)
+
+
 def merge(name: str, runs: list[Run]) -> Run:
     return Run(
         name,

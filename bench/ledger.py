@@ -200,23 +200,47 @@ async def earn_runs(db: Database, owner_url: str) -> list[Run]:
 
         return op
 
-    # interleaved (u, c, k, u, c, k) and merged, so drift on a shared machine favours none of them
+    def alone(liability: list[ledger.Account], tag: str) -> Op:
+        """The same earn as its own transaction: ``ledger.post_alone`` (one statement, decision 0053)."""
+
+        async def op(w: int, i: int) -> None:
+            await ledger.post_alone(
+                db,
+                tenant,
+                kind="earn",
+                business_time=now,
+                key=f"{tag}-{w}-{i}",
+                legs=[ledger.Leg(members[w], 10), ledger.Leg(liability[w], -10)],
+            )
+
+        return op
+
+    # interleaved (u, c, a, p, k, …) and merged, so drift on a shared machine favours none of them
     rounds = []
     async with bare_ledger_post(owner_url, tenant, members, own) as bare:
         for r in range(2):
             rounds.append(await drive("u", WORKERS, SECONDS / 2, make(own, f"u{r}"), per_op=2))
             rounds.append(await drive("c", WORKERS, SECONDS / 2, make([pool] * WORKERS, f"c{r}"), per_op=2))
+            rounds.append(await drive("a", WORKERS, SECONDS / 2, alone(own, f"a{r}"), per_op=2))
+            rounds.append(await drive("p", WORKERS, SECONDS / 2, alone([pool] * WORKERS, f"p{r}"), per_op=2))
             rounds.append(await drive("k", WORKERS, SECONDS / 2, bare(f"k{r}"), per_op=2))
     ceiling = merge("ledger_post via bare driver (DB ceiling)", [x for x in rounds if x.name == "k"])
-    uncontended = merge("ledger earn, uncontended", [x for x in rounds if x.name == "u"])
-    contended = merge("ledger earn, 100% on one pool", [x for x in rounds if x.name == "c"])
-    uncontended.ceiling = contended.ceiling = ceiling
-    return [uncontended, contended, ceiling]
+    uncontended = merge("ledger earn in a unit of work, uncontended", [x for x in rounds if x.name == "u"])
+    contended = merge("ledger earn in a unit of work, 100% on one pool", [x for x in rounds if x.name == "c"])
+    alone_u = merge("ledger earn, post_alone, uncontended", [x for x in rounds if x.name == "a"])
+    alone_c = merge("ledger earn, post_alone, 100% on one pool", [x for x in rounds if x.name == "p"])
+    for x in (uncontended, contended, alone_u, alone_c):
+        x.ceiling = ceiling
+    return [uncontended, contended, alone_u, alone_c, ceiling]
 
 
-def headline(r: Run, unc: Run, con: Run, ceiling: Run) -> list[str]:
+def headline(r: Run, unc: Run, con: Run, alone_u: Run, alone_c: Run, ceiling: Run) -> list[str]:
     """What the run says, transactions against transactions first."""
     return [
+        f"[bold]targets[/bold]: post_alone (an earn as its own transaction) runs at "
+        f"{alone_u.rate / ceiling.rate:.2f} of the bare-driver ceiling (target ≥ 0.8), contended / uncontended "
+        f"= {alone_c.rate / alone_u.rate:.2f} (target ≥ 0.9); inside a unit of work (BEGIN with the scope, "
+        f"ledger_post, COMMIT) {unc.rate / ceiling.rate:.2f}",
         f"[bold]headline[/bold]: a ledger earn (one transaction) runs at {unc.rate / r.rate:.2f} R uncontended "
         f"and {con.rate / r.rate:.2f} R with every earn on one pool account; the service path is "
         f"{unc.rate / ceiling.rate:.2f} of the ledger_post ceiling (bare driver: {ceiling.rate / r.rate:.2f} R), "
@@ -230,16 +254,16 @@ def headline(r: Run, unc: Run, con: Run, ceiling: Run) -> list[str]:
 async def main_async(settings_url: str, app_db: Database) -> None:
     # R in two halves, before and after the ledger runs, for the same reason they are interleaved
     before = await asyncio.to_thread(pgbench, settings_url, SECONDS / 2)
-    unc, con, ceiling = await earn_runs(app_db, settings_url)
+    unc, con, alone_u, alone_c, ceiling = await earn_runs(app_db, settings_url)
     after = await asyncio.to_thread(pgbench, settings_url, SECONDS / 2, init=False)
     r = merge("R: pgbench TPC-B-like tx", [before, after])
-    runs = [unc, con, ceiling, await baseline(settings_url)]
+    runs = [unc, con, alone_u, alone_c, ceiling, await baseline(settings_url)]
     table(
         f"Ledger throughput ({WORKERS} concurrent clients, {SECONDS:.0f}s each)",
         r,
         runs,
         "tx",
-        headline(r, unc, con, ceiling),
+        headline(r, unc, con, alone_u, alone_c, ceiling),
         secondary="postings",
     )
     await app_db.dispose()

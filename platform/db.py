@@ -71,6 +71,38 @@ SERVER_GONE = (
 )
 
 
+class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped here
+    """The app's asyncpg connection: a unit of work's tenant and scope travel with its ``BEGIN``.
+
+    A :class:`ScopedSession` transaction leaves its ``set_config`` statement here (``prelude``)
+    instead of sending it alone; SQLAlchemy's asyncpg adapter begins the transaction lazily, just
+    before the first statement, and the ``BEGIN`` then goes out as ``BEGIN; SELECT set_config(…)`` —
+    one simple-protocol round trip instead of two (decision 0053). The prelude is used once and
+    dropped at check-in, so a connection never carries one tenant's scope to another checkout.
+    """
+
+    prelude: str | None = None
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 (asyncpg's own signature)
+        prelude = self.prelude
+        if prelude is not None and not args and query.startswith("BEGIN"):
+            self.prelude = None
+            query = f"{query.rstrip().rstrip(';')}; {prelude}"
+        result: str = await super().execute(query, *args, timeout=timeout)
+        return result
+
+
+def scope_sql(tenant: str, scope: str) -> str:
+    """The ``set_config`` statement that scopes a transaction, with its two values as literals (a
+    simple-protocol query has no parameters): ``tenant`` is empty or a UUID, ``scope`` empty or
+    ``system`` — anything else is refused rather than quoted."""
+    if tenant:
+        tenant = str(uuid.UUID(tenant))
+    if scope not in ("", "system"):
+        raise ValueError(f"unknown transaction scope {scope!r}")
+    return f"SELECT set_config('app.tenant_id', '{tenant}', true), set_config('app.scope', '{scope}', true)"
+
+
 class DatabaseUnavailable(ConnectionError):
     """PostgreSQL did not accept a connection (refused, gone, starting up, shutting down, full, too
     slow): the request cannot be served now, and may be retried (``web/problems.py`` answers 503)."""
@@ -91,7 +123,8 @@ def make_engine(url: str, settings: Settings | None = None, **kw: Any) -> AsyncE
     pool = {}
     if settings is not None:
         pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
-    engine = create_async_engine(url, pool_pre_ping=False, **pool, **kw)
+    connect_args = {"connection_class": ScopedConnection, **kw.pop("connect_args", {})}
+    engine = create_async_engine(url, pool_pre_ping=False, connect_args=connect_args, **pool, **kw)
     sync = engine.sync_engine
 
     @event.listens_for(sync, "do_connect")
@@ -103,8 +136,11 @@ def make_engine(url: str, settings: Settings | None = None, **kw: Any) -> AsyncE
             raise DatabaseUnavailable(f"PostgreSQL is not reachable ({type(error).__name__})") from error
 
     @event.listens_for(sync, "checkin")
-    def _idle_from(_dbapi: Any, record: Any) -> None:
+    def _idle_from(dbapi: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
+        driver = getattr(dbapi, "driver_connection", None)
+        if isinstance(driver, ScopedConnection):  # a transaction that sent nothing: its scope goes too
+            driver.prelude = None
 
     @event.listens_for(sync, "checkout")
     def _ping_if_idle(dbapi: Any, record: Any, _proxy: Any) -> None:
@@ -153,9 +189,14 @@ class ScopedSession(Session):
 
 @event.listens_for(ScopedSession, "after_begin")
 def _scope_transaction(session: Session, _tx: Any, connection: Any) -> None:
+    tenant, scope = session.info.get("tenant", ""), session.info.get("scope", "")
+    adapted = connection.connection.dbapi_connection
+    driver = getattr(adapted, "driver_connection", None)
+    if isinstance(driver, ScopedConnection) and getattr(adapted, "_transaction", True) is None:
+        driver.prelude = scope_sql(tenant, scope)  # sent with the BEGIN (ScopedConnection)
+        return
     connection.exec_driver_sql(
-        "SELECT set_config('app.tenant_id', $1, true), set_config('app.scope', $2, true)",
-        (session.info.get("tenant", ""), session.info.get("scope", "")),
+        "SELECT set_config('app.tenant_id', $1, true), set_config('app.scope', $2, true)", (tenant, scope)
     )
 
 
@@ -229,13 +270,21 @@ class UnitOfWork:
         if transaction is not None and self._driver is not None and self._driver[0] is transaction:
             return self._driver[1]  # the same transaction: the same connection
         connection = await self.session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
+        adapted: Any = (await connection.get_raw_connection()).dbapi_connection  # SQLAlchemy's asyncpg adapter
+        if getattr(adapted, "_transaction", True) is None:  # not begun yet: BEGIN and the scope, one trip
+            await adapted._start_transaction()
+        driver = adapted.driver_connection
         self._driver = (self.session.sync_session.get_transaction(), driver)
         return driver
 
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+        self.run_after_commit()
+
+    def run_after_commit(self) -> None:
+        """Run (and forget) the after-commit callbacks: :meth:`commit` does, and so does work that
+        committed on its own without this unit's session (``ledger.post_alone``)."""
         callbacks, self._after_commit = self._after_commit, []
         if self._run_after_commit:
             for callback in callbacks:

@@ -299,6 +299,18 @@ async def ledger_post(driver: Any, payloads: Sequence[str]) -> list[Any]:
     return [r[0] for r in await driver.fetch(_POST_MANY, list(payloads))]
 
 
+#: an entry that is its own transaction: the tenant and the entry in one autocommit statement (set_config's
+#: ``true`` scopes the setting to the statement's implicit transaction, as SET LOCAL would)
+_POST_ALONE = "SELECT set_config('app.tenant_id', $1, true), set_config('app.scope', '', true), ledger_post($2::jsonb)"
+
+
+async def ledger_post_alone(driver: Any, tenant: uuid.UUID, payload: str) -> Any:
+    """``ledger_post`` for one encoded entry as one autocommit statement on a pooled connection
+    outside any transaction (``services.post_alone``); its raw answer."""
+    row = await driver.fetchrow(_POST_ALONE, str(tenant), payload)
+    return row[2]
+
+
 # --- the operator's invariant checks (``lianka ledger verify``, as the owner over every book) -------
 
 #: each returns the offending rows; none means the invariant holds

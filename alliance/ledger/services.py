@@ -30,7 +30,7 @@ from lianka.alliance.ledger.errors import (
     UnknownAccount,
     UnknownEntry,
 )
-from lianka.platform.db import COMMITTED_ROW_CACHES, UnitOfWork
+from lianka.platform.db import COMMITTED_ROW_CACHES, Database, UnitOfWork
 from lianka.platform.errors import IdempotencyConflict, ValidationFailed
 from lianka.platform.idempotency import check_key, fingerprint
 from lianka.platform.metrics import count_points
@@ -325,16 +325,7 @@ async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
     try:
         raws = await queries.ledger_post(driver, [contract.encode(e.payload) for e in entries])
     except asyncpg.PostgresError as exc:
-        code, detail = exc.sqlstate, getattr(exc, "detail", None) or ""
-        message = str(exc).split("\n")[0]
-        extra = contract.shortfall(detail) if detail.startswith("{") else {}
-        if code == "LK001":
-            raise InsufficientFunds(message.split(": ", 1)[-1], **extra) from None
-        if code == "LK002":
-            keys = ", ".join(repr(e.payload.key) for e in entries)
-            raise IdempotencyConflict(f"idempotency key {keys} was used for a different ledger entry") from None
-        if code == "LK003":
-            raise PeriodClosed(message.split(": ", 1)[-1], period=entries[0].payload.period) from None
+        _refused(exc, entries)
         raise
     out = []
     for entry, raw in zip(entries, raws, strict=True):
@@ -342,24 +333,87 @@ async def post_all(uow: UnitOfWork, entries: Sequence[Prepared]) -> list[Entry]:
         if result.replayed:  # a replay carries only the id: read what was booked then
             out.append(await get_entry(uow, result.id, replayed=True))
             continue
-        if result.posted_at is None or result.period is None:
-            raise RuntimeError(f"ledger_post booked {result.id} without a posting time or period")
         _count_points(uow, entry)
-        out.append(
-            Entry(
-                result.id,
-                entry.kind,
-                entry.business_time,
-                result.posted_at,
-                result.period,
-                result.late,
-                entry.reverses,
-                entry.postings,
-                False,
-                entry.refs,
-            )
-        )
+        out.append(_booked(entry, result))
     return out
+
+
+def _refused(exc: asyncpg.PostgresError, entries: Sequence[Prepared]) -> None:
+    """Raise the domain error for ``ledger_post``'s own refusals (returns for any other error)."""
+    code, detail = exc.sqlstate, getattr(exc, "detail", None) or ""
+    message = str(exc).split("\n")[0]
+    extra = contract.shortfall(detail) if detail.startswith("{") else {}
+    if code == "LK001":
+        raise InsufficientFunds(message.split(": ", 1)[-1], **extra) from None
+    if code == "LK002":
+        keys = ", ".join(repr(e.payload.key) for e in entries)
+        raise IdempotencyConflict(f"idempotency key {keys} was used for a different ledger entry") from None
+    if code == "LK003":
+        raise PeriodClosed(message.split(": ", 1)[-1], period=entries[0].payload.period) from None
+
+
+def _booked(entry: Prepared, result: contract.PostResult) -> Entry:
+    if result.posted_at is None or result.period is None:
+        raise RuntimeError(f"ledger_post booked {result.id} without a posting time or period")
+    return Entry(
+        result.id,
+        entry.kind,
+        entry.business_time,
+        result.posted_at,
+        result.period,
+        result.late,
+        entry.reverses,
+        entry.postings,
+        False,
+        entry.refs,
+    )
+
+
+async def post_alone(
+    db: Database,
+    tenant: uuid.UUID,
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    business_time: datetime,
+    key: str,
+    scope: str = "ledger",
+    timezone: str = "Asia/Shanghai",
+    memo: str = "",
+    refs: dict[str, Any] | None = None,
+) -> Entry:
+    """:func:`post` as a transaction of its own, for a write that is one ledger entry and nothing else
+    (an earn from a job, a top-up's booking): the tenant setting and ``ledger_post`` go as ONE
+    autocommit statement — one round trip, where a unit of work needs three (BEGIN with the scope,
+    the entry, COMMIT). A single statement is atomic, ``ledger_post`` is idempotent on
+    ``(scope, key)`` and RLS applies exactly as in a unit of work (decision 0053). Anything else that
+    must commit with the entry needs :func:`post` inside the caller's unit of work."""
+    book = db.uow(tenant)  # never entered: prepare() reads its tenant, _count_points its callbacks
+    entry = prepare(
+        book,
+        kind=kind,
+        legs=legs,
+        business_time=business_time,
+        key=key,
+        scope=scope,
+        timezone=timezone,
+        memo=memo,
+        refs=refs,
+    )
+    async with db.engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        try:
+            raw = await queries.ledger_post_alone(driver, tenant, contract.encode(entry.payload))
+        except asyncpg.PostgresError as exc:
+            _refused(exc, [entry])
+            raise
+    result = contract.result(raw)
+    if result.replayed:
+        async with db.uow(tenant) as uow:
+            return await get_entry(uow, result.id, replayed=True)
+    _count_points(book, entry)
+    book.run_after_commit()  # committed: the statement was its own transaction
+    return _booked(entry, result)
 
 
 def _count_points(uow: UnitOfWork, entry: Prepared) -> None:
