@@ -34,6 +34,7 @@ from lianka.web.api.auth import AuthController
 from lianka.web.api.automations import AutomationsController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
 from lianka.web.api.branches import BranchesController
+from lianka.web.api.webhooks import WebhooksController
 from lianka.web.api.campaigns import CampaignsController, MarketingSettingsController
 from lianka.web.api.clients import ClientsController
 from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
@@ -171,6 +172,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         MarketingSettingsController,
         DrawsController,
         PortalDrawsController,
+        WebhooksController,
     ]
 
 

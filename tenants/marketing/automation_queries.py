@@ -232,3 +232,20 @@ GROUP BY a.tenant_id, a.id, a.campaign_id
         )
     )
     return {r[0]: Stats(int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
+
+
+async def points_expiring_fired(uow: UnitOfWork, automation: uuid.UUID, now: datetime, tz: str) -> list[tuple[uuid.UUID, str, int]]:
+    """The points-expiry firings ``fire`` just wrote (created at ``now``): member, local expiry date and
+    the points still expiring that day — what the ``points.expiring`` webhook says."""
+    rows = await uow.session.execute(
+        text(
+            "SELECT f.member_id, f.occasion, COALESCE(SUM(l.remaining), 0) AS points FROM automation_firings f "
+            "LEFT JOIN ledger_accounts a ON a.tenant_id = f.tenant_id AND a.owner_id = f.member_id "
+            "AND a.owner_kind = 'member' AND a.kind = 'points' "
+            "LEFT JOIN ledger_lots l ON l.tenant_id = a.tenant_id AND l.account_id = a.id AND l.remaining > 0 "
+            "AND to_char(l.expires_at AT TIME ZONE CAST(:tz AS text), 'YYYY-MM-DD') = f.occasion "
+            "WHERE f.automation_id = :a AND f.created_at = :now GROUP BY f.member_id, f.occasion"
+        ),
+        {"a": automation, "now": now, "tz": tz},
+    )
+    return [(r.member_id, r.occasion, int(r.points)) for r in rows]

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.log import get_logger
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants import queries as tenant_queries
 from lianka.tenants.domain import tiers
 from lianka.tenants.marketing import automation_queries as q
@@ -350,6 +351,7 @@ async def run_in(uow: UnitOfWork, now: datetime, *, triggers: tuple[str, ...] = 
     result = RunResult()
     _, tz = await accounts.merchant_info(uow)
     cap = await cq.frequency_cap(uow)
+    announced: set[tuple[uuid.UUID, str]] = set()
     for a in await q.automations(uow, enabled_only=True):
         if a.trigger not in triggers:
             continue
@@ -359,10 +361,25 @@ async def run_in(uow: UnitOfWork, now: datetime, *, triggers: tuple[str, ...] = 
                 result.fired += await q.fire_one(uow, a, member, occasion, due, now)
         else:
             result.fired += await q.fire(uow, a, await _params(uow, a, now, tz), due, now)
+        if a.trigger == "points_expiring":
+            await _announce_expiring(uow, a, now, tz, announced)
         acted, messages = await _act(uow, a, now, tz, cap)
         result.acted, result.messages = result.acted + acted, result.messages + messages
     await cq.dispatch_due(uow, now)
     return result
+
+
+async def _announce_expiring(
+    uow: UnitOfWork, a: Automation, now: datetime, tz: str, announced: set[tuple[uuid.UUID, str]]
+) -> None:
+    """A ``points.expiring`` webhook per member and expiry date the reminder just fired for (once per
+    run, however many points-expiry automations the merchant has)."""
+    for member, expires_on, points in await q.points_expiring_fired(uow, a.id, now, tz):
+        if (member, expires_on) in announced:
+            continue
+        announced.add((member, expires_on))
+        data = {"member_id": str(member), "points": points, "expires_on": expires_on}
+        await webhooks.emit(uow, "points.expiring", data)
 
 
 async def fire_event(uow: UnitOfWork, trigger: str, member_id: uuid.UUID, occasion: str, now: datetime) -> int:
