@@ -34,7 +34,6 @@ from lianka.web.api.auth import AuthController
 from lianka.web.api.automations import AutomationsController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
 from lianka.web.api.branches import BranchesController
-from lianka.web.api.webhooks import WebhooksController
 from lianka.web.api.campaigns import CampaignsController, MarketingSettingsController
 from lianka.web.api.clients import ClientsController
 from lianka.web.api.coupons import CouponTemplatesController, MemberCouponsController
@@ -65,6 +64,7 @@ from lianka.web.api.rewards import RewardsController
 from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
+from lianka.web.api.webhooks import WebhooksController
 from lianka.web.billing_gate import billing_gate
 from lianka.web.console import console_router, static_files_router, template_config
 from lianka.web.docs import assets_router, render_plugins

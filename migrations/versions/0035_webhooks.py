@@ -80,7 +80,9 @@ def upgrade() -> None:
         _now("updated_at"),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_webhook_deliveries"),
         sa.ForeignKeyConstraint(
-            ["tenant_id", "event_id"], ["webhook_events.tenant_id", "webhook_events.id"], name="fk_webhook_deliveries_event"
+            ["tenant_id", "event_id"],
+            ["webhook_events.tenant_id", "webhook_events.id"],
+            name="fk_webhook_deliveries_event",
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id", "subscription_id"],

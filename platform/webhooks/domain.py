@@ -31,7 +31,7 @@ EVENT_TYPES: dict[str, str] = {
 SIGNATURE_HEADER = "Lianka-Signature"
 EVENT_ID_HEADER = "Lianka-Event-Id"
 DELIVERY_ID_HEADER = "Lianka-Delivery-Id"
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
 #: a delivery gives up after this many attempts (the first and 7 retries: about 4 hours of back-off)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
@@ -45,7 +45,9 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def body(event_id: uuid.UUID, event_type: str, created_at: datetime, merchant: uuid.UUID, data: dict[str, Any]) -> bytes:
+def body(
+    event_id: uuid.UUID, event_type: str, created_at: datetime, merchant: uuid.UUID, data: dict[str, Any]
+) -> bytes:
     """The JSON body: the same bytes on every attempt and replay of an event."""
     doc = {
         "id": str(event_id),
@@ -87,7 +89,7 @@ def retryable(status: int | None) -> bool:
 def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
     """The wait after failed attempt number ``attempt`` (1-based): exponential, capped, with "full
     jitter" in its upper half so receivers that fail together are not all retried together."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (attempt - 1)))
+    ceiling: timedelta = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (attempt - 1)))
     factor = 0.5 + (rng or random.SystemRandom()).random() / 2
     return ceiling * factor
 

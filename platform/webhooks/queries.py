@@ -128,7 +128,9 @@ async def set_secret(uow: UnitOfWork, sub_id: uuid.UUID, secret_sealed: str) -> 
     return row.first() is not None
 
 
-async def emit(uow: UnitOfWork, event_type: str, data: dict[str, Any], only: uuid.UUID | None = None) -> list[uuid.UUID]:
+async def emit(
+    uow: UnitOfWork, event_type: str, data: dict[str, Any], only: uuid.UUID | None = None
+) -> list[uuid.UUID]:
     """The event and one delivery per active subscription that wants it, in one round trip; nothing at
     all is written when nobody subscribed (the till's sale pays one indexed read). ``only``: just that
     subscription, whatever its events (a test send)."""

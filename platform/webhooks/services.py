@@ -92,7 +92,9 @@ async def attempt(
         ),
     )
     metrics.count_webhook_delivery(uow, "retry" if outcome.status == "pending" else outcome.status)
-    log.info("webhook attempt", delivery_id=str(d.id), attempt=number, http_status=result.status, outcome=outcome.status)
+    log.info(
+        "webhook attempt", delivery_id=str(d.id), attempt=number, http_status=result.status, outcome=outcome.status
+    )
     return outcome.status
 
 
@@ -122,7 +124,12 @@ class Created:
 
 
 async def subscribe(
-    db: Database, tenant: uuid.UUID, url: str, events: list[str], description: str = "", policy: sender.Policy | None = None
+    db: Database,
+    tenant: uuid.UUID,
+    url: str,
+    events: list[str],
+    description: str = "",
+    policy: sender.Policy | None = None,
 ) -> Created:
     policy = policy or default_policy()
     url, chosen = await _safe_url(url, policy), _events(events)

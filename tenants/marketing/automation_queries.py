@@ -234,7 +234,9 @@ GROUP BY a.tenant_id, a.id, a.campaign_id
     return {r[0]: Stats(int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
 
 
-async def points_expiring_fired(uow: UnitOfWork, automation: uuid.UUID, now: datetime, tz: str) -> list[tuple[uuid.UUID, str, int]]:
+async def points_expiring_fired(
+    uow: UnitOfWork, automation: uuid.UUID, now: datetime, tz: str
+) -> list[tuple[uuid.UUID, str, int]]:
     """The points-expiry firings ``fire`` just wrote (created at ``now``): member, local expiry date and
     the points still expiring that day — what the ``points.expiring`` webhook says."""
     rows = await uow.session.execute(

@@ -261,7 +261,9 @@ async def sale(
             await rules.on_signup(
                 uow, ctx.member_id, at=ctx.business_time, branch_id=ctx.branch_id, programme=ctx.programme
             )
-            await webhooks.emit(uow, "member.joined", {"member_id": str(ctx.member_id), "branch_id": str(ctx.branch_id)})
+            await webhooks.emit(
+                uow, "member.joined", {"member_id": str(ctx.member_id), "branch_id": str(ctx.branch_id)}
+            )
         q, state, coupons = await price(uow, basket, ctx, lock=True)
         sale_id = uuid.uuid4()
         entries: dict[str, str] = {}

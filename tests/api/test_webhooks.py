@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from lianka.platform import secrets
+from lianka.platform import metrics, secrets
 from lianka.platform.db import Database
 from lianka.platform.webhooks import domain, sender
 from lianka.platform.webhooks import services as hooks
 from lianka.platform.webhooks.errors import UnsafeWebhookURL
-from lianka.tenants.pos import sales as pos_sales
 from lianka.tenants.services.programme import set_programme
 from tests.api import webhook_receiver
 from tests.api.test_pos import PROGRAMME
@@ -47,7 +46,9 @@ async def deliver_queued(db: Database, tenant: uuid.UUID) -> int:
                 text("SELECT id, payload FROM outbox WHERE actor = 'webhooks_deliver' AND sent_at IS NULL ORDER BY id")
             )
         ).all()
-        await uow.session.execute(text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]})
+        await uow.session.execute(
+            text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]}
+        )
         await uow.commit()
     for r in rows:
         async with db.uow(tenant) as uow:
@@ -87,7 +88,9 @@ async def test_a_sale_is_signed_logged_replayed_and_a_rolled_back_sale_sends_not
     assert (await client.get("/api/v1/webhooks/subscriptions", headers=other)).json() == []
 
     sale = await client.post(
-        "/api/v1/pos/sales", json={"amount": 12_345, "member_id": member}, headers={**pos, "Idempotency-Key": uuid.uuid4().hex}
+        "/api/v1/pos/sales",
+        json={"amount": 12_345, "member_id": member},
+        headers={**pos, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert sale.status_code == 201, sale.text
     assert await deliver_queued(db, a) == 1
@@ -106,7 +109,9 @@ async def test_a_sale_is_signed_logged_replayed_and_a_rolled_back_sale_sends_not
     (d,) = (await client.get("/api/v1/webhooks/deliveries", headers=owner)).json()
     assert d["status"] == "delivered" and d["attempts"] == 1 and d["event_id"] == event["id"]
     log = (await client.get(f"/api/v1/webhooks/deliveries/{d['id']}", headers=owner)).json()
-    assert [(x["attempt"], x["status_code"], x["response_snippet"]) for x in log["attempts"]] == [(1, 200, "answer 200")]
+    assert [(x["attempt"], x["status_code"], x["response_snippet"]) for x in log["attempts"]] == [
+        (1, 200, "answer 200")
+    ]
     # another merchant: nothing to see, nothing to replay
     assert (await client.get("/api/v1/webhooks/deliveries", headers=other)).json() == []
     assert (await client.get(f"/api/v1/webhooks/deliveries/{d['id']}", headers=other)).status_code == 404
@@ -116,9 +121,11 @@ async def test_a_sale_is_signed_logged_replayed_and_a_rolled_back_sale_sends_not
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("after the webhook was emitted")
 
-    monkeypatch.setattr(pos_sales.metrics, "count_sale", broken)
+    monkeypatch.setattr(metrics, "count_sale", broken)  # the step after the sale's webhook
     failed = await client.post(
-        "/api/v1/pos/sales", json={"amount": 777, "member_id": member}, headers={**pos, "Idempotency-Key": uuid.uuid4().hex}
+        "/api/v1/pos/sales",
+        json={"amount": 777, "member_id": member},
+        headers={**pos, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert failed.status_code == 500
     monkeypatch.undo()
@@ -195,14 +202,18 @@ async def _delivery(db: Database, tenant: uuid.UUID) -> Any:
     async with db.uow(tenant) as uow:
         return (
             await uow.session.execute(
-                text("SELECT id, status, attempts, next_attempt_at, updated_at FROM webhook_deliveries ORDER BY created_at DESC")
+                text(
+                    "SELECT id, status, attempts, next_attempt_at, updated_at FROM webhook_deliveries ORDER BY created_at DESC"
+                )
             )
         ).first()
 
 
 async def _attempts(db: Database, tenant: uuid.UUID) -> list[tuple[int | None, str]]:
     async with db.uow(tenant) as uow:
-        rows = await uow.session.execute(text("SELECT status_code, error FROM webhook_attempts ORDER BY created_at, attempt"))
+        rows = await uow.session.execute(
+            text("SELECT status_code, error FROM webhook_attempts ORDER BY created_at, attempt")
+        )
         return [(r.status_code, r.error) for r in rows]
 
 

@@ -33,7 +33,7 @@ def start() -> Receiver:
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))

@@ -59,7 +59,7 @@ def test_back_off_doubles_with_jitter_is_capped_and_gives_up() -> None:
     ("address", "reason"),
     [("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.1.1", "private"), ("127.0.0.1", "loopback"),
      ("::1", "loopback"), ("169.254.169.254", "link-local"), ("fe80::1", "link-local"), ("224.0.0.1", "multicast"),
-     ("240.0.0.1", "reserved"), ("0.0.0.0", "unspecified"), ("::ffff:192.168.0.1", "private"),
+     ("240.0.0.1", "reserved"), ("0.0.0.0", "unspecified"), ("::ffff:192.168.0.1", "private"),  # noqa: S104
      ("100.64.0.1", "not-global"), ("fc00::1", "private"), ("8.8.8.8", None), ("2606:4700::1111", None)],
 )  # fmt: skip
 def test_forbidden_addresses(address: str, reason: str | None) -> None:

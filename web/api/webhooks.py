@@ -145,7 +145,9 @@ class WebhooksController(Controller):
         status_code=200,
         summary="A new signing secret (shown once); the old one stops signing at once",
     )
-    async def rotate(self, sub_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService) -> SecretOut:
+    async def rotate(
+        self, sub_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
+    ) -> SecretOut:
         return SecretOut(await svc.rotate_secret(ident.db, principal.tenant, sub_id))
 
     @post(
@@ -177,7 +179,10 @@ class WebhooksController(Controller):
         d, attempts = await svc.delivery_log(ident.db, principal.tenant, delivery_id)
         return DeliveryLogOut(
             _delivery(d),
-            [AttemptOut(a.attempt, a.status_code, a.duration_ms, a.error, a.response_snippet, a.created_at) for a in attempts],
+            [
+                AttemptOut(a.attempt, a.status_code, a.duration_ms, a.error, a.response_snippet, a.created_at)
+                for a in attempts
+            ],
         )
 
     @post(
@@ -186,5 +191,7 @@ class WebhooksController(Controller):
         status_code=202,
         summary="Send the delivery's event again (same event id, a new delivery)",
     )
-    async def replay(self, delivery_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService) -> DeliveryOut:
+    async def replay(
+        self, delivery_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
+    ) -> DeliveryOut:
         return _delivery(await svc.replay(ident.db, principal.tenant, delivery_id))
