@@ -104,7 +104,9 @@ async def attempt(
 def _events(events: list[str]) -> list[str]:
     unknown = sorted(set(events) - set(domain.EVENT_TYPES))
     if unknown or not events:
-        raise UnknownEventType(f"Unknown event type(s): {', '.join(unknown) or '(none given)'}", events=unknown)
+        raise UnknownEventType(
+            f"Unknown event type(s): {', '.join(unknown) or '(none given)'}", field="events", events=unknown
+        )
     return sorted(set(events))
 
 
@@ -113,7 +115,7 @@ async def _safe_url(url: str, policy: sender.Policy) -> str:
     try:
         await sender.check(url, policy)
     except domain.UnsafeURL as e:
-        raise UnsafeWebhookURL(f"This URL cannot receive webhooks ({e.reason})", reason=e.reason) from e
+        raise UnsafeWebhookURL(f"This URL cannot receive webhooks ({e.reason})", field="url", reason=e.reason) from e
     return url
 
 
