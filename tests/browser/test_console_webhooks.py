@@ -57,7 +57,9 @@ async def test_the_owner_subscribes_sends_a_test_and_replays(open_page: OpenPage
         await visit.check("console-webhooks-secret")
 
         await page.get_by_test_id("webhook-test").click()
-        await expect(page.get_by_role("status")).to_have_text(t("Test event queued: it appears in the delivery log below."))
+        await expect(page.get_by_role("status")).to_have_text(
+            t("Test event queued: it appears in the delivery log below.")
+        )
         await _received(receiver, 1)
         got = receiver.requests[0]
         assert domain.verify(secret, got.headers["lianka-signature"], got.body, int(time.time()))
@@ -74,7 +76,9 @@ async def test_the_owner_subscribes_sends_a_test_and_replays(open_page: OpenPage
 
         await visit.goto("/console/settings/webhooks")
         await page.get_by_test_id("delivery-replay").first.click()
-        await expect(page.get_by_role("status")).to_have_text(t("The event is being sent again, with the same event id."))
+        await expect(page.get_by_role("status")).to_have_text(
+            t("The event is being sent again, with the same event id.")
+        )
         await _received(receiver, 2)
         assert receiver.requests[1].headers["lianka-event-id"] == got.headers["lianka-event-id"]
         assert receiver.requests[1].body == got.body
