@@ -78,3 +78,24 @@ def test_loopback_only_in_development_and_every_address_must_pass() -> None:
     with pytest.raises(domain.UnsafeURL, match="scheme"):
         domain.parse_url("http://hooks.example.com/x", production=True)
     assert domain.parse_url("http://127.0.0.1:8080/x", production=False) == ("http", "127.0.0.1", 8080)
+
+
+def test_the_readme_snippet_verifies_what_lianka_signs() -> None:
+    """The Python snippet in the README's "Webhooks for integrators" is what receivers copy: it must
+    accept Lianka's signature and refuse a changed body."""
+    import re
+    import time
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Webhooks for integrators", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet is not None
+    scope: dict[str, object] = {}
+    exec(snippet.group(1), scope)  # noqa: S102 - our own README
+    verify = scope["verify"]
+    assert callable(verify)
+    body = domain.body(uuid.UUID(int=3), "member.joined", NOW, uuid.UUID(int=4), {"member_id": "m"})
+    header = domain.sign("whsec_readme", int(time.time()), body)
+    assert verify("whsec_readme", header, body) is True
+    assert verify("whsec_readme", header, body + b"x") is False
