@@ -84,16 +84,22 @@ async def post(url: str, headers: dict[str, str], body: bytes, policy: Policy) -
     async with httpx.AsyncClient(
         transport=policy.transport, follow_redirects=False, trust_env=False, timeout=policy.timeout
     ) as client:
+        request = client.build_request(
+            "POST", _pinned(url, address), content=body, headers={**headers, "Host": host_header}, extensions=extensions
+        )
         try:
-            response = await client.post(
-                _pinned(url, address),
-                content=body,
-                headers={**headers, "Host": host_header},
-                extensions=extensions,
-            )
+            response = await client.send(request, stream=True)
+            try:
+                head = b""  # only the start of the answer is read: a receiver cannot make us buffer megabytes
+                async for chunk in response.aiter_bytes():
+                    head += chunk
+                    if len(head) >= domain.SNIPPET_CHARS * 4:
+                        break
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             return Result(None, took(), "timeout", "")
         except httpx.HTTPError as e:
             return Result(None, took(), f"{type(e).__name__}"[:200], "")
-        snippet = response.text[: domain.SNIPPET_CHARS]
+        snippet = head.decode("utf-8", "replace")[: domain.SNIPPET_CHARS]
         return Result(response.status_code, took(), "", snippet)

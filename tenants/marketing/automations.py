@@ -359,26 +359,27 @@ async def run_in(uow: UnitOfWork, now: datetime, *, triggers: tuple[str, ...] = 
         if a.trigger == "tier_at_risk":
             for member, occasion in await _at_risk(uow, a.days, now, tz):
                 result.fired += await q.fire_one(uow, a, member, occasion, due, now)
+        elif a.trigger == "points_expiring":
+            fired = await q.fire_new(uow, a, await _params(uow, a, now, tz), due, now)
+            result.fired += len(fired)
+            await _announce_expiring(uow, [f for f in fired if f not in announced], tz)
+            announced.update(fired)
         else:
             result.fired += await q.fire(uow, a, await _params(uow, a, now, tz), due, now)
-        if a.trigger == "points_expiring":
-            await _announce_expiring(uow, a, now, tz, announced)
         acted, messages = await _act(uow, a, now, tz, cap)
         result.acted, result.messages = result.acted + acted, result.messages + messages
     await cq.dispatch_due(uow, now)
     return result
 
 
-async def _announce_expiring(
-    uow: UnitOfWork, a: Automation, now: datetime, tz: str, announced: set[tuple[uuid.UUID, str]]
-) -> None:
-    """A ``points.expiring`` webhook per member and expiry date the reminder just fired for (once per
-    run, however many points-expiry automations the merchant has)."""
-    for member, expires_on, points in await q.points_expiring_fired(uow, a.id, now, tz):
-        if (member, expires_on) in announced:
-            continue
-        announced.add((member, expires_on))
-        data = {"member_id": str(member), "points": points, "expires_on": expires_on}
+async def _announce_expiring(uow: UnitOfWork, fired: list[tuple[uuid.UUID, str]], tz: str) -> None:
+    """A ``points.expiring`` webhook per member and expiry date the reminder just fired for (the caller
+    passes each pair once per run, however many points-expiry automations the merchant has)."""
+    if not fired:
+        return
+    points = await q.points_expiring(uow, fired, tz)
+    for member, expires_on in fired:
+        data = {"member_id": str(member), "points": points.get((member, expires_on), 0), "expires_on": expires_on}
         await webhooks.emit(uow, "points.expiring", data)
 
 
