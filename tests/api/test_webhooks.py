@@ -341,3 +341,44 @@ async def test_production_refuses_private_loopback_and_link_local_receivers(
     assert got.path == "/pinned" and got.headers["host"] == f"receiver.test:{port}"
     refused_dev = await sender.post(f"http://10.0.0.8:{port}/x", {}, b"{}", dev)
     assert refused_dev.error == "refused: private" and len(receiver.requests) == 1
+
+
+async def test_a_closed_month_is_announced_once(
+    client: Any, db: Database, tenant_factory: Any, auth_kit: Any, staff_token: Any, member_factory: Any
+) -> None:
+    from lianka.tenants.domain.programme import BonusFunder
+    from tests.api.settlement_kit import make_chain
+
+    chain = await make_chain(client, db, tenant_factory, auth_kit, staff_token, BonusFunder.HQ)
+    await chain.top_up(await member_factory(chain.tenant), "500", "A")  # October: the book's first month
+    await hooks.subscribe(db, chain.tenant, "http://127.0.0.1:9/hooks", ["period.closed"], policy=DEV)
+    done = await chain.close("2026-10")
+    again = await chain.close("2026-10")  # a closed month closes again to the same statements: no new event
+    assert done["checksum"] == again["checksum"]
+    async with db.uow(chain.tenant) as uow:
+        rows = (await uow.session.execute(text("SELECT type, data FROM webhook_events"))).all()
+    assert [(r.type, r.data) for r in rows] == [
+        ("period.closed", {"book": str(chain.tenant), "period": "2026-10", "checksum": done["checksum"]})
+    ]
+
+
+async def test_a_sale_that_moves_a_member_up_announces_the_tier(
+    client: Any, db: Database, tenant_factory: Any, auth_kit: Any, member_factory: Any
+) -> None:
+    t = await tenant_factory()
+    pos = await shop(db, t, auth_kit)
+    member = str(await member_factory(t))
+    await hooks.subscribe(db, t, "http://127.0.0.1:9/hooks", ["member.tier_changed"], policy=DEV)
+    for amount in (1_000, 60_000):  # the second passes silver's ¥500 threshold
+        sale = await client.post(
+            "/api/v1/pos/sales",
+            json={"amount": amount, "member_id": member},
+            headers={**pos, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert sale.status_code == 201, sale.text
+    assert sale.json()["tier_changed"] is True
+    async with db.uow(t) as uow:
+        rows = (await uow.session.execute(text("SELECT type, data FROM webhook_events"))).all()
+    assert [(r.type, r.data) for r in rows] == [
+        ("member.tier_changed", {"member_id": member, "tier": "silver", "sale_id": sale.json()["sale_id"]})
+    ]
