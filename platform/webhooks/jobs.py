@@ -9,14 +9,23 @@ from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.jobs import consumer
 from lianka.platform.periodic import declare
 from lianka.platform.scheduler import Target
-from lianka.platform.webhooks import services
+from lianka.platform.webhooks import sender, services
+
+_policy: sender.Policy | None = None
+
+
+def _send_policy() -> sender.Policy:
+    global _policy  # the process's settings, read once per worker process
+    if _policy is None:
+        _policy = services.default_policy()
+    return _policy
 
 
 @consumer(queue=services.QUEUE)
 async def webhooks_deliver(uow: UnitOfWork, delivery_id: str) -> None:
     """One attempt of a delivery (its log row and next state commit with the message's inbox row; a
     redelivered message finds the delivery done or not yet due and posts nothing)."""
-    await services.attempt(uow, uuid.UUID(delivery_id), datetime.now(UTC), services.default_policy())
+    await services.attempt(uow, uuid.UUID(delivery_id), datetime.now(UTC), _send_policy())
 
 
 async def webhooks_retry(db: Database, target: Target, as_of: datetime) -> int:
