@@ -26,6 +26,8 @@ EVENT_TYPES: dict[str, str] = {
     "member.tier_changed": "A member moved to another tier after a purchase",
     "points.expiring": "A member's points expire soon (the points-expiry reminder fired)",
     "period.closed": "A settlement month of the merchant's book was closed",
+    "sale.refunded": "A sale was refunded, in full or in part",
+    "topup.recorded": "A member's stored value was topped up (at the till or online)",
 }
 #: the signature header: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``
 SIGNATURE_HEADER = "Lianka-Signature"

@@ -382,3 +382,29 @@ async def test_a_sale_that_moves_a_member_up_announces_the_tier(
     assert [(r.type, r.data) for r in rows] == [
         ("member.tier_changed", {"member_id": member, "tier": "silver", "sale_id": sale.json()["sale_id"]})
     ]
+
+
+async def test_refunds_and_top_ups_are_announced(
+    client: Any, db: Database, tenant_factory: Any, auth_kit: Any, member_factory: Any
+) -> None:
+    t = await tenant_factory()
+    pos = await shop(db, t, auth_kit)
+    member = str(await member_factory(t))
+    await hooks.subscribe(db, t, "http://127.0.0.1:9/hooks", ["sale.refunded", "topup.recorded"], policy=DEV)
+
+    async def post(url: str, body: dict[str, Any]) -> Any:
+        r = await client.post(f"/api/v1/pos{url}", json=body, headers={**pos, "Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    top = await post("/top-ups", {"member_id": member, "plan": "1000-1100"})
+    sale = await post("/sales", {"amount": 5_000, "member_id": member})
+    refund = await post(f"/sales/{sale['sale_id']}/refunds", {})
+    async with db.uow(t) as uow:
+        rows = (await uow.session.execute(text("SELECT type, data FROM webhook_events ORDER BY created_at"))).all()
+    (topped, refunded) = [(r.type, r.data) for r in rows]
+    assert topped[0] == "topup.recorded" and topped[1]["member_id"] == member
+    assert topped[1]["paid"] == {"minor": 100_000, "currency": "CNY"} and topped[1]["channel"] == "pos"
+    assert top["member_id"] == member
+    assert refunded[0] == "sale.refunded" and refunded[1]["sale_id"] == sale["sale_id"]
+    assert refunded[1]["refund_id"] == refund["refund_id"] and refunded[1]["amount"]["minor"] == 5_000

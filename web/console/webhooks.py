@@ -43,6 +43,8 @@ EVENT_LABELS = {
     "member.tier_changed": N_("A member changes tier"),
     "points.expiring": N_("A member's points are about to expire"),
     "period.closed": N_("A settlement month is closed"),
+    "sale.refunded": N_("A sale is refunded"),
+    "topup.recorded": N_("Stored value is topped up"),
 }
 assert set(EVENT_LABELS) == set(domain.EVENT_TYPES)
 STATUS_LABELS = {"pending": N_("Retrying"), "delivered": N_("Delivered"), "failed": N_("Failed")}
