@@ -22,6 +22,7 @@ import lianka.billing.payments.jobs  # noqa: E402
 import lianka.billing.payouts.jobs  # noqa: E402
 import lianka.platform.builtin_jobs  # noqa: E402
 import lianka.platform.identity.jobs  # noqa: E402
+import lianka.platform.webhooks.jobs  # noqa: E402
 import lianka.tenants.jobs  # noqa: E402
 import lianka.tenants.marketing.jobs  # noqa: E402
 import lianka.tenants.reports.jobs  # noqa: E402

@@ -212,7 +212,7 @@ def serve(
 
 
 #: queues the worker consumes; an area that declares a new queue adds it here.
-WORKER_QUEUES = ["default", "maintenance", "messages", "settlement", "billing"]
+WORKER_QUEUES = ["default", "maintenance", "messages", "settlement", "billing", "webhooks"]
 
 
 @app.command()

@@ -57,6 +57,11 @@ MESSAGES = Counter(
 WEBHOOKS_REJECTED = Counter(
     "lianka_webhooks_rejected", "Incoming provider webhooks refused (bad signature)", ["provider"]
 )
+WEBHOOK_DELIVERIES = Counter(
+    "lianka_webhook_deliveries",
+    "Outbound webhook attempts by outcome (delivered, retry: will be tried again, failed: given up)",
+    ["outcome"],
+)
 JOB_LATENCY = Histogram(
     "lianka_job_queue_latency_seconds",
     "From the outbox row's commit to its job starting in a worker",
@@ -89,6 +94,7 @@ def exported_names() -> set[str]:
     for counter in (SALES, SALES_MINOR, TOP_UPS, TOP_UPS_MINOR, POINTS_CREDITED, POINTS_DEBITED, MESSAGES):
         names.add(f"{counter._name}_total")
     names.add(f"{WEBHOOKS_REJECTED._name}_total")
+    names.add(f"{WEBHOOK_DELIVERIES._name}_total")
     return names
 
 
@@ -126,6 +132,11 @@ def count_points(uow: UnitOfWork, kind: str, credited: int, debited: int) -> Non
 
 def count_message(uow: UnitOfWork, channel: str, outcome: str) -> None:
     uow.after_commit(lambda: MESSAGES.labels(channel, outcome).inc())
+
+
+def count_webhook_delivery(uow: UnitOfWork, outcome: str) -> None:
+    """An outbound webhook attempt (``platform/webhooks``), counted once its log row committed."""
+    uow.after_commit(lambda: WEBHOOK_DELIVERIES.labels(outcome).inc())
 
 
 def count_webhook_rejected(provider: str) -> None:

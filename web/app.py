@@ -64,6 +64,7 @@ from lianka.web.api.rewards import RewardsController
 from lianka.web.api.settlement import SettlementController
 from lianka.web.api.signup import SignupController
 from lianka.web.api.staff import StaffController
+from lianka.web.api.webhooks import WebhooksController
 from lianka.web.billing_gate import billing_gate
 from lianka.web.console import console_router, static_files_router, template_config
 from lianka.web.docs import assets_router, render_plugins
@@ -171,6 +172,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         MarketingSettingsController,
         DrawsController,
         PortalDrawsController,
+        WebhooksController,
     ]
 
 

@@ -51,6 +51,7 @@ GATED = frozenset(
         P.CAMPAIGNS_WRITE,
         P.COUPONS_ISSUE,
         P.MEMBERS_IMPORT,
+        P.WEBHOOKS_WRITE,
     }
 )
 #: what never stops (listed so that a new permission is a conscious choice: a test checks the two
@@ -72,6 +73,7 @@ NEVER_GATED = frozenset(
         P.REPORTS_READ,
         P.SETTLEMENT_READ,
         P.SETTLEMENT_WRITE,
+        P.WEBHOOKS_READ,
     }
 )
 

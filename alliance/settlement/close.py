@@ -37,6 +37,7 @@ from lianka.alliance.settlement.statements import (
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound
 from lianka.platform.faults import fault_point
+from lianka.platform.webhooks import services as webhooks
 
 STEPS = ("closing", "statements", "closed")
 
@@ -128,6 +129,7 @@ async def _step_closed(
             facts = summary(scope, statements)
             await ledger.set_period_status(uow, period, "closed")
             await queries.mark_closed(uow, scope.book, period, checksum, facts)
+            await webhooks.emit(uow, "period.closed", {"book": str(scope.book), "period": period, "checksum": checksum})
             await uow.commit()
             return statements, checksum, facts
         run = await queries.run(uow, scope.book, period)

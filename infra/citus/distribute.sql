@@ -98,6 +98,10 @@ SELECT create_distributed_table('settlement_statements', 'tenant_id', colocate_w
 SELECT create_distributed_table('staff_memberships', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('tier_changes', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('top_ups', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('webhook_events', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('webhook_subscriptions', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('webhook_deliveries', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('webhook_attempts', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('wechat_grants', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('wechat_openids', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('xmkt_offers', 'tenant_id', colocate_with => 'branches');

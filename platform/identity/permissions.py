@@ -39,6 +39,10 @@ class Permission(StrEnum):
     REPORTS_READ = "reports:read"
     SETTLEMENT_READ = "settlement:read"
     SETTLEMENT_WRITE = "settlement:write"
+    #: outbound webhooks: subscriptions and their delivery log (payloads name members by id)
+    WEBHOOKS_READ = "webhooks:read"
+    #: subscribe, change, rotate a secret, test-send, replay
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 class Role(StrEnum):
@@ -82,7 +86,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.SALES_WRITE,
         }
     ),
-    Role.ANALYST: READ_ONLY,
+    Role.ANALYST: READ_ONLY - {P.WEBHOOKS_READ},  # integrations are owners' and admins' business
 }
 
 #: roles that see and act on every branch; the others are limited to their membership's branches

@@ -75,7 +75,7 @@ _FIRE = {
         "INSERT INTO automation_firings (tenant_id, automation_id, member_id, occasion, status, due_at, created_at) "
         "SELECT CAST(:tenant AS uuid), CAST(:automation AS uuid), o.member_id, o.occasion, 'waiting', "
         "CAST(:due AS timestamptz), CAST(:now AS timestamptz) "
-        f"FROM ({sql}) AS o(member_id, occasion) ON CONFLICT DO NOTHING"
+        f"FROM ({sql}) AS o(member_id, occasion) ON CONFLICT DO NOTHING RETURNING member_id, occasion"
     )
     for trigger, sql in _OCCASIONS.items()
 }
@@ -83,13 +83,20 @@ _FIRE = {
 
 async def fire(uow: UnitOfWork, a: Automation, params: dict[str, Any], due: datetime, now: datetime) -> int:
     """New occasions of ``a``'s trigger become waiting firings (due after the wait); known ones are skipped."""
+    return len(await fire_new(uow, a, params, due, now))
+
+
+async def fire_new(
+    uow: UnitOfWork, a: Automation, params: dict[str, Any], due: datetime, now: datetime
+) -> list[tuple[uuid.UUID, str]]:
+    """:func:`fire`, returning the (member, occasion) of the firings it wrote."""
     values = {
         "since": a.created_at, "now": now, "horizon": None, "lapsed": None, "tz": "UTC", "mmdd": [], "years": [],
         "ranks": "{}", "amount": a.amount,
     } | params | {"tenant": uow.tenant_id, "automation": a.id, "due": due}  # fmt: skip
     used = {k: v for k, v in values.items() if f":{k}" in str(_FIRE[a.trigger])}
-    result = await uow.session.execute(_FIRE[a.trigger], used)
-    return int(getattr(result, "rowcount", 0) or 0)
+    rows = await uow.session.execute(_FIRE[a.trigger], used)
+    return [(r.member_id, r.occasion) for r in rows]
 
 
 _FIRE_ONE = text(
@@ -232,3 +239,22 @@ GROUP BY a.tenant_id, a.id, a.campaign_id
         )
     )
     return {r[0]: Stats(int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
+
+
+async def points_expiring(
+    uow: UnitOfWork, fired: list[tuple[uuid.UUID, str]], tz: str
+) -> dict[tuple[uuid.UUID, str], int]:
+    """The points still expiring on each (member, local expiry date) — what the ``points.expiring``
+    webhook says of the firings ``fire_new`` just wrote."""
+    rows = await uow.session.execute(
+        text(
+            "SELECT f.member_id, f.occasion, COALESCE(SUM(l.remaining), 0) AS points "
+            "FROM unnest(CAST(:members AS uuid[]), CAST(:days AS text[])) AS f(member_id, occasion) "
+            "LEFT JOIN ledger_accounts a ON a.owner_id = f.member_id AND a.owner_kind = 'member' AND a.kind = 'points' "
+            "LEFT JOIN ledger_lots l ON l.tenant_id = a.tenant_id AND l.account_id = a.id AND l.remaining > 0 "
+            "AND to_char(l.expires_at AT TIME ZONE CAST(:tz AS text), 'YYYY-MM-DD') = f.occasion "
+            "GROUP BY f.member_id, f.occasion"
+        ),
+        {"members": [m for m, _ in fired], "days": [d for _, d in fired], "tz": tz},
+    )
+    return {(r.member_id, r.occasion): int(r.points) for r in rows}

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.log import get_logger
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants import queries as tenant_queries
 from lianka.tenants.domain import tiers
 from lianka.tenants.marketing import automation_queries as q
@@ -350,6 +351,7 @@ async def run_in(uow: UnitOfWork, now: datetime, *, triggers: tuple[str, ...] = 
     result = RunResult()
     _, tz = await accounts.merchant_info(uow)
     cap = await cq.frequency_cap(uow)
+    announced: set[tuple[uuid.UUID, str]] = set()
     for a in await q.automations(uow, enabled_only=True):
         if a.trigger not in triggers:
             continue
@@ -357,12 +359,28 @@ async def run_in(uow: UnitOfWork, now: datetime, *, triggers: tuple[str, ...] = 
         if a.trigger == "tier_at_risk":
             for member, occasion in await _at_risk(uow, a.days, now, tz):
                 result.fired += await q.fire_one(uow, a, member, occasion, due, now)
+        elif a.trigger == "points_expiring":
+            fired = await q.fire_new(uow, a, await _params(uow, a, now, tz), due, now)
+            result.fired += len(fired)
+            await _announce_expiring(uow, [f for f in fired if f not in announced], tz)
+            announced.update(fired)
         else:
             result.fired += await q.fire(uow, a, await _params(uow, a, now, tz), due, now)
         acted, messages = await _act(uow, a, now, tz, cap)
         result.acted, result.messages = result.acted + acted, result.messages + messages
     await cq.dispatch_due(uow, now)
     return result
+
+
+async def _announce_expiring(uow: UnitOfWork, fired: list[tuple[uuid.UUID, str]], tz: str) -> None:
+    """A ``points.expiring`` webhook per member and expiry date the reminder just fired for (the caller
+    passes each pair once per run, however many points-expiry automations the merchant has)."""
+    if not fired:
+        return
+    points = await q.points_expiring(uow, fired, tz)
+    for member, expires_on in fired:
+        data = {"member_id": str(member), "points": points.get((member, expires_on), 0), "expires_on": expires_on}
+        await webhooks.emit(uow, "points.expiring", data)
 
 
 async def fire_event(uow: UnitOfWork, trigger: str, member_id: uuid.UUID, occasion: str, now: datetime) -> int:

@@ -24,6 +24,7 @@ from lianka.platform import idempotency
 from lianka.platform.db import Database, UnitOfWork, retry_transient
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.money import RoundingMode, largest_remainder, round_minor
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants.domain import times
 from lianka.tenants.domain.programme import Programme
 from lianka.tenants.pos import queries, schemas
@@ -296,6 +297,18 @@ async def refund(
             points_debt=debt,
             sale_status=s.status,
             balances=await balances_out(uow, s.member_id, bt) if s.member_id else None,
+        )
+        await webhooks.emit(
+            uow,
+            "sale.refunded",
+            {
+                "refund_id": str(refund_id),
+                "sale_id": str(sale_id),
+                "branch_id": str(s.branch_id),
+                "member_id": str(s.member_id) if s.member_id else None,
+                "amount": {"minor": amount, "currency": currency},
+                "business_time": bt.isoformat(),
+            },
         )
         await idempotency.store(uow, "pos.refund", key, 201, msgspec.to_builtins(out))
         await uow.commit()

@@ -23,6 +23,7 @@ from lianka.platform.db import Database, UnitOfWork, retry_transient
 from lianka.platform.faults import fault_point
 from lianka.platform.identity.members import new_card_number, normalise_phone
 from lianka.platform.money import RoundingMode, round_minor
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants.domain import pricing, tiers
 from lianka.tenants.domain.rules import base_tier
 from lianka.tenants.models import Coupon
@@ -262,6 +263,9 @@ async def sale(
             await rules.on_signup(
                 uow, ctx.member_id, at=ctx.business_time, branch_id=ctx.branch_id, programme=ctx.programme
             )
+            await webhooks.emit(
+                uow, "member.joined", {"member_id": str(ctx.member_id), "branch_id": str(ctx.branch_id)}
+            )
         q, state, coupons = await price(uow, basket, ctx, lock=True)
         sale_id = uuid.uuid4()
         entries: dict[str, str] = {}
@@ -305,10 +309,33 @@ async def sale(
                 out,
                 balances=schemas.Balances(b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus),
             )
+        await _announce(uow, out, ctx.currency, q.gross, offline=offline)
         metrics.count_sale(uow, ctx.currency, q.gross, member=member is not None)
         await uow.commit()
         fault_point("pos.sale.after_commit")  # kill -9 tests: booked, and the till never hears of it
         return out, False
+
+
+async def _announce(uow: UnitOfWork, out: schemas.SaleOut, currency: str, gross: int, *, offline: bool) -> None:
+    """The sale's outbound webhooks (``platform/webhooks``), in its transaction: ids and amounts only."""
+    await webhooks.emit(
+        uow,
+        "sale.recorded",
+        {
+            "sale_id": str(out.sale_id),
+            "branch_id": str(out.branch_id),
+            "member_id": str(out.member_id) if out.member_id else None,
+            "amount": {"minor": gross, "currency": currency},
+            "business_time": out.business_time.isoformat(),
+            "offline": offline,
+        },
+    )
+    if out.tier_changed and out.member_id is not None:
+        await webhooks.emit(
+            uow,
+            "member.tier_changed",
+            {"member_id": str(out.member_id), "tier": out.tier, "sale_id": str(out.sale_id)},
+        )
 
 
 async def _record_saving(

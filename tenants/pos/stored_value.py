@@ -19,6 +19,7 @@ from lianka.platform import idempotency, metrics
 from lianka.platform.db import Database, UnitOfWork, retry_transient
 from lianka.platform.errors import NotFound
 from lianka.platform.money import RoundingMode, round_minor
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants.domain import pricing, times
 from lianka.tenants.pos import schemas
 from lianka.tenants.pos.context import balances_out, branch
@@ -103,6 +104,20 @@ async def book_top_up(
         legs=legs,
     )
     metrics.count_top_up(uow, currency, plan.pay, scope)
+    await webhooks.emit(
+        uow,
+        "topup.recorded",
+        {
+            "top_up_id": str(top_up_id),
+            "member_id": str(member_id),
+            "branch_id": str(branch_id) if branch_id else None,
+            "plan": plan_code,
+            "paid": {"minor": plan.pay, "currency": currency},
+            "bonus": {"minor": plan.bonus, "currency": currency},
+            "channel": scope,
+            "business_time": bt.isoformat(),
+        },
+    )
     if branch_id is not None:
         uow.session.add(
             TopUp(

@@ -9,6 +9,7 @@ import uuid
 from lianka.platform.db import UnitOfWork
 from lianka.platform.identity import members
 from lianka.platform.identity.runtime import Identity
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants.services import rules
 
 
@@ -27,6 +28,8 @@ async def enrol(
 
     async def on_join(uow: UnitOfWork, member: uuid.UUID) -> None:
         await rules.on_signup(uow, member, branch_id=branch_id)
+        data = {"member_id": str(member), "branch_id": str(branch_id) if branch_id else None}
+        await webhooks.emit(uow, "member.joined", data)
         if then is not None:
             await then(uow, member)
 

@@ -227,6 +227,7 @@ def menu_of(html: str) -> list[str]:
                 "settlement",
                 "alliance",
                 "payments",
+                "webhooks",
                 "billing",
                 "liability",
                 "vouchers",

@@ -43,6 +43,7 @@ from lianka.web.console.settlement import SettlementPages
 from lianka.web.console.staff import StaffPages
 from lianka.web.console.templating import static_files_router, template_config
 from lianka.web.console.till import TillPages
+from lianka.web.console.webhooks import WebhookPages
 
 __all__ = ["console_router", "static_files_router", "template_config"]
 
@@ -84,6 +85,7 @@ def console_router() -> Router:
             AlliancePages,
             AllianceDashboardPages,
             PaymentPages,
+            WebhookPages,
             BillingPages,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -47,6 +47,11 @@ PROBLEMS: dict[tuple[str, str | None], str] = {
     ("not-found", None): N_("There is nothing here, or it is not yours to see."),
     ("oidc-failed", None): N_("Sign-in with the external provider failed."),
     # the till, POS clients, staff, programme templates (web/console/till.py, clients.py, staff.py, programme_start.py)
+    ("webhook-url-refused", "url"): N_(
+        "This URL cannot receive webhooks: use an https address on the public internet (not a private, "
+        "loopback or link-local address)."
+    ),
+    ("webhook-unknown-event", "events"): N_("Choose at least one event."),
     # paid membership (web/console/membership.py)
     ("membership-product-exists", "code"): N_("Another membership product uses this code."),
     ("membership-product-retired", None): N_("This membership product is no longer sold."),
@@ -166,6 +171,13 @@ FLASH: dict[str, str] = {
     "tier-granted": N_("Tier granted."),
     "client-created": N_("Client created."),
     "client-revoked": N_("Client revoked: its tills stop working now."),
+    # outbound webhooks (web/console/webhooks.py)
+    "webhook-created": N_("Subscription created."),
+    "webhook-rotated": N_("New secret made: the old one no longer signs."),
+    "webhook-switched-on": N_("Subscription switched on."),
+    "webhook-switched-off": N_("Subscription switched off: no new events are sent to it."),
+    "webhook-test-queued": N_("Test event queued: it appears in the delivery log below."),
+    "webhook-replay-queued": N_("The event is being sent again, with the same event id."),
     "staff-invited": N_("Invitation sent."),
     "staff-saved": N_("Saved."),
     "staff-removed": N_("Removed from your staff."),

@@ -56,6 +56,8 @@ _ITEMS = (
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
     MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE), "/console/alliance"),
     MenuItem("payments", N_("Payments"), (P.BILLING_MANAGE,), "/console/settings/payments"),
+    # outbound webhooks for integrators: owners and admins (decision 0052)
+    MenuItem("webhooks", N_("Webhooks"), (P.WEBHOOKS_READ,), "/console/settings/webhooks"),
     # the plan, usage and invoices: the owner's (the only role that may pay)
     MenuItem("billing", N_("Billing"), (P.BILLING_MANAGE,), "/console/billing"),
     MenuItem(

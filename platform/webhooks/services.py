@@ -1,0 +1,243 @@
+"""Webhooks' use cases (one unit of work each) and building blocks (take a ``uow``, never commit).
+
+* :func:`emit` — the building block the business use cases call in their own transaction: the event
+  and its deliveries are rows of that transaction, and each delivery's job is an outbox row of it, so
+  a rolled-back sale sends nothing and a committed one is never lost.
+* :func:`attempt` — one POST of one delivery (the ``webhooks_deliver`` job), its log row and the
+  delivery's next state, in the job's transaction.
+* subscriptions (the secret is returned once, at creation and rotation, and stored sealed), the
+  delivery log, replay, test send, and :func:`tick` which queues retries whose back-off has passed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lianka.platform import metrics, outbox, secrets
+from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.log import get_logger
+from lianka.platform.settings import get_settings
+from lianka.platform.webhooks import domain, queries, sender
+from lianka.platform.webhooks.errors import (
+    DeliveryNotFound,
+    SubscriptionNotFound,
+    UnknownEventType,
+    UnsafeWebhookURL,
+)
+
+log = get_logger(__name__)
+ACTOR = "webhooks_deliver"
+QUEUE = "webhooks"
+#: the event a test send delivers (to the one subscription, whatever it subscribed to)
+TEST_EVENT = "webhook.test"
+
+
+def default_policy() -> sender.Policy:
+    return sender.Policy(production=get_settings().is_production)
+
+
+# --- building blocks ----------------------------------------------------------------------------------
+
+
+async def emit(uow: UnitOfWork, event_type: str, data: dict[str, Any]) -> int:
+    """Record ``event_type`` with ``data`` for every subscription that wants it and queue its delivery,
+    in ``uow``. Returns how many deliveries were queued (0 writes nothing)."""
+    assert event_type in domain.EVENT_TYPES, event_type
+    ids = await queries.emit(uow, event_type, data)
+    for delivery_id in ids:
+        await outbox.enqueue(uow, ACTOR, queue=QUEUE, delivery_id=str(delivery_id))
+    return len(ids)
+
+
+async def attempt(
+    uow: UnitOfWork, delivery_id: uuid.UUID, now: datetime, policy: sender.Policy, rng: random.Random | None = None
+) -> str | None:
+    """One POST of the delivery if it is due; returns its new status (None: nothing to do — already
+    delivered or failed, not yet due, or its subscription was switched off)."""
+    d = await queries.to_send(uow, delivery_id)
+    if d is None or d.status != "pending" or (d.next_attempt_at is not None and d.next_attempt_at > now):
+        return None
+    if not d.active:
+        return None  # switched off after the event: kept pending, a replay after re-activation sends it
+    assert uow.tenant_id is not None
+    body = domain.body(d.event_id, d.event_type, d.event_created_at, uow.tenant_id, d.data)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Lianka-Webhooks/1",
+        domain.SIGNATURE_HEADER: domain.sign(secrets.open_sealed(d.secret_sealed), int(time.time()), body),
+        domain.EVENT_ID_HEADER: str(d.event_id),
+        domain.DELIVERY_ID_HEADER: str(d.id),
+    }
+    result = await sender.post(d.url, headers, body, policy)
+    number = d.attempts + 1
+    outcome = domain.after_attempt(result.status, number, now, rng)
+    if result.error.startswith("refused"):  # the address is not allowed now: retrying will not help
+        outcome = domain.Outcome("failed", None)
+    await queries.record_attempt(
+        uow,
+        queries.AttemptRow(
+            delivery_id=d.id,
+            attempt=number,
+            status_code=result.status,
+            duration_ms=result.duration_ms,
+            error=result.error,
+            response_snippet=result.snippet,
+            outcome=outcome.status,
+            next_attempt_at=outcome.next_attempt_at,
+        ),
+    )
+    metrics.count_webhook_delivery(uow, "retry" if outcome.status == "pending" else outcome.status)
+    log.info(
+        "webhook attempt", delivery_id=str(d.id), attempt=number, http_status=result.status, outcome=outcome.status
+    )
+    return outcome.status
+
+
+# --- use cases -------------------------------------------------------------------------------------
+
+
+def _events(events: list[str]) -> list[str]:
+    unknown = sorted(set(events) - set(domain.EVENT_TYPES))
+    if unknown or not events:
+        raise UnknownEventType(
+            f"Unknown event type(s): {', '.join(unknown) or '(none given)'}", field="events", events=unknown
+        )
+    return sorted(set(events))
+
+
+async def _safe_url(url: str, policy: sender.Policy) -> str:
+    url = url.strip()
+    try:
+        await sender.check(url, policy)
+    except domain.UnsafeURL as e:
+        raise UnsafeWebhookURL(f"This URL cannot receive webhooks ({e.reason})", field="url", reason=e.reason) from e
+    return url
+
+
+@dataclass(frozen=True)
+class Created:
+    subscription: queries.Subscription
+    secret: str  # shown once
+
+
+async def subscribe(
+    db: Database,
+    tenant: uuid.UUID,
+    url: str,
+    events: list[str],
+    description: str = "",
+    policy: sender.Policy | None = None,
+) -> Created:
+    policy = policy or default_policy()
+    url, chosen = await _safe_url(url, policy), _events(events)
+    secret = domain.new_secret()
+    async with db.uow(tenant) as uow:
+        sub = await queries.insert_subscription(uow, url, chosen, description.strip()[:200], secrets.seal(secret))
+        await uow.commit()
+    return Created(sub, secret)
+
+
+async def change(
+    db: Database,
+    tenant: uuid.UUID,
+    sub_id: uuid.UUID,
+    *,
+    url: str | None = None,
+    events: list[str] | None = None,
+    description: str | None = None,
+    active: bool | None = None,
+    policy: sender.Policy | None = None,
+) -> queries.Subscription:
+    policy = policy or default_policy()
+    async with db.uow(tenant) as uow:
+        sub = await queries.subscription(uow, sub_id)
+        if sub is None:
+            raise SubscriptionNotFound()
+        new_url = await _safe_url(url, policy) if url is not None else sub.url
+        changed = await queries.update_subscription(
+            uow,
+            sub_id,
+            new_url,
+            _events(events) if events is not None else sub.events,
+            description.strip()[:200] if description is not None else sub.description,
+            active if active is not None else sub.active,
+        )
+        assert changed is not None
+        await uow.commit()
+    return changed
+
+
+async def rotate_secret(db: Database, tenant: uuid.UUID, sub_id: uuid.UUID) -> str:
+    """A new secret, effective for the next attempt; the old one stops signing at once."""
+    secret = domain.new_secret()
+    async with db.uow(tenant) as uow:
+        if not await queries.set_secret(uow, sub_id, secrets.seal(secret)):
+            raise SubscriptionNotFound()
+        await uow.commit()
+    return secret
+
+
+async def list_subscriptions(db: Database, tenant: uuid.UUID) -> list[queries.Subscription]:
+    async with db.uow(tenant) as uow:
+        return await queries.subscriptions(uow)
+
+
+async def list_deliveries(
+    db: Database, tenant: uuid.UUID, subscription_id: uuid.UUID | None = None, limit: int = 50
+) -> list[queries.Delivery]:
+    async with db.uow(tenant) as uow:
+        return await queries.deliveries(uow, subscription_id, max(1, min(limit, 200)))
+
+
+async def delivery_log(
+    db: Database, tenant: uuid.UUID, delivery_id: uuid.UUID
+) -> tuple[queries.Delivery, list[queries.Attempt]]:
+    async with db.uow(tenant) as uow:
+        d = await queries.delivery(uow, delivery_id)
+        if d is None:
+            raise DeliveryNotFound()
+        return d, await queries.attempts(uow, delivery_id)
+
+
+async def replay(db: Database, tenant: uuid.UUID, delivery_id: uuid.UUID) -> queries.Delivery:
+    """Send a delivery's event again, as a new delivery (its own attempts) with the same event id."""
+    async with db.uow(tenant) as uow:
+        new_id = await queries.replay(uow, delivery_id)
+        if new_id is None:
+            raise DeliveryNotFound()
+        await outbox.enqueue(uow, ACTOR, queue=QUEUE, delivery_id=str(new_id))
+        d = await queries.delivery(uow, new_id)
+        assert d is not None
+        await uow.commit()
+    return d
+
+
+async def test_send(db: Database, tenant: uuid.UUID, sub_id: uuid.UUID) -> queries.Delivery:
+    """A ``webhook.test`` event to this subscription only (active ones; it is logged like any other)."""
+    async with db.uow(tenant) as uow:
+        sub = await queries.subscription(uow, sub_id)
+        if sub is None:
+            raise SubscriptionNotFound()
+        ids = await queries.emit(uow, TEST_EVENT, {"subscription_id": str(sub_id)}, only=sub_id)
+        if not ids:
+            raise SubscriptionNotFound("The subscription is switched off")
+        await outbox.enqueue(uow, ACTOR, queue=QUEUE, delivery_id=str(ids[0]))
+        d = await queries.delivery(uow, ids[0])
+        assert d is not None
+        await uow.commit()
+    return d
+
+
+async def tick(db: Database, tenant: uuid.UUID, now: datetime, limit: int = 500) -> int:
+    """Queue the attempts of deliveries whose back-off has passed (the ``webhooks-retry`` job)."""
+    async with db.uow(tenant) as uow:
+        ids = await queries.claim_due(uow, now, limit)
+        for delivery_id in ids:
+            await outbox.enqueue(uow, ACTOR, queue=QUEUE, delivery_id=str(delivery_id))
+        await uow.commit()
+    return len(ids)
