@@ -72,6 +72,7 @@ NEVER_GATED = frozenset(
         P.REPORTS_READ,
         P.SETTLEMENT_READ,
         P.SETTLEMENT_WRITE,
+        P.AUDIT_READ,
     }
 )
 

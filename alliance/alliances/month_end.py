@@ -11,15 +11,18 @@ from lianka.alliance.alliances.access import membership, require_operator
 from lianka.alliance.settlement import close, exports, scopes
 from lianka.alliance.settlement import queries as settlement_queries
 from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement, check_period
+from lianka.platform import audit
 from lianka.platform.db import Database
 from lianka.platform.errors import NotFound
 
 
-async def close_period(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str) -> CloseResult:
-    """The operator closes the alliance's month (idempotent, resumable)."""
+async def close_period(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str, *, actor: audit.Actor
+) -> CloseResult:
+    """The operator closes the alliance's month (idempotent, resumable; audited in the operator's log)."""
     async with db.uow(merchant) as uow:
         await require_operator(uow, alliance_id)
-    return await close.close(db, await scopes.alliance_scope(db, alliance_id), period)
+    return await close.close(db, await scopes.alliance_scope(db, alliance_id), period, actor=actor)
 
 
 async def _partner_view(

@@ -10,24 +10,34 @@ from lianka.alliance.ledger import queries as ledger_queries
 from lianka.alliance.settlement import close, exports, queries, scopes
 from lianka.alliance.settlement.domain import Month
 from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement, check_period
-from lianka.platform import outbox
+from lianka.platform import audit, outbox
 from lianka.platform.db import Database
 from lianka.platform.errors import NotFound
 
 
-async def close_now(db: Database, merchant: uuid.UUID, period: str) -> CloseResult:
+async def close_now(db: Database, merchant: uuid.UUID, period: str, *, actor: audit.Actor) -> CloseResult:
     """Close the chain's month in this call (idempotent: a closed month answers what it closed with)."""
     check_period(period)
-    return await close.close(db, await scopes.chain_scope(db, merchant), period)
+    return await close.close(db, await scopes.chain_scope(db, merchant), period, actor=actor)
 
 
-async def queue_close(db: Database, merchant: uuid.UUID, period: str) -> PeriodStatus:
+async def queue_close(db: Database, merchant: uuid.UUID, period: str, *, actor: audit.Actor) -> PeriodStatus:
     """Queue the close of the chain's month (a month that may not be closed is refused now, not in the
-    job); the message leaves once this transaction commits."""
+    job); the message leaves once this transaction commits. The request is audited now
+    (``period.close_requested``); the job audits the close itself as the same actor."""
     check_period(period)
     await close.check(db, await scopes.chain_scope(db, merchant), period)
     async with db.uow(merchant) as uow:
-        await outbox.enqueue(uow, "close_period", queue="settlement", kind="chain", book=str(merchant), period=period)
+        await outbox.enqueue(
+            uow,
+            "close_period",
+            queue="settlement",
+            kind="chain",
+            book=str(merchant),
+            period=period,
+            **audit.encode(actor),
+        )
+        await audit.record(uow, actor, "period.close_requested", object_kind="chain_period", object_id=period)
         await uow.commit()
     return await period_status(db, merchant, period)
 
