@@ -34,16 +34,17 @@ _INSERT = text(
     """
     INSERT INTO audit_log (tenant_id, actor_kind, actor_id, actor_name, action, object_kind, object_id,
                            details, request_id, ip)
-    VALUES (:tenant_id, :actor_kind, :actor_id,
-            coalesce(
-                nullif(:actor_name, ''),
-                CASE :actor_kind
-                    WHEN 'staff' THEN (SELECT coalesce(nullif(u.display_name, ''), u.email) FROM staff_users u
-                                       WHERE u.id::text = :actor_id)
-                    WHEN 'client' THEN (SELECT c.name FROM api_clients c WHERE c.id::text = :actor_id)
-                END,
-                :actor_id),
-            :action, :object_kind, :object_id, CAST(:details AS jsonb), :request_id, CAST(:ip AS inet))
+    SELECT :tenant_id, a.kind, a.id,
+           coalesce(
+               nullif(CAST(:actor_name AS text), ''),
+               CASE a.kind
+                   WHEN 'staff' THEN (SELECT coalesce(nullif(u.display_name, ''), u.email) FROM staff_users u
+                                      WHERE u.id::text = a.id)
+                   WHEN 'client' THEN (SELECT c.name FROM api_clients c WHERE c.id::text = a.id)
+               END,
+               a.id),
+           :action, :object_kind, :object_id, CAST(:details AS jsonb), :request_id, CAST(:ip AS inet)
+    FROM (SELECT CAST(:actor_kind AS text) AS kind, CAST(:actor_id AS text) AS id) AS a
     """
 )
 
