@@ -183,6 +183,16 @@ async def record(
     )
 
 
+async def downloaded(
+    db: Database, merchant: uuid.UUID, actor: Actor, object_kind: str, object_id: object, details: dict[str, Any]
+) -> None:
+    """Record ``export.downloaded`` for a file a read use case made (statements, bank files): the
+    download is the action, and this unit of work is its only write."""
+    async with db.uow(merchant) as uow:
+        await record(uow, actor, "export.downloaded", object_kind=object_kind, object_id=object_id, details=details)
+        await uow.commit()
+
+
 # --- the read side: the console's page, the API, the export ----------------------------------------
 
 Filter = queries.Filter

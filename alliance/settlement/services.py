@@ -71,16 +71,26 @@ async def calendar(db: Database, merchant: uuid.UUID) -> list[Month]:
 
 
 async def statement_file(
-    db: Database, merchant: uuid.UUID, period: str, fmt: str, entity_id: uuid.UUID | None = None
+    db: Database,
+    merchant: uuid.UUID,
+    period: str,
+    fmt: str,
+    entity_id: uuid.UUID | None = None,
+    *,
+    actor: audit.Actor,
 ) -> exports.StatementFile:
     """A closed month's statements as a file (csv, xlsx, pdf) or the payout/collection instructions;
-    with ``entity_id``, only that branch's (or HQ's) statement and instruction."""
+    with ``entity_id``, only that branch's (or HQ's) statement and instruction. Every download is
+    audited (``export.downloaded``)."""
     scope = await scopes.chain_scope(db, merchant)
     result = await close.result(db, scope, period)
     if entity_id is None:
-        return exports.render(result, fmt, scope.hub_code, hub_name=scope.hub_name)
-    chosen = [s for s in result.statements if s.entity_id == entity_id]
-    if not chosen:
-        raise NotFound("no statement for that entity in this period")
-    name = f"{scope.hub_code}-{chosen[0].code}"
-    return exports.render(result, fmt, name, chosen, hub_name=scope.hub_name)
+        made = exports.render(result, fmt, scope.hub_code, hub_name=scope.hub_name)
+    else:
+        chosen = [s for s in result.statements if s.entity_id == entity_id]
+        if not chosen:
+            raise NotFound("no statement for that entity in this period")
+        made = exports.render(result, fmt, f"{scope.hub_code}-{chosen[0].code}", chosen, hub_name=scope.hub_name)
+    details = {"period": period, "format": fmt, "entity_id": entity_id}
+    await audit.downloaded(db, merchant, actor, "chain_statements", period, details)
+    return made

@@ -219,7 +219,9 @@ class AlliancesController(Controller):
         fmt: FromPath[str],
         principal: CurrentPrincipal,
     ) -> Response[bytes]:
-        return file_response(await month_end.statement_file(db, principal.tenant, alliance_id, period, fmt))
+        return file_response(
+            await month_end.statement_file(db, principal.tenant, alliance_id, period, fmt, actor=audit.by(principal))
+        )
 
 
 class AllianceTillController(Controller):

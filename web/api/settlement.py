@@ -157,4 +157,6 @@ class SettlementController(Controller):
     async def download(
         self, db: Db, period: FromPath[str], fmt: FromPath[str], principal: CurrentPrincipal
     ) -> Response[bytes]:
-        return file_response(await services.statement_file(db, principal.tenant, period, fmt))
+        return file_response(
+            await services.statement_file(db, principal.tenant, period, fmt, actor=audit.by(principal))
+        )

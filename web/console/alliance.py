@@ -534,7 +534,9 @@ class AlliancePages(Controller):
         fmt: FromPath[str],
     ) -> Response[bytes]:
         """The month's statements as a file, from the API's exporters (``GET …/download/{fmt}``)."""
-        f = await month_end.statement_file(ident.db, principal.tenant, alliance_id, period, fmt)
+        f = await month_end.statement_file(
+            ident.db, principal.tenant, alliance_id, period, fmt, actor=audit.by(principal)
+        )
         return Response(
             f.body,
             media_type=f.media_type,

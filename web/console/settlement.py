@@ -422,7 +422,9 @@ class SettlementPages(Controller):
     ) -> Response[bytes]:
         """The month's statements as a file: the API's exporter (``GET /settlement/periods/{p}/download/{fmt}``)."""
         check_period(period)
-        return file_response(await services.statement_file(ident.db, principal.tenant, period, fmt))
+        return file_response(
+            await services.statement_file(ident.db, principal.tenant, period, fmt, actor=audit.by(principal))
+        )
 
     @get("/{period:str}/statements/{entity_id:uuid}/download/{fmt:str}", guards=[READ])
     async def statement_download(
@@ -435,4 +437,6 @@ class SettlementPages(Controller):
     ) -> Response[bytes]:
         """One statement as a file (and its payment instruction), by the same exporter."""
         check_period(period)
-        return file_response(await services.statement_file(ident.db, principal.tenant, period, fmt, entity_id))
+        return file_response(
+            await services.statement_file(ident.db, principal.tenant, period, fmt, entity_id, actor=audit.by(principal))
+        )
