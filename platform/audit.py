@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -93,7 +94,7 @@ def encode(actor: Actor) -> dict[str, str]:
     return {"by_kind": actor.kind.value, "by_id": actor.id, "by_name": actor.name}
 
 
-def decode(fields: dict[str, object]) -> Actor:
+def decode(fields: Mapping[str, object]) -> Actor:
     """The actor :func:`encode` put in a job's message; :data:`SCHEDULED` for a message without one."""
     kind, ident = fields.get("by_kind"), fields.get("by_id")
     if not isinstance(kind, str) or not isinstance(ident, str) or kind not in ActorKind.__members__.values():
