@@ -23,8 +23,10 @@ async def test_an_owner_reads_and_filters_the_audit_log(
     tenant, _slug = await make_merchant(browser_db, "审计茶铺")
     email = await make_staff(browser_db, tenant, "owner")
     colleague = await make_staff(browser_db, tenant, "cashier")
-    async with browser_db.uow(tenant) as uow:
+    async with browser_db.uow(system=True) as uow:
         await uow.session.execute(text("UPDATE staff_users SET display_name = '李店长' WHERE email = :e"), {"e": email})
+        await uow.commit()
+    async with browser_db.uow(tenant) as uow:
         for month in ("2026-09", "2026-10"):  # earlier entries, by the scheduled close
             await audit.record(uow, audit.SCHEDULED, "period.closed", object_kind="chain_period", object_id=month)
         await uow.commit()
