@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, text
 
+from lianka.platform import audit
 from lianka.platform.db import Database
 from lianka.platform.identity import passwords, secrets_box
 from lianka.platform.identity.models import ApiClient, StaffMembership, StaffUser
@@ -346,7 +347,9 @@ async def seed_marketing_audience(db: Database, tenant: uuid.UUID) -> int:
         )
         member = joined.member_id
         assert member is not None
-        await crm.grant_tier(db, tenant, member, "gold", until=None, reason="demo: gold member", actor="demo")
+        await crm.grant_tier(
+            db, tenant, member, "gold", until=None, reason="demo: gold member", actor="demo", who=audit.system("demo")
+        )
         await crm.change_consent(db, tenant, member, "sms", True, source="demo", actor="demo")
         async with db.uow(tenant) as uow:
             await accounts.award_points(

@@ -30,6 +30,7 @@ from lianka.platform.settings import Settings, get_settings
 from lianka.platform.tracing import configure_tracing, litestar_plugin
 from lianka.web.api.alliance_offers import AllianceOffersController, MyOffersController
 from lianka.web.api.alliances import AlliancesController, AllianceTillController
+from lianka.web.api.audit import AuditController
 from lianka.web.api.auth import AuthController
 from lianka.web.api.automations import AutomationsController
 from lianka.web.api.billing import BillingController, BillingWebhooksController
@@ -143,6 +144,7 @@ def api_routes() -> list[ControllerRouterHandler]:
         AllianceOffersController,
         MyOffersController,
         CrmController,
+        AuditController,
         # catalogue: coupons, earning-rule events, rewards, the member portal's programme pages
         CouponTemplatesController,
         MemberCouponsController,

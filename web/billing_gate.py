@@ -74,6 +74,7 @@ NEVER_GATED = frozenset(
         P.SETTLEMENT_READ,
         P.SETTLEMENT_WRITE,
         P.WEBHOOKS_READ,
+        P.AUDIT_READ,
     }
 )
 

@@ -18,8 +18,11 @@ from litestar.enums import ScopeType
 from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from lianka.platform import audit
 from lianka.platform.errors import ValidationFailed
 from lianka.platform.log import bind_context, clear_context
+from lianka.platform.settings import ip_networks
+from lianka.web.api.cookies import forwarded_client
 from lianka.web.strict import check_integer, check_integer_text, check_percent_encoded, check_text, integer_parameters
 
 _SAFE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -33,6 +36,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         rid = request_id_for(scope)
         clear_context()
         bind_context(request_id=rid, path=scope["path"])
+        address = audit.client_ip.set(_client_address(scope))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -43,8 +47,23 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             clear_context()
+            audit.client_ip.reset(address)
 
     return middleware
+
+
+def _client_address(scope: Scope) -> str | None:
+    """The caller's address for the audit log: as ``web.api.cookies.client_ip`` reads it (the TCP
+    peer, or the forwarded client behind a trusted proxy)."""
+    client = scope.get("client")
+    peer = client[0] if client else None
+    app = scope.get("litestar_app")
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    trusted = ip_networks(settings.trusted_proxies) if settings is not None else ()
+    if peer is None or not trusted:
+        return peer
+    forwarded = (value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for")
+    return forwarded_client(peer, forwarded, trusted)
 
 
 def request_id_for(scope: Scope | dict[str, Any]) -> str:

@@ -11,15 +11,18 @@ from lianka.alliance.alliances.access import membership, require_operator
 from lianka.alliance.settlement import close, exports, scopes
 from lianka.alliance.settlement import queries as settlement_queries
 from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement, check_period
+from lianka.platform import audit
 from lianka.platform.db import Database
 from lianka.platform.errors import NotFound
 
 
-async def close_period(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str) -> CloseResult:
-    """The operator closes the alliance's month (idempotent, resumable)."""
+async def close_period(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str, *, actor: audit.Actor
+) -> CloseResult:
+    """The operator closes the alliance's month (idempotent, resumable; audited in the operator's log)."""
     async with db.uow(merchant) as uow:
         await require_operator(uow, alliance_id)
-    return await close.close(db, await scopes.alliance_scope(db, alliance_id), period)
+    return await close.close(db, await scopes.alliance_scope(db, alliance_id), period, actor=actor)
 
 
 async def _partner_view(
@@ -43,15 +46,19 @@ async def period_status(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUI
 
 
 async def statement_file(
-    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str, fmt: str
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str, fmt: str, *, actor: audit.Actor
 ) -> exports.StatementFile:
     """The month's statements as a file: all of them (and the instructions) for the operator, a
-    partner's own statements for a partner."""
+    partner's own statements for a partner. Every download is audited in the merchant's log."""
     check_period(period)
     mine = await _partner_view(db, merchant, alliance_id, period)
     scope = await scopes.alliance_scope(db, alliance_id)
     if mine is None:
-        return exports.render(await close.result(db, scope, period), fmt, scope.hub_code, hub_name=scope.hub_name)
-    if not mine or fmt == "instructions":
+        made = exports.render(await close.result(db, scope, period), fmt, scope.hub_code, hub_name=scope.hub_name)
+    elif not mine or fmt == "instructions":
         raise NotFound("no statement of yours for that period")
-    return exports.render(CloseResult("alliance", alliance_id, period, "", mine, {}), fmt, scope.hub_code, mine)
+    else:
+        made = exports.render(CloseResult("alliance", alliance_id, period, "", mine, {}), fmt, scope.hub_code, mine)
+    details = {"alliance_id": alliance_id, "period": period, "format": fmt}
+    await audit.downloaded(db, merchant, actor, "alliance_statements", period, details)
+    return made

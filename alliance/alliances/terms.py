@@ -15,6 +15,7 @@ import msgspec
 from lianka.alliance.alliances import queries
 from lianka.alliance.alliances.access import membership, require_operator
 from lianka.alliance.alliances.domain import Terms, TermsError, decode
+from lianka.platform import audit
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
 
@@ -56,10 +57,12 @@ async def publish_terms(
     *,
     effective_from: datetime | None,
     note: str = "",
+    actor: audit.Actor,
 ) -> int:
     """A new terms version from ``effective_from`` (now; never back-dated: past postings keep theirs).
     A refused document is a 400 whose ``field`` is the path of the value at fault (``expiry.months``,
-    ``stored_value.plans[0].get``, ``earn_rates.<merchant id>``) when one is."""
+    ``stored_value.plans[0].get``, ``earn_rates.<merchant id>``) when one is. Audited in the
+    operator merchant's log (``alliance.terms_changed``) in the same transaction."""
     try:
         terms = decode(document)
     except TermsError as exc:
@@ -74,6 +77,15 @@ async def publish_terms(
         await require_operator(uow, alliance_id)
         await uow.set_tenant(alliance_id)
         version = await write_terms(uow, alliance_id, terms, effective_from or now, note)
+        await uow.set_tenant(merchant)  # back to the operator's own rows: the audit log is the merchant's
+        await audit.record(
+            uow,
+            actor,
+            "alliance.terms_changed",
+            object_kind="alliance",
+            object_id=alliance_id,
+            details={"version": version, "effective_from": effective_from or now, "note": note},
+        )
         await uow.commit()
     return version
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,7 @@ def close_command(
     from lianka.alliance.settlement import close, exports, scopes
     from lianka.alliance.settlement.statements import CloseResult
     from lianka.cli import bootstrap
+    from lianka.platform import audit
     from lianka.platform.db import Database
     from lianka.platform.errors import DomainError
 
@@ -49,6 +51,7 @@ def close_command(
                         db,
                         target,
                         period,
+                        actor=audit.operator(getpass.getuser()),
                         progress=lambda step, n, total: bar.update(task, completed=n, description=step),
                     )
             finally:

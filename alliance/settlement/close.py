@@ -34,6 +34,7 @@ from lianka.alliance.settlement.statements import (
     run_checksum,
     summary,
 )
+from lianka.platform import audit
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound
 from lianka.platform.faults import fault_point
@@ -119,9 +120,11 @@ async def _step_statements(db: Database, scope: Scope, period: str) -> None:
 
 
 async def _step_closed(
-    db: Database, scope: Scope, period: str, step: str
+    db: Database, scope: Scope, period: str, step: str, actor: audit.Actor
 ) -> tuple[list[Statement], str, dict[str, Any]]:
-    """Step 3 (or, for a close already finished, what it recorded): statements, checksum, summary."""
+    """Step 3 (or, for a close already finished, what it recorded): statements, checksum, summary.
+    The month turning closed is audited (``period.closed``) in this step's transaction, in the log of
+    the book's merchant (a chain) or of the alliance's operator."""
     async with db.uow(scope.book) as uow:
         statements = await queries.statements(uow, scope.book, period)
         if step == "statements":
@@ -130,6 +133,18 @@ async def _step_closed(
             await ledger.set_period_status(uow, period, "closed")
             await queries.mark_closed(uow, scope.book, period, checksum, facts)
             await webhooks.emit(uow, "period.closed", {"book": str(scope.book), "period": period, "checksum": checksum})
+            merchant = scope.book if scope.kind == "chain" else scope.operator.id if scope.operator else None
+            if merchant is not None:
+                if merchant != scope.book:
+                    await uow.set_tenant(merchant)
+                await audit.record(
+                    uow,
+                    actor,
+                    "period.closed",
+                    object_kind=f"{scope.kind}_period",
+                    object_id=period,
+                    details={"book": scope.book, "period": period, "checksum": checksum, "statements": len(statements)},
+                )
             await uow.commit()
             return statements, checksum, facts
         run = await queries.run(uow, scope.book, period)
@@ -141,13 +156,21 @@ async def _step_closed(
 
 
 async def close(
-    db: Database, scope: Scope, period: str, *, progress: Progress | None = None, now: datetime | None = None
+    db: Database,
+    scope: Scope,
+    period: str,
+    *,
+    actor: audit.Actor = audit.SCHEDULED,
+    progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> CloseResult:
     """Close ``period`` of ``scope``'s book (idempotent, resumable); return its statements.
 
     A new close is refused (422) for a month that has not ended in the book's time zone, one before
     the book, or one out of order (:func:`domain.closable`); closing again a month already closed, or
-    resuming one, is always allowed. Three transactions, one per step (see the module docstring)."""
+    resuming one, is always allowed. Three transactions, one per step (see the module docstring).
+    ``actor`` is who the close is audited as: the staff member or operator who asked for it, else the
+    scheduled job."""
     check_period(period)
     report = progress or (lambda _step, _done, _total: None)
     step = await _step_closing(db, scope, period, now)
@@ -158,7 +181,7 @@ async def close(
         step = "statements"
     report("statements", 2, len(STEPS))
     fault_point("settlement.close.after_statements")
-    statements, checksum, facts = await _step_closed(db, scope, period, step)
+    statements, checksum, facts = await _step_closed(db, scope, period, step, actor)
     report("closed", 3, len(STEPS))
     return CloseResult(scope.kind, scope.book, period, checksum, statements, facts)
 

@@ -20,6 +20,7 @@ import dramatiq
 
 from lianka.alliance.settlement import close, domain, scopes
 from lianka.alliance.settlement.errors import PeriodBeforeBook, PeriodNotEnded, PeriodOutOfOrder
+from lianka.platform import audit
 from lianka.platform.db import Database
 from lianka.platform.jobs import get_broker, get_database
 from lianka.platform.log import get_logger
@@ -39,6 +40,7 @@ async def close_scope(
     *,
     catch_up: bool = False,
     now: datetime | None = None,
+    actor: audit.Actor = audit.SCHEDULED,
 ) -> list[str]:
     """Close ``period`` (with ``catch_up``, first every earlier month still to close, as seen at
     ``now``); the checksums of the months this closed or re-read."""
@@ -48,7 +50,7 @@ async def close_scope(
     checksums = []
     for p in await close.pending(db, scope, period, now=now) if catch_up else [period]:
         try:
-            done = await close.close(db, scope, p)
+            done = await close.close(db, scope, p, actor=actor)
         except (PeriodNotEnded, PeriodBeforeBook, PeriodOutOfOrder) as exc:  # a refusal: retrying changes nothing
             log.warning("period not closed", scope=kind, book=book, period=p, reason=exc.detail)
             break
@@ -57,8 +59,8 @@ async def close_scope(
     return checksums
 
 
-async def _close_period(kind: str, book: str, period: str, catch_up: bool = False, **_: Any) -> None:
-    await close_scope(kind, book, period, catch_up=catch_up)
+async def _close_period(kind: str, book: str, period: str, catch_up: bool = False, **fields: Any) -> None:
+    await close_scope(kind, book, period, catch_up=catch_up, actor=audit.decode(fields))
 
 
 close_period: Any = dramatiq.actor(

@@ -19,6 +19,7 @@ from lianka.alliance.settlement import scopes
 from lianka.alliance.settlement.statements import Scope
 from lianka.billing.payouts import bankfile, connect, domain, services
 from lianka.billing.payouts.queries import PayoutRow
+from lianka.platform import audit
 from lianka.platform.db import Database
 from lianka.platform.errors import NotFound
 from lianka.platform.settings import Settings
@@ -77,11 +78,17 @@ async def run(
 
 
 async def retry(
-    db: Database, settings: Settings | None, merchant: uuid.UUID, alliance_id: uuid.UUID, payout_id: uuid.UUID
+    db: Database,
+    settings: Settings | None,
+    merchant: uuid.UUID,
+    alliance_id: uuid.UUID,
+    payout_id: uuid.UUID,
+    *,
+    actor: audit.Actor,
 ) -> PayoutRow:
     """A new attempt for a failed or returned payout of the alliance (operator; 409 otherwise)."""
     scope = await operator_scope(db, merchant, alliance_id)
-    return await services.retry(db, settings, scope, payout_id)
+    return await services.retry(db, settings, scope, payout_id, actor=actor)
 
 
 async def mark(
@@ -92,10 +99,12 @@ async def mark(
     return await services.mark(db, alliance_id, payout_id, status, note)
 
 
-async def bank_file(db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str) -> tuple[str, bytes]:
+async def bank_file(
+    db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str, *, actor: audit.Actor
+) -> tuple[str, bytes]:
     """The alliance's bank payment file for the month (operator): its file name and bytes."""
     scope = await operator_scope(db, merchant, alliance_id)
-    body = await bankfile.bank_file(db, alliance_id, period, scope.hub_name)
+    body = await bankfile.bank_file(db, alliance_id, period, scope.hub_name, merchant=merchant, actor=actor)
     return f"{scope.hub_code}-payouts-{period}.csv", body
 
 

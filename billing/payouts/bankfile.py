@@ -12,6 +12,7 @@ from lianka.alliance.settlement.statements import check_period
 from lianka.billing.payouts import domain
 from lianka.billing.payouts import queries as q
 from lianka.billing.payouts.domain import Direction, Method, Status
+from lianka.platform import audit
 from lianka.platform.cells import safe_row
 from lianka.platform.db import Database
 from lianka.platform.money import Money, minor_digits
@@ -38,9 +39,12 @@ def amount_text(minor: int, currency: str) -> str:
     return f"{Money(minor, currency).major:.{minor_digits(currency)}f}"
 
 
-async def bank_file(db: Database, book: uuid.UUID, period: str, hub_name: str) -> bytes:
+async def bank_file(
+    db: Database, book: uuid.UUID, period: str, hub_name: str, *, merchant: uuid.UUID, actor: audit.Actor
+) -> bytes:
     """The month's open bank lines: payouts to make (``pay``) and collections to receive
-    (``collect``), UTF-8 with a byte-order mark so Excel reads the Chinese names."""
+    (``collect``), UTF-8 with a byte-order mark so Excel reads the Chinese names. The file carries
+    bank account numbers: every download is audited in ``merchant``'s log."""
     check_period(period)
     async with db.uow(book) as uow:
         rows = await q.payouts(uow, period)
@@ -73,4 +77,7 @@ async def bank_file(db: Database, book: uuid.UUID, period: str, hub_name: str) -
                 ]
             )
         )
+    await audit.downloaded(
+        db, merchant, actor, "bank_file", period, {"book": book, "period": period, "lines": len(rows)}
+    )
     return ("\ufeff" + buf.getvalue()).encode()

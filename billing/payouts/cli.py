@@ -4,6 +4,7 @@ retry a failed one, and record what the bank did with a bank-file line (banks se
 from __future__ import annotations
 
 import asyncio
+import getpass
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -96,11 +97,17 @@ def run_command(
     connected payees, the rest in the bank file. Idempotent: a second run pays nothing new."""
     from lianka.alliance.settlement import scopes
     from lianka.billing.payouts import bankfile, services
+    from lianka.platform import audit
 
     async def work(db: Database, settings: Settings) -> tuple[Scope, RunResult, bytes | None]:
         target = await scopes.resolve(db, scope)
         done = await services.run(db, settings if settings.stripe_secret_key else None, target, period)
-        body = await bankfile.bank_file(db, target.book, period, target.hub_name) if bank_file else None
+        body = None
+        merchant = target.book if target.kind == "chain" else target.operator.id if target.operator else None
+        if bank_file and merchant is not None:
+            body = await bankfile.bank_file(
+                db, target.book, period, target.hub_name, merchant=merchant, actor=audit.operator(getpass.getuser())
+            )
         return target, done, body
 
     target, done, body = _run(work)
@@ -118,10 +125,17 @@ def retry_command(
     """Try a failed or returned payout again (refused for any other: it never pays twice)."""
     from lianka.alliance.settlement import scopes
     from lianka.billing.payouts import services
+    from lianka.platform import audit
 
     async def work(db: Database, settings: Settings) -> PayoutRow:
         target = await scopes.resolve(db, scope)
-        return await services.retry(db, settings if settings.stripe_secret_key else None, target, payout)
+        return await services.retry(
+            db,
+            settings if settings.stripe_secret_key else None,
+            target,
+            payout,
+            actor=audit.operator(getpass.getuser()),
+        )
 
     _table("retried", [_run(work)])
 

@@ -26,7 +26,7 @@ from lianka.billing.payouts.domain import Method, Status
 from lianka.billing.payouts.errors import PayoutNotBank, PayoutNotRetryable, PayoutStatusConflict
 from lianka.billing.payouts.queries import AttemptRow, PayoutRow
 from lianka.billing.services import stripe_client
-from lianka.platform import outbox
+from lianka.platform import audit, outbox
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.log import get_logger
@@ -191,9 +191,12 @@ async def _send(db: Database, client: stripe.StripeClient, book: uuid.UUID, a: A
     log.info("payout transfer", payout=str(p.id), attempt=a.attempt, transfer=transfer, failure=failure)
 
 
-async def retry(db: Database, settings: Settings | None, scope: Scope, payout_id: uuid.UUID) -> PayoutRow:
+async def retry(
+    db: Database, settings: Settings | None, scope: Scope, payout_id: uuid.UUID, *, actor: audit.Actor
+) -> PayoutRow:
     """A new attempt for a payout whose latest attempt failed or was returned (409 otherwise: a
-    pending or paid payout is never tried again), sent at once when it goes by Stripe."""
+    pending or paid payout is never tried again), sent at once when it goes by Stripe. Audited
+    (``payout.retried``) in the log of the chain, or of the alliance's operator, in the same commit."""
     async with db.uow(scope.book) as uow:
         p = await q.payout(uow, payout_id, lock=True)
         if p is None:
@@ -202,6 +205,18 @@ async def retry(db: Database, settings: Settings | None, scope: Scope, payout_id
             raise PayoutNotRetryable(f"The payout is {p.status}", status_now=p.status, attempt=p.attempt)
         account = await q.payee_account(uow, p.entity_id)
         method = await _add_attempt(uow, scope.book, p, p.attempt + 1, account, domain.payee_kind(scope.kind))
+        merchant = scope.book if scope.kind == "chain" else scope.operator.id if scope.operator else None
+        if merchant is not None:
+            if merchant != scope.book:
+                await uow.set_tenant(merchant)
+            await audit.record(
+                uow,
+                actor,
+                "payout.retried",
+                object_kind="payout",
+                object_id=payout_id,
+                details={"period": p.period, "attempt": p.attempt + 1, "was": p.status, "method": str(method)},
+            )
         await uow.commit()
     if method is Method.STRIPE:
         await send_pending(db, settings, scope.book, p.period)

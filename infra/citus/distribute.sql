@@ -44,6 +44,7 @@ SELECT create_distributed_table('api_clients', 'tenant_id', colocate_with => 'br
 SELECT create_distributed_table('segments', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('audience_snapshots', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('audience_snapshot_members', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('audit_log', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('campaigns', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('automations', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('automation_firings', 'tenant_id', colocate_with => 'branches');

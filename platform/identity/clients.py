@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
 
+from lianka.platform import audit
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.identity import principal_cache, secrets_box
 from lianka.platform.identity.models import ApiClient
@@ -85,6 +86,14 @@ async def create_client(
         await s.flush()
         await s.refresh(row)
         view = _view(row)
+        await audit.record(
+            uow,
+            audit.by(actor),
+            "client.created",
+            object_kind="client",
+            object_id=row.id,
+            details={"client_id": row.client_id, "name": row.name, "scopes": row.scopes, "branch_id": branch_id},
+        )
         await uow.commit()
     return NewClient(view, secret)
 
@@ -98,10 +107,23 @@ async def list_clients(ident: Identity, actor: Principal) -> list[ClientView]:
 async def revoke_client(ident: Identity, actor: Principal, client_row_id: uuid.UUID) -> None:
     async with ident.db.uow(actor.tenant) as uow:
         res = await uow.session.execute(
-            text("UPDATE api_clients SET revoked_at = coalesce(revoked_at, now()) WHERE id = :i RETURNING id"),
+            text(
+                "UPDATE api_clients SET revoked_at = coalesce(revoked_at, now()) WHERE id = :i"
+                " RETURNING client_id, revoked_at = now() AS now_revoked"
+            ),
             {"i": client_row_id},
         )
-        if res.first() is None:
+        row = res.first()
+        if row is None:
             raise NotFound("API client not found")
+        if row.now_revoked:  # revoking a revoked client again changes nothing, and records nothing
+            await audit.record(
+                uow,
+                audit.by(actor),
+                "client.revoked",
+                object_kind="client",
+                object_id=client_row_id,
+                details={"client_id": row.client_id},
+            )
         await uow.commit()
     await principal_cache.revoked(ident.redis)

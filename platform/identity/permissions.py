@@ -43,6 +43,8 @@ class Permission(StrEnum):
     WEBHOOKS_READ = "webhooks:read"
     #: subscribe, change, rotate a secret, test-send, replay
     WEBHOOKS_WRITE = "webhooks:write"
+    #: the audit log of staff and operator actions: owners and admins (and admin-scope integrations)
+    AUDIT_READ = "audit:read"
 
 
 class Role(StrEnum):
@@ -55,7 +57,8 @@ class Role(StrEnum):
 
 P = Permission
 ALL = frozenset(Permission)
-READ_ONLY = frozenset(p for p in Permission if p.value.endswith(":read"))
+#: an analyst reads the business, not who did what in it: the audit log is the owners' and admins'
+READ_ONLY = frozenset(p for p in Permission if p.value.endswith(":read")) - {Permission.AUDIT_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: ALL,

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select, text
 
+from lianka.platform import audit
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from lianka.platform.identity.errors import InsufficientPermission
@@ -116,6 +117,14 @@ async def add_staff(
             name = await s.scalar(select(Merchant.name).where(Merchant.id == actor.tenant)) or ""
             await queue_set_password_mail(uow, ident, user, name)
         view = _view(membership, user)
+        await audit.record(
+            uow,
+            audit.by(actor),
+            "staff.invited" if user.password_hash is None else "staff.added",
+            object_kind="staff",
+            object_id=user.id,
+            details={"role": role.value, "branch_ids": branches, "name": user.display_name},
+        )
         await uow.commit()
         return view
 
@@ -137,10 +146,21 @@ async def update_staff(
         _guard_owner_change(actor, Role(m.role), new_role)
         if m.role == Role.OWNER and new_role is not Role.OWNER and await _owners(uow) <= 1:
             raise RuleViolation("A merchant keeps at least one owner")
+        before = {"role": m.role, "branch_ids": sorted(str(b) for b in m.branch_ids)}
         m.role = new_role.value
         m.branch_ids = await _check_branches(uow, new_role, branch_ids if branch_ids is not None else m.branch_ids)
         await s.flush()
         view = _view(m, user)
+        after = {"role": m.role, "branch_ids": sorted(str(b) for b in m.branch_ids)}
+        if after != before:
+            await audit.record(
+                uow,
+                audit.by(actor),
+                "staff.role_changed" if after["role"] != before["role"] else "staff.branches_changed",
+                object_kind="staff",
+                object_id=user_id,
+                details={"before": before, "after": after},
+            )
         await uow.commit()
         return view
 
@@ -154,5 +174,9 @@ async def remove_staff(ident: Identity, actor: Principal, user_id: uuid.UUID) ->
         _guard_owner_change(actor, Role(m.role))
         if m.role == Role.OWNER and await _owners(uow) <= 1:
             raise RuleViolation("A merchant keeps at least one owner")
+        # recorded before the membership goes: the insert looks the person's name up through it
+        await audit.record(
+            uow, audit.by(actor), "staff.removed", object_kind="staff", object_id=user_id, details={"role": m.role}
+        )
         await s.delete(m)
         await uow.commit()

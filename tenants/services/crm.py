@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lianka.alliance.ledger import services as ledger
-from lianka.platform import idempotency
+from lianka.platform import audit, idempotency
 from lianka.platform.cells import safe_row
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
@@ -304,9 +304,9 @@ EXPORT_COLUMNS = [
 ]
 
 
-async def export_csv(uow: UnitOfWork, f: ListFilter, *, actor: str) -> tuple[bytes, int]:
-    """Every matching member with the full phone number; written to the export log in the same
-    transaction (no log, no file)."""
+async def export_csv(uow: UnitOfWork, f: ListFilter, *, actor: str, who: audit.Actor) -> tuple[bytes, int]:
+    """Every matching member with the full phone number; written to the export log and the audit log
+    (``export.downloaded`` by ``who``) in the same transaction (no log, no file)."""
     rows, total = await list_members(uow, f, limit=max(1, 10**6), full_phone=True)
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -337,15 +337,31 @@ async def export_csv(uow: UnitOfWork, f: ListFilter, *, actor: str) -> tuple[byt
         ExportLog(tenant_id=uow.tenant_id, actor=actor[:200], kind="members_full", filters=filters, row_count=len(rows))
     )
     await uow.session.flush()
+    await audit.record(
+        uow,
+        who,
+        "export.downloaded",
+        object_kind="export",
+        object_id="members_full",
+        details={"filters": filters, "rows": len(rows)},
+    )
     return ("\ufeff" + buf.getvalue()).encode(), total
 
 
 async def set_manual_tier(
-    uow: UnitOfWork, member_id: uuid.UUID, tier: str, *, until: date | None, reason: str, actor: str
+    uow: UnitOfWork,
+    member_id: uuid.UUID,
+    tier: str,
+    *,
+    until: date | None,
+    reason: str,
+    actor: str,
+    who: audit.Actor,
 ) -> dict[str, Any]:
     """Grant a tier by hand (an invitation, a VIP): the member moves up to it now if it is higher, and it
     acts as a floor — no review takes the member below it — until ``until`` (for good when omitted).
-    Recorded in the tier history with the reason and who did it."""
+    Recorded in the tier history with the reason and who did it (``actor``), and in the audit log
+    as ``tier.granted`` by ``who``."""
     from lianka.tenants.models import TierChangeRecord
 
     now = datetime.now(UTC)
@@ -376,6 +392,18 @@ async def set_manual_tier(
         )
     )
     await uow.session.flush()
+    await audit.record(
+        uow,
+        who,
+        "tier.granted",
+        object_kind="member",
+        object_id=member_id,
+        details={
+            "before": {"tier": old},
+            "after": {"tier": p.tier_code, "floor": granted.code, "floor_until": until},
+            "reason": reason.strip(),
+        },
+    )
     return {"tier": p.tier_code, "floor": p.tier_floor, "floor_until": p.tier_floor_until}
 
 
@@ -394,10 +422,10 @@ async def members_page(
         return await list_members(uow, f, limit=limit, offset=offset)
 
 
-async def export_members(db: Database, tenant: uuid.UUID, f: ListFilter, *, actor: str) -> bytes:
+async def export_members(db: Database, tenant: uuid.UUID, f: ListFilter, *, actor: str, who: audit.Actor) -> bytes:
     """The full export as CSV bytes, logged in the same transaction (:func:`export_csv`)."""
     async with db.uow(tenant) as uow:
-        body, _ = await export_csv(uow, f, actor=actor)
+        body, _ = await export_csv(uow, f, actor=actor, who=who)
         await uow.commit()
         return body
 
@@ -475,10 +503,11 @@ async def grant_tier(
     until: date | None,
     reason: str,
     actor: str,
+    who: audit.Actor,
     key: str | None = None,
 ) -> dict[str, Any]:
     async def work(uow: UnitOfWork) -> dict[str, Any]:
-        return await set_manual_tier(uow, member_id, tier, until=until, reason=reason, actor=actor)
+        return await set_manual_tier(uow, member_id, tier, until=until, reason=reason, actor=actor, who=who)
 
     return await write_once(
         db, tenant, work, key=key, scope="members.tier", request=(str(member_id), tier, str(until), reason)

@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from lianka.platform import audit
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import Conflict, DomainError, NotFound, ValidationFailed
 from lianka.platform.validate import from_msgspec
@@ -168,9 +169,10 @@ def with_section(base: Programme, section: str, value: object) -> Programme:
 
 
 async def publish(
-    uow: UnitOfWork, programme: Programme, *, effective_from: datetime | None, note: str, created_by: uuid.UUID | None
+    uow: UnitOfWork, programme: Programme, *, effective_from: datetime | None, note: str, actor: audit.Actor
 ) -> int:
-    """A new version from the console or API: now, or from a future time; never back-dated."""
+    """A new version from the console or API: now, or from a future time; never back-dated. Audited
+    as ``programme.published`` (by ``actor``) in the same transaction."""
     await lock(uow)
     now = datetime.now(UTC)
     if effective_from is not None:
@@ -178,7 +180,18 @@ async def publish(
         if effective_from < now - BACKDATE_TOLERANCE:
             raise ValidationFailed("effective_from may not be in the past", field="effective_from")
     await check_references(uow, programme)
-    return await set_programme(uow, programme, effective_from=effective_from or now, note=note, created_by=created_by)
+    version = await set_programme(
+        uow, programme, effective_from=effective_from or now, note=note, created_by=audit.subject(actor)
+    )
+    await audit.record(
+        uow,
+        actor,
+        "programme.published",
+        object_kind="programme_version",
+        object_id=version,
+        details={"version": version, "effective_from": effective_from or now, "note": note},
+    )
+    return version
 
 
 async def check_references(uow: UnitOfWork, programme: Programme) -> None:
@@ -228,12 +241,12 @@ async def publish_document(
     *,
     effective_from: datetime | None,
     note: str,
-    created_by: uuid.UUID | None,
+    actor: audit.Actor,
 ) -> InForce:
     """A whole new version from a client's document (validated first). Returns it as published."""
     programme = decode(document)
     async with db.uow(tenant) as uow:
-        version = await publish(uow, programme, effective_from=effective_from, note=note, created_by=created_by)
+        version = await publish(uow, programme, effective_from=effective_from, note=note, actor=actor)
         await uow.commit()
     return InForce(version, effective_from or datetime.now(UTC), programme)
 
@@ -246,7 +259,7 @@ async def publish_section(
     *,
     effective_from: datetime | None,
     note: str,
-    created_by: uuid.UUID | None,
+    actor: audit.Actor,
 ) -> InForce:
     """A new version with one section replaced; the base is the newest version written, read under the
     writers' lock so no concurrent change is lost."""
@@ -256,7 +269,7 @@ async def publish_section(
         _, base = await latest(uow)
         programme = with_section(base, section, value)
         version = await publish(
-            uow, programme, effective_from=effective_from, note=note or f"{section} changed", created_by=created_by
+            uow, programme, effective_from=effective_from, note=note or f"{section} changed", actor=actor
         )
         await uow.commit()
     return InForce(version, effective_from or datetime.now(UTC), programme)

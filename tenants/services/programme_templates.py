@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import msgspec
 from sqlalchemy import select
 
-from lianka.platform import idempotency
+from lianka.platform import audit, idempotency
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import ValidationFailed
 from lianka.tenants.domain import templates
@@ -83,7 +83,7 @@ async def _welcome_coupon(uow: UnitOfWork, tpl: templates.ProgrammeTemplate, lan
 
 
 async def apply_template(
-    db: Database, tenant: uuid.UUID, key: str, *, language: str, idempotency_key: str, created_by: uuid.UUID | None
+    db: Database, tenant: uuid.UUID, key: str, *, language: str, idempotency_key: str, actor: audit.Actor
 ) -> tuple[Applied, bool]:
     """Publish template ``key`` as the programme in force from now, with its welcome coupon, in the
     language ``language`` ("zh-CN" or "en"). Returns (what was applied, replayed)."""
@@ -100,7 +100,7 @@ async def apply_template(
             tpl.programme(language, currency, code),
             effective_from=None,
             note=NOTE_PREFIX + tpl.key,
-            created_by=created_by,
+            actor=actor,
         )
         return Applied(tpl.key, version, code)
 

@@ -224,6 +224,7 @@ def menu_of(html: str) -> list[str]:
                 "join",
                 "staff",
                 "clients",
+                "audit",
                 "settlement",
                 "alliance",
                 "payments",

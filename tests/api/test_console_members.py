@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from lianka.platform import audit
 from lianka.platform.db import Database
 from lianka.platform.identity.testing import AuthKit
 from lianka.tenants.domain.programme import PointsConfig, Programme, StoredValueConfig, StoredValuePlan, Tier
@@ -195,7 +196,9 @@ async def test_a_members_page_shows_balances_pending_points_tier_progress_and_hi
     )
     shop.client.cookies.update(cookies)
     await crm.change_consent(shop.db, shop.tenant, m, "sms", True, source="import", actor="import")
-    await crm.grant_tier(shop.db, shop.tenant, m, "regular", until=None, reason="开业", actor="staff:x")
+    await crm.grant_tier(
+        shop.db, shop.tenant, m, "regular", until=None, reason="开业", actor="staff:x", who=audit.operator("test")
+    )
     console = await shop.console()
 
     page = (await console.get(f"/console/members/{m}")).text

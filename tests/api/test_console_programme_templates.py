@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from lianka.platform import audit
 from lianka.tenants.pos import sales, schemas
 from lianka.tenants.services import programme_templates
 from tests.api.test_console import sign_in_console, steps_done
@@ -114,7 +115,7 @@ async def test_a_member_who_joins_at_the_till_gets_the_welcome_offer(
     tenant = await tenant_factory(trade="tea")
     branch = await auth_kit.branch(tenant)
     applied, replayed = await programme_templates.apply_template(
-        db, tenant, "tea", language="zh-CN", idempotency_key="tpl-1", created_by=None
+        db, tenant, "tea", language="zh-CN", idempotency_key="tpl-1", actor=audit.operator("test")
     )
     assert (applied.template, applied.version, applied.coupon_template, replayed) == ("tea", 1, "welcome-tea", False)
     out, _ = await sales.sale(db, tenant, schemas.Basket(amount=2500, join_phone="+8613900005555"), "s-1", branch)
@@ -137,11 +138,13 @@ async def test_a_deactivated_welcome_coupon_is_replaced_not_reused(auth_kit: Any
     from lianka.tenants.services import coupon_admin
 
     tenant = await tenant_factory()
-    await programme_templates.apply_template(db, tenant, "retail", language="en", idempotency_key="a", created_by=None)
+    await programme_templates.apply_template(
+        db, tenant, "retail", language="en", idempotency_key="a", actor=audit.operator("test")
+    )
     first = next(t for t in await coupon_admin.list_templates(db, tenant, active=None))
     await coupon_admin.deactivate(db, tenant, first.id)
     applied, _ = await programme_templates.apply_template(
-        db, tenant, "retail", language="en", idempotency_key="b", created_by=None
+        db, tenant, "retail", language="en", idempotency_key="b", actor=audit.operator("test")
     )
     assert applied.coupon_template == "welcome-retail-2" and applied.version == 2
     status = await programme_templates.template_status(db, tenant)

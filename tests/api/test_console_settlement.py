@@ -42,7 +42,8 @@ def this_month() -> str:
 async def queued_closes(db: Database, tenant: uuid.UUID) -> list[dict[str, Any]]:
     async with db.uow(tenant) as uow:
         rows = await uow.session.execute(text("SELECT payload FROM outbox WHERE actor = 'close_period' ORDER BY id"))
-        return [dict(r.payload) for r in rows]
+        # who queued it travels with the message (by_*: the close is audited as them, decision 0051)
+        return [{k: v for k, v in r.payload.items() if not k.startswith("by_")} for r in rows]
 
 
 async def run_queued(db: Database, tenant: uuid.UUID) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
 from lianka.alliance.settlement import scopes
 from lianka.billing import services as billing
@@ -23,6 +24,7 @@ from lianka.billing.payouts import bankfile, connect, services
 from lianka.billing.payouts.errors import PayoutNotBank, PayoutNotRetryable
 from lianka.billing.payouts.queries import PayoutRow
 from lianka.billing.stripe_standin import StripeStandin
+from lianka.platform import audit
 from lianka.platform.db import Database
 from lianka.platform.errors import NotFound
 from lianka.platform.settings import Settings
@@ -151,7 +153,9 @@ async def test_a_closed_month_pays_the_owed_by_transfer_and_collects_by_bank_fil
     assert again.created == 0 and len(kit.standin.connect.transfers) == transfers_before + 2
 
     # the bank file: A's collection, UTF-8 with BOM, yuan as text and fen, masked account, reference
-    body = await bankfile.bank_file(kit.db, chain.tenant, PERIOD, scope.hub_name)
+    body = await bankfile.bank_file(
+        kit.db, chain.tenant, PERIOD, scope.hub_name, merchant=chain.tenant, actor=audit.operator("test")
+    )
     assert body.startswith("\ufeff".encode())
     lines = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert lines[0] == bankfile.COLUMNS
@@ -165,7 +169,9 @@ async def test_a_closed_month_pays_the_owed_by_transfer_and_collects_by_bank_fil
     assert (await services.mark(kit.db, chain.tenant, a.id, "paid")).status == "paid"
     with pytest.raises(PayoutNotBank):
         await services.mark(kit.db, chain.tenant, b.id, "returned")
-    body = await bankfile.bank_file(kit.db, chain.tenant, PERIOD, scope.hub_name)
+    body = await bankfile.bank_file(
+        kit.db, chain.tenant, PERIOD, scope.hub_name, merchant=chain.tenant, actor=audit.operator("test")
+    )
     assert len(list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))) == 1  # nothing left to do
 
 
@@ -188,11 +194,11 @@ async def test_a_failed_payout_is_retried_and_pays_once(kit: Kit, chain_of) -> N
     assert rows["C"].method == "bank"  # C never onboarded
 
     with pytest.raises(PayoutNotRetryable):  # a pending payout is never retried
-        await services.retry(kit.db, kit.settings, scope, rows["C"].id)
-    retried = await services.retry(kit.db, kit.settings, scope, b.id)
+        await services.retry(kit.db, kit.settings, scope, rows["C"].id, actor=audit.operator("test"))
+    retried = await services.retry(kit.db, kit.settings, scope, b.id, actor=audit.operator("test"))
     assert (retried.status, retried.attempt, retried.method) == ("pending", 2, "stripe")
     with pytest.raises(PayoutNotRetryable):  # a double retry is refused: attempt 2 is under way
-        await services.retry(kit.db, kit.settings, scope, b.id)
+        await services.retry(kit.db, kit.settings, scope, b.id, actor=audit.operator("test"))
     to_b = [t for t in kit.standin.connect.transfers.values() if t["destination"] == acct_b]
     assert [(t["amount"], t["metadata"]["attempt"]) for t in to_b] == [(20_000, "2")]
 
@@ -203,12 +209,12 @@ async def test_a_failed_payout_is_retried_and_pays_once(kit: Kit, chain_of) -> N
     assert await deliver(kit, created) == "ignored"
     assert (await services.get(kit.db, chain.tenant, b.id)).status == "returned"
 
-    third = await services.retry(kit.db, kit.settings, scope, b.id)
+    third = await services.retry(kit.db, kit.settings, scope, b.id, actor=audit.operator("test"))
     assert third.attempt == 3
     assert await deliver(kit, of_type(kit.standin.events, "transfer.created")[-1]) == "processed"
     assert (await services.get(kit.db, chain.tenant, b.id)).status == "paid"
     with pytest.raises(PayoutNotRetryable):
-        await services.retry(kit.db, kit.settings, scope, b.id)
+        await services.retry(kit.db, kit.settings, scope, b.id, actor=audit.operator("test"))
     live = [t for t in kit.standin.connect.transfers.values() if t["destination"] == acct_b and not t["reversed"]]
     assert [t["amount"] for t in live] == [20_000]  # paid exactly once
 
@@ -379,11 +385,16 @@ async def test_two_retries_at_once_make_one_attempt(kit: Kit, chain_of) -> None:
     assert b.status == "failed"
 
     both = await asyncio.gather(
-        services.retry(kit.db, kit.settings, scope, b.id),
-        services.retry(kit.db, kit.settings, scope, b.id),
+        services.retry(kit.db, kit.settings, scope, b.id, actor=audit.operator("one")),
+        services.retry(kit.db, kit.settings, scope, b.id, actor=audit.operator("two")),
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in both) == ["PayoutNotRetryable", "PayoutRow"]
     to_b = [t for t in kit.standin.connect.transfers.values() if t["destination"] == acct_b]
     assert [(t["amount"], t["metadata"]["attempt"]) for t in to_b] == [(20_000, "2")]
     assert (await services.get(kit.db, chain.tenant, b.id)).attempt == 2
+    async with kit.db.uow(chain.tenant) as uow:  # the refused retry left no audit row (decision 0051)
+        audited = (
+            await uow.session.execute(text("SELECT object_id, details FROM audit_log WHERE action = 'payout.retried'"))
+        ).all()
+    assert [(r.object_id, r.details["attempt"]) for r in audited] == [(str(b.id), 2)]

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from lianka.platform import audit
 from lianka.tenants.services import branches as branch_svc
 from lianka.tenants.services import programme_templates
 from lianka.web.console.i18n import Language
@@ -36,7 +37,7 @@ async def tea_shop(db: Any) -> uuid.UUID:
     tenant, _ = await make_merchant(db, "一点茶 Yidian Tea")
     await branch_svc.open_branch(db, tenant, branch_svc.BranchChanges("SH01", "人民广场店", "", "Asia/Shanghai"))
     await programme_templates.apply_template(
-        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, created_by=None
+        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, actor=audit.operator("test")
     )
     return tenant
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from lianka.alliance.alliances import membership, month_end, till
 from lianka.alliance.alliances.domain import Terms
+from lianka.platform import audit
 from lianka.tenants.domain.programme import Programme
 from lianka.tenants.services.programme import set_programme
 from lianka.web.console.i18n import Language
@@ -79,7 +80,7 @@ async def arrange(db: Any) -> dict[str, Any]:
         key=uuid.uuid4().hex,
         business_time=OCTOBER + timedelta(hours=1),
     )
-    await month_end.close_period(db, tea, a.id, "2026-10")
+    await month_end.close_period(db, tea, a.id, "2026-10", actor=audit.SCHEDULED)
     return {"alliance": a.id, "tea": tea, "bakery": bakery_slug, "florist": florist_slug}
 
 

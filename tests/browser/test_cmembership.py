@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from lianka.platform import audit
 from lianka.platform.identity import sessions
 from lianka.platform.identity.members import _find_or_create_person, normalise_phone
 from lianka.tenants.pos import sales
@@ -34,7 +35,7 @@ async def _shop(db: Any) -> tuple[uuid.UUID, str, str, uuid.UUID, uuid.UUID]:
         db, tenant, branch_svc.BranchChanges("SH01", "人民广场店", "", "Asia/Shanghai")
     )
     await programme_templates.apply_template(
-        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, created_by=None
+        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, actor=audit.operator("test")
     )
     email = await make_staff(db, tenant, "owner")
     async with db.uow(system=True) as uow:

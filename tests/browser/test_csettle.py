@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from lianka.alliance.settlement import services as settlement
+from lianka.platform import audit
 from lianka.tenants.domain.programme import BonusFunder
 from lianka.tenants.pos import sales, schemas, stored_value
 from lianka.tenants.services import branches as branch_svc
@@ -77,7 +78,7 @@ async def arrange(db: Any) -> tuple[uuid.UUID, str, dict[str, uuid.UUID]]:
     await spend(x, 11_000, "SH03", october)
     await top_up(y, "500", "SH02", october)
     await spend(y, 20_000, "SH01", october)
-    await settlement.close_now(db, tenant, "2026-10")
+    await settlement.close_now(db, tenant, "2026-10", actor=audit.SCHEDULED)
     await top_up(z, "500", "SH03", "2026-10-31T20:00:00+08:00")  # after October's close: late, in November
     await spend(y, 8_800, "SH01", "2026-11-10T15:30:00+08:00")
     return tenant, await make_staff(db, tenant, "owner"), ids

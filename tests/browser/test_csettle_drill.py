@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from lianka.alliance.settlement import services as settlement
+from lianka.platform import audit
 from lianka.web.console import i18n
 from lianka.web.console.i18n import Language
 from lianka.web.console.settlement import month_label
@@ -23,7 +24,7 @@ async def test_float_trend_and_a_line_down_to_its_entries(
     open_page: OpenPage, served: Served, browser_db: Any, lang: str
 ) -> None:
     tenant, email, ids = await arrange(browser_db)
-    await settlement.close_now(browser_db, tenant, "2026-11")
+    await settlement.close_now(browser_db, tenant, "2026-11", actor=audit.SCHEDULED)
     async with browser_db.uow(tenant) as uow:
         entry = await uow.session.scalar(text("SELECT entry_id FROM top_ups WHERE branch_id = :b"), {"b": ids["SH03"]})
     visit = await open_page(lang)

@@ -20,6 +20,7 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import text
 
+from lianka.platform import audit
 from lianka.tenants.services import programme_templates
 from lianka.web.console.i18n import Language
 from tests.browser.conftest import PASSWORD, Served, Visit, make_merchant, make_staff
@@ -156,7 +157,7 @@ async def _tea_shop(db: Any) -> tuple[uuid.UUID, str, str]:
     tenant, _ = await make_merchant(db, "一点茶 Yidian Tea")
     await branch_svc.open_branch(db, tenant, branch_svc.BranchChanges("SH01", "人民广场店", "", "Asia/Shanghai"))
     await programme_templates.apply_template(
-        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, created_by=None
+        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, actor=audit.operator("test")
     )
     email = await make_staff(db, tenant, "cashier")
     async with db.uow(system=True) as uow:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
+from lianka.platform import audit
 from lianka.platform.identity.members import normalise_phone
 from lianka.tenants.services import programme_templates
 from lianka.web.console.i18n import Language
@@ -54,7 +55,7 @@ async def _tea_shop(db: Any) -> tuple[uuid.UUID, str, str]:
     tenant, slug = await make_merchant(db, "一点茶 Yidian Tea")
     await branch_svc.open_branch(db, tenant, branch_svc.BranchChanges("SH01", "人民广场店", "", "Asia/Shanghai"))
     await programme_templates.apply_template(
-        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, created_by=None
+        db, tenant, "tea", language="zh-CN", idempotency_key=uuid.uuid4().hex, actor=audit.operator("test")
     )
     return tenant, slug, await make_staff(db, tenant, "cashier")
 

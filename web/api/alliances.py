@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from lianka.alliance.alliances import membership, month_end, till
 from lianka.alliance.alliances import terms as versioned_terms
 from lianka.alliance.alliances.domain import Terms
+from lianka.platform import audit
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.web.api.deps import Db, IdempotencyKey, acting_branch, created
@@ -176,7 +177,7 @@ class AlliancesController(Controller):
         note: FromQuery[str] = "",
     ) -> dict[str, int]:
         version = await versioned_terms.publish_terms(
-            db, principal.tenant, alliance_id, data, effective_from=effective_from, note=note
+            db, principal.tenant, alliance_id, data, effective_from=effective_from, note=note, actor=audit.by(principal)
         )
         return {"version": version}
 
@@ -191,7 +192,9 @@ class AlliancesController(Controller):
     async def close_period(
         self, db: Db, alliance_id: FromPath[uuid.UUID], period: FromPath[str], principal: CurrentPrincipal
     ) -> PeriodOut:
-        return result_out(await month_end.close_period(db, principal.tenant, alliance_id, period))
+        return result_out(
+            await month_end.close_period(db, principal.tenant, alliance_id, period, actor=audit.by(principal))
+        )
 
     @get(
         "/{alliance_id:uuid}/settlement/periods/{period:str}",
@@ -216,7 +219,9 @@ class AlliancesController(Controller):
         fmt: FromPath[str],
         principal: CurrentPrincipal,
     ) -> Response[bytes]:
-        return file_response(await month_end.statement_file(db, principal.tenant, alliance_id, period, fmt))
+        return file_response(
+            await month_end.statement_file(db, principal.tenant, alliance_id, period, fmt, actor=audit.by(principal))
+        )
 
 
 class AllianceTillController(Controller):

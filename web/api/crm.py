@@ -11,6 +11,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from lianka.platform import audit
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.tenants.crm_queries import ListFilter
@@ -101,7 +102,11 @@ class CrmController(Controller):
         branch_id: FromQuery[uuid.UUID | None] = None,
     ) -> Response[bytes]:
         body = await crm.export_members(
-            db, principal.tenant, _filter(q, tier, tag, stage, branch_id), actor=actor_of(principal)
+            db,
+            principal.tenant,
+            _filter(q, tier, tag, stage, branch_id),
+            actor=actor_of(principal),
+            who=audit.by(principal),
         )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%MZ")
         return Response(
@@ -165,7 +170,14 @@ class CrmController(Controller):
         self, db: Db, member_id: FromPath[uuid.UUID], data: JSONBody[ManualTierIn], principal: CurrentPrincipal
     ) -> dict[str, Any]:
         return await crm.grant_tier(
-            db, principal.tenant, member_id, data.tier, until=data.until, reason=data.reason, actor=actor_of(principal)
+            db,
+            principal.tenant,
+            member_id,
+            data.tier,
+            until=data.until,
+            reason=data.reason,
+            actor=actor_of(principal),
+            who=audit.by(principal),
         )
 
     @get(

@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from lianka.billing.payouts import alliances, bankfile, connect, services
 from lianka.billing.payouts.queries import PayoutRow
+from lianka.platform import audit
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.platform.settings import Settings
@@ -167,7 +168,9 @@ class PayoutsController(Controller):
     )
     async def bank_file(self, db: Db, period: FromPath[str], principal: CurrentPrincipal) -> Response[bytes]:
         scope = await services.scope_of(db, principal.tenant)
-        body = await bankfile.bank_file(db, principal.tenant, period, scope.hub_name)
+        body = await bankfile.bank_file(
+            db, principal.tenant, period, scope.hub_name, merchant=principal.tenant, actor=audit.by(principal)
+        )
         name = f"{scope.hub_code}-payouts-{period}.csv"
         return Response(
             body,
@@ -185,7 +188,7 @@ class PayoutsController(Controller):
         self, request: Request[Any, Any, Any], db: Db, payout_id: FromPath[uuid.UUID], principal: CurrentPrincipal
     ) -> PayoutOut:
         scope = await services.scope_of(db, principal.tenant)
-        return payout_out(await services.retry(db, _settings(request), scope, payout_id))
+        return payout_out(await services.retry(db, _settings(request), scope, payout_id, actor=audit.by(principal)))
 
     @post(
         "/payouts/{payout_id:uuid}/mark",
@@ -278,7 +281,7 @@ class AlliancePayoutsController(Controller):
     async def bank_file(
         self, db: Db, alliance_id: FromPath[uuid.UUID], period: FromPath[str], principal: CurrentPrincipal
     ) -> Response[bytes]:
-        name, body = await alliances.bank_file(db, principal.tenant, alliance_id, period)
+        name, body = await alliances.bank_file(db, principal.tenant, alliance_id, period, actor=audit.by(principal))
         return Response(
             body,
             media_type="text/csv",
@@ -305,7 +308,11 @@ class AlliancePayoutsController(Controller):
         payout_id: FromPath[uuid.UUID],
         principal: CurrentPrincipal,
     ) -> PayoutOut:
-        return payout_out(await alliances.retry(db, _settings(request), principal.tenant, alliance_id, payout_id))
+        return payout_out(
+            await alliances.retry(
+                db, _settings(request), principal.tenant, alliance_id, payout_id, actor=audit.by(principal)
+            )
+        )
 
     @post(
         "/payouts/{payout_id:uuid}/mark",

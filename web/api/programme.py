@@ -15,6 +15,7 @@ import msgspec
 from litestar import Controller, Request, get, put
 from litestar.params import FromPath, FromQuery
 
+from lianka.platform import audit
 from lianka.platform.errors import ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
@@ -83,7 +84,7 @@ class ProgrammeController(Controller):
                 await _json_body(request),
                 effective_from=effective_from,
                 note=note,
-                created_by=principal.subject_id,
+                actor=audit.by(principal),
             )
         )
 
@@ -110,6 +111,6 @@ class ProgrammeController(Controller):
                 await _json_body(request),
                 effective_from=effective_from,
                 note=note,
-                created_by=principal.subject_id,
+                actor=audit.by(principal),
             )
         )

@@ -17,6 +17,7 @@ from litestar.params import FromPath, FromQuery
 
 from lianka.alliance.settlement import exports, services
 from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement
+from lianka.platform import audit
 from lianka.platform.identity.guards import CurrentPrincipal, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.web.api.deps import Db
@@ -121,8 +122,14 @@ class SettlementController(Controller):
         self, db: Db, period: FromPath[str], principal: CurrentPrincipal, wait: FromQuery[bool] = False
     ) -> Response[PeriodOut]:
         if wait:
-            return Response(result_out(await services.close_now(db, principal.tenant, period)), status_code=200)
-        return Response(period_out(await services.queue_close(db, principal.tenant, period)), status_code=202)
+            return Response(
+                result_out(await services.close_now(db, principal.tenant, period, actor=audit.by(principal))),
+                status_code=200,
+            )
+        return Response(
+            period_out(await services.queue_close(db, principal.tenant, period, actor=audit.by(principal))),
+            status_code=202,
+        )
 
     @get(
         "/periods/{period:str}",
@@ -150,4 +157,6 @@ class SettlementController(Controller):
     async def download(
         self, db: Db, period: FromPath[str], fmt: FromPath[str], principal: CurrentPrincipal
     ) -> Response[bytes]:
-        return file_response(await services.statement_file(db, principal.tenant, period, fmt))
+        return file_response(
+            await services.statement_file(db, principal.tenant, period, fmt, actor=audit.by(principal))
+        )

@@ -13,6 +13,7 @@ from litestar import Router
 from lianka.web.console.alliance import AlliancePages
 from lianka.web.console.alliance_dashboard import AllianceDashboardPages
 from lianka.web.console.alliance_offers import AllianceOfferPages
+from lianka.web.console.audit import AuditPages
 from lianka.web.console.auth import AuthPages, MerchantPages
 from lianka.web.console.automations import AutomationPages
 from lianka.web.console.billing import BillingPages
@@ -79,6 +80,7 @@ def console_router() -> Router:
             TillPages,
             ClientPages,
             StaffPages,
+            AuditPages,
             SettlementPages,
             PayoutPages,
             AlliancePayoutPages,

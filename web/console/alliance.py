@@ -38,6 +38,7 @@ from lianka.alliance.alliances import membership, month_end
 from lianka.alliance.alliances import terms as versioned_terms
 from lianka.alliance.alliances.domain import Terms, decode
 from lianka.alliance.settlement.statements import PERIOD, PeriodStatus, Statement
+from lianka.platform import audit
 from lianka.platform.errors import DomainError, NotFound, ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -416,6 +417,7 @@ class AlliancePages(Controller):
                 at.to_document(form, alliance.currency),
                 effective_from=effective_from,
                 note=controls["note"],
+                actor=audit.by(principal),
             )
         except DomainError as exc:
             if exc.status in (401, 403, 404):
@@ -510,7 +512,7 @@ class AlliancePages(Controller):
         """The operator closes the month (idempotent; refused for a month that may not be closed yet)."""
         period = form_text(await form_data(request), "period")
         try:
-            await month_end.close_period(ident.db, principal.tenant, alliance_id, period)
+            await month_end.close_period(ident.db, principal.tenant, alliance_id, period, actor=audit.by(principal))
         except DomainError as exc:
             if exc.status in (401, 403, 404):
                 raise
@@ -532,7 +534,9 @@ class AlliancePages(Controller):
         fmt: FromPath[str],
     ) -> Response[bytes]:
         """The month's statements as a file, from the API's exporters (``GET …/download/{fmt}``)."""
-        f = await month_end.statement_file(ident.db, principal.tenant, alliance_id, period, fmt)
+        f = await month_end.statement_file(
+            ident.db, principal.tenant, alliance_id, period, fmt, actor=audit.by(principal)
+        )
         return Response(
             f.body,
             media_type=f.media_type,

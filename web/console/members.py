@@ -29,6 +29,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from lianka.billing.payments import services as payments
+from lianka.platform import audit
 from lianka.platform.errors import BadRequest, DomainError, ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -317,7 +318,9 @@ class MemberPages(Controller):
         transaction). A POST with the page's token: an export is recorded, so another site must not
         be able to make a signed-in browser ask for one."""
         filters = Filters.of(await form_data(request))
-        body = await crm.export_members(ident.db, principal.tenant, filters.list_filter(), actor=actor_of(principal))
+        body = await crm.export_members(
+            ident.db, principal.tenant, filters.list_filter(), actor=actor_of(principal), who=audit.by(principal)
+        )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%MZ")
         return Response(
             body,
@@ -479,6 +482,7 @@ class MemberPages(Controller):
                 until=parse_date(values["until"], "until"),
                 reason=values["reason"],
                 actor=actor_of(principal),
+                who=audit.by(principal),
                 key=form_key(form),
             )
         except DomainError as exc:

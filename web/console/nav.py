@@ -53,6 +53,7 @@ _ITEMS = (
     MenuItem("join", N_("Join posters"), (P.BRANCHES_READ, BACK_OFFICE), "/console/join-posters"),
     MenuItem("staff", N_("Staff"), (P.STAFF_READ,), "/console/staff"),
     MenuItem("clients", N_("POS clients"), (P.CLIENTS_READ,), "/console/clients"),
+    MenuItem("audit", N_("Audit log"), (P.AUDIT_READ,), "/console/settings/audit"),
     MenuItem("settlement", N_("Settlement"), (P.SETTLEMENT_READ,), "/console/settlement"),
     MenuItem("alliance", N_("Alliance"), (P.MERCHANT_READ, BACK_OFFICE), "/console/alliance"),
     MenuItem("payments", N_("Payments"), (P.BILLING_MANAGE,), "/console/settings/payments"),

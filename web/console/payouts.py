@@ -25,6 +25,7 @@ from litestar.response import Template
 
 from lianka.billing.payouts import alliances, bankfile, connect, services
 from lianka.billing.payouts.queries import PayoutRow
+from lianka.platform import audit
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -135,11 +136,12 @@ class Book:
         else:
             await services.queue_run(ident.db, await services.scope_of(ident.db, self.merchant), period)
 
-    async def retry(self, ident: IdentityService, settings: Settings, payout_id: uuid.UUID) -> None:
+    async def retry(self, ident: IdentityService, settings: Settings, payout_id: uuid.UUID, actor: audit.Actor) -> None:
         if self.alliance:
-            await alliances.retry(ident.db, settings, self.merchant, self.alliance, payout_id)
+            await alliances.retry(ident.db, settings, self.merchant, self.alliance, payout_id, actor=actor)
         else:
-            await services.retry(ident.db, settings, await services.scope_of(ident.db, self.merchant), payout_id)
+            scope = await services.scope_of(ident.db, self.merchant)
+            await services.retry(ident.db, settings, scope, payout_id, actor=actor)
 
     async def mark(self, ident: IdentityService, payout_id: uuid.UUID, status: str) -> None:
         if self.alliance:
@@ -147,11 +149,13 @@ class Book:
         else:
             await services.mark(ident.db, self.merchant, payout_id, status, None)
 
-    async def bank_file(self, ident: IdentityService, period: str) -> tuple[str, bytes]:
+    async def bank_file(self, ident: IdentityService, period: str, actor: audit.Actor) -> tuple[str, bytes]:
         if self.alliance:
-            return await alliances.bank_file(ident.db, self.merchant, self.alliance, period)
+            return await alliances.bank_file(ident.db, self.merchant, self.alliance, period, actor=actor)
         scope = await services.scope_of(ident.db, self.merchant)
-        body = await bankfile.bank_file(ident.db, self.merchant, period, scope.hub_name)
+        body = await bankfile.bank_file(
+            ident.db, self.merchant, period, scope.hub_name, merchant=self.merchant, actor=actor
+        )
         return f"{scope.hub_code}-payouts-{period}.csv", body
 
     async def onboarding_link(self, ident: IdentityService, settings: Settings, payee: uuid.UUID, back: str) -> str:
@@ -234,7 +238,7 @@ async def retry_one(
     request: HtmlRequest, principal: Principal, ident: IdentityService, book: Book, period: str, payout_id: uuid.UUID
 ) -> Any:
     try:
-        await book.retry(ident, _settings(request), payout_id)
+        await book.retry(ident, _settings(request), payout_id, audit.by(principal))
     except DomainError as exc:
         return await refused(request, principal, ident, book, period, exc)
     return await done(request, principal, ident, book, period)
@@ -252,8 +256,8 @@ async def mark_one(
     return await done(request, principal, ident, book, period)
 
 
-async def bank_file_response(ident: IdentityService, book: Book, period: str) -> Response[bytes]:
-    name, body = await book.bank_file(ident, period)
+async def bank_file_response(ident: IdentityService, principal: Principal, book: Book, period: str) -> Response[bytes]:
+    name, body = await book.bank_file(ident, period, audit.by(principal))
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
@@ -311,7 +315,7 @@ class PayoutPages(Controller):
     async def bank_file(
         self, principal: CurrentPrincipal, ident: IdentityService, period: FromPath[str]
     ) -> Response[bytes]:
-        return await bank_file_response(ident, Book(principal.tenant), period)
+        return await bank_file_response(ident, principal, Book(principal.tenant), period)
 
     @post("/payees/{payee_id:uuid}/onboarding", guards=[READ, WRITE])
     async def onboarding(
@@ -380,7 +384,7 @@ class AlliancePayoutPages(Controller):
         alliance_id: FromPath[uuid.UUID],
         period: FromPath[str],
     ) -> Response[bytes]:
-        return await bank_file_response(ident, Book(principal.tenant, alliance_id), period)
+        return await bank_file_response(ident, principal, Book(principal.tenant, alliance_id), period)
 
     @post("/payees/{payee_id:uuid}/onboarding", guards=[ALLIANCE_READ, WRITE])
     async def onboarding(

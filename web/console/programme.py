@@ -23,6 +23,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from lianka.platform import audit
 from lianka.platform.errors import DomainError, NotFound, ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -249,7 +250,7 @@ class ProgrammePages(Controller):
                 pf.to_value(form, merchant.currency),
                 effective_from=effective_from,
                 note=controls["note"],
-                created_by=principal.subject_id,
+                actor=audit.by(principal),
             )
         except DomainError as exc:
             return await self._refused(request, principal, ident, section, form, controls, exc)

@@ -17,6 +17,7 @@ from typing import Any
 from litestar import Controller, Response, get, post
 from litestar.response import Template
 
+from lianka.platform import audit
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -119,7 +120,7 @@ class ProgrammeStartPages(Controller):
                 form_text(form, "template"),
                 language=language(request).tag,
                 idempotency_key=form_text(form, "key"),
-                created_by=principal.subject_id,
+                actor=audit.by(principal),
             )
         except DomainError as exc:
             return await self._page(

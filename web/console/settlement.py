@@ -30,6 +30,7 @@ from lianka.alliance.settlement import drilldown, services
 from lianka.alliance.settlement.domain import Month
 from lianka.alliance.settlement.statements import PeriodStatus, Statement, check_period
 from lianka.billing.membership import products as membership_products
+from lianka.platform import audit
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -281,7 +282,7 @@ class SettlementPages(Controller):
         """Queue the close (the API's use case), then its progress page; a month that may not be
         closed comes back on the calendar with the reason (the problem's status)."""
         try:
-            await services.queue_close(ident.db, principal.tenant, period)
+            await services.queue_close(ident.db, principal.tenant, period, actor=audit.by(principal))
         except DomainError as exc:
             if exc.status in (401, 403, 404):
                 raise
@@ -421,7 +422,9 @@ class SettlementPages(Controller):
     ) -> Response[bytes]:
         """The month's statements as a file: the API's exporter (``GET /settlement/periods/{p}/download/{fmt}``)."""
         check_period(period)
-        return file_response(await services.statement_file(ident.db, principal.tenant, period, fmt))
+        return file_response(
+            await services.statement_file(ident.db, principal.tenant, period, fmt, actor=audit.by(principal))
+        )
 
     @get("/{period:str}/statements/{entity_id:uuid}/download/{fmt:str}", guards=[READ])
     async def statement_download(
@@ -434,4 +437,6 @@ class SettlementPages(Controller):
     ) -> Response[bytes]:
         """One statement as a file (and its payment instruction), by the same exporter."""
         check_period(period)
-        return file_response(await services.statement_file(ident.db, principal.tenant, period, fmt, entity_id))
+        return file_response(
+            await services.statement_file(ident.db, principal.tenant, period, fmt, entity_id, actor=audit.by(principal))
+        )
