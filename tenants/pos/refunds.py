@@ -26,6 +26,7 @@ from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.money import RoundingMode, largest_remainder, round_minor
 from lianka.tenants.domain import times
 from lianka.tenants.domain.programme import Programme
+from lianka.tenants.marketing import offers
 from lianka.tenants.pos import queries, schemas
 from lianka.tenants.pos.context import balances_out
 from lianka.tenants.pos.errors import RefundTooLarge
@@ -284,6 +285,8 @@ async def refund(
             )
         )
         await uow.session.flush()
+        if s.status == "refunded" and s.alliance_voucher:  # unused again, its fee reversed (decision 0044)
+            await offers.give_back(uow, tenant, sale_id, s.alliance_voucher, bt)
         out = schemas.RefundOut(
             refund_id=refund_id,
             sale_id=sale_id,
