@@ -237,6 +237,7 @@ def menu_of(html: str) -> list[str]:
                 "alliance_offers",
                 "segments",
                 "messaging",
+                "sms_replies",
             ],
         ),
         (
@@ -263,6 +264,7 @@ def menu_of(html: str) -> list[str]:
                 "draws",
                 "alliance_offers",
                 "segments",
+                "sms_replies",
             ],
         ),
         (
@@ -284,6 +286,7 @@ def menu_of(html: str) -> list[str]:
                 "draws",
                 "alliance_offers",
                 "segments",
+                "sms_replies",
             ],
         ),
         ("cashier", ["till"]),
