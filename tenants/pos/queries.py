@@ -360,7 +360,7 @@ async def join_at_till(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UU
     await uow.session.execute(
         text(
             "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) SELECT :t, :m, branch_id, 'till' "
-            "FROM memberships WHERE member_id = :m ON CONFLICT DO NOTHING"
+            "FROM memberships WHERE tenant_id = :t AND member_id = :m ON CONFLICT DO NOTHING"
         ),
         {"t": uow.tenant_id, "m": member_id},
     )
