@@ -26,6 +26,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import msgspec
 from sqlalchemy import func, select, text
 
 from lianka.platform import audit
@@ -38,7 +39,10 @@ from lianka.tenants.domain.programme import (
     JoinPolicy,
     JoinRules,
     Programme,
+    Promotion,
+    PromotionKind,
     RuleKind,
+    SpendStep,
     StoredValueConfig,
     StoredValuePlan,
     Tier,
@@ -115,6 +119,21 @@ DEMO_PROGRAMME = Programme(
         ]
     ),
 )
+#: the price promotions (decision 0043) the demo shows at the till: 满100减10 for everyone, every day,
+#: and a Wednesday member day (5 % off, double points). Published as the programme's second version at
+#: the end of the seed, so the seeded history keeps the prices it was rung up with and every sale from
+#: `make run` on (the till, the POS client, the demo shopper) gets them.
+DEMO_PROMOTIONS = [
+    Promotion(code="mj100", name="满100减10", kind=PromotionKind.SPEND_SAVE, steps=[SpendStep(10_000, 1_000)]),
+    Promotion(
+        code="wed-member-day",
+        name="周三会员日",
+        kind=PromotionKind.MEMBER_DAY,
+        weekdays=[2],
+        percent_off=5,
+        multiplier=Decimal(2),
+    ),
+]
 DEMO_MEMBERS = [
     ("+8613800000001", "张伟"),
     ("+8613800000002", "王芳"),
@@ -383,6 +402,15 @@ def banner(settings: Settings, url: str) -> str:
     )
 
 
+async def _seed_promotions(db: Database, tenant: uuid.UUID) -> None:
+    """demo-tea's programme version 2: the demo programme with :data:`DEMO_PROMOTIONS`, from now on."""
+    async with db.uow(tenant) as uow:
+        await set_programme(
+            uow, msgspec.structs.replace(DEMO_PROGRAMME, promotions=DEMO_PROMOTIONS), note="demo promotions"
+        )
+        await uow.commit()
+
+
 async def seed_if_empty(settings: Settings) -> str:
     db = Database.from_settings(settings)
     pw_hash = await passwords.hash_password(DEMO_PASSWORD)
@@ -427,10 +455,12 @@ async def seed_if_empty(settings: Settings) -> str:
         await _seed_alliance(db, tea.id, merchants[1].id)
         await _seed_history(db, tea.id)
         marketing = await seed_marketing_audience(db, tea.id)
+        await _seed_promotions(db, tea.id)
         return (
             f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
             f"and {members} members with some purchases, a paid membership, alliance {DEMO_ALLIANCE}, four weeks of sales for the dashboard, "
-            f"{marketing} gold members with SMS consent and points expiring this month"
+            f"{marketing} gold members with SMS consent and points expiring this month, "
+            "promotions 满100减10 and a Wednesday member day"
         )
     finally:
         await db.dispose()

@@ -102,7 +102,7 @@ async def member_list(
     where, params = _member_filter(f, today)
     base = (
         "FROM memberships ms JOIN members m ON m.id = ms.member_id "
-        "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE true" + where
+        "LEFT JOIN member_profiles p ON p.tenant_id = ms.tenant_id AND p.member_id = ms.member_id WHERE true" + where
     )
     total = int(await uow.session.scalar(text(f"SELECT count(*) {base}"), params) or 0)
     rows = await rows_as(
@@ -139,7 +139,8 @@ async def member_identity(uow: UnitOfWork, member_id: uuid.UUID) -> MemberIdenti
         (
             "SELECT m.card_number, CASE WHEN p.erased_at IS NULL THEN m.phone ELSE '' END AS phone, ms.joined_at, "
             "ms.branch_id, p.erased_at FROM memberships ms JOIN members m ON m.id = ms.member_id "
-            "LEFT JOIN member_profiles p ON p.member_id = ms.member_id WHERE ms.member_id = :m"
+            "LEFT JOIN member_profiles p ON p.tenant_id = ms.tenant_id AND p.member_id = ms.member_id "
+            "WHERE ms.member_id = :m"
         ),
         {"m": member_id},
     )
@@ -200,8 +201,9 @@ async def purchases(uow: UnitOfWork, member_id: uuid.UUID, limit: int = 50) -> l
             "AS promotions, "
             "s.points_redeemed, s.sv_principal + s.sv_bonus AS stored_value, s.due, s.points_earned, s.refunded, "
             "s.status, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty, "
-            "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id), '[]') AS lines "
-            "FROM sales s JOIN branches b ON b.id = s.branch_id WHERE s.member_id = :m "
+            "'unit_price', l.unit_price) ORDER BY l.line_no) FROM sale_lines l WHERE l.tenant_id = s.tenant_id "
+            "AND l.sale_id = s.id), '[]') AS lines "
+            "FROM sales s JOIN branches b ON b.tenant_id = s.tenant_id AND b.id = s.branch_id WHERE s.member_id = :m "
             "ORDER BY s.business_time DESC LIMIT :limit"
         ),
         {"m": member_id, "limit": limit},
@@ -226,9 +228,9 @@ async def points_history(uow: UnitOfWork, points_account: uuid.UUID, limit: int 
         PointsMovement,
         (
             "SELECT e.kind, e.business_time, p.amount AS points, e.reverses_id IS NOT NULL AS reversal, "
-            "(SELECT min(l.expires_at) FROM ledger_lots l WHERE l.entry_id = e.id AND l.account_id = p.account_id) "
-            "AS expires_at, (SELECT min(l.available_at) FROM ledger_lots l WHERE l.entry_id = e.id "
-            "AND l.account_id = p.account_id) AS available_at "
+            "(SELECT min(l.expires_at) FROM ledger_lots l WHERE l.tenant_id = p.tenant_id AND l.entry_id = e.id "
+            "AND l.account_id = p.account_id) AS expires_at, (SELECT min(l.available_at) FROM ledger_lots l "
+            "WHERE l.tenant_id = p.tenant_id AND l.entry_id = e.id AND l.account_id = p.account_id) AS available_at "
             "FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id "
             "WHERE p.account_id = :a ORDER BY e.business_time DESC, e.posted_at DESC LIMIT :limit"
         ),
@@ -293,7 +295,7 @@ async def tier_changes(uow: UnitOfWork, member_id: uuid.UUID) -> list[TierChange
 _STAGE_COUNTS = (
     "SELECT "
     + ", ".join(f"count(*) FILTER (WHERE {clause}) AS {stage.value}" for stage, clause in _STAGE_CLAUSES.items())
-    + " FROM memberships ms LEFT JOIN member_profiles p ON p.member_id = ms.member_id"
+    + " FROM memberships ms LEFT JOIN member_profiles p ON p.tenant_id = ms.tenant_id AND p.member_id = ms.member_id"
 )
 
 
@@ -317,7 +319,8 @@ async def tier_counts(uow: UnitOfWork) -> list[TierCount]:
         TierCount,
         (
             "SELECT p.tier_code, count(*) AS members FROM memberships ms "
-            "LEFT JOIN member_profiles p ON p.member_id = ms.member_id GROUP BY p.tier_code ORDER BY members DESC"
+            "LEFT JOIN member_profiles p ON p.tenant_id = ms.tenant_id AND p.member_id = ms.member_id "
+            "GROUP BY p.tier_code ORDER BY members DESC"
         ),
         {},
     )

@@ -126,7 +126,7 @@ async def add_membership(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.
 #: branch of whatever created the profile later)
 _ENSURE_PROFILE_SQL = (
     "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id) "
-    "SELECT $1, $2, branch_id FROM memberships WHERE member_id = $2 ON CONFLICT DO NOTHING"
+    "SELECT $1, $2, branch_id FROM memberships WHERE tenant_id = $1 AND member_id = $2 ON CONFLICT DO NOTHING"
 )
 
 
@@ -176,7 +176,7 @@ async def merge_imported_profile(uow: UnitOfWork, member_id: uuid.UUID, row: Mem
         text(
             "INSERT INTO member_profiles (tenant_id, member_id, name, gender, birthday, email, tags, join_branch_id, "
             "source, consent) SELECT :t, :m, :n, :g, :bd, :e, :tags, ms.branch_id, 'import', CAST(:c AS jsonb) "
-            "FROM memberships ms WHERE ms.member_id = :m "
+            "FROM memberships ms WHERE ms.tenant_id = :t AND ms.member_id = :m "
             "ON CONFLICT (tenant_id, member_id) DO UPDATE SET "
             "name = CASE WHEN member_profiles.name = '' THEN EXCLUDED.name ELSE member_profiles.name END, "
             "gender = CASE WHEN member_profiles.gender = 'unknown' THEN EXCLUDED.gender ELSE member_profiles.gender END, "
@@ -501,7 +501,8 @@ async def member_labels(uow: UnitOfWork, member_ids: list[uuid.UUID]) -> dict[uu
         MemberLabel,
         (
             "SELECT ms.member_id, m.card_number, coalesce(p.name, '') AS name FROM memberships ms "
-            "JOIN members m ON m.id = ms.member_id LEFT JOIN member_profiles p ON p.member_id = ms.member_id "
+            "JOIN members m ON m.id = ms.member_id "
+            "LEFT JOIN member_profiles p ON p.tenant_id = ms.tenant_id AND p.member_id = ms.member_id "
             "WHERE ms.member_id = ANY(:ids)"
         ),
         {"ids": member_ids},

@@ -38,7 +38,8 @@ async def member_by_referral_code(uow: UnitOfWork, code: str) -> uuid.UUID | Non
     """The member of this merchant holding ``code`` (RLS: never another merchant's)."""
     found = await uow.session.scalar(
         text(
-            "SELECT p.member_id FROM member_profiles p JOIN memberships ms ON ms.member_id = p.member_id "
+            "SELECT p.member_id FROM member_profiles p "
+            "JOIN memberships ms ON ms.tenant_id = p.tenant_id AND ms.member_id = p.member_id "
             "WHERE p.referral_code = :c"
         ),
         {"c": code},
@@ -86,7 +87,7 @@ async def friends(uow: UnitOfWork, referrer: uuid.UUID, limit: int = 200) -> lis
         (
             "SELECT * FROM ("
             " SELECT p.member_id, m.phone, ms.joined_at, p.purchase_count, false AS prospect"
-            " FROM member_profiles p JOIN memberships ms ON ms.member_id = p.member_id"
+            " FROM member_profiles p JOIN memberships ms ON ms.tenant_id = p.tenant_id AND ms.member_id = p.member_id"
             " JOIN members m ON m.id = p.member_id WHERE p.referrer_member_id = :r"
             " UNION ALL"
             " SELECT s.member_id, m.phone, s.created_at AS joined_at, 0 AS purchase_count, true AS prospect"
@@ -114,8 +115,8 @@ async def referral_awards(uow: UnitOfWork, referrer: uuid.UUID) -> list[Referral
         ReferralAwardRow,
         (
             "SELECT a.refs->>'referee' AS referee, a.points, t.name AS coupon_name, a.at FROM rule_awards a"
-            " LEFT JOIN coupons c ON c.id = a.coupon_id"
-            " LEFT JOIN coupon_templates t ON t.id = c.template_id"
+            " LEFT JOIN coupons c ON c.tenant_id = a.tenant_id AND c.id = a.coupon_id"
+            " LEFT JOIN coupon_templates t ON t.tenant_id = c.tenant_id AND t.id = c.template_id"
             " WHERE a.member_id = :r AND a.kind = 'referral' ORDER BY a.at DESC"
         ),
         {"r": referrer},

@@ -10,7 +10,8 @@ Order of application (documented to merchants):
    membership grants — then the paid membership's extra discount on what is left (both are the sale's
    ``member_discount``; what the membership added is ``membership_discount``);
 2. coupons, in the order given, each on what is left (percent coupons are capped; a non-stackable
-   coupon must be the only one; minimum spend is checked against the amount after step 1);
+   coupon must be the only one; minimum spend is checked against the amount after step 1), then an
+   alliance offer's voucher (a fixed amount, minimum spend checked the same way — decision 0044);
 3. points as cash, at most ``cash_max_share_percent`` of what is left;
 4. stored value (split into principal and bonus per the programme's consumption order);
 5. the rest is due in cash/card.
@@ -67,6 +68,16 @@ class CouponTerms:
 
 
 @dataclass(frozen=True)
+class VoucherTerms:
+    """An alliance offer's voucher (decision 0044) as pricing uses it: a fixed amount off, after the
+    merchant's own coupons, with a minimum spend checked like a coupon's (after the member discount)."""
+
+    code: str
+    amount_off: int
+    min_spend: int = 0
+
+
+@dataclass(frozen=True)
 class PaidPerks:
     """The perks of the member's live paid-membership term (``billing/membership``), as pricing uses them."""
 
@@ -95,6 +106,7 @@ class Intent:
     points: int = 0
     stored_value: int = 0
     coupons: tuple[CouponTerms, ...] = ()
+    voucher: VoucherTerms | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,8 @@ class Quote:
     membership_points: int = 0
     #: the price promotions applied, in the order they were taken (decision 0043)
     applied_promotions: tuple[promos.Applied, ...] = ()
+    #: what an alliance voucher took off (also the last entry of ``coupon_discounts``)
+    voucher_discount: int = 0
 
     @property
     def promotion_discount(self) -> int:
@@ -155,6 +169,11 @@ class Quote:
 class CouponNotApplicable(RuleViolation):
     type_slug = "coupon-not-applicable"
     title = "The coupon cannot be used for this sale"
+
+
+class VoucherNotApplicable(RuleViolation):
+    type_slug = "alliance-voucher-not-valid"
+    title = "This voucher cannot be used here"
 
 
 class InsufficientPoints(RuleViolation):
@@ -277,6 +296,14 @@ def quote(
         off = _coupon_discount(c, remaining, after_member, lines)
         coupon_discounts.append((c.code, off))
         remaining -= off
+    voucher_discount = 0
+    if intent.voucher is not None:
+        v = intent.voucher
+        if after_member <= 0 or after_member < v.min_spend:
+            raise VoucherNotApplicable(f"the sale must be at least {v.min_spend} fen", field="alliance_voucher")
+        voucher_discount = min(v.amount_off, remaining)
+        coupon_discounts.append((v.code, voucher_discount))
+        remaining -= voucher_discount
 
     pc = programme.points
     per_point_minor = pc.cash_value_per_point * 100
@@ -337,6 +364,7 @@ def quote(
         membership_discount=membership_discount,
         membership_points=membership_points,
         applied_promotions=applied,
+        voucher_discount=voucher_discount,
     )
 
 

@@ -26,13 +26,13 @@ SEND_ACTOR = "marketing_send_message"
 _ELIGIBLE = """
 FROM audience_snapshot_members s
 LEFT JOIN member_profiles p ON p.tenant_id = s.tenant_id AND p.member_id = s.member_id
-WHERE s.snapshot_id = :snapshot AND NOT s.holdout AND p.erased_at IS NULL
+WHERE s.tenant_id = :tenant AND s.snapshot_id = :snapshot AND NOT s.holdout AND p.erased_at IS NULL
   AND CASE WHEN CAST(:channel AS text) = 'portal' THEN coalesce(p.consent -> 'portal' ->> 'granted', 'true') = 'true'
            ELSE coalesce(p.consent -> CAST(:channel AS text) ->> 'granted', 'false') = 'true' END
   AND (CAST(:channel AS text) <> 'email' OR coalesce(p.email, '') <> '')
   AND s.member_id NOT IN (
       SELECT member_id FROM campaign_messages
-      WHERE channel = :channel AND created_at > :week_ago AND status NOT IN ('dead', 'skipped')
+      WHERE tenant_id = :tenant AND channel = :channel AND created_at > :week_ago AND status NOT IN ('dead', 'skipped')
       GROUP BY member_id HAVING count(*) >= :cap)
 """
 
@@ -57,19 +57,19 @@ class Audience:
     week_ago: datetime
 
 
-def _params(a: Audience) -> dict[str, Any]:
-    return {"snapshot": a.snapshot, "channel": a.channel, "cap": a.cap, "week_ago": a.week_ago}
+def _params(a: Audience, tenant: uuid.UUID | None) -> dict[str, Any]:
+    return {"tenant": tenant, "snapshot": a.snapshot, "channel": a.channel, "cap": a.cap, "week_ago": a.week_ago}
 
 
 async def eligible_count(uow: UnitOfWork, a: Audience) -> int:
-    return int(await uow.session.scalar(_COUNT, _params(a)) or 0)
+    return int(await uow.session.scalar(_COUNT, _params(a, uow.tenant_id)) or 0)
 
 
 async def insert_messages(
     uow: UnitOfWork, a: Audience, *, has_b: bool, split_a: int, seed: int, due: datetime, now: datetime
 ) -> int:
     """One ``pending`` row per eligible recipient; a member already sent this campaign is skipped."""
-    params = _params(a) | {"campaign": a.campaign, "has_b": has_b, "split_a": split_a, "seed": seed, "due": due,
+    params = _params(a, uow.tenant_id) | {"campaign": a.campaign, "has_b": has_b, "split_a": split_a, "seed": seed, "due": due,
                            "now": now}  # fmt: skip
     result = await uow.session.execute(_INSERT, params)
     return int(getattr(result, "rowcount", 0) or 0)
@@ -116,10 +116,11 @@ async def variant_groups(
             "SELECT c.variant, count(*), count(x.member_id), coalesce(sum(x.spend), 0) "
             "FROM campaign_messages c LEFT JOIN ("
             "  SELECT member_id, sum(due) AS spend FROM sales WHERE member_id IS NOT NULL AND status <> 'refunded' "
-            "  AND business_time >= :start AND business_time < :end GROUP BY member_id"
-            ") x ON x.member_id = c.member_id WHERE c.campaign_id = :c GROUP BY c.variant ORDER BY c.variant"
+            "  AND tenant_id = :t AND business_time >= :start AND business_time < :end GROUP BY member_id"
+            ") x ON x.member_id = c.member_id WHERE c.tenant_id = :t AND c.campaign_id = :c "
+            "GROUP BY c.variant ORDER BY c.variant"
         ),
-        {"c": campaign_id, "start": start, "end": end},
+        {"t": uow.tenant_id, "c": campaign_id, "start": start, "end": end},
     )
     return {str(v): (int(n), int(b), int(s)) for v, n, b, s in rows}
 
@@ -154,14 +155,14 @@ _RECIPIENT = text(
 SELECT m.phone, coalesce(p.email, ''), coalesce(p.name, ''), coalesce(p.tier_code, ''),
        coalesce((SELECT sum(b.balance) FROM ledger_accounts a JOIN ledger_balances b
                  ON b.tenant_id = a.tenant_id AND b.account_id = a.id
-                 WHERE a.owner_kind = 'member' AND a.owner_id = m.id AND a.kind = 'points'), 0),
+                 WHERE a.tenant_id = :tenant AND a.owner_kind = 'member' AND a.owner_id = m.id AND a.kind = 'points'), 0),
        coalesce((SELECT sum(l.remaining) FROM ledger_accounts a JOIN ledger_lots l
                  ON l.tenant_id = a.tenant_id AND l.account_id = a.id
-                 WHERE a.owner_kind = 'member' AND a.owner_id = m.id AND a.kind = 'points' AND l.remaining > 0
+                 WHERE a.tenant_id = :tenant AND a.owner_kind = 'member' AND a.owner_id = m.id AND a.kind = 'points' AND l.remaining > 0
                    AND l.expires_at > CAST(:now AS timestamptz) AND l.expires_at <= CAST(:now AS timestamptz) + interval '30 days'), 0),
        (SELECT min(l.expires_at) FROM ledger_accounts a JOIN ledger_lots l
                  ON l.tenant_id = a.tenant_id AND l.account_id = a.id
-                 WHERE a.owner_kind = 'member' AND a.owner_id = m.id AND a.kind = 'points' AND l.remaining > 0
+                 WHERE a.tenant_id = :tenant AND a.owner_kind = 'member' AND a.owner_id = m.id AND a.kind = 'points' AND l.remaining > 0
                    AND l.expires_at > CAST(:now AS timestamptz) AND l.expires_at <= CAST(:now AS timestamptz) + interval '30 days'),
        t.slug, t.name, t.timezone
 FROM members m
@@ -278,10 +279,10 @@ async def groups(
             "SELECT s.holdout, count(*), count(x.member_id), coalesce(sum(x.spend), 0) "
             "FROM audience_snapshot_members s LEFT JOIN ("
             "  SELECT member_id, sum(due) AS spend FROM sales WHERE member_id IS NOT NULL AND status <> 'refunded' "
-            "  AND business_time >= :start AND business_time < :end GROUP BY member_id"
-            ") x ON x.member_id = s.member_id WHERE s.snapshot_id = :snap GROUP BY s.holdout"
+            "  AND tenant_id = :t AND business_time >= :start AND business_time < :end GROUP BY member_id"
+            ") x ON x.member_id = s.member_id WHERE s.tenant_id = :t AND s.snapshot_id = :snap GROUP BY s.holdout"
         ),
-        {"snap": snapshot_id, "start": start, "end": end},
+        {"t": uow.tenant_id, "snap": snapshot_id, "start": start, "end": end},
     )
     return {bool(h): (int(n), int(c), int(v)) for h, n, c, v in rows}
 

@@ -87,7 +87,8 @@ _VOUCHERS = text(
     "ON CONFLICT DO NOTHING"
 )
 _REDEEM = text(
-    "UPDATE xmkt_vouchers v SET redeemed_at = :at, branch_id = :b, sale_amount = :amount, discount = :d, entry_id = :e "
+    "UPDATE xmkt_vouchers v SET redeemed_at = :at, branch_id = :b, sale_amount = :amount, discount = :d, entry_id = :e, "
+    "sale_id = :s "
     "FROM xmkt_offers o WHERE v.tenant_id = :a AND v.code = :code AND v.redeemed_at IS NULL "
     "AND o.tenant_id = v.tenant_id AND o.id = v.offer_id AND o.id = :o "
     "RETURNING v.member_id"
@@ -165,6 +166,8 @@ class Redemption:
     amount: int
     discount: int
     entry: uuid.UUID | None
+    #: the POS sale it was redeemed in (None: the separate redeem endpoint)
+    sale: uuid.UUID | None = None
 
 
 async def redeem(uow: UnitOfWork, r: Redemption) -> bool:
@@ -172,8 +175,20 @@ async def redeem(uow: UnitOfWork, r: Redemption) -> bool:
     done = await uow.session.execute(
         _REDEEM,
         {"a": r.alliance_id, "o": r.offer_id, "code": r.code, "at": r.at, "b": r.branch, "amount": r.amount,
-         "d": r.discount, "e": r.entry},
+         "d": r.discount, "e": r.entry, "s": r.sale},
     )  # fmt: skip
+    return done.first() is not None
+
+
+_UNREDEEM = text(
+    "UPDATE xmkt_vouchers SET redeemed_at = NULL, branch_id = NULL, sale_amount = NULL, discount = NULL, "
+    "entry_id = NULL, sale_id = NULL WHERE tenant_id = :a AND code = :code AND sale_id = :s RETURNING offer_id"
+)
+
+
+async def unredeem(uow: UnitOfWork, alliance_id: uuid.UUID, code: str, sale_id: uuid.UUID) -> bool:
+    """The voucher the sale used is unused again (a full refund); False when that sale holds none."""
+    done = await uow.session.execute(_UNREDEEM, {"a": alliance_id, "code": code, "s": sale_id})
     return done.first() is not None
 
 

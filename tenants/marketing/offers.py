@@ -23,6 +23,7 @@ from typing import Any
 
 from lianka.alliance.alliances import queries as alliance_queries
 from lianka.alliance.alliances.access import membership
+from lianka.alliance.alliances.errors import NotAPartner
 from lianka.alliance.ledger import services as ledger
 from lianka.alliance.settlement import clearing
 from lianka.alliance.settlement.domain import cross_marketing
@@ -31,6 +32,7 @@ from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.settings import get_settings
 from lianka.tenants.domain.lifecycle import Stage
+from lianka.tenants.domain.pricing import VoucherTerms
 from lianka.tenants.marketing import campaign_domain as cd
 from lianka.tenants.marketing import campaign_queries as campaign_q
 from lianka.tenants.marketing import campaigns
@@ -341,7 +343,7 @@ async def redeem(
         used = await q.redeem(
             uow,
             q.Redemption(alliance_id, o.id, code, at, data.branch_id, data.sale_amount, discount,
-                         entry.id if entry else None),
+                         entry.id if entry else None, None),
         )  # fmt: skip
         if not used:
             raise VoucherNotValid("this voucher was already used", field="code")
@@ -358,3 +360,138 @@ async def redeem(
     when = data.business_time.isoformat() if data.business_time else None
     request = (str(alliance_id), code, data.sale_amount, str(data.branch_id), when)
     return await idempotency.once(db, funder, "alliance.offer.redeem", key, request, dict[str, Any], work)
+
+
+# --- redemption inside the POS sale (decision 0044, 2026-12-02) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaleVoucher:
+    """A voucher checked for a sale at the funder's till: what pricing needs and what the sale redeems."""
+
+    code: str
+    alliance_id: uuid.UUID
+    offer: q.OfferRow
+    timezone: str
+
+    @property
+    def terms(self) -> VoucherTerms:
+        return VoucherTerms(self.code, self.offer.discount, self.offer.min_spend)
+
+
+def normalise_code(code: str) -> str:
+    return code.strip().upper()
+
+
+async def voucher_for_sale(
+    uow: UnitOfWork, funder: uuid.UUID, code: str, alliance_id: uuid.UUID | None, at: datetime
+) -> SaleVoucher:
+    """Building block for the POS quote and sale (the merchant's unit of work, left in the merchant's
+    book): the voucher ``code`` of one of the funder's accepted offers, valid at ``at`` and unused, in
+    ``alliance_id`` or — when the till does not say — in any alliance the merchant is active in.
+    Anything else is the same 422 as the redeem endpoint's (it reveals nothing about other offers)."""
+    code = normalise_code(code)
+    if alliance_id is not None:
+        candidates = [alliance_id]
+    else:
+        candidates = [m.alliance_id for m in await alliance_queries.my_alliances(uow) if m.status == "active"]
+    try:
+        for a in candidates:
+            try:
+                book = await _enter(uow, a)
+            except (NotFound, NotAPartner):
+                continue
+            v = await q.voucher(uow, a, code)
+            o = await q.offer(uow, a, v.offer_id) if v else None
+            await uow.set_tenant(funder)
+            if v is None or o is None or o.funder_merchant_id != funder:
+                continue
+            if v.redeemed_at is not None:
+                raise VoucherNotValid("this voucher was already used", field="alliance_voucher")
+            if o.status != "accepted" or at > o.valid_until:
+                raise VoucherNotValid("this offer is not valid now", field="alliance_voucher")
+            return SaleVoucher(code, a, o, book.timezone)
+    finally:
+        await uow.set_tenant(funder)
+    raise VoucherNotValid("no such voucher for this merchant's offers", field="alliance_voucher")
+
+
+async def redeem_in_sale(
+    uow: UnitOfWork, funder: uuid.UUID, sv: SaleVoucher, *, sale_id: uuid.UUID, branch_id: uuid.UUID,
+    at: datetime, sale_amount: int, discount: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Building block of the POS sale: mark the voucher used by this sale and book the offer's fee (as
+    :func:`redeem` does), in the sale's transaction; returns what the sale records. The ledger key
+    names the sale, so a voucher given back by a refund can be used (and its fee booked) again."""
+    o = sv.offer
+    branch = await alliance_queries.branch(uow, branch_id)
+    if branch is None:
+        raise NotFound("branch not found", field="branch_id")
+    book = await _enter(uow, sv.alliance_id)
+    entry = None
+    try:
+        if o.fee:
+            await alliance_queries.record_spoke(
+                uow, alliance_queries.SpokeRow(sv.alliance_id, branch_id, funder, branch.code, branch.name)
+            )
+            hub = clearing.Hub("alliance", sv.alliance_id, book.currency)
+            charged, earned = cross_marketing(str(branch_id), str(o.target_merchant_id), o.fee)
+            legs = await clearing.legs(uow, hub, [charged])
+            legs += await clearing.legs(uow, hub, [earned], owner_kind="partner")
+            entry = await ledger.post(
+                uow,
+                kind="alliance_cross_marketing",
+                business_time=at,
+                key=f"xmkt:{sv.code}:{sale_id}",
+                scope=f"pos:{funder}",
+                timezone=book.timezone,
+                legs=legs,
+                refs={"merchant": str(funder), "branch": str(branch_id), "offer": str(o.id), "sale": str(sale_id)},
+            )
+        used = await q.redeem(
+            uow,
+            q.Redemption(sv.alliance_id, o.id, sv.code, at, branch_id, sale_amount, discount,
+                         entry.id if entry else None, sale_id),
+        )  # fmt: skip
+        if not used:
+            raise VoucherNotValid("this voucher was already used", field="alliance_voucher")
+    finally:
+        await uow.set_tenant(funder)
+    return {
+        "code": sv.code,
+        "alliance_id": str(sv.alliance_id),
+        "offer_id": str(o.id),
+        "discount": discount,
+        "fee": o.fee,
+        "entry_id": str(entry.id) if entry else None,
+    }
+
+
+async def give_back(
+    uow: UnitOfWork, funder: uuid.UUID, sale_id: uuid.UUID, recorded: dict[str, Any], at: datetime
+) -> bool:
+    """Building block of a full refund: the voucher the sale redeemed is unused again and its fee is
+    reversed (the target reached no paying customer). False — nothing changes — when the merchant is
+    no longer active in the alliance (its fee stands, like any booked charge of a partner that left)."""
+    alliance_id = uuid.UUID(recorded["alliance_id"])
+    try:
+        book = await _enter(uow, alliance_id)
+    except (NotFound, NotAPartner):
+        await uow.set_tenant(funder)
+        return False
+    try:
+        if not await q.unredeem(uow, alliance_id, recorded["code"], sale_id):
+            return False
+        if recorded.get("entry_id"):
+            await ledger.reverse(
+                uow,
+                uuid.UUID(recorded["entry_id"]),
+                key=f"xmkt:{recorded['code']}:{sale_id}:back",
+                business_time=at,
+                timezone=book.timezone,
+                memo="alliance voucher given back by a full refund",
+                scope=f"pos:{funder}",
+            )
+        return True
+    finally:
+        await uow.set_tenant(funder)

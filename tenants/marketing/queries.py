@@ -30,6 +30,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     and_,
+    bindparam,
     cast,
     column,
     exists,
@@ -306,9 +307,11 @@ async def insert_snapshot_members(
     """The audience into the snapshot in ONE ``INSERT … SELECT`` (the member ids never reach Python);
     a member is in the holdout when a seeded hash of its id falls in the first ``holdout_pct`` of 100
     buckets (stable for a seed, independent of the order rows come in). Returns (members, holdout)."""
-    aud = audience(rules, clock).subquery("aud")
+    # the tenant once, as one parameter for the target's rows and the source's filter (Citus: co-located)
+    tenant = bindparam("snapshot_tenant", uow.tenant_id, type_=_U)
+    aud = audience(rules, clock).where(MS.c.tenant_id == tenant).subquery("aud")
     bucket = func.mod(func.hashtextextended(cast(aud.c.member_id, String), seed).op("&")(2**63 - 1), 100)
-    source = select(literal(uow.tenant_id, _U), literal(snapshot_id, _U), aud.c.member_id, bucket < holdout_pct)
+    source = select(tenant, literal(snapshot_id, _U), aud.c.member_id, bucket < holdout_pct)
     ins = insert(snapshot_members).from_select(["tenant_id", "snapshot_id", "member_id", "holdout"], source)
     await uow.session.execute(ins)
     stats = select(func.count(), func.count().filter(snapshot_members.c.holdout)).where(

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lianka.platform.db import Database
-from lianka.platform.errors import BadRequest, NotFound, Unauthorized
+from lianka.platform.errors import BadRequest, NotFound, Unauthorized, ValidationFailed
 from lianka.platform.identity.secrets_box import mac, same
 from lianka.platform.settings import get_settings
 from lianka.tenants.marketing import reply_queries as q
@@ -170,3 +170,31 @@ async def latest(db: Database, tenant: uuid.UUID, limit: int = 100) -> list[q.Re
     """The merchant's latest SMS replies (opt-outs and others)."""
     async with db.uow(tenant) as uow:
         return await q.latest(uow, limit)
+
+
+#: the actions a merchant's reply can have taken (``unmatched`` rows belong to no merchant)
+ACTIONS = ("unsubscribe", "stored")
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class ReplyPage:
+    rows: list[q.ReplyRow]
+    total: int
+    page: int
+    pages: int
+
+
+async def listing(db: Database, tenant: uuid.UUID, action: str | None, page: int = 1) -> ReplyPage:
+    """The console's page of SMS replies (newest first), of one action or all; a page past the end is
+    the last one."""
+    if action is not None and action not in ACTIONS:
+        raise ValidationFailed(f"action: one of {', '.join(ACTIONS)}", field="action")
+    page = max(1, min(page, 10**6))
+    async with db.uow(tenant) as uow:
+        rows, total = await q.page(uow, action, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        if total is None:
+            total = await q.count(uow, action)
+            page = max(1, -(-total // PAGE_SIZE))
+            rows, _ = await q.page(uow, action, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    return ReplyPage(rows, total, page, max(1, -(-total // PAGE_SIZE)))

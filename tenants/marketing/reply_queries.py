@@ -93,3 +93,26 @@ async def latest(uow: UnitOfWork, limit: int = 100) -> list[ReplyRow]:
         {"t": uow.tenant_id, "n": limit},
     )
     return [ReplyRow(*r) for r in rows]
+
+
+_PAGE = text(
+    "SELECT received_at, phone, member_id, content, action, provider, count(*) OVER () FROM sms_replies "
+    "WHERE tenant_id = :t AND (CAST(:a AS text) IS NULL OR action = CAST(:a AS text)) "
+    "ORDER BY received_at DESC, id DESC LIMIT :n OFFSET :o"
+)
+
+
+async def page(uow: UnitOfWork, action: str | None, limit: int, offset: int) -> tuple[list[ReplyRow], int | None]:
+    """A page of the merchant's replies, newest first, of one ``action`` (None: all), and how many
+    there are in all (None when the page is past the end)."""
+    rows = (await uow.session.execute(_PAGE, {"t": uow.tenant_id, "a": action, "n": limit, "o": offset})).all()
+    return [ReplyRow(*r[:6]) for r in rows], (int(rows[0][6]) if rows else None)
+
+
+_COUNT = text(
+    "SELECT count(*) FROM sms_replies WHERE tenant_id = :t AND (CAST(:a AS text) IS NULL OR action = CAST(:a AS text))"
+)
+
+
+async def count(uow: UnitOfWork, action: str | None) -> int:
+    return int(await uow.session.scalar(_COUNT, {"t": uow.tenant_id, "a": action}) or 0)

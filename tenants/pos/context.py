@@ -22,6 +22,7 @@ from lianka.tenants.domain.lifecycle import join_eligibility
 from lianka.tenants.domain.programme import Programme
 from lianka.tenants.domain.promotions import Applied
 from lianka.tenants.domain.rules import base_tier
+from lianka.tenants.marketing import offers
 from lianka.tenants.models import Coupon
 from lianka.tenants.pos import queries, schemas
 from lianka.tenants.pos.errors import NotAMember
@@ -47,6 +48,8 @@ class SaleContext:
     standing: tiers.Standing | None = None
     #: the member's live paid-membership term (read with the context), None for everyone else
     paid: PaidTerm | None = None
+    #: the alliance voucher the basket names, checked (set by :func:`price`)
+    voucher: offers.SaleVoucher | None = None
 
     @property
     def business_date(self) -> date:
@@ -211,6 +214,17 @@ def quote_out(q: pricing.Quote, ctx: SaleContext, state: pricing.MemberState) ->
         membership_points=q.membership_points,
         promotion_discount=q.promotion_discount,
         applied_promotions=applied_out(q.applied_promotions),
+        alliance_voucher=(
+            schemas.AllianceVoucherOut(
+                ctx.voucher.code,
+                ctx.voucher.alliance_id,
+                ctx.voucher.offer.id,
+                ctx.voucher.offer.name,
+                q.voucher_discount,
+            )
+            if ctx.voucher is not None
+            else None
+        ),
     )
 
 
@@ -236,13 +250,23 @@ async def price(
         if basket.coupons and ctx.member_id
         else []
     )
+    if basket.alliance_voucher:
+        assert uow.tenant_id is not None
+        ctx.voucher = await offers.voucher_for_sale(
+            uow, uow.tenant_id, basket.alliance_voucher, basket.alliance_id, ctx.business_time
+        )
     lines = tuple(pricing.Line(x.sku, x.qty, x.unit_price, x.category) for x in basket.lines)
     q = pricing.quote(
         ctx.programme,
         basket.amount,
         lines,
         state,
-        pricing.Intent(points=basket.points, stored_value=basket.stored_value, coupons=tuple(t for _, t in coupons)),
+        pricing.Intent(
+            points=basket.points,
+            stored_value=basket.stored_value,
+            coupons=tuple(t for _, t in coupons),
+            voucher=ctx.voucher.terms if ctx.voucher is not None else None,
+        ),
         pricing.SaleContext(ctx.business_date, ctx.branch_code, ctx.local_time),
     )
     return q, state, coupons

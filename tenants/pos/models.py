@@ -43,6 +43,8 @@ class Sale(Base):
     promotions: Mapped[list[str]] = mapped_column(JSONB, default=list)
     #: each price promotion applied (decision 0043): code, name, kind, discount, lines [[line_no, amount]]
     applied_promotions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    #: the alliance voucher redeemed in the sale (decision 0044): code, alliance_id, offer_id, discount, fee, entry_id
+    alliance_voucher: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     @property

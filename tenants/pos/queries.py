@@ -231,6 +231,7 @@ class SaleRow:
     coupons: str
     promotions: str
     applied_promotions: str
+    alliance_voucher: str | None
     skus: list[str]
     categories: list[str]
     qtys: list[int]
@@ -252,10 +253,10 @@ def _sale_ctes(first: int) -> str:
         "WITH s AS (INSERT INTO sales (tenant_id, id, member_id, branch_id, business_time, currency, gross, "
         "promotion_discount, member_discount, coupon_total, points_redeemed, points_cash, sv_principal, sv_bonus, due, qualifying_spend, "
         "points_earned, refunded, payment_method, programme_version, status, offline, entries, coupons, promotions, "
-        "applied_promotions) "
+        "applied_promotions, alliance_voucher) "
         f"VALUES ({values}, 0, {p['payment_method']}, {p['programme_version']}, 'completed', {p['offline']}, "
         f"{p['entries']}::jsonb, {p['coupons']}::jsonb, {p['promotions']}::jsonb, "
-        f"{p['applied_promotions']}::jsonb)), "
+        f"{p['applied_promotions']}::jsonb, {p['alliance_voucher']}::jsonb)), "
         "l AS (INSERT INTO sale_lines (tenant_id, sale_id, line_no, sku, category, qty, unit_price, refunded_qty) "
         f"SELECT {p['tenant_id']}, {p['id']}, k - 1, sku, category, qty, price, 0 "
         f"FROM unnest({p['skus']}::text[], {p['categories']}::text[], {p['qtys']}::int[], "
@@ -273,7 +274,7 @@ async def insert_guest_sale(uow: UnitOfWork, sale: SaleRow) -> None:
 
 
 def _member_sale_sql() -> str:
-    """$1 … $4: the balances' accounts and time (:func:`balances_sql`); $5 … $32: the :class:`SaleRow`;
+    """$1 … $4: the balances' accounts and time (:func:`balances_sql`); $5 … $33: the :class:`SaleRow`;
     then whether the tier changes, the tier, the response body (JSON) and the idempotency key."""
     first = 5
     p = {name: f"${first + i}" for i, name in enumerate(_SALE_FIELDS)}
@@ -359,7 +360,7 @@ async def join_at_till(uow: UnitOfWork, member_id: uuid.UUID, branch_id: uuid.UU
     await uow.session.execute(
         text(
             "INSERT INTO member_profiles (tenant_id, member_id, join_branch_id, source) SELECT :t, :m, branch_id, 'till' "
-            "FROM memberships WHERE member_id = :m ON CONFLICT DO NOTHING"
+            "FROM memberships WHERE tenant_id = :t AND member_id = :m ON CONFLICT DO NOTHING"
         ),
         {"t": uow.tenant_id, "m": member_id},
     )

@@ -27,6 +27,7 @@ from lianka.platform.money import RoundingMode, largest_remainder, round_minor
 from lianka.platform.webhooks import services as webhooks
 from lianka.tenants.domain import times
 from lianka.tenants.domain.programme import Programme
+from lianka.tenants.marketing import offers
 from lianka.tenants.pos import queries, schemas
 from lianka.tenants.pos.context import balances_out
 from lianka.tenants.pos.errors import RefundTooLarge
@@ -286,6 +287,8 @@ async def refund(
             )
         )
         await uow.session.flush()
+        if s.status == "refunded" and s.alliance_voucher:  # unused again, its fee reversed (decision 0044)
+            await offers.give_back(uow, tenant, sale_id, s.alliance_voucher, bt)
         out = schemas.RefundOut(
             refund_id=refund_id,
             sale_id=sale_id,

@@ -26,6 +26,7 @@ from lianka.platform.money import RoundingMode, round_minor
 from lianka.platform.webhooks import services as webhooks
 from lianka.tenants.domain import pricing, tiers
 from lianka.tenants.domain.rules import base_tier
+from lianka.tenants.marketing import offers
 from lianka.tenants.models import Coupon
 from lianka.tenants.pos import queries, schemas
 from lianka.tenants.pos.context import SaleContext, applied_out, load, price, profile, quote_out
@@ -204,6 +205,7 @@ def _sale_row(
     offline: bool,
     entries: dict[str, str],
     coupons: list[tuple[Coupon, pricing.CouponTerms]],
+    voucher: dict[str, object] | None = None,
 ) -> queries.SaleRow:
     lines = basket.lines
     return queries.SaleRow(
@@ -231,6 +233,7 @@ def _sale_row(
         coupons=_json([c.code for c, _ in coupons]),
         promotions=_json(list(q.promotions)),
         applied_promotions=_json(msgspec.to_builtins(applied_out(q.applied_promotions))),
+        alliance_voucher=_json(voucher) if voucher is not None else None,
         skus=[x.sku for x in lines],
         categories=[x.category for x in lines],
         qtys=[x.qty for x in lines],
@@ -274,7 +277,21 @@ async def sale(
         if member is not None:
             entries, period, late = await _book(uow, ctx, q, key, sale_id)
             await _record_saving(uow, ctx, q, sale_id, coupons)
-        row = _sale_row(tenant, ctx, basket, q, sale_id, offline=offline, entries=entries, coupons=coupons)
+        voucher = None
+        if ctx.voucher is not None:  # redeemed in this transaction: a refused voucher refuses the sale
+            voucher = await offers.redeem_in_sale(
+                uow,
+                tenant,
+                ctx.voucher,
+                sale_id=sale_id,
+                branch_id=ctx.branch_id,
+                at=ctx.business_time,
+                sale_amount=q.gross - q.promotion_discount - q.member_discount,
+                discount=q.voucher_discount,
+            )
+        row = _sale_row(
+            tenant, ctx, basket, q, sale_id, offline=offline, entries=entries, coupons=coupons, voucher=voucher
+        )
         for c, _ in coupons:
             await coupon_svc.mark_redeemed(uow, c, sale_id, ctx.business_time)
         out = schemas.SaleOut(

@@ -36,6 +36,20 @@ class Basket(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     coupons: list[Annotated[str, msgspec.Meta(max_length=32)]] = []
     payment_method: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{2,32}$")] = "cash"
     business_time: datetime | None = None
+    #: an alliance offer's voucher code (decision 0044): priced after coupons, redeemed in the sale
+    alliance_voucher: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    #: the alliance the voucher belongs to; omitted: the merchant's active alliances are searched
+    alliance_id: uuid.UUID | None = None
+
+
+class AllianceVoucherOut(msgspec.Struct, frozen=True):
+    """The alliance voucher a quote or sale applies: what it takes off (part of ``coupons`` too)."""
+
+    code: str
+    alliance_id: uuid.UUID
+    offer_id: uuid.UUID
+    name: str
+    discount: int
 
 
 class Balances(msgspec.Struct, frozen=True):
@@ -84,6 +98,8 @@ class QuoteOut(msgspec.Struct, frozen=True):
     #: the price promotions applied and their sum (taken off before the member discount)
     promotion_discount: int = 0
     applied_promotions: list[AppliedPromotionOut] = []
+    #: the alliance voucher applied (its discount is also the last entry of ``coupons``)
+    alliance_voucher: AllianceVoucherOut | None = None
 
 
 class SaleOut(msgspec.Struct, frozen=True):

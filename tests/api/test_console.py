@@ -239,6 +239,7 @@ def menu_of(html: str) -> list[str]:
                 "alliance_offers",
                 "segments",
                 "messaging",
+                "sms_replies",
             ],
         ),
         (
@@ -265,6 +266,7 @@ def menu_of(html: str) -> list[str]:
                 "draws",
                 "alliance_offers",
                 "segments",
+                "sms_replies",
             ],
         ),
         (
@@ -286,6 +288,7 @@ def menu_of(html: str) -> list[str]:
                 "draws",
                 "alliance_offers",
                 "segments",
+                "sms_replies",
             ],
         ),
         ("cashier", ["till"]),

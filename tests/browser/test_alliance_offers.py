@@ -113,3 +113,79 @@ async def test_fund_accept_and_read_results(open_page: OpenPage, browser_db: Any
     assert await page.get_by_test_id(f"status-{name}").inner_text() == t("Accepted and sent")
     assert bakery_name in await page.locator(f"[data-offer='{name}']").inner_text()
     await funder.check("xmkt-list")
+
+
+async def arrange_voucher(db: Any, zh: bool) -> tuple[uuid.UUID, str, str, str]:
+    """The tea shop (the demo programme, branch SH01, a member) funds a ¥8-off-¥30 offer that the bakery
+    accepted for its gold member: (the tea shop, its cashier, the member's card there, the voucher code)."""
+    from lianka.platform.identity.members import _find_or_create_person
+    from lianka.tenants.marketing import offers
+    from tests.browser.test_cprog import arrange as arrange_tea
+
+    tea, _, card = await arrange_tea(db)
+    operator, _ = await make_merchant(db, "街区联盟运营" if zh else "Street Alliance Ops")
+    bakery, _ = await make_merchant(db, "麦香烘焙" if zh else "Maixiang Bakery")
+    a = await membership.create(db, operator, code=f"street-{uuid.uuid4().hex[:6]}", name="街区卡", terms=Terms())
+    for p in (tea, bakery):
+        code, _ = await membership.invite(db, operator, a.id)
+        await membership.accept(db, p, code)
+    async with db.uow(system=True) as uow:
+        m = await _find_or_create_person(uow, f"+8613{uuid.uuid4().int % 10**9:09d}")
+        await uow.set_tenant(bakery)
+        await uow.session.execute(text("INSERT INTO memberships (tenant_id, member_id) VALUES (:t, :m)"),
+                                  {"t": bakery, "m": m})  # fmt: skip
+        await uow.session.execute(
+            text("INSERT INTO member_profiles (tenant_id, member_id, tier_code, consent) "
+                 "VALUES (:t, :m, 'gold', CAST(:c AS jsonb))"),
+            {"t": bakery, "m": m, "c": '{"alliance": {"granted": true, "at": "2026-01-01T00:00:00+00:00", "history": []}}'},
+        )  # fmt: skip
+        await uow.commit()
+    until = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=20)
+    data = offers.OfferIn(
+        bakery, "第二杯半价" if zh else "Second cup", "凭券满30减8", 800, until, ("gold",), min_spend=3_000
+    )
+    view = await offers.create_offer(db, tea, a.id, data)
+    await offers.decide(db, bakery, a.id, view.offer.id, accept=True)
+    async with db.uow(a.id) as uow:
+        voucher = str(await uow.session.scalar(text("SELECT code FROM xmkt_vouchers WHERE offer_id = :o"),
+                                               {"o": view.offer.id}))  # fmt: skip
+    return tea, await make_staff(db, tea, "cashier"), card, voucher
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_the_till_takes_an_alliance_voucher_in_the_sale(open_page: OpenPage, browser_db: Any, lang: str) -> None:
+    zh = lang == "zh-CN"
+    t = Language(lang).gettext
+    tea, cashier, card, voucher = await arrange_voucher(browser_db, zh)
+    visit = await open_page(lang)
+    till = visit.page
+    await sign_in(visit, cashier)
+    await till.wait_for_url("**/console/till")
+    await till.keyboard.type(card)
+    await till.keyboard.press("Enter")
+    await till.wait_for_selector("[data-member]")
+    await till.fill("#f-amount", "20")
+    await till.fill("#f-alliance_voucher", voucher)
+    await till.get_by_test_id("take-sale").click()  # under the offer's ¥30 minimum: refused beside the field
+    await till.wait_for_selector("#f-alliance_voucher-error")
+    assert await till.locator("#f-alliance_voucher-error").inner_text() == t(
+        "This voucher cannot be used for this sale: unknown here, already used, expired, or under its minimum spend."
+    )
+    assert await till.input_value("#f-alliance_voucher") == voucher  # kept, nothing typed twice
+    await visit.check("till-alliance-voucher-refused")
+    await till.fill("#f-amount", "50")
+    line = till.locator("#quote [data-testid=alliance-voucher-line]")
+    await line.wait_for()
+    assert voucher in await line.inner_text() and "−¥8.00" in await line.inner_text()
+    assert t("Alliance voucher") in await line.inner_text()
+    await visit.check("till-alliance-voucher-quote")
+    await till.get_by_test_id("take-sale").click()
+    await till.wait_for_selector("[data-testid=receipt]")
+    receipt = till.locator("[data-testid=receipt] [data-testid=alliance-voucher-line]")
+    assert "−¥8.00" in await receipt.inner_text()
+    await visit.check("till-alliance-voucher-receipt")
+    async with browser_db.uow(tea) as uow:
+        used = await uow.session.scalar(
+            text("SELECT count(*) FROM sales WHERE alliance_voucher->>'code' = :c"), {"c": voucher}
+        )
+    assert used == 1

@@ -85,7 +85,8 @@ def test_demo_seeds_an_empty_database_once(settings: Settings) -> None:
         # the demo shopper's three sales come after the seed's
         "sales": len(DEMO_MEMBERS) + 1 + HISTORY_DAYS * HISTORY_SALES_PER_DAY * 3 + MARKETING_MEMBERS + 3,
         "top_ups": 1,
-        "programme_versions": 1,
+        # the demo programme, then the same with the demo promotions (published after the seeded sales)
+        "programme_versions": 2,
         "named": len(DEMO_MEMBERS) + MARKETING_MEMBERS,
         # the README walkthrough's segment: gold, SMS consent, points expiring this month
         "walkthrough_audience": MARKETING_MEMBERS,
@@ -120,6 +121,13 @@ async def _walkthrough_audience(demo: Settings) -> dict[str, int]:
             tea = await uow.session.scalar(text("SELECT id FROM merchants WHERE slug = 'demo-tea'"))
         preview = await segments.preview(db, tea, WALKTHROUGH)
         done = await shop_once(db, "demo-tea", 3)
+        # the till prices with the demo promotions from now on: ¥120 at SH01 gets 满100减10
+        from lianka.tenants.pos import sales, schemas
+
+        async with db.uow(tea) as uow:
+            branch = await uow.session.scalar(text("SELECT id FROM branches WHERE code = 'SH01'"))
+        quote = await sales.quote(db, tea, schemas.Basket(amount=12_000), branch)
     finally:
         await db.dispose()
+    assert [(a.code, a.discount) for a in quote.applied_promotions] == [("mj100", 1_000)] and quote.due == 11_000
     return {"walkthrough_audience": preview.count, "shopper_sales": len(done)}

@@ -30,7 +30,7 @@ from lianka.web.console.join_posters import JoinPosterPages
 from lianka.web.console.member_imports import MemberImportPages
 from lianka.web.console.members import MemberPages
 from lianka.web.console.membership import MembershipPages
-from lianka.web.console.messaging import MessagingPages
+from lianka.web.console.messaging import MessagingPages, SmsRepliesPages
 from lianka.web.console.onboarding import OnboardingPages
 from lianka.web.console.payments import PaymentPages
 from lianka.web.console.payouts import AlliancePayoutPages, PayoutPages
@@ -76,6 +76,7 @@ def console_router() -> Router:
             AllianceOfferPages,
             SegmentPages,
             MessagingPages,
+            SmsRepliesPages,
             ProgrammeStartPages,
             TillPages,
             ClientPages,

@@ -101,6 +101,9 @@ PROBLEMS: dict[tuple[str, str | None], str] = {
     ("coupon-not-applicable", "coupons"): N_(
         "A chosen coupon cannot be used for this sale (minimum spend, branch or combination)."
     ),
+    ("alliance-voucher-not-valid", "alliance_voucher"): N_(
+        "This voucher cannot be used for this sale: unknown here, already used, expired, or under its minimum spend."
+    ),
     ("not-eligible-to-join", "join_phone"): N_(
         "This purchase is too small to join: your programme's join rule asks for more."
     ),

@@ -9,17 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from lianka.platform.errors import DomainError, NotFound
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
+from lianka.platform.identity.members import mask_phone
 from lianka.platform.identity.principal import Principal
 from lianka.tenants.marketing import providers, receipts, replies
 from lianka.web.console import form_values as fv
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
-from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, form_errors, go, language, panel_page
+from lianka.web.console.pages import FormErrors, HtmlRequest, form_data, form_errors, go, language, page, panel_page
 
 #: what each setting is called on the page
 LABELS: dict[str, str] = {
@@ -45,6 +46,9 @@ LABELS: dict[str, str] = {
     "field": N_("Template text field (optional, default thing1)"),
 }
 GUARD = requires(*MENU["messaging"].permissions)
+REPLIES = requires(*MENU["sms_replies"].permissions)
+#: what a reply did, as the replies page says it
+ACTION_LABELS = {"unsubscribe": N_("Unsubscribed"), "stored": N_("Stored")}
 ALL_FIELDS = (
     *tuple(sorted({name for fields in providers.FIELDS.values() for name, _ in fields})),
     "provider",
@@ -112,3 +116,32 @@ class MessagingPages(Controller):
                 values={channel: {"provider": provider, **settings}},
             )
         return go(request, "/console/messaging", flash="provider-saved")
+
+
+class SmsRepliesPages(Controller):
+    """Members' replies to marketing SMS (decision 0045), newest first, 50 a page: when (in the
+    merchant's zone), the phone masked, what they wrote and what it did (unsubscribed, or stored)."""
+
+    path = "/console/messaging/replies"
+
+    @get("/", guards=[REPLIES])
+    async def index(
+        self,
+        request: HtmlRequest,
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        action: FromQuery[str] = "",
+        n: FromQuery[int] = 1,
+    ) -> Template:
+        chosen = action if action in replies.ACTIONS else ""
+        found = await replies.listing(ident.db, principal.tenant, chosen or None, n)
+        return await page(
+            request,
+            "console/messaging/replies.html",
+            principal=principal,
+            active="sms_replies",
+            found=found,
+            action=chosen,
+            actions=ACTION_LABELS,
+            rows=[(r, mask_phone(r.phone)) for r in found.rows],
+        )

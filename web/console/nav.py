@@ -86,6 +86,9 @@ _ITEMS = (
     ),
     MenuItem("segments", N_("Segments"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/segments", N_("Marketing")),
     MenuItem("messaging", N_("SMS and e-mail"), (P.MERCHANT_WRITE, BACK_OFFICE), "/console/messaging", N_("Marketing")),
+    MenuItem(
+        "sms_replies", N_("SMS replies"), (P.CAMPAIGNS_READ, BACK_OFFICE), "/console/messaging/replies", N_("Marketing")
+    ),
 )
 MENU: dict[str, MenuItem] = {item.key: item for item in _ITEMS}
 

@@ -56,7 +56,16 @@ TILL = requires(*MENU["till"].permissions)
 QUOTE = requires(Permission.SALES_READ)
 ENROL = requires(Permission.MEMBERS_WRITE)
 #: the basket's fields that show their own errors (the others' go on top of the form)
-BASKET_FIELDS = ("amount", "points", "stored_value", "coupons", "lines", "payment_method", "join_phone")
+BASKET_FIELDS = (
+    "amount",
+    "points",
+    "stored_value",
+    "coupons",
+    "alliance_voucher",
+    "lines",
+    "payment_method",
+    "join_phone",
+)
 FIND_FIELDS = ("phone", "card", "qr")
 REFUND_FIELDS = ("refund_amount", "refund_lines", "mode")
 TOP_UP_FIELDS = ("plan", "payment_method", "branch_id")

@@ -42,6 +42,7 @@ FIELD_OF_PROBLEM = {
     "insufficient-stored-value": "stored_value",
     "payment-exceeds-bill": "stored_value",
     "coupon-not-applicable": "coupons",
+    "alliance-voucher-not-valid": "alliance_voucher",
     "not-eligible-to-join": "join_phone",
     "refund-exceeds-sale": "refund_amount",
 }
@@ -120,6 +121,7 @@ class BasketValues:
     stored_value: str = ""
     payment_method: str = "cash"
     coupons: list[str] = field(default_factory=list)
+    alliance_voucher: str = ""
     lines: list[Line] = field(default_factory=lambda: [Line()])
     member_id: str = ""
     join_phone: str = ""
@@ -138,6 +140,7 @@ def basket_values(form: FormMultiDict) -> BasketValues:
         stored_value=form_text(form, "stored_value"),
         payment_method=form_text(form, "payment_method") or "cash",
         coupons=[str(c).strip() for c in form.getall("coupon", []) if str(c).strip()][:20],
+        alliance_voucher=form_text(form, "alliance_voucher"),
         lines=lines or [Line()],
         member_id=form_text(form, "member_id"),
         join_phone=form_text(form, "join_phone"),
@@ -173,6 +176,7 @@ def basket(v: BasketValues, currency: str) -> schemas.Basket | None:
             "points": count(v.points, "points"),
             "stored_value": amount(v.stored_value, "stored_value", currency) or 0,
             "coupons": v.coupons,
+            "alliance_voucher": v.alliance_voucher.strip() or None,
             "payment_method": v.payment_method,
         },
         schemas.Basket,

@@ -61,6 +61,7 @@ def _row(tenant: uuid.UUID, branch: uuid.UUID, member: uuid.UUID | None) -> pos_
         coupons='["C-1"]',
         promotions='["tue"]',
         applied_promotions='[{"code": "mj", "discount": 7, "lines": [[0, 7]]}]',
+        alliance_voucher='{"code": "XAB", "discount": 13}',
         skus=["tea", "cake"],
         categories=["drinks", ""],
         qtys=[3, 1],
@@ -80,7 +81,7 @@ async def test_a_sale_row_lands_field_for_field(db: Database, tenant_factory) ->
             await uow.session.scalars(select(SaleLine).where(SaleLine.sale_id == row.id).order_by(SaleLine.line_no))
         ).all()
     assert s is not None
-    json_fields = {"entries", "coupons", "promotions", "applied_promotions"}
+    json_fields = {"entries", "coupons", "promotions", "applied_promotions", "alliance_voucher"}
     line_fields = {"skus", "categories", "qtys", "unit_prices"}
     for f in fields(row):
         if f.name in json_fields:
