@@ -7,8 +7,8 @@
 * ``xmkt_vouchers.sale_id`` — the sale a voucher was redeemed in (NULL for the separate redeem
   endpoint); a full refund of that sale gives the voucher back by it.
 
-Revision ID: 0037c
-Revises: 0033
+Revision ID: 0037
+Revises: 0036
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-revision = "0037c"
-down_revision = "0033"
+revision = "0037"
+down_revision = "0036"
 branch_labels = None
 depends_on = None
 
