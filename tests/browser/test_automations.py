@@ -5,6 +5,7 @@ the coupon and the points given."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -79,8 +80,17 @@ async def test_create_toggle_and_read_an_automation(open_page: OpenPage, browser
 
     done = await automations.run(browser_db, tenant)  # the daily job's step
     assert done.fired == 1 and done.messages == 1
+    # the served relay and worker deliver the portal message; the list counts it once it is sent
+    for _ in range(120):
+        async with browser_db.uow(tenant) as uow:
+            sent = await uow.session.scalar(
+                text("SELECT count(*) FROM campaign_messages WHERE status IN ('sent', 'delivered')")
+            )
+        if sent:
+            break
+        await asyncio.sleep(0.5)
     await visit.goto("/console/automations")
     cells = [await c.inner_text() for c in await row.locator("td").all()]
-    assert cells[3:7] == ["1", "0", "0", "20"], cells  # fired, sent (not delivered yet), coupons, points
+    assert cells[3:7] == ["1", "1", "0", "20"], cells  # fired, sent, coupons, points
     assert await page.locator("tr[data-automation]").count() == 4  # with the three defaults
     await visit.check("automations-list")

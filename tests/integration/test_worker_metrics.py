@@ -63,6 +63,7 @@ def worker(project_root: Path, tmp_path: Path) -> Iterator[Worker]:
     samples.mkdir()
     env = {**os.environ, "LIANKA_WORKER_METRICS_PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(samples)}
     log = tmp_path / "worker.log"
+    get_broker().flush_all()  # messages other tests left in the shared queues would be counted here
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "lianka.cli", "worker", "--processes", "2", "--threads", "1"],
