@@ -12,7 +12,7 @@ from lianka.platform.cells import safe_row
 from lianka.platform.money import minor_digits
 
 FORMATS = ("csv", "xlsx")
-MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MEDIA = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def major(minor: int, currency: str) -> Decimal:

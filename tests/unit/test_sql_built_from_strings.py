@@ -50,6 +50,12 @@ ALLOWED: dict[tuple[str, str], str] = {
         "where",
     ): "_member_filter joins fixed clause strings (the lifecycle clause from a literal dict keyed by an "
     "enum-checked stage); every value it filters by is a bound parameter",
+    (
+        "platform/db.py",
+        "query",
+    ): "ScopedConnection.execute appends the prelude to SQLAlchemy's own BEGIN: the prelude is scope_sql's "
+    "set_config statement, whose tenant is re-rendered from uuid.UUID and whose scope is '' or 'system' "
+    "(anything else raises) — decision 0053",
 }
 
 

@@ -81,6 +81,7 @@ class AuditController(Controller):
     @get(
         "/export",
         guards=[requires(Permission.AUDIT_READ)],
+        media_type="text/csv",  # the default format; xlsx answers with its own type
         summary="The filtered audit log as a file: format csv or xlsx (times in the merchant's zone)",
     )
     async def export(
