@@ -105,15 +105,7 @@ async def build_world(db: Database, kit: AuthKit, send: Send) -> World:
     async with db.uow(a) as uow:
         await set_programme(
             uow,
-            Programme(
-                tiers=[
-                    Tier(code="regular", name="普通", rank=0),
-                    Tier(code="gold", name="金卡", rank=1, threshold=1000),
-                ],
-                stored_value=StoredValueConfig(
-                    plans=[StoredValuePlan(code="100-110", name="储值", pay=10_000, get=11_000)]
-                ),
-            ),
+            fuzz_programme(),
             effective_from=datetime.now(UTC) - timedelta(minutes=1),
         )
         await uow.commit()
@@ -138,39 +130,7 @@ async def build_world(db: Database, kit: AuthKit, send: Send) -> World:
             raise RuntimeError(f"setting up the fuzz world: {method} {url} answered {status}: {out}")
         return dict(out)
 
-    template = await call(
-        "POST",
-        "/coupon-templates",
-        {"code": "ten", "name": "¥10", "kind": "fixed", "amount_off": 1000, "valid_days": 30},
-    )
-    ids["template_id"] = template["id"]
-    reward = await call(
-        "POST",
-        "/rewards",
-        {"code": "cup", "name": "杯", "kind": "gift", "points_cost": 1, "pickup_branch_id": str(branch)},
-    )
-    ids["reward_id"] = reward["id"]
-    sale = await call("POST", "/pos/sales", {"amount": 10_000, "member_id": ids["member_id"]}, pos)
-    ids["sale_id"] = sale["sale_id"]
-    imported = await call("POST", "/members/imports", {"csv": "phone,name\n13900001111,王\n", "mode": "skip_invalid"})
-    ids["import_id"] = imported["id"]
-    redemption = await call("POST", f"/rewards/{reward['id']}/redemptions", {"member_id": ids["member_id"]})
-    ids["redemption_id"] = redemption["id"]
-    alliance = await call(
-        "POST",
-        "/alliances",
-        {
-            "code": f"fz-{uuid.uuid4().hex[:8]}",
-            "name": "联盟",
-            "terms": {
-                "issue_price": "0.010",
-                "reimbursement_price": "0.008",
-                "member_value": "0.010",
-                "earn_rate": "1",
-            },
-        },
-    )
-    ids["alliance_id"] = alliance["id"]
+    await create_objects(call, ids, branch, pos)
     return World(ids, {"owner-a": owner_a, "owner-b": owner_b, "pos-a": pos, "anonymous": None})
 
 
@@ -301,3 +261,56 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, Failure):
         return f"{exc.title}: {(exc.message or '')[:400]}"
     return str(exc)[:600]
+
+
+Call = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def create_objects(call: Call, ids: dict[str, str], branch: uuid.UUID, pos: Creds) -> None:
+    """The objects the routes act on (a coupon template, a reward and its redemption, a sale, an import,
+    an alliance), made through the API with ``call(method, url, body[, creds])`` and their ids put in
+    ``ids`` — shared by the Schemathesis run and the edge-input walk (tests/api/test_fuzz_openapi.py)."""
+    template = await call(
+        "POST",
+        "/coupon-templates",
+        {"code": "ten", "name": "¥10", "kind": "fixed", "amount_off": 1000, "valid_days": 30},
+    )
+    ids["template_id"] = template["id"]
+    reward = await call(
+        "POST",
+        "/rewards",
+        {"code": "cup", "name": "杯", "kind": "gift", "points_cost": 1, "pickup_branch_id": str(branch)},
+    )
+    ids["reward_id"] = reward["id"]
+    sale = await call("POST", "/pos/sales", {"amount": 10_000, "member_id": ids["member_id"]}, pos)
+    ids["sale_id"] = sale["sale_id"]
+    imported = await call("POST", "/members/imports", {"csv": "phone,name\n13900001111,王\n", "mode": "skip_invalid"})
+    ids["import_id"] = imported["id"]
+    redemption = await call("POST", f"/rewards/{reward['id']}/redemptions", {"member_id": ids["member_id"]})
+    ids["redemption_id"] = redemption["id"]
+    alliance = await call(
+        "POST",
+        "/alliances",
+        {
+            "code": f"fz-{uuid.uuid4().hex[:8]}",
+            "name": "联盟",
+            "terms": {
+                "issue_price": "0.010",
+                "reimbursement_price": "0.008",
+                "member_value": "0.010",
+                "earn_rate": "1",
+            },
+        },
+    )
+    ids["alliance_id"] = alliance["id"]
+
+
+def fuzz_programme() -> Programme:
+    """Two tiers and a stored-value plan: enough for the tier, plan and top-up routes to find something."""
+    return Programme(
+        tiers=[
+            Tier(code="regular", name="普通", rank=0),
+            Tier(code="gold", name="金卡", rank=1, threshold=1000),
+        ],
+        stored_value=StoredValueConfig(plans=[StoredValuePlan(code="100-110", name="储值", pay=10_000, get=11_000)]),
+    )

@@ -39,8 +39,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from lianka.platform.identity.testing import AuthKit, Creds
-from lianka.tenants.domain.programme import Programme, StoredValueConfig, StoredValuePlan, Tier
 from lianka.tenants.services.programme import set_programme
+from lianka.web.fuzzing import create_objects, fuzz_programme
 from tests.api.table_rows import row_counts
 
 pytestmark = pytest.mark.integration
@@ -355,15 +355,7 @@ async def world(client: AsyncTestClient[Litestar], auth_kit: AuthKit, db, tenant
     async with db.uow(tenant) as uow:
         await set_programme(
             uow,
-            Programme(
-                tiers=[
-                    Tier(code="regular", name="普通", rank=0),
-                    Tier(code="gold", name="金卡", rank=1, threshold=1000),
-                ],
-                stored_value=StoredValueConfig(
-                    plans=[StoredValuePlan(code="100-110", name="储值", pay=10_000, get=11_000)]
-                ),
-            ),
+            fuzz_programme(),
             effective_from=datetime.now(UTC) - timedelta(minutes=1),
         )
         await uow.commit()
@@ -395,39 +387,7 @@ async def world(client: AsyncTestClient[Litestar], auth_kit: AuthKit, db, tenant
         assert r.status_code < 300, (url, r.text)
         return dict(r.json())
 
-    template = await call(
-        "POST",
-        "/coupon-templates",
-        {"code": "ten", "name": "¥10", "kind": "fixed", "amount_off": 1000, "valid_days": 30},
-    )
-    ids["template_id"] = template["id"]
-    reward = await call(
-        "POST",
-        "/rewards",
-        {"code": "cup", "name": "杯", "kind": "gift", "points_cost": 1, "pickup_branch_id": str(branch)},
-    )
-    ids["reward_id"] = reward["id"]
-    sale = await call("POST", "/pos/sales", {"amount": 10_000, "member_id": ids["member_id"]}, pos)
-    ids["sale_id"] = sale["sale_id"]
-    imported = await call("POST", "/members/imports", {"csv": "phone,name\n13900001111,王\n", "mode": "skip_invalid"})
-    ids["import_id"] = imported["id"]
-    redemption = await call("POST", f"/rewards/{reward['id']}/redemptions", {"member_id": ids["member_id"]})
-    ids["redemption_id"] = redemption["id"]
-    alliance = await call(
-        "POST",
-        "/alliances",
-        {
-            "code": f"fz-{uuid.uuid4().hex[:8]}",
-            "name": "联盟",
-            "terms": {
-                "issue_price": "0.010",
-                "reimbursement_price": "0.008",
-                "member_value": "0.010",
-                "earn_rate": "1",
-            },
-        },
-    )
-    ids["alliance_id"] = alliance["id"]
+    await create_objects(call, ids, branch, pos)
     return World(ids, {"owner": owner, "pos": pos, "member": member, "anonymous": None})
 
 
