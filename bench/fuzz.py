@@ -1,7 +1,7 @@
 """Schemathesis over the whole OpenAPI with a large budget (issue 18): ``python -m bench fuzz
 [--examples N] [--seed S]`` (default 50 examples per operation, or ``BENCH_FUZZ_EXAMPLES``).
 
-The same run as ``tests/api/test_schemathesis.py`` (``lianka.web.fuzzing``: four callers, no 5xx,
+The same run as ``tests/api/test_schemathesis.py`` (``bench/fuzzing.py``: four callers, no 5xx,
 every response as documented) on a fresh benchmark database, with many more examples per operation.
 Not a timing: it prints what it sent, the statuses it got and every distinct failure, and exits 1
 when there is one.
@@ -20,11 +20,11 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from bench.common import bench_database, console
+from bench.fuzzing import Report, build_world, fuzz
 from lianka.platform.db import Database
 from lianka.platform.identity.testing import AuthKit
 from lianka.platform.settings import Settings
 from lianka.web.app import create_app
-from lianka.web.fuzzing import Report, build_world, fuzz
 
 
 def _flag(name: str, default: int) -> int:

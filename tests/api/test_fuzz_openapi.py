@@ -38,9 +38,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
+from bench.fuzzing import create_objects, fuzz_programme
 from lianka.platform.identity.testing import AuthKit, Creds
 from lianka.tenants.services.programme import set_programme
-from lianka.web.fuzzing import create_objects, fuzz_programme
 from tests.api.table_rows import row_counts
 
 pytestmark = pytest.mark.integration

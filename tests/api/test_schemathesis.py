@@ -2,7 +2,7 @@
 owner, A's POS client and no one: no 5xx, and every response as documented (status, media type —
 problems are ``application/problem+json`` — and body shape). A small budget per operation here;
 ``python -m bench fuzz --examples N`` runs the same with a large one. The hand-written walk of edge
-inputs (``test_fuzz_openapi.py``) complements it. See ``lianka.web.fuzzing`` and decision 0054.
+inputs (``test_fuzz_openapi.py``) complements it. See ``bench/fuzzing.py`` and decision 0054.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from bench.fuzzing import World, build_world, fuzz
 from lianka.platform.identity.testing import AuthKit
-from lianka.web.fuzzing import World, build_world, fuzz
 
 pytestmark = pytest.mark.integration
 
