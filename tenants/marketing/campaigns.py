@@ -547,9 +547,10 @@ async def results(db: Database, tenant: uuid.UUID, campaign_id: uuid.UUID) -> Re
         if c.snapshot_id is not None and c.started_at is not None:
             end = c.started_at + timedelta(days=c.attribution_days)
             g = await q.groups(uow, c.snapshot_id, c.started_at, end)
-            variants = {
-                v: cd.Group(*x) for v, x in (await q.variant_groups(uow, campaign_id, c.started_at, end)).items()
-            }
+            found = await q.variant_groups(uow, campaign_id, c.started_at, end)
+            # every variant the campaign has, even one the split left without recipients (shown as 0)
+            configured = ("a", "b") if c.template_b else ("a",)
+            variants = {v: cd.Group(*found.get(v, (0, 0, 0))) for v in sorted({*configured, *found})}
             treated, control = cd.Group(*g.get(False, (0, 0, 0))), cd.Group(*g.get(True, (0, 0, 0)))
             sent = sum(counts.get(s, 0) for s in ("sent", "delivered", "failed"))
             attribution = cd.attribute(treated, control, coupon_cost=coupon_cost, message_cost=sent * c.message_cost)

@@ -235,6 +235,17 @@ async def test_ab_split(db: Database, tenant_factory: Any, member_factory: Any) 
     assert v["b"] == cd.Group(len(b), 5, 10_000)
 
 
+async def test_a_variant_the_split_leaves_empty_is_still_reported(
+    db: Database, tenant_factory: Any, member_factory: Any
+) -> None:
+    shop = await _shop(db, tenant_factory, member_factory, n=6, refusing=0)
+    c = await _campaign(db, shop, channel="portal", template_a="A {name}", template_b="B {name}", split_a_pct=100)
+    await svc.send(db, shop.tenant, c, now=DAY_TIME)
+    assert {r["variant"] for r in (await _rows(db, shop.tenant, c)).values()} == {"a"}
+    v = (await svc.results(db, shop.tenant, c)).variants
+    assert v == {"a": cd.Group(6, 0, 0), "b": cd.Group(0, 0, 0)}  # B configured, no recipients: a row of 0
+
+
 async def test_throttled_provider_retries_then_dead_letter_then_resend_and_receipts(
     db: Database, shop: Shop, settings: Any
 ) -> None:
