@@ -28,7 +28,7 @@ from lianka.tenants.services.programme import set_programme
 from lianka.web.console.i18n import Language
 from tests.browser.conftest import Served, make_merchant, make_staff
 from tests.browser.test_console_journeys import LANGS, OpenPage, sign_in
-from tests.browser.test_members import without_axe_traces
+from tests.browser.test_members import htmx_settled, without_axe_traces
 
 
 def afternoon_zone(now: datetime) -> str:
@@ -76,15 +76,19 @@ async def test_segment_sms_campaign_with_coupon_and_control_then_results_fill(
     await without_axe_traces(page)
     await page.get_by_test_id("add-condition-r").click()
     await page.wait_for_selector('[data-node="r.1"]')
+    await htmx_settled(page)
     await page.select_option('[data-testid="kind-r.1"]', "tier")
     await page.wait_for_selector('input[name="r.1.tiers"]')
+    await htmx_settled(page)
     await page.fill('input[name="r.1.tiers"]', "gold")
     await page.locator("#seg-name").click()
     await page.wait_for_selector(f'[data-testid="segment-count"] strong[data-count="{MARKETING_MEMBERS}"]')
     await page.get_by_test_id("add-condition-r").click()
     await page.wait_for_selector('[data-node="r.2"]')
+    await htmx_settled(page)
     await page.select_option('[data-testid="kind-r.2"]', "points_expiring")
     await page.wait_for_selector('select[name="r.2.this_month"]')
+    await htmx_settled(page)
     await page.select_option('select[name="r.2.this_month"]', "true")
     await page.wait_for_selector(f'[data-testid="segment-count"] strong[data-count="{MARKETING_MEMBERS}"]')
     assert await page.locator('select[name="r.2.this_month"]').input_value() == "true"

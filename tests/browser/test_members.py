@@ -52,6 +52,18 @@ async def without_axe_traces(page: Any) -> None:
     await page.evaluate("document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))")
 
 
+async def htmx_settled(page: Any) -> None:
+    """Wait until htmx has no request in flight and has settled its last swap. htmx 2 wires the
+    swapped-in elements (their triggers) in the settle step, ``settleDelay`` (20 ms) after they appear:
+    a change made in between reaches no listener and posts nothing. A person is never that fast;
+    Playwright is, when it acts on an element the moment a wait finds it (also on a page still
+    loading, before htmx has processed it)."""
+    await page.wait_for_function(
+        "() => document.readyState === 'complete' && window.htmx"
+        " && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
 def rows(page: Any) -> Any:
     return page.locator("#member-results tbody tr")
 

@@ -15,7 +15,7 @@ from lianka.tenants.marketing import providers
 from lianka.web.console.i18n import Language
 from tests.browser.conftest import Served, make_merchant, make_staff
 from tests.browser.test_console_journeys import LANGS, OpenPage, sign_in
-from tests.browser.test_members import without_axe_traces
+from tests.browser.test_members import htmx_settled, without_axe_traces
 
 
 async def arrange(db: Any) -> tuple[Any, str, Any]:
@@ -77,8 +77,10 @@ async def test_build_a_segment_with_a_live_count(
     await without_axe_traces(page)
     await page.get_by_test_id("add-condition-r").click()
     await page.wait_for_selector('[data-node="r.1"]')
+    await htmx_settled(page)
     await page.select_option('[data-testid="kind-r.1"]', "tier")
     await page.wait_for_selector('[data-node="r.1"][data-invalid="true"]')  # no tier given yet
+    await htmx_settled(page)
     assert await page.get_by_test_id("rule-error").count() == 1
     await page.fill('input[name="r.1.tiers"]', "gold")
     await page.locator("#seg-name").click()  # leaving the field posts the change
