@@ -11,8 +11,10 @@ A worker that dies (``kill -9``, a lost machine) leaves its fetched messages ack
 dramatiq's Redis broker gives them back once the worker's heartbeat is older than
 ``heartbeat_timeout`` — but only during "maintenance", which it runs on a random 0.1 % of its Redis
 commands, so a job could sit for many minutes. :class:`Recovery` makes every worker process beat and
-sweep its queues every few seconds, so a dead worker's messages are back within
-``HEARTBEAT_TIMEOUT_MS`` + ``REQUEUE_INTERVAL_S`` (docs/decisions/0014-operations.md).
+sweep its queues every few seconds, so a dead worker's messages are back within the heartbeat
+timeout + the requeue interval (settings ``job_heartbeat_timeout_ms``, ``job_requeue_interval_s``:
+20 s and 5 s unless ``LIANKA_JOB_HEARTBEAT_TIMEOUT_MS`` / ``LIANKA_JOB_REQUEUE_INTERVAL_S`` say
+otherwise; docs/decisions/0014-operations.md).
 """
 
 from __future__ import annotations
@@ -42,13 +44,10 @@ log = get_logger(__name__)
 _broker: dramatiq.Broker | None = None
 _databases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Database] = weakref.WeakKeyDictionary()
 
-#: a worker whose last heartbeat is older than this is dead and its unacknowledged messages are
-#: requeued. Live workers beat every ``REQUEUE_INTERVAL_S`` from a thread of their own, so a long job
-#: never looks dead; the margin covers a process stalled for a few seconds (a redelivery to a live
-#: worker would still be harmless: every actor is idempotent).
-HEARTBEAT_TIMEOUT_MS = 20_000
-#: how often each worker process beats and sweeps every queue it consumes for dead workers' messages
-REQUEUE_INTERVAL_S = 5.0
+# A worker whose last heartbeat is older than ``settings.job_heartbeat_timeout_ms`` is dead and its
+# unacknowledged messages are requeued. Live workers beat every ``settings.job_requeue_interval_s``
+# from a thread of their own, so a long job never looks dead; the margin covers a process stalled for
+# a few seconds (a redelivery to a live worker would still be harmless: every actor is idempotent).
 #: messages whose retries are exhausted stay in the dead-letter queue this long for an operator
 DEAD_MESSAGE_TTL_MS = 7 * 86_400_000
 
@@ -62,12 +61,12 @@ def get_broker() -> dramatiq.Broker:
         broker = RedisBroker(
             url=settings.redis_url,
             namespace="lianka",  # type: ignore[no-untyped-call]
-            heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+            heartbeat_timeout=settings.job_heartbeat_timeout_ms,
             dead_message_ttl=DEAD_MESSAGE_TTL_MS,
         )
         broker.add_middleware(AsyncIO())
         broker.add_middleware(CurrentMessage())
-        broker.add_middleware(Recovery(REQUEUE_INTERVAL_S))
+        broker.add_middleware(Recovery(settings.job_requeue_interval_s))
         dramatiq.set_broker(broker)
         _broker = broker
     return _broker

@@ -76,6 +76,12 @@ class Settings:
     default_currency: str = "CNY"
     relay_batch_size: int = 100
     relay_poll_seconds: float = 0.5
+    #: a worker whose heartbeat is older than this is dead: its unacknowledged jobs go back to the
+    #: queue (``LIANKA_JOB_HEARTBEAT_TIMEOUT_MS``; ``platform/jobs.py``)
+    job_heartbeat_timeout_ms: int = 20_000
+    #: how often each worker process beats and sweeps its queues for dead workers' jobs
+    #: (``LIANKA_JOB_REQUEUE_INTERVAL_S``); must be well under the heartbeat timeout
+    job_requeue_interval_s: float = 5.0
     #: reverse proxies whose ``X-Forwarded-For`` is believed (empty: nobody's; see ``web/api/cookies.py``)
     trusted_proxies: tuple[str, ...] = ()
     #: bearer token for ``GET /metrics``; required in production, the endpoint is open without one
@@ -121,6 +127,8 @@ class Settings:
             db_pool_size=int(env.get("LIANKA_DB_POOL_SIZE", str(cls.db_pool_size))),
             db_max_overflow=int(env.get("LIANKA_DB_MAX_OVERFLOW", str(cls.db_max_overflow))),
             relay_batch_size=int(env.get("LIANKA_RELAY_BATCH_SIZE", str(cls.relay_batch_size))),
+            job_heartbeat_timeout_ms=int(env.get("LIANKA_JOB_HEARTBEAT_TIMEOUT_MS", str(cls.job_heartbeat_timeout_ms))),
+            job_requeue_interval_s=float(env.get("LIANKA_JOB_REQUEUE_INTERVAL_S", str(cls.job_requeue_interval_s))),
             trusted_proxies=_networks(env.get("LIANKA_TRUSTED_PROXIES", "")),
             metrics_token=env.get("LIANKA_METRICS_TOKEN", ""),
             stripe_api_base=env.get("LIANKA_STRIPE_API_BASE", ""),
@@ -132,6 +140,11 @@ class Settings:
             worker_metrics_port=int(env.get("LIANKA_WORKER_METRICS_PORT", "0")),
         )
         s = replace(s, identity=IdentitySettings.from_env(env, production=s.is_production, host=s.host, port=s.port))
+        if not 0 < s.job_requeue_interval_s * 2_000 <= s.job_heartbeat_timeout_ms:
+            raise SettingsError(
+                "LIANKA_JOB_REQUEUE_INTERVAL_S must be positive and at most half of LIANKA_JOB_HEARTBEAT_TIMEOUT_MS"
+                " (a live worker must beat at least twice before it looks dead)"
+            )
         if s.is_production:
             check_production_secrets(s)
         if not s.secret_key:

@@ -1,9 +1,12 @@
-"""A job in flight when its worker is killed comes back within a minute and completes exactly once.
+"""A job in flight when its worker is killed comes back and completes exactly once.
 
 Real dramatiq worker processes on the real broker configuration (``lianka.platform.jobs``): two
 workers run; one takes a job that holds its transaction open. While both live, the job is not handed
 to the other, however long it runs; after a real ``kill -9`` of the process running it, the other
 worker gets it back and completes it; its effect and its inbox row exist once.
+
+The workers run with a 6 s heartbeat timeout and a 1.5 s sweep (``LIANKA_JOB_*``) instead of the
+default 20 s / 5 s: the same mechanism, about three times faster.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import pytest
 from sqlalchemy import text
 
 from lianka.platform.db import Database
-from lianka.platform.jobs import HEARTBEAT_TIMEOUT_MS, REQUEUE_INTERVAL_S, get_broker
+from lianka.platform.jobs import get_broker
 
 pytestmark = pytest.mark.integration
 QUEUE = "recovery_test"
+HEARTBEAT_TIMEOUT_MS = 6_000
+REQUEUE_INTERVAL_S = 1.5
 
 
 def _worker(project_root: Path) -> subprocess.Popen[bytes]:
@@ -44,6 +49,11 @@ def _worker(project_root: Path) -> subprocess.Popen[bytes]:
             QUEUE,
         ],
         cwd=project_root,
+        env={
+            **os.environ,
+            "LIANKA_JOB_HEARTBEAT_TIMEOUT_MS": str(HEARTBEAT_TIMEOUT_MS),
+            "LIANKA_JOB_REQUEUE_INTERVAL_S": str(REQUEUE_INTERVAL_S),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -63,7 +73,7 @@ async def _booked(db: Database, tenant: uuid.UUID, code: str) -> int:
         return int(await uow.session.scalar(text("SELECT count(*) FROM branches WHERE code = :c"), {"c": code}) or 0)
 
 
-async def test_killed_workers_job_is_redelivered_within_a_minute_and_applied_once(
+async def test_killed_workers_job_is_redelivered_after_the_heartbeat_timeout_and_applied_once(
     db: Database, tenant_factory, project_root: Path, tmp_path: Path
 ) -> None:
     tenant, code, marker = await tenant_factory(), f"R{uuid.uuid4().hex[:8]}", tmp_path / "in-flight"
@@ -91,7 +101,8 @@ async def test_killed_workers_job_is_redelivered_within_a_minute_and_applied_onc
         killed = time.monotonic()
         _release(marker)  # the next delivery may finish
         while await _booked(db, tenant, code) == 0:
-            assert time.monotonic() - killed < 60, f"not redelivered within a minute (pids {_pids(marker)})"
+            limit = 30 + HEARTBEAT_TIMEOUT_MS / 1000 + REQUEUE_INTERVAL_S  # + a loaded machine's slack
+            assert time.monotonic() - killed < limit, f"not redelivered (pids {_pids(marker)})"
             await asyncio.sleep(0.5)
         await asyncio.sleep(2 * REQUEUE_INTERVAL_S)  # time for a wrong second delivery to show
         pids = _pids(marker)

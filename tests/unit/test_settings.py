@@ -33,3 +33,14 @@ def test_app_url_is_derived_from_the_owner_url(tmp_path: Path) -> None:
 def test_bad_boolean(tmp_path: Path) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env({"LIANKA_LOG_JSON": "maybe", "LIANKA_DATA_DIR": str(tmp_path)})
+
+
+def test_job_recovery_timings(tmp_path: Path) -> None:
+    base = {"LIANKA_DATA_DIR": str(tmp_path)}
+    s = Settings.from_env(base)
+    assert (s.job_heartbeat_timeout_ms, s.job_requeue_interval_s) == (20_000, 5.0)
+    s = Settings.from_env(base | {"LIANKA_JOB_HEARTBEAT_TIMEOUT_MS": "6000", "LIANKA_JOB_REQUEUE_INTERVAL_S": "1.5"})
+    assert (s.job_heartbeat_timeout_ms, s.job_requeue_interval_s) == (6_000, 1.5)
+    for interval in ("3.1", "0", "-1"):  # a live worker must beat at least twice within the timeout
+        with pytest.raises(SettingsError, match="REQUEUE_INTERVAL"):
+            Settings.from_env(base | {"LIANKA_JOB_HEARTBEAT_TIMEOUT_MS": "6000", "LIANKA_JOB_REQUEUE_INTERVAL_S": interval})
