@@ -43,4 +43,6 @@ def test_job_recovery_timings(tmp_path: Path) -> None:
     assert (s.job_heartbeat_timeout_ms, s.job_requeue_interval_s) == (6_000, 1.5)
     for interval in ("3.1", "0", "-1"):  # a live worker must beat at least twice within the timeout
         with pytest.raises(SettingsError, match="REQUEUE_INTERVAL"):
-            Settings.from_env(base | {"LIANKA_JOB_HEARTBEAT_TIMEOUT_MS": "6000", "LIANKA_JOB_REQUEUE_INTERVAL_S": interval})
+            Settings.from_env(
+                base | {"LIANKA_JOB_HEARTBEAT_TIMEOUT_MS": "6000", "LIANKA_JOB_REQUEUE_INTERVAL_S": interval}
+            )
