@@ -54,6 +54,16 @@ async def emit(uow: UnitOfWork, event_type: str, data: dict[str, Any]) -> int:
     return len(ids)
 
 
+async def tier_changed(
+    uow: UnitOfWork, member: uuid.UUID, old: str | None, new: str | None, cause: str, **refs: str
+) -> int:
+    """``member.tier_changed`` for every way a tier changes — ``cause`` ``sale`` (with ``sale_id``),
+    ``review`` (the nightly review) or ``staff`` (a grant) — with one payload shape."""
+    assert cause in {"sale", "review", "staff"}, cause
+    data: dict[str, Any] = {"member_id": str(member), "tier": new, "previous_tier": old, "cause": cause, **refs}
+    return await emit(uow, "member.tier_changed", data)
+
+
 async def attempt(
     uow: UnitOfWork, delivery_id: uuid.UUID, now: datetime, policy: sender.Policy, rng: random.Random | None = None
 ) -> str | None:

@@ -306,6 +306,7 @@ async def sale(
             period=period,
             late=late,
         )
+        previous_tier = (ctx.profile.tier_code or base_tier(ctx.programme)) if ctx.profile is not None else None
         if member is None:
             await queries.insert_guest_sale(uow, row)
             await idempotency.store(uow, "pos.sale", key, 201, msgspec.to_builtins(out))
@@ -326,14 +327,16 @@ async def sale(
                 out,
                 balances=schemas.Balances(b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus),
             )
-        await _announce(uow, out, ctx.currency, q.gross, offline=offline)
+        await _announce(uow, out, ctx.currency, q.gross, offline=offline, previous_tier=previous_tier)
         metrics.count_sale(uow, ctx.currency, q.gross, member=member is not None)
         await uow.commit()
         fault_point("pos.sale.after_commit")  # kill -9 tests: booked, and the till never hears of it
         return out, False
 
 
-async def _announce(uow: UnitOfWork, out: schemas.SaleOut, currency: str, gross: int, *, offline: bool) -> None:
+async def _announce(
+    uow: UnitOfWork, out: schemas.SaleOut, currency: str, gross: int, *, offline: bool, previous_tier: str | None
+) -> None:
     """The sale's outbound webhooks (``platform/webhooks``), in its transaction: ids and amounts only."""
     await webhooks.emit(
         uow,
@@ -348,11 +351,7 @@ async def _announce(uow: UnitOfWork, out: schemas.SaleOut, currency: str, gross:
         },
     )
     if out.tier_changed and out.member_id is not None:
-        await webhooks.emit(
-            uow,
-            "member.tier_changed",
-            {"member_id": str(out.member_id), "tier": out.tier, "sale_id": str(out.sale_id)},
-        )
+        await webhooks.tier_changed(uow, out.member_id, previous_tier, out.tier, "sale", sale_id=str(out.sale_id))
 
 
 async def _record_saving(

@@ -22,10 +22,12 @@ from lianka.platform import audit, idempotency
 from lianka.platform.cells import safe_row
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants import crm_queries, queries, referral_queries
 from lianka.tenants.crm_queries import ListFilter
 from lianka.tenants.domain import lifecycle, tiers
 from lianka.tenants.domain.imports import mask_phone, valid_email
+from lianka.tenants.domain.rules import base_tier
 from lianka.tenants.marketing import queries as marketing_queries
 from lianka.tenants.models import ExportLog, MemberProfile
 from lianka.tenants.services import accounts
@@ -392,6 +394,8 @@ async def set_manual_tier(
         )
     )
     await uow.session.flush()
+    if p.tier_code != old:
+        await webhooks.tier_changed(uow, member_id, old or base_tier(programme), p.tier_code, "staff")
     await audit.record(
         uow,
         who,

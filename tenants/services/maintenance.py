@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from lianka.platform import idempotency, outbox
 from lianka.platform.db import Database
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants import queries
 from lianka.tenants.domain import tiers
 from lianka.tenants.domain.programme import RuleKind
@@ -89,6 +90,7 @@ async def review_tiers(db: Database, tenant: uuid.UUID, now: datetime) -> int:
                     )
                     prof.tier_code, prof.tier_since = decision.new, now
                     await rules.on_tier_change(uow, programme, prof.member_id, decision.old, decision.new, at=now)
+                    await webhooks.tier_changed(uow, prof.member_id, decision.old, decision.new, "review")
                     changed += 1
                 prof.tier_reviewed_at = now
             await uow.commit()

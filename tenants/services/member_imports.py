@@ -23,6 +23,7 @@ from lianka.platform import outbox
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.identity.members import _find_or_create_person
+from lianka.platform.webhooks import services as webhooks
 from lianka.tenants import queries
 from lianka.tenants.domain.imports import MemberRow, parse_members_csv
 from lianka.tenants.models import MemberImport
@@ -122,6 +123,9 @@ async def _import_row(
     await uow.set_tenant(tenant)
     branch = branches.get(row.branch) if row.branch else None
     created = await queries.add_membership(uow, member_id, branch)
+    if created:  # the same event as any other join (the till's, the join link's), in this batch's transaction
+        data = {"member_id": str(member_id), "branch_id": str(branch) if branch else None}
+        await webhooks.emit(uow, "member.joined", data)
     consent: dict[str, Any] = {}
     for channel, granted in (("sms", row.sms_consent), ("email", row.email_consent)):
         if granted:

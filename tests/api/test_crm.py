@@ -269,6 +269,10 @@ async def test_import_all_or_nothing_and_skip_invalid(client, shop, db: Database
     assert rejected["status"] == "failed" and {e["line"] for e in rejected["errors"]} == {4, 5}
     async with db.uow(tenant) as uow:
         assert await uow.session.scalar(text("SELECT count(*) FROM memberships")) == 0
+    from lianka.platform.webhooks import sender
+    from lianka.platform.webhooks import services as hooks
+
+    await hooks.subscribe(db, tenant, "http://127.0.0.1:9/h", ["member.joined"], policy=sender.Policy(production=False))
     r = await client.post("/api/v1/members/imports", json={"csv": CSV, "mode": "skip_invalid"}, headers=owner)
     job = r.json()
     assert job["status"] == "queued" and job["total"] == 2
@@ -282,6 +286,16 @@ async def test_import_all_or_nothing_and_skip_invalid(client, shop, db: Database
     ).json()
     second = await member_imports.run(db, tenant, uuid.UUID(again["id"]))
     assert second["created_members"] == 0
+    async with db.uow(tenant) as uow:  # member.joined once per member the import enrolled, not again
+        joined = (await uow.session.execute(text("SELECT type, data FROM webhook_events"))).all()
+        sh01 = await uow.session.scalar(text("SELECT id FROM branches WHERE code = 'SH01'"))
+        people = dict((await uow.session.execute(text("SELECT phone, id FROM members"))).all())
+    assert sorted((r.type, r.data["member_id"], r.data["branch_id"]) for r in joined) == sorted(
+        [
+            ("member.joined", str(people["+8613800001111"]), str(sh01)),
+            ("member.joined", str(people["+8613800002222"]), None),
+        ]
+    )
     page = (await client.get("/api/v1/members?q=李娜", headers=owner)).json()
     assert page["total"] == 1
     li = page["items"][0]

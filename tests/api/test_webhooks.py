@@ -380,7 +380,16 @@ async def test_a_sale_that_moves_a_member_up_announces_the_tier(
     async with db.uow(t) as uow:
         rows = (await uow.session.execute(text("SELECT type, data FROM webhook_events"))).all()
     assert [(r.type, r.data) for r in rows] == [
-        ("member.tier_changed", {"member_id": member, "tier": "silver", "sale_id": sale.json()["sale_id"]})
+        (
+            "member.tier_changed",
+            {
+                "member_id": member,
+                "tier": "silver",
+                "previous_tier": "regular",
+                "cause": "sale",
+                "sale_id": sale.json()["sale_id"],
+            },
+        )
     ]
 
 

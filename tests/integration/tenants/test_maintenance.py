@@ -109,3 +109,41 @@ async def test_coupons_expire(db: Database, tenant_factory, member_factory) -> N
         await uow.commit()
     assert await maintenance.expire_coupons(db, t, NOW + timedelta(days=2)) == 0
     assert await maintenance.expire_coupons(db, t, NOW + timedelta(days=4)) == 1
+
+
+async def test_every_tier_change_is_announced_to_webhooks(db: Database, tenant_factory, member_factory) -> None:
+    """member.tier_changed for the nightly review and a staff grant, in their transactions, with the
+    previous tier and the cause (a sale's own is in tests/api/test_webhooks.py); a grant that moves
+    nobody (a floor at or below the tier held) announces nothing."""
+    from lianka.platform import audit
+    from lianka.platform.webhooks import sender
+    from lianka.platform.webhooks import services as hooks
+    from lianka.tenants.services import crm
+
+    t = await tenant_factory()
+    await _setup(db, t)
+    lapsed, granted, floored = await member_factory(t), await member_factory(t), await member_factory(t)
+    await _profile(db, t, lapsed, tier_code="gold", tier_since=NOW - timedelta(days=400))
+    await _profile(db, t, floored, tier_code="gold", tier_since=NOW, tier_reviewed_at=NOW)
+    await hooks.subscribe(
+        db, t, "http://127.0.0.1:9/hooks", ["member.tier_changed"], policy=sender.Policy(production=False)
+    )
+    assert await maintenance.review_tiers(db, t, NOW) == 1
+    who = audit.system("test")
+    await crm.grant_tier(db, t, granted, "silver", until=None, reason="invited", actor="staff:x", who=who)
+    await crm.grant_tier(db, t, floored, "silver", until=None, reason="a floor only", actor="staff:x", who=who)
+    async with db.uow(t) as uow:
+        rows = (await uow.session.execute(text("SELECT type, data FROM webhook_events ORDER BY created_at"))).all()
+    assert [(r.type, r.data) for r in rows] == [
+        (
+            "member.tier_changed",
+            {"member_id": str(lapsed), "tier": "silver", "previous_tier": "gold", "cause": "review"},
+        ),
+        (
+            "member.tier_changed",
+            {"member_id": str(granted), "tier": "silver", "previous_tier": "regular", "cause": "staff"},
+        ),
+    ]
+    other = await tenant_factory()  # another merchant's subscriptions see none of it
+    async with db.uow(other) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM webhook_events")) == 0
