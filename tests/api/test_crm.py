@@ -289,7 +289,7 @@ async def test_import_all_or_nothing_and_skip_invalid(client, shop, db: Database
     async with db.uow(tenant) as uow:  # member.joined once per member the import enrolled, not again
         joined = (await uow.session.execute(text("SELECT type, data FROM webhook_events"))).all()
         sh01 = await uow.session.scalar(text("SELECT id FROM branches WHERE code = 'SH01'"))
-        people = dict((await uow.session.execute(text("SELECT phone, id FROM members"))).all())
+        people: dict[str, uuid.UUID] = dict((await uow.session.execute(text("SELECT phone, id FROM members"))).all())
     assert sorted((r.type, r.data["member_id"], r.data["branch_id"]) for r in joined) == sorted(
         [
             ("member.joined", str(people["+8613800001111"]), str(sh01)),
