@@ -110,6 +110,38 @@ def after_attempt(status: int | None, attempt: int, now: datetime, rng: random.R
     return Outcome("pending", now + backoff(attempt, rng))
 
 
+# --- circuit breaker -------------------------------------------------------------------------------
+
+#: attempts in a row without a 2xx after which a subscription's breaker opens: its deliveries wait
+#: instead of each spending its own attempts on a receiver that is down
+BREAKER_THRESHOLD = 5
+#: while open, one attempt (the probe) per this long reaches the receiver; a 2xx closes the breaker
+BREAKER_COOLDOWN = timedelta(minutes=5)
+#: a receiver failing this long without a single 2xx is switched off (``switched_off_reason``
+#: ``failing``); the owner switches it on again once it is fixed
+SWITCH_OFF_AFTER = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class Health:
+    """A subscription's breaker state as stored on it."""
+
+    consecutive_failures: int
+    failing_since: datetime | None
+    paused_until: datetime | None
+
+    def open(self) -> bool:
+        return self.consecutive_failures >= BREAKER_THRESHOLD
+
+
+def after_failure(h: Health, now: datetime) -> tuple[Health, bool]:
+    """The state after one more attempt without a 2xx, and whether to switch the subscription off."""
+    since = h.failing_since or now
+    failures = h.consecutive_failures + 1
+    paused = now + BREAKER_COOLDOWN if failures >= BREAKER_THRESHOLD else h.paused_until
+    return Health(failures, since, paused), now - since >= SWITCH_OFF_AFTER
+
+
 # --- SSRF ------------------------------------------------------------------------------------------
 
 

@@ -22,6 +22,12 @@ class Subscription:
     active: bool
     created_at: datetime
     secret_rotated_at: datetime
+    #: the breaker (decision 0052): attempts in a row without a 2xx, since when, paused until when
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    paused_until: datetime | None = None
+    #: why Lianka switched it off itself ("failing"), "" otherwise
+    switched_off_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,16 @@ class ToSend:
     url: str
     secret_sealed: str
     active: bool
+    subscription_id: uuid.UUID
+    consecutive_failures: int
+    failing_since: datetime | None
+    paused_until: datetime | None
 
 
-_SUB = "id, url, events, description, active, created_at, secret_rotated_at"
+_SUB = (
+    "id, url, events, description, active, created_at, secret_rotated_at, consecutive_failures, failing_since, "
+    "paused_until, switched_off_reason"
+)
 _DELIVERY = (
     "d.id, d.event_id, e.type AS event_type, d.subscription_id, s.url, d.status, d.attempts, d.next_attempt_at, "
     "d.last_status, d.replay_of, d.created_at, d.updated_at "
@@ -109,7 +122,12 @@ async def update_subscription(
     row = (
         await uow.session.execute(
             text(
-                "UPDATE webhook_subscriptions SET url = :url, events = :events, description = :d, active = :a "
+                "UPDATE webhook_subscriptions SET url = :url, events = :events, description = :d, active = :a, "
+                # switched on again (by its owner, once the receiver is fixed): the breaker starts closed
+                "consecutive_failures = CASE WHEN :a AND NOT active THEN 0 ELSE consecutive_failures END, "
+                "failing_since = CASE WHEN :a AND NOT active THEN NULL ELSE failing_since END, "
+                "paused_until = CASE WHEN :a AND NOT active THEN NULL ELSE paused_until END, "
+                "switched_off_reason = CASE WHEN :a THEN '' ELSE switched_off_reason END "
                 f"WHERE id = :id RETURNING {_SUB}"
             ),
             {"id": sub_id, "url": url, "events": events, "d": description, "a": active},
@@ -153,7 +171,8 @@ async def to_send(uow: UnitOfWork, delivery_id: uuid.UUID) -> ToSend | None:
         await uow.session.execute(
             text(
                 "SELECT d.id, d.status, d.attempts, d.next_attempt_at, d.event_id, e.type AS event_type, "
-                "e.created_at AS event_created_at, e.data, s.url, s.secret_sealed, s.active "
+                "e.created_at AS event_created_at, e.data, s.url, s.secret_sealed, s.active, "
+                "s.id AS subscription_id, s.consecutive_failures, s.failing_since, s.paused_until "
                 "FROM webhook_deliveries d JOIN webhook_events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id "
                 "JOIN webhook_subscriptions s ON s.tenant_id = d.tenant_id AND s.id = d.subscription_id "
                 "WHERE d.id = :id FOR UPDATE OF d"
@@ -196,6 +215,71 @@ async def record_attempt(uow: UnitOfWork, a: AttemptRow) -> None:
             "outcome": a.outcome,
             "next": a.next_attempt_at,
         },
+    )
+
+
+async def claim_probe(uow: UnitOfWork, sub_id: uuid.UUID, now: datetime, until: datetime) -> bool:
+    """The open breaker's one probe: true for the one attempt that moves ``paused_until`` from the past
+    to ``until`` (a concurrent attempt waits on the row, then finds it in the future)."""
+    row = await uow.session.execute(
+        text(
+            "UPDATE webhook_subscriptions SET paused_until = :until "
+            "WHERE tenant_id = :t AND id = :id AND (paused_until IS NULL OR paused_until <= :now) RETURNING id"
+        ),
+        {"t": uow.tenant_id, "id": sub_id, "now": now, "until": until},
+    )
+    return row.first() is not None
+
+
+async def postpone(uow: UnitOfWork, delivery_id: uuid.UUID, until: datetime) -> None:
+    """Leave the delivery pending, due when the breaker lets the next attempt through (no attempt spent)."""
+    await uow.session.execute(
+        text(
+            "UPDATE webhook_deliveries SET next_attempt_at = :at, updated_at = now() WHERE tenant_id = :t AND id = :id"
+        ),
+        {"t": uow.tenant_id, "id": delivery_id, "at": until},
+    )
+
+
+async def health_for_update(uow: UnitOfWork, sub_id: uuid.UUID) -> tuple[int, datetime | None, datetime | None]:
+    """(consecutive_failures, failing_since, paused_until), the row locked: concurrent failures of one
+    receiver count one after the other."""
+    row = (
+        await uow.session.execute(
+            text(
+                "SELECT consecutive_failures, failing_since, paused_until FROM webhook_subscriptions "
+                "WHERE tenant_id = :t AND id = :id FOR UPDATE"
+            ),
+            {"t": uow.tenant_id, "id": sub_id},
+        )
+    ).one()
+    return row.consecutive_failures, row.failing_since, row.paused_until
+
+
+async def failed(
+    uow: UnitOfWork, sub_id: uuid.UUID, failures: int, since: datetime, paused_until: datetime | None, off: bool
+) -> None:
+    await uow.session.execute(
+        text(
+            "UPDATE webhook_subscriptions SET consecutive_failures = :n, failing_since = :since, "
+            "paused_until = :paused, active = active AND NOT :off, "
+            "switched_off_reason = CASE WHEN :off THEN 'failing' ELSE switched_off_reason END "
+            "WHERE tenant_id = :t AND id = :id"
+        ),
+        {"t": uow.tenant_id, "id": sub_id, "n": failures, "since": since, "paused": paused_until, "off": off},
+    )
+
+
+async def healthy(uow: UnitOfWork, sub_id: uuid.UUID, now: datetime) -> None:
+    """A 2xx: the breaker closes, and the deliveries it held back are due now (the next tick queues them)."""
+    await uow.session.execute(
+        text(
+            "WITH closed AS (UPDATE webhook_subscriptions SET consecutive_failures = 0, failing_since = NULL, "
+            "paused_until = NULL WHERE tenant_id = :t AND id = :id AND consecutive_failures > 0 RETURNING id) "
+            "UPDATE webhook_deliveries SET next_attempt_at = :now WHERE tenant_id = :t "
+            "AND subscription_id IN (SELECT id FROM closed) AND status = 'pending' AND next_attempt_at > :now"
+        ),
+        {"t": uow.tenant_id, "id": sub_id, "now": now},
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lianka.platform import metrics, outbox, secrets
+from lianka.platform import audit, metrics, outbox, secrets
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.log import get_logger
 from lianka.platform.settings import get_settings
@@ -74,6 +74,17 @@ async def attempt(
         return None
     if not d.active:
         return None  # switched off after the event: kept pending, a replay after re-activation sends it
+    health = domain.Health(d.consecutive_failures, d.failing_since, d.paused_until)
+    held = (
+        health.open()
+        and d.event_type != TEST_EVENT  # a test send is the owner's own probe
+        and not await queries.claim_probe(uow, d.subscription_id, now, now + domain.BREAKER_COOLDOWN)
+    )
+    if held:  # another attempt is the probe: wait for its verdict
+        pause = d.paused_until if d.paused_until and d.paused_until > now else now + domain.BREAKER_COOLDOWN
+        await queries.postpone(uow, d.id, pause)
+        metrics.count_webhook_delivery(uow, "paused")
+        return None
     assert uow.tenant_id is not None
     body = domain.body(d.event_id, d.event_type, d.event_created_at, uow.tenant_id, d.data)
     headers = {
@@ -101,11 +112,31 @@ async def attempt(
             next_attempt_at=outcome.next_attempt_at,
         ),
     )
+    await _breaker(uow, d.subscription_id, outcome.status == "delivered", now)
     metrics.count_webhook_delivery(uow, "retry" if outcome.status == "pending" else outcome.status)
     log.info(
         "webhook attempt", delivery_id=str(d.id), attempt=number, http_status=result.status, outcome=outcome.status
     )
     return outcome.status
+
+
+async def _breaker(uow: UnitOfWork, sub_id: uuid.UUID, delivered: bool, now: datetime) -> None:
+    """The subscription's breaker after an attempt: a 2xx closes it (held deliveries become due); a
+    failure counts, opens it at the threshold and, after days of nothing but failures, switches the
+    subscription off (audited; the console shows why)."""
+    if delivered:
+        await queries.healthy(uow, sub_id, now)
+        return
+    health, off = domain.after_failure(domain.Health(*await queries.health_for_update(uow, sub_id)), now)
+    assert health.failing_since is not None
+    await queries.failed(uow, sub_id, health.consecutive_failures, health.failing_since, health.paused_until, off)
+    if off:
+        details = {"failing_since": health.failing_since.isoformat(), "failures": health.consecutive_failures}
+        await audit.record(
+            uow, audit.system("webhooks"), "webhook.switched_off", object_kind="webhook_subscription",
+            object_id=sub_id, details=details,
+        )  # fmt: skip
+        log.warning("webhook subscription switched off", subscription_id=str(sub_id), **details)
 
 
 # --- use cases -------------------------------------------------------------------------------------

@@ -417,3 +417,87 @@ async def test_refunds_and_top_ups_are_announced(
     assert top["member_id"] == member
     assert refunded[0] == "sale.refunded" and refunded[1]["sale_id"] == sale["sale_id"]
     assert refunded[1]["refund_id"] == refund["refund_id"] and refunded[1]["amount"]["minor"] == 5_000
+
+
+async def _deliveries(db: Database, tenant: uuid.UUID) -> list[Any]:
+    async with db.uow(tenant) as uow:
+        rows = await uow.session.execute(
+            text("SELECT id, status, attempts, next_attempt_at FROM webhook_deliveries ORDER BY created_at, id")
+        )
+        return list(rows)
+
+
+async def _try(db: Database, tenant: uuid.UUID, delivery_id: uuid.UUID, now: datetime) -> str | None:
+    async with db.uow(tenant) as uow:
+        out = await hooks.attempt(uow, delivery_id, now, DEV)
+        await uow.commit()
+        return out
+
+
+async def test_a_failing_receiver_opens_the_breaker_one_probe_at_a_time_and_is_switched_off_after_days(
+    db: Database, tenant_factory: Any, receiver: webhook_receiver.Receiver
+) -> None:
+    """Five attempts in a row without a 2xx open the subscription's breaker: its other deliveries wait
+    (no POST, no attempt spent) and one probe every five minutes reaches the receiver; a 2xx closes it
+    and the held deliveries are due at once. Three days of nothing but failures switch it off (audited);
+    switching it on again starts with a closed breaker. A test send is the owner's own probe."""
+    t = await tenant_factory()
+    made = await hooks.subscribe(db, t, receiver.url, ["member.joined"], policy=DEV)
+    sub = made.subscription.id
+    receiver.statuses[:] = [500] * 5 + [503]
+    for _ in range(8):
+        await _emit(db, t)
+    ids = [d.id for d in await _deliveries(db, t)]
+    t0 = datetime.now(UTC)
+    assert [await _try(db, t, i, t0) for i in ids] == ["pending"] * 5 + [None] * 3
+    assert len(receiver.requests) == 5  # the last three were held, not sent
+    (state,) = [s for s in await hooks.list_subscriptions(db, t) if s.id == sub]
+    assert state.consecutive_failures == 5 and state.failing_since is not None
+    assert state.paused_until == t0 + domain.BREAKER_COOLDOWN
+    held = {d.id: d for d in await _deliveries(db, t)}
+    assert [held[i].attempts for i in ids[5:]] == [0, 0, 0]
+    assert {held[i].next_attempt_at for i in ids[5:]} == {t0 + domain.BREAKER_COOLDOWN}
+
+    # the cool-down over: one probe (503: open again), the next delivery is held again
+    t1 = t0 + domain.BREAKER_COOLDOWN + timedelta(seconds=1)
+    assert [await _try(db, t, i, t1) for i in ids[5:7]] == ["pending", None]
+    assert len(receiver.requests) == 6
+    # the next probe gets a 200: closed; the held delivery is due now
+    t2 = t1 + domain.BREAKER_COOLDOWN + timedelta(seconds=1)
+    assert await _try(db, t, ids[7], t2) == "delivered"
+    (state,) = [s for s in await hooks.list_subscriptions(db, t) if s.id == sub]
+    assert (state.consecutive_failures, state.failing_since, state.paused_until) == (0, None, None)
+    now_due = {d.id: d for d in await _deliveries(db, t)}
+    assert now_due[ids[6]].next_attempt_at <= t2  # due (held until the probe's cool-down ended)
+    assert await _try(db, t, ids[6], t2) == "delivered"
+
+    # days of failures: open, probes fail, and after three days it is switched off
+    receiver.statuses[:] = [500] * 50
+    for _ in range(domain.BREAKER_THRESHOLD + 2):
+        await _emit(db, t)
+    fresh = [d.id for d in await _deliveries(db, t) if d.attempts == 0 and d.status == "pending"]
+    t3 = t2 + timedelta(minutes=1)
+    for i in fresh[: domain.BREAKER_THRESHOLD]:
+        assert await _try(db, t, i, t3) == "pending"
+    test = await hooks.test_send(db, t, sub)  # the owner's test goes through the open breaker
+    assert await _try(db, t, test.id, t3) == "pending"
+    sent = len(receiver.requests)
+    later = t3 + domain.SWITCH_OFF_AFTER - timedelta(minutes=1)
+    assert await _try(db, t, fresh[-2], later) == "pending"  # a probe, still failing: not yet 3 days
+    (state,) = [s for s in await hooks.list_subscriptions(db, t) if s.id == sub]
+    assert state.active and state.switched_off_reason == ""
+    end = later + domain.BREAKER_COOLDOWN + timedelta(seconds=1)  # the next probe, past three days
+    assert await _try(db, t, fresh[-1], end) == "pending"
+    assert len(receiver.requests) == sent + 2
+    (state,) = [s for s in await hooks.list_subscriptions(db, t) if s.id == sub]
+    assert not state.active and state.switched_off_reason == "failing"
+    async with db.uow(t) as uow:
+        audited = (
+            await uow.session.execute(text("SELECT action, object_id FROM audit_log WHERE action LIKE 'webhook.%'"))
+        ).all()
+    assert [(a.action, a.object_id) for a in audited] == [("webhook.switched_off", str(sub))]
+    assert await _try(db, t, fresh[0], end + timedelta(hours=1)) is None  # off: nothing is sent
+    assert len(receiver.requests) == sent + 2
+
+    back = await hooks.change(db, t, sub, active=True, policy=DEV)
+    assert back.active and (back.consecutive_failures, back.paused_until, back.switched_off_reason) == (0, None, "")

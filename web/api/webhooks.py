@@ -37,6 +37,12 @@ class SubscriptionOut(msgspec.Struct):
     active: bool
     created_at: datetime
     secret_rotated_at: datetime
+    #: the circuit breaker: attempts in a row without a 2xx (5 or more: deliveries wait and one is tried
+    #: every 5 minutes), since when; "failing" when Lianka switched it off after 3 days of failures
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    paused_until: datetime | None = None
+    switched_off_reason: str = ""
 
 
 class SubscriptionCreated(msgspec.Struct):
@@ -83,7 +89,10 @@ class DeliveryLogOut(msgspec.Struct):
 
 
 def _sub(s: queries.Subscription) -> SubscriptionOut:
-    return SubscriptionOut(s.id, s.url, s.events, s.description, s.active, s.created_at, s.secret_rotated_at)
+    return SubscriptionOut(
+        s.id, s.url, s.events, s.description, s.active, s.created_at, s.secret_rotated_at,
+        s.consecutive_failures, s.failing_since, s.paused_until, s.switched_off_reason,
+    )  # fmt: skip
 
 
 def _delivery(d: queries.Delivery) -> DeliveryOut:

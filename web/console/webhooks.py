@@ -20,6 +20,7 @@ from lianka.platform.identity.permissions import Permission
 from lianka.platform.identity.principal import Principal
 from lianka.platform.webhooks import domain, sender
 from lianka.platform.webhooks import services as svc
+from lianka.platform.webhooks.domain import BREAKER_THRESHOLD
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
@@ -90,6 +91,7 @@ class WebhookPages(Controller):
             deliveries=await svc.list_deliveries(ident.db, principal.tenant, limit=50),
             event_labels=EVENT_LABELS,
             status_labels=STATUS_LABELS,
+            breaker_threshold=BREAKER_THRESHOLD,
             values=values or _values(),
             errors=errors or FormErrors(),
             secret=secret,
