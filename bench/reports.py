@@ -26,6 +26,10 @@ Then, in the same run, through the application's RLS-bound role:
 2. **a rollup rebuild from scratch** (``lianka reports rebuild``'s use case) against the raw aggregate
    of the same figures over the whole year. Target: ≤ 2×.
 
+Printed along: every statement of one dashboard view with its time (and the slowest three's plans),
+the reads decision 0055 replaced (the buyers from the sales, the tiers counted from the profiles) with
+their time and checked equal to the dashboard's figures, and the rebuild's time per statement.
+
 ``python -m bench reports --entries 1000000`` (or ``BENCH_REPORT_ENTRIES``) for a smaller run.
 """
 
