@@ -267,7 +267,8 @@ async def span(uow: UnitOfWork, tenant: uuid.UUID, tz: str) -> tuple[date, date]
 
 async def rewrite_range(uow: UnitOfWork, d: DaysToRoll) -> int:
     """Roll up every day of ``d.days`` — consecutive days, whose rows were deleted — in one set-based
-    statement over exactly their business times ``[d.lo, d.hi)``; the rows written."""
+    ``SELECT`` over exactly their business times ``[d.lo, d.hi)`` (parallel-capable), its rows then
+    inserted in one batch; the rows written."""
     await uow.session.execute(_ROOMY)
     result = await uow.session.execute(
         _ROLLUP_RANGE, {"t": d.tenant, "tz": d.tz, "currency": d.currency, "lo": d.lo, "hi": d.hi, "nil": NO_BRANCH}
