@@ -26,20 +26,26 @@ Then, in the same run, through the application's RLS-bound role:
 2. **a rollup rebuild from scratch** (``lianka reports rebuild``'s use case) against the raw aggregate
    of the same figures over the whole year. Target: ≤ 2×.
 
+Printed along: every statement of one dashboard view with its time (and the slowest three's plans),
+the reads decision 0055 replaced (the buyers from the sales, the tiers counted from the profiles) with
+their time and checked equal to the dashboard's figures, and the rebuild's time per statement.
+
 ``python -m bench reports --entries 1000000`` (or ``BENCH_REPORT_ENTRIES``) for a smaller run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +56,7 @@ from sqlalchemy import event, text
 from bench.common import bench_database, console
 from lianka.platform.db import Database, asyncpg_params
 from lianka.tenants.reports import dashboard as dash
+from lianka.tenants.reports import dashboard_queries as dq
 from lianka.tenants.reports import rollups
 from lianka.tenants.reports.domain import PeriodKind
 
@@ -256,8 +263,9 @@ SELECT a.kind, COALESCE(sum(b.balance), 0) AS amount
 """)
 
 
-async def profile(db: Database, tenant: uuid.UUID, ask: dash.Request) -> None:
-    """Each statement one dashboard view runs, with its time, then EXPLAIN ANALYZE of the slowest."""
+@contextlib.contextmanager
+def statements(db: Database) -> Iterator[list[tuple[str, Any, float]]]:
+    """Every statement run on ``db`` inside the block, with its parameters and time."""
     seen: list[tuple[str, Any, float]] = []
 
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
@@ -270,23 +278,86 @@ async def profile(db: Database, tenant: uuid.UUID, ask: dash.Request) -> None:
     event.listen(sync, "before_cursor_execute", before)
     event.listen(sync, "after_cursor_execute", after)
     try:
-        await dash.dashboard(db, tenant, None, ask, now=NOW)
+        yield seen
     finally:
         event.remove(sync, "before_cursor_execute", before)
         event.remove(sync, "after_cursor_execute", after)
+
+
+def _short(statement: str) -> str:
+    return " ".join(statement.split())[:110]
+
+
+async def profile(db: Database, tenant: uuid.UUID, ask: dash.Request) -> None:
+    """Each statement one dashboard view runs, with its time, then EXPLAIN ANALYZE of the slowest."""
+    with statements(db) as seen:
+        await dash.dashboard(db, tenant, None, ask, now=NOW)
     table = Table(title="one dashboard view, statement by statement")
     table.add_column("ms", justify="right")
     table.add_column("statement")
     for statement, _, took in seen:
-        table.add_row(f"{took * 1000:.1f}", " ".join(statement.split())[:110])
+        table.add_row(f"{took * 1000:.1f}", _short(statement))
     console.print(table)
     slowest = sorted((x for x in seen if x[0].lstrip().upper().startswith(("SELECT", "WITH"))), key=lambda x: -x[2])
     async with db.uow(tenant) as uow:
         conn = await uow.session.connection()
         for statement, parameters, took in slowest[:3]:
             plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
-            console.print(f"[bold]{took * 1000:.1f} ms[/bold] " + " ".join(statement.split())[:110])
+            console.print(f"[bold]{took * 1000:.1f} ms[/bold] " + _short(statement))
             console.print("\n".join(r[0] for r in plan), markup=False, highlight=False)
+
+
+def rebuild_breakdown(seen: list[tuple[str, Any, float]]) -> None:
+    """A rebuild's time per statement, summed over its chunks: where the rebuild's time goes."""
+    total: dict[str, tuple[int, float]] = {}
+    for statement, _, took in seen:
+        n, t = total.get(_short(statement), (0, 0.0))
+        total[_short(statement)] = (n + 1, t + took)
+    table = Table(title="the rebuild, statement by statement (summed over its chunks)")
+    for col in ("s", "runs", "statement"):
+        table.add_column(col, justify="left" if col == "statement" else "right")
+    for text_, (n, t) in sorted(total.items(), key=lambda x: -x[1][1])[:8]:
+        table.add_row(f"{t:.2f}", str(n), text_)
+    console.print(table)
+
+
+#: the tier distribution counted from the profiles (what the dashboard read before decision 0055)
+PROFILE_TIERS = text(
+    "SELECT COALESCE(tier_code, '') AS tier, count(*) AS n FROM member_profiles GROUP BY 1 ORDER BY 2 DESC, 1"
+)
+
+
+async def replaced(db: Database, tenant: uuid.UUID, board: dash.Dashboard) -> tuple[bool, bool]:
+    """The reads decision 0055 replaced, timed, and their figures against the dashboard's: the buyers of
+    both periods from the sales (decision 0047's statement) and the tiers counted from the profiles."""
+    scope = dq.Scope(board.period.first, board.period.last, None)
+    periods = (
+        (_utc(board.period.first, ZONE), _utc(board.period.last + timedelta(days=1), ZONE)),
+        (_utc(board.previous.first, ZONE), _utc(board.previous.last + timedelta(days=1), ZONE)),
+    )
+    async with db.uow(tenant) as uow:
+        t = time.perf_counter()
+        read = await dq.buyers(uow, scope, *periods)
+        buyers_ms = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        counted = [(r.tier, int(r.n)) for r in await uow.session.execute(PROFILE_TIERS)]
+        tiers_ms = (time.perf_counter() - t) * 1000
+    console.print(
+        f"  replaced reads: buyers of both periods from the sales {buyers_ms:.1f} ms, "
+        f"tiers counted from the profiles {tiers_ms:.1f} ms"
+    )
+    rows = {b.branch_id: b.members for b in board.branches if b.members}
+    buyers_agree = (
+        read.period == (board.kpis.active_members, _repeat(board.kpis))
+        and read.previous == (board.previous_kpis.active_members, _repeat(board.previous_kpis))
+        and read.per_branch == rows
+    )
+    return buyers_agree, board.tiers == counted
+
+
+def _repeat(k: Any) -> int:
+    """Members who bought twice, back from the repeat rate (exact: the rate is their Decimal ratio)."""
+    return 0 if k.repeat_rate is None else int(k.repeat_rate * k.active_members + Decimal("0.5"))
 
 
 async def _run_steps(conn: asyncpg.Connection, steps: list[tuple[str, str]], *args: Any) -> None:
@@ -375,6 +446,7 @@ async def main_async(url: str, db: Database, n: int) -> None:
             return list(await uow.session.execute(RAW, params))
 
     await profile(db, tenant, ask)
+    buyers_agree, tiers_agree = await replaced(db, tenant, board)
     async with db.uow(tenant) as uow:
         balances = {r.kind: int(r.amount) for r in await uow.session.execute(BALANCES)}
     held_agree = board.held is not None and (
@@ -405,8 +477,10 @@ async def main_async(url: str, db: Database, n: int) -> None:
     # the raw year just before and just after the rebuild (their mean is the baseline): the 2 cores are
     # shared, and a load that changes over minutes would otherwise tilt the ratio either way
     raw_year_t = await _timed(lambda: raw(*year), repeats=1)
-    rebuild_t = await _timed(rebuild, repeats=1, warm=False)  # the first rollup above warmed it
+    with statements(db) as seen:
+        rebuild_t = await _timed(rebuild, repeats=1, warm=False)  # the first rollup above warmed it
     raw_year_t += await _timed(lambda: raw(*year), repeats=1, warm=False)
+    rebuild_breakdown(seen)
     console.print(
         f"  rebuild {rebuild_t[0]:.1f} s, raw year before/after {raw_year_t[0]:.1f} s / {raw_year_t[1]:.1f} s"
     )
@@ -436,7 +510,8 @@ async def main_async(url: str, db: Database, n: int) -> None:
     console.print(
         f"  headline: dashboard = {hq_ms / raw_ms:.3f}× the raw aggregate ({hq_ms:.0f} ms); "
         f"rebuild = {rb_s / ry_s:.2f}× the raw aggregate; figures agree: {agree}; "
-        f"held (rollups) = balance rows: {held_agree}; data generated in {generated_s:.0f} s"
+        f"held (rollups) = balance rows: {held_agree}; buyers (rollups) = sales read: {buyers_agree}; "
+        f"tiers (kept) = profiles: {tiers_agree}; data generated in {generated_s:.0f} s"
     )
     await db.dispose()
 

@@ -96,6 +96,14 @@ def _utc(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 
+def summable(period: Period, previous: Period, branches: frozenset[uuid.UUID] | None) -> bool:
+    """The buyers come from the buyer rollups (decision 0055) when both periods are month-aligned and the
+    scope is every branch or exactly one; else (the last 30 days, a custom range across months, a
+    manager's several branches together) they are read from the sales."""
+    one_scope = branches is None or len(branches) == 1
+    return one_scope and domain.month_aligned(period) and domain.month_aligned(previous)
+
+
 async def dashboard(
     db: Database,
     tenant: uuid.UUID,
@@ -126,12 +134,15 @@ async def dashboard(
         scope = q.Scope(period.first, period.last, branches)
         before = q.Scope(previous.first, previous.last, branches)
         sums = await q.figures(uow, scope, before)
-        bought = await q.buyers(
-            uow,
-            scope,
-            (_utc(period.first, zone), _utc(period.last + timedelta(1), zone)),
-            (_utc(previous.first, zone), _utc(previous.last + timedelta(1), zone)),
-        )
+        if summable(period, previous, branches):
+            bought = await q.summed_buyers(uow, scope, before)
+        else:
+            bought = await q.buyers(
+                uow,
+                scope,
+                (_utc(period.first, zone), _utc(period.last + timedelta(1), zone)),
+                (_utc(previous.first, zone), _utc(previous.last + timedelta(1), zone)),
+            )
         month = today.strftime("%Y-%m")
         owed = await q.clearing(uow, currency, month)
         held = tiers = None

@@ -1,9 +1,10 @@
 """The dashboard's read models: sums of the daily rollups over a period and the one before it
-(optionally some branches only), the buyers of both straight from the sales (distinct members cannot
-be summed from days), what members hold (from the rollups too), the tier distribution, and each
-branch's clearing this month. A view is a handful of statements, none reading a row per member
-except the tiers' index-only count (decision 0047). Every
-statement runs in the merchant's unit of work (row-level security) and none commits."""
+(optionally some branches only); the buyers of both — summed from the buyer rollups when both periods
+are month-aligned (decision 0055), else straight from the sales (distinct members cannot be summed
+from arbitrary days); what members hold (from the rollups too), the tier distribution (from the kept
+tier counts) and each branch's clearing this month. A view is a handful of statements, none reading a
+row per member (decisions 0047, 0055). Every statement runs in the merchant's unit of work (row-level
+security) and none commits."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import date, datetime
 from sqlalchemy import text
 
 from lianka.platform.db import UnitOfWork
-from lianka.tenants.reports.queries import FIGURES
+from lianka.tenants.reports.queries import FIGURES, NO_BRANCH
 
 #: every figure of ``FIGURES`` summed (spelled out: SQL is never built from values)
 _SUMS = (
@@ -60,6 +61,15 @@ SELECT cur, CAST(NULL AS uuid) AS branch_id, count(*) AS active, count(*) FILTER
 UNION ALL
 SELECT true, branch_id, count(*), 0 FROM m WHERE cur GROUP BY branch_id
 """)
+#: the buyers of two month-aligned periods summed from the buyer rollups (decision 0055): per period and
+#: row kind (the nil branch: the merchant as a whole; else a branch), Σ firsts = members who bought,
+#: Σ seconds = of them those who bought at least twice
+_BUYER_SUMS = text(f"""
+SELECT day >= :lo AS cur, branch_id, sum(firsts) AS active, sum(seconds) AS repeat
+  FROM report_buyers
+ WHERE (day BETWEEN :lo AND :hi OR day BETWEEN :plo AND :phi) AND (branch_id = :nil OR {_BRANCHES})
+ GROUP BY 1, 2
+""")
 #: the buyers' grouping holds a row per (member, branch) of two periods: in memory, not spilled to disk
 _GROUPING_MEMORY = text("SELECT set_config('work_mem', '64MB', true)")
 #: what the members hold, as of the rollups' mark: every day's net of members' points postings
@@ -70,7 +80,12 @@ SELECT COALESCE(sum(points_issued - points_redeemed - points_expired), 0) AS poi
        COALESCE(sum(sv_principal_change), 0) AS sv_principal, COALESCE(sum(sv_bonus_change), 0) AS sv_bonus
   FROM report_daily
 """)
-_TIERS = text("SELECT COALESCE(tier_code, '') AS tier, count(*) AS n FROM member_profiles GROUP BY 1 ORDER BY 2 DESC")
+#: members per tier: the kept counts (one row per tier) plus the changes not folded yet — O(tiers +
+#: profile changes since the last tick), exact at this instant (decision 0055)
+_TIERS = text(
+    "SELECT tier_code AS tier, sum(members) AS n FROM report_tier_counts GROUP BY 1 HAVING sum(members) <> 0"
+    " ORDER BY 2 DESC, 1"
+)
 #: each branch's clearing accounts (``clr_<line>``, money) summed over the month's entries: positive,
 #: HQ owes the branch; negative, the branch owes HQ (the settlement's sign)
 _CLEARING = text("""
@@ -147,6 +162,28 @@ async def buyers(
         if r.branch_id is None:
             counts[bool(r.cur)] = (int(r.active), int(r.repeat))
         else:
+            per_branch[r.branch_id] = int(r.active)
+    return Buyers(counts[True], counts[False], per_branch)
+
+
+async def summed_buyers(uow: UnitOfWork, scope: Scope, before: Scope) -> Buyers:
+    """The same as :func:`buyers` for two month-aligned periods (each within one calendar month, from its
+    first day) and every branch or exactly one (``scope.branches`` None or a single branch): sums of the
+    buyer rollups — O(days × branches) rows, as of the rollups' mark."""
+    if scope.branches is not None and len(scope.branches) != 1:
+        raise ValueError("buyers of several branches together cannot be summed per branch")
+    one = None if scope.branches is None else next(iter(scope.branches))
+    params = scope.params() | {"plo": before.lo, "phi": before.hi, "nil": NO_BRANCH}
+    counts: dict[bool, tuple[int, int]] = {True: (0, 0), False: (0, 0)}
+    per_branch: dict[uuid.UUID, int] = {}
+    for r in await uow.session.execute(_BUYER_SUMS, params):
+        if r.branch_id == NO_BRANCH:
+            if one is None:
+                counts[bool(r.cur)] = (int(r.active), int(r.repeat))
+            continue
+        if r.branch_id == one:
+            counts[bool(r.cur)] = (int(r.active), int(r.repeat))
+        if r.cur:
             per_branch[r.branch_id] = int(r.active)
     return Buyers(counts[True], counts[False], per_branch)
 

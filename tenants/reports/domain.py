@@ -77,6 +77,12 @@ def previous_of(kind: PeriodKind, period: Period) -> Period:
     return Period(period.first - timedelta(days=period.days), period.first - timedelta(days=1))
 
 
+def month_aligned(period: Period) -> bool:
+    """Whether a period starts on a month's first day and ends within that month: its buyers are then
+    sums of the buyer rollups' "first / second purchase of the month" (decision 0055)."""
+    return period.first.day == 1 and (period.last.year, period.last.month) == (period.first.year, period.first.month)
+
+
 def change_pct(current: int | Decimal | None, previous: int | Decimal | None) -> Decimal | None:
     """The change in percent, one decimal (None when there is nothing to compare with)."""
     if current is None or previous is None or previous == 0:

@@ -51,3 +51,31 @@ class ReportMark(Base):
     tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
     mark: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BuyerRollup(Base):
+    """Members whose first / second purchase of the calendar month (merchant time zone) was this local
+    day, at this branch (ranked among their purchases at that branch) — or, on the nil branch, at the
+    merchant as a whole (ranked among all their purchases). Migration 0038, decision 0055: a
+    month-aligned period's active members = Σ firsts, members who bought twice = Σ seconds."""
+
+    __tablename__ = "report_buyers"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    branch_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    firsts: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TierCount(Base):
+    """A change to how many members hold a tier (``''``: none yet): written by a trigger on
+    ``member_profiles`` (+1 / −1 per row change), folded into one row per tier by the rollup's tick.
+    Σ ``members`` per tier is the distribution, exact at any instant (migration 0038, decision 0055)."""
+
+    __tablename__ = "report_tier_counts"
+
+    tenant_id: Mapped[uuid.UUID] = tenant_id_pk()
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid())
+    tier_code: Mapped[str] = mapped_column(String(64))
+    members: Mapped[int] = mapped_column(BigInteger)

@@ -172,8 +172,18 @@ _ROLLUP = text(_ROLLUP_SQL)
 #: is dropped: the rebuild's set-based form, whose row estimates then let the planner pick one scan of
 #: the range (decision 0047). Derived from the statement above so the two can never disagree.
 _DAY_TEST = re.compile(r"\s+AND \([\w.]+ AT TIME ZONE :tz\)::date = ANY\(:days\)")
-_ROLLUP_RANGE = text(_DAY_TEST.sub("", _ROLLUP_SQL))
+#: … and, without its ``INSERT`` head, a plain ``SELECT``: PostgreSQL never runs the query part of an
+#: ``INSERT … SELECT`` with parallel workers, a ``SELECT`` it may (half the time of a quarter's chunk at
+#: 2M entries — decision 0055); the chunk's few hundred rows are then inserted by the client
+_INSERT_HEAD = re.compile(r"INSERT INTO report_daily \(([^)]*)\)")
+_DAILY_COLUMNS = tuple(c.strip() for c in _INSERT_HEAD.findall(_ROLLUP_SQL)[0].split(","))
+_ROLLUP_RANGE = text(_INSERT_HEAD.sub("", _DAY_TEST.sub("", _ROLLUP_SQL)))
 assert len(_DAY_TEST.findall(_ROLLUP_SQL)) == 7 and ":days" not in _ROLLUP_RANGE.text
+assert ("tenant_id", "day", "branch_id", "currency", *FIGURES, *CHANGES) == _DAILY_COLUMNS
+assert "INSERT" not in _ROLLUP_RANGE.text
+_INSERT_DAILY = text(
+    f"INSERT INTO report_daily ({', '.join(_DAILY_COLUMNS)}) VALUES ({', '.join(':' + c for c in _DAILY_COLUMNS)})"
+)
 #: the local days of the merchant's first and last movement (any source), for a rebuild
 _SPAN = text("""
 SELECT min(d) AS first, max(d) AS last FROM (
@@ -257,13 +267,117 @@ async def span(uow: UnitOfWork, tenant: uuid.UUID, tz: str) -> tuple[date, date]
 
 async def rewrite_range(uow: UnitOfWork, d: DaysToRoll) -> int:
     """Roll up every day of ``d.days`` — consecutive days, whose rows were deleted — in one set-based
-    statement over exactly their business times ``[d.lo, d.hi)``; the rows written."""
+    ``SELECT`` over exactly their business times ``[d.lo, d.hi)`` (parallel-capable), its rows then
+    inserted in one batch; the rows written."""
     await uow.session.execute(_ROOMY)
     result = await uow.session.execute(
         _ROLLUP_RANGE, {"t": d.tenant, "tz": d.tz, "currency": d.currency, "lo": d.lo, "hi": d.hi, "nil": NO_BRANCH}
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    rows = [dict(zip(_DAILY_COLUMNS, r, strict=True)) for r in result]
+    if rows:
+        await uow.session.execute(_INSERT_DAILY, rows)
+    return len(rows)
 
 
 async def delete_all(uow: UnitOfWork, tenant: uuid.UUID) -> None:
     await uow.session.execute(_DELETE_ALL, {"t": tenant})
+
+
+#: per local day from :first and branch, the members whose first / second purchase of the calendar month
+#: (merchant time zone) that was — ranked among their purchases at that branch; on the nil branch,
+#: among all their purchases (the merchant as a whole: a member buying at two branches counts once).
+#: A purchase is a sale with a member, as the dashboard's buyers have always been (a refund does not
+#: undo it). Reads the sales of [:mlo, :hi) — :mlo the start of :first's month, so a rank sees every
+#: earlier purchase of the month — of the members who bought in [:lo, :hi) (:lo = :first's start);
+#: rows are written for days from :first only (decision 0055)
+_BUYERS_SQL = """
+WITH
+ms AS (
+  SELECT member_id, branch_id, id, business_time, (business_time AT TIME ZONE :tz)::date AS day
+    FROM sales
+   WHERE tenant_id = :t AND member_id IS NOT NULL AND business_time >= :mlo AND business_time < :hi
+     AND member_id IN (SELECT member_id FROM sales
+                        WHERE tenant_id = :t AND member_id IS NOT NULL AND business_time >= :lo AND business_time < :hi)),
+ranked AS (
+  SELECT day, branch_id,
+         row_number() OVER (PARTITION BY member_id, date_trunc('month', day) ORDER BY business_time, id) AS hq,
+         row_number() OVER (PARTITION BY member_id, branch_id, date_trunc('month', day) ORDER BY business_time, id) AS br
+    FROM ms),
+kept AS (SELECT * FROM ranked WHERE day >= :first AND (hq <= 2 OR br <= 2))
+INSERT INTO report_buyers (tenant_id, day, branch_id, firsts, seconds)
+SELECT CAST(:t AS uuid), day, branch_id, count(*) FILTER (WHERE br = 1), count(*) FILTER (WHERE br = 2)
+  FROM kept WHERE br <= 2 GROUP BY day, branch_id
+UNION ALL
+SELECT CAST(:t AS uuid), day, CAST(:nil AS uuid), count(*) FILTER (WHERE hq = 1), count(*) FILTER (WHERE hq = 2)
+  FROM kept WHERE hq <= 2 GROUP BY day
+"""
+_BUYERS = text(_BUYERS_SQL)
+#: the rebuild's form: every member of [:mlo, :hi) (``:lo`` = ``:mlo``), no need to pick them first
+_WHO_BOUGHT = re.compile(r"\s+AND member_id IN \(SELECT member_id FROM sales\s+WHERE [^)]*\)\)")
+_BUYERS_ALL = text(_WHO_BOUGHT.sub(")", _BUYERS_SQL))
+assert len(_WHO_BOUGHT.findall(_BUYERS_SQL)) == 1 and ":lo" not in _BUYERS_ALL.text
+_DELETE_BUYERS = text("DELETE FROM report_buyers WHERE tenant_id = :t AND day >= :first AND day < :end")
+_DELETE_ALL_BUYERS = text("DELETE FROM report_buyers WHERE tenant_id = :t")
+#: the local days of the sales written after :since — the only movements that change who bought
+_SALE_DAYS = text("""
+SELECT DISTINCT (business_time AT TIME ZONE :tz)::date AS d FROM sales
+ WHERE tenant_id = :t AND created_at > COALESCE(CAST(:since AS timestamptz), '-infinity'::timestamptz)
+ ORDER BY 1
+""")
+#: the tier counts' changes folded into one row per tier, in one statement (one snapshot: a change
+#: committed meanwhile is neither deleted nor summed, it stays a row of its own)
+_FOLD_TIERS = text("""
+WITH gone AS (DELETE FROM report_tier_counts WHERE tenant_id = :t RETURNING tier_code, members)
+INSERT INTO report_tier_counts (tenant_id, tier_code, members)
+SELECT CAST(:t AS uuid), tier_code, sum(members) FROM gone GROUP BY tier_code HAVING sum(members) <> 0
+""")
+#: the tier counts recounted from the profiles, in one statement (one snapshot, as above)
+_RECOUNT_TIERS = text("""
+WITH gone AS (DELETE FROM report_tier_counts WHERE tenant_id = :t)
+INSERT INTO report_tier_counts (tenant_id, tier_code, members)
+SELECT CAST(:t AS uuid), COALESCE(tier_code, ''), count(*) FROM member_profiles WHERE tenant_id = :t GROUP BY 2
+""")
+
+
+@dataclass(frozen=True)
+class BuyerDays:
+    """Local days ``first`` .. ``end`` (excluded) to roll the buyers up for; ``mlo`` / ``lo`` / ``hi``: the
+    UTC starts of ``first``'s month, of ``first`` and of ``end``."""
+
+    tenant: uuid.UUID
+    tz: str
+    first: date
+    end: date
+    mlo: datetime
+    lo: datetime
+    hi: datetime
+
+
+async def sale_days_since(uow: UnitOfWork, tenant: uuid.UUID, tz: str, since: datetime | None) -> list[date]:
+    """The local days of the sales written after ``since`` (every sale's: None)."""
+    rows = await uow.session.execute(_SALE_DAYS, {"t": tenant, "tz": tz, "since": since})
+    return [r.d for r in rows]
+
+
+async def rewrite_buyers(uow: UnitOfWork, d: BuyerDays, *, everyone: bool = False) -> int:
+    """Delete the buyer rows of ``d.first`` .. ``d.end`` and roll them up again; ``everyone``: ``d.first``
+    starts a month (or the merchant's history) — every member's sales are read, none picked first."""
+    await uow.session.execute(_DELETE_BUYERS, {"t": d.tenant, "first": d.first, "end": d.end})
+    params = {"t": d.tenant, "tz": d.tz, "first": d.first, "mlo": d.mlo, "hi": d.hi, "nil": NO_BRANCH}
+    if everyone:
+        result = await uow.session.execute(_BUYERS_ALL, params)
+    else:
+        result = await uow.session.execute(_BUYERS, params | {"lo": d.lo})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_all_buyers(uow: UnitOfWork, tenant: uuid.UUID) -> None:
+    await uow.session.execute(_DELETE_ALL_BUYERS, {"t": tenant})
+
+
+async def fold_tiers(uow: UnitOfWork, tenant: uuid.UUID) -> None:
+    await uow.session.execute(_FOLD_TIERS, {"t": tenant})
+
+
+async def recount_tiers(uow: UnitOfWork, tenant: uuid.UUID) -> None:
+    await uow.session.execute(_RECOUNT_TIERS, {"t": tenant})
