@@ -6,7 +6,7 @@
 * ``switched_off_reason`` — why Lianka switched the subscription off itself ('' when it did not).
 
 Revision ID: 0040
-Revises: 0037
+Revises: 0038
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0040"
-down_revision = "0037"
+down_revision = "0038"
 branch_labels = None
 depends_on = None
 
