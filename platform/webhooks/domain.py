@@ -68,6 +68,19 @@ def sign(secret: str, timestamp: int, payload: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
+def sign_all(secrets_: list[str], timestamp: int, payload: bytes) -> str:
+    """One ``t`` and a ``v1`` per secret: during a rotation's overlap the new secret's and the old's, so
+    a receiver still checking with either accepts the message."""
+    macs = [sign(secret, timestamp, payload).split(",v1=", 1)[1] for secret in secrets_]
+    return ",".join([f"t={timestamp}", *(f"v1={m}" for m in macs)])
+
+
+#: how long a rotated secret keeps signing beside the new one by default (receivers switch in between)
+ROTATION_OVERLAP = timedelta(hours=24)
+#: the longest overlap a rotation may ask for
+MAX_ROTATION_OVERLAP = timedelta(days=7)
+
+
 def verify(secret: str, header: str, payload: bytes, now: int, tolerance: int = 300) -> bool:
     """What a receiver does (the README's snippet is this function): parse ``t`` and every ``v1``,
     recompute, compare in constant time, refuse a timestamp older than ``tolerance`` seconds."""

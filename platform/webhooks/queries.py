@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -28,6 +28,8 @@ class Subscription:
     paused_until: datetime | None = None
     #: why Lianka switched it off itself ("failing"), "" otherwise
     switched_off_reason: str = ""
+    #: until when the secret a rotation replaced still signs beside the current one (None: it does not)
+    previous_secret_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,13 @@ class ToSend:
     consecutive_failures: int
     failing_since: datetime | None
     paused_until: datetime | None
+    previous_secret_sealed: str | None
+    previous_secret_until: datetime | None
 
 
 _SUB = (
     "id, url, events, description, active, created_at, secret_rotated_at, consecutive_failures, failing_since, "
-    "paused_until, switched_off_reason"
+    "paused_until, switched_off_reason, previous_secret_until"
 )
 _DELIVERY = (
     "d.id, d.event_id, e.type AS event_type, d.subscription_id, s.url, d.status, d.attempts, d.next_attempt_at, "
@@ -136,12 +140,17 @@ async def update_subscription(
     return Subscription(**row._mapping) if row else None
 
 
-async def set_secret(uow: UnitOfWork, sub_id: uuid.UUID, secret_sealed: str) -> bool:
+async def set_secret(uow: UnitOfWork, sub_id: uuid.UUID, secret_sealed: str, overlap: timedelta) -> bool:
+    """The new secret; the one it replaces keeps signing beside it for ``overlap`` (none: it stops now).
+    A second rotation within the overlap drops the oldest at once: two secrets sign at most."""
     row = await uow.session.execute(
         text(
-            "UPDATE webhook_subscriptions SET secret_sealed = :s, secret_rotated_at = now() WHERE id = :id RETURNING id"
+            "UPDATE webhook_subscriptions SET "
+            "previous_secret_sealed = CASE WHEN :overlap > interval '0' THEN secret_sealed END, "
+            "previous_secret_until = CASE WHEN :overlap > interval '0' THEN now() + :overlap END, "
+            "secret_sealed = :s, secret_rotated_at = now() WHERE tenant_id = :t AND id = :id RETURNING id"
         ),
-        {"id": sub_id, "s": secret_sealed},
+        {"t": uow.tenant_id, "id": sub_id, "s": secret_sealed, "overlap": overlap},
     )
     return row.first() is not None
 
@@ -172,7 +181,8 @@ async def to_send(uow: UnitOfWork, delivery_id: uuid.UUID) -> ToSend | None:
             text(
                 "SELECT d.id, d.status, d.attempts, d.next_attempt_at, d.event_id, e.type AS event_type, "
                 "e.created_at AS event_created_at, e.data, s.url, s.secret_sealed, s.active, "
-                "s.id AS subscription_id, s.consecutive_failures, s.failing_since, s.paused_until "
+                "s.id AS subscription_id, s.consecutive_failures, s.failing_since, s.paused_until, "
+                "s.previous_secret_sealed, s.previous_secret_until "
                 "FROM webhook_deliveries d JOIN webhook_events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id "
                 "JOIN webhook_subscriptions s ON s.tenant_id = d.tenant_id AND s.id = d.subscription_id "
                 "WHERE d.id = :id FOR UPDATE OF d"

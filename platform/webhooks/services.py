@@ -15,11 +15,12 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lianka.platform import audit, metrics, outbox, secrets
 from lianka.platform.db import Database, UnitOfWork
+from lianka.platform.errors import ValidationFailed
 from lianka.platform.log import get_logger
 from lianka.platform.settings import get_settings
 from lianka.platform.webhooks import domain, queries, sender
@@ -90,7 +91,7 @@ async def attempt(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Lianka-Webhooks/1",
-        domain.SIGNATURE_HEADER: domain.sign(secrets.open_sealed(d.secret_sealed), int(time.time()), body),
+        domain.SIGNATURE_HEADER: domain.sign_all(_signing_secrets(d, now), int(time.time()), body),
         domain.EVENT_ID_HEADER: str(d.event_id),
         domain.DELIVERY_ID_HEADER: str(d.id),
     }
@@ -118,6 +119,14 @@ async def attempt(
         "webhook attempt", delivery_id=str(d.id), attempt=number, http_status=result.status, outcome=outcome.status
     )
     return outcome.status
+
+
+def _signing_secrets(d: queries.ToSend, now: datetime) -> list[str]:
+    """The current secret, and the one a rotation replaced while its overlap lasts."""
+    out = [secrets.open_sealed(d.secret_sealed)]
+    if d.previous_secret_sealed and d.previous_secret_until and d.previous_secret_until > now:
+        out.append(secrets.open_sealed(d.previous_secret_sealed))
+    return out
 
 
 async def _breaker(uow: UnitOfWork, sub_id: uuid.UUID, delivered: bool, now: datetime) -> None:
@@ -213,11 +222,16 @@ async def change(
     return changed
 
 
-async def rotate_secret(db: Database, tenant: uuid.UUID, sub_id: uuid.UUID) -> str:
-    """A new secret, effective for the next attempt; the old one stops signing at once."""
+async def rotate_secret(
+    db: Database, tenant: uuid.UUID, sub_id: uuid.UUID, overlap: timedelta = domain.ROTATION_OVERLAP
+) -> str:
+    """A new secret, signing from the next attempt on; the old one signs beside it for ``overlap``
+    (24 hours by default, so the receiver can switch without losing a message; zero when it leaked)."""
+    if not timedelta(0) <= overlap <= domain.MAX_ROTATION_OVERLAP:
+        raise ValidationFailed("The overlap is 0 to 168 hours", field="overlap_hours")
     secret = domain.new_secret()
     async with db.uow(tenant) as uow:
-        if not await queries.set_secret(uow, sub_id, secrets.seal(secret)):
+        if not await queries.set_secret(uow, sub_id, secrets.seal(secret), overlap):
             raise SubscriptionNotFound()
         await uow.commit()
     return secret

@@ -133,8 +133,40 @@ async def test_a_sale_is_signed_logged_replayed_and_a_rolled_back_sale_sends_not
         assert await uow.session.scalar(text("SELECT count(*) FROM webhook_events")) == 1
     assert await deliver_queued(db, a) == 0 and len(receiver.requests) == 1
 
-    # rotate: the old secret stops signing; replay sends the same event (same id, same body) again
+    # rotate: by default the old secret signs beside the new one for 24 hours
+    for bad in ("-1", "169", "99999999999999999999", "x"):
+        r = await client.post(
+            f"/api/v1/webhooks/subscriptions/{sub['id']}/rotate-secret?overlap_hours={bad}", headers=owner
+        )
+        assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json"), bad
     r = await client.post(f"/api/v1/webhooks/subscriptions/{sub['id']}/rotate-secret", headers=owner)
+    assert r.status_code == 200
+    overlapping = r.json()["secret"]
+    (listed_sub,) = (await client.get("/api/v1/webhooks/subscriptions", headers=owner)).json()
+    until = datetime.fromisoformat(listed_sub["previous_secret_until"])
+    assert timedelta(hours=23, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=24)
+    r = await client.post(f"/api/v1/webhooks/subscriptions/{sub['id']}/test", headers=owner)
+    assert await deliver_queued(db, a) == 1
+    both = receiver.requests[-1]
+    assert both.headers["lianka-signature"].count("v1=") == 2
+    for key in (secret, overlapping):  # a receiver checking with either accepts it
+        assert domain.verify(key, both.headers["lianka-signature"], both.body, int(time.time()))
+    queued = await hooks.test_send(db, a, uuid.UUID(sub["id"]))  # once the overlap has passed: the new one only
+    async with db.uow(a) as uow:
+        assert await hooks.attempt(uow, queued.id, until + timedelta(seconds=1), DEV) == "delivered"
+        await uow.commit()
+    late = receiver.requests[-1]
+    assert late.headers["lianka-signature"].count("v1=") == 1
+    assert domain.verify(overlapping, late.headers["lianka-signature"], late.body, int(time.time()))
+    assert not domain.verify(secret, late.headers["lianka-signature"], late.body, int(time.time()))
+    async with db.uow(a) as uow:
+        await uow.session.execute(text("UPDATE outbox SET sent_at = now() WHERE actor = 'webhooks_deliver'"))
+        await uow.commit()
+
+    # rotate because it leaked: the old secret stops signing at once; replay sends the same event (same
+    # id, same body) again
+    secret = overlapping
+    r = await client.post(f"/api/v1/webhooks/subscriptions/{sub['id']}/rotate-secret?overlap_hours=0", headers=owner)
     assert r.status_code == 200
     new_secret = r.json()["secret"]
     assert new_secret != secret
@@ -142,7 +174,7 @@ async def test_a_sale_is_signed_logged_replayed_and_a_rolled_back_sale_sends_not
     assert r.status_code == 202, r.text
     assert r.json()["replay_of"] == d["id"] and r.json()["event_id"] == event["id"] and r.json()["id"] != d["id"]
     assert await deliver_queued(db, a) == 1
-    again = receiver.requests[1]
+    again = receiver.requests[-1]
     assert again.body == got.body and again.headers["lianka-event-id"] == event["id"]
     assert again.headers["lianka-delivery-id"] != got.headers["lianka-delivery-id"]
     assert domain.verify(new_secret, again.headers["lianka-signature"], again.body, int(time.time()))
@@ -152,7 +184,7 @@ async def test_a_sale_is_signed_logged_replayed_and_a_rolled_back_sale_sends_not
     r = await client.post(f"/api/v1/webhooks/subscriptions/{sub['id']}/test", headers=owner)
     assert r.status_code == 202 and r.json()["event_type"] == "webhook.test"
     assert await deliver_queued(db, a) == 1
-    assert json.loads(receiver.requests[2].body)["type"] == "webhook.test"
+    assert json.loads(receiver.requests[-1].body)["type"] == "webhook.test"
 
 
 async def test_members_joining_and_permissions(

@@ -4,12 +4,13 @@ delivery log, replay and test send. Owners and admins (and ``admin``-scoped API 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from lianka.platform.errors import ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.platform.webhooks import domain, queries, sender
@@ -43,6 +44,8 @@ class SubscriptionOut(msgspec.Struct):
     failing_since: datetime | None = None
     paused_until: datetime | None = None
     switched_off_reason: str = ""
+    #: after a rotation: until when the previous secret still signs beside the new one
+    previous_secret_until: datetime | None = None
 
 
 class SubscriptionCreated(msgspec.Struct):
@@ -91,7 +94,7 @@ class DeliveryLogOut(msgspec.Struct):
 def _sub(s: queries.Subscription) -> SubscriptionOut:
     return SubscriptionOut(
         s.id, s.url, s.events, s.description, s.active, s.created_at, s.secret_rotated_at,
-        s.consecutive_failures, s.failing_since, s.paused_until, s.switched_off_reason,
+        s.consecutive_failures, s.failing_since, s.paused_until, s.switched_off_reason, s.previous_secret_until,
     )  # fmt: skip
 
 
@@ -152,12 +155,20 @@ class WebhooksController(Controller):
         "/subscriptions/{sub_id:uuid}/rotate-secret",
         guards=WRITE,
         status_code=200,
-        summary="A new signing secret (shown once); the old one stops signing at once",
+        summary="A new signing secret (shown once); the old one keeps signing beside it for overlap_hours "
+        "(24 by default, 0 to 168; 0 when it leaked)",
     )
     async def rotate(
-        self, sub_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
+        self,
+        sub_id: FromPath[uuid.UUID],
+        principal: CurrentPrincipal,
+        ident: IdentityService,
+        overlap_hours: FromQuery[int] = 24,
     ) -> SecretOut:
-        return SecretOut(await svc.rotate_secret(ident.db, principal.tenant, sub_id))
+        if not 0 <= overlap_hours <= 168:  # before timedelta(), which overflows on huge numbers
+            raise ValidationFailed("The overlap is 0 to 168 hours", field="overlap_hours")
+        overlap = timedelta(hours=overlap_hours)
+        return SecretOut(await svc.rotate_secret(ident.db, principal.tenant, sub_id, overlap))
 
     @post(
         "/subscriptions/{sub_id:uuid}/test",

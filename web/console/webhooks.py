@@ -8,6 +8,7 @@ and off, test send, the delivery log with each attempt, replay (decision 0052).
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Controller, get, post
@@ -20,7 +21,7 @@ from lianka.platform.identity.permissions import Permission
 from lianka.platform.identity.principal import Principal
 from lianka.platform.webhooks import domain, sender
 from lianka.platform.webhooks import services as svc
-from lianka.platform.webhooks.domain import BREAKER_THRESHOLD
+from lianka.platform.webhooks.domain import BREAKER_THRESHOLD, ROTATION_OVERLAP
 from lianka.web.console.i18n import N_
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import (
@@ -92,6 +93,7 @@ class WebhookPages(Controller):
             event_labels=EVENT_LABELS,
             status_labels=STATUS_LABELS,
             breaker_threshold=BREAKER_THRESHOLD,
+            now=datetime.now(UTC),
             values=values or _values(),
             errors=errors or FormErrors(),
             secret=secret,
@@ -120,7 +122,8 @@ class WebhookPages(Controller):
     async def rotate(
         self, request: HtmlRequest, principal: CurrentPrincipal, ident: IdentityService, sub_id: FromPath[uuid.UUID]
     ) -> Template:
-        new = await svc.rotate_secret(ident.db, principal.tenant, sub_id)
+        leaked = form_text(await form_data(request), "old") == "stop"  # the old one stops at once
+        new = await svc.rotate_secret(ident.db, principal.tenant, sub_id, timedelta(0) if leaked else ROTATION_OVERLAP)
         subs = {s.id: s.url for s in await svc.list_subscriptions(ident.db, principal.tenant)}
         return await self._panel(request, principal, ident, secret=(subs[sub_id], new), flash="webhook-rotated")
 
