@@ -129,6 +129,18 @@ async def add_staff(
         return view
 
 
+async def owner_emails(uow: UnitOfWork) -> list[str]:
+    """The e-mail addresses of the unit of work's merchant's owners who can sign in (notices to the owner)."""
+    rows = await uow.session.scalars(
+        text(
+            "SELECT u.email FROM staff_memberships m JOIN staff_users u ON u.id = m.user_id "
+            "WHERE m.tenant_id = :t AND m.role = 'owner' AND u.disabled_at IS NULL ORDER BY u.email"
+        ),
+        {"t": uow.tenant_id},
+    )
+    return list(rows)
+
+
 async def _owners(uow: UnitOfWork) -> int:
     return int(await uow.session.scalar(text("SELECT count(*) FROM staff_memberships WHERE role = 'owner'")) or 0)
 

@@ -293,6 +293,19 @@ async def healthy(uow: UnitOfWork, sub_id: uuid.UUID, now: datetime) -> None:
     )
 
 
+async def release_pending(uow: UnitOfWork, sub_id: uuid.UUID, now: datetime) -> int:
+    """Switched on again: every delivery still pending for it is due now (the next tick queues it),
+    including those an attempt found switched off and left without a due time."""
+    rows = await uow.session.execute(
+        text(
+            "UPDATE webhook_deliveries SET next_attempt_at = :now WHERE tenant_id = :t AND subscription_id = :id "
+            "AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at > :now) RETURNING id"
+        ),
+        {"t": uow.tenant_id, "id": sub_id, "now": now},
+    )
+    return len(rows.all())
+
+
 async def claim_due(uow: UnitOfWork, now: datetime, limit: int) -> list[uuid.UUID]:
     """Pending deliveries whose back-off has passed; their ``next_attempt_at`` is cleared (the attempt
     is queued), so the next tick does not queue them again."""

@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lianka.platform import audit, metrics, outbox, secrets
@@ -74,7 +74,7 @@ async def attempt(
     if d is None or d.status != "pending" or (d.next_attempt_at is not None and d.next_attempt_at > now):
         return None
     if not d.active:
-        return None  # switched off after the event: kept pending, a replay after re-activation sends it
+        return None  # switched off after the event: kept pending; switching it on again makes it due
     health = domain.Health(d.consecutive_failures, d.failing_since, d.paused_until)
     held = (
         health.open()
@@ -146,6 +146,29 @@ async def _breaker(uow: UnitOfWork, sub_id: uuid.UUID, delivered: bool, now: dat
             object_id=sub_id, details=details,
         )  # fmt: skip
         log.warning("webhook subscription switched off", subscription_id=str(sub_id), **details)
+        await _tell_owners(uow, sub_id, health.failing_since)
+
+
+async def _tell_owners(uow: UnitOfWork, sub_id: uuid.UUID, since: datetime) -> None:
+    """An e-mail to each owner (through the outbox, with the switch-off's transaction) saying what
+    happened and where to switch it on again, in Chinese and English."""
+    from lianka.platform.identity.staff import owner_emails
+
+    sub = await queries.subscription(uow, sub_id)
+    assert sub is not None
+    page = f"{get_settings().identity.public_url}/console/settings/webhooks"
+    body = (
+        f"联卡已停用您的 Webhook 订阅：{sub.url}\n自 {since:%Y-%m-%d %H:%M} (UTC) 起，接收端没有一次成功应答。"
+        f"修复接收端后，请在此重新启用：{page}\n未送达的消息会保留，重新启用后补发。\n\n"
+        f"Lianka switched off your webhook subscription to {sub.url}: its receiver has not answered with a 2xx "
+        f"since {since:%Y-%m-%d %H:%M} UTC. Fix the receiver, then switch it on again at {page} — the "
+        "deliveries that waited are sent then.\n"
+    )
+    for to in await owner_emails(uow):
+        await outbox.enqueue(
+            uow, "send_email", queue="messages", to=to, subject="联卡 Webhook 已停用 / Lianka webhook switched off",
+            body=body,
+        )  # fmt: skip
 
 
 # --- use cases -------------------------------------------------------------------------------------
@@ -218,6 +241,8 @@ async def change(
             active if active is not None else sub.active,
         )
         assert changed is not None
+        if changed.active and not sub.active:  # what waited while it was off goes out now
+            await queries.release_pending(uow, sub_id, datetime.now(UTC))
         await uow.commit()
     return changed
 

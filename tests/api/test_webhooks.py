@@ -467,13 +467,15 @@ async def _try(db: Database, tenant: uuid.UUID, delivery_id: uuid.UUID, now: dat
 
 
 async def test_a_failing_receiver_opens_the_breaker_one_probe_at_a_time_and_is_switched_off_after_days(
-    db: Database, tenant_factory: Any, receiver: webhook_receiver.Receiver
+    db: Database, tenant_factory: Any, receiver: webhook_receiver.Receiver, staff_token: Any
 ) -> None:
     """Five attempts in a row without a 2xx open the subscription's breaker: its other deliveries wait
     (no POST, no attempt spent) and one probe every five minutes reaches the receiver; a 2xx closes it
     and the held deliveries are due at once. Three days of nothing but failures switch it off (audited);
-    switching it on again starts with a closed breaker. A test send is the owner's own probe."""
+    switching it on again starts with a closed breaker and makes what waited due. The owners are told by
+    e-mail. A test send is the owner's own probe."""
     t = await tenant_factory()
+    owner, cashier = await staff_token(t, "owner"), await staff_token(t, "cashier")
     made = await hooks.subscribe(db, t, receiver.url, ["member.joined"], policy=DEV)
     sub = made.subscription.id
     receiver.statuses[:] = [500] * 5 + [503]
@@ -531,5 +533,24 @@ async def test_a_failing_receiver_opens_the_breaker_one_probe_at_a_time_and_is_s
     assert await _try(db, t, fresh[0], end + timedelta(hours=1)) is None  # off: nothing is sent
     assert len(receiver.requests) == sent + 2
 
+    async with db.uow(t) as uow:  # the owner (not the cashier) is told, with the page to switch it on
+        mails = (
+            (await uow.session.execute(text("SELECT payload FROM outbox WHERE actor = 'send_email' ORDER BY id")))
+            .scalars()
+            .all()
+        )
+        emails: dict[uuid.UUID, str] = dict(
+            (await uow.session.execute(text("SELECT u.id, u.email FROM staff_users u"))).all()
+        )
+    assert [m["to"] for m in mails] == [emails[owner.subject_id]] and emails[cashier.subject_id] not in str(mails)
+    assert receiver.url in mails[0]["body"] and "/console/settings/webhooks" in mails[0]["body"]
+
+    waiting = [d.id for d in await _deliveries(db, t) if d.status == "pending"]
+    async with db.uow(t) as uow:  # the tick claimed them while it was off: an attempt left them undated
+        await uow.session.execute(text("UPDATE webhook_deliveries SET next_attempt_at = NULL WHERE status = 'pending'"))
+        await uow.commit()
     back = await hooks.change(db, t, sub, active=True, policy=DEV)
     assert back.active and (back.consecutive_failures, back.paused_until, back.switched_off_reason) == (0, None, "")
+    receiver.statuses[:] = []
+    due = datetime.now(UTC) + timedelta(seconds=1)
+    assert await hooks.tick(db, t, due) == len(waiting) > 0  # everything that waited goes out
