@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import text
+from sqlalchemy import column, insert, table, text
 
 from lianka.platform.db import UnitOfWork
 
@@ -181,9 +181,8 @@ _ROLLUP_RANGE = text(_INSERT_HEAD.sub("", _DAY_TEST.sub("", _ROLLUP_SQL)))
 assert len(_DAY_TEST.findall(_ROLLUP_SQL)) == 7 and ":days" not in _ROLLUP_RANGE.text
 assert ("tenant_id", "day", "branch_id", "currency", *FIGURES, *CHANGES) == _DAILY_COLUMNS
 assert "INSERT" not in _ROLLUP_RANGE.text
-_INSERT_DAILY = text(
-    f"INSERT INTO report_daily ({', '.join(_DAILY_COLUMNS)}) VALUES ({', '.join(':' + c for c in _DAILY_COLUMNS)})"
-)
+#: the chunk's rows inserted by the client — an ORM-free core insert, so its SQL is SQLAlchemy's own
+_INSERT_DAILY = insert(table("report_daily", *(column(c) for c in _DAILY_COLUMNS)))
 #: the local days of the merchant's first and last movement (any source), for a rebuild
 _SPAN = text("""
 SELECT min(d) AS first, max(d) AS last FROM (
