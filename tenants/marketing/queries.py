@@ -3,8 +3,10 @@
 
 The compiler builds SQLAlchemy Core expressions only: every value from a rule is a bound parameter,
 no SQL text is built from input (decision 0005; ``tests/unit/test_sql_built_from_strings.py``).
-Row-level security scopes every statement to the unit of work's merchant, so the compiled query has
-no tenant predicate of its own; the snapshot INSERT binds the tenant id for its rows.
+Row-level security scopes every statement to the unit of work's merchant; the compiled query also
+ties every table it reads — the outer ``memberships`` and each semi-join's — to the merchant as one
+bound parameter (``tenant_of``), so on Citus each part is routed to the merchant's shard and the
+semi-joins stay hashed (decision 0048); the snapshot INSERT uses the same parameter for its rows.
 
 Shape of the compiled query: ``SELECT ms.member_id FROM memberships ms LEFT JOIN member_profiles p
 LEFT JOIN member_rfm r WHERE <rules>``; conditions on sales, ledger balances, lots and coupons are
@@ -74,19 +76,21 @@ profiles = table(
 )
 rfm = table("member_rfm", column("tenant_id", _U), column("member_id", _U), column("recency", SmallInteger),
             column("frequency", SmallInteger), column("monetary", SmallInteger))  # fmt: skip
-sales = table("sales", column("member_id", _U), column("branch_id", _U), column("business_time", _TS),
+sales = table("sales", column("tenant_id", _U), column("member_id", _U), column("branch_id", _U), column("business_time", _TS),
               column("qualifying_spend", BigInteger), column("status", String))  # fmt: skip
 accounts = table("ledger_accounts", column("tenant_id", _U), column("id", _U), column("owner_kind", String),
                  column("owner_id", _U), column("kind", String))  # fmt: skip
 balances = table("ledger_balances", column("tenant_id", _U), column("account_id", _U), column("balance", BigInteger))
 lots = table("ledger_lots", column("tenant_id", _U), column("account_id", _U), column("remaining", BigInteger),
              column("available_at", _TS), column("expires_at", _TS))  # fmt: skip
-coupons = table("coupons", column("member_id", _U), column("template_id", _U), column("status", String),
+coupons = table("coupons", column("tenant_id", _U), column("member_id", _U), column("template_id", _U), column("status", String),
                 column("valid_until", _TS))  # fmt: skip
 snapshot_members = table("audience_snapshot_members", column("tenant_id", _U), column("snapshot_id", _U),
                          column("member_id", _U), column("holdout", Boolean))  # fmt: skip
 
 MS, P, R = memberships.alias("ms"), profiles.alias("p"), rfm.alias("r")
+#: the merchant a compiled query is for: one bound parameter, compared with every table's tenant_id
+Tenant = ColumnElement[uuid.UUID]
 MEMBER = MS.c.member_id
 
 
@@ -154,16 +158,16 @@ def _stage(stage: lifecycle.Stage, clock: Clock) -> ColumnElement[bool]:
             return and_(old, or_(last.is_(None), last < risk))
 
 
-def _member_accounts(kinds: Sequence[str]) -> list[ColumnElement[bool]]:
-    return [accounts.c.owner_kind == "member", accounts.c.kind.in_(list(kinds))]
+def _member_accounts(kinds: Sequence[str], t: Tenant) -> list[ColumnElement[bool]]:
+    return [accounts.c.tenant_id == t, accounts.c.owner_kind == "member", accounts.c.kind.in_(list(kinds))]
 
 
-def _balance(kinds: Sequence[str], lo: int | None, hi: int | None) -> ColumnElement[bool]:
+def _balance(kinds: Sequence[str], lo: int | None, hi: int | None, t: Tenant) -> ColumnElement[bool]:
     joined = accounts.join(
         balances, and_(balances.c.tenant_id == accounts.c.tenant_id, balances.c.account_id == accounts.c.id)
     )
     owner = accounts.c.owner_id
-    base = select(owner).select_from(joined).where(owner.is_not(None), *_member_accounts(kinds)).group_by(owner)
+    base = select(owner).select_from(joined).where(owner.is_not(None), *_member_accounts(kinds, t)).group_by(owner)
     total = func.sum(balances.c.balance)
     if lo:
         return MEMBER.in_(base.having(_range(total, lo, hi)))
@@ -172,14 +176,18 @@ def _balance(kinds: Sequence[str], lo: int | None, hi: int | None) -> ColumnElem
     return MEMBER.not_in(base.having(total > hi))
 
 
-def _sales_since(days: int, clock: Clock) -> list[ColumnElement[bool]]:
-    return [sales.c.business_time >= clock.now - timedelta(days=days), sales.c.status != "refunded"]
+def _sales_since(days: int, clock: Clock, t: Tenant) -> list[ColumnElement[bool]]:
+    return [
+        sales.c.tenant_id == t,
+        sales.c.business_time >= clock.now - timedelta(days=days),
+        sales.c.status != "refunded",
+    ]
 
 
-def _condition(node: d.Node, clock: Clock) -> ColumnElement[bool]:
+def _condition(node: d.Node, clock: Clock, t: Tenant) -> ColumnElement[bool]:
     match node:
         case d.Group():
-            parts = [_condition(c, clock) for c in node.conditions]
+            parts = [_condition(c, clock, t) for c in node.conditions]
             combined = (and_(true(), *parts) if node.op == "and" else or_(false(), *parts)) if parts else true()
             # NOT over unknown (a NULL tier, no profile) is true: the member does not match the inner rules
             return not_(func.coalesce(combined, false())) if node.negate else combined
@@ -200,22 +208,26 @@ def _condition(node: d.Node, clock: Clock) -> ColumnElement[bool]:
             return _dates(P.c.last_purchase_at, node.on_or_after, node.before)
         case d.SpendInWindow():
             spend = func.coalesce(func.sum(sales.c.qualifying_spend), 0)
-            return _member_in_amount(sales.c.member_id, spend, _sales_since(node.days, clock), node.min, node.max)
+            return _member_in_amount(sales.c.member_id, spend, _sales_since(node.days, clock, t), node.min, node.max)
         case d.VisitsInWindow():
             return _member_in_amount(
-                sales.c.member_id, func.count(), _sales_since(node.days, clock), node.min, node.max
+                sales.c.member_id, func.count(), _sales_since(node.days, clock, t), node.min, node.max
             )
         case d.AtBranch():
             if node.how == "joined":
                 return MS.c.branch_id.in_(node.branches)
-            where: list[ColumnElement[bool]] = [sales.c.branch_id.in_(node.branches), sales.c.member_id.is_not(None)]
+            where: list[ColumnElement[bool]] = [
+                sales.c.tenant_id == t,
+                sales.c.branch_id.in_(node.branches),
+                sales.c.member_id.is_not(None),
+            ]
             if node.days is not None:
                 where.append(sales.c.business_time >= clock.now - timedelta(days=node.days))
             return MEMBER.in_(select(sales.c.member_id).where(*where))
         case d.PointsBalance():
-            return _balance(("points",), node.min, node.max)
+            return _balance(("points",), node.min, node.max, t)
         case d.StoredValueBalance():
-            return _balance(("sv_principal", "sv_bonus"), node.min, node.max)
+            return _balance(("sv_principal", "sv_bonus"), node.min, node.max, t)
         case d.PointsExpiring():
             joined = accounts.join(
                 lots, and_(lots.c.tenant_id == accounts.c.tenant_id, lots.c.account_id == accounts.c.id)
@@ -224,7 +236,7 @@ def _condition(node: d.Node, clock: Clock) -> ColumnElement[bool]:
                 select(accounts.c.owner_id)
                 .select_from(joined)
                 .where(
-                    *_member_accounts(("points",)),
+                    *_member_accounts(("points",), t),
                     lots.c.remaining > 0,
                     lots.c.available_at <= clock.now,
                     lots.c.expires_at > clock.now,
@@ -238,6 +250,7 @@ def _condition(node: d.Node, clock: Clock) -> ColumnElement[bool]:
             return MEMBER.in_(due)
         case d.HoldsCoupon():
             held = select(coupons.c.member_id).where(
+                coupons.c.tenant_id == t,
                 coupons.c.template_id.in_(node.templates),
                 coupons.c.status == "issued",
                 or_(coupons.c.valid_until.is_(None), coupons.c.valid_until > clock.now),
@@ -262,14 +275,21 @@ def _from() -> Any:
     )
 
 
-def where_clause(rules: d.Rules, clock: Clock) -> ColumnElement[bool]:
-    """The rules as one boolean expression over ``ms`` / ``p`` / ``r``; erased members never match."""
-    return and_(P.c.erased_at.is_(None), _condition(rules.root, clock))
+def where_clause(rules: d.Rules, clock: Clock, t: Tenant) -> ColumnElement[bool]:
+    """The rules as one boolean expression over ``ms`` / ``p`` / ``r``, the merchant ``t``'s members
+    (every semi-join's table tied to ``t`` too); erased members never match."""
+    return and_(MS.c.tenant_id == t, P.c.erased_at.is_(None), _condition(rules.root, clock, t))
 
 
-def audience(rules: d.Rules, clock: Clock) -> Select[tuple[uuid.UUID]]:
-    """``SELECT ms.member_id …`` of the members the rules select (RLS: this merchant's only)."""
-    return select(MEMBER).select_from(_from()).where(where_clause(rules, clock))
+def audience(rules: d.Rules, clock: Clock, t: Tenant) -> Select[tuple[uuid.UUID]]:
+    """``SELECT ms.member_id …`` of the members the rules select."""
+    return select(MEMBER).select_from(_from()).where(where_clause(rules, clock, t))
+
+
+def tenant_of(uow: UnitOfWork) -> Tenant:
+    """The unit of work's merchant as the compiled query's tenant parameter."""
+    assert uow.tenant_id is not None
+    return bindparam("segment_tenant", uow.tenant_id, type_=_U)
 
 
 # --- preview, snapshot ---------------------------------------------------------------------------
@@ -284,7 +304,7 @@ class SampleRow:
 
 
 async def count(uow: UnitOfWork, rules: d.Rules, clock: Clock) -> int:
-    stmt = select(func.count()).select_from(_from()).where(where_clause(rules, clock))
+    stmt = select(func.count()).select_from(_from()).where(where_clause(rules, clock, tenant_of(uow)))
     return int(await uow.session.scalar(stmt) or 0)
 
 
@@ -294,7 +314,7 @@ async def sample(uow: UnitOfWork, rules: d.Rules, clock: Clock, limit: int = 10)
     stmt = (
         select(MEMBER, m.c.card_number, func.coalesce(P.c.name, ""), P.c.tier_code)
         .select_from(_from().join(m, m.c.id == MEMBER))
-        .where(where_clause(rules, clock))
+        .where(where_clause(rules, clock, tenant_of(uow)))
         .order_by(MS.c.joined_at.desc(), MEMBER)
         .limit(limit)
     )
@@ -307,9 +327,9 @@ async def insert_snapshot_members(
     """The audience into the snapshot in ONE ``INSERT … SELECT`` (the member ids never reach Python);
     a member is in the holdout when a seeded hash of its id falls in the first ``holdout_pct`` of 100
     buckets (stable for a seed, independent of the order rows come in). Returns (members, holdout)."""
-    # the tenant once, as one parameter for the target's rows and the source's filter (Citus: co-located)
-    tenant = bindparam("snapshot_tenant", uow.tenant_id, type_=_U)
-    aud = audience(rules, clock).where(MS.c.tenant_id == tenant).subquery("aud")
+    # the tenant once, as one parameter for the target's rows and every source's filter (Citus: co-located)
+    tenant = tenant_of(uow)
+    aud = audience(rules, clock, tenant).subquery("aud")
     bucket = func.mod(func.hashtextextended(cast(aud.c.member_id, String), seed).op("&")(2**63 - 1), 100)
     source = select(tenant, literal(snapshot_id, _U), aud.c.member_id, bucket < holdout_pct)
     ins = insert(snapshot_members).from_select(["tenant_id", "snapshot_id", "member_id", "holdout"], source)
