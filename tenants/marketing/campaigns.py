@@ -20,6 +20,7 @@ from typing import Protocol
 from urllib.parse import urlencode
 
 from lianka.billing import limits
+from lianka.platform import audit
 from lianka.platform.db import Database, UnitOfWork
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.secrets_box import mac, same
@@ -223,6 +224,11 @@ async def preview(
 # --- starting ----------------------------------------------------------------------------------
 
 
+#: who sends a campaign when the caller names nobody (scripts, benchmarks); people come through the
+#: console and the API, which pass themselves
+SENT_BY_CODE = audit.system("campaigns.send")
+
+
 def _seed(campaign_id: uuid.UUID) -> int:
     return zlib.crc32(campaign_id.bytes)
 
@@ -250,18 +256,31 @@ async def start_in(uow: UnitOfWork, c: Campaign, now: datetime) -> int:
     return written
 
 
-async def send(db: Database, tenant: uuid.UUID, campaign_id: uuid.UUID, now: datetime | None = None) -> Campaign:
-    """Send now, or (``scheduled_at`` in the future) mark it scheduled for the periodic dispatch."""
+async def send(
+    db: Database,
+    tenant: uuid.UUID,
+    campaign_id: uuid.UUID,
+    now: datetime | None = None,
+    *,
+    actor: audit.Actor = SENT_BY_CODE,
+) -> Campaign:
+    """Send now, or (``scheduled_at`` in the future) mark it scheduled for the periodic dispatch.
+    Audited in the same transaction: ``campaign.sent`` (with the recipients written) or
+    ``campaign.scheduled``, by ``actor`` (the console and the API pass the signed-in staff or client)."""
     now = now or datetime.now(UTC)
     async with db.uow(tenant) as uow:
         c = await _get(uow, campaign_id, lock=True)
         if c.status not in ("draft", "scheduled"):
             raise CampaignAlreadyStarted()
+        details: dict[str, object] = {"name": c.name, "channel": c.channel, "segment_id": c.segment_id}
         if c.scheduled_at is not None and c.scheduled_at > now:
             c.status = "scheduled"
+            action, details["scheduled_at"] = "campaign.scheduled", c.scheduled_at
         else:
-            await start_in(uow, c, now)
+            details["recipients"] = await start_in(uow, c, now)
+            action = "campaign.sent"
             await q.dispatch_due(uow, now)
+        await audit.record(uow, actor, action, object_kind="campaign", object_id=c.id, details=details)
         await uow.session.flush()
         await uow.commit()
         return c

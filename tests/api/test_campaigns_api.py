@@ -1,4 +1,4 @@
-"""Campaigns through the app: create (a bad template is a 400 naming the field), send, results,
+"""Campaigns through the app: create (a bad template is a 400 naming the field), send (audited), results,
 another merchant's campaign is a 404, a cashier may not write, and a restricted merchant's
 campaign writes wait for payment (402) while reads work."""
 
@@ -12,6 +12,7 @@ from sqlalchemy import text
 from lianka.platform.db import Database
 
 from .billing_kit import put_on_plan
+from .test_audit_log import rows as audit_rows
 
 pytestmark = pytest.mark.integration
 EVERYONE = {"version": 1, "root": {"kind": "group", "op": "and", "conditions": []}}
@@ -43,6 +44,11 @@ async def test_campaign_create_send_results(client: Any, db: Database, two_tenan
     r = await client.post(f"/api/v1/campaigns/{cid}/send", headers=owner)
     assert r.status_code == 200 and r.json()["status"] == "sending" and r.json()["recipients"] == 1, r.text
     assert (await client.post(f"/api/v1/campaigns/{cid}/send", headers=owner)).status_code == 409
+    # the send is in the audit log, by the owner, once (the refused ones wrote nothing)
+    sent = await audit_rows(db, a, "campaign.sent")
+    assert [(r.actor_kind, r.object_id, r.details["recipients"], r.details["channel"]) for r in sent] == [
+        ("staff", cid, 1, "portal")
+    ]
     r = await client.get(f"/api/v1/campaigns/{cid}/results", headers=owner)
     assert r.status_code == 200 and r.json()["queued"] == 1 and r.json()["attribution"]["recipients"]["members"] == 1
     await put_on_plan(db, a, "chain", "restricted")

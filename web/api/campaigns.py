@@ -12,6 +12,7 @@ import msgspec
 from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from lianka.platform import audit
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
 from lianka.tenants.marketing import campaigns as svc
@@ -188,7 +189,7 @@ class CampaignsController(Controller):
     async def send(
         self, campaign_id: FromPath[uuid.UUID], principal: CurrentPrincipal, ident: IdentityService
     ) -> CampaignOut:
-        return _out(await svc.send(ident.db, principal.tenant, campaign_id))
+        return _out(await svc.send(ident.db, principal.tenant, campaign_id, actor=audit.by(principal)))
 
     @get("/{campaign_id:uuid}/results", guards=[requires(Permission.CAMPAIGNS_READ)], summary="Results")
     async def results(

@@ -50,6 +50,7 @@ ACTION_LABELS = {
     "payout.retried": N_("Payout retried"),
     "promotion.ended": N_("Promotion ended"),
     "campaign.sent": N_("Campaign sent"),
+    "campaign.scheduled": N_("Campaign scheduled"),
     "webhook.switched_off": N_("Webhook switched off (its receiver kept failing)"),
 }
 ACTOR_KINDS = {

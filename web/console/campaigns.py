@@ -15,6 +15,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
+from lianka.platform import audit
 from lianka.platform.errors import DomainError
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -175,7 +176,7 @@ class CampaignPages(Controller):
         ident: IdentityService,
         campaign_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
-        await svc.send(ident.db, principal.tenant, campaign_id)
+        await svc.send(ident.db, principal.tenant, campaign_id, actor=audit.by(principal))
         return go(request, f"/console/campaigns/{campaign_id}", flash="campaign-sent")
 
     @post("/{campaign_id:uuid}/resend/{member_id:uuid}", guards=[READ, WRITE], status_code=200)

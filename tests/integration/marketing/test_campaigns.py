@@ -163,6 +163,11 @@ async def test_scheduled_campaign_starts_at_its_time(db: Database, shop: Shop) -
     at = DAY_TIME + timedelta(hours=3)
     c = await _campaign(db, shop, scheduled_at=at)
     assert (await svc.send(db, shop.tenant, c, now=DAY_TIME)).status == "scheduled"
+    async with db.uow(shop.tenant) as uow:  # audited as scheduled, by code when no one is named
+        logged = (await uow.session.execute(text("SELECT action, actor_id, details FROM audit_log"))).all()
+    assert [(r.action, r.actor_id, datetime.fromisoformat(r.details["scheduled_at"])) for r in logged] == [
+        ("campaign.scheduled", "campaigns.send", at)
+    ]
     assert await svc.tick(db, shop.tenant, at - timedelta(seconds=1)) == 0
     assert await _rows(db, shop.tenant, c) == {}
     assert await svc.tick(db, shop.tenant, at) == len(shop.consenting)
