@@ -29,7 +29,7 @@ from lianka.platform import tables
 from lianka.platform.errors import ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
-from lianka.web.console import i18n
+from lianka.web.console import downloads, i18n
 from lianka.web.console.alliance import READ
 from lianka.web.console.dashboard import PERIODS, ask_of, delta
 from lianka.web.console.i18n import N_, Language
@@ -173,7 +173,8 @@ class AllianceDashboardPages(Controller):
         if chart not in exports.CHARTS or fmt not in tables.FORMATS:
             raise ValidationFailed("unknown chart or format", field="name")
         d = await service.dashboard(ident.db, principal.tenant, alliance_id, _ask(request))
-        header, rows = exports.table(d, chart)
-        body, media = tables.render(header, rows, fmt, chart)
         filename = f"alliance-{chart}-{d.period.first.isoformat()}-{d.period.last.isoformat()}.{fmt}"
-        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        details = {"alliance_id": str(alliance_id), "chart": chart, "query": str(request.url.query or "")}
+        return await downloads.attachment(
+            ident, principal, exports.table(d, chart), fmt, filename, report="alliance_dashboard", details=details
+        )

@@ -28,7 +28,7 @@ from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, r
 from lianka.tenants.reports import dashboard as service
 from lianka.tenants.reports import exports
 from lianka.tenants.reports.domain import PeriodKind
-from lianka.web.console import i18n
+from lianka.web.console import downloads, i18n
 from lianka.web.console.i18n import N_, Language
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import HtmlRequest, is_htmx, language, page
@@ -239,11 +239,13 @@ class DashboardPages(Controller):
         if chart not in exports.CHARTS or fmt not in exports.FORMATS:
             raise ValidationFailed("unknown chart or format", field="name")
         d = await service.dashboard(ident.db, principal.tenant, principal.branch_ids, ask_of(request))
-        header, rows = exports.table(d, chart)
         filename = f"{chart}-{d.period.first.isoformat()}-{d.period.last.isoformat()}.{fmt}"
-        if fmt == "csv":
-            body, media = exports.to_csv(header, rows), "text/csv; charset=utf-8"
-        else:
-            body = exports.to_xlsx(header, rows, chart)
-            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return await downloads.attachment(
+            ident,
+            principal,
+            exports.table(d, chart),
+            fmt,
+            filename,
+            report="dashboard",
+            details={"chart": chart, "query": str(request.url.query or "")},
+        )

@@ -42,6 +42,7 @@ from lianka.platform.money import minor_digits
 from lianka.tenants.domain.programme import BonusFunder
 from lianka.tenants.reports import exports, liability, vouchers
 from lianka.tenants.services.onboarding import merchant_profile
+from lianka.web.console import downloads
 from lianka.web.console.i18n import N_, Language
 from lianka.web.console.nav import MENU
 from lianka.web.console.pages import HtmlRequest, form_data, form_text, go, language, page
@@ -151,8 +152,16 @@ class FinancePages(Controller):
         if stem != "simulator" or fmt not in exports.FORMATS:
             raise ValidationFailed("unknown file", field="name")
         period, _, _ = await _period(request, ident, principal)
-        header, rows = table(await simulator.simulate(ident.db, principal.tenant, period))
-        return _file(header, rows, fmt, f"bonus-simulator-{period}", "bonus simulator")
+        made = table(await simulator.simulate(ident.db, principal.tenant, period))
+        return await downloads.attachment(
+            ident,
+            principal,
+            made,
+            fmt,
+            f"bonus-simulator-{period}.{fmt}",
+            report="bonus_simulator",
+            details={"period": period},
+        )
 
 
 def liability_chart(r: liability.Report, lang: Language) -> dict[str, Any]:
@@ -190,15 +199,6 @@ def liability_table(r: liability.Report) -> tuple[list[str], list[list[object]]]
     return header, rows
 
 
-def _file(header: list[str], rows: list[list[object]], fmt: str, stem: str, title: str) -> Response[bytes]:
-    if fmt == "csv":
-        body, media = exports.to_csv(header, rows), "text/csv; charset=utf-8"
-    else:
-        body = exports.to_xlsx(header, rows, title)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{stem}.{fmt}"'})
-
-
 class LiabilityPages(Controller):
     path = "/console/reports/liability"
 
@@ -229,8 +229,10 @@ class LiabilityPages(Controller):
         if stem != "liability" or fmt not in exports.FORMATS:
             raise ValidationFailed("unknown file", field="name")
         period, _, _ = await _period(request, ident, principal)
-        header, rows = liability_table(await liability.report(ident.db, principal.tenant, period))
-        return _file(header, rows, fmt, f"liability-{period}", "liability")
+        made = liability_table(await liability.report(ident.db, principal.tenant, period))
+        return await downloads.attachment(
+            ident, principal, made, fmt, f"liability-{period}.{fmt}", report="liability", details={"period": period}
+        )
 
 
 def _last_day(period: str) -> str:
@@ -284,4 +286,7 @@ class VoucherPages(Controller):
             raise ValidationFailed("unknown file", field="name")
         period, _, _ = await _period(request, ident, principal)
         v = await vouchers.vouchers(ident.db, principal.tenant, period)
-        return _file(vouchers.HEADER, vouchers.rows(v, _last_day(period)), fmt, f"vouchers-{period}", "vouchers")
+        made = (vouchers.HEADER, vouchers.rows(v, _last_day(period)))
+        return await downloads.attachment(
+            ident, principal, made, fmt, f"vouchers-{period}.{fmt}", report="vouchers", details={"period": period}
+        )
