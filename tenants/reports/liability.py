@@ -49,7 +49,9 @@ def category(entry_kind: str) -> str:
 @dataclass
 class Row:
     scheme: str
-    branch: str  # branch id as text; '' none; '*' every branch (the scheme's total)
+    #: branch id as text; '' none; '*' every branch (the scheme's total) — in the alliance's report
+    #: (``alliance.reports.liability``) the issuing partner's merchant id
+    branch: str
     opening: int = 0
     issued: int = 0
     used: int = 0
@@ -65,15 +67,21 @@ class Row:
         return {c: getattr(self, c) for c in COLUMNS}
 
 
+def add(row: Row, entry_kind: str, amount: int) -> None:
+    """Fold one movement of ``amount`` on a liability account, booked by an entry of ``entry_kind``
+    ('' = before the month), into the row's column (a decrease of the liability adds to used, expired
+    or refunded)."""
+    col = category(entry_kind)
+    sign = 1 if col in ("opening", "issued") else -1
+    setattr(row, col, getattr(row, col) + sign * amount)
+
+
 def build(moves: Iterable[q.Movement]) -> list[Row]:
     """Rows per (scheme, branch) and a total per scheme (branch ``'*'``), schemes in report order."""
     rows: dict[tuple[str, str], Row] = {}
     for m in moves:
-        col = category(m.entry_kind)
-        sign = 1 if col in ("opening", "issued") else -1
         for key in ((m.account_kind, m.branch), (m.account_kind, "*")):
-            row = rows.setdefault(key, Row(*key))
-            setattr(row, col, getattr(row, col) + sign * m.amount)
+            add(rows.setdefault(key, Row(*key)), m.entry_kind, m.amount)
     for s in SCHEMES:
         rows.setdefault((s, "*"), Row(s, "*"))
     return sorted(rows.values(), key=lambda r: (SCHEMES.index(r.scheme), r.branch != "*", r.branch))

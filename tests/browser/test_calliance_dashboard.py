@@ -2,7 +2,8 @@
 earning and redeeming each other's points (an expiry, a refunded redemption — the integration test's
 story). The operator opens the alliance, its Dashboard tab, picks October to December: the tiles, the
 activity bars, both Sankey charts and the credit bars are drawn, the partner table has three rows, the
-flows chart downloads as CSV. A partner's owner, in a context of its own, sees its own row only.
+flows chart downloads as CSV; its Liability tab shows October's points held by issuing partner. A
+partner's owner, in a context of its own, sees its own row only.
 
 Screenshots land in tests/browser/artifacts/<language>/alliance-dashboard-*.png."""
 
@@ -77,6 +78,16 @@ async def test_the_operator_reads_the_flows_and_a_partner_sees_its_own(
     rows = csv_table(await asyncio.to_thread(Path(await (await info.value).path()).read_bytes))
     assert rows[0] == ["issuing partner", "redeeming partner", "points", "reimbursed (CNY)"]
     assert len(rows) > 3
+
+    # the Liability tab: October's points and stored value held, by issuing partner
+    await page.get_by_test_id("alliance-liability-tab").click()
+    await page.wait_for_url(f"**/console/alliance/{w.alliance}/liability")
+    await visit.goto(f"/console/alliance/{w.alliance}/liability?period=2026-10")
+    await page.wait_for_selector("[data-dash-chart][data-drawn] canvas")
+    issued = await page.get_by_test_id("alliance_points-issued").inner_text()
+    assert issued.split()[0] == "900" and "¥7.20" in issued  # at the reimbursement price 0.008
+    assert await page.locator("table[data-testid=alliance-liability-table] tbody tr").count() == 12  # 3 schemes x 4
+    await visit.check("alliance-liability-operator")
 
     partner = await open_page(lang)
     await sign_in(partner, await make_staff(browser_db, w.p2, "owner"))

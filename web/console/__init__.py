@@ -12,6 +12,7 @@ from litestar import Router
 
 from lianka.web.console.alliance import AlliancePages
 from lianka.web.console.alliance_dashboard import AllianceDashboardPages
+from lianka.web.console.alliance_liability import AllianceLiabilityPages
 from lianka.web.console.alliance_offers import AllianceOfferPages
 from lianka.web.console.audit import AuditPages
 from lianka.web.console.auth import AuthPages, MerchantPages
@@ -87,6 +88,7 @@ def console_router() -> Router:
             AlliancePayoutPages,
             AlliancePages,
             AllianceDashboardPages,
+            AllianceLiabilityPages,
             PaymentPages,
             WebhookPages,
             BillingPages,
