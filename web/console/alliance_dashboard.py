@@ -176,5 +176,12 @@ class AllianceDashboardPages(Controller):
         filename = f"alliance-{chart}-{d.period.first.isoformat()}-{d.period.last.isoformat()}.{fmt}"
         details = {"alliance_id": str(alliance_id), "chart": chart, "query": str(request.url.query or "")}
         return await downloads.attachment(
-            ident, principal, exports.table(d, chart), fmt, filename, report="alliance_dashboard", details=details
+            ident,
+            principal,
+            exports.table(d, chart),
+            fmt,
+            filename,
+            report="alliance_dashboard",
+            sheet=chart,
+            details=details,
         )

@@ -147,5 +147,5 @@ class AllianceLiabilityPages(Controller):
         details = {"alliance_id": str(alliance_id), "period": r.period}
         filename = f"alliance-liability-{r.period}.{fmt}"
         return await downloads.attachment(
-            ident, principal, table(r), fmt, filename, report="alliance_liability", details=details
+            ident, principal, table(r), fmt, filename, report="alliance_liability", sheet="liability", details=details
         )

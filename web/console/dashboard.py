@@ -247,5 +247,6 @@ class DashboardPages(Controller):
             fmt,
             filename,
             report="dashboard",
+            sheet=chart,
             details={"chart": chart, "query": str(request.url.query or "")},
         )

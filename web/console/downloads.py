@@ -23,10 +23,12 @@ async def attachment(
     *,
     report: str,
     details: dict[str, Any],
+    sheet: str | None = None,
 ) -> Response[bytes]:
-    """``table`` (header, rows) as ``filename`` in ``fmt`` (csv or xlsx), its download audited first."""
+    """``table`` (header, rows) as ``filename`` in ``fmt`` (csv or xlsx; the XLSX sheet is named
+    ``sheet``, else ``report``), its download audited first."""
     header, rows = table
-    body, media = tables.render(header, rows, fmt, report)
+    body, media = tables.render(header, rows, fmt, sheet or report)
     await audit.downloaded(
         ident.db, principal.tenant, audit.by(principal), report, filename, {**details, "format": fmt, "rows": len(rows)}
     )

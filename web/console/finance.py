@@ -160,6 +160,7 @@ class FinancePages(Controller):
             fmt,
             f"bonus-simulator-{period}.{fmt}",
             report="bonus_simulator",
+            sheet="bonus simulator",
             details={"period": period},
         )
 
