@@ -66,18 +66,18 @@ async def test_totals_tie_to_the_book_and_partner_rows_to_the_flows(
     for issuer in (w.p1, w.p2, w.operator):
         flowed = sum(f.points for f in d.flows if f.issuer_id == issuer)
         assert oct_.row("alliance_points", str(issuer)).used == flowed, issuer  # type: ignore[union-attr]
-    # months chain, and what was left in November is what expired in December, issuer by issuer
+    # months chain, issuer by issuer
     for scheme in liability.SCHEMES:
-        for issuer in ("*", p1, p2):
-            a, b, c = (m.row(scheme, issuer) for m in (oct_, nov, dec))
+        for key in ("*", p1, p2):
+            a, b, c = (m.row(scheme, key) for m in (oct_, nov, dec))
             assert a is not None and b is not None and c is not None
-            assert b.opening == a.closing and c.opening == b.closing, (scheme, issuer)
+            assert b.opening == a.closing and c.opening == b.closing, (scheme, key)
     # what was left in October expired in November (rolling one month), issuer by issuer (which
     # issuer's lots a redemption took first depends on the lots' order, so only the sum is by hand)
-    for issuer in (p1, p2, str(w.operator)):
-        left, gone = oct_.row("alliance_points", issuer), nov.row("alliance_points", issuer)
+    for who in (p1, p2, str(w.operator)):
+        left, gone = oct_.row("alliance_points", who), nov.row("alliance_points", who)
         assert left is not None and gone is not None
-        assert gone.expired == left.closing and gone.closing == 0, issuer
+        assert gone.expired == left.closing and gone.closing == 0, who
     assert nov.total("alliance_points").expired == 310  # type: ignore[union-attr]
     # the closing of the last month is what members hold now: balances and the lots' remaining points
     async with db.uow(w.alliance) as uow:
