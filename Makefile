@@ -24,7 +24,7 @@ run: install ## services + migrations + demo data + web, worker, relay, schedule
 
 test: install lint ## lint, then the whole suite on real PostgreSQL + Redis (browser tests when chromium is found)
 	@command -v chromium >/dev/null 2>&1 || echo "make test: no 'chromium' on PATH, so the browser tests (tests/browser) are SKIPPED; install Debian's chromium (apt-get install chromium) to run them"
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test-fast: install ## the suite without lint
 	$(BIN)/pytest -q -x

@@ -66,7 +66,8 @@
     }
     var scale = spec.minor || 1;
     return {
-      color: spec.kind === "bar" ? ["#2563eb", "#16a34a", "#dc2626"] : COLORS,
+      // bars: blue, green, red first (issued / accepted / expired read so), then distinct hues
+      color: spec.kind === "bar" ? ["#2563eb", "#16a34a", "#dc2626", "#d97706", "#9333ea", "#0891b2", "#9ca3af"] : COLORS,
       animation: false,
       legend: { top: 0 },
       grid: { left: 8, right: 16, top: 32, bottom: 8, containLabel: true },
