@@ -82,6 +82,9 @@ class Settings:
     #: how often each worker process beats and sweeps its queues for dead workers' jobs
     #: (``LIANKA_JOB_REQUEUE_INTERVAL_S``); must be well under the heartbeat timeout
     job_requeue_interval_s: float = 5.0
+    #: webhook deliveries finished longer ago than this are deleted by the nightly ``webhooks-prune``
+    #: (``LIANKA_WEBHOOK_RETENTION_DAYS``, 1 to 3650)
+    webhook_retention_days: int = 30
     #: reverse proxies whose ``X-Forwarded-For`` is believed (empty: nobody's; see ``web/api/cookies.py``)
     trusted_proxies: tuple[str, ...] = ()
     #: bearer token for ``GET /metrics``; required in production, the endpoint is open without one
@@ -129,6 +132,7 @@ class Settings:
             relay_batch_size=int(env.get("LIANKA_RELAY_BATCH_SIZE", str(cls.relay_batch_size))),
             job_heartbeat_timeout_ms=int(env.get("LIANKA_JOB_HEARTBEAT_TIMEOUT_MS", str(cls.job_heartbeat_timeout_ms))),
             job_requeue_interval_s=float(env.get("LIANKA_JOB_REQUEUE_INTERVAL_S", str(cls.job_requeue_interval_s))),
+            webhook_retention_days=int(env.get("LIANKA_WEBHOOK_RETENTION_DAYS", str(cls.webhook_retention_days))),
             trusted_proxies=_networks(env.get("LIANKA_TRUSTED_PROXIES", "")),
             metrics_token=env.get("LIANKA_METRICS_TOKEN", ""),
             stripe_api_base=env.get("LIANKA_STRIPE_API_BASE", ""),
@@ -145,6 +149,8 @@ class Settings:
                 "LIANKA_JOB_REQUEUE_INTERVAL_S must be positive and at most half of LIANKA_JOB_HEARTBEAT_TIMEOUT_MS"
                 " (a live worker must beat at least twice before it looks dead)"
             )
+        if not 1 <= s.webhook_retention_days <= 3650:
+            raise SettingsError("LIANKA_WEBHOOK_RETENTION_DAYS must be 1 to 3650 (days)")
         if s.is_production:
             check_production_secrets(s)
         if not s.secret_key:

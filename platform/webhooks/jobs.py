@@ -1,4 +1,5 @@
-"""Webhooks' jobs: the actor that makes one delivery attempt, and the every-minute retry tick."""
+"""Webhooks' jobs: the actor that makes one delivery attempt, the every-minute retry tick and the nightly
+retention."""
 
 from __future__ import annotations
 
@@ -39,4 +40,18 @@ declare(
     step=webhooks_retry,
     summary="Webhooks: queue the next attempt of deliveries whose back-off has passed (5xx, 408, 429, "
     "timeouts and refused connections are retried with exponential back-off and jitter, 8 attempts at most).",
+)
+
+
+async def webhooks_prune(db: Database, target: Target, as_of: datetime) -> int:
+    assert target.id is not None
+    return await services.prune(db, target.id, as_of)
+
+
+declare(
+    "webhooks-prune",
+    "40 3 * * *",
+    step=webhooks_prune,
+    summary="Webhooks: delete deliveries finished more than LIANKA_WEBHOOK_RETENTION_DAYS (30) days ago, "
+    "their attempts and the events no delivery references (pending deliveries are kept).",
 )

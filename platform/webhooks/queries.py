@@ -359,3 +359,9 @@ async def replay(uow: UnitOfWork, delivery_id: uuid.UUID) -> uuid.UUID | None:
         )
     ).first()
     return row.id if row else None
+
+
+async def prune(uow: UnitOfWork, before: datetime) -> int:
+    """Delete the merchant's finished deliveries (with their attempts) last changed before ``before``,
+    and the events no delivery references any more (``lianka_webhook_prune``, migration 0042)."""
+    return int(await uow.session.scalar(text("SELECT lianka_webhook_prune(:before)"), {"before": before}) or 0)

@@ -321,3 +321,16 @@ async def tick(db: Database, tenant: uuid.UUID, now: datetime, limit: int = 500)
             await outbox.enqueue(uow, ACTOR, queue=QUEUE, delivery_id=str(delivery_id))
         await uow.commit()
     return len(ids)
+
+
+async def prune(db: Database, tenant: uuid.UUID, now: datetime, days: int | None = None) -> int:
+    """The ``webhooks-prune`` job for one merchant: forget deliveries finished more than ``days``
+    (``LIANKA_WEBHOOK_RETENTION_DAYS``, 30 by default) ago — their attempts, and the events nothing
+    points at any more. Pending deliveries stay whatever their age. Returns the deliveries deleted."""
+    keep = get_settings().webhook_retention_days if days is None else days
+    async with db.uow(tenant) as uow:
+        n = await queries.prune(uow, now - timedelta(days=keep))
+        await uow.commit()
+    if n:
+        log.info("webhook deliveries pruned", tenant=str(tenant), deliveries=n, days=keep)
+    return n

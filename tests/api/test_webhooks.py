@@ -554,3 +554,54 @@ async def test_a_failing_receiver_opens_the_breaker_one_probe_at_a_time_and_is_s
     receiver.statuses[:] = []
     due = datetime.now(UTC) + timedelta(seconds=1)
     assert await hooks.tick(db, t, due) == len(waiting) > 0  # everything that waited goes out
+
+
+async def _counts(db: Database, tenant: uuid.UUID) -> tuple[int, int, int, int]:
+    """(events, deliveries, pending deliveries, attempts) the merchant holds."""
+    async with db.uow(tenant) as uow:
+        row = (
+            await uow.session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM webhook_events), (SELECT count(*) FROM webhook_deliveries),"
+                    " (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),"
+                    " (SELECT count(*) FROM webhook_attempts)"
+                )
+            )
+        ).one()
+    return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+async def test_retention_forgets_finished_deliveries_keeps_pending_ones_and_other_merchants(
+    db: Database, tenant_factory: Any, receiver: webhook_receiver.Receiver
+) -> None:
+    from lianka.platform import periodic
+
+    t, u = await tenant_factory(), await tenant_factory()
+    for shop_id in (t, u):
+        await hooks.subscribe(db, shop_id, receiver.url, ["member.joined"], policy=DEV)
+    for _ in range(3):
+        await _emit(db, t)
+    await _emit(db, u)
+    assert await deliver_queued(db, t) == 3 and await deliver_queued(db, u) == 1
+    receiver.statuses[:] = [503]
+    await _emit(db, t)  # this one fails once and waits for its retry: pending
+    assert await deliver_queued(db, t) == 1
+    assert await _counts(db, t) == (4, 4, 1, 4)
+
+    now = datetime.now(UTC)
+    assert await hooks.prune(db, t, now) == 0  # everything is younger than 30 days
+    assert await hooks.prune(db, t, now + timedelta(days=31)) == 3
+    assert await _counts(db, t) == (1, 1, 1, 1)  # the pending delivery, its event and its attempt stay
+    assert await _counts(db, u) == (1, 1, 0, 1)  # another merchant's are its own
+    assert await hooks.prune(db, t, now + timedelta(days=31)) == 0  # nothing left to forget
+    assert await hooks.prune(db, u, now + timedelta(days=2), days=1) == 1  # the setting, as a parameter
+    assert await _counts(db, u) == (0, 0, 0, 0)
+
+    # the app role still cannot delete the append-only tables itself, and the function needs a merchant
+    async with db.uow(t) as uow:
+        with pytest.raises(Exception, match="permission denied"):
+            await uow.session.execute(text("DELETE FROM webhook_events"))
+    async with db.uow(system=True) as uow:
+        with pytest.raises(Exception, match="no merchant"):
+            await uow.session.execute(text("SELECT lianka_webhook_prune(now())"))
+    assert periodic.find("webhooks-prune").cron == "40 3 * * *"

@@ -46,3 +46,12 @@ def test_job_recovery_timings(tmp_path: Path) -> None:
             Settings.from_env(
                 base | {"LIANKA_JOB_HEARTBEAT_TIMEOUT_MS": "6000", "LIANKA_JOB_REQUEUE_INTERVAL_S": interval}
             )
+
+
+def test_webhook_retention_days_default_and_bounds(tmp_path: Path) -> None:
+    base = {"LIANKA_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).webhook_retention_days == 30
+    assert Settings.from_env(base | {"LIANKA_WEBHOOK_RETENTION_DAYS": "7"}).webhook_retention_days == 7
+    for bad in ("0", "-3", "3651"):
+        with pytest.raises(SettingsError, match="WEBHOOK_RETENTION_DAYS"):
+            Settings.from_env(base | {"LIANKA_WEBHOOK_RETENTION_DAYS": bad})
