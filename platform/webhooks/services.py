@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,10 +46,19 @@ def default_policy() -> sender.Policy:
 # --- building blocks ----------------------------------------------------------------------------------
 
 
-async def emit(uow: UnitOfWork, event_type: str, data: dict[str, Any]) -> int:
+async def emit(
+    uow: UnitOfWork, event_type: str, data: dict[str, Any], *, subscribed: Collection[str] | None = None
+) -> int:
     """Record ``event_type`` with ``data`` for every subscription that wants it and queue its delivery,
-    in ``uow``. Returns how many deliveries were queued (0 writes nothing)."""
+    in ``uow``. Returns how many deliveries were queued (0 writes nothing).
+
+    ``subscribed``: the event types active subscriptions want, when the caller already read them in
+    its transaction (the sale's context read does): an event nobody wants then costs no round trip.
+    A subscription created after that read and before the commit does not get this event — the
+    action happened before it subscribed."""
     assert event_type in domain.EVENT_TYPES, event_type
+    if subscribed is not None and event_type not in subscribed:
+        return 0
     ids = await queries.emit(uow, event_type, data)
     for delivery_id in ids:
         await outbox.enqueue(uow, ACTOR, queue=QUEUE, delivery_id=str(delivery_id))
@@ -56,13 +66,20 @@ async def emit(uow: UnitOfWork, event_type: str, data: dict[str, Any]) -> int:
 
 
 async def tier_changed(
-    uow: UnitOfWork, member: uuid.UUID, old: str | None, new: str | None, cause: str, **refs: str
+    uow: UnitOfWork,
+    member: uuid.UUID,
+    old: str | None,
+    new: str | None,
+    cause: str,
+    *,
+    subscribed: Collection[str] | None = None,
+    **refs: str,
 ) -> int:
     """``member.tier_changed`` for every way a tier changes — ``cause`` ``sale`` (with ``sale_id``),
     ``review`` (the nightly review) or ``staff`` (a grant) — with one payload shape."""
     assert cause in {"sale", "review", "staff"}, cause
     data: dict[str, Any] = {"member_id": str(member), "tier": new, "previous_tier": old, "cause": cause, **refs}
-    return await emit(uow, "member.tier_changed", data)
+    return await emit(uow, "member.tier_changed", data, subscribed=subscribed)
 
 
 async def attempt(

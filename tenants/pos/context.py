@@ -50,6 +50,9 @@ class SaleContext:
     paid: PaidTerm | None = None
     #: the alliance voucher the basket names, checked (set by :func:`price`)
     voucher: offers.SaleVoucher | None = None
+    #: the webhook event types some active subscription wants, as the context read found them (the
+    #: sale's events skip the webhooks' round trip when nobody listens)
+    hooked: frozenset[str] = frozenset()
 
     @property
     def business_date(self) -> date:
@@ -141,6 +144,7 @@ async def load(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | N
         joins,
         found,
         paid=row.paid if member is not None else None,
+        hooked=row.hooked,
     )
 
 

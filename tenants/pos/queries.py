@@ -70,6 +70,8 @@ class ContextRow:
     #: the member's live paid-membership term at the business time: its id, product code and perks
     #: (``membership_terms``, billing's table — read here so the sale needs no extra round trip)
     paid: PaidTerm | None = None
+    #: the webhook event types an active subscription of the merchant wants (read with the context)
+    hooked: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,21 @@ _PAID_SQL = (
 )
 
 
+#: the event types some active webhook subscription of the merchant wants: the sale's webhooks need no
+#: round trip of their own when nobody listens (``platform.webhooks.services.emit``'s ``subscribed``)
+_HOOKED_SQL = (
+    "(SELECT coalesce(array_agg(DISTINCT e), '{}') FROM webhook_subscriptions s, unnest(s.events) e "
+    "WHERE s.tenant_id = $1 AND s.active) AS hooked"
+)
+
+
 def _context_sql(lock: bool) -> str:
     """Parameters: $1 the merchant, $2 the branch, $3 the business time, $4 the member (or NULL)."""
     return (
         "SELECT m.currency, m.timezone, (SELECT code FROM branches WHERE id = $2) AS branch_code, "
         f"({version_at_sql(3)}) AS programme_version, "
         "(SELECT true FROM memberships WHERE member_id = $4) AS member_known, "
-        f"{_PAID_SQL}, "
+        f"{_PAID_SQL}, {_HOOKED_SQL}, "
         f"p.found AS profile_found, {', '.join('p.' + c for c in _PROFILE_COLUMNS)} "
         f"FROM merchants m LEFT JOIN LATERAL (SELECT true AS found, {_PROFILE_SELECT} FROM member_profiles "
         f"WHERE member_id = $4{' FOR UPDATE' if lock else ''}) p ON true WHERE m.id = $1"
@@ -117,7 +127,8 @@ async def sale_context(
     uow: UnitOfWork, branch_id: uuid.UUID, at: datetime, member_id: uuid.UUID | None, *, lock: bool
 ) -> ContextRow | None:
     """The merchant's currency and zone, the branch's code, the programme version in force at ``at``,
-    whether ``member_id`` is a member here and their profile (locked for a sale), in one round trip;
+    whether ``member_id`` is a member here and their profile (locked for a sale), their paid term and
+    the webhook events anyone subscribed to, in one round trip;
     None when the merchant is not visible. RLS scopes every part to the merchant. Nothing here changes
     with a concurrent sale of the same member, so the statement's snapshot, taken before the lock, is
     good enough for it — the balances are read by the next statement."""
@@ -132,6 +143,7 @@ async def sale_context(
         member_known=bool(row["member_known"]),
         profile=Profile(**{c: row[c] for c in _PROFILE_COLUMNS}) if row["profile_found"] else None,
         paid=PaidTerm.of(row["paid"]),
+        hooked=frozenset(row["hooked"]),
     )
 
 

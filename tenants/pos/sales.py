@@ -267,7 +267,10 @@ async def sale(
                 uow, ctx.member_id, at=ctx.business_time, branch_id=ctx.branch_id, programme=ctx.programme
             )
             await webhooks.emit(
-                uow, "member.joined", {"member_id": str(ctx.member_id), "branch_id": str(ctx.branch_id)}
+                uow,
+                "member.joined",
+                {"member_id": str(ctx.member_id), "branch_id": str(ctx.branch_id)},
+                subscribed=ctx.hooked,
             )
         q, state, coupons = await price(uow, basket, ctx, lock=True)
         sale_id = uuid.uuid4()
@@ -327,7 +330,7 @@ async def sale(
                 out,
                 balances=schemas.Balances(b.points, b.points_available, b.points_pending, b.sv_principal, b.sv_bonus),
             )
-        await _announce(uow, out, ctx.currency, q.gross, offline=offline, previous_tier=previous_tier)
+        await _announce(uow, out, ctx, q.gross, offline=offline, previous_tier=previous_tier)
         metrics.count_sale(uow, ctx.currency, q.gross, member=member is not None)
         await uow.commit()
         fault_point("pos.sale.after_commit")  # kill -9 tests: booked, and the till never hears of it
@@ -335,9 +338,10 @@ async def sale(
 
 
 async def _announce(
-    uow: UnitOfWork, out: schemas.SaleOut, currency: str, gross: int, *, offline: bool, previous_tier: str | None
+    uow: UnitOfWork, out: schemas.SaleOut, ctx: SaleContext, gross: int, *, offline: bool, previous_tier: str | None
 ) -> None:
-    """The sale's outbound webhooks (``platform/webhooks``), in its transaction: ids and amounts only."""
+    """The sale's outbound webhooks (``platform/webhooks``), in its transaction: ids and amounts only;
+    no round trip for the events no subscription wants (the context read found which are)."""
     await webhooks.emit(
         uow,
         "sale.recorded",
@@ -345,13 +349,16 @@ async def _announce(
             "sale_id": str(out.sale_id),
             "branch_id": str(out.branch_id),
             "member_id": str(out.member_id) if out.member_id else None,
-            "amount": {"minor": gross, "currency": currency},
+            "amount": {"minor": gross, "currency": ctx.currency},
             "business_time": out.business_time.isoformat(),
             "offline": offline,
         },
+        subscribed=ctx.hooked,
     )
     if out.tier_changed and out.member_id is not None:
-        await webhooks.tier_changed(uow, out.member_id, previous_tier, out.tier, "sale", sale_id=str(out.sale_id))
+        await webhooks.tier_changed(
+            uow, out.member_id, previous_tier, out.tier, "sale", subscribed=ctx.hooked, sale_id=str(out.sale_id)
+        )
 
 
 async def _record_saving(

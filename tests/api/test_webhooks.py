@@ -605,3 +605,44 @@ async def test_retention_forgets_finished_deliveries_keeps_pending_ones_and_othe
         with pytest.raises(Exception, match="no merchant"):
             await uow.session.execute(text("SELECT lianka_webhook_prune(now())"))
     assert periodic.find("webhooks-prune").cron == "40 3 * * *"
+
+
+async def test_a_sale_nobody_listens_to_costs_no_webhook_statement(
+    client: Any, db: Database, tenant_factory: Any, auth_kit: Any, member_factory: Any,
+    receiver: webhook_receiver.Receiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The sale's context read says which events are subscribed: a sale.recorded nobody wants makes no
+    round trip to the webhook tables (``queries.emit`` is that round trip); once subscribed, the next
+    sale's event is written and delivered."""
+    from lianka.platform.webhooks import queries as hook_queries
+
+    t = await tenant_factory()
+    pos = await shop(db, t, auth_kit)
+    member = str(await member_factory(t))
+    trips: list[str] = []
+    real_emit = hook_queries.emit
+
+    async def counted(uow: Any, event_type: str, *args: Any, **kwargs: Any) -> Any:
+        trips.append(event_type)
+        return await real_emit(uow, event_type, *args, **kwargs)
+
+    monkeypatch.setattr(hook_queries, "emit", counted)
+
+    async def sell() -> None:
+        r = await client.post(
+            "/api/v1/pos/sales",
+            json={"amount": 5_000, "member_id": member},
+            headers={**pos, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status_code == 201, r.text
+
+    await sell()  # no subscription at all
+    await hooks.subscribe(db, t, receiver.url, ["member.joined"], policy=DEV)  # another event only
+    await sell()
+    assert trips == []
+    await hooks.subscribe(db, t, receiver.url, ["sale.recorded"], policy=DEV)
+    await sell()
+    assert trips == ["sale.recorded"]
+    assert await deliver_queued(db, t) == 1
+    (got,) = receiver.requests
+    assert json.loads(got.body)["type"] == "sale.recorded"
