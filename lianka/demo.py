@@ -456,6 +456,10 @@ async def seed_if_empty(settings: Settings) -> str:
         await _seed_history(db, tea.id)
         marketing = await seed_marketing_audience(db, tea.id)
         await _seed_promotions(db, tea.id)
+        # the nightly RFM scores and the dashboard's member snapshot, once now (the job runs at night)
+        from lianka.tenants.marketing.services import rfm_scores
+
+        await rfm_scores(db, tea.id, datetime.now(UTC))
         return (
             f"demo seeded: {len(DEMO_MERCHANTS)} merchants, their owners, a POS client, demo-tea's programme "
             f"and {members} members with some purchases, a paid membership, alliance {DEMO_ALLIANCE}, four weeks of sales for the dashboard, "

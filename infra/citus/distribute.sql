@@ -88,6 +88,7 @@ SELECT create_distributed_table('refunds', 'tenant_id', colocate_with => 'branch
 SELECT create_distributed_table('report_buyers', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('report_daily', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('report_marks', 'tenant_id', colocate_with => 'branches');
+SELECT create_distributed_table('report_member_snapshots', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('report_tier_counts', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('revoked_tokens', 'tenant_id', colocate_with => 'branches');
 SELECT create_distributed_table('rewards', 'tenant_id', colocate_with => 'branches');

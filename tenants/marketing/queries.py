@@ -439,3 +439,30 @@ async def template_options(uow: UnitOfWork) -> list[tuple[uuid.UUID, str, str]]:
               column("active", Boolean))  # fmt: skip
     rows = await uow.session.execute(select(t.c.id, t.c.code, t.c.name).where(t.c.active).order_by(t.c.code))
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+# --- the dashboard's member panels (written nightly with the RFM scores) ---------------------------
+
+
+async def lifecycle_counts(uow: UnitOfWork, clock: Clock) -> tuple[int, dict[str, int]]:
+    """(members, members per lifecycle stage) — the segments' own stage rule (``_stage``), counted over
+    the merchant's members that are not erased."""
+    stages = list(lifecycle.Stage)
+    stmt = (
+        select(func.count(), *(func.count().filter(_stage(s, clock)) for s in stages))
+        .select_from(_from())
+        .where(MS.c.tenant_id == tenant_of(uow), P.c.erased_at.is_(None))
+    )
+    row = (await uow.session.execute(stmt)).one()
+    return int(row[0]), {s.value: int(n) for s, n in zip(stages, row[1:], strict=True)}
+
+
+async def rfm_grid(uow: UnitOfWork) -> list[tuple[int, int, int]]:
+    """Members per (recency, frequency) score, every cell that has any."""
+    stmt = (
+        select(rfm.c.recency, rfm.c.frequency, func.count())
+        .where(rfm.c.tenant_id == tenant_of(uow))
+        .group_by(rfm.c.recency, rfm.c.frequency)
+        .order_by(rfm.c.recency, rfm.c.frequency)
+    )
+    return [(int(r), int(f), int(n)) for r, f, n in (await uow.session.execute(stmt)).all()]

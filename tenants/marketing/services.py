@@ -28,6 +28,7 @@ from lianka.tenants.marketing.errors import (
     UnknownReference,
 )
 from lianka.tenants.marketing.models import AudienceSnapshot, MemberRfm, Segment
+from lianka.tenants.reports import dashboard_queries
 from lianka.tenants.services import accounts
 
 #: RFM looks back this far (decision 0036)
@@ -216,11 +217,24 @@ async def score_rfm(uow: UnitOfWork, as_of: datetime) -> int:
 
 
 async def rfm_scores(db: Database, tenant: uuid.UUID, as_of: datetime) -> int:
-    """The nightly job's step for one merchant: one transaction, idempotent (a rerun rewrites the same)."""
+    """The nightly job's step for one merchant: one transaction, idempotent (a rerun rewrites the same).
+    The dashboard's member snapshot (members per lifecycle stage, the RFM grid) is rewritten with the
+    scores, so both are as of the same night."""
     async with db.uow(tenant) as uow:
         n = await score_rfm(uow, as_of)
+        await snapshot_members(uow, as_of)
         await uow.commit()
         return n
+
+
+async def snapshot_members(uow: UnitOfWork, as_of: datetime) -> None:
+    """Building block: count the members per lifecycle stage (the segments' rule) and per RFM cell, and
+    keep them for the dashboard (``report_member_snapshots``)."""
+    total, stages = await q.lifecycle_counts(uow, await clock(uow, as_of))
+    grid = await q.rfm_grid(uow)
+    await dashboard_queries.save_member_snapshot(
+        uow, as_of, dashboard_queries.MemberSnapshot(as_of, total, stages, grid)
+    )
 
 
 async def member_rfm(uow: UnitOfWork, member_id: uuid.UUID) -> MemberRfm | None:

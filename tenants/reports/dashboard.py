@@ -1,6 +1,8 @@
 """The HQ dashboard's use case: one period's KPIs against the previous period's, the daily series,
-the tier distribution, what members hold (points liability, stored-value float) and a row per branch —
-all read in one (read-only) unit of work, in the merchant's time zone.
+the tier distribution, what members hold (points liability, stored-value float), a row per branch,
+the coupon funnel, the members by lifecycle stage and the RFM grid (the nightly snapshot), the
+period's tier movements, most redeemed rewards and campaigns — all read in one (read-only) unit of
+work, in the merchant's time zone.
 
 Branch scoping is the principal's: a branch-limited principal (a branch manager) sees its branches
 only — the branch filter may not name another, and the merchant-wide figures (what members hold, the
@@ -83,6 +85,18 @@ class Dashboard:
     held: Held | None
     tiers: list[tuple[str, int]] | None
     month: str
+    #: merchant-wide panels, None for a branch-limited principal: the nightly member snapshot
+    #: (lifecycle stages, RFM grid; None before its first night), the period's tier movements
+    #: (from, to, members), its most redeemed rewards and the campaigns started in it
+    members: q.MemberSnapshot | None = None
+    tier_moves: list[tuple[str, str, int]] | None = None
+    top_rewards: list[q.RewardRow] | None = None
+    campaigns: list[q.CampaignRow] | None = None
+
+    @property
+    def coupons(self) -> tuple[int, int]:
+        """The period's coupons issued and redeemed (the funnel), from the rollups."""
+        return self.kpis.coupons_issued, self.kpis.coupons_redeemed
 
 
 def change(d: Dashboard, name: str) -> Decimal | None:
@@ -145,8 +159,13 @@ async def dashboard(
             )
         month = today.strftime("%Y-%m")
         owed = await q.clearing(uow, currency, month)
-        held = tiers = None
+        held = tiers = members = moves = rewards = started = None
         if allowed is None:
+            lo, hi = _utc(period.first, zone), _utc(period.last + timedelta(1), zone)
+            members = await q.member_snapshot(uow)
+            moves = await q.tier_moves(uow, lo, hi)
+            rewards = await q.top_rewards(uow, lo, hi)
+            started = await q.campaigns(uow, lo, hi)
             amounts = await q.held(uow)
             _, programme = await programme_at(uow)
             value = programme.points.cash_value_per_point
@@ -193,4 +212,8 @@ async def dashboard(
         held=held,
         tiers=tiers,
         month=month,
+        members=members,
+        tier_moves=moves,
+        top_rewards=rewards,
+        campaigns=started,
     )

@@ -8,6 +8,7 @@ security) and none commits."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -205,3 +206,97 @@ async def clearing(uow: UnitOfWork, currency: str, period: str) -> dict[uuid.UUI
 
 async def branch_list(uow: UnitOfWork) -> list[tuple[uuid.UUID, str, str]]:
     return [(r.id, r.code, r.name) for r in await uow.session.execute(_BRANCH_LIST)]
+
+
+# --- member panels: the nightly snapshot, and the period's tier movements, rewards and campaigns ----
+
+_SAVE_SNAPSHOT = text("""
+INSERT INTO report_member_snapshots (tenant_id, computed_at, total, lifecycle, rfm)
+VALUES (:t, :at, :total, CAST(:lifecycle AS jsonb), CAST(:rfm AS jsonb))
+ON CONFLICT (tenant_id) DO UPDATE SET computed_at = excluded.computed_at, total = excluded.total,
+       lifecycle = excluded.lifecycle, rfm = excluded.rfm
+""")
+_SNAPSHOT = text("SELECT computed_at, total, lifecycle, rfm FROM report_member_snapshots WHERE tenant_id = :t")
+#: tier movements whose time falls in [lo, hi): (from, to, members)
+_TIER_MOVES = text("""
+SELECT coalesce(old_tier, '') AS old, coalesce(new_tier, '') AS new, count(*) AS n FROM tier_changes
+ WHERE tenant_id = :t AND at >= :lo AND at < :hi AND coalesce(old_tier, '') <> coalesce(new_tier, '')
+ GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 20
+""")
+#: the rewards most redeemed in [lo, hi) (a cancelled redemption does not count)
+_TOP_REWARDS = text("""
+SELECT r.code, r.name, count(*) AS n, sum(x.points) AS points FROM reward_redemptions x
+  JOIN rewards r ON r.tenant_id = x.tenant_id AND r.id = x.reward_id
+ WHERE x.tenant_id = :t AND x.created_at >= :lo AND x.created_at < :hi AND x.status <> 'cancelled'
+ GROUP BY r.code, r.name ORDER BY 3 DESC, 1 LIMIT 5
+""")
+#: campaigns started in [lo, hi), newest first: what they reached (their results page has the rest)
+_CAMPAIGNS = text("""
+SELECT id, name, channel, status, started_at, recipients FROM campaigns
+ WHERE tenant_id = :t AND started_at >= :lo AND started_at < :hi AND status <> 'automation'
+ ORDER BY started_at DESC, id LIMIT 5
+""")
+
+
+@dataclass(frozen=True)
+class MemberSnapshot:
+    computed_at: datetime
+    total: int
+    #: members per lifecycle stage (new, active, at_risk, dormant)
+    lifecycle: dict[str, int]
+    #: (recency, frequency, members) per RFM cell that has any
+    rfm: list[tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class RewardRow:
+    code: str
+    name: str
+    redemptions: int
+    points: int
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    id: uuid.UUID
+    name: str
+    channel: str
+    status: str
+    started_at: datetime
+    recipients: int
+
+
+async def save_member_snapshot(uow: UnitOfWork, at: datetime, snapshot: MemberSnapshot) -> None:
+    await uow.session.execute(
+        _SAVE_SNAPSHOT,
+        {
+            "t": uow.tenant_id,
+            "at": at,
+            "total": snapshot.total,
+            "lifecycle": json.dumps(snapshot.lifecycle),
+            "rfm": json.dumps([list(cell) for cell in snapshot.rfm]),
+        },
+    )
+
+
+async def member_snapshot(uow: UnitOfWork) -> MemberSnapshot | None:
+    row = (await uow.session.execute(_SNAPSHOT, {"t": uow.tenant_id})).first()
+    if row is None:
+        return None
+    cells = [(int(r), int(f), int(n)) for r, f, n in row.rfm]
+    return MemberSnapshot(row.computed_at, int(row.total), {k: int(v) for k, v in row.lifecycle.items()}, cells)
+
+
+async def tier_moves(uow: UnitOfWork, lo: datetime, hi: datetime) -> list[tuple[str, str, int]]:
+    rows = await uow.session.execute(_TIER_MOVES, {"t": uow.tenant_id, "lo": lo, "hi": hi})
+    return [(r.old, r.new, int(r.n)) for r in rows]
+
+
+async def top_rewards(uow: UnitOfWork, lo: datetime, hi: datetime) -> list[RewardRow]:
+    rows = await uow.session.execute(_TOP_REWARDS, {"t": uow.tenant_id, "lo": lo, "hi": hi})
+    return [RewardRow(r.code, r.name, int(r.n), int(r.points)) for r in rows]
+
+
+async def campaigns(uow: UnitOfWork, lo: datetime, hi: datetime) -> list[CampaignRow]:
+    rows = await uow.session.execute(_CAMPAIGNS, {"t": uow.tenant_id, "lo": lo, "hi": hi})
+    return [CampaignRow(r.id, r.name, r.channel, r.status, r.started_at, int(r.recipients)) for r in rows]

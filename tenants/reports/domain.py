@@ -119,6 +119,15 @@ class Kpis:
     active_members: int
     new_members: int
     repeat_rate: Decimal | None
+    #: the coupon funnel: issued in the period, redeemed in the period
+    coupons_issued: int = 0
+    coupons_redeemed: int = 0
+
+    @property
+    def coupon_redemption_rate(self) -> Decimal | None:
+        """Redeemed ÷ issued in the period (coupons issued earlier count when redeemed now: a rate
+        above 100 % is possible and real)."""
+        return ratio(self.coupons_redeemed, self.coupons_issued) if self.coupons_issued else None
 
 
 def kpis(sums: dict[str, int], active_members: int, repeat_members: int) -> Kpis:
@@ -134,4 +143,6 @@ def kpis(sums: dict[str, int], active_members: int, repeat_members: int) -> Kpis
         active_members=active_members,
         new_members=sums.get("new_members", 0),
         repeat_rate=ratio(repeat_members, active_members),
+        coupons_issued=sums.get("coupons_issued", 0),
+        coupons_redeemed=sums.get("coupons_redeemed", 0),
     )

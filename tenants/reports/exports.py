@@ -9,7 +9,9 @@ from decimal import Decimal
 from lianka.platform import tables
 from lianka.tenants.reports.dashboard import Dashboard
 
-CHARTS = ("sales", "points", "tiers", "branches")
+#: the lifecycle stages in the order the dashboard shows them
+STAGES = ("new", "active", "at_risk", "dormant")
+CHARTS = ("sales", "points", "tiers", "branches", "coupons", "lifecycle", "rfm", "tier_moves", "rewards", "campaigns")
 FORMATS = tables.FORMATS
 #: the file writers live in ``platform.tables`` (shared with the alliance dashboard)
 to_csv = tables.to_csv
@@ -51,5 +53,23 @@ def table(d: Dashboard, chart: str) -> tuple[list[str], list[list[object]]]:
                 _major(b.net_owed, c),
             ]
             for b in d.branches
+        ]
+    if chart == "coupons":
+        return ["coupons issued", "coupons redeemed"], [list(d.coupons)]
+    if chart == "lifecycle":
+        m = d.members
+        as_of = m.computed_at.isoformat() if m else ""
+        return ["stage", "members", "counted at"], [[s, m.lifecycle.get(s, 0) if m else 0, as_of] for s in STAGES]
+    if chart == "rfm":
+        return ["recency", "frequency", "members"], [list(cell) for cell in (d.members.rfm if d.members else [])]
+    if chart == "tier_moves":
+        return ["from tier", "to tier", "members"], [[old or "-", new or "-", n] for old, new, n in d.tier_moves or []]
+    if chart == "rewards":
+        return ["reward", "name", "redemptions", "points"], [
+            [r.code, r.name, r.redemptions, r.points] for r in d.top_rewards or []
+        ]
+    if chart == "campaigns":
+        return ["campaign", "channel", "started at", "recipients", "status"], [
+            [x.name, x.channel, x.started_at.isoformat(), x.recipients, x.status] for x in d.campaigns or []
         ]
     raise UnknownChart(chart)

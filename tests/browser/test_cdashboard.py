@@ -68,6 +68,9 @@ async def arrange(db: Any) -> tuple[str, int]:
         db, tenant, schemas.TopUpIn(member_id=members[0], plan="500", business_time=now), uuid.uuid4().hex, ids[1]
     )
     await rollups.refresh(db, tenant)
+    from lianka.tenants.marketing.services import rfm_scores
+
+    await rfm_scores(db, tenant, now)  # the nightly member snapshot, once now
     return await make_staff(db, tenant, "owner"), total
 
 
@@ -83,7 +86,10 @@ async def test_the_owner_reads_the_dashboard_switches_the_period_and_downloads_a
     await page.wait_for_url("**/console/dashboard")
     assert await page.locator("h1").inner_text() == t("Dashboard")
     await page.wait_for_selector("[data-dash-chart][data-drawn] canvas")
-    assert await page.locator("[data-dash-chart][data-drawn]").count() == 3
+    # sales, points, tiers, the coupon funnel and the lifecycle stages (no tier moves or rewards here)
+    assert await page.locator("[data-dash-chart][data-drawn]").count() == 5
+    assert await page.locator("table[data-testid=rfm-grid] td").count() == 25
+    assert await page.get_by_test_id("members-as-of").inner_text() != ""
     assert await page.get_by_test_id("kpi-float_principal").locator(".figure").inner_text() == "¥500.00"
     await visit.check("dashboard-this-month")
 

@@ -46,6 +46,12 @@ CHARTS: dict[str, str] = {
     "points": N_("Points issued, redeemed and expired"),
     "tiers": N_("Members by tier"),
     "branches": N_("Branches"),
+    "coupons": N_("Coupons: issued and redeemed"),
+    "lifecycle": N_("Members by lifecycle stage"),
+    "rfm": N_("RFM grid: members by recency and frequency"),
+    "tier_moves": N_("Tier movements"),
+    "rewards": N_("Top rewards"),
+    "campaigns": N_("Campaigns started"),
 }
 
 
@@ -141,6 +147,15 @@ def tiles(d: service.Dashboard, lang: Language) -> list[dict[str, Any]]:
             "delta": delta(service.change(d, "repeat_rate"), lang),
         },
     ]
+    rows.append(
+        {
+            "key": "coupons",
+            "label": lang.gettext("Coupons redeemed / issued"),
+            "value": f"{format_decimal(k.coupons_redeemed, locale=lang.locale)} / "
+            f"{format_decimal(k.coupons_issued, locale=lang.locale)}",
+            "note": lang.gettext("redemption rate %(rate)s") % {"rate": percent(k.coupon_redemption_rate, lang)},
+        }
+    )
     if d.held is not None:
         rows += [
             {
@@ -192,7 +207,55 @@ def charts(d: service.Dashboard, lang: Language) -> dict[str, Any]:
             "labels": [t or lang.gettext("No tier") for t, _ in d.tiers or []],
             "values": [n for _, n in d.tiers or []],
         },
+        "coupons": {
+            "kind": "hbar",
+            "labels": [lang.gettext("Issued"), lang.gettext("Redeemed")],
+            "series": [{"name": lang.gettext("Coupons"), "values": list(d.coupons)}],
+            "minor": 1,
+        },
+        "lifecycle": {
+            "kind": "pie",
+            "labels": [lang.gettext(STAGE_NAMES[s]) for s in STAGE_NAMES],
+            "values": [d.members.lifecycle.get(s, 0) if d.members else 0 for s in STAGE_NAMES],
+        },
+        "tier_moves": {
+            "kind": "hbar",
+            "labels": [f"{old or '—'} → {new or '—'}" for old, new, _ in d.tier_moves or []],
+            "series": [{"name": lang.gettext("Members"), "values": [n for _, _, n in d.tier_moves or []]}],
+            "minor": 1,
+        },
+        "rewards": {
+            "kind": "hbar",
+            "labels": [r.name for r in d.top_rewards or []],
+            "series": [{"name": lang.gettext("Redemptions"), "values": [r.redemptions for r in d.top_rewards or []]}],
+            "minor": 1,
+        },
     }
+
+
+STAGE_NAMES: dict[str, str] = {
+    "new": N_("New"),
+    "active": N_("Active"),
+    "at_risk": N_("At risk"),
+    "dormant": N_("Dormant"),
+}
+
+
+def rfm_rows(d: service.Dashboard) -> list[dict[str, Any]]:
+    """The RFM grid as table rows: recency 5 (bought most recently) first, frequency 1–5 across, each
+    cell with its members and a shade 0–4 by its share of the largest cell."""
+    cells = {(r, f): n for r, f, n in (d.members.rfm if d.members else [])}
+    top = max(cells.values(), default=0)
+    return [
+        {
+            "recency": r,
+            "cells": [
+                {"members": cells.get((r, f), 0), "shade": (4 * cells.get((r, f), 0) + top - 1) // top if top else 0}
+                for f in range(1, 6)
+            ],
+        }
+        for r in range(5, 0, -1)
+    ]
 
 
 def _query(request: HtmlRequest) -> str:
@@ -217,6 +280,8 @@ class DashboardPages(Controller):
             chart_names=CHARTS,
             tiles=tiles(d, lang),
             charts=charts(d, lang),
+            rfm=rfm_rows(d),
+            stages=STAGE_NAMES,
             query=_query(request),
             period_text=(
                 i18n.localdate(d.period.first, lang, d.timezone, "medium")
