@@ -20,15 +20,18 @@ console = Console()
 
 
 @contextmanager
-def bench_database(name: str = "lianka_bench") -> Iterator[Settings]:
-    """Services (embedded unless configured) and a fresh database ``name``, migrated to head."""
+def bench_database(name: str = "lianka_bench", *, keep: bool = False) -> Iterator[Settings]:
+    """Services (embedded unless configured) and a fresh database ``name``, migrated to head
+    (``keep``: the database an earlier run left, when there is one, migrated to head)."""
     from lianka.cli import bootstrap
     from lianka.platform.migrate import upgrade
 
     with bootstrap() as s:
         url = make_url(s.database_url)
         bench_url = url.set(database=name).render_as_string(hide_password=False)
-        asyncio.run(_recreate(url.set(database="postgres").render_as_string(hide_password=False), name))
+        admin = url.set(database="postgres").render_as_string(hide_password=False)
+        if not (keep and asyncio.run(_exists(admin, name))):
+            asyncio.run(_recreate(admin, name))
         upgrade(bench_url)
         os.environ["DATABASE_URL"] = bench_url
         get_settings.cache_clear()
@@ -37,6 +40,18 @@ def bench_database(name: str = "lianka_bench") -> Iterator[Settings]:
         finally:
             os.environ["DATABASE_URL"] = s.database_url
             get_settings.cache_clear()
+
+
+async def _exists(admin_url: str, name: str) -> bool:
+    import asyncpg
+
+    from lianka.platform.db import asyncpg_params
+
+    conn = await asyncpg.connect(**asyncpg_params(admin_url))
+    try:
+        return bool(await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
 
 
 async def _recreate(admin_url: str, name: str) -> None:
