@@ -42,6 +42,8 @@ class Day:
     points_issued: int
     points_redeemed: int
     points_expired: int
+    #: members who joined that day (the growth chart)
+    new_members: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,15 @@ async def dashboard(
             tiers = await q.tiers(uow)
     zero = dict.fromkeys(FIGURES, 0)
     daily = [
-        Day(d, f["sales_member"], f["sales_nonmember"], f["points_issued"], f["points_redeemed"], f["points_expired"])
+        Day(
+            d,
+            f["sales_member"],
+            f["sales_nonmember"],
+            f["points_issued"],
+            f["points_redeemed"],
+            f["points_expired"],
+            f["new_members"],
+        )
         for d in period.each_day()
         for f in [sums.daily.get(d, zero)]
     ]

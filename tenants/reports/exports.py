@@ -5,13 +5,26 @@ formula injection (``platform.cells``)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import accumulate
 
 from lianka.platform import tables
 from lianka.tenants.reports.dashboard import Dashboard
 
 #: the lifecycle stages in the order the dashboard shows them
 STAGES = ("new", "active", "at_risk", "dormant")
-CHARTS = ("sales", "points", "tiers", "branches", "coupons", "lifecycle", "rfm", "tier_moves", "rewards", "campaigns")
+CHARTS = (
+    "sales",
+    "points",
+    "growth",
+    "tiers",
+    "branches",
+    "coupons",
+    "lifecycle",
+    "rfm",
+    "tier_moves",
+    "rewards",
+    "campaigns",
+)
 FORMATS = tables.FORMATS
 #: the file writers live in ``platform.tables`` (shared with the alliance dashboard)
 to_csv = tables.to_csv
@@ -53,6 +66,11 @@ def table(d: Dashboard, chart: str) -> tuple[list[str], list[list[object]]]:
                 _major(b.net_owed, c),
             ]
             for b in d.branches
+        ]
+    if chart == "growth":
+        joined = list(accumulate(x.new_members for x in d.daily))
+        return ["date", "members joined", "joined in the period so far"], [
+            [x.day.isoformat(), x.new_members, total] for x, total in zip(d.daily, joined, strict=True)
         ]
     if chart == "coupons":
         return ["coupons issued", "coupons redeemed"], [list(d.coupons)]

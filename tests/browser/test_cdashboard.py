@@ -86,8 +86,8 @@ async def test_the_owner_reads_the_dashboard_switches_the_period_and_downloads_a
     await page.wait_for_url("**/console/dashboard")
     assert await page.locator("h1").inner_text() == t("Dashboard")
     await page.wait_for_selector("[data-dash-chart][data-drawn] canvas")
-    # sales, points, tiers, the coupon funnel and the lifecycle stages (no tier moves or rewards here)
-    assert await page.locator("[data-dash-chart][data-drawn]").count() == 5
+    # sales, points, growth, tiers, the coupon funnel and the lifecycle stages (no tier moves or rewards)
+    assert await page.locator("[data-dash-chart][data-drawn]").count() == 6
     assert await page.locator("table[data-testid=rfm-grid] td").count() == 25
     assert await page.get_by_test_id("members-as-of").inner_text() != ""
     assert await page.get_by_test_id("kpi-float_principal").locator(".figure").inner_text() == "¥500.00"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 from babel.numbers import format_decimal, format_percent
@@ -46,6 +47,7 @@ CHARTS: dict[str, str] = {
     "points": N_("Points issued, redeemed and expired"),
     "tiers": N_("Members by tier"),
     "branches": N_("Branches"),
+    "growth": N_("Member growth: joined per day and in the period so far"),
     "coupons": N_("Coupons: issued and redeemed"),
     "lifecycle": N_("Members by lifecycle stage"),
     "rfm": N_("RFM grid: members by recency and frequency"),
@@ -206,6 +208,18 @@ def charts(d: service.Dashboard, lang: Language) -> dict[str, Any]:
             "kind": "pie",
             "labels": [t or lang.gettext("No tier") for t, _ in d.tiers or []],
             "values": [n for _, n in d.tiers or []],
+        },
+        "growth": {
+            "kind": "line",
+            "labels": days,
+            "series": [
+                {"name": lang.gettext("Joined that day"), "values": [x.new_members for x in d.daily]},
+                {
+                    "name": lang.gettext("Joined in the period so far"),
+                    "values": list(accumulate(x.new_members for x in d.daily)),
+                },
+            ],
+            "minor": 1,
         },
         "coupons": {
             "kind": "hbar",

@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -17,11 +18,12 @@ from sqlalchemy import text
 from lianka.platform.db import Database
 from lianka.tenants.domain import lifecycle
 from lianka.tenants.marketing.services import rfm_scores
-from lianka.tenants.reports import dashboard
+from lianka.tenants.reports import dashboard, rollups
 from lianka.tenants.reports.domain import PeriodKind
 from tests.integration.reports.test_buyer_rollups import sell
 
 pytestmark = pytest.mark.integration
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 20, 4, tzinfo=UTC)  # 12:00 in Shanghai
 TODAY = date(2026, 11, 20)
 NOVEMBER = dashboard.Request(PeriodKind.CUSTOM, date(2026, 11, 1), date(2026, 11, 30))
@@ -170,7 +172,14 @@ async def test_member_panels_equal_independent_counts_and_do_not_leak(
             )
         await uow.commit()
 
+    await rollups.refresh(db, shop)
     before = await dashboard.dashboard(db, shop, None, NOVEMBER, now=NOW)
+    # growth: the members who joined in November (local days), day by day, from the rollups
+    joined = Counter((NOW - timedelta(days=j)).astimezone(SHANGHAI).date() for j, _ in SHAPES)
+    assert {x.day: x.new_members for x in before.daily if x.new_members} == {
+        day: n for day, n in joined.items() if day >= date(2026, 11, 1)
+    }
+    assert sum(x.new_members for x in before.daily) == before.kpis.new_members == 2
     assert before.members is None  # not counted yet: the panel says it comes tonight
     await rfm_scores(db, shop, NOW)
     d = await dashboard.dashboard(db, shop, None, NOVEMBER, now=NOW)
