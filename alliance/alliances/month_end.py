@@ -8,9 +8,10 @@ from __future__ import annotations
 import uuid
 
 from lianka.alliance.alliances.access import membership, require_operator
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.settlement import close, exports, scopes
 from lianka.alliance.settlement import queries as settlement_queries
-from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement, check_period
+from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement
 from lianka.platform import audit
 from lianka.platform.db import Database
 from lianka.platform.errors import NotFound

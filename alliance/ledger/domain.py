@@ -137,6 +137,17 @@ def expiry_for(
 # --- periods -------------------------------------------------------------------------------------
 
 
+#: an accounting period as written everywhere (URLs, forms, the API): ``YYYY-MM``
+PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+
+
+def check_period(period: str) -> str:
+    """``period`` when it is a ``YYYY-MM`` month, else a 400 naming the field."""
+    if not isinstance(period, str) or not PERIOD.match(period):
+        raise ValidationFailed("period is YYYY-MM", field="period")
+    return period
+
+
 def period_of(business_time: datetime, tz: str) -> str:
     """The accounting period (``YYYY-MM``) of a business time in the owner's time zone."""
     if business_time.tzinfo is None:

@@ -24,12 +24,12 @@ from decimal import Decimal
 from lianka.alliance.alliances import queries as alliance_queries
 from lianka.alliance.alliances.access import membership
 from lianka.alliance.alliances.terms import terms_at
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.reports import liability_queries as q
 from lianka.alliance.reports import queries as report_queries
 from lianka.platform.db import Database
-from lianka.platform.errors import ValidationFailed
 from lianka.tenants.reports.domain import points_liability
-from lianka.tenants.reports.liability import COLUMNS, PERIOD, Row, add
+from lianka.tenants.reports.liability import COLUMNS, Row, add
 
 SCHEMES = q.MEMBER_KINDS
 POINTS = "alliance_points"
@@ -85,18 +85,12 @@ def build(totals: list[q.Movement], by_issuer: list[q.Movement], partners: list[
     return rows
 
 
-def check_month(period: str) -> str:
-    if not isinstance(period, str) or not PERIOD.match(period):
-        raise ValidationFailed("period is YYYY-MM", field="period")
-    return period
-
-
 async def report(
     db: Database, merchant: uuid.UUID, alliance_id: uuid.UUID, period: str, now: datetime | None = None
 ) -> Report:
     """The month ``period`` of the alliance's book (its months, in its time zone), as ``merchant`` may
     see it (an alliance it is not in answers 404)."""
-    check_month(period)
+    check_period(period)
     async with db.uow(merchant) as uow:
         role, _ = await membership(uow, alliance_id)
         await uow.set_tenant(alliance_id)

@@ -23,6 +23,7 @@ from typing import Any
 
 from lianka.alliance.alliances import queries as alliance_queries
 from lianka.alliance.ledger import services as ledger
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.settlement import clearing, domain, queries
 from lianka.alliance.settlement.movements import movements, openings
 from lianka.alliance.settlement.statements import (
@@ -30,7 +31,6 @@ from lianka.alliance.settlement.statements import (
     Scope,
     Statement,
     build,
-    check_period,
     run_checksum,
     summary,
 )

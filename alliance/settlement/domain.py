@@ -216,6 +216,14 @@ def previous_period(period: str) -> str:
     return f"{year - (month == 1):04d}-{(month - 2) % 12 + 1:02d}"
 
 
+def ended_periods(tz: str, count: int, now: datetime) -> list[str]:
+    """The ``count`` latest months that have ended in ``tz`` at ``now``, newest first (a month picker's)."""
+    periods = [previous_period(period_of(now, tz))]
+    while len(periods) < count:
+        periods.append(previous_period(periods[-1]))
+    return periods
+
+
 def period_start(period: str, tz: str) -> datetime:
     year, month = map(int, period.split("-"))
     return datetime(year, month, 1, tzinfo=ZoneInfo(tz))

@@ -13,11 +13,12 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.settlement import drilldown_queries as q
 from lianka.alliance.settlement import queries, services
 from lianka.alliance.settlement.clearing import line_of
 from lianka.alliance.settlement.domain import LineKind
-from lianka.alliance.settlement.statements import Statement, check_period
+from lianka.alliance.settlement.statements import Statement
 from lianka.platform.db import Database
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.tenants.services.accounts import merchant_info

@@ -7,9 +7,10 @@ from __future__ import annotations
 import uuid
 
 from lianka.alliance.ledger import queries as ledger_queries
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.settlement import close, exports, queries, scopes
 from lianka.alliance.settlement.domain import Month
-from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement, check_period
+from lianka.alliance.settlement.statements import CloseResult, PeriodStatus, Statement
 from lianka.platform import audit, outbox
 from lianka.platform.db import Database
 from lianka.platform.errors import NotFound

@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.settlement import domain, scopes, simulator_queries
 from lianka.alliance.settlement.clearing import BONUS_KINDS
 from lianka.alliance.settlement.domain import LineKind
 from lianka.alliance.settlement.movements import movements
-from lianka.alliance.settlement.statements import Lines, check_period
+from lianka.alliance.settlement.statements import Lines
 from lianka.platform.db import Database
 from lianka.tenants.domain.programme import BonusFunder
 from lianka.tenants.services.programme import programme_at

@@ -9,7 +9,6 @@ them into statements, and ``close.py`` stores them (``settlement_statements``: o
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,15 +19,6 @@ import msgspec
 
 from lianka.alliance.settlement.domain import LineKind
 from lianka.platform.errors import ValidationFailed
-
-PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
-
-
-def check_period(period: str) -> str:
-    if not PERIOD.match(period):
-        raise ValidationFailed("period is YYYY-MM", field="period")
-    return period
-
 
 # --- what a book settles ----------------------------------------------------------------------------
 

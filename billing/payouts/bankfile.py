@@ -8,7 +8,7 @@ import csv
 import io
 import uuid
 
-from lianka.alliance.settlement.statements import check_period
+from lianka.alliance.ledger.domain import check_period
 from lianka.billing.payouts import domain
 from lianka.billing.payouts import queries as q
 from lianka.billing.payouts.domain import Direction, Method, Status

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import stripe
 
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.settlement import close, scopes
-from lianka.alliance.settlement.statements import Scope, check_period
+from lianka.alliance.settlement.statements import Scope
 from lianka.billing.payouts import domain
 from lianka.billing.payouts import queries as q
 from lianka.billing.payouts.domain import Method, Status

@@ -11,14 +11,13 @@ recognised as revenue, refunded.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from lianka.alliance.ledger.domain import check_period
 from lianka.platform.db import Database
-from lianka.platform.errors import ValidationFailed
 from lianka.tenants.reports import dashboard_queries
 from lianka.tenants.reports import finance_queries as q
 from lianka.tenants.reports.domain import points_liability
@@ -27,7 +26,6 @@ from lianka.tenants.services.programme import programme_at
 
 SCHEMES = ("points", "sv_principal", "sv_bonus", q.DEFERRED_KIND)
 COLUMNS = ("opening", "issued", "used", "expired", "refunded", "closing")
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _USED = ("stored_value_spent", "stored_value_restored", "points_redeemed", "membership_revenue_recognised")
 _REFUNDED = ("stored_value_refunded", "membership_refunded")
 
@@ -102,8 +100,7 @@ class Report:
 
 async def report(db: Database, tenant: uuid.UUID, period: str) -> Report:
     """The month ``period`` (the ledger's months, in the merchant's time zone)."""
-    if not PERIOD.match(period):
-        raise ValidationFailed("period is YYYY-MM", field="period")
+    check_period(period)
     async with db.uow(tenant) as uow:
         currency, tz = await merchant_info(uow)
         moves = await q.movements(uow, period)

@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from lianka.alliance.ledger.domain import check_period
 from lianka.platform.db import Database
 from lianka.platform.errors import ValidationFailed
 from lianka.platform.money import minor_digits
 from lianka.tenants.reports import finance_queries as q
-from lianka.tenants.reports.liability import PERIOD
 from lianka.tenants.services.accounts import merchant_info
 
 #: ledger account kind -> (accounting code, name): 小企业会计准则 / 企业会计准则 style codes
@@ -112,8 +112,7 @@ class Vouchers:
 
 
 async def vouchers(db: Database, tenant: uuid.UUID, period: str) -> Vouchers:
-    if not PERIOD.match(period):
-        raise ValidationFailed("period is YYYY-MM", field="period")
+    check_period(period)
     async with db.uow(tenant) as uow:
         currency, _ = await merchant_info(uow)
         moves = await q.voucher_moves(uow, period, currency)

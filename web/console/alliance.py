@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery
@@ -37,7 +36,9 @@ from litestar.response import Template
 from lianka.alliance.alliances import membership, month_end
 from lianka.alliance.alliances import terms as versioned_terms
 from lianka.alliance.alliances.domain import Terms, decode
-from lianka.alliance.settlement.statements import PERIOD, PeriodStatus, Statement
+from lianka.alliance.ledger.domain import PERIOD
+from lianka.alliance.settlement.domain import ended_periods
+from lianka.alliance.settlement.statements import PeriodStatus, Statement
 from lianka.platform import audit
 from lianka.platform.errors import DomainError, NotFound, ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
@@ -136,9 +137,7 @@ def _errors(
 
 
 def _last_month(timezone: str) -> str:
-    today = datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
-    first = date(today.year, today.month, 1)
-    return f"{first.year - (first.month == 1)}-{(first.month - 2) % 12 + 1:02d}"
+    return ended_periods(timezone, 1, datetime.now(UTC))[0]
 
 
 def _history(rows: list[dict[str, Any]]) -> list[VersionRow]:

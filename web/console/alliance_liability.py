@@ -22,7 +22,7 @@ from litestar.response import Template
 
 from lianka.alliance.alliances import membership
 from lianka.alliance.reports import liability as service
-from lianka.alliance.settlement.domain import period_of, previous_period
+from lianka.alliance.settlement.domain import ended_periods
 from lianka.platform import tables
 from lianka.platform.errors import ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
@@ -45,10 +45,7 @@ SCHEME_NAMES: dict[str, str] = {
 
 def months(timezone: str, now: datetime | None = None) -> list[str]:
     """The picker's months, newest first: last month and the eleven before it."""
-    choices = [previous_period(period_of(now or datetime.now(UTC), timezone))]
-    while len(choices) < MONTHS:
-        choices.append(previous_period(choices[-1]))
-    return choices
+    return ended_periods(timezone, MONTHS, now or datetime.now(UTC))
 
 
 def issuer_name(r: service.Report, row: Row, lang: Language) -> str:

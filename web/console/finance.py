@@ -31,9 +31,9 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.settlement import simulator
-from lianka.alliance.settlement.domain import period_of, previous_period
-from lianka.alliance.settlement.statements import check_period
+from lianka.alliance.settlement.domain import ended_periods
 from lianka.platform.errors import Forbidden, ValidationFailed
 from lianka.platform.identity.guards import CurrentPrincipal, IdentityService, requires
 from lianka.platform.identity.permissions import Permission
@@ -82,10 +82,7 @@ def _chain_only(principal: Principal) -> None:
 async def _period(request: HtmlRequest, ident: IdentityService, principal: Principal) -> tuple[str, list[str], str]:
     """(the month asked for — last month by default —, the picker's months, the merchant's zone)."""
     tz = (await merchant_profile(ident.db, principal.tenant)).timezone
-    current = period_of(datetime.now(UTC), tz)
-    choices = [previous_period(current)]
-    while len(choices) < MONTHS:
-        choices.append(previous_period(choices[-1]))
+    choices = ended_periods(tz, MONTHS, datetime.now(UTC))
     period = check_period(request.query_params.get("period") or choices[0])
     return period, choices, tz
 

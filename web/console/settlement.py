@@ -26,9 +26,10 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from lianka.alliance.ledger.domain import check_period
 from lianka.alliance.settlement import drilldown, services
 from lianka.alliance.settlement.domain import Month
-from lianka.alliance.settlement.statements import PeriodStatus, Statement, check_period
+from lianka.alliance.settlement.statements import PeriodStatus, Statement
 from lianka.billing.membership import products as membership_products
 from lianka.platform import audit
 from lianka.platform.errors import DomainError

@@ -54,8 +54,7 @@ async def _members(db: Database, tenant: uuid.UUID, member_factory: Any) -> list
     for i, m in enumerate(made[:6]):
         for k in range(i % 3 + 1):
             await sell(db, tenant, branch, NOW - timedelta(days=10 * i + k + 1), m)
-    for m, (joined_ago, bought_ago) in zip(made, SHAPES, strict=True):
-        i = made.index(m)
+    for i, (m, (joined_ago, bought_ago)) in enumerate(zip(made, SHAPES, strict=True)):
         async with db.uow(tenant) as uow:
             await uow.session.execute(
                 text("UPDATE memberships SET joined_at = :j WHERE member_id = :m"),
