@@ -6,8 +6,12 @@ No I/O here: the services load an :class:`Account`, turn a verified Stripe event
 :class:`Signal` with :func:`signal_from_event`, and store what :func:`apply` or :func:`tick` decide.
 
 Ordering. Stripe does not promise to deliver events in order, and may deliver one many times. Every
-applied event moves ``Account.state_at`` to the event's ``created``; an event older than that is
-ignored, so a late ``customer.subscription.updated (past_due)`` can never undo a newer ``invoice.paid``.
+applied event moves ``Account.state_at`` to the event's ``created``; an event older than that does
+not change the status, so a late ``customer.subscription.updated (past_due)`` can never undo a newer
+``invoice.paid``. The subscription's own facts — its plan, period end and cancel flag — have their
+own clock, ``Account.subscription_at`` (the newest ``customer.subscription.*`` applied): a plan change
+whose ``customer.subscription.updated`` is overtaken by the proration's ``invoice.paid`` (both sent
+at once, applied by two workers) still changes the plan, without touching the newer status.
 Events of the same second are applied (Stripe's clock has one-second resolution) except that nothing
 brings a subscription back from ``canceled`` — only a *new* subscription (a new checkout) does.
 """
@@ -89,8 +93,11 @@ class Account:
     current_period_end: datetime | None = None
     cancel_at_period_end: bool = False
     canceled_at: datetime | None = None
-    #: the ``created`` time of the newest event applied: older events change nothing
+    #: the ``created`` time of the newest event applied: older events change the status no more
     state_at: datetime | None = None
+    #: the ``created`` time of the newest ``customer.subscription.*`` event applied: the subscription's
+    #: own facts (plan, period end, cancel flag) come from the newest of those, whatever came between
+    subscription_at: datetime | None = None
 
 
 def new_account(signed_up_at: datetime) -> Account:
@@ -337,10 +344,35 @@ def _target(account: Account, signal: Signal) -> Status | None:
     return status
 
 
+def _facts(signal: Signal, account: Account) -> dict[str, Any]:
+    """What a ``customer.subscription.*`` signal says about the subscription itself."""
+    facts: dict[str, Any] = {
+        "stripe_subscription_id": signal.subscription or account.stripe_subscription_id,
+        "cancel_at_period_end": signal.cancel_at_period_end,
+        "current_period_end": signal.current_period_end or account.current_period_end,
+        "subscription_at": signal.at,
+    }
+    if signal.plan:
+        facts["plan"] = signal.plan
+    return facts
+
+
 def apply(account: Account, signal: Signal) -> Decision:
     """Apply one Stripe signal to the account (never backwards in time, only allowed moves)."""
+    about_subscription = signal.kind in (Kind.SUBSCRIPTION, Kind.SUBSCRIPTION_DELETED)
     if account.state_at is not None and signal.at < account.state_at:
-        return Decision(account, False, "older than the state already applied")
+        late_facts = (
+            about_subscription
+            and signal.subscription is not None
+            and signal.subscription == account.stripe_subscription_id
+            and account.status is not Status.CANCELED
+            and (account.subscription_at is None or signal.at >= account.subscription_at)
+        )
+        if not late_facts:
+            return Decision(account, False, "older than the state already applied")
+        # overtaken by a newer event (the status stays), but the newest word on the subscription's plan,
+        # period and cancel flag
+        return Decision(replace(account, **_facts(signal, account)), True)
     known = account.stripe_subscription_id
     if signal.subscription is None:
         return Decision(account, False, "not about a subscription")
@@ -358,14 +390,8 @@ def apply(account: Account, signal: Signal) -> Decision:
         return Decision(account, False, f"{account.status.value} cannot become {target.value}")
     moved = _move(account, target, signal.at) if target is not account.status else account
     updates: dict[str, Any] = {"state_at": signal.at}
-    if signal.kind in (Kind.SUBSCRIPTION, Kind.SUBSCRIPTION_DELETED):
-        updates.update(
-            stripe_subscription_id=signal.subscription or moved.stripe_subscription_id,
-            cancel_at_period_end=signal.cancel_at_period_end,
-            current_period_end=signal.current_period_end or moved.current_period_end,
-        )
-        if signal.plan:
-            updates["plan"] = signal.plan
+    if about_subscription:  # not older than state_at, so not older than subscription_at (≤ state_at)
+        updates.update(_facts(signal, moved))
     return Decision(replace(moved, **updates), True)
 
 

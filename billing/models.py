@@ -47,6 +47,7 @@ class BillingAccount(Base):
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     state_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    subscription_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     billing_email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

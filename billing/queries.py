@@ -24,12 +24,12 @@ _PLAN_COLUMNS = (
 _ACCOUNT_SQL = {
     False: (
         "SELECT plan, status, trial_ends_at, stripe_customer_id, stripe_subscription_id, past_due_since, "
-        "grace_until, current_period_end, cancel_at_period_end, canceled_at, state_at FROM billing_accounts "
+        "grace_until, current_period_end, cancel_at_period_end, canceled_at, state_at, subscription_at FROM billing_accounts "
         "WHERE tenant_id = :t"
     ),
     True: (
         "SELECT plan, status, trial_ends_at, stripe_customer_id, stripe_subscription_id, past_due_since, "
-        "grace_until, current_period_end, cancel_at_period_end, canceled_at, state_at FROM billing_accounts "
+        "grace_until, current_period_end, cancel_at_period_end, canceled_at, state_at, subscription_at FROM billing_accounts "
         "WHERE tenant_id = :t FOR UPDATE"
     ),
 }
@@ -75,6 +75,7 @@ def _account(row: Any) -> Account:
         cancel_at_period_end=row.cancel_at_period_end,
         canceled_at=row.canceled_at,
         state_at=row.state_at,
+        subscription_at=row.subscription_at,
     )
 
 
@@ -100,7 +101,7 @@ async def save_account(uow: UnitOfWork, tenant: uuid.UUID, a: Account) -> None:
             "UPDATE billing_accounts SET plan = :plan, status = :status, stripe_customer_id = :customer, "
             "stripe_subscription_id = :subscription, past_due_since = :since, grace_until = :grace, "
             "current_period_end = :period_end, cancel_at_period_end = :cancel_end, canceled_at = :canceled, "
-            "state_at = :state_at, updated_at = now() WHERE tenant_id = :t"
+            "state_at = :state_at, subscription_at = :subscription_at, updated_at = now() WHERE tenant_id = :t"
         ),
         {
             "t": tenant,
@@ -114,6 +115,7 @@ async def save_account(uow: UnitOfWork, tenant: uuid.UUID, a: Account) -> None:
             "cancel_end": a.cancel_at_period_end,
             "canceled": a.canceled_at,
             "state_at": a.state_at,
+            "subscription_at": a.subscription_at,
         },
     )
 

@@ -4,6 +4,7 @@ list — through the real ``stripe`` SDK, the local stand-in and real webhooks (
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -50,6 +51,35 @@ async def test_an_upgrade_applies_at_once_and_invoices_the_difference(kit: Kit, 
     assert same.status_code == 422 and same.json()["type"].endswith("/billing-same-plan")
     others = (await kit.http.get("/api/v1/billing/invoices", headers=(await staff_token(other)).headers)).json()
     assert len(others) == 1
+
+
+async def test_an_upgrade_whose_invoice_arrives_first_still_changes_the_plan(
+    kit: Kit, tenant_factory, staff_token
+) -> None:
+    """Stripe sends the plan change and the proration's payment at once; delivered newest first (as two
+    workers may apply them), the merchant still ends on the new plan, active, with both invoices."""
+    t = await tenant_factory()
+    await subscribed(kit, staff_token, t, "shop")
+    owner = await staff_token(t)
+    kit.standin.auto_deliver = False
+    try:
+        before = len(kit.standin.events)
+        r = await kit.http.post("/api/v1/billing/plan", json={"plan": "chain"}, headers=owner.headers)
+        assert r.status_code == 200, r.text
+        sent = kit.standin.events[before:]
+        assert [e["type"] for e in sent] == ["customer.subscription.updated", "invoice.paid"]
+        for event in reversed(sent):  # the invoice first, then the (older) plan change
+            assert await kit.standin.deliver(event) == 200
+            await settle(kit.db)
+    finally:
+        kit.standin.auto_deliver = True
+    body = await status_of(kit, staff_token, t)
+    assert (body["status"], body["plan"]["code"]) == ("active", "chain")
+    row = await account_row(kit.db, t)
+    created = {e["type"]: datetime.fromtimestamp(e["created"], UTC) for e in sent}
+    assert (row.state_at, row.subscription_at) == (created["invoice.paid"], created["customer.subscription.updated"])
+    invoices = (await kit.http.get("/api/v1/billing/invoices", headers=owner.headers)).json()
+    assert len(invoices) == 2 and {i["status"] for i in invoices} == {"paid"}
 
 
 async def test_a_downgrade_that_does_not_fit_is_refused_before_stripe_is_called(

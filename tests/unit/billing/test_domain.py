@@ -120,7 +120,11 @@ def test_a_trial_that_ends_unpaid_becomes_past_due_then_restricted() -> None:
 def test_an_older_event_never_undoes_a_newer_one() -> None:
     paid = domain.apply(account(Status.PAST_DUE, past_due_since=at(0)), sig(Kind.INVOICE_PAID, at(5))).account
     stale = domain.apply(paid, sig(Kind.SUBSCRIPTION, at(4), "past_due"))
-    assert not stale.applied and stale.account.status is Status.ACTIVE
+    # the subscription's own facts may still be its newest word, but the status stays the newer one
+    assert stale.account.status is Status.ACTIVE and stale.account.state_at == at(5)
+    assert stale.account.past_due_since is None and stale.account.grace_until is None
+    failed = domain.apply(paid, sig(Kind.PAYMENT_FAILED, at(4)))
+    assert not failed.applied and failed.account == paid
 
 
 def test_events_about_another_subscription_change_nothing() -> None:
@@ -153,14 +157,40 @@ def test_any_delivery_sequence_never_goes_backwards(start: Status, deliveries) -
         s = sig(kind, at(hours), stripe_status, sub=sub)
         decision = domain.apply(a, s)
         after = decision.account
-        if decision.applied:
-            assert a.state_at is None or s.at >= a.state_at
+        if decision.applied and a.state_at is not None and s.at < a.state_at:
+            # overtaken by a newer event: only the subscription's own facts, from the newest such event
+            assert kind in (Kind.SUBSCRIPTION, Kind.SUBSCRIPTION_DELETED) and sub == a.stripe_subscription_id
+            assert a.subscription_at is None or s.at >= a.subscription_at
+            assert (after.status, after.state_at, after.subscription_at) == (a.status, a.state_at, s.at)
+        elif decision.applied:
             assert after.state_at == s.at
             assert after.status is a.status or after.status in domain.TRANSITIONS[a.status]
         else:
             assert after == a
         assert domain.apply(after, s).account == after  # the same event again: no change
         a = after
+
+
+def test_a_plan_change_overtaken_by_its_invoice_still_changes_the_plan() -> None:
+    """Stripe sends a plan change's ``customer.subscription.updated`` and the proration's ``invoice.paid``
+    together; when two workers apply the newer invoice first, the plan change must still land — and
+    must not move the status or its clock back."""
+    a = account(Status.ACTIVE, plan="shop", state_at=at(0), subscription_at=at(0))
+    paid = domain.apply(a, sig(Kind.INVOICE_PAID, at(2)))
+    assert paid.applied and paid.account.state_at == at(2)
+    upgraded = sig(Kind.SUBSCRIPTION, at(1), "past_due", plan="chain", current_period_end=at(720))
+    late = domain.apply(paid.account, upgraded)
+    assert late.applied, late.reason
+    assert (late.account.plan, late.account.current_period_end) == ("chain", at(720))
+    assert (late.account.status, late.account.state_at, late.account.subscription_at) == (Status.ACTIVE, at(2), at(1))
+    # an even older subscription event changes nothing any more, nor does the same one again
+    older = domain.apply(late.account, sig(Kind.SUBSCRIPTION, at(0.5), "active", plan="shop"))
+    assert not older.applied and older.account == late.account
+    assert domain.apply(late.account, upgraded).account == late.account
+    # a late word about another subscription, or after a cancellation, stays ignored
+    assert not domain.apply(paid.account, sig(Kind.SUBSCRIPTION, at(1), "active", sub="sub_9", plan="chain")).applied
+    canceled = replace(paid.account, status=Status.CANCELED)
+    assert not domain.apply(canceled, upgraded).applied
 
 
 def test_signal_reads_both_api_shapes_of_an_invoice() -> None:
