@@ -4,6 +4,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist processes for `make test` (each gets its own test database and Redis databases)
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-fast lint format bench clean-data clean services-up services-down migrate seed i18n
@@ -24,7 +26,7 @@ run: install ## services + migrations + demo data + web, worker, relay, schedule
 
 test: install lint ## lint, then the whole suite on real PostgreSQL + Redis (browser tests when chromium is found)
 	@command -v chromium >/dev/null 2>&1 || echo "make test: no 'chromium' on PATH, so the browser tests (tests/browser) are SKIPPED; install Debian's chromium (apt-get install chromium) to run them"
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: install ## the suite without lint
 	$(BIN)/pytest -q -x

@@ -29,22 +29,32 @@ _lease: devservices.Lease | None = None
 TEST_REDIS_DB = 15
 
 
-def _test_urls(database_url: str, redis_url: str) -> tuple[str, str, str]:
+def _worker_index(config: pytest.Config) -> int | None:
+    """The pytest-xdist worker's number (``gw1`` → 1), or None outside a worker."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    return None if worker is None else int(worker.removeprefix("gw"))
+
+
+def _test_urls(database_url: str, redis_url: str, worker: int | None = None) -> tuple[str, str, str]:
+    """(admin URL, the suite's database, its Redis database). Each pytest-xdist worker gets a database
+    of its own (``<name>_test_gw1``, a copy of the controller's freshly migrated ``<name>_test``) and
+    its own pair of Redis databases (15 and 14 for the first, 13 and 12 for the next …: the second
+    of each pair is the browser tests'), so workers share no rows, queues or counters."""
     url = make_url(database_url)
     admin = url.set(database="postgres").render_as_string(hide_password=False)
-    test = url.set(database=f"{url.database}_test").render_as_string(hide_password=False)
+    suffix = "" if worker is None else f"_gw{worker}"
+    test = url.set(database=f"{url.database}_test{suffix}").render_as_string(hide_password=False)
+    number = TEST_REDIS_DB - 2 * (worker or 0)
     if "db=" in redis_url:
         base, _, _ = redis_url.partition("db=")
-        test_redis = f"{base}db={TEST_REDIS_DB}"
+        test_redis = f"{base}db={number}"
     else:
         sep = "&" if "?" in redis_url else "?"
-        test_redis = redis_url.rstrip("/") + (
-            f"/{TEST_REDIS_DB}" if redis_url.startswith("redis") else f"{sep}db={TEST_REDIS_DB}"
-        )
+        test_redis = redis_url.rstrip("/") + (f"/{number}" if redis_url.startswith("redis") else f"{sep}db={number}")
     return admin, test, test_redis
 
 
-async def _recreate_database(admin_url: str, name: str) -> None:
+async def _recreate_database(admin_url: str, name: str, template: str | None = None) -> None:
     import asyncpg
 
     from lianka.platform.db import asyncpg_params
@@ -52,7 +62,7 @@ async def _recreate_database(admin_url: str, name: str) -> None:
     conn = await asyncpg.connect(**asyncpg_params(admin_url))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     finally:
         await conn.close()
 
@@ -74,14 +84,19 @@ def pytest_configure(config: pytest.Config) -> None:
         from tests.sqlcheck import Recorder
 
         _recorder = Recorder()
-    if hasattr(config, "workerinput"):
-        if _recorder is not None:
-            _recorder.install()
-        return
-    base = Settings.from_env()
-    _lease = devservices.acquire(base.data_dir, base.database_url or None, base.redis_url or None)
-    admin, test_db, test_redis = _test_urls(_lease.database_url, _lease.redis_url)
-    asyncio.run(_recreate_database(admin, make_url(test_db).database or "lianka_test"))
+    worker = _worker_index(config)
+    if worker is None:  # the only process, or pytest-xdist's controller: it holds the services
+        base = Settings.from_env()
+        _lease = devservices.acquire(base.data_dir, base.database_url or None, base.redis_url or None)
+        database_url, redis_url = _lease.database_url, _lease.redis_url
+    else:  # a pytest-xdist worker: the controller's services, a database of its own
+        database_url, redis_url = os.environ["LIANKA_TEST_SERVICES"].split(" ")
+    admin, test_db, test_redis = _test_urls(database_url, redis_url, worker)
+    if worker is None:  # built by the migrations from scratch (they are tested too)
+        asyncio.run(_recreate_database(admin, make_url(test_db).database or "lianka_test"))
+    else:  # a copy of the controller's freshly migrated one (migrating twice at once would race on roles)
+        template = make_url(_test_urls(database_url, redis_url)[1]).database
+        asyncio.run(_recreate_database(admin, make_url(test_db).database or "lianka_test", template))
     os.environ["DATABASE_URL"] = test_db
     os.environ["REDIS_URL"] = test_redis
     os.environ.pop("APP_DATABASE_URL", None)
@@ -92,7 +107,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from lianka.platform.migrate import upgrade
 
-    upgrade(test_db)
+    if worker is None:
+        upgrade(test_db)
+        if getattr(config.option, "numprocesses", None):  # the workers copy it and run the tests
+            os.environ["LIANKA_TEST_SERVICES"] = f"{database_url} {redis_url}"
+            return
     Redis.from_url(test_redis).flushdb()
     if _recorder is not None:
         _recorder.install()
@@ -102,7 +121,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _recorder is not None:
         from tests.sqlcheck import write
 
-        write(str(config.getoption("--record-sql")), _recorder, os.environ["DATABASE_URL"])
+        worker = _worker_index(config)
+        path = str(config.getoption("--record-sql")) + ("" if worker is None else f".gw{worker}")
+        write(path, _recorder, os.environ["DATABASE_URL"])
     if _lease is not None:
         devservices.release(_lease)
 

@@ -49,7 +49,6 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-BROWSER_REDIS_DB = 14
 PASSWORD = "a long passphrase"
 SKIP_REASON = "no 'chromium' on PATH: browser tests skipped (install Debian's chromium: apt-get install chromium)"
 
@@ -73,12 +72,11 @@ def _browser_urls() -> tuple[str, str, str]:
     url = make_url(os.environ["DATABASE_URL"])
     admin = url.set(database="postgres").render_as_string(hide_password=False)
     database = url.set(database=f"{url.database}_browser").render_as_string(hide_password=False)
-    redis = os.environ["REDIS_URL"]  # the suite's (tests/conftest.py): "...?db=15" or "redis://.../15"
-    redis = (
-        re.sub(r"db=\d+", f"db={BROWSER_REDIS_DB}", redis)
-        if "db=" in redis
-        else re.sub(r"/\d+$", f"/{BROWSER_REDIS_DB}", redis)
-    )
+    # the suite's (tests/conftest.py): "...?db=15" or "redis://.../15"; the browser tests take the one
+    # below it (each pytest-xdist worker has a pair of its own)
+    redis = os.environ["REDIS_URL"]
+    number = int(re.findall(r"\d+", redis)[-1]) - 1
+    redis = re.sub(r"db=\d+", f"db={number}", redis) if "db=" in redis else re.sub(r"/\d+$", f"/{number}", redis)
     return admin, database, redis
 
 
@@ -157,7 +155,7 @@ async def served() -> AsyncIterator[Served]:
         LIANKA_STRIPE_WEBHOOK_SECRET="whsec_browser_" + uuid.uuid4().hex,
         LIANKA_STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}",
     )
-    logs = ARTIFACTS / "logs"
+    logs = ARTIFACTS / "logs" / os.environ.get("PYTEST_XDIST_WORKER", "")  # a folder per test process
     logs.mkdir(parents=True, exist_ok=True)
     for old in logs.glob("*.log"):
         old.unlink()

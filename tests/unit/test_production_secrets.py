@@ -42,7 +42,10 @@ WEAK = [
     ("", "is not set"),
     ("change-me-to-a-long-random-string", "placeholder"),  # infra/compose.yaml, before
     ("app-change-me", "placeholder"),
-    ("CHANGEME" + secrets.token_urlsafe(40), "placeholder"),
+    (
+        "CHANGEME" + "GXDB8NwEfu4MJuCFmS6VTo3-6Pr0up5QZVmSPCvOuVcuVkxBGsSbJw",
+        "placeholder",
+    ),  # fixed: test ids must not vary
     ("my-secret-key-for-production-use-0001", "placeholder"),
     ("Kx9#pQ2", "shorter"),
     ("a" * 64, "predictable"),
