@@ -41,6 +41,10 @@ WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
 TILLS = int(os.environ.get("BENCH_TILLS", str(WORKERS)))
 #: the open-loop run's arrival rate, as a share of the closed-loop peak measured just before it
 OPEN_LOAD = float(os.environ.get("BENCH_OPEN_LOAD", "0.7"))
+#: database connections per web process (LIANKA_DB_POOL_SIZE, no overflow): with the default 10 + 20 a
+#: backlog in the open loop let ~60 transactions fight over two cores and the latency collapsed
+#: (p50 358 ms at 70 % of peak); 4 per process keeps the database at the tills' concurrency (decision 0053)
+WEB_POOL = os.environ.get("BENCH_WEB_POOL", "4")
 
 
 def _free_port() -> int:
@@ -297,7 +301,13 @@ def run() -> None:
         servers = [
             subprocess.Popen(
                 [sys.executable, "-m", "lianka.cli", "serve", "--workers", "1"],
-                env={**os.environ, "LIANKA_PORT": str(port), "LIANKA_LOG_LEVEL": "WARNING"},
+                env={
+                    **os.environ,
+                    "LIANKA_PORT": str(port),
+                    "LIANKA_LOG_LEVEL": "WARNING",
+                    "LIANKA_DB_POOL_SIZE": WEB_POOL,
+                    "LIANKA_DB_MAX_OVERFLOW": "0",
+                },
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
@@ -316,7 +326,8 @@ def run() -> None:
         service, raw = uvloop.run(run_in_process(s, tenant, members))
         r = pgbench(s.database_url)
         table(
-            f"POS sale through HTTP ({TILLS} tills on loopback, {WEB_WORKERS} server process(es), {SECONDS:.0f}s)",
+            f"POS sale through HTTP ({TILLS} tills on loopback, {WEB_WORKERS} server process(es) with "
+            f"{WEB_POOL} database connections each, {SECONDS:.0f}s)",
             r,
             [sales, opened, ceiling, service, raw],
             "sales",
