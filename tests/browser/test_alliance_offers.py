@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import text
 
 from lianka.alliance.alliances import membership
@@ -161,6 +162,7 @@ async def test_the_till_takes_an_alliance_voucher_in_the_sale(open_page: OpenPag
     till = visit.page
     await sign_in(visit, cashier)
     await till.wait_for_url("**/console/till")
+    await expect(till.locator("#f-q")).to_be_focused()  # a scanner's keystrokes land where the focus is
     await till.keyboard.type(card)
     await till.keyboard.press("Enter")
     await till.wait_for_selector("[data-member]")
