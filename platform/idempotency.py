@@ -56,13 +56,34 @@ class KeyRecord:
 
 
 # the statements on idempotency_keys (the POS sale also stores its response inside its last statement,
-# tenants/pos/queries.py)
-_CLAIM = (
-    "INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING true"
-)
+# tenants/pos/queries.py, and claims its key inside its context read: claim_sql)
+def claim_sql(tenant: int, first: int) -> str:
+    """The claim (``INSERT … ON CONFLICT DO NOTHING RETURNING true``: a row only when this request
+    owns the key) with the tenant as ``$tenant`` and scope, key and request hash as ``$first`` … —
+    for a hot path that sends it as a data-modifying CTE of its first read (one round trip)."""
+    return (
+        f"INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash) VALUES (${tenant}, ${first}, "
+        f"${first + 1}, ${first + 2}) ON CONFLICT (tenant_id, scope, key) DO NOTHING RETURNING true"
+    )
+
+
+_CLAIM = claim_sql(1, 2)
 _READ = "SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND scope = $2 AND key = $3"
 _STORE = "UPDATE idempotency_keys SET status = $1, body = $2::jsonb WHERE tenant_id = $3 AND scope = $4 AND key = $5"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a request claims: its operation (``scope``), its Idempotency-Key and its fingerprint."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+    @property
+    def args(self) -> tuple[str, str, str]:
+        """The parameters of :func:`claim_sql` after the tenant, in order."""
+        return (self.scope, self.key, self.request_hash)
 
 
 def fingerprint(*parts: object) -> str:
@@ -84,9 +105,16 @@ async def claim(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> Sto
     conn = await uow.driver()  # every POS write starts here: straight to the driver
     if await conn.fetchval(_CLAIM, uow.tenant_id, scope, key, request_hash):
         return None
-    record = KeyRecord.of(await conn.fetchrow(_READ, uow.tenant_id, scope, key))
-    if record.request_hash != request_hash:
-        raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different {scope} request")
+    return await replayed(uow, Claim(scope, key, request_hash))
+
+
+async def replayed(uow: UnitOfWork, claim: Claim) -> StoredResponse:
+    """The stored response for a key this request did not win (its claim returned no row: the key's
+    first transaction has committed, so the row is there with its response) — or 409 when the key
+    was used for a different request."""
+    record = KeyRecord.of(await (await uow.driver()).fetchrow(_READ, uow.tenant_id, claim.scope, claim.key))
+    if record.request_hash != claim.request_hash:
+        raise IdempotencyConflict(f"Idempotency-Key {claim.key!r} was used for a different {claim.scope} request")
     return StoredResponse(record.status, record.body)
 
 

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from lianka.platform import idempotency
 from lianka.platform.db import UnitOfWork
 from lianka.platform.errors import NotFound, ValidationFailed
 from lianka.platform.identity.members import is_valid_card_number
@@ -100,16 +101,38 @@ async def profile(uow: UnitOfWork, member_id: uuid.UUID, *, lock: bool) -> Profi
 
 async def load(uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | None, *, lock: bool) -> SaleContext:
     """The context of a quote or (``lock``: the member's profile row locked) a sale."""
+    found = await _load(uow, basket, branch_id, lock=lock, claim=None)
+    assert isinstance(found, SaleContext)  # nothing claimed, nothing replayed
+    return found
+
+
+async def claim_and_load(
+    uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | None, claim: idempotency.Claim
+) -> SaleContext | idempotency.StoredResponse:
+    """A sale's first round trip: its Idempotency-Key claimed in the same statement as its context
+    (the member's profile locked). The stored response when the key was already used by the same
+    request (a replay: nothing else is looked at); 409 when by a different one."""
+    return await _load(uow, basket, branch_id, lock=True, claim=claim)
+
+
+async def _load(
+    uow: UnitOfWork, basket: schemas.Basket, branch_id: uuid.UUID | None, *, lock: bool, claim: idempotency.Claim | None
+) -> SaleContext | idempotency.StoredResponse:
     bt = times.business_time(basket.business_time)
     branch_id = basket.branch_id or branch_id
     if branch_id is None:
         raise ValidationFailed(_WHICH_BRANCH)
-    member = (
-        basket.member_id
-        if basket.member_id is not None
-        else (await member_by_card(uow, basket.card) if basket.card is not None else None)
-    )
-    row = await queries.sale_context(uow, branch_id, bt, member, lock=lock)
+    member = basket.member_id
+    if member is None and basket.card is not None:
+        if claim is not None:  # a replay must not depend on the card still finding its member: claim first
+            stored = await idempotency.claim(uow, claim.scope, claim.key, claim.request_hash)
+            if stored is not None:
+                return stored
+            claim = None
+        member = await member_by_card(uow, basket.card)
+    row = await queries.sale_context(uow, branch_id, bt, member, lock=lock, claim=claim)
+    if claim is not None and row is not None and not row.claimed:
+        return await idempotency.replayed(uow, claim)
     if row is None:
         raise NotFound("merchant not found")
     if row.branch_code is None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from lianka.platform import idempotency
 from lianka.platform.db import UnitOfWork
 from lianka.tenants.domain import tiers
 from lianka.tenants.queries import Balances, MemberAccountIds, balances_sql, version_at_sql
@@ -72,6 +73,9 @@ class ContextRow:
     paid: PaidTerm | None = None
     #: the webhook event types an active subscription of the merchant wants (read with the context)
     hooked: frozenset[str] = frozenset()
+    #: False when the sale's Idempotency-Key was already claimed (a replay, or a conflict): the key's
+    #: claim rides on this read (``idempotency.claim_sql``); True when this request owns it or claimed nothing
+    claimed: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,32 +111,46 @@ _HOOKED_SQL = (
 )
 
 
-def _context_sql(lock: bool) -> str:
-    """Parameters: $1 the merchant, $2 the branch, $3 the business time, $4 the member (or NULL)."""
+def _context_sql(lock: bool, claim: bool) -> str:
+    """Parameters: $1 the merchant, $2 the branch, $3 the business time, $4 the member (or NULL); with
+    ``claim``, $5–$7 the Idempotency-Key's scope, key and request hash, claimed by a data-modifying CTE
+    in the same statement (decision 0053: one round trip fewer per sale)."""
+    claiming = f"WITH claim AS ({idempotency.claim_sql(1, 5)}) " if claim else ""
+    claimed = "(SELECT true FROM claim)" if claim else "true"
     return (
-        "SELECT m.currency, m.timezone, (SELECT code FROM branches WHERE id = $2) AS branch_code, "
+        f"{claiming}SELECT m.currency, m.timezone, (SELECT code FROM branches WHERE id = $2) AS branch_code, "
         f"({version_at_sql(3)}) AS programme_version, "
         "(SELECT true FROM memberships WHERE member_id = $4) AS member_known, "
-        f"{_PAID_SQL}, {_HOOKED_SQL}, "
+        f"{_PAID_SQL}, {_HOOKED_SQL}, coalesce({claimed}, false) AS claimed, "
         f"p.found AS profile_found, {', '.join('p.' + c for c in _PROFILE_COLUMNS)} "
         f"FROM merchants m LEFT JOIN LATERAL (SELECT true AS found, {_PROFILE_SELECT} FROM member_profiles "
         f"WHERE member_id = $4{' FOR UPDATE' if lock else ''}) p ON true WHERE m.id = $1"
     )
 
 
-_CONTEXT_SQL = {True: _context_sql(True), False: _context_sql(False)}
+_CONTEXT_SQL = {(lock, claim): _context_sql(lock, claim) for lock in (True, False) for claim in (True, False)}
 
 
 async def sale_context(
-    uow: UnitOfWork, branch_id: uuid.UUID, at: datetime, member_id: uuid.UUID | None, *, lock: bool
+    uow: UnitOfWork,
+    branch_id: uuid.UUID,
+    at: datetime,
+    member_id: uuid.UUID | None,
+    *,
+    lock: bool,
+    claim: idempotency.Claim | None = None,
 ) -> ContextRow | None:
     """The merchant's currency and zone, the branch's code, the programme version in force at ``at``,
     whether ``member_id`` is a member here and their profile (locked for a sale), their paid term and
-    the webhook events anyone subscribed to, in one round trip;
-    None when the merchant is not visible. RLS scopes every part to the merchant. Nothing here changes
-    with a concurrent sale of the same member, so the statement's snapshot, taken before the lock, is
-    good enough for it — the balances are read by the next statement."""
-    row = await (await uow.driver()).fetchrow(_CONTEXT_SQL[lock], uow.tenant_id, branch_id, at, member_id)
+    the webhook events anyone subscribed to — and, for a sale, the claim of its Idempotency-Key — in
+    one round trip; None when the merchant is not visible. RLS scopes every part to the merchant.
+    Nothing here changes with a concurrent sale of the same member, so the statement's snapshot, taken
+    before the lock, is good enough for it — the balances are read by the next statement. A twin
+    holding the key makes the claim wait for its transaction, as a claim of its own would."""
+    args: tuple[object, ...] = (uow.tenant_id, branch_id, at, member_id)
+    if claim is not None:
+        args += claim.args
+    row = await (await uow.driver()).fetchrow(_CONTEXT_SQL[lock, claim is not None], *args)
     if row is None:
         return None
     return ContextRow(
@@ -144,6 +162,7 @@ async def sale_context(
         profile=Profile(**{c: row[c] for c in _PROFILE_COLUMNS}) if row["profile_found"] else None,
         paid=PaidTerm.of(row["paid"]),
         hooked=frozenset(row["hooked"]),
+        claimed=bool(row["claimed"]),
     )
 
 

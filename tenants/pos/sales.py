@@ -29,7 +29,7 @@ from lianka.tenants.domain.rules import base_tier
 from lianka.tenants.marketing import offers
 from lianka.tenants.models import Coupon
 from lianka.tenants.pos import queries, schemas
-from lianka.tenants.pos.context import SaleContext, applied_out, load, price, profile, quote_out
+from lianka.tenants.pos.context import SaleContext, applied_out, claim_and_load, load, price, profile, quote_out
 from lianka.tenants.services import accounts, rules, self_join
 from lianka.tenants.services import coupons as coupon_svc
 
@@ -255,10 +255,9 @@ async def sale(
     idempotency.check_key(key)
     fp = idempotency.fingerprint("pos.sale", msgspec.to_builtins(basket), str(branch_id))
     async with db.uow(tenant) as uow:
-        replay = await idempotency.claim(uow, "pos.sale", key, fp)
-        if replay is not None:
-            return msgspec.convert(replay.body, schemas.SaleOut), True
-        ctx = await load(uow, basket, branch_id, lock=True)
+        ctx = await claim_and_load(uow, basket, branch_id, idempotency.Claim("pos.sale", key, fp))
+        if isinstance(ctx, idempotency.StoredResponse):
+            return msgspec.convert(ctx.body, schemas.SaleOut), True
         if ctx.joins:
             assert basket.join_phone is not None
             ctx.member_id = await _enrol_at_till(uow, basket.join_phone, ctx.branch_id)

@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from lianka.platform.db import Database
+from lianka.platform.errors import IdempotencyConflict
 from lianka.tenants.domain.programme import (
     JoinPolicy,
     JoinRules,
@@ -283,3 +284,113 @@ async def test_a_stored_value_refund_with_no_principal_is_nothing_to_refund(
     assert (r.json()["principal_refunded"], r.json()["bonus_forfeited"]) == (100_000, 10_000)
     r = await till.post("/stored-value/refunds", {"member_id": m})  # all of it is gone now
     assert (r.status_code, r.json()["type"].split("/")[-1]) == (422, "nothing-to-refund")
+
+
+class _Statements:
+    """Every statement the app's asyncpg connections send (simple and extended protocol)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import asyncpg
+        from asyncpg.prepared_stmt import PreparedStatement
+
+        self.sent: list[str] = []
+        for name in ("execute", "fetch", "fetchrow", "fetchval"):
+            monkeypatch.setattr(asyncpg.Connection, name, self._wrap(getattr(asyncpg.Connection, name)))
+        for name in ("fetch", "fetchrow", "fetchval"):
+            monkeypatch.setattr(PreparedStatement, name, self._wrap_prepared(getattr(PreparedStatement, name)))
+
+    def _wrap(self, original: Any) -> Any:
+        async def call(conn: Any, query: str, *args: Any, **kw: Any) -> Any:
+            self.sent.append(query)
+            return await original(conn, query, *args, **kw)
+
+        return call
+
+    def _wrap_prepared(self, original: Any) -> Any:
+        async def call(statement: Any, *args: Any, **kw: Any) -> Any:
+            self.sent.append(statement.get_query())
+            return await original(statement, *args, **kw)
+
+        return call
+
+
+async def test_a_member_sale_is_six_round_trips_with_its_key_claimed_in_the_context_read(
+    db: Database, tenant_factory, member_factory, auth_kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision 0053: BEGIN with the tenant, the context read (which claims the Idempotency-Key), the
+    balances, the ledger entries, the sale row (which stores the response), COMMIT — and a replay of
+    the same key reads the stored response without pricing or booking anything."""
+    from lianka.tenants.pos import sales, schemas
+
+    tenant = await tenant_factory()
+    branch = await auth_kit.branch(tenant, "SH01")
+    async with db.uow(tenant) as uow:
+        await set_programme(uow, PROGRAMME)
+        await uow.commit()
+    member = await member_factory(tenant)
+    basket = schemas.Basket(
+        amount=20_000, member_id=member, lines=[schemas.LineIn(sku="tea", qty=1, unit_price=20_000)]
+    )
+    await sales.sale(db, tenant, basket, uuid.uuid4().hex, branch)  # the first sale creates the profile
+    watch = _Statements(monkeypatch)
+    key = uuid.uuid4().hex
+    out, replayed = await sales.sale(db, tenant, basket, key, branch)
+    assert not replayed
+    assert len(watch.sent) == 6, watch.sent
+    assert watch.sent[0].startswith("BEGIN") and watch.sent[-1].startswith("COMMIT")
+    assert watch.sent[1].startswith("WITH claim AS (INSERT INTO idempotency_keys")
+    assert not [q for q in watch.sent if q.startswith("INSERT INTO idempotency_keys")]  # no trip of its own
+    watch.sent.clear()
+    again, replayed = await sales.sale(db, tenant, basket, key, branch)
+    assert replayed and again == out
+    assert not [q for q in watch.sent if "ledger_post" in q or "INSERT INTO sales" in q]
+    with pytest.raises(IdempotencyConflict, match=r"different pos\.sale request"):
+        await sales.sale(db, tenant, msgspec_replace(basket, amount=20_001), key, branch)
+    async with db.uow(tenant) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM sales")) == 2
+
+
+def msgspec_replace(basket: Any, **changes: Any) -> Any:
+    import msgspec
+
+    return msgspec.structs.replace(basket, **changes)
+
+
+async def test_concurrent_twins_of_a_sale_book_it_once(till: Till, member_factory, db: Database) -> None:
+    """Eight tills send the same sale with the same key at once: the key's claim (inside the context
+    read) makes the twins wait for the first and replay its response; one sale, one earn."""
+    import asyncio
+
+    m = str(await member_factory(till.tenant))
+    body = {"amount": 10_000, "member_id": m}
+    answers = await asyncio.gather(*(till.post("/sales", body, key="twin-0001") for _ in range(8)))
+    assert sorted(r.status_code for r in answers) == [200] * 7 + [201]
+    assert len({r.json()["sale_id"] for r in answers}) == 1
+    async with db.uow(till.tenant) as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM sales")) == 1
+        earned = await uow.session.scalar(
+            text(
+                "SELECT count(*) FROM ledger_entries WHERE kind = 'points_earned' AND idempotency_key LIKE 'twin-0001%'"
+            )
+        )
+        assert earned == 1
+
+
+async def test_a_sale_by_card_replays_after_the_card_stops_finding_the_member(
+    till: Till, member_factory, db: Database, owner_engine
+) -> None:
+    """A retry must get the first answer whatever changed since: a card sale claims its key before the
+    card lookup, so a card reissued in between does not turn the replay into a 404."""
+    from lianka.platform.identity.members import new_card_number
+
+    m = await member_factory(till.tenant)
+    async with db.uow(till.tenant) as uow:
+        card = await uow.session.scalar(text("SELECT card_number FROM members WHERE id = :m"), {"m": m})
+    first = await till.post("/sales", {"amount": 10_000, "card": card}, key="card-0001")
+    assert first.status_code == 201, first.text
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE members SET card_number = :c WHERE id = :m"), {"c": new_card_number(), "m": m})
+    other = await till.post("/sales", {"amount": 10_000, "card": card}, key="card-0002")
+    assert other.status_code == 404  # the card no longer finds anyone …
+    retry = await till.post("/sales", {"amount": 10_000, "card": card}, key="card-0001")
+    assert retry.status_code == 200 and retry.json() == first.json()  # … but the retry is answered
