@@ -266,6 +266,12 @@ def balances_sql(first: int) -> str:
     member's points, principal and bonus account ids and the time as parameters ``$first`` … ``$first+3``
     (so a hot path can make it part of a larger statement)."""
     p, sp, sb, at = (f"${first + i}" for i in range(4))
+    return balances_over(p, sp, sb, at)
+
+
+def balances_over(p: str, sp: str, sb: str, at: str) -> str:
+    """:func:`balances_sql` over SQL expressions for the three account ids and the time (a parameter,
+    or a column of an enclosing statement's row)."""
     return (
         f"SELECT (SELECT balance FROM ledger_balances WHERE account_id = {p}) AS points, "
         f"(SELECT balance FROM ledger_balances WHERE account_id = {sp}) AS principal, "

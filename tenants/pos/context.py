@@ -54,6 +54,8 @@ class SaleContext:
     #: the webhook event types some active subscription wants, as the context read found them (the
     #: sale's events skip the webhooks' round trip when nobody listens)
     hooked: frozenset[str] = frozenset()
+    #: the member's balances and tier standing, read with the context when they are current (a sale)
+    prefetched: queries.Prefetched | None = None
 
     @property
     def business_date(self) -> date:
@@ -130,7 +132,8 @@ async def _load(
                 return stored
             claim = None
         member = await member_by_card(uow, basket.card)
-    row = await queries.sale_context(uow, branch_id, bt, member, lock=lock, claim=claim)
+    prefetch = _prefetch(uow, bt) if claim is not None and member is not None else None
+    row = await queries.sale_context(uow, branch_id, bt, member, lock=lock, claim=claim, prefetch=prefetch)
     if claim is not None and row is not None and not row.claimed:
         return await idempotency.replayed(uow, claim)
     if row is None:
@@ -141,6 +144,10 @@ async def _load(
         raise NotFound("member not found", field="member_id")
     accounts.remember_merchant_info(uow, row.currency, row.timezone)
     programme = await programme_version(uow, row.programme_version)
+    _remember(uow, programme)
+    prefetched = row.prefetched
+    if prefetched is not None and not (prefetched.fresh and prefetched.window_start == window_start(programme, bt)):
+        prefetched = None  # read before a concurrent sale of the member committed, or for another window
     joins = False
     if member is None and basket.join_phone:
         eligibility = join_eligibility(
@@ -168,7 +175,30 @@ async def _load(
         found,
         paid=row.paid if member is not None else None,
         hooked=row.hooked,
+        prefetched=prefetched,
     )
+
+
+#: per merchant, the programme its last sale in this process was priced with: its tier window is the
+#: guess a sale's context read reads the standing for (checked against the programme in force)
+_last_programme: dict[uuid.UUID, Programme] = {}
+
+
+def _prefetch(uow: UnitOfWork, at: datetime) -> queries.Prefetch | None:
+    """What the context read needs to read the member's balances and standing too — known once a sale
+    of the merchant has run here (the first one reads them after the context, as every sale did)."""
+    tenant = uow.tenant_id
+    programme = _last_programme.get(tenant) if tenant is not None else None
+    if tenant is None or programme is None:
+        return None
+    return queries.Prefetch(accounts.points_unit(tenant), window_start(programme, at))
+
+
+def _remember(uow: UnitOfWork, programme: Programme) -> None:
+    if uow.tenant_id is not None:
+        if len(_last_programme) > 5_000:
+            _last_programme.clear()
+        _last_programme[uow.tenant_id] = programme
 
 
 def window_start(p: Programme, at: datetime) -> datetime:
@@ -176,13 +206,16 @@ def window_start(p: Programme, at: datetime) -> datetime:
 
 
 async def member_state(uow: UnitOfWork, ctx: SaleContext, *, standing: bool = False) -> pricing.MemberState:
-    """Balances (and, for a sale, the tier-window standing into ``ctx.standing``) in one round trip,
-    after the profile lock."""
+    """Balances (and, for a sale, the tier-window standing into ``ctx.standing``): for a sale, as its
+    context read found them when they are current (``ctx.prefetched``: no round trip), else in one round
+    trip after the profile lock."""
     if ctx.member_id is None or ctx.profile is None:
         # a customer joining with this sale is priced as a member (the sale enrols them first)
         return pricing.MemberState(tier=None, points_available=0, sv_principal=0, sv_bonus=0, member=ctx.joins)
     mine = (await accounts.member_accounts(uow, ctx.member_id, ctx.currency)).ids
-    if standing:
+    if standing and ctx.prefetched is not None and ctx.prefetched.accounts == mine:
+        b, ctx.standing = ctx.prefetched.balances, ctx.prefetched.standing  # read with the context
+    elif standing:
         b, ctx.standing = await queries.balances_and_standing(
             uow, mine, ctx.business_time, ctx.member_id, window_start(ctx.programme, ctx.business_time)
         )

@@ -14,6 +14,7 @@ missing profile row) are in ``tenants/queries.py``.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, fields
@@ -25,7 +26,7 @@ from sqlalchemy import text
 from lianka.platform import idempotency
 from lianka.platform.db import UnitOfWork
 from lianka.tenants.domain import tiers
-from lianka.tenants.queries import Balances, MemberAccountIds, balances_sql, version_at_sql
+from lianka.tenants.queries import Balances, MemberAccountIds, balances_over, balances_sql, version_at_sql
 
 
 @dataclass
@@ -76,6 +77,32 @@ class ContextRow:
     #: False when the sale's Idempotency-Key was already claimed (a replay, or a conflict): the key's
     #: claim rides on this read (``idempotency.claim_sql``); True when this request owns it or claimed nothing
     claimed: bool = True
+    #: the member's balances and tier standing, when the read was asked for them (``Prefetch``)
+    prefetched: Prefetched | None = None
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    """What a sale's context read needs to read the member's balances and tier standing too: the
+    merchant's points unit (the points account's) and the tier window's start, as the caller expects
+    the programme in force to set it — the caller checks that guess once the programme is known."""
+
+    points_unit: str
+    window_start: datetime
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """Row type: the balances and standing the context read found, the accounts they are of, and
+    whether they are current — ``fresh`` is False when a sale of the same member committed while this
+    statement waited for the profile's lock (the balances were read before it, in the statement's
+    snapshot; the locked row is the newest version, so their ``xmin`` differ)."""
+
+    accounts: MemberAccountIds | None
+    balances: Balances
+    standing: tiers.Standing
+    window_start: datetime
+    fresh: bool
 
 
 @dataclass(frozen=True)
@@ -111,24 +138,52 @@ _HOOKED_SQL = (
 )
 
 
-def _context_sql(lock: bool, claim: bool) -> str:
+def _account_sql(kind: str, unit: str) -> str:
+    return (
+        f"(SELECT id FROM ledger_accounts WHERE tenant_id = $1 AND owner_kind = 'member' AND owner_id = $4 "
+        f"AND kind = '{kind}' AND unit = {unit})"
+    )
+
+
+def _prefetch_sql() -> tuple[str, str]:
+    """(columns, joins) that read, with a ``Prefetch`` ($8 the points unit, $9 the tier window's start),
+    the member's accounts (found by owner: their ids are not known before the merchant's currency),
+    balances and standing, and the profile row's version as the statement's snapshot saw it and as
+    locked (``Prefetched.fresh``)."""
+    columns = (
+        "acc.pa, acc.sa, acc.ba, b.points, b.principal, b.bonus, b.available, b.pending, st.spend, st.pts, "
+        "(SELECT xmin::text FROM member_profiles WHERE tenant_id = $1 AND member_id = $4) AS seen_version, "
+        "p.version AS locked_version, "
+    )
+    joins = (
+        f"LEFT JOIN LATERAL (SELECT {_account_sql('points', '$8')} AS pa, "
+        f"{_account_sql('sv_principal', 'm.currency')} AS sa, {_account_sql('sv_bonus', 'm.currency')} AS ba) acc ON true "
+        f"LEFT JOIN LATERAL ({balances_over('acc.pa', 'acc.sa', 'acc.ba', '$3')}) b ON true "
+        f"LEFT JOIN LATERAL ({_standing_over('$4', '$9')}) st ON true "
+    )
+    return columns, joins
+
+
+@functools.cache
+def _context_sql(lock: bool, claim: bool, prefetch: bool = False) -> str:
     """Parameters: $1 the merchant, $2 the branch, $3 the business time, $4 the member (or NULL); with
     ``claim``, $5–$7 the Idempotency-Key's scope, key and request hash, claimed by a data-modifying CTE
-    in the same statement (decision 0053: one round trip fewer per sale)."""
+    in the same statement; with ``prefetch`` (a sale: ``lock`` and ``claim`` too), $8 and $9 of a
+    :class:`Prefetch` (decision 0053: each saves the sale a round trip)."""
+    assert not prefetch or (lock and claim)
+    columns, joins = _prefetch_sql() if prefetch else ("", "")
     claiming = f"WITH claim AS ({idempotency.claim_sql(1, 5)}) " if claim else ""
     claimed = "(SELECT true FROM claim)" if claim else "true"
     return (
         f"{claiming}SELECT m.currency, m.timezone, (SELECT code FROM branches WHERE id = $2) AS branch_code, "
         f"({version_at_sql(3)}) AS programme_version, "
         "(SELECT true FROM memberships WHERE member_id = $4) AS member_known, "
-        f"{_PAID_SQL}, {_HOOKED_SQL}, coalesce({claimed}, false) AS claimed, "
+        f"{_PAID_SQL}, {_HOOKED_SQL}, coalesce({claimed}, false) AS claimed, {columns}"
         f"p.found AS profile_found, {', '.join('p.' + c for c in _PROFILE_COLUMNS)} "
-        f"FROM merchants m LEFT JOIN LATERAL (SELECT true AS found, {_PROFILE_SELECT} FROM member_profiles "
-        f"WHERE member_id = $4{' FOR UPDATE' if lock else ''}) p ON true WHERE m.id = $1"
+        f"FROM merchants m LEFT JOIN LATERAL (SELECT true AS found, {'xmin::text AS version, ' if prefetch else ''}"
+        f"{_PROFILE_SELECT} FROM member_profiles WHERE member_id = $4{' FOR UPDATE' if lock else ''}) p ON true "
+        f"{joins}WHERE m.id = $1"
     )
-
-
-_CONTEXT_SQL = {(lock, claim): _context_sql(lock, claim) for lock in (True, False) for claim in (True, False)}
 
 
 async def sale_context(
@@ -139,20 +194,35 @@ async def sale_context(
     *,
     lock: bool,
     claim: idempotency.Claim | None = None,
+    prefetch: Prefetch | None = None,
 ) -> ContextRow | None:
     """The merchant's currency and zone, the branch's code, the programme version in force at ``at``,
     whether ``member_id`` is a member here and their profile (locked for a sale), their paid term and
-    the webhook events anyone subscribed to — and, for a sale, the claim of its Idempotency-Key — in
-    one round trip; None when the merchant is not visible. RLS scopes every part to the merchant.
-    Nothing here changes with a concurrent sale of the same member, so the statement's snapshot, taken
-    before the lock, is good enough for it — the balances are read by the next statement. A twin
-    holding the key makes the claim wait for its transaction, as a claim of its own would."""
+    the webhook events anyone subscribed to — and, for a sale, the claim of its Idempotency-Key and
+    (``prefetch``) the member's balances and tier standing — in one round trip; None when the
+    merchant is not visible. RLS scopes every part to the merchant. Nothing but the balances and the
+    standing changes with a concurrent sale of the same member, so the statement's snapshot, taken
+    before the lock, is good enough for the rest; ``Prefetched.fresh`` says whether it is for those.
+    A twin holding the key makes the claim wait for its transaction, as a claim of its own would."""
     args: tuple[object, ...] = (uow.tenant_id, branch_id, at, member_id)
     if claim is not None:
         args += claim.args
-    row = await (await uow.driver()).fetchrow(_CONTEXT_SQL[lock, claim is not None], *args)
+    if prefetch is not None:
+        assert claim is not None and lock
+        args += (prefetch.points_unit, prefetch.window_start)
+    row = await (await uow.driver()).fetchrow(_context_sql(lock, claim is not None, prefetch is not None), *args)
     if row is None:
         return None
+    prefetched = None
+    if prefetch is not None and row["profile_found"]:
+        ids = (row["pa"], row["sa"], row["ba"])
+        prefetched = Prefetched(
+            accounts=MemberAccountIds(*ids) if all(i is not None for i in ids) else None,
+            balances=Balances.of(row),
+            standing=tiers.Standing(spend=int(row["spend"]), points_earned=int(row["pts"])),
+            window_start=prefetch.window_start,
+            fresh=row["seen_version"] is not None and row["seen_version"] == row["locked_version"],
+        )
     return ContextRow(
         currency=str(row["currency"]),
         timezone=str(row["timezone"]),
@@ -163,6 +233,7 @@ async def sale_context(
         paid=PaidTerm.of(row["paid"]),
         hooked=frozenset(row["hooked"]),
         claimed=bool(row["claimed"]),
+        prefetched=prefetched,
     )
 
 
@@ -177,10 +248,15 @@ async def member_by_card(uow: UnitOfWork, card: str) -> uuid.UUID | None:
 def _standing_sql(first: int) -> str:
     """The member's spend and points earned in the tier window, counting refunds pro rata; parameters
     ``$first`` the member and ``$first+1`` the window's start."""
+    return _standing_over(f"${first}", f"${first + 1}")
+
+
+def _standing_over(member: str, start: str) -> str:
+    """:func:`_standing_sql` over SQL expressions for the member and the window's start."""
     return (
         "SELECT coalesce(sum(qualifying_spend * (gross - promotion_discount - member_discount - coupon_total - refunded) "
         "/ nullif(gross - promotion_discount - member_discount - coupon_total, 0)), 0) AS spend, coalesce(sum(points_earned), 0) AS pts "
-        f"FROM sales WHERE member_id = ${first} AND business_time > ${first + 1}"
+        f"FROM sales WHERE member_id = {member} AND business_time > {start}"
     )
 
 

@@ -1,11 +1,12 @@
 """POS use cases: the quote and the sale.
 
 A sale is one unit of work (one transaction) and exactly-once under its Idempotency-Key: the key is
-claimed first, the sale row, its lines, the ledger entries (points redeemed, stored value paid,
+claimed in its first statement (with the context read), the sale row, its lines, the ledger entries (points redeemed, stored value paid,
 points earned), the coupons, the member's spend and tier all change together, and the response is
 stored with the key — a retried call returns it, a different body with the same key is a 409. The
 numbers booked are the ones :func:`lianka.tenants.domain.pricing.quote` computed, so a quote shown to
-the cashier is what the sale books. The statements it sends, and why so few, are decision 0011.
+the cashier is what the sale books. The statements it sends, and why so few, are decisions 0011 and
+0053 (five round trips for a member's sale).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ on real PostgreSQL, with two merchants."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -314,12 +315,13 @@ class _Statements:
         return call
 
 
-async def test_a_member_sale_is_six_round_trips_with_its_key_claimed_in_the_context_read(
+async def test_a_member_sale_is_five_round_trips_with_its_key_claimed_and_balances_read_in_the_context_read(
     db: Database, tenant_factory, member_factory, auth_kit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Decision 0053: BEGIN with the tenant, the context read (which claims the Idempotency-Key), the
-    balances, the ledger entries, the sale row (which stores the response), COMMIT — and a replay of
-    the same key reads the stored response without pricing or booking anything."""
+    """Decision 0053: BEGIN with the tenant, the context read (which claims the Idempotency-Key and
+    reads the member's balances and tier standing), the ledger entries, the sale row (which stores the
+    response), COMMIT — and a replay of the same key reads the stored response without pricing or
+    booking anything."""
     from lianka.tenants.pos import sales, schemas
 
     tenant = await tenant_factory()
@@ -331,14 +333,15 @@ async def test_a_member_sale_is_six_round_trips_with_its_key_claimed_in_the_cont
     basket = schemas.Basket(
         amount=20_000, member_id=member, lines=[schemas.LineIn(sku="tea", qty=1, unit_price=20_000)]
     )
-    await sales.sale(db, tenant, basket, uuid.uuid4().hex, branch)  # the first sale creates the profile
+    await sales.sale(db, tenant, basket, uuid.uuid4().hex, branch)  # creates the profile; the process learns the window
     watch = _Statements(monkeypatch)
     key = uuid.uuid4().hex
     out, replayed = await sales.sale(db, tenant, basket, key, branch)
     assert not replayed
-    assert len(watch.sent) == 6, watch.sent
+    assert len(watch.sent) == 5, watch.sent
     assert watch.sent[0].startswith("BEGIN") and watch.sent[-1].startswith("COMMIT")
     assert watch.sent[1].startswith("WITH claim AS (INSERT INTO idempotency_keys")
+    assert "LEFT JOIN LATERAL" in watch.sent[1] and "ledger_balances" in watch.sent[1]
     assert not [q for q in watch.sent if q.startswith("INSERT INTO idempotency_keys")]  # no trip of its own
     watch.sent.clear()
     again, replayed = await sales.sale(db, tenant, basket, key, branch)
@@ -394,3 +397,58 @@ async def test_a_sale_by_card_replays_after_the_card_stops_finding_the_member(
     assert other.status_code == 404  # the card no longer finds anyone …
     retry = await till.post("/sales", {"amount": 10_000, "card": card}, key="card-0001")
     assert retry.status_code == 200 and retry.json() == first.json()  # … but the retry is answered
+
+
+async def test_balances_read_before_a_concurrent_sale_committed_are_read_again(
+    db: Database, tenant_factory, member_factory, auth_kit
+) -> None:
+    """The context read takes its balances from the statement's snapshot, before the profile lock it
+    may wait for. While it waits, another transaction of the member (holding the lock, as a sale does)
+    credits 1,000 points and updates the profile, then commits: the waiting sale must price with the
+    1,100 points, not the 100 it saw — it reads them again (decision 0053)."""
+    import asyncio
+
+    from lianka.tenants.pos import sales, schemas
+    from lianka.tenants.services import accounts
+
+    tenant = await tenant_factory()
+    branch = await auth_kit.branch(tenant, "SH01")
+    async with db.uow(tenant) as uow:
+        await set_programme(uow, PROGRAMME)
+        await uow.commit()
+    member = await member_factory(tenant)
+    await sales.sale(
+        db, tenant, schemas.Basket(amount=10_000, member_id=member), uuid.uuid4().hex, branch
+    )  # 100 points
+    redeem = schemas.Basket(amount=20_000, member_id=member, points=500)
+    async with db.uow(tenant) as blocker:
+        conn = await blocker.driver()
+        await conn.execute("SELECT 1 FROM member_profiles WHERE member_id = $1 FOR UPDATE", member)
+        await accounts.award_points(
+            blocker,
+            member,
+            1_000,
+            programme=PROGRAMME,
+            reason="adjustment",
+            key=f"blocker-{uuid.uuid4().hex}",
+            business_time=datetime.now(UTC),
+        )
+        await conn.execute("UPDATE member_profiles SET updated_at = now() WHERE member_id = $1", member)
+        waiting = asyncio.create_task(sales.sale(db, tenant, redeem, uuid.uuid4().hex, branch))
+        for _ in range(1_000):  # until the sale waits for the profile's lock (20 s at most, for a busy machine)
+            if waiting.done():
+                break
+            async with db.uow(system=True) as probe:  # a new transaction: pg_stat_activity is read once in each
+                n = await probe.session.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH claim%'"
+                    )
+                )
+            if n:
+                break
+            await asyncio.sleep(0.02)
+        assert n == 1, f"the sale never waited for the profile lock: {waiting}"
+        await blocker.commit()
+    out, _ = await waiting
+    assert out.quote.points_redeemed == 500
+    assert out.balances is not None and out.balances.points == 100 + 1_000 - 500 + out.quote.points_earned

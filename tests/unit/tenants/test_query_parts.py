@@ -37,14 +37,16 @@ def test_sale_statements_bind_the_sale_row_in_one_contiguous_run() -> None:
     assert _used(pos_queries._BALANCES_AND_STANDING_SQL) == set(range(1, 7))
     for lock in (True, False):
         for claim in (True, False):  # the Idempotency-Key's scope, key and hash after the context's four
-            context = pos_queries._CONTEXT_SQL[lock, claim]
+            context = pos_queries._context_sql(lock, claim)
             assert _used(context) == ({1, 2, 3, 4, 5, 6, 7} if claim else {1, 2, 3, 4})
             assert ("FOR UPDATE" in context) is lock
             assert ("INSERT INTO idempotency_keys" in context) is claim
         assert ("FOR UPDATE" in pos_queries._PROFILE_SQL[lock]) is lock
+    # a sale's read with its balances and standing: the points unit and the window's start come last
+    assert _used(pos_queries._context_sql(True, True, True)) == set(range(1, 10))
 
 
 def test_the_profile_row_type_is_what_the_context_selects() -> None:
-    for key in pos_queries._CONTEXT_SQL:
+    for flags in ((True, True, True), (True, True, False), (True, False, False), (False, False, False)):
         for column in (f.name for f in fields(pos_queries.Profile)):
-            assert f"p.{column}" in pos_queries._CONTEXT_SQL[key]
+            assert f"p.{column}" in pos_queries._context_sql(*flags)
