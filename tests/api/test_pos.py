@@ -434,7 +434,9 @@ async def test_balances_read_before_a_concurrent_sale_committed_are_read_again(
             business_time=datetime.now(UTC),
         )
         await conn.execute("UPDATE member_profiles SET updated_at = now() WHERE member_id = $1", member)
-        waiting = asyncio.create_task(sales.sale(db, tenant, redeem, uuid.uuid4().hex, branch))
+        waiting: asyncio.Future[tuple[schemas.SaleOut, bool]] = asyncio.ensure_future(
+            sales.sale(db, tenant, redeem, uuid.uuid4().hex, branch)
+        )
         for _ in range(1_000):  # until the sale waits for the profile's lock (20 s at most, for a busy machine)
             if waiting.done():
                 break
