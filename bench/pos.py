@@ -1,6 +1,7 @@
 """POS sales through HTTP (issue 5): a real server process, a concurrent client on loopback.
 
-R is the bundled pgbench (TPC-B-like) on the same database in the same run, as in ``bench.ledger``.
+R is the bundled pgbench (TPC-B-like) on the same database in the same run, as in ``bench.ledger``;
+R, the sale through HTTP and R_sale are each measured in two interleaved halves (:func:`measure`).
 Each sale: a member pays ¥88.00 with 100 points off, earns points (tier multiplier), coupons none —
 one transaction with its idempotency record, the sale row and lines, three ledger entries and the
 member's spend and tier.
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -24,7 +27,7 @@ import uvloop
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import Run, bench_database, console, drive, open_loop, table
+from bench.common import Run, bench_database, console, drive, merge, open_loop, table
 from bench.ledger import SECONDS, WORKERS, pgbench
 from lianka.platform.db import Database
 from lianka.platform.identity.testing import AuthKit
@@ -102,7 +105,15 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
-async def run_sales(bases: list[str], headers: dict[str, str], members: list[str]) -> tuple[Run, Run, Run]:
+async def measure(
+    settings: Settings, bases: list[str], headers: dict[str, str], members: list[str], tenant: uuid.UUID
+) -> tuple[Run, Run, Run, Run, Run, Run]:
+    """Every figure of the table, in one process and one event loop, with the servers up.
+
+    The three the headline divides — R, the sale through HTTP and R_sale — are each taken in two
+    halves, interleaved as R, HTTP, R_sale, R_sale, HTTP, R, and merged: a shared host's drift during
+    the run then favours none of them (as ``bench.ledger`` does). Returns (R, HTTP sales, the open
+    loop, the authenticated GET, the sale in-process, R_sale)."""
     # One server process per core, each on its own port, and the tills spread over them evenly, as a
     # load balancer in front of them would. (Processes sharing one listening socket are not balanced
     # for a handful of keep-alive connections: the first to wake accepts them all, and identical runs
@@ -136,14 +147,37 @@ async def run_sales(bases: list[str], headers: dict[str, str], members: list[str
                     if failures < 3:
                         console.print(f"  sale failed: {r.status} {body[:300]!r}")
 
-        run = await drive("POS sale via HTTP", TILLS, SECONDS, op, warmup=2.0)
+        service, templates = await in_process(settings, tenant, members)
+        halves: dict[str, list[Run]] = {"r": [], "http": [], "raw": []}
+        async with replayer(settings, templates, members) as replay:
+
+            async def r_half(init: bool) -> None:
+                halves["r"].append(await asyncio.to_thread(pgbench, settings.database_url, SECONDS / 2, init=init))
+
+            async def http_half() -> None:
+                halves["http"].append(await drive("POS sale via HTTP", TILLS, SECONDS / 2, op, warmup=2.0))
+
+            async def raw_half() -> None:
+                halves["raw"].append(
+                    await drive("R_sale: the sale's SQL replayed raw (asyncpg)", TILLS, SECONDS / 2, replay, warmup=1.0)
+                )
+
+            await r_half(True)
+            await http_half()
+            await raw_half()
+            await raw_half()
+            await http_half()
+            await r_half(False)
         if failures:
             console.print(f"  [red]{failures} sales failed[/red]")
+        r = merge("R: pgbench TPC-B-like tx", halves["r"])
+        sales = merge("POS sale via HTTP", halves["http"])
+        raw = merge("R_sale: the sale's SQL replayed raw (asyncpg)", halves["raw"])
 
         # open loop: sales arrive at a fixed rate, OPEN_LOAD of the closed-loop peak just measured,
         # whether or not earlier ones are done (independent tills). A connection each when needed, as
         # many tills would have; latency counts from each sale's due time.
-        rate = max(1.0, OPEN_LOAD * run.rate)
+        rate = max(1.0, OPEN_LOAD * sales.rate)
         many = [
             aiohttp.ClientSession(
                 base, headers=headers, timeout=aiohttp.ClientTimeout(total=60), connector=aiohttp.TCPConnector(limit=0)
@@ -162,36 +196,34 @@ async def run_sales(bases: list[str], headers: dict[str, str], members: list[str
             for session in many:
                 await session.close()
         if failures:
-            console.print(f"  [red]{failures} sales failed (both runs)[/red]")
+            console.print(f"  [red]{failures} sales failed (all runs)[/red]")
 
         async def ping(w: int, i: int) -> None:
-            async with sessions[w % len(sessions)].get("/api/v1/branches") as r:
-                await r.read()
-                if r.status != 200:
-                    raise RuntimeError(f"branches: {r.status}")
+            async with sessions[w % len(sessions)].get("/api/v1/branches") as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"branches: {resp.status}")
 
         # the same servers, client and token on the lightest authenticated read: the framework's ceiling
         ceiling = await drive("authenticated GET /branches (ceiling)", TILLS, SECONDS / 2, ping, warmup=1.0)
-        return run, opened, ceiling
+        return r, sales, opened, ceiling, service, raw
     finally:
         for session in sessions:
             await session.close()
 
 
-async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[str]) -> tuple[Any, Any]:
-    """The same sale through the service function with no HTTP, and its SQL replayed raw.
+#: per member: (the recorded sale's Idempotency-Key, its sale id, every statement it sent with its arguments)
+Templates = dict[str, tuple[str, uuid.UUID, list[tuple[str, str, tuple[Any, ...]]]]]
 
-    The raw replay is the database's own ceiling for this transaction: one real sale per member is
-    recorded at the driver (every statement the sale sends, with its arguments: BEGIN with the tenant
-    setting, SQLAlchemy's prepared statements and the hot path's own, COMMIT), then replayed exactly
-    through bare asyncpg connections with a fresh idempotency key and sale id, by as many tills. No
-    Python of ours runs in it.
-    """
+
+async def in_process(settings: Settings, tenant: uuid.UUID, members: list[str]) -> tuple[Run, Templates]:
+    """The same sale through the service function with no HTTP; then one real sale per member recorded
+    at the driver (every statement the sale sends, with its arguments: BEGIN with the tenant setting,
+    SQLAlchemy's prepared statements and the hot path's own, COMMIT) for :func:`replayer`."""
     import asyncpg
     from asyncpg.prepared_stmt import PreparedStatement
     from sqlalchemy import text
 
-    from lianka.platform.db import asyncpg_params
     from lianka.tenants.pos import sales, schemas
 
     db = Database.from_settings(settings)
@@ -214,7 +246,7 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
 
         service = await drive("the sale service in-process (no HTTP)", TILLS, SECONDS / 2, op, warmup=1.0)
 
-        templates: dict[str, tuple[str, uuid.UUID, list[tuple[str, str, tuple[Any, ...]]]]] = {}
+        templates: Templates = {}
         recorded: list[tuple[str, str, tuple[Any, ...]]] = []
         originals = {name: getattr(asyncpg.Connection, name) for name in ("execute", "fetch", "fetchrow", "fetchval")}
 
@@ -254,12 +286,26 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
                 setattr(PreparedStatement, name, fn)
     finally:
         await db.dispose()
+    return service, templates
+
+
+@asynccontextmanager
+async def replayer(
+    settings: Settings, templates: Templates, members: list[str]
+) -> AsyncIterator[Callable[[int, int], Awaitable[None]]]:
+    """R_sale's operation: a recorded sale's statements replayed exactly through bare asyncpg
+    connections with a fresh idempotency key and sale id, by as many tills — what the database alone
+    can do for this transaction. No Python of ours runs in it."""
+    import asyncpg
+
+    from lianka.platform.db import asyncpg_params
 
     def swap(value: Any, old: tuple[str, uuid.UUID], new: tuple[str, uuid.UUID]) -> Any:
         if isinstance(value, str):
             return value.replace(old[0], new[0]).replace(str(old[1]), str(new[1]))
         return new[1] if value == old[1] else value
 
+    calls = {name: getattr(asyncpg.Connection, name) for name in ("execute", "fetch", "fetchrow", "fetchval")}
     pool = await asyncpg.create_pool(
         **asyncpg_params(settings.resolved_app_database_url()), min_size=TILLS, max_size=TILLS
     )
@@ -270,12 +316,11 @@ async def run_in_process(settings: Settings, tenant: uuid.UUID, members: list[st
             new = (f"r-{w}-{i}-{uuid.uuid4().hex}", uuid.uuid4())
             async with pool.acquire() as conn:  # BEGIN (with the tenant) … COMMIT are among the statements
                 for name, query, args in statements:
-                    await originals[name](conn, query, *(swap(a, (key, sale_id), new) for a in args))
+                    await calls[name](conn, query, *(swap(a, (key, sale_id), new) for a in args))
 
-        raw = await drive("R_sale: the sale's SQL replayed raw (asyncpg)", TILLS, SECONDS / 2, replay, warmup=1.0)
+        yield replay
     finally:
         await pool.close()
-    return service, raw
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
@@ -317,14 +362,12 @@ def run() -> None:
         try:
             for base, server in zip(bases, servers, strict=True):
                 _wait_ready(base, server)
-            sales, opened, ceiling = uvloop.run(run_sales(bases, headers, members))
+            r, sales, opened, ceiling, service, raw = uvloop.run(measure(s, bases, headers, members, tenant))
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
             for server in servers:
                 server.wait(30)
-        service, raw = uvloop.run(run_in_process(s, tenant, members))
-        r = pgbench(s.database_url)
         table(
             f"POS sale through HTTP ({TILLS} tills on loopback, {WEB_WORKERS} server process(es) with "
             f"{WEB_POOL} database connections each, {SECONDS:.0f}s)",
