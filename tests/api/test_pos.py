@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -60,13 +61,19 @@ class Till:
 
 @pytest.fixture
 async def till(client: AsyncTestClient[Litestar], db: Database, tenant_factory, auth_kit) -> Till:
-    tenant = await tenant_factory("一点茶")
+    tenant, branch = await _shop(db, tenant_factory, auth_kit, "一点茶")
+    pos = await auth_kit.pos(tenant, ["pos"], branch=branch)
+    return Till(client, pos.headers, tenant)
+
+
+async def _shop(db: Database, tenant_factory, auth_kit, name: str = "Test merchant") -> tuple[uuid.UUID, uuid.UUID]:
+    """A merchant on :data:`PROGRAMME` with one branch: (merchant, branch)."""
+    tenant = await tenant_factory(name)
     branch = await auth_kit.branch(tenant, "SH01")
     async with db.uow(tenant) as uow:
         await set_programme(uow, PROGRAMME)
         await uow.commit()
-    pos = await auth_kit.pos(tenant, ["pos"], branch=branch)
-    return Till(client, pos.headers, tenant)
+    return tenant, branch
 
 
 async def test_a_100_yuan_purchase_makes_a_customer_eligible_to_join(till: Till) -> None:
@@ -324,11 +331,7 @@ async def test_a_member_sale_is_five_round_trips_with_its_key_claimed_and_balanc
     booking anything."""
     from lianka.tenants.pos import sales, schemas
 
-    tenant = await tenant_factory()
-    branch = await auth_kit.branch(tenant, "SH01")
-    async with db.uow(tenant) as uow:
-        await set_programme(uow, PROGRAMME)
-        await uow.commit()
+    tenant, branch = await _shop(db, tenant_factory, auth_kit)
     member = await member_factory(tenant)
     basket = schemas.Basket(
         amount=20_000, member_id=member, lines=[schemas.LineIn(sku="tea", qty=1, unit_price=20_000)]
@@ -348,15 +351,9 @@ async def test_a_member_sale_is_five_round_trips_with_its_key_claimed_and_balanc
     assert replayed and again == out
     assert not [q for q in watch.sent if "ledger_post" in q or "INSERT INTO sales" in q]
     with pytest.raises(IdempotencyConflict, match=r"different pos\.sale request"):
-        await sales.sale(db, tenant, msgspec_replace(basket, amount=20_001), key, branch)
+        await sales.sale(db, tenant, msgspec.structs.replace(basket, amount=20_001), key, branch)
     async with db.uow(tenant) as uow:
         assert await uow.session.scalar(text("SELECT count(*) FROM sales")) == 2
-
-
-def msgspec_replace(basket: Any, **changes: Any) -> Any:
-    import msgspec
-
-    return msgspec.structs.replace(basket, **changes)
 
 
 async def test_concurrent_twins_of_a_sale_book_it_once(till: Till, member_factory, db: Database) -> None:
@@ -411,11 +408,7 @@ async def test_balances_read_before_a_concurrent_sale_committed_are_read_again(
     from lianka.tenants.pos import sales, schemas
     from lianka.tenants.services import accounts
 
-    tenant = await tenant_factory()
-    branch = await auth_kit.branch(tenant, "SH01")
-    async with db.uow(tenant) as uow:
-        await set_programme(uow, PROGRAMME)
-        await uow.commit()
+    tenant, branch = await _shop(db, tenant_factory, auth_kit)
     member = await member_factory(tenant)
     await sales.sale(
         db, tenant, schemas.Basket(amount=10_000, member_id=member), uuid.uuid4().hex, branch
