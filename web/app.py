@@ -18,7 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from lianka.platform.db import Database
 from lianka.platform.errors import Unauthorized
@@ -184,6 +184,19 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
     await check_csrf_form(request)
 
 
+REDIS_CONNECTIONS = 16  # per web process: sign-in limits, sessions, rate limits; a burst waits for one
+
+
+def redis_client(url: str) -> Redis:
+    """One bounded pool per process: a burst of requests waits (up to 5 s) for one of its connections
+    instead of opening a new one each, whose connect can time out on a busy host. A hung Redis still
+    fails the request (503) in seconds instead of holding it forever."""
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=5, socket_connect_timeout=2, socket_timeout=2
+    )
+    return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
@@ -194,8 +207,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own_db = db is None
         app.state.db = db or Database.from_settings(settings)
-        # a hung Redis fails the request (503) in seconds instead of holding it forever
-        app.state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        app.state.redis = redis_client(settings.redis_url)
         app.state.settings = settings
         app.state.identity = Identity.create(app.state.db, settings, app.state.redis)
         try:
