@@ -38,6 +38,8 @@ from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import set_programme
 
 MEMBERS = 200
+#: sales booked in the set-up, before the servers start (see :func:`_warm_sales`)
+WARM_SALES = int(os.environ.get("BENCH_WARM_SALES", "3000"))
 #: web processes serving the benchmark (the machine has 2 cores; the client and PostgreSQL share them)
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
 #: concurrent tills, as pgbench's clients
@@ -87,6 +89,7 @@ async def setup(settings: Settings) -> tuple[dict[str, str], list[str], uuid.UUI
                 )
             await uow.commit()
         pos = await kit.pos(m.id, ["pos"], branch=branch)
+        await _warm_sales(db, m.id, branch, members)
         # statistics and a visibility map, as a live database has them (and autovacuum, woken by the
         # set-up's inserts, does not run in the middle of the measurement)
         owner = create_async_engine(settings.database_url, isolation_level="AUTOCOMMIT")
@@ -97,6 +100,27 @@ async def setup(settings: Settings) -> tuple[dict[str, str], list[str], uuid.UUI
     finally:
         await redis.aclose()
         await db.dispose()
+
+
+async def _warm_sales(db: Database, tenant: uuid.UUID, branch: uuid.UUID, members: list[str]) -> None:
+    """Sales before anything is measured, so that every table a sale writes holds thousands of rows
+    when the servers' connections first plan their statements. A session keeps its plan of a foreign
+    key's check until the table is analysed again; planned on a table of a few pages it is a sequential
+    scan, which then reads the whole growing table for every sale (bench.ledger.warm_up, decision 0053)."""
+    from lianka.tenants.pos import sales, schemas
+
+    async def till(w: int) -> None:
+        for i in range(w, WARM_SALES, TILLS):
+            basket = schemas.Basket(
+                amount=8_800,
+                member_id=uuid.UUID(members[i % len(members)]),
+                points=100,
+                lines=[schemas.LineIn(sku="milk-tea", qty=2, unit_price=4_400)],
+            )
+            await sales.sale(db, tenant, basket, f"warm-{i}", branch)
+
+    with console.status(f"warming up: {WARM_SALES:,} sales"):
+        await asyncio.gather(*(till(w) for w in range(TILLS)))
 
 
 def _now() -> Any:

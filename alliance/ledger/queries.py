@@ -300,15 +300,19 @@ async def ledger_post(driver: Any, payloads: Sequence[str]) -> list[Any]:
 
 
 #: an entry that is its own transaction: the tenant and the entry in one autocommit statement (set_config's
-#: ``true`` scopes the setting to the statement's implicit transaction, as SET LOCAL would)
-_POST_ALONE = "SELECT set_config('app.tenant_id', $1, true), set_config('app.scope', '', true), ledger_post($2::jsonb)"
+#: ``true`` scopes the setting to the statement's implicit transaction, as SET LOCAL would; the target list
+#: is evaluated in order). The answer comes as text: msgspec decodes it (``contract.result``) instead of the
+#: ``json`` module behind SQLAlchemy's jsonb codec.
+_POST_ALONE = (
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.scope', '', true), ledger_post($2::jsonb)::text"
+)
 
 
-async def ledger_post_alone(driver: Any, tenant: uuid.UUID, payload: str) -> Any:
+async def ledger_post_alone(driver: Any, tenant: uuid.UUID, payload: str) -> str:
     """``ledger_post`` for one encoded entry as one autocommit statement on a pooled connection
     outside any transaction (``services.post_alone``); its raw answer."""
-    row = await driver.fetchrow(_POST_ALONE, str(tenant), payload)
-    return row[2]
+    answer: str = await driver.fetchval(_POST_ALONE, str(tenant), payload, column=2)
+    return answer
 
 
 # --- the operator's invariant checks (``lianka ledger verify``, as the owner over every book) -------
