@@ -80,14 +80,16 @@ async def open_account(
 ) -> Account:
     """Get or create the account (idempotent). Member accounts are tracked by default; tracked
     points accounts keep lots by default."""
-    tenant = _tenant(uow)
+    cache_key = rows.AccountKey(_tenant(uow), owner_kind, owner_id, kind, unit)
+    known = _by_owner.get(cache_key)
+    if known is not None:  # committed accounts never change: no round trip (a sale asks for nine)
+        return known
     domain.check_unit(unit)
     tracked = owner_kind == "member" if tracked is None else tracked
     lots = (tracked and domain.is_points(unit)) if lots is None else lots
-    cache_key = rows.AccountKey(tenant, owner_kind, owner_id, kind, unit)
     pending: dict[rows.AccountKey, Account] = uow.session.info.setdefault("ledger_new_accounts", {})
-    known = _by_owner.get(cache_key) or pending.get(cache_key)
-    if known is not None:  # accounts never change once created: skip the round trips
+    known = pending.get(cache_key)
+    if known is not None:  # opened earlier in this transaction
         return known
     created = await queries.insert_account(uow, cache_key, allow_negative=allow_negative, tracked=tracked, lots=lots)
     if created is None:  # it exists and is committed: safe to remember for good
