@@ -78,6 +78,8 @@ class Run:
     per_op: int = 1  # e.g. postings per earn: a secondary count, never the ratio to R
     #: the same operation with nothing but the driver in the way, measured in the same run
     ceiling: Run | None = None
+    #: an open loop's arrivals in the measured window (``ops`` counts those that completed)
+    offered: int | None = None
 
     @property
     def rate(self) -> float:
@@ -155,7 +157,8 @@ async def open_loop(
         tasks.append(asyncio.create_task(one(i, due)))
         i += 1
     await asyncio.gather(*tasks)
-    return Run(name, len(latencies), seconds, latencies)
+    offered = sum(1 for k in range(i) if start + k / rate >= measure_from)
+    return Run(name, len(latencies), seconds, latencies, offered=offered)
 
 
 def merge(name: str, runs: list[Run]) -> Run:

@@ -408,7 +408,7 @@ def run() -> None:
                 f"[bold]headline[/bold]: through HTTP the sale runs at {sales.rate / raw.rate:.2f} of R_sale "
                 f"(target ≥ 0.7); R_sale = {raw.rate / r.rate:.2f} R (target ≥ 0.6); open loop at "
                 f"{OPEN_LOAD:.0%} of peak: p99 = {opened.pct(0.99) / max(opened.pct(0.5), 1e-9):.1f} × p50 "
-                f"(target ≤ 3), {opened.rate:,.0f} of {OPEN_LOAD * sales.rate:,.0f} offered sales/s completed",
+                f"(target ≤ 3), {opened.ops:,} of {opened.offered or 0:,} sales offered in {opened.seconds:.0f} s completed",
                 f"sales / R = {sales.rate / r.rate:.2f}; the lightest authenticated read on the same "
                 f"servers reaches {ceiling.rate / r.rate:.2f} R, the sale without HTTP {service.rate / r.rate:.2f} R",
                 f"the sale's own SQL, replayed raw, reaches {raw.rate / r.rate:.2f} R: one sale costs the database "
