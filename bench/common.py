@@ -149,15 +149,15 @@ async def open_loop(
         if due >= measure_from:
             latencies.append(time.perf_counter() - due)
 
-    i = 0
+    i = offered = 0
     while (due := start + i / rate) < stop_at:
+        offered += due >= measure_from
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i, due)))
         i += 1
     await asyncio.gather(*tasks)
-    offered = sum(1 for k in range(i) if start + k / rate >= measure_from)
     return Run(name, len(latencies), seconds, latencies, offered=offered)
 
 

@@ -34,6 +34,7 @@ from lianka.platform.identity.testing import AuthKit
 from lianka.platform.settings import Settings
 from lianka.tenants.domain.programme import PointsConfig, Programme, Tier
 from lianka.tenants.models import Merchant
+from lianka.tenants.pos import schemas
 from lianka.tenants.services import accounts
 from lianka.tenants.services.programme import set_programme
 
@@ -107,20 +108,25 @@ async def _warm_sales(db: Database, tenant: uuid.UUID, branch: uuid.UUID, member
     when the servers' connections first plan their statements. A session keeps its plan of a foreign
     key's check until the table is analysed again; planned on a table of a few pages it is a sequential
     scan, which then reads the whole growing table for every sale (bench.ledger.warm_up, decision 0053)."""
-    from lianka.tenants.pos import sales, schemas
+    from lianka.tenants.pos import sales
 
     async def till(w: int) -> None:
         for i in range(w, WARM_SALES, TILLS):
-            basket = schemas.Basket(
-                amount=8_800,
-                member_id=uuid.UUID(members[i % len(members)]),
-                points=100,
-                lines=[schemas.LineIn(sku="milk-tea", qty=2, unit_price=4_400)],
-            )
-            await sales.sale(db, tenant, basket, f"warm-{i}", branch)
+            await sales.sale(db, tenant, _basket(members[i % len(members)]), f"warm-{i}", branch)
 
     with console.status(f"warming up: {WARM_SALES:,} sales"):
         await asyncio.gather(*(till(w) for w in range(TILLS)))
+
+
+def _basket(member: str) -> schemas.Basket:
+    """The benchmark's sale (the module docstring's) for the service function; the HTTP tills send it
+    as JSON."""
+    return schemas.Basket(
+        amount=8_800,
+        member_id=uuid.UUID(member),
+        points=100,
+        lines=[schemas.LineIn(sku="milk-tea", qty=2, unit_price=4_400)],
+    )
 
 
 def _now() -> Any:
@@ -248,24 +254,16 @@ async def in_process(settings: Settings, tenant: uuid.UUID, members: list[str]) 
     from asyncpg.prepared_stmt import PreparedStatement
     from sqlalchemy import text
 
-    from lianka.tenants.pos import sales, schemas
+    from lianka.tenants.pos import sales
 
     db = Database.from_settings(settings)
     try:
         async with db.uow(tenant) as uow:
             branch = await uow.session.scalar(text("SELECT id FROM branches"))
 
-        def basket(member: str) -> schemas.Basket:
-            return schemas.Basket(
-                amount=8_800,
-                member_id=uuid.UUID(member),
-                points=100,
-                lines=[schemas.LineIn(sku="milk-tea", qty=2, unit_price=4_400)],
-            )
-
         async def op(w: int, i: int) -> None:
             await sales.sale(
-                db, tenant, basket(members[(w * 9973 + i) % len(members)]), f"s-{w}-{i}-{uuid.uuid4().hex}", branch
+                db, tenant, _basket(members[(w * 9973 + i) % len(members)]), f"s-{w}-{i}-{uuid.uuid4().hex}", branch
             )
 
         service = await drive("the sale service in-process (no HTTP)", TILLS, SECONDS / 2, op, warmup=1.0)
@@ -301,7 +299,7 @@ async def in_process(settings: Settings, tenant: uuid.UUID, members: list[str]) 
             for member in members:
                 recorded.clear()
                 key = f"t-{uuid.uuid4().hex}"
-                out, _ = await sales.sale(db, tenant, basket(member), key, branch)
+                out, _ = await sales.sale(db, tenant, _basket(member), key, branch)
                 templates[member] = (key, out.sale_id, list(recorded))
         finally:
             for name, fn in originals.items():
