@@ -179,7 +179,7 @@ async def measure(
 
         service, templates = await in_process(settings, tenant, members)
         halves: dict[str, list[Run]] = {"r": [], "http": [], "raw": []}
-        async with replayer(settings, templates, members) as replay:
+        async with replayer(settings, templates, members, tenant) as replay:
 
             async def r_half(init: bool) -> None:
                 halves["r"].append(await asyncio.to_thread(pgbench, settings.database_url, SECONDS / 2, init=init))
@@ -313,7 +313,7 @@ async def in_process(settings: Settings, tenant: uuid.UUID, members: list[str]) 
 
 @asynccontextmanager
 async def replayer(
-    settings: Settings, templates: Templates, members: list[str]
+    settings: Settings, templates: Templates, members: list[str], tenant: uuid.UUID
 ) -> AsyncIterator[Callable[[int, int], Awaitable[None]]]:
     """R_sale's operation: a recorded sale's statements replayed exactly through bare asyncpg
     connections with a fresh idempotency key and sale id, by as many tills — what the database alone
@@ -323,8 +323,13 @@ async def replayer(
     from lianka.platform.db import asyncpg_params
 
     def swap(value: Any, old: tuple[str, uuid.UUID], new: tuple[str, uuid.UUID]) -> Any:
+        """The recorded key and sale id replaced by the new ones, in strings and in arrays of them: the
+        ledger's entries travel as one ``jsonb[]`` whose keys derive from the sale's key — unswapped,
+        every replayed ``ledger_post`` was an idempotent replay that booked nothing."""
         if isinstance(value, str):
             return value.replace(old[0], new[0]).replace(str(old[1]), str(new[1]))
+        if isinstance(value, list | tuple):
+            return type(value)(swap(v, old, new) for v in value)
         return new[1] if value == old[1] else value
 
     calls = {name: getattr(asyncpg.Connection, name) for name in ("execute", "fetch", "fetchrow", "fetchval")}
@@ -337,18 +342,41 @@ async def replayer(
     pool = await asyncpg.create_pool(
         **asyncpg_params(settings.resolved_app_database_url()), min_size=TILLS, max_size=TILLS, reset=keep
     )
+    replayed = 0
     try:
 
         async def replay(w: int, i: int) -> None:
+            nonlocal replayed
             key, sale_id, statements = templates[members[(w * 9973 + i) % len(members)]]
             new = (f"r-{w}-{i}-{uuid.uuid4().hex}", uuid.uuid4())
             async with pool.acquire() as conn:  # BEGIN (with the tenant) … COMMIT are among the statements
                 for name, query, args in statements:
                     await calls[name](conn, query, *(swap(a, (key, sale_id), new) for a in args))
+            replayed += 1
 
         yield replay
+        await _check_replayed(pool, tenant, templates, replayed)
     finally:
         await pool.close()
+
+
+async def _check_replayed(pool: Any, tenant: uuid.UUID, templates: Templates, replayed: int) -> None:
+    """Every replayed sale booked what the recorded one did — its sale row, its stored response and as
+    many ledger entries — or R_sale measured something lighter than a sale (it once did: see ``swap``)."""
+    _, _, statements = next(iter(templates.values()))
+    entries = sum(len(args[0]) for _, query, args in statements if "ledger_post" in query)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM ledger_entries WHERE idempotency_key LIKE 'r-%') AS entries, "
+            "(SELECT count(*) FROM idempotency_keys k JOIN sales s ON s.tenant_id = k.tenant_id "
+            " AND s.id = (k.body->>'sale_id')::uuid WHERE k.key LIKE 'r-%' AND k.status = 201) AS sales"
+        )
+    if not entries or row["entries"] != replayed * entries or row["sales"] != replayed:
+        raise RuntimeError(
+            f"R_sale replayed {replayed:,} sales but booked {row['entries']:,} ledger entries (expected "
+            f"{replayed * entries:,}) and {row['sales']:,} sales: the replay is not the sale"
+        )
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
