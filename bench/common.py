@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -80,6 +81,12 @@ class Run:
     ceiling: Run | None = None
     #: an open loop's arrivals in the measured window (``ops`` counts those that completed)
     offered: int | None = None
+    #: CPU seconds each group of processes used in the measured window (``drive``'s ``probe``)
+    cpu: dict[str, float] | None = None
+
+    def cpu_ms(self, group: str) -> float:
+        """CPU milliseconds per operation that ``group`` used (0 when not probed)."""
+        return (self.cpu or {}).get(group, 0.0) / max(self.ops, 1) * 1000
 
     @property
     def rate(self) -> float:
@@ -101,11 +108,14 @@ async def drive(
     op: Callable[[int, int], Awaitable[None]],
     per_op: int = 1,
     warmup: float = 1.0,
+    probe: Probe | None = None,
 ) -> Run:
-    """Run ``op(worker, i)`` in ``workers`` concurrent loops for ``seconds`` (after a warm-up)."""
+    """Run ``op(worker, i)`` in ``workers`` concurrent loops for ``seconds`` (after a warm-up); with a
+    ``probe``, the CPU its process groups used in the measured window goes into ``Run.cpu``."""
     latencies: list[float] = []
     count = 0
     measuring = False
+    cpu: dict[str, float] | None = None
     stop_at = time.perf_counter() + warmup + seconds
 
     async def loop(w: int) -> None:
@@ -120,16 +130,62 @@ async def drive(
                 count += 1
 
     async def timer() -> float:
-        nonlocal measuring
+        nonlocal measuring, cpu
         await asyncio.sleep(warmup)
         measuring = True
+        before = probe() if probe else None
         start = time.perf_counter()
         await asyncio.sleep(seconds)
         measuring = False
+        if probe and before is not None:
+            after = probe()
+            cpu = {k: after[k] - before.get(k, 0.0) for k in after}
         return time.perf_counter() - start
 
     elapsed, _ = await asyncio.gather(timer(), asyncio.gather(*[loop(w) for w in range(workers)]))
-    return Run(name, count, elapsed, latencies, per_op)
+    return Run(name, count, elapsed, latencies, per_op, cpu=cpu)
+
+
+#: CPU seconds used so far, per named group of processes
+Probe = Callable[[], dict[str, float]]
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used, from ``/proc`` (Linux; a process
+    that has gone counts nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server processes on this machine (the embedded one's, or a local server's; none
+    for a database elsewhere)."""
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def machine_cpu() -> float:
+    """CPU seconds this machine's cores have been busy (user, system, interrupts), from ``/proc/stat``."""
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = ticks[:7]  # steal and guest are not ours
+    return (user + nice + system + irq + softirq) / _TICKS
 
 
 async def open_loop(
@@ -162,6 +218,7 @@ async def open_loop(
 
 
 def merge(name: str, runs: list[Run]) -> Run:
+    cpus = [r.cpu for r in runs if r.cpu is not None]
     return Run(
         name,
         sum(r.ops for r in runs),
@@ -169,6 +226,7 @@ def merge(name: str, runs: list[Run]) -> Run:
         [x for r in runs for x in r.latencies],
         runs[0].per_op,
         runs[0].ceiling,
+        cpu={k: sum(c.get(k, 0.0) for c in cpus) for k in cpus[0]} if cpus else None,
     )
 
 

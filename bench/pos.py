@@ -27,7 +27,18 @@ import uvloop
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import Run, bench_database, console, drive, merge, open_loop, table
+from bench.common import (
+    Run,
+    bench_database,
+    console,
+    drive,
+    machine_cpu,
+    merge,
+    open_loop,
+    postgres_pids,
+    process_cpu,
+    table,
+)
 from bench.ledger import SECONDS, WORKERS, pgbench
 from lianka.platform.db import Database
 from lianka.platform.identity.testing import AuthKit
@@ -136,7 +147,12 @@ def _now() -> Any:
 
 
 async def measure(
-    settings: Settings, bases: list[str], headers: dict[str, str], members: list[str], tenant: uuid.UUID
+    settings: Settings,
+    bases: list[str],
+    headers: dict[str, str],
+    members: list[str],
+    tenant: uuid.UUID,
+    web_pids: list[int],
 ) -> tuple[Run, Run, Run, Run, Run, Run]:
     """Every figure of the table, in one process and one event loop, with the servers up.
 
@@ -177,6 +193,14 @@ async def measure(
                     if failures < 3:
                         console.print(f"  sale failed: {r.status} {body[:300]!r}")
 
+        def probe() -> dict[str, float]:
+            return {
+                "database": process_cpu(postgres_pids()),
+                "web": process_cpu(web_pids),
+                "client": process_cpu([os.getpid()]),
+                "machine": machine_cpu(),
+            }
+
         service, templates = await in_process(settings, tenant, members)
         halves: dict[str, list[Run]] = {"r": [], "http": [], "raw": []}
         async with replayer(settings, templates, members, tenant) as replay:
@@ -185,11 +209,18 @@ async def measure(
                 halves["r"].append(await asyncio.to_thread(pgbench, settings.database_url, SECONDS / 2, init=init))
 
             async def http_half() -> None:
-                halves["http"].append(await drive("POS sale via HTTP", TILLS, SECONDS / 2, op, warmup=2.0))
+                halves["http"].append(await drive("POS sale via HTTP", TILLS, SECONDS / 2, op, warmup=2.0, probe=probe))
 
             async def raw_half() -> None:
                 halves["raw"].append(
-                    await drive("R_sale: the sale's SQL replayed raw (asyncpg)", TILLS, SECONDS / 2, replay, warmup=1.0)
+                    await drive(
+                        "R_sale: the sale's SQL replayed raw (asyncpg)",
+                        TILLS,
+                        SECONDS / 2,
+                        replay,
+                        warmup=1.0,
+                        probe=probe,
+                    )
                 )
 
             await r_half(True)
@@ -235,7 +266,9 @@ async def measure(
                     raise RuntimeError(f"branches: {resp.status}")
 
         # the same servers, client and token on the lightest authenticated read: the framework's ceiling
-        ceiling = await drive("authenticated GET /branches (ceiling)", TILLS, SECONDS / 2, ping, warmup=1.0)
+        ceiling = await drive(
+            "authenticated GET /branches (ceiling)", TILLS, SECONDS / 2, ping, warmup=1.0, probe=probe
+        )
         return r, sales, opened, ceiling, service, raw
     finally:
         for session in sessions:
@@ -418,7 +451,9 @@ def run() -> None:
         try:
             for base, server in zip(bases, servers, strict=True):
                 _wait_ready(base, server)
-            r, sales, opened, ceiling, service, raw = uvloop.run(measure(s, bases, headers, members, tenant))
+            r, sales, opened, ceiling, service, raw = uvloop.run(
+                measure(s, bases, headers, members, tenant, [server.pid for server in servers])
+            )
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
@@ -440,8 +475,29 @@ def run() -> None:
                 f"the sale's own SQL, replayed raw, reaches {raw.rate / r.rate:.2f} R: one sale costs the database "
                 f"{r.rate / raw.rate:.1f} TPC-B transactions; through HTTP the sale runs at "
                 f"{sales.rate / raw.rate:.2f} of R_sale",
+                *cpu_notes(sales, raw, ceiling),
             ],
         )
+
+
+def cpu_notes(sales: Run, raw: Run, ceiling: Run) -> list[str]:
+    """Where each sale's CPU went on this machine (PostgreSQL's processes, the web processes, this
+    benchmark's client), and what the 0.7 × R_sale target leaves the web processes: the machine's busy
+    CPU per sale at that rate, less what the database and the client used per HTTP sale."""
+    if not sales.cpu or not sales.cpu.get("machine"):
+        return ["CPU per sale: not measured (no /proc on this machine)"]
+    budget = (sales.cpu["machine"] / sales.seconds) / (0.7 * raw.rate) * 1000
+    left = budget - sales.cpu_ms("database") - sales.cpu_ms("client")
+    local = "" if sales.cpu_ms("database") else " (the database is not on this machine)"
+    return [
+        f"CPU per sale, ms — database / web / client / whole machine{local}: through HTTP "
+        f"{sales.cpu_ms('database'):.2f} / {sales.cpu_ms('web'):.2f} / {sales.cpu_ms('client'):.2f} / "
+        f"{sales.cpu_ms('machine'):.2f}; R_sale {raw.cpu_ms('database'):.2f} / — / {raw.cpu_ms('client'):.2f} / "
+        f"{raw.cpu_ms('machine'):.2f}; GET /branches {ceiling.cpu_ms('database'):.2f} / {ceiling.cpu_ms('web'):.2f} "
+        f"/ {ceiling.cpu_ms('client'):.2f} / {ceiling.cpu_ms('machine'):.2f}",
+        f"at 0.7 × R_sale the machine's busy CPU would leave the web processes {left:.2f} ms per sale; they "
+        f"used {sales.cpu_ms('web'):.2f}",
+    ]
 
 
 if __name__ == "__main__":
